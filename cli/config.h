@@ -1,0 +1,58 @@
+/* The daemon's configuration: a YAML file (libyaml) or the embedded default. Every key is
+ * documented in docs/CONFIG.md. Unknown keys, wrong types and bad values are refused with
+ * file:line:column. Relative paths are relative to the working directory. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/log.h"
+#include "ingest/ingest.h"
+#include "normalize/normalize.h"
+
+struct config_output {
+        char *name;                  /* unique; outbox progress is kept per name */
+        char *type;                  /* "folder" (S3 comes later) */
+        char *path;                  /* folder: the export directory */
+};
+
+struct config {
+        char *chain;                 /* default: the host name */
+        struct {
+                struct ingest_listen *listen;
+                size_t n_listen;
+                size_t max_message;
+                size_t max_connections;
+                enum norm_format format;
+        } syslog;
+        size_t queue_max_events;
+        char *db_path;               /* store.path */
+        char *key_path;              /* seal.key: the secret key */
+        int64_t epoch_us;            /* seal.epoch */
+        struct config_output *outputs;
+        size_t n_outputs;
+        char *pid_file;              /* run.pid_file */
+        enum log_level log_level;
+        bool log_json;
+};
+
+struct config_error {
+        char file[256];
+        unsigned line, column;       /* 1-based; 0 when not about one place */
+        char msg[256];
+};
+
+/* The embedded default configuration's text (YAML), for `gatelog run` without -c. */
+extern const char config_default_yaml[];
+
+/* Loads YAML text (name is what errors call the file). Fills *ret (caller frees with
+ * config_free) or returns -EINVAL with err set, or -ENOMEM. */
+int config_load_text(const char *name, const char *text, size_t len, struct config *ret,
+                     struct config_error *err);
+/* Reads and loads a file; -errno when unreadable (err says so). */
+int config_load_file(const char *path, struct config *ret, struct config_error *err);
+void config_free(struct config *c);
+/* "FILE:LINE:COLUMN: message" into out. */
+void config_error_format(const struct config_error *err, char *out, size_t len);
+/* Parses a duration ("1s", "250ms", "10m", "1h", "1d", or plain seconds). 0 or -EINVAL. */
+int config_parse_duration(const char *s, int64_t *ret_us);

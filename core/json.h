@@ -1,0 +1,89 @@
+/* A small JSON value tree: the gate record, manifests, Kafka payloads and rules all use it.
+ *
+ * Parsing is strict RFC 8259 (no comments, no trailing commas, no NaN, depth capped at
+ * JSON_MAX_DEPTH, duplicate object keys rejected as RFC 8785 requires). Serialisation is
+ * RFC 8785 (JCS): object members sorted by their UTF-16 code units, no insignificant white
+ * space, strings escaped minimally (\" \\ \b \f \n \r \t, other controls as \u00xx, lowercase),
+ * numbers in ECMAScript's shortest round-trip form. Integers that fit in int64 are kept exact.
+ *
+ * Ownership: a value added to a container belongs to the container (always, also on failure:
+ * the added value is freed then). json_free frees a whole tree and accepts NULL. Getters
+ * return borrowed pointers valid until the container is changed or freed. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+
+typedef struct json json;
+
+enum json_type { JSON_NULL, JSON_BOOL, JSON_INT, JSON_NUM, JSON_STR, JSON_ARR, JSON_OBJ };
+
+/* Constructors return NULL only when out of memory. */
+json *json_new_null(void);
+json *json_new_bool(bool v);
+json *json_new_int(int64_t v);
+json *json_new_num(double v);             /* NaN or infinity: NULL */
+/* Copies n bytes, which must be valid UTF-8 (checked: NULL if not). */
+json *json_new_strn(const char *s, size_t n);
+json *json_new_str(const char *s);
+/* Copies n bytes of untrusted input. Invalid UTF-8 sequences (overlong forms, surrogates,
+ * code points past U+10FFFF, truncated sequences) are replaced by U+FFFD, one per maximal
+ * invalid subpart (the WHATWG/Unicode practice); NUL bytes become U+FFFD too, since many
+ * readers of the export are C programs. *ret_replaced (may be NULL) is set to the number of
+ * replacements made. */
+json *json_new_str_lossy(const char *s, size_t n, size_t *ret_replaced);
+json *json_new_obj(void);
+json *json_new_arr(void);
+void json_free(json *v);
+json *json_clone(const json *v);
+
+enum json_type json_type_of(const json *v);
+bool json_bool(const json *v);              /* false unless a true bool */
+int64_t json_int(const json *v);            /* JSON_INT value, or a JSON_NUM truncated; else 0 */
+double json_num(const json *v);             /* JSON_NUM or JSON_INT as double; else 0 */
+/* Borrowed string bytes (NUL-terminated; may contain no NUL), or NULL for non-strings. */
+const char *json_str(const json *v, size_t *ret_len);
+
+/* Objects keep insertion order (serialisation sorts). Setting an existing key replaces its
+ * value. Takes ownership of val always. Returns 0 or -ENOMEM / -EINVAL (not an object, key
+ * not valid UTF-8). */
+int json_obj_set(json *obj, const char *key, json *val);
+int json_obj_setn(json *obj, const char *key, size_t key_len, json *val);
+/* Convenience setters; s may be NULL, which sets null. */
+int json_obj_set_str(json *obj, const char *key, const char *s);
+int json_obj_set_int(json *obj, const char *key, int64_t v);
+json *json_obj_get(const json *obj, const char *key);             /* NULL when absent */
+/* Removes and frees a member; returns 1 if it existed, 0 if not. */
+int json_obj_del(json *obj, const char *key);
+/* Dotted path lookup ("sd.origin.ip"): each dot descends one object level. Keys containing
+ * dots are reachable only via json_obj_get. NULL when any step is missing or not an object. */
+json *json_path_get(const json *root, const char *path);
+/* Sets a dotted path, creating intermediate objects (replacing non-objects on the way).
+ * Takes ownership of val always. */
+int json_path_set(json *root, const char *path, json *val);
+
+int json_arr_append(json *arr, json *val);  /* takes ownership always */
+size_t json_len(const json *v);             /* members of an object/array, else 0 */
+json *json_arr_at(const json *arr, size_t i);
+/* i-th member of an object in insertion order; key returned borrowed. */
+json *json_obj_at(const json *obj, size_t i, const char **ret_key, size_t *ret_key_len);
+
+struct json_error {
+        size_t offset;  /* byte offset of the problem */
+        char msg[96];
+};
+
+/* Parses len bytes that must hold exactly one JSON value (white space around it allowed).
+ * Returns 0 and *ret, or -EBADMSG (err filled, may be NULL), -ENOMEM. */
+int json_parse(const char *s, size_t len, json **ret, struct json_error *err);
+
+/* Appends the RFC 8785 canonical serialisation of v. Returns 0 or -ENOMEM / -E2BIG. */
+int json_canon(const json *v, struct buf *out);
+/* Appends an RFC 8785-escaped JSON string literal (with quotes) of n bytes of valid UTF-8. */
+int json_canon_str(struct buf *out, const char *s, size_t n);
+/* Compares two keys as RFC 8785 orders them (UTF-16 code units). */
+int json_key_cmp(const char *a, size_t na, const char *b, size_t nb);
+/* Is s[0..n) valid UTF-8 (and free of NUL)? */
+bool json_utf8_valid(const char *s, size_t n);

@@ -1,0 +1,32 @@
+/* Bounded queue between collector threads and the writer thread (many producers, one
+ * consumer). Memory stays bounded: push fails with -EAGAIN when full, and the collector
+ * decides (TCP stops reading, UDP drops and counts). When the consumer frees space below the
+ * low-water mark it makes the queue's event fd readable, so a paused collector wakes up in
+ * its event loop without polling. */
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+struct queue;
+
+/* max items; the event fd signals when the queue drains to max/2. Returns 0, -ENOMEM, or
+ * -errno from eventfd. */
+int queue_new(size_t max, struct queue **ret);
+/* Frees the queue; items still in it are passed to free_cb (may be NULL). Accepts NULL. */
+void queue_free(struct queue *q, void (*free_cb)(void *item));
+
+/* Non-blocking. Returns 0, -EAGAIN when full, -EPIPE after queue_close. The queue owns the
+ * item on success only. */
+int queue_push(struct queue *q, void *item);
+/* Blocks until at least one item is there, the queue is closed, or timeout_us passes
+ * (negative: no timeout). Moves up to max items into items[] (caller owns them).
+ * Returns the number moved (0 on timeout or when closed and empty). */
+size_t queue_pop_batch(struct queue *q, void **items, size_t max, int64_t timeout_us);
+/* Wakes the consumer from queue_pop_batch early (for a seal request, say). */
+void queue_kick(struct queue *q);
+/* After close, push fails; pop returns what remains, then 0 at once. */
+void queue_close(struct queue *q);
+size_t queue_depth(struct queue *q);
+/* Readable (eventfd) when space came back after a push failed; read it with queue_ack_space. */
+int queue_space_fd(struct queue *q);
+void queue_ack_space(struct queue *q);

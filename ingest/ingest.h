@@ -1,0 +1,69 @@
+/* ingest/: collectors. Each turns what arrives on a file descriptor into events (a gate
+ * record built by normalize/ and its receipt time) pushed onto the writer's queue.
+ *
+ * Syslog: UDP, TCP and unix datagram sockets. TCP tells RFC 6587 octet counting from
+ * newline framing per connection by its first byte (a digit 1-9 means octet counting).
+ * Memory is bounded: when the queue is full, TCP connections stop being read (the kernel
+ * then applies backpressure to the sender) until the queue's space fd fires, and datagrams
+ * are dropped and counted (DROP_QUEUE_FULL), as are the kernel's own drops on our sockets
+ * (SO_RXQ_OVFL, DROP_KERNEL_OVERFLOW). */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/event.h"
+#include "core/loop.h"
+#include "core/queue.h"
+#include "normalize/normalize.h"
+
+enum ingest_transport { INGEST_UDP, INGEST_TCP, INGEST_UNIX };
+
+struct ingest_listen {
+        enum ingest_transport transport;
+        char *addr;     /* "HOST:PORT" ("[::1]:514" for IPv6) or, for unix, a path */
+};
+
+struct ingest_syslog_config {
+        const struct ingest_listen *listen;
+        size_t n_listen;
+        size_t max_message;      /* bytes; longer messages are truncated and flagged */
+        size_t max_connections;  /* TCP connections at once, all listeners together */
+        enum norm_format format;
+};
+
+struct ingest_syslog;
+
+/* Binds every listener (so that errors show before the daemon reports ready) and registers
+ * them in loop. Events go to q; losses to drops (both borrowed, must outlive the collector).
+ * Returns 0 or -errno with err naming the listener that failed. */
+int ingest_syslog_new(const struct ingest_syslog_config *cfg, struct loop *loop,
+                      struct queue *q, struct drop_counters *drops,
+                      struct ingest_syslog **ret, char *err, size_t err_len);
+/* Stops accepting: closes the listeners (not established connections). */
+void ingest_syslog_stop_accepting(struct ingest_syslog *s);
+/* Reads what established connections still have buffered (bounded by the time given),
+ * pushes complete frames, counts partial ones as DROP_SHUTDOWN, and closes them. */
+void ingest_syslog_drain(struct ingest_syslog *s, int64_t budget_us);
+/* Closes everything and frees. Accepts NULL. */
+void ingest_syslog_free(struct ingest_syslog *s);
+/* The local port a listener got (for port 0 in tests); -ENOENT if i is out of range. */
+int ingest_syslog_port(const struct ingest_syslog *s, size_t i);
+
+/* ---- Framing (ingest/syslog-frame.c), exposed for tests and fuzzing ----
+ * Splits a TCP byte stream into messages. Octet counting: "LEN SP MSG" with LEN 1-9 digits,
+ * no leading zero; newline framing: MSG ends at LF (a CR before it is kept by the parser's
+ * trailing-strip). Messages longer than max are cut at max and flagged truncated; the rest of
+ * that frame is discarded, never buffered. A frame that starts with neither a digit nor a
+ * printable byte is still newline-framed. */
+struct syslog_framer;
+typedef int (*syslog_frame_cb)(void *ud, const char *msg, size_t len, bool truncated);
+int syslog_framer_new(size_t max, struct syslog_framer **ret);
+void syslog_framer_free(struct syslog_framer *f);
+/* Feeds bytes; calls cb for each complete message. Returns 0, or cb's negative value. */
+int syslog_framer_feed(struct syslog_framer *f, const char *p, size_t n, syslog_frame_cb cb,
+                       void *ud);
+/* End of stream: a newline-framed message without its LF is delivered (RFC 6587 senders
+ * such as logger close the connection after the last one); a partial octet-counted frame
+ * is not (returns 1 when bytes were discarded so the caller can count them). */
+int syslog_framer_finish(struct syslog_framer *f, syslog_frame_cb cb, void *ud);

@@ -1,0 +1,59 @@
+/* normalize/: raw events become gate records.
+ *
+ * A gate record is a JSON object (core/json.h) with these members, all present (null where
+ * unknown) so that its shape is stable for queries:
+ *   received   RFC 3339 UTC, microseconds, 'Z' (receipt time)
+ *   time       the event's own time in the same form (the header timestamp converted to UTC),
+ *              or the receipt time when the header has none (flag "no_timestamp")
+ *   source     {kind: "syslog", transport: "udp"|"tcp"|"unix"|..., peer: "IP:PORT"|path|null}
+ *   format     "rfc5424" | "rfc3164" | "unknown"
+ *   host, app, msgid   strings or null
+ *   pid        integer when PROCID is all digits, else null (the text then in "procid")
+ *   procid     string or null
+ *   facility   syslog(3) keyword: kern user mail daemon auth syslog lpr news uucp cron
+ *              authpriv ftp ntp security console solaris-cron local0..local7, or null
+ *   severity   emerg alert crit err warning notice info debug, or null
+ *   message    the MSG text (UTF-8; invalid bytes replaced, flag "invalid_utf8"), or null
+ *   sd         RFC 5424 structured data as {SD-ID: {PARAM: value}}; a PARAM repeated in one
+ *              element becomes an array of its values in order; {} when none
+ *   rule, actor, action, target, outcome   null (the rules stage fills them)
+ *   criteria   [] (the rules stage fills it)
+ *   raw_sha256 hex SHA-256 of the bytes exactly as received (before truncation is applied it
+ *              covers the bytes kept; see flags)
+ *   raw        the received bytes as a string when the record is malformed (lossless when
+ *              valid UTF-8), else null
+ *   raw_b64    base64 of the received bytes when they are not valid UTF-8, else null
+ *   flags      sorted array of strings, [] when clean: "malformed" (no usable header; the
+ *              reason in "error"), "truncated", "invalid_utf8", "no_timestamp", "bad_pri",
+ *              "bad_timestamp", "bad_sd", "year_inferred"
+ *   error      short text saying what was wrong when "malformed" or another bad_* flag, else null
+ *
+ * Nothing is ever rejected: bytes that cannot be parsed become a record flagged malformed. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/json.h"
+
+enum norm_format { NORM_AUTO, NORM_RFC5424, NORM_RFC3164 };
+
+struct norm_source {
+        const char *kind;       /* "syslog" */
+        const char *transport;  /* "udp", "tcp", "unix", "stdin", ... */
+        const char *peer;       /* "127.0.0.1:40000", "/run/gatelog.sock", or NULL */
+};
+
+/* Parses "auto", "rfc5424", "rfc3164". Returns 0 or -EINVAL. */
+int norm_format_parse(const char *s, enum norm_format *ret);
+
+/* Builds the gate record of one syslog message (one frame, without its framing; a trailing
+ * LF/CR/NUL is not part of the message and is stripped). truncated says the collector cut
+ * the frame at its size cap. The caller owns *ret_rec. Returns 0 or -ENOMEM; bad input is
+ * never an error. */
+int normalize_syslog(const char *msg, size_t len, bool truncated, const struct norm_source *src,
+                     int64_t received_us, enum norm_format fmt, json **ret_rec);
+
+/* The syslog(3) keyword of a facility (0..23) or severity (0..7); NULL when out of range. */
+const char *norm_facility_name(int facility);
+const char *norm_severity_name(int severity);

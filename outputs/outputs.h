@@ -1,0 +1,157 @@
+/* outputs/: the SQLite store (records, epochs, the export outbox) and the folder export.
+ *
+ * The store is the database of record. Every SQL statement is prepared once and bound;
+ * nothing is ever formatted into SQL text. The query side opens the file read-only
+ * (SQLITE_OPEN_READONLY, and PRAGMA query_only). Writers use WAL and synchronous=FULL so that
+ * a committed batch survives power loss. The store knows bytes and numbers, not the format:
+ * seal/ decides what is hashed and signed. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/hash.h"
+
+struct store;
+
+enum store_mode { STORE_READONLY, STORE_READWRITE /* creates file and schema */ };
+
+struct store_error {
+        char msg[256];
+};
+
+/* Returns 0, -ENOENT (read-only and missing), -EIO (err says what SQLite said),
+ * -EPROTO (a database of another schema version). */
+int store_open(const char *path, enum store_mode mode, struct store **ret,
+               struct store_error *err);
+void store_close(struct store *s); /* accepts NULL */
+const char *store_errmsg(struct store *s); /* last SQLite message, borrowed */
+
+int store_begin(struct store *s);   /* BEGIN IMMEDIATE */
+int store_commit(struct store *s);
+int store_rollback(struct store *s);
+
+/* meta: small key/value facts (chain name, epoch length, schema version). *ret is malloc'd;
+ * -ENOENT when absent. */
+int store_meta_get(struct store *s, const char *key, char **ret);
+int store_meta_set(struct store *s, const char *key, const char *value);
+
+struct store_record {
+        int64_t seq;
+        int64_t epoch;
+        int64_t received_us;
+        int64_t time_us;              /* event time, for --since/--until */
+        const char *host;             /* may be NULL */
+        const char *data;             /* canonical record bytes */
+        size_t len;
+        uint8_t leaf[HASH_LEN];
+        const char *const *criteria;  /* ids this record is tagged with */
+        size_t n_criteria;
+};
+
+int store_record_insert(struct store *s, const struct store_record *r);
+/* Calls cb for each record of one epoch in seq order; pointers borrowed for the call only
+ * (criteria not filled). cb returns <0 to stop with that value. */
+int store_records_foreach(struct store *s, int64_t epoch,
+                          int (*cb)(void *ud, const struct store_record *r), void *ud);
+/* Leaf hashes and criteria of the open epoch, to rebuild the incremental trees on start. */
+int store_records_leaves(struct store *s, int64_t epoch,
+                         int (*cb)(void *ud, int64_t seq, const uint8_t leaf[HASH_LEN],
+                                   const char *const *criteria, size_t n_criteria),
+                         void *ud);
+/* Highest seq stored, or -1 when none: *ret. */
+int store_records_max_seq(struct store *s, int64_t *ret);
+
+struct store_query {
+        const char *criterion;   /* NULL: any */
+        const char *host;        /* NULL: any */
+        int64_t since_us;        /* INT64_MIN: open */
+        int64_t until_us;        /* INT64_MAX: open; event time in [since, until) */
+        bool include_open;       /* also records of the open epoch */
+};
+/* Records matching q, in seq order. */
+int store_query(struct store *s, const struct store_query *q,
+                int (*cb)(void *ud, const struct store_record *r), void *ud);
+
+struct store_epoch {
+        int64_t epoch;
+        int64_t start_us, end_us;
+        int64_t first_seq;
+        int64_t count;
+        bool sealed;
+        char *stats;             /* JSON object text, malloc'd; for the open epoch the running
+                                  * counters */
+        uint8_t root[HASH_LEN];  /* sealed only */
+        char *manifest;          /* sealed only, malloc'd */
+        size_t manifest_len;
+        uint8_t sig[64];         /* sealed only */
+        int64_t sealed_us;
+};
+
+/* Inserts or replaces the row of e->epoch. */
+int store_epoch_put(struct store *s, const struct store_epoch *e);
+/* -ENOENT when absent. Fills a struct the caller clears with store_epoch_clear. */
+int store_epoch_get(struct store *s, int64_t epoch, struct store_epoch *ret);
+/* The highest-numbered epoch (open or sealed); -ENOENT when the store has none. */
+int store_epoch_last(struct store *s, struct store_epoch *ret);
+void store_epoch_clear(struct store_epoch *e);
+/* Every epoch in order; the struct is borrowed for the call. */
+int store_epochs_foreach(struct store *s, int (*cb)(void *ud, const struct store_epoch *e),
+                         void *ud);
+/* Per-criterion record counts of one epoch: cb(id, count) in id order. */
+int store_epoch_criteria(struct store *s, int64_t epoch,
+                         int (*cb)(void *ud, const char *id, int64_t count), void *ud);
+
+/* Outbox: each sealed epoch is queued per output in the transaction that seals it, and marked
+ * done only after its export is complete. */
+int store_outbox_add(struct store *s, const char *output, int64_t epoch);
+/* Pending epochs of one output, oldest first. */
+int store_outbox_pending(struct store *s, const char *output,
+                         int (*cb)(void *ud, int64_t epoch), void *ud);
+int store_outbox_done(struct store *s, const char *output, int64_t epoch);
+int store_outbox_failed(struct store *s, const char *output, int64_t epoch, const char *error);
+/* Number of pending exports of an output (for `gatelog epochs` and health). */
+int store_outbox_backlog(struct store *s, const char *output, int64_t *ret);
+
+/* ---- Folder export (outputs/export-folder.c) ----
+ * Layout (docs/FORMAT.md): DIR/chain=CHAIN/epoch=NNNNNNNNNN/ with manifest.json (the signed
+ * bytes), manifest.sig (64 raw bytes), records.jsonl (each record's bytes and '\n', in seq
+ * order) and tsc=ID/records.jsonl per criterion. Files are written to temporary names,
+ * fsync'd and renamed; manifest.json comes last, so a present manifest means a complete
+ * epoch. Re-exporting an epoch replaces its files with identical bytes. */
+struct export_record {
+        const char *data;
+        size_t len;
+        const char *const *criteria;
+        size_t n_criteria;
+};
+
+struct export_epoch {
+        const char *chain;
+        int64_t epoch;
+        const char *manifest;
+        size_t manifest_len;
+        const uint8_t *sig;              /* 64 bytes */
+        const struct export_record *records;
+        size_t n_records;
+};
+
+int export_folder_write(const char *dir, const struct export_epoch *e, struct store_error *err);
+
+/* Reading an export back for `gatelog verify --export`: one callback per epoch directory of
+ * one chain, in epoch order (chain NULL: the only chain; -EINVAL if there are several).
+ * Every file is read as bytes; missing files are reported as problems by the caller: a NULL
+ * manifest or sig means the file is missing. tsc lists the tsc=ID folders found. */
+struct export_read_epoch {
+        const char *path;                /* the epoch folder */
+        const char *manifest; size_t manifest_len;   /* NULL when missing */
+        const uint8_t *sig; size_t sig_len;           /* NULL when missing */
+        const char *records; size_t records_len;      /* records.jsonl bytes, NULL if missing */
+        size_t n_tsc;
+        const char *const *tsc_ids;
+        const char *const *tsc_data;     /* each tsc=ID/records.jsonl */
+        const size_t *tsc_len;
+};
+int export_folder_read(const char *dir, const char *chain,
+                       int (*cb)(void *ud, const struct export_read_epoch *e), void *ud,
+                       struct store_error *err);

@@ -1,0 +1,130 @@
+/* seal/: Merkle trees, manifests, Ed25519 keys, the verifier, and the writer that stores
+ * records and closes epochs. The format is public and documented in docs/FORMAT.md:
+ *
+ *   leaf  = SHA-256(0x00 || record bytes)
+ *   node  = SHA-256(0x01 || left || right)
+ *   root  = RFC 6962 Merkle Tree Hash of the leaves in seq order; empty tree: SHA-256("")
+ *
+ * Hashing is OpenSSL's SHA-256 (core/hash.h); signing is libsodium's Ed25519. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "core/hash.h"
+#include "core/json.h"
+
+#define SEAL_SIG_LEN 64
+#define SEAL_PK_LEN 32
+#define SEAL_FORMAT_VERSION 1
+
+/* ---- Merkle trees (seal/merkle.c) ---- */
+
+void merkle_leaf_hash(const void *rec, size_t len, uint8_t out[HASH_LEN]);
+void merkle_node_hash(const uint8_t left[HASH_LEN], const uint8_t right[HASH_LEN],
+                      uint8_t out[HASH_LEN]);
+
+/* Incremental tree: O(log n) memory (the roots of the perfect subtrees, as in a CT compact
+ * range), O(1) amortised hashing per leaf, root in O(log n). */
+struct merkle;
+int merkle_new(struct merkle **ret);
+void merkle_free(struct merkle *m); /* accepts NULL */
+int merkle_add_leaf(struct merkle *m, const uint8_t leaf[HASH_LEN]); /* 0 or -ENOMEM */
+uint64_t merkle_count(const struct merkle *m);
+void merkle_root(const struct merkle *m, uint8_t out[HASH_LEN]);
+/* Reference implementation straight from RFC 6962 section 2.1, recursive over all leaves;
+ * used by the verifier and by tests as the model. */
+void merkle_root_of(const uint8_t (*leaves)[HASH_LEN], size_t n, uint8_t out[HASH_LEN]);
+
+/* ---- Keys (seal/key.c) ----
+ * Secret key file: PEM "PRIVATE KEY" (PKCS#8, RFC 8410 Ed25519), mode 0600, created O_EXCL.
+ * Public key file: PEM "PUBLIC KEY" (SubjectPublicKeyInfo), readable by openssl pkeyutl.
+ * key_id = lowercase hex SHA-256 of the 32 raw public key bytes. */
+struct seal_key; /* secret key in sodium_malloc'd memory, wiped on free */
+
+struct seal_error {
+        char msg[256];
+};
+
+/* Writes a new key pair: secret to secret_path (O_EXCL, 0600), public to pub_path (0644).
+ * -EEXIST when secret_path exists. */
+int seal_key_generate(const char *secret_path, const char *pub_path, struct seal_error *err);
+/* Loads a secret key; -EPERM (err says why) when the file is readable or writable by group
+ * or others, or not owned by the current user. */
+int seal_key_load(const char *path, struct seal_key **ret, struct seal_error *err);
+void seal_key_free(struct seal_key *k); /* wipes; accepts NULL */
+void seal_key_public(const struct seal_key *k, uint8_t pk[SEAL_PK_LEN]);
+int seal_key_sign(const struct seal_key *k, const void *msg, size_t len,
+                  uint8_t sig[SEAL_SIG_LEN]);
+/* Loads a public key from a PEM SPKI file, a 64-hex-digit file, or a 32-byte raw file. */
+int seal_pubkey_load(const char *path, uint8_t pk[SEAL_PK_LEN], struct seal_error *err);
+/* Appends the PEM SPKI text of pk. */
+int seal_pubkey_pem(const uint8_t pk[SEAL_PK_LEN], struct buf *out);
+void seal_key_id(const uint8_t pk[SEAL_PK_LEN], char out[HASH_HEX_LEN]);
+/* 0 valid, -EBADMSG invalid. */
+__attribute__((warn_unused_result)) int seal_sig_verify(const uint8_t pk[SEAL_PK_LEN],
+                                                         const void *msg, size_t len,
+                                                         const uint8_t sig[SEAL_SIG_LEN]);
+
+/* ---- Manifests (seal/manifest.c) ---- */
+
+struct seal_criterion {
+        const char *id;              /* "CC6.1" */
+        uint64_t count;
+        uint8_t root[HASH_LEN];
+};
+
+struct seal_manifest {
+        const char *chain;
+        uint64_t epoch;
+        int64_t start_us, end_us;    /* [start, end) of receipt time */
+        uint64_t first_seq;          /* seq of the first record; when count is 0, the next seq */
+        uint64_t count;
+        uint8_t root[HASH_LEN];
+        const struct seal_criterion *criteria; /* sorted by id (RFC 8785 order) */
+        size_t n_criteria;
+        const json *stats;           /* borrowed object: received, kept, malformed, dropped{} */
+        char key_id[HASH_HEX_LEN];
+        uint8_t prev[HASH_LEN];      /* SHA-256 of the previous manifest bytes; zeros for 0 */
+        int64_t sealed_us;           /* when it was sealed */
+};
+
+/* Appends the canonical manifest bytes (the bytes that are signed). */
+int seal_manifest_build(const struct seal_manifest *m, struct buf *out);
+
+/* ---- Verifier (seal/verify.c) ----
+ * Fed epochs in order, from a database or an export, it checks: each manifest is canonical
+ * JSON of this format; its signature under the pinned public key; key_id; chain name
+ * constant; epochs numbered without gaps; prev = SHA-256 of the previous manifest bytes;
+ * first_seq continues the previous epoch; count and seq of every record (gapless); each
+ * record canonical JSON; root and every criterion root and count recomputed from the
+ * records. Each failure is reported through the callback naming epoch (and seq when it is
+ * about one record) and why; verification goes on to report all problems. */
+struct seal_verifier;
+
+typedef void (*seal_problem_cb)(void *ud, int64_t epoch, int64_t seq, const char *what);
+
+struct seal_blob {
+        const char *data;
+        size_t len;
+};
+
+int seal_verifier_new(const uint8_t pk[SEAL_PK_LEN], seal_problem_cb cb, void *ud,
+                      struct seal_verifier **ret);
+void seal_verifier_free(struct seal_verifier *v);
+/* One epoch: manifest bytes, signature (sig_len must be 64 or it is a problem), records in
+ * stored order. label names the epoch in reports when the manifest cannot be parsed (a
+ * path or "epoch 7"). Returns 0 (problems go to the callback) or -ENOMEM. */
+int seal_verifier_epoch(struct seal_verifier *v, const char *label, const char *manifest,
+                        size_t manifest_len, const uint8_t *sig, size_t sig_len,
+                        const struct seal_blob *records, size_t n_records);
+/* For exports: the records listed under tsc=ID/records.jsonl of the last epoch fed; they
+ * must equal, in order, the epoch's records tagged with id. Call once per file present;
+ * seal_verifier_epoch_end then reports criteria in the manifest without a file. */
+int seal_verifier_tsc(struct seal_verifier *v, const char *id, const struct seal_blob *records,
+                      size_t n_records);
+int seal_verifier_epoch_end(struct seal_verifier *v, bool expect_tsc_files);
+/* Total problems so far; also the epochs checked. */
+uint64_t seal_verifier_problems(const struct seal_verifier *v);
+uint64_t seal_verifier_epochs(const struct seal_verifier *v);
