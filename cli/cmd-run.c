@@ -1,1 +1,245 @@
-/* placeholder: being written */
+/* gatelog run: the daemon. It wires the stages together: the syslog collector in the main
+ * thread's event loop, the bounded queue, the writer thread (store, seal, export), and the
+ * signals (SIGTERM/SIGINT stop, SIGUSR1 seals the open epoch now).
+ *
+ * Shutdown order is what makes "write what was received" true: stop accepting, read what
+ * connections still hold, close the queue, let the writer store everything in it, exit 0. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <pthread.h>
+#include <sys/file.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "cli/config.h"
+#include "cli/run-util.h"
+#include "cli/writer.h"
+#include "core/log.h"
+#include "core/tm.h"
+
+struct daemon {
+        struct loop *loop;
+        struct writer *writer;
+        bool stop;
+};
+
+static int signal_cb(struct loop *l, int fd, uint32_t events, void *ud) {
+        struct daemon *d = ud;
+        struct signalfd_siginfo si;
+        while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+                switch (si.ssi_signo) {
+                case SIGTERM:
+                case SIGINT:
+                        log_info("stopping", "signal=%s", si.ssi_signo == SIGTERM ? "TERM" : "INT");
+                        d->stop = true;
+                        loop_quit(l);
+                        break;
+                case SIGUSR1:
+                        log_info("seal requested", "signal=%s", "USR1");
+                        writer_request_seal(d->writer);
+                        break;
+                case SIGHUP:
+                        /* Rules and certificates arrive with later issues; nothing to reload. */
+                        log_info("reload: nothing to reload yet", "signal=%s", "HUP");
+                        break;
+                }
+        }
+        return 0;
+}
+
+/* Loads the secret key, creating it (and its .pub) on first start. */
+static int key_prepare(const char *path, struct seal_key **ret) {
+        struct seal_error err = { { 0 } };
+        if (access(path, F_OK) != 0) {
+                char pub[4096];
+                snprintf(pub, sizeof(pub), "%s.pub", path);
+                if (mkdir_parents(path, 0700) < 0 || seal_key_generate(path, pub, &err) < 0) {
+                        log_error("cannot create the signing key", "path=%s error=\"%s\"", path,
+                                  err.msg[0] ? err.msg : strerror(errno));
+                        return -EIO;
+                }
+                int r = seal_key_load(path, ret, &err);
+                if (r < 0)
+                        goto fail;
+                uint8_t pk[SEAL_PK_LEN];
+                char id[HASH_HEX_LEN];
+                seal_key_public(*ret, pk);
+                seal_key_id(pk, id);
+                log_warn("created a new signing key: keep it secret, back it up, give auditors the .pub",
+                         "path=%s public=%s key_id=%s", path, pub, id);
+                return 0;
+        }
+        if (seal_key_load(path, ret, &err) >= 0)
+                return 0;
+fail:
+        log_error("cannot load the signing key", "path=%s error=\"%s\"", path, err.msg);
+        return -EPERM;
+}
+
+/* Holds an exclusive lock on the pid file for the daemon's life, so that `gatelog seal` can
+ * tell a running daemon from a stale file. Returns the fd or -errno. */
+static int pidfile_take(const char *path) {
+        if (mkdir_parents(path, 0755) < 0)
+                return -errno;
+        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (fd < 0)
+                return -errno;
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+                close(fd);
+                return -EADDRINUSE;
+        }
+        char b[32];
+        int n = snprintf(b, sizeof(b), "%ld\n", (long)getpid());
+        if (ftruncate(fd, 0) < 0 || pwrite(fd, b, (size_t)n, 0) != n) {
+                close(fd);
+                return -EIO;
+        }
+        return fd;
+}
+
+static void usage(FILE *f) {
+        fprintf(f, "usage: gatelog run [-c FILE]\n\n"
+                   "Runs the daemon. Without -c the embedded default configuration serves:\n"
+                   "syslog on 127.0.0.1:5514 (UDP and TCP), SQLite at var/gatelog.db, exports in\n"
+                   "var/exports/, 1-hour epochs, signing key var/gatelog.key (created on first start).\n\n"
+                   "  -c, --config FILE   YAML configuration (docs/CONFIG.md)\n"
+                   "  -h, --help          this text\n\n"
+                   "Signals: TERM/INT stop after storing what was received; USR1 seals the open epoch.\n");
+}
+
+static int run_daemon(struct config *cfg, const char *source);
+
+int cmd_run(int argc, char **argv) {
+        static const struct option opts[] = {
+                { "config", required_argument, NULL, 'c' },
+                { "help", no_argument, NULL, 'h' },
+                { 0 },
+        };
+        const char *path = NULL;
+        int c;
+        optind = 1;
+        while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+                switch (c) {
+                case 'c': path = optarg; break;
+                case 'h': usage(stdout); return 0;
+                default: usage(stderr); return 2;
+                }
+        }
+        if (optind != argc) {
+                usage(stderr);
+                return 2;
+        }
+        struct config cfg;
+        if (config_load_any(path, &cfg) < 0)
+                return 2;
+        log_max_level = cfg.log_level;
+        log_json = cfg.log_json;
+        int r = run_daemon(&cfg, path ? path : "<embedded default>");
+        config_free(&cfg);
+        return r;
+}
+
+static int run_daemon(struct config *cfg, const char *source) {
+        struct daemon d = { 0 };
+        struct seal_key *key = NULL;
+        struct queue *q = NULL;
+        struct drop_counters drops = { { 0 } };
+        struct ingest_syslog *syslog = NULL;
+        struct writer_output *outs = calloc(cfg->n_outputs + 1, sizeof(*outs));
+        char err[512] = "";
+        int status = 3, sfd = -1, pidfd = -1;
+
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, SIGTERM);
+        sigaddset(&set, SIGINT);
+        sigaddset(&set, SIGUSR1);
+        sigaddset(&set, SIGHUP);
+        /* Blocked before any thread starts, so only the loop's signalfd sees them. */
+        pthread_sigmask(SIG_BLOCK, &set, NULL);
+        signal(SIGPIPE, SIG_IGN);
+
+        log_info("starting", "version=%s config=%s", GATELOG_VERSION, source);
+        if (!outs)
+                goto out;
+        for (size_t i = 0; i < cfg->n_outputs; i++)
+                outs[i] = (struct writer_output){ cfg->outputs[i].name, cfg->outputs[i].type,
+                                                  cfg->outputs[i].path };
+        if (cfg->pid_file && (pidfd = pidfile_take(cfg->pid_file)) < 0) {
+                log_error("cannot take the pid file", "path=%s error=\"%s\"", cfg->pid_file,
+                          pidfd == -EADDRINUSE ? "another gatelog runs with it" : strerror(-pidfd));
+                goto out;
+        }
+        if (mkdir_parents(cfg->db_path, 0750) < 0) {
+                log_error("cannot create the database folder", "path=%s error=\"%s\"",
+                          cfg->db_path, strerror(errno));
+                goto out;
+        }
+        if (key_prepare(cfg->key_path, &key) < 0)
+                goto out;
+        struct writer_config wc = {
+                .db_path = cfg->db_path, .chain = cfg->chain, .epoch_us = cfg->epoch_us,
+                .key = key, .outputs = outs, .n_outputs = cfg->n_outputs,
+        };
+        int r = writer_open(&wc, &d.writer, err, sizeof(err));
+        if (r < 0) {
+                log_error("cannot open the store", "error=\"%s\"", err);
+                goto out;
+        }
+        if ((r = queue_new(cfg->queue_max_events, &q)) < 0 || (r = loop_new(&d.loop)) < 0) {
+                log_error("cannot start", "error=\"%s\"", strerror(-r));
+                goto out;
+        }
+        struct ingest_syslog_config sc = {
+                .listen = cfg->syslog.listen, .n_listen = cfg->syslog.n_listen,
+                .max_message = cfg->syslog.max_message,
+                .max_connections = cfg->syslog.max_connections, .format = cfg->syslog.format,
+        };
+        if (ingest_syslog_new(&sc, d.loop, q, &drops, &syslog, err, sizeof(err)) < 0) {
+                log_error("cannot listen", "error=\"%s\"", err);
+                goto out;
+        }
+        sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+        if (sfd < 0 || loop_add(d.loop, sfd, EPOLLIN, signal_cb, &d) < 0 ||
+            writer_start(d.writer, q, &drops) < 0) {
+                log_error("cannot start", "error=\"%s\"", strerror(errno));
+                goto out;
+        }
+        for (size_t i = 0; i < cfg->syslog.n_listen; i++)
+                log_info("listening", "transport=%s addr=%s port=%d",
+                         cfg->syslog.listen[i].transport == INGEST_UDP ? "udp"
+                         : cfg->syslog.listen[i].transport == INGEST_TCP ? "tcp" : "unix",
+                         cfg->syslog.listen[i].addr, ingest_syslog_port(syslog, i));
+        log_info("ready", "chain=%s db=%s epoch_s=%lld", cfg->chain, cfg->db_path,
+                 (long long)(cfg->epoch_us / TM_USEC_PER_SEC));
+
+        r = loop_run(d.loop);
+        ingest_syslog_stop_accepting(syslog);
+        ingest_syslog_drain(syslog, 2 * TM_USEC_PER_SEC);
+        queue_close(q);
+        writer_join(d.writer);
+        log_info("stopped", "queue_left=%zu", queue_depth(q));
+        status = r < 0 ? 3 : 0;
+out:
+        ingest_syslog_free(syslog);
+        writer_free(d.writer);
+        queue_free(q, event_free_cb);
+        loop_free(d.loop);
+        if (sfd >= 0)
+                close(sfd);
+        seal_key_free(key);
+        if (pidfd >= 0) {
+                if (cfg->pid_file)
+                        unlink(cfg->pid_file);
+                close(pidfd);
+        }
+        free(outs);
+        return status;
+}

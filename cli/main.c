@@ -1,1 +1,59 @@
-int main(void) { return 0; }
+/* gatelog: one executable, subcommands. main only dispatches; each command parses its own
+ * options (cli/cli.h states the exit statuses). */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static const struct command {
+        const char *name;
+        int (*fn)(int argc, char **argv);
+        const char *summary;
+} commands[] = {
+        { "run", cmd_run, "run the daemon: collect, store, seal and export" },
+        { "normalize", cmd_normalize, "print the gate records that syslog lines on stdin give" },
+        { "seal", cmd_seal, "close the open epoch now (--now)" },
+        { "keygen", cmd_keygen, "create an Ed25519 signing key pair" },
+        { "epochs", cmd_epochs, "list epochs: interval, counts, roots, state" },
+        { "query", cmd_query, "print sealed records by criterion, time and host" },
+        { "verify", cmd_verify, "verify a database or an export against a public key" },
+};
+
+static void usage(FILE *f) {
+        fprintf(f, "usage: gatelog COMMAND [OPTIONS]\n\n"
+                   "gatelog turns access logs into signed, verifiable SOC 2 evidence.\n\n"
+                   "commands:\n");
+        for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+                fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+        fprintf(f, "  %-10s %s\n\n", "help", "this list; `gatelog COMMAND --help` for one");
+        fprintf(f, "Documentation: README.md, docs/CONFIG.md, docs/FORMAT.md.\n");
+}
+
+int main(int argc, char **argv) {
+        if (argc < 2) {
+                usage(stderr);
+                return 2;
+        }
+        const char *name = argv[1];
+        if (!strcmp(name, "help") || !strcmp(name, "--help") || !strcmp(name, "-h")) {
+                if (argc > 2)
+                        for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+                                if (!strcmp(argv[2], commands[i].name)) {
+                                        char help[] = "--help";
+                                        char *av[] = { argv[2], help, NULL };
+                                        return commands[i].fn(2, av);
+                                }
+                usage(stdout);
+                return 0;
+        }
+        if (!strcmp(name, "--version")) {
+                printf("gatelog %s\n", GATELOG_VERSION);
+                return 0;
+        }
+        for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+                if (!strcmp(name, commands[i].name))
+                        return commands[i].fn(argc - 1, argv + 1);
+        fprintf(stderr, "gatelog: unknown command '%s'\n", name);
+        usage(stderr);
+        return 2;
+}

@@ -1,1 +1,767 @@
-/* placeholder: being written */
+/* The writer thread: queue -> SQLite -> sealed epochs -> exports.
+ *
+ * Load: every event of the daemon passes here, so a batch (up to WRITER_BATCH_MAX events, or
+ * what arrived within WRITER_BATCH_WAIT_US) is one transaction: the records, their criteria
+ * rows and the open epoch's counters commit together or not at all. The Merkle trees are
+ * advanced only after the commit succeeds, so they always describe what is stored. A failed
+ * commit (a full disk, say) keeps the batch in memory and retries it; meanwhile the queue
+ * fills and the collectors apply backpressure or count drops: nothing is lost silently.
+ *
+ * Epochs: [start, end) intervals of receipt time aligned to the epoch length in UTC. The
+ * epoch a record belongs to is decided by its receipt time: an event received at or after
+ * the open epoch's end first closes that epoch. An event received a moment before the open
+ * epoch's start (it was in flight while the previous epoch closed) joins the open epoch; its
+ * own `received` still says when it arrived. Sealing an epoch and opening the next are one
+ * transaction that also queues the epoch's exports (the outbox); the exports are written
+ * after that commit and marked done only when complete, so a crash in between re-exports. */
+#include "cli/writer.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/limits.h"
+#include "core/log.h"
+#include "core/tm.h"
+#include "outputs/outputs.h"
+
+/* One incremental tree per criterion of the open epoch. */
+struct crit_tree {
+        char *id;
+        struct merkle *tree;
+};
+
+struct open_epoch {
+        int64_t epoch, start_us, end_us, first_seq;
+        struct merkle *tree;
+        struct crit_tree *crit;   /* sorted by id, RFC 8785 order */
+        size_t n_crit;
+        /* counters, persisted with every batch as the epoch row's stats */
+        uint64_t kept, malformed, truncated, invalid_utf8;
+        uint64_t dropped[DROP__MAX];
+};
+
+struct writer {
+        struct store *store;
+        char *chain;
+        int64_t epoch_us;
+        const struct seal_key *key;
+        char key_id[HASH_HEX_LEN];
+        const struct writer_output *outputs;
+        size_t n_outputs;
+
+        struct open_epoch open;
+        int64_t next_seq;
+        uint8_t prev[HASH_LEN];       /* hash of the last sealed manifest; zeros before */
+        _Atomic int64_t sealed_count;
+
+        struct queue *q;
+        struct drop_counters *drops;
+        pthread_t thread;
+        bool started;
+        atomic_bool seal_requested;
+        atomic_bool stopping;         /* set after the queue is closed */
+};
+
+static void open_epoch_clear(struct open_epoch *o) {
+        merkle_free(o->tree);
+        for (size_t i = 0; i < o->n_crit; i++) {
+                free(o->crit[i].id);
+                merkle_free(o->crit[i].tree);
+        }
+        free(o->crit);
+        memset(o, 0, sizeof(*o));
+}
+
+/* The tree of criterion id, created on first use. NULL when out of memory. */
+static struct merkle *crit_tree_get(struct open_epoch *o, const char *id) {
+        size_t lo = 0, hi = o->n_crit;
+        while (lo < hi) {
+                size_t mid = (lo + hi) / 2;
+                int c = json_key_cmp(o->crit[mid].id, strlen(o->crit[mid].id), id, strlen(id));
+                if (c == 0)
+                        return o->crit[mid].tree;
+                if (c < 0)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        struct crit_tree *n = realloc(o->crit, (o->n_crit + 1) * sizeof(*n));
+        if (!n)
+                return NULL;
+        o->crit = n;
+        struct crit_tree t = { strdup(id), NULL };
+        if (!t.id || merkle_new(&t.tree) < 0) {
+                free(t.id);
+                return NULL;
+        }
+        memmove(&o->crit[lo + 1], &o->crit[lo], (o->n_crit - lo) * sizeof(*n));
+        o->crit[lo] = t;
+        o->n_crit++;
+        return t.tree;
+}
+
+static int64_t floor_div(int64_t a, int64_t b) {
+        int64_t q = a / b;
+        return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+/* The aligned end of the interval that contains t. */
+static int64_t interval_end(const struct writer *w, int64_t t) {
+        return (floor_div(t, w->epoch_us) + 1) * w->epoch_us;
+}
+
+/* The open epoch's counters as a JSON object (the manifest's stats). */
+static json *stats_json(const struct open_epoch *o) {
+        json *s = json_new_obj(), *d = json_new_obj();
+        if (!s || !d) {
+                json_free(s);
+                json_free(d);
+                return NULL;
+        }
+        uint64_t lost = 0;
+        for (int r = 0; r < DROP__MAX; r++) {
+                json_obj_set(d, drop_reason_name(r), json_new_int((int64_t)o->dropped[r]));
+                if (r != DROP_CONN_LIMIT) /* connections, not events */
+                        lost += o->dropped[r];
+        }
+        json_obj_set(s, "dropped", d);
+        json_obj_set(s, "kept", json_new_int((int64_t)o->kept));
+        json_obj_set(s, "received", json_new_int((int64_t)(o->kept + lost)));
+        json_obj_set(s, "malformed", json_new_int((int64_t)o->malformed));
+        json_obj_set(s, "truncated", json_new_int((int64_t)o->truncated));
+        json_obj_set(s, "invalid_utf8", json_new_int((int64_t)o->invalid_utf8));
+        return s;
+}
+
+static void stats_load(struct open_epoch *o, const char *text) {
+        json *s = NULL;
+        if (!text || json_parse(text, strlen(text), &s, NULL) < 0)
+                return;
+        o->kept = (uint64_t)json_int(json_obj_get(s, "kept"));
+        o->malformed = (uint64_t)json_int(json_obj_get(s, "malformed"));
+        o->truncated = (uint64_t)json_int(json_obj_get(s, "truncated"));
+        o->invalid_utf8 = (uint64_t)json_int(json_obj_get(s, "invalid_utf8"));
+        json *d = json_obj_get(s, "dropped");
+        for (int r = 0; r < DROP__MAX; r++)
+                o->dropped[r] = (uint64_t)json_int(json_obj_get(d, drop_reason_name(r)));
+        json_free(s);
+}
+
+/* Writes the open epoch's row with count records (counters included). Inside a
+ * transaction. */
+static int open_epoch_put_count(struct writer *w, int64_t count) {
+        json *s = stats_json(&w->open);
+        struct buf b = BUF_INIT;
+        int r = s ? json_canon(s, &b) : -ENOMEM;
+        json_free(s);
+        if (r < 0) {
+                buf_free(&b);
+                return r;
+        }
+        struct store_epoch e = {
+                .epoch = w->open.epoch, .start_us = w->open.start_us, .end_us = w->open.end_us,
+                .first_seq = w->open.first_seq, .count = count, .sealed = false,
+                .stats = b.data,
+        };
+        r = store_epoch_put(w->store, &e);
+        buf_free(&b);
+        return r;
+}
+
+static int open_epoch_put(struct writer *w) {
+        return open_epoch_put_count(w, (int64_t)merkle_count(w->open.tree));
+}
+
+static int open_epoch_init(struct writer *w, int64_t epoch, int64_t start_us, int64_t first_seq) {
+        open_epoch_clear(&w->open);
+        w->open.epoch = epoch;
+        w->open.start_us = start_us;
+        w->open.end_us = interval_end(w, start_us);
+        w->open.first_seq = first_seq;
+        return merkle_new(&w->open.tree);
+}
+
+static bool flags_has(const json *rec, const char *flag) {
+        const json *f = json_obj_get(rec, "flags");
+        for (size_t i = 0; i < json_len(f); i++) {
+                const char *s = json_str(json_arr_at(f, i), NULL);
+                if (s && strcmp(s, flag) == 0)
+                        return true;
+        }
+        return false;
+}
+
+/* ---- exports ---- */
+
+struct export_collect {
+        struct export_record *recs;
+        json **parsed;      /* kept alive for the criteria strings */
+        const char ***crit; /* per record, the criteria pointers */
+        char **data;
+        size_t n, alloc;
+};
+
+static int collect_cb(void *ud, const struct store_record *r) {
+        struct export_collect *c = ud;
+        if (c->n == c->alloc) {
+                size_t na = c->alloc ? c->alloc * 2 : 256;
+                void *a = realloc(c->recs, na * sizeof(*c->recs));
+                if (!a)
+                        return -ENOMEM;
+                c->recs = a;
+                if (!(a = realloc(c->parsed, na * sizeof(*c->parsed))))
+                        return -ENOMEM;
+                c->parsed = a;
+                if (!(a = realloc(c->crit, na * sizeof(*c->crit))))
+                        return -ENOMEM;
+                c->crit = a;
+                if (!(a = realloc(c->data, na * sizeof(*c->data))))
+                        return -ENOMEM;
+                c->data = a;
+                c->alloc = na;
+        }
+        size_t i = c->n;
+        c->parsed[i] = NULL;
+        c->crit[i] = NULL;
+        c->data[i] = malloc(r->len + 1);
+        if (!c->data[i])
+                return -ENOMEM;
+        memcpy(c->data[i], r->data, r->len);
+        c->n++;
+        c->recs[i] = (struct export_record){ c->data[i], r->len, NULL, 0 };
+        /* The criteria come from the record itself: the export shows what was signed. */
+        if (json_parse(r->data, r->len, &c->parsed[i], NULL) < 0)
+                return 0;
+        const json *cr = json_obj_get(c->parsed[i], "criteria");
+        size_t nc = json_len(cr);
+        if (nc == 0)
+                return 0;
+        c->crit[i] = calloc(nc, sizeof(char *));
+        if (!c->crit[i])
+                return -ENOMEM;
+        size_t k = 0;
+        for (size_t j = 0; j < nc; j++) {
+                const char *s = json_str(json_arr_at(cr, j), NULL);
+                if (s)
+                        c->crit[i][k++] = s;
+        }
+        c->recs[i].criteria = c->crit[i];
+        c->recs[i].n_criteria = k;
+        return 0;
+}
+
+static void collect_free(struct export_collect *c) {
+        for (size_t i = 0; i < c->n; i++) {
+                json_free(c->parsed[i]);
+                free(c->crit[i]);
+                free(c->data[i]);
+        }
+        free(c->recs);
+        free(c->parsed);
+        free(c->crit);
+        free(c->data);
+}
+
+static int export_one(struct writer *w, const struct writer_output *o, int64_t epoch) {
+        struct store_epoch e = { 0 };
+        struct export_collect c = { 0 };
+        struct store_error err = { { 0 } };
+        int r = store_epoch_get(w->store, epoch, &e);
+        if (r >= 0 && !e.sealed)
+                r = -EINVAL;
+        if (r >= 0)
+                r = store_records_foreach(w->store, epoch, collect_cb, &c);
+        if (r >= 0) {
+                struct export_epoch x = {
+                        .chain = w->chain, .epoch = epoch,
+                        .manifest = e.manifest, .manifest_len = e.manifest_len,
+                        .sig = e.sig, .records = c.recs, .n_records = c.n,
+                };
+                r = export_folder_write(o->path, &x, &err);
+        }
+        if (r >= 0)
+                r = store_outbox_done(w->store, o->name, epoch);
+        else {
+                log_error("export failed", "output=%s epoch=%lld error=\"%s\"", o->name,
+                          (long long)epoch, err.msg[0] ? err.msg : strerror(-r));
+                (void)store_outbox_failed(w->store, o->name, epoch,
+                                          err.msg[0] ? err.msg : strerror(-r));
+        }
+        collect_free(&c);
+        store_epoch_clear(&e);
+        return r;
+}
+
+struct pending { int64_t *v; size_t n, alloc; };
+
+static int pending_cb(void *ud, int64_t epoch) {
+        struct pending *p = ud;
+        if (p->n == p->alloc) {
+                size_t na = p->alloc ? p->alloc * 2 : 16;
+                int64_t *v = realloc(p->v, na * sizeof(*v));
+                if (!v)
+                        return -ENOMEM;
+                p->v = v;
+                p->alloc = na;
+        }
+        p->v[p->n++] = epoch;
+        return 0;
+}
+
+/* Writes every pending export of every output. A failure is logged and left pending for
+ * the next seal or the next start. */
+static void exports_flush(struct writer *w) {
+        for (size_t i = 0; i < w->n_outputs; i++) {
+                struct pending p = { 0 };
+                if (store_outbox_pending(w->store, w->outputs[i].name, pending_cb, &p) >= 0)
+                        for (size_t k = 0; k < p.n; k++)
+                                if (export_one(w, &w->outputs[i], p.v[k]) < 0)
+                                        break; /* keep order: later epochs wait */
+                free(p.v);
+        }
+}
+
+/* ---- sealing ---- */
+
+/* Closes the open epoch at end_us (its aligned end, or earlier on request), signs it, opens
+ * the next one and queues the exports, all in one transaction. */
+static int seal_open(struct writer *w, int64_t end_us) {
+        struct open_epoch *o = &w->open;
+        struct seal_criterion *crit = calloc(o->n_crit ? o->n_crit : 1, sizeof(*crit));
+        json *stats = stats_json(o);
+        struct buf m = BUF_INIT;
+        uint8_t sig[SEAL_SIG_LEN];
+        int r = (crit && stats) ? 0 : -ENOMEM;
+
+        for (size_t i = 0; r >= 0 && i < o->n_crit; i++) {
+                crit[i].id = o->crit[i].id;
+                crit[i].count = merkle_count(o->crit[i].tree);
+                merkle_root(o->crit[i].tree, crit[i].root);
+        }
+        struct seal_manifest man = {
+                .chain = w->chain, .epoch = (uint64_t)o->epoch,
+                .start_us = o->start_us, .end_us = end_us,
+                .first_seq = (uint64_t)o->first_seq, .count = merkle_count(o->tree),
+                .criteria = crit, .n_criteria = o->n_crit, .stats = stats,
+                .sealed_us = tm_now_us(),
+        };
+        memcpy(man.key_id, w->key_id, sizeof(man.key_id));
+        memcpy(man.prev, w->prev, HASH_LEN);
+        merkle_root(o->tree, man.root);
+        if (r >= 0)
+                r = seal_manifest_build(&man, &m);
+        if (r >= 0)
+                r = seal_key_sign(w->key, m.data, m.len, sig);
+        if (r >= 0)
+                r = store_begin(w->store);
+        if (r >= 0) {
+                struct store_epoch e = {
+                        .epoch = o->epoch, .start_us = o->start_us, .end_us = end_us,
+                        .first_seq = o->first_seq, .count = (int64_t)man.count, .sealed = true,
+                        .manifest = m.data, .manifest_len = m.len, .sealed_us = man.sealed_us,
+                };
+                struct buf sb = BUF_INIT;
+                r = json_canon(stats, &sb);
+                e.stats = sb.data;
+                memcpy(e.root, man.root, HASH_LEN);
+                memcpy(e.sig, sig, SEAL_SIG_LEN);
+                if (r >= 0)
+                        r = store_epoch_put(w->store, &e);
+                buf_free(&sb);
+                for (size_t i = 0; r >= 0 && i < w->n_outputs; i++)
+                        r = store_outbox_add(w->store, w->outputs[i].name, o->epoch);
+                int64_t next_first = o->first_seq + (int64_t)man.count, next_epoch = o->epoch + 1;
+                if (r >= 0)
+                        r = open_epoch_init(w, next_epoch, end_us, next_first);
+                if (r >= 0)
+                        r = open_epoch_put(w);
+                if (r >= 0)
+                        r = store_commit(w->store);
+                if (r < 0) {
+                        log_error("seal failed", "epoch=%lld error=\"%s\"",
+                                  (long long)next_epoch - 1, store_errmsg(w->store));
+                        (void)store_rollback(w->store);
+                }
+        }
+        if (r >= 0) {
+                hash_sha256(m.data, m.len, w->prev);
+                atomic_fetch_add(&w->sealed_count, 1);
+                log_info("epoch sealed", "epoch=%lld count=%llu", (long long)man.epoch,
+                         (unsigned long long)man.count);
+        }
+        buf_free(&m);
+        json_free(stats);
+        free(crit);
+        return r;
+}
+
+/* Rebuilds the open epoch from the store after a restart. */
+static int rebuild_cb(void *ud, int64_t seq, const uint8_t leaf[HASH_LEN],
+                      const char *const *criteria, size_t n_criteria) {
+        struct writer *w = ud;
+        if (seq != w->open.first_seq + (int64_t)merkle_count(w->open.tree))
+                return -EBADMSG; /* the store lost a record: refuse to go on silently */
+        int r = merkle_add_leaf(w->open.tree, leaf);
+        for (size_t i = 0; r >= 0 && i < n_criteria; i++) {
+                struct merkle *t = crit_tree_get(&w->open, criteria[i]);
+                r = t ? merkle_add_leaf(t, leaf) : -ENOMEM;
+        }
+        return r;
+}
+
+static int store_recover(struct writer *w, char *err, size_t err_len) {
+        struct store_epoch last = { 0 };
+        int r = store_epoch_last(w->store, &last);
+        if (r == -ENOENT) {
+                /* A new chain: epoch 0 is the interval that contains now. */
+                int64_t now = tm_now_us();
+                r = open_epoch_init(w, 0, floor_div(now, w->epoch_us) * w->epoch_us, 0);
+                if (r >= 0)
+                        r = store_begin(w->store);
+                if (r >= 0)
+                        r = open_epoch_put(w);
+                if (r >= 0)
+                        r = store_commit(w->store);
+                w->next_seq = 0;
+                return r;
+        }
+        if (r < 0) {
+                snprintf(err, err_len, "%s: cannot read epochs: %s", "store", store_errmsg(w->store));
+                return r;
+        }
+        if (last.sealed) {
+                /* Sealing always opens the next epoch in the same transaction. */
+                snprintf(err, err_len, "database has no open epoch after epoch %lld",
+                         (long long)last.epoch);
+                store_epoch_clear(&last);
+                return -EBADMSG;
+        }
+        r = open_epoch_init(w, last.epoch, last.start_us, last.first_seq);
+        w->open.end_us = last.end_us;
+        stats_load(&w->open, last.stats);
+        if (r >= 0)
+                r = store_records_leaves(w->store, last.epoch, rebuild_cb, w);
+        if (r < 0) {
+                snprintf(err, err_len, "cannot rebuild the open epoch %lld: %s",
+                         (long long)last.epoch, strerror(-r));
+                store_epoch_clear(&last);
+                return r;
+        }
+        w->next_seq = w->open.first_seq + (int64_t)merkle_count(w->open.tree);
+        if (last.epoch > 0) {
+                struct store_epoch prev = { 0 };
+                r = store_epoch_get(w->store, last.epoch - 1, &prev);
+                if (r >= 0 && prev.sealed && prev.manifest)
+                        hash_sha256(prev.manifest, prev.manifest_len, w->prev);
+                else {
+                        snprintf(err, err_len, "epoch %lld is missing or not sealed",
+                                 (long long)last.epoch - 1);
+                        r = r < 0 ? r : -EBADMSG;
+                }
+                store_epoch_clear(&prev);
+        }
+        store_epoch_clear(&last);
+        return r < 0 ? r : 0;
+}
+
+/* Checks that the store belongs to this chain and epoch length; records them when new. */
+static int meta_check(struct writer *w, char *err, size_t err_len) {
+        char lenbuf[32];
+        snprintf(lenbuf, sizeof(lenbuf), "%lld", (long long)w->epoch_us);
+        const char *keys[2] = { "chain", "epoch_us" }, *want[2] = { w->chain, lenbuf };
+        for (int i = 0; i < 2; i++) {
+                char *v = NULL;
+                int r = store_meta_get(w->store, keys[i], &v);
+                if (r == -ENOENT) {
+                        r = store_meta_set(w->store, keys[i], want[i]);
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
+                if (r < 0)
+                        return r;
+                if (strcmp(v, want[i]) != 0) {
+                        snprintf(err, err_len,
+                                 "database belongs to %s=%s but the configuration says %s; "
+                                 "use another store.path or the same settings",
+                                 keys[i], v, want[i]);
+                        free(v);
+                        return -EINVAL;
+                }
+                free(v);
+        }
+        return 0;
+}
+
+/* Seals every interval that has ended. */
+static int seal_due(struct writer *w, int64_t now) {
+        while (now >= w->open.end_us) {
+                int r = seal_open(w, w->open.end_us);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+int writer_open(const struct writer_config *cfg, struct writer **ret, char *err,
+                size_t err_len) {
+        struct writer *w = calloc(1, sizeof(*w));
+        struct store_error se = { { 0 } };
+        if (!w || !(w->chain = strdup(cfg->chain))) {
+                free(w);
+                return -ENOMEM;
+        }
+        w->epoch_us = cfg->epoch_us;
+        w->key = cfg->key;
+        w->outputs = cfg->outputs;
+        w->n_outputs = cfg->n_outputs;
+        uint8_t pk[SEAL_PK_LEN];
+        seal_key_public(cfg->key, pk);
+        seal_key_id(pk, w->key_id);
+
+        int r = store_open(cfg->db_path, STORE_READWRITE, &w->store, &se);
+        if (r < 0) {
+                snprintf(err, err_len, "%s: %s", cfg->db_path, se.msg);
+                writer_free(w);
+                return r;
+        }
+        if (r >= 0)
+                r = store_begin(w->store);
+        if (r >= 0) {
+                r = meta_check(w, err, err_len);
+                int c = r >= 0 ? store_commit(w->store) : store_rollback(w->store);
+                r = r < 0 ? r : c;
+        }
+        if (r >= 0)
+                r = store_recover(w, err, err_len);
+        if (r >= 0)
+                r = seal_due(w, tm_now_us());
+        if (r < 0) {
+                if (!err[0])
+                        snprintf(err, err_len, "%s: %s", cfg->db_path, strerror(-r));
+                writer_free(w);
+                return r;
+        }
+        exports_flush(w);
+        *ret = w;
+        return 0;
+}
+
+/* Stores one batch in one transaction. Returns 0 or -errno (the batch is then untouched
+ * and the caller retries it). */
+static int write_batch(struct writer *w, struct event **ev, size_t n) {
+        uint8_t (*leaves)[HASH_LEN] = malloc((n ? n : 1) * HASH_LEN);
+        struct buf b = BUF_INIT;
+        uint64_t took[DROP__MAX] = { 0 };
+        struct open_epoch saved = w->open; /* counters, to undo on failure */
+        int r = leaves ? store_begin(w->store) : -ENOMEM;
+
+        for (size_t i = 0; r >= 0 && i < n; i++) {
+                json *rec = ev[i]->rec;
+                const char *crit[64];
+                size_t nc = 0;
+                const json *cr = json_obj_get(rec, "criteria");
+                for (size_t j = 0; j < json_len(cr) && nc < 64; j++)
+                        if ((crit[nc] = json_str(json_arr_at(cr, j), NULL)))
+                                nc++;
+                /* Trees are created now so that nothing can fail after the commit. */
+                for (size_t j = 0; r >= 0 && j < nc; j++)
+                        if (!crit_tree_get(&w->open, crit[j]))
+                                r = -ENOMEM;
+                if (r >= 0)
+                        r = json_obj_set_int(rec, "seq", w->next_seq + (int64_t)i);
+                buf_reset(&b);
+                if (r >= 0)
+                        r = json_canon(rec, &b);
+                if (r < 0)
+                        break;
+                struct store_record sr = {
+                        .seq = w->next_seq + (int64_t)i, .epoch = w->open.epoch,
+                        .received_us = ev[i]->received_us, .time_us = ev[i]->received_us,
+                        .host = json_str(json_obj_get(rec, "host"), NULL),
+                        .data = b.data, .len = b.len, .criteria = crit, .n_criteria = nc,
+                };
+                size_t tl;
+                const char *ts = json_str(json_obj_get(rec, "time"), &tl);
+                if (ts)
+                        (void)tm_parse_rfc3339(ts, tl, 0, &sr.time_us);
+                merkle_leaf_hash(b.data, b.len, sr.leaf);
+                memcpy(leaves[i], sr.leaf, HASH_LEN);
+                r = store_record_insert(w->store, &sr);
+                w->open.kept++;
+                w->open.malformed += flags_has(rec, "malformed");
+                w->open.truncated += flags_has(rec, "truncated");
+                w->open.invalid_utf8 += flags_has(rec, "invalid_utf8");
+        }
+        if (r >= 0) {
+                drop_take(w->drops ? w->drops : &(struct drop_counters){ 0 }, took);
+                for (int k = 0; k < DROP__MAX; k++)
+                        w->open.dropped[k] += took[k];
+                /* The count in the row must include this batch before the trees do. */
+                struct merkle *t = w->open.tree;
+                r = open_epoch_put_count(w, (int64_t)merkle_count(t) + (int64_t)n);
+        }
+        if (r >= 0)
+                r = store_commit(w->store);
+        if (r < 0) {
+                log_error("store write failed", "events=%zu error=\"%s\"", n,
+                          store_errmsg(w->store));
+                (void)store_rollback(w->store);
+                w->open.kept = saved.kept;
+                w->open.malformed = saved.malformed;
+                w->open.truncated = saved.truncated;
+                w->open.invalid_utf8 = saved.invalid_utf8;
+                for (int k = 0; k < DROP__MAX; k++) {
+                        /* Drops taken stay counted: give them back for the next try. */
+                        w->open.dropped[k] = saved.dropped[k];
+                        if (took[k] && w->drops)
+                                drop_count(w->drops, k, took[k]);
+                }
+        } else {
+                for (size_t i = 0; i < n; i++) {
+                        int a = merkle_add_leaf(w->open.tree, leaves[i]);
+                        const json *cr = json_obj_get(ev[i]->rec, "criteria");
+                        for (size_t j = 0; a >= 0 && j < json_len(cr) && j < 64; j++) {
+                                const char *id = json_str(json_arr_at(cr, j), NULL);
+                                struct merkle *ct = id ? crit_tree_get(&w->open, id) : NULL;
+                                a = ct ? merkle_add_leaf(ct, leaves[i]) : -ENOMEM;
+                        }
+                        if (a < 0) {
+                                /* The records are committed; the trees can be rebuilt from
+                                 * them, which is what a restart does. */
+                                log_error("out of memory after commit; exiting to rebuild",
+                                          "seq=%lld", (long long)(w->next_seq + (int64_t)i));
+                                abort();
+                        }
+                }
+                w->next_seq += (int64_t)n;
+        }
+        free(leaves);
+        buf_free(&b);
+        return r;
+}
+
+/* Stores events in order, closing epochs whose interval ended before an event's receipt.
+ * On a store failure, retries every second until it succeeds: the events stay ours. */
+static void write_events(struct writer *w, struct event **ev, size_t n) {
+        size_t i = 0;
+        while (i < n) {
+                if (ev[i]->received_us >= w->open.end_us) {
+                        if (seal_due(w, ev[i]->received_us) < 0) {
+                                sleep(1);
+                                continue;
+                        }
+                        exports_flush(w);
+                }
+                size_t k = i;
+                while (k < n && k - i < WRITER_BATCH_MAX && ev[k]->received_us < w->open.end_us)
+                        k++;
+                if (write_batch(w, ev + i, k - i) < 0) {
+                        sleep(1);
+                        continue;
+                }
+                i = k;
+        }
+        for (i = 0; i < n; i++)
+                event_free(ev[i]);
+}
+
+static void *writer_thread(void *ud) {
+        struct writer *w = ud;
+        struct event **ev = malloc(WRITER_BATCH_MAX * sizeof(*ev));
+        if (!ev) {
+                log_error("writer cannot start", "error=\"%s\"", strerror(ENOMEM));
+                abort();
+        }
+        for (;;) {
+                int64_t now = tm_now_us();
+                int64_t wait = w->open.end_us - now;
+                if (wait < 0)
+                        wait = 0;
+                size_t n = queue_pop_batch(w->q, (void **)ev, WRITER_BATCH_MAX, wait);
+                /* Gather more for a fuller transaction, within the batch wait. */
+                if (n > 0 && n < WRITER_BATCH_MAX) {
+                        int64_t until = tm_mono_us() + WRITER_BATCH_WAIT_US / 10;
+                        while (n < WRITER_BATCH_MAX && tm_mono_us() < until) {
+                                size_t m = queue_pop_batch(w->q, (void **)(ev + n),
+                                                           WRITER_BATCH_MAX - n, 1000);
+                                if (m == 0)
+                                        break;
+                                n += m;
+                        }
+                }
+                if (n > 0)
+                        write_events(w, ev, n);
+                now = tm_now_us();
+                bool req = atomic_exchange(&w->seal_requested, false);
+                if (now >= w->open.end_us || req) {
+                        /* Drops counted since the last batch belong to the epoch they were
+                         * counted in: store them before it closes. */
+                        if (write_batch(w, NULL, 0) >= 0) {
+                                int r = seal_due(w, now);
+                                if (r >= 0 && req && now > w->open.start_us)
+                                        r = seal_open(w, now);
+                                exports_flush(w);
+                        }
+                }
+                if (n == 0 && atomic_load(&w->stopping) && queue_depth(w->q) == 0)
+                        break;
+        }
+        /* Counters of the last moments go into the open epoch. */
+        (void)write_batch(w, NULL, 0);
+        free(ev);
+        return NULL;
+}
+
+int writer_start(struct writer *w, struct queue *q, struct drop_counters *d) {
+        w->q = q;
+        w->drops = d;
+        int r = -pthread_create(&w->thread, NULL, writer_thread, w);
+        if (r == 0)
+                w->started = true;
+        return r;
+}
+
+void writer_request_seal(struct writer *w) {
+        atomic_store(&w->seal_requested, true);
+        if (w->q)
+                queue_kick(w->q);
+}
+
+int writer_seal_now(struct writer *w) {
+        int64_t now = tm_now_us();
+        int r = seal_due(w, now);
+        if (r >= 0 && now > w->open.start_us)
+                r = seal_open(w, now);
+        exports_flush(w);
+        return r;
+}
+
+int writer_join(struct writer *w) {
+        if (!w->started)
+                return 0;
+        atomic_store(&w->stopping, true);
+        queue_kick(w->q);
+        w->started = false;
+        return -pthread_join(w->thread, NULL);
+}
+
+int64_t writer_sealed_count(struct writer *w) {
+        return atomic_load(&w->sealed_count);
+}
+
+void writer_free(struct writer *w) {
+        if (!w)
+                return;
+        (void)writer_join(w);
+        open_epoch_clear(&w->open);
+        store_close(w->store);
+        free(w->chain);
+        free(w);
+}

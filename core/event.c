@@ -1,1 +1,54 @@
-/* placeholder: being written */
+/* The event that flows from collectors to the writer, and the drop counters beside it.
+ *
+ * An event is one heap object holding the gate record; it is created on a collector thread
+ * and freed on the writer thread, so nothing here keeps state beyond the object itself. */
+#include <stdlib.h>
+
+#include "core/event.h"
+
+struct event *event_new(json *rec, int64_t received_us)
+{
+        struct event *e = malloc(sizeof(*e));
+
+        if (!e) {
+                json_free(rec);
+                return NULL;
+        }
+        e->received_us = received_us;
+        e->rec = rec;
+        return e;
+}
+
+void event_free(struct event *e)
+{
+        if (!e)
+                return;
+        json_free(e->rec);
+        free(e);
+}
+
+void event_free_cb(void *e)
+{
+        event_free(e);
+}
+
+const char *drop_reason_name(enum drop_reason r)
+{
+        static const char *const names[DROP__MAX] = {
+                [DROP_QUEUE_FULL] = "queue_full",
+                [DROP_KERNEL_OVERFLOW] = "kernel_overflow",
+                [DROP_CONN_LIMIT] = "conn_limit",
+                [DROP_OUT_OF_MEMORY] = "out_of_memory",
+                [DROP_SHUTDOWN] = "shutdown",
+        };
+
+        if ((unsigned)r >= DROP__MAX)
+                return "unknown";
+        return names[r];
+}
+
+void drop_take(struct drop_counters *d, uint64_t out[DROP__MAX])
+{
+        for (int i = 0; i < DROP__MAX; i++)
+                out[i] += atomic_exchange_explicit(&d->n[i], 0, memory_order_relaxed);
+}

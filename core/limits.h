@@ -31,3 +31,8 @@
 /* Epoch length bounds: 1 s for tests, a day at most so that evidence is sealed daily. */
 #define EPOCH_MIN_SECONDS 1
 #define EPOCH_MAX_SECONDS 86400
+
+/* One line of the daemon's own log: longer key=value text is cut (and marked "truncated=1"),
+ * since pipes guarantee atomic writes only up to PIPE_BUF and a runaway line helps no one.
+ * 16 KiB leaves room for a full error context and a path or two. */
+#define LOG_LINE_MAX (16u * 1024)

@@ -14,6 +14,16 @@ extern int log_json;
 void log_write(enum log_level lvl, const char *msg, const char *kv_fmt, ...)
         __attribute__((format(printf, 3, 4)));
 
+/* Line formats (the kv text is capped at LOG_LINE_MAX bytes; longer text is cut and the line
+ * gains truncated=1):
+ *   logfmt (default): ts=2026-12-01T04:03:12.123456Z level=info msg="..." <kv as given>
+ *     msg is quoted and escaped; control bytes in the kv text become \xNN, so a line never
+ *     splits.
+ *   JSON (log_json != 0): {"ts":"...","level":"info","msg":"...","key":"value",...}
+ *     Each key=value pair of the kv text becomes a member, in the order given, and every
+ *     value is a JSON string (kv=3 gives "kv":"3"). Values may be bare (up to the next space)
+ *     or "double-quoted" with backslash escapes. A bare word without '=' gives "word":"".
+ *     Keys are not de-duplicated; callers should not use ts, level or msg as keys. */
 #define log_error(msg, ...) log_write(LOG_LVL_ERROR, msg, __VA_ARGS__)
 #define log_warn(msg, ...)  log_write(LOG_LVL_WARN, msg, __VA_ARGS__)
 #define log_info(msg, ...)  log_write(LOG_LVL_INFO, msg, __VA_ARGS__)

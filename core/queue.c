@@ -1,1 +1,184 @@
-/* placeholder: being written */
+/* Bounded queue from collector threads to the writer thread.
+ *
+ * A ring of max pointers under one mutex: many producers push without ever blocking (a full
+ * queue answers -EAGAIN at once, so a collector thread never stalls its event loop), one
+ * consumer pops batches and may sleep on a condition variable (CLOCK_MONOTONIC, so a clock
+ * step cannot stretch a batch wait). Memory is bounded by max pointers plus the items.
+ *
+ * Back-pressure: a failed push sets want_space; when the consumer later drains the queue to
+ * max/2 or below, it writes the eventfd once, so a paused collector polling that fd resumes
+ * with room for a burst instead of flapping at the edge. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/queue.h"
+#include "core/tm.h"
+
+struct queue {
+        pthread_mutex_t mu;
+        pthread_cond_t nonempty;  /* consumer waits here */
+        void **ring;
+        size_t max, head, count;
+        bool closed, kicked, want_space;
+        int space_fd;             /* eventfd, nonblocking */
+};
+
+int queue_new(size_t max, struct queue **ret)
+{
+        pthread_condattr_t ca;
+        struct queue *q;
+        int r;
+
+        if (max == 0 || max > SIZE_MAX / sizeof(void *))
+                return -EINVAL;
+        q = calloc(1, sizeof(*q));
+        if (!q)
+                return -ENOMEM;
+        q->ring = calloc(max, sizeof(void *));
+        if (!q->ring) {
+                free(q);
+                return -ENOMEM;
+        }
+        q->space_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (q->space_fd < 0) {
+                r = -errno;
+                free(q->ring);
+                free(q);
+                return r;
+        }
+        pthread_mutex_init(&q->mu, NULL);
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&q->nonempty, &ca);
+        pthread_condattr_destroy(&ca);
+        q->max = max;
+        *ret = q;
+        return 0;
+}
+
+void queue_free(struct queue *q, void (*free_cb)(void *item))
+{
+        if (!q)
+                return;
+        for (size_t i = 0; i < q->count; i++)
+                if (free_cb)
+                        free_cb(q->ring[(q->head + i) % q->max]);
+        pthread_cond_destroy(&q->nonempty);
+        pthread_mutex_destroy(&q->mu);
+        close(q->space_fd);
+        free(q->ring);
+        free(q);
+}
+
+int queue_push(struct queue *q, void *item)
+{
+        int r = 0;
+
+        pthread_mutex_lock(&q->mu);
+        if (q->closed) {
+                r = -EPIPE;
+        } else if (q->count == q->max) {
+                q->want_space = true;
+                r = -EAGAIN;
+        } else {
+                q->ring[(q->head + q->count) % q->max] = item;
+                if (q->count++ == 0)
+                        pthread_cond_signal(&q->nonempty);
+        }
+        pthread_mutex_unlock(&q->mu);
+        return r;
+}
+
+static struct timespec deadline_after(int64_t timeout_us)
+{
+        struct timespec ts;
+        int64_t ns;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ns = ts.tv_nsec + (timeout_us % TM_USEC_PER_SEC) * 1000;
+        ts.tv_sec += (time_t)(timeout_us / TM_USEC_PER_SEC + ns / 1000000000);
+        ts.tv_nsec = (long)(ns % 1000000000);
+        return ts;
+}
+
+/* Called with the lock held after items left the queue. */
+static void signal_space(struct queue *q)
+{
+        uint64_t one = 1;
+
+        if (!q->want_space || q->count > q->max / 2)
+                return;
+        q->want_space = false;
+        /* Cannot fail but with EAGAIN when the counter is saturated: already readable. */
+        (void)!write(q->space_fd, &one, sizeof(one));
+}
+
+size_t queue_pop_batch(struct queue *q, void **items, size_t max, int64_t timeout_us)
+{
+        struct timespec dl;
+        size_t n = 0;
+
+        if (timeout_us > 0)
+                dl = deadline_after(timeout_us);
+        pthread_mutex_lock(&q->mu);
+        while (q->count == 0 && !q->closed && !q->kicked && timeout_us != 0) {
+                if (timeout_us < 0)
+                        pthread_cond_wait(&q->nonempty, &q->mu);
+                else if (pthread_cond_timedwait(&q->nonempty, &q->mu, &dl) == ETIMEDOUT)
+                        break;
+        }
+        q->kicked = false;
+        while (n < max && q->count > 0) {
+                items[n++] = q->ring[q->head];
+                q->head = (q->head + 1) % q->max;
+                q->count--;
+        }
+        if (n > 0)
+                signal_space(q);
+        pthread_mutex_unlock(&q->mu);
+        return n;
+}
+
+void queue_kick(struct queue *q)
+{
+        pthread_mutex_lock(&q->mu);
+        q->kicked = true;
+        pthread_cond_signal(&q->nonempty);
+        pthread_mutex_unlock(&q->mu);
+}
+
+void queue_close(struct queue *q)
+{
+        pthread_mutex_lock(&q->mu);
+        q->closed = true;
+        pthread_cond_broadcast(&q->nonempty);
+        pthread_mutex_unlock(&q->mu);
+}
+
+size_t queue_depth(struct queue *q)
+{
+        size_t n;
+
+        pthread_mutex_lock(&q->mu);
+        n = q->count;
+        pthread_mutex_unlock(&q->mu);
+        return n;
+}
+
+int queue_space_fd(struct queue *q)
+{
+        return q->space_fd;
+}
+
+void queue_ack_space(struct queue *q)
+{
+        uint64_t v;
+
+        /* Nonblocking: EAGAIN just means nothing was pending. */
+        (void)!read(q->space_fd, &v, sizeof(v));
+}

@@ -2,7 +2,9 @@
  * record built by normalize/ and its receipt time) pushed onto the writer's queue.
  *
  * Syslog: UDP, TCP and unix datagram sockets. TCP tells RFC 6587 octet counting from
- * newline framing per connection by its first byte (a digit 1-9 means octet counting).
+ * newline framing by the first byte of each frame (a digit 1-9 means octet counting), as
+ * rsyslog does: deciding per frame rather than once per connection is strictly more tolerant
+ * and equal on every well-behaved stream (see ingest/syslog-frame.c).
  * Memory is bounded: when the queue is full, TCP connections stop being read (the kernel
  * then applies backpressure to the sender) until the queue's space fd fires, and datagrams
  * are dropped and counted (DROP_QUEUE_FULL), as are the kernel's own drops on our sockets
@@ -51,7 +53,8 @@ void ingest_syslog_free(struct ingest_syslog *s);
 int ingest_syslog_port(const struct ingest_syslog *s, size_t i);
 
 /* ---- Framing (ingest/syslog-frame.c), exposed for tests and fuzzing ----
- * Splits a TCP byte stream into messages. Octet counting: "LEN SP MSG" with LEN 1-9 digits,
+ * Splits a TCP byte stream into messages; the framing is chosen at every frame start.
+ * Octet counting: "LEN SP MSG" with LEN 1-9 digits,
  * no leading zero; newline framing: MSG ends at LF (a CR before it is kept by the parser's
  * trailing-strip). Messages longer than max are cut at max and flagged truncated; the rest of
  * that frame is discarded, never buffered. A frame that starts with neither a digit nor a
@@ -67,3 +70,17 @@ int syslog_framer_feed(struct syslog_framer *f, const char *p, size_t n, syslog_
  * such as logger close the connection after the last one); a partial octet-counted frame
  * is not (returns 1 when bytes were discarded so the caller can count them). */
 int syslog_framer_finish(struct syslog_framer *f, syslog_frame_cb cb, void *ud);
+
+/* ---- Additions (ingest engineer) ---- */
+
+/* Like syslog_framer_feed, but when cb returns <0 it stops right after that callback and
+ * sets *ret_used to the bytes consumed so far (the framer's state matches exactly those
+ * bytes): the caller keeps p[used..n) and feeds it later. *ret_used is n on success. */
+int syslog_framer_feed_some(struct syslog_framer *f, const char *p, size_t n,
+                            syslog_frame_cb cb, void *ud, size_t *ret_used);
+/* Does the framer hold bytes of an unfinished frame (what finish would deliver or discard)? */
+bool syslog_framer_pending(const struct syslog_framer *f);
+
+/* Splits "HOST:PORT" or "[V6ADDR]:PORT" (PORT 0-65535, decimal; HOST non-empty, an IPv6
+ * literal must be bracketed). *ret_host is malloc'd. Returns 0, -EINVAL or -ENOMEM. */
+int ingest_parse_hostport(const char *addr, char **ret_host, uint16_t *ret_port);

@@ -1,1 +1,797 @@
-/* placeholder: being written */
+/* The syslog collector: UDP, TCP and unix datagram listeners in the daemon's event loop.
+ *
+ * Load: tens of thousands of messages per second from a few relays, or many small senders
+ * (up to max_connections TCP connections at once). Each message becomes one event (a gate
+ * record from normalize_syslog plus its receipt time) pushed onto the writer's queue.
+ *
+ * Guarantees:
+ *  - Memory is bounded: a datagram is at most max_message bytes, a TCP connection holds one
+ *    framer (max_message bytes), at most one built event and at most one read's unconsumed
+ *    bytes (INGEST_READ_CHUNK) while the queue is full.
+ *  - Nothing is lost silently: datagrams that meet a full queue are dropped and counted
+ *    (DROP_QUEUE_FULL), the kernel's own drops on our sockets are counted from SO_RXQ_OVFL
+ *    (DROP_KERNEL_OVERFLOW), connections over the limit are refused and counted
+ *    (DROP_CONN_LIMIT). TCP is never dropped: on a full queue every TCP connection stops
+ *    being read (the kernel's window then pushes back on the senders) until the queue's
+ *    space fd fires; the event that met the full queue is kept and pushed first, so order is
+ *    kept per connection.
+ *  - A wakeup does bounded work (INGEST_DGRAM_BATCH datagrams per socket, INGEST_CONN_BUDGET
+ *    bytes per connection, INGEST_ACCEPT_BATCH accepts): level-triggered epoll brings us back
+ *    for the rest, so one busy sender cannot starve the others.
+ * A partial octet-counted frame left when the peer closes is discarded (its sender knows it
+ * did not finish); one left at daemon exit is counted as DROP_SHUTDOWN by the drain. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "core/limits.h"
+#include "core/tm.h"
+#include "ingest/ingest.h"
+
+#define INGEST_READ_CHUNK (64u * 1024)
+#define INGEST_CONN_BUDGET (256u * 1024)
+#define INGEST_DGRAM_BATCH 64
+#define INGEST_ACCEPT_BATCH 64
+/* Raised best effort: 4 MiB absorbs a few hundred milliseconds of a busy relay's bursts. */
+#define INGEST_RCVBUF (4 * 1024 * 1024)
+/* "[" INET6_ADDRSTRLEN "]:" 5 digits, or a unix path */
+#define INGEST_PEER_MAX 108
+
+struct ingest_syslog;
+
+struct listener {
+        struct ingest_syslog *s;
+        enum ingest_transport transport;
+        int fd;                 /* -1 once closed */
+        int port;               /* bound port; -1 for unix */
+        char *path;             /* unix: the socket path (also the records' peer) */
+        dev_t dev;              /* unix: identity of the socket file we created */
+        ino_t ino;
+        uint32_t ovfl;          /* last SO_RXQ_OVFL value seen (cumulative in the kernel) */
+};
+
+struct conn {
+        struct ingest_syslog *s;
+        struct conn *prev, *next;
+        int fd;
+        bool registered;        /* in the loop (false while paused) */
+        bool eof;               /* peer closed or reset */
+        bool finished;          /* framer_finish done after eof */
+        struct syslog_framer *framer;
+        char peer[INGEST_PEER_MAX];
+        int64_t read_us;        /* receipt time of the bytes being framed */
+        struct event *pending;  /* built, met a full queue */
+        char *rest;             /* unconsumed bytes of the read that met a full queue */
+        size_t rest_off, rest_len;
+};
+
+struct ingest_syslog {
+        struct loop *loop;
+        struct queue *q;
+        struct drop_counters *drops;
+        size_t max_message, max_connections;
+        enum norm_format format;
+        struct listener *ls;
+        size_t n_ls;
+        struct conn *conns;
+        size_t n_conns;
+        bool paused;            /* TCP reading stopped; waiting on the queue's space fd */
+        char *rbuf;
+        size_t rbuf_len;
+};
+
+int ingest_parse_hostport(const char *addr, char **ret_host, uint16_t *ret_port)
+{
+        const char *colon, *host = addr, *host_end;
+        unsigned long port = 0;
+        char *h;
+
+        if (!addr || !*addr)
+                return -EINVAL;
+        if (addr[0] == '[') {
+                host = addr + 1;
+                host_end = strchr(host, ']');
+                if (!host_end || host_end[1] != ':')
+                        return -EINVAL;
+                colon = host_end + 1;
+        } else {
+                colon = strrchr(addr, ':');
+                if (!colon || memchr(addr, ':', (size_t)(colon - addr)))
+                        return -EINVAL;  /* a bare IPv6 literal must be bracketed */
+                host_end = colon;
+        }
+        if (host_end == host || colon[1] == '\0' || strlen(colon + 1) > 5)
+                return -EINVAL;
+        for (const char *p = colon + 1; *p; p++) {
+                if (*p < '0' || *p > '9')
+                        return -EINVAL;
+                port = port * 10 + (unsigned long)(*p - '0');
+        }
+        if (port > 65535)
+                return -EINVAL;
+        h = strndup(host, (size_t)(host_end - host));
+        if (!h)
+                return -ENOMEM;
+        *ret_host = h;
+        *ret_port = (uint16_t)port;
+        return 0;
+}
+
+static const char *transport_name(enum ingest_transport t)
+{
+        return t == INGEST_UDP ? "udp" : t == INGEST_TCP ? "tcp" : "unix";
+}
+
+static void format_peer(const struct sockaddr_storage *ss, char *out, size_t len)
+{
+        char a[INET6_ADDRSTRLEN];
+
+        if (ss->ss_family == AF_INET) {
+                const struct sockaddr_in *in = (const void *)ss;
+
+                inet_ntop(AF_INET, &in->sin_addr, a, sizeof(a));
+                snprintf(out, len, "%s:%u", a, ntohs(in->sin_port));
+        } else if (ss->ss_family == AF_INET6) {
+                const struct sockaddr_in6 *in6 = (const void *)ss;
+
+                inet_ntop(AF_INET6, &in6->sin6_addr, a, sizeof(a));
+                snprintf(out, len, "[%s]:%u", a, ntohs(in6->sin6_port));
+        } else {
+                snprintf(out, len, "unknown");
+        }
+}
+
+/* Normalizes one message and pushes it. Returns 0, or -EAGAIN with *ret_held set to the
+ * built event when the queue is full (the caller decides: keep it or drop it). */
+static int ingest_push(struct ingest_syslog *s, const char *msg, size_t len, bool truncated,
+                       const char *transport, const char *peer, int64_t received_us,
+                       struct event **ret_held)
+{
+        struct norm_source src = { .kind = "syslog", .transport = transport, .peer = peer };
+        struct event *e;
+        json *rec = NULL;
+        int r;
+
+        r = normalize_syslog(msg, len, truncated, &src, received_us, s->format, &rec);
+        e = r < 0 ? NULL : event_new(rec, received_us);
+        if (!e) {
+                drop_count(s->drops, DROP_OUT_OF_MEMORY, 1);
+                return 0;
+        }
+        r = queue_push(s->q, e);
+        if (r == -EAGAIN) {
+                *ret_held = e;
+                return -EAGAIN;
+        }
+        if (r < 0) {
+                /* The queue was closed: we are shutting down. */
+                event_free(e);
+                drop_count(s->drops, DROP_SHUTDOWN, 1);
+        }
+        return 0;
+}
+
+/* ---- datagrams (UDP, unix) ---- */
+
+static void dgram_count_overflow(struct listener *l, struct msghdr *mh)
+{
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+                uint32_t v, delta;
+
+                if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SO_RXQ_OVFL)
+                        continue;
+                memcpy(&v, CMSG_DATA(c), sizeof(v));
+                /* The kernel reports its cumulative count; unsigned arithmetic wraps. */
+                delta = v - l->ovfl;
+                l->ovfl = v;
+                if (delta)
+                        drop_count(l->s->drops, DROP_KERNEL_OVERFLOW, delta);
+        }
+}
+
+static int dgram_cb(struct loop *loop, int fd, uint32_t events, void *ud)
+{
+        struct listener *l = ud;
+        struct ingest_syslog *s = l->s;
+
+        for (int i = 0; i < INGEST_DGRAM_BATCH; i++) {
+                union {
+                        char buf[CMSG_SPACE(sizeof(uint32_t))];
+                        struct cmsghdr align;
+                } ctl;
+                struct sockaddr_storage ss = { 0 };
+                struct iovec iov = { .iov_base = s->rbuf, .iov_len = s->max_message };
+                struct msghdr mh = {
+                        .msg_name = &ss, .msg_namelen = sizeof(ss), .msg_iov = &iov,
+                        .msg_iovlen = 1, .msg_control = ctl.buf,
+                        .msg_controllen = sizeof(ctl.buf),
+                };
+                char peer[INGEST_PEER_MAX];
+                struct event *held = NULL;
+                ssize_t n = recvmsg(fd, &mh, MSG_DONTWAIT);
+
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        break;  /* EAGAIN, or an error with nothing to read */
+                }
+                dgram_count_overflow(l, &mh);
+                if (l->transport == INGEST_UDP)
+                        format_peer(&ss, peer, sizeof(peer));
+                if (ingest_push(s, s->rbuf, (size_t)n, (mh.msg_flags & MSG_TRUNC) != 0,
+                                transport_name(l->transport),
+                                l->transport == INGEST_UDP ? peer : l->path, tm_now_us(),
+                                &held) == -EAGAIN) {
+                        event_free(held);
+                        drop_count(s->drops, DROP_QUEUE_FULL, 1);
+                }
+        }
+        return 0;
+}
+
+/* ---- TCP connections ---- */
+
+static int conn_frame_cb(void *ud, const char *msg, size_t len, bool truncated)
+{
+        struct conn *c = ud;
+
+        return ingest_push(c->s, msg, len, truncated, "tcp", c->peer, c->read_us,
+                           &c->pending);
+}
+
+static int conn_cb(struct loop *loop, int fd, uint32_t events, void *ud);
+
+static void conn_close(struct conn *c)
+{
+        struct ingest_syslog *s = c->s;
+
+        if (c->registered)
+                loop_del(s->loop, c->fd);
+        close(c->fd);
+        if (c->prev)
+                c->prev->next = c->next;
+        else
+                s->conns = c->next;
+        if (c->next)
+                c->next->prev = c->prev;
+        s->n_conns--;
+        event_free(c->pending);
+        free(c->rest);
+        syslog_framer_free(c->framer);
+        free(c);
+}
+
+/* Keeps p[0..n) for later (it is part of the shared read buffer). */
+static int conn_keep_rest(struct conn *c, const char *p, size_t n)
+{
+        free(c->rest);
+        c->rest = NULL;
+        c->rest_off = c->rest_len = 0;
+        if (n == 0)
+                return 0;
+        c->rest = malloc(n);
+        if (!c->rest)
+                return -ENOMEM;
+        memcpy(c->rest, p, n);
+        c->rest_len = n;
+        return 0;
+}
+
+/* Pushes what the connection holds back: the pending event, the kept bytes, and the last
+ * frame after end of stream. Returns 0 when everything went, -EAGAIN when the queue filled
+ * again (state kept for the next try). */
+static int conn_flush(struct conn *c)
+{
+        int r;
+
+        if (c->pending) {
+                r = queue_push(c->s->q, c->pending);
+                if (r == -EAGAIN)
+                        return r;
+                if (r < 0) {
+                        event_free(c->pending);
+                        drop_count(c->s->drops, DROP_SHUTDOWN, 1);
+                }
+                c->pending = NULL;
+        }
+        while (c->rest_len > 0) {
+                size_t used;
+
+                r = syslog_framer_feed_some(c->framer, c->rest + c->rest_off, c->rest_len,
+                                            conn_frame_cb, c, &used);
+                c->rest_off += used;
+                c->rest_len -= used;
+                if (r == -EAGAIN)
+                        return r;
+        }
+        free(c->rest);
+        c->rest = NULL;
+        c->rest_off = 0;
+        if (c->eof && !c->finished) {
+                c->finished = true;
+                if (syslog_framer_finish(c->framer, conn_frame_cb, c) == -EAGAIN)
+                        return -EAGAIN;
+        }
+        return 0;
+}
+
+static int space_cb(struct loop *loop, int fd, uint32_t events, void *ud);
+
+/* The queue is full: stop reading every TCP connection until space comes back. */
+static int ingest_pause(struct ingest_syslog *s)
+{
+        if (s->paused)
+                return 0;
+        for (struct conn *c = s->conns; c; c = c->next)
+                if (c->registered) {
+                        loop_del(s->loop, c->fd);
+                        c->registered = false;
+                }
+        s->paused = true;
+        return loop_add(s->loop, queue_space_fd(s->q), EPOLLIN, space_cb, s);
+}
+
+static int ingest_resume(struct ingest_syslog *s)
+{
+        int r;
+
+        loop_del(s->loop, queue_space_fd(s->q));
+        s->paused = false;
+        for (struct conn *c = s->conns; c; c = c->next) {
+                r = loop_add(s->loop, c->fd, EPOLLIN, conn_cb, c);
+                if (r < 0)
+                        return r;
+                c->registered = true;
+        }
+        return 0;
+}
+
+static int space_cb(struct loop *loop, int fd, uint32_t events, void *ud)
+{
+        struct ingest_syslog *s = ud;
+        struct conn *next;
+
+        queue_ack_space(s->q);
+        for (struct conn *c = s->conns; c; c = next) {
+                next = c->next;
+                if (conn_flush(c) == -EAGAIN)
+                        return 0;  /* still full: the space fd fires again */
+                if (c->eof)
+                        conn_close(c);
+        }
+        return ingest_resume(s);
+}
+
+/* Reads at most INGEST_CONN_BUDGET bytes and frames them. */
+static int conn_cb(struct loop *loop, int fd, uint32_t events, void *ud)
+{
+        struct conn *c = ud;
+        struct ingest_syslog *s = c->s;
+        size_t total = 0;
+
+        while (total < INGEST_CONN_BUDGET && !c->eof) {
+                ssize_t n = read(fd, s->rbuf, INGEST_READ_CHUNK);
+                size_t used;
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0 && errno == EAGAIN)
+                        return 0;
+                if (n <= 0) {
+                        c->eof = true;  /* closed, or reset: what arrived still counts */
+                        break;
+                }
+                total += (size_t)n;
+                c->read_us = tm_now_us();
+                if (syslog_framer_feed_some(c->framer, s->rbuf, (size_t)n, conn_frame_cb, c,
+                                            &used) == -EAGAIN) {
+                        if (conn_keep_rest(c, s->rbuf + used, (size_t)n - used) < 0)
+                                drop_count(s->drops, DROP_OUT_OF_MEMORY, 1);
+                        return ingest_pause(s);
+                }
+        }
+        if (c->eof) {
+                if (conn_flush(c) == -EAGAIN)
+                        return ingest_pause(s);
+                conn_close(c);
+        }
+        return 0;
+}
+
+static int conn_new(struct ingest_syslog *s, int fd, const struct sockaddr_storage *ss)
+{
+        struct conn *c = calloc(1, sizeof(*c));
+        int r;
+
+        if (!c)
+                return -ENOMEM;
+        r = syslog_framer_new(s->max_message, &c->framer);
+        if (r < 0) {
+                free(c);
+                return r;
+        }
+        c->s = s;
+        c->fd = fd;
+        format_peer(ss, c->peer, sizeof(c->peer));
+        if (!s->paused) {
+                r = loop_add(s->loop, fd, EPOLLIN, conn_cb, c);
+                if (r < 0) {
+                        syslog_framer_free(c->framer);
+                        free(c);
+                        return r;
+                }
+                c->registered = true;
+        }
+        c->next = s->conns;
+        if (s->conns)
+                s->conns->prev = c;
+        s->conns = c;
+        s->n_conns++;
+        return 0;
+}
+
+static int accept_cb(struct loop *loop, int lfd, uint32_t events, void *ud)
+{
+        struct listener *l = ud;
+        struct ingest_syslog *s = l->s;
+
+        for (int i = 0; i < INGEST_ACCEPT_BATCH; i++) {
+                struct sockaddr_storage ss = { 0 };
+                socklen_t sl = sizeof(ss);
+                int fd = accept4(lfd, (struct sockaddr *)&ss, &sl,
+                                 SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+                if (fd < 0) {
+                        if (errno == EINTR || errno == ECONNABORTED)
+                                continue;
+                        /* EAGAIN; or EMFILE and friends, retried on the next wakeup */
+                        break;
+                }
+                if (s->n_conns >= s->max_connections) {
+                        close(fd);
+                        drop_count(s->drops, DROP_CONN_LIMIT, 1);
+                        continue;
+                }
+                if (conn_new(s, fd, &ss) < 0) {
+                        close(fd);
+                        drop_count(s->drops, DROP_OUT_OF_MEMORY, 1);
+                }
+        }
+        return 0;
+}
+
+/* ---- listeners ---- */
+
+static void sock_raise_rcvbuf(int fd)
+{
+        int v = INGEST_RCVBUF, one = 1;
+
+        /* FORCE passes net.core.rmem_max when we have CAP_NET_ADMIN; else the capped one. */
+        if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &v, sizeof(v)) < 0)
+                (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v));
+        (void)setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof(one));
+}
+
+static int listener_bound_port(int fd)
+{
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+
+        if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
+                return -errno;
+        if (ss.ss_family == AF_INET)
+                return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+}
+
+static int listener_open_inet(struct listener *l, const char *addr)
+{
+        struct addrinfo hints = { .ai_flags = AI_PASSIVE };
+        struct addrinfo *res = NULL;
+        bool tcp = l->transport == INGEST_TCP;
+        uint16_t port;
+        char *host;
+        int r, fd, one = 1;
+
+        r = ingest_parse_hostport(addr, &host, &port);
+        if (r < 0)
+                return r;
+        hints.ai_socktype = tcp ? SOCK_STREAM : SOCK_DGRAM;
+        r = getaddrinfo(host, NULL, &hints, &res);
+        free(host);
+        if (r != 0)
+                return r == EAI_MEMORY ? -ENOMEM : r == EAI_SYSTEM ? -errno : -EADDRNOTAVAIL;
+        if (res->ai_family == AF_INET)
+                ((struct sockaddr_in *)res->ai_addr)->sin_port = htons(port);
+        else
+                ((struct sockaddr_in6 *)res->ai_addr)->sin6_port = htons(port);
+        fd = socket(res->ai_family, res->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+                r = -errno;
+                goto out;
+        }
+        if (tcp)
+                (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        else
+                sock_raise_rcvbuf(fd);
+        if (bind(fd, res->ai_addr, res->ai_addrlen) < 0 ||
+            (tcp && listen(fd, SOMAXCONN) < 0)) {
+                r = -errno;
+                close(fd);
+                goto out;
+        }
+        l->fd = fd;
+        l->port = listener_bound_port(fd);
+        r = 0;
+out:
+        freeaddrinfo(res);
+        return r;
+}
+
+/* A socket file left by a previous run is removed; a live one (someone answers) or a file
+ * that is not a socket is refused. */
+static int unix_remove_stale(const char *path, const struct sockaddr_un *sun)
+{
+        struct stat st;
+        int fd, r;
+
+        if (lstat(path, &st) < 0)
+                return errno == ENOENT ? 0 : -errno;
+        if (!S_ISSOCK(st.st_mode))
+                return -EEXIST;
+        fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        r = connect(fd, (const struct sockaddr *)sun, sizeof(*sun));
+        close(fd);
+        if (r == 0)
+                return -EADDRINUSE;
+        if (unlink(path) < 0 && errno != ENOENT)
+                return -errno;
+        return 0;
+}
+
+static int listener_open_unix(struct listener *l, const char *path)
+{
+        struct sockaddr_un sun = { .sun_family = AF_UNIX };
+        struct stat st;
+        int fd, r;
+
+        if (!*path || strlen(path) >= sizeof(sun.sun_path))
+                return -ENAMETOOLONG;
+        memcpy(sun.sun_path, path, strlen(path));
+        l->path = strdup(path);
+        if (!l->path)
+                return -ENOMEM;
+        r = unix_remove_stale(path, &sun);
+        if (r < 0)
+                return r;
+        fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        sock_raise_rcvbuf(fd);
+        /* 0660, not /dev/log's 0666: writers are the owner and the group, by choice. */
+        if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 || chmod(path, 0660) < 0 ||
+            stat(path, &st) < 0) {
+                r = -errno;
+                close(fd);
+                return r;
+        }
+        l->fd = fd;
+        l->port = -1;
+        l->dev = st.st_dev;
+        l->ino = st.st_ino;
+        return 0;
+}
+
+static void listener_close(struct ingest_syslog *s, struct listener *l)
+{
+        struct stat st;
+
+        if (l->fd < 0)
+                return;
+        loop_del(s->loop, l->fd);
+        close(l->fd);
+        l->fd = -1;
+        /* Remove the socket file only if it is still the one we made. */
+        if (l->path && stat(l->path, &st) == 0 && st.st_dev == l->dev && st.st_ino == l->ino)
+                unlink(l->path);
+}
+
+static int listener_open(struct ingest_syslog *s, struct listener *l,
+                         const struct ingest_listen *cfg)
+{
+        int r;
+
+        l->s = s;
+        l->fd = -1;
+        l->transport = cfg->transport;
+        if (cfg->transport == INGEST_UNIX)
+                r = listener_open_unix(l, cfg->addr);
+        else
+                r = listener_open_inet(l, cfg->addr);
+        if (r < 0)
+                return r;
+        r = loop_add(s->loop, l->fd, EPOLLIN, cfg->transport == INGEST_TCP ? accept_cb : dgram_cb,
+                     l);
+        if (r < 0)
+                listener_close(s, l);
+        return r;
+}
+
+int ingest_syslog_new(const struct ingest_syslog_config *cfg, struct loop *loop,
+                      struct queue *q, struct drop_counters *drops,
+                      struct ingest_syslog **ret, char *err, size_t err_len)
+{
+        struct ingest_syslog *s = calloc(1, sizeof(*s));
+        int r = -ENOMEM;
+
+        if (!s)
+                goto fail_msg;
+        s->loop = loop;
+        s->q = q;
+        s->drops = drops;
+        s->format = cfg->format;
+        s->max_message = cfg->max_message ? cfg->max_message : SYSLOG_MAX_MESSAGE_DEFAULT;
+        s->max_connections = cfg->max_connections ? cfg->max_connections
+                                                  : TCP_MAX_CONNECTIONS_DEFAULT;
+        if (s->max_message < SYSLOG_FRAME_MAX_DIGITS + 1 ||
+            s->max_message > SYSLOG_MAX_MESSAGE_CEIL) {
+                r = -EINVAL;
+                snprintf(err, err_len, "max_message %zu out of range", s->max_message);
+                goto fail;
+        }
+        s->rbuf_len = s->max_message > INGEST_READ_CHUNK ? s->max_message : INGEST_READ_CHUNK;
+        s->rbuf = malloc(s->rbuf_len);
+        s->ls = calloc(cfg->n_listen ? cfg->n_listen : 1, sizeof(*s->ls));
+        if (!s->rbuf || !s->ls)
+                goto fail_msg;
+        for (size_t i = 0; i < cfg->n_listen; i++) {
+                r = listener_open(s, &s->ls[i], &cfg->listen[i]);
+                if (r < 0) {
+                        snprintf(err, err_len, "%s %s: %s",
+                                 transport_name(cfg->listen[i].transport),
+                                 cfg->listen[i].addr, strerror(-r));
+                        free(s->ls[i].path);
+                        goto fail;
+                }
+                s->n_ls++;
+        }
+        *ret = s;
+        return 0;
+fail_msg:
+        snprintf(err, err_len, "%s", strerror(ENOMEM));
+fail:
+        ingest_syslog_free(s);
+        return r;
+}
+
+void ingest_syslog_stop_accepting(struct ingest_syslog *s)
+{
+        if (!s)
+                return;
+        for (size_t i = 0; i < s->n_ls; i++)
+                listener_close(s, &s->ls[i]);
+}
+
+int ingest_syslog_port(const struct ingest_syslog *s, size_t i)
+{
+        if (!s || i >= s->n_ls || s->ls[i].port < 0)
+                return -ENOENT;
+        return s->ls[i].port;
+}
+
+/* ---- shutdown ---- */
+
+/* Waits for the queue to have room until deadline (monotonic). 0, or -ETIMEDOUT. */
+static int drain_wait_space(struct ingest_syslog *s, int64_t deadline)
+{
+        int64_t left = deadline - tm_mono_us();
+        struct pollfd p = { .fd = queue_space_fd(s->q), .events = POLLIN };
+
+        if (left <= 0)
+                return -ETIMEDOUT;
+        if (poll(&p, 1, (int)((left + 999) / 1000)) <= 0)
+                return -ETIMEDOUT;
+        queue_ack_space(s->q);
+        return 0;
+}
+
+static int drain_count_cb(void *ud, const char *msg, size_t len, bool truncated)
+{
+        drop_count(ud, DROP_SHUTDOWN, 1);
+        return 0;
+}
+
+/* What a connection could not push before the deadline is counted, frame by frame. */
+static void drain_count_left(struct conn *c)
+{
+        struct drop_counters *d = c->s->drops;
+
+        if (c->pending) {
+                event_free(c->pending);
+                c->pending = NULL;
+                drop_count(d, DROP_SHUTDOWN, 1);
+        }
+        if (c->rest_len > 0)
+                (void)syslog_framer_feed(c->framer, c->rest + c->rest_off, c->rest_len,
+                                         drain_count_cb, d);
+        c->rest_len = 0;
+        if (!c->finished && syslog_framer_pending(c->framer))
+                drop_count(d, DROP_SHUTDOWN, 1);
+}
+
+static void drain_conn(struct ingest_syslog *s, struct conn *c, int64_t deadline)
+{
+        while (tm_mono_us() < deadline) {
+                ssize_t n;
+                size_t used;
+
+                if (conn_flush(c) == -EAGAIN) {
+                        if (drain_wait_space(s, deadline) < 0)
+                                break;
+                        continue;
+                }
+                if (c->eof)
+                        break;
+                n = read(c->fd, s->rbuf, INGEST_READ_CHUNK);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0 && errno == EAGAIN)
+                        break;  /* nothing more buffered: the rest is a partial frame */
+                if (n <= 0) {
+                        c->eof = true;
+                        continue;
+                }
+                c->read_us = tm_now_us();
+                if (syslog_framer_feed_some(c->framer, s->rbuf, (size_t)n, conn_frame_cb, c,
+                                            &used) == -EAGAIN &&
+                    conn_keep_rest(c, s->rbuf + used, (size_t)n - used) < 0)
+                        drop_count(s->drops, DROP_OUT_OF_MEMORY, 1);
+        }
+        drain_count_left(c);
+}
+
+void ingest_syslog_drain(struct ingest_syslog *s, int64_t budget_us)
+{
+        int64_t deadline;
+
+        if (!s)
+                return;
+        deadline = tm_mono_us() + (budget_us > 0 ? budget_us : 0);
+        if (s->paused) {
+                loop_del(s->loop, queue_space_fd(s->q));
+                s->paused = false;
+        }
+        while (s->conns) {
+                drain_conn(s, s->conns, deadline);
+                conn_close(s->conns);
+        }
+}
+
+void ingest_syslog_free(struct ingest_syslog *s)
+{
+        if (!s)
+                return;
+        ingest_syslog_stop_accepting(s);
+        if (s->paused)
+                loop_del(s->loop, queue_space_fd(s->q));
+        while (s->conns) {
+                drain_count_left(s->conns);
+                conn_close(s->conns);
+        }
+        for (size_t i = 0; i < s->n_ls; i++)
+                free(s->ls[i].path);
+        free(s->ls);
+        free(s->rbuf);
+        free(s);
+}

@@ -1,1 +1,647 @@
-/* placeholder: being written */
+/* The folder export: one sealed epoch becomes DIR/chain=CHAIN/epoch=NNNNNNNNNN/ with
+ * records.jsonl, tsc=ID/records.jsonl per criterion, manifest.sig and manifest.json, and the
+ * reader that `gatelog verify --export` uses to walk such a tree back.
+ *
+ * Load: one epoch per call, written once an hour by default; an epoch may hold millions of
+ * records, so records are streamed through fixed 64 KiB buffers and never copied whole.
+ * Guarantees: each file is written to a hidden temporary name in its final folder, fsync'd,
+ * renamed over the final name, and the folder fsync'd, so a reader never sees a partial file;
+ * manifest.json is renamed last, so a present manifest means every other file of the epoch
+ * is complete. Re-exporting writes identical bytes over identical names. The reader loads one
+ * epoch at a time (its files whole) and frees it before the next. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "outputs/outputs.h"
+
+#define EXPORT_WBUF_LEN (64 * 1024)
+#define EXPORT_DIR_MODE 0755
+#define EXPORT_FILE_MODE 0644
+
+static int fail(struct store_error *err, int r, const char *what, const char *path)
+{
+        if (err)
+                snprintf(err->msg, sizeof(err->msg), "%s %.200s: %s", what, path, strerror(-r));
+        return r;
+}
+
+/* A chain or criterion name becomes a folder name: refuse what could leave the folder or
+ * hide in it. */
+static bool export_name_ok(const char *s)
+{
+        return s && s[0] && s[0] != '.' && !strchr(s, '/') && strlen(s) < NAME_MAX - 8;
+}
+
+static int fsync_dir(const char *path)
+{
+        int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC), r = 0;
+
+        if (fd < 0)
+                return -errno;
+        if (fsync(fd) < 0)
+                r = -errno;
+        close(fd);
+        return r;
+}
+
+/* mkdir -p; each folder it creates is made durable by an fsync of its parent. */
+static int mkdir_p(const char *path, struct store_error *err)
+{
+        char p[PATH_MAX];
+        size_t n = strlen(path);
+
+        if (n >= sizeof(p))
+                return fail(err, -ENAMETOOLONG, "path", path);
+        memcpy(p, path, n + 1);
+        for (char *c = p + 1;; c++) {
+                if (*c != '/' && *c != '\0')
+                        continue;
+                char saved = *c;
+                *c = '\0';
+                if (mkdir(p, EXPORT_DIR_MODE) == 0) {
+                        char *slash = strrchr(p, '/');
+                        if (slash && slash != p) {
+                                *slash = '\0';
+                                fsync_dir(p);
+                                *slash = '/';
+                        }
+                } else if (errno != EEXIST) {
+                        return fail(err, -errno, "mkdir", p);
+                }
+                *c = saved;
+                if (saved == '\0')
+                        return 0;
+        }
+}
+
+/* ---- one file written through a temporary name ---- */
+
+struct wfile {
+        int fd;
+        size_t n;
+        char dir[PATH_MAX];
+        char tmp[PATH_MAX];
+        char final[PATH_MAX];
+        char buf[EXPORT_WBUF_LEN];
+};
+
+static int wfile_open(struct wfile *w, const char *dir, const char *name,
+                      struct store_error *err)
+{
+        w->fd = -1;
+        w->n = 0;
+        if ((size_t)snprintf(w->dir, sizeof(w->dir), "%s", dir) >= sizeof(w->dir) ||
+            (size_t)snprintf(w->final, sizeof(w->final), "%s/%s", dir, name) >=
+                    sizeof(w->final) ||
+            (size_t)snprintf(w->tmp, sizeof(w->tmp), "%s/.%s.XXXXXX", dir, name) >=
+                    sizeof(w->tmp))
+                return fail(err, -ENAMETOOLONG, "path", dir);
+        w->fd = mkostemp(w->tmp, O_CLOEXEC);
+        if (w->fd < 0)
+                return fail(err, -errno, "create", w->tmp);
+        if (fchmod(w->fd, EXPORT_FILE_MODE) < 0) {
+                int r = -errno;
+                close(w->fd);
+                unlink(w->tmp);
+                w->fd = -1;
+                return fail(err, r, "chmod", w->tmp);
+        }
+        return 0;
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+        while (n > 0) {
+                ssize_t k = write(fd, p, n);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                p += k;
+                n -= (size_t)k;
+        }
+        return 0;
+}
+
+static int wfile_flush(struct wfile *w)
+{
+        int r = write_all(w->fd, w->buf, w->n);
+
+        w->n = 0;
+        return r;
+}
+
+static int wfile_write(struct wfile *w, const void *p, size_t n, struct store_error *err)
+{
+        int r;
+
+        if (w->n + n > sizeof(w->buf)) {
+                r = wfile_flush(w);
+                if (r < 0)
+                        return fail(err, r, "write", w->tmp);
+        }
+        if (n > sizeof(w->buf)) {
+                r = write_all(w->fd, p, n);
+                return r < 0 ? fail(err, r, "write", w->tmp) : 0;
+        }
+        memcpy(w->buf + w->n, p, n);
+        w->n += n;
+        return 0;
+}
+
+/* A record line: its bytes and '\n'. */
+static int wfile_line(struct wfile *w, const char *p, size_t n, struct store_error *err)
+{
+        int r = wfile_write(w, p, n, err);
+
+        return r < 0 ? r : wfile_write(w, "\n", 1, err);
+}
+
+static void wfile_abort(struct wfile *w)
+{
+        if (w->fd < 0)
+                return;
+        close(w->fd);
+        unlink(w->tmp);
+        w->fd = -1;
+}
+
+/* Flush, fsync, rename over the final name, fsync the folder. The file is gone on failure. */
+static int wfile_commit(struct wfile *w, struct store_error *err)
+{
+        int r = wfile_flush(w);
+
+        if (r >= 0 && fsync(w->fd) < 0)
+                r = -errno;
+        if (r < 0) {
+                fail(err, r, "write", w->tmp);
+                wfile_abort(w);
+                return r;
+        }
+        r = close(w->fd) < 0 ? -errno : 0;
+        w->fd = -1;
+        if (r >= 0 && rename(w->tmp, w->final) < 0)
+                r = -errno;
+        if (r < 0) {
+                unlink(w->tmp);
+                return fail(err, r, "rename", w->final);
+        }
+        r = fsync_dir(w->dir);
+        return r < 0 ? fail(err, r, "fsync", w->dir) : 0;
+}
+
+/* A whole small file (manifest, signature) in one go. */
+static int write_small(const char *dir, const char *name, const void *p, size_t n,
+                       struct store_error *err)
+{
+        struct wfile *w = malloc(sizeof(*w));
+        int r;
+
+        if (!w)
+                return -ENOMEM;
+        r = wfile_open(w, dir, name, err);
+        if (r >= 0) {
+                r = write_all(w->fd, p, n);
+                if (r < 0) {
+                        fail(err, r, "write", w->tmp);
+                        wfile_abort(w);
+                } else {
+                        r = wfile_commit(w, err);
+                }
+        }
+        free(w);
+        return r;
+}
+
+/* ---- writing an epoch ---- */
+
+static int cmp_str(const void *a, const void *b)
+{
+        return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The distinct criterion ids of the epoch, sorted; the strings stay borrowed from e. */
+static int collect_ids(const struct export_epoch *e, const char ***ret, size_t *ret_n)
+{
+        const char **ids = NULL;
+        size_t n = 0, alloc = 0;
+
+        for (size_t i = 0; i < e->n_records; i++) {
+                for (size_t j = 0; j < e->records[i].n_criteria; j++) {
+                        const char *id = e->records[i].criteria[j];
+                        if (!export_name_ok(id)) {
+                                free(ids);
+                                return -EINVAL;
+                        }
+                        if (n > 0 && bsearch(&id, ids, n, sizeof(*ids), cmp_str))
+                                continue;
+                        if (n == alloc) {
+                                alloc = alloc ? alloc * 2 : 16;
+                                const char **p = realloc(ids, alloc * sizeof(*p));
+                                if (!p) {
+                                        free(ids);
+                                        return -ENOMEM;
+                                }
+                                ids = p;
+                        }
+                        ids[n++] = id;
+                        qsort(ids, n, sizeof(*ids), cmp_str);
+                }
+        }
+        *ret = ids;
+        *ret_n = n;
+        return 0;
+}
+
+static int write_records(const char *edir, const struct export_epoch *e,
+                         struct store_error *err)
+{
+        struct wfile *w = malloc(sizeof(*w));
+        int r;
+
+        if (!w)
+                return -ENOMEM;
+        r = wfile_open(w, edir, "records.jsonl", err);
+        for (size_t i = 0; r >= 0 && i < e->n_records; i++)
+                r = wfile_line(w, e->records[i].data, e->records[i].len, err);
+        if (r >= 0)
+                r = wfile_commit(w, err);
+        else
+                wfile_abort(w);
+        free(w);
+        return r;
+}
+
+/* One pass over the records feeding every tsc=ID/records.jsonl at once. */
+static int write_tsc(const char *edir, const struct export_epoch *e, const char **ids,
+                     size_t n_ids, struct store_error *err)
+{
+        struct wfile **w = calloc(n_ids ? n_ids : 1, sizeof(*w));
+        char dir[PATH_MAX];
+        size_t opened = 0;
+        int r = w ? 0 : -ENOMEM;
+
+        for (; r >= 0 && opened < n_ids; opened++) {
+                w[opened] = malloc(sizeof(**w));
+                r = w[opened] ? 0 : -ENOMEM;
+                if (r >= 0 && (size_t)snprintf(dir, sizeof(dir), "%s/tsc=%s", edir,
+                                               ids[opened]) >= sizeof(dir))
+                        r = fail(err, -ENAMETOOLONG, "path", edir);
+                if (r >= 0)
+                        r = mkdir_p(dir, err);
+                if (r >= 0)
+                        r = wfile_open(w[opened], dir, "records.jsonl", err);
+                if (r < 0) {
+                        free(w[opened]);
+                        w[opened] = NULL;
+                }
+        }
+        for (size_t i = 0; r >= 0 && i < e->n_records; i++) {
+                const struct export_record *rec = &e->records[i];
+                for (size_t j = 0; r >= 0 && j < rec->n_criteria; j++) {
+                        const char **id = bsearch(&rec->criteria[j], ids, n_ids, sizeof(*ids),
+                                                  cmp_str);
+                        r = wfile_line(w[id - ids], rec->data, rec->len, err);
+                }
+        }
+        for (size_t i = 0; i < opened && w; i++) {
+                if (!w[i])
+                        continue;
+                if (r >= 0)
+                        r = wfile_commit(w[i], err);
+                else
+                        wfile_abort(w[i]);
+                free(w[i]);
+        }
+        free(w);
+        return r;
+}
+
+int export_folder_write(const char *dir, const struct export_epoch *e, struct store_error *err)
+{
+        char edir[PATH_MAX];
+        const char **ids = NULL;
+        size_t n_ids = 0;
+        int r;
+
+        if (!export_name_ok(e->chain) || e->epoch < 0 || (!e->manifest && e->manifest_len) ||
+            !e->sig) {
+                if (err)
+                        snprintf(err->msg, sizeof(err->msg), "invalid chain name or epoch");
+                return -EINVAL;
+        }
+        if ((size_t)snprintf(edir, sizeof(edir), "%s/chain=%s/epoch=%010lld", dir, e->chain,
+                             (long long)e->epoch) >= sizeof(edir) - 2 * NAME_MAX)
+                return fail(err, -ENAMETOOLONG, "path", dir);
+        r = collect_ids(e, &ids, &n_ids);
+        if (r < 0) {
+                if (err)
+                        snprintf(err->msg, sizeof(err->msg), "%s",
+                                 r == -EINVAL ? "invalid criterion id" : strerror(-r));
+                return r;
+        }
+        r = mkdir_p(edir, err);
+        if (r >= 0)
+                r = write_records(edir, e, err);
+        if (r >= 0)
+                r = write_tsc(edir, e, ids, n_ids, err);
+        if (r >= 0)
+                r = write_small(edir, "manifest.sig", e->sig, 64, err);
+        if (r >= 0)
+                r = write_small(edir, "manifest.json", e->manifest ? e->manifest : "",
+                                e->manifest_len, err);
+        free(ids);
+        return r;
+}
+
+/* ---- reading an export back ---- */
+
+/* Reads a whole file (NUL-terminated copy). -ENOENT when absent. The size is taken from
+ * fstat and the read goes on until EOF, so a file that grew meanwhile is still read whole. */
+static int read_whole(const char *path, char **ret, size_t *ret_len)
+{
+        struct stat st;
+        size_t len = 0, alloc;
+        char *p;
+        int fd = open(path, O_RDONLY | O_CLOEXEC), r = 0;
+
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, &st) < 0)
+                r = -errno;
+        else if (!S_ISREG(st.st_mode))
+                r = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+        if (r < 0) {
+                close(fd);
+                return r;
+        }
+        alloc = (size_t)st.st_size + 1;
+        p = malloc(alloc);
+        if (!p)
+                r = -ENOMEM;
+        while (r >= 0) {
+                ssize_t k;
+                if (len + 1 == alloc) {
+                        char *q = realloc(p, alloc * 2);
+                        if (!q) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                        p = q;
+                        alloc *= 2;
+                }
+                k = read(fd, p + len, alloc - 1 - len);
+                if (k < 0 && errno != EINTR)
+                        r = -errno;
+                else if (k == 0)
+                        break;
+                else if (k > 0)
+                        len += (size_t)k;
+        }
+        close(fd);
+        if (r < 0) {
+                free(p);
+                return r;
+        }
+        p[len] = '\0';
+        *ret = p;
+        *ret_len = len;
+        return 0;
+}
+
+/* Reads dir/name into *ret, leaving NULL when absent; other errors fail. */
+static int read_opt(const char *dir, const char *name, char **ret, size_t *ret_len,
+                    struct store_error *err)
+{
+        char path[PATH_MAX];
+        int r;
+
+        *ret = NULL;
+        *ret_len = 0;
+        if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >= sizeof(path))
+                return fail(err, -ENAMETOOLONG, "path", dir);
+        r = read_whole(path, ret, ret_len);
+        if (r == -ENOENT)
+                return 0;
+        return r < 0 ? fail(err, r, "read", path) : 0;
+}
+
+struct dir_entry {
+        int64_t num;
+        char *name;
+};
+
+static int cmp_entry(const void *a, const void *b)
+{
+        const struct dir_entry *x = a, *y = b;
+
+        if (x->num != y->num)
+                return x->num < y->num ? -1 : 1;
+        return strcmp(x->name, y->name);
+}
+
+static void entries_free(struct dir_entry *v, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                free(v[i].name);
+        free(v);
+}
+
+/* The folders in dir named PREFIX..., sorted (by number after the prefix when numeric,
+ * which then must be all digits). */
+static int list_dirs(const char *dir, const char *prefix, bool numeric, struct dir_entry **ret,
+                     size_t *ret_n, struct store_error *err)
+{
+        size_t plen = strlen(prefix), n = 0, alloc = 0;
+        struct dir_entry *v = NULL;
+        struct dirent *de;
+        DIR *d = opendir(dir);
+        int r = 0;
+
+        if (!d)
+                return fail(err, -errno, "open", dir);
+        while ((de = readdir(d))) {
+                const char *rest = de->d_name + plen;
+                int64_t num = 0;
+                if (strncmp(de->d_name, prefix, plen) != 0 || !*rest)
+                        continue;
+                if (numeric) {
+                        if (strspn(rest, "0123456789") != strlen(rest) || strlen(rest) > 18)
+                                continue;
+                        num = strtoll(rest, NULL, 10);
+                }
+                if (n == alloc) {
+                        struct dir_entry *p = realloc(v, (alloc = alloc ? alloc * 2 : 64) *
+                                                                 sizeof(*p));
+                        if (!p) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                        v = p;
+                }
+                v[n].num = num;
+                v[n].name = strdup(de->d_name);
+                if (!v[n].name) {
+                        r = -ENOMEM;
+                        break;
+                }
+                n++;
+        }
+        closedir(d);
+        if (r < 0) {
+                entries_free(v, n);
+                return fail(err, r, "list", dir);
+        }
+        if (n > 0)
+                qsort(v, n, sizeof(*v), cmp_entry);
+        *ret = v;
+        *ret_n = n;
+        return 0;
+}
+
+struct tsc_set {
+        size_t n;
+        char **ids;
+        char **data;
+        size_t *len;
+};
+
+static void tsc_set_free(struct tsc_set *t)
+{
+        for (size_t i = 0; i < t->n; i++) {
+                free(t->ids[i]);
+                free(t->data[i]);
+        }
+        free(t->ids);
+        free(t->data);
+        free(t->len);
+}
+
+static int read_tsc(const char *edir, struct tsc_set *t, struct store_error *err)
+{
+        struct dir_entry *v = NULL;
+        char dir[PATH_MAX];
+        size_t n = 0;
+        int r = list_dirs(edir, "tsc=", false, &v, &n, err);
+
+        if (r < 0)
+                return r;
+        t->ids = calloc(n + 1, sizeof(*t->ids));
+        t->data = calloc(n + 1, sizeof(*t->data));
+        t->len = calloc(n + 1, sizeof(*t->len));
+        if (!t->ids || !t->data || !t->len)
+                r = -ENOMEM;
+        for (size_t i = 0; r >= 0 && i < n; i++) {
+                t->ids[i] = v[i].name;
+                v[i].name = NULL;
+                t->n++;
+                if ((size_t)snprintf(dir, sizeof(dir), "%s/%s", edir, t->ids[i]) >=
+                    sizeof(dir))
+                        r = fail(err, -ENAMETOOLONG, "path", edir);
+                else
+                        r = read_opt(dir, "records.jsonl", &t->data[i], &t->len[i], err);
+        }
+        /* Hand out the ids without their "tsc=" prefix. */
+        for (size_t i = 0; r >= 0 && i < t->n; i++)
+                memmove(t->ids[i], t->ids[i] + 4, strlen(t->ids[i] + 4) + 1);
+        entries_free(v, n);
+        return r;
+}
+
+static int read_epoch(const char *cdir, const char *name,
+                      int (*cb)(void *ud, const struct export_read_epoch *e), void *ud,
+                      struct store_error *err)
+{
+        char edir[PATH_MAX], *manifest = NULL, *sig = NULL, *records = NULL;
+        struct export_read_epoch e = { .path = edir };
+        struct tsc_set t = { 0 };
+        int r;
+
+        if ((size_t)snprintf(edir, sizeof(edir), "%s/%s", cdir, name) >= sizeof(edir))
+                return fail(err, -ENAMETOOLONG, "path", cdir);
+        r = read_opt(edir, "manifest.json", &manifest, &e.manifest_len, err);
+        if (r >= 0)
+                r = read_opt(edir, "manifest.sig", &sig, &e.sig_len, err);
+        if (r >= 0)
+                r = read_opt(edir, "records.jsonl", &records, &e.records_len, err);
+        if (r >= 0)
+                r = read_tsc(edir, &t, err);
+        if (r >= 0) {
+                e.manifest = manifest;
+                e.sig = (const uint8_t *)sig;
+                e.records = records;
+                e.n_tsc = t.n;
+                e.tsc_ids = (const char *const *)t.ids;
+                e.tsc_data = (const char *const *)t.data;
+                e.tsc_len = t.len;
+                r = cb(ud, &e);
+        }
+        tsc_set_free(&t);
+        free(manifest);
+        free(sig);
+        free(records);
+        return r;
+}
+
+/* The chain folder: the named one, or the only one present. */
+static int find_chain(const char *dir, const char *chain, char *out, size_t out_len,
+                      struct store_error *err)
+{
+        struct dir_entry *v = NULL;
+        struct stat st;
+        size_t n = 0;
+        int r;
+
+        if (chain) {
+                if (!export_name_ok(chain)) {
+                        if (err)
+                                snprintf(err->msg, sizeof(err->msg), "invalid chain name");
+                        return -EINVAL;
+                }
+                snprintf(out, out_len, "%s/chain=%s", dir, chain);
+                return stat(out, &st) < 0 ? fail(err, -errno, "open", out) : 0;
+        }
+        r = list_dirs(dir, "chain=", false, &v, &n, err);
+        if (r < 0)
+                return r;
+        if (n != 1) {
+                if (err)
+                        snprintf(err->msg, sizeof(err->msg), "%.200s: %s", dir,
+                                 n ? "several chain=* folders; name one"
+                                   : "no chain=* folder");
+                entries_free(v, n);
+                return n ? -EINVAL : -ENOENT;
+        }
+        snprintf(out, out_len, "%s/%s", dir, v[0].name);
+        entries_free(v, n);
+        return 0;
+}
+
+int export_folder_read(const char *dir, const char *chain,
+                       int (*cb)(void *ud, const struct export_read_epoch *e), void *ud,
+                       struct store_error *err)
+{
+        char cdir[PATH_MAX];
+        struct dir_entry *v = NULL;
+        size_t n = 0;
+        int r;
+
+        if (strlen(dir) > PATH_MAX - 2 * NAME_MAX)
+                return fail(err, -ENAMETOOLONG, "path", dir);
+        r = find_chain(dir, chain, cdir, sizeof(cdir), err);
+        if (r < 0)
+                return r;
+        r = list_dirs(cdir, "epoch=", true, &v, &n, err);
+        for (size_t i = 0; r >= 0 && i < n; i++)
+                r = read_epoch(cdir, v[i].name, cb, ud, err);
+        entries_free(v, n);
+        return r < 0 ? r : 0;
+}

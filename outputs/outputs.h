@@ -112,6 +112,10 @@ int store_outbox_done(struct store *s, const char *output, int64_t epoch);
 int store_outbox_failed(struct store *s, const char *output, int64_t epoch, const char *error);
 /* Number of pending exports of an output (for `gatelog epochs` and health). */
 int store_outbox_backlog(struct store *s, const char *output, int64_t *ret);
+/* Added by outputs/: every output that has an outbox entry, in name order, with its number of
+ * pending exports (for the backlog footer of `gatelog epochs`). cb returns <0 to stop. */
+int store_outbox_outputs(struct store *s,
+                         int (*cb)(void *ud, const char *output, int64_t pending), void *ud);
 
 /* ---- Folder export (outputs/export-folder.c) ----
  * Layout (docs/FORMAT.md): DIR/chain=CHAIN/epoch=NNNNNNNNNN/ with manifest.json (the signed

@@ -1,1 +1,892 @@
-/* placeholder: being written */
+/* The SQLite store: records, their criteria, epochs, the export outbox and a few meta facts.
+ *
+ * Load: one writer thread inserts records in batches of up to WRITER_BATCH_MAX per
+ * transaction (one prepared INSERT per record and one per criterion tag); readers (`gatelog
+ * query`, `gatelog epochs`, the verifier) open the file read-only at the same time, which WAL
+ * allows. Guarantees: every statement is prepared once, cached in the store and bound, so
+ * no value ever becomes SQL text; a committed transaction survives power loss (WAL with
+ * synchronous=FULL); every SQLite result code becomes a negative errno in store_rc() and its
+ * message is kept for store_errmsg().
+ *
+ * Read-only limitation: SQLite readers of a WAL database need the -shm and -wal files. A
+ * read-only open works while the daemon runs (they exist) or when the directory is writable
+ * (SQLite creates them); a WAL database in a read-only directory without them cannot be read
+ * (copy it, or run `sqlite3 FILE 'PRAGMA journal_mode=DELETE'` as its owner). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <sqlite3.h>
+
+#include "core/tm.h"
+#include "outputs/outputs.h"
+
+#define STORE_SCHEMA_VERSION "1"
+#define STORE_BUSY_TIMEOUT_MS 5000
+
+/* Column lists shared by the SELECTs so that row readers agree on positions. */
+#define REC_COLS "r.seq, r.epoch, r.received, r.time, r.host, r.leaf, r.data"
+#define EPOCH_COLS "epoch, \"start\", \"end\", first_seq, count, sealed, stats, root, " \
+                   "manifest, sig, sealed_at"
+#define SEALED_ONLY "(?4 OR r.epoch IN (SELECT epoch FROM epochs WHERE sealed))"
+
+/* record_criteria_seq is not in the brief's schema: without it, "criteria of these seqs"
+ * (leaves of the open epoch, per-criterion counts of an epoch) would scan every tag ever
+ * stored, since the primary key starts with the criterion. */
+static const char schema_sql[] =
+        "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+        "CREATE TABLE records(seq INTEGER PRIMARY KEY, epoch INTEGER NOT NULL,"
+        " received INTEGER NOT NULL, time INTEGER NOT NULL, host TEXT,"
+        " leaf BLOB NOT NULL, data BLOB NOT NULL);"
+        "CREATE INDEX records_epoch ON records(epoch);"
+        "CREATE INDEX records_time ON records(time);"
+        "CREATE TABLE record_criteria(criterion TEXT NOT NULL, seq INTEGER NOT NULL,"
+        " PRIMARY KEY(criterion, seq)) WITHOUT ROWID;"
+        "CREATE INDEX record_criteria_seq ON record_criteria(seq);"
+        "CREATE TABLE epochs(epoch INTEGER PRIMARY KEY, \"start\" INTEGER, \"end\" INTEGER,"
+        " first_seq INTEGER, count INTEGER, sealed INTEGER, stats TEXT, root BLOB,"
+        " manifest BLOB, sig BLOB, sealed_at INTEGER);"
+        "CREATE TABLE outbox(output TEXT NOT NULL, epoch INTEGER NOT NULL, state TEXT NOT NULL,"
+        " attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, updated INTEGER,"
+        " PRIMARY KEY(output, epoch));"
+        "INSERT INTO meta(key, value) VALUES('schema', '" STORE_SCHEMA_VERSION "');";
+
+enum st {
+        ST_BEGIN, ST_COMMIT, ST_ROLLBACK,
+        ST_N_TABLES, ST_HAS_META, ST_META_GET, ST_META_SET,
+        ST_REC_INSERT, ST_CRIT_INSERT, ST_REC_EPOCH, ST_REC_LEAVES, ST_MAX_SEQ,
+        ST_Q_SEQ, ST_Q_TIME, ST_Q_CRIT,
+        ST_EPOCH_PUT, ST_EPOCH_GET, ST_EPOCH_LAST, ST_EPOCH_ALL, ST_EPOCH_CRIT,
+        ST_OUT_ADD, ST_OUT_PENDING, ST_OUT_DONE, ST_OUT_FAILED, ST_OUT_BACKLOG, ST_OUT_ALL,
+        ST__MAX
+};
+
+/* Hot statements get SQLITE_PREPARE_PERSISTENT (kept out of the lookaside allocator). */
+static const struct {
+        const char *sql;
+        bool hot;
+} st_sql[ST__MAX] = {
+        [ST_BEGIN] = { "BEGIN IMMEDIATE", true },
+        [ST_COMMIT] = { "COMMIT", true },
+        [ST_ROLLBACK] = { "ROLLBACK", false },
+        [ST_N_TABLES] = { "SELECT count(*) FROM sqlite_schema WHERE type = 'table'", false },
+        [ST_HAS_META] = { "SELECT count(*) FROM sqlite_schema "
+                          "WHERE type = 'table' AND name = 'meta'", false },
+        [ST_META_GET] = { "SELECT value FROM meta WHERE key = ?1", false },
+        [ST_META_SET] = { "INSERT INTO meta(key, value) VALUES(?1, ?2) "
+                          "ON CONFLICT(key) DO UPDATE SET value = excluded.value", false },
+        [ST_REC_INSERT] = { "INSERT INTO records(seq, epoch, received, time, host, leaf, data) "
+                            "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)", true },
+        [ST_CRIT_INSERT] = { "INSERT INTO record_criteria(criterion, seq) VALUES(?1, ?2)",
+                             true },
+        [ST_REC_EPOCH] = { "SELECT " REC_COLS " FROM records r WHERE r.epoch = ?1 "
+                           "ORDER BY r.seq", false },
+        [ST_REC_LEAVES] = { "SELECT r.seq, r.leaf, c.criterion FROM records r "
+                            "LEFT JOIN record_criteria c ON c.seq = r.seq "
+                            "WHERE r.epoch = ?1 ORDER BY r.seq", false },
+        [ST_MAX_SEQ] = { "SELECT max(seq) FROM records", false },
+        /* Three fixed query shapes: walk by seq (the unary + keeps the time index out),
+         * walk the time index for a bounded time range, walk one criterion's tags. */
+        [ST_Q_SEQ] = { "SELECT " REC_COLS " FROM records r "
+                       "WHERE (?1 IS NULL OR r.host = ?1) AND +r.time >= ?2 AND +r.time < ?3 "
+                       "AND " SEALED_ONLY " ORDER BY r.seq", false },
+        [ST_Q_TIME] = { "SELECT " REC_COLS " FROM records r "
+                        "WHERE (?1 IS NULL OR r.host = ?1) AND r.time >= ?2 AND r.time < ?3 "
+                        "AND " SEALED_ONLY " ORDER BY r.seq", false },
+        [ST_Q_CRIT] = { "SELECT " REC_COLS " FROM record_criteria c "
+                        "JOIN records r ON r.seq = c.seq WHERE c.criterion = ?5 "
+                        "AND (?1 IS NULL OR r.host = ?1) AND +r.time >= ?2 AND +r.time < ?3 "
+                        "AND " SEALED_ONLY " ORDER BY c.seq", false },
+        [ST_EPOCH_PUT] = { "INSERT OR REPLACE INTO epochs(" EPOCH_COLS ") "
+                           "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)", false },
+        [ST_EPOCH_GET] = { "SELECT " EPOCH_COLS " FROM epochs WHERE epoch = ?1", false },
+        [ST_EPOCH_LAST] = { "SELECT " EPOCH_COLS " FROM epochs ORDER BY epoch DESC LIMIT 1",
+                            false },
+        [ST_EPOCH_ALL] = { "SELECT " EPOCH_COLS " FROM epochs ORDER BY epoch", false },
+        [ST_EPOCH_CRIT] = { "SELECT c.criterion, count(*) FROM records r "
+                            "JOIN record_criteria c ON c.seq = r.seq WHERE r.epoch = ?1 "
+                            "GROUP BY c.criterion ORDER BY c.criterion", false },
+        [ST_OUT_ADD] = { "INSERT INTO outbox(output, epoch, state, attempts, updated) "
+                         "VALUES(?1, ?2, 'pending', 0, ?3) ON CONFLICT(output, epoch) "
+                         "DO UPDATE SET state = 'pending', updated = excluded.updated", false },
+        [ST_OUT_PENDING] = { "SELECT epoch FROM outbox WHERE output = ?1 AND state = 'pending' "
+                             "ORDER BY epoch", false },
+        [ST_OUT_DONE] = { "UPDATE outbox SET state = 'done', last_error = NULL, updated = ?3 "
+                          "WHERE output = ?1 AND epoch = ?2", false },
+        [ST_OUT_FAILED] = { "UPDATE outbox SET attempts = attempts + 1, last_error = ?3, "
+                            "updated = ?4 WHERE output = ?1 AND epoch = ?2", false },
+        [ST_OUT_BACKLOG] = { "SELECT count(*) FROM outbox WHERE output = ?1 "
+                             "AND state = 'pending'", false },
+        [ST_OUT_ALL] = { "SELECT output, sum(state = 'pending') FROM outbox GROUP BY output "
+                         "ORDER BY output", false },
+};
+
+struct store {
+        sqlite3 *db;
+        bool readonly;
+        sqlite3_stmt *st[ST__MAX];   /* prepared on first use, finalized by store_close */
+        char errmsg[256];
+};
+
+/* The one place where SQLite result codes become errno values. */
+static int store_rc(struct store *s, int rc)
+{
+        const char *m = s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc);
+
+        snprintf(s->errmsg, sizeof(s->errmsg), "%s", m ? m : sqlite3_errstr(rc));
+        switch (rc & 0xff) {
+        case SQLITE_BUSY:
+        case SQLITE_LOCKED:
+                return -EBUSY;
+        case SQLITE_FULL:
+                return -ENOSPC;
+        case SQLITE_CONSTRAINT:
+                return -EEXIST;
+        case SQLITE_CORRUPT:
+        case SQLITE_NOTADB:
+                return -EBADMSG;
+        case SQLITE_READONLY:
+                return -EROFS;
+        case SQLITE_NOMEM:
+                return -ENOMEM;
+        case SQLITE_CANTOPEN:
+                return -ENOENT;
+        default:
+                return -EIO;
+        }
+}
+
+/* Returns the cached statement, reset and unbound, or NULL (s->errmsg set, *rc the errno). */
+static sqlite3_stmt *st_get(struct store *s, enum st id, int *ret_rc)
+{
+        if (!s->st[id]) {
+                unsigned flags = st_sql[id].hot ? SQLITE_PREPARE_PERSISTENT : 0;
+                int rc = sqlite3_prepare_v3(s->db, st_sql[id].sql, -1, flags, &s->st[id],
+                                            NULL);
+                if (rc != SQLITE_OK) {
+                        *ret_rc = store_rc(s, rc);
+                        return NULL;
+                }
+        }
+        return s->st[id];
+}
+
+/* Resets a statement after use so that it holds no read transaction or borrowed pointers. */
+static void st_done(sqlite3_stmt *st)
+{
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+}
+
+/* Steps a statement that returns no rows, then resets it. */
+static int st_exec(struct store *s, sqlite3_stmt *st)
+{
+        int rc = sqlite3_step(st);
+        int r = rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : store_rc(s, rc);
+
+        st_done(st);
+        return r;
+}
+
+static int bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+        return v ? sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC) : sqlite3_bind_null(st, i);
+}
+
+/* A blob column copied into malloc'd memory with a NUL after it (so text blobs are strings). */
+static int col_dup(sqlite3_stmt *st, int i, char **ret, size_t *ret_len)
+{
+        const void *p = sqlite3_column_blob(st, i);
+        size_t n = (size_t)sqlite3_column_bytes(st, i);
+        char *c;
+
+        if (!p) {
+                *ret = NULL;
+                if (ret_len)
+                        *ret_len = 0;
+                return 0;
+        }
+        c = malloc(n + 1);
+        if (!c)
+                return -ENOMEM;
+        memcpy(c, p, n);
+        c[n] = '\0';
+        *ret = c;
+        if (ret_len)
+                *ret_len = n;
+        return 0;
+}
+
+/* Copies a fixed-size blob column; a missing or wrongly sized one leaves zeros. */
+static void col_fixed(sqlite3_stmt *st, int i, uint8_t *out, size_t n)
+{
+        const void *p = sqlite3_column_blob(st, i);
+
+        memset(out, 0, n);
+        if (p && (size_t)sqlite3_column_bytes(st, i) == n)
+                memcpy(out, p, n);
+}
+
+/* ---- open and close ---- */
+
+static int count_one(struct store *s, sqlite3_stmt *st, int64_t *ret);
+
+static int open_check_schema(struct store *s)
+{
+        sqlite3_stmt *st;
+        int64_t has_meta = 0;
+        char *v = NULL;
+        int r = 0;
+
+        st = st_get(s, ST_HAS_META, &r);
+        if (!st || (r = count_one(s, st, &has_meta)) < 0)
+                return r;
+        if (has_meta)
+                r = store_meta_get(s, "schema", &v);
+        if (!has_meta || r == -ENOENT) {
+                snprintf(s->errmsg, sizeof(s->errmsg), "not a gatelog database (no schema)");
+                return -EPROTO;
+        }
+        if (r < 0)
+                return r;
+        if (strcmp(v, STORE_SCHEMA_VERSION) != 0) {
+                snprintf(s->errmsg, sizeof(s->errmsg),
+                         "database schema version %.32s, this gatelog reads version "
+                         STORE_SCHEMA_VERSION, v);
+                r = -EPROTO;
+        }
+        free(v);
+        return r;
+}
+
+/* Creates the schema in a fresh file; a file that has tables must already be ours. */
+static int open_init_schema(struct store *s)
+{
+        sqlite3_stmt *st;
+        int64_t n_tables = 0;
+        int r = 0, rc;
+
+        r = store_begin(s);
+        if (r < 0)
+                return r;
+        st = st_get(s, ST_N_TABLES, &r);
+        if (!st)
+                goto fail;
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+                n_tables = sqlite3_column_int64(st, 0);
+        else
+                r = store_rc(s, rc);
+        st_done(st);
+        if (r < 0)
+                goto fail;
+        if (n_tables == 0) {
+                /* Constant DDL, no values: sqlite3_exec is the prepared loop over it. */
+                rc = sqlite3_exec(s->db, schema_sql, NULL, NULL, NULL);
+                if (rc != SQLITE_OK) {
+                        r = store_rc(s, rc);
+                        goto fail;
+                }
+        }
+        r = store_commit(s);
+        if (r < 0)
+                goto fail;
+        return open_check_schema(s);
+fail:
+        store_rollback(s);
+        return r;
+}
+
+static int open_pragmas(struct store *s, enum store_mode mode)
+{
+        /* Constant text, no values. journal_mode returns a row, which exec ignores. */
+        const char *sql = mode == STORE_READONLY ? "PRAGMA query_only = 1;"
+                                                 : "PRAGMA journal_mode = WAL;"
+                                                   "PRAGMA synchronous = FULL;";
+        int rc = sqlite3_busy_timeout(s->db, STORE_BUSY_TIMEOUT_MS);
+
+        if (rc == SQLITE_OK)
+                rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+        return rc == SQLITE_OK ? 0 : store_rc(s, rc);
+}
+
+int store_open(const char *path, enum store_mode mode, struct store **ret,
+               struct store_error *err)
+{
+        struct store *s;
+        struct stat stt;
+        int flags, rc, r;
+
+        if (mode == STORE_READONLY && stat(path, &stt) < 0) {
+                r = -errno;
+                if (err)
+                        snprintf(err->msg, sizeof(err->msg), "%.180s: %s", path, strerror(-r));
+                return r;
+        }
+        s = calloc(1, sizeof(*s));
+        if (!s)
+                return -ENOMEM;
+        s->readonly = mode == STORE_READONLY;
+        flags = s->readonly ? SQLITE_OPEN_READONLY
+                            : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+        rc = sqlite3_open_v2(path, &s->db, flags, NULL);
+        if (rc != SQLITE_OK) {
+                r = store_rc(s, rc);
+                goto fail;
+        }
+        sqlite3_extended_result_codes(s->db, 1);
+        r = open_pragmas(s, mode);
+        if (r >= 0)
+                r = s->readonly ? open_check_schema(s) : open_init_schema(s);
+        if (r < 0)
+                goto fail;
+        *ret = s;
+        return 0;
+fail:
+        if (err)
+                snprintf(err->msg, sizeof(err->msg), "%.120s: %.130s", path, s->errmsg);
+        store_close(s);
+        return r;
+}
+
+void store_close(struct store *s)
+{
+        if (!s)
+                return;
+        for (size_t i = 0; i < ST__MAX; i++)
+                sqlite3_finalize(s->st[i]);
+        sqlite3_close(s->db);
+        free(s);
+}
+
+const char *store_errmsg(struct store *s)
+{
+        return s ? s->errmsg : "no store";
+}
+
+static int st_run(struct store *s, enum st id)
+{
+        int r = 0;
+        sqlite3_stmt *st = st_get(s, id, &r);
+
+        return st ? st_exec(s, st) : r;
+}
+
+int store_begin(struct store *s)
+{
+        return st_run(s, ST_BEGIN);
+}
+
+int store_commit(struct store *s)
+{
+        return st_run(s, ST_COMMIT);
+}
+
+int store_rollback(struct store *s)
+{
+        /* Rolling back with no transaction open is not an error for callers' cleanup paths. */
+        if (sqlite3_get_autocommit(s->db))
+                return 0;
+        return st_run(s, ST_ROLLBACK);
+}
+
+/* ---- meta ---- */
+
+int store_meta_get(struct store *s, const char *key, char **ret)
+{
+        sqlite3_stmt *st;
+        char *v = NULL;
+        int r = 0, rc;
+
+        st = st_get(s, ST_META_GET, &r);
+        if (!st)
+                return r;
+        bind_text(st, 1, key);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+                r = col_dup(st, 0, &v, NULL);
+                if (r >= 0 && !v)
+                        r = -ENOENT;
+        } else {
+                r = rc == SQLITE_DONE ? -ENOENT : store_rc(s, rc);
+        }
+        st_done(st);
+        if (r < 0)
+                return r;
+        *ret = v;
+        return 0;
+}
+
+int store_meta_set(struct store *s, const char *key, const char *value)
+{
+        int r = 0;
+        sqlite3_stmt *st = st_get(s, ST_META_SET, &r);
+
+        if (!st)
+                return r;
+        bind_text(st, 1, key);
+        bind_text(st, 2, value);
+        return st_exec(s, st);
+}
+
+/* ---- records ---- */
+
+int store_record_insert(struct store *s, const struct store_record *r)
+{
+        sqlite3_stmt *st;
+        int ret = 0;
+
+        st = st_get(s, ST_REC_INSERT, &ret);
+        if (!st)
+                return ret;
+        sqlite3_bind_int64(st, 1, r->seq);
+        sqlite3_bind_int64(st, 2, r->epoch);
+        sqlite3_bind_int64(st, 3, r->received_us);
+        sqlite3_bind_int64(st, 4, r->time_us);
+        bind_text(st, 5, r->host);
+        sqlite3_bind_blob(st, 6, r->leaf, HASH_LEN, SQLITE_STATIC);
+        /* A zero-length blob must still be non-NULL: the column is NOT NULL. */
+        sqlite3_bind_blob64(st, 7, r->data ? r->data : "", r->len, SQLITE_STATIC);
+        ret = st_exec(s, st);
+        if (ret < 0 || r->n_criteria == 0)
+                return ret;
+        st = st_get(s, ST_CRIT_INSERT, &ret);
+        if (!st)
+                return ret;
+        for (size_t i = 0; i < r->n_criteria && ret >= 0; i++) {
+                bind_text(st, 1, r->criteria[i]);
+                sqlite3_bind_int64(st, 2, r->seq);
+                ret = st_exec(s, st);
+        }
+        return ret;
+}
+
+static void row_record(sqlite3_stmt *st, struct store_record *r)
+{
+        *r = (struct store_record){
+                .seq = sqlite3_column_int64(st, 0),
+                .epoch = sqlite3_column_int64(st, 1),
+                .received_us = sqlite3_column_int64(st, 2),
+                .time_us = sqlite3_column_int64(st, 3),
+                .host = (const char *)sqlite3_column_text(st, 4),
+        };
+        col_fixed(st, 5, r->leaf, HASH_LEN);
+        r->data = sqlite3_column_blob(st, 6);
+        r->len = (size_t)sqlite3_column_bytes(st, 6);
+        if (!r->data)
+                r->data = "";
+}
+
+/* Steps a bound record SELECT, calling cb per row; resets the statement on every way out. */
+static int records_walk(struct store *s, sqlite3_stmt *st,
+                        int (*cb)(void *ud, const struct store_record *r), void *ud)
+{
+        struct store_record rec;
+        int rc, r = 0;
+
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                row_record(st, &rec);
+                r = cb(ud, &rec);
+                if (r < 0)
+                        break;
+        }
+        if (r >= 0 && rc != SQLITE_DONE)
+                r = store_rc(s, rc);
+        st_done(st);
+        return r < 0 ? r : 0;
+}
+
+int store_records_foreach(struct store *s, int64_t epoch,
+                          int (*cb)(void *ud, const struct store_record *r), void *ud)
+{
+        int r = 0;
+        sqlite3_stmt *st = st_get(s, ST_REC_EPOCH, &r);
+
+        if (!st)
+                return r;
+        sqlite3_bind_int64(st, 1, epoch);
+        return records_walk(s, st, cb, ud);
+}
+
+/* Criteria of one record gathered from the joined rows; the ids are copies because the row
+ * pointers die at the next step. */
+struct leaf_acc {
+        int64_t seq;
+        uint8_t leaf[HASH_LEN];
+        char **ids;
+        size_t n, alloc;
+};
+
+static void leaf_acc_reset(struct leaf_acc *a)
+{
+        for (size_t i = 0; i < a->n; i++)
+                free(a->ids[i]);
+        a->n = 0;
+}
+
+static int leaf_acc_add(struct leaf_acc *a, const char *id)
+{
+        if (a->n == a->alloc) {
+                size_t na = a->alloc ? a->alloc * 2 : 8;
+                char **p = realloc(a->ids, na * sizeof(*p));
+                if (!p)
+                        return -ENOMEM;
+                a->ids = p;
+                a->alloc = na;
+        }
+        a->ids[a->n] = strdup(id);
+        if (!a->ids[a->n])
+                return -ENOMEM;
+        a->n++;
+        return 0;
+}
+
+int store_records_leaves(struct store *s, int64_t epoch,
+                         int (*cb)(void *ud, int64_t seq, const uint8_t leaf[HASH_LEN],
+                                   const char *const *criteria, size_t n_criteria),
+                         void *ud)
+{
+        struct leaf_acc a = { .seq = -1 };
+        sqlite3_stmt *st;
+        int rc, r = 0;
+
+        st = st_get(s, ST_REC_LEAVES, &r);
+        if (!st)
+                return r;
+        sqlite3_bind_int64(st, 1, epoch);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                int64_t seq = sqlite3_column_int64(st, 0);
+                const char *id = (const char *)sqlite3_column_text(st, 2);
+
+                if (seq != a.seq && a.seq >= 0) {
+                        r = cb(ud, a.seq, a.leaf, (const char *const *)a.ids, a.n);
+                        leaf_acc_reset(&a);
+                        if (r < 0)
+                                break;
+                }
+                if (seq != a.seq) {
+                        a.seq = seq;
+                        col_fixed(st, 1, a.leaf, HASH_LEN);
+                }
+                if (id && (r = leaf_acc_add(&a, id)) < 0)
+                        break;
+        }
+        if (r >= 0 && rc != SQLITE_DONE)
+                r = store_rc(s, rc);
+        st_done(st);
+        if (r >= 0 && a.seq >= 0)
+                r = cb(ud, a.seq, a.leaf, (const char *const *)a.ids, a.n);
+        leaf_acc_reset(&a);
+        free(a.ids);
+        return r < 0 ? r : 0;
+}
+
+int store_records_max_seq(struct store *s, int64_t *ret)
+{
+        sqlite3_stmt *st;
+        int64_t v = -1;
+        int r = 0, rc;
+
+        st = st_get(s, ST_MAX_SEQ, &r);
+        if (!st)
+                return r;
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+                if (sqlite3_column_type(st, 0) != SQLITE_NULL)
+                        v = sqlite3_column_int64(st, 0);
+        } else {
+                r = store_rc(s, rc);
+        }
+        st_done(st);
+        if (r < 0)
+                return r;
+        *ret = v;
+        return 0;
+}
+
+int store_query(struct store *s, const struct store_query *q,
+                int (*cb)(void *ud, const struct store_record *r), void *ud)
+{
+        enum st id = q->criterion ? ST_Q_CRIT
+                   : q->since_us != INT64_MIN || q->until_us != INT64_MAX ? ST_Q_TIME
+                   : ST_Q_SEQ;
+        sqlite3_stmt *st;
+        int r = 0;
+
+        st = st_get(s, id, &r);
+        if (!st)
+                return r;
+        bind_text(st, 1, q->host);
+        sqlite3_bind_int64(st, 2, q->since_us);
+        sqlite3_bind_int64(st, 3, q->until_us);
+        sqlite3_bind_int(st, 4, q->include_open);
+        if (q->criterion)
+                bind_text(st, 5, q->criterion);
+        return records_walk(s, st, cb, ud);
+}
+
+/* ---- epochs ---- */
+
+int store_epoch_put(struct store *s, const struct store_epoch *e)
+{
+        sqlite3_stmt *st;
+        int r = 0;
+
+        st = st_get(s, ST_EPOCH_PUT, &r);
+        if (!st)
+                return r;
+        sqlite3_bind_int64(st, 1, e->epoch);
+        sqlite3_bind_int64(st, 2, e->start_us);
+        sqlite3_bind_int64(st, 3, e->end_us);
+        sqlite3_bind_int64(st, 4, e->first_seq);
+        sqlite3_bind_int64(st, 5, e->count);
+        sqlite3_bind_int(st, 6, e->sealed);
+        bind_text(st, 7, e->stats);
+        if (e->sealed) {
+                sqlite3_bind_blob(st, 8, e->root, HASH_LEN, SQLITE_STATIC);
+                if (e->manifest)
+                        sqlite3_bind_blob64(st, 9, e->manifest, e->manifest_len,
+                                            SQLITE_STATIC);
+                sqlite3_bind_blob(st, 10, e->sig, sizeof(e->sig), SQLITE_STATIC);
+                sqlite3_bind_int64(st, 11, e->sealed_us);
+        }
+        return st_exec(s, st);
+}
+
+/* Fills e from a row (malloc'd stats and manifest); e is untouched on failure. */
+static int row_epoch(sqlite3_stmt *st, struct store_epoch *ret)
+{
+        struct store_epoch e = {
+                .epoch = sqlite3_column_int64(st, 0),
+                .start_us = sqlite3_column_int64(st, 1),
+                .end_us = sqlite3_column_int64(st, 2),
+                .first_seq = sqlite3_column_int64(st, 3),
+                .count = sqlite3_column_int64(st, 4),
+                .sealed = sqlite3_column_int(st, 5) != 0,
+                .sealed_us = sqlite3_column_int64(st, 10),
+        };
+
+        if (col_dup(st, 6, &e.stats, NULL) < 0)
+                return -ENOMEM;
+        if (col_dup(st, 8, &e.manifest, &e.manifest_len) < 0) {
+                free(e.stats);
+                return -ENOMEM;
+        }
+        col_fixed(st, 7, e.root, HASH_LEN);
+        col_fixed(st, 9, e.sig, sizeof(e.sig));
+        *ret = e;
+        return 0;
+}
+
+/* Runs a one-row epoch SELECT. */
+static int epoch_one(struct store *s, sqlite3_stmt *st, struct store_epoch *ret)
+{
+        int rc = sqlite3_step(st), r;
+
+        if (rc == SQLITE_ROW)
+                r = row_epoch(st, ret);
+        else
+                r = rc == SQLITE_DONE ? -ENOENT : store_rc(s, rc);
+        st_done(st);
+        return r;
+}
+
+int store_epoch_get(struct store *s, int64_t epoch, struct store_epoch *ret)
+{
+        int r = 0;
+        sqlite3_stmt *st = st_get(s, ST_EPOCH_GET, &r);
+
+        if (!st)
+                return r;
+        sqlite3_bind_int64(st, 1, epoch);
+        return epoch_one(s, st, ret);
+}
+
+int store_epoch_last(struct store *s, struct store_epoch *ret)
+{
+        int r = 0;
+        sqlite3_stmt *st = st_get(s, ST_EPOCH_LAST, &r);
+
+        return st ? epoch_one(s, st, ret) : r;
+}
+
+void store_epoch_clear(struct store_epoch *e)
+{
+        if (!e)
+                return;
+        free(e->stats);
+        free(e->manifest);
+        *e = (struct store_epoch){ 0 };
+}
+
+int store_epochs_foreach(struct store *s, int (*cb)(void *ud, const struct store_epoch *e),
+                         void *ud)
+{
+        struct store_epoch e;
+        sqlite3_stmt *st;
+        int rc, r = 0;
+
+        st = st_get(s, ST_EPOCH_ALL, &r);
+        if (!st)
+                return r;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                r = row_epoch(st, &e);
+                if (r < 0)
+                        break;
+                r = cb(ud, &e);
+                store_epoch_clear(&e);
+                if (r < 0)
+                        break;
+        }
+        if (r >= 0 && rc != SQLITE_DONE)
+                r = store_rc(s, rc);
+        st_done(st);
+        return r < 0 ? r : 0;
+}
+
+int store_epoch_criteria(struct store *s, int64_t epoch,
+                         int (*cb)(void *ud, const char *id, int64_t count), void *ud)
+{
+        sqlite3_stmt *st;
+        int rc, r = 0;
+
+        st = st_get(s, ST_EPOCH_CRIT, &r);
+        if (!st)
+                return r;
+        sqlite3_bind_int64(st, 1, epoch);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                r = cb(ud, (const char *)sqlite3_column_text(st, 0),
+                       sqlite3_column_int64(st, 1));
+                if (r < 0)
+                        break;
+        }
+        if (r >= 0 && rc != SQLITE_DONE)
+                r = store_rc(s, rc);
+        st_done(st);
+        return r < 0 ? r : 0;
+}
+
+/* ---- outbox ---- */
+
+int store_outbox_add(struct store *s, const char *output, int64_t epoch)
+{
+        int r = 0;
+        sqlite3_stmt *st = st_get(s, ST_OUT_ADD, &r);
+
+        if (!st)
+                return r;
+        bind_text(st, 1, output);
+        sqlite3_bind_int64(st, 2, epoch);
+        sqlite3_bind_int64(st, 3, tm_now_us());
+        return st_exec(s, st);
+}
+
+int store_outbox_pending(struct store *s, const char *output,
+                         int (*cb)(void *ud, int64_t epoch), void *ud)
+{
+        sqlite3_stmt *st;
+        int rc, r = 0;
+
+        st = st_get(s, ST_OUT_PENDING, &r);
+        if (!st)
+                return r;
+        bind_text(st, 1, output);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                r = cb(ud, sqlite3_column_int64(st, 0));
+                if (r < 0)
+                        break;
+        }
+        if (r >= 0 && rc != SQLITE_DONE)
+                r = store_rc(s, rc);
+        st_done(st);
+        return r < 0 ? r : 0;
+}
+
+/* Runs an outbox UPDATE; -ENOENT when no row of (output, epoch) exists. */
+static int outbox_update(struct store *s, sqlite3_stmt *st)
+{
+        int r = st_exec(s, st);
+
+        if (r >= 0 && sqlite3_changes(s->db) == 0) {
+                snprintf(s->errmsg, sizeof(s->errmsg), "no outbox entry");
+                r = -ENOENT;
+        }
+        return r;
+}
+
+int store_outbox_done(struct store *s, const char *output, int64_t epoch)
+{
+        int r = 0;
+        sqlite3_stmt *st = st_get(s, ST_OUT_DONE, &r);
+
+        if (!st)
+                return r;
+        bind_text(st, 1, output);
+        sqlite3_bind_int64(st, 2, epoch);
+        sqlite3_bind_int64(st, 3, tm_now_us());
+        return outbox_update(s, st);
+}
+
+int store_outbox_failed(struct store *s, const char *output, int64_t epoch, const char *error)
+{
+        int r = 0;
+        sqlite3_stmt *st = st_get(s, ST_OUT_FAILED, &r);
+
+        if (!st)
+                return r;
+        bind_text(st, 1, output);
+        sqlite3_bind_int64(st, 2, epoch);
+        bind_text(st, 3, error);
+        sqlite3_bind_int64(st, 4, tm_now_us());
+        return outbox_update(s, st);
+}
+
+static int count_one(struct store *s, sqlite3_stmt *st, int64_t *ret)
+{
+        int rc = sqlite3_step(st), r = 0;
+        int64_t v = 0;
+
+        if (rc == SQLITE_ROW)
+                v = sqlite3_column_int64(st, 0);
+        else
+                r = store_rc(s, rc);
+        st_done(st);
+        if (r < 0)
+                return r;
+        *ret = v;
+        return 0;
+}
+
+int store_outbox_backlog(struct store *s, const char *output, int64_t *ret)
+{
+        int r = 0;
+        sqlite3_stmt *st = st_get(s, ST_OUT_BACKLOG, &r);
+
+        if (!st)
+                return r;
+        bind_text(st, 1, output);
+        return count_one(s, st, ret);
+}
+
+int store_outbox_outputs(struct store *s,
+                         int (*cb)(void *ud, const char *output, int64_t pending), void *ud)
+{
+        sqlite3_stmt *st;
+        int rc, r = 0;
+
+        st = st_get(s, ST_OUT_ALL, &r);
+        if (!st)
+                return r;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                r = cb(ud, (const char *)sqlite3_column_text(st, 0),
+                       sqlite3_column_int64(st, 1));
+                if (r < 0)
+                        break;
+        }
+        if (r >= 0 && rc != SQLITE_DONE)
+                r = store_rc(s, rc);
+        st_done(st);
+        return r < 0 ? r : 0;
+}

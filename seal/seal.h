@@ -54,6 +54,9 @@ int seal_key_generate(const char *secret_path, const char *pub_path, struct seal
  * or others, or not owned by the current user. */
 int seal_key_load(const char *path, struct seal_key **ret, struct seal_error *err);
 void seal_key_free(struct seal_key *k); /* wipes; accepts NULL */
+/* Derives a key pair from a 32-byte seed (RFC 8032 private key); for tests with fixed keys.
+ * The caller wipes its seed. Returns 0, -ENOMEM, -EIO. */
+int seal_key_from_seed(const uint8_t seed[32], struct seal_key **ret);
 void seal_key_public(const struct seal_key *k, uint8_t pk[SEAL_PK_LEN]);
 int seal_key_sign(const struct seal_key *k, const void *msg, size_t len,
                   uint8_t sig[SEAL_SIG_LEN]);
@@ -128,3 +131,14 @@ int seal_verifier_epoch_end(struct seal_verifier *v, bool expect_tsc_files);
 /* Total problems so far; also the epochs checked. */
 uint64_t seal_verifier_problems(const struct seal_verifier *v);
 uint64_t seal_verifier_epochs(const struct seal_verifier *v);
+/* The SHA-256 of the last manifest fed (its bytes, whatever problems it had) and its epoch
+ * number (as parsed; previous + 1 when it could not be parsed): what the next epoch's prev
+ * must be. Returns 0, or -ENOENT before any epoch was fed. Either out pointer may be NULL. */
+int seal_verifier_head(const struct seal_verifier *v, uint8_t ret_hash[HASH_LEN],
+                       int64_t *ret_epoch);
+/* Optional, before the first epoch: pins where the chain continues from, so that a run over
+ * a later range of epochs checks its first epoch too: it must be number epoch, its prev must
+ * be prev, and its first_seq must be next_seq. Without it, the first epoch fed is taken as the
+ * start (and must have prev all zeros only when it is epoch 0). */
+void seal_verifier_anchor(struct seal_verifier *v, int64_t epoch, const uint8_t prev[HASH_LEN],
+                          uint64_t next_seq);

@@ -1,0 +1,48 @@
+/* Helpers shared by the commands: folder creation and configuration loading with errors
+ * printed the one way users see them (FILE:LINE:COLUMN: message). */
+#include "cli/run-util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+int mkdir_parents(const char *path, mode_t mode) {
+        char *p = strdup(path);
+        if (!p)
+                return -1;
+        char *slash = strrchr(p, '/');
+        if (!slash) {
+                free(p);
+                return 0;
+        }
+        *slash = '\0';
+        for (char *s = p + 1; *s; s++) {
+                if (*s != '/')
+                        continue;
+                *s = '\0';
+                if (mkdir(p, mode) < 0 && errno != EEXIST) {
+                        free(p);
+                        return -1;
+                }
+                *s = '/';
+        }
+        int r = (p[0] && mkdir(p, mode) < 0 && errno != EEXIST) ? -1 : 0;
+        free(p);
+        return r;
+}
+
+int config_load_any(const char *path, struct config *ret) {
+        struct config_error err;
+        memset(&err, 0, sizeof(err));
+        int r = path ? config_load_file(path, ret, &err)
+                     : config_load_text("<embedded default>", config_default_yaml,
+                                        strlen(config_default_yaml), ret, &err);
+        if (r < 0) {
+                char msg[1024];
+                config_error_format(&err, msg, sizeof(msg));
+                fprintf(stderr, "gatelog: %s\n", msg);
+        }
+        return r;
+}

@@ -1,0 +1,12 @@
+/* Small helpers shared by the commands. */
+#pragma once
+#include <sys/types.h>
+
+#include "cli/config.h"
+
+/* Creates the folders above path (not path itself), like mkdir -p of its dirname.
+ * Returns 0 or -1 with errno set. */
+int mkdir_parents(const char *path, mode_t mode);
+/* Loads FILE, or the embedded default when path is NULL; prints FILE:LINE:COLUMN errors to
+ * stderr. Returns 0 or <0. */
+int config_load_any(const char *path, struct config *ret);

@@ -1,0 +1,54 @@
+/* The writer: the one thread that owns the read-write store. It takes batches of events off
+ * the queue, numbers them (seq, gapless per chain), stores each batch in one SQLite
+ * transaction together with the open epoch's counters, keeps the open epoch's Merkle trees
+ * incrementally (one for all records, one per criterion), closes epochs when their interval
+ * ends (or on request), signs their manifests, queues their exports in the sealing
+ * transaction, and then writes the exports.
+ *
+ * Guarantees: a record is in the database before anything says it is kept; the in-memory
+ * trees always describe exactly the committed records of the open epoch (rebuilt from the
+ * store on open); an interval that ended while the daemon was down is sealed by writer_open;
+ * every interval is sealed, empty or not. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/event.h"
+#include "core/queue.h"
+#include "seal/seal.h"
+
+struct writer;
+
+struct writer_output {
+        const char *name;
+        const char *type;   /* "folder" */
+        const char *path;
+};
+
+struct writer_config {
+        const char *db_path;
+        const char *chain;
+        int64_t epoch_us;
+        const struct seal_key *key;            /* borrowed; must outlive the writer */
+        const struct writer_output *outputs;   /* borrowed */
+        size_t n_outputs;
+};
+
+/* Opens (or creates) the store, checks that its chain and epoch length match the
+ * configuration, rebuilds the open epoch's trees, seals what ended while down and exports
+ * what is pending. Returns 0 or -errno with err set. */
+int writer_open(const struct writer_config *cfg, struct writer **ret, char *err, size_t err_len);
+/* Starts the writer thread on q; drops are taken from d at every commit. */
+int writer_start(struct writer *w, struct queue *q, struct drop_counters *d);
+/* Asks the thread to close the open epoch now (thread- and signal-context safe). */
+void writer_request_seal(struct writer *w);
+/* Without a thread: closes the open epoch now and exports it (gatelog seal --now when no
+ * daemon runs). */
+int writer_seal_now(struct writer *w);
+/* Call after queue_close: the thread stores what remains in the queue, then ends; this
+ * waits for it. */
+int writer_join(struct writer *w);
+void writer_free(struct writer *w); /* accepts NULL */
+/* Sealed epochs so far (for callers waiting on a seal). */
+int64_t writer_sealed_count(struct writer *w);

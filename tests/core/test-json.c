@@ -1,0 +1,567 @@
+/* Tests for core/json.c and core/json-canon.c: strict parsing, RFC 8785 canonical output
+ * (including the RFC's own examples), lossy UTF-8 repair, and the tree API. */
+#include <errno.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/json.h"
+#include "core/limits.h"
+
+/* Canonical text of a tree, as a malloc'd string. */
+static char *canon_of(const json *v)
+{
+        struct buf b = BUF_INIT;
+
+        assert_int_equal(json_canon(v, &b), 0);
+        return buf_steal(&b, NULL);
+}
+
+static int parse_str(const char *s, json **ret, struct json_error *err)
+{
+        return json_parse(s, strlen(s), ret, err);
+}
+
+struct valid_case {
+        const char *name, *input, *canon;
+};
+
+static const struct valid_case valid_cases[] = {
+        { "null", "null", "null" },
+        { "true with white space", " \t\r\ntrue\n", "true" },
+        { "false", "false", "false" },
+        { "zero", "0", "0" },
+        { "negative zero int", "-0", "0" },
+        { "negative zero double", "-0.0", "0" },
+        { "int64 max", "9223372036854775807", "9223372036854775807" },
+        { "int64 min", "-9223372036854775808", "-9223372036854775808" },
+        { "past int64 max becomes double", "9223372036854775808", "9223372036854776000" },
+        { "big integer (RFC 8785)", "123456789012345680000", "123456789012345680000" },
+        { "1e21", "1e21", "1e+21" },
+        { "1E-7", "1E-7", "1e-7" },
+        { "0.000001", "0.000001", "0.000001" },
+        { "1.5e3", "1.5e3", "1500" },
+        { "1e2", "1e2", "100" },
+        { "4.50", "4.50", "4.5" },
+        { "2e-3", "2e-3", "0.002" },
+        { "1E30", "1E30", "1e+30" },
+        { "tiny", "0.000000000000000000000000001", "1e-27" },
+        { "negative fraction", "-12.25", "-12.25" },
+        { "string escapes kept minimal", "\"\\b\\f\\n\\r\\t\\\"\\\\\"", "\"\\b\\f\\n\\r\\t\\\"\\\\\"" },
+        { "solidus unescaped", "\"\\/\"", "\"/\"" },
+        { "u escape to UTF-8", "\"\\u00e9\\u20AC\"", "\"\xc3\xa9\xe2\x82\xac\"" },
+        { "control as lowercase u escape", "\"\\u001F\"", "\"\\u001f\"" },
+        { "DEL raw", "\"\\u007f\"", "\"\x7f\"" },
+        { "surrogate pair", "\"\\ud83d\\ude00\"", "\"\xf0\x9f\x98\x80\"" },
+        { "raw UTF-8", "\"\xf0\x9f\x98\x80\"", "\"\xf0\x9f\x98\x80\"" },
+        { "empty containers", " [ ] ", "[]" },
+        { "empty object", "{ }", "{}" },
+        { "nested sorted", "{\"b\":1,\"a\":[1,{\"d\":2,\"c\":3}]}",
+          "{\"a\":[1,{\"c\":3,\"d\":2}],\"b\":1}" },
+        { "empty key", "{\"\":0,\"a\":{}}", "{\"\":0,\"a\":{}}" },
+        { "RFC 8785 3.2.2 example",
+          "{\n  \"numbers\": [333333333.33333329, 1E30, 4.50, 2e-3, 0.000000000000000000000000001],\n"
+          "  \"string\": \"\\u20ac$\\u000F\\u000aA'\\u0042\\u0022\\u005c\\\\\\\"\\/\",\n"
+          "  \"literals\": [null, true, false]\n}",
+          "{\"literals\":[null,true,false],\"numbers\":[333333333.3333333,1e+30,4.5,0.002,1e-27],"
+          "\"string\":\"\xe2\x82\xac$\\u000f\\nA'B\\\"\\\\\\\\\\\"/\"}" },
+        { "RFC 8785 3.2.3 sorting example",
+          "{\"\\u20ac\":\"Euro Sign\",\"\\r\":\"Carriage Return\",\"\\ufb33\":\"Hebrew Letter Dalet With Dagesh\","
+          "\"1\":\"One\",\"\\ud83d\\ude00\":\"Emoji: Grinning Face\",\"\\u0080\":\"Control\","
+          "\"\\u00f6\":\"Latin Small Letter O With Diaeresis\"}",
+          "{\"\\r\":\"Carriage Return\",\"1\":\"One\",\"\xc2\x80\":\"Control\","
+          "\"\xc3\xb6\":\"Latin Small Letter O With Diaeresis\",\"\xe2\x82\xac\":\"Euro Sign\","
+          "\"\xf0\x9f\x98\x80\":\"Emoji: Grinning Face\","
+          "\"\xef\xac\xb3\":\"Hebrew Letter Dalet With Dagesh\"}" },
+};
+
+static void test_parse_valid(void **state)
+{
+        for (size_t i = 0; i < sizeof(valid_cases) / sizeof(valid_cases[0]); i++) {
+                const struct valid_case *c = &valid_cases[i];
+                struct json_error err = { 0 };
+                json *v = NULL, *again = NULL;
+                char *out, *out2;
+                int r = parse_str(c->input, &v, &err);
+
+                if (r != 0)
+                        fail_msg("case '%s': parse failed %d at %zu: %s", c->name, r, err.offset,
+                                 err.msg);
+                out = canon_of(v);
+                if (strcmp(out, c->canon) != 0)
+                        fail_msg("case '%s': got %s, want %s", c->name, out, c->canon);
+                /* Canonical output parses back to the same canonical output. */
+                if (parse_str(out, &again, NULL) != 0)
+                        fail_msg("case '%s': canonical output does not parse", c->name);
+                out2 = canon_of(again);
+                if (strcmp(out, out2) != 0)
+                        fail_msg("case '%s': not idempotent: %s", c->name, out2);
+                free(out);
+                free(out2);
+                json_free(v);
+                json_free(again);
+        }
+}
+
+struct invalid_case {
+        const char *name, *input;
+        size_t len;       /* 0: strlen(input) */
+        long offset;      /* expected error offset, -1: not checked */
+};
+
+static const struct invalid_case invalid_cases[] = {
+        { "empty", "", 0, 0 },
+        { "only white space", "  \n", 0, 3 },
+        { "open object", "{", 0, -1 },
+        { "open array", "[1,2", 0, -1 },
+        { "trailing comma array", "[1,]", 0, 3 },
+        { "trailing comma object", "{\"a\":1,}", 0, 7 },
+        { "missing colon", "{\"a\" 1}", 0, 5 },
+        { "non-string key", "{1:2}", 0, 1 },
+        { "single quotes", "'a'", 0, 0 },
+        { "leading zero", "01", 0, 1 },
+        { "bare dot", ".5", 0, 0 },
+        { "trailing dot", "1.", 0, 2 },
+        { "plus sign", "+1", 0, 0 },
+        { "empty exponent", "1e", 0, 2 },
+        { "lone minus", "-", 0, 1 },
+        { "NaN", "NaN", 0, 0 },
+        { "Infinity", "Infinity", 0, 0 },
+        { "out of range double", "1e400", 0, 0 },
+        { "truncated literal", "tru", 0, 0 },
+        { "wrong literal", "nul1", 0, 0 },
+        { "missing comma", "[1 2]", 0, 3 },
+        { "unterminated string", "\"abc", 0, -1 },
+        { "raw tab in string", "\"a\tb\"", 0, 2 },
+        { "raw newline in string", "\"a\nb\"", 0, 2 },
+        { "bad escape", "\"\\x\"", 0, 1 },
+        { "short u escape", "\"\\u12\"", 0, -1 },
+        { "bad hex in u escape", "\"\\u12g4\"", 0, 5 },
+        { "lone high surrogate", "\"\\ud800\"", 0, 1 },
+        { "lone low surrogate", "\"\\udc00\"", 0, 1 },
+        { "high surrogate then BMP escape", "\"\\ud800\\u0041\"", 0, 1 },
+        { "high surrogate then text", "\"\\ud800xxxxxx\"", 0, 1 },
+        { "two high surrogates", "\"\\ud800\\ud800\"", 0, 1 },
+        { "u0000 refused", "\"\\u0000\"", 0, 1 },
+        { "invalid UTF-8 byte", "\"a\xff\"", 0, 2 },
+        { "UTF-8 surrogate", "\"\xed\xa0\x80\"", 0, 1 },
+        { "overlong UTF-8", "\"\xc0\xaf\"", 0, 1 },
+        { "truncated UTF-8", "\"\xe2\x82\"", 0, 1 },
+        { "duplicate key", "{\"a\":1,\"a\":2}", 0, 0 },
+        { "nested duplicate key", "{\"a\":1,\"b\":{\"c\":1,\"c\":1}}", 0, 11 },
+        { "duplicate via escape", "{\"\\u0061\":1,\"a\":2}", 0, 0 },
+        { "trailing garbage", "1 2", 0, 2 },
+        { "trailing bracket", "[]]", 0, 2 },
+        { "object then text", "{} x", 0, 3 },
+        { "NUL after value", "1\0", 2, 1 },
+        { "comment", "/* c */ 1", 0, 0 },
+        { "raw NUL in string", "\"a\0\"", 4, 2 },
+};
+
+static void test_parse_invalid(void **state)
+{
+        for (size_t i = 0; i < sizeof(invalid_cases) / sizeof(invalid_cases[0]); i++) {
+                const struct invalid_case *c = &invalid_cases[i];
+                struct json_error err = { 0 };
+                json *v = (json *)0x1; /* must stay untouched */
+                size_t len = c->len ? c->len : strlen(c->input);
+                int r = json_parse(c->input, len, &v, &err);
+
+                if (r != -EBADMSG)
+                        fail_msg("case '%s': got %d, want -EBADMSG", c->name, r);
+                if (v != (json *)0x1)
+                        fail_msg("case '%s': ret touched on failure", c->name);
+                if (err.msg[0] == '\0')
+                        fail_msg("case '%s': no error message", c->name);
+                if (c->offset >= 0 && err.offset != (size_t)c->offset)
+                        fail_msg("case '%s': error at %zu (%s), want %ld", c->name, err.offset,
+                                 err.msg, c->offset);
+        }
+}
+
+static char *nested(size_t depth)
+{
+        char *s = malloc(2 * depth + 1);
+
+        memset(s, '[', depth);
+        memset(s + depth, ']', depth);
+        s[2 * depth] = '\0';
+        return s;
+}
+
+static void test_parse_depth(void **state)
+{
+        char *ok = nested(JSON_MAX_DEPTH), *deep = nested(JSON_MAX_DEPTH + 1);
+        char *very = nested(100000);
+        json *v = NULL;
+
+        assert_int_equal(parse_str(ok, &v, NULL), 0);
+        json_free(v);
+        assert_int_equal(parse_str(deep, &v, NULL), -EBADMSG);
+        /* Far past the cap: must fail cleanly, not overflow the stack. */
+        assert_int_equal(parse_str(very, &v, NULL), -EBADMSG);
+        free(ok);
+        free(deep);
+        free(very);
+}
+
+static void test_parse_types(void **state)
+{
+        static const struct {
+                const char *name, *input;
+                enum json_type type;
+        } cases[] = {
+                { "int", "1", JSON_INT },
+                { "negative int", "-42", JSON_INT },
+                { "fraction is a double", "1.0", JSON_NUM },
+                { "exponent is a double", "1e0", JSON_NUM },
+                { "too big int is a double", "92233720368547758070", JSON_NUM },
+                { "too small int is a double", "-9223372036854775809", JSON_NUM },
+                { "string", "\"x\"", JSON_STR },
+                { "array", "[]", JSON_ARR },
+                { "object", "{}", JSON_OBJ },
+                { "bool", "false", JSON_BOOL },
+                { "null", "null", JSON_NULL },
+        };
+        json *v;
+
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                v = NULL;
+                if (parse_str(cases[i].input, &v, NULL) != 0)
+                        fail_msg("case '%s': parse failed", cases[i].name);
+                if (json_type_of(v) != cases[i].type)
+                        fail_msg("case '%s': type %d, want %d", cases[i].name, json_type_of(v),
+                                 cases[i].type);
+                json_free(v);
+        }
+        assert_int_equal(parse_str("-9223372036854775808", &v, NULL), 0);
+        assert_true(json_int(v) == INT64_MIN);
+        json_free(v);
+        assert_int_equal(parse_str("1e300", &v, NULL), 0);
+        assert_true(json_int(v) == INT64_MAX); /* clamped, not undefined */
+        assert_true(json_num(v) == 1e300);
+        json_free(v);
+}
+
+/* RFC 8785 Appendix B: IEEE 754 bit patterns and their canonical text. */
+static const struct {
+        uint64_t bits;
+        const char *canon;
+} number_cases[] = {
+        { 0x0000000000000000, "0" },
+        { 0x8000000000000000, "0" },
+        { 0x0000000000000001, "5e-324" },
+        { 0x8000000000000001, "-5e-324" },
+        { 0x7fefffffffffffff, "1.7976931348623157e+308" },
+        { 0xffefffffffffffff, "-1.7976931348623157e+308" },
+        { 0x4340000000000000, "9007199254740992" },
+        { 0xc340000000000000, "-9007199254740992" },
+        { 0x4430000000000000, "295147905179352830000" },
+        { 0x44b52d02c7e14af5, "9.999999999999997e+22" },
+        { 0x44b52d02c7e14af6, "1e+23" },
+        { 0x44b52d02c7e14af7, "1.0000000000000001e+23" },
+        { 0x444b1ae4d6e2ef4e, "999999999999999700000" },
+        { 0x444b1ae4d6e2ef4f, "999999999999999900000" },
+        { 0x444b1ae4d6e2ef50, "1e+21" },
+        { 0x3eb0c6f7a0b5ed8c, "9.999999999999997e-7" },
+        { 0x3eb0c6f7a0b5ed8d, "0.000001" },
+        { 0x41b3de4355555553, "333333333.3333332" },
+        { 0x41b3de4355555554, "333333333.33333325" },
+        { 0x41b3de4355555555, "333333333.3333333" },
+        { 0x41b3de4355555556, "333333333.3333334" },
+        { 0x41b3de4355555557, "333333333.33333343" },
+        { 0xbecbf647612f3696, "-0.0000033333333333333327" },
+        { 0x43143ff3c1cb0959, "1424953923781206.2" },
+};
+
+static void test_canon_numbers(void **state)
+{
+        for (size_t i = 0; i < sizeof(number_cases) / sizeof(number_cases[0]); i++) {
+                double d;
+                json *v;
+                char *out;
+
+                memcpy(&d, &number_cases[i].bits, sizeof(d));
+                v = json_new_num(d);
+                assert_non_null(v);
+                out = canon_of(v);
+                if (strcmp(out, number_cases[i].canon) != 0)
+                        fail_msg("case 0x%016llx: got %s, want %s",
+                                 (unsigned long long)number_cases[i].bits, out,
+                                 number_cases[i].canon);
+                free(out);
+                json_free(v);
+        }
+        assert_null(json_new_num(NAN));
+        assert_null(json_new_num(INFINITY));
+        assert_null(json_new_num(-INFINITY));
+}
+
+/* Random doubles: the canonical text must read back as the same double, be no longer than
+ * needed (dropping the last significant digit must not round-trip), and re-parse. */
+static void test_canon_numbers_random(void **state)
+{
+        uint64_t x = 0x9e3779b97f4a7c15u;
+
+        for (int i = 0; i < 20000; i++) {
+                uint64_t bits;
+                double d;
+                json *v, *back = NULL;
+                char *out;
+
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                bits = x;
+                memcpy(&d, &bits, sizeof(d));
+                if (!isfinite(d))
+                        continue;
+                v = json_new_num(d);
+                out = canon_of(v);
+                if (strtod(out, NULL) != d)
+                        fail_msg("0x%016llx: %s does not round-trip", (unsigned long long)bits, out);
+                if (parse_str(out, &back, NULL) != 0 || json_num(back) != d)
+                        fail_msg("0x%016llx: %s does not re-parse", (unsigned long long)bits, out);
+                if (strchr(out, 'E') || strstr(out, "e+0") || strstr(out, "e-0") ||
+                    strstr(out, ".e") || (strchr(out, '.') && !strchr(out, 'e') &&
+                                          out[strlen(out) - 1] == '0'))
+                        fail_msg("0x%016llx: %s not in ECMAScript form", (unsigned long long)bits,
+                                 out);
+                json_free(back);
+                json_free(v);
+                free(out);
+        }
+}
+
+struct lossy_case {
+        const char *name, *input;
+        size_t len;
+        const char *expected;
+        size_t replaced;
+};
+
+#define R "\xef\xbf\xbd"
+static const struct lossy_case lossy_cases[] = {
+        { "ascii", "abc", 3, "abc", 0 },
+        { "valid multibyte", "\xe2\x82\xac\xf0\x9f\x98\x80", 7, "\xe2\x82\xac\xf0\x9f\x98\x80", 0 },
+        { "lone continuation", "\x80", 1, R, 1 },
+        { "overlong two bytes", "\xc0\xaf", 2, R R, 2 },
+        { "overlong three bytes", "\xe0\x80\xaf", 3, R R R, 3 },
+        { "UTF-8 surrogate", "\xed\xa0\x80", 3, R R R, 3 },
+        { "past U+10FFFF", "\xf4\x90\x80\x80", 4, R R R R, 4 },
+        { "F5 lead", "\xf5", 1, R, 1 },
+        { "FF FE", "\xff\xfe", 2, R R, 2 },
+        { "truncated at end", "\xe2\x82", 2, R, 1 },
+        { "truncated before ASCII", "\xe2\x82" "A", 3, R "A", 1 },
+        { "truncated four-byte", "\xf0\x9f\x98x", 4, R "x", 1 },
+        { "NUL", "a\0b", 3, "a" R "b", 1 },
+        { "Unicode Table 3-8", "\x61\xf1\x80\x80\xe1\x80\xc2\x62\x80\x63\x80\xbf\x64", 13,
+          "a" R R R "b" R "c" R R "d", 6 },
+        { "empty", "", 0, "", 0 },
+};
+#undef R
+
+static void test_lossy(void **state)
+{
+        for (size_t i = 0; i < sizeof(lossy_cases) / sizeof(lossy_cases[0]); i++) {
+                const struct lossy_case *c = &lossy_cases[i];
+                size_t replaced = 999, n;
+                json *v = json_new_str_lossy(c->input, c->len, &replaced);
+                const char *s = json_str(v, &n);
+
+                if (!s)
+                        fail_msg("case '%s': NULL", c->name);
+                if (n != strlen(c->expected) || memcmp(s, c->expected, n) != 0)
+                        fail_msg("case '%s': wrong bytes (%zu long)", c->name, n);
+                if (replaced != c->replaced)
+                        fail_msg("case '%s': %zu replacements, want %zu", c->name, replaced,
+                                 c->replaced);
+                if (!json_utf8_valid(s, n))
+                        fail_msg("case '%s': output not valid UTF-8", c->name);
+                json_free(v);
+        }
+}
+
+static void test_strict_constructors(void **state)
+{
+        json *o = json_new_obj();
+
+        assert_null(json_new_strn("a\xff", 2));
+        assert_null(json_new_strn("a\0b", 3));
+        assert_null(json_new_str("\xed\xa0\x80"));
+        assert_non_null(o);
+        assert_int_equal(json_obj_set(o, "\xff", json_new_int(1)), -EINVAL);
+        assert_int_equal(json_obj_set_str(o, "k", "\xc0\xaf"), -EINVAL);
+        assert_int_equal(json_len(o), 0);
+        json_free(o);
+        json_free(NULL);
+}
+
+static void test_key_cmp(void **state)
+{
+        static const struct {
+                const char *name, *a, *b;
+                int sign;
+        } cases[] = {
+                { "equal", "abc", "abc", 0 },
+                { "prefix first", "ab", "abc", -1 },
+                { "ascii order", "b", "a", 1 },
+                { "empty first", "", "a", -1 },
+                { "BMP above surrogates sorts after emoji", "\xef\xac\xb3", "\xf0\x9f\x98\x80", 1 },
+                { "U+E000 after U+10000", "\xee\x80\x80", "\xf0\x90\x80\x80", 1 },
+                { "U+D7FF before U+10000", "\xed\x9f\xbf", "\xf0\x90\x80\x80", -1 },
+                { "two supplementary", "\xf0\x9f\x98\x80", "\xf0\x9f\x98\x81", -1 },
+                { "euro after o umlaut", "\xe2\x82\xac", "\xc3\xb6", 1 },
+        };
+
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                int r = json_key_cmp(cases[i].a, strlen(cases[i].a), cases[i].b,
+                                     strlen(cases[i].b));
+                int s = (r > 0) - (r < 0);
+
+                if (s != cases[i].sign)
+                        fail_msg("case '%s': got %d, want %d", cases[i].name, s, cases[i].sign);
+                r = json_key_cmp(cases[i].b, strlen(cases[i].b), cases[i].a, strlen(cases[i].a));
+                if ((r > 0) - (r < 0) != -cases[i].sign)
+                        fail_msg("case '%s': not antisymmetric", cases[i].name);
+        }
+}
+
+static void test_canon_str(void **state)
+{
+        static const struct {
+                const char *name, *in, *out;
+        } cases[] = {
+                { "plain", "abc", "\"abc\"" },
+                { "controls", "\x01\x1f\x7f", "\"\\u0001\\u001f\x7f\"" },
+                { "short escapes", "\b\f\n\r\t", "\"\\b\\f\\n\\r\\t\"" },
+                { "quote and backslash", "\"\\", "\"\\\"\\\\\"" },
+                { "solidus and non-ASCII raw", "/\xc3\xa9", "\"/\xc3\xa9\"" },
+        };
+        struct buf b = BUF_INIT;
+
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                buf_reset(&b);
+                assert_int_equal(json_canon_str(&b, cases[i].in, strlen(cases[i].in)), 0);
+                if (strcmp(b.data, cases[i].out) != 0)
+                        fail_msg("case '%s': got %s want %s", cases[i].name, b.data, cases[i].out);
+        }
+        buf_reset(&b);
+        assert_int_equal(json_canon_str(&b, "\xff", 1), -EINVAL);
+        buf_free(&b);
+}
+
+static void test_canon_cap(void **state)
+{
+        struct buf b = BUF_INIT;
+        json *a = json_new_arr();
+
+        for (int i = 0; i < 100; i++)
+                assert_int_equal(json_arr_append(a, json_new_str("0123456789")), 0);
+        b.max = 64;
+        assert_int_equal(buf_puts(&b, "keep"), 0);
+        assert_int_equal(json_canon(a, &b), -E2BIG);
+        /* A failed serialisation leaves the buffer as it was. */
+        assert_int_equal(b.len, 4);
+        assert_string_equal(b.data, "keep");
+        buf_free(&b);
+        json_free(a);
+}
+
+static void test_tree(void **state)
+{
+        json *o = json_new_obj(), *c, *v;
+        const char *k;
+        size_t kn;
+        char *s;
+
+        assert_int_equal(json_obj_set_str(o, "z", "last"), 0);
+        assert_int_equal(json_obj_set_int(o, "a", 1), 0);
+        assert_int_equal(json_obj_set_str(o, "n", NULL), 0);
+        assert_int_equal(json_obj_set_int(o, "z", 2), 0); /* replaces in place */
+        assert_int_equal(json_len(o), 3);
+        v = json_obj_at(o, 0, &k, &kn);
+        assert_string_equal(k, "z");
+        assert_int_equal(kn, 1);
+        assert_int_equal(json_int(v), 2);
+        assert_int_equal(json_type_of(json_obj_get(o, "n")), JSON_NULL);
+        assert_null(json_obj_get(o, "missing"));
+        assert_null(json_obj_at(o, 3, NULL, NULL));
+        c = json_clone(o);
+        assert_int_equal(json_obj_del(o, "a"), 1);
+        assert_int_equal(json_obj_del(o, "a"), 0);
+        s = canon_of(o);
+        assert_string_equal(s, "{\"n\":null,\"z\":2}");
+        free(s);
+        s = canon_of(c); /* the clone is deep: unaffected */
+        assert_string_equal(s, "{\"a\":1,\"n\":null,\"z\":2}");
+        free(s);
+        assert_int_equal(json_arr_append(o, json_new_null()), -EINVAL);
+        assert_int_equal(json_obj_set(c, "x", NULL), -ENOMEM);
+        json_free(o);
+        json_free(c);
+}
+
+static void test_path(void **state)
+{
+        json *o = json_new_obj(), *v;
+        size_t n;
+        char *s;
+
+        assert_int_equal(json_path_set(o, "sd.origin.ip", json_new_str("10.0.0.1")), 0);
+        assert_int_equal(json_path_set(o, "sd.origin.port", json_new_int(514)), 0);
+        assert_int_equal(json_path_set(o, "top", json_new_bool(true)), 0);
+        v = json_path_get(o, "sd.origin.ip");
+        assert_string_equal(json_str(v, &n), "10.0.0.1");
+        assert_int_equal(n, 8);
+        assert_int_equal(json_int(json_path_get(o, "sd.origin.port")), 514);
+        assert_null(json_path_get(o, "sd.origin.missing"));
+        assert_null(json_path_get(o, "top.below"));       /* through a non-object */
+        assert_null(json_path_get(o, "sd.origin.ip.x"));
+        s = canon_of(o);
+        assert_string_equal(s, "{\"sd\":{\"origin\":{\"ip\":\"10.0.0.1\",\"port\":514}},\"top\":true}");
+        free(s);
+        /* Setting through a non-object replaces it. */
+        assert_int_equal(json_path_set(o, "top.below", json_new_int(3)), 0);
+        assert_int_equal(json_int(json_path_get(o, "top.below")), 3);
+        /* A key with a dot is reachable only with json_obj_get. */
+        assert_int_equal(json_obj_set_int(o, "a.b", 7), 0);
+        assert_null(json_path_get(o, "a.b"));
+        assert_int_equal(json_int(json_obj_get(o, "a.b")), 7);
+        s = canon_of(o);
+        assert_string_equal(s, "{\"a.b\":7,\"sd\":{\"origin\":{\"ip\":\"10.0.0.1\",\"port\":514}},"
+                               "\"top\":{\"below\":3}}");
+        free(s);
+        v = json_new_arr();
+        assert_int_equal(json_path_set(v, "x", json_new_int(1)), -EINVAL);
+        json_free(v);
+        json_free(o);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_parse_valid),
+                cmocka_unit_test(test_parse_invalid),
+                cmocka_unit_test(test_parse_depth),
+                cmocka_unit_test(test_parse_types),
+                cmocka_unit_test(test_canon_numbers),
+                cmocka_unit_test(test_canon_numbers_random),
+                cmocka_unit_test(test_lossy),
+                cmocka_unit_test(test_strict_constructors),
+                cmocka_unit_test(test_key_cmp),
+                cmocka_unit_test(test_canon_str),
+                cmocka_unit_test(test_canon_cap),
+                cmocka_unit_test(test_tree),
+                cmocka_unit_test(test_path),
+        };
+
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,179 @@
+"""Tamper suite: every change an attacker could make to sealed evidence is detected.
+
+A daemon seals three epochs of real records; then each case works on a fresh copy of the
+database or of the export and changes one thing. `gatelog verify` must exit 1 and name the
+epoch (and record) at fault; on the untouched copy it must exit 0 (so the checks can pass).
+The independent verifier (no gatelog code) must catch the export cases too.
+"""
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import Daemon, Failure, check, gatelog, logger, run_tests, HERE  # noqa: E402
+
+INDEPENDENT = os.path.join(HERE, "independent_verify.py")
+
+
+def build_chain():
+    d = Daemon(unix=False)
+    d.start()
+    n = 0
+    for epoch in range(3):
+        lines = [f"epoch {epoch} event {i} user=u{i}" for i in range(5)]
+        logger(d.ports["tcp"], lines, "-T", "--octet-count", "--rfc5424=notq", "-t", "t")
+        n += len(lines)
+        d.wait_records(n)
+        d.seal()
+    check(d.stop() == 0, "daemon exit status")
+    return d
+
+
+def verify_db(d, db):
+    return gatelog("verify", "--pubkey", d.pub, "--db", db)
+
+
+def verify_export(d, exp, pub=None):
+    return gatelog("verify", "--pubkey", pub or d.pub, "--export", exp)
+
+
+def epoch_dir(exp, n):
+    return os.path.join(exp, "chain=test-chain", f"epoch={n:010d}")
+
+
+def db_cases():
+    """(name, SQL statements, text the report must contain)."""
+    return [
+        ("record byte changed",
+         ["UPDATE records SET data = CAST(replace(CAST(data AS TEXT), 'event 2', 'event 9') AS BLOB) "
+          "WHERE seq = 7"], "epoch 1"),
+        ("record deleted", ["DELETE FROM records WHERE seq = 6"], "epoch 1"),
+        ("record inserted",
+         ["INSERT INTO records(seq, epoch, received, time, host, leaf, data) "
+          "SELECT 1000, epoch, received, time, host, leaf, data FROM records WHERE seq = 5"],
+         "epoch 1"),
+        ("records reordered",
+         ["UPDATE records SET seq = -1 WHERE seq = 5", "UPDATE records SET seq = 5 WHERE seq = 6",
+          "UPDATE records SET seq = 6 WHERE seq = -1"], "epoch 1"),
+        ("epoch removed", ["DELETE FROM records WHERE epoch = 1", "DELETE FROM epochs WHERE epoch = 1"],
+         "epoch 2"),
+        ("manifest edited",
+         ["UPDATE epochs SET manifest = CAST(replace(CAST(manifest AS TEXT), '\"count\":5', "
+          "'\"count\":4') AS BLOB) WHERE epoch = 1"], "epoch 1"),
+        ("signature replaced",
+         ["UPDATE epochs SET sig = (SELECT sig FROM epochs WHERE epoch = 0) WHERE epoch = 2"],
+         "epoch 2"),
+    ]
+
+
+def test_db_tampering():
+    d = build_chain()
+    try:
+        rc, out, err = verify_db(d, d.db)
+        check(rc == 0, f"untouched database does not verify:\n{out}{err}")
+        for name, sqls, where in db_cases():
+            tmp = tempfile.mkdtemp(prefix="gatelog-tamper-")
+            try:
+                db = os.path.join(tmp, "copy.db")
+                src = sqlite3.connect(d.db)
+                dst = sqlite3.connect(db)
+                src.backup(dst)
+                src.close()
+                for sql in sqls:
+                    dst.execute(sql)
+                dst.commit()
+                dst.close()
+                rc, out, err = verify_db(d, db)
+                check(rc == 1, f"{name}: verify exit {rc}, wanted 1\n{out}{err}")
+                check("FAIL" in out and where in out,
+                      f"{name}: report does not name {where!r}:\n{out}")
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+        # Another key: every epoch's signature fails.
+        other = os.path.join(d.dir, "other.key")
+        gatelog("keygen", "--out", other, check_rc=0)
+        rc, out, _ = gatelog("verify", "--pubkey", other + ".pub", "--db", d.db)
+        check(rc == 1 and "epoch 0" in out, f"other key: exit {rc}\n{out}")
+    finally:
+        d.cleanup()
+
+
+def edit_line(path, idx, fn):
+    with open(path, "rb") as f:
+        lines = f.read().split(b"\n")[:-1]
+    lines = fn(lines, idx)
+    with open(path, "wb") as f:
+        f.write(b"".join(l + b"\n" for l in lines))
+
+
+def export_cases():
+    """(name, function(exp), text the report must contain)."""
+    def recfile(exp, n):
+        return os.path.join(epoch_dir(exp, n), "records.jsonl")
+
+    def byte(exp):
+        edit_line(recfile(exp, 1), 2, lambda ls, i: ls[:i] + [ls[i].replace(b"event 2", b"event 9")] + ls[i + 1:])
+
+    def delete(exp):
+        edit_line(recfile(exp, 1), 1, lambda ls, i: ls[:i] + ls[i + 1:])
+
+    def insert(exp):
+        edit_line(recfile(exp, 1), 1, lambda ls, i: ls[:i] + [ls[i]] + ls[i:])
+
+    def reorder(exp):
+        edit_line(recfile(exp, 1), 1, lambda ls, i: ls[:i] + [ls[i + 1], ls[i]] + ls[i + 2:])
+
+    def remove_epoch(exp):
+        shutil.rmtree(epoch_dir(exp, 1))
+
+    def manifest(exp):
+        p = os.path.join(epoch_dir(exp, 1), "manifest.json")
+        with open(p, "rb") as f:
+            b = f.read()
+        with open(p, "wb") as f:
+            f.write(b.replace(b'"count":5', b'"count":4'))
+
+    def sig(exp):
+        shutil.copy(os.path.join(epoch_dir(exp, 0), "manifest.sig"),
+                    os.path.join(epoch_dir(exp, 2), "manifest.sig"))
+
+    return [("record byte changed", byte, "epoch 1"), ("record deleted", delete, "epoch 1"),
+            ("record inserted", insert, "epoch 1"), ("records reordered", reorder, "epoch 1"),
+            ("epoch removed", remove_epoch, "epoch"), ("manifest edited", manifest, "epoch 1"),
+            ("signature replaced", sig, "epoch 2")]
+
+
+def test_export_tampering():
+    d = build_chain()
+    try:
+        rc, out, err = verify_export(d, d.exports)
+        check(rc == 0, f"untouched export does not verify:\n{out}{err}")
+        for name, fn, where in export_cases():
+            tmp = tempfile.mkdtemp(prefix="gatelog-tamper-")
+            try:
+                exp = os.path.join(tmp, "exports")
+                shutil.copytree(d.exports, exp)
+                fn(exp)
+                rc, out, err = verify_export(d, exp)
+                check(rc == 1, f"{name}: verify exit {rc}, wanted 1\n{out}{err}")
+                check("FAIL" in out and where in out,
+                      f"{name}: report does not name {where!r}:\n{out}")
+                p = subprocess.run(["/usr/bin/python3", INDEPENDENT, exp, d.pub],
+                                   capture_output=True, timeout=120)
+                check(p.returncode == 1, f"{name}: independent verifier exit {p.returncode}")
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+        other = os.path.join(d.dir, "other.key")
+        gatelog("keygen", "--out", other, check_rc=0)
+        rc, out, _ = verify_export(d, d.exports, other + ".pub")
+        check(rc == 1 and "signature" in out, f"other key: exit {rc}\n{out}")
+    finally:
+        d.cleanup()
+
+
+if __name__ == "__main__":
+    run_tests([test_db_tampering, test_export_tampering])
