@@ -56,3 +56,8 @@ void config_free(struct config *c);
 void config_error_format(const struct config_error *err, char *out, size_t len);
 /* Parses a duration ("1s", "250ms", "10m", "1h", "1d", or plain seconds). 0 or -EINVAL. */
 int config_parse_duration(const char *s, int64_t *ret_us);
+
+/* ---- Additions (ingest engineer) ---- */
+/* Parses a size: a decimal number of bytes, optionally followed by B, KiB, MiB or GiB
+ * ("64KiB", "1MiB", "4096"). 0 or -EINVAL (also on overflow). */
+int config_parse_size(const char *s, uint64_t *ret);

@@ -76,12 +76,17 @@ struct json_error {
 };
 
 /* Parses len bytes that must hold exactly one JSON value (white space around it allowed).
- * Returns 0 and *ret, or -EBADMSG (err filled, may be NULL), -ENOMEM. */
+ * Returns 0 and *ret, or -EBADMSG (err filled, may be NULL), -ENOMEM.
+ * Also refused with -EBADMSG: "\u0000" (tree strings never hold NUL), lone surrogate
+ * escapes, invalid UTF-8, numbers beyond the double range (1e400). Numbers without fraction
+ * or exponent that fit int64 become JSON_INT, all others JSON_NUM. *ret untouched on error. */
 int json_parse(const char *s, size_t len, json **ret, struct json_error *err);
 
-/* Appends the RFC 8785 canonical serialisation of v. Returns 0 or -ENOMEM / -E2BIG. */
+/* Appends the RFC 8785 canonical serialisation of v. Returns 0 or -ENOMEM / -E2BIG; on
+ * failure the buffer is left exactly as it was (no partial output). */
 int json_canon(const json *v, struct buf *out);
-/* Appends an RFC 8785-escaped JSON string literal (with quotes) of n bytes of valid UTF-8. */
+/* Appends an RFC 8785-escaped JSON string literal (with quotes) of n bytes of valid UTF-8.
+ * Returns 0, -ENOMEM / -E2BIG, or -EINVAL (nothing appended) when s is not valid UTF-8. */
 int json_canon_str(struct buf *out, const char *s, size_t n);
 /* Compares two keys as RFC 8785 orders them (UTF-16 code units). */
 int json_key_cmp(const char *a, size_t na, const char *b, size_t nb);

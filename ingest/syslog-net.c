@@ -457,8 +457,8 @@ static int accept_cb(struct loop *loop, int lfd, uint32_t events, void *ud)
                         break;
                 }
                 if (s->n_conns >= s->max_connections) {
-                        close(fd);
                         drop_count(s->drops, DROP_CONN_LIMIT, 1);
+                        close(fd);
                         continue;
                 }
                 if (conn_new(s, fd, &ss) < 0) {

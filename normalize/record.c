@@ -1,1 +1,383 @@
-/* placeholder: being written */
+/* The gate record of one syslog message: PRI, format choice, and the record's every member.
+ *
+ * Called once per received message by the collectors (tens of thousands a second at most)
+ * and by `gatelog normalize`. It never rejects input and never fails except for memory:
+ * whatever the bytes, the record has all the members normalize.h lists, raw_sha256 covers
+ * the bytes exactly as given, and when the text cannot hold them exactly (invalid UTF-8 or
+ * NUL bytes) raw_b64 does.
+ *
+ * Decisions the RFCs leave to us:
+ *   - The message is what remains after trailing NULs and then one "\n", "\r\n" or "\r" are
+ *     removed (framing left-overs); raw_sha256 and raw_b64 still cover every byte given.
+ *   - A truncated message may end inside a UTF-8 sequence: that cut is ours, not the
+ *     sender's, so the incomplete sequence is dropped instead of flagged invalid_utf8.
+ *   - No PRI at all (RFC 3164 section 4.3.3): PRI 13 (user.notice) is assumed, "bad_pri" is
+ *     flagged, and the rest is still parsed as RFC 3164 (files and some appliances send
+ *     "Mmm dd hh:mm:ss host tag: msg" without PRI).
+ *   - A PRI-shaped prefix that is not a valid PRI ("<192>", "<013>", "<1a>", "<13"): also
+ *     user.notice per section 4.3.3, "bad_pri", but a sender that gets PRI wrong cannot be
+ *     trusted with the rest of the header, so the record is "malformed" and the message is
+ *     the whole text, the bad PRI included.
+ *   - "malformed" records have format "unknown", null header fields, and time = received.
+ *   - "no_timestamp" is set whenever time is the receipt time (NILVALUE, bad TIMESTAMP,
+ *     malformed), so that one flag tells a query whether "time" is the sender's.
+ *   - procid holds the PROCID text whenever there is one; pid holds it as an integer too
+ *     when it is all digits (at most 18, so that it fits int64).
+ *   - raw is set only for malformed records whose text is valid UTF-8 (otherwise raw_b64
+ *     carries the bytes and message their lossy text). It holds the bytes given, or the
+ *     stripped message when only trailing NULs kept those from being a JSON string. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/buf.h"
+#include "core/hash.h"
+#include "core/tm.h"
+#include "normalize/normalize.h"
+#include "normalize/syslog.h"
+
+/* The PRI RFC 3164 section 4.3.3 tells relays to assume: user.notice. */
+#define PRI_DEFAULT 13
+/* Longest PROCID turned into "pid": 18 digits always fit int64. */
+#define PID_DIGITS_MAX 18
+
+int norm_format_parse(const char *s, enum norm_format *ret)
+{
+        static const struct {
+                const char *name;
+                enum norm_format fmt;
+        } tab[] = { { "auto", NORM_AUTO }, { "rfc5424", NORM_RFC5424 },
+                    { "rfc3164", NORM_RFC3164 } };
+
+        for (size_t i = 0; s && i < sizeof(tab) / sizeof(tab[0]); i++) {
+                if (strcmp(s, tab[i].name) == 0) {
+                        *ret = tab[i].fmt;
+                        return 0;
+                }
+        }
+        return -EINVAL;
+}
+
+const char *norm_facility_name(int facility)
+{
+        /* syslog(3)/RFC 5424 section 6.2.1 order; 13-15 use the names rsyslog prints. */
+        static const char *const names[24] = {
+                "kern",   "user",   "mail",   "daemon", "auth",     "syslog",  "lpr",
+                "news",   "uucp",   "cron",   "authpriv", "ftp",    "ntp",     "security",
+                "console", "solaris-cron", "local0", "local1", "local2", "local3", "local4",
+                "local5", "local6", "local7",
+        };
+
+        return facility >= 0 && facility < 24 ? names[facility] : NULL;
+}
+
+const char *norm_severity_name(int severity)
+{
+        static const char *const names[8] = { "emerg",  "alert", "crit", "err",
+                                               "warning", "notice", "info", "debug" };
+
+        return severity >= 0 && severity < 8 ? names[severity] : NULL;
+}
+
+/* Appends one problem to m->error, "; "-separated; text past the cap is cut. */
+static void error_vappend(struct syslog_msg *m, const char *fmt, va_list ap)
+{
+        size_t used = strlen(m->error);
+
+        if (used + 3 >= sizeof(m->error))
+                return;
+        if (used > 0) {
+                memcpy(m->error + used, "; ", 3);
+                used += 2;
+        }
+        vsnprintf(m->error + used, sizeof(m->error) - used, fmt, ap);
+}
+
+void syslog_msg_flag(struct syslog_msg *m, enum syslog_flag f, const char *fmt, ...)
+{
+        va_list ap;
+
+        m->flags |= 1u << f;
+        if (!fmt)
+                return;
+        va_start(ap, fmt);
+        error_vappend(m, fmt, ap);
+        va_end(ap);
+}
+
+void syslog_msg_malformed(struct syslog_msg *m, const char *content, size_t n,
+                          const char *fmt, ...)
+{
+        va_list ap;
+
+        m->flags &= ~(1u << SF_YEAR_INFERRED | 1u << SF_BAD_TIMESTAMP);
+        m->flags |= 1u << SF_MALFORMED | 1u << SF_NO_TIMESTAMP;
+        m->format = "unknown";
+        m->has_time = false;
+        m->host = m->app = m->procid = m->msgid = (struct syslog_span){ 0 };
+        m->message = (struct syslog_span){ content, n };
+        va_start(ap, fmt);
+        error_vappend(m, fmt, ap);
+        va_end(ap);
+}
+
+int syslog_parse_pri(const char *s, size_t n, int *ret_pri)
+{
+        size_t i = 1;
+        int v = 0;
+
+        if (n == 0 || s[0] != '<')
+                return 0;
+        while (i < n && i <= 4 && s[i] >= '0' && s[i] <= '9')
+                v = v * 10 + (s[i++] - '0');
+        /* 1-3 digits, '>', no leading zero (RFC 5424 section 6.2.1), at most 191. */
+        if (i == 1 || i > 4 || i >= n || s[i] != '>' || (i > 2 && s[1] == '0') || v > 191)
+                return -EINVAL;
+        *ret_pri = v;
+        return (int)i + 1;
+}
+
+/* Trailing NULs, then one LF, then one CR: framing, not message. */
+static size_t strip_trailer(const char *s, size_t n)
+{
+        while (n > 0 && s[n - 1] == '\0')
+                n--;
+        if (n > 0 && s[n - 1] == '\n')
+                n--;
+        if (n > 0 && s[n - 1] == '\r')
+                n--;
+        return n;
+}
+
+/* Drops a UTF-8 sequence cut short by the end of s (see the top of the file). */
+static size_t trim_cut_utf8(const char *s, size_t n)
+{
+        for (size_t k = 1; k <= 3 && k <= n; k++) {
+                unsigned char c = (unsigned char)s[n - k];
+                size_t need;
+
+                if ((c & 0xC0) == 0x80)
+                        continue;
+                need = c < 0xC2 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : c < 0xF5 ? 4 : 1;
+                return need > k ? n - k : n;
+        }
+        return n;
+}
+
+/* PRI, then the format's parser (or the fall-backs described at the top). */
+static int parse(const char *s, size_t n, int64_t received_us, enum norm_format fmt,
+                 struct syslog_msg *m)
+{
+        int pri = PRI_DEFAULT;
+        int used = syslog_parse_pri(s, n, &pri);
+
+        m->pri = PRI_DEFAULT;
+        if (used < 0) {
+                syslog_msg_flag(m, SF_BAD_PRI, "bad PRI, assumed user.notice");
+                syslog_msg_malformed(m, s, n, "header not parsed");
+                return 0;
+        }
+        if (used == 0) {
+                syslog_msg_flag(m, SF_BAD_PRI, "no PRI, assumed user.notice");
+                if (fmt == NORM_RFC5424) {
+                        syslog_msg_malformed(m, s, n, "RFC 5424: no PRI");
+                        return 0;
+                }
+                return syslog_parse_3164(s, n, received_us, m);
+        }
+        m->pri = pri;
+        s += used;
+        n -= (size_t)used;
+        /* Auto: RFC 5424 section 6 puts VERSION (a non-zero digit) and a space right after
+         * PRI; an RFC 3164 TIMESTAMP starts with a month name or, in rsyslog's variant, a
+         * four-digit year. */
+        if (fmt == NORM_RFC5424 ||
+            (fmt == NORM_AUTO && n >= 2 && s[0] >= '1' && s[0] <= '9' && s[1] == ' '))
+                return syslog_parse_5424(s, n, m);
+        return syslog_parse_3164(s, n, received_us, m);
+}
+
+/* Sets key to v unless an earlier step failed; consumes v either way. */
+static void put(json *rec, const char *key, json *v, int *r)
+{
+        if (*r < 0 || !v) {
+                json_free(v);
+                *r = *r < 0 ? *r : -ENOMEM;
+                return;
+        }
+        *r = json_obj_set(rec, key, v);
+}
+
+static json *span_json(struct syslog_span sp)
+{
+        return sp.p ? json_new_str_lossy(sp.p, sp.n, NULL) : json_new_null();
+}
+
+static json *str_or_null(const char *s)
+{
+        return s ? json_new_str_lossy(s, strlen(s), NULL) : json_new_null();
+}
+
+static json *pid_json(struct syslog_span sp)
+{
+        int64_t v = 0;
+
+        if (!sp.p || sp.n == 0 || sp.n > PID_DIGITS_MAX)
+                return json_new_null();
+        for (size_t i = 0; i < sp.n; i++) {
+                if (sp.p[i] < '0' || sp.p[i] > '9')
+                        return json_new_null();
+                v = v * 10 + (sp.p[i] - '0');
+        }
+        return json_new_int(v);
+}
+
+static json *time_json(int64_t us)
+{
+        char t[TM_RFC3339_LEN];
+
+        return json_new_str(tm_format_rfc3339(us, t));
+}
+
+static json *source_json(const struct norm_source *src)
+{
+        json *o = json_new_obj();
+        int r = 0;
+
+        if (!o)
+                return NULL;
+        put(o, "kind", str_or_null(src && src->kind ? src->kind : "syslog"), &r);
+        put(o, "transport", str_or_null(src ? src->transport : NULL), &r);
+        put(o, "peer", str_or_null(src ? src->peer : NULL), &r);
+        if (r < 0) {
+                json_free(o);
+                return NULL;
+        }
+        return o;
+}
+
+static json *flags_json(unsigned flags)
+{
+        static const char *const names[SF__MAX] = {
+                [SF_BAD_PRI] = "bad_pri",             [SF_BAD_SD] = "bad_sd",
+                [SF_BAD_TIMESTAMP] = "bad_timestamp", [SF_INVALID_UTF8] = "invalid_utf8",
+                [SF_MALFORMED] = "malformed",         [SF_NO_TIMESTAMP] = "no_timestamp",
+                [SF_TRUNCATED] = "truncated",         [SF_YEAR_INFERRED] = "year_inferred",
+        };
+        json *a = json_new_arr();
+
+        for (int f = 0; a && f < SF__MAX; f++) {
+                if ((flags & 1u << f) && json_arr_append(a, json_new_str(names[f])) < 0) {
+                        json_free(a);
+                        return NULL;
+                }
+        }
+        return a;
+}
+
+static json *sha_json(const char *msg, size_t len)
+{
+        uint8_t h[HASH_LEN];
+        char hex[HASH_HEX_LEN];
+
+        hash_sha256(msg, len, h);
+        return json_new_str(hash_hex(h, HASH_LEN, hex));
+}
+
+/* raw and raw_b64, as decided at the top of the file. */
+static void put_raw(json *rec, const struct syslog_msg *m, const char *msg, size_t len,
+                    size_t body_len, int *r)
+{
+        bool invalid = m->flags & 1u << SF_INVALID_UTF8;
+        char *b64;
+
+        if ((m->flags & 1u << SF_MALFORMED) && !invalid) {
+                if (json_utf8_valid(msg, len))
+                        put(rec, "raw", json_new_strn(msg, len), r);
+                else
+                        put(rec, "raw", json_new_strn(msg, body_len), r);
+        } else {
+                put(rec, "raw", json_new_null(), r);
+        }
+        if (!invalid) {
+                put(rec, "raw_b64", json_new_null(), r);
+                return;
+        }
+        b64 = norm_base64(msg, len);
+        put(rec, "raw_b64", b64 ? json_new_str(b64) : NULL, r);
+        free(b64);
+}
+
+/* Fills rec; takes m->sd. */
+static int build(struct syslog_msg *m, const char *msg, size_t len, size_t body_len,
+                 const struct norm_source *src, int64_t received_us, json *rec)
+{
+        static const char *const rules_keys[] = { "rule", "actor", "action", "target",
+                                                  "outcome" };
+        int r = 0;
+
+        put(rec, "received", time_json(received_us), &r);
+        put(rec, "time", time_json(m->has_time ? m->time_us : received_us), &r);
+        put(rec, "source", source_json(src), &r);
+        put(rec, "format", json_new_str(m->format), &r);
+        put(rec, "host", span_json(m->host), &r);
+        put(rec, "app", span_json(m->app), &r);
+        put(rec, "msgid", span_json(m->msgid), &r);
+        put(rec, "pid", pid_json(m->procid), &r);
+        put(rec, "procid", span_json(m->procid), &r);
+        put(rec, "facility", str_or_null(m->pri >= 0 ? norm_facility_name(m->pri / 8) : NULL),
+            &r);
+        put(rec, "severity", str_or_null(m->pri >= 0 ? norm_severity_name(m->pri % 8) : NULL),
+            &r);
+        put(rec, "message", span_json(m->message), &r);
+        put(rec, "sd", m->sd, &r);
+        m->sd = NULL;
+        for (size_t i = 0; i < sizeof(rules_keys) / sizeof(rules_keys[0]); i++)
+                put(rec, rules_keys[i], json_new_null(), &r);
+        put(rec, "criteria", json_new_arr(), &r);
+        put(rec, "raw_sha256", sha_json(msg, len), &r);
+        put_raw(rec, m, msg, len, body_len, &r);
+        put(rec, "flags", flags_json(m->flags), &r);
+        put(rec, "error", m->error[0] ? json_new_str_lossy(m->error, strlen(m->error), NULL)
+                                      : json_new_null(), &r);
+        return r;
+}
+
+int normalize_syslog(const char *msg, size_t len, bool truncated, const struct norm_source *src,
+                     int64_t received_us, enum norm_format fmt, json **ret_rec)
+{
+        struct syslog_msg m = { .format = "unknown", .pri = -1 };
+        size_t body_len;
+        json *rec;
+        int r;
+
+        if (!msg) {
+                msg = "";
+                len = 0;
+        }
+        body_len = strip_trailer(msg, len);
+        if (truncated) {
+                body_len = trim_cut_utf8(msg, body_len);
+                syslog_msg_flag(&m, SF_TRUNCATED, NULL);
+        }
+        if (!json_utf8_valid(msg, body_len))
+                syslog_msg_flag(&m, SF_INVALID_UTF8, NULL);
+        m.sd = json_new_obj();
+        rec = json_new_obj();
+        if (!m.sd || !rec) {
+                r = -ENOMEM;
+                goto out;
+        }
+        r = parse(msg, body_len, received_us, fmt, &m);
+        if (r >= 0)
+                r = build(&m, msg, len, body_len, src, received_us, rec);
+out:
+        json_free(m.sd);
+        if (r < 0) {
+                json_free(rec);
+                return r;
+        }
+        *ret_rec = rec;
+        return 0;
+}

@@ -11,17 +11,18 @@
  * Read-only limitation: SQLite readers of a WAL database need the -shm and -wal files. A
  * read-only open works while the daemon runs (they exist) or when the directory is writable
  * (SQLite creates them); a WAL database in a read-only directory without them cannot be read
- * (copy it, or run `sqlite3 FILE 'PRAGMA journal_mode=DELETE'` as its owner). */
+ * (copy it, or run `sqlite3 FILE 'PRAGMA journal_mode=DELETE'` as its owner).
+ *
+ * Epoch rows and the outbox live in store-epochs.c; the statements of both files are in the
+ * one table below, so that every SQL text of the store can be read in one place. A store is
+ * used by one thread at a time. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
-#include <sqlite3.h>
-
-#include "core/tm.h"
-#include "outputs/outputs.h"
+#include "outputs/store-internal.h"
 
 #define STORE_SCHEMA_VERSION "1"
 #define STORE_BUSY_TIMEOUT_MS 5000
@@ -32,9 +33,10 @@
                    "manifest, sig, sealed_at"
 #define SEALED_ONLY "(?4 OR r.epoch IN (SELECT epoch FROM epochs WHERE sealed))"
 
-/* record_criteria_seq is not in the brief's schema: without it, "criteria of these seqs"
- * (leaves of the open epoch, per-criterion counts of an epoch) would scan every tag ever
- * stored, since the primary key starts with the criterion. */
+/* Schema version 1. record_criteria's key starts with the criterion (queries by criterion
+ * walk it in seq order); record_criteria_seq serves "the criteria of these seqs" (leaves of
+ * the open epoch, per-criterion counts of an epoch), which would otherwise scan every tag
+ * ever stored. */
 static const char schema_sql[] =
         "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
         "CREATE TABLE records(seq INTEGER PRIMARY KEY, epoch INTEGER NOT NULL,"
@@ -52,16 +54,6 @@ static const char schema_sql[] =
         " attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, updated INTEGER,"
         " PRIMARY KEY(output, epoch));"
         "INSERT INTO meta(key, value) VALUES('schema', '" STORE_SCHEMA_VERSION "');";
-
-enum st {
-        ST_BEGIN, ST_COMMIT, ST_ROLLBACK,
-        ST_N_TABLES, ST_HAS_META, ST_META_GET, ST_META_SET,
-        ST_REC_INSERT, ST_CRIT_INSERT, ST_REC_EPOCH, ST_REC_LEAVES, ST_MAX_SEQ,
-        ST_Q_SEQ, ST_Q_TIME, ST_Q_CRIT,
-        ST_EPOCH_PUT, ST_EPOCH_GET, ST_EPOCH_LAST, ST_EPOCH_ALL, ST_EPOCH_CRIT,
-        ST_OUT_ADD, ST_OUT_PENDING, ST_OUT_DONE, ST_OUT_FAILED, ST_OUT_BACKLOG, ST_OUT_ALL,
-        ST__MAX
-};
 
 /* Hot statements get SQLITE_PREPARE_PERSISTENT (kept out of the lookaside allocator). */
 static const struct {
@@ -123,15 +115,8 @@ static const struct {
                          "ORDER BY output", false },
 };
 
-struct store {
-        sqlite3 *db;
-        bool readonly;
-        sqlite3_stmt *st[ST__MAX];   /* prepared on first use, finalized by store_close */
-        char errmsg[256];
-};
-
 /* The one place where SQLite result codes become errno values. */
-static int store_rc(struct store *s, int rc)
+int store_rc(struct store *s, int rc)
 {
         const char *m = s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc);
 
@@ -159,7 +144,7 @@ static int store_rc(struct store *s, int rc)
 }
 
 /* Returns the cached statement, reset and unbound, or NULL (s->errmsg set, *rc the errno). */
-static sqlite3_stmt *st_get(struct store *s, enum st id, int *ret_rc)
+sqlite3_stmt *store_st(struct store *s, enum st id, int *ret_rc)
 {
         if (!s->st[id]) {
                 unsigned flags = st_sql[id].hot ? SQLITE_PREPARE_PERSISTENT : 0;
@@ -174,29 +159,29 @@ static sqlite3_stmt *st_get(struct store *s, enum st id, int *ret_rc)
 }
 
 /* Resets a statement after use so that it holds no read transaction or borrowed pointers. */
-static void st_done(sqlite3_stmt *st)
+void store_st_done(sqlite3_stmt *st)
 {
         sqlite3_reset(st);
         sqlite3_clear_bindings(st);
 }
 
 /* Steps a statement that returns no rows, then resets it. */
-static int st_exec(struct store *s, sqlite3_stmt *st)
+int store_st_exec(struct store *s, sqlite3_stmt *st)
 {
         int rc = sqlite3_step(st);
         int r = rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : store_rc(s, rc);
 
-        st_done(st);
+        store_st_done(st);
         return r;
 }
 
-static int bind_text(sqlite3_stmt *st, int i, const char *v)
+int store_bind_text(sqlite3_stmt *st, int i, const char *v)
 {
         return v ? sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC) : sqlite3_bind_null(st, i);
 }
 
 /* A blob column copied into malloc'd memory with a NUL after it (so text blobs are strings). */
-static int col_dup(sqlite3_stmt *st, int i, char **ret, size_t *ret_len)
+int store_col_dup(sqlite3_stmt *st, int i, char **ret, size_t *ret_len)
 {
         const void *p = sqlite3_column_blob(st, i);
         size_t n = (size_t)sqlite3_column_bytes(st, i);
@@ -220,7 +205,7 @@ static int col_dup(sqlite3_stmt *st, int i, char **ret, size_t *ret_len)
 }
 
 /* Copies a fixed-size blob column; a missing or wrongly sized one leaves zeros. */
-static void col_fixed(sqlite3_stmt *st, int i, uint8_t *out, size_t n)
+void store_col_fixed(sqlite3_stmt *st, int i, uint8_t *out, size_t n)
 {
         const void *p = sqlite3_column_blob(st, i);
 
@@ -229,9 +214,24 @@ static void col_fixed(sqlite3_stmt *st, int i, uint8_t *out, size_t n)
                 memcpy(out, p, n);
 }
 
-/* ---- open and close ---- */
+/* Runs a one-row, one-integer SELECT. */
+int store_count_one(struct store *s, sqlite3_stmt *st, int64_t *ret)
+{
+        int rc = sqlite3_step(st), r = 0;
+        int64_t v = 0;
 
-static int count_one(struct store *s, sqlite3_stmt *st, int64_t *ret);
+        if (rc == SQLITE_ROW)
+                v = sqlite3_column_int64(st, 0);
+        else
+                r = store_rc(s, rc);
+        store_st_done(st);
+        if (r < 0)
+                return r;
+        *ret = v;
+        return 0;
+}
+
+/* ---- open and close ---- */
 
 static int open_check_schema(struct store *s)
 {
@@ -240,8 +240,8 @@ static int open_check_schema(struct store *s)
         char *v = NULL;
         int r = 0;
 
-        st = st_get(s, ST_HAS_META, &r);
-        if (!st || (r = count_one(s, st, &has_meta)) < 0)
+        st = store_st(s, ST_HAS_META, &r);
+        if (!st || (r = store_count_one(s, st, &has_meta)) < 0)
                 return r;
         if (has_meta)
                 r = store_meta_get(s, "schema", &v);
@@ -271,16 +271,8 @@ static int open_init_schema(struct store *s)
         r = store_begin(s);
         if (r < 0)
                 return r;
-        st = st_get(s, ST_N_TABLES, &r);
-        if (!st)
-                goto fail;
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW)
-                n_tables = sqlite3_column_int64(st, 0);
-        else
-                r = store_rc(s, rc);
-        st_done(st);
-        if (r < 0)
+        st = store_st(s, ST_N_TABLES, &r);
+        if (!st || (r = store_count_one(s, st, &n_tables)) < 0)
                 goto fail;
         if (n_tables == 0) {
                 /* Constant DDL, no values: sqlite3_exec is the prepared loop over it. */
@@ -369,9 +361,9 @@ const char *store_errmsg(struct store *s)
 static int st_run(struct store *s, enum st id)
 {
         int r = 0;
-        sqlite3_stmt *st = st_get(s, id, &r);
+        sqlite3_stmt *st = store_st(s, id, &r);
 
-        return st ? st_exec(s, st) : r;
+        return st ? store_st_exec(s, st) : r;
 }
 
 int store_begin(struct store *s)
@@ -400,19 +392,19 @@ int store_meta_get(struct store *s, const char *key, char **ret)
         char *v = NULL;
         int r = 0, rc;
 
-        st = st_get(s, ST_META_GET, &r);
+        st = store_st(s, ST_META_GET, &r);
         if (!st)
                 return r;
-        bind_text(st, 1, key);
+        store_bind_text(st, 1, key);
         rc = sqlite3_step(st);
         if (rc == SQLITE_ROW) {
-                r = col_dup(st, 0, &v, NULL);
+                r = store_col_dup(st, 0, &v, NULL);
                 if (r >= 0 && !v)
                         r = -ENOENT;
         } else {
                 r = rc == SQLITE_DONE ? -ENOENT : store_rc(s, rc);
         }
-        st_done(st);
+        store_st_done(st);
         if (r < 0)
                 return r;
         *ret = v;
@@ -422,13 +414,13 @@ int store_meta_get(struct store *s, const char *key, char **ret)
 int store_meta_set(struct store *s, const char *key, const char *value)
 {
         int r = 0;
-        sqlite3_stmt *st = st_get(s, ST_META_SET, &r);
+        sqlite3_stmt *st = store_st(s, ST_META_SET, &r);
 
         if (!st)
                 return r;
-        bind_text(st, 1, key);
-        bind_text(st, 2, value);
-        return st_exec(s, st);
+        store_bind_text(st, 1, key);
+        store_bind_text(st, 2, value);
+        return store_st_exec(s, st);
 }
 
 /* ---- records ---- */
@@ -438,27 +430,27 @@ int store_record_insert(struct store *s, const struct store_record *r)
         sqlite3_stmt *st;
         int ret = 0;
 
-        st = st_get(s, ST_REC_INSERT, &ret);
+        st = store_st(s, ST_REC_INSERT, &ret);
         if (!st)
                 return ret;
         sqlite3_bind_int64(st, 1, r->seq);
         sqlite3_bind_int64(st, 2, r->epoch);
         sqlite3_bind_int64(st, 3, r->received_us);
         sqlite3_bind_int64(st, 4, r->time_us);
-        bind_text(st, 5, r->host);
+        store_bind_text(st, 5, r->host);
         sqlite3_bind_blob(st, 6, r->leaf, HASH_LEN, SQLITE_STATIC);
         /* A zero-length blob must still be non-NULL: the column is NOT NULL. */
         sqlite3_bind_blob64(st, 7, r->data ? r->data : "", r->len, SQLITE_STATIC);
-        ret = st_exec(s, st);
+        ret = store_st_exec(s, st);
         if (ret < 0 || r->n_criteria == 0)
                 return ret;
-        st = st_get(s, ST_CRIT_INSERT, &ret);
+        st = store_st(s, ST_CRIT_INSERT, &ret);
         if (!st)
                 return ret;
         for (size_t i = 0; i < r->n_criteria && ret >= 0; i++) {
-                bind_text(st, 1, r->criteria[i]);
+                store_bind_text(st, 1, r->criteria[i]);
                 sqlite3_bind_int64(st, 2, r->seq);
-                ret = st_exec(s, st);
+                ret = store_st_exec(s, st);
         }
         return ret;
 }
@@ -472,7 +464,7 @@ static void row_record(sqlite3_stmt *st, struct store_record *r)
                 .time_us = sqlite3_column_int64(st, 3),
                 .host = (const char *)sqlite3_column_text(st, 4),
         };
-        col_fixed(st, 5, r->leaf, HASH_LEN);
+        store_col_fixed(st, 5, r->leaf, HASH_LEN);
         r->data = sqlite3_column_blob(st, 6);
         r->len = (size_t)sqlite3_column_bytes(st, 6);
         if (!r->data)
@@ -494,7 +486,7 @@ static int records_walk(struct store *s, sqlite3_stmt *st,
         }
         if (r >= 0 && rc != SQLITE_DONE)
                 r = store_rc(s, rc);
-        st_done(st);
+        store_st_done(st);
         return r < 0 ? r : 0;
 }
 
@@ -502,7 +494,7 @@ int store_records_foreach(struct store *s, int64_t epoch,
                           int (*cb)(void *ud, const struct store_record *r), void *ud)
 {
         int r = 0;
-        sqlite3_stmt *st = st_get(s, ST_REC_EPOCH, &r);
+        sqlite3_stmt *st = store_st(s, ST_REC_EPOCH, &r);
 
         if (!st)
                 return r;
@@ -552,7 +544,7 @@ int store_records_leaves(struct store *s, int64_t epoch,
         sqlite3_stmt *st;
         int rc, r = 0;
 
-        st = st_get(s, ST_REC_LEAVES, &r);
+        st = store_st(s, ST_REC_LEAVES, &r);
         if (!st)
                 return r;
         sqlite3_bind_int64(st, 1, epoch);
@@ -568,14 +560,14 @@ int store_records_leaves(struct store *s, int64_t epoch,
                 }
                 if (seq != a.seq) {
                         a.seq = seq;
-                        col_fixed(st, 1, a.leaf, HASH_LEN);
+                        store_col_fixed(st, 1, a.leaf, HASH_LEN);
                 }
                 if (id && (r = leaf_acc_add(&a, id)) < 0)
                         break;
         }
         if (r >= 0 && rc != SQLITE_DONE)
                 r = store_rc(s, rc);
-        st_done(st);
+        store_st_done(st);
         if (r >= 0 && a.seq >= 0)
                 r = cb(ud, a.seq, a.leaf, (const char *const *)a.ids, a.n);
         leaf_acc_reset(&a);
@@ -589,7 +581,7 @@ int store_records_max_seq(struct store *s, int64_t *ret)
         int64_t v = -1;
         int r = 0, rc;
 
-        st = st_get(s, ST_MAX_SEQ, &r);
+        st = store_st(s, ST_MAX_SEQ, &r);
         if (!st)
                 return r;
         rc = sqlite3_step(st);
@@ -599,7 +591,7 @@ int store_records_max_seq(struct store *s, int64_t *ret)
         } else {
                 r = store_rc(s, rc);
         }
-        st_done(st);
+        store_st_done(st);
         if (r < 0)
                 return r;
         *ret = v;
@@ -615,278 +607,15 @@ int store_query(struct store *s, const struct store_query *q,
         sqlite3_stmt *st;
         int r = 0;
 
-        st = st_get(s, id, &r);
+        st = store_st(s, id, &r);
         if (!st)
                 return r;
-        bind_text(st, 1, q->host);
+        store_bind_text(st, 1, q->host);
         sqlite3_bind_int64(st, 2, q->since_us);
         sqlite3_bind_int64(st, 3, q->until_us);
         sqlite3_bind_int(st, 4, q->include_open);
         if (q->criterion)
-                bind_text(st, 5, q->criterion);
+                store_bind_text(st, 5, q->criterion);
         return records_walk(s, st, cb, ud);
 }
 
-/* ---- epochs ---- */
-
-int store_epoch_put(struct store *s, const struct store_epoch *e)
-{
-        sqlite3_stmt *st;
-        int r = 0;
-
-        st = st_get(s, ST_EPOCH_PUT, &r);
-        if (!st)
-                return r;
-        sqlite3_bind_int64(st, 1, e->epoch);
-        sqlite3_bind_int64(st, 2, e->start_us);
-        sqlite3_bind_int64(st, 3, e->end_us);
-        sqlite3_bind_int64(st, 4, e->first_seq);
-        sqlite3_bind_int64(st, 5, e->count);
-        sqlite3_bind_int(st, 6, e->sealed);
-        bind_text(st, 7, e->stats);
-        if (e->sealed) {
-                sqlite3_bind_blob(st, 8, e->root, HASH_LEN, SQLITE_STATIC);
-                if (e->manifest)
-                        sqlite3_bind_blob64(st, 9, e->manifest, e->manifest_len,
-                                            SQLITE_STATIC);
-                sqlite3_bind_blob(st, 10, e->sig, sizeof(e->sig), SQLITE_STATIC);
-                sqlite3_bind_int64(st, 11, e->sealed_us);
-        }
-        return st_exec(s, st);
-}
-
-/* Fills e from a row (malloc'd stats and manifest); e is untouched on failure. */
-static int row_epoch(sqlite3_stmt *st, struct store_epoch *ret)
-{
-        struct store_epoch e = {
-                .epoch = sqlite3_column_int64(st, 0),
-                .start_us = sqlite3_column_int64(st, 1),
-                .end_us = sqlite3_column_int64(st, 2),
-                .first_seq = sqlite3_column_int64(st, 3),
-                .count = sqlite3_column_int64(st, 4),
-                .sealed = sqlite3_column_int(st, 5) != 0,
-                .sealed_us = sqlite3_column_int64(st, 10),
-        };
-
-        if (col_dup(st, 6, &e.stats, NULL) < 0)
-                return -ENOMEM;
-        if (col_dup(st, 8, &e.manifest, &e.manifest_len) < 0) {
-                free(e.stats);
-                return -ENOMEM;
-        }
-        col_fixed(st, 7, e.root, HASH_LEN);
-        col_fixed(st, 9, e.sig, sizeof(e.sig));
-        *ret = e;
-        return 0;
-}
-
-/* Runs a one-row epoch SELECT. */
-static int epoch_one(struct store *s, sqlite3_stmt *st, struct store_epoch *ret)
-{
-        int rc = sqlite3_step(st), r;
-
-        if (rc == SQLITE_ROW)
-                r = row_epoch(st, ret);
-        else
-                r = rc == SQLITE_DONE ? -ENOENT : store_rc(s, rc);
-        st_done(st);
-        return r;
-}
-
-int store_epoch_get(struct store *s, int64_t epoch, struct store_epoch *ret)
-{
-        int r = 0;
-        sqlite3_stmt *st = st_get(s, ST_EPOCH_GET, &r);
-
-        if (!st)
-                return r;
-        sqlite3_bind_int64(st, 1, epoch);
-        return epoch_one(s, st, ret);
-}
-
-int store_epoch_last(struct store *s, struct store_epoch *ret)
-{
-        int r = 0;
-        sqlite3_stmt *st = st_get(s, ST_EPOCH_LAST, &r);
-
-        return st ? epoch_one(s, st, ret) : r;
-}
-
-void store_epoch_clear(struct store_epoch *e)
-{
-        if (!e)
-                return;
-        free(e->stats);
-        free(e->manifest);
-        *e = (struct store_epoch){ 0 };
-}
-
-int store_epochs_foreach(struct store *s, int (*cb)(void *ud, const struct store_epoch *e),
-                         void *ud)
-{
-        struct store_epoch e;
-        sqlite3_stmt *st;
-        int rc, r = 0;
-
-        st = st_get(s, ST_EPOCH_ALL, &r);
-        if (!st)
-                return r;
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-                r = row_epoch(st, &e);
-                if (r < 0)
-                        break;
-                r = cb(ud, &e);
-                store_epoch_clear(&e);
-                if (r < 0)
-                        break;
-        }
-        if (r >= 0 && rc != SQLITE_DONE)
-                r = store_rc(s, rc);
-        st_done(st);
-        return r < 0 ? r : 0;
-}
-
-int store_epoch_criteria(struct store *s, int64_t epoch,
-                         int (*cb)(void *ud, const char *id, int64_t count), void *ud)
-{
-        sqlite3_stmt *st;
-        int rc, r = 0;
-
-        st = st_get(s, ST_EPOCH_CRIT, &r);
-        if (!st)
-                return r;
-        sqlite3_bind_int64(st, 1, epoch);
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-                r = cb(ud, (const char *)sqlite3_column_text(st, 0),
-                       sqlite3_column_int64(st, 1));
-                if (r < 0)
-                        break;
-        }
-        if (r >= 0 && rc != SQLITE_DONE)
-                r = store_rc(s, rc);
-        st_done(st);
-        return r < 0 ? r : 0;
-}
-
-/* ---- outbox ---- */
-
-int store_outbox_add(struct store *s, const char *output, int64_t epoch)
-{
-        int r = 0;
-        sqlite3_stmt *st = st_get(s, ST_OUT_ADD, &r);
-
-        if (!st)
-                return r;
-        bind_text(st, 1, output);
-        sqlite3_bind_int64(st, 2, epoch);
-        sqlite3_bind_int64(st, 3, tm_now_us());
-        return st_exec(s, st);
-}
-
-int store_outbox_pending(struct store *s, const char *output,
-                         int (*cb)(void *ud, int64_t epoch), void *ud)
-{
-        sqlite3_stmt *st;
-        int rc, r = 0;
-
-        st = st_get(s, ST_OUT_PENDING, &r);
-        if (!st)
-                return r;
-        bind_text(st, 1, output);
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-                r = cb(ud, sqlite3_column_int64(st, 0));
-                if (r < 0)
-                        break;
-        }
-        if (r >= 0 && rc != SQLITE_DONE)
-                r = store_rc(s, rc);
-        st_done(st);
-        return r < 0 ? r : 0;
-}
-
-/* Runs an outbox UPDATE; -ENOENT when no row of (output, epoch) exists. */
-static int outbox_update(struct store *s, sqlite3_stmt *st)
-{
-        int r = st_exec(s, st);
-
-        if (r >= 0 && sqlite3_changes(s->db) == 0) {
-                snprintf(s->errmsg, sizeof(s->errmsg), "no outbox entry");
-                r = -ENOENT;
-        }
-        return r;
-}
-
-int store_outbox_done(struct store *s, const char *output, int64_t epoch)
-{
-        int r = 0;
-        sqlite3_stmt *st = st_get(s, ST_OUT_DONE, &r);
-
-        if (!st)
-                return r;
-        bind_text(st, 1, output);
-        sqlite3_bind_int64(st, 2, epoch);
-        sqlite3_bind_int64(st, 3, tm_now_us());
-        return outbox_update(s, st);
-}
-
-int store_outbox_failed(struct store *s, const char *output, int64_t epoch, const char *error)
-{
-        int r = 0;
-        sqlite3_stmt *st = st_get(s, ST_OUT_FAILED, &r);
-
-        if (!st)
-                return r;
-        bind_text(st, 1, output);
-        sqlite3_bind_int64(st, 2, epoch);
-        bind_text(st, 3, error);
-        sqlite3_bind_int64(st, 4, tm_now_us());
-        return outbox_update(s, st);
-}
-
-static int count_one(struct store *s, sqlite3_stmt *st, int64_t *ret)
-{
-        int rc = sqlite3_step(st), r = 0;
-        int64_t v = 0;
-
-        if (rc == SQLITE_ROW)
-                v = sqlite3_column_int64(st, 0);
-        else
-                r = store_rc(s, rc);
-        st_done(st);
-        if (r < 0)
-                return r;
-        *ret = v;
-        return 0;
-}
-
-int store_outbox_backlog(struct store *s, const char *output, int64_t *ret)
-{
-        int r = 0;
-        sqlite3_stmt *st = st_get(s, ST_OUT_BACKLOG, &r);
-
-        if (!st)
-                return r;
-        bind_text(st, 1, output);
-        return count_one(s, st, ret);
-}
-
-int store_outbox_outputs(struct store *s,
-                         int (*cb)(void *ud, const char *output, int64_t pending), void *ud)
-{
-        sqlite3_stmt *st;
-        int rc, r = 0;
-
-        st = st_get(s, ST_OUT_ALL, &r);
-        if (!st)
-                return r;
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-                r = cb(ud, (const char *)sqlite3_column_text(st, 0),
-                       sqlite3_column_int64(st, 1));
-                if (r < 0)
-                        break;
-        }
-        if (r >= 0 && rc != SQLITE_DONE)
-                r = store_rc(s, rc);
-        st_done(st);
-        return r < 0 ? r : 0;
-}

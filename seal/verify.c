@@ -603,8 +603,8 @@ static void check_criteria_roots(struct seal_verifier *v, uint8_t (*tmp)[HASH_LE
                 merkle_root_of((const uint8_t (*)[HASH_LEN])tmp, c->n_idx, root);
                 if (c->m_count != c->n_idx)
                         problem(v, -1, "criterion \"%s\": manifest count is %" PRIu64
-                                " but %zu records are tagged with it", c->id, c->m_count,
-                                c->n_idx);
+                                " but %zu record%s tagged with it", c->id, c->m_count,
+                                c->n_idx, c->n_idx == 1 ? " is" : "s are");
                 if (memcmp(root, c->m_root, HASH_LEN) != 0)
                         problem(v, -1, "criterion \"%s\" root mismatch: manifest says %s, "
                                 "records give %s", c->id, (hex_of(c->m_root, a), a),

@@ -1,1 +1,425 @@
-int main(void){return 0;}
+/* Tests of outputs/export-folder.c: an epoch written and read back byte for byte, the tsc
+ * files per criterion, no temporary file left behind, identical re-export, several epochs
+ * read in numeric order, a missing manifest reported as NULL, and refused names. */
+#include <dirent.h>
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "core/buf.h"
+#include "outputs/outputs.h"
+
+static const char *const c61[] = { "CC6.1" };
+static const char *const c61_72[] = { "CC6.1", "CC7.2" };
+static const char *const c72[] = { "CC7.2" };
+
+#define BYTES(s) s, sizeof(s) - 1
+static const struct export_record records[] = {
+        { BYTES("{\"seq\":0}"), c61, 1 },
+        { BYTES("{\"m\":\"caf\xc3\xa9\",\"seq\":1}"), c61_72, 2 },
+        { BYTES("{\"seq\":2}"), NULL, 0 },
+        { BYTES("{\"seq\":3}"), c72, 1 },
+};
+#define N_RECORDS (sizeof(records) / sizeof(records[0]))
+
+static const char manifest[] = "{\"chain\":\"prod\",\"epoch\":7}";
+
+static void sig_bytes(uint8_t sig[64])
+{
+        for (int i = 0; i < 64; i++)
+                sig[i] = (uint8_t)(i * 7); /* includes 0x00 and '\n' */
+}
+
+static struct export_epoch make_epoch(const char *chain, int64_t epoch, const uint8_t *sig)
+{
+        return (struct export_epoch){
+                .chain = chain, .epoch = epoch, .manifest = manifest,
+                .manifest_len = strlen(manifest), .sig = sig, .records = records,
+                .n_records = N_RECORDS,
+        };
+}
+
+static void make_tmpdir(char dir[64])
+{
+        strcpy(dir, "/tmp/gl-test-export-XXXXXX");
+        assert_non_null(mkdtemp(dir));
+}
+
+static void rm_tmpdir(const char *dir)
+{
+        char cmd[128];
+
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+        assert_int_equal(system(cmd), 0);
+}
+
+static char *slurp(const char *path, size_t *ret_len)
+{
+        FILE *f = fopen(path, "rb");
+        static char buf[4096];
+        size_t n;
+
+        if (!f)
+                return NULL;
+        n = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        *ret_len = n;
+        return buf;
+}
+
+/* The expected records.jsonl of a criterion (NULL: all records). */
+static void expected_lines(const char *id, struct buf *out)
+{
+        buf_reset(out);
+        for (size_t i = 0; i < N_RECORDS; i++) {
+                bool tagged = id == NULL;
+                for (size_t j = 0; j < records[i].n_criteria; j++)
+                        tagged |= id && strcmp(records[i].criteria[j], id) == 0;
+                if (tagged) {
+                        assert_int_equal(buf_append(out, records[i].data, records[i].len), 0);
+                        assert_int_equal(buf_putc(out, '\n'), 0);
+                }
+        }
+}
+
+static const struct {
+        const char *name;
+        const char *file;   /* under the epoch folder */
+        const char *tsc;    /* expected content: NULL all records, else that criterion */
+} file_cases[] = {
+        { "all records", "records.jsonl", NULL },
+        { "CC6.1 records", "tsc=CC6.1/records.jsonl", "CC6.1" },
+        { "CC7.2 records", "tsc=CC7.2/records.jsonl", "CC7.2" },
+};
+
+/* Names of the entries of a folder, sorted, space-separated. */
+static void list_names(const char *dir, char *out, size_t len)
+{
+        struct dirent **v;
+        int n = scandir(dir, &v, NULL, alphasort);
+
+        out[0] = '\0';
+        assert_true(n >= 0);
+        for (int i = 0; i < n; i++) {
+                if (strcmp(v[i]->d_name, ".") && strcmp(v[i]->d_name, ".."))
+                        snprintf(out + strlen(out), len - strlen(out), "%s ", v[i]->d_name);
+                free(v[i]);
+        }
+        free(v);
+}
+
+static void test_write_layout(void **state)
+{
+        char dir[64], path[256], names[256];
+        uint8_t sig[64];
+        struct export_epoch e;
+        struct store_error err;
+        struct buf want = BUF_INIT;
+        size_t len;
+        char *got;
+
+        sig_bytes(sig);
+        e = make_epoch("prod", 7, sig);
+        make_tmpdir(dir);
+        assert_int_equal(export_folder_write(dir, &e, &err), 0);
+
+        snprintf(path, sizeof(path), "%s/chain=prod/epoch=0000000007", dir);
+        list_names(path, names, sizeof(names));
+        /* Every file present, no hidden temporary left. */
+        assert_string_equal(names,
+                            "manifest.json manifest.sig records.jsonl tsc=CC6.1 tsc=CC7.2 ");
+        for (size_t i = 0; i < sizeof(file_cases) / sizeof(file_cases[0]); i++) {
+                snprintf(path, sizeof(path), "%s/chain=prod/epoch=0000000007/%s", dir,
+                         file_cases[i].file);
+                got = slurp(path, &len);
+                expected_lines(file_cases[i].tsc, &want);
+                if (!got || len != want.len || memcmp(got, want.data, len) != 0)
+                        fail_msg("case \"%s\": %s differs", file_cases[i].name, path);
+        }
+        snprintf(path, sizeof(path), "%s/chain=prod/epoch=0000000007/tsc=CC6.1", dir);
+        list_names(path, names, sizeof(names));
+        assert_string_equal(names, "records.jsonl ");
+        snprintf(path, sizeof(path), "%s/chain=prod/epoch=0000000007/manifest.sig", dir);
+        got = slurp(path, &len);
+        assert_int_equal(len, 64);
+        assert_memory_equal(got, sig, 64);
+        snprintf(path, sizeof(path), "%s/chain=prod/epoch=0000000007/manifest.json", dir);
+        got = slurp(path, &len);
+        assert_int_equal(len, strlen(manifest));
+        assert_memory_equal(got, manifest, len);
+        buf_free(&want);
+        rm_tmpdir(dir);
+}
+
+/* ---- reading back ---- */
+
+struct seen {
+        int n;
+        int64_t epochs[8];
+        bool ok[8];
+        bool manifest_missing[8];
+};
+
+static bool epoch_matches(const struct export_read_epoch *e, const uint8_t sig[64])
+{
+        struct buf want = BUF_INIT;
+        bool ok;
+
+        expected_lines(NULL, &want);
+        ok = e->sig && e->sig_len == 64 && memcmp(e->sig, sig, 64) == 0 && e->records &&
+             e->records_len == want.len && memcmp(e->records, want.data, want.len) == 0 &&
+             e->n_tsc == 2 && strcmp(e->tsc_ids[0], "CC6.1") == 0 &&
+             strcmp(e->tsc_ids[1], "CC7.2") == 0;
+        for (size_t i = 0; ok && i < e->n_tsc; i++) {
+                expected_lines(e->tsc_ids[i], &want);
+                ok = e->tsc_data[i] && e->tsc_len[i] == want.len &&
+                     memcmp(e->tsc_data[i], want.data, want.len) == 0;
+        }
+        buf_free(&want);
+        return ok;
+}
+
+static int read_cb(void *ud, const struct export_read_epoch *e)
+{
+        struct seen *s = ud;
+        uint8_t sig[64];
+        const char *num = strrchr(e->path, '=');
+
+        sig_bytes(sig);
+        assert_true(s->n < 8);
+        assert_non_null(num);
+        s->epochs[s->n] = strtoll(num + 1, NULL, 10);
+        s->manifest_missing[s->n] = e->manifest == NULL;
+        s->ok[s->n] = epoch_matches(e, sig) &&
+                      (!e->manifest || (e->manifest_len == strlen(manifest) &&
+                                        memcmp(e->manifest, manifest, e->manifest_len) == 0));
+        s->n++;
+        return 0;
+}
+
+static void test_read_back(void **state)
+{
+        char dir[64], path[256];
+        uint8_t sig[64];
+        struct export_epoch e;
+        struct store_error err;
+        struct seen seen = { 0 };
+        static const int64_t order[] = { 9, 10, 100, 2 };
+
+        sig_bytes(sig);
+        make_tmpdir(dir);
+        /* Written out of order; read back in numeric order. */
+        for (size_t i = 0; i < 4; i++) {
+                e = make_epoch("prod", order[i], sig);
+                assert_int_equal(export_folder_write(dir, &e, &err), 0);
+        }
+        snprintf(path, sizeof(path), "%s/chain=prod/epoch=0000000010/manifest.json", dir);
+        assert_int_equal(unlink(path), 0);
+        /* Stray entries are not epochs. */
+        snprintf(path, sizeof(path), "%s/chain=prod/epoch=12x", dir);
+        assert_int_equal(mkdir(path, 0755), 0);
+        snprintf(path, sizeof(path), "%s/chain=prod/.hidden", dir);
+        assert_int_equal(mkdir(path, 0755), 0);
+
+        assert_int_equal(export_folder_read(dir, NULL, read_cb, &seen, &err), 0);
+        assert_int_equal(seen.n, 4);
+        assert_int_equal(seen.epochs[0], 2);
+        assert_int_equal(seen.epochs[1], 9);
+        assert_int_equal(seen.epochs[2], 10);
+        assert_int_equal(seen.epochs[3], 100);
+        for (int i = 0; i < 4; i++) {
+                assert_true(seen.ok[i]);
+                assert_int_equal(seen.manifest_missing[i], i == 2);
+        }
+
+        memset(&seen, 0, sizeof(seen));
+        assert_int_equal(export_folder_read(dir, "prod", read_cb, &seen, &err), 0);
+        assert_int_equal(seen.n, 4);
+        assert_int_equal(export_folder_read(dir, "other", read_cb, &seen, &err), -ENOENT);
+
+        /* A second chain makes "the only chain" ambiguous. */
+        e = make_epoch("dr", 0, sig);
+        assert_int_equal(export_folder_write(dir, &e, &err), 0);
+        assert_int_equal(export_folder_read(dir, NULL, read_cb, &seen, &err), -EINVAL);
+        rm_tmpdir(dir);
+}
+
+static int stop_cb(void *ud, const struct export_read_epoch *e)
+{
+        (*(int *)ud)++;
+        return -ECANCELED;
+}
+
+static void test_read_stop_and_empty(void **state)
+{
+        char dir[64];
+        uint8_t sig[64];
+        struct export_epoch e;
+        struct store_error err;
+        int calls = 0;
+
+        sig_bytes(sig);
+        make_tmpdir(dir);
+        assert_int_equal(export_folder_read(dir, NULL, stop_cb, &calls, &err), -ENOENT);
+        for (int64_t i = 0; i < 3; i++) {
+                e = make_epoch("prod", i, sig);
+                assert_int_equal(export_folder_write(dir, &e, &err), 0);
+        }
+        assert_int_equal(export_folder_read(dir, NULL, stop_cb, &calls, &err), -ECANCELED);
+        assert_int_equal(calls, 1);
+        rm_tmpdir(dir);
+}
+
+static void test_reexport_identical(void **state)
+{
+        char dir[64], path[256], first[4096], names[256];
+        uint8_t sig[64];
+        struct export_epoch e;
+        struct store_error err;
+        size_t len1, len2;
+        char *got;
+
+        sig_bytes(sig);
+        e = make_epoch("prod", 1, sig);
+        make_tmpdir(dir);
+        assert_int_equal(export_folder_write(dir, &e, &err), 0);
+        snprintf(path, sizeof(path), "%s/chain=prod/epoch=0000000001/tsc=CC7.2/records.jsonl",
+                 dir);
+        got = slurp(path, &len1);
+        assert_non_null(got);
+        memcpy(first, got, len1);
+        assert_int_equal(export_folder_write(dir, &e, &err), 0);
+        got = slurp(path, &len2);
+        assert_int_equal(len1, len2);
+        assert_memory_equal(first, got, len1);
+        snprintf(path, sizeof(path), "%s/chain=prod/epoch=0000000001", dir);
+        list_names(path, names, sizeof(names));
+        assert_string_equal(names,
+                            "manifest.json manifest.sig records.jsonl tsc=CC6.1 tsc=CC7.2 ");
+        rm_tmpdir(dir);
+}
+
+static void test_empty_epoch(void **state)
+{
+        char dir[64], path[256], names[256];
+        uint8_t sig[64];
+        struct export_epoch e;
+        struct store_error err;
+        size_t len = 99;
+
+        sig_bytes(sig);
+        e = make_epoch("prod", 0, sig);
+        e.n_records = 0;
+        make_tmpdir(dir);
+        assert_int_equal(export_folder_write(dir, &e, &err), 0);
+        snprintf(path, sizeof(path), "%s/chain=prod/epoch=0000000000", dir);
+        list_names(path, names, sizeof(names));
+        assert_string_equal(names, "manifest.json manifest.sig records.jsonl ");
+        snprintf(path, sizeof(path), "%s/chain=prod/epoch=0000000000/records.jsonl", dir);
+        assert_non_null(slurp(path, &len));
+        assert_int_equal(len, 0);
+        rm_tmpdir(dir);
+}
+
+/* A failure while writing a tsc file must leave no manifest: the manifest comes last. */
+static void test_manifest_last(void **state)
+{
+        char dir[64], path[256], names[256];
+        uint8_t sig[64];
+        struct export_epoch e;
+        struct store_error err = { "" };
+        FILE *f;
+
+        sig_bytes(sig);
+        e = make_epoch("prod", 3, sig);
+        make_tmpdir(dir);
+        snprintf(path, sizeof(path), "%s/chain=prod", dir);
+        assert_int_equal(mkdir(path, 0755), 0);
+        snprintf(path, sizeof(path), "%s/chain=prod/epoch=0000000003", dir);
+        assert_int_equal(mkdir(path, 0755), 0);
+        /* A plain file where the tsc=CC7.2 folder should go. */
+        snprintf(path, sizeof(path), "%s/chain=prod/epoch=0000000003/tsc=CC7.2", dir);
+        f = fopen(path, "w");
+        assert_non_null(f);
+        fclose(f);
+
+        assert_true(export_folder_write(dir, &e, &err) < 0);
+        assert_true(strlen(err.msg) > 0);
+        snprintf(path, sizeof(path), "%s/chain=prod/epoch=0000000003", dir);
+        list_names(path, names, sizeof(names));
+        /* records.jsonl went first; no manifest, no signature, no temporary left. */
+        assert_string_equal(names, "records.jsonl tsc=CC6.1 tsc=CC7.2 ");
+        snprintf(path, sizeof(path), "%s/chain=prod/epoch=0000000003/tsc=CC6.1", dir);
+        list_names(path, names, sizeof(names));
+        assert_string_equal(names, "");
+        rm_tmpdir(dir);
+}
+
+static const struct {
+        const char *name;
+        const char *chain;
+        int64_t epoch;
+        const char *criterion;
+        int expected;
+} refuse_cases[] = {
+        { "slash in chain", "a/b", 0, "CC6.1", -EINVAL },
+        { "dot chain", ".hidden", 0, "CC6.1", -EINVAL },
+        { "dotdot chain", "..", 0, "CC6.1", -EINVAL },
+        { "empty chain", "", 0, "CC6.1", -EINVAL },
+        { "negative epoch", "prod", -1, "CC6.1", -EINVAL },
+        { "slash in criterion", "prod", 0, "../../etc", -EINVAL },
+        { "dot criterion", "prod", 0, ".x", -EINVAL },
+        { "fine", "prod", 0, "CC6.1", 0 },
+};
+
+static void test_refused_names(void **state)
+{
+        char dir[64], names[256];
+        uint8_t sig[64];
+        struct store_error err;
+
+        sig_bytes(sig);
+        make_tmpdir(dir);
+        for (size_t i = 0; i < sizeof(refuse_cases) / sizeof(refuse_cases[0]); i++) {
+                const char *ids[] = { refuse_cases[i].criterion };
+                struct export_record rec = { "{}", 2, ids, 1 };
+                struct export_epoch e = {
+                        .chain = refuse_cases[i].chain, .epoch = refuse_cases[i].epoch,
+                        .manifest = "{}", .manifest_len = 2, .sig = sig, .records = &rec,
+                        .n_records = 1,
+                };
+                int r = export_folder_write(dir, &e, &err);
+                if (r != refuse_cases[i].expected)
+                        fail_msg("case \"%s\": got %d expected %d", refuse_cases[i].name, r,
+                                 refuse_cases[i].expected);
+        }
+        /* Nothing but the one valid export was created. */
+        list_names(dir, names, sizeof(names));
+        assert_string_equal(names, "chain=prod ");
+        rm_tmpdir(dir);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_write_layout),
+                cmocka_unit_test(test_read_back),
+                cmocka_unit_test(test_read_stop_and_empty),
+                cmocka_unit_test(test_reexport_identical),
+                cmocka_unit_test(test_empty_epoch),
+                cmocka_unit_test(test_refused_names),
+                cmocka_unit_test(test_manifest_last),
+        };
+
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,71 @@
+/* Tests for core/hash.c: FIPS 180-2 known answers, piecewise hashing equals one-shot, hex. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/hash.h"
+
+static const struct {
+        const char *name, *input, *hex;
+} kat[] = {
+        { "empty", "", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" },
+        { "abc", "abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" },
+        { "two blocks", "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
+          "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1" },
+};
+
+static void test_kat(void **state)
+{
+        uint8_t h[HASH_LEN], h2[HASH_LEN], h3[HASH_LEN];
+        char hex[HASH_HEX_LEN];
+
+        for (size_t i = 0; i < sizeof(kat) / sizeof(kat[0]); i++) {
+                size_t n = strlen(kat[i].input);
+
+                hash_sha256(kat[i].input, n, h);
+                if (strcmp(hash_hex(h, HASH_LEN, hex), kat[i].hex) != 0)
+                        fail_msg("case '%s': got %s", kat[i].name, hex);
+                /* Every split into two or three pieces gives the same digest. */
+                for (size_t a = 0; a <= n; a++) {
+                        hash_sha256_2(kat[i].input, a, kat[i].input + a, n - a, h2);
+                        if (memcmp(h, h2, HASH_LEN) != 0)
+                                fail_msg("case '%s': split at %zu differs", kat[i].name, a);
+                        for (size_t b = a; b <= n; b++) {
+                                hash_sha256_3(kat[i].input, a, kat[i].input + a, b - a,
+                                              kat[i].input + b, n - b, h3);
+                                if (memcmp(h, h3, HASH_LEN) != 0)
+                                        fail_msg("case '%s': split %zu/%zu differs",
+                                                 kat[i].name, a, b);
+                        }
+                }
+        }
+}
+
+static void test_unhex(void **state)
+{
+        uint8_t out[3] = { 9, 9, 9 };
+
+        assert_int_equal(hash_unhex("01aBfF", 6, out, 3), 0);
+        assert_memory_equal(out, "\x01\xab\xff", 3);
+        out[0] = 9;
+        assert_int_equal(hash_unhex("01ab", 4, out, 3), -EINVAL);   /* too short */
+        assert_int_equal(hash_unhex("01abff00", 8, out, 3), -EINVAL); /* too long */
+        assert_int_equal(hash_unhex("01abgf", 6, out, 3), -EINVAL);
+        assert_int_equal(hash_unhex("01ab f", 6, out, 3), -EINVAL);
+        assert_int_equal(out[0], 9); /* untouched on failure */
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_kat),
+                cmocka_unit_test(test_unhex),
+        };
+
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}

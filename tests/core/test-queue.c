@@ -1,0 +1,245 @@
+/* Tests for core/queue.c: bounds, batches, close, the space fd, kick, and two producer
+ * threads whose every item must arrive exactly once and in per-producer order. */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/queue.h"
+#include "core/tm.h"
+
+#define ITEM(i) ((void *)(uintptr_t)(i))
+
+static int fd_readable(int fd)
+{
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+
+        return poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
+}
+
+static void test_bounded(void **state)
+{
+        struct queue *q = NULL;
+        void *items[8];
+
+        assert_int_equal(queue_new(0, &q), -EINVAL);
+        assert_null(q);
+        assert_int_equal(queue_new(4, &q), 0);
+        for (uintptr_t i = 1; i <= 4; i++)
+                assert_int_equal(queue_push(q, ITEM(i)), 0);
+        assert_int_equal(queue_push(q, ITEM(5)), -EAGAIN);
+        assert_int_equal(queue_depth(q), 4);
+        /* Batches come out in order, at most max at a time. */
+        assert_int_equal(queue_pop_batch(q, items, 3, -1), 3);
+        assert_ptr_equal(items[0], ITEM(1));
+        assert_ptr_equal(items[2], ITEM(3));
+        assert_int_equal(queue_push(q, ITEM(6)), 0); /* wraps around the ring */
+        assert_int_equal(queue_pop_batch(q, items, 8, -1), 2);
+        assert_ptr_equal(items[0], ITEM(4));
+        assert_ptr_equal(items[1], ITEM(6));
+        assert_int_equal(queue_depth(q), 0);
+        queue_free(q, NULL);
+        queue_free(NULL, NULL);
+}
+
+static void test_timeout(void **state)
+{
+        struct queue *q;
+        void *items[1];
+        int64_t t0;
+
+        assert_int_equal(queue_new(2, &q), 0);
+        assert_int_equal(queue_pop_batch(q, items, 1, 0), 0); /* does not block */
+        t0 = tm_mono_us();
+        assert_int_equal(queue_pop_batch(q, items, 1, 30000), 0);
+        assert_true(tm_mono_us() - t0 >= 30000);
+        assert_true(tm_mono_us() - t0 < 2000000);
+        queue_free(q, NULL);
+}
+
+static void test_close(void **state)
+{
+        struct queue *q;
+        void *items[4];
+        int64_t t0;
+
+        assert_int_equal(queue_new(4, &q), 0);
+        assert_int_equal(queue_push(q, ITEM(1)), 0);
+        assert_int_equal(queue_push(q, ITEM(2)), 0);
+        queue_close(q);
+        assert_int_equal(queue_push(q, ITEM(3)), -EPIPE);
+        assert_int_equal(queue_pop_batch(q, items, 1, -1), 1);
+        assert_ptr_equal(items[0], ITEM(1));
+        assert_int_equal(queue_pop_batch(q, items, 4, -1), 1);
+        assert_ptr_equal(items[0], ITEM(2));
+        /* Closed and empty: returns 0 at once even without a timeout. */
+        t0 = tm_mono_us();
+        assert_int_equal(queue_pop_batch(q, items, 4, -1), 0);
+        assert_true(tm_mono_us() - t0 < 1000000);
+        queue_free(q, NULL);
+}
+
+static size_t freed;
+static void count_free(void *item)
+{
+        (void)item;
+        freed++;
+}
+
+static void test_free_remaining(void **state)
+{
+        struct queue *q;
+        void *items[1];
+
+        assert_int_equal(queue_new(3, &q), 0);
+        for (uintptr_t i = 1; i <= 3; i++)
+                assert_int_equal(queue_push(q, ITEM(i)), 0);
+        assert_int_equal(queue_pop_batch(q, items, 1, -1), 1);
+        assert_int_equal(queue_push(q, ITEM(4)), 0);
+        freed = 0;
+        queue_free(q, count_free);
+        assert_int_equal(freed, 3);
+}
+
+static void test_space_fd(void **state)
+{
+        struct queue *q;
+        void *items[8];
+        int fd;
+
+        assert_int_equal(queue_new(4, &q), 0);
+        fd = queue_space_fd(q);
+        assert_true(fd >= 0);
+        /* Draining without a failed push signals nothing. */
+        assert_int_equal(queue_push(q, ITEM(1)), 0);
+        assert_int_equal(queue_pop_batch(q, items, 8, 0), 1);
+        assert_false(fd_readable(fd));
+        for (uintptr_t i = 1; i <= 4; i++)
+                assert_int_equal(queue_push(q, ITEM(i)), 0);
+        assert_int_equal(queue_push(q, ITEM(5)), -EAGAIN);
+        assert_false(fd_readable(fd));
+        assert_int_equal(queue_pop_batch(q, items, 1, 0), 1); /* depth 3: above max/2 */
+        assert_false(fd_readable(fd));
+        assert_int_equal(queue_pop_batch(q, items, 1, 0), 1); /* depth 2: low-water mark */
+        assert_true(fd_readable(fd));
+        queue_ack_space(q);
+        assert_false(fd_readable(fd));
+        assert_int_equal(queue_pop_batch(q, items, 8, 0), 2); /* no new failed push */
+        assert_false(fd_readable(fd));
+        queue_ack_space(q); /* acking with nothing pending does not block */
+        queue_free(q, NULL);
+}
+
+static void *kicker(void *arg)
+{
+        struct timespec ts = { 0, 20 * 1000 * 1000 };
+
+        nanosleep(&ts, NULL);
+        queue_kick(arg);
+        return NULL;
+}
+
+static void test_kick(void **state)
+{
+        struct queue *q;
+        pthread_t t;
+        void *items[1];
+
+        assert_int_equal(queue_new(2, &q), 0);
+        assert_int_equal(pthread_create(&t, NULL, kicker, q), 0);
+        assert_int_equal(queue_pop_batch(q, items, 1, -1), 0); /* returns after the kick */
+        pthread_join(t, NULL);
+        queue_free(q, NULL);
+}
+
+#define PER_PRODUCER 100000
+
+struct producer {
+        struct queue *q;
+        uintptr_t id;
+        size_t eagain;
+};
+
+static void *produce(void *arg)
+{
+        struct producer *p = arg;
+
+        for (uintptr_t i = 0; i < PER_PRODUCER; i++) {
+                /* Item encodes producer and sequence; never 0. */
+                void *item = ITEM((p->id << 32 | i) + 1);
+
+                while (queue_push(p->q, item) == -EAGAIN) {
+                        struct pollfd pf = { .fd = queue_space_fd(p->q), .events = POLLIN };
+
+                        p->eagain++;
+                        if (poll(&pf, 1, 5) == 1)
+                                queue_ack_space(p->q);
+                }
+        }
+        return NULL;
+}
+
+static void test_two_producers(void **state)
+{
+        struct queue *q;
+        struct producer p[2];
+        pthread_t t[2];
+        uint8_t *seen = calloc(2 * PER_PRODUCER, 1);
+        int64_t next[2] = { 0, 0 };
+        size_t total = 0;
+        void *items[256];
+
+        assert_int_equal(queue_new(64, &q), 0);
+        for (int i = 0; i < 2; i++) {
+                p[i] = (struct producer){ q, (uintptr_t)i, 0 };
+                assert_int_equal(pthread_create(&t[i], NULL, produce, &p[i]), 0);
+        }
+        while (total < 2 * PER_PRODUCER) {
+                size_t n = queue_pop_batch(q, items, 256, 1000000);
+
+                if (n == 0)
+                        fail_msg("stalled after %zu items", total);
+                for (size_t k = 0; k < n; k++) {
+                        uintptr_t v = (uintptr_t)items[k] - 1;
+                        uintptr_t id = v >> 32, seq = v & 0xffffffffu;
+
+                        assert_true(id < 2 && seq < PER_PRODUCER);
+                        if (seen[id * PER_PRODUCER + seq]++)
+                                fail_msg("item %lu/%lu twice", (unsigned long)id,
+                                         (unsigned long)seq);
+                        if ((int64_t)seq != next[id])
+                                fail_msg("producer %lu out of order", (unsigned long)id);
+                        next[id]++;
+                }
+                total += n;
+        }
+        for (int i = 0; i < 2; i++)
+                pthread_join(t[i], NULL);
+        assert_int_equal(queue_depth(q), 0);
+        for (size_t i = 0; i < 2 * PER_PRODUCER; i++)
+                assert_int_equal(seen[i], 1);
+        queue_free(q, NULL);
+        free(seen);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_bounded),
+                cmocka_unit_test(test_timeout),
+                cmocka_unit_test(test_close),
+                cmocka_unit_test(test_free_remaining),
+                cmocka_unit_test(test_space_fd),
+                cmocka_unit_test(test_kick),
+                cmocka_unit_test(test_two_producers),
+        };
+
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
