@@ -294,7 +294,9 @@ def check_chain(chain_dir, pubkey_path, key_id):
         m, digest = check_epoch(epochs[number], number, chain, pubkey_path, key_id)
         where = f"chain {chain} epoch {number}"
         if prev_num is not None and number != prev_num + 1:
-            problem(where, f"epochs {prev_num + 1} to {number - 1} missing")
+            gap = f"{prev_num + 1}" if number == prev_num + 2 else \
+                f"s {prev_num + 1} to {number - 1}"
+            problem(where, f"epoch{gap} missing: epochs jump from {prev_num} to {number}")
         elif m is not None:
             if prev_num is None and number == 0 and m["prev"] != "0" * 64:
                 problem(where, "prev of epoch 0 is not 64 zeros")
