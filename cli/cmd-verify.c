@@ -119,7 +119,8 @@ struct db_ctx {
         struct seal_verifier *v;
         struct report *rp;
         struct blobs recs;
-        int64_t sealed, open_epoch, open_first_seq, open_count, last_sealed_end_seq;
+        int64_t sealed, open_epoch, open_first_seq, open_count;
+        int64_t next_seq;   /* after the last sealed epoch, from its row */
         int r;
 };
 
@@ -148,6 +149,7 @@ static int db_epoch_cb(void *ud, const struct store_epoch *e) {
         if (r >= 0)
                 r = seal_verifier_epoch_end(c->v, false);
         c->sealed++;
+        c->next_seq = e->first_seq + e->count;
         return r;
 }
 
@@ -166,7 +168,21 @@ static int verify_db(const char *path, struct seal_verifier *v, struct report *r
                 blobs_free(&c.recs);
                 return -1;
         }
-        /* The open epoch is not signed yet; its records must still continue the sequence. */
+        /* The open epoch is not signed yet, but it must directly follow the last sealed one:
+         * otherwise sealed epochs were cut off the end of the chain. */
+        int64_t head = -1;
+        if (seal_verifier_head(v, NULL, &head) < 0)
+                head = -1;
+        if (c.open_epoch < 0)
+                fail(rp, "the database has no open epoch: it was cut or never initialised");
+        else if (c.open_epoch != head + 1)
+                fail(rp, "epoch %lld: missing: the open epoch is %lld but the last sealed epoch "
+                     "is %lld (sealed epochs were removed from the end)",
+                     (long long)head + 1, (long long)c.open_epoch, (long long)head);
+        else if (c.open_first_seq != c.next_seq)
+                fail(rp, "epoch %lld (open): first seq %lld does not follow the last sealed "
+                     "epoch (next seq %lld)", (long long)c.open_epoch,
+                     (long long)c.open_first_seq, (long long)c.next_seq);
         if (c.open_epoch >= 0) {
                 blobs_reset(&c.recs);
                 r = store_records_foreach(c.store, c.open_epoch, db_record_cb, &c);

@@ -148,9 +148,11 @@ static size_t parse_digits(const char *s, uint64_t *ret)
         size_t i = 0;
 
         for (; s[i] >= '0' && s[i] <= '9'; i++) {
-                if (v > (UINT64_MAX - 9) / 10)
+                uint64_t d = (uint64_t)(s[i] - '0');
+
+                if (v > (UINT64_MAX - d) / 10)
                         return 0;
-                v = v * 10 + (uint64_t)(s[i] - '0');
+                v = v * 10 + d;
         }
         *ret = v;
         return i;

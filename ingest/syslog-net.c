@@ -378,6 +378,12 @@ static int conn_cb(struct loop *loop, int fd, uint32_t events, void *ud)
         struct ingest_syslog *s = c->s;
         size_t total = 0;
 
+        /* Held-back bytes must go before new ones: never read while paused. */
+        if (s->paused || c->pending || c->rest_len > 0) {
+                loop_del(loop, fd);
+                c->registered = false;
+                return s->paused ? 0 : ingest_pause(s);
+        }
         while (total < INGEST_CONN_BUDGET && !c->eof) {
                 ssize_t n = read(fd, s->rbuf, INGEST_READ_CHUNK);
                 size_t used;

@@ -106,6 +106,10 @@ int seal_manifest_build(const struct seal_manifest *m, struct buf *out);
  * about one record) and why; verification goes on to report all problems. */
 struct seal_verifier;
 
+/* what is a whole sentence that already names the place: "epoch 3 seq 17: record is not
+ * canonical JSON", "epoch 5 missing: epochs jump from 4 to 6", or, when the manifest cannot
+ * be read, the label instead of "epoch N". epoch is -1 when unknown (the first epoch fed
+ * has no readable number); seq is -1 when the problem is not about one record. */
 typedef void (*seal_problem_cb)(void *ud, int64_t epoch, int64_t seq, const char *what);
 
 struct seal_blob {

@@ -16,7 +16,7 @@ import sys
 import tempfile
 import time
 
-GATELOG = os.environ.get("GATELOG", "build/cli/gatelog")
+GATELOG = os.path.abspath(os.environ.get("GATELOG", "build/cli/gatelog"))
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -79,6 +79,7 @@ log:
 
     def start(self, timeout=20):
         self.log = open(self.stderr_path, "ab")
+        self.log_offset = self.log.tell()  # only this start's lines count
         self.proc = subprocess.Popen([GATELOG, "run", "-c", self.config], stdout=self.log,
                                      stderr=self.log, cwd=self.dir)
         deadline = time.time() + timeout
@@ -99,11 +100,9 @@ log:
             self.ports[m.group(1)] = int(m.group(2))
         check("udp" in self.ports and "tcp" in self.ports, "ports not in the log:\n" + text)
 
-    @staticmethod
-    def _last_start(text):
+    def _last_start(self, text):
         """Only the lines of the last start count."""
-        starts = [m.start() for m in re.finditer(r'msg="?starting\b', text)]
-        return text[starts[-1]:] if starts else text
+        return text[getattr(self, "log_offset", 0):]
 
     def read_log(self):
         try:

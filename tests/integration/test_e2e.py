@@ -155,8 +155,10 @@ def test_query_filters_and_formats():
     d = Daemon()
     try:
         d.start()
-        logger(d.ports["tcp"], ["from host a"], "-T", "--rfc5424=notq", "-t", "x", "-H", "alpha")
-        logger(d.ports["tcp"], ["from host b"], "-T", "--rfc5424=notq", "-t", "x", "-H", "beta")
+        s = socket.create_connection(("127.0.0.1", d.ports["tcp"]))
+        s.sendall(b"<13>1 2026-01-02T03:04:05Z alpha x - - - from host a\n"
+                  b"<13>1 2026-01-02T03:04:05Z beta x - - - from host b\n")
+        s.close()
         d.wait_records(2)
         check(d.query() == [], "query returned records of the open epoch without --include-open")
         d.seal()

@@ -60,7 +60,9 @@ def db_cases():
          ["UPDATE records SET seq = -1 WHERE seq = 5", "UPDATE records SET seq = 5 WHERE seq = 6",
           "UPDATE records SET seq = 6 WHERE seq = -1"], "epoch 1"),
         ("epoch removed", ["DELETE FROM records WHERE epoch = 1", "DELETE FROM epochs WHERE epoch = 1"],
-         "epoch 2"),
+         "epoch 1 missing"),
+        ("last sealed epoch removed",
+         ["DELETE FROM records WHERE epoch = 2", "DELETE FROM epochs WHERE epoch = 2"], "epoch 2"),
         ("manifest edited",
          ["UPDATE epochs SET manifest = CAST(replace(CAST(manifest AS TEXT), '\"count\":5', "
           "'\"count\":4') AS BLOB) WHERE epoch = 1"], "epoch 1"),

@@ -515,6 +515,50 @@ static void test_tampering(void **state)
         seal_key_free(other);
 }
 
+/* A manifest that cannot be read is reported under its label; its records are still
+ * checked, and the walk goes on to the next epoch. */
+static void test_unreadable_manifest(void **state)
+{
+        static const char *const want[] = {
+                "e1-folder: manifest is not valid JSON",
+                "e1-folder: bad signature",
+                "epoch 2: prev does not match the hash of epoch 1's manifest",
+        };
+        struct seal_key *k = fixed_key(7);
+        struct seal_verifier *v = NULL;
+        struct chain c;
+        struct seen seen = { 0 };
+        uint8_t pk[SEAL_PK_LEN];
+
+        seal_key_public(k, pk);
+        build_chain(&c, k, NULL);
+        assert_int_equal(seal_verifier_new(pk, collect, &seen, &v), 0);
+        for (size_t e = 0; e < N_EPOCHS; e++) {
+                struct seal_blob b[MAX_RECS];
+                const char *m = e == 1 ? "garbage" : c.e[e].manifest.data;
+                size_t mlen = e == 1 ? 7 : c.e[e].manifest.len;
+
+                for (size_t i = 0; i < c.e[e].n; i++)
+                        b[i] = (struct seal_blob){ c.e[e].rec[i], strlen(c.e[e].rec[i]) };
+                assert_int_equal(seal_verifier_epoch(v, e == 1 ? "e1-folder" : NULL, m, mlen,
+                                                     c.e[e].sig, 64, b, c.e[e].n), 0);
+        }
+        for (size_t p = 0; p < seen.n && getenv("SEAL_TEST_VERBOSE"); p++)
+                print_message("  [%lld/%lld] %s\n", (long long)seen.p[p].epoch,
+                              (long long)seen.p[p].seq, seen.p[p].what);
+        assert_int_equal(seen.n, 3);
+        for (size_t i = 0; i < 3; i++) {
+                if (!strstr(seen.p[i].what, want[i]))
+                        fail_msg("problem %zu is \"%s\", want \"%s\"", i, seen.p[i].what,
+                                 want[i]);
+                assert_int_equal(seen.p[i].epoch, i < 2 ? 1 : 2);
+        }
+        assert_int_equal(seal_verifier_epochs(v), 3);
+        seal_verifier_free(v);
+        free_chain(&c);
+        seal_key_free(k);
+}
+
 /* ---- An export folder checked by tests/integration/independent_verify.py ---- */
 
 static const char *script_path, *format_doc_path;
@@ -672,6 +716,7 @@ int main(int argc, char **argv)
                 cmocka_unit_test(test_clean_chain),
                 cmocka_unit_test(test_anchor),
                 cmocka_unit_test(test_tampering),
+                cmocka_unit_test(test_unreadable_manifest),
                 cmocka_unit_test(test_export_independent),
         };
 
