@@ -211,6 +211,37 @@ def test_seal_without_daemon_and_epochs_listing():
         d.cleanup()
 
 
+def test_udp_overload_drops_are_counted_exactly():
+    """An 8-event queue and a UDP flood: every datagram sent is either a record or a counted drop
+    in the sealed manifest's stats (sent = kept + dropped)."""
+    d = Daemon(unix=False, extra="queue:\n  max_events: 8\n")
+    try:
+        d.start()
+        n = 20000
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
+        for i in range(n):
+            u.sendto(f"<13>1 - h flood - - - datagram {i}".encode(), ("127.0.0.1", d.ports["udp"]))
+        time.sleep(1.0)  # let the daemon read what the kernel kept
+        check(d.stop() == 0, "exit status")
+        gatelog("seal", "--now", "-c", d.config, check_rc=0)
+        es = epochs(d)
+        sealed = [e for e in es if e["state"] == "sealed"]
+        kept = sum(e["stats"]["kept"] for e in sealed)
+        dropped = sum(sum(e["stats"]["dropped"].values()) for e in sealed)
+        received = sum(e["stats"]["received"] for e in sealed)
+        recs = d.query()
+        check(len(recs) == kept, f"{len(recs)} records but stats say kept={kept}")
+        check(kept + dropped == n, f"sent {n} != kept {kept} + dropped {dropped}")
+        check(received == n, f"stats received={received}, sent {n}")
+        check(dropped > 0, "an 8-event queue under a 20000-datagram flood dropped nothing: "
+              "the test did not overload anything")
+        rc, out, _ = d.verify_db()
+        check(rc == 0, out)
+    finally:
+        d.cleanup()
+
+
 def test_normalize_command():
     line = b'<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog - ID47 ' \
            b'[exampleSDID@32473 iut="3" eventSource="Application" eventID="1011"] ' \
@@ -240,4 +271,5 @@ if __name__ == "__main__":
                test_empty_epochs_are_sealed, test_restart_continues_chain_and_seals_missed_interval,
                test_sigterm_keeps_what_was_received, test_hostile_input_becomes_flagged_records,
                test_oversized_message_truncated_and_flagged,
-               test_seal_without_daemon_and_epochs_listing, test_normalize_command])
+               test_seal_without_daemon_and_epochs_listing,
+               test_udp_overload_drops_are_counted_exactly, test_normalize_command])
