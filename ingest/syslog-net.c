@@ -20,44 +20,22 @@
  *    for the rest, so one busy sender cannot starve the others.
  * A partial octet-counted frame left when the peer closes is discarded (its sender knows it
  * did not finish); one left at daemon exit is counted as DROP_SHUTDOWN by the drain. */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netdb.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "core/limits.h"
 #include "core/tm.h"
-#include "ingest/ingest.h"
+#include "ingest/syslog-net.h"
 
 #define INGEST_READ_CHUNK (64u * 1024)
 #define INGEST_CONN_BUDGET (256u * 1024)
 #define INGEST_DGRAM_BATCH 64
 #define INGEST_ACCEPT_BATCH 64
-/* Raised best effort: 4 MiB absorbs a few hundred milliseconds of a busy relay's bursts. */
-#define INGEST_RCVBUF (4 * 1024 * 1024)
-/* "[" INET6_ADDRSTRLEN "]:" 5 digits, or a unix path */
-#define INGEST_PEER_MAX 108
-
-struct ingest_syslog;
-
-struct listener {
-        struct ingest_syslog *s;
-        enum ingest_transport transport;
-        int fd;                 /* -1 once closed */
-        int port;               /* bound port; -1 for unix */
-        char *path;             /* unix: the socket path (also the records' peer) */
-        dev_t dev;              /* unix: identity of the socket file we created */
-        ino_t ino;
-        uint32_t ovfl;          /* last SO_RXQ_OVFL value seen (cumulative in the kernel) */
-};
 
 struct conn {
         struct ingest_syslog *s;
@@ -89,69 +67,11 @@ struct ingest_syslog {
         size_t rbuf_len;
 };
 
-int ingest_parse_hostport(const char *addr, char **ret_host, uint16_t *ret_port)
-{
-        const char *colon, *host = addr, *host_end;
-        unsigned long port = 0;
-        char *h;
-
-        if (!addr || !*addr)
-                return -EINVAL;
-        if (addr[0] == '[') {
-                host = addr + 1;
-                host_end = strchr(host, ']');
-                if (!host_end || host_end[1] != ':')
-                        return -EINVAL;
-                colon = host_end + 1;
-        } else {
-                colon = strrchr(addr, ':');
-                if (!colon || memchr(addr, ':', (size_t)(colon - addr)))
-                        return -EINVAL;  /* a bare IPv6 literal must be bracketed */
-                host_end = colon;
-        }
-        if (host_end == host || colon[1] == '\0' || strlen(colon + 1) > 5)
-                return -EINVAL;
-        for (const char *p = colon + 1; *p; p++) {
-                if (*p < '0' || *p > '9')
-                        return -EINVAL;
-                port = port * 10 + (unsigned long)(*p - '0');
-        }
-        if (port > 65535)
-                return -EINVAL;
-        h = strndup(host, (size_t)(host_end - host));
-        if (!h)
-                return -ENOMEM;
-        *ret_host = h;
-        *ret_port = (uint16_t)port;
-        return 0;
-}
-
 static const char *transport_name(enum ingest_transport t)
 {
         return t == INGEST_UDP ? "udp" : t == INGEST_TCP ? "tcp" : "unix";
 }
 
-static void format_peer(const struct sockaddr_storage *ss, char *out, size_t len)
-{
-        char a[INET6_ADDRSTRLEN];
-
-        if (ss->ss_family == AF_INET) {
-                const struct sockaddr_in *in = (const void *)ss;
-
-                inet_ntop(AF_INET, &in->sin_addr, a, sizeof(a));
-                snprintf(out, len, "%s:%u", a, ntohs(in->sin_port));
-        } else if (ss->ss_family == AF_INET6) {
-                const struct sockaddr_in6 *in6 = (const void *)ss;
-
-                inet_ntop(AF_INET6, &in6->sin6_addr, a, sizeof(a));
-                snprintf(out, len, "[%s]:%u", a, ntohs(in6->sin6_port));
-        } else {
-                snprintf(out, len, "unknown");
-        }
-}
-
-/* Normalizes one message and pushes it. Returns 0, or -EAGAIN with *ret_held set to the
- * built event when the queue is full (the caller decides: keep it or drop it). */
 static int ingest_push(struct ingest_syslog *s, const char *msg, size_t len, bool truncated,
                        const char *transport, const char *peer, int64_t received_us,
                        struct event **ret_held)
@@ -226,7 +146,7 @@ static int dgram_cb(struct loop *loop, int fd, uint32_t events, void *ud)
                 }
                 dgram_count_overflow(l, &mh);
                 if (l->transport == INGEST_UDP)
-                        format_peer(&ss, peer, sizeof(peer));
+                        syslog_format_peer(&ss, peer, sizeof(peer));
                 if (ingest_push(s, s->rbuf, (size_t)n, (mh.msg_flags & MSG_TRUNC) != 0,
                                 transport_name(l->transport),
                                 l->transport == INGEST_UDP ? peer : l->path, tm_now_us(),
@@ -427,7 +347,7 @@ static int conn_new(struct ingest_syslog *s, int fd, const struct sockaddr_stora
         }
         c->s = s;
         c->fd = fd;
-        format_peer(ss, c->peer, sizeof(c->peer));
+        syslog_format_peer(ss, c->peer, sizeof(c->peer));
         if (!s->paused) {
                 r = loop_add(s->loop, fd, EPOLLIN, conn_cb, c);
                 if (r < 0) {
@@ -477,140 +397,12 @@ static int accept_cb(struct loop *loop, int lfd, uint32_t events, void *ud)
 
 /* ---- listeners ---- */
 
-static void sock_raise_rcvbuf(int fd)
-{
-        int v = INGEST_RCVBUF, one = 1;
-
-        /* FORCE passes net.core.rmem_max when we have CAP_NET_ADMIN; else the capped one. */
-        if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &v, sizeof(v)) < 0)
-                (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v));
-        (void)setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof(one));
-}
-
-static int listener_bound_port(int fd)
-{
-        struct sockaddr_storage ss;
-        socklen_t sl = sizeof(ss);
-
-        if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
-                return -errno;
-        if (ss.ss_family == AF_INET)
-                return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-}
-
-static int listener_open_inet(struct listener *l, const char *addr)
-{
-        struct addrinfo hints = { .ai_flags = AI_PASSIVE };
-        struct addrinfo *res = NULL;
-        bool tcp = l->transport == INGEST_TCP;
-        uint16_t port;
-        char *host;
-        int r, fd, one = 1;
-
-        r = ingest_parse_hostport(addr, &host, &port);
-        if (r < 0)
-                return r;
-        hints.ai_socktype = tcp ? SOCK_STREAM : SOCK_DGRAM;
-        r = getaddrinfo(host, NULL, &hints, &res);
-        free(host);
-        if (r != 0)
-                return r == EAI_MEMORY ? -ENOMEM : r == EAI_SYSTEM ? -errno : -EADDRNOTAVAIL;
-        if (res->ai_family == AF_INET)
-                ((struct sockaddr_in *)res->ai_addr)->sin_port = htons(port);
-        else
-                ((struct sockaddr_in6 *)res->ai_addr)->sin6_port = htons(port);
-        fd = socket(res->ai_family, res->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (fd < 0) {
-                r = -errno;
-                goto out;
-        }
-        if (tcp)
-                (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        else
-                sock_raise_rcvbuf(fd);
-        if (bind(fd, res->ai_addr, res->ai_addrlen) < 0 ||
-            (tcp && listen(fd, SOMAXCONN) < 0)) {
-                r = -errno;
-                close(fd);
-                goto out;
-        }
-        l->fd = fd;
-        l->port = listener_bound_port(fd);
-        r = 0;
-out:
-        freeaddrinfo(res);
-        return r;
-}
-
-/* A socket file left by a previous run is removed; a live one (someone answers) or a file
- * that is not a socket is refused. */
-static int unix_remove_stale(const char *path, const struct sockaddr_un *sun)
-{
-        struct stat st;
-        int fd, r;
-
-        if (lstat(path, &st) < 0)
-                return errno == ENOENT ? 0 : -errno;
-        if (!S_ISSOCK(st.st_mode))
-                return -EEXIST;
-        fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-                return -errno;
-        r = connect(fd, (const struct sockaddr *)sun, sizeof(*sun));
-        close(fd);
-        if (r == 0)
-                return -EADDRINUSE;
-        if (unlink(path) < 0 && errno != ENOENT)
-                return -errno;
-        return 0;
-}
-
-static int listener_open_unix(struct listener *l, const char *path)
-{
-        struct sockaddr_un sun = { .sun_family = AF_UNIX };
-        struct stat st;
-        int fd, r;
-
-        if (!*path || strlen(path) >= sizeof(sun.sun_path))
-                return -ENAMETOOLONG;
-        memcpy(sun.sun_path, path, strlen(path));
-        l->path = strdup(path);
-        if (!l->path)
-                return -ENOMEM;
-        r = unix_remove_stale(path, &sun);
-        if (r < 0)
-                return r;
-        fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-                return -errno;
-        sock_raise_rcvbuf(fd);
-        /* 0660, not /dev/log's 0666: writers are the owner and the group, by choice. */
-        if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 || chmod(path, 0660) < 0 ||
-            stat(path, &st) < 0) {
-                r = -errno;
-                close(fd);
-                return r;
-        }
-        l->fd = fd;
-        l->port = -1;
-        l->dev = st.st_dev;
-        l->ino = st.st_ino;
-        return 0;
-}
-
 static void listener_close(struct ingest_syslog *s, struct listener *l)
 {
-        struct stat st;
-
         if (l->fd < 0)
                 return;
         loop_del(s->loop, l->fd);
-        close(l->fd);
-        l->fd = -1;
-        /* Remove the socket file only if it is still the one we made. */
-        if (l->path && stat(l->path, &st) == 0 && st.st_dev == l->dev && st.st_ino == l->ino)
-                unlink(l->path);
+        syslog_listener_unbind(l);
 }
 
 static int listener_open(struct ingest_syslog *s, struct listener *l,
@@ -619,18 +411,13 @@ static int listener_open(struct ingest_syslog *s, struct listener *l,
         int r;
 
         l->s = s;
-        l->fd = -1;
-        l->transport = cfg->transport;
-        if (cfg->transport == INGEST_UNIX)
-                r = listener_open_unix(l, cfg->addr);
-        else
-                r = listener_open_inet(l, cfg->addr);
+        r = syslog_listener_bind(l, cfg);
         if (r < 0)
                 return r;
         r = loop_add(s->loop, l->fd, EPOLLIN, cfg->transport == INGEST_TCP ? accept_cb : dgram_cb,
                      l);
         if (r < 0)
-                listener_close(s, l);
+                syslog_listener_unbind(l);
         return r;
 }
 

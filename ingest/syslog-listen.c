@@ -1,0 +1,226 @@
+/* Syslog listeners: address parsing and the sockets themselves (UDP, TCP, unix datagram).
+ *
+ * Binding happens before the daemon reports ready, so every error here is a start-up error
+ * the caller prints with the listener's name. UDP and unix sockets get a receive buffer of
+ * INGEST_RCVBUF (best effort) and SO_RXQ_OVFL, so that the kernel's drops become a count.
+ * A unix socket file is created 0660 (writers are the owner and the group, by choice, unlike
+ * /dev/log's 0666); a stale one (nobody bound) is replaced, a live one or a non-socket file
+ * at the path is refused, and on close the file is removed only if it is still ours. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "ingest/syslog-net.h"
+
+/* Raised best effort: 4 MiB absorbs a few hundred milliseconds of a busy relay's bursts. */
+#define INGEST_RCVBUF (4 * 1024 * 1024)
+
+int ingest_parse_hostport(const char *addr, char **ret_host, uint16_t *ret_port)
+{
+        const char *colon, *host = addr, *host_end;
+        unsigned long port = 0;
+        char *h;
+
+        if (!addr || !*addr)
+                return -EINVAL;
+        if (addr[0] == '[') {
+                host = addr + 1;
+                host_end = strchr(host, ']');
+                if (!host_end || host_end[1] != ':')
+                        return -EINVAL;
+                colon = host_end + 1;
+        } else {
+                colon = strrchr(addr, ':');
+                if (!colon || memchr(addr, ':', (size_t)(colon - addr)))
+                        return -EINVAL;  /* a bare IPv6 literal must be bracketed */
+                host_end = colon;
+        }
+        if (host_end == host || colon[1] == '\0' || strlen(colon + 1) > 5)
+                return -EINVAL;
+        for (const char *p = colon + 1; *p; p++) {
+                if (*p < '0' || *p > '9')
+                        return -EINVAL;
+                port = port * 10 + (unsigned long)(*p - '0');
+        }
+        if (port > 65535)
+                return -EINVAL;
+        h = strndup(host, (size_t)(host_end - host));
+        if (!h)
+                return -ENOMEM;
+        *ret_host = h;
+        *ret_port = (uint16_t)port;
+        return 0;
+}
+
+void syslog_format_peer(const struct sockaddr_storage *ss, char *out, size_t len)
+{
+        char a[INET6_ADDRSTRLEN];
+
+        if (ss->ss_family == AF_INET) {
+                const struct sockaddr_in *in = (const void *)ss;
+
+                inet_ntop(AF_INET, &in->sin_addr, a, sizeof(a));
+                snprintf(out, len, "%s:%u", a, ntohs(in->sin_port));
+        } else if (ss->ss_family == AF_INET6) {
+                const struct sockaddr_in6 *in6 = (const void *)ss;
+
+                inet_ntop(AF_INET6, &in6->sin6_addr, a, sizeof(a));
+                snprintf(out, len, "[%s]:%u", a, ntohs(in6->sin6_port));
+        } else {
+                snprintf(out, len, "unknown");
+        }
+}
+
+/* Normalizes one message and pushes it. Returns 0, or -EAGAIN with *ret_held set to the
+ * built event when the queue is full (the caller decides: keep it or drop it). */
+static void sock_raise_rcvbuf(int fd)
+{
+        int v = INGEST_RCVBUF, one = 1;
+
+        /* FORCE passes net.core.rmem_max when we have CAP_NET_ADMIN; else the capped one. */
+        if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &v, sizeof(v)) < 0)
+                (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v));
+        (void)setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof(one));
+}
+
+static int listener_bound_port(int fd)
+{
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+
+        if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
+                return -errno;
+        if (ss.ss_family == AF_INET)
+                return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+}
+
+static int listener_open_inet(struct listener *l, const char *addr)
+{
+        struct addrinfo hints = { .ai_flags = AI_PASSIVE };
+        struct addrinfo *res = NULL;
+        bool tcp = l->transport == INGEST_TCP;
+        uint16_t port;
+        char *host;
+        int r, fd, one = 1;
+
+        r = ingest_parse_hostport(addr, &host, &port);
+        if (r < 0)
+                return r;
+        hints.ai_socktype = tcp ? SOCK_STREAM : SOCK_DGRAM;
+        r = getaddrinfo(host, NULL, &hints, &res);
+        free(host);
+        if (r != 0)
+                return r == EAI_MEMORY ? -ENOMEM : r == EAI_SYSTEM ? -errno : -EADDRNOTAVAIL;
+        if (res->ai_family == AF_INET)
+                ((struct sockaddr_in *)res->ai_addr)->sin_port = htons(port);
+        else
+                ((struct sockaddr_in6 *)res->ai_addr)->sin6_port = htons(port);
+        fd = socket(res->ai_family, res->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+                r = -errno;
+                goto out;
+        }
+        if (tcp)
+                (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        else
+                sock_raise_rcvbuf(fd);
+        if (bind(fd, res->ai_addr, res->ai_addrlen) < 0 ||
+            (tcp && listen(fd, SOMAXCONN) < 0)) {
+                r = -errno;
+                close(fd);
+                goto out;
+        }
+        l->fd = fd;
+        l->port = listener_bound_port(fd);
+        r = 0;
+out:
+        freeaddrinfo(res);
+        return r;
+}
+
+/* A socket file left by a previous run is removed; a live one (someone answers) or a file
+ * that is not a socket is refused. */
+static int unix_remove_stale(const char *path, const struct sockaddr_un *sun)
+{
+        struct stat st;
+        int fd, r;
+
+        if (lstat(path, &st) < 0)
+                return errno == ENOENT ? 0 : -errno;
+        if (!S_ISSOCK(st.st_mode))
+                return -EEXIST;
+        fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        r = connect(fd, (const struct sockaddr *)sun, sizeof(*sun));
+        close(fd);
+        if (r == 0)
+                return -EADDRINUSE;
+        if (unlink(path) < 0 && errno != ENOENT)
+                return -errno;
+        return 0;
+}
+
+static int listener_open_unix(struct listener *l, const char *path)
+{
+        struct sockaddr_un sun = { .sun_family = AF_UNIX };
+        struct stat st;
+        int fd, r;
+
+        if (!*path || strlen(path) >= sizeof(sun.sun_path))
+                return -ENAMETOOLONG;
+        memcpy(sun.sun_path, path, strlen(path));
+        l->path = strdup(path);
+        if (!l->path)
+                return -ENOMEM;
+        r = unix_remove_stale(path, &sun);
+        if (r < 0)
+                return r;
+        fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        sock_raise_rcvbuf(fd);
+        /* 0660, not /dev/log's 0666: writers are the owner and the group, by choice. */
+        if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 || chmod(path, 0660) < 0 ||
+            stat(path, &st) < 0) {
+                r = -errno;
+                close(fd);
+                return r;
+        }
+        l->fd = fd;
+        l->port = -1;
+        l->dev = st.st_dev;
+        l->ino = st.st_ino;
+        return 0;
+}
+
+int syslog_listener_bind(struct listener *l, const struct ingest_listen *cfg)
+{
+        l->fd = -1;
+        l->transport = cfg->transport;
+        if (cfg->transport == INGEST_UNIX)
+                return listener_open_unix(l, cfg->addr);
+        return listener_open_inet(l, cfg->addr);
+}
+
+void syslog_listener_unbind(struct listener *l)
+{
+        struct stat st;
+
+        if (l->fd < 0)
+                return;
+        close(l->fd);
+        l->fd = -1;
+        /* Remove the socket file only if it is still the one we made. */
+        if (l->path && stat(l->path, &st) == 0 && st.st_dev == l->dev && st.st_ino == l->ino)
+                unlink(l->path);
+}
