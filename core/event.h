@@ -24,7 +24,7 @@ void event_free_cb(void *e);      /* for queue_free */
  * stats.dropped and in metrics; keep them stable. */
 enum drop_reason {
         DROP_QUEUE_FULL,       /* UDP/unix datagram arrived while the queue was full */
-        DROP_KERNEL_OVERFLOW,  /* datagrams the kernel dropped on our socket (SO_RXQ_OVFL) */
+        DROP_KERNEL_OVERFLOW,  /* datagrams the kernel dropped on our socket (SO_MEMINFO drop counter) */
         DROP_CONN_LIMIT,       /* TCP connection refused: too many connections */
         DROP_OUT_OF_MEMORY,    /* an event could not be allocated */
         DROP_SHUTDOWN,         /* partial frame still buffered when a connection closed at exit */

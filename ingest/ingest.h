@@ -8,7 +8,7 @@
  * Memory is bounded: when the queue is full, TCP connections stop being read (the kernel
  * then applies backpressure to the sender) until the queue's space fd fires, and datagrams
  * are dropped and counted (DROP_QUEUE_FULL), as are the kernel's own drops on our sockets
- * (SO_RXQ_OVFL, DROP_KERNEL_OVERFLOW). */
+ * (SO_MEMINFO, DROP_KERNEL_OVERFLOW). */
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
@@ -42,7 +42,8 @@ struct ingest_syslog;
 int ingest_syslog_new(const struct ingest_syslog_config *cfg, struct loop *loop,
                       struct queue *q, struct drop_counters *drops,
                       struct ingest_syslog **ret, char *err, size_t err_len);
-/* Stops accepting: closes the listeners (not established connections). */
+/* Stops accepting: reads what datagram sockets already hold (waiting for queue space, for at
+ * most 2 s), then closes the listeners (not established connections). */
 void ingest_syslog_stop_accepting(struct ingest_syslog *s);
 /* Reads what established connections still have buffered (bounded by the time given),
  * pushes complete frames, counts partial ones as DROP_SHUTDOWN, and closes them. */

@@ -2,7 +2,7 @@
  *
  * Binding happens before the daemon reports ready, so every error here is a start-up error
  * the caller prints with the listener's name. UDP and unix sockets get a receive buffer of
- * INGEST_RCVBUF (best effort) and SO_RXQ_OVFL, so that the kernel's drops become a count.
+ * INGEST_RCVBUF (best effort); the kernel's drops are counted from SO_MEMINFO (syslog-net.c).
  * A unix socket file is created 0660 (writers are the owner and the group, by choice, unlike
  * /dev/log's 0666); a stale one (nobody bound) is replaced, a live one or a non-socket file
  * at the path is refused, and on close the file is removed only if it is still ours. */
@@ -79,16 +79,14 @@ void syslog_format_peer(const struct sockaddr_storage *ss, char *out, size_t len
         }
 }
 
-/* Normalizes one message and pushes it. Returns 0, or -EAGAIN with *ret_held set to the
- * built event when the queue is full (the caller decides: keep it or drop it). */
+/* A larger receive buffer absorbs bursts of datagrams while the loop is busy. */
 static void sock_raise_rcvbuf(int fd)
 {
-        int v = INGEST_RCVBUF, one = 1;
+        int v = INGEST_RCVBUF;
 
         /* FORCE passes net.core.rmem_max when we have CAP_NET_ADMIN; else the capped one. */
         if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &v, sizeof(v)) < 0)
                 (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v));
-        (void)setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof(one));
 }
 
 static int listener_bound_port(int fd)

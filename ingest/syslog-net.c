@@ -9,7 +9,7 @@
  *    framer (max_message bytes), at most one built event and at most one read's unconsumed
  *    bytes (INGEST_READ_CHUNK) while the queue is full.
  *  - Nothing is lost silently: datagrams that meet a full queue are dropped and counted
- *    (DROP_QUEUE_FULL), the kernel's own drops on our sockets are counted from SO_RXQ_OVFL
+ *    (DROP_QUEUE_FULL), the kernel's own drops on our sockets are counted from SO_MEMINFO
  *    (DROP_KERNEL_OVERFLOW), connections over the limit are refused and counted
  *    (DROP_CONN_LIMIT). TCP is never dropped: on a full queue every TCP connection stops
  *    being read (the kernel's window then pushes back on the senders) until the queue's
@@ -28,6 +28,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <linux/sock_diag.h>
+
 #include "core/limits.h"
 #include "core/tm.h"
 #include "ingest/syslog-net.h"
@@ -35,6 +37,10 @@
 #define INGEST_READ_CHUNK (64u * 1024)
 #define INGEST_CONN_BUDGET (256u * 1024)
 #define INGEST_DGRAM_BATCH 64
+/* At shutdown, datagrams already queued in the kernel are read for at most this long or
+ * this many (a 4 MiB receive buffer holds about 30,000 small datagrams). */
+#define INGEST_DRAIN_DGRAM_US (2 * 1000 * 1000)
+#define INGEST_DRAIN_DGRAM_MAX 200000
 #define INGEST_ACCEPT_BATCH 64
 
 struct conn {
@@ -102,59 +108,78 @@ static int ingest_push(struct ingest_syslog *s, const char *msg, size_t len, boo
 
 /* ---- datagrams (UDP, unix) ---- */
 
-static void dgram_count_overflow(struct listener *l, struct msghdr *mh)
+/* Counts the datagrams the kernel dropped on this socket since the last look, from its
+ * cumulative drop counter (SO_MEMINFO, SK_MEMINFO_DROPS; Linux 4.12). SO_RXQ_OVFL would
+ * only report drops with a later datagram, so drops at the end of a burst would go
+ * uncounted; reading the counter after the socket is read dry misses nothing. */
+static void dgram_count_overflow(struct listener *l)
 {
-        for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
-                uint32_t v, delta;
+        uint32_t mem[SK_MEMINFO_VARS] = { 0 };
+        socklen_t len = sizeof(mem);
 
-                if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SO_RXQ_OVFL)
-                        continue;
-                memcpy(&v, CMSG_DATA(c), sizeof(v));
-                /* The kernel reports its cumulative count; unsigned arithmetic wraps. */
-                delta = v - l->ovfl;
-                l->ovfl = v;
-                if (delta)
-                        drop_count(l->s->drops, DROP_KERNEL_OVERFLOW, delta);
-        }
+        if (getsockopt(l->fd, SOL_SOCKET, SO_MEMINFO, mem, &len) < 0 ||
+            len <= SK_MEMINFO_DROPS * sizeof(uint32_t))
+                return;
+        /* Unsigned arithmetic: the kernel's counter wraps. */
+        uint32_t delta = mem[SK_MEMINFO_DROPS] - l->ovfl;
+        l->ovfl = mem[SK_MEMINFO_DROPS];
+        if (delta)
+                drop_count(l->s->drops, DROP_KERNEL_OVERFLOW, delta);
 }
 
-static int dgram_cb(struct loop *loop, int fd, uint32_t events, void *ud)
+static int drain_wait_space(struct ingest_syslog *s, int64_t deadline);
+
+/* Reads and pushes one datagram. Returns 1 when one was read, 0 when none is waiting.
+ * deadline 0: a full queue drops it (counted); otherwise (at shutdown) we wait for space
+ * until the deadline (monotonic), since the writer is still storing. */
+static int dgram_read_one(struct listener *l, int64_t deadline)
 {
-        struct listener *l = ud;
         struct ingest_syslog *s = l->s;
+        struct sockaddr_storage ss = { 0 };
+        struct iovec iov = { .iov_base = s->rbuf, .iov_len = s->max_message };
+        struct msghdr mh = {
+                .msg_name = &ss, .msg_namelen = sizeof(ss), .msg_iov = &iov,
+                .msg_iovlen = 1,
+        };
+        char peer[INGEST_PEER_MAX];
+        struct event *held = NULL;
+        ssize_t n;
 
-        for (int i = 0; i < INGEST_DGRAM_BATCH; i++) {
-                union {
-                        char buf[CMSG_SPACE(sizeof(uint32_t))];
-                        struct cmsghdr align;
-                } ctl;
-                struct sockaddr_storage ss = { 0 };
-                struct iovec iov = { .iov_base = s->rbuf, .iov_len = s->max_message };
-                struct msghdr mh = {
-                        .msg_name = &ss, .msg_namelen = sizeof(ss), .msg_iov = &iov,
-                        .msg_iovlen = 1, .msg_control = ctl.buf,
-                        .msg_controllen = sizeof(ctl.buf),
-                };
-                char peer[INGEST_PEER_MAX];
-                struct event *held = NULL;
-                ssize_t n = recvmsg(fd, &mh, MSG_DONTWAIT);
-
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        break;  /* EAGAIN, or an error with nothing to read */
-                }
-                dgram_count_overflow(l, &mh);
-                if (l->transport == INGEST_UDP)
-                        syslog_format_peer(&ss, peer, sizeof(peer));
-                if (ingest_push(s, s->rbuf, (size_t)n, (mh.msg_flags & MSG_TRUNC) != 0,
-                                transport_name(l->transport),
-                                l->transport == INGEST_UDP ? peer : l->path, tm_now_us(),
-                                &held) == -EAGAIN) {
+        do
+                n = recvmsg(l->fd, &mh, MSG_DONTWAIT);
+        while (n < 0 && errno == EINTR);
+        if (n < 0) {
+                /* Read dry (EAGAIN, or an error with nothing to read): every drop the kernel
+                 * made so far is in its counter now. */
+                dgram_count_overflow(l);
+                return 0;
+        }
+        if (l->transport == INGEST_UDP)
+                syslog_format_peer(&ss, peer, sizeof(peer));
+        if (ingest_push(s, s->rbuf, (size_t)n, (mh.msg_flags & MSG_TRUNC) != 0,
+                        transport_name(l->transport),
+                        l->transport == INGEST_UDP ? peer : l->path, tm_now_us(),
+                        &held) == -EAGAIN) {
+                while (deadline > 0 && held && drain_wait_space(s, deadline) == 0)
+                        if (queue_push(s->q, held) != -EAGAIN)
+                                held = NULL;
+                if (held) {
                         event_free(held);
                         drop_count(s->drops, DROP_QUEUE_FULL, 1);
                 }
         }
+        return 1;
+}
+
+static int dgram_cb(struct loop *loop, int fd, uint32_t events, void *ud)
+{
+        /* Bounded work per wakeup, so that one flooded socket cannot starve the others. */
+        int i;
+        for (i = 0; i < INGEST_DGRAM_BATCH; i++)
+                if (dgram_read_one(ud, 0) == 0)
+                        break;
+        if (i == INGEST_DGRAM_BATCH)
+                dgram_count_overflow(ud);
         return 0;
 }
 
@@ -468,12 +493,26 @@ fail:
         return r;
 }
 
+/* Datagrams the kernel already holds for us were received: store them before the socket
+ * closes (reading also brings the kernel's last overflow count). Bounded by the deadline and
+ * by a count, since a sender may keep sending while we read. */
+static void dgram_drain(struct listener *l, int64_t deadline)
+{
+        for (long i = 0; i < INGEST_DRAIN_DGRAM_MAX && tm_mono_us() < deadline; i++)
+                if (dgram_read_one(l, deadline) == 0)
+                        break;
+}
+
 void ingest_syslog_stop_accepting(struct ingest_syslog *s)
 {
         if (!s)
                 return;
-        for (size_t i = 0; i < s->n_ls; i++)
+        int64_t deadline = tm_mono_us() + INGEST_DRAIN_DGRAM_US;
+        for (size_t i = 0; i < s->n_ls; i++) {
+                if (s->ls[i].fd >= 0 && s->ls[i].transport != INGEST_TCP)
+                        dgram_drain(&s->ls[i], deadline);
                 listener_close(s, &s->ls[i]);
+        }
 }
 
 int ingest_syslog_port(const struct ingest_syslog *s, size_t i)

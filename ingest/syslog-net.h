@@ -20,7 +20,7 @@ struct listener {
         char *path;             /* unix: the socket path (also the records' peer); owned */
         dev_t dev;              /* unix: identity of the socket file we created */
         ino_t ino;
-        uint32_t ovfl;          /* last SO_RXQ_OVFL value seen (cumulative in the kernel) */
+        uint32_t ovfl;          /* last SK_MEMINFO_DROPS seen (cumulative in the kernel) */
 };
 
 /* Opens and binds (and for TCP, listens) the socket cfg names: sets fd, transport, port,
