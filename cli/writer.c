@@ -15,6 +15,7 @@
  * transaction that also queues the epoch's exports (the outbox); the exports are written
  * after that commit and marked done only when complete, so a crash in between re-exports. */
 #include "cli/writer.h"
+#include "cli/writer-stats.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -42,8 +43,7 @@ struct open_epoch {
         struct crit_tree *crit;   /* sorted by id, RFC 8785 order */
         size_t n_crit;
         /* counters, persisted with every batch as the epoch row's stats */
-        uint64_t kept, malformed, truncated, invalid_utf8;
-        uint64_t dropped[DROP__MAX];
+        struct epoch_stats stats;
 };
 
 struct writer {
@@ -75,6 +75,7 @@ static void open_epoch_clear(struct open_epoch *o) {
                 merkle_free(o->crit[i].tree);
         }
         free(o->crit);
+        epoch_stats_clear(&o->stats);
         memset(o, 0, sizeof(*o));
 }
 
@@ -116,47 +117,10 @@ static int64_t interval_end(const struct writer *w, int64_t t) {
         return (floor_div(t, w->epoch_us) + 1) * w->epoch_us;
 }
 
-/* The open epoch's counters as a JSON object (the manifest's stats). */
-static json *stats_json(const struct open_epoch *o) {
-        json *s = json_new_obj(), *d = json_new_obj();
-        if (!s || !d) {
-                json_free(s);
-                json_free(d);
-                return NULL;
-        }
-        uint64_t lost = 0;
-        for (int r = 0; r < DROP__MAX; r++) {
-                json_obj_set(d, drop_reason_name(r), json_new_int((int64_t)o->dropped[r]));
-                if (r != DROP_CONN_LIMIT) /* connections, not events */
-                        lost += o->dropped[r];
-        }
-        json_obj_set(s, "dropped", d);
-        json_obj_set(s, "kept", json_new_int((int64_t)o->kept));
-        json_obj_set(s, "received", json_new_int((int64_t)(o->kept + lost)));
-        json_obj_set(s, "malformed", json_new_int((int64_t)o->malformed));
-        json_obj_set(s, "truncated", json_new_int((int64_t)o->truncated));
-        json_obj_set(s, "invalid_utf8", json_new_int((int64_t)o->invalid_utf8));
-        return s;
-}
-
-static void stats_load(struct open_epoch *o, const char *text) {
-        json *s = NULL;
-        if (!text || json_parse(text, strlen(text), &s, NULL) < 0)
-                return;
-        o->kept = (uint64_t)json_int(json_obj_get(s, "kept"));
-        o->malformed = (uint64_t)json_int(json_obj_get(s, "malformed"));
-        o->truncated = (uint64_t)json_int(json_obj_get(s, "truncated"));
-        o->invalid_utf8 = (uint64_t)json_int(json_obj_get(s, "invalid_utf8"));
-        json *d = json_obj_get(s, "dropped");
-        for (int r = 0; r < DROP__MAX; r++)
-                o->dropped[r] = (uint64_t)json_int(json_obj_get(d, drop_reason_name(r)));
-        json_free(s);
-}
-
 /* Writes the open epoch's row with count records (counters included). Inside a
  * transaction. */
 static int open_epoch_put_count(struct writer *w, int64_t count) {
-        json *s = stats_json(&w->open);
+        json *s = epoch_stats_json(&w->open.stats);
         struct buf b = BUF_INIT;
         int r = s ? json_canon(s, &b) : -ENOMEM;
         json_free(s);
@@ -184,17 +148,8 @@ static int open_epoch_init(struct writer *w, int64_t epoch, int64_t start_us, in
         w->open.start_us = start_us;
         w->open.end_us = interval_end(w, start_us);
         w->open.first_seq = first_seq;
-        return merkle_new(&w->open.tree);
-}
-
-static bool flags_has(const json *rec, const char *flag) {
-        const json *f = json_obj_get(rec, "flags");
-        for (size_t i = 0; i < json_len(f); i++) {
-                const char *s = json_str(json_arr_at(f, i), NULL);
-                if (s && strcmp(s, flag) == 0)
-                        return true;
-        }
-        return false;
+        int r = epoch_stats_init(&w->open.stats);
+        return r < 0 ? r : merkle_new(&w->open.tree);
 }
 
 /* ---- exports ---- */
@@ -334,7 +289,7 @@ static void exports_flush(struct writer *w) {
 static int seal_open(struct writer *w, int64_t end_us) {
         struct open_epoch *o = &w->open;
         struct seal_criterion *crit = calloc(o->n_crit ? o->n_crit : 1, sizeof(*crit));
-        json *stats = stats_json(o);
+        json *stats = epoch_stats_json(&o->stats);
         struct buf m = BUF_INIT;
         uint8_t sig[SEAL_SIG_LEN];
         int r = (crit && stats) ? 0 : -ENOMEM;
@@ -444,7 +399,8 @@ static int store_recover(struct writer *w, char *err, size_t err_len) {
         }
         r = open_epoch_init(w, last.epoch, last.start_us, last.first_seq);
         w->open.end_us = last.end_us;
-        stats_load(&w->open, last.stats);
+        if (r >= 0 && last.stats && epoch_stats_load(&w->open.stats, last.stats) < 0)
+                r = -EBADMSG;
         if (r >= 0)
                 r = store_records_leaves(w->store, last.epoch, rebuild_cb, w);
         if (r < 0) {
@@ -553,59 +509,102 @@ int writer_open(const struct writer_config *cfg, struct writer **ret, char *err,
         return 0;
 }
 
-/* Stores one batch in one transaction. Returns 0 or -errno (the batch is then untouched
- * and the caller retries it). */
+/* Stores one record of a batch: seq, canonical bytes, leaf, criteria rows. */
+static int store_one(struct writer *w, json *rec, int64_t seq, int64_t received_us,
+                     struct buf *b, uint8_t leaf[HASH_LEN]) {
+        const char *crit[64];
+        size_t nc = 0;
+        const json *cr = json_obj_get(rec, "criteria");
+        for (size_t j = 0; j < json_len(cr) && nc < 64; j++)
+                if ((crit[nc] = json_str(json_arr_at(cr, j), NULL)))
+                        nc++;
+        int r = 0;
+        /* Trees are created now so that nothing can fail after the commit. */
+        for (size_t j = 0; r >= 0 && j < nc; j++)
+                if (!crit_tree_get(&w->open, crit[j]))
+                        r = -ENOMEM;
+        if (r >= 0)
+                r = json_obj_set_int(rec, "seq", seq);
+        buf_reset(b);
+        if (r >= 0)
+                r = json_canon(rec, b);
+        if (r < 0)
+                return r;
+        struct store_record sr = {
+                .seq = seq, .epoch = w->open.epoch,
+                .received_us = received_us, .time_us = received_us,
+                .host = json_str(json_obj_get(rec, "host"), NULL),
+                .data = b->data, .len = b->len, .criteria = crit, .n_criteria = nc,
+        };
+        size_t tl;
+        const char *ts = json_str(json_obj_get(rec, "time"), &tl);
+        if (ts)
+                (void)tm_parse_rfc3339(ts, tl, 0, &sr.time_us);
+        merkle_leaf_hash(b->data, b->len, sr.leaf);
+        memcpy(leaf, sr.leaf, HASH_LEN);
+        return store_record_insert(w->store, &sr);
+}
+
+/* After the commit: the trees take the batch's leaves, and sinks learn what is durable. */
+static void batch_committed(struct writer *w, struct event **ev, size_t n,
+                            uint8_t (*leaves)[HASH_LEN]) {
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++) {
+                if (!ev[i]->rec)
+                        continue;
+                int a = merkle_add_leaf(w->open.tree, leaves[k]);
+                const json *cr = json_obj_get(ev[i]->rec, "criteria");
+                for (size_t j = 0; a >= 0 && j < json_len(cr) && j < 64; j++) {
+                        const char *id = json_str(json_arr_at(cr, j), NULL);
+                        struct merkle *ct = id ? crit_tree_get(&w->open, id) : NULL;
+                        a = ct ? merkle_add_leaf(ct, leaves[k]) : -ENOMEM;
+                }
+                if (a < 0) {
+                        /* The records are committed; the trees can be rebuilt from them,
+                         * which is what a restart does. */
+                        log_error("out of memory after commit; exiting to rebuild",
+                                  "seq=%lld", (long long)(w->next_seq + (int64_t)k));
+                        abort();
+                }
+                k++;
+        }
+        w->next_seq += (int64_t)k;
+        for (size_t i = 0; i < n; i++)
+                if (ev[i]->sink && ev[i]->sink->committed_cb)
+                        ev[i]->sink->committed_cb(ev[i]->sink->ud, ev[i]->sink_token);
+}
+
+/* Stores one batch in one transaction: records, positions of resumable sources, and the
+ * open epoch's counters. Returns 0 or -errno (the batch and the counters are then as they
+ * were, and the caller retries). Events without a record (rule drops) are only counted. */
 static int write_batch(struct writer *w, struct event **ev, size_t n) {
         uint8_t (*leaves)[HASH_LEN] = malloc((n ? n : 1) * HASH_LEN);
         struct buf b = BUF_INIT;
         uint64_t took[DROP__MAX] = { 0 };
-        struct open_epoch saved = w->open; /* counters, to undo on failure */
-        int r = leaves ? store_begin(w->store) : -ENOMEM;
-
+        struct epoch_stats saved;
+        size_t k = 0;
+        int r = leaves ? epoch_stats_snapshot(&w->open.stats, &saved) : -ENOMEM;
+        if (r < 0) {
+                free(leaves);
+                return r;
+        }
+        r = store_begin(w->store);
         for (size_t i = 0; r >= 0 && i < n; i++) {
-                json *rec = ev[i]->rec;
-                const char *crit[64];
-                size_t nc = 0;
-                const json *cr = json_obj_get(rec, "criteria");
-                for (size_t j = 0; j < json_len(cr) && nc < 64; j++)
-                        if ((crit[nc] = json_str(json_arr_at(cr, j), NULL)))
-                                nc++;
-                /* Trees are created now so that nothing can fail after the commit. */
-                for (size_t j = 0; r >= 0 && j < nc; j++)
-                        if (!crit_tree_get(&w->open, crit[j]))
-                                r = -ENOMEM;
+                if (ev[i]->rec) {
+                        r = store_one(w, ev[i]->rec, w->next_seq + (int64_t)k,
+                                      ev[i]->received_us, &b, leaves[k]);
+                        k++;
+                }
+                if (r >= 0 && ev[i]->pos_source && ev[i]->pos)
+                        r = store_position_set(w->store, ev[i]->pos_source, ev[i]->pos);
                 if (r >= 0)
-                        r = json_obj_set_int(rec, "seq", w->next_seq + (int64_t)i);
-                buf_reset(&b);
-                if (r >= 0)
-                        r = json_canon(rec, &b);
-                if (r < 0)
-                        break;
-                struct store_record sr = {
-                        .seq = w->next_seq + (int64_t)i, .epoch = w->open.epoch,
-                        .received_us = ev[i]->received_us, .time_us = ev[i]->received_us,
-                        .host = json_str(json_obj_get(rec, "host"), NULL),
-                        .data = b.data, .len = b.len, .criteria = crit, .n_criteria = nc,
-                };
-                size_t tl;
-                const char *ts = json_str(json_obj_get(rec, "time"), &tl);
-                if (ts)
-                        (void)tm_parse_rfc3339(ts, tl, 0, &sr.time_us);
-                merkle_leaf_hash(b.data, b.len, sr.leaf);
-                memcpy(leaves[i], sr.leaf, HASH_LEN);
-                r = store_record_insert(w->store, &sr);
-                w->open.kept++;
-                w->open.malformed += flags_has(rec, "malformed");
-                w->open.truncated += flags_has(rec, "truncated");
-                w->open.invalid_utf8 += flags_has(rec, "invalid_utf8");
+                        r = epoch_stats_event(&w->open.stats, ev[i]);
         }
         if (r >= 0) {
                 drop_take(w->drops ? w->drops : &(struct drop_counters){ 0 }, took);
-                for (int k = 0; k < DROP__MAX; k++)
-                        w->open.dropped[k] += took[k];
+                epoch_stats_drops(&w->open.stats, took);
                 /* The count in the row must include this batch before the trees do. */
-                struct merkle *t = w->open.tree;
-                r = open_epoch_put_count(w, (int64_t)merkle_count(t) + (int64_t)n);
+                r = open_epoch_put_count(w, (int64_t)(merkle_count(w->open.tree) + k));
         }
         if (r >= 0)
                 r = store_commit(w->store);
@@ -613,34 +612,14 @@ static int write_batch(struct writer *w, struct event **ev, size_t n) {
                 log_error("store write failed", "events=%zu error=\"%s\"", n,
                           store_errmsg(w->store));
                 (void)store_rollback(w->store);
-                w->open.kept = saved.kept;
-                w->open.malformed = saved.malformed;
-                w->open.truncated = saved.truncated;
-                w->open.invalid_utf8 = saved.invalid_utf8;
-                for (int k = 0; k < DROP__MAX; k++) {
-                        /* Drops taken stay counted: give them back for the next try. */
-                        w->open.dropped[k] = saved.dropped[k];
-                        if (took[k] && w->drops)
-                                drop_count(w->drops, k, took[k]);
-                }
+                epoch_stats_restore(&w->open.stats, &saved);
+                /* Drops taken stay counted: give them back for the next try. */
+                for (int d = 0; d < DROP__MAX; d++)
+                        if (took[d] && w->drops)
+                                drop_count(w->drops, d, took[d]);
         } else {
-                for (size_t i = 0; i < n; i++) {
-                        int a = merkle_add_leaf(w->open.tree, leaves[i]);
-                        const json *cr = json_obj_get(ev[i]->rec, "criteria");
-                        for (size_t j = 0; a >= 0 && j < json_len(cr) && j < 64; j++) {
-                                const char *id = json_str(json_arr_at(cr, j), NULL);
-                                struct merkle *ct = id ? crit_tree_get(&w->open, id) : NULL;
-                                a = ct ? merkle_add_leaf(ct, leaves[i]) : -ENOMEM;
-                        }
-                        if (a < 0) {
-                                /* The records are committed; the trees can be rebuilt from
-                                 * them, which is what a restart does. */
-                                log_error("out of memory after commit; exiting to rebuild",
-                                          "seq=%lld", (long long)(w->next_seq + (int64_t)i));
-                                abort();
-                        }
-                }
-                w->next_seq += (int64_t)n;
+                epoch_stats_clear(&saved);
+                batch_committed(w, ev, n, leaves);
         }
         free(leaves);
         buf_free(&b);

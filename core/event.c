@@ -2,13 +2,15 @@
  *
  * An event is one heap object holding the gate record; it is created on a collector thread
  * and freed on the writer thread, so nothing here keeps state beyond the object itself. */
+#include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/event.h"
 
 struct event *event_new(json *rec, int64_t received_us)
 {
-        struct event *e = malloc(sizeof(*e));
+        struct event *e = calloc(1, sizeof(*e));
 
         if (!e) {
                 json_free(rec);
@@ -19,11 +21,30 @@ struct event *event_new(json *rec, int64_t received_us)
         return e;
 }
 
+int event_set_pos(struct event *e, const char *source, const char *pos)
+{
+        char *s = strdup(source), *p = strdup(pos);
+
+        if (!s || !p) {
+                free(s);
+                free(p);
+                return -ENOMEM;
+        }
+        free(e->pos_source);
+        free(e->pos);
+        e->pos_source = s;
+        e->pos = p;
+        return 0;
+}
+
 void event_free(struct event *e)
 {
         if (!e)
                 return;
         json_free(e->rec);
+        free(e->drop_rule);
+        free(e->pos_source);
+        free(e->pos);
         free(e);
 }
 

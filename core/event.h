@@ -10,14 +10,37 @@
 
 #include "core/json.h"
 
-struct event {
-        int64_t received_us;  /* receipt time, decides the epoch */
-        json *rec;            /* owned: the gate record without "seq" (the writer adds it) */
+/* Told after the transaction that stored an event committed (an at-least-once peer's ack: a
+ * Kafka offset commit, a RELP response). */
+struct event_sink {
+        /* Called on the writer thread after the commit; must be thread-safe and must not
+         * block (typically: record the token, write an eventfd the collector's loop polls). */
+        void (*committed_cb)(void *ud, uint64_t token);
+        void *ud;
 };
 
-/* Takes ownership of rec always. NULL when out of memory. */
+struct event {
+        int64_t received_us;  /* receipt time, decides the epoch */
+        json *rec;            /* owned: the gate record without "seq" (the writer adds it);
+                               * NULL when a rule dropped the event (drop_rule says which) */
+        char *drop_rule;      /* owned or NULL: id of the rule that dropped this event; the
+                               * writer counts it per rule in the epoch's stats */
+        /* Resumable sources (journald, Kafka): the position OF this event, stored in the same
+         * transaction as the record, so that a restart resumes exactly after it; the epoch's
+         * stats.sources name the first and last position it sealed per source. An event a
+         * rule dropped (rec NULL) still advances its source's position. */
+        char *pos_source;     /* owned or NULL: "journald:NAME", "kafka:TOPIC/PARTITION" */
+        char *pos;            /* owned or NULL: journal cursor, or Kafka offset in decimal */
+        const struct event_sink *sink; /* borrowed or NULL: told after the commit */
+        uint64_t sink_token;
+        char rules_pack[65];  /* hex SHA-256 of the rule pack that mapped the record, or "" */
+};
+
+/* Takes ownership of rec always. NULL when out of memory. All other members are zero. */
 struct event *event_new(json *rec, int64_t received_us);
-void event_free(struct event *e); /* accepts NULL */
+/* Sets pos_source and pos (copies). 0 or -ENOMEM. */
+int event_set_pos(struct event *e, const char *source, const char *pos);
+void event_free(struct event *e); /* accepts NULL; frees every owned member */
 void event_free_cb(void *e);      /* for queue_free */
 
 /* Losses and refusals that never become records. Names appear in the manifest's

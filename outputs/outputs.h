@@ -102,6 +102,16 @@ int store_epochs_foreach(struct store *s, int (*cb)(void *ud, const struct store
 int store_epoch_criteria(struct store *s, int64_t epoch,
                          int (*cb)(void *ud, const char *id, int64_t count), void *ud);
 
+/* Resumable sources (journald cursors, Kafka offsets): the position of the last event stored
+ * from each source, written in the same transaction as the records. *ret is malloc'd;
+ * -ENOENT when the source has none yet. Readers (a collector deciding where to resume) may
+ * use their own read-only connection. */
+int store_position_get(struct store *s, const char *source, char **ret);
+int store_position_set(struct store *s, const char *source, const char *pos);
+/* Every source with a position, in source order. */
+int store_positions_foreach(struct store *s,
+                            int (*cb)(void *ud, const char *source, const char *pos), void *ud);
+
 /* Outbox: each sealed epoch is queued per output in the transaction that seals it, and marked
  * done only after its export is complete. */
 int store_outbox_add(struct store *s, const char *output, int64_t epoch);

@@ -53,6 +53,7 @@ static const char schema_sql[] =
         "CREATE TABLE outbox(output TEXT NOT NULL, epoch INTEGER NOT NULL, state TEXT NOT NULL,"
         " attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, updated INTEGER,"
         " PRIMARY KEY(output, epoch));"
+        "CREATE TABLE positions(source TEXT PRIMARY KEY, pos TEXT NOT NULL);"
         "INSERT INTO meta(key, value) VALUES('schema', '" STORE_SCHEMA_VERSION "');";
 
 /* Hot statements get SQLITE_PREPARE_PERSISTENT (kept out of the lookaside allocator). */
@@ -69,6 +70,10 @@ static const struct {
         [ST_META_GET] = { "SELECT value FROM meta WHERE key = ?1", false },
         [ST_META_SET] = { "INSERT INTO meta(key, value) VALUES(?1, ?2) "
                           "ON CONFLICT(key) DO UPDATE SET value = excluded.value", false },
+        [ST_POS_GET] = { "SELECT pos FROM positions WHERE source = ?1", false },
+        [ST_POS_SET] = { "INSERT INTO positions(source, pos) VALUES(?1, ?2) "
+                         "ON CONFLICT(source) DO UPDATE SET pos = excluded.pos", true },
+        [ST_POS_ALL] = { "SELECT source, pos FROM positions ORDER BY source", false },
         [ST_REC_INSERT] = { "INSERT INTO records(seq, epoch, received, time, host, leaf, data) "
                             "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)", true },
         [ST_CRIT_INSERT] = { "INSERT INTO record_criteria(criterion, seq) VALUES(?1, ?2)",
@@ -386,13 +391,14 @@ int store_rollback(struct store *s)
 
 /* ---- meta ---- */
 
-int store_meta_get(struct store *s, const char *key, char **ret)
+/* A one-text-column lookup by key (meta, positions): *ret malloc'd, -ENOENT when absent. */
+static int store_kv_get(struct store *s, enum st id, const char *key, char **ret)
 {
         sqlite3_stmt *st;
         char *v = NULL;
         int r = 0, rc;
 
-        st = store_st(s, ST_META_GET, &r);
+        st = store_st(s, id, &r);
         if (!st)
                 return r;
         store_bind_text(st, 1, key);
@@ -411,16 +417,58 @@ int store_meta_get(struct store *s, const char *key, char **ret)
         return 0;
 }
 
-int store_meta_set(struct store *s, const char *key, const char *value)
+static int store_kv_set(struct store *s, enum st id, const char *key, const char *value)
 {
         int r = 0;
-        sqlite3_stmt *st = store_st(s, ST_META_SET, &r);
+        sqlite3_stmt *st = store_st(s, id, &r);
 
         if (!st)
                 return r;
         store_bind_text(st, 1, key);
         store_bind_text(st, 2, value);
         return store_st_exec(s, st);
+}
+
+int store_meta_get(struct store *s, const char *key, char **ret)
+{
+        return store_kv_get(s, ST_META_GET, key, ret);
+}
+
+int store_meta_set(struct store *s, const char *key, const char *value)
+{
+        return store_kv_set(s, ST_META_SET, key, value);
+}
+
+/* ---- positions of resumable sources ---- */
+
+int store_position_get(struct store *s, const char *source, char **ret)
+{
+        return store_kv_get(s, ST_POS_GET, source, ret);
+}
+
+int store_position_set(struct store *s, const char *source, const char *pos)
+{
+        return store_kv_set(s, ST_POS_SET, source, pos);
+}
+
+int store_positions_foreach(struct store *s,
+                            int (*cb)(void *ud, const char *source, const char *pos), void *ud)
+{
+        int r = 0, rc;
+        sqlite3_stmt *st = store_st(s, ST_POS_ALL, &r);
+
+        if (!st)
+                return r;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                r = cb(ud, (const char *)sqlite3_column_text(st, 0),
+                       (const char *)sqlite3_column_text(st, 1));
+                if (r < 0)
+                        break;
+        }
+        if (r >= 0 && rc != SQLITE_DONE)
+                r = store_rc(s, rc);
+        store_st_done(st);
+        return r < 0 ? r : 0;
 }
 
 /* ---- records ---- */

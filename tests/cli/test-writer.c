@@ -239,10 +239,90 @@ static void test_writer_refuses_other_chain(void **state) {
         fixture_free(&f);
 }
 
+static void count_cb(void *ud, uint64_t token) {
+        uint64_t *acc = ud;
+        acc[0]++;
+        acc[1] += token;
+}
+
+/* Positions, sinks, rule drops, unmapped apps and rule packs reach the store and the sealed
+ * manifest's stats exactly. */
+static void test_writer_positions_sinks_and_rule_stats(void **state) {
+        struct fixture f;
+        fixture_init(&f);
+        struct writer *w = NULL;
+        struct queue *q = NULL;
+        char err[256] = "";
+        uint64_t acked[2] = { 0, 0 };
+        struct event_sink sink = { count_cb, acked };
+        assert_int_equal(writer_open(&f.cfg, &w, err, sizeof(err)), 0);
+        assert_int_equal(queue_new(1024, &q), 0);
+        assert_int_equal(writer_start(w, q, NULL), 0);
+        int64_t now = tm_now_us();
+        for (int i = 0; i < 10; i++) {
+                /* Every third event was dropped by a rule: no record, still a position. */
+                struct event *e = event_new(i % 3 == 2 ? NULL : make_record(i), now);
+                char pos[16];
+                snprintf(pos, sizeof(pos), "%d", 100 + i);
+                assert_int_equal(event_set_pos(e, i % 2 ? "kafka:t/1" : "kafka:t/0", pos), 0);
+                if (!e->rec)
+                        e->drop_rule = strdup("noise");
+                else
+                        json_obj_set_str(e->rec, "rule", i % 4 ? "unmapped" : "sshd-accepted");
+                strcpy(e->rules_pack, i < 5 ? "aaaa" : "bbbb");
+                e->sink = &sink;
+                e->sink_token = (uint64_t)i;
+                assert_int_equal(queue_push(q, e), 0);
+        }
+        queue_close(q);
+        assert_int_equal(writer_join(w), 0);
+        assert_int_equal(acked[0], 10);      /* every event acknowledged once */
+        assert_int_equal(acked[1], 45);      /* tokens 0..9 */
+        assert_int_equal(writer_seal_now(w), 0);
+        writer_free(w);
+        queue_free(q, event_free_cb);
+
+        struct store *s = NULL;
+        struct store_error se;
+        struct store_epoch e = { 0 };
+        char *pos = NULL;
+        json *m = NULL;
+        assert_int_equal(store_open(f.db, STORE_READONLY, &s, &se), 0);
+        assert_int_equal(store_position_get(s, "kafka:t/0", &pos), 0);
+        assert_string_equal(pos, "108");
+        free(pos);
+        assert_int_equal(store_position_get(s, "kafka:t/1", &pos), 0);
+        assert_string_equal(pos, "109");
+        free(pos);
+        assert_int_equal(store_epoch_get(s, 0, &e), 0);
+        assert_true(e.sealed);
+        assert_int_equal(e.count, 7);        /* 10 events, 3 dropped by the rule */
+        assert_int_equal(json_parse(e.manifest, e.manifest_len, &m, NULL), 0);
+        const json *st = json_obj_get(m, "stats");
+        assert_int_equal(json_int(json_obj_get(st, "kept")), 7);
+        assert_int_equal(json_int(json_obj_get(st, "received")), 10);
+        assert_int_equal(json_int(json_path_get(st, "dropped_by_rule.noise")), 3);
+        /* kept records 0,1,3,4,6,7,9: "unmapped" unless i % 4 == 0 (0 and 4) */
+        assert_int_equal(json_int(json_path_get(st, "unmapped.-")), 5);
+        assert_int_equal(json_len(json_obj_get(st, "rules_packs")), 2);
+        const json *src = json_path_get(st, "sources");
+        const json *p0 = json_obj_get(src, "kafka:t/0"), *p1 = json_obj_get(src, "kafka:t/1");
+        assert_string_equal(json_str(json_obj_get(p0, "first"), NULL), "100");
+        assert_string_equal(json_str(json_obj_get(p0, "last"), NULL), "108");
+        assert_int_equal(json_int(json_obj_get(p0, "count")), 5);
+        assert_string_equal(json_str(json_obj_get(p1, "first"), NULL), "101");
+        assert_string_equal(json_str(json_obj_get(p1, "last"), NULL), "109");
+        json_free(m);
+        store_epoch_clear(&e);
+        store_close(s);
+        fixture_free(&f);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_writer_criteria_restart_and_verify),
                 cmocka_unit_test(test_writer_refuses_other_chain),
+                cmocka_unit_test(test_writer_positions_sinks_and_rule_stats),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,169 @@
+/* The open epoch's counters, which become the manifest's `stats` when it is sealed.
+ *
+ * They are kept as one JSON object (so that the epoch row can persist them with every batch
+ * and a restart can load them back) plus the fixed drop reasons. Per-batch changes can be
+ * undone: the writer snapshots before a batch and restores when the transaction fails, so
+ * the counters always describe exactly what is committed. Load: a few map updates per
+ * event; the maps are small (flags, rule ids, apps, sources). */
+#include "cli/writer-stats.h"
+
+#include <errno.h>
+#include <string.h>
+
+/* Adds n to the integer member key of obj (created at 0). */
+static int obj_add(json *obj, const char *key, int64_t n) {
+        return json_obj_set_int(obj, key, json_int(json_obj_get(obj, key)) + n);
+}
+
+static json *acc_new(void) {
+        json *a = json_new_obj();
+        if (!a)
+                return NULL;
+        int r = json_obj_set_int(a, "kept", 0);
+        static const char *const maps[] = { "flags", "dropped_by_rule", "unmapped", "sources" };
+        for (size_t i = 0; r >= 0 && i < sizeof(maps) / sizeof(maps[0]); i++)
+                r = json_obj_set(a, maps[i], json_new_obj());
+        if (r >= 0)
+                r = json_obj_set(a, "rules_packs", json_new_arr());
+        if (r < 0) {
+                json_free(a);
+                return NULL;
+        }
+        return a;
+}
+
+int epoch_stats_init(struct epoch_stats *s) {
+        memset(s, 0, sizeof(*s));
+        s->acc = acc_new();
+        return s->acc ? 0 : -ENOMEM;
+}
+
+void epoch_stats_clear(struct epoch_stats *s) {
+        json_free(s->acc);
+        memset(s, 0, sizeof(*s));
+}
+
+int epoch_stats_load(struct epoch_stats *s, const char *text) {
+        json *st = NULL;
+        if (!text || json_parse(text, strlen(text), &st, NULL) < 0)
+                return -EBADMSG;
+        int r = 0;
+        json_obj_set_int(s->acc, "kept", json_int(json_obj_get(st, "kept")));
+        static const char *const members[] = { "flags", "dropped_by_rule", "unmapped",
+                                               "sources", "rules_packs" };
+        for (size_t i = 0; r >= 0 && i < sizeof(members) / sizeof(members[0]); i++) {
+                const json *m = json_obj_get(st, members[i]);
+                if (m)
+                        r = json_obj_set(s->acc, members[i], json_clone(m));
+        }
+        const json *d = json_obj_get(st, "dropped");
+        for (int k = 0; k < DROP__MAX; k++)
+                s->dropped[k] = (uint64_t)json_int(json_obj_get(d, drop_reason_name(k)));
+        json_free(st);
+        return r;
+}
+
+int epoch_stats_snapshot(const struct epoch_stats *s, struct epoch_stats *ret) {
+        *ret = *s;
+        ret->acc = json_clone(s->acc);
+        return ret->acc ? 0 : -ENOMEM;
+}
+
+void epoch_stats_restore(struct epoch_stats *s, struct epoch_stats *snap) {
+        json_free(s->acc);
+        *s = *snap;
+        memset(snap, 0, sizeof(*snap));
+}
+
+static int count_source(json *sources, const struct event *e) {
+        json *src = json_obj_get(sources, e->pos_source);
+        if (!src) {
+                src = json_new_obj();
+                int r = src ? json_obj_set_str(src, "first", e->pos) : -ENOMEM;
+                if (r < 0 || (r = json_obj_set(sources, e->pos_source, src)) < 0)
+                        return r;
+        }
+        int r = json_obj_set_str(src, "last", e->pos);
+        return r < 0 ? r : obj_add(src, "count", 1);
+}
+
+static int count_pack(json *packs, const char *hash) {
+        for (size_t i = 0; i < json_len(packs); i++) {
+                const char *h = json_str(json_arr_at(packs, i), NULL);
+                if (h && strcmp(h, hash) == 0)
+                        return 0;
+        }
+        return json_arr_append(packs, json_new_str(hash));
+}
+
+int epoch_stats_event(struct epoch_stats *s, const struct event *e) {
+        json *a = s->acc;
+        int r = 0;
+        if (e->rec) {
+                r = obj_add(a, "kept", 1);
+                const json *f = json_obj_get(e->rec, "flags");
+                for (size_t i = 0; r >= 0 && i < json_len(f); i++) {
+                        const char *name = json_str(json_arr_at(f, i), NULL);
+                        if (name)
+                                r = obj_add(json_obj_get(a, "flags"), name, 1);
+                }
+                const char *rule = json_str(json_obj_get(e->rec, "rule"), NULL);
+                if (r >= 0 && rule && strcmp(rule, "unmapped") == 0) {
+                        const char *app = json_str(json_obj_get(e->rec, "app"), NULL);
+                        r = obj_add(json_obj_get(a, "unmapped"), app ? app : "-", 1);
+                }
+        } else if (e->drop_rule) {
+                r = obj_add(json_obj_get(a, "dropped_by_rule"), e->drop_rule, 1);
+        }
+        if (r >= 0 && e->rules_pack[0])
+                r = count_pack(json_obj_get(a, "rules_packs"), e->rules_pack);
+        if (r >= 0 && e->pos_source && e->pos)
+                r = count_source(json_obj_get(a, "sources"), e);
+        return r;
+}
+
+void epoch_stats_drops(struct epoch_stats *s, const uint64_t took[DROP__MAX]) {
+        for (int k = 0; k < DROP__MAX; k++)
+                s->dropped[k] += took[k];
+}
+
+static int64_t sum_members(const json *obj) {
+        int64_t n = 0;
+        for (size_t i = 0; i < json_len(obj); i++)
+                n += json_int(json_obj_at(obj, i, NULL, NULL));
+        return n;
+}
+
+json *epoch_stats_json(const struct epoch_stats *s) {
+        json *out = json_clone(s->acc), *d = json_new_obj();
+        if (!out || !d) {
+                json_free(out);
+                json_free(d);
+                return NULL;
+        }
+        int64_t lost = 0;
+        int r = 0;
+        for (int k = 0; r >= 0 && k < DROP__MAX; k++) {
+                r = json_obj_set_int(d, drop_reason_name(k), (int64_t)s->dropped[k]);
+                if (k != DROP_CONN_LIMIT) /* connections, not events */
+                        lost += (int64_t)s->dropped[k];
+        }
+        if (r >= 0)
+                r = json_obj_set(out, "dropped", d);
+        else
+                json_free(d);
+        const json *flags = json_obj_get(s->acc, "flags");
+        lost += sum_members(json_obj_get(s->acc, "dropped_by_rule"));
+        /* The flags that matter most get top-level counts of their own. */
+        static const char *const named[] = { "malformed", "truncated", "invalid_utf8" };
+        for (size_t i = 0; r >= 0 && i < sizeof(named) / sizeof(named[0]); i++)
+                r = json_obj_set_int(out, named[i], json_int(json_obj_get(flags, named[i])));
+        if (r >= 0)
+                r = json_obj_set_int(out, "received",
+                                     json_int(json_obj_get(s->acc, "kept")) + lost);
+        if (r < 0) {
+                json_free(out);
+                return NULL;
+        }
+        return out;
+}
