@@ -19,6 +19,7 @@
 
 #include "cli/cli.h"
 #include "cli/config.h"
+#include "cli/exporter.h"
 #include "cli/run-util.h"
 #include "cli/writer.h"
 #include "core/log.h"
@@ -152,7 +153,8 @@ static int run_daemon(struct config *cfg, const char *source) {
         struct queue *q = NULL;
         struct drop_counters drops = { { 0 } };
         struct ingest_syslog *syslog = NULL;
-        struct writer_output *outs = calloc(cfg->n_outputs + 1, sizeof(*outs));
+        struct writer_output *outs = NULL;
+        struct exporter *exporter = NULL;
         char err[512] = "";
         int status = 3, sfd = -1, pidfd = -1;
 
@@ -167,11 +169,10 @@ static int run_daemon(struct config *cfg, const char *source) {
         signal(SIGPIPE, SIG_IGN);
 
         log_info("starting", "version=%s config=%s", GATELOG_VERSION, source);
-        if (!outs)
+        if (outputs_build(cfg, &outs, err, sizeof(err)) < 0) {
+                log_error("cannot set up the outputs", "error=\"%s\"", err);
                 goto out;
-        for (size_t i = 0; i < cfg->n_outputs; i++)
-                outs[i] = (struct writer_output){ cfg->outputs[i].name, cfg->outputs[i].type,
-                                                  cfg->outputs[i].path };
+        }
         if (cfg->pid_file && (pidfd = pidfile_take(cfg->pid_file)) < 0) {
                 log_error("cannot take the pid file", "path=%s error=\"%s\"", cfg->pid_file,
                           pidfd == -EADDRINUSE ? "another gatelog runs with it" : strerror(-pidfd));
@@ -193,6 +194,13 @@ static int run_daemon(struct config *cfg, const char *source) {
                 log_error("cannot open the store", "error=\"%s\"", err);
                 goto out;
         }
+        r = exporter_new(cfg->db_path, cfg->chain, outs, cfg->n_outputs, &exporter, err,
+                         sizeof(err));
+        if (r < 0 || (r = exporter_start(exporter)) < 0) {
+                log_error("cannot start the exporter", "error=\"%s\"", err);
+                goto out;
+        }
+        writer_on_sealed(d.writer, exporter_kick, exporter);
         if ((r = queue_new(cfg->queue_max_events, &q)) < 0 || (r = loop_new(&d.loop)) < 0) {
                 log_error("cannot start", "error=\"%s\"", strerror(-r));
                 goto out;
@@ -225,11 +233,13 @@ static int run_daemon(struct config *cfg, const char *source) {
         ingest_syslog_drain(syslog, 2 * TM_USEC_PER_SEC);
         queue_close(q);
         writer_join(d.writer);
+        exporter_stop(exporter);
         log_info("stopped", "queue_left=%zu", queue_depth(q));
         status = r < 0 ? 3 : 0;
 out:
         ingest_syslog_free(syslog);
         writer_free(d.writer);
+        exporter_free(exporter);
         queue_free(q, event_free_cb);
         loop_free(d.loop);
         if (sfd >= 0)
@@ -240,6 +250,6 @@ out:
                         unlink(cfg->pid_file);
                 close(pidfd);
         }
-        free(outs);
+        outputs_free(outs, cfg->n_outputs);
         return status;
 }

@@ -16,6 +16,7 @@
 
 #include "cli/cli.h"
 #include "cli/config.h"
+#include "cli/exporter.h"
 #include "cli/run-util.h"
 #include "cli/writer.h"
 #include "core/tm.h"
@@ -44,6 +45,25 @@ static int open_epoch_number(const char *db, int64_t *ret) {
         return r;
 }
 
+/* Pending exports of every output (0 when all are written). */
+static int64_t export_backlog(const struct config *cfg) {
+        struct store *s = NULL;
+        struct store_error err = { { 0 } };
+        int64_t total = 0;
+        if (store_open(cfg->db_path, STORE_READONLY, &s, &err) < 0)
+                return -1;
+        for (size_t i = 0; i < cfg->n_outputs; i++) {
+                int64_t n = 0;
+                if (store_outbox_backlog(s, cfg->outputs[i].name, &n) < 0) {
+                        total = -1;
+                        break;
+                }
+                total += n;
+        }
+        store_close(s);
+        return total;
+}
+
 static int seal_via_daemon(const struct config *cfg, pid_t pid, int timeout_s) {
         int64_t before = -1, now = -1;
         if (open_epoch_number(cfg->db_path, &before) < 0) {
@@ -57,12 +77,24 @@ static int seal_via_daemon(const struct config *cfg, pid_t pid, int timeout_s) {
         }
         int64_t deadline = tm_mono_us() + (int64_t)timeout_s * TM_USEC_PER_SEC;
         while (tm_mono_us() < deadline) {
-                if (open_epoch_number(cfg->db_path, &now) >= 0 && now > before) {
-                        printf("sealed epoch %lld (by the running daemon, pid %ld)\n",
-                               (long long)now - 1, (long)pid);
-                        return 0;
-                }
+                if (open_epoch_number(cfg->db_path, &now) >= 0 && now > before)
+                        break;
                 usleep(20 * 1000);
+        }
+        if (now > before) {
+                printf("sealed epoch %lld (by the running daemon, pid %ld)\n",
+                       (long long)now - 1, (long)pid);
+                /* The daemon's exporter writes it next; wait so that the caller can read
+                 * the export when we return. */
+                while (tm_mono_us() < deadline) {
+                        int64_t left = export_backlog(cfg);
+                        if (left == 0)
+                                return 0;
+                        usleep(20 * 1000);
+                }
+                fprintf(stderr, "gatelog: sealed, but exports are still pending (see gatelog "
+                                "epochs and the daemon's log)\n");
+                return 3;
         }
         fprintf(stderr, "gatelog: the daemon (pid %ld) did not seal within %d s\n", (long)pid,
                 timeout_s);
@@ -73,14 +105,14 @@ static int seal_here(const struct config *cfg) {
         struct seal_key *key = NULL;
         struct seal_error kerr = { { 0 } };
         struct writer *w = NULL;
-        struct writer_output *outs = calloc(cfg->n_outputs + 1, sizeof(*outs));
+        struct writer_output *outs = NULL;
+        struct exporter *x = NULL;
         char err[512] = "";
         int status = 3;
-        if (!outs)
+        if (outputs_build(cfg, &outs, err, sizeof(err)) < 0) {
+                fprintf(stderr, "gatelog: %s\n", err);
                 return 3;
-        for (size_t i = 0; i < cfg->n_outputs; i++)
-                outs[i] = (struct writer_output){ cfg->outputs[i].name, cfg->outputs[i].type,
-                                                  cfg->outputs[i].path };
+        }
         if (seal_key_load(cfg->key_path, &key, &kerr) < 0) {
                 fprintf(stderr, "gatelog: %s: %s\n", cfg->key_path, kerr.msg);
                 goto out;
@@ -99,10 +131,17 @@ static int seal_here(const struct config *cfg) {
         }
         printf("sealed %lld epoch(s)\n", (long long)writer_sealed_count(w));
         status = 0;
+        if (exporter_new(cfg->db_path, cfg->chain, outs, cfg->n_outputs, &x, err,
+                         sizeof(err)) < 0 || exporter_flush(x) < 0) {
+                fprintf(stderr, "gatelog: export failed (it stays queued for the daemon)%s%s\n",
+                        err[0] ? ": " : "", err);
+                status = 3;
+        }
 out:
+        exporter_free(x);
         writer_free(w);
         seal_key_free(key);
-        free(outs);
+        outputs_free(outs, cfg->n_outputs);
         return status;
 }
 

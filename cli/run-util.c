@@ -2,6 +2,8 @@
  * printed the one way users see them (FILE:LINE:COLUMN: message). */
 #include "cli/run-util.h"
 
+#include "cli/exporter.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,4 +47,31 @@ int config_load_any(const char *path, struct config *ret) {
                 fprintf(stderr, "gatelog: %s\n", msg);
         }
         return r;
+}
+
+int outputs_build(const struct config *cfg, struct writer_output **ret, char *err,
+                  size_t err_len) {
+        struct writer_output *outs = calloc(cfg->n_outputs + 1, sizeof(*outs));
+        if (!outs)
+                return -ENOMEM;
+        for (size_t i = 0; i < cfg->n_outputs; i++) {
+                const struct config_output *o = &cfg->outputs[i];
+                outs[i].name = o->name;
+                if (!strcmp(o->type, "folder")) {
+                        outs[i].write_epoch = exporter_folder_write;
+                        outs[i].impl = o->path;
+                } else {
+                        snprintf(err, err_len, "output %s: unknown type '%s'", o->name, o->type);
+                        outputs_free(outs, i);
+                        return -EINVAL;
+                }
+        }
+        *ret = outs;
+        return 0;
+}
+
+void outputs_free(struct writer_output *outs, size_t n) {
+        /* Folder outputs borrow the configuration's path; other types own an impl. */
+        (void)n;
+        free(outs);
 }

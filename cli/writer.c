@@ -12,8 +12,9 @@
  * the open epoch's end first closes that epoch. An event received a moment before the open
  * epoch's start (it was in flight while the previous epoch closed) joins the open epoch; its
  * own `received` still says when it arrived. Sealing an epoch and opening the next are one
- * transaction that also queues the epoch's exports (the outbox); the exports are written
- * after that commit and marked done only when complete, so a crash in between re-exports. */
+ * transaction that also queues the epoch's exports (the outbox); the exporter (cli/exporter.c)
+ * writes them after that commit and marks them done only when complete, so a crash in
+ * between re-exports. */
 #include "cli/writer.h"
 #include "cli/writer-stats.h"
 
@@ -54,6 +55,8 @@ struct writer {
         char key_id[HASH_HEX_LEN];
         const struct writer_output *outputs;
         size_t n_outputs;
+        void (*sealed_cb)(void *ud, int64_t epoch);
+        void *sealed_ud;
 
         struct open_epoch open;
         int64_t next_seq;
@@ -152,136 +155,6 @@ static int open_epoch_init(struct writer *w, int64_t epoch, int64_t start_us, in
         return r < 0 ? r : merkle_new(&w->open.tree);
 }
 
-/* ---- exports ---- */
-
-struct export_collect {
-        struct export_record *recs;
-        json **parsed;      /* kept alive for the criteria strings */
-        const char ***crit; /* per record, the criteria pointers */
-        char **data;
-        size_t n, alloc;
-};
-
-static int collect_cb(void *ud, const struct store_record *r) {
-        struct export_collect *c = ud;
-        if (c->n == c->alloc) {
-                size_t na = c->alloc ? c->alloc * 2 : 256;
-                void *a = realloc(c->recs, na * sizeof(*c->recs));
-                if (!a)
-                        return -ENOMEM;
-                c->recs = a;
-                if (!(a = realloc(c->parsed, na * sizeof(*c->parsed))))
-                        return -ENOMEM;
-                c->parsed = a;
-                if (!(a = realloc(c->crit, na * sizeof(*c->crit))))
-                        return -ENOMEM;
-                c->crit = a;
-                if (!(a = realloc(c->data, na * sizeof(*c->data))))
-                        return -ENOMEM;
-                c->data = a;
-                c->alloc = na;
-        }
-        size_t i = c->n;
-        c->parsed[i] = NULL;
-        c->crit[i] = NULL;
-        c->data[i] = malloc(r->len + 1);
-        if (!c->data[i])
-                return -ENOMEM;
-        memcpy(c->data[i], r->data, r->len);
-        c->n++;
-        c->recs[i] = (struct export_record){ c->data[i], r->len, NULL, 0 };
-        /* The criteria come from the record itself: the export shows what was signed. */
-        if (json_parse(r->data, r->len, &c->parsed[i], NULL) < 0)
-                return 0;
-        const json *cr = json_obj_get(c->parsed[i], "criteria");
-        size_t nc = json_len(cr);
-        if (nc == 0)
-                return 0;
-        c->crit[i] = calloc(nc, sizeof(char *));
-        if (!c->crit[i])
-                return -ENOMEM;
-        size_t k = 0;
-        for (size_t j = 0; j < nc; j++) {
-                const char *s = json_str(json_arr_at(cr, j), NULL);
-                if (s)
-                        c->crit[i][k++] = s;
-        }
-        c->recs[i].criteria = c->crit[i];
-        c->recs[i].n_criteria = k;
-        return 0;
-}
-
-static void collect_free(struct export_collect *c) {
-        for (size_t i = 0; i < c->n; i++) {
-                json_free(c->parsed[i]);
-                free(c->crit[i]);
-                free(c->data[i]);
-        }
-        free(c->recs);
-        free(c->parsed);
-        free(c->crit);
-        free(c->data);
-}
-
-static int export_one(struct writer *w, const struct writer_output *o, int64_t epoch) {
-        struct store_epoch e = { 0 };
-        struct export_collect c = { 0 };
-        struct store_error err = { { 0 } };
-        int r = store_epoch_get(w->store, epoch, &e);
-        if (r >= 0 && !e.sealed)
-                r = -EINVAL;
-        if (r >= 0)
-                r = store_records_foreach(w->store, epoch, collect_cb, &c);
-        if (r >= 0) {
-                struct export_epoch x = {
-                        .chain = w->chain, .epoch = epoch,
-                        .manifest = e.manifest, .manifest_len = e.manifest_len,
-                        .sig = e.sig, .records = c.recs, .n_records = c.n,
-                };
-                r = export_folder_write(o->path, &x, &err);
-        }
-        if (r >= 0)
-                r = store_outbox_done(w->store, o->name, epoch);
-        else {
-                log_error("export failed", "output=%s epoch=%lld error=\"%s\"", o->name,
-                          (long long)epoch, err.msg[0] ? err.msg : strerror(-r));
-                (void)store_outbox_failed(w->store, o->name, epoch,
-                                          err.msg[0] ? err.msg : strerror(-r));
-        }
-        collect_free(&c);
-        store_epoch_clear(&e);
-        return r;
-}
-
-struct pending { int64_t *v; size_t n, alloc; };
-
-static int pending_cb(void *ud, int64_t epoch) {
-        struct pending *p = ud;
-        if (p->n == p->alloc) {
-                size_t na = p->alloc ? p->alloc * 2 : 16;
-                int64_t *v = realloc(p->v, na * sizeof(*v));
-                if (!v)
-                        return -ENOMEM;
-                p->v = v;
-                p->alloc = na;
-        }
-        p->v[p->n++] = epoch;
-        return 0;
-}
-
-/* Writes every pending export of every output. A failure is logged and left pending for
- * the next seal or the next start. */
-static void exports_flush(struct writer *w) {
-        for (size_t i = 0; i < w->n_outputs; i++) {
-                struct pending p = { 0 };
-                if (store_outbox_pending(w->store, w->outputs[i].name, pending_cb, &p) >= 0)
-                        for (size_t k = 0; k < p.n; k++)
-                                if (export_one(w, &w->outputs[i], p.v[k]) < 0)
-                                        break; /* keep order: later epochs wait */
-                free(p.v);
-        }
-}
-
 /* ---- sealing ---- */
 
 /* Closes the open epoch at end_us (its aligned end, or earlier on request), signs it, opens
@@ -349,6 +222,8 @@ static int seal_open(struct writer *w, int64_t end_us) {
                 atomic_fetch_add(&w->sealed_count, 1);
                 log_info("epoch sealed", "epoch=%lld count=%llu", (long long)man.epoch,
                          (unsigned long long)man.count);
+                if (w->sealed_cb)
+                        w->sealed_cb(w->sealed_ud, (int64_t)man.epoch);
         }
         buf_free(&m);
         json_free(stats);
@@ -504,7 +379,6 @@ int writer_open(const struct writer_config *cfg, struct writer **ret, char *err,
                 writer_free(w);
                 return r;
         }
-        exports_flush(w);
         *ret = w;
         return 0;
 }
@@ -636,7 +510,6 @@ static void write_events(struct writer *w, struct event **ev, size_t n) {
                                 sleep(1);
                                 continue;
                         }
-                        exports_flush(w);
                 }
                 size_t k = i;
                 while (k < n && k - i < WRITER_BATCH_MAX && ev[k]->received_us < w->open.end_us)
@@ -686,7 +559,6 @@ static void *writer_thread(void *ud) {
                                 int r = seal_due(w, now);
                                 if (r >= 0 && req && now > w->open.start_us)
                                         r = seal_open(w, now);
-                                exports_flush(w);
                         }
                 }
                 if (n == 0 && atomic_load(&w->stopping) && queue_depth(w->q) == 0)
@@ -696,6 +568,11 @@ static void *writer_thread(void *ud) {
         (void)write_batch(w, NULL, 0);
         free(ev);
         return NULL;
+}
+
+void writer_on_sealed(struct writer *w, void (*cb)(void *ud, int64_t epoch), void *ud) {
+        w->sealed_cb = cb;
+        w->sealed_ud = ud;
 }
 
 int writer_start(struct writer *w, struct queue *q, struct drop_counters *d) {
@@ -718,7 +595,6 @@ int writer_seal_now(struct writer *w) {
         int r = seal_due(w, now);
         if (r >= 0 && now > w->open.start_us)
                 r = seal_open(w, now);
-        exports_flush(w);
         return r;
 }
 

@@ -3,7 +3,7 @@
  * transaction together with the open epoch's counters, keeps the open epoch's Merkle trees
  * incrementally (one for all records, one per criterion), closes epochs when their interval
  * ends (or on request), signs their manifests, queues their exports in the sealing
- * transaction, and then writes the exports.
+ * transaction; cli/exporter.h then writes them.
  *
  * Guarantees: a record is in the database before anything says it is kept; the in-memory
  * trees always describe exactly the committed records of the open epoch (rebuilt from the
@@ -16,14 +16,18 @@
 
 #include "core/event.h"
 #include "core/queue.h"
+#include "outputs/outputs.h"
 #include "seal/seal.h"
 
 struct writer;
 
+/* An export destination (cli/exporter.h writes to it; the writer only queues epochs for
+ * it by name in the outbox). */
 struct writer_output {
         const char *name;
-        const char *type;   /* "folder" */
-        const char *path;
+        /* Writes one sealed epoch completely (manifest last) or fails; may block. */
+        int (*write_epoch)(void *impl, const struct export_epoch *e, struct store_error *err);
+        void *impl;
 };
 
 struct writer_config {
@@ -36,15 +40,17 @@ struct writer_config {
 };
 
 /* Opens (or creates) the store, checks that its chain and epoch length match the
- * configuration, rebuilds the open epoch's trees, seals what ended while down and exports
- * what is pending. Returns 0 or -errno with err set. */
+ * configuration, rebuilds the open epoch's trees and seals what ended while down.
+ * Returns 0 or -errno with err set. */
 int writer_open(const struct writer_config *cfg, struct writer **ret, char *err, size_t err_len);
+/* cb is called on the writer's thread after each epoch's seal committed (the exporter's
+ * kick). Set before writer_start. */
+void writer_on_sealed(struct writer *w, void (*cb)(void *ud, int64_t epoch), void *ud);
 /* Starts the writer thread on q; drops are taken from d at every commit. */
 int writer_start(struct writer *w, struct queue *q, struct drop_counters *d);
 /* Asks the thread to close the open epoch now (thread- and signal-context safe). */
 void writer_request_seal(struct writer *w);
-/* Without a thread: closes the open epoch now and exports it (gatelog seal --now when no
- * daemon runs). */
+/* Without a thread: closes the open epoch now (gatelog seal --now when no daemon runs). */
 int writer_seal_now(struct writer *w);
 /* Call after queue_close: the thread stores what remains in the queue, then ends; this
  * waits for it. */

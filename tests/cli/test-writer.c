@@ -17,6 +17,7 @@
 
 #include <cmocka.h>
 
+#include "cli/exporter.h"
 #include "cli/writer.h"
 #include "core/tm.h"
 #include "outputs/outputs.h"
@@ -58,7 +59,7 @@ static void fixture_init(struct fixture *f) {
                 seed[i] = (uint8_t)(i * 7 + 1);
         assert_int_equal(seal_key_from_seed(seed, &f->key), 0);
         seal_key_public(f->key, f->pk);
-        f->out = (struct writer_output){ "local", "folder", f->exports };
+        f->out = (struct writer_output){ "local", exporter_folder_write, f->exports };
         f->cfg = (struct writer_config){
                 .db_path = f->db, .chain = "unit", .epoch_us = 3600 * TM_USEC_PER_SEC,
                 .key = f->key, .outputs = &f->out, .n_outputs = 1,
@@ -212,7 +213,12 @@ static void test_writer_criteria_restart_and_verify(void **state) {
         store_close(c.s);
         seal_verifier_free(c.v);
 
-        /* The export holds the same epochs, with tsc=ID files. */
+        /* The exporter writes every sealed epoch, with tsc=ID files. */
+        struct exporter *x = NULL;
+        char err[256] = "";
+        assert_int_equal(exporter_new(f.db, "unit", &f.out, 1, &x, err, sizeof(err)), 0);
+        assert_int_equal(exporter_flush(x), 0);
+        exporter_free(x);
         char p[256];
         snprintf(p, sizeof(p), "%s/chain=unit/epoch=0000000000/tsc=CC6.1/records.jsonl",
                  f.exports);

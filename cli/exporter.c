@@ -1,0 +1,347 @@
+/* The exporter thread: outbox -> outputs, with retries.
+ *
+ * Load: one pass per sealed epoch (hourly by default) plus retries; each export reads one
+ * epoch's records from the store and hands them to the output, which may block on the
+ * network. That is why this runs beside the writer and not in it: a slow or dead object
+ * store must not stop records from being stored and sealed. Guarantees: an epoch is marked
+ * done only after its output reported it complete; per output, epochs go out in order (a
+ * failed one holds back the later ones, so an export never has holes that later fill). */
+#include "cli/exporter.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/log.h"
+#include "core/tm.h"
+#include "outputs/outputs.h"
+
+#define BACKOFF_MIN_US (1 * TM_USEC_PER_SEC)
+#define BACKOFF_MAX_US (300 * TM_USEC_PER_SEC)
+
+struct out_state {
+        int64_t retry_at_us;   /* monotonic; 0: no wait */
+        int64_t backoff_us;
+        int failures;          /* consecutive, for logging once per state change */
+};
+
+struct exporter {
+        struct store *store;
+        char *chain;
+        const struct writer_output *outputs;
+        size_t n_outputs;
+        struct out_state *state;
+        uint64_t rng;
+
+        pthread_t thread;
+        bool started;
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+        bool kicked, stopping;
+};
+
+/* ---- one epoch ---- */
+
+struct export_collect {
+        struct export_record *recs;
+        json **parsed;      /* kept alive for the criteria strings */
+        const char ***crit; /* per record, the criteria pointers */
+        char **data;
+        size_t n, alloc;
+};
+
+static int collect_grow(struct export_collect *c) {
+        size_t na = c->alloc ? c->alloc * 2 : 256;
+        void *a = realloc(c->recs, na * sizeof(*c->recs));
+        if (!a)
+                return -ENOMEM;
+        c->recs = a;
+        if (!(a = realloc(c->parsed, na * sizeof(*c->parsed))))
+                return -ENOMEM;
+        c->parsed = a;
+        if (!(a = realloc(c->crit, na * sizeof(*c->crit))))
+                return -ENOMEM;
+        c->crit = a;
+        if (!(a = realloc(c->data, na * sizeof(*c->data))))
+                return -ENOMEM;
+        c->data = a;
+        c->alloc = na;
+        return 0;
+}
+
+static int collect_cb(void *ud, const struct store_record *r) {
+        struct export_collect *c = ud;
+        if (c->n == c->alloc && collect_grow(c) < 0)
+                return -ENOMEM;
+        size_t i = c->n;
+        c->parsed[i] = NULL;
+        c->crit[i] = NULL;
+        c->data[i] = malloc(r->len + 1);
+        if (!c->data[i])
+                return -ENOMEM;
+        memcpy(c->data[i], r->data, r->len);
+        c->n++;
+        c->recs[i] = (struct export_record){ c->data[i], r->len, NULL, 0 };
+        /* The criteria come from the record itself: the export shows what was signed. */
+        if (json_parse(r->data, r->len, &c->parsed[i], NULL) < 0)
+                return 0;
+        const json *cr = json_obj_get(c->parsed[i], "criteria");
+        size_t nc = json_len(cr);
+        if (nc == 0)
+                return 0;
+        c->crit[i] = calloc(nc, sizeof(char *));
+        if (!c->crit[i])
+                return -ENOMEM;
+        size_t k = 0;
+        for (size_t j = 0; j < nc; j++) {
+                const char *s = json_str(json_arr_at(cr, j), NULL);
+                if (s)
+                        c->crit[i][k++] = s;
+        }
+        c->recs[i].criteria = c->crit[i];
+        c->recs[i].n_criteria = k;
+        return 0;
+}
+
+static void collect_free(struct export_collect *c) {
+        for (size_t i = 0; i < c->n; i++) {
+                json_free(c->parsed[i]);
+                free(c->crit[i]);
+                free(c->data[i]);
+        }
+        free(c->recs);
+        free(c->parsed);
+        free(c->crit);
+        free(c->data);
+}
+
+static int export_one(struct exporter *x, const struct writer_output *o, int64_t epoch,
+                      struct store_error *err) {
+        struct store_epoch e = { 0 };
+        struct export_collect c = { 0 };
+        int r = store_epoch_get(x->store, epoch, &e);
+        if (r >= 0 && !e.sealed)
+                r = -EINVAL;
+        if (r >= 0)
+                r = store_records_foreach(x->store, epoch, collect_cb, &c);
+        if (r >= 0) {
+                struct export_epoch ee = {
+                        .chain = x->chain, .epoch = epoch,
+                        .manifest = e.manifest, .manifest_len = e.manifest_len,
+                        .sig = e.sig, .records = c.recs, .n_records = c.n,
+                };
+                r = o->write_epoch(o->impl, &ee, err);
+        }
+        if (r >= 0)
+                r = store_outbox_done(x->store, o->name, epoch);
+        collect_free(&c);
+        store_epoch_clear(&e);
+        return r;
+}
+
+/* ---- passes ---- */
+
+struct pending { int64_t *v; size_t n, alloc; };
+
+static int pending_cb(void *ud, int64_t epoch) {
+        struct pending *p = ud;
+        if (p->n == p->alloc) {
+                size_t na = p->alloc ? p->alloc * 2 : 16;
+                int64_t *v = realloc(p->v, na * sizeof(*v));
+                if (!v)
+                        return -ENOMEM;
+                p->v = v;
+                p->alloc = na;
+        }
+        p->v[p->n++] = epoch;
+        return 0;
+}
+
+/* xorshift64*: jitter only, not security. */
+static uint64_t rng_next(struct exporter *x) {
+        x->rng ^= x->rng >> 12;
+        x->rng ^= x->rng << 25;
+        x->rng ^= x->rng >> 27;
+        return x->rng * UINT64_C(2685821657736338717);
+}
+
+static void output_failed(struct exporter *x, size_t i, int64_t epoch, int r,
+                          const struct store_error *err) {
+        struct out_state *st = &x->state[i];
+        const char *why = err->msg[0] ? err->msg : strerror(-r);
+        st->backoff_us = st->backoff_us ? st->backoff_us * 2 : BACKOFF_MIN_US;
+        if (st->backoff_us > BACKOFF_MAX_US)
+                st->backoff_us = BACKOFF_MAX_US;
+        /* Full jitter over the upper half, so that instances do not retry in step. */
+        int64_t wait = st->backoff_us / 2 + (int64_t)(rng_next(x) % (uint64_t)(st->backoff_us / 2 + 1));
+        st->retry_at_us = tm_mono_us() + wait;
+        if (st->failures++ == 0)
+                log_error("export failing", "output=%s epoch=%lld error=\"%s\"",
+                          x->outputs[i].name, (long long)epoch, why);
+        else
+                log_debug("export retry failed", "output=%s epoch=%lld attempt=%d error=\"%s\"",
+                          x->outputs[i].name, (long long)epoch, st->failures, why);
+        (void)store_outbox_failed(x->store, x->outputs[i].name, epoch, why);
+}
+
+/* Exports what one output has pending, in order, stopping at the first failure. Returns 0
+ * when nothing is left, 1 when something is left (failure), <0 on a store error. */
+static int output_pass(struct exporter *x, size_t i, bool honour_backoff) {
+        struct out_state *st = &x->state[i];
+        if (honour_backoff && st->retry_at_us && tm_mono_us() < st->retry_at_us)
+                return 1;
+        struct pending p = { 0 };
+        int r = store_outbox_pending(x->store, x->outputs[i].name, pending_cb, &p);
+        for (size_t k = 0; r >= 0 && k < p.n; k++) {
+                struct store_error err = { { 0 } };
+                int e = export_one(x, &x->outputs[i], p.v[k], &err);
+                if (e < 0) {
+                        output_failed(x, i, p.v[k], e, &err);
+                        r = 1;
+                        break;
+                }
+                if (st->failures)
+                        log_info("export recovered", "output=%s epoch=%lld attempts=%d",
+                                 x->outputs[i].name, (long long)p.v[k], st->failures + 1);
+                st->failures = 0;
+                st->backoff_us = 0;
+                st->retry_at_us = 0;
+        }
+        free(p.v);
+        return r;
+}
+
+int exporter_flush(struct exporter *x) {
+        int ret = 0;
+        for (size_t i = 0; i < x->n_outputs; i++) {
+                int r = output_pass(x, i, false);
+                if (r != 0 && ret == 0)
+                        ret = r < 0 ? r : -EAGAIN;
+        }
+        return ret;
+}
+
+/* The next moment a waiting output may retry, or -1 when none waits. */
+static int64_t next_retry(const struct exporter *x) {
+        int64_t t = -1;
+        for (size_t i = 0; i < x->n_outputs; i++)
+                if (x->state[i].retry_at_us && (t < 0 || x->state[i].retry_at_us < t))
+                        t = x->state[i].retry_at_us;
+        return t;
+}
+
+static void *exporter_thread(void *ud) {
+        struct exporter *x = ud;
+        for (;;) {
+                for (size_t i = 0; i < x->n_outputs; i++)
+                        (void)output_pass(x, i, true);
+                pthread_mutex_lock(&x->lock);
+                while (!x->kicked && !x->stopping) {
+                        int64_t at = next_retry(x);
+                        if (at < 0) {
+                                pthread_cond_wait(&x->cond, &x->lock);
+                                continue;
+                        }
+                        int64_t left = at - tm_mono_us();
+                        if (left <= 0)
+                                break;
+                        struct timespec ts;
+                        clock_gettime(CLOCK_MONOTONIC, &ts);
+                        ts.tv_sec += left / TM_USEC_PER_SEC;
+                        ts.tv_nsec += (left % TM_USEC_PER_SEC) * 1000;
+                        if (ts.tv_nsec >= 1000000000) {
+                                ts.tv_sec++;
+                                ts.tv_nsec -= 1000000000;
+                        }
+                        pthread_cond_timedwait(&x->cond, &x->lock, &ts);
+                }
+                bool stop = x->stopping;
+                x->kicked = false;
+                pthread_mutex_unlock(&x->lock);
+                if (stop)
+                        break;
+        }
+        return NULL;
+}
+
+int exporter_new(const char *db_path, const char *chain, const struct writer_output *outputs,
+                 size_t n_outputs, struct exporter **ret, char *err, size_t err_len) {
+        struct exporter *x = calloc(1, sizeof(*x));
+        struct store_error se = { { 0 } };
+        if (!x)
+                return -ENOMEM;
+        pthread_mutex_init(&x->lock, NULL);
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&x->cond, &ca);
+        pthread_condattr_destroy(&ca);
+        x->chain = strdup(chain);
+        x->state = calloc(n_outputs + 1, sizeof(*x->state));
+        if (!x->chain || !x->state) {
+                exporter_free(x);
+                return -ENOMEM;
+        }
+        x->outputs = outputs;
+        x->n_outputs = n_outputs;
+        x->rng = (uint64_t)tm_now_us() | 1;
+        int r = store_open(db_path, STORE_READWRITE, &x->store, &se);
+        if (r < 0) {
+                snprintf(err, err_len, "%s: %s", db_path, se.msg);
+                exporter_free(x);
+                return r;
+        }
+        *ret = x;
+        return 0;
+}
+
+int exporter_start(struct exporter *x) {
+        int r = -pthread_create(&x->thread, NULL, exporter_thread, x);
+        if (r == 0)
+                x->started = true;
+        return r;
+}
+
+void exporter_kick(void *ud, int64_t epoch) {
+        struct exporter *x = ud;
+        (void)epoch;
+        pthread_mutex_lock(&x->lock);
+        x->kicked = true;
+        pthread_cond_signal(&x->cond);
+        pthread_mutex_unlock(&x->lock);
+}
+
+void exporter_stop(struct exporter *x) {
+        if (!x->started)
+                return;
+        pthread_mutex_lock(&x->lock);
+        x->stopping = true;
+        pthread_cond_signal(&x->cond);
+        pthread_mutex_unlock(&x->lock);
+        pthread_join(x->thread, NULL);
+        x->started = false;
+        /* Epochs sealed while stopping: one more pass, honouring backoff, so that a dead
+         * output does not hold up the exit. */
+        for (size_t i = 0; i < x->n_outputs; i++)
+                (void)output_pass(x, i, true);
+}
+
+void exporter_free(struct exporter *x) {
+        if (!x)
+                return;
+        exporter_stop(x);
+        store_close(x->store);
+        pthread_mutex_destroy(&x->lock);
+        pthread_cond_destroy(&x->cond);
+        free(x->state);
+        free(x->chain);
+        free(x);
+}
+
+int exporter_folder_write(void *impl, const struct export_epoch *e, struct store_error *err) {
+        return export_folder_write(impl, e, err);
+}

@@ -1,0 +1,34 @@
+/* The exporter: writes sealed epochs to every configured output from the durable outbox.
+ *
+ * The writer queues each sealed epoch for every output in the transaction that seals it; the
+ * exporter, on its own thread and its own database connection, takes pending epochs oldest
+ * first per output, writes them (the output writes its manifest last), and marks them done.
+ * A failing output is retried with exponential backoff and jitter (1 s doubling to 5 min)
+ * without holding up the writer or the other outputs; its backlog stays in the outbox, so an
+ * object store that is down for hours loses nothing, and a restart resumes. */
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cli/writer.h"
+
+struct exporter;
+
+/* Opens its own connection to the store. outputs are borrowed and must outlive it.
+ * Returns 0 or -errno with err set. */
+int exporter_new(const char *db_path, const char *chain, const struct writer_output *outputs,
+                 size_t n_outputs, struct exporter **ret, char *err, size_t err_len);
+/* Starts the thread. */
+int exporter_start(struct exporter *x);
+/* Wakes the thread: an epoch was sealed (a writer_config sealed_cb). Thread-safe. */
+void exporter_kick(void *x, int64_t epoch);
+/* Without a thread: one pass over every output's pending epochs, no backoff. Returns 0
+ * when nothing is left pending, else the first error. */
+int exporter_flush(struct exporter *x);
+/* Stops the thread after its current export (a pending one is retried at the next start),
+ * then one last pass so that the epochs sealed at shutdown are exported when possible. */
+void exporter_stop(struct exporter *x);
+void exporter_free(struct exporter *x); /* stops first; accepts NULL */
+
+/* The folder output (outputs/export-folder.c) as a writer_output: impl is the folder. */
+int exporter_folder_write(void *impl, const struct export_epoch *e, struct store_error *err);

@@ -1,0 +1,146 @@
+/* rules/ private structures shared by the loader (rules-load.c), the matcher
+ * (rules-match.c) and the inline test runner (rules-test.c). Not part of the API. */
+#pragma once
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "core/hash.h"
+#include "core/json.h"
+#include "rules/rules.h"
+
+/* Nesting of all/any/not inside one match: deep enough for any real rule, and a bound that
+ * keeps a YAML alias cycle from recursing without end. */
+#define RULES_COND_MAX_DEPTH 16
+/* Named captures one rule may define (all its regexes together). */
+#define RULES_CAPTURES_MAX 32
+/* Text produced by one template, and one value matched: a record member is capped at the
+ * syslog message size anyway. */
+#define RULES_VALUE_MAX (1024u * 1024)
+
+enum cond_op {
+        OP_ALL, OP_ANY, OP_NOT,       /* combinators: kids */
+        OP_EQ, OP_PREFIX, OP_SUFFIX, OP_CONTAINS, /* strings: any of strs */
+        OP_EXISTS,
+        OP_LT, OP_LE, OP_GT, OP_GE,   /* numbers */
+        OP_REGEX,
+};
+
+struct cond {
+        enum cond_op op;
+        char *path;                   /* field operators */
+        char **strs;                  /* EQ (one-of), PREFIX, SUFFIX, CONTAINS */
+        size_t *lens;
+        size_t n_strs;
+        double num;                   /* LT .. GE */
+        bool exists;                  /* EXISTS: true = present and not null */
+        pcre2_code *re;               /* REGEX, JIT-compiled when the CPU allows */
+        int *group_slot;              /* REGEX: capture group number -> rule capture slot, -1 */
+        uint32_t n_groups;            /* groups + 1 (group 0 included) */
+        struct cond *kids;
+        size_t n_kids;
+};
+
+enum tpart_kind { TP_TEXT, TP_CAPTURE, TP_FIELD };
+
+struct tpart {
+        enum tpart_kind kind;
+        char *text;                   /* TEXT: literal; FIELD: the record path */
+        size_t len;
+        int slot;                     /* CAPTURE */
+        char *dflt;                   /* CAPTURE/FIELD: "{x|default}" text, or NULL */
+};
+
+struct tmpl {
+        struct tpart *parts;
+        size_t n_parts;
+};
+
+struct set_item {
+        char *path;                   /* "actor.user", "action", "outcome", ... */
+        struct tmpl t;
+};
+
+enum redact_how { REDACT_MASK, REDACT_HASH, REDACT_REMOVE };
+
+struct redact_item {
+        char *path;
+        enum redact_how how;
+};
+
+struct expect_item {
+        char *path;
+        json *val;                    /* owned; JSON null = must be null or absent */
+};
+
+struct rtest {
+        char *file;
+        unsigned line, column;
+        char *text;                   /* input given as text (a syslog line or JSON), or */
+        json *obj;                    /* input given as a mapping: overlaid on a base record */
+        struct expect_item *ex;
+        size_t n_ex;
+        bool want_match;              /* false: `match: false` */
+        bool has_rule_expect;         /* expect names `rule` itself */
+};
+
+struct rule {
+        struct rules_rule_info info;
+        char *id, *description, *file;
+        struct cond match;            /* OP_ALL at the top */
+        struct set_item *sets;
+        size_t n_sets;
+        uint64_t criteria;            /* bit i = rules_criterion_at(i) */
+        struct redact_item *redacts;
+        size_t n_redacts;
+        bool cont, drop;
+        char *cap_names[RULES_CAPTURES_MAX];
+        size_t n_caps;
+        struct rtest *tests;
+        size_t n_tests;
+};
+
+/* One index dimension: rules whose top-level match requires FIELD to equal one of some
+ * values, listed under each value. */
+struct index_entry {
+        const char *value;            /* borrowed from a rule's condition */
+        size_t *rules;                /* ascending rule indexes */
+        size_t n_rules;
+};
+
+struct index_dim {
+        const char *path;             /* "app", "source.kind" */
+        struct index_entry *entries;  /* sorted by value (strcmp) */
+        size_t n_entries;
+};
+
+#define RULES_INDEX_DIMS 2
+
+struct rules_pack {
+        struct rule *rules;
+        size_t n_rules;
+        size_t n_files;
+        struct index_dim dims[RULES_INDEX_DIMS];
+        size_t *wild;                 /* rules no dimension indexes, ascending */
+        size_t n_wild;
+        uint32_t max_groups;          /* largest n_groups of any regex: match-data size */
+        uint8_t *hmac_key;
+        size_t hmac_key_len;
+        char hash[HASH_HEX_LEN];
+};
+
+/* rules-match.c */
+int rules_index_build(struct rules_pack *p);
+void rules_cond_free(struct cond *c);
+/* A record member as text for matching: strings as they are, integers and numbers in
+ * decimal, booleans as true/false. NULL for null, objects, arrays and absent members.
+ * tmp (at least 32 bytes) holds number text. */
+const char *rules_value_text(const json *v, char *tmp, size_t tmp_len, size_t *ret_len);
+/* Creates the base gate record (every member null / empty) a test mapping overlays. */
+json *rules_record_base(void);
+/* Deep-merges src's members into dst (objects merge, anything else replaces). Takes
+ * ownership of nothing; clones. 0 or -ENOMEM. */
+int rules_json_overlay(json *dst, const json *src);
