@@ -10,3 +10,11 @@ int cmd_keygen(int argc, char **argv);
 int cmd_epochs(int argc, char **argv);
 int cmd_query(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
+/* rules engine (issue 4) */
+int cmd_rules(int argc, char **argv);
+/* auditor tools (issue 10) */
+int cmd_proof(int argc, char **argv);
+int cmd_verify_proof(int argc, char **argv);
+int cmd_head(int argc, char **argv);
+/* ops (issue 9): gatelog config check|dump */
+int cmd_config(int argc, char **argv);

@@ -17,6 +17,8 @@
 #include "core/json.h"
 #include "core/tm.h"
 #include "outputs/outputs.h"
+#include "outputs/s3.h"  /* issue 7: --export */
+#include "seal/seal.h"
 
 #define QUERY_DEFAULT_DB "var/gatelog.db"
 #define QUERY_TABLE_WIDTH 80
@@ -46,6 +48,12 @@ static void query_usage(FILE *f)
                 "  -o, --include-open   also records of the open (not yet sealed) epoch\n"
                 "  -f, --format FORMAT  jsonl (default: the stored bytes, one record a line),\n"
                 "                       csv (RFC 4180, with a header) or table\n"
+                "  -e, --export WHERE   read an export instead (a folder or s3://BUCKET/PREFIX,\n"
+                "                       every chain); needs --pubkey: only records of epochs\n"
+                "                       that verify are printed, the others are named on stderr\n"
+                "                       (exit 1)\n"
+                "  -k, --pubkey FILE    the public key the export must verify against\n"
+                "  -C, --chain NAME     with --export: only this chain\n"
                 "  -h, --help           show this help\n"
                 "\n"
                 "T is RFC 3339 (2026-01-31T12:00:00Z, 2026-01-31T13:00:00+01:00) or a date\n"
@@ -287,6 +295,46 @@ static int query_run(const char *db, const struct store_query *q, enum query_for
         return r < 0 || c.n_bad > 0 ? 3 : 0;
 }
 
+/* ---- from an export (issue 7) ---- */
+
+static void query_skipped_cb(void *ud, const char *what)
+{
+        (void)ud;
+        fprintf(stderr, "gatelog query: %s\n", what);
+}
+
+static int query_export_run(const char *where, const char *chain, const char *pub,
+                            const struct store_query *q, enum query_format format)
+{
+        struct query_ctx c = { .format = format, .line = BUF_INIT, .field = BUF_INIT };
+        struct seal_error kerr = { { 0 } };
+        struct store_error err = { { 0 } };
+        uint8_t pk[SEAL_PK_LEN];
+        uint64_t skipped = 0;
+        int r = 0;
+
+        if (seal_pubkey_load(pub, pk, &kerr) < 0) {
+                fprintf(stderr, "gatelog query: %s: %s\n", pub, kerr.msg);
+                return 2;
+        }
+        if (format != QUERY_JSONL) {
+                r = format == QUERY_CSV ? csv_header(&c) : table_header(&c);
+                if (r >= 0 && fwrite(c.line.data, 1, c.line.len, stdout) != c.line.len)
+                        r = -EIO;
+        }
+        if (r >= 0)
+                r = export_query(where, chain, pk, q, record_cb, query_skipped_cb, &c, &skipped,
+                                 &err);
+        if (r >= 0 && fflush(stdout) != 0)
+                r = -EIO;
+        if (r < 0)
+                fprintf(stderr, "gatelog query: %s: %s\n", where,
+                        err.msg[0] ? err.msg : strerror(-r));
+        buf_free(&c.line);
+        buf_free(&c.field);
+        return r < 0 || c.n_bad > 0 ? 3 : skipped > 0 ? 1 : 0;
+}
+
 static int parse_time(const char *opt, const char *s, int64_t *ret)
 {
         if (tm_parse_rfc3339(s, strlen(s), 1, ret) == 0)
@@ -318,17 +366,21 @@ int cmd_query(int argc, char **argv)
                 { "host", required_argument, NULL, 'H' },
                 { "include-open", no_argument, NULL, 'o' },
                 { "format", required_argument, NULL, 'f' },
+                { "export", required_argument, NULL, 'e' },  /* issue 7 */
+                { "pubkey", required_argument, NULL, 'k' },
+                { "chain", required_argument, NULL, 'C' },
                 { "help", no_argument, NULL, 'h' },
                 { NULL, 0, NULL, 0 },
         };
         struct store_query q = { NULL, NULL, INT64_MIN, INT64_MAX, false };
         enum query_format format = QUERY_JSONL;
         const char *db = QUERY_DEFAULT_DB;
+        const char *exp = NULL, *pub = NULL, *chain = NULL;  /* issue 7 */
         int c, r = 0;
 
         /* 0 makes glibc's getopt start afresh, whatever main parsed before. */
         optind = 0;
-        while (r >= 0 && (c = getopt_long(argc, argv, "d:c:s:u:H:of:h", opts, NULL)) != -1) {
+        while (r >= 0 && (c = getopt_long(argc, argv, "d:c:s:u:H:of:e:k:C:h", opts, NULL)) != -1) {
                 switch (c) {
                 case 'd': db = optarg; break;
                 case 'c': q.criterion = optarg; break;
@@ -337,6 +389,9 @@ int cmd_query(int argc, char **argv)
                 case 's': r = parse_time("--since", optarg, &q.since_us); break;
                 case 'u': r = parse_time("--until", optarg, &q.until_us); break;
                 case 'f': r = parse_format(optarg, &format); break;
+                case 'e': exp = optarg; break;
+                case 'k': pub = optarg; break;
+                case 'C': chain = optarg; break;
                 case 'h':
                         query_usage(stdout);
                         return 0;
@@ -353,9 +408,15 @@ int cmd_query(int argc, char **argv)
                 fprintf(stderr, "gatelog query: --since must be before --until\n");
                 r = -EINVAL;
         }
+        if (r >= 0 && exp && !pub) {  /* issue 7 */
+                fprintf(stderr, "gatelog query: --export needs --pubkey\n");
+                r = -EINVAL;
+        }
         if (r < 0) {
                 query_usage(stderr);
                 return 2;
         }
+        if (exp)
+                return query_export_run(exp, chain, pub, &q, format);
         return query_run(db, &q, format);
 }

@@ -20,15 +20,22 @@
 #include "cli/cli.h"
 #include "cli/config.h"
 #include "cli/exporter.h"
+#include "cli/http.h"      /* ops (issue 9) */
+#include "cli/notify.h"    /* ops (issue 9) */
+#include "cli/privdrop.h"  /* ops (issue 9) */
+#include "cli/run-journald.h"  /* journald (issue 5) */
 #include "cli/run-util.h"
+#include "cli/run-relp.h"
 #include "cli/writer.h"
 #include "core/log.h"
 #include "core/tm.h"
+#include "ingest/kafka.h"  /* Kafka (issue 6) */
 
 struct daemon {
         struct loop *loop;
         struct writer *writer;
         bool stop;
+        struct ingest_syslog *syslog;  /* SIGHUP reloads its TLS certificates (issue 8) */
 };
 
 static int signal_cb(struct loop *l, int fd, uint32_t events, void *ud) {
@@ -46,10 +53,17 @@ static int signal_cb(struct loop *l, int fd, uint32_t events, void *ud) {
                         log_info("seal requested", "signal=%s", "USR1");
                         writer_request_seal(d->writer);
                         break;
-                case SIGHUP:
-                        /* Rules and certificates arrive with later issues; nothing to reload. */
-                        log_info("reload: nothing to reload yet", "signal=%s", "HUP");
+                case SIGHUP: {
+                        /* TLS certificates (issue 8): new connections get the new files,
+                         * established ones keep theirs; a bad file keeps the old ones. */
+                        char e[512] = "";
+                        if (ingest_syslog_reload(d->syslog, e, sizeof(e)) < 0)
+                                log_error("reload failed; keeping the old certificates",
+                                          "signal=HUP error=\"%s\"", e);
+                        else
+                                log_info("reloaded", "signal=%s what=tls_certificates", "HUP");
                         break;
+                }
                 }
         }
         return 0;
@@ -153,8 +167,11 @@ static int run_daemon(struct config *cfg, const char *source) {
         struct queue *q = NULL;
         struct drop_counters drops = { { 0 } };
         struct ingest_syslog *syslog = NULL;
+        struct run_journald *journald = NULL;  /* issue 5 */
+        struct ingest_kafka_set *kafka = NULL;  /* issue 6 */
         struct writer_output *outs = NULL;
         struct exporter *exporter = NULL;
+        struct http *http = NULL;  /* ops (issue 9) */
         char err[512] = "";
         int status = 3, sfd = -1, pidfd = -1;
 
@@ -169,6 +186,9 @@ static int run_daemon(struct config *cfg, const char *source) {
         signal(SIGPIPE, SIG_IGN);
 
         log_info("starting", "version=%s config=%s", GATELOG_VERSION, source);
+        /* ops (issue 9): become run.user before any file is created (or refuse root). */
+        if (privdrop_begin(cfg, privdrop_needs_bind(cfg)) < 0)
+                goto out;
         if (outputs_build(cfg, &outs, err, sizeof(err)) < 0) {
                 log_error("cannot set up the outputs", "error=\"%s\"", err);
                 goto out;
@@ -209,9 +229,21 @@ static int run_daemon(struct config *cfg, const char *source) {
                 .listen = cfg->syslog.listen, .n_listen = cfg->syslog.n_listen,
                 .max_message = cfg->syslog.max_message,
                 .max_connections = cfg->syslog.max_connections, .format = cfg->syslog.format,
+                /* RELP (issue 8): the duplicate window learns what the store holds. */
+                .relp_seed_cb = run_relp_seed_cb, .relp_seed_ud = cfg->db_path,
         };
         if (ingest_syslog_new(&sc, d.loop, q, &drops, &syslog, err, sizeof(err)) < 0) {
                 log_error("cannot listen", "error=\"%s\"", err);
+                goto out;
+        }
+        d.syslog = syslog;
+        /* journald (issue 5): positions are read before the writer starts storing. */
+        if (run_journald_start(cfg, d.loop, q, &drops, &journald) < 0)
+                goto out;
+        /* Kafka (issue 6): resumes from the store's positions on each assignment. */
+        if (ingest_kafka_set_new(cfg->kafka, cfg->n_kafka, cfg->db_path, d.loop, q, &drops,
+                                 &kafka, err, sizeof(err)) < 0) {
+                log_error("cannot start the Kafka consumer", "error=\"%s\"", err);
                 goto out;
         }
         sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
@@ -222,22 +254,37 @@ static int run_daemon(struct config *cfg, const char *source) {
         }
         for (size_t i = 0; i < cfg->syslog.n_listen; i++)
                 log_info("listening", "transport=%s addr=%s port=%d",
-                         cfg->syslog.listen[i].transport == INGEST_UDP ? "udp"
-                         : cfg->syslog.listen[i].transport == INGEST_TCP ? "tcp" : "unix",
+                         ingest_transport_name(cfg->syslog.listen[i].transport),
                          cfg->syslog.listen[i].addr, ingest_syslog_port(syslog, i));
+        /* ops (issue 9): the HTTP endpoint, then no capability is left (every listener is
+         * bound), the liveness beat and systemd's watchdog, READY=1. */
+        if (http_daemon_start(cfg, q, &http) < 0 || privdrop_finish() < 0 ||
+            notify_watchdog_start(d.loop, http_beat, http) < 0)
+                goto out;
+        http_set_started(http, true);
+        notify_ready("collecting");
         log_info("ready", "chain=%s db=%s epoch_s=%lld", cfg->chain, cfg->db_path,
                  (long long)(cfg->epoch_us / TM_USEC_PER_SEC));
 
         r = loop_run(d.loop);
+        http_set_started(http, false);  /* ops (issue 9): /readyz says stopping */
+        notify_stopping();
         ingest_syslog_stop_accepting(syslog);
         ingest_syslog_drain(syslog, 2 * TM_USEC_PER_SEC);
+        run_journald_free(journald);  /* issue 5: stop reading; held events replay later */
+        journald = NULL;
+        ingest_kafka_set_stop_fetching(kafka);  /* issue 6: held events replay later */
         queue_close(q);
         writer_join(d.writer);
+        ingest_kafka_set_close(kafka);  /* issue 6: commit what the writer stored, leave */
         exporter_stop(exporter);
         log_info("stopped", "queue_left=%zu", queue_depth(q));
         status = r < 0 ? 3 : 0;
 out:
+        http_free(http);  /* ops (issue 9): before the queue it reads */
         ingest_syslog_free(syslog);
+        run_journald_free(journald);  /* issue 5 */
+        ingest_kafka_set_free(kafka);  /* issue 6 */
         writer_free(d.writer);
         exporter_free(exporter);
         queue_free(q, event_free_cb);

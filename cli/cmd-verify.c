@@ -11,8 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/audit-source.h"
 #include "cli/cli.h"
 #include "outputs/outputs.h"
+#include "outputs/s3.h"  /* issue 7: export_read over folders and s3:// */
 #include "seal/seal.h"
 
 static void usage(FILE *f) {
@@ -22,9 +24,12 @@ static void usage(FILE *f) {
                    "each failing epoch and record is named with the reason.\n\n"
                    "  --pubkey FILE   the public key (PEM, as written by gatelog keygen)\n"
                    "  --db FILE       a gatelog SQLite database (opened read-only)\n"
-                   "  --export DIR    an export folder (the one holding chain=NAME/)\n"
-                   "  --chain NAME    which chain of an export (default: the only one)\n"
-                   "  -q, --quiet     print problems only\n");
+                   "  --export DIR    an export folder (the one holding chain=NAME/), or\n"
+                   "                  s3://BUCKET/PREFIX (endpoint and keys from AWS_* variables)\n"
+                   "  --chain NAME    which chain of an export (default: every chain)\n"
+                   "  -q, --quiet     print problems only\n"
+                   "  --since-head FILE  also prove the chain extends that head (a `gatelog head`\n"
+                   "                  line or a checkpoint signed by --pubkey): nothing cut or rewritten\n");
 }
 
 /* Problems found here rather than by the verifier (files missing, the open epoch). */
@@ -211,7 +216,32 @@ struct export_ctx {
         struct seal_verifier *v;
         struct report *rp;
         struct blobs recs, tsc;
+        /* issue 7: every chain of an export, each with its own verifier (the caller's for
+         * the first); the others' counts are added to the report. */
+        const uint8_t *pk;
+        struct seal_verifier *first;
+        size_t n_chains;
+        uint64_t more_epochs;
 };
+
+static void export_chain_done(struct export_ctx *c) {  /* issue 7 */
+        if (c->v == c->first)
+                return;
+        (void)seal_verifier_finish(c->v);
+        c->rp->n += seal_verifier_problems(c->v);
+        c->more_epochs += seal_verifier_epochs(c->v);
+        seal_verifier_free(c->v);
+        c->v = c->first;
+}
+
+static int export_chain_cb(void *ud, const char *chain) {  /* issue 7 */
+        struct export_ctx *c = ud;
+        printf("chain %s\n", chain);
+        if (c->n_chains++ == 0)
+                return 0;
+        export_chain_done(c);
+        return seal_verifier_new(c->pk, problem_cb, NULL, &c->v);
+}
 
 static int export_epoch_cb(void *ud, const struct export_read_epoch *e) {
         struct export_ctx *c = ud;
@@ -237,10 +267,13 @@ static int export_epoch_cb(void *ud, const struct export_read_epoch *e) {
 }
 
 static int verify_export(const char *dir, const char *chain, struct seal_verifier *v,
-                         struct report *rp) {
-        struct export_ctx c = { .v = v, .rp = rp };
+                         const uint8_t *pk, struct report *rp, uint64_t *ret_epochs) {
+        struct export_ctx c = { .v = v, .rp = rp, .pk = pk, .first = v };
         struct store_error err = { { 0 } };
-        int r = export_folder_read(dir, chain, export_epoch_cb, &c, &err);
+        struct export_read_ops ops = { export_chain_cb, export_epoch_cb };  /* issue 7 */
+        int r = export_read(dir, chain, &ops, &c, &err);
+        export_chain_done(&c);
+        *ret_epochs = c.more_epochs;
         blobs_free(&c.recs);
         blobs_free(&c.tsc);
         if (r < 0) {
@@ -257,10 +290,12 @@ int cmd_verify(int argc, char **argv) {
                 { "export", required_argument, NULL, 'e' },
                 { "chain", required_argument, NULL, 'C' },
                 { "quiet", no_argument, NULL, 'q' },
+                { "since-head", required_argument, NULL, 'H' }, /* issue 10 */
                 { "help", no_argument, NULL, 'h' },
                 { 0 },
         };
         const char *pub = NULL, *db = NULL, *exp = NULL, *chain = NULL;
+        const char *since_head = NULL; /* issue 10 */
         bool quiet = false;
         int c;
         optind = 1;
@@ -271,6 +306,7 @@ int cmd_verify(int argc, char **argv) {
                 case 'e': exp = optarg; break;
                 case 'C': chain = optarg; break;
                 case 'q': quiet = true; break;
+                case 'H': since_head = optarg; break;
                 case 'h': usage(stdout); return 0;
                 default: usage(stderr); return 2;
                 }
@@ -289,8 +325,26 @@ int cmd_verify(int argc, char **argv) {
         if (seal_verifier_new(pk, problem_cb, NULL, &v) < 0)
                 return 3;
         struct report rp = { 0 };
-        int r = db ? verify_db(db, v, &rp) : verify_export(exp, chain, v, &rp);
-        uint64_t problems = seal_verifier_problems(v) + rp.n, epochs = seal_verifier_epochs(v);
+        /* issue 10: the head an auditor kept; the chain must extend it. */
+        struct seal_head head;
+        char herr[512];
+        int hr = since_head ? audit_head_load(since_head, pk, &head, herr, sizeof(herr)) : 0;
+        if (hr < 0) {
+                if (hr == -EBADMSG)
+                        printf("FAIL head %s\nverification FAILED: the head is not valid\n", herr);
+                else
+                        fprintf(stderr, "gatelog: --since-head %s\n", herr);
+                seal_verifier_free(v);
+                return hr == -EBADMSG ? 1 : 2;
+        }
+        if (since_head)
+                seal_verifier_expect_head(v, &head);
+        uint64_t more_epochs = 0;  /* issue 7: epochs of the export's other chains */
+        int r = db ? verify_db(db, v, &rp) : verify_export(exp, chain, v, pk, &rp, &more_epochs);
+        if (r >= 0 && seal_verifier_finish(v) < 0)
+                r = -1;
+        uint64_t problems = seal_verifier_problems(v) + rp.n,
+                 epochs = seal_verifier_epochs(v) + more_epochs;
         seal_verifier_free(v);
         if (r < 0)
                 return 3;

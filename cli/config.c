@@ -17,6 +17,10 @@
 #include <yaml.h>
 
 #include "cli/config.h"
+#include "cli/config-journald.h"  /* journald (issue 5) */
+#include "cli/config-kafka.h"  /* Kafka (issue 6) */
+#include "cli/config-outputs-s3.h"  /* S3 exports (issue 7) */
+#include "core/buf.h"  /* ops (issue 9): environment overrides */
 #include "core/limits.h"
 #include "core/tm.h"
 
@@ -51,9 +55,14 @@ const char config_default_yaml[] =
         "    path: var/exports\n"
         "run:\n"
         "  pid_file: var/gatelog.pid\n"
+        "  allow_root: false\n"                 /* ops (issue 9) */
         "log:\n"
         "  level: info\n"
-        "  format: logfmt\n";
+        "  format: logfmt\n"
+        "http:\n"                               /* ops (issue 9) */
+        "  enabled: true\n"
+        "  listen: 127.0.0.1:9514\n"
+        "  ready_max_backlog: 3\n";
 
 struct cfg_ctx {
         yaml_document_t *doc;
@@ -386,33 +395,18 @@ static int parse_log_format(struct cfg_ctx *x, yaml_node_t *n, void *obj)
 
 /* ---- lists ---- */
 
-static int parse_listen_item(struct cfg_ctx *x, yaml_node_t *n, struct ingest_listen *l)
+/* ---- syslog.listen items (issue 8: tls and relp with their options) ----
+ * "- udp: ADDR", "- tcp: ADDR", "- unix: PATH" are one-pair mappings; "- tls: ADDR" and
+ * "- relp: ADDR" may carry options in the same mapping (docs/CONFIG.md). */
+
+/* Checks and copies a listener address (HOST:PORT, or a path for unix). */
+static int listen_addr(struct cfg_ctx *x, yaml_node_t *v, enum ingest_transport t, char **dst)
 {
-        static const char *const names[] = {
-                [INGEST_UDP] = "udp", [INGEST_TCP] = "tcp", [INGEST_UNIX] = "unix",
-        };
-        yaml_node_pair_t *p;
-        yaml_node_t *k, *v;
-        const char *name, *addr;
+        const char *addr;
         char *host;
         uint16_t port;
-        size_t t = 0;
-        int r;
+        int r = cfg_scalar(x, v, &addr);
 
-        if (n->type != YAML_MAPPING_NODE ||
-            n->data.mapping.pairs.top - n->data.mapping.pairs.start != 1)
-                return cfg_fail(x, n, "each listener is exactly one of udp, tcp or unix");
-        p = n->data.mapping.pairs.start;
-        k = cfg_node(x, p->key);
-        v = cfg_node(x, p->value);
-        r = cfg_scalar(x, k, &name);
-        if (r < 0)
-                return r;
-        while (t < 3 && strcmp(names[t], name) != 0)
-                t++;
-        if (t == 3)
-                return cfg_fail(x, k, "unknown transport '%s' (udp, tcp or unix)", name);
-        r = cfg_scalar(x, v, &addr);
         if (r < 0)
                 return r;
         if (t == INGEST_UNIX) {
@@ -426,12 +420,199 @@ static int parse_listen_item(struct cfg_ctx *x, yaml_node_t *n, struct ingest_li
                         return cfg_fail(x, v, "bad address '%s' (HOST:PORT or [IPv6]:PORT, "
                                               "port 0-65535)", addr);
                 free(host);
+                if (t == INGEST_RELP && port == 0)
+                        return cfg_fail(x, v, "relp needs a fixed port (librelp cannot "
+                                              "report the one the system picks)");
         }
-        l->addr = strdup(addr);
-        if (!l->addr)
-                return -ENOMEM;
-        l->transport = (enum ingest_transport)t;
+        return cfg_string(x, v, dst);
+}
+
+static int lopt_bool(struct cfg_ctx *x, yaml_node_t *n, bool *ret)
+{
+        const char *s;
+        int r = cfg_scalar(x, n, &s);
+
+        if (r < 0)
+                return r;
+        if (strcmp(s, "true") != 0 && strcmp(s, "false") != 0)
+                return cfg_fail(x, n, "expected true or false, not '%s'", s);
+        *ret = !strcmp(s, "true");
         return 0;
+}
+
+static int lopt_tls_addr(struct cfg_ctx *x, yaml_node_t *n, void *obj)
+{
+        return listen_addr(x, n, INGEST_TLS, &((struct ingest_listen *)obj)->addr);
+}
+static int lopt_relp_addr(struct cfg_ctx *x, yaml_node_t *n, void *obj)
+{
+        return listen_addr(x, n, INGEST_RELP, &((struct ingest_listen *)obj)->addr);
+}
+static int lopt_relp_tls(struct cfg_ctx *x, yaml_node_t *n, void *obj)
+{
+        return lopt_bool(x, n, &((struct ingest_listen *)obj)->tls);
+}
+static int lopt_cert(struct cfg_ctx *x, yaml_node_t *n, void *obj)
+{
+        return cfg_string(x, n, &((struct ingest_listen *)obj)->tls_opt.cert);
+}
+static int lopt_key(struct cfg_ctx *x, yaml_node_t *n, void *obj)
+{
+        return cfg_string(x, n, &((struct ingest_listen *)obj)->tls_opt.key);
+}
+static int lopt_ca(struct cfg_ctx *x, yaml_node_t *n, void *obj)
+{
+        return cfg_string(x, n, &((struct ingest_listen *)obj)->tls_opt.ca);
+}
+static int lopt_ciphers(struct cfg_ctx *x, yaml_node_t *n, void *obj)
+{
+        return cfg_string(x, n, &((struct ingest_listen *)obj)->tls_opt.ciphers);
+}
+static int lopt_verify(struct cfg_ctx *x, yaml_node_t *n, void *obj)
+{
+        return lopt_bool(x, n, &((struct ingest_listen *)obj)->tls_opt.verify_client);
+}
+static int lopt_names(struct cfg_ctx *x, yaml_node_t *n, void *obj)
+{
+        struct ingest_tls_options *o = &((struct ingest_listen *)obj)->tls_opt;
+        size_t len;
+
+        if (n->type != YAML_SEQUENCE_NODE)
+                return cfg_fail(x, n, "expected a list of names");
+        len = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+        if (len == 0)
+                return cfg_fail(x, n, "at least one name is needed (or leave the key out)");
+        o->allowed_names = calloc(len, sizeof(*o->allowed_names));
+        if (!o->allowed_names)
+                return -ENOMEM;
+        for (size_t i = 0; i < len; i++) {
+                int r = cfg_string(x, cfg_node(x, n->data.sequence.items.start[i]),
+                                   &o->allowed_names[i]);
+                if (r < 0)
+                        return r;
+                o->n_allowed_names++;
+        }
+        return 0;
+}
+static int lopt_duration(struct cfg_ctx *x, yaml_node_t *n, int64_t *dst)
+{
+        const char *s;
+        int64_t us;
+        int r = cfg_scalar(x, n, &s);
+
+        if (r < 0)
+                return r;
+        if (config_parse_duration(s, &us) < 0 || us < 100 * 1000 ||
+            us > 86400 * TM_USEC_PER_SEC)
+                return cfg_fail(x, n, "bad duration '%s' (100ms to 1d, e.g. 10s, 5m)", s);
+        *dst = us;
+        return 0;
+}
+static int lopt_hs_timeout(struct cfg_ctx *x, yaml_node_t *n, void *obj)
+{
+        return lopt_duration(x, n, &((struct ingest_listen *)obj)->tls_opt.handshake_timeout_us);
+}
+static int lopt_idle_timeout(struct cfg_ctx *x, yaml_node_t *n, void *obj)
+{
+        return lopt_duration(x, n, &((struct ingest_listen *)obj)->tls_opt.idle_timeout_us);
+}
+static int lopt_per_peer(struct cfg_ctx *x, yaml_node_t *n, void *obj)
+{
+        uint64_t v;
+        int r = cfg_number(x, n, 1, CONFIG_MAX_CONNECTIONS_CEIL, false, &v);
+
+        if (r == 0)
+                ((struct ingest_listen *)obj)->tls_opt.max_per_peer = (size_t)v;
+        return r;
+}
+
+static const struct cfg_key listen_tls_keys[] = {
+        { "tls", lopt_tls_addr }, { "cert", lopt_cert }, { "key", lopt_key },
+        { "ca", lopt_ca }, { "verify_client", lopt_verify }, { "allowed_names", lopt_names },
+        { "ciphers", lopt_ciphers }, { "handshake_timeout", lopt_hs_timeout },
+        { "idle_timeout", lopt_idle_timeout }, { "max_per_peer", lopt_per_peer },
+        { NULL, NULL },
+};
+static const struct cfg_key listen_relp_keys[] = {
+        { "relp", lopt_relp_addr }, { "tls", lopt_relp_tls }, { "cert", lopt_cert },
+        { "key", lopt_key }, { "ca", lopt_ca }, { "verify_client", lopt_verify },
+        { "allowed_names", lopt_names }, { "ciphers", lopt_ciphers }, { NULL, NULL },
+};
+
+static yaml_node_t *map_get(struct cfg_ctx *x, yaml_node_t *n, const char *key)
+{
+        for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
+             p++) {
+                yaml_node_t *k = cfg_node(x, p->key);
+
+                if (k->type == YAML_SCALAR_NODE && !strcmp((const char *)k->data.scalar.value, key))
+                        return k;
+        }
+        return NULL;
+}
+
+/* tls and relp: options in the same mapping, checked together after the walk. */
+static int parse_listen_secure(struct cfg_ctx *x, yaml_node_t *n, struct ingest_listen *l)
+{
+        struct ingest_tls_options *o = &l->tls_opt;
+        bool relp = map_get(x, n, "relp") != NULL;
+        int r;
+
+        l->transport = relp ? INGEST_RELP : INGEST_TLS;
+        l->tls = !relp;
+        r = cfg_map(x, n, relp ? listen_relp_keys : listen_tls_keys, l);
+        if (r < 0)
+                return r;
+        if (!map_get(x, n, "verify_client"))
+                o->verify_client = o->ca != NULL;  /* a CA given means: check clients */
+        if (!l->tls) {
+                if (o->cert || o->key || o->ca || o->n_allowed_names || o->ciphers)
+                        return cfg_fail(x, n, "certificate options need 'tls: true'");
+                return 0;
+        }
+        if (!o->cert)
+                return cfg_fail(x, n, "missing key 'cert'");
+        if (!o->key)
+                return cfg_fail(x, n, "missing key 'key'");
+        if (o->verify_client && !o->ca)
+                return cfg_fail(x, n, "verify_client needs 'ca'");
+        if (o->n_allowed_names && !o->verify_client)
+                return cfg_fail(x, n, "allowed_names needs verify_client: true");
+        return 0;
+}
+
+static int parse_listen_item(struct cfg_ctx *x, yaml_node_t *n, struct ingest_listen *l)
+{
+        static const char *const names[] = {
+                [INGEST_UDP] = "udp", [INGEST_TCP] = "tcp", [INGEST_UNIX] = "unix",
+                [INGEST_TLS] = "tls", [INGEST_RELP] = "relp",
+        };
+        yaml_node_pair_t *p;
+        yaml_node_t *k;
+        const char *name;
+        size_t t = 0;
+        int r;
+
+        if (n->type != YAML_MAPPING_NODE || n->data.mapping.pairs.top == n->data.mapping.pairs.start)
+                return cfg_fail(x, n, "each listener is exactly one of udp, tcp or unix "
+                                      "(or tls, relp with their options)");
+        if (map_get(x, n, "tls") || map_get(x, n, "relp"))
+                return parse_listen_secure(x, n, l);
+        if (n->data.mapping.pairs.top - n->data.mapping.pairs.start != 1)
+                return cfg_fail(x, n, "each listener is exactly one of udp, tcp or unix "
+                                      "(or tls, relp with their options)");
+        p = n->data.mapping.pairs.start;
+        k = cfg_node(x, p->key);
+        r = cfg_scalar(x, k, &name);
+        if (r < 0)
+                return r;
+        while (t < 5 && strcmp(names[t], name) != 0)
+                t++;
+        if (t == 5)
+                return cfg_fail(x, k, "unknown transport '%s' (udp, tcp, unix, tls or relp)",
+                                name);
+        l->transport = (enum ingest_transport)t;
+        return listen_addr(x, cfg_node(x, p->value), l->transport, &l->addr);
 }
 
 static size_t seq_len(const yaml_node_t *n)
@@ -450,7 +631,7 @@ static int parse_listen(struct cfg_ctx *x, yaml_node_t *n, void *obj)
         if (len == 0)
                 return cfg_fail(x, n, "at least one listener is needed");
         for (size_t i = 0; i < c->syslog.n_listen; i++)
-                free(c->syslog.listen[i].addr);
+                ingest_listen_clear(&c->syslog.listen[i]);
         free(c->syslog.listen);
         c->syslog.n_listen = 0;
         c->syslog.listen = calloc(len, sizeof(*c->syslog.listen));
@@ -465,8 +646,10 @@ static int parse_listen(struct cfg_ctx *x, yaml_node_t *n, void *obj)
                 r = parse_listen_item(x, cfg_node(x, n->data.sequence.items.start[i]),
                                       &c->syslog.listen[i]);
                 x->path[plen] = '\0';
-                if (r < 0)
+                if (r < 0) {
+                        ingest_listen_clear(&c->syslog.listen[i]);  /* partly filled */
                         return r;
+                }
                 c->syslog.n_listen++;
         }
         return 0;
@@ -488,8 +671,8 @@ static int parse_out_type(struct cfg_ctx *x, yaml_node_t *n, void *obj)
         struct config_output *o = obj;
         int r = cfg_string(x, n, &o->type);
 
-        if (r == 0 && strcmp(o->type, "folder") != 0)
-                return cfg_fail(x, n, "unknown output type '%s' (folder)", o->type);
+        if (r == 0 && strcmp(o->type, "folder") != 0 && strcmp(o->type, "s3") != 0)
+                return cfg_fail(x, n, "unknown output type '%s' (folder, s3)", o->type);
         return r;
 }
 
@@ -498,10 +681,17 @@ static int parse_out_path(struct cfg_ctx *x, yaml_node_t *n, void *obj)
         return cfg_string(x, n, &((struct config_output *)obj)->path);
 }
 
+/* S3 exports (issue 7): the `s3:` block is parsed in cli/config-outputs-s3.c. */
+static int parse_out_s3(struct cfg_ctx *x, yaml_node_t *n, void *obj)
+{
+        return config_s3_parse(x->doc, n, x->path, &((struct config_output *)obj)->s3, x->err);
+}
+
 static const struct cfg_key output_keys[] = {
         { "name", parse_out_name },
         { "type", parse_out_type },
         { "path", parse_out_path },
+        { "s3", parse_out_s3 },  /* issue 7 */
         { NULL, NULL },
 };
 
@@ -517,10 +707,15 @@ static int parse_output(struct cfg_ctx *x, yaml_node_t *n, struct config *c, siz
                 missing = "name";
         else if (!o->type)
                 missing = "type";
-        else if (!o->path)
+        else if (!o->path && !strcmp(o->type, "folder"))
                 missing = "path";
+        else if (!o->s3 && !strcmp(o->type, "s3"))  /* issue 7 */
+                missing = "s3";
         if (missing)
                 return cfg_fail(x, n, "missing key '%s'", missing);
+        if (strcmp(o->type, "folder") ? o->path != NULL : o->s3 != NULL)  /* issue 7 */
+                return cfg_fail(x, n, "'%s' belongs to the other output type",
+                                o->path ? "path" : "s3");
         for (size_t k = 0; k < i; k++)
                 if (!strcmp(c->outputs[k].name, o->name)) {
                         /* Point at the duplicate's name, where the fix goes. */
@@ -540,6 +735,7 @@ static void outputs_free(struct config *c)
                 free(c->outputs[i].name);
                 free(c->outputs[i].type);
                 free(c->outputs[i].path);
+                config_s3_free(c->outputs[i].s3);  /* issue 7 */
         }
         free(c->outputs);
         c->outputs = NULL;
@@ -574,6 +770,73 @@ static int parse_outputs(struct cfg_ctx *x, yaml_node_t *n, void *obj)
         return 0;
 }
 
+/* ---- ops (issue 9): http, run.user/group/allow_root ---- */
+
+static int cfg_bool(struct cfg_ctx *x, yaml_node_t *n, bool *ret)
+{
+        const char *s;
+        int r = cfg_scalar(x, n, &s);
+
+        if (r < 0)
+                return r;
+        if (strcmp(s, "true") != 0 && strcmp(s, "false") != 0)
+                return cfg_fail(x, n, "expected true or false, not '%s'", s);
+        *ret = !strcmp(s, "true");
+        return 0;
+}
+
+static int parse_http_enabled(struct cfg_ctx *x, yaml_node_t *n, void *obj)
+{
+        return cfg_bool(x, n, &((struct config *)obj)->http.enabled);
+}
+
+static int parse_http_listen(struct cfg_ctx *x, yaml_node_t *n, void *obj)
+{
+        struct config *c = obj;
+        const char *s;
+        char *host;
+        uint16_t port;
+        int r = cfg_scalar(x, n, &s);
+
+        if (r < 0)
+                return r;
+        r = ingest_parse_hostport(s, &host, &port);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                return cfg_fail(x, n, "bad address '%s' (HOST:PORT or [IPv6]:PORT, port "
+                                      "0-65535)", s);
+        free(host);
+        return cfg_string(x, n, &c->http.listen);
+}
+
+static int parse_http_backlog(struct cfg_ctx *x, yaml_node_t *n, void *obj)
+{
+        return cfg_number(x, n, 0, 1000000, false, &((struct config *)obj)->http.ready_max_backlog);
+}
+
+static int parse_run_user(struct cfg_ctx *x, yaml_node_t *n, void *obj)
+{
+        return cfg_string(x, n, &((struct config *)obj)->run_user);
+}
+
+static int parse_run_group(struct cfg_ctx *x, yaml_node_t *n, void *obj)
+{
+        return cfg_string(x, n, &((struct config *)obj)->run_group);
+}
+
+static int parse_run_allow_root(struct cfg_ctx *x, yaml_node_t *n, void *obj)
+{
+        return cfg_bool(x, n, &((struct config *)obj)->run_allow_root);
+}
+
+static const struct cfg_key http_keys[] = {
+        { "enabled", parse_http_enabled },
+        { "listen", parse_http_listen },
+        { "ready_max_backlog", parse_http_backlog },
+        { NULL, NULL },
+};
+
 /* ---- sections ---- */
 
 static const struct cfg_key syslog_keys[] = {
@@ -588,7 +851,12 @@ static const struct cfg_key store_keys[] = { { "path", parse_db_path }, { 0 } };
 static const struct cfg_key seal_keys[] = {
         { "epoch", parse_epoch }, { "key", parse_key_path }, { NULL, NULL },
 };
-static const struct cfg_key run_keys[] = { { "pid_file", parse_pid_file }, { 0 } };
+static const struct cfg_key run_keys[] = {
+        { "pid_file", parse_pid_file },
+        { "user", parse_run_user }, { "group", parse_run_group },     /* ops (issue 9) */
+        { "allow_root", parse_run_allow_root },                       /* ops (issue 9) */
+        { 0 },
+};
 static const struct cfg_key log_keys[] = {
         { "level", parse_log_level }, { "format", parse_log_format }, { NULL, NULL },
 };
@@ -604,6 +872,21 @@ SECTION(parse_store, store_keys)
 SECTION(parse_seal, seal_keys)
 SECTION(parse_run, run_keys)
 SECTION(parse_log, log_keys)
+SECTION(parse_http, http_keys) /* ops (issue 9) */
+
+/* Kafka (issue 6): the list is parsed in cli/config-kafka.c. */
+static int parse_kafka(struct cfg_ctx *x, yaml_node_t *n, void *obj)
+{
+        return config_kafka_parse(x->doc, n, obj, x->err);
+}
+
+/* journald (issue 5): the list is parsed in cli/config-journald.c. */
+static int parse_journald(struct cfg_ctx *x, yaml_node_t *n, void *obj)
+{
+        struct config *c = obj;
+
+        return config_journald_parse(x->doc, n, &c->journald, &c->n_journald, x->err);
+}
 
 static const struct cfg_key root_keys[] = {
         { "chain", parse_chain },
@@ -614,6 +897,9 @@ static const struct cfg_key root_keys[] = {
         { "outputs", parse_outputs },
         { "run", parse_run },
         { "log", parse_log },
+        { "http", parse_http },  /* ops (issue 9) */
+        { "journald", parse_journald },  /* issue 5 */
+        { "kafka", parse_kafka },  /* issue 6 */
         { NULL, NULL },
 };
 
@@ -643,8 +929,11 @@ static int config_defaults(struct config *c)
                 snprintf(host, sizeof(host), "gatelog");
         if (set_str(&c->chain, host) < 0 || set_str(&c->db_path, "var/gatelog.db") < 0 ||
             set_str(&c->key_path, "var/gatelog.key") < 0 ||
-            set_str(&c->pid_file, "var/gatelog.pid") < 0)
+            set_str(&c->pid_file, "var/gatelog.pid") < 0 ||
+            set_str(&c->http.listen, "127.0.0.1:9514") < 0)  /* ops (issue 9) */
                 return -ENOMEM;
+        c->http.enabled = true;                 /* ops (issue 9) */
+        c->http.ready_max_backlog = 3;
         return 0;
 }
 
@@ -814,12 +1103,17 @@ void config_free(struct config *c)
                 return;
         free(c->chain);
         for (size_t i = 0; i < c->syslog.n_listen; i++)
-                free(c->syslog.listen[i].addr);
+                ingest_listen_clear(&c->syslog.listen[i]);
         free(c->syslog.listen);
         outputs_free(c);
+        config_journald_free(c->journald, c->n_journald);  /* issue 5 */
+        config_kafka_free(c);  /* issue 6 */
         free(c->db_path);
         free(c->key_path);
         free(c->pid_file);
+        free(c->http.listen);  /* ops (issue 9) */
+        free(c->run_user);
+        free(c->run_group);
         memset(c, 0, sizeof(*c));
 }
 
@@ -830,4 +1124,168 @@ void config_error_format(const struct config_error *err, char *out, size_t len)
                          err->msg);
         else
                 snprintf(out, len, "%s: %s", err->file, err->msg);
+}
+
+/* ---- ops (issue 9): environment overrides ----
+ * The usual sidecar knobs can be set from the environment (containers, systemd's
+ * Environment=). They are turned into one small YAML document laid over the loaded
+ * configuration by the same parser, so every value is checked exactly as in a file; an error
+ * names the variable. GATELOG_ variables not in this table are left to their owners. */
+
+static const struct env_knob {
+        const char *var, *section, *key;
+        enum { ENV_SCALAR, ENV_BOOL, ENV_LISTEN } kind;
+} env_knobs[] = {
+        { "GATELOG_CHAIN", NULL, "chain", ENV_SCALAR },
+        { "GATELOG_SYSLOG_LISTEN", "syslog", "listen", ENV_LISTEN },
+        { "GATELOG_QUEUE_MAX_EVENTS", "queue", "max_events", ENV_SCALAR },
+        { "GATELOG_STORE_PATH", "store", "path", ENV_SCALAR },
+        { "GATELOG_SEAL_EPOCH", "seal", "epoch", ENV_SCALAR },
+        { "GATELOG_SEAL_KEY", "seal", "key", ENV_SCALAR },
+        { "GATELOG_RUN_PID_FILE", "run", "pid_file", ENV_SCALAR },
+        { "GATELOG_RUN_USER", "run", "user", ENV_SCALAR },
+        { "GATELOG_RUN_GROUP", "run", "group", ENV_SCALAR },
+        { "GATELOG_RUN_ALLOW_ROOT", "run", "allow_root", ENV_BOOL },
+        { "GATELOG_LOG_LEVEL", "log", "level", ENV_SCALAR },
+        { "GATELOG_LOG_FORMAT", "log", "format", ENV_SCALAR },
+        { "GATELOG_HTTP_ENABLED", "http", "enabled", ENV_BOOL },
+        { "GATELOG_HTTP_LISTEN", "http", "listen", ENV_SCALAR },
+        { "GATELOG_HTTP_READY_MAX_BACKLOG", "http", "ready_max_backlog", ENV_SCALAR },
+};
+#define ENV_KNOBS (sizeof(env_knobs) / sizeof(env_knobs[0]))
+
+/* Appends s as a YAML double-quoted scalar (n bytes), then end (a newline, or ""). */
+static int env_quote(struct buf *b, const char *s, size_t n, const char *end)
+{
+        int r = buf_putc(b, '"');
+
+        for (size_t i = 0; r >= 0 && i < n; i++) {
+                unsigned char ch = (unsigned char)s[i];
+
+                if (ch == '"' || ch == '\\')
+                        r = buf_printf(b, "\\%c", ch);
+                else if (ch < 0x20 || ch == 0x7f)
+                        r = buf_printf(b, "\\x%02x", ch);
+                else
+                        r = buf_putc(b, (char)ch);
+        }
+        return r < 0 ? r : buf_printf(b, "\"%s", end);
+}
+
+static int env_value(struct buf *b, const struct env_knob *k, const char *v)
+{
+        if (k->kind == ENV_BOOL) {
+                /* The spellings environments use for booleans. */
+                if (!strcmp(v, "1") || !strcmp(v, "yes") || !strcmp(v, "on"))
+                        v = "true";
+                else if (!strcmp(v, "0") || !strcmp(v, "no") || !strcmp(v, "off"))
+                        v = "false";
+        }
+        if (k->kind != ENV_LISTEN)
+                return env_quote(b, v, strlen(v), "\n");
+        /* "udp:127.0.0.1:514,tcp:[::]:514,unix:/run/gatelog/log.sock" */
+        int r = buf_putc(b, '\n');
+        for (const char *p = v; r >= 0;) {
+                const char *end = strchr(p, ','), *colon;
+                size_t n = end ? (size_t)(end - p) : strlen(p);
+
+                colon = memchr(p, ':', n);
+                r = buf_puts(b, "    - ");
+                if (r >= 0 && colon) {
+                        r = env_quote(b, p, (size_t)(colon - p), ": ");
+                        if (r >= 0)
+                                r = env_quote(b, colon + 1, n - (size_t)(colon + 1 - p), "\n");
+                } else if (r >= 0) {
+                        r = env_quote(b, p, n, "\n");
+                }
+                if (!end)
+                        break;
+                p = end + 1;
+        }
+        return r;
+}
+
+static unsigned count_lines(const struct buf *b)
+{
+        unsigned n = 0;
+
+        for (size_t i = 0; i < b->len; i++)
+                n += b->data[i] == '\n';
+        return n;
+}
+
+/* Builds the overrides document; first_line[i] is the 1-based line where knob i starts (0
+ * when unset). *ret is "" when no knob is set. Caller frees. */
+static int env_document(char **ret, unsigned first_line[ENV_KNOBS])
+{
+        struct buf b = BUF_INIT;
+        const char *open_section = NULL;
+        int r = buf_puts(&b, "");
+
+        for (size_t i = 0; r >= 0 && i < ENV_KNOBS; i++) {
+                const struct env_knob *k = &env_knobs[i];
+                const char *v = getenv(k->var);
+
+                first_line[i] = 0;
+                if (!v)
+                        continue;
+                if (k->section && (!open_section || strcmp(open_section, k->section) != 0)) {
+                        r = buf_printf(&b, "%s:\n", k->section);
+                        open_section = k->section;
+                } else if (!k->section) {
+                        open_section = NULL;
+                }
+                first_line[i] = count_lines(&b) + 1;
+                if (r >= 0)
+                        r = buf_printf(&b, "%s%s: ", k->section ? "  " : "", k->key);
+                if (r >= 0)
+                        r = env_value(&b, k, v);
+        }
+        if (r < 0) {
+                buf_free(&b);
+                return r;
+        }
+        *ret = buf_steal(&b, NULL);
+        return *ret ? 0 : -ENOMEM;
+}
+
+int config_env_yaml(char **ret)
+{
+        unsigned lines[ENV_KNOBS];
+
+        return env_document(ret, lines);
+}
+
+int config_apply_env(struct config *c, struct config_error *err)
+{
+        unsigned lines[ENV_KNOBS];
+        struct config_error e = { 0 };
+        struct cfg_ctx x = { .err = &e };
+        char *text = NULL;
+        int r = env_document(&text, lines);
+
+        if (r < 0 || !text[0]) {
+                free(text);
+                return r;
+        }
+        snprintf(e.file, sizeof(e.file), "environment");
+        r = config_parse(&x, text, strlen(text), c);
+        free(text);
+        if (r == -EINVAL && err) {
+                /* Name the variable whose lines hold the error. */
+                const char *var = NULL;
+
+                for (size_t i = 0; i < ENV_KNOBS; i++)
+                        if (lines[i] && lines[i] <= e.line)
+                                var = env_knobs[i].var;
+                if (var)
+                        snprintf(e.file, sizeof(e.file), "%s", var);
+                e.line = e.column = 0;
+                *err = e;
+        } else if (r < 0 && err) {
+                memset(err, 0, sizeof(*err));
+                snprintf(err->file, sizeof(err->file), "environment");
+                snprintf(err->msg, sizeof(err->msg), "%s", strerror(-r));
+        }
+        return r;
 }

@@ -10,10 +10,14 @@
 #include "ingest/ingest.h"
 #include "normalize/normalize.h"
 
+struct journald_config; /* ingest/journald.h */
+struct ingest_kafka_config; /* ingest/kafka.h (issue 6) */
+
 struct config_output {
         char *name;                  /* unique; outbox progress is kept per name */
-        char *type;                  /* "folder" (S3 comes later) */
+        char *type;                  /* "folder" or "s3" */
         char *path;                  /* folder: the export directory */
+        struct config_s3 *s3;        /* s3: its `s3:` block (issue 7, cli/config-outputs-s3.h) */
 };
 
 struct config {
@@ -32,8 +36,22 @@ struct config {
         struct config_output *outputs;
         size_t n_outputs;
         char *pid_file;              /* run.pid_file */
+        /* ops (issue 9): the HTTP endpoint and least privilege (docs/OPERATIONS.md). */
+        struct {
+                bool enabled;                /* http.enabled, default true */
+                char *listen;                /* http.listen, "127.0.0.1:9514" */
+                uint64_t ready_max_backlog;  /* http.ready_max_backlog: epochs per output */
+        } http;
+        char *run_user, *run_group;  /* run.user, run.group: NULL keeps the starting user */
+        bool run_allow_root;         /* run.allow_root */
         enum log_level log_level;
         bool log_json;
+        /* journald (issue 5): the `journald:` list, parsed in cli/config-journald.c. */
+        struct journald_config *journald;
+        size_t n_journald;
+        /* Kafka (issue 6): the `kafka:` list, parsed in cli/config-kafka.c. */
+        struct ingest_kafka_config *kafka;
+        size_t n_kafka;
 };
 
 struct config_error {
@@ -61,3 +79,10 @@ int config_parse_duration(const char *s, int64_t *ret_us);
 /* Parses a size: a decimal number of bytes, optionally followed by B, KiB, MiB or GiB
  * ("64KiB", "1MiB", "4096"). 0 or -EINVAL (also on overflow). */
 int config_parse_size(const char *s, uint64_t *ret);
+
+/* ---- ops (issue 9): environment overrides (docs/OPERATIONS.md lists the variables) ---- */
+/* Lays the GATELOG_... knobs set in the environment over c, checked like the file's keys.
+ * Returns 0 (also when none is set), -EINVAL with err naming the variable, or -ENOMEM. */
+int config_apply_env(struct config *c, struct config_error *err);
+/* The overrides as YAML text ("" when none is set); caller frees. 0 or -ENOMEM. */
+int config_env_yaml(char **ret);

@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "core/log.h"
+#include "core/metrics.h"  /* ops (issue 9) */
 #include "core/tm.h"
 #include "outputs/outputs.h"
 
@@ -186,6 +187,7 @@ static void output_failed(struct exporter *x, size_t i, int64_t epoch, int r,
                 log_debug("export retry failed", "output=%s epoch=%lld attempt=%d error=\"%s\"",
                           x->outputs[i].name, (long long)epoch, st->failures, why);
         (void)store_outbox_failed(x->store, x->outputs[i].name, epoch, why);
+        metrics_export_failed(x->outputs[i].name);  /* ops (issue 9) */
 }
 
 /* Exports what one output has pending, in order, stopping at the first failure. Returns 0
@@ -196,6 +198,8 @@ static int output_pass(struct exporter *x, size_t i, bool honour_backoff) {
                 return 1;
         struct pending p = { 0 };
         int r = store_outbox_pending(x->store, x->outputs[i].name, pending_cb, &p);
+        if (r >= 0)  /* ops (issue 9): the backlog gauge, lowered as epochs go out */
+                metrics_export_backlog(x->outputs[i].name, p.n);
         for (size_t k = 0; r >= 0 && k < p.n; k++) {
                 struct store_error err = { { 0 } };
                 int e = export_one(x, &x->outputs[i], p.v[k], &err);
@@ -210,6 +214,8 @@ static int output_pass(struct exporter *x, size_t i, bool honour_backoff) {
                 st->failures = 0;
                 st->backoff_us = 0;
                 st->retry_at_us = 0;
+                metrics_export_done(x->outputs[i].name);  /* ops (issue 9) */
+                metrics_export_backlog(x->outputs[i].name, p.n - k - 1);
         }
         free(p.v);
         return r;

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/version.h"  /* ops (issue 9) */
 
 static const struct command {
         const char *name;
@@ -17,6 +18,12 @@ static const struct command {
         { "epochs", cmd_epochs, "list epochs: interval, counts, roots, state" },
         { "query", cmd_query, "print sealed records by criterion, time and host" },
         { "verify", cmd_verify, "verify a database or an export against a public key" },
+        { "rules", cmd_rules, "check, test and explain YAML mapping rules (issue 4)" },
+        /* auditor tools (issue 10) */
+        { "proof", cmd_proof, "print the inclusion proof of one record" },
+        { "verify-proof", cmd_verify_proof, "check an inclusion proof against a public key" },
+        { "head", cmd_head, "print the chain head, or a signed checkpoint" },
+        { "config", cmd_config, "check a configuration file, or dump the effective one" }, /* issue 9 */
 };
 
 static void usage(FILE *f) {
@@ -24,8 +31,8 @@ static void usage(FILE *f) {
                    "gatelog turns access logs into signed, verifiable SOC 2 evidence.\n\n"
                    "commands:\n");
         for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-                fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
-        fprintf(f, "  %-10s %s\n\n", "help", "this list; `gatelog COMMAND --help` for one");
+                fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
+        fprintf(f, "  %-12s %s\n\n", "help", "this list; `gatelog COMMAND --help` for one");
         fprintf(f, "Documentation: README.md, docs/CONFIG.md, docs/FORMAT.md.\n");
 }
 
@@ -47,7 +54,7 @@ int main(int argc, char **argv) {
                 return 0;
         }
         if (!strcmp(name, "--version")) {
-                printf("gatelog %s\n", GATELOG_VERSION);
+                version_print(stdout);  /* ops (issue 9): the commit and linked libraries */
                 return 0;
         }
         for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)

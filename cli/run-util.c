@@ -3,6 +3,8 @@
 #include "cli/run-util.h"
 
 #include "cli/exporter.h"
+#include "cli/config-outputs-s3.h"  /* S3 exports (issue 7) */
+#include "outputs/s3.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -41,6 +43,9 @@ int config_load_any(const char *path, struct config *ret) {
         int r = path ? config_load_file(path, ret, &err)
                      : config_load_text("<embedded default>", config_default_yaml,
                                         strlen(config_default_yaml), ret, &err);
+        /* ops (issue 9): GATELOG_... environment overrides win over the file. */
+        if (r >= 0 && (r = config_apply_env(ret, &err)) < 0)
+                config_free(ret);
         if (r < 0) {
                 char msg[1024];
                 config_error_format(&err, msg, sizeof(msg));
@@ -60,6 +65,12 @@ int outputs_build(const struct config *cfg, struct writer_output **ret, char *er
                 if (!strcmp(o->type, "folder")) {
                         outs[i].write_epoch = exporter_folder_write;
                         outs[i].impl = o->path;
+                } else if (!strcmp(o->type, "s3")) {  /* S3 exports (issue 7) */
+                        int r = config_s3_output(o->s3, &outs[i], err, err_len);
+                        if (r < 0) {
+                                outputs_free(outs, i);
+                                return r;
+                        }
                 } else {
                         snprintf(err, err_len, "output %s: unknown type '%s'", o->name, o->type);
                         outputs_free(outs, i);
@@ -72,6 +83,8 @@ int outputs_build(const struct config *cfg, struct writer_output **ret, char *er
 
 void outputs_free(struct writer_output *outs, size_t n) {
         /* Folder outputs borrow the configuration's path; other types own an impl. */
-        (void)n;
+        for (size_t i = 0; outs && i < n; i++)
+                if (outs[i].write_epoch == s3_output_write)  /* issue 7 */
+                        s3_output_free(outs[i].impl);
         free(outs);
 }

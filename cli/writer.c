@@ -29,6 +29,7 @@
 
 #include "core/limits.h"
 #include "core/log.h"
+#include "core/metrics.h"  /* ops (issue 9) */
 #include "core/tm.h"
 #include "outputs/outputs.h"
 
@@ -220,6 +221,7 @@ static int seal_open(struct writer *w, int64_t end_us) {
         if (r >= 0) {
                 hash_sha256(m.data, m.len, w->prev);
                 atomic_fetch_add(&w->sealed_count, 1);
+                metrics_epoch_sealed((int64_t)man.epoch, man.count);  /* ops (issue 9) */
                 log_info("epoch sealed", "epoch=%lld count=%llu", (long long)man.epoch,
                          (unsigned long long)man.count);
                 if (w->sealed_cb)
@@ -457,6 +459,7 @@ static int write_batch(struct writer *w, struct event **ev, size_t n) {
         uint64_t took[DROP__MAX] = { 0 };
         struct epoch_stats saved;
         size_t k = 0;
+        int64_t t0 = tm_mono_us();  /* ops (issue 9): commit latency */
         int r = leaves ? epoch_stats_snapshot(&w->open.stats, &saved) : -ENOMEM;
         if (r < 0) {
                 free(leaves);
@@ -486,6 +489,7 @@ static int write_batch(struct writer *w, struct event **ev, size_t n) {
                 log_error("store write failed", "events=%zu error=\"%s\"", n,
                           store_errmsg(w->store));
                 (void)store_rollback(w->store);
+                metrics_store_failed();  /* ops (issue 9) */
                 epoch_stats_restore(&w->open.stats, &saved);
                 /* Drops taken stay counted: give them back for the next try. */
                 for (int d = 0; d < DROP__MAX; d++)
@@ -494,6 +498,8 @@ static int write_batch(struct writer *w, struct event **ev, size_t n) {
         } else {
                 epoch_stats_clear(&saved);
                 batch_committed(w, ev, n, leaves);
+                metrics_batch_committed(ev, n, tm_mono_us() - t0);  /* ops (issue 9) */
+                metrics_drops_committed(took);
         }
         free(leaves);
         buf_free(&b);

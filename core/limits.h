@@ -36,3 +36,35 @@
  * since pipes guarantee atomic writes only up to PIPE_BUF and a runaway line helps no one.
  * 16 KiB leaves room for a full error context and a path or two. */
 #define LOG_LINE_MAX (16u * 1024)
+
+/* ---- Kafka collector (issue 6) ---- */
+/* Topic-partitions one collector tracks: the index is part of each event's sink token (16
+ * bits), and a table this size costs 32 KiB of pointers. Far above any real assignment. */
+#define KAFKA_PARTITIONS_MAX 4096
+/* Messages taken from librdkafka per loop wakeup: bounded work, the rest on the next turn. */
+#define KAFKA_POLL_BATCH 256
+/* kafka[].max_message: Kafka's own default message.max.bytes is ~1 MiB; longer payloads are
+ * cut and flagged truncated. The ceiling keeps one record's JSON parse bounded. */
+#define KAFKA_MAX_MESSAGE_DEFAULT (1024u * 1024)
+#define KAFKA_MAX_MESSAGE_CEIL (16u * 1024 * 1024)
+/* kafka[].drain_timeout: how long a revoke waits for its partitions' queued events to be
+ * committed before it releases them anyway (a rebalance stalls the whole group meanwhile). */
+#define KAFKA_DRAIN_TIMEOUT_DEFAULT_US (10 * 1000 * 1000)
+/* Asking the group coordinator for committed offsets on assignment (a blocking round trip). */
+#define KAFKA_COMMITTED_TIMEOUT_MS 5000
+
+/* ---- syslog over TLS and RELP (issue 8) ---- */
+/* A TLS handshake takes a few round trips; 10 s covers a slow link and stops a client that
+ * connects and says nothing (slow loris) from holding a slot. */
+#define INGEST_TLS_HANDSHAKE_TIMEOUT_US (10 * 1000 * 1000)
+/* A TLS connection that delivers no complete message for this long is closed (a relay
+ * reconnects at once; a slow-loris client that trickles bytes loses its slot). */
+#define INGEST_TLS_IDLE_TIMEOUT_US (300LL * 1000 * 1000)
+/* Connections from one address on one TLS listener: a relay needs one or two; 64 leaves room
+ * for NAT while one host cannot take every slot. */
+#define INGEST_TLS_MAX_PER_PEER_DEFAULT 64
+/* RELP resends what was not acknowledged when a session breaks: a message stored again within
+ * this window from the same peer with the same bytes is flagged "possible_duplicate". An hour
+ * covers a sender's outage retries; 65536 remembered messages bound the memory (2.5 MiB). */
+#define RELP_DEDUP_WINDOW_US (3600LL * 1000 * 1000)
+#define RELP_DEDUP_MAX 65536

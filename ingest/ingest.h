@@ -19,12 +19,39 @@
 #include "core/queue.h"
 #include "normalize/normalize.h"
 
-enum ingest_transport { INGEST_UDP, INGEST_TCP, INGEST_UNIX };
+enum ingest_transport { INGEST_UDP, INGEST_TCP, INGEST_UNIX, INGEST_TLS, INGEST_RELP };
+
+/* ---- TLS and RELP listeners (issue 8) ----
+ * TLS (RFC 5425): octet-counted syslog over TLS 1.2 or later (OpenSSL), optionally with
+ * client certificates checked against ca and an allow-list of names (subject CN or SAN DNS).
+ * The verified identity goes into every record's source.tls. RELP (librelp), optionally
+ * over TLS: a message is acknowledged only after its record is committed. */
+struct ingest_tls_options {
+        char *cert;             /* PEM certificate chain of the server; required */
+        char *key;              /* PEM private key; required */
+        char *ca;               /* PEM CA bundle that client certificates must chain to */
+        bool verify_client;     /* require and verify a client certificate (needs ca) */
+        char **allowed_names;   /* NULL or n_allowed_names names: a client must match one */
+        size_t n_allowed_names;
+        char *ciphers;          /* OpenSSL cipher list for TLS 1.2; NULL: OpenSSL's default */
+        int64_t handshake_timeout_us;   /* 0: INGEST_TLS_HANDSHAKE_TIMEOUT_US */
+        int64_t idle_timeout_us;        /* no complete message for this long; 0: default */
+        size_t max_per_peer;            /* connections from one address; 0: default */
+};
 
 struct ingest_listen {
         enum ingest_transport transport;
         char *addr;     /* "HOST:PORT" ("[::1]:514" for IPv6) or, for unix, a path */
+        bool tls;       /* INGEST_TLS always; INGEST_RELP when "tls: true" */
+        struct ingest_tls_options tls_opt;      /* owned strings; zero when !tls */
 };
+
+/* Frees what ingest_listen owns (addr and tls_opt) and zeroes it. Accepts NULL. */
+void ingest_listen_clear(struct ingest_listen *l);
+/* "udp", "tcp", "unix", "tls", "relp". */
+const char *ingest_transport_name(enum ingest_transport t);
+
+struct ingest_syslog;
 
 struct ingest_syslog_config {
         const struct ingest_listen *listen;
@@ -32,9 +59,12 @@ struct ingest_syslog_config {
         size_t max_message;      /* bytes; longer messages are truncated and flagged */
         size_t max_connections;  /* TCP connections at once, all listeners together */
         enum norm_format format;
+        /* RELP (issue 8): called once by ingest_syslog_new before RELP messages are taken,
+         * to feed the duplicate window what the store holds (ingest_syslog_relp_seen).
+         * May be NULL. */
+        void (*relp_seed_cb)(void *ud, struct ingest_syslog *s);
+        void *relp_seed_ud;
 };
-
-struct ingest_syslog;
 
 /* Binds every listener (so that errors show before the daemon reports ready) and registers
  * them in loop. Events go to q; losses to drops (both borrowed, must outlive the collector).
@@ -52,6 +82,17 @@ void ingest_syslog_drain(struct ingest_syslog *s, int64_t budget_us);
 void ingest_syslog_free(struct ingest_syslog *s);
 /* The local port a listener got (for port 0 in tests); -ENOENT if i is out of range. */
 int ingest_syslog_port(const struct ingest_syslog *s, size_t i);
+/* Re-reads every TLS listener's certificate, key and CA files (SIGHUP). New connections
+ * use them; established ones keep theirs. On error the old ones stay and err says which
+ * listener failed; returns 0 or -errno. Loop thread only. */
+int ingest_syslog_reload(struct ingest_syslog *s, char *err, size_t err_len);
+/* Tells the RELP duplicate detector that a record with this raw_sha256 (hex) from this RELP
+ * peer address was stored at received_us (the daemon seeds it from the store at start, so
+ * that resends after a restart are flagged). Ignored when there is no RELP listener. */
+void ingest_syslog_relp_seen(struct ingest_syslog *s, const char *peer, const char *raw_sha256,
+                             int64_t received_us);
+/* Does any listener speak RELP? */
+bool ingest_syslog_has_relp(const struct ingest_syslog *s);
 
 /* ---- Framing (ingest/syslog-frame.c), exposed for tests and fuzzing ----
  * Splits a TCP byte stream into messages; the framing is chosen at every frame start.

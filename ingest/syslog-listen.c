@@ -105,7 +105,7 @@ static int listener_open_inet(struct listener *l, const char *addr)
 {
         struct addrinfo hints = { .ai_flags = AI_PASSIVE };
         struct addrinfo *res = NULL;
-        bool tcp = l->transport == INGEST_TCP;
+        bool tcp = l->transport == INGEST_TCP || l->transport == INGEST_TLS;
         uint16_t port;
         char *host;
         int r, fd, one = 1;
@@ -221,4 +221,22 @@ void syslog_listener_unbind(struct listener *l)
         /* Remove the socket file only if it is still the one we made. */
         if (l->path && stat(l->path, &st) == 0 && st.st_dev == l->dev && st.st_ino == l->ino)
                 unlink(l->path);
+}
+
+void ingest_listen_clear(struct ingest_listen *l)
+{
+        struct ingest_tls_options *o;
+
+        if (!l)
+                return;
+        o = &l->tls_opt;
+        free(l->addr);
+        free(o->cert);
+        free(o->key);
+        free(o->ca);
+        free(o->ciphers);
+        for (size_t i = 0; i < o->n_allowed_names; i++)
+                free(o->allowed_names[i]);
+        free(o->allowed_names);
+        memset(l, 0, sizeof(*l));
 }

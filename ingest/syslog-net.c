@@ -19,7 +19,16 @@
  *    bytes per connection, INGEST_ACCEPT_BATCH accepts): level-triggered epoll brings us back
  *    for the rest, so one busy sender cannot starve the others.
  * A partial octet-counted frame left when the peer closes is discarded (its sender knows it
- * did not finish); one left at daemon exit is counted as DROP_SHUTDOWN by the drain. */
+ * did not finish); one left at daemon exit is counted as DROP_SHUTDOWN by the drain.
+ *
+ * TLS listeners (RFC 5425, issue 8) are TCP connections with an SSL in front of the framer
+ * (ingest/syslog-tls.c): the handshake runs non-blocking in this loop; a client that is
+ * refused (no certificate, untrusted, name not allowed) is closed before any byte reaches
+ * the framer. Limits, all counted and logged: connections per peer address (refused as
+ * DROP_CONN_LIMIT, like the global limit), the handshake timeout, the idle timeout (no
+ * complete message for that long: slow-loris senders lose their slot), and the frame size:
+ * a frame over max_message is stored truncated and flagged, then the connection is closed.
+ * RELP listeners are librelp's (ingest/relp.c, its own thread). */
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -28,11 +37,16 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <netinet/in.h>
+
 #include <linux/sock_diag.h>
 
 #include "core/limits.h"
+#include "core/log.h"
+#include "core/metrics.h"  /* ops (issue 9) */
 #include "core/tm.h"
 #include "ingest/syslog-net.h"
+#include "ingest/syslog-tls.h"
 
 #define INGEST_READ_CHUNK (64u * 1024)
 #define INGEST_CONN_BUDGET (256u * 1024)
@@ -42,11 +56,22 @@
 #define INGEST_DRAIN_DGRAM_US (2 * 1000 * 1000)
 #define INGEST_DRAIN_DGRAM_MAX 200000
 #define INGEST_ACCEPT_BATCH 64
+/* TLS timeouts are checked by a sweep this often: a timeout fires up to this late. */
+#define INGEST_TLS_SWEEP_US (250 * 1000)
 
 struct conn {
         struct ingest_syslog *s;
+        struct listener *l;
         struct conn *prev, *next;
         int fd;
+        SSL *ssl;               /* TLS listeners */
+        bool handshaking;       /* TLS: no byte reaches the framer before the handshake */
+        bool want_write;        /* TLS: the next step needs EPOLLOUT */
+        bool oversize;          /* TLS: a frame over max_message came; close after it */
+        json *tls_id;           /* TLS: source.tls of every record of this connection */
+        struct sockaddr_storage ss;
+        int64_t start_mono;     /* accept time (handshake timeout) */
+        int64_t last_mono;      /* last complete frame or handshake end (idle timeout) */
         bool registered;        /* in the loop (false while paused) */
         bool eof;               /* peer closed or reset */
         bool finished;          /* framer_finish done after eof */
@@ -71,23 +96,37 @@ struct ingest_syslog {
         bool paused;            /* TCP reading stopped; waiting on the queue's space fd */
         char *rbuf;
         size_t rbuf_len;
+        int sweep_timer;        /* TLS timeouts; -1 without TLS listeners */
+        struct relp_server *relp;
 };
 
-static const char *transport_name(enum ingest_transport t)
+#define transport_name ingest_transport_name
+
+const char *ingest_transport_name(enum ingest_transport t)
 {
-        return t == INGEST_UDP ? "udp" : t == INGEST_TCP ? "tcp" : "unix";
+        static const char *const names[] = {
+                [INGEST_UDP] = "udp", [INGEST_TCP] = "tcp", [INGEST_UNIX] = "unix",
+                [INGEST_TLS] = "tls", [INGEST_RELP] = "relp",
+        };
+        return (unsigned)t < sizeof(names) / sizeof(names[0]) ? names[t] : "?";
 }
 
 static int ingest_push(struct ingest_syslog *s, const char *msg, size_t len, bool truncated,
-                       const char *transport, const char *peer, int64_t received_us,
-                       struct event **ret_held)
+                       const char *transport, const char *peer, const json *tls_id,
+                       int64_t received_us, struct event **ret_held)
 {
         struct norm_source src = { .kind = "syslog", .transport = transport, .peer = peer };
         struct event *e;
         json *rec = NULL;
         int r;
 
+        metrics_received("syslog", transport);  /* ops (issue 9) */
         r = normalize_syslog(msg, len, truncated, &src, received_us, s->format, &rec);
+        /* The verified sender goes into the record: evidence of who sent it. */
+        if (r >= 0 && tls_id && json_path_set(rec, "source.tls", json_clone(tls_id)) < 0) {
+                json_free(rec);
+                r = -ENOMEM;
+        }
         e = r < 0 ? NULL : event_new(rec, received_us);
         if (!e) {
                 drop_count(s->drops, DROP_OUT_OF_MEMORY, 1);
@@ -158,7 +197,7 @@ static int dgram_read_one(struct listener *l, int64_t deadline)
                 syslog_format_peer(&ss, peer, sizeof(peer));
         if (ingest_push(s, s->rbuf, (size_t)n, (mh.msg_flags & MSG_TRUNC) != 0,
                         transport_name(l->transport),
-                        l->transport == INGEST_UDP ? peer : l->path, tm_now_us(),
+                        l->transport == INGEST_UDP ? peer : l->path, NULL, tm_now_us(),
                         &held) == -EAGAIN) {
                 while (deadline > 0 && held && drain_wait_space(s, deadline) == 0)
                         if (queue_push(s->q, held) != -EAGAIN)
@@ -188,9 +227,34 @@ static int dgram_cb(struct loop *loop, int fd, uint32_t events, void *ud)
 static int conn_frame_cb(void *ud, const char *msg, size_t len, bool truncated)
 {
         struct conn *c = ud;
+        int r;
 
-        return ingest_push(c->s, msg, len, truncated, "tcp", c->peer, c->read_us,
-                           &c->pending);
+        r = ingest_push(c->s, msg, len, truncated, transport_name(c->l->transport), c->peer,
+                        c->tls_id, c->read_us, &c->pending);
+        c->last_mono = tm_mono_us();
+        if (c->ssl && truncated) {
+                /* Stored truncated and flagged; the peer broke the frame limit: stop here
+                 * (feed_some stops right after this frame). */
+                c->oversize = true;
+                return r < 0 ? r : -E2BIG;
+        }
+        return r;
+}
+
+/* read(2) or, on TLS connections, SSL_read with the same contract. */
+static ssize_t conn_read(struct conn *c, void *buf, size_t n)
+{
+        bool want_write;
+        ssize_t r;
+
+        if (!c->ssl)
+                return read(c->fd, buf, n);
+        r = tls_conn_read(c->ssl, buf, n, &want_write);
+        if (want_write != c->want_write && c->registered) {
+                c->want_write = want_write;
+                loop_mod(c->s->loop, c->fd, want_write ? EPOLLIN | EPOLLOUT : EPOLLIN);
+        }
+        return r;
 }
 
 static int conn_cb(struct loop *loop, int fd, uint32_t events, void *ud);
@@ -201,6 +265,8 @@ static void conn_close(struct conn *c)
 
         if (c->registered)
                 loop_del(s->loop, c->fd);
+        tls_conn_free(c->ssl);
+        json_free(c->tls_id);
         close(c->fd);
         if (c->prev)
                 c->prev->next = c->next;
@@ -277,7 +343,7 @@ static int ingest_pause(struct ingest_syslog *s)
         if (s->paused)
                 return 0;
         for (struct conn *c = s->conns; c; c = c->next)
-                if (c->registered) {
+                if (c->registered && !c->handshaking) {
                         loop_del(s->loop, c->fd);
                         c->registered = false;
                 }
@@ -292,7 +358,10 @@ static int ingest_resume(struct ingest_syslog *s)
         loop_del(s->loop, queue_space_fd(s->q));
         s->paused = false;
         for (struct conn *c = s->conns; c; c = c->next) {
-                r = loop_add(s->loop, c->fd, EPOLLIN, conn_cb, c);
+                if (c->registered)
+                        continue;  /* a handshake, never paused */
+                r = loop_add(s->loop, c->fd, c->want_write ? EPOLLIN | EPOLLOUT : EPOLLIN,
+                             conn_cb, c);
                 if (r < 0)
                         return r;
                 c->registered = true;
@@ -316,6 +385,48 @@ static int space_cb(struct loop *loop, int fd, uint32_t events, void *ud)
         return ingest_resume(s);
 }
 
+/* A refused or misbehaving TLS client: logged once, counted, closed. */
+static void conn_refuse(struct conn *c, const char *what, const char *why)
+{
+        log_info("tls connection closed", "listener=%s peer=%s reason=%s detail=\"%s\"",
+                 c->l->cfg ? c->l->cfg->addr : "?", c->peer, what, why ? why : "");
+        conn_close(c);
+}
+
+/* Advances a TLS handshake; on success checks the client and keeps its identity.
+ * Returns 1 when the connection may read, 0 when it waits (or was closed). */
+static int conn_handshake(struct conn *c)
+{
+        char why[512] = "";
+
+        enum tls_step st = tls_conn_handshake(c->ssl, why, sizeof(why));
+
+        switch (st) {
+        case TLS_WANT_READ:
+        case TLS_WANT_WRITE:
+                if ((st == TLS_WANT_WRITE) != c->want_write) {
+                        c->want_write = st == TLS_WANT_WRITE;
+                        loop_mod(c->s->loop, c->fd,
+                                 c->want_write ? EPOLLIN | EPOLLOUT : EPOLLIN);
+                }
+                return 0;
+        case TLS_FAILED:
+                conn_refuse(c, "handshake_failed", why);
+                return 0;
+        case TLS_DONE:
+                break;
+        }
+        int r = tls_conn_identity(c->l->tls, c->ssl, &c->tls_id, why, sizeof(why));
+        if (r < 0) {
+                conn_refuse(c, r == -EACCES ? "client_refused" : "out_of_memory", why);
+                return 0;
+        }
+        c->handshaking = false;
+        c->last_mono = tm_mono_us();
+        log_debug("tls client accepted", "listener=%s peer=%s", c->l->cfg->addr, c->peer);
+        return 1;
+}
+
 /* Reads at most INGEST_CONN_BUDGET bytes and frames them. */
 static int conn_cb(struct loop *loop, int fd, uint32_t events, void *ud)
 {
@@ -323,14 +434,18 @@ static int conn_cb(struct loop *loop, int fd, uint32_t events, void *ud)
         struct ingest_syslog *s = c->s;
         size_t total = 0;
 
+        /* A handshake yields no record: it goes on even while the queue is full. */
+        if (c->handshaking && conn_handshake(c) <= 0)
+                return 0;
         /* Held-back bytes must go before new ones: never read while paused. */
         if (s->paused || c->pending || c->rest_len > 0) {
                 loop_del(loop, fd);
                 c->registered = false;
                 return s->paused ? 0 : ingest_pause(s);
         }
-        while (total < INGEST_CONN_BUDGET && !c->eof) {
-                ssize_t n = read(fd, s->rbuf, INGEST_READ_CHUNK);
+        while ((total < INGEST_CONN_BUDGET || (c->ssl && tls_conn_pending(c->ssl))) &&
+               !c->eof) {
+                ssize_t n = conn_read(c, s->rbuf, INGEST_READ_CHUNK);
                 size_t used;
 
                 if (n < 0 && errno == EINTR)
@@ -343,8 +458,20 @@ static int conn_cb(struct loop *loop, int fd, uint32_t events, void *ud)
                 }
                 total += (size_t)n;
                 c->read_us = tm_now_us();
-                if (syslog_framer_feed_some(c->framer, s->rbuf, (size_t)n, conn_frame_cb, c,
-                                            &used) == -EAGAIN) {
+                int fr = syslog_framer_feed_some(c->framer, s->rbuf, (size_t)n,
+                                                 conn_frame_cb, c, &used);
+                if (c->oversize) {
+                        /* What followed the oversize frame is not read: the connection
+                         * ends after it, as if the peer had reset. */
+                        c->eof = c->finished = true;
+                        log_info("tls connection closed",
+                                 "listener=%s peer=%s reason=frame_too_large max=%zu",
+                                 c->l->cfg->addr, c->peer, s->max_message);
+                        if (fr == -EAGAIN)
+                                return ingest_pause(s);
+                        break;
+                }
+                if (fr == -EAGAIN) {
                         if (conn_keep_rest(c, s->rbuf + used, (size_t)n - used) < 0)
                                 drop_count(s->drops, DROP_OUT_OF_MEMORY, 1);
                         return ingest_pause(s);
@@ -358,7 +485,8 @@ static int conn_cb(struct loop *loop, int fd, uint32_t events, void *ud)
         return 0;
 }
 
-static int conn_new(struct ingest_syslog *s, int fd, const struct sockaddr_storage *ss)
+static int conn_new(struct ingest_syslog *s, struct listener *l, int fd,
+                    const struct sockaddr_storage *ss)
 {
         struct conn *c = calloc(1, sizeof(*c));
         int r;
@@ -371,11 +499,25 @@ static int conn_new(struct ingest_syslog *s, int fd, const struct sockaddr_stora
                 return r;
         }
         c->s = s;
+        c->l = l;
         c->fd = fd;
+        c->ss = *ss;
+        c->start_mono = c->last_mono = tm_mono_us();
         syslog_format_peer(ss, c->peer, sizeof(c->peer));
-        if (!s->paused) {
+        if (l->tls) {
+                c->ssl = tls_conn_new(l->tls, fd);
+                if (!c->ssl) {
+                        syslog_framer_free(c->framer);
+                        free(c);
+                        return -ENOMEM;
+                }
+                c->handshaking = true;
+        }
+        /* A handshake is not a read of records: it runs even while the queue is full. */
+        if (!s->paused || c->handshaking) {
                 r = loop_add(s->loop, fd, EPOLLIN, conn_cb, c);
                 if (r < 0) {
+                        tls_conn_free(c->ssl);
                         syslog_framer_free(c->framer);
                         free(c);
                         return r;
@@ -388,6 +530,33 @@ static int conn_new(struct ingest_syslog *s, int fd, const struct sockaddr_stora
         s->conns = c;
         s->n_conns++;
         return 0;
+}
+
+static bool same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+        if (a->ss_family != b->ss_family)
+                return false;
+        if (a->ss_family == AF_INET)
+                return !memcmp(&((const struct sockaddr_in *)a)->sin_addr,
+                               &((const struct sockaddr_in *)b)->sin_addr, 4);
+        if (a->ss_family == AF_INET6)
+                return !memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+                               &((const struct sockaddr_in6 *)b)->sin6_addr, 16);
+        return false;
+}
+
+/* Is this address at its connection limit on this listener? */
+static bool peer_at_limit(struct ingest_syslog *s, struct listener *l,
+                          const struct sockaddr_storage *ss)
+{
+        size_t max = l->cfg && l->cfg->tls_opt.max_per_peer ? l->cfg->tls_opt.max_per_peer
+                                                            : INGEST_TLS_MAX_PER_PEER_DEFAULT;
+        size_t n = 0;
+
+        for (struct conn *c = s->conns; c; c = c->next)
+                if (c->l == l && same_addr(&c->ss, ss) && ++n >= max)
+                        return true;
+        return false;
 }
 
 static int accept_cb(struct loop *loop, int lfd, uint32_t events, void *ud)
@@ -407,12 +576,13 @@ static int accept_cb(struct loop *loop, int lfd, uint32_t events, void *ud)
                         /* EAGAIN; or EMFILE and friends, retried on the next wakeup */
                         break;
                 }
-                if (s->n_conns >= s->max_connections) {
+                if (s->n_conns >= s->max_connections ||
+                    (l->tls && peer_at_limit(s, l, &ss))) {
                         drop_count(s->drops, DROP_CONN_LIMIT, 1);
                         close(fd);
                         continue;
                 }
-                if (conn_new(s, fd, &ss) < 0) {
+                if (conn_new(s, l, fd, &ss) < 0) {
                         close(fd);
                         drop_count(s->drops, DROP_OUT_OF_MEMORY, 1);
                 }
@@ -430,20 +600,115 @@ static void listener_close(struct ingest_syslog *s, struct listener *l)
         syslog_listener_unbind(l);
 }
 
-static int listener_open(struct ingest_syslog *s, struct listener *l,
-                         const struct ingest_listen *cfg)
+/* TLS: closes handshakes that take too long and connections that delivered no complete
+ * message for the idle timeout (not while the queue is full: that wait is ours). */
+static int tls_sweep_cb(struct loop *loop, void *ud)
 {
+        struct ingest_syslog *s = ud;
+        int64_t now = tm_mono_us();
+        struct conn *next;
+
+        for (struct conn *c = s->conns; c; c = next) {
+                const struct ingest_tls_options *o;
+
+                next = c->next;
+                if (!c->ssl || c->eof)
+                        continue;
+                o = &c->l->cfg->tls_opt;
+                if (c->handshaking) {
+                        int64_t max = o->handshake_timeout_us ? o->handshake_timeout_us
+                                                              : INGEST_TLS_HANDSHAKE_TIMEOUT_US;
+                        if (now - c->start_mono > max)
+                                conn_refuse(c, "handshake_timeout", NULL);
+                        continue;
+                }
+                int64_t idle = o->idle_timeout_us ? o->idle_timeout_us
+                                                  : INGEST_TLS_IDLE_TIMEOUT_US;
+                if (!s->paused && !c->pending && c->rest_len == 0 &&
+                    now - c->last_mono > idle)
+                        conn_refuse(c, "idle_timeout", syslog_framer_pending(c->framer)
+                                    ? "a partial frame was discarded" : NULL);
+        }
+        return 0;
+}
+
+static int listener_open(struct ingest_syslog *s, struct listener *l,
+                         const struct ingest_listen *cfg, char *err, size_t err_len)
+{
+        bool stream = cfg->transport == INGEST_TCP || cfg->transport == INGEST_TLS;
         int r;
 
         l->s = s;
+        l->cfg = cfg;
+        if (cfg->transport == INGEST_TLS) {
+                r = tls_server_new(&cfg->tls_opt, &l->tls, err, err_len);
+                if (r < 0)
+                        return r;
+                if (s->sweep_timer < 0) {
+                        r = loop_add_timer(s->loop, INGEST_TLS_SWEEP_US, tls_sweep_cb, s);
+                        if (r < 0)
+                                return r;
+                        s->sweep_timer = r;
+                }
+        }
         r = syslog_listener_bind(l, cfg);
         if (r < 0)
                 return r;
-        r = loop_add(s->loop, l->fd, EPOLLIN, cfg->transport == INGEST_TCP ? accept_cb : dgram_cb,
-                     l);
+        r = loop_add(s->loop, l->fd, EPOLLIN, stream ? accept_cb : dgram_cb, l);
         if (r < 0)
                 syslog_listener_unbind(l);
         return r;
+}
+
+/* RELP listeners are librelp's: all of them on one engine. */
+static int relp_open(struct ingest_syslog *s, const struct ingest_syslog_config *cfg,
+                     char *err, size_t err_len)
+{
+        const struct ingest_listen **ls = calloc(cfg->n_listen, sizeof(*ls));
+        size_t n = 0;
+        int r = 0;
+
+        if (!ls)
+                return -ENOMEM;
+        for (size_t i = 0; i < cfg->n_listen; i++)
+                if (cfg->listen[i].transport == INGEST_RELP)
+                        ls[n++] = &cfg->listen[i];
+        if (n > 0)
+                r = relp_server_new(ls, n, s->q, s->drops, s->max_message, s->format,
+                                    &s->relp, err, err_len);
+        free(ls);
+        return r;
+}
+
+int ingest_syslog_reload(struct ingest_syslog *s, char *err, size_t err_len)
+{
+        int ret = 0;
+
+        for (size_t i = 0; s && i < s->n_ls; i++) {
+                char e[400] = "";
+                int r;
+
+                if (!s->ls[i].tls)
+                        continue;
+                r = tls_server_reload(s->ls[i].tls, e, sizeof(e));
+                if (r < 0 && ret == 0) {
+                        snprintf(err, err_len, "tls %s: %s", s->ls[i].cfg->addr, e);
+                        ret = r;
+                }
+        }
+        return ret;
+}
+
+void ingest_syslog_relp_seen(struct ingest_syslog *s, const char *peer, const char *raw_sha256,
+                             int64_t received_us)
+{
+        if (s && s->relp)
+                relp_server_seen(s->relp, peer, raw_sha256, received_us);
+}
+
+bool ingest_syslog_has_relp(const struct ingest_syslog *s)
+{
+        return s && s->relp;
 }
 
 int ingest_syslog_new(const struct ingest_syslog_config *cfg, struct loop *loop,
@@ -458,6 +723,7 @@ int ingest_syslog_new(const struct ingest_syslog_config *cfg, struct loop *loop,
         s->loop = loop;
         s->q = q;
         s->drops = drops;
+        s->sweep_timer = -1;
         s->format = cfg->format;
         s->max_message = cfg->max_message ? cfg->max_message : SYSLOG_MAX_MESSAGE_DEFAULT;
         s->max_connections = cfg->max_connections ? cfg->max_connections
@@ -474,15 +740,45 @@ int ingest_syslog_new(const struct ingest_syslog_config *cfg, struct loop *loop,
         if (!s->rbuf || !s->ls)
                 goto fail_msg;
         for (size_t i = 0; i < cfg->n_listen; i++) {
-                r = listener_open(s, &s->ls[i], &cfg->listen[i]);
+                char e[400] = "";
+
+                if (cfg->listen[i].transport == INGEST_RELP) {
+                        /* Bound by librelp below; the slot keeps listener numbering. */
+                        uint16_t port = 0;
+                        char *host = NULL;
+
+                        s->ls[i].fd = -1;
+                        s->ls[i].transport = INGEST_RELP;
+                        s->ls[i].cfg = &cfg->listen[i];
+                        if (ingest_parse_hostport(cfg->listen[i].addr, &host, &port) == 0)
+                                free(host);
+                        s->ls[i].port = port;
+                        s->n_ls++;
+                        continue;
+                }
+                r = listener_open(s, &s->ls[i], &cfg->listen[i], e, sizeof(e));
                 if (r < 0) {
                         snprintf(err, err_len, "%s %s: %s",
                                  transport_name(cfg->listen[i].transport),
-                                 cfg->listen[i].addr, strerror(-r));
+                                 cfg->listen[i].addr, e[0] ? e : strerror(-r));
                         free(s->ls[i].path);
+                        tls_server_free(s->ls[i].tls);
+                        s->ls[i].tls = NULL;
                         goto fail;
                 }
                 s->n_ls++;
+        }
+        r = relp_open(s, cfg, err, err_len);
+        if (r < 0)
+                goto fail;
+        if (s->relp) {
+                if (cfg->relp_seed_cb)
+                        cfg->relp_seed_cb(cfg->relp_seed_ud, s);
+                r = relp_server_start(s->relp);
+                if (r < 0) {
+                        snprintf(err, err_len, "relp: cannot start: %s", strerror(-r));
+                        goto fail;
+                }
         }
         *ret = s;
         return 0;
@@ -509,10 +805,14 @@ void ingest_syslog_stop_accepting(struct ingest_syslog *s)
                 return;
         int64_t deadline = tm_mono_us() + INGEST_DRAIN_DGRAM_US;
         for (size_t i = 0; i < s->n_ls; i++) {
-                if (s->ls[i].fd >= 0 && s->ls[i].transport != INGEST_TCP)
+                if (s->ls[i].fd >= 0 && (s->ls[i].transport == INGEST_UDP ||
+                                         s->ls[i].transport == INGEST_UNIX))
                         dgram_drain(&s->ls[i], deadline);
                 listener_close(s, &s->ls[i]);
         }
+        /* RELP: the message in hand is committed and acknowledged, then the engine ends
+         * (the writer still runs: the queue is closed only after this). */
+        relp_server_stop(s->relp, INGEST_DRAIN_DGRAM_US);
 }
 
 int ingest_syslog_port(const struct ingest_syslog *s, size_t i)
@@ -573,9 +873,9 @@ static void drain_conn(struct ingest_syslog *s, struct conn *c, int64_t deadline
                                 break;
                         continue;
                 }
-                if (c->eof)
+                if (c->eof || c->handshaking)
                         break;
-                n = read(c->fd, s->rbuf, INGEST_READ_CHUNK);
+                n = conn_read(c, s->rbuf, INGEST_READ_CHUNK);
                 if (n < 0 && errno == EINTR)
                         continue;
                 if (n < 0 && errno == EAGAIN)
@@ -585,9 +885,13 @@ static void drain_conn(struct ingest_syslog *s, struct conn *c, int64_t deadline
                         continue;
                 }
                 c->read_us = tm_now_us();
-                if (syslog_framer_feed_some(c->framer, s->rbuf, (size_t)n, conn_frame_cb, c,
-                                            &used) == -EAGAIN &&
-                    conn_keep_rest(c, s->rbuf + used, (size_t)n - used) < 0)
+                int fr = syslog_framer_feed_some(c->framer, s->rbuf, (size_t)n,
+                                                 conn_frame_cb, c, &used);
+                if (c->oversize) {
+                        c->eof = c->finished = true;
+                        continue;
+                }
+                if (fr == -EAGAIN && conn_keep_rest(c, s->rbuf + used, (size_t)n - used) < 0)
                         drop_count(s->drops, DROP_OUT_OF_MEMORY, 1);
         }
         drain_count_left(c);
@@ -621,8 +925,13 @@ void ingest_syslog_free(struct ingest_syslog *s)
                 drain_count_left(s->conns);
                 conn_close(s->conns);
         }
-        for (size_t i = 0; i < s->n_ls; i++)
+        relp_server_free(s->relp);
+        if (s->sweep_timer >= 0)
+                loop_del_timer(s->loop, s->sweep_timer);
+        for (size_t i = 0; i < s->n_ls; i++) {
                 free(s->ls[i].path);
+                tls_server_free(s->ls[i].tls);
+        }
         free(s->ls);
         free(s->rbuf);
         free(s);

@@ -11,9 +11,12 @@
 #define INGEST_PEER_MAX 108
 
 struct ingest_syslog;
+struct tls_server;
 
 struct listener {
         struct ingest_syslog *s;
+        const struct ingest_listen *cfg;        /* borrowed from the configuration */
+        struct tls_server *tls;                 /* TLS listeners: the server context */
         enum ingest_transport transport;
         int fd;                 /* -1 once closed */
         int port;               /* bound port; -1 for unix */
@@ -31,3 +34,20 @@ int syslog_listener_bind(struct listener *l, const struct ingest_listen *cfg);
 void syslog_listener_unbind(struct listener *l);
 /* "IP:PORT" or "[IPv6]:PORT" of a peer address. */
 void syslog_format_peer(const struct sockaddr_storage *ss, char *out, size_t len);
+
+/* ---- RELP (ingest/relp.c): librelp's engine on its own thread ---- */
+struct relp_server;
+/* Creates the engine with a listener for each RELP entry of ls (binding happens here, so
+ * errors show at start), and starts its thread. Events go to q; each RELP message is
+ * acknowledged only after the writer committed its record (the event's sink). */
+int relp_server_new(const struct ingest_listen *const *ls, size_t n, struct queue *q,
+                    struct drop_counters *drops, size_t max_message, enum norm_format fmt,
+                    struct relp_server **ret, char *err, size_t err_len);
+/* Starts the engine's thread (after the duplicate window was seeded). 0 or -errno. */
+int relp_server_start(struct relp_server *r);
+/* Stops the engine's thread after the message in hand is committed and acknowledged
+ * (bounded by budget_us: past it the thread is left to the process's exit). */
+void relp_server_stop(struct relp_server *r, int64_t budget_us);
+void relp_server_free(struct relp_server *r); /* accepts NULL; stops first */
+void relp_server_seen(struct relp_server *r, const char *peer, const char *raw_sha256,
+                      int64_t received_us);

@@ -28,10 +28,13 @@
  *              every field: the error says why; the record holds what it could read)
  *
  * Two kinds of records do not come from one entry; both have source.kind "journald":
- *   gap        flags ["journal_gap"]: the stored cursor's entry is gone (its file was
- *              rotated away, vacuumed or deleted while we were down), so entries between it
- *              and where reading resumed may be missing. journal: {gap_after_cursor,
- *              gap_after_time, gap_before_cursor, gap_before_time} (null when unknown).
+ *   gap        flags ["journal_gap"]: entries between two points of the journal are or may
+ *              be missing: the stored cursor's entry is gone (its file was rotated away,
+ *              vacuumed or deleted while we were down), or the sequence numbers of one
+ *              journal jump (the library skipped entries of a damaged or removed file).
+ *              journal: {gap_after_cursor, gap_after_time, gap_before_cursor,
+ *              gap_before_time, missing} (null when unknown; missing: the number of entries
+ *              when the sequence numbers tell it).
  *   unreadable flags ["journal_unreadable"]: a journal file the library cannot open
  *              (truncated, corrupt header). journal: {file, error}.
  *
@@ -66,10 +69,12 @@ int norm_journal_finish(struct norm_journal *b, const char *name, int64_t receiv
                         json **ret_rec);
 
 /* The gap record (see the top of this file). after_*: the stored cursor and its time
- * (time 0: unknown); before_*: the first entry read after it (NULL/0 when none yet). */
+ * (time 0: unknown); before_*: the first entry read after it (NULL/0 when none yet);
+ * missing: entries known to be missing, or -1 when unknown; why: the reason, for the
+ * message. */
 int norm_journal_gap(const char *name, const char *after_cursor, int64_t after_us,
-                     const char *before_cursor, int64_t before_us, int64_t received_us,
-                     json **ret_rec);
+                     const char *before_cursor, int64_t before_us, int64_t missing,
+                     const char *why, int64_t received_us, json **ret_rec);
 /* The unreadable-file record. */
 int norm_journal_unreadable(const char *name, const char *file, const char *error,
                             int64_t received_us, json **ret_rec);

@@ -57,3 +57,21 @@ int normalize_syslog(const char *msg, size_t len, bool truncated, const struct n
 /* The syslog(3) keyword of a facility (0..23) or severity (0..7); NULL when out of range. */
 const char *norm_facility_name(int facility);
 const char *norm_severity_name(int severity);
+
+/* ---- Broker payloads (normalize/json-event.c; the Kafka collector, issue 6) ----
+ * Builds the gate record of one message from a broker: a JSON object (format "json", the
+ * object under "event", time from its timestamp/ts/time member, host/app/message from it),
+ * a syslog message (starts with '<': normalize_syslog), or else a record flagged
+ * malformed with the bytes in raw/raw_b64. Records from here have one more member,
+ * "event": the JSON object, or null. source (owned always) becomes the record's "source".
+ * msg_time_us is the broker's timestamp of the message, INT64_MIN when it has none.
+ * truncated says the caller cut the payload at its cap. The caller owns *ret_rec.
+ * Returns 0 or -ENOMEM; bad input is never an error. */
+int normalize_payload(const char *p, size_t len, bool truncated, json *source,
+                      int64_t received_us, int64_t msg_time_us, json **ret_rec);
+/* The "source" of a Kafka message: {kind: "kafka", topic, partition, offset, key, key_b64,
+ * timestamp}. key is the message key as a string when it is valid UTF-8, key_b64 its
+ * base64 otherwise (both null without a key); timestamp is RFC 3339 (ts_us INT64_MIN:
+ * null). NULL when out of memory. */
+json *normalize_kafka_source(const char *topic, int32_t partition, int64_t offset,
+                             const void *key, size_t key_len, int64_t ts_us);

@@ -61,7 +61,8 @@ struct tmpl {
 
 struct set_item {
         char *path;                   /* "actor.user", "action", "outcome", ... */
-        struct tmpl t;
+        struct tmpl *t;               /* alternatives: the first that renders is set */
+        size_t n_t;
 };
 
 enum redact_how { REDACT_MASK, REDACT_HASH, REDACT_REMOVE };
@@ -90,6 +91,7 @@ struct rtest {
 struct rule {
         struct rules_rule_info info;
         char *id, *description, *file;
+        char *criteria_text;          /* info.criteria */
         struct cond match;            /* OP_ALL at the top */
         struct set_item *sets;
         size_t n_sets;

@@ -88,6 +88,7 @@ struct rules_rule_info {
         const char *description;
         const char *file;       /* base name of the file */
         unsigned line, column;  /* where the rule starts */
+        const char *criteria;   /* its criteria, "CC6.1 CC6.2" ("" when none) */
         bool is_continue, is_drop;
 };
 

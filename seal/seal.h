@@ -146,3 +146,74 @@ int seal_verifier_head(const struct seal_verifier *v, uint8_t ret_hash[HASH_LEN]
  * start (and must have prev all zeros only when it is epoch 0). */
 void seal_verifier_anchor(struct seal_verifier *v, int64_t epoch, const uint8_t prev[HASH_LEN],
                           uint64_t next_seq);
+
+/* ---- Inclusion proofs (seal/proof.c; issue 10) ----
+ * RFC 6962 section 2.1.1 audit paths, checked with RFC 9162 section 2.1.3.2, and the proof
+ * file of docs/FORMAT.md section 7: one canonical JSON object and '\n'. */
+#define SEAL_PATH_MAX 64
+/* The audit path of leaf index among n leaves, leaf-upward; path holds SEAL_PATH_MAX hashes.
+ * Returns 0 or -ENOENT when index >= n. */
+int merkle_audit_path(const uint8_t (*leaves)[HASH_LEN], size_t n, size_t index,
+                      uint8_t (*path)[HASH_LEN], size_t *ret_len);
+/* 0 when path proves leaf at index of a tree of size leaves with root; else -EBADMSG. */
+__attribute__((warn_unused_result)) int merkle_path_verify(
+        const uint8_t leaf[HASH_LEN], uint64_t index, uint64_t size,
+        const uint8_t (*path)[HASH_LEN], size_t len, const uint8_t root[HASH_LEN]);
+/* Appends the proof of records[index] of a sealed epoch (its manifest bytes and signature,
+ * all its records in seq order). Returns 0, -ENOENT (index >= n: an epoch with no records
+ * has no proof), -EBADMSG (the record is not a JSON object with an integer seq), -ENOMEM. */
+int seal_proof_build(const char *manifest, size_t manifest_len, const uint8_t sig[SEAL_SIG_LEN],
+                     int64_t epoch, const struct seal_blob *records, size_t n, size_t index,
+                     struct buf *out);
+struct seal_proof_info {
+        int64_t epoch, seq;
+        uint64_t leaf_index, tree_size;
+        size_t n_criteria;                 /* criterion paths checked */
+        uint8_t manifest_hash[HASH_LEN];   /* SHA-256 of the manifest bytes */
+};
+/* Checks a proof file's bytes against the pinned key: 0 valid (ret filled, may be NULL),
+ * -EBADMSG invalid (err says the first reason), -ENOMEM. */
+__attribute__((warn_unused_result)) int seal_proof_verify(const char *text, size_t len,
+                                                          const uint8_t pk[SEAL_PK_LEN],
+                                                          struct seal_proof_info *ret,
+                                                          struct seal_error *err);
+
+/* ---- Chain heads and C2SP checkpoints (seal/checkpoint.c; issue 10) ----
+ * The manifests of epochs 0..N-1 are the entries of an RFC 6962 log (leaf = SHA-256(0x00 ||
+ * manifest bytes)); its head at N sealed epochs is (N, MTH). docs/FORMAT.md section 8. */
+#define SEAL_ORIGIN_MAX 255
+struct seal_head {
+        uint64_t tree_size;             /* sealed epochs covered: 0..tree_size-1 */
+        uint8_t root[HASH_LEN];         /* MTH over their manifests */
+        bool has_manifest_hash;         /* head lines name the last manifest's SHA-256 */
+        uint8_t manifest_hash[HASH_LEN];
+        bool is_checkpoint;             /* a signed note whose signature verified */
+        char origin[SEAL_ORIGIN_MAX + 1]; /* checkpoint origin, or the head line's chain */
+};
+/* A C2SP signed-note key name: non-empty UTF-8 without spaces, controls or '+'. */
+bool seal_note_name_valid(const char *name);
+/* key ID = SHA-256(name || 0x0A || 0x01 || pk)[:4] (signed-note, Ed25519). */
+void seal_note_key_id(const char *name, const uint8_t pk[SEAL_PK_LEN], uint8_t out[4]);
+/* Appends the verifier key "name+hex(id)+base64(0x01 || pk)". -EINVAL for a bad name. */
+int seal_note_vkey(const char *name, const uint8_t pk[SEAL_PK_LEN], struct buf *out);
+/* Appends a signed checkpoint (body, blank line, one signature line named origin). */
+int seal_checkpoint_sign(const char *origin, uint64_t size, const uint8_t root[HASH_LEN],
+                         const struct seal_key *k, struct buf *out);
+/* Appends the head line of `gatelog head`: canonical JSON {chain, epoch, manifest_sha256,
+ * root, tree_size} and '\n'. -EINVAL when tree_size is 0 (nothing sealed: no head). */
+int seal_head_format(const char *chain, uint64_t tree_size, const uint8_t root[HASH_LEN],
+                     const uint8_t manifest_hash[HASH_LEN], struct buf *out);
+/* Reads a head line or a checkpoint (whose signature must verify under pk; other signature
+ * lines are ignored). 0, or -EBADMSG with err set. */
+__attribute__((warn_unused_result)) int seal_head_parse(const char *text, size_t len,
+                                                        const uint8_t pk[SEAL_PK_LEN],
+                                                        struct seal_head *ret,
+                                                        struct seal_error *err);
+/* Verifier, optional, before the first epoch: the chain fed must extend head h (its first
+ * h->tree_size manifests give h->root, and the last of them has h->manifest_hash when the
+ * head names it); seal_verifier_finish reports a chain that is shorter (truncated) or whose
+ * manifests differ (rewritten). Feed the chain from epoch 0. */
+void seal_verifier_expect_head(struct seal_verifier *v, const struct seal_head *h);
+/* Call after the last epoch: reports what can only be judged at the end. Returns 0 or
+ * -ENOMEM. */
+int seal_verifier_finish(struct seal_verifier *v);

@@ -70,6 +70,13 @@ struct seal_verifier {
         size_t n_leaves, alloc_leaves;
         struct crit *crits;
         size_t n_crits, alloc_crits;
+
+        /* issue 10: the head the chain must extend (seal_verifier_expect_head). */
+        bool want_head, head_reached;
+        struct seal_head head;
+        struct merkle *log;             /* over the manifests fed, in order */
+        uint8_t log_root[HASH_LEN];     /* at head.tree_size manifests */
+        uint8_t log_last[HASH_LEN];     /* the manifest hash at that size */
 };
 
 static const char *const manifest_members[] = {
@@ -147,6 +154,7 @@ void seal_verifier_free(struct seal_verifier *v)
         free(v->leaves);
         free(v->seqs);
         free(v->chain);
+        merkle_free(v->log);
         free(v);
 }
 
@@ -721,6 +729,73 @@ static int read_manifest(struct seal_verifier *v, const char *label, const char 
         return 0;
 }
 
+/* ---- Heads (issue 10) ---- */
+
+void seal_verifier_expect_head(struct seal_verifier *v, const struct seal_head *h)
+{
+        v->want_head = true;
+        v->head = *h;
+}
+
+/* Adds the manifest just fed to the log of manifests; notes the root at the head's size. */
+static int head_track(struct seal_verifier *v, const char *manifest, size_t len)
+{
+        uint8_t leaf[HASH_LEN];
+        int r;
+
+        if (!v->want_head || v->head_reached)
+                return 0;
+        if (!v->log && (r = merkle_new(&v->log)) < 0)
+                return r;
+        merkle_leaf_hash(manifest ? manifest : "", manifest ? len : 0, leaf);
+        if ((r = merkle_add_leaf(v->log, leaf)) < 0)
+                return r;
+        if (merkle_count(v->log) == v->head.tree_size) {
+                v->head_reached = true;
+                merkle_root(v->log, v->log_root);
+                memcpy(v->log_last, v->head_hash, HASH_LEN);
+        }
+        return 0;
+}
+
+int seal_verifier_finish(struct seal_verifier *v)
+{
+        char what[WHAT_MAX_LEN], a[HASH_HEX_LEN], b[HASH_HEX_LEN];
+        int64_t last = (int64_t)v->head.tree_size - 1;
+        uint64_t got = v->log ? merkle_count(v->log) : 0;
+
+        if (v->open)
+                seal_verifier_epoch_end(v, false);
+        if (!v->want_head)
+                return 0;
+        if (!v->head_reached) {
+                snprintf(what, sizeof(what), "epoch %" PRId64 ": the chain does not extend the "
+                         "head: the head covers %" PRIu64 " sealed epochs (0 to %" PRId64 ") but "
+                         "the chain has %" PRIu64 ": epochs were cut off the end (truncated)",
+                         got, v->head.tree_size, last, got);
+                report(v, (int64_t)got, -1, what);
+                return 0;
+        }
+        if (v->head.has_manifest_hash &&
+            memcmp(v->log_last, v->head.manifest_hash, HASH_LEN) != 0) {
+                snprintf(what, sizeof(what), "epoch %" PRId64 ": the chain does not extend the "
+                         "head: this epoch's manifest hash is %s but the head says %s "
+                         "(rewritten)", last, (hex_of(v->log_last, a), a),
+                         (hex_of(v->head.manifest_hash, b), b));
+                report(v, last, -1, what);
+                return 0;
+        }
+        if (memcmp(v->log_root, v->head.root, HASH_LEN) != 0) {
+                snprintf(what, sizeof(what), "epoch %" PRId64 ": the chain does not extend the "
+                         "head: its first %" PRIu64 " manifests give the root %s but the head "
+                         "says %s (an epoch up to this one was rewritten)", last,
+                         v->head.tree_size, (hex_of(v->log_root, a), a),
+                         (hex_of(v->head.root, b), b));
+                report(v, last, -1, what);
+        }
+        return 0;
+}
+
 int seal_verifier_epoch(struct seal_verifier *v, const char *label, const char *manifest,
                         size_t manifest_len, const uint8_t *sig, size_t sig_len,
                         const struct seal_blob *records, size_t n_records)
@@ -755,7 +830,7 @@ int seal_verifier_epoch(struct seal_verifier *v, const char *label, const char *
         v->head_epoch = f.has_epoch ? f.epoch : (v->have_head ? v->head_epoch + 1 : 0);
         v->have_head = true;
         v->open = true;
-        return 0;
+        return head_track(v, manifest, manifest_len);
 }
 
 int seal_verifier_tsc(struct seal_verifier *v, const char *id, const struct seal_blob *records,

@@ -73,9 +73,14 @@ outputs:
     path: {self.exports}
 run:
   pid_file: {os.path.join(self.dir, 'gatelog.pid')}
+  allow_root: true
 log:
   level: debug
+http:
+  listen: 127.0.0.1:0
 {extra}""")
+        # ops (issue 9): tests run as root (allow_root above); the HTTP endpoint takes a
+        # free port, read back as self.ports["http"] from its "listening" log line.
 
     def start(self, timeout=20):
         self.log = open(self.stderr_path, "ab")

@@ -1,0 +1,190 @@
+/* Feeds the auditor commands sealed epochs from the store or an export folder; see
+ * cli/audit-source.h. The store is opened read-only; an export is read through the same
+ * reader as `gatelog verify --export`. Memory: one epoch's records at a time. */
+#include "cli/audit-source.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "outputs/outputs.h"
+
+#define STOP_EARLY (-ECANCELED)
+
+struct blobs {
+        struct seal_blob *v;
+        char **owned;
+        size_t n, alloc;
+};
+
+static int blobs_add(struct blobs *b, const char *data, size_t len, bool copy) {
+        if (b->n == b->alloc) {
+                size_t na = b->alloc ? b->alloc * 2 : 256;
+                struct seal_blob *v = realloc(b->v, na * sizeof(*v));
+                if (!v)
+                        return -ENOMEM;
+                b->v = v;
+                char **o = realloc(b->owned, na * sizeof(*o));
+                if (!o)
+                        return -ENOMEM;
+                b->owned = o;
+                b->alloc = na;
+        }
+        b->owned[b->n] = NULL;
+        if (copy) {
+                char *c = malloc(len ? len : 1);
+                if (!c)
+                        return -ENOMEM;
+                memcpy(c, data, len);
+                b->owned[b->n] = c;
+                data = c;
+        }
+        b->v[b->n++] = (struct seal_blob){ data, len };
+        return 0;
+}
+
+static void blobs_reset(struct blobs *b) {
+        for (size_t i = 0; i < b->n; i++)
+                free(b->owned[i]);
+        b->n = 0;
+}
+
+static void blobs_free(struct blobs *b) {
+        blobs_reset(b);
+        free(b->v);
+        free(b->owned);
+}
+
+struct ctx {
+        const struct audit_source *src;
+        int (*cb)(void *ud, const struct audit_epoch *e);
+        void *ud;
+        struct store *store;
+        struct blobs recs;
+};
+
+static int call(struct ctx *c, struct audit_epoch *e) {
+        int r = c->cb(c->ud, e);
+        return r > 0 ? STOP_EARLY : r;
+}
+
+static int db_record_cb(void *ud, const struct store_record *r) {
+        struct ctx *c = ud;
+        return blobs_add(&c->recs, r->data, r->len, true);
+}
+
+static int db_epoch_cb(void *ud, const struct store_epoch *se) {
+        struct ctx *c = ud;
+        if (!se->sealed)
+                return 0;
+        blobs_reset(&c->recs);
+        if (c->src->records) {
+                int r = store_records_foreach(c->store, se->epoch, db_record_cb, c);
+                if (r < 0)
+                        return r;
+        }
+        char label[64];
+        snprintf(label, sizeof(label), "epoch %lld", (long long)se->epoch);
+        struct audit_epoch e = {
+                .label = label, .epoch = se->epoch, .first_seq = se->first_seq,
+                .count = se->count, .manifest = se->manifest,
+                .manifest_len = se->manifest ? se->manifest_len : 0,
+                .sig = se->manifest ? se->sig : NULL, .sig_len = se->manifest ? 64 : 0,
+                .records = c->recs.v, .n_records = c->recs.n,
+        };
+        return call(c, &e);
+}
+
+/* epoch, first_seq and count from the manifest bytes; -1 for what cannot be read. */
+static void manifest_numbers(struct audit_epoch *e) {
+        json *m = NULL;
+        e->epoch = e->first_seq = e->count = -1;
+        if (!e->manifest || json_parse(e->manifest, e->manifest_len, &m, NULL) < 0)
+                return;
+        const char *keys[3] = { "epoch", "first_seq", "count" };
+        int64_t *out[3] = { &e->epoch, &e->first_seq, &e->count };
+        for (int i = 0; i < 3; i++) {
+                const json *j = json_obj_get(m, keys[i]);
+                if (j && json_type_of(j) == JSON_INT && json_int(j) >= 0)
+                        *out[i] = json_int(j);
+        }
+        json_free(m);
+}
+
+static int export_epoch_cb(void *ud, const struct export_read_epoch *x) {
+        struct ctx *c = ud;
+        blobs_reset(&c->recs);
+        if (c->src->records && x->records) {
+                size_t start = 0;
+                for (size_t i = 0; i < x->records_len; i++)
+                        if (x->records[i] == '\n') {
+                                int r = blobs_add(&c->recs, x->records + start, i - start, false);
+                                if (r < 0)
+                                        return r;
+                                start = i + 1;
+                        }
+        }
+        struct audit_epoch e = {
+                .label = x->path, .manifest = x->manifest, .manifest_len = x->manifest_len,
+                .sig = x->sig, .sig_len = x->sig_len, .records = c->recs.v,
+                .n_records = c->recs.n,
+        };
+        manifest_numbers(&e);
+        return call(c, &e);
+}
+
+int audit_source_foreach(const struct audit_source *src,
+                         int (*cb)(void *ud, const struct audit_epoch *e), void *ud,
+                         char *err, size_t err_len) {
+        struct ctx c = { .src = src, .cb = cb, .ud = ud };
+        struct store_error se = { { 0 } };
+        int r;
+        err[0] = '\0';
+        if (src->db) {
+                r = store_open(src->db, STORE_READONLY, &c.store, &se);
+                if (r < 0) {
+                        snprintf(err, err_len, "%s: %s", src->db, se.msg);
+                        return r;
+                }
+                r = store_epochs_foreach(c.store, db_epoch_cb, &c);
+                if (r < 0 && r != STOP_EARLY)
+                        snprintf(err, err_len, "%s: %s", src->db, store_errmsg(c.store));
+                store_close(c.store);
+        } else {
+                r = export_folder_read(src->export_dir, src->chain, export_epoch_cb, &c, &se);
+                if (r < 0 && r != STOP_EARLY)
+                        snprintf(err, err_len, "%s: %s", src->export_dir,
+                                 se.msg[0] ? se.msg : strerror(-r));
+        }
+        blobs_free(&c.recs);
+        return r == STOP_EARLY ? 0 : r;
+}
+
+#define HEAD_FILE_MAX 65536
+
+int audit_head_load(const char *path, const uint8_t pk[SEAL_PK_LEN], struct seal_head *ret,
+                    char *err, size_t err_len) {
+        FILE *f = fopen(path, "rb");
+        if (!f) {
+                int e = errno;
+                snprintf(err, err_len, "%s: %s", path, strerror(e));
+                return -e;
+        }
+        char *text = malloc(HEAD_FILE_MAX + 1);
+        size_t n = text ? fread(text, 1, HEAD_FILE_MAX + 1, f) : 0;
+        fclose(f);
+        int r = 0;
+        struct seal_error se = { { 0 } };
+        if (!text)
+                r = -ENOMEM;
+        else if (n > HEAD_FILE_MAX)
+                r = -E2BIG;
+        else
+                r = seal_head_parse(text, n, pk, ret, &se);
+        if (r < 0)
+                snprintf(err, err_len, "%s: %s", path,
+                         r == -EBADMSG ? se.msg : strerror(-r));
+        free(text);
+        return r;
+}

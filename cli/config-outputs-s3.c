@@ -1,0 +1,306 @@
+/* The `s3:` block of an S3 output:
+ *
+ *   outputs:
+ *     - name: archive
+ *       type: s3
+ *       s3:
+ *         bucket: evidence                 # required
+ *         endpoint: http://127.0.0.1:7480  # default: AWS in the region
+ *         region: eu-west-1                # default us-east-1
+ *         prefix: soc2/gatelog             # default: the bucket's root
+ *         addressing: path                 # path | virtual (default: path with an endpoint)
+ *         access_key: AKIA...              # default: AWS_ACCESS_KEY_ID (and the secret,
+ *         secret_key: ...                  #   AWS_SECRET_ACCESS_KEY; AWS_SESSION_TOKEN)
+ *         tls_verify: true                 # default true
+ *         object_lock: {mode: compliance, retain: 400d}
+ *         compression: zstd                # none | zstd (default none)
+ *         compression_level: 3             # 1-19
+ *
+ * Unknown and duplicate keys are errors naming file:line:column. The walk has a fixed depth
+ * (mapping, one nested mapping), so YAML aliases cannot make it loop. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "cli/config-outputs-s3.h"
+#include "cli/writer.h"
+#include "outputs/s3.h"
+
+struct sx {
+        yaml_document_t *doc;
+        struct config_error *err;
+        char path[96];
+};
+
+__attribute__((format(printf, 3, 4)))
+static int sfail(struct sx *x, const yaml_node_t *n, const char *fmt, ...)
+{
+        char msg[160];
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        x->err->line = (unsigned)n->start_mark.line + 1;
+        x->err->column = (unsigned)n->start_mark.column + 1;
+        snprintf(x->err->msg, sizeof(x->err->msg), "%s: %s", x->path, msg);
+        return -EINVAL;
+}
+
+static int sscalar(struct sx *x, yaml_node_t *n, const char **ret)
+{
+        const char *s;
+
+        if (n->type != YAML_SCALAR_NODE)
+                return sfail(x, n, "expected a value, not a %s",
+                             n->type == YAML_MAPPING_NODE ? "mapping" : "list");
+        s = (const char *)n->data.scalar.value;
+        if (strlen(s) != n->data.scalar.length)
+                return sfail(x, n, "value contains a NUL byte");
+        if (!*s || (n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+                    (!strcmp(s, "~") || !strcasecmp(s, "null"))))
+                return sfail(x, n, "missing value");
+        *ret = s;
+        return 0;
+}
+
+static int sstring(struct sx *x, yaml_node_t *n, char **dst)
+{
+        const char *s;
+        int r = sscalar(x, n, &s);
+
+        if (r < 0)
+                return r;
+        free(*dst);
+        *dst = strdup(s);
+        return *dst ? 0 : -ENOMEM;
+}
+
+static int sbool(struct sx *x, yaml_node_t *n, bool *dst)
+{
+        const char *s;
+        int r = sscalar(x, n, &s);
+
+        if (r < 0)
+                return r;
+        if (!strcmp(s, "true") || !strcmp(s, "yes") || !strcmp(s, "on"))
+                *dst = true;
+        else if (!strcmp(s, "false") || !strcmp(s, "no") || !strcmp(s, "off"))
+                *dst = false;
+        else
+                return sfail(x, n, "'%s' is not true or false", s);
+        return 0;
+}
+
+/* One of words (case-insensitive): its index into *ret. */
+static int sword(struct sx *x, yaml_node_t *n, const char *const *words, const char *list,
+                 int *ret)
+{
+        const char *s;
+        int r = sscalar(x, n, &s);
+
+        if (r < 0)
+                return r;
+        for (int i = 0; words[i]; i++)
+                if (!strcasecmp(s, words[i])) {
+                        *ret = i;
+                        return 0;
+                }
+        return sfail(x, n, "'%s' is not one of %s", s, list);
+}
+
+/* Iterates a mapping: for each pair, sets x->path to BASE.KEY and calls fn; duplicate keys
+ * are refused here, unknown ones by fn (returning 1). */
+static int smap(struct sx *x, yaml_node_t *n,
+                int (*fn)(struct sx *x, const char *key, yaml_node_t *v, void *obj), void *obj)
+{
+        size_t plen = strlen(x->path);
+        int r = 0;
+
+        if (n->type != YAML_MAPPING_NODE)
+                return sfail(x, n, "expected a mapping");
+        for (yaml_node_pair_t *p = n->data.mapping.pairs.start;
+             p < n->data.mapping.pairs.top && r >= 0; p++) {
+                yaml_node_t *k = yaml_document_get_node(x->doc, p->key);
+                const char *name;
+                r = sscalar(x, k, &name);
+                if (r < 0)
+                        return r;
+                for (yaml_node_pair_t *q = n->data.mapping.pairs.start; q < p; q++) {
+                        yaml_node_t *kq = yaml_document_get_node(x->doc, q->key);
+                        if (kq->type == YAML_SCALAR_NODE &&
+                            !strcmp((const char *)kq->data.scalar.value, name))
+                                return sfail(x, k, "duplicate key '%s'", name);
+                }
+                r = fn(x, name, yaml_document_get_node(x->doc, p->value), obj);
+                if (r == 1)
+                        return sfail(x, k, "unknown key '%s'", name);
+                x->path[plen] = '\0';
+        }
+        return r;
+}
+
+static void spath(struct sx *x, size_t plen, const char *key)
+{
+        snprintf(x->path + plen, sizeof(x->path) - plen, ".%s", key);
+}
+
+static int lock_key(struct sx *x, const char *key, yaml_node_t *v, void *obj)
+{
+        static const char *const modes[] = { "governance", "compliance", NULL };
+        struct config_s3 *s = obj;
+        size_t plen = strlen(x->path);
+        const char *text;
+        int r, m;
+
+        spath(x, plen, key);
+        if (!strcmp(key, "mode")) {
+                r = sword(x, v, modes, "governance, compliance", &m);
+                if (r >= 0) {
+                        free(s->lock_mode);
+                        s->lock_mode = strdup(m ? "COMPLIANCE" : "GOVERNANCE");
+                        r = s->lock_mode ? 0 : -ENOMEM;
+                }
+        } else if (!strcmp(key, "retain")) {
+                r = sscalar(x, v, &text);
+                if (r >= 0 && (config_parse_duration(text, &s->lock_retain_us) < 0 ||
+                               s->lock_retain_us <= 0))
+                        r = sfail(x, v, "bad duration '%s' (e.g. 400d, 12h)", text);
+        } else {
+                r = 1;
+        }
+        x->path[plen] = '\0';
+        return r;
+}
+
+static int s3_key(struct sx *x, const char *key, yaml_node_t *v, void *obj)
+{
+        static const char *const addressing[] = { "path", "virtual", NULL };
+        static const char *const compression[] = { "none", "zstd", NULL };
+        struct config_s3 *s = obj;
+        size_t plen = strlen(x->path);
+        const char *text;
+        int r = 0, w;
+
+        spath(x, plen, key);
+        if (!strcmp(key, "endpoint")) {
+                r = sstring(x, v, &s->endpoint);
+                if (r >= 0 && strncmp(s->endpoint, "http://", 7) &&
+                    strncmp(s->endpoint, "https://", 8))
+                        r = sfail(x, v, "'%s' is not an http:// or https:// URL", s->endpoint);
+        } else if (!strcmp(key, "region")) {
+                r = sstring(x, v, &s->region);
+        } else if (!strcmp(key, "bucket")) {
+                r = sstring(x, v, &s->bucket);
+                size_t n = r >= 0 ? strlen(s->bucket) : 0;
+                if (r >= 0 && (n < 3 || n > 63 ||
+                               strspn(s->bucket, "abcdefghijklmnopqrstuvwxyz0123456789.-") != n))
+                        r = sfail(x, v, "'%s' is not a bucket name (3-63 of a-z 0-9 . -)",
+                                  s->bucket);
+        } else if (!strcmp(key, "prefix")) {
+                r = sstring(x, v, &s->prefix);
+        } else if (!strcmp(key, "addressing")) {
+                r = sword(x, v, addressing, "path, virtual", &w);
+                if (r >= 0)
+                        s->virtual_host = w == 1;
+                s->addressing_given = r >= 0;
+        } else if (!strcmp(key, "access_key")) {
+                r = sstring(x, v, &s->access_key);
+        } else if (!strcmp(key, "secret_key")) {
+                r = sstring(x, v, &s->secret_key);
+        } else if (!strcmp(key, "session_token")) {
+                r = sstring(x, v, &s->session_token);
+        } else if (!strcmp(key, "tls_verify")) {
+                r = sbool(x, v, &s->tls_verify);
+        } else if (!strcmp(key, "object_lock")) {
+                r = smap(x, v, lock_key, s);
+                if (r >= 0 && (!s->lock_mode || !s->lock_retain_us))
+                        r = sfail(x, v, "needs both mode and retain");
+        } else if (!strcmp(key, "compression")) {
+                r = sword(x, v, compression, "none, zstd", &w);
+                if (r >= 0)
+                        s->zstd = w == 1;
+        } else if (!strcmp(key, "compression_level")) {
+                r = sscalar(x, v, &text);
+                char *end;
+                long lv = r >= 0 ? strtol(text, &end, 10) : 0;
+                if (r >= 0 && (*end || lv < 1 || lv > 19))
+                        r = sfail(x, v, "'%s' is not a level 1..19", text);
+                if (r >= 0)
+                        s->zstd_level = (int)lv;
+        } else {
+                r = 1;
+        }
+        x->path[plen] = '\0';
+        return r;
+}
+
+void config_s3_free(struct config_s3 *s)
+{
+        if (!s)
+                return;
+        free(s->endpoint);
+        free(s->region);
+        free(s->bucket);
+        free(s->prefix);
+        free(s->access_key);
+        if (s->secret_key)
+                explicit_bzero(s->secret_key, strlen(s->secret_key));
+        free(s->secret_key);
+        free(s->session_token);
+        free(s->lock_mode);
+        free(s);
+}
+
+int config_s3_parse(yaml_document_t *doc, yaml_node_t *n, const char *path,
+                    struct config_s3 **ret, struct config_error *err)
+{
+        struct sx x = { doc, err, "" };
+        struct config_s3 *s = calloc(1, sizeof(*s));
+        int r;
+
+        if (!s)
+                return -ENOMEM;
+        s->tls_verify = true;
+        snprintf(x.path, sizeof(x.path), "%s", path);
+        r = smap(&x, n, s3_key, s);
+        if (r >= 0 && !s->bucket)
+                r = sfail(&x, n, "missing key 'bucket'");
+        if (r >= 0 && !s->addressing_given)
+                s->virtual_host = !s->endpoint;
+        if (r < 0) {
+                config_s3_free(s);
+                return r;
+        }
+        config_s3_free(*ret);
+        *ret = s;
+        return 0;
+}
+
+int config_s3_output(const struct config_s3 *s, struct writer_output *out, char *err,
+                     size_t err_len)
+{
+        struct s3_config c = {
+                .endpoint = s->endpoint, .region = s->region, .bucket = s->bucket,
+                .prefix = s->prefix, .virtual_host = s->virtual_host,
+                .access_key = s->access_key, .secret_key = s->secret_key,
+                .session_token = s->session_token, .tls_verify = s->tls_verify,
+                .lock_mode = s->lock_mode, .lock_retain_us = s->lock_retain_us,
+                .zstd = s->zstd, .zstd_level = s->zstd_level,
+        };
+        struct store_error se = { { 0 } };
+        struct s3_output *o = NULL;
+        int r = s3_output_new(&c, &o, &se);
+
+        if (r < 0) {
+                snprintf(err, err_len, "output %s: %s", out->name,
+                         se.msg[0] ? se.msg : strerror(-r));
+                return r;
+        }
+        out->write_epoch = s3_output_write;
+        out->impl = o;
+        return 0;
+}

@@ -1,0 +1,146 @@
+/* Offset bookkeeping of the Kafka collector: one entry per topic-partition, the sink tokens
+ * that tell the loop which offsets the writer made durable, and the resume rule.
+ *
+ * Entries live until the table is freed (a partition revoked and assigned again reuses its
+ * entry), so a token in an event still queued always names a live entry. The loop thread
+ * owns every member except `durable`, which only the writer thread writes (atomically, and
+ * monotonically: the writer commits one partition's events in the order they were pushed). */
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/limits.h"
+#include "ingest/kafka.h"
+
+struct kafka_parts {
+        struct kafka_part *v[KAFKA_PARTITIONS_MAX];
+        size_t n;
+        size_t last;            /* index of the last lookup: messages come in runs */
+};
+
+int kafka_parts_new(struct kafka_parts **ret)
+{
+        struct kafka_parts *t = calloc(1, sizeof(*t));
+
+        if (!t)
+                return -ENOMEM;
+        *ret = t;
+        return 0;
+}
+
+void kafka_parts_free(struct kafka_parts *t)
+{
+        if (!t)
+                return;
+        for (size_t i = 0; i < t->n; i++) {
+                free(t->v[i]->topic);
+                free(t->v[i]->source);
+                free(t->v[i]);
+        }
+        free(t);
+}
+
+static bool part_is(const struct kafka_part *p, const char *topic, int32_t partition)
+{
+        return p->partition == partition && !strcmp(p->topic, topic);
+}
+
+struct kafka_part *kafka_parts_get(struct kafka_parts *t, const char *topic, int32_t partition,
+                                   uint16_t *ret_index)
+{
+        struct kafka_part *p;
+        size_t i;
+
+        if (t->last < t->n && part_is(t->v[t->last], topic, partition)) {
+                i = t->last;
+                goto found;
+        }
+        for (i = 0; i < t->n; i++)
+                if (part_is(t->v[i], topic, partition))
+                        goto found;
+        if (t->n == KAFKA_PARTITIONS_MAX || partition < 0)
+                return NULL;
+        p = calloc(1, sizeof(*p));
+        if (!p)
+                return NULL;
+        p->topic = strdup(topic);
+        if (p->topic && asprintf(&p->source, "kafka:%s/%d", topic, (int)partition) < 0)
+                p->source = NULL;
+        if (!p->topic || !p->source) {
+                free(p->topic);
+                free(p);
+                return NULL;
+        }
+        p->partition = partition;
+        p->next = p->pushed = p->committed = -1;
+        atomic_init(&p->durable, -1);
+        i = t->n;
+        t->v[t->n++] = p;
+found:
+        t->last = i;
+        if (ret_index)
+                *ret_index = (uint16_t)i;
+        return t->v[i];
+}
+
+size_t kafka_parts_count(const struct kafka_parts *t)
+{
+        return t->n;
+}
+
+struct kafka_part *kafka_parts_at(struct kafka_parts *t, size_t i)
+{
+        return i < t->n ? t->v[i] : NULL;
+}
+
+int kafka_token_make(uint16_t index, int64_t offset, uint64_t *ret)
+{
+        if (offset < 0 || offset >= INT64_C(1) << KAFKA_TOKEN_OFFSET_BITS)
+                return -ERANGE;
+        *ret = (uint64_t)index << KAFKA_TOKEN_OFFSET_BITS | (uint64_t)offset;
+        return 0;
+}
+
+void kafka_token_split(uint64_t token, uint16_t *ret_index, int64_t *ret_offset)
+{
+        *ret_index = (uint16_t)(token >> KAFKA_TOKEN_OFFSET_BITS);
+        *ret_offset = (int64_t)(token & ((UINT64_C(1) << KAFKA_TOKEN_OFFSET_BITS) - 1));
+}
+
+void kafka_parts_durable(struct kafka_parts *t, uint64_t token)
+{
+        uint16_t i;
+        int64_t off, cur;
+
+        kafka_token_split(token, &i, &off);
+        /* t->n may grow concurrently on the loop thread, but an entry with a token in flight
+         * was published before its event was pushed (the queue's lock orders both). */
+        if (i >= KAFKA_PARTITIONS_MAX || !t->v[i])
+                return;
+        cur = atomic_load_explicit(&t->v[i]->durable, memory_order_relaxed);
+        while (off > cur && !atomic_compare_exchange_weak_explicit(
+                                    &t->v[i]->durable, &cur, off, memory_order_release,
+                                    memory_order_relaxed))
+                ;
+}
+
+int64_t kafka_resume_offset(int64_t stored, int64_t pushed, int64_t committed)
+{
+        int64_t r = -1;
+
+        if (stored >= 0)
+                r = stored + 1;
+        if (pushed >= 0 && pushed + 1 > r)
+                r = pushed + 1;
+        if (committed >= 0 && committed > r)
+                r = committed;
+        return r;
+}
+
+bool kafka_part_drained(struct kafka_part *p)
+{
+        return p->pushed < 0 ||
+               atomic_load_explicit(&p->durable, memory_order_acquire) >= p->pushed;
+}

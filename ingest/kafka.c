@@ -1,0 +1,861 @@
+/* The Kafka collector: a librdkafka high-level consumer driven by the daemon's event loop.
+ *
+ * Load: up to ~100k messages a second per collector; a few partitions to a few hundred.
+ * Guarantees (ingest/kafka.h has the contract):
+ *   - exactly once into the store: the offset goes into the record's transaction; a
+ *     partition resumes after max(stored, pushed, group-committed); below that, offsets the
+ *     broker sends again are skipped;
+ *   - offsets reach the broker only after the writer's commit (the event sink), so the
+ *     group's lag counts exactly what is not yet evidence;
+ *   - a full queue pauses the partitions, never drops;
+ *   - a broker down: librdkafka reconnects with its backoff; we log each state change once;
+ *     the loop never spins (the queue's eventfd wakes us, plus a 1 s tick that keeps the
+ *     consumer's max.poll.interval alive and retries failed commits).
+ *
+ * Threads: everything here runs on the loop thread (librdkafka's callbacks are served by
+ * rd_kafka_consumer_poll, since the main queue is forwarded to the consumer queue), except
+ * sink_cb (writer thread) and log_cb (librdkafka's threads). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "core/limits.h"
+#include "core/log.h"
+#include "core/tm.h"
+#include "ingest/kafka.h"
+#include "normalize/normalize.h"
+#include "outputs/outputs.h"
+
+/* How often the tick runs: liveness for max.poll.interval.ms (300 s by default), retry of
+ * failed commits and of an event held by a full queue. */
+#define KAFKA_TICK_US (1000 * 1000)
+
+enum kstate { KS_UNKNOWN, KS_UP, KS_DOWN };
+
+struct ingest_kafka {
+        char *name;
+        char *db_path;
+        struct loop *loop;
+        struct queue *q;
+        struct drop_counters *drops;
+        rd_kafka_t *rk;
+        rd_kafka_queue_t *rkq;
+        struct store *store;            /* read-only, for positions */
+        struct kafka_parts *parts;
+        struct event_sink sink;
+        atomic_bool commit_signalled;
+        int wake_fd;                    /* librdkafka's consumer queue became non-empty */
+        int commit_fd;                  /* the writer committed events of ours */
+        int space_fd;                   /* dup of the queue's space fd, while paused */
+        int timer;
+        bool registered, space_registered;
+        struct event *pending;          /* met a full queue; pushed first */
+        struct kafka_part *pending_part;
+        int64_t pending_offset;
+        bool stopped, closed, closing, cooperative;
+        bool start_latest;
+        size_t max_message;
+        int64_t drain_timeout_us;
+        enum kstate state;
+        char last_error[256];           /* last non-state error logged, to log it once */
+};
+
+/* Text for a quoted log value: quotes and backslashes become apostrophes. */
+static const char *esc(const char *s, char *buf, size_t n)
+{
+        size_t i = 0;
+
+        for (; s && *s && i + 1 < n; s++)
+                buf[i++] = *s == '"' || *s == '\\' ? '\'' : *s;
+        buf[i] = '\0';
+        return buf;
+}
+
+static void efd_signal(int fd)
+{
+        uint64_t one = 1;
+
+        (void)!write(fd, &one, sizeof(one));
+}
+
+static void efd_drain(int fd)
+{
+        uint64_t v;
+
+        (void)!read(fd, &v, sizeof(v));
+}
+
+static void state_up(struct ingest_kafka *k)
+{
+        if (k->state == KS_UP)
+                return;
+        if (k->state == KS_DOWN)
+                log_info("kafka brokers reachable again", "kafka=%s", k->name);
+        k->state = KS_UP;
+}
+
+static void state_down(struct ingest_kafka *k, const char *reason)
+{
+        char b[256];
+
+        if (k->state == KS_DOWN)
+                return;
+        log_warn("kafka brokers unreachable; retrying", "kafka=%s reason=\"%s\"", k->name,
+                 esc(reason, b, sizeof(b)));
+        k->state = KS_DOWN;
+}
+
+/* Logs an error once until a different one comes. */
+static void log_once(struct ingest_kafka *k, const char *what, const char *detail)
+{
+        char text[256], b[256];
+
+        snprintf(text, sizeof(text), "%s: %s", what, detail);
+        if (!strcmp(text, k->last_error))
+                return;
+        snprintf(k->last_error, sizeof(k->last_error), "%s", text);
+        log_warn("kafka error", "kafka=%s error=\"%s\"", k->name, esc(text, b, sizeof(b)));
+}
+
+/* ---- librdkafka callbacks ---- */
+
+static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+        char b[512];
+
+        (void)level;
+        /* error_cb and our own lines tell what matters once; librdkafka's per-attempt
+         * detail goes to the debug level. */
+        log_debug("librdkafka", "kafka=%s fac=%s text=\"%s\"", rd_kafka_name(rk), fac,
+                  esc(buf, b, sizeof(b)));
+}
+
+static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+        struct ingest_kafka *k = opaque;
+
+        (void)rk;
+        switch (err) {
+        case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN:
+        case RD_KAFKA_RESP_ERR__TRANSPORT:
+        case RD_KAFKA_RESP_ERR__RESOLVE:
+                state_down(k, reason);
+                break;
+        default:
+                log_once(k, rd_kafka_err2name(err), reason);
+        }
+}
+
+static void sink_cb(void *ud, uint64_t token)
+{
+        struct ingest_kafka *k = ud;
+
+        kafka_parts_durable(k->parts, token);
+        if (!atomic_exchange(&k->commit_signalled, true))
+                efd_signal(k->commit_fd);
+}
+
+static void offset_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                             rd_kafka_topic_partition_list_t *offsets, void *opaque)
+{
+        struct ingest_kafka *k = opaque;
+
+        (void)rk;
+        if (err == RD_KAFKA_RESP_ERR__NO_OFFSET)
+                return;
+        for (int i = 0; offsets && i < offsets->cnt; i++) {
+                rd_kafka_topic_partition_t *e = &offsets->elems[i];
+                struct kafka_part *p;
+
+                if (!e->err && !err)
+                        continue;
+                /* Forget what we believed committed, so the next flush sends it again. */
+                p = kafka_parts_get(k->parts, e->topic, e->partition, NULL);
+                if (p && p->committed == e->offset)
+                        p->committed = -1;
+        }
+        if (err)
+                log_once(k, "offset commit", rd_kafka_err2str(err));
+        else
+                state_up(k);
+}
+
+/* ---- commits to the broker ---- */
+
+/* Commits durable offsets of the entries that are assigned (or, with only, of those in
+ * only). async: the result comes to offset_commit_cb. */
+static void commit_durable(struct ingest_kafka *k, const rd_kafka_topic_partition_list_t *only,
+                           bool async)
+{
+        rd_kafka_topic_partition_list_t *l = NULL;
+        rd_kafka_resp_err_t err;
+
+        atomic_store(&k->commit_signalled, false);
+        for (size_t i = 0; i < kafka_parts_count(k->parts); i++) {
+                struct kafka_part *p = kafka_parts_at(k->parts, i);
+                int64_t d = atomic_load_explicit(&p->durable, memory_order_acquire);
+
+                if (only ? !rd_kafka_topic_partition_list_find(only, p->topic, p->partition)
+                         : !p->assigned)
+                        continue;
+                if (d < 0 || d + 1 <= p->committed)
+                        continue;
+                if (!l && !(l = rd_kafka_topic_partition_list_new(8)))
+                        return;
+                rd_kafka_topic_partition_list_add(l, p->topic, p->partition)->offset = d + 1;
+                p->committed = d + 1;
+        }
+        if (!l)
+                return;
+        err = rd_kafka_commit(k->rk, l, async);
+        if (err && !async)
+                offset_commit_cb(k->rk, err, l, k);
+        rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* ---- pausing when the queue is full ---- */
+
+static int space_cb(struct loop *l, int fd, uint32_t events, void *ud);
+
+static void pause_set(struct ingest_kafka *k, bool pause)
+{
+        rd_kafka_topic_partition_list_t *a = NULL;
+
+        if (rd_kafka_assignment(k->rk, &a) == 0 && a) {
+                if (pause)
+                        rd_kafka_pause_partitions(k->rk, a);
+                else
+                        rd_kafka_resume_partitions(k->rk, a);
+                rd_kafka_topic_partition_list_destroy(a);
+        }
+        if (pause && !k->space_registered && k->registered)
+                k->space_registered = loop_add(k->loop, k->space_fd, EPOLLIN, space_cb, k) == 0;
+        if (!pause && k->space_registered) {
+                loop_del(k->loop, k->space_fd);
+                k->space_registered = false;
+        }
+}
+
+static void pushed(struct kafka_part *p, int64_t offset)
+{
+        p->pushed = offset;
+        p->next = offset + 1;
+}
+
+/* Pushes the held event. 0 done (partitions resumed), -EAGAIN still full, -EPIPE closed. */
+static int pending_push(struct ingest_kafka *k)
+{
+        int r = queue_push(k->q, k->pending);
+
+        if (r == -EAGAIN)
+                return r;
+        if (r < 0) {
+                event_free(k->pending);
+                k->stopped = true;
+        } else {
+                pushed(k->pending_part, k->pending_offset);
+        }
+        k->pending = NULL;
+        pause_set(k, false);
+        if (r == 0 && k->registered)
+                efd_signal(k->wake_fd);  /* go on consuming */
+        return r;
+}
+
+static int space_cb(struct loop *l, int fd, uint32_t events, void *ud)
+{
+        struct ingest_kafka *k = ud;
+
+        (void)l;
+        (void)events;
+        queue_ack_space(k->q);
+        if (k->pending && pending_push(k) == -EAGAIN)
+                return 0;
+        /* The space fd is shared with the other collectors: pass the wakeup on. */
+        efd_signal(fd);
+        return 0;
+}
+
+/* ---- rebalances ---- */
+
+/* The stored position of a partition (an offset), -1 when none. */
+static int64_t stored_position(struct ingest_kafka *k, struct kafka_part *p)
+{
+        struct store_error serr = { { 0 } };
+        char *pos = NULL, *end;
+        long long v;
+        int r;
+
+        if (!k->store && store_open(k->db_path, STORE_READONLY, &k->store, &serr) < 0) {
+                k->store = NULL;
+                return -1;
+        }
+        r = store_position_get(k->store, p->source, &pos);
+        if (r < 0) {
+                if (r != -ENOENT)
+                        log_error("kafka: cannot read the stored position", "kafka=%s source=%s",
+                                  k->name, p->source);
+                return -1;
+        }
+        errno = 0;
+        v = strtoll(pos, &end, 10);
+        if (errno || *end || end == pos || v < 0) {
+                log_error("kafka: stored position is not an offset", "kafka=%s source=%s pos=%s",
+                          k->name, p->source, pos);
+                v = -1;
+        }
+        free(pos);
+        return v;
+}
+
+static void on_assign(struct ingest_kafka *k, rd_kafka_topic_partition_list_t *l)
+{
+        rd_kafka_topic_partition_list_t *c = rd_kafka_topic_partition_list_copy(l);
+        rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR__FAIL;
+
+        state_up(k);
+        /* The group's committed offsets: further than ours when another instance of the
+         * group stored those messages in its own chain. */
+        if (c)
+                err = rd_kafka_committed(k->rk, c, KAFKA_COMMITTED_TIMEOUT_MS);
+        if (err)
+                log_warn("kafka: committed offsets unknown; resuming from the store",
+                         "kafka=%s error=\"%s\"", k->name, rd_kafka_err2str(err));
+        for (int i = 0; i < l->cnt; i++) {
+                rd_kafka_topic_partition_t *e = &l->elems[i];
+                struct kafka_part *p = kafka_parts_get(k->parts, e->topic, e->partition, NULL);
+                int64_t stored, committed = -1, start;
+
+                if (!p) {
+                        log_error("kafka: too many partitions; not consuming this one",
+                                  "kafka=%s topic=%s partition=%d", k->name, e->topic,
+                                  (int)e->partition);
+                        e->offset = RD_KAFKA_OFFSET_END;
+                        continue;
+                }
+                stored = stored_position(k, p);
+                if (!err && c->elems[i].offset >= 0)
+                        committed = c->elems[i].offset;
+                start = kafka_resume_offset(stored, p->pushed, committed);
+                p->assigned = true;
+                p->next = start;
+                p->committed = committed;
+                if (start >= 0)
+                        e->offset = start;
+                else if (err)
+                        e->offset = RD_KAFKA_OFFSET_INVALID;  /* committed, else start: */
+                else
+                        e->offset = k->start_latest ? RD_KAFKA_OFFSET_END
+                                                    : RD_KAFKA_OFFSET_BEGINNING;
+                log_info("kafka partition assigned", "kafka=%s topic=%s partition=%d "
+                         "stored=%lld committed=%lld resume=%lld", k->name, e->topic,
+                         (int)e->partition, (long long)stored, (long long)committed,
+                         (long long)start);
+        }
+        rd_kafka_topic_partition_list_destroy(c);
+}
+
+static bool all_drained(struct ingest_kafka *k, const rd_kafka_topic_partition_list_t *l)
+{
+        for (int i = 0; i < l->cnt; i++) {
+                struct kafka_part *p = kafka_parts_get(k->parts, l->elems[i].topic,
+                                                       l->elems[i].partition, NULL);
+
+                if (p && !kafka_part_drained(p))
+                        return false;
+        }
+        return true;
+}
+
+static void on_revoke(struct ingest_kafka *k, rd_kafka_topic_partition_list_t *l, bool lost)
+{
+        int64_t deadline = tm_mono_us() + (k->closing ? 0 : k->drain_timeout_us);
+
+        for (int i = 0; i < l->cnt; i++) {
+                struct kafka_part *p = kafka_parts_get(k->parts, l->elems[i].topic,
+                                                       l->elems[i].partition, NULL);
+
+                if (!p)
+                        continue;
+                p->assigned = false;
+                if (k->pending && k->pending_part == p) {
+                        /* Not stored, so not committed: the next owner reads it again. */
+                        event_free(k->pending);
+                        k->pending = NULL;
+                        pause_set(k, false);
+                }
+        }
+        if (lost) {
+                log_warn("kafka partitions lost (not committed)", "kafka=%s n=%d", k->name,
+                         l->cnt);
+                return;
+        }
+        /* Their queued events must be stored before another instance reads on from the
+         * committed offset; the writer runs on its own thread meanwhile. */
+        while (!all_drained(k, l) && tm_mono_us() < deadline)
+                usleep(5000);
+        if (!all_drained(k, l))
+                log_warn("kafka revoke: queued events not yet stored; the next owner may "
+                         "store them again", "kafka=%s", k->name);
+        commit_durable(k, l, false);
+        log_info("kafka partitions revoked", "kafka=%s n=%d", k->name, l->cnt);
+}
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *l, void *opaque)
+{
+        struct ingest_kafka *k = opaque;
+        rd_kafka_error_t *e = NULL;
+        rd_kafka_resp_err_t r = 0;
+
+        if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+                on_assign(k, l);
+                if (k->cooperative)
+                        e = rd_kafka_incremental_assign(rk, l);
+                else
+                        r = rd_kafka_assign(rk, l);
+        } else {
+                if (err != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS)
+                        log_once(k, "rebalance", rd_kafka_err2str(err));
+                on_revoke(k, l, rd_kafka_assignment_lost(rk));
+                if (k->cooperative)
+                        e = rd_kafka_incremental_unassign(rk, l);
+                else
+                        r = rd_kafka_assign(rk, NULL);
+        }
+        if (e) {
+                log_once(k, "assign", rd_kafka_error_string(e));
+                rd_kafka_error_destroy(e);
+        } else if (r) {
+                log_once(k, "assign", rd_kafka_err2str(r));
+        }
+}
+
+/* ---- messages ---- */
+
+static struct event *message_event(struct ingest_kafka *k, const rd_kafka_message_t *m,
+                                   struct kafka_part *p, uint16_t index)
+{
+        rd_kafka_timestamp_type_t tstype;
+        int64_t ts = rd_kafka_message_timestamp(m, &tstype);
+        int64_t received = tm_now_us(), msg_time = ts >= 0 ? ts * 1000 : INT64_MIN;
+        size_t len = m->len;
+        bool truncated = len > k->max_message;
+        json *src = normalize_kafka_source(p->topic, p->partition, m->offset, m->key,
+                                           m->key_len, msg_time);
+        json *rec = NULL;
+        struct event *ev;
+        char off[24];
+        uint64_t token;
+
+        if (!src || kafka_token_make(index, m->offset, &token) < 0)
+                goto fail;
+        if (truncated)
+                len = k->max_message;
+        if (normalize_payload(m->payload, len, truncated, src, received, msg_time, &rec) < 0)
+                return NULL;
+        ev = event_new(rec, received);
+        snprintf(off, sizeof(off), "%lld", (long long)m->offset);
+        if (!ev || event_set_pos(ev, p->source, off) < 0) {
+                event_free(ev);
+                return NULL;
+        }
+        ev->sink = &k->sink;
+        ev->sink_token = token;
+        return ev;
+fail:
+        json_free(src);
+        return NULL;
+}
+
+/* Returns 0 to go on, -EAGAIN when the queue filled (event held, partitions paused). */
+static int on_message(struct ingest_kafka *k, const rd_kafka_message_t *m)
+{
+        struct kafka_part *p;
+        struct event *ev;
+        uint16_t index;
+        int r;
+
+        if (m->err) {
+                if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                        log_once(k, m->rkt ? rd_kafka_topic_name(m->rkt) : "consumer",
+                                 rd_kafka_message_errstr(m));
+                return 0;
+        }
+        state_up(k);
+        p = kafka_parts_get(k->parts, rd_kafka_topic_name(m->rkt), m->partition, &index);
+        if (!p) {
+                drop_count(k->drops, DROP_OUT_OF_MEMORY, 1);
+                return 0;
+        }
+        /* A straggler of a revoked partition (its next owner reads it), or an offset that
+         * is already stored or queued: skipping it is what makes "once" true. */
+        if (!p->assigned || (p->next >= 0 && m->offset < p->next))
+                return 0;
+        ev = message_event(k, m, p, index);
+        if (!ev) {
+                drop_count(k->drops, DROP_OUT_OF_MEMORY, 1);
+                return 0;
+        }
+        r = queue_push(k->q, ev);
+        if (r == 0) {
+                pushed(p, m->offset);
+                return 0;
+        }
+        if (r == -EAGAIN) {
+                k->pending = ev;
+                k->pending_part = p;
+                k->pending_offset = m->offset;
+                pause_set(k, true);
+                return r;
+        }
+        event_free(ev);       /* queue closed: shutting down, fetched again next start */
+        k->stopped = true;
+        return r;
+}
+
+/* Bounded work: at most KAFKA_POLL_BATCH messages, then a self-wakeup for the rest. */
+static void dispatch(struct ingest_kafka *k)
+{
+        for (int i = 0; i < KAFKA_POLL_BATCH; i++) {
+                rd_kafka_message_t *m;
+                int r;
+
+                if (k->stopped || k->pending)
+                        return;
+                m = rd_kafka_consumer_poll(k->rk, 0);
+                if (!m)
+                        return;
+                r = on_message(k, m);
+                rd_kafka_message_destroy(m);
+                if (r < 0)
+                        return;
+        }
+        efd_signal(k->wake_fd);
+}
+
+static int wake_cb(struct loop *l, int fd, uint32_t events, void *ud)
+{
+        (void)l;
+        (void)events;
+        efd_drain(fd);
+        dispatch(ud);
+        return 0;
+}
+
+static int commit_cb(struct loop *l, int fd, uint32_t events, void *ud)
+{
+        (void)l;
+        (void)events;
+        efd_drain(fd);
+        commit_durable(ud, NULL, true);
+        return 0;
+}
+
+static int tick_cb(struct loop *l, void *ud)
+{
+        struct ingest_kafka *k = ud;
+
+        (void)l;
+        if (k->pending && pending_push(k) == -EAGAIN)
+                return 0;
+        commit_durable(k, NULL, true);
+        dispatch(k);
+        return 0;
+}
+
+/* ---- life cycle ---- */
+
+void ingest_kafka_config_clear(struct ingest_kafka_config *c)
+{
+        if (!c)
+                return;
+        free(c->name);
+        free(c->brokers);
+        free(c->group);
+        for (size_t i = 0; i < c->n_topics; i++)
+                free(c->topics[i]);
+        free(c->topics);
+        for (size_t i = 0; i < 2 * c->n_props; i++)
+                free(c->props[i]);
+        free(c->props);
+        memset(c, 0, sizeof(*c));
+}
+
+static int conf_set(rd_kafka_conf_t *conf, const char *key, const char *val, char *err,
+                    size_t err_len)
+{
+        char e[256];
+
+        if (rd_kafka_conf_set(conf, key, val, e, sizeof(e)) == RD_KAFKA_CONF_OK)
+                return 0;
+        snprintf(err, err_len, "property %s: %s", key, e);
+        return -EINVAL;
+}
+
+static rd_kafka_conf_t *make_conf(struct ingest_kafka *k, const struct ingest_kafka_config *cfg,
+                                  char *err, size_t err_len)
+{
+        rd_kafka_conf_t *conf = rd_kafka_conf_new();
+        char client[128], ms[32];
+        int r = 0;
+
+        if (!conf) {
+                snprintf(err, err_len, "out of memory");
+                return NULL;
+        }
+        snprintf(client, sizeof(client), "gatelog-%s", cfg->name);
+        /* Ours first, so that properties can tune the rest; the keys that make the
+         * guarantees are refused in properties by the configuration loader. */
+        r = conf_set(conf, "client.id", client, err, err_len);
+        if (r == 0)
+                r = conf_set(conf, "log.connection.close", "false", err, err_len);
+        for (size_t i = 0; r == 0 && i < cfg->n_props; i++)
+                r = conf_set(conf, cfg->props[2 * i], cfg->props[2 * i + 1], err, err_len);
+        if (r == 0 && cfg->session_timeout_us > 0) {
+                snprintf(ms, sizeof(ms), "%lld", (long long)(cfg->session_timeout_us / 1000));
+                r = conf_set(conf, "session.timeout.ms", ms, err, err_len);
+        }
+        if (r == 0)
+                r = conf_set(conf, "bootstrap.servers", cfg->brokers, err, err_len);
+        if (r == 0)
+                r = conf_set(conf, "group.id", cfg->group, err, err_len);
+        if (r == 0)
+                r = conf_set(conf, "enable.auto.commit", "false", err, err_len);
+        if (r == 0)
+                r = conf_set(conf, "enable.auto.offset.store", "false", err, err_len);
+        if (r == 0)
+                r = conf_set(conf, "enable.partition.eof", "false", err, err_len);
+        if (r == 0)
+                r = conf_set(conf, "auto.offset.reset", cfg->start_latest ? "latest" : "earliest",
+                             err, err_len);
+        if (r < 0) {
+                rd_kafka_conf_destroy(conf);
+                return NULL;
+        }
+        rd_kafka_conf_set_opaque(conf, k);
+        rd_kafka_conf_set_log_cb(conf, log_cb);
+        rd_kafka_conf_set_error_cb(conf, error_cb);
+        rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+        rd_kafka_conf_set_offset_commit_cb(conf, offset_commit_cb);
+        return conf;
+}
+
+static int subscribe(struct ingest_kafka *k, const struct ingest_kafka_config *cfg, char *err,
+                     size_t err_len)
+{
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)cfg->n_topics);
+        rd_kafka_resp_err_t e;
+
+        if (!l)
+                return -ENOMEM;
+        for (size_t i = 0; i < cfg->n_topics; i++)
+                rd_kafka_topic_partition_list_add(l, cfg->topics[i], RD_KAFKA_PARTITION_UA);
+        e = rd_kafka_subscribe(k->rk, l);
+        rd_kafka_topic_partition_list_destroy(l);
+        if (e) {
+                snprintf(err, err_len, "kafka %s: subscribe: %s", cfg->name, rd_kafka_err2str(e));
+                return -EINVAL;
+        }
+        return 0;
+}
+
+int ingest_kafka_new(const struct ingest_kafka_config *cfg, const char *db_path,
+                     struct loop *loop, struct queue *q, struct drop_counters *drops,
+                     struct ingest_kafka **ret, char *err, size_t err_len)
+{
+        static const uint64_t one = 1;
+        struct ingest_kafka *k = calloc(1, sizeof(*k));
+        rd_kafka_conf_t *conf;
+        char e[512] = "";
+        int r = -ENOMEM;
+
+        if (!k)
+                goto fail_msg;
+        k->wake_fd = k->commit_fd = k->space_fd = k->timer = -1;
+        k->name = strdup(cfg->name);
+        k->db_path = strdup(db_path);
+        if (!k->name || !k->db_path || kafka_parts_new(&k->parts) < 0)
+                goto fail_msg;
+        k->loop = loop;
+        k->q = q;
+        k->drops = drops;
+        k->start_latest = cfg->start_latest;
+        k->max_message = cfg->max_message ? cfg->max_message : KAFKA_MAX_MESSAGE_DEFAULT;
+        k->drain_timeout_us = cfg->drain_timeout_us;
+        k->sink = (struct event_sink){ .committed_cb = sink_cb, .ud = k };
+        atomic_init(&k->commit_signalled, false);
+        k->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        k->commit_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        k->space_fd = fcntl(queue_space_fd(q), F_DUPFD_CLOEXEC, 0);
+        if (k->wake_fd < 0 || k->commit_fd < 0 || k->space_fd < 0) {
+                r = -errno;
+                snprintf(err, err_len, "kafka %s: %s", cfg->name, strerror(errno));
+                goto fail;
+        }
+        conf = make_conf(k, cfg, e, sizeof(e));
+        if (!conf) {
+                snprintf(err, err_len, "kafka %s: %s", cfg->name, e);
+                r = -EINVAL;
+                goto fail;
+        }
+        k->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, e, sizeof(e));
+        if (!k->rk) {
+                rd_kafka_conf_destroy(conf);
+                snprintf(err, err_len, "kafka %s: %s", cfg->name, e);
+                r = -EINVAL;
+                goto fail;
+        }
+        k->cooperative = !strcmp(rd_kafka_rebalance_protocol(k->rk), "COOPERATIVE");
+        rd_kafka_poll_set_consumer(k->rk);
+        k->rkq = rd_kafka_queue_get_consumer(k->rk);
+        if (!k->rkq) {
+                snprintf(err, err_len, "kafka %s: no consumer queue", cfg->name);
+                r = -EINVAL;
+                goto fail;
+        }
+        rd_kafka_queue_io_event_enable(k->rkq, k->wake_fd, &one, sizeof(one));
+        r = subscribe(k, cfg, err, err_len);
+        if (r < 0)
+                goto fail;
+        if ((r = loop_add(loop, k->wake_fd, EPOLLIN, wake_cb, k)) < 0 ||
+            (r = loop_add(loop, k->commit_fd, EPOLLIN, commit_cb, k)) < 0 ||
+            (r = k->timer = loop_add_timer(loop, KAFKA_TICK_US, tick_cb, k)) < 0) {
+                snprintf(err, err_len, "kafka %s: %s", cfg->name, strerror(-r));
+                goto fail;
+        }
+        k->registered = true;
+        efd_signal(k->wake_fd);  /* serve what is already queued */
+        *ret = k;
+        return 0;
+fail_msg:
+        snprintf(err, err_len, "kafka %s: %s", cfg->name, strerror(ENOMEM));
+fail:
+        if (k && k->timer >= 0)
+                loop_del_timer(loop, k->timer);
+        if (k && k->wake_fd >= 0)
+                loop_del(loop, k->wake_fd);
+        if (k && k->commit_fd >= 0)
+                loop_del(loop, k->commit_fd);
+        if (k)
+                k->closed = true;  /* nothing subscribed worth a group leave */
+        ingest_kafka_free(k);
+        return r;
+}
+
+void ingest_kafka_stop_fetching(struct ingest_kafka *k)
+{
+        if (!k || (k->stopped && !k->registered))
+                return;
+        k->stopped = true;
+        if (k->pending) {
+                event_free(k->pending);  /* unstored: fetched again on the next start */
+                k->pending = NULL;
+        }
+        if (k->registered) {
+                pause_set(k, false);
+                loop_del(k->loop, k->wake_fd);
+                loop_del(k->loop, k->commit_fd);
+                loop_del_timer(k->loop, k->timer);
+                k->registered = false;
+        }
+}
+
+void ingest_kafka_close(struct ingest_kafka *k)
+{
+        rd_kafka_resp_err_t err;
+
+        if (!k || k->closed)
+                return;
+        ingest_kafka_stop_fetching(k);
+        k->closed = k->closing = true;
+        if (!k->rk)
+                return;
+        commit_durable(k, NULL, false);
+        err = rd_kafka_consumer_close(k->rk);
+        if (err)
+                log_warn("kafka: closing the consumer", "kafka=%s error=\"%s\"", k->name,
+                         rd_kafka_err2str(err));
+}
+
+void ingest_kafka_free(struct ingest_kafka *k)
+{
+        if (!k)
+                return;
+        ingest_kafka_close(k);
+        if (k->rkq)
+                rd_kafka_queue_destroy(k->rkq);
+        if (k->rk)
+                rd_kafka_destroy(k->rk);
+        event_free(k->pending);
+        store_close(k->store);
+        kafka_parts_free(k->parts);
+        if (k->wake_fd >= 0)
+                close(k->wake_fd);
+        if (k->commit_fd >= 0)
+                close(k->commit_fd);
+        if (k->space_fd >= 0)
+                close(k->space_fd);
+        free(k->name);
+        free(k->db_path);
+        free(k);
+}
+
+/* ---- the daemon's set of consumers ---- */
+
+struct ingest_kafka_set {
+        size_t n;
+        struct ingest_kafka *k[];
+};
+
+int ingest_kafka_set_new(const struct ingest_kafka_config *cfgs, size_t n, const char *db_path,
+                         struct loop *loop, struct queue *q, struct drop_counters *drops,
+                         struct ingest_kafka_set **ret, char *err, size_t err_len)
+{
+        struct ingest_kafka_set *s = calloc(1, sizeof(*s) + n * sizeof(s->k[0]));
+
+        if (!s) {
+                snprintf(err, err_len, "kafka: %s", strerror(ENOMEM));
+                return -ENOMEM;
+        }
+        for (size_t i = 0; i < n; i++) {
+                int r = ingest_kafka_new(&cfgs[i], db_path, loop, q, drops, &s->k[i], err,
+                                         err_len);
+
+                if (r < 0) {
+                        ingest_kafka_set_free(s);
+                        return r;
+                }
+                s->n++;
+                log_info("kafka consumer started", "kafka=%s brokers=%s group=%s topics=%zu",
+                         cfgs[i].name, cfgs[i].brokers, cfgs[i].group, cfgs[i].n_topics);
+        }
+        *ret = s;
+        return 0;
+}
+
+void ingest_kafka_set_stop_fetching(struct ingest_kafka_set *s)
+{
+        for (size_t i = 0; s && i < s->n; i++)
+                ingest_kafka_stop_fetching(s->k[i]);
+}
+
+void ingest_kafka_set_close(struct ingest_kafka_set *s)
+{
+        for (size_t i = 0; s && i < s->n; i++)
+                ingest_kafka_close(s->k[i]);
+}
+
+void ingest_kafka_set_free(struct ingest_kafka_set *s)
+{
+        for (size_t i = 0; s && i < s->n; i++)
+                ingest_kafka_free(s->k[i]);
+        free(s);
+}

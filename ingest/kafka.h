@@ -1,0 +1,114 @@
+/* ingest/kafka: the Kafka collector (a librdkafka high-level consumer in a consumer group).
+ *
+ * Runs in the daemon's event loop: librdkafka's consumer queue signals an eventfd
+ * (rd_kafka_queue_io_event_enable), and each wakeup takes at most KAFKA_POLL_BATCH messages.
+ * Each message becomes one gate record (normalize_payload: a JSON object, a syslog line, or
+ * a record flagged malformed), whose event carries pos_source "kafka:TOPIC/PARTITION" and
+ * pos = the message's offset, so the writer stores the offset in the same SQLite
+ * transaction as the record.
+ *
+ * Exactly once into the store: on assignment each partition resumes after the offset stored
+ * in the database (read on a read-only connection of its own), or after the group's
+ * committed offset when that is further (another instance stored those); offsets below the
+ * resume point are skipped even when the broker sends them again. Offsets are committed to
+ * the broker only after the writer's transaction committed (the events' sink), from the
+ * loop thread. A revoke waits (at most drain_timeout) until the revoked partitions' queued
+ * events are committed, commits them, then releases the partitions.
+ *
+ * Backpressure: a full queue keeps the event pending and pauses every assigned partition
+ * until the queue's space fd fires. Nothing is dropped: an event not stored is fetched again
+ * from the store's position after a restart or by the next owner of its partition. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/event.h"
+#include "core/loop.h"
+#include "core/queue.h"
+
+struct ingest_kafka_config {
+        char *name;              /* unique among kafka entries; names the collector in logs */
+        char *brokers;           /* bootstrap.servers: "host:port,host:port" */
+        char **topics;           /* names, or regular expressions starting with '^' */
+        size_t n_topics;
+        char *group;             /* group.id */
+        bool start_latest;       /* new partitions (no stored or committed offset): end */
+        char **props;            /* librdkafka properties, key/value pairs: props[2i], props[2i+1] */
+        size_t n_props;
+        int64_t session_timeout_us; /* 0: librdkafka's default */
+        size_t max_message;      /* bytes; longer payloads are cut and flagged truncated */
+        int64_t drain_timeout_us;
+};
+
+void ingest_kafka_config_clear(struct ingest_kafka_config *c); /* frees the members */
+
+struct ingest_kafka;
+
+/* Creates the consumer, subscribes, and registers its fds in loop. db_path is the store
+ * (opened read-only here to read positions; the writer must have created it). Events go to
+ * q, losses to drops (borrowed, must outlive the collector). Returns 0 or -errno with err
+ * saying what failed. Does not block on the brokers: a broker that is down is retried. */
+int ingest_kafka_new(const struct ingest_kafka_config *cfg, const char *db_path,
+                     struct loop *loop, struct queue *q, struct drop_counters *drops,
+                     struct ingest_kafka **ret, char *err, size_t err_len);
+/* Stops taking messages (after the loop stopped): an event held back by a full queue is
+ * released unstored (it is fetched again on the next start). */
+void ingest_kafka_stop_fetching(struct ingest_kafka *k);
+/* After the writer stored everything (writer_join): commits the durable offsets to the
+ * broker (synchronously), leaves the group and closes the consumer. May block for a few
+ * seconds (broker round trips). */
+void ingest_kafka_close(struct ingest_kafka *k);
+/* Frees everything (closes first if ingest_kafka_close was not called). Accepts NULL. */
+void ingest_kafka_free(struct ingest_kafka *k);
+
+/* Every consumer of the configuration at once, for the daemon: the same calls over a list
+ * (n may be 0: *ret is then a set that does nothing). */
+struct ingest_kafka_set;
+int ingest_kafka_set_new(const struct ingest_kafka_config *cfgs, size_t n, const char *db_path,
+                         struct loop *loop, struct queue *q, struct drop_counters *drops,
+                         struct ingest_kafka_set **ret, char *err, size_t err_len);
+void ingest_kafka_set_stop_fetching(struct ingest_kafka_set *s);
+void ingest_kafka_set_close(struct ingest_kafka_set *s);
+void ingest_kafka_set_free(struct ingest_kafka_set *s); /* accepts NULL */
+
+/* ---- Offset bookkeeping (ingest/kafka-parts.c), exposed for tests ----
+ * One entry per topic-partition ever seen; entries are never freed before the table, so a
+ * sink token (index << 48 | offset) stays valid while the writer holds events. */
+#define KAFKA_TOKEN_OFFSET_BITS 48
+
+struct kafka_part {
+        char *topic;
+        int32_t partition;
+        char *source;               /* "kafka:TOPIC/PARTITION" */
+        bool assigned;
+        int64_t next;               /* first offset not yet pushed; -1: unknown */
+        int64_t pushed;             /* highest offset pushed to the queue; -1: none */
+        _Atomic int64_t durable;    /* highest offset the writer committed; -1: none
+                                     * (written by the writer thread only) */
+        int64_t committed;          /* offset last committed to the broker (next to read);
+                                     * -1: none */
+};
+
+struct kafka_parts;
+
+int kafka_parts_new(struct kafka_parts **ret);
+void kafka_parts_free(struct kafka_parts *t); /* accepts NULL */
+/* Finds or adds the entry; NULL when out of memory or the table is full. Its index is
+ * *ret_index (may be NULL). */
+struct kafka_part *kafka_parts_get(struct kafka_parts *t, const char *topic, int32_t partition,
+                                   uint16_t *ret_index);
+size_t kafka_parts_count(const struct kafka_parts *t);
+struct kafka_part *kafka_parts_at(struct kafka_parts *t, size_t i);
+/* Sink token of offset in entry index; offsets past 2^48 are refused (-ERANGE). */
+int kafka_token_make(uint16_t index, int64_t offset, uint64_t *ret);
+void kafka_token_split(uint64_t token, uint16_t *ret_index, int64_t *ret_offset);
+/* The writer thread's side: raises the entry's durable offset (never lowers it). */
+void kafka_parts_durable(struct kafka_parts *t, uint64_t token);
+/* Where an assigned partition resumes: after the stored offset, after what this process
+ * already pushed, or at the group's committed offset, whichever is furthest; -1 when none
+ * is known (the start setting applies). stored and pushed are offsets of records (-1:
+ * none), committed the next offset to read (<0: none). */
+int64_t kafka_resume_offset(int64_t stored, int64_t pushed, int64_t committed);
+/* Do all of an entry's pushed events have their commit? */
+bool kafka_part_drained(struct kafka_part *p);

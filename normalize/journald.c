@@ -1,0 +1,540 @@
+/* The gate record of one journal entry (normalize/journald.h says what each member holds).
+ *
+ * Called once per entry by the journald collector (up to a few hundred thousand entries a
+ * second when catching up). Never fails on content, only on memory: fields without '=',
+ * invalid UTF-8, NUL bytes and oversized values all become a record whose flags say so.
+ *
+ * raw_sha256 is computed over the entry's export-format text as it streams in (OpenSSL's
+ * EVP, not a buffer), so that an entry of any size is hashed whole while the record keeps
+ * at most field_max bytes per value. The choice between a text line and the binary form
+ * follows systemd's utf8_is_printable_newline() (src/basic/utf8.c), which `journalctl -o
+ * export` applies to the whole "FIELD=value": valid UTF-8 by systemd's stricter rule (no
+ * non-characters U+FDD0..U+FDEF or U+xFFFE/U+xFFFF, no surrogates) and no control
+ * character but TAB (C0 and U+007F..U+009F, so also no newline). */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "core/buf.h"
+#include "core/hash.h"
+#include "core/tm.h"
+#include "normalize/journald.h"
+#include "normalize/normalize.h"
+#include "normalize/syslog.h"
+
+/* Longest decimal accepted for timestamps and pids: 18 digits always fit int64. */
+#define DIGITS_MAX 18
+
+enum jflag { JF_INVALID_UTF8, JF_JOURNAL_BAD_DATA, JF_TRUNCATED, JF__MAX }; /* sorted */
+
+struct norm_journal {
+        size_t field_max;
+        EVP_MD_CTX *md;
+        json *fields;           /* the "journal" object being built */
+        struct buf msg;         /* MESSAGE's bytes (first occurrence, capped) */
+        bool has_msg;
+        unsigned flags;
+        char error[SYSLOG_ERROR_MAX];
+        int64_t realtime_us;
+};
+
+int norm_journal_new(size_t field_max, struct norm_journal **ret)
+{
+        struct norm_journal *b = calloc(1, sizeof(*b));
+
+        if (!b)
+                return -ENOMEM;
+        b->md = EVP_MD_CTX_new();
+        if (!b->md) {
+                free(b);
+                return -ENOMEM;
+        }
+        b->field_max = field_max;
+        *ret = b;
+        return 0;
+}
+
+void norm_journal_free(struct norm_journal *b)
+{
+        if (!b)
+                return;
+        EVP_MD_CTX_free(b->md);
+        json_free(b->fields);
+        buf_free(&b->msg);
+        free(b);
+}
+
+static void error_add(struct norm_journal *b, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
+static void error_add(struct norm_journal *b, const char *fmt, ...)
+{
+        size_t used = strlen(b->error);
+        va_list ap;
+
+        if (used + 3 >= sizeof(b->error))
+                return;
+        if (used) {
+                memcpy(b->error + used, "; ", 3);
+                used += 2;
+        }
+        va_start(ap, fmt);
+        vsnprintf(b->error + used, sizeof(b->error) - used, fmt, ap);
+        va_end(ap);
+}
+
+/* systemd's utf8_encoded_valid_unichar + unichar_is_control, as described at the top. */
+static bool export_printable(const unsigned char *s, size_t n)
+{
+        size_t i = 0;
+
+        while (i < n) {
+                unsigned char c = s[i];
+                size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3
+                             : (c & 0xF8) == 0xF0 ? 4 : 0;
+                uint32_t u;
+
+                if (len == 0 || len > n - i)
+                        return false;
+                u = len == 1 ? c : c & (0x7F >> len);
+                for (size_t k = 1; k < len; k++) {
+                        if ((s[i + k] & 0xC0) != 0x80)
+                                return false;
+                        u = u << 6 | (s[i + k] & 0x3F);
+                }
+                /* Overlong forms, the end of Unicode, surrogates, non-characters. */
+                if ((len == 2 && u < 0x80) || (len == 3 && u < 0x800) ||
+                    (len == 4 && u < 0x10000) || u >= 0x110000 || (u & 0xFFFFF800) == 0xD800 ||
+                    (u >= 0xFDD0 && u <= 0xFDEF) || (u & 0xFFFE) == 0xFFFE)
+                        return false;
+                if ((u < ' ' && u != '\t') || (u >= 0x7F && u <= 0x9F))
+                        return false;
+                i += len;
+        }
+        return true;
+}
+
+static void md_put(struct norm_journal *b, const void *p, size_t n)
+{
+        EVP_DigestUpdate(b->md, p, n);
+}
+
+int norm_journal_begin(struct norm_journal *b, const char *cursor, uint64_t realtime_us,
+                       uint64_t monotonic_us, const char *boot_id)
+{
+        char line[256];
+        int n, r = 0;
+
+        json_free(b->fields);
+        b->fields = json_new_obj();
+        buf_reset(&b->msg);
+        b->has_msg = false;
+        b->flags = 0;
+        b->error[0] = '\0';
+        b->realtime_us = (int64_t)(realtime_us > (uint64_t)INT64_MAX ? 0 : realtime_us);
+        if (!b->fields || EVP_DigestInit_ex(b->md, EVP_sha256(), NULL) != 1)
+                return -ENOMEM;
+        /* The header lines journalctl prints before the fields. */
+        md_put(b, "__CURSOR=", 9);
+        md_put(b, cursor, strlen(cursor));
+        n = snprintf(line, sizeof(line),
+                     "\n__REALTIME_TIMESTAMP=%llu\n__MONOTONIC_TIMESTAMP=%llu\n_BOOT_ID=%s\n",
+                     (unsigned long long)realtime_us, (unsigned long long)monotonic_us,
+                     boot_id);
+        md_put(b, line, (size_t)n);
+        if (r == 0)
+                r = json_obj_set(b->fields, "__CURSOR", json_new_str_lossy(cursor,
+                                                                          strlen(cursor), NULL));
+        snprintf(line, sizeof(line), "%llu", (unsigned long long)realtime_us);
+        if (r == 0)
+                r = json_obj_set_str(b->fields, "__REALTIME_TIMESTAMP", line);
+        snprintf(line, sizeof(line), "%llu", (unsigned long long)monotonic_us);
+        if (r == 0)
+                r = json_obj_set_str(b->fields, "__MONOTONIC_TIMESTAMP", line);
+        if (r == 0)
+                r = json_obj_set(b->fields, "_BOOT_ID",
+                                 json_new_str_lossy(boot_id, strlen(boot_id), NULL));
+        return r;
+}
+
+/* The JSON form of a value: a string when it can be one exactly, else {"base64": ...}. */
+static json *value_json(const char *v, size_t n)
+{
+        json *o;
+        char *b64;
+
+        if (json_utf8_valid(v, n))
+                return json_new_strn(v, n);
+        o = json_new_obj();
+        b64 = norm_base64(v, n);
+        if (!o || !b64 || json_obj_set_str(o, "base64", b64) < 0) {
+                json_free(o);
+                free(b64);
+                return NULL;
+        }
+        free(b64);
+        return o;
+}
+
+/* Sets fields[name] = val, or appends to the values of a repeated field. */
+static int field_put(json *fields, const char *name, size_t name_len, json *val)
+{
+        char key[256];
+        json *old, *arr;
+
+        if (!val)
+                return -ENOMEM;
+        if (name_len >= sizeof(key) || memchr(name, '\0', name_len) ||
+            !json_utf8_valid(name, name_len)) {
+                json_free(val);
+                return -EINVAL;
+        }
+        memcpy(key, name, name_len);
+        key[name_len] = '\0';
+        old = json_obj_get(fields, key);
+        if (!old)
+                return json_obj_set(fields, key, val);
+        if (json_type_of(old) == JSON_ARR)
+                return json_arr_append(old, val);
+        arr = json_new_arr();
+        if (!arr) {
+                json_free(val);
+                return -ENOMEM;
+        }
+        /* Both appends take ownership, also on failure. */
+        if (json_arr_append(arr, json_clone(old)) < 0) {
+                json_free(val);
+                json_free(arr);
+                return -ENOMEM;
+        }
+        if (json_arr_append(arr, val) < 0) {
+                json_free(arr);
+                return -ENOMEM;
+        }
+        return json_obj_set(fields, key, arr);
+}
+
+int norm_journal_add(struct norm_journal *b, const void *data, size_t len)
+{
+        const char *d = data, *eq = memchr(d, '=', len);
+        size_t name_len = eq ? (size_t)(eq - d) : 0;
+        const char *v = eq ? eq + 1 : d;
+        size_t vlen = eq ? len - name_len - 1 : len, keep = vlen;
+        int r;
+
+        /* Export format: the field as one line, or FIELD '\n' le64(len) value. */
+        if (eq && export_printable(data, len)) {
+                md_put(b, d, len);
+        } else {
+                uint8_t le[8];
+
+                for (int i = 0; i < 8; i++)
+                        le[i] = (uint8_t)((uint64_t)vlen >> (8 * i));
+                md_put(b, d, name_len);
+                md_put(b, "\n", 1);
+                md_put(b, le, 8);
+                md_put(b, v, vlen);
+        }
+        md_put(b, "\n", 1);
+
+        if (!eq) {
+                b->flags |= 1u << JF_JOURNAL_BAD_DATA;
+                error_add(b, "a field without '='");
+        }
+        if (keep > b->field_max) {
+                keep = b->field_max;
+                b->flags |= 1u << JF_TRUNCATED;
+                error_add(b, "%.*s cut at %zu of %zu bytes", (int)(name_len > 64 ? 64 : name_len),
+                          d, keep, vlen);
+        }
+        r = field_put(b->fields, d, name_len, value_json(v, keep));
+        if (r == -EINVAL) {
+                /* A field name that cannot be a JSON key: journald refuses such names, so
+                 * only a damaged file has them; keep the value under "". */
+                b->flags |= 1u << JF_JOURNAL_BAD_DATA;
+                error_add(b, "a field name that is not text");
+                r = field_put(b->fields, "", 0, value_json(v, keep));
+        }
+        if (r < 0)
+                return r;
+        if (name_len == 7 && !memcmp(d, "MESSAGE", 7) && !b->has_msg) {
+                b->has_msg = true;
+                r = buf_append(&b->msg, v, keep);
+        }
+        return r < 0 ? -ENOMEM : 0;
+}
+
+void norm_journal_bad(struct norm_journal *b, const char *what)
+{
+        b->flags |= 1u << JF_JOURNAL_BAD_DATA;
+        error_add(b, "%s", what);
+}
+
+/* ---- the record ---- */
+
+static void put(json *rec, const char *key, json *v, int *r)
+{
+        if (*r < 0 || !v) {
+                json_free(v);
+                *r = *r < 0 ? *r : -ENOMEM;
+                return;
+        }
+        *r = json_obj_set(rec, key, v);
+}
+
+/* The first text value of a field, or NULL. */
+static const char *field_text(const json *fields, const char *name)
+{
+        const json *v = json_obj_get(fields, name);
+
+        if (v && json_type_of(v) == JSON_ARR)
+                v = json_arr_at(v, 0);
+        return json_str(v, NULL);
+}
+
+/* A non-negative decimal of 1..DIGITS_MAX digits. */
+static bool parse_dec(const char *s, int64_t *ret)
+{
+        int64_t v = 0;
+        size_t i = 0;
+
+        if (!s)
+                return false;
+        for (; s[i]; i++) {
+                if (s[i] < '0' || s[i] > '9' || i >= DIGITS_MAX)
+                        return false;
+                v = v * 10 + (s[i] - '0');
+        }
+        if (i == 0)
+                return false;
+        *ret = v;
+        return true;
+}
+
+static json *text_or_null(const char *s)
+{
+        return s ? json_new_str(s) : json_new_null();
+}
+
+static json *time_json(int64_t us)
+{
+        char t[TM_RFC3339_LEN];
+
+        return json_new_str(tm_format_rfc3339(us, t));
+}
+
+static json *source_json(const char *name, const char *transport)
+{
+        json *o = json_new_obj();
+        int r = 0;
+
+        if (!o)
+                return NULL;
+        put(o, "kind", json_new_str("journald"), &r);
+        put(o, "name", json_new_str(name), &r);
+        put(o, "transport", text_or_null(transport), &r);
+        put(o, "peer", json_new_null(), &r);
+        if (r < 0) {
+                json_free(o);
+                return NULL;
+        }
+        return o;
+}
+
+static json *flags_json(const char *const *names, size_t n)
+{
+        json *a = json_new_arr();
+
+        for (size_t i = 0; a && i < n; i++)
+                if (json_arr_append(a, json_new_str(names[i])) < 0) {
+                        json_free(a);
+                        return NULL;
+                }
+        return a;
+}
+
+static json *sha_json(const uint8_t h[HASH_LEN])
+{
+        char hex[HASH_HEX_LEN];
+
+        return json_new_str(hash_hex(h, HASH_LEN, hex));
+}
+
+/* The members every journald record has in the same form. */
+static void put_common(json *rec, const char *name, const char *transport, int64_t received_us,
+                       int64_t time_us, int *r)
+{
+        static const char *const rules_keys[] = { "rule", "actor", "action", "target",
+                                                  "outcome" };
+
+        put(rec, "received", time_json(received_us), r);
+        put(rec, "time", time_json(time_us), r);
+        put(rec, "source", source_json(name, transport), r);
+        put(rec, "format", json_new_str("journald"), r);
+        put(rec, "msgid", json_new_null(), r);
+        put(rec, "sd", json_new_obj(), r);
+        for (size_t i = 0; i < sizeof(rules_keys) / sizeof(rules_keys[0]); i++)
+                put(rec, rules_keys[i], json_new_null(), r);
+        put(rec, "criteria", json_new_arr(), r);
+        put(rec, "raw", json_new_null(), r);
+        put(rec, "raw_b64", json_new_null(), r);
+}
+
+int norm_journal_finish(struct norm_journal *b, const char *name, int64_t received_us,
+                        json **ret_rec)
+{
+        static const char *const flag_names[JF__MAX] = {
+                [JF_INVALID_UTF8] = "invalid_utf8",
+                [JF_JOURNAL_BAD_DATA] = "journal_bad_data",
+                [JF_TRUNCATED] = "truncated",
+        };
+        const json *f = b->fields;
+        const char *flags[JF__MAX], *pid_text;
+        size_t n_flags = 0, replaced = 0;
+        int64_t t = b->realtime_us, v;
+        uint8_t h[HASH_LEN];
+        unsigned hl = 0;
+        json *rec;
+        int r = 0;
+
+        if (!f)
+                return -EINVAL;
+        md_put(b, "\n", 1); /* the empty line that ends an entry */
+        if (EVP_DigestFinal_ex(b->md, h, &hl) != 1)
+                return -ENOMEM;
+        if (parse_dec(field_text(f, "_SOURCE_REALTIME_TIMESTAMP"), &v) && v > 0)
+                t = v;
+        rec = json_new_obj();
+        if (!rec)
+                return -ENOMEM;
+        put_common(rec, name, field_text(f, "_TRANSPORT"), received_us, t, &r);
+        put(rec, "host", text_or_null(field_text(f, "_HOSTNAME")), &r);
+        put(rec, "app", text_or_null(field_text(f, "SYSLOG_IDENTIFIER")
+                                      ? field_text(f, "SYSLOG_IDENTIFIER")
+                                      : field_text(f, "_COMM")), &r);
+        pid_text = field_text(f, "_PID") ? field_text(f, "_PID") : field_text(f, "SYSLOG_PID");
+        put(rec, "pid", parse_dec(pid_text, &v) ? json_new_int(v) : json_new_null(), &r);
+        put(rec, "procid", text_or_null(pid_text), &r);
+        put(rec, "facility", text_or_null(parse_dec(field_text(f, "SYSLOG_FACILITY"), &v) &&
+                                          v < 24 ? norm_facility_name((int)v) : NULL), &r);
+        put(rec, "severity", text_or_null(parse_dec(field_text(f, "PRIORITY"), &v) && v < 8
+                                          ? norm_severity_name((int)v) : NULL), &r);
+        put(rec, "message", b->has_msg ? json_new_str_lossy(b->msg.data ? b->msg.data : "",
+                                                           b->msg.len, &replaced)
+                                       : json_new_null(), &r);
+        if (replaced)
+                b->flags |= 1u << JF_INVALID_UTF8;
+        put(rec, "journal", b->fields, &r);
+        b->fields = NULL;
+        put(rec, "raw_sha256", sha_json(h), &r);
+        for (int i = 0; i < JF__MAX; i++)
+                if (b->flags & 1u << i)
+                        flags[n_flags++] = flag_names[i];
+        put(rec, "flags", flags_json(flags, n_flags), &r);
+        put(rec, "error", b->error[0] ? json_new_str_lossy(b->error, strlen(b->error), NULL)
+                                      : json_new_null(), &r);
+        if (r < 0) {
+                json_free(rec);
+                return r;
+        }
+        *ret_rec = rec;
+        return 0;
+}
+
+/* A record that reports on the journal instead of carrying an entry. */
+static int notice(const char *name, const char *flag, const char *message, json *journal,
+                  int64_t time_us, int64_t received_us, json **ret_rec)
+{
+        json *rec = json_new_obj();
+        uint8_t h[HASH_LEN];
+        int r = 0;
+
+        if (!rec || !journal) {
+                json_free(rec);
+                json_free(journal);
+                return -ENOMEM;
+        }
+        hash_sha256(message, strlen(message), h);
+        put_common(rec, name, NULL, received_us, time_us, &r);
+        put(rec, "host", json_new_null(), &r);
+        put(rec, "app", json_new_null(), &r);
+        put(rec, "pid", json_new_null(), &r);
+        put(rec, "procid", json_new_null(), &r);
+        put(rec, "facility", json_new_null(), &r);
+        put(rec, "severity", json_new_null(), &r);
+        put(rec, "message", json_new_str_lossy(message, strlen(message), NULL), &r);
+        put(rec, "journal", journal, &r);
+        put(rec, "raw_sha256", sha_json(h), &r);
+        put(rec, "flags", flags_json(&flag, 1), &r);
+        put(rec, "error", json_new_str_lossy(message, strlen(message), NULL), &r);
+        if (r < 0) {
+                json_free(rec);
+                return r;
+        }
+        *ret_rec = rec;
+        return 0;
+}
+
+static json *cursor_or_null(const char *c)
+{
+        return c ? json_new_str_lossy(c, strlen(c), NULL) : json_new_null();
+}
+
+static json *time_or_null(int64_t us)
+{
+        return us > 0 ? time_json(us) : json_new_null();
+}
+
+int norm_journal_gap(const char *name, const char *after_cursor, int64_t after_us,
+                     const char *before_cursor, int64_t before_us, int64_t missing,
+                     const char *why, int64_t received_us, json **ret_rec)
+{
+        char a[TM_RFC3339_LEN] = "?", bt[TM_RFC3339_LEN] = "?", msg[384], n[32] = "";
+        json *j = json_new_obj();
+        int r = 0;
+
+        if (after_us > 0)
+                tm_format_rfc3339(after_us, a);
+        if (before_us > 0)
+                tm_format_rfc3339(before_us, bt);
+        if (missing >= 0)
+                snprintf(n, sizeof(n), "%lld ", (long long)missing);
+        snprintf(msg, sizeof(msg), "%sjournal entries %s missing between %s and %s: %s", n,
+                 missing >= 0 ? "are" : "may be", a, bt, why);
+        if (j) {
+                put(j, "gap_after_cursor", cursor_or_null(after_cursor), &r);
+                put(j, "gap_after_time", time_or_null(after_us), &r);
+                put(j, "gap_before_cursor", cursor_or_null(before_cursor), &r);
+                put(j, "gap_before_time", time_or_null(before_us), &r);
+                put(j, "missing", missing >= 0 ? json_new_int(missing) : json_new_null(), &r);
+                if (r < 0) {
+                        json_free(j);
+                        return r;
+                }
+        }
+        return notice(name, "journal_gap", msg, j, after_us > 0 ? after_us : received_us,
+                      received_us, ret_rec);
+}
+
+int norm_journal_unreadable(const char *name, const char *file, const char *error,
+                            int64_t received_us, json **ret_rec)
+{
+        char msg[512];
+        json *j = json_new_obj();
+        int r = 0;
+
+        snprintf(msg, sizeof(msg), "journal file cannot be read, its entries are skipped: %s: %s",
+                 file, error);
+        if (j) {
+                put(j, "file", json_new_str_lossy(file, strlen(file), NULL), &r);
+                put(j, "error", json_new_str_lossy(error, strlen(error), NULL), &r);
+                if (r < 0) {
+                        json_free(j);
+                        return r;
+                }
+        }
+        return notice(name, "journal_unreadable", msg, j, received_us, received_us, ret_rec);
+}

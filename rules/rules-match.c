@@ -1,0 +1,631 @@
+/* Applying a rule pack to gate records: the per-record hot path.
+ *
+ * Expected load: every record the daemon stores passes here once (tens of thousands per
+ * second). A record tries only the rules its `app` and `source.kind` can satisfy (the
+ * index built at load), in pack order; conditions short-circuit; regexes run JIT-compiled
+ * with a match limit, so a pathological pattern costs bounded time (a regex that hits the
+ * limit counts as not matching). All scratch state (PCRE2 match data, capture text) belongs
+ * to the call, so a pack is shared between threads without locks.
+ *
+ * Guarantees: the first rule that matches and does not say `continue` ends the search;
+ * `set` writes only actor.*, target.*, action, outcome and severity; redactions run after
+ * the last rule, so conditions always see the original record. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include "rules/rules-internal.h"
+
+/* Backtracking steps one regex may take on one value: ample for log lines (a linear
+ * pattern over 64 KiB takes well under this), and a bound for a pathological one. */
+#define RULES_MATCH_LIMIT 1000000u
+
+/* ---- Index ---- */
+
+static const char *const index_paths[RULES_INDEX_DIMS] = { "app", "source.kind" };
+
+static int entry_cmp(const void *a, const void *b)
+{
+        return strcmp(((const struct index_entry *)a)->value,
+                      ((const struct index_entry *)b)->value);
+}
+
+static int idx_push(size_t **arr, size_t *n, size_t v)
+{
+        size_t *na;
+
+        /* Rules are added in ascending order; the same rule may list a value twice. */
+        if (*n && (*arr)[*n - 1] == v)
+                return 0;
+        na = realloc(*arr, (*n + 1) * sizeof(*na));
+        if (!na)
+                return -ENOMEM;
+        na[(*n)++] = v;
+        *arr = na;
+        return 0;
+}
+
+static int idx_add(struct index_dim *d, const char *value, size_t rule)
+{
+        struct index_entry *e = NULL;
+
+        for (size_t i = 0; i < d->n_entries; i++)
+                if (!strcmp(d->entries[i].value, value)) {
+                        e = &d->entries[i];
+                        break;
+                }
+        if (!e) {
+                struct index_entry *ne = realloc(d->entries, (d->n_entries + 1) * sizeof(*ne));
+
+                if (!ne)
+                        return -ENOMEM;
+                d->entries = ne;
+                e = &ne[d->n_entries++];
+                memset(e, 0, sizeof(*e));
+                e->value = value;
+        }
+        return idx_push(&e->rules, &e->n_rules, rule);
+}
+
+/* The top-level equality condition of a rule on path, or NULL. */
+static const struct cond *rule_eq_on(const struct rule *rl, const char *path)
+{
+        for (size_t i = 0; i < rl->match.n_kids; i++) {
+                const struct cond *c = &rl->match.kids[i];
+
+                if (c->op == OP_EQ && !strcmp(c->path, path))
+                        return c;
+        }
+        return NULL;
+}
+
+int rules_index_build(struct rules_pack *p)
+{
+        for (size_t i = 0; i < p->n_rules; i++) {
+                const struct cond *c = NULL;
+                int d, r = 0;
+
+                for (d = 0; d < RULES_INDEX_DIMS && !c; d++)
+                        c = rule_eq_on(&p->rules[i], index_paths[d]);
+                if (!c) {
+                        r = idx_push(&p->wild, &p->n_wild, i);
+                } else {
+                        p->dims[d - 1].path = index_paths[d - 1];
+                        for (size_t k = 0; r == 0 && k < c->n_strs; k++)
+                                r = idx_add(&p->dims[d - 1], c->strs[k], i);
+                }
+                if (r < 0)
+                        return r;
+        }
+        for (int d = 0; d < RULES_INDEX_DIMS; d++)
+                if (p->dims[d].n_entries)
+                        qsort(p->dims[d].entries, p->dims[d].n_entries,
+                              sizeof(struct index_entry), entry_cmp);
+        return 0;
+}
+
+static const struct index_entry *idx_find(const struct index_dim *d, const char *value)
+{
+        struct index_entry key = { .value = value };
+
+        if (!value || !d->n_entries)
+                return NULL;
+        return bsearch(&key, d->entries, d->n_entries, sizeof(key), entry_cmp);
+}
+
+void rules_cond_free(struct cond *c)
+{
+        free(c->path);
+        for (size_t i = 0; i < c->n_strs; i++)
+                free(c->strs[i]);
+        free(c->strs);
+        free(c->lens);
+        pcre2_code_free(c->re);
+        free(c->group_slot);
+        for (size_t i = 0; i < c->n_kids; i++)
+                rules_cond_free(&c->kids[i]);
+        free(c->kids);
+}
+
+/* ---- Values ---- */
+
+const char *rules_value_text(const json *v, char *tmp, size_t tmp_len, size_t *ret_len)
+{
+        int n;
+
+        switch (v ? json_type_of(v) : JSON_NULL) {
+        case JSON_STR:
+                return json_str(v, ret_len);
+        case JSON_INT:
+                n = snprintf(tmp, tmp_len, "%lld", (long long)json_int(v));
+                break;
+        case JSON_NUM:
+                n = snprintf(tmp, tmp_len, "%.17g", json_num(v));
+                break;
+        case JSON_BOOL:
+                n = snprintf(tmp, tmp_len, "%s", json_bool(v) ? "true" : "false");
+                break;
+        default:
+                return NULL;
+        }
+        *ret_len = n > 0 ? (size_t)n : 0;
+        return tmp;
+}
+
+static bool value_number(const json *v, double *ret)
+{
+        const char *s;
+        char *end;
+
+        if (!v)
+                return false;
+        if (json_type_of(v) == JSON_INT || json_type_of(v) == JSON_NUM) {
+                *ret = json_num(v);
+                return true;
+        }
+        s = json_str(v, NULL);
+        if (!s || !*s)
+                return false;
+        *ret = strtod(s, &end);
+        return !*end && isfinite(*ret);
+}
+
+/* ---- Matching ---- */
+
+struct mctx {
+        const struct rules_pack *p;
+        const struct rule *rl;
+        const json *rec;
+        pcre2_match_data *md;
+        pcre2_match_context *mctx;
+        struct buf caps;              /* capture text, each NUL-terminated */
+        size_t cap_off[RULES_CAPTURES_MAX];
+        size_t cap_len[RULES_CAPTURES_MAX];
+        bool cap_set[RULES_CAPTURES_MAX];
+        int err;                      /* -ENOMEM met while matching */
+};
+
+static bool str_op(const struct cond *c, const char *s, size_t n)
+{
+        for (size_t i = 0; i < c->n_strs; i++) {
+                size_t l = c->lens[i];
+
+                switch (c->op) {
+                case OP_EQ:
+                        if (n == l && !memcmp(s, c->strs[i], n))
+                                return true;
+                        break;
+                case OP_PREFIX:
+                        if (n >= l && !memcmp(s, c->strs[i], l))
+                                return true;
+                        break;
+                case OP_SUFFIX:
+                        if (n >= l && !memcmp(s + n - l, c->strs[i], l))
+                                return true;
+                        break;
+                case OP_CONTAINS:
+                        if (memmem(s, n, c->strs[i], l))
+                                return true;
+                        break;
+                default:
+                        return false;
+                }
+        }
+        return false;
+}
+
+static bool regex_op(struct mctx *m, const struct cond *c, const char *s, size_t n)
+{
+        int rc = pcre2_match(c->re, (PCRE2_SPTR)s, n, 0, PCRE2_NO_UTF_CHECK, m->md, m->mctx);
+        PCRE2_SIZE *ov;
+
+        if (rc < 0)
+                return false;   /* no match, or the match limit: both mean "does not match" */
+        ov = pcre2_get_ovector_pointer(m->md);
+        for (uint32_t g = 1; g < c->n_groups && g < (uint32_t)rc; g++) {
+                int slot = c->group_slot[g];
+                size_t at;
+
+                if (slot < 0 || ov[2 * g] == PCRE2_UNSET)
+                        continue;
+                at = m->caps.len;
+                if (buf_append(&m->caps, s + ov[2 * g], ov[2 * g + 1] - ov[2 * g]) < 0 ||
+                    buf_putc(&m->caps, 0) < 0) {
+                        m->err = -ENOMEM;
+                        return false;
+                }
+                m->cap_off[slot] = at;
+                m->cap_len[slot] = ov[2 * g + 1] - ov[2 * g];
+                m->cap_set[slot] = true;
+        }
+        return true;
+}
+
+static bool cond_eval(struct mctx *m, const struct cond *c)
+{
+        const json *v;
+        const char *s;
+        char tmp[40];
+        size_t n;
+        double d;
+
+        switch (c->op) {
+        case OP_ALL:
+                for (size_t i = 0; i < c->n_kids; i++)
+                        if (!cond_eval(m, &c->kids[i]))
+                                return false;
+                return true;
+        case OP_ANY:
+                for (size_t i = 0; i < c->n_kids; i++)
+                        if (cond_eval(m, &c->kids[i]))
+                                return true;
+                return false;
+        case OP_NOT:
+                return !cond_eval(m, &c->kids[0]);
+        default:
+                break;
+        }
+        v = json_path_get(m->rec, c->path);
+        switch (c->op) {
+        case OP_EXISTS:
+                return (v && json_type_of(v) != JSON_NULL) == c->exists;
+        case OP_LT:
+                return value_number(v, &d) && d < c->num;
+        case OP_LE:
+                return value_number(v, &d) && d <= c->num;
+        case OP_GT:
+                return value_number(v, &d) && d > c->num;
+        case OP_GE:
+                return value_number(v, &d) && d >= c->num;
+        default:
+                break;
+        }
+        s = rules_value_text(v, tmp, sizeof(tmp), &n);
+        if (!s)
+                return false;
+        if (c->op == OP_REGEX)
+                return regex_op(m, c, s, n);
+        return str_op(c, s, n);
+}
+
+/* ---- Setting ---- */
+
+/* Renders a template. Returns 1 with the value in *ret (owned), 0 when a reference without
+ * a default names an absent value (the field is then not set), or -ENOMEM. */
+static int tmpl_render(struct mctx *m, const struct tmpl *t, json **ret)
+{
+        struct buf out = BUF_INIT;
+        int r = 0;
+
+        /* A template that is exactly one field reference copies the value with its type. */
+        if (t->n_parts == 1 && t->parts[0].kind == TP_FIELD) {
+                const json *v = json_path_get(m->rec, t->parts[0].text);
+
+                if (v && json_type_of(v) != JSON_NULL && json_type_of(v) != JSON_STR) {
+                        *ret = json_clone(v);
+                        return *ret ? 1 : -ENOMEM;
+                }
+        }
+        out.max = RULES_VALUE_MAX;
+        for (size_t i = 0; r == 0 && i < t->n_parts; i++) {
+                const struct tpart *p = &t->parts[i];
+                const char *s = NULL;
+                char tmp[40];
+                size_t n = 0;
+
+                if (p->kind == TP_TEXT) {
+                        s = p->text;
+                        n = p->len;
+                } else if (p->kind == TP_CAPTURE) {
+                        if (m->cap_set[p->slot]) {
+                                s = m->caps.data + m->cap_off[p->slot];
+                                n = m->cap_len[p->slot];
+                        }
+                } else {
+                        s = rules_value_text(json_path_get(m->rec, p->text), tmp, sizeof(tmp),
+                                             &n);
+                }
+                if (!s && p->dflt) {
+                        s = p->dflt;
+                        n = strlen(s);
+                }
+                if (!s) {
+                        buf_free(&out);
+                        return 0;
+                }
+                r = buf_append(&out, s, n);
+        }
+        if (r == 0) {
+                /* Captures of valid UTF-8 subjects with PCRE2_UTF are valid UTF-8. */
+                *ret = json_new_str_lossy(out.data ? out.data : "", out.len, NULL);
+                r = *ret ? 1 : -ENOMEM;
+        } else if (r == -E2BIG) {
+                r = 0;
+        }
+        buf_free(&out);
+        return r;
+}
+
+static int rule_sets(struct mctx *m, json *rec, const struct rule *rl)
+{
+        for (size_t i = 0; i < rl->n_sets; i++) {
+                json *v = NULL;
+                int r = 0;
+
+                for (size_t a = 0; r == 0 && a < rl->sets[i].n_t; a++)
+                        r = tmpl_render(m, &rl->sets[i].t[a], &v);
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        continue;
+                r = json_path_set(rec, rl->sets[i].path, v);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* ---- Redaction ---- */
+
+static int redact_one(const struct rules_pack *p, json *rec, const struct redact_item *ri,
+                      json *redacted)
+{
+        static const char *const how_names[] = { "mask", "hash", "remove" };
+        json *v = json_path_get(rec, ri->path), *nv;
+        char tmp[40];
+        size_t n;
+        const char *s;
+
+        if (!v || json_type_of(v) == JSON_NULL)
+                return 0;
+        switch (ri->how) {
+        case REDACT_MASK:
+                nv = json_new_str("***");
+                break;
+        case REDACT_REMOVE:
+                nv = json_new_null();
+                break;
+        default: {
+                unsigned char mac[EVP_MAX_MD_SIZE];
+                unsigned mlen = 0;
+                char out[12 + 2 * HASH_LEN + 1];
+                struct buf canon = BUF_INIT;
+
+                s = rules_value_text(v, tmp, sizeof(tmp), &n);
+                if (!s) {
+                        /* Objects and arrays hash as their canonical JSON. */
+                        if (json_canon(v, &canon) < 0)
+                                return -ENOMEM;
+                        s = canon.data;
+                        n = canon.len;
+                }
+                if (!HMAC(EVP_sha256(), p->hmac_key, (int)p->hmac_key_len,
+                          (const unsigned char *)s, n, mac, &mlen) || mlen != HASH_LEN) {
+                        buf_free(&canon);
+                        return -EIO;
+                }
+                buf_free(&canon);
+                memcpy(out, "hmac-sha256:", 12);
+                hash_hex(mac, HASH_LEN, out + 12);
+                nv = json_new_str(out);
+        }
+        }
+        if (!nv || json_path_set(rec, ri->path, nv) < 0)
+                return -ENOMEM;
+        return json_obj_set_str(redacted, ri->path, how_names[ri->how]);
+}
+
+static int flags_add(json *rec, const char *flag)
+{
+        json *flags = json_obj_get(rec, "flags"), *sorted;
+        bool added = false;
+
+        if (!flags || json_type_of(flags) != JSON_ARR) {
+                flags = json_new_arr();
+                if (!flags || json_obj_set(rec, "flags", flags) < 0)
+                        return -ENOMEM;
+        }
+        sorted = json_new_arr();
+        if (!sorted)
+                return -ENOMEM;
+        for (size_t i = 0; i < json_len(flags); i++) {
+                const char *f = json_str(json_arr_at(flags, i), NULL);
+
+                if (f && !strcmp(f, flag)) {
+                        json_free(sorted);
+                        return 0;
+                }
+                if (f && !added && strcmp(flag, f) < 0) {
+                        if (json_arr_append(sorted, json_new_str(flag)) < 0)
+                                goto oom;
+                        added = true;
+                }
+                if (json_arr_append(sorted, json_clone(json_arr_at(flags, i))) < 0)
+                        goto oom;
+        }
+        if (!added && json_arr_append(sorted, json_new_str(flag)) < 0)
+                goto oom;
+        return json_obj_set(rec, "flags", sorted);
+oom:
+        json_free(sorted);
+        return -ENOMEM;
+}
+
+static int apply_redactions(const struct rules_pack *p, json *rec, const size_t *matched,
+                            size_t n_matched)
+{
+        json *redacted = NULL;
+        int r = 0;
+
+        for (size_t i = 0; r == 0 && i < n_matched; i++) {
+                const struct rule *rl = &p->rules[matched[i]];
+
+                for (size_t k = 0; r == 0 && k < rl->n_redacts; k++) {
+                        if (!redacted && !(redacted = json_new_obj()))
+                                return -ENOMEM;
+                        r = redact_one(p, rec, &rl->redacts[k], redacted);
+                }
+        }
+        if (r == 0 && redacted && json_len(redacted)) {
+                r = flags_add(rec, "redacted");
+                if (r == 0) {
+                        r = json_obj_set(rec, "redacted", redacted);
+                        redacted = NULL;
+                }
+        }
+        json_free(redacted);
+        return r;
+}
+
+/* ---- The loop ---- */
+
+static int set_criteria(json *rec, uint64_t bits)
+{
+        json *arr = json_new_arr();
+
+        if (!arr)
+                return -ENOMEM;
+        for (size_t i = 0; i < rules_criteria_count(); i++)
+                if (bits & ((uint64_t)1 << i))
+                        if (json_arr_append(arr, json_new_str(rules_criterion_at(i))) < 0) {
+                                json_free(arr);
+                                return -ENOMEM;
+                        }
+        return json_obj_set(rec, "criteria", arr);
+}
+
+/* Candidate rules in pack order: the merge of the index lists for the record's values and
+ * the rules no index covers. */
+struct cand {
+        const size_t *list[RULES_INDEX_DIMS + 1];
+        size_t n[RULES_INDEX_DIMS + 1], at[RULES_INDEX_DIMS + 1];
+};
+
+static void cand_init(const struct rules_pack *p, const json *rec, struct cand *c)
+{
+        memset(c, 0, sizeof(*c));
+        for (int d = 0; d < RULES_INDEX_DIMS; d++) {
+                const struct index_entry *e;
+
+                if (!p->dims[d].n_entries)
+                        continue;
+                e = idx_find(&p->dims[d], json_str(json_path_get(rec, index_paths[d]), NULL));
+                if (e) {
+                        c->list[d] = e->rules;
+                        c->n[d] = e->n_rules;
+                }
+        }
+        c->list[RULES_INDEX_DIMS] = p->wild;
+        c->n[RULES_INDEX_DIMS] = p->n_wild;
+}
+
+static bool cand_next(struct cand *c, size_t *ret)
+{
+        int best = -1;
+
+        for (int i = 0; i <= RULES_INDEX_DIMS; i++)
+                if (c->at[i] < c->n[i] &&
+                    (best < 0 || c->list[i][c->at[i]] < c->list[best][c->at[best]]))
+                        best = i;
+        if (best < 0)
+                return false;
+        *ret = c->list[best][c->at[best]++];
+        return true;
+}
+
+int rules_apply_trace(const struct rules_pack *p, json *rec, enum rules_verdict *ret_verdict,
+                      const char **ret_rule_id, rules_trace_cb cb, void *ud)
+{
+        struct mctx m = { .p = p, .rec = rec };
+        size_t *matched = NULL, n_matched = 0, matched_alloc = 0, idx;
+        uint64_t criteria = 0;
+        const struct rule *last = NULL;
+        enum rules_verdict verdict = RULES_KEEP;
+        struct cand c;
+        int r = 0;
+
+        if (p->max_groups) {
+                m.md = pcre2_match_data_create(p->max_groups, NULL);
+                m.mctx = pcre2_match_context_create(NULL);
+                if (!m.md || !m.mctx) {
+                        r = -ENOMEM;
+                        goto out;
+                }
+                pcre2_set_match_limit(m.mctx, RULES_MATCH_LIMIT);
+        }
+        cand_init(p, rec, &c);
+        while (cand_next(&c, &idx)) {
+                const struct rule *rl = &p->rules[idx];
+                bool ok;
+
+                m.rl = rl;
+                buf_reset(&m.caps);
+                memset(m.cap_set, 0, sizeof(m.cap_set));
+                ok = cond_eval(&m, &rl->match);
+                if (m.err) {
+                        r = m.err;
+                        goto out;
+                }
+                if (ok && rl->drop) {
+                        if (cb)
+                                cb(ud, &rl->info, true, rec);
+                        verdict = RULES_DROP;
+                        last = rl;
+                        break;
+                }
+                if (ok) {
+                        r = rule_sets(&m, rec, rl);
+                        if (r < 0)
+                                goto out;
+                        criteria |= rl->criteria;
+                        last = rl;
+                        if (rl->n_redacts && n_matched == matched_alloc) {
+                                size_t na = matched_alloc ? 2 * matched_alloc : 8;
+                                size_t *nm = realloc(matched, na * sizeof(*nm));
+
+                                if (!nm) {
+                                        r = -ENOMEM;
+                                        goto out;
+                                }
+                                matched = nm;
+                                matched_alloc = na;
+                        }
+                        if (rl->n_redacts)
+                                matched[n_matched++] = idx;
+                }
+                if (cb)
+                        cb(ud, &rl->info, ok, rec);
+                if (ok && !rl->cont)
+                        break;
+        }
+        if (verdict == RULES_KEEP) {
+                r = json_obj_set_str(rec, "rule", last ? last->id : "unmapped");
+                if (r == 0)
+                        r = set_criteria(rec, criteria);
+                if (r == 0)
+                        r = apply_redactions(p, rec, matched, n_matched);
+        }
+out:
+        pcre2_match_data_free(m.md);
+        pcre2_match_context_free(m.mctx);
+        buf_free(&m.caps);
+        free(matched);
+        if (r < 0)
+                return r;
+        if (ret_verdict)
+                *ret_verdict = verdict;
+        if (ret_rule_id)
+                *ret_rule_id = last ? last->id : NULL;
+        return 0;
+}
+
+int rules_apply(const struct rules_pack *p, json *rec, enum rules_verdict *ret_verdict,
+                const char **ret_rule_id)
+{
+        return rules_apply_trace(p, rec, ret_verdict, ret_rule_id, NULL, NULL);
+}

@@ -1,0 +1,376 @@
+"""Kafka collector (issue 6) against a real Kafka protocol server: librdkafka's mock cluster
+(tests/kafka/mock-cluster.c), with kcat as the independent producer.
+
+What an auditor would check: every produced message is exactly one record (by topic,
+partition and offset, and by payload), records verify, malformed payloads are kept and
+flagged, and the consumer group's committed offsets never run ahead of what the database
+holds. `python3 test_kafka.py NAME...` runs single tests; `exactly_once` alone is the slow
+one (meson runs it as its own test)."""
+import base64
+import json
+import os
+import random
+import re
+import signal
+import sqlite3
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "kafka"))
+
+from harness import Daemon, Failure, check, gatelog, run_tests  # noqa: E402
+from kafkapeer import MockCluster, kafka_yaml, produce, produce_files  # noqa: E402
+
+SHAPE = ["received", "time", "source", "format", "host", "app", "msgid", "pid", "procid",
+         "facility", "severity", "message", "sd", "rule", "actor", "action", "target",
+         "outcome", "criteria", "raw_sha256", "raw", "raw_b64", "flags", "error", "event"]
+
+
+def db_records(db):
+    """Every stored record (open epoch included), read with sqlite3 like an auditor would."""
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        rows = con.execute("SELECT data FROM records ORDER BY seq").fetchall()
+    finally:
+        con.close()
+    return [json.loads(r[0]) for r in rows]
+
+
+def kafka_recs(recs):
+    return [r for r in recs if r["source"]["kind"] == "kafka"]
+
+
+def wait_kafka_records(d, n, timeout=60):
+    deadline = time.time() + timeout
+    got = []
+    while time.time() < deadline:
+        try:
+            got = kafka_recs(db_records(d.db))
+        except sqlite3.Error:
+            got = []
+        if len(got) >= n:
+            return got
+        if d.proc is not None and d.proc.poll() is not None:
+            raise Failure(f"daemon exited {d.proc.returncode}:\n" + d.read_log()[-3000:])
+        time.sleep(0.1)
+    raise Failure(f"wanted {n} Kafka records, store has {len(got)}\n" + d.read_log()[-3000:])
+
+
+def key_of(r):
+    s = r["source"]
+    return (s["topic"], s["partition"], s["offset"])
+
+
+def check_once(recs, expected):
+    """expected: {(topic, partition): [payload text by offset]}. Each offset exactly once,
+    with its payload."""
+    seen = {}
+    for r in recs:
+        k = key_of(r)
+        check(k not in seen, f"offset stored twice: {k}")
+        seen[k] = r
+    want = {(t, p, o) for (t, p), msgs in expected.items() for o in range(len(msgs))}
+    missing = sorted(want - set(seen))
+    extra = sorted(set(seen) - want)
+    check(not missing, f"{len(missing)} offsets missing, e.g. {missing[:5]}")
+    check(not extra, f"unexpected offsets {extra[:5]}")
+    for (t, p), msgs in expected.items():
+        for o, m in enumerate(msgs):
+            ev = seen[(t, p, o)]["event"]
+            check(ev == json.loads(m), f"{t}/{p}@{o}: event {ev} is not the message {m}")
+
+
+def committed_within_store(mc, group, topic, parts, db):
+    """The broker's committed offset of each partition is at most (highest stored offset + 1):
+    offsets reach the broker only after the database commit."""
+    committed = mc.committed(group, topic, parts)
+    stored = {}
+    for r in kafka_recs(db_records(db)):
+        s = r["source"]
+        if s["topic"] == topic:
+            stored[s["partition"]] = max(stored.get(s["partition"], -1), s["offset"])
+    for p, off in committed.items():
+        check(off <= stored.get(p, -1) + 1,
+              f"{topic}/{p}: broker has offset {off} committed, store only up to "
+              f"{stored.get(p, -1)}")
+    return committed, stored
+
+
+def assigned_since_start(d):
+    return "kafka partition assigned" in d._last_start(d.read_log())
+
+
+def wait_log(d, pattern, timeout=30):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if re.search(pattern, d._last_start(d.read_log())):
+            return
+        time.sleep(0.05)
+    raise Failure(f"log never matched {pattern!r}:\n" + d.read_log()[-3000:])
+
+
+def test_payloads_and_malformed():
+    """JSON, syslog, garbage, broken JSON, binary bytes and a keyed message: each one record
+    with every member of the shape; the bad ones flagged malformed with their bytes."""
+    mc = MockCluster([("access", 3)])
+    d = Daemon(extra=kafka_yaml(mc.bootstraps, ["access"], group="g-payloads"))
+    try:
+        produce(mc.bootstraps, "access", [
+            '{"ts":"2026-01-02T03:04:05Z","actor":"alice","action":"open",'
+            '"resource":"door-1","decision":"allow","host":"gw1"}',
+            '{"timestamp":1767323045123,"user":"bob","outcome":"deny"}',
+            '{"actor":"carol"}',
+        ], partition=0)
+        produce(mc.bootstraps, "access", [
+            "<38>1 2026-01-02T03:04:05Z gw2 sshd 42 - - Accepted publickey for dave",
+            "not json at all",
+            '{"broken": ',
+        ], partition=1)
+        binary = b"\xff\xfe binary \x00 bytes"
+        produce_files(mc.bootstraps, "access", [binary], partition=2)
+        produce(mc.bootstraps, "access", ['user-7|{"actor":"erin","ts":1767323045}'],
+                partition=2, key_sep="|")
+        d.start()
+        recs = wait_kafka_records(d, 8)
+        check(len(recs) == 8, f"{len(recs)} records for 8 messages")
+        by = {(r["source"]["partition"], r["source"]["offset"]): r for r in recs}
+        for r in recs:
+            for m in SHAPE:
+                check(m in r, f"member {m} missing in {r}")
+            s = r["source"]
+            check(s["kind"] == "kafka" and s["topic"] == "access", f"source {s}")
+            check(re.match(r"\d{4}-\d\d-\d\dT", s["timestamp"] or ""), f"timestamp {s}")
+        a = by[(0, 0)]
+        check(a["format"] == "json" and a["event"]["actor"] == "alice", f"alice: {a}")
+        check(a["time"] == "2026-01-02T03:04:05.000000Z" and a["host"] == "gw1", f"alice {a}")
+        check(a["flags"] == [], f"alice flags {a['flags']}")
+        check(by[(0, 1)]["time"] == "2026-01-02T03:04:05.123000Z", f"millis {by[(0, 1)]}")
+        c = by[(0, 2)]
+        check(c["time"] == c["source"]["timestamp"], f"no ts: message timestamp {c}")
+        sl = by[(1, 0)]
+        check(sl["format"] == "rfc5424" and sl["app"] == "sshd" and sl["event"] is None,
+              f"syslog {sl}")
+        g = by[(1, 1)]
+        check("malformed" in g["flags"] and g["raw"] == "not json at all", f"garbage {g}")
+        bj = by[(1, 2)]
+        check("malformed" in bj["flags"] and bj["raw"] == '{"broken": ' and
+              "JSON" in bj["error"], f"broken json {bj}")
+        b = by[(2, 0)]
+        check("malformed" in b["flags"] and "invalid_utf8" in b["flags"], f"binary {b}")
+        check(base64.b64decode(b["raw_b64"]) == binary, f"raw_b64 {b['raw_b64']}")
+        k = by[(2, 1)]
+        check(k["source"]["key"] == "user-7" and k["event"]["actor"] == "erin", f"key {k}")
+        check(d.stop() == 0, "daemon did not exit 0")
+        # After a clean stop the group's lag is zero: committed = last offset + 1.
+        committed = mc.committed("g-payloads", "access", 3)
+        check(committed == {0: 3, 1: 3, 2: 2}, f"committed offsets {committed}")
+        d.seal()
+        rc, out, err = d.verify_db()
+        check(rc == 0, f"verify failed:\n{out}{err}")
+        # A restart stores nothing again.
+        d.start()
+        wait_log(d, "kafka partition assigned")
+        produce(mc.bootstraps, "access", ['{"actor":"frank"}'], partition=1)
+        recs = wait_kafka_records(d, 9)
+        time.sleep(0.5)
+        recs = kafka_recs(db_records(d.db))
+        check(len(recs) == 9, f"{len(recs)} records after restart, wanted 9")
+        check(d.stop() == 0, "daemon did not exit 0")
+    finally:
+        d.cleanup()
+        mc.close()
+
+
+def sigkill_lane(lane, kills, results):
+    """One daemon and its own topic and group, killed `kills` times at random moments."""
+    rnd = random.Random(lane * 7919 + int(time.time()))
+    topic, group, parts = f"eo{lane}", f"g-eo{lane}", 3
+    mc = MockCluster([(topic, parts)])
+    d = Daemon(extra=kafka_yaml(mc.bootstraps, [topic], group=group, session_timeout="3s"))
+    expected = {(topic, p): [] for p in range(parts)}
+
+    def produce_more(n):
+        for p in range(parts):
+            msgs = expected[(topic, p)]
+            new = [json.dumps({"id": f"{p}-{len(msgs) + i}", "actor": f"u{i}"},
+                              separators=(",", ":")) for i in range(n)]
+            produce(mc.bootstraps, topic, new, partition=p)
+            msgs.extend(new)
+    try:
+        for k in range(kills):
+            produce_more(700)
+            d.start()
+            if rnd.random() < 0.25:
+                time.sleep(rnd.uniform(0, 3.5))  # during start-up or the group join
+            else:
+                wait_log(d, "kafka partition assigned")
+                time.sleep(rnd.uniform(0, 0.25))  # in the middle of consuming
+            d.proc.send_signal(signal.SIGKILL)
+            d.proc.wait()
+            d.proc = None
+            d.log.close()
+            committed_within_store(mc, group, topic, parts, d.db)
+        d.start()
+        total = sum(len(m) for m in expected.values())
+        recs = wait_kafka_records(d, total, timeout=120)
+        check(d.stop() == 0, "daemon did not exit 0")
+        recs = kafka_recs(db_records(d.db))
+        check_once(recs, expected)
+        committed, stored = committed_within_store(mc, group, topic, parts, d.db)
+        check(committed == {p: len(expected[(topic, p)]) for p in range(parts)},
+              f"after a clean stop the lag is not zero: {committed}")
+        d.seal()
+        rc, out, err = d.verify_db()
+        check(rc == 0, f"verify failed:\n{out}{err}")
+        results[lane] = None
+    except Exception as e:  # noqa: BLE001 - reported by the caller
+        results[lane] = f"lane {lane}: {type(e).__name__}: {e}"
+        os.environ["KEEP_TMP"] = "1"
+    finally:
+        d.cleanup()
+        mc.close()
+
+
+def test_exactly_once():
+    """24 SIGKILLs at random moments (4 lanes of 6, in parallel to keep the run short), over
+    3 partitions each, while producing: the records are the messages, each exactly once,
+    the broker's committed offsets never pass the store, and the chain verifies."""
+    lanes, kills = 4, 6
+    results = {}
+    threads = [threading.Thread(target=sigkill_lane, args=(i, kills, results))
+               for i in range(lanes)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    errors = [v for v in results.values() if v]
+    check(len(results) == lanes, f"lanes finished: {len(results)}")
+    check(not errors, "\n".join(errors))
+
+
+def test_two_instances():
+    """Two daemons in one consumer group split the partitions; together they hold each
+    message exactly once, in two chains that each verify."""
+    mc = MockCluster([("shared", 4)])
+    cfg = kafka_yaml(mc.bootstraps, ["shared"], group="g-two", session_timeout="3s")
+    a, b = Daemon(extra=cfg), Daemon(extra=cfg)
+    for d, chain in ((a, "chain-a"), (b, "chain-b")):
+        text = open(d.config).read().replace("chain: test-chain", f"chain: {chain}")
+        open(d.config, "w").write(text)
+    expected = {("shared", p): [] for p in range(4)}
+    try:
+        a.start()
+        b.start()
+        # Wait until the group settled with both members (each logs its assignment).
+        wait_log(a, "kafka partition assigned")
+        wait_log(b, "kafka partition assigned")
+        for p in range(4):
+            msgs = [json.dumps({"id": f"{p}-{i}"}, separators=(",", ":")) for i in range(300)]
+            produce(mc.bootstraps, "shared", msgs, partition=p)
+            expected[("shared", p)] = msgs
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            n = len(kafka_recs(db_records(a.db))) + len(kafka_recs(db_records(b.db)))
+            if n >= 1200:
+                break
+            time.sleep(0.1)
+        time.sleep(0.5)
+        check(a.stop() == 0 and b.stop() == 0, "a daemon did not exit 0")
+        ra, rb = kafka_recs(db_records(a.db)), kafka_recs(db_records(b.db))
+        check(ra and rb, f"one instance got nothing: {len(ra)} + {len(rb)}")
+        check_once(ra + rb, expected)
+        for d in (a, b):
+            d.seal()
+            rc, out, err = d.verify_db()
+            check(rc == 0, f"verify failed:\n{out}{err}")
+    finally:
+        a.cleanup()
+        b.cleanup()
+        mc.close()
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_broker_down_and_back():
+    """The broker goes away: the daemon keeps running, says so once, does not spin, and
+    takes what is produced after the broker is back."""
+    mc = MockCluster([("flaky", 2)])
+    d = Daemon(extra=kafka_yaml(mc.bootstraps, ["flaky"], group="g-flaky", session_timeout="3s"))
+    try:
+        d.start()
+        wait_log(d, "kafka partition assigned")
+        produce(mc.bootstraps, "flaky", ['{"n":1}'], partition=0)
+        wait_kafka_records(d, 1)
+        mc.down()
+        wait_log(d, "kafka brokers unreachable")
+        cpu0 = cpu_seconds(d.proc.pid)
+        time.sleep(3)
+        cpu = cpu_seconds(d.proc.pid) - cpu0
+        check(cpu < 1.0, f"daemon used {cpu:.2f} s of CPU in 3 s with the broker down")
+        check(d.proc.poll() is None, "daemon died with the broker down")
+        mc.up()
+        produce(mc.bootstraps, "flaky", ['{"n":2}', '{"n":3}'], partition=1)
+        recs = wait_kafka_records(d, 3, timeout=60)
+        check(len(recs) == 3, f"{len(recs)} records")
+        log = d._last_start(d.read_log())
+        n_down = len(re.findall(r'msg="kafka brokers unreachable', log))
+        check(n_down == 1, f"'unreachable' logged {n_down} times for one outage")
+        check(d.stop() == 0, "daemon did not exit 0")
+    finally:
+        d.cleanup()
+        mc.close()
+
+
+def test_topic_created_later():
+    """A topic that does not exist yet (by name, and one matched by a regex): the daemon
+    runs, and takes the topics' messages once they are created."""
+    mc = MockCluster([("other", 1)])
+    d = Daemon(extra=kafka_yaml(mc.bootstraps, ["later", "^audit-.*"], group="g-later",
+                                session_timeout="3s"))
+    try:
+        d.start()
+        time.sleep(1.5)
+        check(d.proc.poll() is None, "daemon died on a missing topic")
+        mc.create("later", 2)
+        mc.create("audit-idp", 1)
+        produce(mc.bootstraps, "later", ['{"n":1}'], partition=1)
+        produce(mc.bootstraps, "audit-idp", ['{"n":2}'], partition=0)
+        produce(mc.bootstraps, "other", ['{"n":3}'], partition=0)
+        recs = wait_kafka_records(d, 2, timeout=60)
+        time.sleep(0.5)
+        recs = kafka_recs(db_records(d.db))
+        topics = sorted(r["source"]["topic"] for r in recs)
+        check(topics == ["audit-idp", "later"], f"topics stored: {topics}")
+        check(d.stop() == 0, "daemon did not exit 0")
+    finally:
+        d.cleanup()
+        mc.close()
+
+
+def test_bad_config():
+    """A misspelt librdkafka property is refused at start-up with file:line:column."""
+    d = Daemon(extra="kafka:\n  - name: x\n    brokers: 127.0.0.1:1\n    topics: [t]\n"
+                     "    properties:\n      sesion.timeout.ms: 3000\n")
+    try:
+        rc, out, err = gatelog("run", "-c", d.config, timeout=20)
+        check(rc != 0, "daemon started with a bad property")
+        check(re.search(r"gatelog\.yaml:\d+:\d+: kafka\[0\]\.properties\.sesion\.timeout\.ms",
+                        out + err), f"error does not name the place:\n{out}{err}")
+    finally:
+        d.cleanup()
+
+
+if __name__ == "__main__":
+    tests = [test_payloads_and_malformed, test_two_instances, test_broker_down_and_back,
+             test_topic_created_later, test_bad_config, test_exactly_once]
+    if len(sys.argv) > 1 and sys.argv[1] == "--fast":
+        sys.argv.pop(1)
+        tests = tests[:-1]
+    run_tests(tests)

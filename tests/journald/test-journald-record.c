@@ -1,0 +1,267 @@
+/* normalize/journald.c: tables of journal entries in, record members out (canonical JSON),
+ * and raw_sha256 against the export-format bytes written out by hand in each case and
+ * hashed here with OpenSSL's EVP directly. The integration test checks the same hash against
+ * `journalctl -o export` itself. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <openssl/evp.h>
+
+#include "core/buf.h"
+#include "core/json.h"
+#include "core/tm.h"
+#include "normalize/journald.h"
+
+#define CUR "s=abc;i=1;b=0123456789abcdef0123456789abcdef;m=10;t=60a24181e4000;x=1"
+#define BOOT "0123456789abcdef0123456789abcdef"
+#define RT 1700000000000000ULL
+#define HDR "__CURSOR=" CUR "\n__REALTIME_TIMESTAMP=1700000000000000\n" \
+            "__MONOTONIC_TIMESTAMP=16\n_BOOT_ID=" BOOT "\n"
+/* A literal with NUL bytes inside, and its length. */
+#define F(s) { s, sizeof(s) - 1 }
+
+struct field {
+        const char *p;
+        size_t n;
+};
+
+struct tcase {
+        const char *name;
+        struct field fields[8];
+        size_t field_max;           /* 0: JOURNALD_FIELD_MAX-like 64 KiB */
+        struct field export;        /* the export-format bytes after the header lines */
+        const char *expect[16];     /* "path=canonical JSON" */
+};
+
+static const struct tcase cases[] = {
+        { "sshd login",
+          { F("_TRANSPORT=syslog"), F("PRIORITY=6"), F("SYSLOG_FACILITY=10"),
+            F("SYSLOG_IDENTIFIER=sshd"), F("_PID=812"), F("_COMM=sshd"), F("_HOSTNAME=web1"),
+            F("MESSAGE=Accepted publickey for alice") },
+          0,
+          F("_TRANSPORT=syslog\nPRIORITY=6\nSYSLOG_FACILITY=10\nSYSLOG_IDENTIFIER=sshd\n"
+            "_PID=812\n_COMM=sshd\n_HOSTNAME=web1\nMESSAGE=Accepted publickey for alice\n\n"),
+          { "source={\"kind\":\"journald\",\"name\":\"h1\",\"peer\":null,\"transport\":\"syslog\"}",
+            "format=\"journald\"", "host=\"web1\"", "app=\"sshd\"", "pid=812",
+            "procid=\"812\"", "facility=\"authpriv\"", "severity=\"info\"",
+            "message=\"Accepted publickey for alice\"", "flags=[]", "error=null",
+            "time=\"2023-11-14T22:13:20.000000Z\"", "journal._COMM=\"sshd\"",
+            "journal.__CURSOR=\"" CUR "\"", "journal._BOOT_ID=\"" BOOT "\"",
+            "criteria=[]" } },
+        { "comm when no identifier, SYSLOG_PID, source time",
+          { F("_COMM=cron"), F("SYSLOG_PID=77"), F("_SOURCE_REALTIME_TIMESTAMP=1700000000123456"),
+            F("MESSAGE=job") },
+          0, F("_COMM=cron\nSYSLOG_PID=77\n_SOURCE_REALTIME_TIMESTAMP=1700000000123456\nMESSAGE=job\n\n"),
+          { "app=\"cron\"", "pid=77", "time=\"2023-11-14T22:13:20.123456Z\"", "host=null",
+            "severity=null", "facility=null", "source.transport=null",
+            "journal.__REALTIME_TIMESTAMP=\"1700000000000000\"" } },
+        { "bad numbers are null",
+          { F("PRIORITY=9"), F("SYSLOG_FACILITY=x"), F("_PID=12a"), F("_SOURCE_REALTIME_TIMESTAMP=-5"),
+            F("MESSAGE=m") },
+          0, F("PRIORITY=9\nSYSLOG_FACILITY=x\n_PID=12a\n_SOURCE_REALTIME_TIMESTAMP=-5\nMESSAGE=m\n\n"),
+          { "severity=null", "facility=null", "pid=null", "procid=\"12a\"",
+            "time=\"2023-11-14T22:13:20.000000Z\"" } },
+        { "newline: binary export form, text in the record",
+          { F("MESSAGE=a\nb") },
+          0, F("MESSAGE\n\x03\0\0\0\0\0\0\0a\nb\n\n"),
+          { "message=\"a\\nb\"", "journal.MESSAGE=\"a\\nb\"", "flags=[]" } },
+        { "invalid UTF-8: base64 and flagged",
+          { F("MESSAGE=ab\xff"), F("DATA=\0\1") },
+          0, F("MESSAGE\n\x03\0\0\0\0\0\0\0ab\xff\nDATA\n\x02\0\0\0\0\0\0\0\0\1\n\n"),
+          { "message=\"ab\xEF\xBF\xBD\"", "journal.MESSAGE={\"base64\":\"YWL/\"}",
+            "journal.DATA={\"base64\":\"AAE=\"}", "flags=[\"invalid_utf8\"]" } },
+        { "control character and C1: binary export form, valid text in the record",
+          { F("A=x\x01y"), F("B=\xc2\x85"), F("C=tab\there") },
+          0, F("A\n\x03\0\0\0\0\0\0\0x\x01y\nB\n\x02\0\0\0\0\0\0\0\xc2\x85\nC=tab\there\n\n"),
+          { "journal.A=\"x\\u0001y\"", "journal.B=\"\xc2\x85\"", "journal.C=\"tab\\there\"",
+            "message=null" } },
+        { "repeated field becomes an array",
+          { F("TAG=a"), F("TAG=b"), F("TAG=c"), F("MESSAGE=first"), F("MESSAGE=second") },
+          0, F("TAG=a\nTAG=b\nTAG=c\nMESSAGE=first\nMESSAGE=second\n\n"),
+          { "journal.TAG=[\"a\",\"b\",\"c\"]", "message=\"first\"",
+            "journal.MESSAGE=[\"first\",\"second\"]" } },
+        { "field cut at the cap, hash over all",
+          { F("MESSAGE=0123456789"), F("X=ok") },
+          4, F("MESSAGE=0123456789\nX=ok\n\n"),
+          { "message=\"0123\"", "journal.MESSAGE=\"0123\"", "flags=[\"truncated\"]",
+            "error=\"MESSAGE cut at 4 of 10 bytes\"", "journal.X=\"ok\"" } },
+        { "data without '='",
+          { F("NOEQUALS"), F("MESSAGE=m") },
+          0, F("\n\x08\0\0\0\0\0\0\0NOEQUALS\nMESSAGE=m\n\n"),
+          { "journal.=\"NOEQUALS\"", "flags=[\"journal_bad_data\"]" } },
+        { "empty entry",
+          { { NULL, 0 } },
+          0, F("\n"),
+          { "message=null", "app=null", "flags=[]", "sd={}" } },
+};
+
+static const char *const members[] = {
+        "received", "time", "source", "format", "host", "app", "msgid", "pid", "procid",
+        "facility", "severity", "message", "sd", "rule", "actor", "action", "target",
+        "outcome", "criteria", "raw_sha256", "raw", "raw_b64", "flags", "error", "journal",
+};
+
+static void sha256_hex(const void *p, size_t n, char out[65])
+{
+        unsigned char h[32];
+        unsigned hl = 0;
+
+        assert_int_equal(EVP_Digest(p, n, h, &hl, EVP_sha256(), NULL), 1);
+        for (int i = 0; i < 32; i++)
+                sprintf(out + 2 * i, "%02x", h[i]);
+}
+
+static int check_expect(const char *name, const json *rec, const char *exp)
+{
+        const char *eq;
+        char path[128];
+        struct buf got = BUF_INIT;
+        const json *v;
+        int bad = 0;
+
+        /* "journal.=..." names the field with an empty name. */
+        if (!strncmp(exp, "journal.=", 9))
+                eq = exp + 8;
+        else
+                eq = strchr(exp, '=');
+        assert_non_null(eq);
+        memcpy(path, exp, (size_t)(eq - exp));
+        path[eq - exp] = '\0';
+        v = !strcmp(path, "journal.") ? json_obj_get(json_obj_get(rec, "journal"), "")
+                                      : json_path_get(rec, path);
+        if (!v) {
+                print_error("case \"%s\": %s missing\n", name, path);
+                return 1;
+        }
+        assert_int_equal(json_canon(v, &got), 0);
+        if (strcmp(got.data, eq + 1) != 0) {
+                print_error("case \"%s\": %s = %s, want %s\n", name, path, got.data, eq + 1);
+                bad = 1;
+        }
+        buf_free(&got);
+        return bad;
+}
+
+static void test_table(void **state)
+{
+        int failures = 0;
+
+        (void)state;
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                const struct tcase *c = &cases[i];
+                struct norm_journal *b = NULL;
+                struct buf exp = BUF_INIT;
+                char want[65];
+                json *rec = NULL;
+                const char *got;
+
+                assert_int_equal(norm_journal_new(c->field_max ? c->field_max : 65536, &b), 0);
+                assert_int_equal(norm_journal_begin(b, CUR, RT, 16, BOOT), 0);
+                for (size_t k = 0; k < 8 && c->fields[k].p; k++)
+                        assert_int_equal(norm_journal_add(b, c->fields[k].p, c->fields[k].n), 0);
+                assert_int_equal(norm_journal_finish(b, "h1", RT + 5, &rec), 0);
+                for (size_t k = 0; k < sizeof(members) / sizeof(members[0]); k++)
+                        if (!json_obj_get(rec, members[k])) {
+                                print_error("case \"%s\": member %s missing\n", c->name,
+                                            members[k]);
+                                failures++;
+                        }
+                assert_int_equal(buf_puts(&exp, HDR), 0);
+                assert_int_equal(buf_append(&exp, c->export.p, c->export.n), 0);
+                sha256_hex(exp.data, exp.len, want);
+                got = json_str(json_obj_get(rec, "raw_sha256"), NULL);
+                if (!got || strcmp(got, want) != 0) {
+                        print_error("case \"%s\": raw_sha256 %s, want %s\n", c->name,
+                                    got ? got : "(none)", want);
+                        failures++;
+                }
+                for (size_t k = 0; k < 16 && c->expect[k]; k++)
+                        failures += check_expect(c->name, rec, c->expect[k]);
+                json_free(rec);
+                buf_free(&exp);
+                norm_journal_free(b);
+        }
+        assert_int_equal(failures, 0);
+}
+
+/* The builder is reused: nothing of one entry leaks into the next. */
+static void test_reuse(void **state)
+{
+        struct norm_journal *b = NULL;
+        json *r1 = NULL, *r2 = NULL;
+        struct buf c1 = BUF_INIT, c2 = BUF_INIT;
+
+        (void)state;
+        assert_int_equal(norm_journal_new(4, &b), 0);
+        assert_int_equal(norm_journal_begin(b, CUR, RT, 16, BOOT), 0);
+        assert_int_equal(norm_journal_add(b, "MESSAGE=\xff\xff\xff\xff\xff", 13), 0);
+        assert_int_equal(norm_journal_finish(b, "h1", RT, &r1), 0);
+        assert_int_equal(norm_journal_begin(b, CUR, RT, 16, BOOT), 0);
+        assert_int_equal(norm_journal_add(b, "MESSAGE=ok", 10), 0);
+        assert_int_equal(norm_journal_finish(b, "h1", RT, &r2), 0);
+        assert_int_equal(json_canon(json_obj_get(r1, "flags"), &c1), 0);
+        assert_int_equal(json_canon(json_obj_get(r2, "flags"), &c2), 0);
+        assert_string_equal(c1.data, "[\"invalid_utf8\",\"truncated\"]");
+        assert_string_equal(c2.data, "[]");
+        assert_string_equal(json_str(json_obj_get(r2, "message"), NULL), "ok");
+        assert_null(json_obj_get(json_obj_get(r2, "journal"), "X"));
+        json_free(r1);
+        json_free(r2);
+        buf_free(&c1);
+        buf_free(&c2);
+        norm_journal_free(b);
+}
+
+static void test_gap_and_unreadable(void **state)
+{
+        json *g = NULL, *u = NULL;
+        struct buf f = BUF_INIT;
+
+        (void)state;
+        assert_int_equal(norm_journal_gap("h1", CUR, (int64_t)RT, "s=x;i=9", (int64_t)RT + 1000,
+                                          -1, "why", (int64_t)RT + 5, &g), 0);
+        assert_int_equal(json_canon(json_obj_get(g, "flags"), &f), 0);
+        assert_string_equal(f.data, "[\"journal_gap\"]");
+        assert_string_equal(json_str(json_path_get(g, "journal.gap_after_cursor"), NULL), CUR);
+        assert_string_equal(json_str(json_path_get(g, "journal.gap_before_time"), NULL),
+                            "2023-11-14T22:13:20.001000Z");
+        assert_string_equal(json_str(json_path_get(g, "source.kind"), NULL), "journald");
+        assert_non_null(strstr(json_str(json_obj_get(g, "message"), NULL),
+                               "between 2023-11-14T22:13:20.000000Z and"));
+        for (size_t k = 0; k < sizeof(members) / sizeof(members[0]); k++)
+                assert_non_null(json_obj_get(g, members[k]));
+        assert_int_equal(json_type_of(json_path_get(g, "journal.missing")), JSON_NULL);
+        json_free(g);
+        assert_int_equal(norm_journal_gap("h1", CUR, (int64_t)RT, "s=x;i=9", (int64_t)RT + 1000,
+                                          3, "why", (int64_t)RT + 5, &g), 0);
+        assert_int_equal(json_int(json_path_get(g, "journal.missing")), 3);
+        assert_non_null(strstr(json_str(json_obj_get(g, "message"), NULL),
+                               "3 journal entries are missing between"));
+        assert_int_equal(norm_journal_unreadable("h1", "/x/a.journal", "truncated", 5, &u), 0);
+        buf_reset(&f);
+        assert_int_equal(json_canon(json_obj_get(u, "flags"), &f), 0);
+        assert_string_equal(f.data, "[\"journal_unreadable\"]");
+        assert_string_equal(json_str(json_path_get(u, "journal.file"), NULL), "/x/a.journal");
+        for (size_t k = 0; k < sizeof(members) / sizeof(members[0]); k++)
+                assert_non_null(json_obj_get(u, members[k]));
+        json_free(g);
+        json_free(u);
+        buf_free(&f);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_table),
+                cmocka_unit_test(test_reuse),
+                cmocka_unit_test(test_gap_and_unreadable),
+        };
+
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,113 @@
+"""Real Kafka peers for gatelog's tests: librdkafka's mock cluster (tests/kafka/mock-cluster.c,
+a real Kafka protocol server on 127.0.0.1) and kcat, an independent client, as producer and
+consumer. Nothing here imitates gatelog."""
+import os
+import subprocess
+import tempfile
+
+MOCK = os.environ.get("MOCK_CLUSTER", "build/tests/kafka/mock-cluster")
+
+# Fast group membership for tests (PEERS.md): a restarted member must not wait 45 s.
+TEST_PROPERTIES = {
+    "heartbeat.interval.ms": "500",
+    "topic.metadata.refresh.interval.ms": "1000",
+    "reconnect.backoff.max.ms": "1000",
+}
+
+
+class MockCluster:
+    """One mock cluster; commands go over the helper's stdin (see mock-cluster.c)."""
+
+    def __init__(self, topics=(), brokers=1):
+        args = [MOCK, "-n", str(brokers)] + [f"{t}:{n}" for t, n in topics]
+        self.err = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=self.err, text=True, bufsize=1)
+        line = self.proc.stdout.readline()
+        if not line.startswith("bootstraps="):
+            raise RuntimeError(f"mock-cluster did not start: {line!r}")
+        self.bootstraps = line.strip().split("=", 1)[1]
+
+    def cmd(self, line):
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+        out = []
+        while True:
+            l = self.proc.stdout.readline()
+            if not l:
+                raise RuntimeError(f"mock-cluster exited during {line!r}")
+            l = l.rstrip("\n")
+            if l == "ok":
+                return out
+            if l.startswith("error"):
+                raise RuntimeError(f"mock-cluster {line!r}: {l}")
+            out.append(l)
+
+    def create(self, topic, partitions):
+        self.cmd(f"create {topic} {partitions}")
+
+    def down(self):
+        self.cmd("down")
+
+    def up(self):
+        self.cmd("up")
+
+    def committed(self, group, topic, partitions):
+        """The group's committed offsets as the broker holds them: {partition: offset},
+        absent where nothing was committed."""
+        res = {}
+        for l in self.cmd(f"committed {group} {topic} {partitions}"):
+            _, t, p, off = l.split()
+            if int(off) >= 0:
+                res[int(p)] = int(off)
+        return res
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def produce(bootstraps, topic, messages, partition=None, key_sep=None):
+    """Sends text lines with kcat -P (one message a line); with key_sep, 'KEY<sep>VALUE'."""
+    args = ["kcat", "-P", "-b", bootstraps, "-t", topic]
+    if partition is not None:
+        args += ["-p", str(partition)]
+    if key_sep:
+        args += ["-K", key_sep]
+    data = "".join(m + "\n" for m in messages).encode()
+    p = subprocess.run(args, input=data, capture_output=True, timeout=60)
+    if p.returncode != 0:
+        raise RuntimeError(f"kcat -P failed: {p.stderr.decode(errors='replace')}")
+
+
+def produce_files(bootstraps, topic, payloads, partition=0):
+    """Sends each payload (bytes, any content) as one message: kcat -P with files."""
+    with tempfile.TemporaryDirectory() as d:
+        paths = []
+        for i, b in enumerate(payloads):
+            path = os.path.join(d, f"m{i}")
+            with open(path, "wb") as f:
+                f.write(b)
+            paths.append(path)
+        p = subprocess.run(["kcat", "-P", "-b", bootstraps, "-t", topic, "-p", str(partition),
+                            *paths], capture_output=True, timeout=60)
+        if p.returncode != 0:
+            raise RuntimeError(f"kcat -P failed: {p.stderr.decode(errors='replace')}")
+
+
+def kafka_yaml(bootstraps, topics, group="gatelog-test", name="events", start="earliest",
+               extra_props=None, session_timeout="6s"):
+    """The daemon's kafka: section."""
+    props = dict(TEST_PROPERTIES, **(extra_props or {}))
+    lines = ["kafka:", f"  - name: {name}", f"    brokers: {bootstraps}",
+             "    topics: [" + ", ".join(f'"{t}"' for t in topics) + "]",
+             f"    group: {group}", f"    start: {start}",
+             f"    session_timeout: {session_timeout}", "    drain_timeout: 5s",
+             "    properties:"]
+    lines += [f"      {k}: \"{v}\"" for k, v in props.items()]
+    return "\n".join(lines) + "\n"

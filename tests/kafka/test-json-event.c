@@ -1,0 +1,217 @@
+/* normalize/json-event.c: a broker payload becomes a gate record with every member of the
+ * shape, the JSON object under "event", the right time, and anything unparseable flagged
+ * malformed with its bytes kept. Cases in a table; each failure names its case. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/buf.h"
+#include "core/tm.h"
+#include "normalize/normalize.h"
+
+/* 2026-01-02T03:04:05Z */
+#define T0 INT64_C(1767323045000000)
+#define RECEIVED INT64_C(1800000000000000)
+#define MSG_TIME INT64_C(1790000000123000)
+
+static const char *const shape[] = {
+        "received", "time", "source", "format", "host", "app", "msgid", "pid", "procid",
+        "facility", "severity", "message", "sd", "rule", "actor", "action", "target",
+        "outcome", "criteria", "raw_sha256", "raw", "raw_b64", "flags", "error", "event",
+};
+
+struct tcase {
+        const char *name;
+        const char *payload;
+        size_t len;             /* 0: strlen */
+        bool truncated;
+        int64_t msg_time;
+        const char *format;
+        const char *time;       /* expected RFC 3339 */
+        const char *flags;      /* canonical JSON of the flags array */
+        const char *host, *app, *message; /* NULL: null */
+        bool has_event;
+        bool raw;               /* raw holds the bytes */
+        bool raw_b64;
+};
+
+static const struct tcase cases[] = {
+        { "json rfc3339 timestamp", "{\"timestamp\":\"2026-01-02T03:04:05Z\",\"actor\":\"alice\","
+          "\"host\":\"gw1\",\"app\":\"door\",\"message\":\"opened\"}", 0, false, MSG_TIME,
+          "json", "2026-01-02T03:04:05.000000Z", "[]", "gw1", "door", "opened", true, false, false },
+        { "json ts epoch seconds", "{\"ts\":1767323045}", 0, false, MSG_TIME, "json",
+          "2026-01-02T03:04:05.000000Z", "[]", NULL, NULL, NULL, true, false, false },
+        { "json ts fractional seconds", "{\"ts\":1767323045.25}", 0, false, MSG_TIME, "json",
+          "2026-01-02T03:04:05.250000Z", "[]", NULL, NULL, NULL, true, false, false },
+        { "json time epoch millis", "{\"time\":1767323045123,\"msg\":\"m\"}", 0, false,
+          MSG_TIME, "json", "2026-01-02T03:04:05.123000Z", "[]", NULL, NULL, "m", true, false, false },
+        { "json time epoch micros", "{\"time\":1767323045123456}", 0, false, MSG_TIME, "json",
+          "2026-01-02T03:04:05.123456Z", "[]", NULL, NULL, NULL, true, false, false },
+        { "json timestamp offset", "{\"timestamp\":\"2026-01-02T05:04:05+02:00\"}", 0, false,
+          MSG_TIME, "json", "2026-01-02T03:04:05.000000Z", "[]", NULL, NULL, NULL, true, false, false },
+        { "json no time: message timestamp", "{\"actor\":\"bob\"}", 0, false, MSG_TIME, "json",
+          "2026-09-21T14:13:20.123000Z", "[]", NULL, NULL, NULL, true, false, false },
+        { "json no time at all", "{\"actor\":\"bob\"}", 0, false, INT64_MIN, "json",
+          "2027-01-15T08:00:00.000000Z", "[\"no_timestamp\"]", NULL, NULL, NULL, true, false, false },
+        { "json bad time", "{\"ts\":\"yesterday\"}", 0, false, MSG_TIME, "json",
+          "2026-09-21T14:13:20.123000Z", "[\"bad_timestamp\"]", NULL, NULL, NULL, true, false, false },
+        { "json bool time", "{\"ts\":true}", 0, false, INT64_MIN, "json",
+          "2027-01-15T08:00:00.000000Z", "[\"bad_timestamp\",\"no_timestamp\"]", NULL, NULL,
+          NULL, true, false, false },
+        { "json non-string host", "{\"host\":5,\"app\":[1]}", 0, false, MSG_TIME, "json",
+          "2026-09-21T14:13:20.123000Z", "[]", NULL, NULL, NULL, true, false, false },
+        { "json leading white space", " \n{\"a\":1}", 0, false, MSG_TIME, "json",
+          "2026-09-21T14:13:20.123000Z", "[]", NULL, NULL, NULL, true, false, false },
+        { "json broken", "{\"a\":", 0, false, MSG_TIME, "unknown",
+          "2027-01-15T08:00:00.000000Z", "[\"malformed\",\"no_timestamp\"]", NULL, NULL,
+          "{\"a\":", false, true, false },
+        { "json duplicate key", "{\"a\":1,\"a\":2}", 0, false, MSG_TIME, "unknown",
+          "2027-01-15T08:00:00.000000Z", "[\"malformed\",\"no_timestamp\"]", NULL, NULL,
+          "{\"a\":1,\"a\":2}", false, true, false },
+        { "json truncated", "{\"actor\":\"alice\"}", 10, true, MSG_TIME, "unknown",
+          "2027-01-15T08:00:00.000000Z", "[\"malformed\",\"no_timestamp\",\"truncated\"]",
+          NULL, NULL, "{\"actor\":\"", false, true, false },
+        { "plain text", "hello world", 0, false, MSG_TIME, "unknown",
+          "2027-01-15T08:00:00.000000Z", "[\"malformed\",\"no_timestamp\"]", NULL, NULL,
+          "hello world", false, true, false },
+        { "json array is no event", "[1,2]", 0, false, MSG_TIME, "unknown",
+          "2027-01-15T08:00:00.000000Z", "[\"malformed\",\"no_timestamp\"]", NULL, NULL,
+          "[1,2]", false, true, false },
+        { "binary", "\xff\xfe\x00\x01", 4, false, MSG_TIME, "unknown",
+          "2027-01-15T08:00:00.000000Z",
+          "[\"invalid_utf8\",\"malformed\",\"no_timestamp\"]", NULL, NULL,
+          "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\x01", false, false, true },
+        { "empty", "", 0, false, MSG_TIME, "unknown", "2027-01-15T08:00:00.000000Z",
+          "[\"malformed\",\"no_timestamp\"]", NULL, NULL, "", false, true, false },
+        { "syslog 5424", "<38>1 2026-01-02T03:04:05Z gw1 sshd 42 - - Accepted key", 0, false,
+          MSG_TIME, "rfc5424", "2026-01-02T03:04:05.000000Z", "[]", "gw1", "sshd",
+          "Accepted key", false, false, false },
+};
+
+static json *src(void)
+{
+        return normalize_kafka_source("access", 2, 17, "k1", 2, MSG_TIME);
+}
+
+static void check_str(const struct tcase *c, const json *rec, const char *key,
+                      const char *want)
+{
+        json *v = json_obj_get(rec, key);
+
+        if (!want) {
+                if (json_type_of(v) != JSON_NULL)
+                        fail_msg("%s: %s should be null", c->name, key);
+                return;
+        }
+        if (json_type_of(v) != JSON_STR || strcmp(json_str(v, NULL), want) != 0)
+                fail_msg("%s: %s is '%s', wanted '%s'", c->name, key,
+                         json_type_of(v) == JSON_STR ? json_str(v, NULL) : "(not a string)",
+                         want);
+}
+
+static void test_cases(void **state)
+{
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                const struct tcase *c = &cases[i];
+                size_t len = c->len ? c->len : strlen(c->payload);
+                json *rec = NULL;
+                struct buf b = { 0 };
+
+                assert_int_equal(normalize_payload(c->payload, len, c->truncated, src(),
+                                                   RECEIVED, c->msg_time, &rec), 0);
+                for (size_t k = 0; k < sizeof(shape) / sizeof(shape[0]); k++)
+                        if (!json_obj_get(rec, shape[k]))
+                                fail_msg("%s: member %s missing", c->name, shape[k]);
+                check_str(c, rec, "format", c->format);
+                check_str(c, rec, "time", c->time);
+                check_str(c, rec, "received", "2027-01-15T08:00:00.000000Z");
+                check_str(c, rec, "host", c->host);
+                check_str(c, rec, "app", c->app);
+                check_str(c, rec, "message", c->message);
+                if (c->raw) {
+                        char *kept = strndup(c->payload, len);
+
+                        check_str(c, rec, "raw", kept);
+                        free(kept);
+                } else {
+                        check_str(c, rec, "raw", NULL);
+                }
+                if (c->raw_b64 && json_type_of(json_obj_get(rec, "raw_b64")) != JSON_STR)
+                        fail_msg("%s: raw_b64 missing", c->name);
+                if (c->has_event != (json_type_of(json_obj_get(rec, "event")) == JSON_OBJ))
+                        fail_msg("%s: event %s", c->name, c->has_event ? "missing" : "set");
+                assert_int_equal(json_canon(json_obj_get(rec, "flags"), &b), 0);
+                if (b.len != strlen(c->flags) || memcmp(b.data, c->flags, b.len) != 0)
+                        fail_msg("%s: flags %.*s, wanted %s", c->name, (int)b.len, b.data,
+                                 c->flags);
+                check_str(c, json_obj_get(rec, "source"), "kind", "kafka");
+                if (strcmp(c->flags, "[]") != 0 && json_type_of(json_obj_get(rec, "error")) !=
+                                                           JSON_STR &&
+                    strstr(c->flags, "malformed"))
+                        fail_msg("%s: no error text", c->name);
+                buf_free(&b);
+                json_free(rec);
+        }
+}
+
+static void test_event_kept_whole(void **state)
+{
+        const char *p = "{\"actor\":\"alice\",\"resource\":{\"door\":\"d1\"},\"decision\":\"allow\"}";
+        json *rec = NULL, *want = NULL;
+        struct buf a = { 0 }, b = { 0 };
+
+        assert_int_equal(normalize_payload(p, strlen(p), false, src(), RECEIVED, MSG_TIME, &rec),
+                         0);
+        assert_int_equal(json_parse(p, strlen(p), &want, NULL), 0);
+        assert_int_equal(json_canon(json_obj_get(rec, "event"), &a), 0);
+        assert_int_equal(json_canon(want, &b), 0);
+        assert_int_equal(a.len, b.len);
+        assert_memory_equal(a.data, b.data, a.len);
+        assert_string_equal(json_str(json_path_get(rec, "event.resource.door"), NULL), "d1");
+        buf_free(&a);
+        buf_free(&b);
+        json_free(want);
+        json_free(rec);
+}
+
+static void test_source(void **state)
+{
+        const char bin[] = { 'k', (char)0xff };
+        json *s = normalize_kafka_source("access", 2, 17, "k1", 2, MSG_TIME);
+        struct buf b = { 0 };
+        const char *want = "{\"key\":\"k1\",\"key_b64\":null,\"kind\":\"kafka\",\"offset\":17,"
+                           "\"partition\":2,\"timestamp\":\"2026-09-21T14:13:20.123000Z\","
+                           "\"topic\":\"access\"}";
+
+        assert_int_equal(json_canon(s, &b), 0);
+        assert_int_equal(b.len, strlen(want));
+        assert_memory_equal(b.data, want, b.len);
+        json_free(s);
+        buf_free(&b);
+        s = normalize_kafka_source("t", 0, 0, bin, 2, INT64_MIN);
+        assert_int_equal(json_type_of(json_obj_get(s, "key")), JSON_NULL);
+        assert_string_equal(json_str(json_obj_get(s, "key_b64"), NULL), "a/8=");
+        assert_int_equal(json_type_of(json_obj_get(s, "timestamp")), JSON_NULL);
+        json_free(s);
+        s = normalize_kafka_source("t", 0, 0, NULL, 0, INT64_MIN);
+        assert_int_equal(json_type_of(json_obj_get(s, "key")), JSON_NULL);
+        assert_int_equal(json_type_of(json_obj_get(s, "key_b64")), JSON_NULL);
+        json_free(s);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_cases),
+                cmocka_unit_test(test_event_kept_whole),
+                cmocka_unit_test(test_source),
+        };
+
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
