@@ -27,6 +27,7 @@
 #include "cli/run-util.h"
 #include "cli/run-relp.h"
 #include "cli/writer.h"
+#include "rules/rules.h"
 #include "core/log.h"
 #include "core/tm.h"
 #include "ingest/kafka.h"  /* Kafka (issue 6) */
@@ -36,6 +37,7 @@ struct daemon {
         struct writer *writer;
         bool stop;
         struct ingest_syslog *syslog;  /* SIGHUP reloads its TLS certificates (issue 8) */
+        const struct config *cfg;      /* SIGHUP reloads the rules it names (issue 4) */
 };
 
 static int signal_cb(struct loop *l, int fd, uint32_t events, void *ud) {
@@ -54,6 +56,15 @@ static int signal_cb(struct loop *l, int fd, uint32_t events, void *ud) {
                         writer_request_seal(d->writer);
                         break;
                 case SIGHUP: {
+                        /* Rules (issue 4): a pack that does not load leaves the old one. */
+                        struct rules_pack *pack = NULL;
+                        char re[512] = "";
+                        if (d->cfg->n_rules_paths && rules_load_config(d->cfg, &pack, re,
+                                                                       sizeof(re)) < 0)
+                                log_error("rules reload failed; the old rules stay in force",
+                                          "signal=HUP error=\"%s\"", re);
+                        else if (pack)
+                                writer_set_rules(d->writer, pack);
                         /* TLS certificates (issue 8): new connections get the new files,
                          * established ones keep theirs; a bad file keeps the old ones. */
                         char e[512] = "";
@@ -171,6 +182,7 @@ static int run_daemon(struct config *cfg, const char *source) {
         struct ingest_kafka_set *kafka = NULL;  /* issue 6 */
         struct writer_output *outs = NULL;
         struct exporter *exporter = NULL;
+        struct rules_pack *pack = NULL;
         struct http *http = NULL;  /* ops (issue 9) */
         char err[512] = "";
         int status = 3, sfd = -1, pidfd = -1;
@@ -191,6 +203,12 @@ static int run_daemon(struct config *cfg, const char *source) {
                 goto out;
         if (outputs_build(cfg, &outs, err, sizeof(err)) < 0) {
                 log_error("cannot set up the outputs", "error=\"%s\"", err);
+                goto out;
+        }
+        d.cfg = cfg;
+        if (rules_load_config(cfg, &pack, err, sizeof(err)) < 0) {  /* issue 4 */
+                log_error("cannot load the rules", "error=\"%s\"", err);
+                status = 2;
                 goto out;
         }
         if (cfg->pid_file && (pidfd = pidfile_take(cfg->pid_file)) < 0) {
@@ -214,6 +232,8 @@ static int run_daemon(struct config *cfg, const char *source) {
                 log_error("cannot open the store", "error=\"%s\"", err);
                 goto out;
         }
+        writer_set_rules(d.writer, pack);  /* ownership moves */
+        pack = NULL;
         r = exporter_new(cfg->db_path, cfg->chain, outs, cfg->n_outputs, &exporter, err,
                          sizeof(err));
         if (r < 0 || (r = exporter_start(exporter)) < 0) {
@@ -287,6 +307,7 @@ out:
         ingest_kafka_set_free(kafka);  /* issue 6 */
         writer_free(d.writer);
         exporter_free(exporter);
+        rules_pack_free(pack);
         queue_free(q, event_free_cb);
         loop_free(d.loop);
         if (sfd >= 0)

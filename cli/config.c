@@ -715,7 +715,7 @@ static int parse_output(struct cfg_ctx *x, yaml_node_t *n, struct config *c, siz
                 return cfg_fail(x, n, "missing key '%s'", missing);
         if (strcmp(o->type, "folder") ? o->path != NULL : o->s3 != NULL)  /* issue 7 */
                 return cfg_fail(x, n, "'%s' belongs to the other output type",
-                                o->path ? "path" : "s3");
+                                strcmp(o->type, "folder") ? "path" : "s3");
         for (size_t k = 0; k < i; k++)
                 if (!strcmp(c->outputs[k].name, o->name)) {
                         /* Point at the duplicate's name, where the fix goes. */
@@ -874,6 +874,39 @@ SECTION(parse_run, run_keys)
 SECTION(parse_log, log_keys)
 SECTION(parse_http, http_keys) /* ops (issue 9) */
 
+/* Rules (issue 4): rules.paths is a non-empty list of files and folders. */
+static int parse_rules_paths(struct cfg_ctx *x, yaml_node_t *n, void *obj)
+{
+        struct config *c = obj;
+        size_t k = 0;
+
+        if (n->type != YAML_SEQUENCE_NODE || seq_len(n) == 0)
+                return cfg_fail(x, n, "expected a non-empty list of rule files and folders");
+        if (c->n_rules_paths)
+                return cfg_fail(x, n, "given twice");
+        c->rules_paths = calloc(seq_len(n), sizeof(char *));
+        if (!c->rules_paths)
+                return -ENOMEM;
+        for (yaml_node_item_t *i = n->data.sequence.items.start; i < n->data.sequence.items.top;
+             i++, k++) {
+                int r = cfg_string(x, cfg_node(x, *i), &c->rules_paths[k]);
+                c->n_rules_paths = k + 1;
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int parse_rules_hmac_key(struct cfg_ctx *x, yaml_node_t *n, void *obj)
+{
+        return cfg_string(x, n, &((struct config *)obj)->rules_hmac_key);
+}
+
+static const struct cfg_key rules_keys[] = {
+        { "paths", parse_rules_paths }, { "hmac_key", parse_rules_hmac_key }, { NULL, NULL },
+};
+SECTION(parse_rules, rules_keys) /* rules (issue 4) */
+
 /* Kafka (issue 6): the list is parsed in cli/config-kafka.c. */
 static int parse_kafka(struct cfg_ctx *x, yaml_node_t *n, void *obj)
 {
@@ -897,6 +930,7 @@ static const struct cfg_key root_keys[] = {
         { "outputs", parse_outputs },
         { "run", parse_run },
         { "log", parse_log },
+        { "rules", parse_rules },  /* issue 4 */
         { "http", parse_http },  /* ops (issue 9) */
         { "journald", parse_journald },  /* issue 5 */
         { "kafka", parse_kafka },  /* issue 6 */
@@ -1111,6 +1145,10 @@ void config_free(struct config *c)
         free(c->db_path);
         free(c->key_path);
         free(c->pid_file);
+        for (size_t i = 0; i < c->n_rules_paths; i++)  /* issue 4 */
+                free(c->rules_paths[i]);
+        free(c->rules_paths);
+        free(c->rules_hmac_key);
         free(c->http.listen);  /* ops (issue 9) */
         free(c->run_user);
         free(c->run_group);

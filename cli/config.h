@@ -52,6 +52,10 @@ struct config {
         /* Kafka (issue 6): the `kafka:` list, parsed in cli/config-kafka.c. */
         struct ingest_kafka_config *kafka;
         size_t n_kafka;
+        /* Rules (issue 4): rules.paths (files and folders, in order) and rules.hmac_key. */
+        char **rules_paths;
+        size_t n_rules_paths;
+        char *rules_hmac_key;
 };
 
 struct config_error {

@@ -3,6 +3,7 @@
 #include "cli/run-util.h"
 
 #include "cli/exporter.h"
+#include "rules/rules.h"
 #include "cli/config-outputs-s3.h"  /* S3 exports (issue 7) */
 #include "outputs/s3.h"
 
@@ -87,4 +88,35 @@ void outputs_free(struct writer_output *outs, size_t n) {
                 if (outs[i].write_epoch == s3_output_write)  /* issue 7 */
                         s3_output_free(outs[i].impl);
         free(outs);
+}
+
+int rules_load_config(const struct config *cfg, struct rules_pack **ret, char *err,
+                      size_t err_len) {
+        *ret = NULL;
+        if (cfg->n_rules_paths == 0)
+                return 0;
+        struct rules_options opt = { NULL, 0 };
+        uint8_t *key = NULL;
+        size_t key_len = 0;
+        if (cfg->rules_hmac_key) {
+                int r = rules_key_load(cfg->rules_hmac_key, &key, &key_len);
+                if (r < 0) {
+                        snprintf(err, err_len, "%s: cannot use as rules.hmac_key: %s",
+                                 cfg->rules_hmac_key, strerror(-r));
+                        return r;
+                }
+                opt.hmac_key = key;
+                opt.hmac_key_len = key_len;
+        }
+        struct rules_error re;
+        memset(&re, 0, sizeof(re));
+        int r = rules_pack_load((const char *const *)cfg->rules_paths, cfg->n_rules_paths, &opt,
+                                ret, &re);
+        if (key) {
+                explicit_bzero(key, key_len);
+                free(key);
+        }
+        if (r < 0)
+                rules_error_format(&re, err, err_len);
+        return r;
 }

@@ -17,3 +17,9 @@ struct writer_output;
 int outputs_build(const struct config *cfg, struct writer_output **ret, char *err,
                   size_t err_len);
 void outputs_free(struct writer_output *outs, size_t n);
+
+struct rules_pack;
+/* Loads the rule pack the configuration names (rules.paths, rules.hmac_key); *ret is NULL
+ * when none is configured. Returns 0 or <0 with err set to FILE:LINE:COLUMN: message. */
+int rules_load_config(const struct config *cfg, struct rules_pack **ret, char *err,
+                      size_t err_len);

@@ -32,6 +32,7 @@
 #include "core/metrics.h"  /* ops (issue 9) */
 #include "core/tm.h"
 #include "outputs/outputs.h"
+#include "rules/rules.h"
 
 /* One incremental tree per criterion of the open epoch. */
 struct crit_tree {
@@ -69,6 +70,8 @@ struct writer {
         pthread_t thread;
         bool started;
         atomic_bool seal_requested;
+        struct rules_pack *rules;             /* the pack in force, owned */
+        _Atomic(struct rules_pack *) rules_next; /* a reload waiting to take effect */
         atomic_bool stopping;         /* set after the queue is closed */
 };
 
@@ -530,6 +533,52 @@ static void write_events(struct writer *w, struct event **ev, size_t n) {
                 event_free(ev[i]);
 }
 
+/* Takes a reloaded pack, if one waits: between two batches, so a batch is mapped by one. */
+static void rules_take(struct writer *w) {
+        struct rules_pack *next = atomic_exchange(&w->rules_next, NULL);
+        if (!next)
+                return;
+        rules_pack_free(w->rules);
+        w->rules = next;
+        log_info("rules in force", "pack=%s rules=%zu", rules_pack_hash(next),
+                 rules_pack_n_rules(next));
+}
+
+/* Maps each event once, before it is stored. */
+static void rules_map(struct writer *w, struct event **ev, size_t n) {
+        if (!w->rules)
+                return;
+        const char *hash = rules_pack_hash(w->rules);
+        for (size_t i = 0; i < n; i++) {
+                if (!ev[i]->rec)
+                        continue;
+                enum rules_verdict v = RULES_KEEP;
+                const char *id = NULL;
+                /* -ENOMEM leaves a partly mapped record: stored as it is, not lost. */
+                (void)rules_apply(w->rules, ev[i]->rec, &v, &id);
+                snprintf(ev[i]->rules_pack, sizeof(ev[i]->rules_pack), "%s", hash);
+                if (v == RULES_DROP) {
+                        char *rid = strdup(id ? id : "?");
+                        if (!rid)
+                                continue; /* cannot count it: keep the record instead */
+                        json_free(ev[i]->rec);
+                        ev[i]->rec = NULL;
+                        free(ev[i]->drop_rule);
+                        ev[i]->drop_rule = rid;
+                }
+        }
+}
+
+void writer_set_rules(struct writer *w, struct rules_pack *p) {
+        if (!w->started) {
+                rules_pack_free(w->rules);
+                w->rules = p;
+                return;
+        }
+        rules_pack_free(atomic_exchange(&w->rules_next, p));
+        queue_kick(w->q); /* take it now, so that the log says when it took effect */
+}
+
 static void *writer_thread(void *ud) {
         struct writer *w = ud;
         struct event **ev = malloc(WRITER_BATCH_MAX * sizeof(*ev));
@@ -554,8 +603,11 @@ static void *writer_thread(void *ud) {
                                 n += m;
                         }
                 }
-                if (n > 0)
+                rules_take(w);
+                if (n > 0) {
+                        rules_map(w, ev, n);
                         write_events(w, ev, n);
+                }
                 now = tm_now_us();
                 bool req = atomic_exchange(&w->seal_requested, false);
                 if (now >= w->open.end_us || req) {
@@ -621,6 +673,8 @@ void writer_free(struct writer *w) {
         if (!w)
                 return;
         (void)writer_join(w);
+        rules_pack_free(w->rules);
+        rules_pack_free(atomic_exchange(&w->rules_next, NULL));
         open_epoch_clear(&w->open);
         store_close(w->store);
         free(w->chain);

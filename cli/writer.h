@@ -43,6 +43,15 @@ struct writer_config {
  * configuration, rebuilds the open epoch's trees and seals what ended while down.
  * Returns 0 or -errno with err set. */
 int writer_open(const struct writer_config *cfg, struct writer **ret, char *err, size_t err_len);
+struct rules_pack;
+/* Hands the writer a rule pack (ownership moves; NULL: no rules). Before writer_start it
+ * applies at once; afterwards (a SIGHUP reload) the writer takes it between two batches,
+ * so the new pack applies from one record on, and frees the pack it replaces. Rules run on
+ * the writer's thread, once per event, before the event is stored: a drop rule's event
+ * becomes a counted drop (stats.dropped_by_rule), and each record's pack hash reaches
+ * stats.rules_packs. Thread-safe. */
+void writer_set_rules(struct writer *w, struct rules_pack *p);
+
 /* cb is called on the writer's thread after each epoch's seal committed (the exporter's
  * kick). Set before writer_start. */
 void writer_on_sealed(struct writer *w, void (*cb)(void *ud, int64_t epoch), void *ud);

@@ -8,10 +8,13 @@
  *  - Never drops: a full queue keeps the built events in a short pending list and reading
  *    stops until the queue's space fd fires (the journal holds the rest).
  *  - Nothing silent: a stored cursor whose entry is gone yields a journal_gap record before
- *    the first entry read after it; a journal file sd-journal cannot open (it skips those
- *    without telling) is found by probing every file of the source on start and whenever the
- *    file set changes, logged, and reported by a journal_unreadable record (once per file per
- *    daemon run).
+ *    the first entry read after it; so does a jump in one journal's sequence numbers (the
+ *    cursor's s= and i=) between two entries we read, which is how entries the library
+ *    skipped in a damaged file show (unfiltered directory and system sources only: with
+ *    filters or hand-picked files, jumps are normal); a journal file sd-journal cannot open
+ *    (it skips those without telling) is found by probing every file of the source on start
+ *    and whenever the file set changes, logged, and reported by a journal_unreadable record
+ *    (once per file per daemon run).
  *  - Bounded work: JOURNALD_BATCH entries per wakeup; when more remain, an eventfd of ours
  *    is left readable so that the loop comes back after serving the other fds.
  *  - No polling while following: the journal's inotify fd wakes us (a 1 s timer only when

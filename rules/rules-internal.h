@@ -129,6 +129,7 @@ struct rules_pack {
         size_t *wild;                 /* rules no dimension indexes, ascending */
         size_t n_wild;
         uint32_t max_groups;          /* largest n_groups of any regex: match-data size */
+        pcre2_match_context *mctx;    /* the match limit; only read while matching */
         uint8_t *hmac_key;
         size_t hmac_key_len;
         char hash[HASH_HEX_LEN];

@@ -31,7 +31,24 @@ struct ld {
         struct rules_pack *p;
         size_t rules_alloc;
         struct rule *r;                /* the rule being loaded */
+        size_t nodes;                  /* conditions and test values built from this file */
 };
+
+/* YAML aliases can repeat a node without end in breadth ("billion laughs"): a file may
+ * build at most this many conditions and test values, far above any real pack. */
+#define RULES_NODES_MAX 200000
+
+static int ld_fail_at(struct ld *x, const yaml_mark_t *m, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
+/* Counts one built node; fails past the cap. */
+static int ld_count(struct ld *x, const yaml_node_t *n)
+{
+        if (++x->nodes > RULES_NODES_MAX)
+                return ld_fail_at(x, &n->start_mark, "the file expands to more than %d "
+                                  "conditions and test values (YAML aliases?)", RULES_NODES_MAX);
+        return 0;
+}
 
 __attribute__((format(printf, 3, 4)))
 static int ld_fail_at(struct ld *x, const yaml_mark_t *m, const char *fmt, ...)
@@ -430,6 +447,9 @@ static int ld_match_map(struct ld *x, yaml_node_t *n, struct cond *all, unsigned
 
                 if (!k || !v)
                         return ld_fail(x, n, "match: broken mapping");
+                r = ld_count(x, k);
+                if (r < 0)
+                        return r;
                 r = ld_scalar(x, k, "match", &key);
                 if (r < 0)
                         return r;
@@ -832,6 +852,9 @@ static int ld_to_json(struct ld *x, yaml_node_t *n, unsigned depth, json **ret)
 
         if (depth > RULES_COND_MAX_DEPTH)
                 return ld_fail(x, n, "tests: nested more than %d deep", RULES_COND_MAX_DEPTH);
+        r = ld_count(x, n);
+        if (r < 0)
+                return r;
         if (n->type == YAML_SCALAR_NODE) {
                 const char *s = (const char *)n->data.scalar.value;
                 bool plain = n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
@@ -1202,6 +1225,7 @@ static int ld_text(struct ld *x, const char *name, const char *text, size_t len,
         hash_netstring(md, base, strlen(base));
         hash_netstring(md, text, len);
         x->file = name;
+        x->nodes = 0;
         x->p->n_files++;
         if (len > RULES_FILE_MAX)
                 return ld_fail_at(x, NULL, "file larger than %u bytes", RULES_FILE_MAX);
@@ -1506,6 +1530,7 @@ void rules_pack_free(struct rules_pack *p)
                 free(p->dims[d].entries);
         }
         free(p->wild);
+        pcre2_match_context_free(p->mctx);
         if (p->hmac_key) {
                 OPENSSL_cleanse(p->hmac_key, p->hmac_key_len);
                 free(p->hmac_key);

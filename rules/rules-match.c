@@ -86,6 +86,10 @@ static const struct cond *rule_eq_on(const struct rule *rl, const char *path)
 
 int rules_index_build(struct rules_pack *p)
 {
+        p->mctx = pcre2_match_context_create(NULL);
+        if (!p->mctx)
+                return -ENOMEM;
+        pcre2_set_match_limit(p->mctx, RULES_MATCH_LIMIT);
         for (size_t i = 0; i < p->n_rules; i++) {
                 const struct cond *c = NULL;
                 int d, r = 0;
@@ -549,14 +553,13 @@ int rules_apply_trace(const struct rules_pack *p, json *rec, enum rules_verdict 
         struct cand c;
         int r = 0;
 
+        m.mctx = p->mctx;
         if (p->max_groups) {
                 m.md = pcre2_match_data_create(p->max_groups, NULL);
-                m.mctx = pcre2_match_context_create(NULL);
-                if (!m.md || !m.mctx) {
+                if (!m.md) {
                         r = -ENOMEM;
                         goto out;
                 }
-                pcre2_set_match_limit(m.mctx, RULES_MATCH_LIMIT);
         }
         cand_init(p, rec, &c);
         while (cand_next(&c, &idx)) {
@@ -612,7 +615,6 @@ int rules_apply_trace(const struct rules_pack *p, json *rec, enum rules_verdict 
         }
 out:
         pcre2_match_data_free(m.md);
-        pcre2_match_context_free(m.mctx);
         buf_free(&m.caps);
         free(matched);
         if (r < 0)

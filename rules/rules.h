@@ -75,9 +75,9 @@ enum rules_verdict { RULES_KEEP, RULES_DROP };
 /* Maps one gate record in place (see above). On RULES_DROP the record is left as it was
  * when the drop rule matched; the caller discards it and counts *ret_rule_id (borrowed from
  * the pack, lives as long as the pack). On KEEP *ret_rule_id is the record's rule id or
- * NULL when unmapped. Either out-pointer may be NULL. Returns 0, or -ENOMEM (the record may
- * then be partly mapped: it keeps rule "unmapped" only if nothing was set). Never blocks;
- * thread-safe for a shared pack. */
+ * NULL when unmapped. Either out-pointer may be NULL. Returns 0, or -ENOMEM: the record may
+ * then be partly mapped (some sets applied, `rule` possibly still null); store it as it is
+ * rather than lose it. Never blocks; thread-safe for a shared pack. */
 int rules_apply(const struct rules_pack *p, json *rec, enum rules_verdict *ret_verdict,
                 const char **ret_rule_id);
 

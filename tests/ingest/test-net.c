@@ -47,8 +47,9 @@ static struct rig *rig_start(size_t queue_max, size_t max_conns, bool with_unix)
 {
         struct rig *r = calloc(1, sizeof(*r));
         struct ingest_listen ls[3] = {
-                { INGEST_UDP, "127.0.0.1:0" }, { INGEST_TCP, "127.0.0.1:0" },
-                { INGEST_UNIX, NULL },
+                { .transport = INGEST_UDP, .addr = "127.0.0.1:0" },
+                { .transport = INGEST_TCP, .addr = "127.0.0.1:0" },
+                { .transport = INGEST_UNIX, .addr = NULL },
         };
         struct ingest_syslog_config cfg = {
                 .listen = ls, .n_listen = with_unix ? 3 : 2, .max_message = 2048,
@@ -457,7 +458,7 @@ static void test_drain(void **state)
 static void test_unix_stale(void **state)
 {
         struct sockaddr_un sun = { .sun_family = AF_UNIX };
-        struct ingest_listen ls = { INGEST_UNIX, sun.sun_path };
+        struct ingest_listen ls = { .transport = INGEST_UNIX, .addr = sun.sun_path };
         struct ingest_syslog_config cfg = { .listen = &ls, .n_listen = 1, .max_message = 1024 };
         struct drop_counters drops = { 0 };
         struct ingest_syslog *s = NULL;

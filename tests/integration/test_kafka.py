@@ -212,7 +212,9 @@ def sigkill_lane(lane, kills, results):
             d.proc.wait()
             d.proc = None
             d.log.close()
-            committed_within_store(mc, group, topic, parts, d.db)
+            committed, stored = committed_within_store(mc, group, topic, parts, d.db)
+            print(f"lane {lane} kill {k}: produced {sum(len(m) for m in expected.values())}, "
+                  f"stored up to {stored}, committed {committed}", flush=True)
         d.start()
         total = sum(len(m) for m in expected.values())
         recs = wait_kafka_records(d, total, timeout=120)

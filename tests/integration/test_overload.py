@@ -1,0 +1,199 @@
+#!/usr/bin/python3
+"""Overload (issue 11): unthrottled TCP and UDP senders, several times what the daemon can
+store, for a bounded time (GATELOG_OVERLOAD_SECONDS, default 5). Checked:
+  - memory stays bounded: the daemon's peak RSS (VmHWM from /proc) stays under a bound
+    derived from the configuration: idle RSS + queue.max_events events of at most
+    syslog.max_message bytes each with their record tree (EVENT_OVERHEAD), the framer and
+    read buffers of each connection, and a fixed allowance for SQLite's page cache and the
+    threads' stacks (SLACK). Skipped, with a message, in a sanitizer build, where ASan's
+    quarantine and shadow memory make RSS meaningless;
+  - TCP senders are slowed, not dropped: their sockets stop being writable (backpressure), and
+    after the flood every TCP message is stored exactly once, in order per connection;
+  - UDP: datagrams sent = records kept + drops counted in the sealed manifests, with drops > 0
+    (proof that the daemon was overloaded);
+  - the daemon recovers: after the flood a new message is stored, SIGTERM exits 0, and the
+    chain verifies."""
+import json
+import os
+import re
+import select
+import socket
+import threading
+import time
+
+from harness import Daemon, Failure, check, gatelog, logger, run_tests
+
+SECONDS = float(os.environ.get("GATELOG_OVERLOAD_SECONDS") or 5)
+MAX_EVENTS = 2048
+MAX_MESSAGE = 4096
+TCP_SENDERS = 3
+MSG_PAD = 600             # bytes of text per TCP message, so that memory per event matters
+EVENT_OVERHEAD = 16 * 1024  # a queued event: the record tree (~25 members), strings, event
+SLACK = 48 * 1024 * 1024    # SQLite page cache, WAL index, thread stacks, allocator slack
+
+
+class TcpFlood:
+    """An unthrottled TCP sender: chunks of numbered octet-counted frames, non-blocking, so
+    that it can count how often the daemon made it wait."""
+
+    CHUNK = 64
+
+    def __init__(self, port, t):
+        self.t = t
+        self.s = socket.create_connection(("127.0.0.1", port))
+        self.s.setblocking(False)
+        self.sent = 0
+        self.waits = 0            # select timeouts: the socket was not writable for 50 ms
+        self.stop = threading.Event()
+        self.error = None
+        self.th = threading.Thread(target=self._run, daemon=True)
+        self.th.start()
+
+    def _chunk(self, first):
+        out = []
+        for n in range(first, first + self.CHUNK):
+            m = (f"<14>1 - floodhost flood - - - tcp t={self.t} n={n} " + "z" * MSG_PAD).encode()
+            out.append(b"%d %s" % (len(m), m))
+        return b"".join(out)
+
+    def _run(self):
+        try:
+            while not self.stop.is_set():
+                data = memoryview(self._chunk(self.sent))
+                while data:
+                    _, w, _ = select.select([], [self.s], [], 0.05)
+                    if not w:
+                        self.waits += 1
+                        continue
+                    data = data[self.s.send(data):]
+                self.sent += self.CHUNK
+            self.s.setblocking(True)
+            self.s.shutdown(socket.SHUT_WR)
+            self.s.settimeout(120)
+            while self.s.recv(4096):
+                pass
+        except OSError as e:
+            self.error = e
+        finally:
+            self.s.close()
+
+    def finish(self):
+        self.stop.set()
+        self.th.join(180)
+        check(not self.th.is_alive(), f"TCP sender {self.t} could not finish")
+        check(self.error is None, f"TCP sender {self.t}: {self.error}")
+
+
+def proc_status(pid):
+    out = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            if v.strip().endswith("kB"):
+                out[k] = int(v.split()[0]) * 1024
+    return out
+
+
+def sanitized(pid):
+    with open(f"/proc/{pid}/maps") as f:
+        maps = f.read()
+    return "libasan" in maps or "libclang_rt.asan" in maps
+
+
+def test_overload_memory_bounded_tcp_slowed_udp_counted_recovers():
+    d = Daemon(unix=False, extra=f"queue:\n  max_events: {MAX_EVENTS}\n")
+    with open(d.config) as f:
+        text = f.read()
+    with open(d.config, "w") as f:
+        f.write(text.replace("max_message: 64KiB", f"max_message: {MAX_MESSAGE}"))
+    try:
+        d.start()
+        pid = d.proc.pid
+        # A few records first, so that SQLite, the writer and the exporter are warm.
+        logger(d.ports["tcp"], ["warm-up"], "-T", "--rfc5424=notq")
+        d.wait_records(1)
+        idle = proc_status(pid)["VmRSS"]
+        bound = (idle + MAX_EVENTS * (MAX_MESSAGE + EVENT_OVERHEAD) +
+                 TCP_SENDERS * 4 * MAX_MESSAGE + SLACK)
+
+        floods = [TcpFlood(d.ports["tcp"], t) for t in range(TCP_SENDERS)]
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        n_udp = 0
+        end = time.monotonic() + SECONDS
+        peak_rss = 0
+        next_sample = 0
+        while time.monotonic() < end:
+            for _ in range(200):
+                u.sendto(f"<14>1 - floodhost udpflood - - - udp n={n_udp}".encode(),
+                         ("127.0.0.1", d.ports["udp"]))
+                n_udp += 1
+            if time.monotonic() >= next_sample:
+                peak_rss = max(peak_rss, proc_status(pid)["VmRSS"])
+                next_sample = time.monotonic() + 0.1
+        tcp_sent_at_end = sum(f.sent for f in floods)
+        waits = [f.waits for f in floods]
+        for f in floods:
+            f.stop.set()
+        for f in floods:
+            f.finish()
+        hwm = proc_status(pid)["VmHWM"]
+        tcp_sent = sum(f.sent for f in floods)
+        mib = 1024 * 1024
+        print(f"overload: {SECONDS:.0f}s flood: {TCP_SENDERS} TCP senders sent {tcp_sent_at_end} "
+              f"messages (waited for the daemon {waits} x 50 ms), {n_udp} UDP datagrams; "
+              f"RSS idle {idle / mib:.1f} MiB, peak sampled {peak_rss / mib:.1f} MiB, VmHWM "
+              f"{hwm / mib:.1f} MiB, bound {bound / mib:.1f} MiB (queue.max_events "
+              f"{MAX_EVENTS}, syslog.max_message {MAX_MESSAGE})")
+        if sanitized(pid):
+            print("overload: sanitizer build: RSS bound not checked (ASan quarantine/shadow)")
+        else:
+            check(hwm <= bound, f"peak RSS {hwm / mib:.1f} MiB over the bound {bound / mib:.1f} MiB")
+        check(all(w > 0 for w in waits), f"a TCP sender never had to wait: {waits}: "
+              "no backpressure under overload")
+
+        # Recovery: a new message gets through; all TCP messages are in.
+        logger(d.ports["tcp"], ["after the flood"], "-T", "--rfc5424=notq")
+        want = tcp_sent + 2
+        deadline = time.time() + 120
+        while True:
+            rc, out, _ = gatelog("query", "--db", d.db, "--include-open", "--host", "floodhost",
+                                 check_rc=0)
+            have = sum(1 for l in out.splitlines() if '"app":"flood"' in l)
+            if have >= tcp_sent or time.time() > deadline:
+                break
+            time.sleep(0.2)
+        d.wait_records(1)
+        check(d.stop() == 0, "exit status after the flood")
+        gatelog("seal", "--now", "-c", d.config, check_rc=0)
+        recs = d.query()
+        check(any(r["message"] == "after the flood" for r in recs),
+              "the message sent after the flood was not stored")
+        per = {}
+        for r in recs:
+            if r["app"] == "flood":
+                m = re.search(r"t=(\d+) n=(\d+)", r["message"])
+                per.setdefault(int(m.group(1)), []).append(int(m.group(2)))
+        for f in floods:
+            ns = per.get(f.t, [])
+            check(ns == list(range(f.sent)),
+                  f"TCP sender {f.t}: sent {f.sent}, stored {len(ns)} "
+                  f"(not each once in order)")
+        rc, out, _ = gatelog("epochs", "--db", d.db, "--format", "jsonl", check_rc=0)
+        es = [e for e in (json.loads(l) for l in out.splitlines() if l.strip()) if "epoch" in e]
+        dropped = sum(sum(e["stats"]["dropped"].values()) for e in es if e["state"] == "sealed")
+        kept_udp = sum(1 for r in recs if r["app"] == "udpflood")
+        print(f"overload: UDP {n_udp} sent = {kept_udp} kept + {dropped} dropped (counted); "
+              f"TCP {tcp_sent} sent, all stored once in order")
+        check(kept_udp + dropped == n_udp,
+              f"UDP sent {n_udp} != kept {kept_udp} + counted drops {dropped}")
+        check(dropped > 0, "no UDP drop: the senders did not overload the daemon")
+        seqs = [r["seq"] for r in recs]
+        check(seqs == list(range(seqs[0], seqs[0] + len(seqs))), "seq has gaps")
+        rc, out, err = d.verify_db()
+        check(rc == 0, out + err)
+    finally:
+        d.cleanup()
+
+
+if __name__ == "__main__":
+    run_tests([test_overload_memory_bounded_tcp_slowed_udp_counted_recovers])

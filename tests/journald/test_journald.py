@@ -300,7 +300,8 @@ def test_filters_and_start():
         f"  - name: cron\n    directory: {jd}\n    identifiers: [CRON]\n"
         f"    match: [\"PRIORITY=1\", \"PRIORITY=4\"]\n"
         f"  - name: tail\n    directory: {jd}\n    start: tail\n"
-        f"  - name: late\n    directory: {jd}\n    start: \"2023-11-14T22:13:20.050Z\"\n")
+        f"  - name: late\n    directory: {jd}\n    start: \"2023-11-14T22:13:20.050Z\"\n"
+        f"  - name: byfile\n    files: [{jd}/a.journal]\n")
     d = Daemon(extra=srcs)
     try:
         d.start()
@@ -309,6 +310,7 @@ def test_filters_and_start():
             "warn": [i for i in range(60) if i % 8 <= 4 and i % 2 == 0],
             "cron": [i for i in range(60) if i % 3 == 1 and i % 8 in (1, 4)],
             "late": list(range(50, 60)),
+            "byfile": list(range(60)),
         }
         for name, idx in want.items():
             wait_jrecords(d, len(idx), name)
@@ -322,9 +324,104 @@ def test_filters_and_start():
         recs = wait_jrecords(d, 3, "tail")
         check(messages(recs) == ["entry 60", "entry 61", "entry 62"], messages(recs))
         wait_jrecords(d, len(want["ssh"]) + 3, "ssh")
+        recs = wait_jrecords(d, 63, "byfile")
+        check(messages(recs)[60:] == ["entry 60", "entry 61", "entry 62"], "files: follow")
         check(d.stop() == 0, "stop")
     finally:
         d.cleanup()
+        shutil.rmtree(jd, ignore_errors=True)
+
+
+def ns_journald(d):
+    """Starts nsjournald.sh in its own mount and PID namespace; returns the Popen, or None
+    with the reason when this machine cannot (no unshare rights)."""
+    p = subprocess.Popen(["unshare", "--mount", "--pid", "--fork", "--mount-proc",
+                          os.path.join(HERE, "nsjournald.sh"), d],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.time() + 15
+    while time.time() < deadline:
+        if os.path.exists(os.path.join(d, "ready")):
+            return p, None
+        if p.poll() is not None:
+            return None, p.stdout.read().decode(errors="replace")
+        time.sleep(0.05)
+    p.kill()
+    return None, "journald did not start in 15 s"
+
+
+def ns_send(d, n, lines):
+    with open(os.path.join(d, f"send.{n}.tmp"), "w") as f:
+        f.write("".join(f"{tag} {msg}\n" for tag, msg in lines))
+    os.rename(os.path.join(d, f"send.{n}.tmp"), os.path.join(d, f"send.{n}"))
+    deadline = time.time() + 20
+    while not os.path.exists(os.path.join(d, f"sent.{n}")):
+        check(time.time() < deadline, f"batch {n} not sent")
+        time.sleep(0.05)
+
+
+def test_private_systemd_journald():
+    """A real systemd-journald in its own namespaces receives through systemd-cat and
+    logger --journald while gatelog follows its files (PEERS.md). Trusted fields from the
+    socket credentials (_PID, _UID, _GID) are always there; those journald reads from /proc
+    (_COMM, _EXE, _CMDLINE) can be missing for a sender that exited first, so they are not
+    asserted."""
+    jd = tempfile.mkdtemp(prefix="gatelog-nsjd-")
+    ns, why = ns_journald(jd)
+    if ns is None:
+        raise Failure(f"cannot run a private systemd-journald here: {why}")
+    d = Daemon(extra=jconf("ns", os.path.join(jd, "log", "journal"),
+                           "    identifiers: [sshd, sudo]\n"))
+    try:
+        first = [("sshd", f"Accepted publickey for alice port {i}") if i % 2 == 0 else
+                 ("sudo", f"alice : COMMAND=/bin/true {i}") for i in range(20)]
+        ns_send(jd, 1, first + [("noise", "not for us")])
+        d.start()
+        recs = wait_jrecords(d, 20)
+        # journald orders what arrives on its stream and native sockets itself: the order
+        # to keep is the journal's, as journalctl shows it.
+        where = ("-D", os.path.join(jd, "log", "journal"), "SYSLOG_IDENTIFIER=sshd",
+                 "SYSLOG_IDENTIFIER=sudo")
+        check(sorted(r["message"] for r in recs) == sorted(m for _, m in first),
+              f"{[r['message'] for r in recs]}")
+        check([r["journal"]["__CURSOR"] for r in recs] == [c for c, _ in journalctl_export(*where)],
+              "not in the journal's order")
+        cat = next(r for r in recs if r["message"] == first[0][1])
+        native = next(r for r in recs if r["message"] == first[1][1])
+        check(cat["source"]["transport"] == "stdout" and cat["app"] == "sshd" and
+              cat["severity"] == "warning" and isinstance(cat["pid"], int) and
+              "_UID" in cat["journal"] and "_GID" in cat["journal"],
+              f"systemd-cat record: {cat}")
+        check(native["source"]["transport"] == "journal" and native["app"] == "sudo" and
+              native["journal"].get("ACCESS_USER") == "alice" and
+              isinstance(native["pid"], int) and "_UID" in native["journal"],
+              f"logger --journald record: {native}")
+        # Following the live journald, then a restart in the middle of its writing.
+        second = [("sshd", f"Failed password for bob {i}") for i in range(30)]
+        ns_send(jd, 2, second)
+        wait_jrecords(d, 50)
+        kill9(d)
+        third = [("sudo", f"bob : COMMAND=/bin/false {i}") for i in range(10)]
+        ns_send(jd, 3, third)
+        d.start()
+        recs = wait_jrecords(d, 60)
+        time.sleep(0.3)
+        recs = jrecords(d)
+        want = [m for _, m in first + second + third]
+        check(sorted(r["message"] for r in recs) == sorted(want), f"{len(recs)} records")
+        exp = journalctl_export(*where)
+        check([r["journal"]["__CURSOR"] for r in recs] == [c for c, _ in exp],
+              "not exactly the journal's entries in its order")
+        check([r["raw_sha256"] for r in recs] == [sha256(chunk) for _, chunk in exp],
+              "raw_sha256 differs from journalctl -o export")
+        check(d.stop() == 0, "stop")
+        sealed_and_verified(d)
+    finally:
+        d.cleanup()
+        open(os.path.join(jd, "stop"), "w").close()
+        try:
+            ns.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            ns.kill()
         shutil.rmtree(jd, ignore_errors=True)
 
 
@@ -347,4 +444,5 @@ if __name__ == "__main__":
         sys.exit(1)
     run_tests([test_fields_hashes_and_follow, test_filters_and_start,
                test_rotation_gap_counted, test_corrupt_and_truncated_files,
-               test_bad_source_refused, test_exactly_once_under_sigkill])
+               test_bad_source_refused, test_private_systemd_journald,
+               test_exactly_once_under_sigkill])

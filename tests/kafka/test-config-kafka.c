@@ -84,15 +84,15 @@ static void test_errors(void **state)
                   "kafka[0]: missing key 'brokers'" },
                 { "missing topics", "kafka:\n  - name: a\n    brokers: b\n", 2, 5,
                   "kafka[0]: missing key 'topics'" },
-                { "empty topics", "kafka:\n  - {name: a, brokers: b, topics: []}\n", 2, 38,
+                { "empty topics", "kafka:\n  - {name: a, brokers: b, topics: []}\n", 2, 35,
                   "kafka[0].topics: 1 to 256 topics" },
-                { "bad name", "kafka:\n  - {name: a/b, brokers: b, topics: [t]}\n", 2, 11,
+                { "bad name", "kafka:\n  - {name: a/b, brokers: b, topics: [t]}\n", 2, 12,
                   "kafka[0].name: 'a/b' is not a name" },
                 { "bad start", "kafka:\n  - {name: a, brokers: b, topics: [t], start: now}\n",
-                  2, 49, "kafka[0].start: unknown start 'now' (earliest or latest)" },
+                  2, 47, "kafka[0].start: unknown start 'now' (earliest or latest)" },
                 { "bad session timeout", "kafka:\n  - {name: a, brokers: b, topics: [t], "
-                                         "session_timeout: 10}\n", 2, 59,
-                  "kafka[0].session_timeout: '10' is out of range" },
+                                         "session_timeout: 500ms}\n", 2, 57,
+                  "kafka[0].session_timeout: '500ms' is out of range" },
                 { "refused property", "kafka:\n  - name: a\n    brokers: b\n    topics: [t]\n"
                                       "    properties:\n      enable.auto.commit: true\n", 6, 7,
                   "kafka[0].properties.enable.auto.commit: not allowed here (gatelog commits" },
@@ -105,7 +105,7 @@ static void test_errors(void **state)
                 { "duplicate name", "kafka:\n  - {name: a, brokers: b, topics: [t]}\n"
                                     "  - {name: a, brokers: b, topics: [t]}\n", 3, 5,
                   "kafka[1]: duplicate kafka name 'a'" },
-                { "null topic", "kafka:\n  - {name: a, brokers: b, topics: [~]}\n", 2, 39,
+                { "null topic", "kafka:\n  - {name: a, brokers: b, topics: [~]}\n", 2, 36,
                   "kafka[0].topics[0]: missing value" },
         };
 

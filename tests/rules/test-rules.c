@@ -443,6 +443,15 @@ static const struct err_case {
           false, "t.yaml:6:40: tests[].expect.criteria: unknown criterion 'CC10.1'" },
         { "duplicate key", "rules:\n  - id: a\n    id: b\n    description: d\n    match: {app: x}\n",
           false, "t.yaml:3:5: rule: duplicate key 'id'" },
+        { "alias bomb", "rules:\n  - id: b\n    description: d\n    match: {app: x}\n    tests:\n      - input:\n"
+          "          a0: &a0 [x,x,x,x,x,x,x,x,x,x]\n"
+          "          a1: &a1 [*a0,*a0,*a0,*a0,*a0,*a0,*a0,*a0,*a0,*a0]\n"
+          "          a2: &a2 [*a1,*a1,*a1,*a1,*a1,*a1,*a1,*a1,*a1,*a1]\n"
+          "          a3: &a3 [*a2,*a2,*a2,*a2,*a2,*a2,*a2,*a2,*a2,*a2]\n"
+          "          a4: &a4 [*a3,*a3,*a3,*a3,*a3,*a3,*a3,*a3,*a3,*a3]\n"
+          "          a5: &a5 [*a4,*a4,*a4,*a4,*a4,*a4,*a4,*a4,*a4,*a4]\n"
+          "          a6: &a6 [*a5,*a5,*a5,*a5,*a5,*a5,*a5,*a5,*a5,*a5]\n",
+          false, "t.yaml:7:34: the file expands to more than 200000 conditions" },
         { "two documents", "rules: []\n---\nrules: []\n", false,
           "t.yaml:3:1: a rule file holds one YAML document" },
 };
