@@ -66,6 +66,37 @@ static int crit_cb(void *ud, const char *id, int64_t count)
         return buf_printf(&c->crit, "%s%s=%lld", c->crit.len ? " " : "", id, (long long)count);
 }
 
+/* Under an epoch's line, what did not become mapped evidence: records no rule mapped, per
+ * app (rule gaps), and events dropped (by reason and by rule). Silent when all is well. */
+static int epoch_table_gaps(struct epochs_ctx *c, const struct store_epoch *e)
+{
+        static const char *const what[] = { "unmapped", "dropped", "dropped_by_rule" };
+        json *st = NULL;
+        int r = 0;
+
+        if (!e->stats || json_parse(e->stats, strlen(e->stats), &st, NULL) < 0)
+                return 0;
+        for (size_t k = 0; r >= 0 && k < sizeof(what) / sizeof(what[0]); k++) {
+                const json *m = json_obj_get(st, what[k]);
+                bool any = false;
+                for (size_t i = 0; r >= 0 && i < json_len(m); i++) {
+                        const char *name;
+                        int64_t n = json_int(json_obj_at(m, i, &name, NULL));
+                        if (n == 0)
+                                continue;
+                        if (!any)
+                                r = buf_printf(&c->line, "        %s:", what[k]);
+                        if (r >= 0)
+                                r = buf_printf(&c->line, " %s=%lld", name, (long long)n);
+                        any = true;
+                }
+                if (any && r >= 0)
+                        r = buf_putc(&c->line, '\n');
+        }
+        json_free(st);
+        return r;
+}
+
 static int epoch_table(struct epochs_ctx *c, const struct store_epoch *e)
 {
         char start[TM_RFC3339_LEN], end[TM_RFC3339_LEN], root[HASH_HEX_LEN] = "-";
@@ -76,10 +107,11 @@ static int epoch_table(struct epochs_ctx *c, const struct store_epoch *e)
                 hash_hex(e->root, HASH_LEN, root);
                 root[EPOCHS_SHORT_ROOT] = '\0';
         }
-        return buf_printf(&c->line, "%6lld  %s..%s  %9lld  %-6s  %-12s  %s\n",
-                          (long long)e->epoch, start, end, (long long)e->count,
-                          e->sealed ? "sealed" : "open", root,
-                          c->crit.len ? c->crit.data : "-");
+        int r = buf_printf(&c->line, "%6lld  %s..%s  %9lld  %-6s  %-12s  %s\n",
+                           (long long)e->epoch, start, end, (long long)e->count,
+                           e->sealed ? "sealed" : "open", root,
+                           c->crit.len ? c->crit.data : "-");
+        return r < 0 ? r : epoch_table_gaps(c, e);
 }
 
 static int epoch_jsonl(struct epochs_ctx *c, const struct store_epoch *e)

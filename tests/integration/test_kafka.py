@@ -294,6 +294,27 @@ def test_two_instances():
         mc.close()
 
 
+def test_backpressure():
+    """A queue of 8 events against 3000 waiting messages: the partitions pause and resume
+    many times, and every message is still stored exactly once."""
+    mc = MockCluster([("bp", 2)])
+    d = Daemon(extra=kafka_yaml(mc.bootstraps, ["bp"], group="g-bp", session_timeout="3s") +
+               "queue:\n  max_events: 8\n")
+    expected = {("bp", p): [json.dumps({"id": f"{p}-{i}"}, separators=(",", ":"))
+                            for i in range(1500)] for p in range(2)}
+    try:
+        for (t, p), msgs in expected.items():
+            produce(mc.bootstraps, t, msgs, partition=p)
+        d.start()
+        wait_kafka_records(d, 3000, timeout=120)
+        check(d.stop() == 0, "daemon did not exit 0")
+        check_once(kafka_recs(db_records(d.db)), expected)
+        check(mc.committed("g-bp", "bp", 2) == {0: 1500, 1: 1500}, "lag after stop")
+    finally:
+        d.cleanup()
+        mc.close()
+
+
 def cpu_seconds(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
@@ -370,7 +391,8 @@ def test_bad_config():
 
 
 if __name__ == "__main__":
-    tests = [test_payloads_and_malformed, test_two_instances, test_broker_down_and_back,
+    tests = [test_payloads_and_malformed, test_backpressure, test_two_instances,
+             test_broker_down_and_back,
              test_topic_created_later, test_bad_config, test_exactly_once]
     if len(sys.argv) > 1 and sys.argv[1] == "--fast":
         sys.argv.pop(1)

@@ -58,6 +58,8 @@ def test_default_pack_maps_logger_lines():
         check(any(r["app"] == "useradd" for r in cc62), f"useradd not under CC6.2: {cc62}")
         stats = sealed_stats(d)[-1]
         check(stats["unmapped"] == {"mystery": 1}, f"unmapped: {stats['unmapped']}")
+        rc, out, _ = gatelog("epochs", "--db", d.db, check_rc=0)
+        check("unmapped: mystery=1" in out, "gatelog epochs does not show the rule gap:\n" + out)
         check(stats["rules_packs"] == [pack_hash(SOC2)], f"packs: {stats['rules_packs']}")
         rc, out, _ = d.verify_db()
         check(rc == 0, out)
