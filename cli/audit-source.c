@@ -79,7 +79,9 @@ static int db_epoch_cb(void *ud, const struct store_epoch *se) {
         if (!se->sealed)
                 return 0;
         blobs_reset(&c->recs);
-        if (c->src->records) {
+        bool holds = (uint64_t)se->first_seq <= c->src->seq &&
+                     c->src->seq - (uint64_t)se->first_seq < (uint64_t)se->count;
+        if (c->src->records && (!c->src->only_seq || holds)) {
                 int r = store_records_foreach(c->store, se->epoch, db_record_cb, c);
                 if (r < 0)
                         return r;

@@ -25,6 +25,8 @@ struct audit_source {
         const char *export_dir;
         const char *chain;            /* for exports: NULL = the only chain */
         bool records;                 /* load each epoch's records */
+        bool only_seq;                /* ... but only of the epoch holding seq (database) */
+        uint64_t seq;
 };
 
 /* cb returns 0 to go on, > 0 to stop early (success), < 0 to stop with that error.

@@ -90,7 +90,7 @@ int cmd_proof(int argc, char **argv) {
                 { "help", no_argument, NULL, 'h' },
                 { 0 },
         };
-        struct audit_source src = { .records = true };
+        struct audit_source src = { .records = true, .only_seq = true };
         const char *rec = NULL, *out = NULL;
         int c;
         optind = 0;
@@ -114,6 +114,7 @@ int cmd_proof(int argc, char **argv) {
                 proof_usage(stderr);
                 return 2;
         }
+        src.seq = f.seq;
         char err[512];
         int r = audit_source_foreach(&src, find_cb, &f, err, sizeof(err));
         if (r < 0) {

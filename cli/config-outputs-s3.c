@@ -46,7 +46,7 @@ static int sfail(struct sx *x, const yaml_node_t *n, const char *fmt, ...)
         va_end(ap);
         x->err->line = (unsigned)n->start_mark.line + 1;
         x->err->column = (unsigned)n->start_mark.column + 1;
-        snprintf(x->err->msg, sizeof(x->err->msg), "%s: %s", x->path, msg);
+        snprintf(x->err->msg, sizeof(x->err->msg), "%.90s: %.160s", x->path, msg);
         return -EINVAL;
 }
 
