@@ -26,6 +26,10 @@ struct queue {
         size_t max, head, count;
         bool closed, kicked, want_space;
         int space_fd;             /* eventfd, nonblocking */
+        /* More collectors that pause on a full queue each get an eventfd of their own, all
+         * written together: one eventfd read by several loops would wake only the first. */
+        int subs[QUEUE_MAX_SUBSCRIBERS];
+        size_t n_subs;
 };
 
 int queue_new(size_t max, struct queue **ret)
@@ -71,6 +75,8 @@ void queue_free(struct queue *q, void (*free_cb)(void *item))
         pthread_cond_destroy(&q->nonempty);
         pthread_mutex_destroy(&q->mu);
         close(q->space_fd);
+        for (size_t i = 0; i < q->n_subs; i++)
+                close(q->subs[i]);
         free(q->ring);
         free(q);
 }
@@ -116,6 +122,8 @@ static void signal_space(struct queue *q)
         q->want_space = false;
         /* Cannot fail but with EAGAIN when the counter is saturated: already readable. */
         (void)!write(q->space_fd, &one, sizeof(one));
+        for (size_t i = 0; i < q->n_subs; i++)
+                (void)!write(q->subs[i], &one, sizeof(one));
 }
 
 size_t queue_pop_batch(struct queue *q, void **items, size_t max, int64_t timeout_us)
@@ -173,6 +181,42 @@ size_t queue_depth(struct queue *q)
 int queue_space_fd(struct queue *q)
 {
         return q->space_fd;
+}
+
+int queue_space_subscribe(struct queue *q)
+{
+        int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+
+        if (fd < 0)
+                return -errno;
+        pthread_mutex_lock(&q->mu);
+        if (q->n_subs == QUEUE_MAX_SUBSCRIBERS) {
+                pthread_mutex_unlock(&q->mu);
+                close(fd);
+                return -ENOSPC;
+        }
+        q->subs[q->n_subs++] = fd;
+        pthread_mutex_unlock(&q->mu);
+        return fd;
+}
+
+void queue_space_unsubscribe(struct queue *q, int fd)
+{
+        pthread_mutex_lock(&q->mu);
+        for (size_t i = 0; i < q->n_subs; i++)
+                if (q->subs[i] == fd) {
+                        q->subs[i] = q->subs[--q->n_subs];
+                        close(fd);
+                        break;
+                }
+        pthread_mutex_unlock(&q->mu);
+}
+
+void queue_ack_space_fd(int fd)
+{
+        uint64_t v;
+
+        (void)!read(fd, &v, sizeof(v));
 }
 
 void queue_ack_space(struct queue *q)

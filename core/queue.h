@@ -30,3 +30,10 @@ size_t queue_depth(struct queue *q);
 /* Readable (eventfd) when space came back after a push failed; read it with queue_ack_space. */
 int queue_space_fd(struct queue *q);
 void queue_ack_space(struct queue *q);
+/* Further collectors that pause on a full queue subscribe an eventfd of their own (owned by
+ * the queue: closed by unsubscribe or queue_free), signalled with the space fd. Returns the
+ * fd or -errno (-ENOSPC past QUEUE_MAX_SUBSCRIBERS). Thread-safe. */
+#define QUEUE_MAX_SUBSCRIBERS 32
+int queue_space_subscribe(struct queue *q);
+void queue_space_unsubscribe(struct queue *q, int fd);
+void queue_ack_space_fd(int fd);

@@ -73,7 +73,7 @@ struct journald_source {
         struct queue *q;
         struct drop_counters *drops;
         struct norm_journal *nb;
-        int jfd, kick_fd, space_fd;  /* space_fd: our dup of the queue's space fd */
+        int jfd, kick_fd, space_fd;  /* space_fd: our subscription to the queue's space */
         bool jfd_on, kick_on, space_on, stopped;
         int retry_timer, poll_timer, probe_timer;
         /* Built events waiting for queue space, oldest first. */
@@ -248,7 +248,7 @@ static int space_cb(struct loop *l, int fd, uint32_t events, void *ud)
 {
         struct journald_source *s = ud;
 
-        queue_ack_space(s->q);
+        queue_ack_space_fd(s->space_fd);
         return try_resume(s);
 }
 
@@ -838,7 +838,7 @@ int journald_source_new(const struct journald_config *cfg, const char *position,
                 goto fail;
         }
         s->kick_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-        s->space_fd = fcntl(queue_space_fd(q), F_DUPFD_CLOEXEC, 0);
+        s->space_fd = queue_space_subscribe(q);
         if (s->kick_fd < 0 || s->space_fd < 0) {
                 r = -errno;
                 snprintf(err, err_len, "cannot start: %s", strerror(errno));
@@ -898,7 +898,7 @@ void journald_source_free(struct journald_source *s)
         if (s->kick_fd >= 0)
                 close(s->kick_fd);
         if (s->space_fd >= 0)
-                close(s->space_fd);
+                queue_space_unsubscribe(s->q, s->space_fd);
         sd_journal_close(s->j); /* closes jfd */
         norm_journal_free(s->nb);
         for (size_t i = 0; i < s->n_probe_paths; i++)

@@ -28,6 +28,7 @@
 
 #include "core/limits.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/tm.h"
 #include "ingest/kafka.h"
 #include "normalize/normalize.h"
@@ -69,6 +70,7 @@ struct ingest_kafka {
         size_t max_message;
         int64_t drain_timeout_us;
         enum kstate state;
+        struct metric *m_up, *m_messages, *m_paused; /* health, for /metrics (issue 9) */
         char last_error[256];           /* last non-state error logged, to log it once */
 };
 
@@ -104,6 +106,7 @@ static void state_up(struct ingest_kafka *k)
         if (k->state == KS_DOWN)
                 log_info("kafka brokers reachable again", "kafka=%s", k->name);
         k->state = KS_UP;
+        metric_set(k->m_up, 1);
 }
 
 static void state_down(struct ingest_kafka *k, const char *reason)
@@ -115,6 +118,7 @@ static void state_down(struct ingest_kafka *k, const char *reason)
         log_warn("kafka brokers unreachable; retrying", "kafka=%s reason=\"%s\"", k->name,
                  esc(reason, b, sizeof(b)));
         k->state = KS_DOWN;
+        metric_set(k->m_up, 0);
 }
 
 /* Logs an error once until a different one comes. */
@@ -244,6 +248,7 @@ static void fetch_pause(struct ingest_kafka *k, bool pause)
                 rd_kafka_topic_partition_list_destroy(a);
         }
         k->paused = pause;
+        metric_set(k->m_paused, pause);
         log_debug(pause ? "kafka paused: queue full" : "kafka resumed", "kafka=%s", k->name);
 }
 
@@ -278,6 +283,7 @@ static int pending_push(struct ingest_kafka *k)
                 k->stopped = true;
         } else {
                 pushed(k->pending_part, k->pending_offset);
+                metric_add(k->m_messages, 1);
         }
         k->pending = NULL;
         pause_set(k, false);
@@ -524,6 +530,7 @@ static int on_message(struct ingest_kafka *k, const rd_kafka_message_t *m)
         r = queue_push(k->q, ev);
         if (r == 0) {
                 pushed(p, m->offset);
+                metric_add(k->m_messages, 1);
                 return 0;
         }
         if (r == -EAGAIN) {
@@ -712,6 +719,12 @@ int ingest_kafka_new(const struct ingest_kafka_config *cfg, const char *db_path,
         k->max_message = cfg->max_message ? cfg->max_message : KAFKA_MAX_MESSAGE_DEFAULT;
         k->drain_timeout_us = cfg->drain_timeout_us;
         k->sink = (struct event_sink){ .committed_cb = sink_cb, .ud = k };
+        k->m_up = metrics_gauge("gatelog_kafka_up", "Kafka brokers reachable (1), "
+                                "unreachable (0)", "consumer", cfg->name, NULL);
+        k->m_messages = metrics_counter("gatelog_kafka_messages_total", "Kafka messages "
+                                        "queued for the store", "consumer", cfg->name, NULL);
+        k->m_paused = metrics_gauge("gatelog_kafka_paused", "Kafka fetching paused by a "
+                                    "full queue", "consumer", cfg->name, NULL);
         atomic_init(&k->commit_signalled, false);
         k->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
         k->commit_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);

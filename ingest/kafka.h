@@ -15,9 +15,11 @@
  * loop thread. A revoke waits (at most drain_timeout) until the revoked partitions' queued
  * events are committed, commits them, then releases the partitions.
  *
- * Backpressure: a full queue keeps the event pending and pauses every assigned partition
- * until the queue's space fd fires. Nothing is dropped: an event not stored is fetched again
- * from the store's position after a restart or by the next owner of its partition. */
+ * Backpressure: a full queue keeps the event pending and stops taking messages until the
+ * queue's space fd fires; when the queue stays full past a second, every assigned partition
+ * is also paused at librdkafka (rd_kafka_pause_partitions) so fetching stops too. Nothing is
+ * dropped: an event not stored is fetched again from the store's position after a restart
+ * or by the next owner of its partition. */
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
