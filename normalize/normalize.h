@@ -28,6 +28,17 @@
  *              "bad_timestamp", "bad_sd", "year_inferred"
  *   error      short text saying what was wrong when "malformed" or another bad_* flag, else null
  *
+ * Other collectors build records of the same shape (all members present), with:
+ *   journald   format "journald", source {kind: "journald", name, transport, peer: null},
+ *              journal {FIELD: value, ...} (every field of the entry, binary values as
+ *              {"base64": ...}); flags "journal_gap" (entries may be missing before this one:
+ *              a vacuumed file or a jump in sequence numbers), "journal_unreadable",
+ *              "journal_bad_data" (normalize/journald.h)
+ *   kafka      source {kind: "kafka", topic, partition, offset, key, timestamp}; a JSON payload
+ *              under event (ingest/kafka.h)
+ * A rule pack (rules/rules.h) then fills rule, criteria, actor, action, target, outcome, and
+ * may add redacted {path: how} with the flag "redacted".
+ *
  * Nothing is ever rejected: bytes that cannot be parsed become a record flagged malformed. */
 #pragma once
 #include <stdbool.h>

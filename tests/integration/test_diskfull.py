@@ -21,7 +21,7 @@ import time
 
 from harness import Daemon, Failure, check, gatelog, run_tests
 
-FS_SIZE = "12m"
+FS_SIZE = "16m"
 
 
 class BlockingProbe:
@@ -35,6 +35,7 @@ class BlockingProbe:
         self.sent = 0             # messages whose last byte was written
         self.progress = time.monotonic()
         self.stop = threading.Event()
+        self.limit = 200          # messages to send before waiting for more (None: no limit)
         self.error = None
         self.t = threading.Thread(target=self._run, daemon=True)
         self.t.start()
@@ -50,6 +51,9 @@ class BlockingProbe:
                 if not pending:
                     if self.stop.is_set():
                         break
+                    if self.limit is not None and self.sent >= self.limit:
+                        self.stop.wait(0.05)
+                        continue
                     pending = self.frame(self.sent)
                 _, w, _ = select.select([], [self.s], [], 0.1)
                 if not w:
@@ -130,12 +134,13 @@ def test_full_disk_stops_says_so_and_resumes_without_loss():
         d.start()
         tcp, udp = d.ports["tcp"], d.ports["udp"]
         probe = BlockingProbe(tcp)
-        wait_for("the first records are stored", lambda: probe.sent >= 50)
-        d.wait_records(20)
+        d.wait_records(200)
         before = d.query("--include-open")
 
         filler = os.path.join(fs, "filler")
         filled = fill(filler)
+        check(filled > 0, "the file system was full before the filler: FS_SIZE too small")
+        probe.limit = None
         print(f"diskfull: tmpfs {FS_SIZE}, filler of {filled} bytes written; probe sent "
               f"{probe.sent} so far")
         # SQLite reuses WAL pages it already has: commits fail once it needs a new page.

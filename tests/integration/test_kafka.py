@@ -201,7 +201,7 @@ def sigkill_lane(lane, kills, results):
             msgs.extend(new)
     try:
         for k in range(kills):
-            produce_more(700)
+            produce_more(500)
             d.start()
             if rnd.random() < 0.25:
                 time.sleep(rnd.uniform(0, 3.5))  # during start-up or the group join

@@ -312,6 +312,29 @@ def test_unit_file_verifies():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def test_kubernetes_example():
+    """The example Pod's probes point at the endpoint, and its configuration is valid."""
+    path = os.path.join(ROOT, "dist", "kubernetes", "gatelog-sidecar.yaml")
+    with open(path) as f:
+        text = f.read()
+    for want in ("path: /healthz", "path: /readyz", "containerPort: 9514",
+                 "runAsNonRoot: true", 'drop: ["ALL"]', "readOnlyRootFilesystem: true"):
+        check(want in text, f"example lacks {want}")
+    m = re.search(r"gatelog\.yaml: \|\n((?:    .*\n)+)", text)
+    check(m, "no gatelog.yaml in the ConfigMap")
+    tmp = tempfile.mkdtemp(prefix="gatelog-k8s-")
+    try:
+        cfg = os.path.join(tmp, "gatelog.yaml")
+        with open(cfg, "w") as f:
+            f.write("".join(line[4:] + "\n" for line in m.group(1).splitlines()))
+        rc, out, err = gatelog("config", "check", cfg)
+        check(rc == 0, f"the example's configuration: {err}")
+        rc, out, err = gatelog("config", "dump", "-c", cfg)
+        check(rc == 0 and "listen: 0.0.0.0:9514" in out, f"dump: {err}")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def test_config_check_and_dump():
     d = Daemon(unix=False)
     try:
@@ -390,6 +413,7 @@ if __name__ == "__main__":
         test_refuses_root_and_unknown_users,
         test_sd_notify_ready_watchdog_stopping,
         test_unit_file_verifies,
+        test_kubernetes_example,
         test_config_check_and_dump,
         test_environment_overrides_reach_the_daemon,
         test_version_names_commit_and_libraries,
