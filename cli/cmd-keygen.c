@@ -20,13 +20,17 @@
 static void keygen_usage(FILE *f)
 {
         fprintf(f,
-                "Usage: gatelog keygen [--out FILE] [--force]\n"
+                "Usage: gatelog keygen [--out FILE] [--force] [--rotate]\n"
                 "\n"
                 "Creates an Ed25519 signing key pair for sealing epochs.\n"
                 "\n"
                 "  -o, --out FILE   secret key file (default " KEYGEN_DEFAULT_PATH "); the public\n"
                 "                   key is written to FILE.pub\n"
                 "  -f, --force      replace existing key files\n"
+                "  -r, --rotate     key rotation: write the next key to FILE.next and\n"
+                "                   FILE.next.pub; the next epoch's manifest, signed by FILE,\n"
+                "                   announces it and later epochs are signed by it; restart the\n"
+                "                   daemon to start the rotation (docs/FORMAT.md section 9)\n"
                 "  -h, --help       show this help\n"
                 "\n"
                 "The secret key is PEM PKCS#8 (mode 0600); FILE.pub is PEM SubjectPublicKeyInfo,\n"
@@ -112,22 +116,56 @@ fail:
         return 3;
 }
 
+/* issue 10, key rotation: the next key beside the one in force. */
+static int keygen_rotate(const char *path, bool force)
+{
+        char *next = NULL;
+        int r;
+
+        if (access(path, F_OK) != 0) {
+                fprintf(stderr, "gatelog keygen: --rotate: %s does not exist (nothing to rotate "
+                        "from; run gatelog keygen first)\n", path);
+                return 3;
+        }
+        if (asprintf(&next, "%s.next", path) < 0) {
+                fprintf(stderr, "gatelog keygen: out of memory\n");
+                return 3;
+        }
+        if (!force && access(next, F_OK) == 0) {
+                fprintf(stderr, "gatelog keygen: %s already exists: a rotation is pending (it "
+                        "becomes %s once the daemon seals it; --force replaces it if no epoch "
+                        "announced it yet)\n", next, path);
+                free(next);
+                return 3;
+        }
+        r = keygen_write(next, force);
+        if (r == 0)
+                printf("rotation: restart the daemon (or run gatelog seal --now); the next "
+                       "manifest, signed by %s, announces this key\n", path);
+        free(next);
+        return r;
+}
+
 int cmd_keygen(int argc, char **argv)
 {
         static const struct option opts[] = {
                 { "out", required_argument, NULL, 'o' },
                 { "force", no_argument, NULL, 'f' },
+                { "rotate", no_argument, NULL, 'r' },  /* issue 10 */
                 { "help", no_argument, NULL, 'h' },
                 { NULL, 0, NULL, 0 },
         };
         const char *path = KEYGEN_DEFAULT_PATH;
-        bool force = false;
+        bool force = false, rotate = false;
         int c;
 
         /* 0 makes glibc's getopt start afresh, whatever main parsed before. */
         optind = 0;
-        while ((c = getopt_long(argc, argv, "o:fh", opts, NULL)) != -1) {
+        while ((c = getopt_long(argc, argv, "o:frh", opts, NULL)) != -1) {
                 switch (c) {
+                case 'r':
+                        rotate = true;
+                        break;
                 case 'o':
                         path = optarg;
                         break;
@@ -151,5 +189,7 @@ int cmd_keygen(int argc, char **argv)
                 keygen_usage(stderr);
                 return 2;
         }
+        if (rotate)
+                return keygen_rotate(path, force);
         return keygen_write(path, force);
 }

@@ -109,6 +109,18 @@ fail:
         return -EPERM;
 }
 
+/* issue 10, key rotation: once the manifest announcing FILE.next is sealed, FILE.next
+ * becomes FILE (FILE kept as FILE.old); runs on the writer's thread. */
+static void key_rotated_cb(void *ud) {
+        struct seal_error err = { { 0 } };
+        if (seal_key_rotate_files(ud, &err) < 0)
+                log_error("cannot move the rotated key files (redone on the next start)",
+                          "path=%s error=\"%s\"", (const char *)ud, err.msg);
+        else
+                log_info("rotated key files", "path=%s old=%s.old", (const char *)ud,
+                         (const char *)ud);
+}
+
 /* Holds an exclusive lock on the pid file for the daemon's life, so that `gatelog seal` can
  * tell a running daemon from a stale file. Returns the fd or -errno. */
 static int pidfile_take(const char *path) {
@@ -175,6 +187,7 @@ int cmd_run(int argc, char **argv) {
 static int run_daemon(struct config *cfg, const char *source) {
         struct daemon d = { 0 };
         struct seal_key *key = NULL;
+        struct seal_key *next_key = NULL;  /* issue 10: key rotation */
         struct queue *q = NULL;
         struct drop_counters drops = { { 0 } };
         struct ingest_syslog *syslog = NULL;
@@ -223,9 +236,17 @@ static int run_daemon(struct config *cfg, const char *source) {
         }
         if (key_prepare(cfg->key_path, &key) < 0)
                 goto out;
+        struct seal_error kerr = { { 0 } };  /* issue 10: key rotation (FILE.next) */
+        if (seal_key_load_next(cfg->key_path, &next_key, &kerr) < 0) {
+                log_error("cannot load the next signing key", "path=%s.next error=\"%s\"",
+                          cfg->key_path, kerr.msg);
+                goto out;
+        }
         struct writer_config wc = {
                 .db_path = cfg->db_path, .chain = cfg->chain, .epoch_us = cfg->epoch_us,
                 .key = key, .outputs = outs, .n_outputs = cfg->n_outputs,
+                .next_key = next_key, .on_rotated_cb = key_rotated_cb,  /* issue 10 */
+                .on_rotated_ud = (void *)cfg->key_path,
         };
         int r = writer_open(&wc, &d.writer, err, sizeof(err));
         if (r < 0) {
@@ -313,6 +334,7 @@ out:
         if (sfd >= 0)
                 close(sfd);
         seal_key_free(key);
+        seal_key_free(next_key);  /* issue 10 */
         if (pidfd >= 0) {
                 if (cfg->pid_file)
                         unlink(cfg->pid_file);

@@ -101,8 +101,16 @@ static int seal_via_daemon(const struct config *cfg, pid_t pid, int timeout_s) {
         return 3;
 }
 
+/* issue 10, key rotation: as in cmd-run.c, FILE.next becomes FILE once announced. */
+static void key_rotated_cb(void *ud) {
+        struct seal_error err = { { 0 } };
+        if (seal_key_rotate_files(ud, &err) < 0)
+                fprintf(stderr, "gatelog: cannot move the rotated key files (redone on the next "
+                                "start): %s\n", err.msg);
+}
+
 static int seal_here(const struct config *cfg) {
-        struct seal_key *key = NULL;
+        struct seal_key *key = NULL, *next_key = NULL;  /* next_key: issue 10 */
         struct seal_error kerr = { { 0 } };
         struct writer *w = NULL;
         struct writer_output *outs = NULL;
@@ -117,9 +125,15 @@ static int seal_here(const struct config *cfg) {
                 fprintf(stderr, "gatelog: %s: %s\n", cfg->key_path, kerr.msg);
                 goto out;
         }
+        if (seal_key_load_next(cfg->key_path, &next_key, &kerr) < 0) {  /* issue 10 */
+                fprintf(stderr, "gatelog: %s.next: %s\n", cfg->key_path, kerr.msg);
+                goto out;
+        }
         struct writer_config wc = {
                 .db_path = cfg->db_path, .chain = cfg->chain, .epoch_us = cfg->epoch_us,
                 .key = key, .outputs = outs, .n_outputs = cfg->n_outputs,
+                .next_key = next_key, .on_rotated_cb = key_rotated_cb,  /* issue 10 */
+                .on_rotated_ud = (void *)cfg->key_path,
         };
         if (writer_open(&wc, &w, err, sizeof(err)) < 0) {
                 fprintf(stderr, "gatelog: %s\n", err);
@@ -141,6 +155,7 @@ out:
         exporter_free(x);
         writer_free(w);
         seal_key_free(key);
+        seal_key_free(next_key);  /* issue 10 */
         outputs_free(outs, cfg->n_outputs);
         return status;
 }

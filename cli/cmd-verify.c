@@ -29,7 +29,11 @@ static void usage(FILE *f) {
                    "  --chain NAME    which chain of an export (default: every chain)\n"
                    "  -q, --quiet     print problems only\n"
                    "  --since-head FILE  also prove the chain extends that head (a `gatelog head`\n"
-                   "                  line or a checkpoint signed by --pubkey): nothing cut or rewritten\n");
+                   "                  line or a checkpoint signed by --pubkey): nothing cut or rewritten\n"
+                   "  --revoked FILE  revoked keys, lines \"KEY_ID FROM_EPOCH\": a manifest of that\n"
+                   "                  epoch or later signed by the key fails\n\n"
+                   "Key rotation: --pubkey is the chain's first key; a manifest naming \"next_key\"\n"
+                   "hands over to that key for the following epochs (docs/FORMAT.md section 9).\n");
 }
 
 /* Problems found here rather than by the verifier (files missing, the open epoch). */
@@ -56,6 +60,28 @@ static void problem_cb(void *ud, int64_t epoch, int64_t seq, const char *what) {
                 printf("FAIL epoch %lld: %s\n", (long long)epoch, what);
         else
                 printf("FAIL: %s\n", what);
+}
+
+/* issue 10, key rotation: says which key the chain moved to. */
+static void rotate_cb(void *ud, int64_t epoch, const char *key_id) {
+        (void)ud;
+        printf("epoch %lld: announces the next signing key, key_id %s\n", (long long)epoch,
+               key_id);
+}
+
+/* issue 10: a verifier for one chain, with the revocations of --revoked applied. */
+static int verifier_make(const uint8_t *pk, const char *revoked, struct seal_verifier **ret) {
+        struct seal_error err = { { 0 } };
+        int r = seal_verifier_new(pk, problem_cb, NULL, ret);
+        if (r < 0)
+                return r;
+        seal_verifier_on_rotate(*ret, rotate_cb, NULL);
+        if (revoked && (r = seal_revoked_load(revoked, *ret, &err)) < 0) {
+                fprintf(stderr, "gatelog: --revoked %s\n", err.msg);
+                seal_verifier_free(*ret);
+                *ret = NULL;
+        }
+        return r;
 }
 
 /* Growable array of borrowed or owned blobs. */
@@ -219,6 +245,7 @@ struct export_ctx {
         /* issue 7: every chain of an export, each with its own verifier (the caller's for
          * the first); the others' counts are added to the report. */
         const uint8_t *pk;
+        const char *revoked;  /* issue 10 */
         struct seal_verifier *first;
         size_t n_chains;
         uint64_t more_epochs;
@@ -240,7 +267,7 @@ static int export_chain_cb(void *ud, const char *chain) {  /* issue 7 */
         if (c->n_chains++ == 0)
                 return 0;
         export_chain_done(c);
-        return seal_verifier_new(c->pk, problem_cb, NULL, &c->v);
+        return verifier_make(c->pk, c->revoked, &c->v);  /* issue 10: --revoked too */
 }
 
 static int export_epoch_cb(void *ud, const struct export_read_epoch *e) {
@@ -267,8 +294,9 @@ static int export_epoch_cb(void *ud, const struct export_read_epoch *e) {
 }
 
 static int verify_export(const char *dir, const char *chain, struct seal_verifier *v,
-                         const uint8_t *pk, struct report *rp, uint64_t *ret_epochs) {
-        struct export_ctx c = { .v = v, .rp = rp, .pk = pk, .first = v };
+                         const uint8_t *pk, const char *revoked, struct report *rp,
+                         uint64_t *ret_epochs) {
+        struct export_ctx c = { .v = v, .rp = rp, .pk = pk, .revoked = revoked, .first = v };
         struct store_error err = { { 0 } };
         struct export_read_ops ops = { export_chain_cb, export_epoch_cb };  /* issue 7 */
         int r = export_read(dir, chain, &ops, &c, &err);
@@ -291,11 +319,12 @@ int cmd_verify(int argc, char **argv) {
                 { "chain", required_argument, NULL, 'C' },
                 { "quiet", no_argument, NULL, 'q' },
                 { "since-head", required_argument, NULL, 'H' }, /* issue 10 */
+                { "revoked", required_argument, NULL, 'R' },    /* issue 10 */
                 { "help", no_argument, NULL, 'h' },
                 { 0 },
         };
         const char *pub = NULL, *db = NULL, *exp = NULL, *chain = NULL;
-        const char *since_head = NULL; /* issue 10 */
+        const char *since_head = NULL, *revoked = NULL; /* issue 10 */
         bool quiet = false;
         int c;
         optind = 1;
@@ -307,6 +336,7 @@ int cmd_verify(int argc, char **argv) {
                 case 'C': chain = optarg; break;
                 case 'q': quiet = true; break;
                 case 'H': since_head = optarg; break;
+                case 'R': revoked = optarg; break;
                 case 'h': usage(stdout); return 0;
                 default: usage(stderr); return 2;
                 }
@@ -322,8 +352,9 @@ int cmd_verify(int argc, char **argv) {
                 return 2;
         }
         struct seal_verifier *v = NULL;
-        if (seal_verifier_new(pk, problem_cb, NULL, &v) < 0)
-                return 3;
+        int vr = verifier_make(pk, revoked, &v);  /* issue 10: rotations, --revoked */
+        if (vr < 0)
+                return vr == -ENOMEM ? 3 : 2;
         struct report rp = { 0 };
         /* issue 10: the head an auditor kept; the chain must extend it. */
         struct seal_head head;
@@ -340,7 +371,8 @@ int cmd_verify(int argc, char **argv) {
         if (since_head)
                 seal_verifier_expect_head(v, &head);
         uint64_t more_epochs = 0;  /* issue 7: epochs of the export's other chains */
-        int r = db ? verify_db(db, v, &rp) : verify_export(exp, chain, v, pk, &rp, &more_epochs);
+        int r = db ? verify_db(db, v, &rp) : verify_export(exp, chain, v, pk, revoked, &rp,
+                                                                  &more_epochs);
         if (r >= 0 && seal_verifier_finish(v) < 0)
                 r = -1;
         uint64_t problems = seal_verifier_problems(v) + rp.n,

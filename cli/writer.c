@@ -55,6 +55,12 @@ struct writer {
         int64_t epoch_us;
         const struct seal_key *key;
         char key_id[HASH_HEX_LEN];
+        /* issue 10, key rotation: the key to announce in the next manifest, or NULL. */
+        const struct seal_key *next_key;
+        uint8_t next_pk[SEAL_PK_LEN];
+        char next_key_id[HASH_HEX_LEN];
+        void (*on_rotated_cb)(void *ud);
+        void *on_rotated_ud;
         const struct writer_output *outputs;
         size_t n_outputs;
         void (*sealed_cb)(void *ud, int64_t epoch);
@@ -185,6 +191,8 @@ static int seal_open(struct writer *w, int64_t end_us) {
         };
         memcpy(man.key_id, w->key_id, sizeof(man.key_id));
         memcpy(man.prev, w->prev, HASH_LEN);
+        if (w->next_key)  /* issue 10: announce the next key, signed by this one */
+                man.next_key = w->next_pk;
         merkle_root(o->tree, man.root);
         if (r >= 0)
                 r = seal_manifest_build(&man, &m);
@@ -227,6 +235,15 @@ static int seal_open(struct writer *w, int64_t end_us) {
                 metrics_epoch_sealed((int64_t)man.epoch, man.count);  /* ops (issue 9) */
                 log_info("epoch sealed", "epoch=%lld count=%llu", (long long)man.epoch,
                          (unsigned long long)man.count);
+                if (w->next_key) {  /* issue 10: the announced key signs from now on */
+                        w->key = w->next_key;
+                        memcpy(w->key_id, w->next_key_id, sizeof(w->key_id));
+                        w->next_key = NULL;
+                        log_info("signing key rotated", "epoch=%lld key_id=%s",
+                                 (long long)man.epoch, w->key_id);
+                        if (w->on_rotated_cb)
+                                w->on_rotated_cb(w->on_rotated_ud);
+                }
                 if (w->sealed_cb)
                         w->sealed_cb(w->sealed_ud, (int64_t)man.epoch);
         }
@@ -234,6 +251,49 @@ static int seal_open(struct writer *w, int64_t end_us) {
         json_free(stats);
         free(crit);
         return r;
+}
+
+/* issue 10, key rotation: chooses the key in force from the last sealed manifest. w->key and
+ * w->next_key hold the configured key and next key; afterwards w->key signs the next epoch
+ * and w->next_key is what it still has to announce (NULL when nothing). */
+static int key_pick(struct writer *w, const char *manifest, size_t len, char *err,
+                    size_t err_len) {
+        struct json_error jerr = { 0 };
+        json *m = NULL;
+        if (json_parse(manifest, len, &m, &jerr) < 0) {
+                snprintf(err, err_len, "the last sealed manifest is not JSON: %s", jerr.msg);
+                return -EBADMSG;
+        }
+        char want[HASH_HEX_LEN] = "";
+        const char *kid = json_str(json_obj_get(m, "key_id"), NULL);
+        const char *next = json_str(json_obj_get(m, "next_key"), NULL);
+        uint8_t npk[SEAL_PK_LEN];
+        if (next && hash_unhex(next, strlen(next), npk, sizeof(npk)) == 0)
+                seal_key_id(npk, want);
+        else if (kid && strlen(kid) == HASH_HEX_LEN - 1)
+                memcpy(want, kid, HASH_HEX_LEN);
+        int64_t epoch = json_int(json_obj_get(m, "epoch"));
+        json_free(m);
+        if (strcmp(want, w->key_id) == 0) {
+                if (w->next_key && strcmp(w->next_key_id, w->key_id) == 0)
+                        w->next_key = NULL;  /* FILE.next is FILE: nothing to announce */
+                return 0;
+        }
+        if (w->next_key && strcmp(want, w->next_key_id) == 0) {
+                /* The rotation was sealed but the key files were not moved yet. */
+                w->key = w->next_key;
+                memcpy(w->key_id, w->next_key_id, sizeof(w->key_id));
+                w->next_key = NULL;
+                if (w->on_rotated_cb)
+                        w->on_rotated_cb(w->on_rotated_ud);
+                return 0;
+        }
+        if (next) {
+                snprintf(err, err_len, "epoch %lld announced the signing key %s, but neither the "
+                         "key file nor its .next file is that key", (long long)epoch, want);
+                return -EKEYREJECTED;
+        }
+        return 0;  /* another key than the chain's: signed as configured (verify tells) */
 }
 
 /* Rebuilds the open epoch from the store after a restart. */
@@ -293,9 +353,10 @@ static int store_recover(struct writer *w, char *err, size_t err_len) {
         if (last.epoch > 0) {
                 struct store_epoch prev = { 0 };
                 r = store_epoch_get(w->store, last.epoch - 1, &prev);
-                if (r >= 0 && prev.sealed && prev.manifest)
+                if (r >= 0 && prev.sealed && prev.manifest) {
                         hash_sha256(prev.manifest, prev.manifest_len, w->prev);
-                else {
+                        r = key_pick(w, prev.manifest, prev.manifest_len, err, err_len);
+                } else {
                         snprintf(err, err_len, "epoch %lld is missing or not sealed",
                                  (long long)last.epoch - 1);
                         r = r < 0 ? r : -EBADMSG;
@@ -360,6 +421,13 @@ int writer_open(const struct writer_config *cfg, struct writer **ret, char *err,
         uint8_t pk[SEAL_PK_LEN];
         seal_key_public(cfg->key, pk);
         seal_key_id(pk, w->key_id);
+        if (cfg->next_key) {  /* issue 10: key rotation */
+                w->next_key = cfg->next_key;
+                seal_key_public(cfg->next_key, w->next_pk);
+                seal_key_id(w->next_pk, w->next_key_id);
+        }
+        w->on_rotated_cb = cfg->on_rotated_cb;
+        w->on_rotated_ud = cfg->on_rotated_ud;
 
         int r = store_open(cfg->db_path, STORE_READWRITE, &w->store, &se);
         if (r < 0) {

@@ -37,6 +37,15 @@ struct writer_config {
         const struct seal_key *key;            /* borrowed; must outlive the writer */
         const struct writer_output *outputs;   /* borrowed */
         size_t n_outputs;
+        /* issue 10, key rotation (docs/FORMAT.md section 9): the announced next key (the
+         * key file's FILE.next), borrowed, or NULL. The next manifest, signed by key, names
+         * it in "next_key", and every later epoch is signed by it. On open, the key in force
+         * is the one the last sealed manifest names (next_key, else key_id): key or next_key.
+         * on_rotated_cb(ud) runs once the rotation is sealed (after that commit, or in
+         * writer_open when the chain already rotated), so the caller can move the files. */
+        const struct seal_key *next_key;
+        void (*on_rotated_cb)(void *ud);
+        void *on_rotated_ud;
 };
 
 /* Opens (or creates) the store, checks that its chain and epoch length match the

@@ -16,7 +16,6 @@
  * rd_kafka_consumer_poll, since the main queue is forwarded to the consumer queue), except
  * sink_cb (writer thread) and log_cb (librdkafka's threads). */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,7 +57,7 @@ struct ingest_kafka {
         atomic_bool commit_signalled;
         int wake_fd;                    /* librdkafka's consumer queue became non-empty */
         int commit_fd;                  /* the writer committed events of ours */
-        int space_fd;                   /* dup of the queue's space fd, while paused */
+        int space_fd;                   /* our subscription to the queue's space signal */
         int timer;
         bool registered, space_registered, paused;
         struct event *pending;          /* met a full queue; pushed first */
@@ -298,11 +297,9 @@ static int space_cb(struct loop *l, int fd, uint32_t events, void *ud)
 
         (void)l;
         (void)events;
-        queue_ack_space(k->q);
-        if (k->pending && pending_push(k) == -EAGAIN)
-                return 0;
-        /* The space fd is shared with the other collectors: pass the wakeup on. */
-        efd_signal(fd);
+        queue_ack_space_fd(fd);
+        if (k->pending)
+                pending_push(k);  /* still full: our failed push asks for the next signal */
         return 0;
 }
 
@@ -712,10 +709,16 @@ int ingest_kafka_new(const struct ingest_kafka_config *cfg, const char *db_path,
         atomic_init(&k->commit_signalled, false);
         k->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
         k->commit_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-        k->space_fd = fcntl(queue_space_fd(q), F_DUPFD_CLOEXEC, 0);
-        if (k->wake_fd < 0 || k->commit_fd < 0 || k->space_fd < 0) {
+        if (k->wake_fd < 0 || k->commit_fd < 0) {
                 r = -errno;
                 snprintf(err, err_len, "kafka %s: %s", cfg->name, strerror(errno));
+                goto fail;
+        }
+        k->space_fd = queue_space_subscribe(q);
+        if (k->space_fd < 0) {
+                r = k->space_fd;
+                snprintf(err, err_len, "kafka %s: queue space subscription: %s", cfg->name,
+                         strerror(-r));
                 goto fail;
         }
         conf = make_conf(k, cfg, e, sizeof(e));
@@ -820,7 +823,7 @@ void ingest_kafka_free(struct ingest_kafka *k)
         if (k->commit_fd >= 0)
                 close(k->commit_fd);
         if (k->space_fd >= 0)
-                close(k->space_fd);
+                queue_space_unsubscribe(k->q, k->space_fd);
         free(k->name);
         free(k->db_path);
         free(k);

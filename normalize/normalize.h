@@ -34,8 +34,8 @@
  *              {"base64": ...}); flags "journal_gap" (entries may be missing before this one:
  *              a vacuumed file or a jump in sequence numbers), "journal_unreadable",
  *              "journal_bad_data" (normalize/journald.h)
- *   kafka      source {kind: "kafka", topic, partition, offset, key, timestamp}; a JSON payload
- *              under event (ingest/kafka.h)
+ *   kafka      source {kind: "kafka", topic, partition, offset, key, key_b64, timestamp}; a
+ *              JSON payload under event, else event null (normalize_payload below)
  * A rule pack (rules/rules.h) then fills rule, criteria, actor, action, target, outcome, and
  * may add redacted {path: how} with the flag "redacted".
  *

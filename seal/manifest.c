@@ -88,6 +88,9 @@ static int build_tree(const struct seal_manifest *m, json *root)
             (r = set_hex(root, "prev", m->prev)) < 0 ||
             (r = set_time(root, "sealed", m->sealed_us)) < 0)
                 return r;
+        /* issue 10: key rotation; HASH_LEN == SEAL_PK_LEN, both 32 bytes. */
+        if (m->next_key && (r = set_hex(root, "next_key", m->next_key)) < 0)
+                return r;
         r = build_criteria(m, &criteria);
         if (r < 0)
                 return r;

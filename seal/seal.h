@@ -91,6 +91,9 @@ struct seal_manifest {
         char key_id[HASH_HEX_LEN];
         uint8_t prev[HASH_LEN];      /* SHA-256 of the previous manifest bytes; zeros for 0 */
         int64_t sealed_us;           /* when it was sealed */
+        /* issue 10, key rotation: the 32 raw bytes of the public key that signs the next
+         * epoch (member "next_key", lowercase hex), or NULL: the same key goes on. */
+        const uint8_t *next_key;
 };
 
 /* Appends the canonical manifest bytes (the bytes that are signed). */
@@ -217,3 +220,31 @@ void seal_verifier_expect_head(struct seal_verifier *v, const struct seal_head *
 /* Call after the last epoch: reports what can only be judged at the end. Returns 0 or
  * -ENOMEM. */
 int seal_verifier_finish(struct seal_verifier *v);
+
+/* ---- Key rotation and revocation (seal/verify.c, seal/rotate.c; issue 10) ----
+ * A manifest may name the key that signs the next epoch ("next_key"). When that manifest's
+ * signature verifies under the key in force, its key_id is right and its key is not revoked
+ * for it, the verifier switches to the named key from the next epoch on: one pinned key is
+ * followed through every rotation. A key announced nowhere never verifies. */
+#define SEAL_REVOKED_MAX 256
+/* Revokes key_id (64 lowercase hex) for epochs >= from_epoch: a manifest of such an epoch
+ * signed by it is a problem (and does not rotate). Returns 0, -EINVAL (bad key_id or
+ * epoch), -E2BIG (more than SEAL_REVOKED_MAX). */
+int seal_verifier_revoke(struct seal_verifier *v, const char *key_id, int64_t from_epoch);
+/* Called after an epoch that rotated: the epoch that announced it and the new key_id. */
+typedef void (*seal_rotate_cb)(void *ud, int64_t epoch, const char *new_key_id);
+void seal_verifier_on_rotate(struct seal_verifier *v, seal_rotate_cb cb, void *ud);
+/* The public key in force for the next epoch fed (the pinned one until a rotation). */
+void seal_verifier_key(const struct seal_verifier *v, uint8_t ret_pk[SEAL_PK_LEN]);
+/* Reads a revocation file: lines "KEY_ID FROM_EPOCH", '#' comments and blank lines, and
+ * applies each to v. 0, -ENOENT/-EACCES (cannot read), -EBADMSG (err names
+ * FILE:LINE:COLUMN), -E2BIG. */
+int seal_revoked_load(const char *path, struct seal_verifier *v, struct seal_error *err);
+/* The rotation files beside a secret key FILE (docs/FORMAT.md section 9): FILE.next and
+ * FILE.next.pub hold the announced key; once the rotation is sealed, seal_key_rotate_files
+ * keeps FILE as FILE.old (FILE.pub as FILE.old.pub) and moves FILE.next over FILE
+ * (FILE.next.pub over FILE.pub); every step can be redone after a crash. */
+/* Loads FILE.next when it exists: 0 with *ret set, 0 with *ret NULL when absent, or the
+ * error of seal_key_load. */
+int seal_key_load_next(const char *path, struct seal_key **ret, struct seal_error *err);
+int seal_key_rotate_files(const char *path, struct seal_error *err);

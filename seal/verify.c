@@ -44,6 +44,15 @@ struct mf {
         uint8_t root[HASH_LEN], prev[HASH_LEN];
         const char *chain;
         const json *criteria;
+        bool key_id_ok;                 /* issue 10: key_id names the key in force */
+        bool has_next_key;              /* issue 10: a valid "next_key" */
+        uint8_t next_key[SEAL_PK_LEN];
+};
+
+/* issue 10: a revoked key and the first epoch it may no longer sign. */
+struct revoked {
+        char key_id[HASH_HEX_LEN];
+        int64_t from_epoch;
 };
 
 struct seal_verifier {
@@ -77,11 +86,18 @@ struct seal_verifier {
         struct merkle *log;             /* over the manifests fed, in order */
         uint8_t log_root[HASH_LEN];     /* at head.tree_size manifests */
         uint8_t log_last[HASH_LEN];     /* the manifest hash at that size */
+
+        /* issue 10: key rotation and revocation. */
+        struct revoked revoked[SEAL_REVOKED_MAX];
+        size_t n_revoked;
+        seal_rotate_cb rotate_cb;
+        void *rotate_ud;
+        bool rotated;                   /* pk is no longer the pinned one */
 };
 
 static const char *const manifest_members[] = {
-        "chain", "count", "criteria", "end", "epoch", "first_seq", "key_id", "prev", "root",
-        "sealed", "start", "stats", "version",
+        "chain", "count", "criteria", "end", "epoch", "first_seq", "key_id", "next_key", "prev",
+        "root", "sealed", "start", "stats", "version",
 };
 
 static void report(struct seal_verifier *v, int64_t epoch, int64_t seq, const char *what)
@@ -382,6 +398,8 @@ static void get_strings(struct seal_verifier *v, const json *m, struct mf *f)
                 problem(v, -1, "manifest member \"key_id\" is missing or not a string");
         else if (strcmp(s, v->key_id) != 0)
                 problem(v, -1, "key_id %s is not the pinned public key's %s", s, v->key_id);
+        else
+                f->key_id_ok = true;
         j = json_obj_get(m, "stats");
         if (!j || json_type_of(j) != JSON_OBJ)
                 problem(v, -1, "manifest member \"stats\" is missing or not an object");
@@ -416,6 +434,8 @@ static int check_manifest(struct seal_verifier *v, const json *m, const char *te
         get_time(v, m, "sealed", &sealed);
         if (ts && te && end < start)
                 problem(v, -1, "end is before start");
+        if (json_obj_get(m, "next_key"))  /* issue 10: optional */
+                f->has_next_key = get_hex(v, m, "next_key", f->next_key);
         return get_criteria(v, m, f);
 }
 
@@ -662,20 +682,83 @@ static int check_records(struct seal_verifier *v, const struct mf *f,
 
 /* ---- Epochs ---- */
 
-static void check_signature(struct seal_verifier *v, const char *manifest, size_t len,
+/* issue 10: the revocation of the key in force for epoch, or NULL. */
+static const struct revoked *revoked_for(const struct seal_verifier *v, int64_t epoch)
+{
+        for (size_t i = 0; i < v->n_revoked; i++)
+                if (strcmp(v->revoked[i].key_id, v->key_id) == 0 && epoch >= 0 &&
+                    epoch >= v->revoked[i].from_epoch)
+                        return &v->revoked[i];
+        return NULL;
+}
+
+/* True when the signature verifies under the key in force and that key is not revoked. */
+static bool check_signature(struct seal_verifier *v, const char *manifest, size_t len,
                             const uint8_t *sig, size_t sig_len)
 {
+        const struct revoked *rv;
+
         if (!sig) {
                 problem(v, -1, "signature is missing");
-                return;
+                return false;
         }
         if (sig_len != SEAL_SIG_LEN) {
                 problem(v, -1, "signature is %zu bytes, not %d", sig_len, SEAL_SIG_LEN);
-                return;
+                return false;
         }
-        if (seal_sig_verify(v->pk, manifest, len, sig) != 0)
+        if (seal_sig_verify(v->pk, manifest, len, sig) != 0) {
                 problem(v, -1, "bad signature (key_id %s): the manifest bytes are not "
-                        "signed by the pinned key", v->key_id);
+                        "signed by the %s key", v->key_id,
+                        v->rotated ? "key in force (announced by the previous manifest)"
+                                   : "pinned");
+                return false;
+        }
+        rv = revoked_for(v, v->cur_epoch);
+        if (rv) {
+                problem(v, -1, "signed by key_id %s, which is revoked from epoch %" PRId64,
+                        v->key_id, rv->from_epoch);
+                return false;
+        }
+        return true;
+}
+
+/* issue 10: after an epoch whose good manifest names the next key, that key is in force. */
+static void follow_rotation(struct seal_verifier *v, const struct mf *f, bool sig_ok)
+{
+        if (!f->has_next_key || !sig_ok || !f->key_id_ok)
+                return;
+        memcpy(v->pk, f->next_key, SEAL_PK_LEN);
+        seal_key_id(v->pk, v->key_id);
+        v->rotated = true;
+        if (v->rotate_cb)
+                v->rotate_cb(v->rotate_ud, v->cur_epoch, v->key_id);
+}
+
+int seal_verifier_revoke(struct seal_verifier *v, const char *key_id, int64_t from_epoch)
+{
+        uint8_t raw[SEAL_PK_LEN];
+        char back[HASH_HEX_LEN];
+
+        if (!key_id || strlen(key_id) != HASH_HEX_LEN - 1 || from_epoch < 0 ||
+            hash_unhex(key_id, HASH_HEX_LEN - 1, raw, sizeof(raw)) < 0 ||
+            strcmp(hash_hex(raw, sizeof(raw), back), key_id) != 0)
+                return -EINVAL;
+        if (v->n_revoked == SEAL_REVOKED_MAX)
+                return -E2BIG;
+        memcpy(v->revoked[v->n_revoked].key_id, key_id, HASH_HEX_LEN);
+        v->revoked[v->n_revoked++].from_epoch = from_epoch;
+        return 0;
+}
+
+void seal_verifier_on_rotate(struct seal_verifier *v, seal_rotate_cb cb, void *ud)
+{
+        v->rotate_cb = cb;
+        v->rotate_ud = ud;
+}
+
+void seal_verifier_key(const struct seal_verifier *v, uint8_t ret_pk[SEAL_PK_LEN])
+{
+        memcpy(ret_pk, v->pk, SEAL_PK_LEN);
 }
 
 /* Names the epoch for reports: its number when the manifest says it, else the label. */
@@ -812,11 +895,14 @@ int seal_verifier_epoch(struct seal_verifier *v, const char *label, const char *
         if (r == 0 && f.parsed)
                 r = check_manifest(v, m, manifest, manifest_len, &f);
         if (r == 0) {
-                if (manifest)
-                        check_signature(v, manifest, manifest_len, sig, sig_len);
+                bool sig_ok = manifest && check_signature(v, manifest, manifest_len, sig,
+                                                           sig_len);
+
                 check_chain_name(v, &f);
                 check_links(v, &f);
                 r = check_records(v, &f, records, n_records);
+                if (r == 0)
+                        follow_rotation(v, &f, sig_ok);  /* issue 10 */
         }
         json_free(m);
         if (r < 0)

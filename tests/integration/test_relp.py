@@ -73,7 +73,9 @@ def rsyslog_relp_conf(work, port):
                 'module(load="imtcp")\nmodule(load="omrelp")\n'
                 f'input(type="imtcp" address="127.0.0.1" port="{inport}")\n' + TEMPLATE +
                 f'action(type="omrelp" target="127.0.0.1" port="{port}" template="gl"\n'
-                '       action.resumeRetryCount="-1" action.resumeInterval="1"\n'
+                # timeout: how long omrelp waits for acknowledgements before it gives the
+                # session up (default 90 s) when gatelog died with its window full.
+                '       timeout="3" action.resumeRetryCount="-1" action.resumeInterval="1"\n'
                 '       queue.type="LinkedList" queue.size="20000")\n')
     return conf
 

@@ -8,7 +8,8 @@ Kills land at random times 0.1-0.4 s after the daemon said ready (mid-batch, mid
 mid-export: epochs are 1 s so that seals happen often), and one kill in eight lands during
 start-up itself (recovery: sealing the intervals missed while down, re-exporting), before
 the daemon says ready. The random seed is printed; GATELOG_CRASH_SEED=N repeats a run,
-GATELOG_CRASH_KILLS=N changes the number of kills (CI: 50; `slow` runs: thousands)."""
+GATELOG_CRASH_KILLS=N changes the number of kills (CI: 50, and 25 in the ASan build;
+long runs: thousands)."""
 import json
 import os
 import random

@@ -1,0 +1,389 @@
+/* loadgen: the benchmark's syslog load generator.
+ *
+ * Sends N messages of a realistic access-log mix (sshd accepted/failed, sudo, su, PAM,
+ * useradd/usermod, nginx 401/403/200, JSON gate events from an application, and a share no
+ * rule maps: cron, dhclient, systemd) as RFC 5424 or RFC 3164, over UDP, TCP newline-framed
+ * or TCP octet-counted (RFC 6587 3.4.1), on K connections, at full speed or at a fixed rate.
+ *
+ * The messages are generated once into a pool (POOL_N, already framed) and then cycled, so
+ * that the generator costs the machine as little CPU as possible: on a 2-core box it shares
+ * the cores with the system under test. TCP writes carry many frames each (up to
+ * WRITE_CHUNK bytes), UDP uses sendmmsg. --size pads every message (inside its text, or in
+ * a "pad" member for JSON) to that many bytes before framing.
+ *
+ * It prints one JSON object on stdout: what was sent (messages, bytes, per kind), over how
+ * long, and the send errors (UDP sends refused by the kernel are errors, not sent).
+ *
+ * usage: loadgen --port P [--host A] [--proto udp|tcp|octet] [-n N] [-c K] [--rate R]
+ *                [--format 5424|3164] [--size BYTES] [--seed S] */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define POOL_N 8192
+#define MSG_MAX (64 * 1024)
+#define WRITE_CHUNK (128 * 1024)
+#define UDP_BATCH 64
+
+enum proto { P_UDP, P_TCP, P_OCTET };
+
+enum kind { K_SSH_OK, K_SSH_FAIL, K_SSH_OTHER, K_SUDO, K_SU, K_PAM, K_USERADD, K_USERMOD,
+            K_NGINX_DENY, K_NGINX_OK, K_GATE_JSON, K_UNMAPPED, K__MAX };
+static const char *const kind_name[K__MAX] = {
+        "sshd_accepted", "sshd_failed", "sshd_other", "sudo", "su", "pam", "useradd",
+        "usermod", "nginx_401_403", "nginx_2xx", "gate_json", "unmapped",
+};
+
+struct pool_msg {
+        char *data;     /* framed */
+        size_t len;
+        enum kind kind;
+};
+
+static const char *const users[] = { "alice", "bob", "carol", "dave", "erin", "frank",
+                                     "grace", "heidi", "ivan", "judy", "deploy", "root" };
+static const char *const units[] = { "nginx.service", "postgresql.service", "cron.service",
+                                     "ssh.service", "docker.service" };
+static const char *const paths[] = { "/", "/api/orders", "/admin", "/login", "/static/app.js",
+                                     "/api/users/42", "/metrics", "/db/payroll" };
+
+static unsigned rnd(unsigned *s) {
+        *s = *s * 1103515245u + 12345u;
+        return (*s >> 8) & 0xffffff;
+}
+
+#define PICK(a, s) a[rnd(s) % (sizeof(a) / sizeof(a[0]))]
+
+/* The text of one message (after the syslog header) and its app, pid and PRI. */
+static enum kind gen_body(unsigned *s, char *out, size_t len, const char **app, int *pri) {
+        unsigned k = rnd(s) % 100, port = 1024 + rnd(s) % 60000;
+        const char *u = PICK(users, s);
+        char ip[32];
+        snprintf(ip, sizeof(ip), "10.%u.%u.%u", rnd(s) % 256, rnd(s) % 256, 1 + rnd(s) % 254);
+        *pri = 86; /* authpriv.info */
+        if (k < 10) {
+                *app = "sshd";
+                snprintf(out, len, "Accepted publickey for %s from %s port %u ssh2: ED25519 "
+                         "SHA256:K3n0dHVh8eVQmR1ZkWQ3b8l6B2n1xNwZL0iS0M9rYgE", u, ip, port);
+                return K_SSH_OK;
+        }
+        if (k < 18) {
+                *app = "sshd";
+                snprintf(out, len, "Failed password for %s%s from %s port %u ssh2",
+                         k < 14 ? "invalid user " : "", u, ip, port);
+                return K_SSH_FAIL;
+        }
+        if (k < 22) {
+                *app = "sshd";
+                snprintf(out, len, "Disconnected from user %s %s port %u", u, ip, port);
+                return K_SSH_OTHER;
+        }
+        if (k < 30) {
+                *app = "sudo";
+                *pri = 85;
+                snprintf(out, len, "%s : TTY=pts/%u ; PWD=/home/%s ; USER=root ; "
+                         "COMMAND=/usr/bin/systemctl restart %s", u, rnd(s) % 9, u,
+                         PICK(units, s));
+                return K_SUDO;
+        }
+        if (k < 32) {
+                *app = "su";
+                snprintf(out, len, "(to root) %s on pts/%u", u, rnd(s) % 9);
+                return K_SU;
+        }
+        if (k < 42) {
+                *app = k < 38 ? "CRON" : "sshd";
+                snprintf(out, len, "pam_unix(%s:session): session opened for user %s(uid=%u) "
+                         "by (uid=0)", k < 38 ? "cron" : "sshd", k < 38 ? "root" : u,
+                         k < 38 ? 0 : 1000 + rnd(s) % 100);
+                return K_PAM;
+        }
+        if (k < 44) {
+                *app = "useradd";
+                snprintf(out, len, "new user: name=%s, UID=%u, GID=%u, home=/home/%s, "
+                         "shell=/bin/bash, from=/dev/pts/0", u, 1001 + rnd(s) % 99,
+                         1001 + rnd(s) % 99, u);
+                return K_USERADD;
+        }
+        if (k < 46) {
+                *app = "usermod";
+                snprintf(out, len, "add '%s' to group 'sudo'", u);
+                return K_USERMOD;
+        }
+        if (k < 66) {
+                static const int deny[] = { 401, 403 }, ok[] = { 200, 200, 304 };
+                int st = k < 58 ? PICK(deny, s) : PICK(ok, s);
+                *app = "nginx";
+                *pri = 190;
+                snprintf(out, len, "%s - %s [15/Jun/2024:12:%02u:%02u +0000] \"GET %s HTTP/1.1\" "
+                         "%d 512 \"-\" \"curl/8.1\"", ip, rnd(s) % 3 ? "-" : u, rnd(s) % 60,
+                         rnd(s) % 60, PICK(paths, s), st);
+                return k < 58 ? K_NGINX_DENY : K_NGINX_OK;
+        }
+        if (k < 76) {
+                *app = "gate";
+                *pri = 134;
+                snprintf(out, len, "{\"actor\":\"%s\",\"resource\":\"%s\",\"action\":\"read\","
+                         "\"decision\":\"%s\",\"ts\":\"2024-06-15T12:00:00Z\"}", u,
+                         PICK(paths, s), rnd(s) % 4 ? "allow" : "deny");
+                return K_GATE_JSON;
+        }
+        if (k < 88) {
+                *app = "CRON";
+                *pri = 78;
+                snprintf(out, len, "(root) CMD (command -v debian-sa1 > /dev/null && "
+                         "debian-sa1 1 1)");
+        } else if (k < 94) {
+                *app = "dhclient";
+                *pri = 30;
+                snprintf(out, len, "DHCPREQUEST for %s on eth0 to 10.0.0.1 port 67", ip);
+        } else {
+                *app = "systemd";
+                *pri = 30;
+                snprintf(out, len, "Started %s - Some Service.", PICK(units, s));
+        }
+        return K_UNMAPPED;
+}
+
+/* Pads body (JSON: a "pad" member) so that the whole message is about want bytes. */
+static void pad_body(char *body, size_t cap, size_t hdr_len, size_t want, bool json) {
+        size_t len = strlen(body);
+        if (want <= hdr_len + len + 16 || want >= cap)
+                return;
+        size_t add = want - hdr_len - len;
+        if (json) {
+                /* ..."} -> ...","pad":"xxxx"} */
+                body[len - 1] = '\0';
+                len--;
+                memcpy(body + len, ",\"pad\":\"", 8);
+                len += 8;
+                add = add > 10 ? add - 10 : 0;
+                memset(body + len, 'x', add);
+                len += add;
+                memcpy(body + len, "\"}", 3);
+                return;
+        }
+        memcpy(body + len, " pad=", 5);
+        len += 5;
+        add = add > 5 ? add - 5 : 0;
+        memset(body + len, 'x', add);
+        body[len + add] = '\0';
+}
+
+static int pool_build(struct pool_msg *pool, enum proto proto, int fmt, size_t size,
+                      unsigned seed) {
+        static char body[MSG_MAX], msg[MSG_MAX + 64];
+        static const char *const mon[] = { "Jun" };
+        for (size_t i = 0; i < POOL_N; i++) {
+                const char *app;
+                int pri;
+                enum kind k = gen_body(&seed, body, sizeof(body) - 64, &app, &pri);
+                unsigned h = rnd(&seed) % 40, pid = 1000 + rnd(&seed) % 60000;
+                unsigned mm = rnd(&seed) % 60, ss = rnd(&seed) % 60, us = rnd(&seed) % 1000000;
+                char hdr[160];
+                int hl = fmt == 5424
+                        ? snprintf(hdr, sizeof(hdr), "<%d>1 2024-06-15T12:%02u:%02u.%06uZ "
+                                   "host-%02u %s %u - - ", pri, mm, ss, us, h, app, pid)
+                        : snprintf(hdr, sizeof(hdr), "<%d>%s 15 12:%02u:%02u host-%02u %s[%u]: ",
+                                   pri, mon[0], mm, ss, h, app, pid);
+                if (size)
+                        pad_body(body, sizeof(body) - 64, (size_t)hl, size, k == K_GATE_JSON);
+                int ml = snprintf(msg, sizeof(msg), "%s%s", hdr, body);
+                char *f = malloc((size_t)ml + 32);
+                if (!f)
+                        return -ENOMEM;
+                int fl = proto == P_OCTET ? snprintf(f, (size_t)ml + 32, "%d %s", ml, msg)
+                       : proto == P_TCP ? snprintf(f, (size_t)ml + 32, "%s\n", msg)
+                       : snprintf(f, (size_t)ml + 32, "%s", msg);
+                pool[i] = (struct pool_msg){ f, (size_t)fl, k };
+        }
+        return 0;
+}
+
+static double now_s(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int write_all(int fd, const char *p, size_t n) {
+        while (n > 0) {
+                ssize_t w = write(fd, p, n);
+                if (w < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                p += w;
+                n -= (size_t)w;
+        }
+        return 0;
+}
+
+/* Messages allowed by now under --rate (or want when there is no rate). */
+static uint64_t allowed(uint64_t sent, uint64_t want, double rate, double t0, size_t batch) {
+        uint64_t left = want - sent;
+        if (rate <= 0)
+                return left < batch ? left : batch;
+        for (;;) {
+                double el = now_s() - t0;
+                uint64_t due = (uint64_t)(el * rate);
+                if (due > want)
+                        due = want;
+                if (due > sent) {
+                        uint64_t a = due - sent;
+                        return a < batch ? a : batch;
+                }
+                struct timespec ts = { 0, 200000 }; /* 0.2 ms */
+                nanosleep(&ts, NULL);
+        }
+}
+
+int main(int argc, char **argv) {
+        static const struct option opts[] = {
+                { "host", required_argument, NULL, 'H' }, { "port", required_argument, NULL, 'p' },
+                { "proto", required_argument, NULL, 'P' }, { "count", required_argument, NULL, 'n' },
+                { "conns", required_argument, NULL, 'c' }, { "rate", required_argument, NULL, 'r' },
+                { "format", required_argument, NULL, 'f' }, { "size", required_argument, NULL, 's' },
+                { "seed", required_argument, NULL, 'S' }, { 0 },
+        };
+        const char *host = "127.0.0.1";
+        int port = 0, fmt = 5424, conns = 1, c;
+        enum proto proto = P_TCP;
+        uint64_t n = 100000;
+        double rate = 0;
+        size_t size = 0;
+        unsigned seed = 42;
+        while ((c = getopt_long(argc, argv, "H:p:P:n:c:r:f:s:S:", opts, NULL)) != -1) {
+                switch (c) {
+                case 'H': host = optarg; break;
+                case 'p': port = atoi(optarg); break;
+                case 'P':
+                        proto = !strcmp(optarg, "udp") ? P_UDP : !strcmp(optarg, "tcp") ? P_TCP
+                              : !strcmp(optarg, "octet") ? P_OCTET : (enum proto)-1;
+                        break;
+                case 'n': n = strtoull(optarg, NULL, 10); break;
+                case 'c': conns = atoi(optarg); break;
+                case 'r': rate = atof(optarg); break;
+                case 'f': fmt = atoi(optarg); break;
+                case 's': size = strtoull(optarg, NULL, 10); break;
+                case 'S': seed = (unsigned)strtoul(optarg, NULL, 10); break;
+                default: goto usage;
+                }
+        }
+        if (port <= 0 || (int)proto < 0 || conns < 1 || conns > 1024 ||
+            (fmt != 5424 && fmt != 3164) || size > MSG_MAX - 256) {
+usage:
+                fprintf(stderr, "usage: loadgen --port P [--host A] [--proto udp|tcp|octet] "
+                                "[-n N] [-c K] [--rate R] [--format 5424|3164] [--size BYTES] "
+                                "[--seed S]\n");
+                return 2;
+        }
+        struct pool_msg *pool = calloc(POOL_N, sizeof(*pool));
+        if (!pool || pool_build(pool, proto, fmt, size, seed) < 0) {
+                fprintf(stderr, "loadgen: out of memory\n");
+                return 1;
+        }
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+        if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
+                fprintf(stderr, "loadgen: bad host %s (IPv4 only)\n", host);
+                return 2;
+        }
+        int *fds = calloc((size_t)conns, sizeof(int));
+        for (int i = 0; i < conns; i++) {
+                fds[i] = socket(AF_INET, proto == P_UDP ? SOCK_DGRAM : SOCK_STREAM, 0);
+                if (fds[i] < 0 || connect(fds[i], (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+                        fprintf(stderr, "loadgen: connect %s:%d: %s\n", host, port,
+                                strerror(errno));
+                        return 1;
+                }
+                if (proto == P_UDP) {
+                        int sb = 4 << 20;
+                        setsockopt(fds[i], SOL_SOCKET, SO_SNDBUF, &sb, sizeof(sb));
+                }
+        }
+        uint64_t sent = 0, bytes = 0, errors = 0, per_kind[K__MAX] = { 0 };
+        size_t pi = 0;
+        int ci = 0;
+        char *chunk = malloc(WRITE_CHUNK + MSG_MAX + 64);
+        double t0 = now_s();
+        while (sent < n) {
+                if (proto == P_UDP) {
+                        struct mmsghdr mh[UDP_BATCH];
+                        struct iovec iov[UDP_BATCH];
+                        uint64_t a = allowed(sent, n, rate, t0, UDP_BATCH);
+                        size_t first = pi;
+                        for (uint64_t j = 0; j < a; j++) {
+                                struct pool_msg *m = &pool[(first + j) % POOL_N];
+                                iov[j] = (struct iovec){ m->data, m->len };
+                                mh[j] = (struct mmsghdr){ .msg_hdr = { .msg_iov = &iov[j],
+                                                                       .msg_iovlen = 1 } };
+                        }
+                        int k = sendmmsg(fds[ci], mh, (unsigned)a, 0);
+                        if (k <= 0) {
+                                /* ECONNREFUSED (nobody listens), ENOBUFS: not sent */
+                                errors++;
+                                if (errors > 1000000)
+                                        break;
+                                continue;
+                        }
+                        for (int j = 0; j < k; j++) {
+                                per_kind[pool[(first + (size_t)j) % POOL_N].kind]++;
+                                bytes += iov[j].iov_len;
+                        }
+                        sent += (uint64_t)k;
+                        pi = (first + (size_t)k) % POOL_N;
+                } else {
+                        uint64_t a = allowed(sent, n, rate, t0, rate > 0 ? 4096 : 1u << 30);
+                        size_t len = 0;
+                        uint64_t m = 0;
+                        while (m < a && len < WRITE_CHUNK) {
+                                struct pool_msg *pm = &pool[pi];
+                                memcpy(chunk + len, pm->data, pm->len);
+                                len += pm->len;
+                                per_kind[pm->kind]++;
+                                pi = (pi + 1) % POOL_N;
+                                m++;
+                        }
+                        int r = write_all(fds[ci], chunk, len);
+                        if (r < 0) {
+                                fprintf(stderr, "loadgen: write: %s\n", strerror(-r));
+                                errors++;
+                                break;
+                        }
+                        sent += m;
+                        bytes += len;
+                }
+                ci = (ci + 1) % conns;
+        }
+        double el = now_s() - t0;
+        for (int i = 0; i < conns; i++) {
+                if (proto != P_UDP)
+                        shutdown(fds[i], SHUT_WR);
+                close(fds[i]);
+        }
+        uint64_t ok = sent;
+        printf("{\"sent\":%llu,\"errors\":%llu,\"bytes\":%llu,\"seconds\":%.6f,\"rate\":%.1f,"
+               "\"proto\":\"%s\",\"format\":%d,\"conns\":%d,\"size\":%zu,\"kinds\":{",
+               (unsigned long long)ok, (unsigned long long)errors, (unsigned long long)bytes, el,
+               el > 0 ? (double)ok / el : 0.0,
+               proto == P_UDP ? "udp" : proto == P_TCP ? "tcp" : "octet", fmt, conns, size);
+        for (int k = 0; k < K__MAX; k++)
+                printf("%s\"%s\":%llu", k ? "," : "", kind_name[k],
+                       (unsigned long long)per_kind[k]);
+        printf("}}\n");
+        return errors && !ok ? 1 : 0;
+}
