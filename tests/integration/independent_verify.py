@@ -6,7 +6,9 @@ Usage: independent_verify.py EXPORT_DIR PUBKEY.pem
 EXPORT_DIR is the export PREFIX (holding chain=NAME folders) or one chain=NAME folder.
 Exits 0 when every check of docs/FORMAT.md holds, else prints each problem and exits 1
 (2 on usage errors). It shares no code with gatelog: SHA-256 from hashlib, JSON from the
-json module, signatures checked by the openssl command line tool.
+json module, signatures checked by the openssl command line tool. Key rotation (section 9):
+PUBKEY is the chain's first key; a manifest with "next_key" whose signature verifies hands
+over to that key for the following epochs.
 """
 import base64
 import hashlib
@@ -16,10 +18,12 @@ import pathlib
 import re
 import subprocess
 import sys
+import tempfile
 
 SPKI_PREFIX = bytes.fromhex("302a300506032b6570032100")
 MEMBERS = {"version", "chain", "epoch", "start", "end", "first_seq", "count", "root",
            "criteria", "stats", "key_id", "prev", "sealed"}
+OPTIONAL = {"next_key"}  # section 9: key rotation
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
 
@@ -138,10 +142,16 @@ def load_pubkey(path):
     return der[12:]
 
 
-def signature_ok(pubkey_path, manifest_path, sig_path):
-    r = subprocess.run(["openssl", "pkeyutl", "-verify", "-pubin", "-inkey", str(pubkey_path),
-                        "-rawin", "-in", str(manifest_path), "-sigfile", str(sig_path)],
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+def signature_ok(pk, manifest_path, sig_path):
+    """pk: the 32 raw public key bytes, handed to openssl as a PEM SPKI file."""
+    pem = ("-----BEGIN PUBLIC KEY-----\n" + base64.b64encode(SPKI_PREFIX + pk).decode() +
+           "\n-----END PUBLIC KEY-----\n")
+    with tempfile.NamedTemporaryFile("w", suffix=".pem") as f:
+        f.write(pem)
+        f.flush()
+        r = subprocess.run(["openssl", "pkeyutl", "-verify", "-pubin", "-inkey", f.name,
+                            "-rawin", "-in", str(manifest_path), "-sigfile", str(sig_path)],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     return r.returncode == 0 and b"Signature Verified Successfully" in r.stdout
 
 
@@ -158,9 +168,9 @@ def check_manifest(where, m, folder_epoch, chain):
     if not isinstance(m, dict):
         problem(where, "manifest is not a JSON object")
         return False
-    if set(m) != MEMBERS:
+    if not MEMBERS <= set(m) <= MEMBERS | OPTIONAL:
         problem(where, f"manifest members differ: missing {sorted(MEMBERS - set(m))}, "
-                       f"unknown {sorted(set(m) - MEMBERS)}")
+                       f"unknown {sorted(set(m) - MEMBERS - OPTIONAL)}")
         return False
     ok = True
     if m["version"] != 1:
@@ -170,8 +180,8 @@ def check_manifest(where, m, folder_epoch, chain):
         if type(m[key]) is not int or m[key] < 0:
             problem(where, f"{key} is not a non-negative integer")
             ok = False
-    for key in ("root", "prev", "key_id"):
-        if not isinstance(m[key], str) or not HEX64.match(m[key]):
+    for key in ("root", "prev", "key_id", "next_key"):
+        if key in m and (not isinstance(m[key], str) or not HEX64.match(m[key])):
             problem(where, f"{key} is not 64 lowercase hex digits")
             ok = False
     for key in ("start", "end", "sealed"):
@@ -245,8 +255,9 @@ def check_tsc(where, folder, m, tagged):
             problem(where, f"tsc={cid} present but the manifest lists no criterion {cid!r}")
 
 
-def check_epoch(folder, number, chain, pubkey_path, key_id):
-    """Returns (manifest dict or None, sha256 of manifest.json or None)."""
+def check_epoch(folder, number, chain, pk, key_id):
+    """Returns (manifest dict or None, sha256 of manifest.json or None, the key for the next
+    epoch: pk, or the manifest's next_key when its signature and key_id are good)."""
     where = f"chain {chain} epoch {number}"
     mpath, spath, rpath = (folder / "manifest.json", folder / "manifest.sig",
                            folder / "records.jsonl")
@@ -254,31 +265,36 @@ def check_epoch(folder, number, chain, pubkey_path, key_id):
         if not p.is_file():
             problem(where, f"{p.name} is missing")
     if not mpath.is_file():
-        return None, None
+        return None, None, pk
     data = mpath.read_bytes()
     digest = hashlib.sha256(data).hexdigest()
+    sig_ok = False
     if spath.is_file():
         if len(spath.read_bytes()) != 64:
             problem(where, "manifest.sig is not 64 bytes")
-        elif not signature_ok(pubkey_path, mpath, spath):
+        elif not signature_ok(pk, mpath, spath):
             problem(where, "bad signature: openssl does not verify manifest.sig")
+        else:
+            sig_ok = True
     m, why = parse_canonical(data)
     if why:
         problem(where, f"manifest.json is {why}")
     if m is None or not check_manifest(where, m, number, chain):
-        return None, digest
+        return None, digest, pk
     if m["key_id"] != key_id:
         problem(where, f"key_id {m['key_id']} is not the given public key's {key_id}")
+    elif sig_ok and "next_key" in m:
+        pk = bytes.fromhex(m["next_key"])
     recs = read_lines(rpath) if rpath.is_file() else []
     if recs is None:
         problem(where, "records.jsonl does not end in a newline")
         recs = rpath.read_bytes().split(b"\n")
     tagged = check_records(where, m, recs)
     check_tsc(where, folder, m, tagged)
-    return m, digest
+    return m, digest, pk
 
 
-def check_chain(chain_dir, pubkey_path, key_id):
+def check_chain(chain_dir, pk):
     chain = chain_dir.name[len("chain="):]
     epochs = {}
     for d in chain_dir.glob("epoch=*"):
@@ -291,7 +307,8 @@ def check_chain(chain_dir, pubkey_path, key_id):
         return
     prev_num = prev_digest = next_seq = None
     for number in sorted(epochs):
-        m, digest = check_epoch(epochs[number], number, chain, pubkey_path, key_id)
+        m, digest, pk = check_epoch(epochs[number], number, chain, pk,
+                                    hashlib.sha256(pk).hexdigest())
         where = f"chain {chain} epoch {number}"
         if prev_num is not None and number != prev_num + 1:
             gap = f"{prev_num + 1}" if number == prev_num + 2 else \
@@ -315,13 +332,14 @@ def main(argv):
         print(__doc__.strip().splitlines()[2], file=sys.stderr)
         return 2
     root, pubkey_path = pathlib.Path(argv[1]), pathlib.Path(argv[2])
-    key_id = hashlib.sha256(load_pubkey(pubkey_path)).hexdigest()
+    pk = load_pubkey(pubkey_path)
+    key_id = hashlib.sha256(pk).hexdigest()
     chains = [root] if root.name.startswith("chain=") else \
         sorted(p for p in root.glob("chain=*") if p.is_dir())
     if not chains:
         problem(str(root), "no chain=NAME folder")
     for c in chains:
-        check_chain(c, pubkey_path, key_id)
+        check_chain(c, pk)
     for p in problems:
         print(p)
     if problems:
