@@ -579,12 +579,25 @@ static int write_batch(struct writer *w, struct event **ev, size_t n) {
 
 /* Stores events in order, closing epochs whose interval ended before an event's receipt.
  * On a store failure, retries every second until it succeeds: the events stay ours. */
+/* A failed store write is retried every second. During shutdown this says once why the
+ * daemon does not exit yet: it will not drop what it received. (SIGKILL stops it at once and
+ * loses what was not committed; journald and Kafka replay that, syslog senders cannot.) */
+static void write_retry_wait(struct writer *w, size_t left, bool *told) {
+        if (atomic_load(&w->stopping) && !*told) {
+                log_warn("stopping: waiting for the store to accept the remaining events",
+                         "events=%zu queued=%zu", left, w->q ? queue_depth(w->q) : (size_t)0);
+                *told = true;
+        }
+        sleep(1);
+}
+
 static void write_events(struct writer *w, struct event **ev, size_t n) {
         size_t i = 0;
+        bool told = false;
         while (i < n) {
                 if (ev[i]->received_us >= w->open.end_us) {
                         if (seal_due(w, ev[i]->received_us) < 0) {
-                                sleep(1);
+                                write_retry_wait(w, n - i, &told);
                                 continue;
                         }
                 }
@@ -592,7 +605,7 @@ static void write_events(struct writer *w, struct event **ev, size_t n) {
                 while (k < n && k - i < WRITER_BATCH_MAX && ev[k]->received_us < w->open.end_us)
                         k++;
                 if (write_batch(w, ev + i, k - i) < 0) {
-                        sleep(1);
+                        write_retry_wait(w, n - i, &told);
                         continue;
                 }
                 i = k;
