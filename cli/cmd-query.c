@@ -1,4 +1,6 @@
-/* `gatelog query`: prints stored records chosen by criterion, event time and host.
+/* `gatelog query`: prints stored records chosen by criterion, event time and host, and
+ * (issue 10) by actor, action, target, outcome, rule and app (cli/query-match.h), or counts
+ * them (--count, --group-by).
  *
  * Only records of sealed epochs are printed unless --include-open, so that what an auditor
  * sees has a signature behind it. The database is opened read-only and records are streamed
@@ -13,6 +15,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/query-match.h"  /* issue 10 */
 #include "core/buf.h"
 #include "core/json.h"
 #include "core/tm.h"
@@ -30,6 +33,14 @@ struct query_ctx {
         struct buf line;
         struct buf field;
         int64_t n_bad;          /* records whose bytes are not JSON (csv/table) */
+        /* issue 10: filters, counts, groups, spreadsheet-safe CSV */
+        const struct query_match *match;
+        bool count;             /* count instead of printing records */
+        const char *group_by;   /* NULL or a query_group_valid name */
+        struct query_groups groups;
+        uint64_t n_match;
+        bool csv_safe;
+        struct buf key;
 };
 
 static void query_usage(FILE *f)
@@ -37,6 +48,9 @@ static void query_usage(FILE *f)
         fprintf(f,
                 "Usage: gatelog query [--db FILE] [--criterion ID] [--since T] [--until T]\n"
                 "                     [--host H] [--include-open] [--format jsonl|csv|table]\n"
+                "                     [--actor V] [--action V] [--target V] [--outcome V]\n"
+                "                     [--rule V] [--app V] [--count] [--group-by G]\n"
+                "                     [--csv-safe] [--bom]\n"
                 "\n"
                 "Prints the records of sealed epochs that match every given filter, in seq order.\n"
                 "\n"
@@ -52,9 +66,24 @@ static void query_usage(FILE *f)
                 "                       every chain); needs --pubkey: only records of epochs\n"
                 "                       that verify are printed, the others are named on stderr\n"
                 "                       (exit 1)\n"
-                "  -k, --pubkey FILE    the public key the export must verify against\n"
+                "  -k, --pubkey FILE    the public key the export must verify against (the chain's\n"
+                "                       first key; rotations are followed)\n"
                 "  -C, --chain NAME     with --export: only this chain\n"
                 "  -h, --help           show this help\n"
+                "\n"
+                "Filters on the record's members (repeat one to match any of its values; all\n"
+                "different filters must match; V ending in '*' matches a prefix):\n"
+                "  --action V, --outcome V, --rule V, --app V   the member is the string V\n"
+                "  --actor V, --target V   the member is V or an object with a string member V\n"
+                "                       (user, ip, host, ...); KEY=V: the member KEY is V\n"
+                "  --count              print the number of matching records\n"
+                "  --group-by G         count per G: day (UTC, event time), actor (its user,\n"
+                "                       else ip), outcome, rule, app, host, action; as a table\n"
+                "                       unless --format csv|jsonl\n"
+                "  --csv-safe           prefix ' to CSV cells starting with = + - @ TAB CR, so\n"
+                "                       that spreadsheets show them as text, not formulas (this\n"
+                "                       changes the evidence text: off by default)\n"
+                "  --bom                start the CSV with a UTF-8 byte order mark (Excel)\n"
                 "\n"
                 "T is RFC 3339 (2026-01-31T12:00:00Z, 2026-01-31T13:00:00+01:00) or a date\n"
                 "(2026-01-31, midnight UTC).\n");
@@ -64,7 +93,7 @@ static void query_usage(FILE *f)
 
 static const char *const csv_columns[] = {
         "seq", "received", "time", "host", "app", "facility", "severity", "rule", "criteria",
-        "outcome", "message",
+        "outcome", "actor", "action", "target", "message",  /* actor..target: issue 10 */
 };
 
 /* The text of a member: strings as they are, null or absent as empty, arrays of strings
@@ -81,6 +110,26 @@ static int field_text(const json *v, struct buf *out)
         case JSON_STR:
                 s = json_str(v, &n);
                 return buf_append(out, s, n);
+        case JSON_OBJ:  /* issue 10: actor, target as "user=alice;ip=10.0.0.5" */
+                for (size_t i = 0; i < json_len(v); i++) {
+                        const char *k;
+                        size_t kl;
+                        const json *e = json_obj_at(v, i, &k, &kl);
+                        int r = i ? buf_putc(out, ';') : 0;
+                        if (r >= 0)
+                                r = buf_append(out, k, kl);
+                        if (r >= 0)
+                                r = buf_putc(out, '=');
+                        if (r >= 0 && json_type_of(e) == JSON_STR) {
+                                s = json_str(e, &n);
+                                r = buf_append(out, s, n);
+                        } else if (r >= 0) {
+                                r = json_canon(e, out);
+                        }
+                        if (r < 0)
+                                return r;
+                }
+                return 0;
         case JSON_ARR:
                 for (size_t i = 0; i < json_len(v); i++) {
                         const json *e = json_arr_at(v, i);
@@ -113,6 +162,24 @@ static int csv_put(struct buf *line, const char *s, size_t n, bool first)
         return r < 0 ? r : buf_putc(line, '"');
 }
 
+/* issue 10, --csv-safe: a cell a spreadsheet would take for a formula (starting with
+ * = + - @ TAB CR; OWASP's CSV injection list) gets a leading ', inside the quotes if any. */
+static int csv_put_cell(struct buf *line, const char *s, size_t n, bool first, bool safe)
+{
+        bool quote;
+        int r;
+
+        if (!safe || n == 0 || !strchr("=+-@\t\r", s[0]))
+                return csv_put(line, s, n, first);
+        r = first ? 0 : buf_putc(line, ',');
+        quote = strcspn(s, ",\"\r\n") != n;
+        if (r >= 0)
+                r = buf_append(line, quote ? "\"'" : "'", quote ? 2 : 1);
+        for (size_t i = 0; r >= 0 && i < n; i++)
+                r = quote && s[i] == '"' ? buf_append(line, "\"\"", 2) : buf_putc(line, s[i]);
+        return r < 0 || !quote ? r : buf_putc(line, '"');
+}
+
 static int csv_header(struct query_ctx *c)
 {
         int r = 0;
@@ -129,8 +196,8 @@ static int csv_row(struct query_ctx *c, const struct store_record *rec, const js
         for (size_t i = 1; r >= 0 && i < sizeof(csv_columns) / sizeof(csv_columns[0]); i++) {
                 r = field_text(j ? json_obj_get(j, csv_columns[i]) : NULL, &c->field);
                 if (r >= 0)
-                        r = csv_put(&c->line, c->field.data ? c->field.data : "",
-                                    c->field.len, false);
+                        r = csv_put_cell(&c->line, c->field.data ? c->field.data : "",
+                                         c->field.len, false, c->csv_safe);
         }
         return r < 0 ? r : buf_append(&c->line, "\r\n", 2);
 }
@@ -241,8 +308,9 @@ static int record_cb(void *ud, const struct store_record *rec)
         struct query_ctx *c = ud;
         json *j = NULL;
         int r;
+        bool filter = query_match_any(c->match);  /* issue 10 */
 
-        if (c->format == QUERY_JSONL) {
+        if (c->format == QUERY_JSONL && !filter && !c->count) {
                 if (fwrite(rec->data, 1, rec->len, stdout) != rec->len || putchar('\n') == EOF)
                         return -EIO;
                 return 0;
@@ -254,6 +322,30 @@ static int record_cb(void *ud, const struct store_record *rec)
                 j = NULL;
                 c->n_bad++;
         }
+        /* issue 10: filters, then counting or printing */
+        if (filter && (!j || !query_match_record(c->match, j))) {
+                json_free(j);
+                return 0;
+        }
+        if (c->count) {
+                c->n_match++;
+                r = 0;
+                if (c->group_by) {
+                        buf_reset(&c->key);
+                        r = query_group_key(c->group_by, j, rec->time_us, &c->key);
+                        if (r >= 0)
+                                r = query_groups_add(&c->groups, c->key.data ? c->key.data : "",
+                                                     c->key.len, 1);
+                }
+                json_free(j);
+                return r;
+        }
+        if (c->format == QUERY_JSONL) {
+                json_free(j);
+                if (fwrite(rec->data, 1, rec->len, stdout) != rec->len || putchar('\n') == EOF)
+                        return -EIO;
+                return 0;
+        }
         buf_reset(&c->line);
         r = c->format == QUERY_CSV ? csv_row(c, rec, j) : table_row(c, rec, j);
         json_free(j);
@@ -262,9 +354,88 @@ static int record_cb(void *ud, const struct store_record *rec)
         return fwrite(c->line.data, 1, c->line.len, stdout) == c->line.len ? 0 : -EIO;
 }
 
-static int query_run(const char *db, const struct store_query *q, enum query_format format)
+/* issue 10: the header, or with --bom its byte order mark first; nothing when counting. */
+static int query_start(struct query_ctx *c, bool bom)
 {
-        struct query_ctx c = { .format = format, .line = BUF_INIT, .field = BUF_INIT };
+        int r = 0;
+
+        if (c->count)
+                return 0;
+        buf_reset(&c->line);
+        if (bom && c->format == QUERY_CSV)
+                r = buf_append(&c->line, "\xef\xbb\xbf", 3);
+        if (r >= 0 && c->format != QUERY_JSONL)
+                r = c->format == QUERY_CSV ? csv_header(c) : table_header(c);
+        if (r >= 0 && fwrite(c->line.data, 1, c->line.len, stdout) != c->line.len)
+                r = -EIO;
+        return r;
+}
+
+/* issue 10: --count and --group-by results. fmt_set: --format was given. */
+static int query_counts(struct query_ctx *c, bool fmt_set, bool bom)
+{
+        struct buf *l = &c->line;
+        int r = 0;
+
+        if (!c->count)
+                return 0;
+        buf_reset(l);
+        if (bom && c->format == QUERY_CSV)
+                r = buf_append(l, "\xef\xbb\xbf", 3);
+        if (!c->group_by) {
+                if (!fmt_set || c->format == QUERY_TABLE)
+                        r = buf_printf(l, "%llu\n", (unsigned long long)c->n_match);
+                else if (c->format == QUERY_CSV)
+                        r = buf_printf(l, "count\r\n%llu\r\n", (unsigned long long)c->n_match);
+                else
+                        r = buf_printf(l, "{\"count\":%llu}\n", (unsigned long long)c->n_match);
+                return r >= 0 && fwrite(l->data, 1, l->len, stdout) != l->len ? -EIO : r;
+        }
+        query_groups_sort(&c->groups, strcmp(c->group_by, "day") != 0);
+        if (fmt_set && c->format == QUERY_CSV && r >= 0)
+                r = buf_printf(l, "%s,count\r\n", c->group_by);
+        else if ((!fmt_set || c->format == QUERY_TABLE) && r >= 0)
+                r = buf_printf(l, "%-40s %s\n", c->group_by, "COUNT");
+        for (size_t i = 0; r >= 0 && i < c->groups.n; i++) {
+                const struct query_group *g = &c->groups.v[i];
+                if (fmt_set && c->format == QUERY_CSV) {
+                        r = csv_put_cell(l, g->key, g->key_len, true, c->csv_safe);
+                        if (r >= 0)
+                                r = buf_printf(l, ",%llu\r\n", (unsigned long long)g->count);
+                } else if (fmt_set && c->format == QUERY_JSONL) {
+                        json *o = json_new_obj();
+                        r = o ? json_obj_set(o, c->group_by, json_new_strn(g->key, g->key_len))
+                              : -ENOMEM;
+                        if (r >= 0)
+                                r = json_obj_set_int(o, "count", (int64_t)g->count);
+                        if (r >= 0)
+                                r = json_canon(o, l);
+                        json_free(o);
+                        if (r >= 0)
+                                r = buf_putc(l, '\n');
+                } else {
+                        r = table_cell(l, g->key, g->key_len, 40, true);
+                        if (r >= 0)
+                                r = buf_printf(l, " %llu\n", (unsigned long long)g->count);
+                }
+        }
+        if (r >= 0 && fwrite(l->data, 1, l->len, stdout) != l->len)
+                r = -EIO;
+        return r;
+}
+
+static void query_ctx_free(struct query_ctx *c)
+{
+        buf_free(&c->line);
+        buf_free(&c->field);
+        buf_free(&c->key);
+        query_groups_free(&c->groups);
+}
+
+static int query_run(const char *db, const struct store_query *q, const struct query_ctx *tmpl,
+                     bool fmt_set, bool bom)
+{
+        struct query_ctx c = *tmpl;
         struct store_error err;
         struct store *s = NULL;
         int r = store_open(db, STORE_READONLY, &s, &err);
@@ -277,20 +448,17 @@ static int query_run(const char *db, const struct store_query *q, enum query_for
                 fprintf(stderr, "gatelog query: cannot open %s\n", err.msg);
                 return 3;
         }
-        if (format != QUERY_JSONL) {
-                r = format == QUERY_CSV ? csv_header(&c) : table_header(&c);
-                if (r >= 0 && fwrite(c.line.data, 1, c.line.len, stdout) != c.line.len)
-                        r = -EIO;
-        }
+        r = query_start(&c, bom);  /* issue 10 */
         if (r >= 0)
                 r = store_query(s, q, record_cb, &c);
+        if (r >= 0)
+                r = query_counts(&c, fmt_set, bom);
         if (r >= 0 && fflush(stdout) != 0)
                 r = -EIO;
         if (r < 0)
                 fprintf(stderr, "gatelog query: %s: %s\n", db,
                         r == -EIO && store_errmsg(s)[0] ? store_errmsg(s) : strerror(-r));
-        buf_free(&c.line);
-        buf_free(&c.field);
+        query_ctx_free(&c);
         store_close(s);
         return r < 0 || c.n_bad > 0 ? 3 : 0;
 }
@@ -304,9 +472,10 @@ static void query_skipped_cb(void *ud, const char *what)
 }
 
 static int query_export_run(const char *where, const char *chain, const char *pub,
-                            const struct store_query *q, enum query_format format)
+                            const struct store_query *q, const struct query_ctx *tmpl,
+                            bool fmt_set, bool bom)
 {
-        struct query_ctx c = { .format = format, .line = BUF_INIT, .field = BUF_INIT };
+        struct query_ctx c = *tmpl;
         struct seal_error kerr = { { 0 } };
         struct store_error err = { { 0 } };
         uint8_t pk[SEAL_PK_LEN];
@@ -317,21 +486,18 @@ static int query_export_run(const char *where, const char *chain, const char *pu
                 fprintf(stderr, "gatelog query: %s: %s\n", pub, kerr.msg);
                 return 2;
         }
-        if (format != QUERY_JSONL) {
-                r = format == QUERY_CSV ? csv_header(&c) : table_header(&c);
-                if (r >= 0 && fwrite(c.line.data, 1, c.line.len, stdout) != c.line.len)
-                        r = -EIO;
-        }
+        r = query_start(&c, bom);  /* issue 10 */
         if (r >= 0)
                 r = export_query(where, chain, pk, q, record_cb, query_skipped_cb, &c, &skipped,
                                  &err);
+        if (r >= 0)
+                r = query_counts(&c, fmt_set, bom);
         if (r >= 0 && fflush(stdout) != 0)
                 r = -EIO;
         if (r < 0)
                 fprintf(stderr, "gatelog query: %s: %s\n", where,
                         err.msg[0] ? err.msg : strerror(-r));
-        buf_free(&c.line);
-        buf_free(&c.field);
+        query_ctx_free(&c);
         return r < 0 || c.n_bad > 0 ? 3 : skipped > 0 ? 1 : 0;
 }
 
@@ -370,8 +536,24 @@ int cmd_query(int argc, char **argv)
                 { "pubkey", required_argument, NULL, 'k' },
                 { "chain", required_argument, NULL, 'C' },
                 { "help", no_argument, NULL, 'h' },
+                /* issue 10: filters, counts, spreadsheet CSV (long options only) */
+                { "actor", required_argument, NULL, 1000 + QF_ACTOR },
+                { "action", required_argument, NULL, 1000 + QF_ACTION },
+                { "target", required_argument, NULL, 1000 + QF_TARGET },
+                { "outcome", required_argument, NULL, 1000 + QF_OUTCOME },
+                { "rule", required_argument, NULL, 1000 + QF_RULE },
+                { "app", required_argument, NULL, 1000 + QF_APP },
+                { "count", no_argument, NULL, 1100 },
+                { "group-by", required_argument, NULL, 1101 },
+                { "csv-safe", no_argument, NULL, 1102 },
+                { "bom", no_argument, NULL, 1103 },
                 { NULL, 0, NULL, 0 },
         };
+        struct query_match match;  /* issue 10 */
+        memset(&match, 0, sizeof(match));
+        struct query_ctx ctx = { .line = BUF_INIT, .field = BUF_INIT, .key = BUF_INIT,
+                                 .match = &match };
+        bool fmt_set = false, bom = false;
         struct store_query q = { NULL, NULL, INT64_MIN, INT64_MAX, false };
         enum query_format format = QUERY_JSONL;
         const char *db = QUERY_DEFAULT_DB;
@@ -388,7 +570,19 @@ int cmd_query(int argc, char **argv)
                 case 'o': q.include_open = true; break;
                 case 's': r = parse_time("--since", optarg, &q.since_us); break;
                 case 'u': r = parse_time("--until", optarg, &q.until_us); break;
-                case 'f': r = parse_format(optarg, &format); break;
+                case 'f': r = parse_format(optarg, &format); fmt_set = true; break;
+                case 1100: ctx.count = true; break;  /* issue 10 */
+                case 1101:
+                        ctx.group_by = optarg;
+                        ctx.count = true;
+                        if (!query_group_valid(optarg)) {
+                                fprintf(stderr, "gatelog query: --group-by %s: not one of day, "
+                                        "actor, outcome, rule, app, host, action\n", optarg);
+                                r = -EINVAL;
+                        }
+                        break;
+                case 1102: ctx.csv_safe = true; break;
+                case 1103: bom = true; break;
                 case 'e': exp = optarg; break;
                 case 'k': pub = optarg; break;
                 case 'C': chain = optarg; break;
@@ -396,6 +590,17 @@ int cmd_query(int argc, char **argv)
                         query_usage(stdout);
                         return 0;
                 default:
+                        if (c >= 1000 && c < 1000 + QF_N) {  /* issue 10: filters */
+                                static const char *const names[QF_N] = {
+                                        "actor", "action", "target", "outcome", "rule", "app",
+                                };
+                                r = query_match_add(&match, names[c - 1000], optarg);
+                                if (r == -E2BIG)
+                                        fprintf(stderr, "gatelog query: --%s given more than "
+                                                "%d times\n", names[c - 1000],
+                                                QUERY_VALUES_MAX);
+                                break;
+                        }
                         r = -EINVAL;
                         break;
                 }
@@ -416,7 +621,8 @@ int cmd_query(int argc, char **argv)
                 query_usage(stderr);
                 return 2;
         }
+        ctx.format = format;
         if (exp)
-                return query_export_run(exp, chain, pub, &q, format);
-        return query_run(db, &q, format);
+                return query_export_run(exp, chain, pub, &q, &ctx, fmt_set, bom);
+        return query_run(db, &q, &ctx, fmt_set, bom);
 }

@@ -128,8 +128,9 @@ struct recs {
 static int rec_cb(void *ud, const struct store_record *r) {
         struct recs *x = ud;
         assert_true(x->n < 256);
-        x->data[x->n] = malloc(r->len);
+        x->data[x->n] = malloc(r->len + 1); /* NUL-terminated: the model uses strstr */
         memcpy(x->data[x->n], r->data, r->len);
+        x->data[x->n][r->len] = '\0';
         x->b[x->n] = (struct seal_blob){ x->data[x->n], r->len };
         x->n++;
         return 0;

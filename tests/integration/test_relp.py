@@ -37,14 +37,19 @@ def all_records(d):
     return [json.loads(l) for l in out.splitlines() if l.strip()]
 
 
-def wait_messages(d, want, timeout=60):
-    """Waits until every text in want is a record's message; returns all records."""
+def wait_messages(d, want, timeout=60, nudge=None):
+    """Waits until every text in want is a record's message; returns all records. nudge(),
+    when given, is called every second meanwhile."""
     deadline = time.time() + timeout
     recs = []
+    last = time.time()
     while time.time() < deadline:
         recs = all_records(d)
         if want <= {r["message"] for r in recs}:
             return recs
+        if nudge and time.time() - last > 1:
+            nudge()
+            last = time.time()
         time.sleep(0.2)
     missing = want - {r["message"] for r in recs}
     raise Failure(f"{len(missing)} messages missing, e.g. {sorted(missing)[:3]}\n" +
@@ -169,7 +174,14 @@ def test_sigkill_while_rsyslog_sends():
             d.kill()
             time.sleep(0.3)  # rsyslog notices the broken session
             d.start()
-        recs = wait_messages(d, set(lines), timeout=90)
+        # rsyslog 8.2302 retries a suspended omrelp action only when a new message reaches
+        # its queue: keep one coming until everything arrived (they become records too).
+        nudges = []
+
+        def nudge():
+            nudges.append(f"nudge {len(nudges)}")
+            logger(inport, [nudges[-1]], "-T", "--octet-count", "--rfc5424=notq", "-t", "app")
+        recs = wait_messages(d, set(lines), timeout=90, nudge=nudge)
         got = collections.Counter(r["message"] for r in recs)
         check(all(got[line] >= 1 for line in lines), "a message is missing")
         dups = check_duplicates_flagged(recs)
