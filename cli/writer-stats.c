@@ -145,7 +145,7 @@ json *epoch_stats_json(const struct epoch_stats *s) {
         int r = 0;
         for (int k = 0; r >= 0 && k < DROP__MAX; k++) {
                 r = json_obj_set_int(d, drop_reason_name(k), (int64_t)s->dropped[k]);
-                if (k != DROP_CONN_LIMIT) /* connections, not events */
+                if (!drop_reason_is_connection(k)) /* connections, not events */
                         lost += (int64_t)s->dropped[k];
         }
         if (r >= 0)

@@ -61,11 +61,22 @@ const char *drop_reason_name(enum drop_reason r)
                 [DROP_CONN_LIMIT] = "conn_limit",
                 [DROP_OUT_OF_MEMORY] = "out_of_memory",
                 [DROP_SHUTDOWN] = "shutdown",
+                [DROP_TLS_REFUSED] = "tls_refused",
+                [DROP_TLS_HANDSHAKE_TIMEOUT] = "tls_handshake_timeout",
+                [DROP_IDLE_TIMEOUT] = "idle_timeout",
+                [DROP_FRAME_TOO_LARGE] = "frame_too_large",
         };
 
         if ((unsigned)r >= DROP__MAX)
                 return "unknown";
         return names[r];
+}
+
+bool drop_reason_is_connection(enum drop_reason r)
+{
+        return r == DROP_CONN_LIMIT || r == DROP_TLS_REFUSED ||
+               r == DROP_TLS_HANDSHAKE_TIMEOUT || r == DROP_IDLE_TIMEOUT ||
+               r == DROP_FRAME_TOO_LARGE;
 }
 
 void drop_take(struct drop_counters *d, uint64_t out[DROP__MAX])

@@ -6,6 +6,7 @@
  * same SQLite transaction, so that a count survives a crash exactly when the records do. */
 #pragma once
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "core/json.h"
@@ -51,10 +52,18 @@ enum drop_reason {
         DROP_CONN_LIMIT,       /* TCP connection refused: too many connections */
         DROP_OUT_OF_MEMORY,    /* an event could not be allocated */
         DROP_SHUTDOWN,         /* partial frame still buffered when a connection closed at exit */
+        /* Connections closed for misbehaving (counted per connection, not per event; like
+         * DROP_CONN_LIMIT they are not part of stats.received): */
+        DROP_TLS_REFUSED,      /* TLS handshake failed or the client was not allowed */
+        DROP_TLS_HANDSHAKE_TIMEOUT,
+        DROP_IDLE_TIMEOUT,     /* no complete message within the idle timeout */
+        DROP_FRAME_TOO_LARGE,  /* a frame over max_message: stored truncated, then closed */
         DROP__MAX
 };
 
 const char *drop_reason_name(enum drop_reason r);
+/* Does r count connections rather than events? */
+bool drop_reason_is_connection(enum drop_reason r);
 
 struct drop_counters {
         _Atomic uint64_t n[DROP__MAX];

@@ -388,6 +388,10 @@ static int space_cb(struct loop *loop, int fd, uint32_t events, void *ud)
 /* A refused or misbehaving TLS client: logged once, counted, closed. */
 static void conn_refuse(struct conn *c, const char *what, const char *why)
 {
+        enum drop_reason r = !strcmp(what, "handshake_timeout") ? DROP_TLS_HANDSHAKE_TIMEOUT
+                             : !strcmp(what, "idle_timeout")    ? DROP_IDLE_TIMEOUT
+                                                                : DROP_TLS_REFUSED;
+        drop_count(c->s->drops, r, 1);
         log_info("tls connection closed", "listener=%s peer=%s reason=%s detail=\"%s\"",
                  c->l->cfg ? c->l->cfg->addr : "?", c->peer, what, why ? why : "");
         conn_close(c);
@@ -464,6 +468,7 @@ static int conn_cb(struct loop *loop, int fd, uint32_t events, void *ud)
                         /* What followed the oversize frame is not read: the connection
                          * ends after it, as if the peer had reset. */
                         c->eof = c->finished = true;
+                        drop_count(s->drops, DROP_FRAME_TOO_LARGE, 1);
                         log_info("tls connection closed",
                                  "listener=%s peer=%s reason=frame_too_large max=%zu",
                                  c->l->cfg->addr, c->peer, s->max_message);

@@ -120,6 +120,11 @@ def test_refused_clients_leave_no_record():
         check(log.count("reason=handshake_failed") + log.count("reason=client_refused") >= 3,
               "each refused client is logged:\n" + log[-3000:])
         check("intruder.test" in log, "the refused name is in the log")
+        gatelog("seal", "--now", "-c", d.config, check_rc=0)
+        rc, out, _ = gatelog("epochs", "--db", d.db, "--format", "jsonl", check_rc=0)
+        refused_n = sum(json.loads(l).get("stats", {}).get("dropped", {}).get("tls_refused", 0)
+                        for l in out.splitlines() if l.strip())
+        check(refused_n >= 3, f"refused clients not counted as tls_refused: {refused_n}")
     finally:
         d.cleanup()
 
@@ -184,6 +189,9 @@ def test_limits_slow_loris_and_flood():
                     dropped[k] = dropped.get(k, 0) + v
         check(dropped.get("conn_limit", 0) >= 17,
               f"refused connections not counted in the manifest: {dropped}")
+        # Each way a connection was closed is counted under its own reason.
+        for reason in ("tls_handshake_timeout", "idle_timeout", "frame_too_large"):
+            check(dropped.get(reason, 0) >= 1, f"{reason} not counted in the manifest: {dropped}")
         check("after the big one" not in messages(d), "read past the oversize frame")
     finally:
         for s in socks:
