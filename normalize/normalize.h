@@ -36,6 +36,9 @@
  *              "journal_bad_data" (normalize/journald.h)
  *   kafka      source {kind: "kafka", topic, partition, offset, key, key_b64, timestamp}; a
  *              JSON payload under event, else event null (normalize_payload below)
+ *   tls, relp  syslog records whose source.transport is "tls" or "relp"; source.tls holds the
+ *              verified client identity {version, cipher, verified, client: {subject, issuer,
+ *              san, fingerprint_sha256}}; RELP resends are flagged "possible_duplicate"
  * A rule pack (rules/rules.h) then fills rule, criteria, actor, action, target, outcome, and
  * may add redacted {path: how} with the flag "redacted".
  *
