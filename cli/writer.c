@@ -293,7 +293,12 @@ static int key_pick(struct writer *w, const char *manifest, size_t len, char *er
                          "key file nor its .next file is that key", (long long)epoch, want);
                 return -EKEYREJECTED;
         }
-        return 0;  /* another key than the chain's: signed as configured (verify tells) */
+        /* Signing on with another key would break the chain for every verifier pinned to
+         * it: a new key goes through `gatelog keygen --rotate`, which announces it first. */
+        snprintf(err, err_len, "the chain is signed by key %s (epoch %lld), but the configured "
+                 "key is %s: restore the right seal.key, or announce a new key with `gatelog "
+                 "keygen --rotate`", want, (long long)epoch, w->key_id);
+        return -EKEYREJECTED;
 }
 
 /* Rebuilds the open epoch from the store after a restart. */

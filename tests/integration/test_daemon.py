@@ -67,6 +67,21 @@ def test_key_readable_by_others_refused():
         d.cleanup()
 
 
+def test_replaced_key_refused_on_a_sealed_chain():
+    """A chain signed by one key is not silently continued with another."""
+    d = Daemon()
+    try:
+        d.start()
+        d.seal()
+        d.stop()
+        gatelog("keygen", "--out", d.key, "--force", check_rc=0)
+        rc, out, err = gatelog("run", "-c", d.config, timeout=20)
+        check(rc != 0, "the daemon signed on with a replaced key")
+        check("keygen --rotate" in err, f"no clear reason: {err[-600:]}")
+    finally:
+        d.cleanup()
+
+
 def test_bad_config_names_file_line_column():
     d = Daemon()
     try:
@@ -267,7 +282,8 @@ def test_normalize_command():
 
 if __name__ == "__main__":
     run_tests([test_help_lists_every_command, test_key_created_on_first_start,
-               test_key_readable_by_others_refused, test_bad_config_names_file_line_column,
+               test_key_readable_by_others_refused, test_replaced_key_refused_on_a_sealed_chain,
+               test_bad_config_names_file_line_column,
                test_empty_epochs_are_sealed, test_restart_continues_chain_and_seals_missed_interval,
                test_sigterm_keeps_what_was_received, test_hostile_input_becomes_flagged_records,
                test_oversized_message_truncated_and_flagged,
