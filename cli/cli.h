@@ -16,5 +16,7 @@ int cmd_rules(int argc, char **argv);
 int cmd_proof(int argc, char **argv);
 int cmd_verify_proof(int argc, char **argv);
 int cmd_head(int argc, char **argv);
+int cmd_report(int argc, char **argv);  /* evidence report (issue 10) */
+int cmd_timestamp(int argc, char **argv);  /* RFC 3161 time stamps (issue 10) */
 /* ops (issue 9): gatelog config check|dump */
 int cmd_config(int argc, char **argv);

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cli/audit-source.h"
+#include "cli/tsa.h"  /* issue 10: RFC 3161 tokens */
 #include "cli/cli.h"
 #include "outputs/outputs.h"
 #include "outputs/s3.h"  /* issue 7: export_read over folders and s3:// */
@@ -31,7 +32,9 @@ static void usage(FILE *f) {
                    "  --since-head FILE  also prove the chain extends that head (a `gatelog head`\n"
                    "                  line or a checkpoint signed by --pubkey): nothing cut or rewritten\n"
                    "  --revoked FILE  revoked keys, lines \"KEY_ID FROM_EPOCH\": a manifest of that\n"
-                   "                  epoch or later signed by the key fails\n\n"
+                   "                  epoch or later signed by the key fails\n"
+                   "  --tsa-ca FILE   with --export: check each manifest.tsr (RFC 3161 token, see\n"
+                   "                  `gatelog timestamp`) against this CA; a bad token fails\n\n"
                    "Key rotation: --pubkey is the chain's first key; a manifest naming \"next_key\"\n"
                    "hands over to that key for the following epochs (docs/FORMAT.md section 9).\n");
 }
@@ -39,6 +42,7 @@ static void usage(FILE *f) {
 /* Problems found here rather than by the verifier (files missing, the open epoch). */
 struct report {
         uint64_t n;
+        const char *tsa_ca;  /* issue 10: check manifest.tsr tokens against this CA */
 };
 
 static void fail(struct report *rp, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -288,6 +292,15 @@ static int export_epoch_cb(void *ud, const struct export_read_epoch *e) {
                 if (r >= 0)
                         r = seal_verifier_tsc(c->v, e->tsc_ids[i], c->tsc.v, c->tsc.n);
         }
+        if (r >= 0 && c->rp->tsa_ca && e->manifest) {  /* issue 10: RFC 3161 token */
+                char when[32] = "", why[512] = "";
+                int t = tsa_check_file(e->path, e->manifest, e->manifest_len, c->rp->tsa_ca,
+                                       when, why, sizeof(why));
+                if (t == 0)
+                        printf("%s: time-stamped %s\n", e->path, when);
+                else if (t != -ENOENT)
+                        fail(c->rp, "%s: manifest.tsr: %s", e->path, why);
+        }
         if (r >= 0)
                 r = seal_verifier_epoch_end(c->v, true);
         return r;
@@ -320,11 +333,13 @@ int cmd_verify(int argc, char **argv) {
                 { "quiet", no_argument, NULL, 'q' },
                 { "since-head", required_argument, NULL, 'H' }, /* issue 10 */
                 { "revoked", required_argument, NULL, 'R' },    /* issue 10 */
+                { "tsa-ca", required_argument, NULL, 'T' },     /* issue 10: RFC 3161 */
                 { "help", no_argument, NULL, 'h' },
                 { 0 },
         };
         const char *pub = NULL, *db = NULL, *exp = NULL, *chain = NULL;
         const char *since_head = NULL, *revoked = NULL; /* issue 10 */
+        const char *tsa_ca = NULL;  /* issue 10: RFC 3161 tokens */
         bool quiet = false;
         int c;
         optind = 1;
@@ -337,6 +352,7 @@ int cmd_verify(int argc, char **argv) {
                 case 'q': quiet = true; break;
                 case 'H': since_head = optarg; break;
                 case 'R': revoked = optarg; break;
+                case 'T': tsa_ca = optarg; break;
                 case 'h': usage(stdout); return 0;
                 default: usage(stderr); return 2;
                 }
@@ -355,7 +371,7 @@ int cmd_verify(int argc, char **argv) {
         int vr = verifier_make(pk, revoked, &v);  /* issue 10: rotations, --revoked */
         if (vr < 0)
                 return vr == -ENOMEM ? 3 : 2;
-        struct report rp = { 0 };
+        struct report rp = { 0, tsa_ca };
         /* issue 10: the head an auditor kept; the chain must extend it. */
         struct seal_head head;
         char herr[512];

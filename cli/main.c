@@ -23,6 +23,8 @@ static const struct command {
         { "proof", cmd_proof, "print the inclusion proof of one record" },
         { "verify-proof", cmd_verify_proof, "check an inclusion proof against a public key" },
         { "head", cmd_head, "print the chain head, or a signed checkpoint" },
+        { "report", cmd_report, "write the evidence report of a period (HTML or JSON)" },
+        { "timestamp", cmd_timestamp, "RFC 3161 time stamps for exported manifests" },
         { "config", cmd_config, "check a configuration file, or dump the effective one" }, /* issue 9 */
 };
 

@@ -38,6 +38,7 @@
 #include <systemd/sd-journal.h>
 
 #include "core/log.h"
+#include "core/metrics.h"  /* ops (issue 9) */
 #include "core/tm.h"
 #include "ingest/journald.h"
 #include "normalize/journald.h"
@@ -96,6 +97,8 @@ struct journald_source {
         bool track_seq;
         struct seq_track seq[JOURNALD_SEQ_IDS];
         uint64_t seq_tick;
+        struct metric *m_lag;        /* ops (issue 9): gatelog_journald_cursor_lag_seconds */
+        uint64_t last_rt;            /* ops (issue 9): realtime of the last entry read; 0: none */
 };
 
 void journald_config_clear(struct journald_config *c)
@@ -444,11 +447,26 @@ static int resume_check(struct journald_source *s, const char *cursor, int64_t r
         return 1;
 }
 
+/* ops (issue 9): the cursor lag, the realtime of the journal's newest entry minus that of
+ * the last entry read, in whole seconds rounded up (so any lag shows); 0 once caught up
+ * (sd_journal_next found nothing more). The newest entry is the journal's, filters aside:
+ * a filtered source shows the lag until it catches up. */
+static void lag_update(struct journald_source *s, uint64_t rt)
+{
+        uint64_t to = 0;
+
+        if (sd_journal_get_cutoff_realtime_usec(s->j, NULL, &to) <= 0)
+                return;
+        metric_set(s->m_lag, to > rt ? (int64_t)((to - rt + 999999) / 1000000) : 0);
+}
+
 /* Reads up to JOURNALD_BATCH entries. */
 static int dispatch(struct journald_source *s)
 {
         int n;
 
+        if (s->n_pend > 0 && !s->stopped && s->last_rt)
+                lag_update(s, s->last_rt);  /* ops (issue 9): paused; the journal grew */
         if (s->stopped || s->n_pend > 0)
                 return 0;
         for (n = 0; n < JOURNALD_BATCH && s->n_pend == 0; n++) {
@@ -458,8 +476,10 @@ static int dispatch(struct journald_source *s)
                 bool gap;
                 int take, r = sd_journal_next(s->j);
 
-                if (r == 0)
+                if (r == 0) {
+                        metric_set(s->m_lag, 0);  /* ops (issue 9): caught up */
                         return 0; /* caught up; the journal fd wakes us */
+                }
                 if (r < 0) {
                         if (!s->read_error_logged)
                                 log_error("cannot read the journal; retrying on its next change",
@@ -476,6 +496,7 @@ static int dispatch(struct journald_source *s)
                         continue;
                 }
                 sd_journal_get_realtime_usec(s->j, &rt);
+                s->last_rt = rt;
                 take = 1;
                 gap = false;
                 if (s->resume_cursor)
@@ -488,12 +509,20 @@ static int dispatch(struct journald_source *s)
                         free(cursor);
                         continue;
                 }
+                /* ops (issue 9): counted under the label the writer's kept count uses */
+                metrics_received("journald",
+                                 json_str(json_obj_get(json_obj_get(rec, "source"),
+                                                       "transport"), NULL));
                 emit(s, rec, cursor);
                 free(cursor);
                 s->count++;
-                if (pend_flush(s) == -EAGAIN)
+                if (pend_flush(s) == -EAGAIN) {
+                        lag_update(s, s->last_rt);
                         return pause_reading(s);
+                }
         }
+        if (s->last_rt)
+                lag_update(s, s->last_rt);  /* ops (issue 9) */
         if (s->n_pend > 0 && pend_flush(s) == -EAGAIN)
                 return pause_reading(s);
         kick(s); /* more may remain: come back after the other fds */
@@ -823,6 +852,9 @@ int journald_source_new(const struct journald_config *cfg, const char *position,
         }
         if (norm_journal_new(JOURNALD_FIELD_MAX, &s->nb) < 0 || set_probe_paths(s, cfg) < 0)
                 goto fail_msg;
+        s->m_lag = metrics_gauge("gatelog_journald_cursor_lag_seconds",  /* ops (issue 9) */
+                                 "Realtime of the journal's newest entry minus the last one "
+                                 "read, seconds; 0 when caught up", "source", cfg->name, NULL);
         s->track_seq = !cfg->n_files && !cfg->n_matches && !cfg->n_units &&
                        !cfg->n_identifiers && !cfg->n_transports && cfg->max_priority < 0;
         r = journal_open(s, cfg, err, err_len);

@@ -75,3 +75,13 @@ void ingest_kafka_set_free(struct ingest_kafka_set *s)
                 ingest_kafka_free(s->k[i]);
         free(s);
 }
+
+bool ingest_kafka_set_ready(void *ud, char *why, size_t why_len)  /* ops (issue 9) */
+{
+        struct ingest_kafka_set *s = ud;
+
+        for (size_t i = 0; s && i < s->n; i++)
+                if (!ingest_kafka_ready(s->k[i], why, why_len))
+                        return false;
+        return true;
+}

@@ -16,6 +16,7 @@
  * rd_kafka_consumer_poll, since the main queue is forwarded to the consumer queue), except
  * sink_cb (writer thread) and log_cb (librdkafka's threads). */
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,6 +71,10 @@ struct ingest_kafka {
         int64_t drain_timeout_us;
         enum kstate state;
         struct metric *m_up, *m_messages, *m_paused; /* health, for /metrics (issue 9) */
+        /* ops (issue 9): /readyz, read by the HTTP thread: brokers down and why. */
+        pthread_mutex_t ready_lock;
+        bool down;
+        char down_reason[200];
         char last_error[256];           /* last non-state error logged, to log it once */
 };
 
@@ -106,6 +111,9 @@ static void state_up(struct ingest_kafka *k)
                 log_info("kafka brokers reachable again", "kafka=%s", k->name);
         k->state = KS_UP;
         metric_set(k->m_up, 1);
+        pthread_mutex_lock(&k->ready_lock);  /* ops (issue 9) */
+        k->down = false;
+        pthread_mutex_unlock(&k->ready_lock);
 }
 
 static void state_down(struct ingest_kafka *k, const char *reason)
@@ -118,6 +126,23 @@ static void state_down(struct ingest_kafka *k, const char *reason)
                  esc(reason, b, sizeof(b)));
         k->state = KS_DOWN;
         metric_set(k->m_up, 0);
+        pthread_mutex_lock(&k->ready_lock);  /* ops (issue 9) */
+        k->down = true;
+        snprintf(k->down_reason, sizeof(k->down_reason), "%s", esc(reason, b, sizeof(b)));
+        pthread_mutex_unlock(&k->ready_lock);
+}
+
+bool ingest_kafka_ready(struct ingest_kafka *k, char *why, size_t why_len)
+{
+        bool down;
+
+        pthread_mutex_lock(&k->ready_lock);
+        down = k->down;
+        if (down)
+                snprintf(why, why_len, "kafka %s: brokers unreachable: %s", k->name,
+                         k->down_reason);
+        pthread_mutex_unlock(&k->ready_lock);
+        return !down;
 }
 
 /* Logs an error once until a different one comes. */
@@ -283,6 +308,7 @@ static int pending_push(struct ingest_kafka *k)
         } else {
                 pushed(k->pending_part, k->pending_offset);
                 metric_add(k->m_messages, 1);
+                metrics_received("kafka", NULL);  /* ops (issue 9) */
         }
         k->pending = NULL;
         pause_set(k, false);
@@ -528,6 +554,7 @@ static int on_message(struct ingest_kafka *k, const rd_kafka_message_t *m)
         if (r == 0) {
                 pushed(p, m->offset);
                 metric_add(k->m_messages, 1);
+                metrics_received("kafka", NULL);  /* ops (issue 9) */
                 return 0;
         }
         if (r == -EAGAIN) {
@@ -581,12 +608,48 @@ static int commit_cb(struct loop *l, int fd, uint32_t events, void *ud)
         return 0;
 }
 
+/* ops (issue 9): gatelog_kafka_consumer_lag{consumer,topic,partition} = the partition's high
+ * watermark minus the next offset this process would queue (messages in the partition not
+ * yet read; a held event counts). The watermark is librdkafka's cached one, refreshed by
+ * every fetch response (no broker round trip here). Unknown watermark: the gauge keeps its
+ * last value; a partition no longer assigned shows 0 (another consumer reports it). */
+static void lag_update(struct ingest_kafka *k)
+{
+        for (size_t i = 0; i < kafka_parts_count(k->parts); i++) {
+                struct kafka_part *p = kafka_parts_at(k->parts, i);
+                int64_t lo = -1, hi = -1, next;
+
+                if (!p->m_lag) {
+                        char part[16];
+
+                        snprintf(part, sizeof(part), "%d", (int)p->partition);
+                        p->m_lag = metrics_gauge("gatelog_kafka_consumer_lag",
+                                                 "Kafka messages in the partition not yet read "
+                                                 "(high watermark minus next offset)",
+                                                 "consumer", k->name, "topic", p->topic,
+                                                 "partition", part, NULL);
+                }
+                if (!p->assigned) {
+                        metric_set(p->m_lag, 0);
+                        continue;
+                }
+                if (rd_kafka_get_watermark_offsets(k->rk, p->topic, p->partition, &lo, &hi) !=
+                            RD_KAFKA_RESP_ERR_NO_ERROR || hi < 0)
+                        continue;
+                next = p->next >= 0 ? p->next : k->start_latest ? hi : lo;
+                if (next < 0)
+                        continue;
+                metric_set(p->m_lag, hi > next ? hi - next : 0);
+        }
+}
+
 static int tick_cb(struct loop *l, void *ud)
 {
         struct ingest_kafka *k = ud;
 
         (void)l;
         commit_durable(k, NULL, true);
+        lag_update(k);  /* ops (issue 9) */
         if (k->pending && pending_push(k) == -EAGAIN) {
                 if (tm_mono_us() - k->pending_since >= KAFKA_TICK_US)
                         fetch_pause(k, true);
@@ -689,6 +752,7 @@ int ingest_kafka_new(const struct ingest_kafka_config *cfg, const char *db_path,
         if (!k)
                 goto fail_msg;
         k->wake_fd = k->commit_fd = k->space_fd = k->timer = -1;
+        pthread_mutex_init(&k->ready_lock, NULL);  /* ops (issue 9) */
         k->name = strdup(cfg->name);
         k->db_path = strdup(db_path);
         if (!k->name || !k->db_path || kafka_parts_new(&k->parts) < 0)
@@ -824,6 +888,7 @@ void ingest_kafka_free(struct ingest_kafka *k)
                 close(k->commit_fd);
         if (k->space_fd >= 0)
                 queue_space_unsubscribe(k->q, k->space_fd);
+        pthread_mutex_destroy(&k->ready_lock);  /* ops (issue 9) */
         free(k->name);
         free(k->db_path);
         free(k);

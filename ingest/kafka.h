@@ -63,6 +63,10 @@ void ingest_kafka_stop_fetching(struct ingest_kafka *k);
 void ingest_kafka_close(struct ingest_kafka *k);
 /* Frees everything (closes first if ingest_kafka_close was not called). Accepts NULL. */
 void ingest_kafka_free(struct ingest_kafka *k);
+/* ops (issue 9): false while librdkafka reports the brokers unreachable (all brokers
+ * down, a transport or resolve error, until the next message or assignment), with why =
+ * "kafka NAME: brokers unreachable: REASON". Thread-safe (the HTTP thread asks). */
+bool ingest_kafka_ready(struct ingest_kafka *k, char *why, size_t why_len);
 
 /* Every consumer of the configuration at once, for the daemon: the same calls over a list
  * (n may be 0: *ret is then a set that does nothing). */
@@ -73,11 +77,16 @@ int ingest_kafka_set_new(const struct ingest_kafka_config *cfgs, size_t n, const
 void ingest_kafka_set_stop_fetching(struct ingest_kafka_set *s);
 void ingest_kafka_set_close(struct ingest_kafka_set *s);
 void ingest_kafka_set_free(struct ingest_kafka_set *s); /* accepts NULL */
+/* ops (issue 9): ingest_kafka_ready over the set (ud: the set, may be NULL); the first
+ * consumer not ready names why. Shaped as an http_set_ready_check callback. */
+bool ingest_kafka_set_ready(void *ud, char *why, size_t why_len);
 
 /* ---- Offset bookkeeping (ingest/kafka-parts.c), exposed for tests ----
  * One entry per topic-partition ever seen; entries are never freed before the table, so a
  * sink token (index << 48 | offset) stays valid while the writer holds events. */
 #define KAFKA_TOKEN_OFFSET_BITS 48
+
+struct metric;
 
 struct kafka_part {
         char *topic;
@@ -90,6 +99,8 @@ struct kafka_part {
                                      * (written by the writer thread only) */
         int64_t committed;          /* offset last committed to the broker (next to read);
                                      * -1: none */
+        struct metric *m_lag;       /* ops (issue 9): gatelog_kafka_consumer_lag; NULL until
+                                     * the first tick after the entry appeared */
 };
 
 struct kafka_parts;

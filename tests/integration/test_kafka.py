@@ -315,6 +315,69 @@ def test_backpressure():
         mc.close()
 
 
+def scrape_metrics(d):
+    """ops (issue 9): {'name{labels}': value} from the daemon's /metrics."""
+    import urllib.request
+    with urllib.request.urlopen(f"http://127.0.0.1:{d.ports['http']}/metrics",
+                                timeout=10) as r:
+        text = r.read().decode()
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            series, value = line.rsplit(" ", 1)
+            out[series] = float(value)
+    return out
+
+
+def wait_metrics(d, what, fn, timeout=60):
+    deadline = time.time() + timeout
+    m = {}
+    while time.time() < deadline:
+        m = scrape_metrics(d)
+        if fn(m):
+            return m
+        time.sleep(0.1)
+    raise Failure(f"metrics never showed {what}: " +
+                  str({k: v for k, v in m.items() if "kafka" in k or "store" in k}))
+
+
+def test_consumer_lag_metric():
+    """ops (issue 9): gatelog_kafka_consumer_lag{consumer,topic,partition} shows what is in
+    each partition but not yet read while the store is locked (the writer retries, the queue
+    fills, the collector stops taking messages), and 0 for every partition once everything is
+    stored; events received and kept match what was produced."""
+    mc = MockCluster([("lagt", 2)])
+    d = Daemon(extra=kafka_yaml(mc.bootstraps, ["lagt"], group="g-lag") +
+               "queue:\n  max_events: 8\n")
+    lag = 'gatelog_kafka_consumer_lag{consumer="events",topic="lagt",partition="%d"}'
+    N = 1000  # per partition
+    try:
+        d.start()
+        wait_log(d, "kafka partition assigned")
+        con = sqlite3.connect(d.db, timeout=30, isolation_level=None)
+        con.execute("BEGIN EXCLUSIVE")  # the writer cannot commit until we let go
+        for p in range(2):
+            produce(mc.bootstraps, "lagt", [f'{{"n":{i}}}' for i in range(N)], partition=p)
+        # The writer holds one batch (up to 1024) and the queue 8: the rest stays unread,
+        # and the lags add up to exactly what was produced and not yet received.
+        rcv = 'gatelog_events_received_total{source="kafka"}'
+        wait_metrics(d, "lag = produced - received while the store is locked",
+                         lambda m: m.get(lag % 0, 0) + m.get(lag % 1, 0) > 0 and
+                         m.get(lag % 0, 0) + m.get(lag % 1, 0) == 2 * N - m.get(rcv, 0))
+        con.execute("ROLLBACK")
+        con.close()
+        wait_kafka_records(d, 2 * N, timeout=120)
+        wait_metrics(d, "lag 0 on both partitions after everything was stored",
+                     lambda m: m.get(lag % 0) == 0 and m.get(lag % 1) == 0)
+        m = wait_metrics(d, "everything received and kept",
+                         lambda m: m.get('gatelog_events_kept_total{source="kafka"}') == 2 * N)
+        check(m.get(rcv) == 2 * N, f"received {m.get(rcv)}, produced {2 * N}")
+        check(d.stop() == 0, "daemon did not exit 0")
+    finally:
+        d.cleanup()
+        mc.close()
+
+
 def cpu_seconds(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
@@ -391,7 +454,8 @@ def test_bad_config():
 
 
 if __name__ == "__main__":
-    tests = [test_payloads_and_malformed, test_backpressure, test_two_instances,
+    tests = [test_payloads_and_malformed, test_backpressure, test_consumer_lag_metric,
+             test_two_instances,
              test_broker_down_and_back,
              test_topic_created_later, test_bad_config, test_exactly_once]
     if len(sys.argv) > 1 and sys.argv[1] == "--fast":

@@ -180,6 +180,68 @@ def test_exactly_once_under_sigkill():
         shutil.rmtree(jd, ignore_errors=True)
 
 
+def scrape_metrics(d):
+    """ops (issue 9): {'name{labels}': value} from the daemon's /metrics."""
+    import urllib.request
+    with urllib.request.urlopen(f"http://127.0.0.1:{d.ports['http']}/metrics",
+                                timeout=10) as r:
+        text = r.read().decode()
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            series, value = line.rsplit(" ", 1)
+            out[series] = float(value)
+    return out
+
+
+def wait_metrics(d, what, fn, timeout=60):
+    deadline = time.time() + timeout
+    m = {}
+    while time.time() < deadline:
+        m = scrape_metrics(d)
+        if fn(m):
+            return m
+        time.sleep(0.1)
+    raise Failure(f"metrics never showed {what}: " +
+                  str({k: v for k, v in m.items() if "journald" in k}))
+
+
+def test_cursor_lag_metric():
+    """ops (issue 9): gatelog_journald_cursor_lag_seconds{source} is the time between the
+    last entry read and the journal's newest while the store is locked (the writer waits,
+    the queue fills, reading stops), and 0 once everything is stored; events received and
+    kept match the entries."""
+    import sqlite3
+    n = 3000  # 1 ms apart (jtools.entry): the journal spans 3 s
+    jd = tempfile.mkdtemp(prefix="gatelog-jd-")
+    d = Daemon(extra="queue:\n  max_events: 8\n" + jconf("lag1", jd))
+    lag = 'gatelog_journald_cursor_lag_seconds{source="lag1"}'
+    rcv = 'gatelog_events_received_total{source="journald"}'
+    try:
+        write_journal(os.path.join(jd, "a.journal"), [entry(0)])
+        d.start()
+        wait_jrecords(d, 1)
+        con = sqlite3.connect(d.db, timeout=30, isolation_level=None)
+        con.execute("BEGIN EXCLUSIVE")  # the writer cannot commit until we let go
+        write_journal(os.path.join(jd, "a.journal"), [entry(i) for i in range(1, n)])
+        # The writer holds one batch (up to 1024), the queue 8: reading stops at entry
+        # received-1, whose time is (n - received) ms before the newest (rounded up).
+        wait_metrics(d, "the lag while the store is locked",
+                     lambda m: m.get(rcv, 0) > 1 and m.get(lag, 0) > 0 and
+                     m.get(lag) == -(-(n - m.get(rcv)) // 1000))
+        con.execute("ROLLBACK")
+        con.close()
+        wait_jrecords(d, n, timeout=60)
+        m = wait_metrics(d, "lag 0 and everything kept",
+                         lambda m: m.get(lag) == 0 and
+                         m.get('gatelog_events_kept_total{source="journald"}') == n)
+        check(m.get(rcv) == n, f"received {m.get(rcv)}, {n} entries")
+        check(d.stop() == 0, "stop")
+    finally:
+        d.cleanup()
+        shutil.rmtree(jd, ignore_errors=True)
+
+
 def test_rotation_gap_counted():
     """The file holding the stored cursor is deleted while the daemon is down: a
     journal_gap record (counted in the manifest's stats.flags) and then the rest."""
@@ -444,5 +506,5 @@ if __name__ == "__main__":
         sys.exit(1)
     run_tests([test_fields_hashes_and_follow, test_filters_and_start,
                test_rotation_gap_counted, test_corrupt_and_truncated_files,
-               test_bad_source_refused, test_private_systemd_journald,
+               test_bad_source_refused, test_private_systemd_journald, test_cursor_lag_metric,
                test_exactly_once_under_sigkill])
