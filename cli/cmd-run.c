@@ -302,6 +302,7 @@ static int run_daemon(struct config *cfg, const char *source) {
         if (http_daemon_start(cfg, q, &http) < 0 || privdrop_finish() < 0 ||
             notify_watchdog_start(d.loop, http_beat, http) < 0)
                 goto out;
+        http_set_ready_check(http, ingest_kafka_set_ready, kafka);  /* ops: brokers down */
         http_set_started(http, true);
         notify_ready("collecting");
         log_info("ready", "chain=%s db=%s epoch_s=%lld", cfg->chain, cfg->db_path,

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +45,9 @@ struct http {
         _Atomic int64_t beat_us;       /* monotonic */
         struct metric *ready_gauge, *depth_gauge;
         const char **names;            /* owned by http_daemon_start's endpoint */
+        pthread_mutex_t check_lock;    /* the collectors' own readiness (Kafka brokers) */
+        http_ready_fn check;
+        void *check_ud;
 };
 
 static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *ctype,
@@ -74,6 +78,11 @@ bool http_is_ready(struct http *h, char *why, size_t why_len) {
                 snprintf(why, why_len, "the last store write failed");
                 return false;
         }
+        pthread_mutex_lock(&h->check_lock);
+        bool ok = !h->check || h->check(h->check_ud, why, why_len);
+        pthread_mutex_unlock(&h->check_lock);
+        if (!ok)
+                return false;
         for (size_t i = 0; i < h->cfg.n_outputs; i++) {
                 int64_t b = metric_value(metrics_gauge("gatelog_export_backlog_epochs", "",
                                                        "output", h->cfg.outputs[i], NULL));
@@ -181,6 +190,7 @@ int http_bind(const struct http_config *cfg, struct http **ret, char *err, size_
                 return -ENOMEM;
         h->cfg = *cfg;
         h->fd = -1;
+        pthread_mutex_init(&h->check_lock, NULL);
         atomic_store(&h->beat_us, tm_mono_us());
         int r = listen_on(cfg->listen, &h->fd, &h->port, err, err_len);
         if (r < 0) {
@@ -221,6 +231,15 @@ int http_port(const struct http *h) {
         return h->port;
 }
 
+void http_set_ready_check(struct http *h, http_ready_fn fn, void *ud) {
+        if (!h)
+                return;
+        pthread_mutex_lock(&h->check_lock);
+        h->check = fn;
+        h->check_ud = ud;
+        pthread_mutex_unlock(&h->check_lock);
+}
+
 void http_set_started(struct http *h, bool started) {
         if (h)
                 atomic_store(&h->started, started);
@@ -240,6 +259,7 @@ void http_free(struct http *h) {
         if (h->fd >= 0)
                 close(h->fd);
         free(h->names);
+        pthread_mutex_destroy(&h->check_lock);
         free(h);
 }
 

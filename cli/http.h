@@ -27,6 +27,11 @@ int http_bind(const struct http_config *cfg, struct http **ret, char *err, size_
 int http_start(struct http *h, char *err, size_t err_len);
 /* The bound port. */
 int http_port(const struct http *h);
+/* A collector's own readiness (Kafka: brokers reachable): false with why filled makes
+ * /readyz answer "not ready: WHY". Called on the HTTP thread (fn must be thread-safe) until
+ * replaced (fn NULL: none) or http_free. */
+typedef bool (*http_ready_fn)(void *ud, char *why, size_t why_len);
+void http_set_ready_check(struct http *h, http_ready_fn fn, void *ud);
 /* Collectors started (true) or the daemon is stopping (false): part of readiness. */
 void http_set_started(struct http *h, bool started);
 /* The main loop is alive (a timer calls this every second); ud is the struct http. */

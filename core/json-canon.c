@@ -504,7 +504,20 @@ static unsigned utf8_next(const char *s, size_t n, size_t *i)
 
 int json_key_cmp(const char *a, size_t na, const char *b, size_t nb)
 {
-        size_t i = 0, j = 0;
+        size_t i = 0, j = 0, p = 0, m = na < nb ? na : nb;
+
+        /* Performance (issue 12): UTF-8 byte order is code point order, so the common
+         * prefix and a first difference between two ASCII bytes decide without decoding;
+         * only a difference at a non-ASCII code point needs the UTF-16 rule below. */
+        while (p < m && a[p] == b[p])
+                p++;
+        if (p == m)
+                return na == nb ? 0 : na < nb ? -1 : 1;
+        if (!((unsigned char)a[p] & 0x80) && !((unsigned char)b[p] & 0x80))
+                return (unsigned char)a[p] < (unsigned char)b[p] ? -1 : 1;
+        while (p > 0 && ((unsigned char)a[p] & 0xc0) == 0x80)
+                p--; /* back to the start of the code point that differs */
+        i = j = p;
 
         while (i < na && j < nb) {
                 unsigned ca = utf8_next(a, na, &i), cb = utf8_next(b, nb, &j);
@@ -539,6 +552,9 @@ int json_canon_str(struct buf *out, const char *s, size_t n)
         for (size_t i = 0; i < n && r == 0; i++) {
                 unsigned char c = (unsigned char)s[i];
                 const char *esc = NULL;
+
+                if (c >= 0x20 && c != '"' && c != '\\')
+                        continue; /* performance (issue 12): the common case first */
 
                 switch (c) {
                 case '"': esc = "\\\""; break;
@@ -624,19 +640,36 @@ static int member_cmp(const void *a, const void *b)
         return json_key_cmp(x->key, x->key_len, y->key, y->key_len);
 }
 
+/* Objects up to this many members are sorted on the stack by insertion (a gate record has
+ * about twenty); larger ones are copied to the heap and qsorted. */
+#define CANON_SMALL_OBJ 48
+
 static int canon_object(const json *v, struct buf *out)
 {
         size_t n = v->u.o.n;
-        struct json_member *m;
+        struct json_member small[CANON_SMALL_OBJ], *m = small;
         int r;
 
         if (n == 0)
                 return buf_puts(out, "{}");
-        m = malloc(n * sizeof(*m));
-        if (!m)
-                return -ENOMEM;
-        memcpy(m, v->u.o.m, n * sizeof(*m));
-        qsort(m, n, sizeof(*m), member_cmp);
+        if (n > CANON_SMALL_OBJ) {
+                m = malloc(n * sizeof(*m));
+                if (!m)
+                        return -ENOMEM;
+                memcpy(m, v->u.o.m, n * sizeof(*m));
+                qsort(m, n, sizeof(*m), member_cmp);
+        } else {
+                /* Performance (issue 12): no allocation, no qsort call overhead. */
+                for (size_t i = 0; i < n; i++) {
+                        struct json_member x = v->u.o.m[i];
+                        size_t k = i;
+                        while (k > 0 && member_cmp(&m[k - 1], &x) > 0) {
+                                m[k] = m[k - 1];
+                                k--;
+                        }
+                        m[k] = x;
+                }
+        }
         r = buf_putc(out, '{');
         for (size_t i = 0; i < n && r == 0; i++) {
                 if (i > 0)
@@ -648,7 +681,8 @@ static int canon_object(const json *v, struct buf *out)
                 if (r == 0)
                         r = canon_value(m[i].val, out);
         }
-        free(m);
+        if (m != small)
+                free(m);
         return r < 0 ? r : buf_putc(out, '}');
 }
 
@@ -661,8 +695,17 @@ static int canon_value(const json *v, struct buf *out)
                 return buf_puts(out, "null");
         case JSON_BOOL:
                 return buf_puts(out, v->u.b ? "true" : "false");
-        case JSON_INT:
-                return buf_printf(out, "%" PRId64, v->u.i);
+        case JSON_INT: {
+                /* Performance (issue 12): no printf for the commonest number. */
+                char d[24], *e = d + sizeof(d), *q = e;
+                uint64_t u = v->u.i < 0 ? 0 - (uint64_t)v->u.i : (uint64_t)v->u.i;
+                do
+                        *--q = (char)('0' + u % 10);
+                while ((u /= 10) != 0);
+                if (v->u.i < 0)
+                        *--q = '-';
+                return buf_append(out, q, (size_t)(e - q));
+        }
         case JSON_NUM:
                 return canon_double(out, v->u.d);
         case JSON_STR:

@@ -62,6 +62,16 @@ size_t json_utf8_check(const char *s, size_t n)
         while (i < n) {
                 size_t k;
 
+                /* Performance (issue 12): eight ASCII bytes without NUL at a time. */
+                if (n - i >= 8) {
+                        uint64_t w;
+                        memcpy(&w, s + i, 8);
+                        if (!(w & 0x8080808080808080ull) &&
+                            !((w - 0x0101010101010101ull) & ~w & 0x8080808080808080ull)) {
+                                i += 8;
+                                continue;
+                        }
+                }
                 if ((unsigned char)s[i] >= 0x01 && (unsigned char)s[i] <= 0x7f) {
                         i++;
                         continue;

@@ -341,6 +341,18 @@ def wait_metrics(d, what, fn, timeout=60):
                   str({k: v for k, v in m.items() if "kafka" in k or "store" in k}))
 
 
+def readyz(d):
+    """ops (issue 9): (status, body) of /readyz."""
+    import urllib.error
+    import urllib.request
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{d.ports['http']}/readyz",
+                                    timeout=10) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
 def test_consumer_lag_metric():
     """ops (issue 9): gatelog_kafka_consumer_lag{consumer,topic,partition} shows what is in
     each partition but not yet read while the store is locked (the writer retries, the queue
@@ -394,8 +406,13 @@ def test_broker_down_and_back():
         wait_log(d, "kafka partition assigned")
         produce(mc.bootstraps, "flaky", ['{"n":1}'], partition=0)
         wait_kafka_records(d, 1)
+        check(readyz(d) == (200, "ready\n"), f"/readyz before the outage: {readyz(d)}")
         mc.down()
         wait_log(d, "kafka brokers unreachable")
+        # ops (issue 9): unready (never unhealthy) while the brokers are away, saying why.
+        st, body = readyz(d)
+        check(st == 503 and body.startswith("not ready: kafka events: brokers unreachable"),
+              f"/readyz with the broker down: {st} {body!r}")
         cpu0 = cpu_seconds(d.proc.pid)
         time.sleep(3)
         cpu = cpu_seconds(d.proc.pid) - cpu0
@@ -405,6 +422,7 @@ def test_broker_down_and_back():
         produce(mc.bootstraps, "flaky", ['{"n":2}', '{"n":3}'], partition=1)
         recs = wait_kafka_records(d, 3, timeout=60)
         check(len(recs) == 3, f"{len(recs)} records")
+        check(readyz(d) == (200, "ready\n"), f"/readyz after the outage: {readyz(d)}")
         log = d._last_start(d.read_log())
         n_down = len(re.findall(r'msg="kafka brokers unreachable', log))
         check(n_down == 1, f"'unreachable' logged {n_down} times for one outage")
