@@ -257,6 +257,8 @@ static int run_daemon(struct config *cfg, const char *source) {
         pack = NULL;
         r = exporter_new(cfg->db_path, cfg->chain, outs, cfg->n_outputs, &exporter, err,
                          sizeof(err));
+        if (r >= 0)  /* trusted time (issue 10): seal.tsa_url */
+                r = exporter_set_tsa(exporter, cfg->tsa_url, cfg->tsa_ca);
         if (r < 0 || (r = exporter_start(exporter)) < 0) {
                 log_error("cannot start the exporter", "error=\"%s\"", err);
                 goto out;

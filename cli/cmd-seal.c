@@ -146,7 +146,9 @@ static int seal_here(const struct config *cfg) {
         printf("sealed %lld epoch(s)\n", (long long)writer_sealed_count(w));
         status = 0;
         if (exporter_new(cfg->db_path, cfg->chain, outs, cfg->n_outputs, &x, err,
-                         sizeof(err)) < 0 || exporter_flush(x) < 0) {
+                         sizeof(err)) < 0 ||
+            exporter_set_tsa(x, cfg->tsa_url, cfg->tsa_ca) < 0 ||  /* issue 10 */
+            exporter_flush(x) < 0) {
                 fprintf(stderr, "gatelog: export failed (it stays queued for the daemon)%s%s\n",
                         err[0] ? ": " : "", err);
                 status = 3;

@@ -335,6 +335,24 @@ static int parse_key_path(struct cfg_ctx *x, yaml_node_t *n, void *obj)
         return cfg_string(x, n, &((struct config *)obj)->key_path);
 }
 
+/* Trusted time (issue 10): seal.tsa_url and seal.tsa_ca. */
+static int parse_tsa_url(struct cfg_ctx *x, yaml_node_t *n, void *obj)
+{
+        const char *s;
+        int r = cfg_scalar(x, n, &s);
+
+        if (r < 0)
+                return r;
+        if (strncmp(s, "http://", 7) != 0 && strncmp(s, "https://", 8) != 0)
+                return cfg_fail(x, n, "tsa_url must start with http:// or https://, not '%s'", s);
+        return cfg_string(x, n, &((struct config *)obj)->tsa_url);
+}
+
+static int parse_tsa_ca(struct cfg_ctx *x, yaml_node_t *n, void *obj)
+{
+        return cfg_string(x, n, &((struct config *)obj)->tsa_ca);
+}
+
 static int parse_pid_file(struct cfg_ctx *x, yaml_node_t *n, void *obj)
 {
         return cfg_string(x, n, &((struct config *)obj)->pid_file);
@@ -849,7 +867,9 @@ static const struct cfg_key syslog_keys[] = {
 static const struct cfg_key queue_keys[] = { { "max_events", parse_max_events }, { 0 } };
 static const struct cfg_key store_keys[] = { { "path", parse_db_path }, { 0 } };
 static const struct cfg_key seal_keys[] = {
-        { "epoch", parse_epoch }, { "key", parse_key_path }, { NULL, NULL },
+        { "epoch", parse_epoch }, { "key", parse_key_path },
+        { "tsa_url", parse_tsa_url }, { "tsa_ca", parse_tsa_ca },  /* issue 10 */
+        { NULL, NULL },
 };
 static const struct cfg_key run_keys[] = {
         { "pid_file", parse_pid_file },
@@ -1152,6 +1172,8 @@ void config_free(struct config *c)
         free(c->http.listen);  /* ops (issue 9) */
         free(c->run_user);
         free(c->run_group);
+        free(c->tsa_url);  /* issue 10 */
+        free(c->tsa_ca);
         memset(c, 0, sizeof(*c));
 }
 

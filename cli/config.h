@@ -56,6 +56,10 @@ struct config {
         char **rules_paths;
         size_t n_rules_paths;
         char *rules_hmac_key;
+        /* Trusted time (issue 10): seal.tsa_url (RFC 3161 TSA, http:// or https://; NULL: no
+         * tokens) and seal.tsa_ca (PEM CA(s) the daemon checks each reply against; NULL: the
+         * reply is only checked to grant the request). */
+        char *tsa_url, *tsa_ca;
 };
 
 struct config_error {

@@ -7,6 +7,7 @@
  * done only after its output reported it complete; per output, epochs go out in order (a
  * failed one holds back the later ones, so an export never has holes that later fill). */
 #include "cli/exporter.h"
+#include "cli/tsa.h"  /* trusted time (issue 10) */
 
 #include <errno.h>
 #include <pthread.h>
@@ -37,6 +38,12 @@ struct exporter {
         size_t n_outputs;
         struct out_state *state;
         uint64_t rng;
+
+        /* Trusted time (issue 10): with tsa_url, an epoch goes out only with its RFC 3161
+         * token (stored in the store's timestamps table once obtained); tsa_ca, when set,
+         * checks each reply before it is stored. tsa_failing: for logging per state change. */
+        char *tsa_url, *tsa_ca;
+        bool tsa_failing;
 
         pthread_t thread;
         bool started;
@@ -120,13 +127,53 @@ static void collect_free(struct export_collect *c) {
         free(c->data);
 }
 
+/* Trusted time (issue 10): the epoch's token from the store, or a new one from the TSA
+ * (checked against tsa_ca when set), stored before use. A TSA that is down or refuses fails
+ * the export of this epoch (err says why), so that the exporter's backoff retries it: the
+ * epoch waits in the outbox, it is never exported without its token. */
+static int epoch_token(struct exporter *x, const struct store_epoch *e, uint8_t **tsr,
+                       size_t *tsr_len, struct store_error *err) {
+        int r = store_timestamp_get(x->store, e->epoch, tsr, tsr_len);
+        if (r != -ENOENT)
+                return r;
+        struct buf t = BUF_INIT;
+        char why[512] = "";
+        r = tsa_stamp(x->tsa_url, e->manifest ? e->manifest : "", e->manifest_len, &t, why,
+                      sizeof(why));
+        if (r >= 0 && x->tsa_ca)
+                r = tsa_verify(t.data, t.len, e->manifest ? e->manifest : "", e->manifest_len,
+                               x->tsa_ca, NULL, why, sizeof(why));
+        if (r >= 0)
+                r = store_timestamp_put(x->store, e->epoch, (const uint8_t *)t.data, t.len);
+        if (r >= 0)
+                r = store_timestamp_get(x->store, e->epoch, tsr, tsr_len);
+        buf_free(&t);
+        if (r < 0 && why[0]) {
+                snprintf(err->msg, sizeof(err->msg), "epoch %lld: time stamp: %.200s",
+                         (long long)e->epoch, why);
+                if (!x->tsa_failing)
+                        log_error("time-stamping failing", "tsa=%s epoch=%lld error=\"%s\"",
+                                  x->tsa_url, (long long)e->epoch, why);
+                x->tsa_failing = true;
+        } else if (r >= 0 && x->tsa_failing) {
+                log_info("time-stamping recovered", "tsa=%s epoch=%lld", x->tsa_url,
+                         (long long)e->epoch);
+                x->tsa_failing = false;
+        }
+        return r;
+}
+
 static int export_one(struct exporter *x, const struct writer_output *o, int64_t epoch,
                       struct store_error *err) {
         struct store_epoch e = { 0 };
         struct export_collect c = { 0 };
+        uint8_t *tsr = NULL;  /* issue 10 */
+        size_t tsr_len = 0;
         int r = store_epoch_get(x->store, epoch, &e);
         if (r >= 0 && !e.sealed)
                 r = -EINVAL;
+        if (r >= 0 && x->tsa_url)  /* issue 10: the token first; no token, no export yet */
+                r = epoch_token(x, &e, &tsr, &tsr_len, err);
         if (r >= 0)
                 r = store_records_foreach(x->store, epoch, collect_cb, &c);
         if (r >= 0) {
@@ -134,6 +181,7 @@ static int export_one(struct exporter *x, const struct writer_output *o, int64_t
                         .chain = x->chain, .epoch = epoch,
                         .manifest = e.manifest, .manifest_len = e.manifest_len,
                         .sig = e.sig, .records = c.recs, .n_records = c.n,
+                        .tsr = tsr, .tsr_len = tsr_len,
                 };
                 r = o->write_epoch(o->impl, &ee, err);
         }
@@ -141,6 +189,7 @@ static int export_one(struct exporter *x, const struct writer_output *o, int64_t
                 r = store_outbox_done(x->store, o->name, epoch);
         collect_free(&c);
         store_epoch_clear(&e);
+        free(tsr);
         return r;
 }
 
@@ -305,6 +354,14 @@ int exporter_new(const char *db_path, const char *chain, const struct writer_out
         return 0;
 }
 
+int exporter_set_tsa(struct exporter *x, const char *url, const char *ca) {
+        free(x->tsa_url);
+        free(x->tsa_ca);
+        x->tsa_url = url ? strdup(url) : NULL;
+        x->tsa_ca = ca ? strdup(ca) : NULL;
+        return (url && !x->tsa_url) || (ca && !x->tsa_ca) ? -ENOMEM : 0;
+}
+
 int exporter_start(struct exporter *x) {
         int r = -pthread_create(&x->thread, NULL, exporter_thread, x);
         if (r == 0)
@@ -345,6 +402,8 @@ void exporter_free(struct exporter *x) {
         pthread_cond_destroy(&x->cond);
         free(x->state);
         free(x->chain);
+        free(x->tsa_url);  /* issue 10 */
+        free(x->tsa_ca);
         free(x);
 }
 

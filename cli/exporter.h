@@ -18,6 +18,11 @@ struct exporter;
  * Returns 0 or -errno with err set. */
 int exporter_new(const char *db_path, const char *chain, const struct writer_output *outputs,
                  size_t n_outputs, struct exporter **ret, char *err, size_t err_len);
+/* Trusted time (issue 10): with url (seal.tsa_url), every epoch is exported with its RFC 3161
+ * token (manifest.tsr), asked for once and kept in the store; while the TSA is down the
+ * epoch's export fails and is retried with the output's backoff. ca (seal.tsa_ca, may be
+ * NULL) checks each reply before it is kept. Call before exporter_start. 0 or -ENOMEM. */
+int exporter_set_tsa(struct exporter *x, const char *url, const char *ca);
 /* Starts the thread. */
 int exporter_start(struct exporter *x);
 /* Wakes the thread: an epoch was sealed (a writer_config sealed_cb). Thread-safe. */

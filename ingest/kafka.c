@@ -74,7 +74,7 @@ struct ingest_kafka {
         /* ops (issue 9): /readyz, read by the HTTP thread: brokers down and why. */
         pthread_mutex_t ready_lock;
         bool down;
-        char down_reason[200];
+        char down_reason[256];
         char last_error[256];           /* last non-state error logged, to log it once */
 };
 

@@ -5,7 +5,13 @@
  * INGEST_RCVBUF (best effort); the kernel's drops are counted from SO_MEMINFO (syslog-net.c).
  * A unix socket file is created 0660 (writers are the owner and the group, by choice, unlike
  * /dev/log's 0666); a stale one (nobody bound) is replaced, a live one or a non-socket file
- * at the path is refused, and on close the file is removed only if it is still ours. */
+ * at the path is refused, and on close the file is removed only if it is still ours.
+ *
+ * Socket activation (ops, issue 9): when systemd (or systemd-socket-activate) passed sockets
+ * (sd_listen_fds), a listener whose transport and address are those of a passed socket takes
+ * it instead of binding: matched by the socket's type and bound address (sd_is_socket_*),
+ * since LISTEN_FDNAMES cannot hold an address (':' separates the names). Passed sockets that
+ * match no listener are logged with their names and left alone. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
@@ -16,8 +22,12 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <fcntl.h>
 #include <unistd.h>
 
+#include <systemd/sd-daemon.h>
+
+#include "core/log.h"
 #include "ingest/syslog-net.h"
 
 /* Raised best effort: 4 MiB absorbs a few hundred milliseconds of a busy relay's bursts. */
@@ -201,10 +211,99 @@ static int listener_open_unix(struct listener *l, const char *path)
         return 0;
 }
 
+/* ---- socket activation (ops, issue 9) ---- */
+
+/* The passed socket matching cfg, or -1 (none passed, none matches, or an address with port
+ * 0, which names no socket in particular). */
+static int activated_fd(const struct ingest_listen *cfg)
+{
+        int n = sd_listen_fds(0);
+        bool tcp = cfg->transport == INGEST_TCP || cfg->transport == INGEST_TLS;
+        struct addrinfo hints = { .ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV };
+        struct addrinfo *res = NULL;
+        char *host = NULL, port_s[8];
+        uint16_t port;
+        int found = -1;
+
+        if (n <= 0)
+                return -1;
+        if (cfg->transport == INGEST_UNIX) {
+                for (int fd = SD_LISTEN_FDS_START; fd < SD_LISTEN_FDS_START + n; fd++)
+                        if (sd_is_socket_unix(fd, SOCK_DGRAM, -1, cfg->addr, 0) > 0)
+                                return fd;
+                return -1;
+        }
+        if (ingest_parse_hostport(cfg->addr, &host, &port) < 0 || port == 0) {
+                free(host);
+                return -1;
+        }
+        snprintf(port_s, sizeof(port_s), "%u", port);
+        hints.ai_socktype = tcp ? SOCK_STREAM : SOCK_DGRAM;
+        if (getaddrinfo(host, port_s, &hints, &res) == 0) {
+                for (int fd = SD_LISTEN_FDS_START; found < 0 && fd < SD_LISTEN_FDS_START + n;
+                     fd++)
+                        if (sd_is_socket_sockaddr(fd, hints.ai_socktype, res->ai_addr,
+                                                  (unsigned)res->ai_addrlen, tcp ? 1 : -1) > 0)
+                                found = fd;
+                freeaddrinfo(res);
+        }
+        free(host);
+        return found;
+}
+
+static int listener_take(struct listener *l, const struct ingest_listen *cfg, int fd)
+{
+        int fl = fcntl(fd, F_GETFL);
+
+        if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
+            fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+                return -errno;
+        if (cfg->transport == INGEST_UNIX) {
+                l->path = strdup(cfg->addr);  /* the records' peer; never unlinked by us */
+                if (!l->path)
+                        return -ENOMEM;
+                l->port = -1;
+        } else {
+                l->port = listener_bound_port(fd);
+        }
+        if (cfg->transport != INGEST_TCP && cfg->transport != INGEST_TLS)
+                sock_raise_rcvbuf(fd);
+        l->fd = fd;
+        l->activated = true;
+        log_info("listener socket from systemd", "transport=%s addr=%s fd=%d",
+                 ingest_transport_name(cfg->transport), cfg->addr, fd);
+        return 0;
+}
+
+void syslog_activation_report(const struct listener *ls, size_t n)
+{
+        char **names = NULL;
+        int nfd = sd_listen_fds_with_names(0, &names);
+
+        for (int i = 0; i < nfd; i++) {
+                int fd = SD_LISTEN_FDS_START + i;
+                bool used = false;
+
+                for (size_t k = 0; k < n && !used; k++)
+                        used = ls[k].activated && ls[k].fd == fd;
+                if (!used)
+                        log_warn("a socket from systemd matches no syslog listener; unused",
+                                 "fd=%d name=%s", fd, names && names[i] ? names[i] : "-");
+        }
+        for (int i = 0; names && names[i]; i++)
+                free(names[i]);
+        free(names);
+}
+
 int syslog_listener_bind(struct listener *l, const struct ingest_listen *cfg)
 {
+        int afd;
+
         l->fd = -1;
         l->transport = cfg->transport;
+        afd = activated_fd(cfg);  /* ops (issue 9): socket activation */
+        if (afd >= 0)
+                return listener_take(l, cfg, afd);
         if (cfg->transport == INGEST_UNIX)
                 return listener_open_unix(l, cfg->addr);
         return listener_open_inet(l, cfg->addr);
@@ -218,8 +317,8 @@ void syslog_listener_unbind(struct listener *l)
                 return;
         close(l->fd);
         l->fd = -1;
-        /* Remove the socket file only if it is still the one we made. */
-        if (l->path && stat(l->path, &st) == 0 && st.st_dev == l->dev && st.st_ino == l->ino)
+        /* Remove the socket file only if it is still the one we made (never systemd's). */
+        if (l->path && !l->activated && stat(l->path, &st) == 0 && st.st_dev == l->dev && st.st_ino == l->ino)
                 unlink(l->path);
 }
 

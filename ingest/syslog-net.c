@@ -773,6 +773,7 @@ int ingest_syslog_new(const struct ingest_syslog_config *cfg, struct loop *loop,
                 }
                 s->n_ls++;
         }
+        syslog_activation_report(s->ls, s->n_ls);  /* ops (issue 9): socket activation */
         r = relp_open(s, cfg, err, err_len);
         if (r < 0)
                 goto fail;

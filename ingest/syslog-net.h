@@ -24,12 +24,16 @@ struct listener {
         dev_t dev;              /* unix: identity of the socket file we created */
         ino_t ino;
         uint32_t ovfl;          /* last SK_MEMINFO_DROPS seen (cumulative in the kernel) */
+        bool activated;         /* ops (issue 9): fd passed by systemd (socket activation) */
 };
 
 /* Opens and binds (and for TCP, listens) the socket cfg names: sets fd, transport, port,
  * path. Returns 0 or -errno (-EADDRINUSE: a live unix socket is there; -EEXIST: a file that
  * is not a socket). l->path may be set even on failure (the caller frees it). */
 int syslog_listener_bind(struct listener *l, const struct ingest_listen *cfg);
+/* ops (issue 9): logs each socket passed by systemd (LISTEN_FDS) that none of the n
+ * listeners took. */
+void syslog_activation_report(const struct listener *ls, size_t n);
 /* Closes the socket and removes a unix socket file that is still ours. Idempotent. */
 void syslog_listener_unbind(struct listener *l);
 /* "IP:PORT" or "[IPv6]:PORT" of a peer address. */

@@ -355,6 +355,8 @@ int export_folder_write(const char *dir, const struct export_epoch *e, struct st
                 r = write_tsc(edir, e, ids, n_ids, err);
         if (r >= 0)
                 r = write_small(edir, "manifest.sig", e->sig, 64, err);
+        if (r >= 0 && e->tsr)  /* issue 10: the RFC 3161 token, before the manifest */
+                r = write_small(edir, "manifest.tsr", e->tsr, e->tsr_len, err);
         if (r >= 0)
                 r = write_small(edir, "manifest.json", e->manifest ? e->manifest : "",
                                 e->manifest_len, err);
@@ -560,7 +562,7 @@ static int read_epoch(const char *cdir, const char *name,
                       int (*cb)(void *ud, const struct export_read_epoch *e), void *ud,
                       struct store_error *err)
 {
-        char edir[PATH_MAX], *manifest = NULL, *sig = NULL, *records = NULL;
+        char edir[PATH_MAX], *manifest = NULL, *sig = NULL, *records = NULL, *tsr = NULL;
         struct export_read_epoch e = { .path = edir };
         struct tsc_set t = { 0 };
         int r;
@@ -574,9 +576,12 @@ static int read_epoch(const char *cdir, const char *name,
                 r = read_opt(edir, "records.jsonl", &records, &e.records_len, err);
         if (r >= 0)
                 r = read_tsc(edir, &t, err);
+        if (r >= 0)  /* issue 10 */
+                r = read_opt(edir, "manifest.tsr", &tsr, &e.tsr_len, err);
         if (r >= 0) {
                 e.manifest = manifest;
                 e.sig = (const uint8_t *)sig;
+                e.tsr = (const uint8_t *)tsr;
                 e.records = records;
                 e.n_tsc = t.n;
                 e.tsc_ids = (const char *const *)t.ids;
@@ -588,6 +593,7 @@ static int read_epoch(const char *cdir, const char *name,
         free(manifest);
         free(sig);
         free(records);
+        free(tsr);
         return r;
 }
 

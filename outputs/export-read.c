@@ -315,7 +315,7 @@ static int s3_epoch(struct s3_client *c, const char *where, const struct s3_list
 {
         struct export_read_epoch e = { 0 };
         char path[1024], base[1024], key[2048];
-        char *manifest = NULL, *sig = NULL, *records = NULL;
+        char *manifest = NULL, *sig = NULL, *records = NULL, *tsr = NULL;
         char **ids = calloc(to - from + 1, sizeof(char *));
         char **data = calloc(to - from + 1, sizeof(char *));
         size_t *lens = calloc(to - from + 1, sizeof(size_t)), nt = 0;
@@ -335,6 +335,8 @@ static int s3_epoch(struct s3_client *c, const char *where, const struct s3_list
                         dst = &manifest, dlen = &e.manifest_len;
                 else if (!strcmp(rest, "manifest.sig"))
                         dst = &sig, dlen = &e.sig_len;
+                else if (!strcmp(rest, "manifest.tsr"))  /* issue 10 */
+                        dst = &tsr, dlen = &e.tsr_len;
                 else if ((!strcmp(rest, "records.jsonl") ||
                           !strcmp(rest, "records.jsonl.zst")) && !records)
                         dst = &records, dlen = &e.records_len;
@@ -359,6 +361,7 @@ static int s3_epoch(struct s3_client *c, const char *where, const struct s3_list
                 e.path = path;
                 e.manifest = manifest;
                 e.sig = (const uint8_t *)sig;
+                e.tsr = (const uint8_t *)tsr;
                 e.records = records;
                 e.n_tsc = nt;
                 e.tsc_ids = (const char *const *)ids;
@@ -376,6 +379,7 @@ static int s3_epoch(struct s3_client *c, const char *where, const struct s3_list
         free(manifest);
         free(sig);
         free(records);
+        free(tsr);
         return r;
 }
 

@@ -127,6 +127,12 @@ int store_outbox_backlog(struct store *s, const char *output, int64_t *ret);
 int store_outbox_outputs(struct store *s,
                          int (*cb)(void *ud, const char *output, int64_t pending), void *ud);
 
+/* Trusted time (issue 10): the RFC 3161 token (DER TimeStampResp) of a sealed epoch's
+ * manifest, stored once obtained and exported as manifest.tsr. put replaces; get fills a
+ * malloc'd copy, -ENOENT when the epoch has none. */
+int store_timestamp_put(struct store *s, int64_t epoch, const uint8_t *token, size_t len);
+int store_timestamp_get(struct store *s, int64_t epoch, uint8_t **ret, size_t *ret_len);
+
 /* ---- Folder export (outputs/export-folder.c) ----
  * Layout (docs/FORMAT.md): DIR/chain=CHAIN/epoch=NNNNNNNNNN/ with manifest.json (the signed
  * bytes), manifest.sig (64 raw bytes), records.jsonl (each record's bytes and '\n', in seq
@@ -148,6 +154,9 @@ struct export_epoch {
         const uint8_t *sig;              /* 64 bytes */
         const struct export_record *records;
         size_t n_records;
+        const uint8_t *tsr;              /* issue 10: manifest.tsr bytes, written before the
+                                          * manifest; NULL: none */
+        size_t tsr_len;
 };
 
 int export_folder_write(const char *dir, const struct export_epoch *e, struct store_error *err);
@@ -165,6 +174,7 @@ struct export_read_epoch {
         const char *const *tsc_ids;
         const char *const *tsc_data;     /* each tsc=ID/records.jsonl */
         const size_t *tsc_len;
+        const uint8_t *tsr; size_t tsr_len;           /* issue 10: manifest.tsr, NULL if none */
 };
 int export_folder_read(const char *dir, const char *chain,
                        int (*cb)(void *ud, const struct export_read_epoch *e), void *ud,

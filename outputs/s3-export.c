@@ -5,7 +5,8 @@
  * an outage), on the exporter's thread. Each object's body is built whole in memory (one at a
  * time: records.jsonl, then each tsc=ID/records.jsonl), because Content-MD5 and the SHA-256
  * headers must precede the body; S3_OBJECT_MAX bounds it.
- * Guarantees: objects go up in the order records, tsc files, manifest.sig, manifest.json, so a
+ * Guarantees: objects go up in the order records, tsc files, manifest.sig, manifest.tsr (issue
+ * 10, when there is a token), manifest.json, so a
  * manifest present means the epoch is complete; an object already present with the same MD5
  * (its ETag) is skipped, so a retry after a crash adds nothing; the manifest and signature are
  * never replaced by other bytes. zstd output is a single frame with the content size set;
@@ -275,6 +276,13 @@ int s3_output_write(void *impl, const struct export_epoch *e, struct store_error
                 r = put_object(o, key.data, e->sig, 64, "application/octet-stream", tag.data,
                                true, err);
         buf_reset(&key);
+        if (r >= 0 && e->tsr) {  /* issue 10: the RFC 3161 token, before the manifest */
+                r = buf_printf(&key, "%smanifest.tsr", edir.data);
+                if (r >= 0)
+                        r = put_object(o, key.data, e->tsr, e->tsr_len,
+                                       "application/timestamp-reply", tag.data, false, err);
+                buf_reset(&key);
+        }
         if (r >= 0)
                 r = buf_printf(&key, "%smanifest.json", edir.data);
         if (r >= 0)

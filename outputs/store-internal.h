@@ -16,6 +16,7 @@ enum st {
         ST_Q_SEQ, ST_Q_TIME, ST_Q_CRIT,
         ST_EPOCH_PUT, ST_EPOCH_GET, ST_EPOCH_LAST, ST_EPOCH_ALL, ST_EPOCH_CRIT,
         ST_OUT_ADD, ST_OUT_PENDING, ST_OUT_DONE, ST_OUT_FAILED, ST_OUT_BACKLOG, ST_OUT_ALL,
+        ST_TS_CREATE, ST_TS_PUT, ST_TS_GET,  /* trusted time (issue 10) */
         ST__MAX
 };
 

@@ -17,6 +17,7 @@
  * one table below, so that every SQL text of the store can be read in one place. A store is
  * used by one thread at a time. */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,6 +119,13 @@ static const struct {
                              "AND state = 'pending'", false },
         [ST_OUT_ALL] = { "SELECT output, sum(state = 'pending') FROM outbox GROUP BY output "
                          "ORDER BY output", false },
+        /* Trusted time (issue 10): RFC 3161 tokens per sealed epoch. The table is created on
+         * every read-write open, so that databases made before it still open. */
+        [ST_TS_CREATE] = { "CREATE TABLE IF NOT EXISTS timestamps("
+                           "epoch INTEGER PRIMARY KEY, token BLOB NOT NULL)", false },
+        [ST_TS_PUT] = { "INSERT OR REPLACE INTO timestamps(epoch, token) VALUES(?1, ?2)",
+                        false },
+        [ST_TS_GET] = { "SELECT token FROM timestamps WHERE epoch = ?1", false },
 };
 
 /* The one place where SQLite result codes become errno values. */
@@ -290,7 +298,13 @@ static int open_init_schema(struct store *s)
         r = store_commit(s);
         if (r < 0)
                 goto fail;
-        return open_check_schema(s);
+        r = open_check_schema(s);
+        if (r >= 0) {  /* issue 10: tables added since schema 1, only in our own databases */
+                st = store_st(s, ST_TS_CREATE, &r);
+                if (st)
+                        r = store_st_exec(s, st);
+        }
+        return r;
 fail:
         store_rollback(s);
         return r;
@@ -667,3 +681,45 @@ int store_query(struct store *s, const struct store_query *q,
         return records_walk(s, st, cb, ud);
 }
 
+
+/* ---- trusted time (issue 10) ---- */
+
+int store_timestamp_put(struct store *s, int64_t epoch, const uint8_t *token, size_t len)
+{
+        int r = 0;
+        sqlite3_stmt *st = store_st(s, ST_TS_PUT, &r);
+
+        if (!st)
+                return r;
+        if (len > INT_MAX)
+                return -E2BIG;
+        sqlite3_bind_int64(st, 1, epoch);
+        sqlite3_bind_blob(st, 2, len ? (const void *)token : "", (int)len, SQLITE_STATIC);
+        return store_st_exec(s, st);
+}
+
+int store_timestamp_get(struct store *s, int64_t epoch, uint8_t **ret, size_t *ret_len)
+{
+        int r = 0, rc;
+        char *v = NULL;
+        size_t n = 0;
+        sqlite3_stmt *st = store_st(s, ST_TS_GET, &r);
+
+        if (!st)
+                return r;
+        sqlite3_bind_int64(st, 1, epoch);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+                r = store_col_dup(st, 0, &v, &n);
+                if (r >= 0 && !v)
+                        r = -ENOENT;
+        } else {
+                r = rc == SQLITE_DONE ? -ENOENT : store_rc(s, rc);
+        }
+        store_st_done(st);
+        if (r < 0)
+                return r;
+        *ret = (uint8_t *)v;
+        *ret_len = n;
+        return 0;
+}

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "core/json.h"
+#include "core/json-internal.h" /* json_utf8_check, json_utf8_seq (issue 12 model test) */
 #include "core/limits.h"
 
 /* Canonical text of a tree, as a malloc'd string. */
@@ -438,6 +439,99 @@ static void test_key_cmp(void **state)
         }
 }
 
+/* Performance (issue 12): json_key_cmp compares bytes first and decodes only at a
+ * non-ASCII difference; json_utf8_check skips eight ASCII bytes at a time. Both are checked
+ * here against naive models on random strings built from pieces that straddle every case
+ * (shared prefixes, ASCII against multi-byte, BMP above the surrogates against
+ * supplementary code points, NUL and invalid bytes at every offset). */
+static size_t model_units(const char *s, size_t n, unsigned *u)
+{
+        size_t k = 0;
+
+        for (size_t i = 0; i < n;) {
+                const unsigned char *c = (const unsigned char *)s + i;
+                unsigned cp;
+                size_t len = c[0] < 0x80 ? 1 : c[0] < 0xe0 ? 2 : c[0] < 0xf0 ? 3 : 4;
+
+                cp = len == 1 ? c[0] : (unsigned)(c[0] & (0x7f >> len));
+                for (size_t j = 1; j < len; j++)
+                        cp = cp << 6 | (c[j] & 0x3f);
+                if (cp >= 0x10000) {
+                        u[k++] = 0xd800 + ((cp - 0x10000) >> 10);
+                        u[k++] = 0xdc00 + ((cp - 0x10000) & 0x3ff);
+                } else {
+                        u[k++] = cp;
+                }
+                i += len;
+        }
+        return k;
+}
+
+static int model_key_cmp(const char *a, size_t na, const char *b, size_t nb)
+{
+        unsigned ua[256], ub[256];
+        size_t ka = model_units(a, na, ua), kb = model_units(b, nb, ub);
+
+        for (size_t i = 0; i < ka && i < kb; i++)
+                if (ua[i] != ub[i])
+                        return ua[i] < ub[i] ? -1 : 1;
+        return ka == kb ? 0 : ka < kb ? -1 : 1;
+}
+
+static size_t model_utf8_check(const char *s, size_t n)
+{
+        for (size_t i = 0; i < n;) {
+                size_t bad, k = json_utf8_seq((const unsigned char *)s + i, n - i, &bad);
+
+                if (k == 0)
+                        return i;
+                i += k;
+        }
+        return n;
+}
+
+static void test_key_cmp_model(void **state)
+{
+        static const char *const pieces[] = { "a", "b", "z", "seq", "~", "\xc3\xa9",
+                                              "\xef\xac\xb3", "\xee\x80\x80",
+                                              "\xf0\x9f\x98\x80", "\xf0\x90\x80\x80",
+                                              "\xed\x9f\xbf", "abcdefgh" };
+        unsigned seed = 12;
+
+        for (int t = 0; t < 20000; t++) {
+                char a[64] = "", b[64] = "";
+                int na = (int)(rand_r(&seed) % 5), nb = (int)(rand_r(&seed) % 5);
+                int shared = (int)(rand_r(&seed) % 3);
+
+                for (int i = 0; i < shared; i++) {
+                        const char *p = pieces[rand_r(&seed) % 12];
+                        strcat(a, p);
+                        strcat(b, p);
+                }
+                for (int i = 0; i < na; i++)
+                        strcat(a, pieces[rand_r(&seed) % 12]);
+                for (int i = 0; i < nb; i++)
+                        strcat(b, pieces[rand_r(&seed) % 12]);
+                int r = json_key_cmp(a, strlen(a), b, strlen(b));
+                int m = model_key_cmp(a, strlen(a), b, strlen(b));
+
+                if ((r > 0) - (r < 0) != m)
+                        fail_msg("json_key_cmp(\"%s\", \"%s\") = %d, model %d", a, b, r, m);
+        }
+        for (int t = 0; t < 20000; t++) {
+                char s[40];
+                size_t n = (size_t)(rand_r(&seed) % sizeof(s));
+
+                for (size_t i = 0; i < n; i++)
+                        s[i] = (char)('a' + rand_r(&seed) % 26);
+                if (n && rand_r(&seed) % 2) /* one odd byte anywhere: NUL, invalid, lead */
+                        s[rand_r(&seed) % n] = "\x00\xff\xc3\x80\x7f"[rand_r(&seed) % 5];
+                if (json_utf8_check(s, n) != model_utf8_check(s, n))
+                        fail_msg("json_utf8_check: %zu, model %zu (n=%zu)",
+                                 json_utf8_check(s, n), model_utf8_check(s, n), n);
+        }
+}
+
 static void test_canon_str(void **state)
 {
         static const struct {
@@ -561,6 +655,7 @@ int main(void)
                 cmocka_unit_test(test_lossy),
                 cmocka_unit_test(test_strict_constructors),
                 cmocka_unit_test(test_key_cmp),
+                cmocka_unit_test(test_key_cmp_model),
                 cmocka_unit_test(test_canon_str),
                 cmocka_unit_test(test_canon_cap),
                 cmocka_unit_test(test_tree),

@@ -405,6 +405,64 @@ def test_version_names_commit_and_libraries():
         check(re.search(lib + r" \d", out), f"--version lacks {lib}: {out}")
 
 
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_socket_activation():
+    """Launched by systemd-socket-activate (package systemd), the daemon takes the passed TCP
+    socket for the syslog listener with that address instead of binding it: the message whose
+    connection started the daemon is stored, the log says where the socket came from, and a
+    passed socket no listener wants is named in a warning."""
+    activate = "/usr/bin/systemd-socket-activate"
+    check(os.access(activate, os.X_OK), f"{activate} is missing (package systemd)")
+    d = Daemon(unix=False)
+    port, spare = free_port(), free_port()
+    try:
+        with open(d.config) as f:
+            text = f.read()
+        with open(d.config, "w") as f:
+            f.write(text.replace("- tcp: 127.0.0.1:0", f"- tcp: 127.0.0.1:{port}", 1))
+        # systemd-socket-activate gives the program a fresh environment: pass on what the
+        # sanitizer builds need.
+        env = [f"-E{k}={v}" for k, v in os.environ.items() if k.endswith("SAN_OPTIONS")]
+        d.log = open(d.stderr_path, "ab")
+        d.log_offset = d.log.tell()
+        d.proc = subprocess.Popen(
+            [activate, "-l", f"127.0.0.1:{port}", "-l", f"127.0.0.1:{spare}",
+             "--fdname=syslog-tcp:spare", *env, GATELOG, "run", "-c", d.config],
+            stdout=d.log, stderr=d.log, cwd=d.dir)
+        # systemd-socket-activate listens first and starts gatelog on the first connection:
+        # the one that carries this message.
+        wait_for("systemd-socket-activate listening",
+                 lambda: "Listening on" in d.read_log() or d.proc.poll() is not None)
+        check(d.proc.poll() is None, "systemd-socket-activate exited:\n" + d.read_log())
+        logger(port, ["activated hello"], "-T", "--octet-count", "--rfc5424=notq")
+        wait_for("ready", lambda: re.search(r'msg="?ready\b', d.read_log()) or
+                 d.proc.poll() is not None)
+        log = d.read_log()
+        check(d.proc.poll() is None, "daemon exited:\n" + log)
+        check(re.search(r'listener socket from systemd"? transport=tcp addr=127\.0\.0\.1:%d fd=3'
+                        % port, log), "the TCP listener did not take fd 3:\n" + log)
+        check(re.search(r'matches no syslog listener.* fd=4 name=spare', log),
+              "the unused socket is not named:\n" + log)
+        d._parse_ports(log)
+        check(d.ports["tcp"] == port, f"tcp port {d.ports}")
+        recs = d.wait_records(1)
+        check(recs[0]["message"] == "activated hello" and
+              recs[0]["source"]["transport"] == "tcp", f"record {recs[0]}")
+        # The same socket goes on serving after the first connection.
+        logger(port, ["activated again"], "-T", "--octet-count", "--rfc5424=notq")
+        recs = d.wait_records(2)
+        check(sorted(r["message"] for r in recs) == ["activated again", "activated hello"],
+              f"records {[r['message'] for r in recs]}")
+        check(d.stop() == 0, "daemon did not exit 0")
+    finally:
+        d.cleanup()
+
+
 if __name__ == "__main__":
     run_tests([
         test_metrics_count_what_was_sent_and_kept,
@@ -417,4 +475,5 @@ if __name__ == "__main__":
         test_config_check_and_dump,
         test_environment_overrides_reach_the_daemon,
         test_version_names_commit_and_libraries,
+        test_socket_activation,
     ])

@@ -6,14 +6,20 @@ HTTP server on 127.0.0.1. A daemon seals two epochs into an export; `gatelog tim
 stamps each manifest.json as manifest.tsr, which `openssl ts -verify` accepts by hand and
 `gatelog timestamp --verify` and `gatelog verify --tsa-ca` accept; a changed manifest, a token of another manifest, a
 foreign CA, a TSA that refuses and a TSA that is down are each caught.
+
+The daemon does it itself with seal.tsa_url: each sealed epoch is exported with its token as
+manifest.tsr; while the TSA is down the epoch waits in the outbox and goes out, token and all,
+once it is back.
 """
 import http.server
+import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Daemon, check, gatelog, logger, run_tests  # noqa: E402
@@ -55,6 +61,9 @@ class Tsa(http.server.BaseHTTPRequestHandler):
     def do_POST(self):  # noqa: N802 - http.server's name
         body = self.rfile.read(int(self.headers["Content-Length"]))
         d = STATE["tsa"]
+        if STATE.get("down"):  # no reply at all: the connection just closes
+            self.close_connection = True
+            return
         if STATE.get("refuse"):
             self.send_response(500)
             self.end_headers()
@@ -203,17 +212,116 @@ def test_tsa_refusing_or_down():
     check(rc == 2, "usage: no --tsa")
 
 
+def epoch_dirs(root):
+    """{epoch folder name: set of file names} of every epoch folder under root."""
+    return {os.path.basename(r): set(fs) for r, _, fs in os.walk(root)
+            if os.path.basename(r).startswith("epoch=")}
+
+
+def backlog(dm):
+    rc, out, _ = gatelog("epochs", "--db", dm.db, "--format", "jsonl")
+    check(rc == 0, "gatelog epochs")
+    return json.loads(out.splitlines()[-1])["backlog"]
+
+
+def test_daemon_stamps():
+    """seal.tsa_url: the daemon exports every epoch with its token; a TSA outage holds the
+    epoch back (backlog), never drops it or its token."""
+    setup()
+    ca = os.path.join(STATE["tsa"], "ca.pem")
+    dm = STATE["dd"] = Daemon(unix=False)
+    with open(dm.config) as f:
+        cfg = f.read()
+    key_line = f"  key: {dm.key}\n"
+    check(key_line in cfg, "harness config has seal.key")
+    with open(dm.config, "w") as f:
+        f.write(cfg.replace(key_line, key_line + f"  tsa_url: {STATE['url']}\n"
+                                                 f"  tsa_ca: {ca}\n"))
+    dm.start()
+    logger(dm.ports["tcp"], ["alpha", "beta"], "-T", "--rfc3164", "-t", "app")
+    dm.wait_records(2)
+    n0 = STATE.get("requests", 0)
+    dm.seal()  # returns once the export is written
+    eps = epoch_dirs(dm.exports)
+    check(len(eps) == 1, f"one epoch exported: {eps}")
+    (e1, files), = eps.items()
+    check({"manifest.json", "manifest.tsr"} <= files, f"token exported: {files}")
+    check(STATE["requests"] == n0 + 1, "one TSA request for one epoch")
+    edir = [r for r, _, _ in os.walk(dm.exports) if r.endswith(e1)][0]
+    p = subprocess.run(["openssl", "ts", "-verify", "-data", "manifest.json", "-in",
+                        "manifest.tsr", "-CAfile", ca], cwd=edir, capture_output=True)
+    check(p.returncode == 0 and b"Verification: OK" in p.stdout, f"openssl ts -verify: {p}")
+    rc, out, _ = gatelog("verify", "--pubkey", dm.pub, "--export", dm.exports, "--tsa-ca", ca)
+    check(rc == 0 and out.count(": time-stamped ") == 1, f"gatelog verify --tsa-ca: {out}")
+    # a foreign CA fails the same export
+    rc, out, _ = gatelog("verify", "--pubkey", dm.pub, "--export", dm.exports, "--tsa-ca",
+                         os.path.join(STATE["tsa"], "other.pem"))
+    check(rc == 1 and "manifest.tsr: time-stamp token does not verify" in out,
+          f"foreign CA: {rc} {out}")
+
+    # the TSA goes down: the next sealed epoch waits in the outbox
+    STATE["down"] = True
+    try:
+        logger(dm.ports["tcp"], ["gamma"], "-T", "--rfc3164", "-t", "app")
+        dm.wait_records(3)
+        rc, _, err = gatelog("seal", "--now", "-c", dm.config, "--timeout", "3")
+        check(rc == 3 and "exports are still pending" in err, f"seal while down: {rc} {err}")
+        check(backlog(dm) == {"local": 1}, f"backlog while the TSA is down: {backlog(dm)}")
+        eps = epoch_dirs(dm.exports)
+        check(all("manifest.json" in fs for fs in eps.values()) and
+              sum("manifest.json" in fs for fs in eps.values()) == 1,
+              f"nothing exported without its token: {eps}")
+        log = dm.read_log()
+        check(log.count("time-stamping failing") == 1 and "Empty reply" in log,
+              "the outage is logged once:\n" + log[-2000:])
+    finally:
+        STATE["down"] = False
+    # back: the exporter's retry brings token and export
+    deadline = time.time() + 60
+    while time.time() < deadline and backlog(dm) != {"local": 0}:
+        time.sleep(0.2)
+    eps = epoch_dirs(dm.exports)
+    check(len(eps) == 2 and all({"manifest.json", "manifest.tsr"} <= fs for fs in eps.values()),
+          f"both epochs exported with tokens: {eps}\n" + dm.read_log()[-2000:])
+    check("time-stamping recovered" in dm.read_log(), "the recovery is logged")
+    rc, out, _ = gatelog("verify", "--pubkey", dm.pub, "--export", dm.exports, "--tsa-ca", ca)
+    check(rc == 0 and out.count(": time-stamped ") == 2, f"verify after the outage: {out}")
+    # a restart asks for nothing: the tokens are kept in the store
+    n = STATE["requests"]
+    check(dm.stop() == 0, "daemon exit status")
+    shutil.rmtree(dm.exports)
+    dm.start()
+    rc, _, _ = gatelog("seal", "--now", "-c", dm.config)  # an empty epoch, exported too
+    check(rc == 0, "seal after restart")
+    check(STATE["requests"] == n + 1, "only the new epoch is stamped")
+    check(dm.stop() == 0, "daemon exit status")
+
+
+def test_bad_tsa_url_refused():
+    d = tempfile.mkdtemp(prefix="gatelog-tsa-cfg-")
+    try:
+        path = os.path.join(d, "g.yaml")
+        with open(path, "w") as f:
+            f.write("seal:\n  tsa_url: ftp://127.0.0.1/tsa\n")
+        rc, out, err = gatelog("config", "check", path)
+        check(rc != 0 and f"{path}:2:12:" in out + err, f"bad tsa_url: {rc} {out} {err}")
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def cleanup():
     if "srv" in STATE:
         STATE["srv"].shutdown()
-    if "d" in STATE:
-        STATE["d"].cleanup()
+    for k in ("d", "dd"):
+        if k in STATE:
+            STATE[k].cleanup()
     if "tsa" in STATE:
         shutil.rmtree(STATE["tsa"], ignore_errors=True)
 
 
 if __name__ == "__main__":
     try:
-        run_tests([test_stamp_then_verify, test_tampering_is_caught, test_tsa_refusing_or_down])
+        run_tests([test_stamp_then_verify, test_tampering_is_caught, test_tsa_refusing_or_down,
+                   test_daemon_stamps, test_bad_tsa_url_refused])
     finally:
         cleanup()
