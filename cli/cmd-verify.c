@@ -14,6 +14,7 @@
 #include "cli/audit-source.h"
 #include "cli/tsa.h"  /* issue 10: RFC 3161 tokens */
 #include "cli/cli.h"
+#include "core/tm.h"
 #include "outputs/outputs.h"
 #include "outputs/s3.h"  /* issue 7: export_read over folders and s3:// */
 #include "seal/seal.h"
@@ -43,6 +44,7 @@ static void usage(FILE *f) {
 struct report {
         uint64_t n;
         const char *tsa_ca;  /* issue 10: check manifest.tsr tokens against this CA */
+        bool since_head;     /* a head anchors the chain: it may be a later range */
 };
 
 static void fail(struct report *rp, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -54,6 +56,27 @@ static void fail(struct report *rp, const char *fmt, ...) {
         fputc('\n', stdout);
         va_end(ap);
         rp->n++;
+}
+
+/* Without a head to anchor it, a chain must start at epoch 0: a chain whose first epochs
+ * were removed is otherwise a valid chain of its own. */
+static void check_chain_start(struct report *rp, const char *chain, int64_t first) {
+        if (first > 0 && !rp->since_head)
+                fail(rp, "epoch 0 missing: the chain%s%s starts at epoch %lld (epochs 0..%lld "
+                     "are gone); to verify a later range, give the head you kept with "
+                     "--since-head", chain ? " " : "", chain ? chain : "", (long long)first,
+                     (long long)first - 1);
+}
+
+/* The manifest's epoch number, or -1 when it cannot be read (the verifier reports that). */
+static int64_t manifest_epoch(const char *m, size_t len) {
+        json *j = NULL;
+        if (!m || json_parse(m, len, &j, NULL) < 0)
+                return -1;
+        const json *e = json_obj_get(j, "epoch");
+        int64_t n = json_type_of(e) == JSON_INT ? json_int(e) : -1;
+        json_free(j);
+        return n;
 }
 
 static void problem_cb(void *ud, int64_t epoch, int64_t seq, const char *what) {
@@ -156,11 +179,47 @@ struct db_ctx {
         struct blobs recs;
         int64_t sealed, open_epoch, open_first_seq, open_count;
         int64_t next_seq;   /* after the last sealed epoch, from its row */
+        int64_t cur_epoch, first_sealed;
         int r;
 };
 
+/* The columns that queries filter on must say what the signed record says: otherwise a
+ * writer of the database could make `gatelog query` show records under another seq, host
+ * or time while every root still verifies. */
+static void db_check_columns(struct db_ctx *c, const struct store_record *r) {
+        json *j = NULL;
+        if (json_parse(r->data, r->len, &j, NULL) < 0)
+                return; /* the verifier reports an unreadable record */
+        const json *seq = json_obj_get(j, "seq");
+        const char *host = json_str(json_obj_get(j, "host"), NULL);
+        size_t tl = 0, rl = 0;
+        const char *ts = json_str(json_obj_get(j, "time"), &tl);
+        const char *rs = json_str(json_obj_get(j, "received"), &rl);
+        int64_t received = INT64_MIN, t = INT64_MIN;
+        if (rs)
+                (void)tm_parse_rfc3339(rs, rl, 0, &received);
+        /* The writer files a record without a readable time under its receipt time. */
+        if (!ts || tm_parse_rfc3339(ts, tl, 0, &t) < 0)
+                t = received;
+        if (json_type_of(seq) != JSON_INT || json_int(seq) != r->seq)
+                fail(c->rp, "epoch %lld seq %lld: the seq column does not match the record's "
+                     "seq", (long long)c->cur_epoch, (long long)r->seq);
+        if ((host == NULL) != (r->host == NULL) || (host && strcmp(host, r->host) != 0))
+                fail(c->rp, "epoch %lld seq %lld: the host column (%s) does not match the "
+                     "record's host (%s)", (long long)c->cur_epoch, (long long)r->seq,
+                     r->host ? r->host : "null", host ? host : "null");
+        if (received != INT64_MIN && received != r->received_us)
+                fail(c->rp, "epoch %lld seq %lld: the received column does not match the "
+                     "record's received time", (long long)c->cur_epoch, (long long)r->seq);
+        if (t != INT64_MIN && t != r->time_us)
+                fail(c->rp, "epoch %lld seq %lld: the time column does not match the record's "
+                     "time", (long long)c->cur_epoch, (long long)r->seq);
+        json_free(j);
+}
+
 static int db_record_cb(void *ud, const struct store_record *r) {
         struct db_ctx *c = ud;
+        db_check_columns(c, r);
         return blobs_add(&c->recs, r->data, r->len, true);
 }
 
@@ -173,6 +232,9 @@ static int db_epoch_cb(void *ud, const struct store_epoch *e) {
                 return 0;
         }
         blobs_reset(&c->recs);
+        c->cur_epoch = e->epoch;
+        if (c->first_sealed < 0)
+                c->first_sealed = e->epoch;
         int r = store_records_foreach(c->store, e->epoch, db_record_cb, c);
         if (r < 0)
                 return r;
@@ -190,19 +252,31 @@ static int db_epoch_cb(void *ud, const struct store_epoch *e) {
 
 static int verify_db(const char *path, struct seal_verifier *v, struct report *rp) {
         struct store_error err = { { 0 } };
-        struct db_ctx c = { .v = v, .rp = rp, .open_epoch = -1 };
+        struct db_ctx c = { .v = v, .rp = rp, .open_epoch = -1, .first_sealed = -1 };
         int r = store_open(path, STORE_READONLY, &c.store, &err);
+        if (r == -EBADMSG || r == -EPROTO) {
+                /* Damaged evidence is a failed check, not a runtime error. */
+                fail(rp, "%s: not a readable gatelog database: %s", path, err.msg);
+                return 0;
+        }
         if (r < 0) {
                 fprintf(stderr, "gatelog: %s: %s\n", path, err.msg);
                 return -1;
         }
         r = store_epochs_foreach(c.store, db_epoch_cb, &c);
+        if (r == -EBADMSG) {
+                fail(rp, "%s: the database is damaged: %s", path, store_errmsg(c.store));
+                store_close(c.store);
+                blobs_free(&c.recs);
+                return 0;
+        }
         if (r < 0) {
                 fprintf(stderr, "gatelog: %s: %s\n", path, store_errmsg(c.store));
                 store_close(c.store);
                 blobs_free(&c.recs);
                 return -1;
         }
+        check_chain_start(rp, NULL, c.first_sealed);
         /* The open epoch is not signed yet, but it must directly follow the last sealed one:
          * otherwise sealed epochs were cut off the end of the chain. */
         int64_t head = -1;
@@ -220,6 +294,7 @@ static int verify_db(const char *path, struct seal_verifier *v, struct report *r
                      (long long)c.open_first_seq, (long long)c.next_seq);
         if (c.open_epoch >= 0) {
                 blobs_reset(&c.recs);
+                c.cur_epoch = c.open_epoch;
                 r = store_records_foreach(c.store, c.open_epoch, db_record_cb, &c);
                 int64_t max_seq = -1;
                 if (r >= 0)
@@ -253,6 +328,8 @@ struct export_ctx {
         struct seal_verifier *first;
         size_t n_chains;
         uint64_t more_epochs;
+        const char *chain;      /* the chain being read (borrowed for the callbacks) */
+        int64_t chain_first;    /* its first epoch number, -1 before one is seen */
 };
 
 static void export_chain_done(struct export_ctx *c) {  /* issue 7 */
@@ -268,6 +345,8 @@ static void export_chain_done(struct export_ctx *c) {  /* issue 7 */
 static int export_chain_cb(void *ud, const char *chain) {  /* issue 7 */
         struct export_ctx *c = ud;
         printf("chain %s\n", chain);
+        c->chain = chain;
+        c->chain_first = -1;
         if (c->n_chains++ == 0)
                 return 0;
         export_chain_done(c);
@@ -277,6 +356,20 @@ static int export_chain_cb(void *ud, const char *chain) {  /* issue 7 */
 static int export_epoch_cb(void *ud, const struct export_read_epoch *e) {
         struct export_ctx *c = ud;
         blobs_reset(&c->recs);
+        /* The folder's number must be the manifest's: a renamed or replayed folder keeps
+         * the order of folders but not the chain. */
+        const char *num = e->path ? strstr(e->path, "epoch=") : NULL;
+        for (const char *p = num; p && (p = strstr(p + 1, "epoch=")); )
+                num = p;
+        int64_t folder = num ? strtoll(num + 6, NULL, 10) : -1;
+        int64_t signed_epoch = manifest_epoch(e->manifest, e->manifest_len);
+        if (signed_epoch >= 0 && folder != signed_epoch)
+                fail(c->rp, "epoch %lld: %s holds the manifest of epoch %lld", (long long)folder,
+                     e->path, (long long)signed_epoch);
+        if (c->chain_first < 0) {
+                c->chain_first = signed_epoch >= 0 ? signed_epoch : folder;
+                check_chain_start(c->rp, c->chain, c->chain_first);
+        }
         /* A missing manifest or signature is reported by the verifier itself. */
         if (!e->records)
                 fail(c->rp, "%s: records.jsonl is missing", e->path);
@@ -313,7 +406,8 @@ static int export_epoch_cb(void *ud, const struct export_read_epoch *e) {
 static int verify_export(const char *dir, const char *chain, struct seal_verifier *v,
                          const uint8_t *pk, const char *revoked, struct report *rp,
                          uint64_t *ret_epochs) {
-        struct export_ctx c = { .v = v, .rp = rp, .pk = pk, .revoked = revoked, .first = v };
+        struct export_ctx c = { .v = v, .rp = rp, .pk = pk, .revoked = revoked, .first = v,
+                                .chain_first = -1 };
         struct store_error err = { { 0 } };
         struct export_read_ops ops = { export_chain_cb, export_epoch_cb };  /* issue 7 */
         int r = export_read(dir, chain, &ops, &c, &err);
@@ -375,7 +469,7 @@ int cmd_verify(int argc, char **argv) {
         int vr = verifier_make(pk, revoked, &v);  /* issue 10: rotations, --revoked */
         if (vr < 0)
                 return vr == -ENOMEM ? 3 : 2;
-        struct report rp = { 0, tsa_ca };
+        struct report rp = { 0, tsa_ca, since_head != NULL };
         /* issue 10: the head an auditor kept; the chain must extend it. */
         struct seal_head head;
         char herr[512];

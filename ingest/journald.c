@@ -184,7 +184,14 @@ static void pend_clear(struct journald_source *s)
  * past it unless a later entry's does. */
 static void emit(struct journald_source *s, json *rec, const char *pos)
 {
-        struct event *e = event_new(rec, tm_now_us());
+        /* The event's receipt time (which decides the epoch and fills the received column)
+         * is the one written in the record. */
+        int64_t received = tm_now_us();
+        size_t len = 0;
+        const char *rs = json_str(json_obj_get(rec, "received"), &len);
+        if (rs)
+                (void)tm_parse_rfc3339(rs, len, 0, &received);
+        struct event *e = event_new(rec, received);
 
         if (e && pos && event_set_pos(e, s->pos_source, pos) < 0) {
                 event_free(e);

@@ -530,6 +530,36 @@ static void test_key_cmp_model(void **state)
                         fail_msg("json_utf8_check: %zu, model %zu (n=%zu)",
                                  json_utf8_check(s, n), model_utf8_check(s, n), n);
         }
+        /* json_canon_str scans eight bytes at a time: escapes at every offset. */
+        static const char *const bytes[] = { "a", "\"", "\\", "\n", "\x01", "\x1f", "\x7f",
+                                             " ", "\xc3\xa9", "~", "!", "#", "[", "]" };
+        struct buf got = BUF_INIT, want = BUF_INIT;
+        for (int t = 0; t < 20000; t++) {
+                char s[128] = "";
+                int k = (int)(rand_r(&seed) % 40);
+
+                for (int i = 0; i < k; i++)
+                        strcat(s, bytes[rand_r(&seed) % 14]);
+                buf_reset(&got);
+                buf_reset(&want);
+                assert_int_equal(json_canon_str(&got, s, strlen(s)), 0);
+                buf_putc(&want, '"');
+                for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+                        if (*c == '"' || *c == '\\')
+                                buf_printf(&want, "\\%c", *c);
+                        else if (*c == '\n')
+                                buf_puts(&want, "\\n");
+                        else if (*c < 0x20)
+                                buf_printf(&want, "\\u%04x", *c);
+                        else
+                                buf_putc(&want, (char)*c);
+                }
+                buf_putc(&want, '"');
+                if (strcmp(got.data, want.data) != 0)
+                        fail_msg("json_canon_str: got %s want %s", got.data, want.data);
+        }
+        buf_free(&got);
+        buf_free(&want);
 }
 
 static void test_canon_str(void **state)

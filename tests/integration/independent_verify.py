@@ -310,6 +310,8 @@ def check_chain(chain_dir, pk):
         m, digest, pk = check_epoch(epochs[number], number, chain, pk,
                                     hashlib.sha256(pk).hexdigest())
         where = f"chain {chain} epoch {number}"
+        if prev_num is None and number != 0:
+            problem(where, f"epoch 0 missing: the chain starts at epoch {number}")
         if prev_num is not None and number != prev_num + 1:
             gap = f"{prev_num + 1}" if number == prev_num + 2 else \
                 f"s {prev_num + 1} to {number - 1}"

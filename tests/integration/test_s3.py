@@ -189,11 +189,39 @@ def test_config_errors_name_the_place():
         d.cleanup()
 
 
+def test_tsa_tokens_in_the_bucket():
+    """Trusted time (issue 10): with seal.tsa_url, manifest.tsr goes up with each epoch and
+    `gatelog verify --export s3://… --tsa-ca` checks it (the local TSA of test_timestamp)."""
+    import test_timestamp as ts
+    ts.tsa_setup()
+    RGW.create_bucket("stamped")
+    d = c.s3_daemon(RGW, "stamped", prefix="tsa")
+    ts.tsa_config(d.config, d.key)
+    try:
+        c.fill(d, 1, 8)
+        d.start()
+        c.wait_backlog_zero(d)
+        keys = c.list_keys(RGW.client(), "stamped", "tsa/")
+        check("tsa/chain=test-chain/epoch=0000000000/manifest.tsr" in keys, f"{keys}")
+        ca = os.path.join(ts.STATE["tsa"], "ca.pem")
+        rc, out, err = gl("verify", "--pubkey", d.pub, "--export", "s3://stamped/tsa",
+                          "--tsa-ca", ca, env=RGW.env())
+        check(rc == 0 and out.count(": time-stamped ") == 1, f"verify s3 --tsa-ca: {out} {err}")
+        rc, out, _ = gl("verify", "--pubkey", d.pub, "--export", "s3://stamped/tsa",
+                        "--tsa-ca", os.path.join(ts.STATE["tsa"], "other.pem"), env=RGW.env())
+        check(rc == 1 and "manifest.tsr: time-stamp token does not verify" in out,
+              f"verify s3 with a foreign CA: {rc} {out}")
+    finally:
+        d.cleanup()
+        ts.cleanup()
+
+
 if __name__ == "__main__":
     RGW = c.start_rgw()
     try:
         run_tests([test_export_roundtrip_tags_verify_query, test_zstd_and_object_lock,
                    test_several_chains_in_one_bucket_and_folder,
-                   test_config_errors_name_the_place])
+                   test_config_errors_name_the_place,
+                   test_tsa_tokens_in_the_bucket])  # issue 10
     finally:
         RGW.stop()

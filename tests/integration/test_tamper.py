@@ -69,6 +69,14 @@ def db_cases():
         ("signature replaced",
          ["UPDATE epochs SET sig = (SELECT sig FROM epochs WHERE epoch = 0) WHERE epoch = 2"],
          "epoch 2"),
+        # The columns queries filter on must agree with the signed record.
+        ("host column changed", ["UPDATE records SET host = 'elsewhere' WHERE seq = 7"],
+         "host column"),
+        ("time column changed", ["UPDATE records SET time = time + 1000000 WHERE seq = 7"],
+         "time column"),
+        ("first epochs removed",
+         ["DELETE FROM records WHERE epoch = 0", "DELETE FROM epochs WHERE epoch = 0"],
+         "epoch 0 missing"),
     ]
 
 
@@ -143,7 +151,15 @@ def export_cases():
         shutil.copy(os.path.join(epoch_dir(exp, 0), "manifest.sig"),
                     os.path.join(epoch_dir(exp, 2), "manifest.sig"))
 
-    return [("record byte changed", byte, "epoch 1"), ("record deleted", delete, "epoch 1"),
+    def renumber_newest(exp):
+        os.rename(epoch_dir(exp, 2), epoch_dir(exp, 7))
+
+    def remove_first(exp):
+        shutil.rmtree(epoch_dir(exp, 0))
+
+    return [("newest epoch renumbered", renumber_newest, "holds the manifest of epoch 2"),
+            ("first epoch removed", remove_first, "epoch 0 missing"),
+            ("record byte changed", byte, "epoch 1"), ("record deleted", delete, "epoch 1"),
             ("record inserted", insert, "epoch 1"), ("records reordered", reorder, "epoch 1"),
             ("epoch removed", remove_epoch, "epoch"), ("manifest edited", manifest, "epoch 1"),
             ("signature replaced", sig, "epoch 2")]

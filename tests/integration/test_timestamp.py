@@ -84,8 +84,9 @@ class Tsa(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def setup():
-    if STATE:
+def tsa_setup():
+    """The local TSA alone (also used by test_s3.py); STATE["url"], STATE["tsa"]/ca.pem."""
+    if "url" in STATE:
         return STATE
     d = STATE["tsa"] = tempfile.mkdtemp(prefix="gatelog-tsa-")
     with open(os.path.join(d, "tsa.cnf"), "w") as f:
@@ -102,6 +103,24 @@ def setup():
     srv = STATE["srv"] = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Tsa)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     STATE["url"] = f"http://127.0.0.1:{srv.server_address[1]}/tsa"
+    return STATE
+
+
+def tsa_config(path, key):
+    """Adds seal.tsa_url and seal.tsa_ca to a harness daemon's configuration."""
+    with open(path) as f:
+        cfg = f.read()
+    key_line = f"  key: {key}\n"
+    check(key_line in cfg, "harness config has seal.key")
+    with open(path, "w") as f:
+        f.write(cfg.replace(key_line, key_line + f"  tsa_url: {STATE['url']}\n  tsa_ca: "
+                            f"{os.path.join(STATE['tsa'], 'ca.pem')}\n"))
+
+
+def setup():
+    if "d" in STATE:
+        return STATE
+    tsa_setup()
     dm = STATE["d"] = Daemon(unix=False)
     dm.start()
     logger(dm.ports["tcp"], ["one", "two"], "-T", "--rfc3164", "-t", "app")
@@ -230,13 +249,7 @@ def test_daemon_stamps():
     setup()
     ca = os.path.join(STATE["tsa"], "ca.pem")
     dm = STATE["dd"] = Daemon(unix=False)
-    with open(dm.config) as f:
-        cfg = f.read()
-    key_line = f"  key: {dm.key}\n"
-    check(key_line in cfg, "harness config has seal.key")
-    with open(dm.config, "w") as f:
-        f.write(cfg.replace(key_line, key_line + f"  tsa_url: {STATE['url']}\n"
-                                                 f"  tsa_ca: {ca}\n"))
+    tsa_config(dm.config, dm.key)
     dm.start()
     logger(dm.ports["tcp"], ["alpha", "beta"], "-T", "--rfc3164", "-t", "app")
     dm.wait_records(2)
