@@ -361,7 +361,7 @@ static int s3_epoch(struct s3_client *c, const char *where, const struct s3_list
                 e.path = path;
                 e.manifest = manifest;
                 e.sig = (const uint8_t *)sig;
-                e.tsr = NULL;
+                e.tsr = (const uint8_t *)tsr;
                 e.records = records;
                 e.n_tsc = nt;
                 e.tsc_ids = (const char *const *)ids;
