@@ -204,35 +204,3 @@ int tsa_verify(const void *resp_der, size_t resp_len, const void *data, size_t l
         TS_RESP_free(resp);
         return r;
 }
-
-int tsa_check_file(const char *epoch_dir, const void *manifest, size_t len, const char *ca_file,
-                   char ret_time[32], char *err, size_t err_len)
-{
-        char path[8192];
-        struct buf t = BUF_INIT;
-        FILE *f;
-        char chunk[16384];
-        size_t n;
-        int r = 0;
-
-        snprintf(path, sizeof(path), "%s/manifest.tsr", epoch_dir);
-        f = fopen(path, "rb");
-        if (!f) {
-                r = -errno;
-                snprintf(err, err_len, "%s: %s", path, strerror(errno));
-                return r;
-        }
-        t.max = TSA_RESPONSE_MAX;
-        while (r == 0 && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-                r = buf_append(&t, chunk, n);
-        if (r == 0 && ferror(f))
-                r = -EIO;
-        fclose(f);
-        if (r < 0)
-                snprintf(err, err_len, "%s: %s", path, strerror(-r));
-        else
-                r = tsa_verify(t.data ? t.data : "", t.len, manifest, len, ca_file, ret_time,
-                               err, err_len);
-        buf_free(&t);
-        return r;
-}

@@ -28,9 +28,3 @@ __attribute__((warn_unused_result)) int tsa_verify(const void *resp, size_t resp
                                                    const void *data, size_t len,
                                                    const char *ca_file, char ret_time[32],
                                                    char *err, size_t err_len);
-
-/* For `gatelog verify --export DIR --tsa-ca CA`: checks DIR_OF_EPOCH/manifest.tsr against
- * the epoch's manifest bytes. 0 valid (ret_time set), -ENOENT no token there, -EBADMSG
- * invalid (err says why), or another negative errno with err set. */
-int tsa_check_file(const char *epoch_dir, const void *manifest, size_t len, const char *ca_file,
-                   char ret_time[32], char *err, size_t err_len);
