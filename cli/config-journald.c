@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/config-yaml.h"
 #include "cli/config-journald.h"
 #include "core/tm.h"
 #include "normalize/normalize.h"
@@ -25,59 +26,6 @@
 #define NAME_MAX_LEN 64
 /* journald's own limit on field names (JOURNAL_FIELD_NAME_MAX in systemd 252 is 64). */
 #define FIELD_NAME_MAX 64
-
-struct jx {
-        yaml_document_t *doc;
-        struct config_error *err;
-        char path[96];
-};
-
-__attribute__((format(printf, 3, 4)))
-static int jfail(struct jx *x, const yaml_node_t *n, const char *fmt, ...)
-{
-        char msg[150];
-        va_list ap;
-
-        va_start(ap, fmt);
-        vsnprintf(msg, sizeof(msg), fmt, ap);
-        va_end(ap);
-        x->err->line = (unsigned)n->start_mark.line + 1;
-        x->err->column = (unsigned)n->start_mark.column + 1;
-        snprintf(x->err->msg, sizeof(x->err->msg), "%s: %s", x->path, msg);
-        return -EINVAL;
-}
-
-static int jscalar(struct jx *x, yaml_node_t *n, const char **ret)
-{
-        const char *s;
-
-        if (n->type != YAML_SCALAR_NODE)
-                return jfail(x, n, "expected a value, not a %s",
-                             n->type == YAML_MAPPING_NODE ? "mapping" : "list");
-        s = (const char *)n->data.scalar.value;
-        if (strlen(s) != n->data.scalar.length)
-                return jfail(x, n, "value contains a NUL byte");
-        if (n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
-            (!*s || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") ||
-             !strcmp(s, "NULL")))
-                return jfail(x, n, "missing value");
-        if (!*s)
-                return jfail(x, n, "must not be empty");
-        *ret = s;
-        return 0;
-}
-
-static int jstring(struct jx *x, yaml_node_t *n, char **dst)
-{
-        const char *s;
-        int r = jscalar(x, n, &s);
-
-        if (r < 0)
-                return r;
-        free(*dst);
-        *dst = strdup(s);
-        return *dst ? 0 : -ENOMEM;
-}
 
 static bool field_name_valid(const char *s, size_t n)
 {
@@ -90,19 +38,19 @@ static bool field_name_valid(const char *s, size_t n)
         return true;
 }
 
-typedef int (*item_check)(struct jx *x, yaml_node_t *n, const char *s);
+typedef int (*item_check)(struct cfg_ctx *x, yaml_node_t *n, const char *s);
 
-static int check_match(struct jx *x, yaml_node_t *n, const char *s)
+static int check_match(struct cfg_ctx *x, yaml_node_t *n, const char *s)
 {
         const char *eq = strchr(s, '=');
 
         if (!eq || !field_name_valid(s, (size_t)(eq - s)))
-                return jfail(x, n, "'%s' is not FIELD=value (FIELD: A-Z 0-9 _, not starting "
+                return cfg_fail(x, n, "'%s' is not FIELD=value (FIELD: A-Z 0-9 _, not starting "
                                    "with a digit, at most 64)", s);
         return 0;
 }
 
-static int check_transport(struct jx *x, yaml_node_t *n, const char *s)
+static int check_transport(struct cfg_ctx *x, yaml_node_t *n, const char *s)
 {
         static const char *const ok[] = { "audit", "driver", "syslog", "journal", "stdout",
                                           "kernel" };
@@ -110,23 +58,23 @@ static int check_transport(struct jx *x, yaml_node_t *n, const char *s)
         for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
                 if (!strcmp(s, ok[i]))
                         return 0;
-        return jfail(x, n, "unknown transport '%s' (audit, driver, syslog, journal, stdout, "
+        return cfg_fail(x, n, "unknown transport '%s' (audit, driver, syslog, journal, stdout, "
                            "kernel)", s);
 }
 
 /* A list of non-empty strings (a single scalar is taken as a list of one). */
-static int jlist(struct jx *x, yaml_node_t *n, item_check check, char ***ret, size_t *ret_n)
+static int jlist(struct cfg_ctx *x, yaml_node_t *n, item_check check, char ***ret, size_t *ret_n)
 {
         size_t plen = strlen(x->path), len;
         yaml_node_item_t *items;
         char **v;
 
         if (n->type == YAML_MAPPING_NODE)
-                return jfail(x, n, "expected a list");
+                return cfg_fail(x, n, "expected a list");
         len = n->type == YAML_SCALAR_NODE ? 1
               : (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
         if (len == 0)
-                return jfail(x, n, "an empty list (leave the key out for no filter)");
+                return cfg_fail(x, n, "an empty list (leave the key out for no filter)");
         items = n->type == YAML_SEQUENCE_NODE ? n->data.sequence.items.start : NULL;
         for (size_t i = 0; i < *ret_n; i++)
                 free((*ret)[i]);
@@ -144,7 +92,7 @@ static int jlist(struct jx *x, yaml_node_t *n, item_check check, char ***ret, si
 
                 if (items)
                         snprintf(x->path + plen, sizeof(x->path) - plen, "[%zu]", i);
-                r = jscalar(x, it, &s);
+                r = cfg_text(x, it, &s);
                 if (r == 0 && check)
                         r = check(x, it, s);
                 if (r == 0 && !(v[i] = strdup(s)))
@@ -157,10 +105,10 @@ static int jlist(struct jx *x, yaml_node_t *n, item_check check, char ***ret, si
         return 0;
 }
 
-static int parse_priority(struct jx *x, yaml_node_t *n, int *ret)
+static int parse_priority(struct cfg_ctx *x, yaml_node_t *n, int *ret)
 {
         const char *s;
-        int r = jscalar(x, n, &s);
+        int r = cfg_text(x, n, &s);
 
         if (r < 0)
                 return r;
@@ -173,14 +121,14 @@ static int parse_priority(struct jx *x, yaml_node_t *n, int *ret)
                         *ret = p;
                         return 0;
                 }
-        return jfail(x, n, "unknown priority '%s' (0-7 or emerg alert crit err warning "
+        return cfg_fail(x, n, "unknown priority '%s' (0-7 or emerg alert crit err warning "
                            "notice info debug)", s);
 }
 
-static int parse_start(struct jx *x, yaml_node_t *n, struct journald_config *c)
+static int parse_start(struct cfg_ctx *x, yaml_node_t *n, struct journald_config *c)
 {
         const char *s;
-        int r = jscalar(x, n, &s);
+        int r = cfg_text(x, n, &s);
 
         if (r < 0)
                 return r;
@@ -191,16 +139,16 @@ static int parse_start(struct jx *x, yaml_node_t *n, struct journald_config *c)
         } else if (tm_parse_rfc3339(s, strlen(s), 1, &c->start_us) == 0 && c->start_us >= 0) {
                 c->start = JOURNALD_START_TIME;
         } else {
-                return jfail(x, n, "bad start '%s' (head, tail, or an RFC 3339 time such as "
+                return cfg_fail(x, n, "bad start '%s' (head, tail, or an RFC 3339 time such as "
                                    "2024-06-01T00:00:00Z)", s);
         }
         return 0;
 }
 
-static int parse_bool(struct jx *x, yaml_node_t *n, bool *ret)
+static int parse_bool(struct cfg_ctx *x, yaml_node_t *n, bool *ret)
 {
         const char *s;
-        int r = jscalar(x, n, &s);
+        int r = cfg_text(x, n, &s);
 
         if (r < 0)
                 return r;
@@ -208,23 +156,23 @@ static int parse_bool(struct jx *x, yaml_node_t *n, bool *ret)
                 *ret = !strcmp(s, "true");
                 return 0;
         }
-        return jfail(x, n, "expected true or false");
+        return cfg_fail(x, n, "expected true or false");
 }
 
-static int parse_key(struct jx *x, const char *key, yaml_node_t *v, struct journald_config *c)
+static int parse_key(struct cfg_ctx *x, const char *key, yaml_node_t *v, struct journald_config *c)
 {
         if (!strcmp(key, "name")) {
-                int r = jstring(x, v, &c->name);
+                int r = cfg_string(x, v, &c->name);
 
                 if (r == 0 && (strlen(c->name) > NAME_MAX_LEN ||
                                strspn(c->name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVW"
                                                "XYZ0123456789._-") != strlen(c->name)))
-                        return jfail(x, v, "'%s' is not a name (1-%d of A-Z a-z 0-9 . _ -)",
+                        return cfg_fail(x, v, "'%s' is not a name (1-%d of A-Z a-z 0-9 . _ -)",
                                      c->name, NAME_MAX_LEN);
                 return r;
         }
         if (!strcmp(key, "directory"))
-                return jstring(x, v, &c->directory);
+                return cfg_string(x, v, &c->directory);
         if (!strcmp(key, "files"))
                 return jlist(x, v, NULL, &c->files, &c->n_files);
         if (!strcmp(key, "system"))
@@ -244,7 +192,7 @@ static int parse_key(struct jx *x, const char *key, yaml_node_t *v, struct journ
         return 1; /* unknown */
 }
 
-static int parse_item(struct jx *x, yaml_node_t *n, struct journald_config *list, size_t i)
+static int parse_item(struct cfg_ctx *x, yaml_node_t *n, struct journald_config *list, size_t i)
 {
         struct journald_config *c = &list[i];
         size_t plen = strlen(x->path);
@@ -253,14 +201,14 @@ static int parse_item(struct jx *x, yaml_node_t *n, struct journald_config *list
 
         c->max_priority = -1;
         if (n->type != YAML_MAPPING_NODE)
-                return jfail(x, n, "expected a mapping");
+                return cfg_fail(x, n, "expected a mapping");
         for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
              p++) {
                 yaml_node_t *k = yaml_document_get_node(x->doc, p->key);
                 yaml_node_t *v = yaml_document_get_node(x->doc, p->value);
                 const char *key;
 
-                r = jscalar(x, k, &key);
+                r = cfg_text(x, k, &key);
                 if (r < 0)
                         return r;
                 for (yaml_node_pair_t *q = n->data.mapping.pairs.start; q < p; q++) {
@@ -268,7 +216,7 @@ static int parse_item(struct jx *x, yaml_node_t *n, struct journald_config *list
 
                         if (kq->type == YAML_SCALAR_NODE &&
                             !strcmp((const char *)kq->data.scalar.value, key))
-                                return jfail(x, k, "duplicate key '%s'", key);
+                                return cfg_fail(x, k, "duplicate key '%s'", key);
                 }
                 if (!strcmp(key, "name"))
                         name_node = v;
@@ -276,21 +224,21 @@ static int parse_item(struct jx *x, yaml_node_t *n, struct journald_config *list
                 r = parse_key(x, key, v, c);
                 x->path[plen] = '\0';
                 if (r == 1)
-                        return jfail(x, k, "unknown key '%s' (name, directory, files, system, "
+                        return cfg_fail(x, k, "unknown key '%s' (name, directory, files, system, "
                                            "match, units, identifiers, transports, priorities, "
                                            "start)", key);
                 if (r < 0)
                         return r;
         }
         if (!c->name)
-                return jfail(x, n, "missing key 'name'");
+                return cfg_fail(x, n, "missing key 'name'");
         sources = !!c->directory + !!c->n_files + !!c->system;
         if (sources != 1)
-                return jfail(x, n, "give exactly one of directory, files or system: true");
+                return cfg_fail(x, n, "give exactly one of directory, files or system: true");
         for (size_t k = 0; k < i; k++)
                 if (!strcmp(list[k].name, c->name)) {
                         snprintf(x->path + plen, sizeof(x->path) - plen, ".name");
-                        return jfail(x, name_node, "duplicate journald name '%s'", c->name);
+                        return cfg_fail(x, name_node, "duplicate journald name '%s'", c->name);
                 }
         return 0;
 }
@@ -305,12 +253,12 @@ void config_journald_free(struct journald_config *list, size_t n)
 int config_journald_parse(yaml_document_t *doc, yaml_node_t *n, struct journald_config **ret,
                           size_t *ret_n, struct config_error *err)
 {
-        struct jx x = { .doc = doc, .err = err, .path = "journald" };
+        struct cfg_ctx x = { .doc = doc, .err = err, .path = "journald" };
         size_t len;
         struct journald_config *list;
 
         if (n->type != YAML_SEQUENCE_NODE)
-                return jfail(&x, n, "expected a list of journal sources");
+                return cfg_fail(&x, n, "expected a list of journal sources");
         config_journald_free(*ret, *ret_n);
         *ret = NULL;
         *ret_n = 0;

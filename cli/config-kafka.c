@@ -15,6 +15,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "cli/config-yaml.h"
 #include "cli/config-kafka.h"
 #include "core/limits.h"
 
@@ -23,166 +24,101 @@
 #define KAFKA_TOPICS_MAX 256
 #define KAFKA_PROPS_MAX 256
 
-struct kctx {
-        yaml_document_t *doc;
-        struct config_error *err;
-        char path[64];
-};
-
-__attribute__((format(printf, 3, 4)))
-static int kfail(struct kctx *x, const yaml_node_t *n, const char *fmt, ...)
+static int k_name(struct cfg_ctx *x, yaml_node_t *n, struct ingest_kafka_config *k)
 {
-        char msg[180];
-        va_list ap;
-
-        va_start(ap, fmt);
-        vsnprintf(msg, sizeof(msg), fmt, ap);
-        va_end(ap);
-        x->err->line = (unsigned)n->start_mark.line + 1;
-        x->err->column = (unsigned)n->start_mark.column + 1;
-        snprintf(x->err->msg, sizeof(x->err->msg), "%s: %s", x->path, msg);
-        return -EINVAL;
-}
-
-static yaml_node_t *knode(struct kctx *x, int id)
-{
-        return yaml_document_get_node(x->doc, id);
-}
-
-static int kscalar(struct kctx *x, yaml_node_t *n, const char **ret)
-{
-        const char *s;
-
-        if (n->type != YAML_SCALAR_NODE)
-                return kfail(x, n, "expected a value, not a %s",
-                             n->type == YAML_MAPPING_NODE ? "mapping" : "list");
-        s = (const char *)n->data.scalar.value;
-        if (strlen(s) != n->data.scalar.length)
-                return kfail(x, n, "value contains a NUL byte");
-        if (!*s || (n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
-                    (!strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") ||
-                     !strcmp(s, "NULL"))))
-                return kfail(x, n, "missing value");
-        *ret = s;
-        return 0;
-}
-
-static int kstring(struct kctx *x, yaml_node_t *n, char **dst)
-{
-        const char *s;
-        char *copy;
-        int r = kscalar(x, n, &s);
-
-        if (r < 0)
-                return r;
-        copy = strdup(s);
-        if (!copy)
-                return -ENOMEM;
-        free(*dst);
-        *dst = copy;
-        return 0;
-}
-
-static size_t kseq_len(const yaml_node_t *n)
-{
-        return (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
-}
-
-static int k_name(struct kctx *x, yaml_node_t *n, struct ingest_kafka_config *k)
-{
-        int r = kstring(x, n, &k->name);
+        int r = cfg_string(x, n, &k->name);
 
         if (r == 0 && (strlen(k->name) > KAFKA_NAME_MAX ||
                        strspn(k->name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
                                        "0123456789._-") != strlen(k->name)))
-                return kfail(x, n, "'%s' is not a name (1-%d of A-Z a-z 0-9 . _ -)", k->name,
+                return cfg_fail(x, n, "'%s' is not a name (1-%d of A-Z a-z 0-9 . _ -)", k->name,
                              KAFKA_NAME_MAX);
         return r;
 }
 
-static int k_brokers(struct kctx *x, yaml_node_t *n, struct ingest_kafka_config *k)
+static int k_brokers(struct cfg_ctx *x, yaml_node_t *n, struct ingest_kafka_config *k)
 {
-        return kstring(x, n, &k->brokers);
+        return cfg_string(x, n, &k->brokers);
 }
 
-static int k_group(struct kctx *x, yaml_node_t *n, struct ingest_kafka_config *k)
+static int k_group(struct cfg_ctx *x, yaml_node_t *n, struct ingest_kafka_config *k)
 {
-        return kstring(x, n, &k->group);
+        return cfg_string(x, n, &k->group);
 }
 
-static int k_start(struct kctx *x, yaml_node_t *n, struct ingest_kafka_config *k)
+static int k_start(struct cfg_ctx *x, yaml_node_t *n, struct ingest_kafka_config *k)
 {
         const char *s;
-        int r = kscalar(x, n, &s);
+        int r = cfg_text(x, n, &s);
 
         if (r < 0)
                 return r;
         if (strcmp(s, "earliest") != 0 && strcmp(s, "latest") != 0)
-                return kfail(x, n, "unknown start '%s' (earliest or latest)", s);
+                return cfg_fail(x, n, "unknown start '%s' (earliest or latest)", s);
         k->start_latest = !strcmp(s, "latest");
         return 0;
 }
 
-static int k_duration(struct kctx *x, yaml_node_t *n, int64_t lo, int64_t hi, int64_t *ret)
+static int k_duration(struct cfg_ctx *x, yaml_node_t *n, int64_t lo, int64_t hi, int64_t *ret)
 {
         const char *s;
         int64_t us;
-        int r = kscalar(x, n, &s);
+        int r = cfg_text(x, n, &s);
 
         if (r < 0)
                 return r;
         if (config_parse_duration(s, &us) < 0)
-                return kfail(x, n, "bad duration '%s' (e.g. 500ms, 10s, 1m)", s);
+                return cfg_fail(x, n, "bad duration '%s' (e.g. 500ms, 10s, 1m)", s);
         if (us < lo || us > hi)
-                return kfail(x, n, "'%s' is out of range %lldms..%llds", s,
+                return cfg_fail(x, n, "'%s' is out of range %lldms..%llds", s,
                              (long long)(lo / 1000), (long long)(hi / 1000000));
         *ret = us;
         return 0;
 }
 
-static int k_session_timeout(struct kctx *x, yaml_node_t *n, struct ingest_kafka_config *k)
+static int k_session_timeout(struct cfg_ctx *x, yaml_node_t *n, struct ingest_kafka_config *k)
 {
         /* Kafka brokers accept 6 s..30 min by default (group.min/max.session.timeout.ms);
          * below 1 s the heartbeats cannot keep up. */
         int r = k_duration(x, n, 1000000, INT64_C(3600000000), &k->session_timeout_us);
 
         if (r == 0 && k->session_timeout_us % 1000)
-                return kfail(x, n, "must be whole milliseconds");
+                return cfg_fail(x, n, "must be whole milliseconds");
         return r;
 }
 
-static int k_drain_timeout(struct kctx *x, yaml_node_t *n, struct ingest_kafka_config *k)
+static int k_drain_timeout(struct cfg_ctx *x, yaml_node_t *n, struct ingest_kafka_config *k)
 {
         return k_duration(x, n, 0, INT64_C(600000000), &k->drain_timeout_us);
 }
 
-static int k_max_message(struct kctx *x, yaml_node_t *n, struct ingest_kafka_config *k)
+static int k_max_message(struct cfg_ctx *x, yaml_node_t *n, struct ingest_kafka_config *k)
 {
         const char *s;
         uint64_t v;
-        int r = kscalar(x, n, &s);
+        int r = cfg_text(x, n, &s);
 
         if (r < 0)
                 return r;
         if (config_parse_size(s, &v) < 0)
-                return kfail(x, n, "bad size '%s' (a number, optionally followed by B, KiB, "
+                return cfg_fail(x, n, "bad size '%s' (a number, optionally followed by B, KiB, "
                                    "MiB or GiB)", s);
         if (v < 480 || v > KAFKA_MAX_MESSAGE_CEIL)
-                return kfail(x, n, "%s is out of range 480..%u", s, KAFKA_MAX_MESSAGE_CEIL);
+                return cfg_fail(x, n, "%s is out of range 480..%u", s, KAFKA_MAX_MESSAGE_CEIL);
         k->max_message = (size_t)v;
         return 0;
 }
 
-static int k_topics(struct kctx *x, yaml_node_t *n, struct ingest_kafka_config *k)
+static int k_topics(struct cfg_ctx *x, yaml_node_t *n, struct ingest_kafka_config *k)
 {
         size_t len, plen = strlen(x->path);
 
         if (n->type != YAML_SEQUENCE_NODE)
-                return kfail(x, n, "expected a list of topics (names, or regexes starting "
+                return cfg_fail(x, n, "expected a list of topics (names, or regexes starting "
                                    "with ^)");
-        len = kseq_len(n);
+        len = cfg_seq_len(n);
         if (len == 0 || len > KAFKA_TOPICS_MAX)
-                return kfail(x, n, "1 to %d topics", KAFKA_TOPICS_MAX);
+                return cfg_fail(x, n, "1 to %d topics", KAFKA_TOPICS_MAX);
         for (size_t i = 0; i < k->n_topics; i++)
                 free(k->topics[i]);
         free(k->topics);
@@ -194,7 +130,7 @@ static int k_topics(struct kctx *x, yaml_node_t *n, struct ingest_kafka_config *
                 int r;
 
                 snprintf(x->path + plen, sizeof(x->path) - plen, "[%zu]", i);
-                r = kstring(x, knode(x, n->data.sequence.items.start[i]), &k->topics[i]);
+                r = cfg_string(x, cfg_node(x, n->data.sequence.items.start[i]), &k->topics[i]);
                 x->path[plen] = '\0';
                 if (r < 0)
                         return r;
@@ -223,17 +159,17 @@ static const char *prop_refused(const char *key)
         return NULL;
 }
 
-static int k_properties(struct kctx *x, yaml_node_t *n, struct ingest_kafka_config *k)
+static int k_properties(struct cfg_ctx *x, yaml_node_t *n, struct ingest_kafka_config *k)
 {
         size_t len, plen = strlen(x->path);
         rd_kafka_conf_t *scratch;
         int r = 0;
 
         if (n->type != YAML_MAPPING_NODE)
-                return kfail(x, n, "expected a mapping of librdkafka properties");
+                return cfg_fail(x, n, "expected a mapping of librdkafka properties");
         len = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
         if (len > KAFKA_PROPS_MAX)
-                return kfail(x, n, "more than %d properties", KAFKA_PROPS_MAX);
+                return cfg_fail(x, n, "more than %d properties", KAFKA_PROPS_MAX);
         for (size_t i = 0; i < 2 * k->n_props; i++)
                 free(k->props[i]);
         free(k->props);
@@ -247,23 +183,23 @@ static int k_properties(struct kctx *x, yaml_node_t *n, struct ingest_kafka_conf
         }
         for (size_t i = 0; i < len && r == 0; i++) {
                 yaml_node_pair_t *p = &n->data.mapping.pairs.start[i];
-                yaml_node_t *kn = knode(x, p->key), *vn = knode(x, p->value);
+                yaml_node_t *kn = cfg_node(x, p->key), *vn = cfg_node(x, p->value);
                 const char *key, *val, *why;
                 char e[256];
 
-                if ((r = kscalar(x, kn, &key)) < 0)
+                if ((r = cfg_text(x, kn, &key)) < 0)
                         break;
                 snprintf(x->path + plen, sizeof(x->path) - plen, ".%s", key);
                 for (size_t j = 0; j < k->n_props && r == 0; j++)
                         if (!strcmp(k->props[2 * j], key))
-                                r = kfail(x, kn, "duplicate property");
+                                r = cfg_fail(x, kn, "duplicate property");
                 if (r == 0 && (why = prop_refused(key)))
-                        r = kfail(x, kn, "not allowed here (%s)", why);
+                        r = cfg_fail(x, kn, "not allowed here (%s)", why);
                 if (r == 0)
-                        r = kscalar(x, vn, &val);
+                        r = cfg_text(x, vn, &val);
                 if (r == 0 && rd_kafka_conf_set(scratch, key, val, e, sizeof(e)) !=
                                       RD_KAFKA_CONF_OK)
-                        r = kfail(x, rd_kafka_conf_set(scratch, key, "", e, sizeof(e)) ==
+                        r = cfg_fail(x, rd_kafka_conf_set(scratch, key, "", e, sizeof(e)) ==
                                                  RD_KAFKA_CONF_UNKNOWN ? kn : vn,
                                   "%s", e);
                 if (r == 0) {
@@ -279,7 +215,7 @@ static int k_properties(struct kctx *x, yaml_node_t *n, struct ingest_kafka_conf
         return r;
 }
 
-typedef int (*k_parse_fn)(struct kctx *x, yaml_node_t *n, struct ingest_kafka_config *k);
+typedef int (*k_parse_fn)(struct cfg_ctx *x, yaml_node_t *n, struct ingest_kafka_config *k);
 
 static const struct {
         const char *name;
@@ -296,32 +232,32 @@ static const struct {
         { "drain_timeout", k_drain_timeout },
 };
 
-static int parse_item(struct kctx *x, yaml_node_t *n, struct ingest_kafka_config *k)
+static int parse_item(struct cfg_ctx *x, yaml_node_t *n, struct ingest_kafka_config *k)
 {
         size_t plen = strlen(x->path);
         const char *missing = NULL;
 
         if (n->type != YAML_MAPPING_NODE)
-                return kfail(x, n, "expected a mapping (name, brokers, topics, ...)");
+                return cfg_fail(x, n, "expected a mapping (name, brokers, topics, ...)");
         for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
              p++) {
-                yaml_node_t *kn = knode(x, p->key);
+                yaml_node_t *kn = cfg_node(x, p->key);
                 const char *name;
                 size_t i = 0;
-                int r = kscalar(x, kn, &name);
+                int r = cfg_text(x, kn, &name);
 
                 if (r < 0)
                         return r;
                 for (yaml_node_pair_t *q = n->data.mapping.pairs.start; q < p; q++)
-                        if (!strcmp((const char *)knode(x, q->key)->data.scalar.value, name))
-                                return kfail(x, kn, "duplicate key '%s'", name);
+                        if (!strcmp((const char *)cfg_node(x, q->key)->data.scalar.value, name))
+                                return cfg_fail(x, kn, "duplicate key '%s'", name);
                 while (i < sizeof(kafka_keys) / sizeof(kafka_keys[0]) &&
                        strcmp(kafka_keys[i].name, name) != 0)
                         i++;
                 if (i == sizeof(kafka_keys) / sizeof(kafka_keys[0]))
-                        return kfail(x, kn, "unknown key '%s'", name);
+                        return cfg_fail(x, kn, "unknown key '%s'", name);
                 snprintf(x->path + plen, sizeof(x->path) - plen, ".%s", name);
-                r = kafka_keys[i].parse(x, knode(x, p->value), k);
+                r = kafka_keys[i].parse(x, cfg_node(x, p->value), k);
                 x->path[plen] = '\0';
                 if (r < 0)
                         return r;
@@ -333,7 +269,7 @@ static int parse_item(struct kctx *x, yaml_node_t *n, struct ingest_kafka_config
         else if (!k->topics)
                 missing = "topics";
         if (missing)
-                return kfail(x, n, "missing key '%s'", missing);
+                return cfg_fail(x, n, "missing key '%s'", missing);
         if (!k->group && !(k->group = strdup("gatelog")))
                 return -ENOMEM;
         return 0;
@@ -351,20 +287,20 @@ void config_kafka_free(struct config *c)
 int config_kafka_parse(yaml_document_t *doc, yaml_node_t *n, struct config *c,
                        struct config_error *err)
 {
-        struct kctx x = { .doc = doc, .err = err, .path = "kafka" };
+        struct cfg_ctx x = { .doc = doc, .err = err, .path = "kafka" };
         size_t len;
 
         config_kafka_free(c);
         if (n->type != YAML_SEQUENCE_NODE)
-                return kfail(&x, n, "expected a list of Kafka consumers");
-        len = kseq_len(n);
+                return cfg_fail(&x, n, "expected a list of Kafka consumers");
+        len = cfg_seq_len(n);
         if (len == 0)
                 return 0;
         c->kafka = calloc(len, sizeof(*c->kafka));
         if (!c->kafka)
                 return -ENOMEM;
         for (size_t i = 0; i < len; i++) {
-                yaml_node_t *item = knode(&x, n->data.sequence.items.start[i]);
+                yaml_node_t *item = cfg_node(&x, n->data.sequence.items.start[i]);
                 struct ingest_kafka_config *k = &c->kafka[i];
                 int r;
 
@@ -377,7 +313,7 @@ int config_kafka_parse(yaml_document_t *doc, yaml_node_t *n, struct config *c,
                         return r;
                 for (size_t j = 0; j < i; j++)
                         if (!strcmp(c->kafka[j].name, k->name))
-                                return kfail(&x, item, "duplicate kafka name '%s'", k->name);
+                                return cfg_fail(&x, item, "duplicate kafka name '%s'", k->name);
         }
         return 0;
 }

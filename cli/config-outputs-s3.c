@@ -25,64 +25,15 @@
 #include <string.h>
 #include <strings.h>
 
+#include "cli/config-yaml.h"
 #include "cli/config-outputs-s3.h"
 #include "cli/writer.h"
 #include "outputs/s3.h"
 
-struct sx {
-        yaml_document_t *doc;
-        struct config_error *err;
-        char path[96];
-};
-
-__attribute__((format(printf, 3, 4)))
-static int sfail(struct sx *x, const yaml_node_t *n, const char *fmt, ...)
-{
-        char msg[160];
-        va_list ap;
-
-        va_start(ap, fmt);
-        vsnprintf(msg, sizeof(msg), fmt, ap);
-        va_end(ap);
-        x->err->line = (unsigned)n->start_mark.line + 1;
-        x->err->column = (unsigned)n->start_mark.column + 1;
-        snprintf(x->err->msg, sizeof(x->err->msg), "%.90s: %.160s", x->path, msg);
-        return -EINVAL;
-}
-
-static int sscalar(struct sx *x, yaml_node_t *n, const char **ret)
+static int sbool(struct cfg_ctx *x, yaml_node_t *n, bool *dst)
 {
         const char *s;
-
-        if (n->type != YAML_SCALAR_NODE)
-                return sfail(x, n, "expected a value, not a %s",
-                             n->type == YAML_MAPPING_NODE ? "mapping" : "list");
-        s = (const char *)n->data.scalar.value;
-        if (strlen(s) != n->data.scalar.length)
-                return sfail(x, n, "value contains a NUL byte");
-        if (!*s || (n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
-                    (!strcmp(s, "~") || !strcasecmp(s, "null"))))
-                return sfail(x, n, "missing value");
-        *ret = s;
-        return 0;
-}
-
-static int sstring(struct sx *x, yaml_node_t *n, char **dst)
-{
-        const char *s;
-        int r = sscalar(x, n, &s);
-
-        if (r < 0)
-                return r;
-        free(*dst);
-        *dst = strdup(s);
-        return *dst ? 0 : -ENOMEM;
-}
-
-static int sbool(struct sx *x, yaml_node_t *n, bool *dst)
-{
-        const char *s;
-        int r = sscalar(x, n, &s);
+        int r = cfg_text(x, n, &s);
 
         if (r < 0)
                 return r;
@@ -91,16 +42,16 @@ static int sbool(struct sx *x, yaml_node_t *n, bool *dst)
         else if (!strcmp(s, "false") || !strcmp(s, "no") || !strcmp(s, "off"))
                 *dst = false;
         else
-                return sfail(x, n, "'%s' is not true or false", s);
+                return cfg_fail(x, n, "'%s' is not true or false", s);
         return 0;
 }
 
 /* One of words (case-insensitive): its index into *ret. */
-static int sword(struct sx *x, yaml_node_t *n, const char *const *words, const char *list,
+static int sword(struct cfg_ctx *x, yaml_node_t *n, const char *const *words, const char *list,
                  int *ret)
 {
         const char *s;
-        int r = sscalar(x, n, &s);
+        int r = cfg_text(x, n, &s);
 
         if (r < 0)
                 return r;
@@ -109,46 +60,46 @@ static int sword(struct sx *x, yaml_node_t *n, const char *const *words, const c
                         *ret = i;
                         return 0;
                 }
-        return sfail(x, n, "'%s' is not one of %s", s, list);
+        return cfg_fail(x, n, "'%s' is not one of %s", s, list);
 }
 
 /* Iterates a mapping: for each pair, sets x->path to BASE.KEY and calls fn; duplicate keys
  * are refused here, unknown ones by fn (returning 1). */
-static int smap(struct sx *x, yaml_node_t *n,
-                int (*fn)(struct sx *x, const char *key, yaml_node_t *v, void *obj), void *obj)
+static int smap(struct cfg_ctx *x, yaml_node_t *n,
+                int (*fn)(struct cfg_ctx *x, const char *key, yaml_node_t *v, void *obj), void *obj)
 {
         size_t plen = strlen(x->path);
         int r = 0;
 
         if (n->type != YAML_MAPPING_NODE)
-                return sfail(x, n, "expected a mapping");
+                return cfg_fail(x, n, "expected a mapping");
         for (yaml_node_pair_t *p = n->data.mapping.pairs.start;
              p < n->data.mapping.pairs.top && r >= 0; p++) {
                 yaml_node_t *k = yaml_document_get_node(x->doc, p->key);
                 const char *name;
-                r = sscalar(x, k, &name);
+                r = cfg_text(x, k, &name);
                 if (r < 0)
                         return r;
                 for (yaml_node_pair_t *q = n->data.mapping.pairs.start; q < p; q++) {
                         yaml_node_t *kq = yaml_document_get_node(x->doc, q->key);
                         if (kq->type == YAML_SCALAR_NODE &&
                             !strcmp((const char *)kq->data.scalar.value, name))
-                                return sfail(x, k, "duplicate key '%s'", name);
+                                return cfg_fail(x, k, "duplicate key '%s'", name);
                 }
                 r = fn(x, name, yaml_document_get_node(x->doc, p->value), obj);
                 if (r == 1)
-                        return sfail(x, k, "unknown key '%s'", name);
+                        return cfg_fail(x, k, "unknown key '%s'", name);
                 x->path[plen] = '\0';
         }
         return r;
 }
 
-static void spath(struct sx *x, size_t plen, const char *key)
+static void spath(struct cfg_ctx *x, size_t plen, const char *key)
 {
         snprintf(x->path + plen, sizeof(x->path) - plen, ".%s", key);
 }
 
-static int lock_key(struct sx *x, const char *key, yaml_node_t *v, void *obj)
+static int lock_key(struct cfg_ctx *x, const char *key, yaml_node_t *v, void *obj)
 {
         static const char *const modes[] = { "governance", "compliance", NULL };
         struct config_s3 *s = obj;
@@ -165,10 +116,10 @@ static int lock_key(struct sx *x, const char *key, yaml_node_t *v, void *obj)
                         r = s->lock_mode ? 0 : -ENOMEM;
                 }
         } else if (!strcmp(key, "retain")) {
-                r = sscalar(x, v, &text);
+                r = cfg_text(x, v, &text);
                 if (r >= 0 && (config_parse_duration(text, &s->lock_retain_us) < 0 ||
                                s->lock_retain_us <= 0))
-                        r = sfail(x, v, "bad duration '%s' (e.g. 400d, 12h)", text);
+                        r = cfg_fail(x, v, "bad duration '%s' (e.g. 400d, 12h)", text);
         } else {
                 r = 1;
         }
@@ -176,7 +127,7 @@ static int lock_key(struct sx *x, const char *key, yaml_node_t *v, void *obj)
         return r;
 }
 
-static int s3_key(struct sx *x, const char *key, yaml_node_t *v, void *obj)
+static int s3_key(struct cfg_ctx *x, const char *key, yaml_node_t *v, void *obj)
 {
         static const char *const addressing[] = { "path", "virtual", NULL };
         static const char *const compression[] = { "none", "zstd", NULL };
@@ -187,48 +138,48 @@ static int s3_key(struct sx *x, const char *key, yaml_node_t *v, void *obj)
 
         spath(x, plen, key);
         if (!strcmp(key, "endpoint")) {
-                r = sstring(x, v, &s->endpoint);
+                r = cfg_string(x, v, &s->endpoint);
                 if (r >= 0 && strncmp(s->endpoint, "http://", 7) &&
                     strncmp(s->endpoint, "https://", 8))
-                        r = sfail(x, v, "'%s' is not an http:// or https:// URL", s->endpoint);
+                        r = cfg_fail(x, v, "'%s' is not an http:// or https:// URL", s->endpoint);
         } else if (!strcmp(key, "region")) {
-                r = sstring(x, v, &s->region);
+                r = cfg_string(x, v, &s->region);
         } else if (!strcmp(key, "bucket")) {
-                r = sstring(x, v, &s->bucket);
+                r = cfg_string(x, v, &s->bucket);
                 size_t n = r >= 0 ? strlen(s->bucket) : 0;
                 if (r >= 0 && (n < 3 || n > 63 ||
                                strspn(s->bucket, "abcdefghijklmnopqrstuvwxyz0123456789.-") != n))
-                        r = sfail(x, v, "'%s' is not a bucket name (3-63 of a-z 0-9 . -)",
+                        r = cfg_fail(x, v, "'%s' is not a bucket name (3-63 of a-z 0-9 . -)",
                                   s->bucket);
         } else if (!strcmp(key, "prefix")) {
-                r = sstring(x, v, &s->prefix);
+                r = cfg_string(x, v, &s->prefix);
         } else if (!strcmp(key, "addressing")) {
                 r = sword(x, v, addressing, "path, virtual", &w);
                 if (r >= 0)
                         s->virtual_host = w == 1;
                 s->addressing_given = r >= 0;
         } else if (!strcmp(key, "access_key")) {
-                r = sstring(x, v, &s->access_key);
+                r = cfg_string(x, v, &s->access_key);
         } else if (!strcmp(key, "secret_key")) {
-                r = sstring(x, v, &s->secret_key);
+                r = cfg_string(x, v, &s->secret_key);
         } else if (!strcmp(key, "session_token")) {
-                r = sstring(x, v, &s->session_token);
+                r = cfg_string(x, v, &s->session_token);
         } else if (!strcmp(key, "tls_verify")) {
                 r = sbool(x, v, &s->tls_verify);
         } else if (!strcmp(key, "object_lock")) {
                 r = smap(x, v, lock_key, s);
                 if (r >= 0 && (!s->lock_mode || !s->lock_retain_us))
-                        r = sfail(x, v, "needs both mode and retain");
+                        r = cfg_fail(x, v, "needs both mode and retain");
         } else if (!strcmp(key, "compression")) {
                 r = sword(x, v, compression, "none, zstd", &w);
                 if (r >= 0)
                         s->zstd = w == 1;
         } else if (!strcmp(key, "compression_level")) {
-                r = sscalar(x, v, &text);
+                r = cfg_text(x, v, &text);
                 char *end;
                 long lv = r >= 0 ? strtol(text, &end, 10) : 0;
                 if (r >= 0 && (*end || lv < 1 || lv > 19))
-                        r = sfail(x, v, "'%s' is not a level 1..19", text);
+                        r = cfg_fail(x, v, "'%s' is not a level 1..19", text);
                 if (r >= 0)
                         s->zstd_level = (int)lv;
         } else {
@@ -258,7 +209,7 @@ void config_s3_free(struct config_s3 *s)
 int config_s3_parse(yaml_document_t *doc, yaml_node_t *n, const char *path,
                     struct config_s3 **ret, struct config_error *err)
 {
-        struct sx x = { doc, err, "" };
+        struct cfg_ctx x = { .doc = doc, .err = err };
         struct config_s3 *s = calloc(1, sizeof(*s));
         int r;
 
@@ -268,7 +219,7 @@ int config_s3_parse(yaml_document_t *doc, yaml_node_t *n, const char *path,
         snprintf(x.path, sizeof(x.path), "%s", path);
         r = smap(&x, n, s3_key, s);
         if (r >= 0 && !s->bucket)
-                r = sfail(&x, n, "missing key 'bucket'");
+                r = cfg_fail(&x, n, "missing key 'bucket'");
         if (r >= 0 && !s->addressing_given)
                 s->virtual_host = !s->endpoint;
         if (r < 0) {

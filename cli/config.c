@@ -17,6 +17,7 @@
 #include <yaml.h>
 
 #include "cli/config.h"
+#include "cli/config-yaml.h"
 #include "cli/config-journald.h"  /* journald (issue 5) */
 #include "cli/config-kafka.h"  /* Kafka (issue 6) */
 #include "cli/config-outputs-s3.h"  /* S3 exports (issue 7) */
@@ -64,81 +65,12 @@ const char config_default_yaml[] =
         "  listen: 127.0.0.1:9514\n"
         "  ready_max_backlog: 3\n";
 
-struct cfg_ctx {
-        yaml_document_t *doc;
-        struct config_error *err;
-        char path[64];          /* the key being parsed, for messages: "syslog.max_message" */
-        bool listen_given, outputs_given;
-};
-
 typedef int (*cfg_parse_fn)(struct cfg_ctx *x, yaml_node_t *val, void *obj);
 
 struct cfg_key {
         const char *name;
         cfg_parse_fn parse;
 };
-
-/* Fills the error at node n ("path: message") and returns -EINVAL. */
-__attribute__((format(printf, 3, 4)))
-static int cfg_fail(struct cfg_ctx *x, const yaml_node_t *n, const char *fmt, ...)
-{
-        char msg[180];
-        va_list ap;
-
-        va_start(ap, fmt);
-        vsnprintf(msg, sizeof(msg), fmt, ap);
-        va_end(ap);
-        /* err->file was set by the loader; keep it. */
-        x->err->line = (unsigned)n->start_mark.line + 1;
-        x->err->column = (unsigned)n->start_mark.column + 1;
-        if (x->path[0])
-                snprintf(x->err->msg, sizeof(x->err->msg), "%s: %s", x->path, msg);
-        else
-                snprintf(x->err->msg, sizeof(x->err->msg), "%s", msg);
-        return -EINVAL;
-}
-
-static yaml_node_t *cfg_node(struct cfg_ctx *x, int id)
-{
-        return yaml_document_get_node(x->doc, id);
-}
-
-/* A scalar's text, NUL-free. YAML's null spellings count as missing. */
-static int cfg_scalar(struct cfg_ctx *x, yaml_node_t *n, const char **ret)
-{
-        const char *s;
-
-        if (n->type != YAML_SCALAR_NODE)
-                return cfg_fail(x, n, "expected a value, not a %s",
-                                n->type == YAML_MAPPING_NODE ? "mapping" : "list");
-        s = (const char *)n->data.scalar.value;
-        if (strlen(s) != n->data.scalar.length)
-                return cfg_fail(x, n, "value contains a NUL byte");
-        if (n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
-            (!*s || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") ||
-             !strcmp(s, "NULL")))
-                return cfg_fail(x, n, "missing value");
-        *ret = s;
-        return 0;
-}
-
-static int cfg_string(struct cfg_ctx *x, yaml_node_t *n, char **dst)
-{
-        const char *s;
-        char *copy;
-        int r = cfg_scalar(x, n, &s);
-
-        if (r < 0)
-                return r;
-        if (!*s)
-                return cfg_fail(x, n, "must not be empty");
-        copy = strdup(s);
-        if (!copy)
-                return -ENOMEM;
-        free(*dst);
-        *dst = copy;
-        return 0;
-}
 
 static bool name_valid(const char *s)
 {
@@ -633,11 +565,6 @@ static int parse_listen_item(struct cfg_ctx *x, yaml_node_t *n, struct ingest_li
         return listen_addr(x, cfg_node(x, p->value), l->transport, &l->addr);
 }
 
-static size_t seq_len(const yaml_node_t *n)
-{
-        return (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
-}
-
 static int parse_listen(struct cfg_ctx *x, yaml_node_t *n, void *obj)
 {
         struct config *c = obj;
@@ -645,7 +572,7 @@ static int parse_listen(struct cfg_ctx *x, yaml_node_t *n, void *obj)
 
         if (n->type != YAML_SEQUENCE_NODE)
                 return cfg_fail(x, n, "expected a list of listeners");
-        len = seq_len(n);
+        len = cfg_seq_len(n);
         if (len == 0)
                 return cfg_fail(x, n, "at least one listener is needed");
         for (size_t i = 0; i < c->syslog.n_listen; i++)
@@ -769,7 +696,7 @@ static int parse_outputs(struct cfg_ctx *x, yaml_node_t *n, void *obj)
                 return cfg_fail(x, n, "expected a list of outputs");
         outputs_free(c);
         x->outputs_given = true;
-        len = seq_len(n);
+        len = cfg_seq_len(n);
         if (len == 0)
                 return 0;
         c->outputs = calloc(len, sizeof(*c->outputs));
@@ -900,11 +827,11 @@ static int parse_rules_paths(struct cfg_ctx *x, yaml_node_t *n, void *obj)
         struct config *c = obj;
         size_t k = 0;
 
-        if (n->type != YAML_SEQUENCE_NODE || seq_len(n) == 0)
+        if (n->type != YAML_SEQUENCE_NODE || cfg_seq_len(n) == 0)
                 return cfg_fail(x, n, "expected a non-empty list of rule files and folders");
         if (c->n_rules_paths)
                 return cfg_fail(x, n, "given twice");
-        c->rules_paths = calloc(seq_len(n), sizeof(char *));
+        c->rules_paths = calloc(cfg_seq_len(n), sizeof(char *));
         if (!c->rules_paths)
                 return -ENOMEM;
         for (yaml_node_item_t *i = n->data.sequence.items.start; i < n->data.sequence.items.top;

@@ -1,0 +1,78 @@
+/* YAML walking helpers shared by the configuration's sections (see config-yaml.h). */
+#include "cli/config-yaml.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int cfg_fail(struct cfg_ctx *x, const yaml_node_t *n, const char *fmt, ...)
+{
+        char msg[180];
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        x->err->line = (unsigned)n->start_mark.line + 1;
+        x->err->column = (unsigned)n->start_mark.column + 1;
+        if (x->path[0])
+                snprintf(x->err->msg, sizeof(x->err->msg), "%.90s: %.160s", x->path, msg);
+        else
+                snprintf(x->err->msg, sizeof(x->err->msg), "%s", msg);
+        return -EINVAL;
+}
+
+yaml_node_t *cfg_node(struct cfg_ctx *x, int id)
+{
+        return yaml_document_get_node(x->doc, id);
+}
+
+int cfg_scalar(struct cfg_ctx *x, yaml_node_t *n, const char **ret)
+{
+        const char *s;
+
+        if (n->type != YAML_SCALAR_NODE)
+                return cfg_fail(x, n, "expected a value, not a %s",
+                                n->type == YAML_MAPPING_NODE ? "mapping" : "list");
+        s = (const char *)n->data.scalar.value;
+        if (strlen(s) != n->data.scalar.length)
+                return cfg_fail(x, n, "value contains a NUL byte");
+        if (n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+            (!*s || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") ||
+             !strcmp(s, "NULL")))
+                return cfg_fail(x, n, "missing value");
+        *ret = s;
+        return 0;
+}
+
+int cfg_text(struct cfg_ctx *x, yaml_node_t *n, const char **ret)
+{
+        int r = cfg_scalar(x, n, ret);
+
+        if (r == 0 && !**ret)
+                return cfg_fail(x, n, "must not be empty");
+        return r;
+}
+
+int cfg_string(struct cfg_ctx *x, yaml_node_t *n, char **dst)
+{
+        const char *s;
+        char *copy;
+        int r = cfg_text(x, n, &s);
+
+        if (r < 0)
+                return r;
+        copy = strdup(s);
+        if (!copy)
+                return -ENOMEM;
+        free(*dst);
+        *dst = copy;
+        return 0;
+}
+
+size_t cfg_seq_len(const yaml_node_t *n)
+{
+        return (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+}

@@ -1,0 +1,31 @@
+/* The YAML walking helpers every configuration section uses (cli/config.c and the
+ * config-*.c section files): one way to fail with FILE:LINE:COLUMN, one notion of a missing
+ * value, one string reader. Internal to cli/. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <yaml.h>
+
+#include "cli/config.h"
+
+struct cfg_ctx {
+        yaml_document_t *doc;
+        struct config_error *err;
+        char path[96];          /* the key being parsed, for messages: "syslog.max_message" */
+        bool listen_given, outputs_given;
+};
+
+/* Fills the error at node n ("path: message", or the message alone when path is empty) and
+ * returns -EINVAL. err->file is the loader's. */
+__attribute__((format(printf, 3, 4)))
+int cfg_fail(struct cfg_ctx *x, const yaml_node_t *n, const char *fmt, ...);
+yaml_node_t *cfg_node(struct cfg_ctx *x, int id);
+/* A scalar's text, NUL-free; YAML's null spellings (and a plain empty value) are "missing
+ * value". A quoted "" is returned as the empty string. */
+int cfg_scalar(struct cfg_ctx *x, yaml_node_t *n, const char **ret);
+/* cfg_scalar, and the text must not be empty. */
+int cfg_text(struct cfg_ctx *x, yaml_node_t *n, const char **ret);
+/* cfg_text copied into *dst (the old value freed). */
+int cfg_string(struct cfg_ctx *x, yaml_node_t *n, char **dst);
+size_t cfg_seq_len(const yaml_node_t *n);
