@@ -8,53 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/blobs.h"
+
 #include "outputs/outputs.h"
 
 #define STOP_EARLY (-ECANCELED)
-
-struct blobs {
-        struct seal_blob *v;
-        char **owned;
-        size_t n, alloc;
-};
-
-static int blobs_add(struct blobs *b, const char *data, size_t len, bool copy) {
-        if (b->n == b->alloc) {
-                size_t na = b->alloc ? b->alloc * 2 : 256;
-                struct seal_blob *v = realloc(b->v, na * sizeof(*v));
-                if (!v)
-                        return -ENOMEM;
-                b->v = v;
-                char **o = realloc(b->owned, na * sizeof(*o));
-                if (!o)
-                        return -ENOMEM;
-                b->owned = o;
-                b->alloc = na;
-        }
-        b->owned[b->n] = NULL;
-        if (copy) {
-                char *c = malloc(len ? len : 1);
-                if (!c)
-                        return -ENOMEM;
-                memcpy(c, data, len);
-                b->owned[b->n] = c;
-                data = c;
-        }
-        b->v[b->n++] = (struct seal_blob){ data, len };
-        return 0;
-}
-
-static void blobs_reset(struct blobs *b) {
-        for (size_t i = 0; i < b->n; i++)
-                free(b->owned[i]);
-        b->n = 0;
-}
-
-static void blobs_free(struct blobs *b) {
-        blobs_reset(b);
-        free(b->v);
-        free(b->owned);
-}
 
 struct ctx {
         const struct audit_source *src;
@@ -118,14 +76,9 @@ static int export_epoch_cb(void *ud, const struct export_read_epoch *x) {
         struct ctx *c = ud;
         blobs_reset(&c->recs);
         if (c->src->records && x->records) {
-                size_t start = 0;
-                for (size_t i = 0; i < x->records_len; i++)
-                        if (x->records[i] == '\n') {
-                                int r = blobs_add(&c->recs, x->records + start, i - start, false);
-                                if (r < 0)
-                                        return r;
-                                start = i + 1;
-                        }
+                int r = blobs_add_lines(&c->recs, x->records, x->records_len);
+                if (r < 0)
+                        return r;
         }
         struct audit_epoch e = {
                 .label = x->path, .manifest = x->manifest, .manifest_len = x->manifest_len,

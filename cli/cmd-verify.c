@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cli/audit-source.h"
+#include "cli/blobs.h"
 #include "cli/tsa.h"  /* issue 10: RFC 3161 tokens */
 #include "cli/cli.h"
 #include "core/tm.h"
@@ -109,65 +110,6 @@ static int verifier_make(const uint8_t *pk, const char *revoked, struct seal_ver
                 *ret = NULL;
         }
         return r;
-}
-
-/* Growable array of borrowed or owned blobs. */
-struct blobs {
-        struct seal_blob *v;
-        char **owned;
-        size_t n, alloc;
-};
-
-static int blobs_add(struct blobs *b, const char *data, size_t len, bool copy) {
-        if (b->n == b->alloc) {
-                size_t na = b->alloc ? b->alloc * 2 : 256;
-                struct seal_blob *v = realloc(b->v, na * sizeof(*v));
-                if (!v)
-                        return -ENOMEM;
-                b->v = v;
-                char **o = realloc(b->owned, na * sizeof(*o));
-                if (!o)
-                        return -ENOMEM;
-                b->owned = o;
-                b->alloc = na;
-        }
-        b->owned[b->n] = NULL;
-        if (copy) {
-                char *c = malloc(len ? len : 1);
-                if (!c)
-                        return -ENOMEM;
-                memcpy(c, data, len);
-                b->owned[b->n] = c;
-                data = c;
-        }
-        b->v[b->n++] = (struct seal_blob){ data, len };
-        return 0;
-}
-
-static void blobs_reset(struct blobs *b) {
-        for (size_t i = 0; i < b->n; i++)
-                free(b->owned[i]);
-        b->n = 0;
-}
-
-static void blobs_free(struct blobs *b) {
-        blobs_reset(b);
-        free(b->v);
-        free(b->owned);
-}
-
-/* Splits JSON Lines into records (each line without its '\n'). A file that does not end in
- * '\n' is a problem of the export, reported by the caller. */
-static int blobs_add_lines(struct blobs *b, const char *p, size_t len) {
-        size_t start = 0;
-        for (size_t i = 0; i < len; i++)
-                if (p[i] == '\n') {
-                        int r = blobs_add(b, p + start, i - start, false);
-                        if (r < 0)
-                                return r;
-                        start = i + 1;
-                }
-        return start < len ? blobs_add(b, p + start, len - start, false) : 0;
 }
 
 /* ---- from the database ---- */
