@@ -228,8 +228,7 @@ static int cmp_str(const void *a, const void *b)
         return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* The distinct criterion ids of the epoch, sorted; the strings stay borrowed from e. */
-static int collect_ids(const struct export_epoch *e, const char ***ret, size_t *ret_n)
+int export_epoch_criteria(const struct export_epoch *e, const char ***ret, size_t *ret_n)
 {
         const char **ids = NULL;
         size_t n = 0, alloc = 0;
@@ -341,7 +340,7 @@ int export_folder_write(const char *dir, const struct export_epoch *e, struct st
         if ((size_t)snprintf(edir, sizeof(edir), "%s/chain=%s/epoch=%010lld", dir, e->chain,
                              (long long)e->epoch) >= sizeof(edir) - 2 * NAME_MAX)
                 return fail(err, -ENAMETOOLONG, "path", dir);
-        r = collect_ids(e, &ids, &n_ids);
+        r = export_epoch_criteria(e, &ids, &n_ids);
         if (r < 0) {
                 if (err)
                         snprintf(err->msg, sizeof(err->msg), "%s",

@@ -160,6 +160,10 @@ struct export_epoch {
 };
 
 int export_folder_write(const char *dir, const struct export_epoch *e, struct store_error *err);
+/* The distinct criterion ids of an epoch's records, sorted (each output writes one
+ * tsc=ID/records.jsonl per id); *ret is malloc'd, the strings borrowed from e. -EINVAL when
+ * an id cannot be a folder or key segment ('/' in it, a leading '.', too long). */
+int export_epoch_criteria(const struct export_epoch *e, const char ***ret, size_t *ret_n);
 
 /* Reading an export back for `gatelog verify --export`: one callback per epoch directory of
  * one chain, in epoch order (chain NULL: the only chain; -EINVAL if there are several).

@@ -155,43 +155,6 @@ static int maybe_compress(struct s3_output *o, const struct buf *b, const void *
         return 0;
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-        return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* The distinct criterion ids of the epoch, sorted, borrowed from e. */
-static int collect_ids(const struct export_epoch *e, const char ***ret, size_t *ret_n)
-{
-        const char **ids = NULL;
-        size_t n = 0, alloc = 0;
-
-        for (size_t i = 0; i < e->n_records; i++)
-                for (size_t j = 0; j < e->records[i].n_criteria; j++) {
-                        const char *id = e->records[i].criteria[j];
-                        if (!segment_ok(id)) {
-                                free(ids);
-                                return -EINVAL;
-                        }
-                        if (n > 0 && bsearch(&id, ids, n, sizeof(*ids), cmp_str))
-                                continue;
-                        if (n == alloc) {
-                                alloc = alloc ? alloc * 2 : 16;
-                                const char **p = realloc(ids, alloc * sizeof(*p));
-                                if (!p) {
-                                        free(ids);
-                                        return -ENOMEM;
-                                }
-                                ids = p;
-                        }
-                        ids[n++] = id;
-                        qsort(ids, n, sizeof(*ids), cmp_str);
-                }
-        *ret = ids;
-        *ret_n = n;
-        return 0;
-}
-
 static bool has_criterion(const struct export_record *r, const char *id)
 {
         for (size_t j = 0; j < r->n_criteria; j++)
@@ -245,7 +208,7 @@ int s3_output_write(void *impl, const struct export_epoch *e, struct store_error
                 snprintf(err->msg, sizeof(err->msg), "invalid chain name or epoch");
                 return -EINVAL;
         }
-        r = collect_ids(e, &ids, &n_ids);
+        r = export_epoch_criteria(e, &ids, &n_ids);
         if (r == -EINVAL)
                 snprintf(err->msg, sizeof(err->msg), "invalid criterion id in epoch %lld",
                          (long long)e->epoch);
