@@ -993,6 +993,7 @@ static int config_parse(struct cfg_ctx *x, const char *text, size_t len, struct 
                         yaml_document_delete(&extra);
                 }
         }
+        x->doc = NULL; /* issue 11 (cppcheck autoVariables): no pointer to doc outlives it */
         yaml_document_delete(&doc);
         yaml_parser_delete(&parser);
         return r;

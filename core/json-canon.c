@@ -565,13 +565,13 @@ static size_t plain_prefix(const char *s, size_t n)
         return i;
 }
 
-int json_canon_str(struct buf *out, const char *s, size_t n)
+/* json_canon_str for strings of a tree, which hold valid UTF-8 by construction (every
+ * constructor and setter checks it): not checked again (performance, issue 12). */
+static int canon_str_valid(struct buf *out, const char *s, size_t n)
 {
         size_t run = 0;
         int r;
 
-        if (!json_utf8_valid(s, n))
-                return -EINVAL;
         r = buf_putc(out, '"');
         for (size_t i = 0; i < n && r == 0; i++) {
                 unsigned char c;
@@ -605,6 +605,13 @@ int json_canon_str(struct buf *out, const char *s, size_t n)
         if (r == 0)
                 r = buf_putc(out, '"');
         return r;
+}
+
+int json_canon_str(struct buf *out, const char *s, size_t n)
+{
+        if (!json_utf8_valid(s, n))
+                return -EINVAL;
+        return canon_str_valid(out, s, n);
 }
 
 /* ECMAScript Number::toString (ECMA-262 section 6.1.6.1.20), as RFC 8785 section 3.2.2.3
@@ -705,7 +712,7 @@ static int canon_object(const json *v, struct buf *out)
                 if (i > 0)
                         r = buf_putc(out, ',');
                 if (r == 0)
-                        r = json_canon_str(out, m[i].key, m[i].key_len);
+                        r = canon_str_valid(out, m[i].key, m[i].key_len);
                 if (r == 0)
                         r = buf_putc(out, ':');
                 if (r == 0)
@@ -720,7 +727,9 @@ static int canon_value(const json *v, struct buf *out)
 {
         int r;
 
-        switch (json_type_of(v)) {
+        if (!v) /* as json_type_of: NULL is null */
+                return buf_puts(out, "null");
+        switch (v->type) {
         case JSON_NULL:
                 return buf_puts(out, "null");
         case JSON_BOOL:
@@ -739,7 +748,7 @@ static int canon_value(const json *v, struct buf *out)
         case JSON_NUM:
                 return canon_double(out, v->u.d);
         case JSON_STR:
-                return json_canon_str(out, v->u.s.p, v->u.s.n);
+                return canon_str_valid(out, v->u.s.p, v->u.s.n);
         case JSON_ARR:
                 r = buf_putc(out, '[');
                 for (size_t i = 0; i < v->u.a.n && r == 0; i++) {

@@ -170,7 +170,51 @@ def verifier_seeds():
         d.cleanup()
 
 
+def fuzz_key_pem():
+    seed = bytes([0x42]) * 32
+    der = bytes.fromhex("302e020100300506032b657004220420") + seed
+    return ("-----BEGIN PRIVATE KEY-----\n" + base64.b64encode(der).decode() +
+            "\n-----END PRIVATE KEY-----\n")
+
+
+def proof_seeds():
+    """Proof target (issue 11): `gatelog proof` over a small chain sealed with the fuzz key,
+    records tagged by the SOC 2 pack so that proofs carry criterion paths. Writes each proof
+    as is, and each with "signature":"" (the target signs the manifest itself)."""
+    import json
+    from harness import Daemon, gatelog
+    soc2 = os.path.join(HERE, "..", "..", "rules", "soc2")
+    d = Daemon(unix=False, extra=f"rules:\n  paths: [{soc2}]\n")
+    try:
+        with open(d.key, "w") as f:
+            f.write(fuzz_key_pem())
+        os.chmod(d.key, 0o600)
+        d.start()
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        lines = [SYSLOG["5424-sshd"], SYSLOG["3164-nopri"], SYSLOG["5424-ex1"],
+                 b"<38>1 2026-01-05T10:00:01Z web1 sshd 4242 - - Failed password for bob "
+                 b"from 203.0.113.9 port 50023 ssh2", SYSLOG["bad-utf8"]]
+        for line in lines:
+            u.sendto(line, ("127.0.0.1", d.ports["udp"]))
+        d.wait_records(len(lines))
+        d.seal()
+        d.stop()
+        for seq in range(len(lines)):
+            out = gatelog("proof", "--record", str(seq), "--db", d.db, check_rc=0)[1].encode()
+            write("proof", f"seq{seq}", out)
+            p = json.loads(out)
+            p["signature"] = ""
+            write("proof", f"seq{seq}-selfsigned",
+                  json.dumps(p, sort_keys=True, separators=(",", ":")) + "\n")
+        print(f"proof: {len(lines)} proofs")
+    finally:
+        d.cleanup()
+
+
 def main():
+    if sys.argv[1:] == ["proof"]:  # only the proof seeds (issue 11)
+        proof_seeds()
+        return
     for k, v in SYSLOG.items():
         for t in ("syslog-5424", "syslog-3164"):
             write(t, k, v)
@@ -181,6 +225,7 @@ def main():
     for k, v in CONFIG.items():
         write("config", k, unpack_default(v) if k == "default" else v)
     verifier_seeds()
+    proof_seeds()
 
 
 if __name__ == "__main__":
