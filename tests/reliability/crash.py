@@ -4,10 +4,12 @@ auditor would: the database opens, the sealed chain verifies (`gatelog verify --
 no gap over every stored record (`gatelog query --include-open`), and each source's own
 promise holds for its records (sources.py says what each transport can promise).
 
-Kills land at random times 0.1-0.4 s after the daemon said ready (mid-batch, mid-seal,
-mid-export: epochs are 1 s so that seals happen often), and one kill in eight lands during
-start-up itself (recovery: sealing the intervals missed while down, re-exporting), before
-the daemon says ready. The random seed is printed; GATELOG_CRASH_SEED=N repeats a run,
+Kills land at random times (`short`, by default 0.1-0.4 s) after the daemon said ready
+(mid-batch, mid-seal, mid-export: epochs are 1 s so that seals happen often), and one kill in
+eight lands during start-up itself (recovery: sealing the intervals missed while down,
+re-exporting), before the daemon says ready. With long_every=N, every Nth cycle first waits
+until each source that needs it is being read (Kafka's group assignment takes seconds), then
+kills within the short range. The random seed is printed; GATELOG_CRASH_SEED=N repeats a run,
 GATELOG_CRASH_KILLS=N changes the number of kills (CI: 50, and 25 in the ASan build;
 long runs: thousands)."""
 import json
@@ -58,17 +60,32 @@ def check_store(d, sources, final=False):
     return len(recs)
 
 
-def run(d, sources, kills, seed, log=print):
+def run(d, sources, kills, seed, log=print, short=(0.1, 0.4), long_every=0):
     """Kills the daemon `kills` times under load, checking after each; then a clean run, a
-    SIGTERM and the final checks. Raises Failure naming the kill and the seed."""
+    SIGTERM and the final checks. Raises Failure naming the kill and the seed.
+    short: the range of seconds a normal cycle runs after ready. long_every=N: every Nth
+    cycle is a long one, which first waits for every source with ready() (Kafka's group
+    assignment) and then kills within short[1] seconds (while those sources are read)."""
     rng = random.Random(seed)
     log(f"crash: seed {seed} (GATELOG_CRASH_SEED={seed} repeats this run), {kills} kills, "
         f"sources: {', '.join(s.name for s in sources)}")
-    in_startup = 0
+    in_startup = n_long = 0
     t0 = time.time()
     for i in range(kills):
         try:
-            if rng.random() < 0.125:
+            if long_every and i % long_every == long_every // 2:
+                d.start()
+                for s in sources:
+                    s.start(d, i)
+                for s in sources:
+                    if hasattr(s, "ready"):
+                        s.ready(d)
+                time.sleep(rng.uniform(0.0, short[1]))
+                kill(d)
+                for s in sources:
+                    s.stop()
+                n_long += 1
+            elif rng.random() < 0.125:
                 # During start-up: recovery, sealing missed intervals, re-exporting.
                 spawn(d)
                 time.sleep(rng.uniform(0.0, 0.05))
@@ -78,7 +95,7 @@ def run(d, sources, kills, seed, log=print):
                 d.start()
                 for s in sources:
                     s.start(d, i)
-                time.sleep(rng.uniform(0.1, 0.4))
+                time.sleep(rng.uniform(*short))
                 kill(d)
                 for s in sources:
                     s.stop()
@@ -92,6 +109,9 @@ def run(d, sources, kills, seed, log=print):
     time.sleep(0.5)
     for s in sources:
         s.stop(clean=True)
+    for s in sources:
+        if hasattr(s, "wait_stored"):
+            s.wait_stored(d)
     check(d.stop() == 0, "daemon did not exit 0 on SIGTERM after the crashes")
     gatelog("seal", "--now", "-c", d.config, check_rc=0)
     try:
@@ -102,7 +122,8 @@ def run(d, sources, kills, seed, log=print):
     check(rc == 0, f"verify --export fails after the crashes:\n{out}\n{err}")
     rc, out, _ = gatelog("epochs", "--db", d.db)
     n_epochs = max(0, len([l for l in out.splitlines() if l.strip()]) - 1)
-    log(f"crash: {kills} kills ({in_startup} during start-up) in {time.time() - t0:.1f}s; "
+    log(f"crash: {kills} kills ({in_startup} during start-up, {n_long} long) in "
+        f"{time.time() - t0:.1f}s; "
         f"{n} records, about {n_epochs} epochs; every check held")
     for s in sources:
         log("crash: " + s.summary())
