@@ -42,9 +42,9 @@ def test_sigkill_under_load_loses_nothing_stored():
         sources.append(KafkaSource(batch=2, pause=0.1))
         d = Daemon(epoch="1s", unix=False, extra="".join(s.config() for s in sources))
         try:
-            # Short cycles (0.05-0.25 s) keep 50 kills under a minute; every 12th cycle is
+            # Short cycles (0.05-0.25 s) keep 50 kills under a minute; every 16th cycle is
             # long: it waits for Kafka's group assignment (3-5 s on the mock) first.
-            crash.run(d, sources, kills, seed, short=(0.05, 0.25), long_every=12)
+            crash.run(d, sources, kills, seed, short=(0.05, 0.25), long_every=16)
             duplicate_is_caught(d, sources)
         finally:
             d.cleanup()

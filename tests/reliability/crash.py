@@ -85,7 +85,8 @@ def run(d, sources, kills, seed, log=print, short=(0.1, 0.4), long_every=0):
                 for s in sources:
                     s.stop()
                 n_long += 1
-            elif rng.random() < 0.125:
+            elif rng.random() < 0.125 and os.path.exists(d.db):
+                # (Not before a first start created the database: there is nothing to open.)
                 # During start-up: recovery, sealing missed intervals, re-exporting.
                 spawn(d)
                 time.sleep(rng.uniform(0.0, 0.05))

@@ -240,6 +240,7 @@ class JournaldSource:
         self.batch, self.pause = batch, pause
         self.written = 0          # entries systemd-journal-remote has written (exit 0)
         self.stored = 0
+        self.during_kills = 0     # stored before the final clean run
         self.thread = None
         self.stopping = threading.Event()
         self.error = None
@@ -288,6 +289,8 @@ class JournaldSource:
             got.append(int(m.group(1)))
         self.stored = _exactly_once_prefix(self.name, "crash.journal", got, self.written,
                                            self.stored, final)
+        if not final:
+            self.during_kills = self.stored
 
     def close(self):
         self.stopping.set()
@@ -298,7 +301,7 @@ class JournaldSource:
 
     def summary(self):
         return (f"{self.name}: {self.written} entries written, {self.stored} stored, each "
-                f"exactly once in order")
+                f"exactly once in order ({self.during_kills} before the final clean run)")
 
 
 class KafkaSource:
@@ -309,7 +312,7 @@ class KafkaSource:
     A (re)started consumer gets its partitions only after the group's rebalance (about 3 s on
     the mock, 5 s after a kill left a dead member behind), so most short kill cycles kill it
     before or while it joins; ready() makes the harness's long cycles wait for the assignment
-    and kill while it consumes.
+    and the first stored message, and kill while it consumes.
 
     Promise (the offset is stored in the transaction that stores the record, and committed to
     the broker only after it): after every crash, each partition's stored messages are
@@ -328,6 +331,7 @@ class KafkaSource:
         self.batch, self.pause = batch, pause
         self.sent = [0] * partitions
         self.stored = [0] * partitions
+        self.during_kills = 0     # stored before the final clean run
         self.procs = []
         self.thread = None
         self.stopping = threading.Event()
@@ -377,14 +381,31 @@ class KafkaSource:
         if clean:
             self._end_producers()
 
+    def _count(self, daemon):
+        import sqlite3
+        con = sqlite3.connect(f"file:{daemon.db}?mode=ro", uri=True, timeout=10)
+        try:
+            return con.execute("SELECT count(*) FROM records WHERE "
+                               "json_extract(data, '$.source.kind') = 'kafka'").fetchone()[0]
+        finally:
+            con.close()
+
     def ready(self, daemon, timeout=30):
+        """Waits for the assignment, then for this run's first stored message (about 1 s
+        later on the mock): the harness then kills while the daemon consumes."""
         deadline = time.time() + timeout
-        while time.time() < deadline:
-            if "kafka partition assigned" in daemon._last_start(daemon.read_log()):
-                self.assigned_cycles += 1
-                return
+        while "kafka partition assigned" not in daemon._last_start(daemon.read_log()):
+            if time.time() > deadline:
+                raise Failure(f"{self.name}: partitions never assigned:\n" +
+                              daemon.read_log()[-3000:])
             time.sleep(0.05)
-        raise Failure(f"{self.name}: partitions never assigned:\n" + daemon.read_log()[-3000:])
+        self.assigned_cycles += 1
+        before = self._count(daemon)
+        while self._count(daemon) == before:
+            if time.time() > deadline:
+                raise Failure(f"{self.name}: assigned but nothing consumed:\n" +
+                              daemon.read_log()[-3000:])
+            time.sleep(0.02)
 
     def wait_stored(self, daemon):
         total = sum(self.sent)
@@ -407,6 +428,8 @@ class KafkaSource:
         for p in range(self.parts):
             self.stored[p] = _exactly_once_prefix(self.name, f"{self.TOPIC}/{p}", got[p],
                                                   self.sent[p], self.stored[p], final)
+        if not final:
+            self.during_kills = sum(self.stored)
         committed = self.mc.committed("g-crash", self.TOPIC, self.parts)
         for p, off in committed.items():
             if off > self.stored[p]:
@@ -421,5 +444,6 @@ class KafkaSource:
 
     def summary(self):
         return (f"{self.name}: {sum(self.sent)} messages produced to {self.parts} partitions, "
-                f"{sum(self.stored)} stored, each exactly once in order; partitions assigned "
-                f"in {self.assigned_cycles} long cycles")
+                f"{sum(self.stored)} stored, each exactly once in order ({self.during_kills} "
+                f"before the final clean run); partitions assigned in {self.assigned_cycles} "
+                f"long cycles")
