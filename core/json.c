@@ -181,14 +181,6 @@ json *json_new_str_lossy(const char *s, size_t n, size_t *ret_replaced)
 
         if (n > (SIZE_MAX - 1) / 3)
                 return NULL;
-        if (json_utf8_check(s, n) == n) {
-                /* Performance (issue 12): valid input (nearly all of it) is copied at its
-                 * own size, not at three times it. */
-                if (ret_replaced)
-                        *ret_replaced = 0;
-                p = json_memdup_nul(s, n);
-                return p ? json_new_str_take(p, n) : NULL;
-        }
         p = malloc(3 * n + 1); /* each bad byte may become the 3-byte U+FFFD */
         if (!p)
                 return NULL;
