@@ -76,3 +76,16 @@ size_t cfg_seq_len(const yaml_node_t *n)
 {
         return (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
 }
+
+int cfg_bool(struct cfg_ctx *x, yaml_node_t *n, bool *ret)
+{
+        const char *s;
+        int r = cfg_scalar(x, n, &s);
+
+        if (r < 0)
+                return r;
+        if (strcmp(s, "true") != 0 && strcmp(s, "false") != 0)
+                return cfg_fail(x, n, "expected true or false, not '%s'", s);
+        *ret = !strcmp(s, "true");
+        return 0;
+}

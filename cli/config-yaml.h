@@ -29,3 +29,5 @@ int cfg_text(struct cfg_ctx *x, yaml_node_t *n, const char **ret);
 /* cfg_text copied into *dst (the old value freed). */
 int cfg_string(struct cfg_ctx *x, yaml_node_t *n, char **dst);
 size_t cfg_seq_len(const yaml_node_t *n);
+/* `true` or `false`, nothing else. */
+int cfg_bool(struct cfg_ctx *x, yaml_node_t *n, bool *ret);

@@ -377,19 +377,6 @@ static int listen_addr(struct cfg_ctx *x, yaml_node_t *v, enum ingest_transport 
         return cfg_string(x, v, dst);
 }
 
-static int lopt_bool(struct cfg_ctx *x, yaml_node_t *n, bool *ret)
-{
-        const char *s;
-        int r = cfg_scalar(x, n, &s);
-
-        if (r < 0)
-                return r;
-        if (strcmp(s, "true") != 0 && strcmp(s, "false") != 0)
-                return cfg_fail(x, n, "expected true or false, not '%s'", s);
-        *ret = !strcmp(s, "true");
-        return 0;
-}
-
 static int lopt_tls_addr(struct cfg_ctx *x, yaml_node_t *n, void *obj)
 {
         return listen_addr(x, n, INGEST_TLS, &((struct ingest_listen *)obj)->addr);
@@ -400,7 +387,7 @@ static int lopt_relp_addr(struct cfg_ctx *x, yaml_node_t *n, void *obj)
 }
 static int lopt_relp_tls(struct cfg_ctx *x, yaml_node_t *n, void *obj)
 {
-        return lopt_bool(x, n, &((struct ingest_listen *)obj)->tls);
+        return cfg_bool(x, n, &((struct ingest_listen *)obj)->tls);
 }
 static int lopt_cert(struct cfg_ctx *x, yaml_node_t *n, void *obj)
 {
@@ -420,7 +407,7 @@ static int lopt_ciphers(struct cfg_ctx *x, yaml_node_t *n, void *obj)
 }
 static int lopt_verify(struct cfg_ctx *x, yaml_node_t *n, void *obj)
 {
-        return lopt_bool(x, n, &((struct ingest_listen *)obj)->tls_opt.verify_client);
+        return cfg_bool(x, n, &((struct ingest_listen *)obj)->tls_opt.verify_client);
 }
 static int lopt_names(struct cfg_ctx *x, yaml_node_t *n, void *obj)
 {
@@ -716,19 +703,6 @@ static int parse_outputs(struct cfg_ctx *x, yaml_node_t *n, void *obj)
 }
 
 /* ---- ops (issue 9): http, run.user/group/allow_root ---- */
-
-static int cfg_bool(struct cfg_ctx *x, yaml_node_t *n, bool *ret)
-{
-        const char *s;
-        int r = cfg_scalar(x, n, &s);
-
-        if (r < 0)
-                return r;
-        if (strcmp(s, "true") != 0 && strcmp(s, "false") != 0)
-                return cfg_fail(x, n, "expected true or false, not '%s'", s);
-        *ret = !strcmp(s, "true");
-        return 0;
-}
 
 static int parse_http_enabled(struct cfg_ctx *x, yaml_node_t *n, void *obj)
 {
