@@ -159,6 +159,12 @@ static void db_check_columns(struct db_ctx *c, const struct store_record *r) {
         json_free(j);
 }
 
+static int integrity_cb(void *ud, const char *problem) {
+        struct db_ctx *c = ud;
+        fail(c->rp, "the database is damaged: %s", problem);
+        return 0;
+}
+
 static int db_record_cb(void *ud, const struct store_record *r) {
         struct db_ctx *c = ud;
         db_check_columns(c, r);
@@ -203,6 +209,14 @@ static int verify_db(const char *path, struct seal_verifier *v, struct report *r
         }
         if (r < 0) {
                 fprintf(stderr, "gatelog: %s: %s\n", path, err.msg);
+                return -1;
+        }
+        /* Records are read through indexes; an index that no longer matches its table
+         * (a row moved to another epoch behind the index's back) is damage too. */
+        r = store_integrity_check(c.store, integrity_cb, &c);
+        if (r < 0 && r != -EBADMSG) {
+                fprintf(stderr, "gatelog: %s: %s\n", path, store_errmsg(c.store));
+                store_close(c.store);
                 return -1;
         }
         r = store_epochs_foreach(c.store, db_epoch_cb, &c);

@@ -27,6 +27,10 @@ int store_open(const char *path, enum store_mode mode, struct store **ret,
 void store_close(struct store *s); /* accepts NULL */
 const char *store_errmsg(struct store *s); /* last SQLite message, borrowed */
 
+/* SQLite's full integrity check (b-trees, and every index against its table): cb is called
+ * for each problem found (at most 20); nothing when the file is sound. Reads the whole file. */
+int store_integrity_check(struct store *s, int (*cb)(void *ud, const char *problem), void *ud);
+
 int store_begin(struct store *s);   /* BEGIN IMMEDIATE */
 int store_commit(struct store *s);
 int store_rollback(struct store *s);

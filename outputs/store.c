@@ -75,6 +75,7 @@ static const struct {
         [ST_POS_SET] = { "INSERT INTO positions(source, pos) VALUES(?1, ?2) "
                          "ON CONFLICT(source) DO UPDATE SET pos = excluded.pos", true },
         [ST_POS_ALL] = { "SELECT source, pos FROM positions ORDER BY source", false },
+        [ST_INTEGRITY] = { "PRAGMA integrity_check(20)", false },
         [ST_REC_INSERT] = { "INSERT INTO records(seq, epoch, received, time, host, leaf, data) "
                             "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)", true },
         [ST_CRIT_INSERT] = { "INSERT INTO record_criteria(criterion, seq) VALUES(?1, ?2)",
@@ -451,6 +452,26 @@ int store_meta_get(struct store *s, const char *key, char **ret)
 int store_meta_set(struct store *s, const char *key, const char *value)
 {
         return store_kv_set(s, ST_META_SET, key, value);
+}
+
+/* ---- integrity ---- */
+
+int store_integrity_check(struct store *s, int (*cb)(void *ud, const char *problem), void *ud)
+{
+        int r = 0, rc;
+        sqlite3_stmt *st = store_st(s, ST_INTEGRITY, &r);
+
+        if (!st)
+                return r;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                const char *m = (const char *)sqlite3_column_text(st, 0);
+                if (m && strcmp(m, "ok") != 0 && (r = cb(ud, m)) < 0)
+                        break;
+        }
+        if (r >= 0 && rc != SQLITE_DONE)
+                r = store_rc(s, rc);
+        store_st_done(st);
+        return r < 0 ? r : 0;
 }
 
 /* ---- positions of resumable sources ---- */
