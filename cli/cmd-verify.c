@@ -14,6 +14,7 @@
 #include "cli/audit-source.h"
 #include "cli/blobs.h"
 #include "cli/tsa.h"  /* issue 10: RFC 3161 tokens */
+#include "cli/verify-kafka.h"  /* issue 6: Kafka offsets across chains */
 #include "cli/cli.h"
 #include "core/tm.h"
 #include "outputs/outputs.h"
@@ -118,7 +119,8 @@ struct db_ctx {
         struct store *store;
         struct seal_verifier *v;
         struct report *rp;
-        struct blobs recs;
+        uint64_t n_recs;    /* records of the epoch read so far */
+        bool feed;          /* feed them to the verifier (sealed epochs) */
         int64_t sealed, open_epoch, open_first_seq, open_count;
         int64_t next_seq;   /* after the last sealed epoch, from its row */
         int64_t cur_epoch, first_sealed;
@@ -128,7 +130,7 @@ struct db_ctx {
 /* The columns that queries filter on must say what the signed record says: otherwise a
  * writer of the database could make `gatelog query` show records under another seq, host
  * or time while every root still verifies. */
-static void db_check_columns(struct db_ctx *c, const struct store_record *r) {
+static void db_check_columns_slow(struct db_ctx *c, const struct store_record *r) {
         json *j = NULL;
         if (json_parse(r->data, r->len, &j, NULL) < 0)
                 return; /* the verifier reports an unreadable record */
@@ -159,16 +161,54 @@ static void db_check_columns(struct db_ctx *c, const struct store_record *r) {
         json_free(j);
 }
 
+/* issue 12: the same checks on the scanner's view of the record, without a tree; a record
+ * whose members the scanner cannot hand over as plain strings takes the full parser. */
+static bool span_is(const struct seal_span *sp, const char *s) {
+        return s && strlen(s) == sp->len && memcmp(sp->p, s, sp->len) == 0;
+}
+
+static void db_check_columns(struct db_ctx *c, const struct store_record *r) {
+        struct seal_scan sc;
+        if (!seal_scan_record(r->data, r->len, &sc) || sc.host_kind == SEAL_SCAN_OTHER ||
+            sc.time_kind == SEAL_SCAN_OTHER || sc.received_kind == SEAL_SCAN_OTHER) {
+                db_check_columns_slow(c, r);
+                return;
+        }
+        int64_t received = INT64_MIN, t = INT64_MIN;
+        if (sc.received_kind == SEAL_SCAN_STRING)
+                (void)tm_parse_rfc3339(sc.received.p, sc.received.len, 0, &received);
+        if (sc.time_kind != SEAL_SCAN_STRING ||
+            tm_parse_rfc3339(sc.time.p, sc.time.len, 0, &t) < 0)
+                t = received;
+        bool host_ok = sc.host_kind == SEAL_SCAN_STRING ? span_is(&sc.host, r->host)
+                                                         : r->host == NULL;
+        if (!host_ok) {
+                db_check_columns_slow(c, r);  /* words it, with both values */
+                return;
+        }
+        if (sc.seq != r->seq)
+                fail(c->rp, "epoch %lld seq %lld: the seq column does not match the record's "
+                     "seq", (long long)c->cur_epoch, (long long)r->seq);
+        if (received != INT64_MIN && received != r->received_us)
+                fail(c->rp, "epoch %lld seq %lld: the received column does not match the "
+                     "record's received time", (long long)c->cur_epoch, (long long)r->seq);
+        if (t != INT64_MIN && t != r->time_us)
+                fail(c->rp, "epoch %lld seq %lld: the time column does not match the record's "
+                     "time", (long long)c->cur_epoch, (long long)r->seq);
+}
+
 static int integrity_cb(void *ud, const char *problem) {
         struct db_ctx *c = ud;
         fail(c->rp, "the database is damaged: %s", problem);
         return 0;
 }
 
+/* issue 12: records go straight from SQLite's row to the verifier, never collected. */
 static int db_record_cb(void *ud, const struct store_record *r) {
         struct db_ctx *c = ud;
         db_check_columns(c, r);
-        return blobs_add(&c->recs, r->data, r->len, true);
+        c->n_recs++;
+        return c->feed ? seal_verifier_record(c->v, r->data, r->len) : 0;
 }
 
 static int db_epoch_cb(void *ud, const struct store_epoch *e) {
@@ -179,18 +219,22 @@ static int db_epoch_cb(void *ud, const struct store_epoch *e) {
                 c->open_count = e->count;
                 return 0;
         }
-        blobs_reset(&c->recs);
         c->cur_epoch = e->epoch;
         if (c->first_sealed < 0)
                 c->first_sealed = e->epoch;
-        int r = store_records_foreach(c->store, e->epoch, db_record_cb, c);
-        if (r < 0)
-                return r;
         char label[64];
         snprintf(label, sizeof(label), "epoch %lld", (long long)e->epoch);
-        r = seal_verifier_epoch(c->v, label, e->manifest, e->manifest ? e->manifest_len : 0,
-                                e->manifest ? e->sig : NULL, e->manifest ? SEAL_SIG_LEN : 0,
-                                c->recs.v, c->recs.n);
+        int r = seal_verifier_epoch_begin(c->v, label, e->manifest,
+                                          e->manifest ? e->manifest_len : 0,
+                                          e->manifest ? e->sig : NULL,
+                                          e->manifest ? SEAL_SIG_LEN : 0);
+        c->feed = true;
+        c->n_recs = 0;
+        if (r >= 0)
+                r = store_records_foreach(c->store, e->epoch, db_record_cb, c);
+        c->feed = false;
+        if (r >= 0)
+                r = seal_verifier_records_end(c->v);
         if (r >= 0)
                 r = seal_verifier_epoch_end(c->v, false);
         c->sealed++;
@@ -223,13 +267,11 @@ static int verify_db(const char *path, struct seal_verifier *v, struct report *r
         if (r == -EBADMSG) {
                 fail(rp, "%s: the database is damaged: %s", path, store_errmsg(c.store));
                 store_close(c.store);
-                blobs_free(&c.recs);
                 return 0;
         }
         if (r < 0) {
                 fprintf(stderr, "gatelog: %s: %s\n", path, store_errmsg(c.store));
                 store_close(c.store);
-                blobs_free(&c.recs);
                 return -1;
         }
         check_chain_start(rp, NULL, c.first_sealed);
@@ -249,25 +291,25 @@ static int verify_db(const char *path, struct seal_verifier *v, struct report *r
                      "epoch (next seq %lld)", (long long)c.open_epoch,
                      (long long)c.open_first_seq, (long long)c.next_seq);
         if (c.open_epoch >= 0) {
-                blobs_reset(&c.recs);
+                c.n_recs = 0;
                 c.cur_epoch = c.open_epoch;
                 r = store_records_foreach(c.store, c.open_epoch, db_record_cb, &c);
                 int64_t max_seq = -1;
                 if (r >= 0)
                         r = store_records_max_seq(c.store, &max_seq);
-                if (r >= 0 && (int64_t)c.recs.n != c.open_count)
+                size_t n_open = (size_t)c.n_recs;
+                if (r >= 0 && (int64_t)n_open != c.open_count)
                         fail(c.rp, "epoch %lld (open): %zu records stored, the epoch row says %lld",
-                               (long long)c.open_epoch, c.recs.n, (long long)c.open_count);
-                if (r >= 0 && c.recs.n > 0 && max_seq != c.open_first_seq + (int64_t)c.recs.n - 1)
+                               (long long)c.open_epoch, n_open, (long long)c.open_count);
+                if (r >= 0 && n_open > 0 && max_seq != c.open_first_seq + (int64_t)n_open - 1)
                         fail(c.rp, "epoch %lld (open): records do not continue the sequence "
                                "(first %lld, %zu records, highest seq %lld)",
-                               (long long)c.open_epoch, (long long)c.open_first_seq, c.recs.n,
+                               (long long)c.open_epoch, (long long)c.open_first_seq, n_open,
                                (long long)max_seq);
                 printf("open epoch %lld: %zu records not sealed yet\n", (long long)c.open_epoch,
-                       c.recs.n);
+                       n_open);
         }
         store_close(c.store);
-        blobs_free(&c.recs);
         return 0;
 }
 
@@ -276,7 +318,7 @@ static int verify_db(const char *path, struct seal_verifier *v, struct report *r
 struct export_ctx {
         struct seal_verifier *v;
         struct report *rp;
-        struct blobs recs, tsc;
+        struct blobs recs;
         /* issue 7: every chain of an export, each with its own verifier (the caller's for
          * the first); the others' counts are added to the report. */
         const uint8_t *pk;
@@ -286,6 +328,7 @@ struct export_ctx {
         uint64_t more_epochs;
         const char *chain;      /* the chain being read (borrowed for the callbacks) */
         int64_t chain_first;    /* its first epoch number, -1 before one is seen */
+        struct verify_kafka *kafka;  /* issue 6: offsets held by two chains */
 };
 
 static void export_chain_done(struct export_ctx *c) {  /* issue 7 */
@@ -307,6 +350,24 @@ static int export_chain_cb(void *ud, const char *chain) {  /* issue 7 */
                 return 0;
         export_chain_done(c);
         return verifier_make(c->pk, c->revoked, &c->v);  /* issue 10: --revoked too */
+}
+
+/* One tsc=ID/records.jsonl against the epoch's lines tagged with ID (issue 12: by bytes). */
+static int check_tsc(struct export_ctx *c, const char *id, const char *p, size_t len) {
+        size_t n_idx = 0, line = 0, first_bad = SIZE_MAX, start = 0;
+        const size_t *idx = seal_verifier_tagged(c->v, id, &n_idx);
+        for (size_t i = 0; p && start < len; i++) {
+                const char *nl = memchr(p + start, '\n', len - start);
+                size_t end = nl ? (size_t)(nl - p) : len;
+                if (first_bad == SIZE_MAX && idx && line < n_idx) {
+                        const struct seal_blob *b = &c->recs.v[idx[line]];
+                        if (b->len != end - start || memcmp(b->data, p + start, b->len) != 0)
+                                first_bad = line;
+                }
+                line++;
+                start = end + 1;
+        }
+        return seal_verifier_tsc_result(c->v, id, line, first_bad);
 }
 
 static int export_epoch_cb(void *ud, const struct export_read_epoch *e) {
@@ -331,16 +392,28 @@ static int export_epoch_cb(void *ud, const struct export_read_epoch *e) {
                 fail(c->rp, "%s: records.jsonl is missing", e->path);
         else if (e->records_len > 0 && e->records[e->records_len - 1] != '\n')
                 fail(c->rp, "%s: records.jsonl does not end with a newline", e->path);
-        int r = e->records ? blobs_add_lines(&c->recs, e->records, e->records_len) : 0;
-        if (r >= 0)
-                r = seal_verifier_epoch(c->v, e->path, e->manifest, e->manifest_len, e->sig,
-                                        e->sig_len, c->recs.v, c->recs.n);
-        for (size_t i = 0; r >= 0 && i < e->n_tsc; i++) {
-                blobs_reset(&c->tsc);
-                r = blobs_add_lines(&c->tsc, e->tsc_data[i], e->tsc_len[i]);
+        /* issue 12: each line is hashed as it lies in the file (a mapping for folders), and
+         * only its span is kept, so that each tsc=ID file is checked against the lines of
+         * records.jsonl byte by byte instead of hashing it again. */
+        int r = seal_verifier_epoch_begin(c->v, e->path, e->manifest, e->manifest_len,
+                                          e->sig, e->sig_len);
+        /* Split, scan and hash each line while it is in the CPU's cache: one pass over the
+         * file (the lines as blobs_add_lines splits them). */
+        for (size_t start = 0; r >= 0 && e->records && start < e->records_len;) {
+                const char *p = e->records + start;
+                const char *nl = memchr(p, '\n', e->records_len - start);
+                size_t n = nl ? (size_t)(nl - p) : e->records_len - start;
+                r = blobs_add(&c->recs, p, n, false);
                 if (r >= 0)
-                        r = seal_verifier_tsc(c->v, e->tsc_ids[i], c->tsc.v, c->tsc.n);
+                        r = seal_verifier_record(c->v, p, n);
+                start += n + 1;
         }
+        if (r >= 0)
+                r = seal_verifier_records_end(c->v);
+        if (r >= 0 && e->records)  /* issue 6 */
+                r = verify_kafka_add(c->kafka, c->chain, e->records, e->records_len);
+        for (size_t i = 0; r >= 0 && i < e->n_tsc; i++)
+                r = check_tsc(c, e->tsc_ids[i], e->tsc_data[i], e->tsc_len[i]);
         /* issue 10: the RFC 3161 token as the reader found it (folder or s3://); an absent
          * one is not a failure. */
         if (r >= 0 && c->rp->tsa_ca && e->manifest && e->tsr) {
@@ -366,11 +439,15 @@ static int verify_export(const char *dir, const char *chain, struct seal_verifie
                                 .chain_first = -1 };
         struct store_error err = { { 0 } };
         struct export_read_ops ops = { export_chain_cb, export_epoch_cb };  /* issue 7 */
-        int r = export_read(dir, chain, &ops, &c, &err);
+        int r = verify_kafka_new(&c.kafka);  /* issue 6 */
+        if (r >= 0)
+                r = export_read(dir, chain, &ops, &c, &err);
         export_chain_done(&c);
+        if (r >= 0)  /* issue 6: Kafka offsets held by two chains must be marked */
+                rp->n += verify_kafka_finish(c.kafka, stdout);
+        verify_kafka_free(c.kafka);
         *ret_epochs = c.more_epochs;
         blobs_free(&c.recs);
-        blobs_free(&c.tsc);
         if (r < 0) {
                 fprintf(stderr, "gatelog: %s: %s\n", dir, err.msg[0] ? err.msg : strerror(-r));
                 return -1;

@@ -1,7 +1,7 @@
 /* The kafka: section: a list of consumers, each
  *   name, brokers, topics (names or ^regex), group, start (earliest|latest), properties
  *   (librdkafka's, passed through: SASL, TLS...), session_timeout, max_message,
- *   drain_timeout.
+ *   drain_timeout, claim_window.
  * Like the rest of the configuration, unknown keys, wrong types and bad values fail at
  * start-up with file:line:column; librdkafka properties are checked here against
  * librdkafka itself (rd_kafka_conf_set), so a misspelt property is a configuration error,
@@ -215,6 +215,25 @@ static int k_properties(struct cfg_ctx *x, yaml_node_t *n, struct ingest_kafka_c
         return r;
 }
 
+/* Failover claims (docs/CONFIG.md): messages a claim in the commit metadata reaches ahead. */
+static int k_claim_window(struct cfg_ctx *x, yaml_node_t *n, struct ingest_kafka_config *k)
+{
+        const char *s;
+        char *end;
+        long long v;
+        int r = cfg_text(x, n, &s);
+
+        if (r < 0)
+                return r;
+        errno = 0;
+        v = strtoll(s, &end, 10);
+        if (errno || end == s || *end || v < 1 || v > KAFKA_CLAIM_WINDOW_MAX)
+                return cfg_fail(x, n, "'%s' is not a number of messages 1..%d", s,
+                                KAFKA_CLAIM_WINDOW_MAX);
+        k->claim_window = v;
+        return 0;
+}
+
 typedef int (*k_parse_fn)(struct cfg_ctx *x, yaml_node_t *n, struct ingest_kafka_config *k);
 
 static const struct {
@@ -230,6 +249,7 @@ static const struct {
         { "session_timeout", k_session_timeout },
         { "max_message", k_max_message },
         { "drain_timeout", k_drain_timeout },
+        { "claim_window", k_claim_window },
 };
 
 static int parse_item(struct cfg_ctx *x, yaml_node_t *n, struct ingest_kafka_config *k)

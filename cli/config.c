@@ -44,7 +44,7 @@ const char config_default_yaml[] =
         "  max_connections: 1024\n"
         "  format: auto\n"
         "queue:\n"
-        "  max_events: 65536\n"
+        "  max_events: 8192\n"
         "store:\n"
         "  path: var/gatelog.db\n"
         "seal:\n"
@@ -473,7 +473,9 @@ static const struct cfg_key listen_tls_keys[] = {
 static const struct cfg_key listen_relp_keys[] = {
         { "relp", lopt_relp_addr }, { "tls", lopt_relp_tls }, { "cert", lopt_cert },
         { "key", lopt_key }, { "ca", lopt_ca }, { "verify_client", lopt_verify },
-        { "allowed_names", lopt_names }, { "ciphers", lopt_ciphers }, { NULL, NULL },
+        { "allowed_names", lopt_names }, { "ciphers", lopt_ciphers },
+        { "handshake_timeout", lopt_hs_timeout }, { "idle_timeout", lopt_idle_timeout },
+        { "max_per_peer", lopt_per_peer }, { NULL, NULL },
 };
 
 static yaml_node_t *map_get(struct cfg_ctx *x, yaml_node_t *n, const char *key)

@@ -21,6 +21,7 @@
 #include "core/metrics.h"  /* ops (issue 9) */
 #include "core/tm.h"
 #include "outputs/outputs.h"
+#include "seal/seal.h"  /* issue 12: the record scanner */
 
 #define BACKOFF_MIN_US (1 * TM_USEC_PER_SEC)
 #define BACKOFF_MAX_US (300 * TM_USEC_PER_SEC)
@@ -54,77 +55,85 @@ struct exporter {
 
 /* ---- one epoch ---- */
 
-struct export_collect {
-        struct export_record *recs;
-        json **parsed;      /* kept alive for the criteria strings */
-        const char ***crit; /* per record, the criteria pointers */
-        char **data;
-        size_t n, alloc;
+/* issue 12: the epoch's records are streamed from the store to the output, one at a time
+ * (one prepared statement stepping in seq order), never collected: memory stays a few
+ * buffers whatever the epoch's size. The criteria come from the record itself (the export
+ * shows what was signed): the record scanner picks them out without a tree, and a record
+ * it cannot decide is parsed in full, as before. */
+#define EXPORT_CRIT_BYTES 4096
+
+struct export_stream {
+        struct store *store;
+        int64_t epoch;
+        int (*cb)(void *cb_ud, const struct export_record *r);
+        void *cb_ud;
 };
 
-static int collect_grow(struct export_collect *c) {
-        size_t na = c->alloc ? c->alloc * 2 : 256;
-        void *a = realloc(c->recs, na * sizeof(*c->recs));
-        if (!a)
-                return -ENOMEM;
-        c->recs = a;
-        if (!(a = realloc(c->parsed, na * sizeof(*c->parsed))))
-                return -ENOMEM;
-        c->parsed = a;
-        if (!(a = realloc(c->crit, na * sizeof(*c->crit))))
-                return -ENOMEM;
-        c->crit = a;
-        if (!(a = realloc(c->data, na * sizeof(*c->data))))
-                return -ENOMEM;
-        c->data = a;
-        c->alloc = na;
-        return 0;
+struct crit_scratch {
+        const char *ids[SEAL_SCAN_CRITERIA_MAX];
+        char bytes[EXPORT_CRIT_BYTES];
+};
+
+/* The criteria of a record the scanner did not decide, from the full parser. */
+static int slow_record(struct export_stream *x, const struct store_record *r)
+{
+        struct export_record rec = { r->data, r->len, NULL, 0 };
+        const char **ids = NULL;
+        json *j = NULL;
+        int ret;
+
+        if (json_parse(r->data, r->len, &j, NULL) >= 0) {
+                const json *cr = json_obj_get(j, "criteria");
+                size_t nc = json_len(cr), k = 0;
+                if (nc > 0 && !(ids = calloc(nc, sizeof(*ids)))) {
+                        json_free(j);
+                        return -ENOMEM;
+                }
+                for (size_t i = 0; i < nc; i++) {
+                        const char *s = json_str(json_arr_at(cr, i), NULL);
+                        if (s)
+                                ids[k++] = s;
+                }
+                rec.criteria = ids;
+                rec.n_criteria = k;
+        }
+        ret = x->cb(x->cb_ud, &rec);
+        free(ids);
+        json_free(j);
+        return ret;
 }
 
-static int collect_cb(void *ud, const struct store_record *r) {
-        struct export_collect *c = ud;
-        if (c->n == c->alloc && collect_grow(c) < 0)
-                return -ENOMEM;
-        size_t i = c->n;
-        c->parsed[i] = NULL;
-        c->crit[i] = NULL;
-        c->data[i] = malloc(r->len + 1);
-        if (!c->data[i])
-                return -ENOMEM;
-        memcpy(c->data[i], r->data, r->len);
-        c->n++;
-        c->recs[i] = (struct export_record){ c->data[i], r->len, NULL, 0 };
-        /* The criteria come from the record itself: the export shows what was signed. */
-        if (json_parse(r->data, r->len, &c->parsed[i], NULL) < 0)
-                return 0;
-        const json *cr = json_obj_get(c->parsed[i], "criteria");
-        size_t nc = json_len(cr);
-        if (nc == 0)
-                return 0;
-        c->crit[i] = calloc(nc, sizeof(char *));
-        if (!c->crit[i])
-                return -ENOMEM;
-        size_t k = 0;
-        for (size_t j = 0; j < nc; j++) {
-                const char *s = json_str(json_arr_at(cr, j), NULL);
-                if (s)
-                        c->crit[i][k++] = s;
+static int stream_record_cb(void *ud, const struct store_record *r)
+{
+        struct export_stream *x = ud;
+        struct crit_scratch cs;
+        struct seal_scan sc;
+        size_t used = 0;
+
+        if (!seal_scan_record(r->data, r->len, &sc))
+                return slow_record(x, r);
+        for (size_t i = 0; i < sc.n_criteria; i++) {
+                size_t n = sc.criteria[i].len;
+                /* Ids hold no NUL (the scanner refuses escapes); too many bytes: slow path. */
+                if (used + n + 1 > sizeof(cs.bytes) || memchr(sc.criteria[i].p, '\0', n))
+                        return slow_record(x, r);
+                memcpy(cs.bytes + used, sc.criteria[i].p, n);
+                cs.bytes[used + n] = '\0';
+                cs.ids[i] = cs.bytes + used;
+                used += n + 1;
         }
-        c->recs[i].criteria = c->crit[i];
-        c->recs[i].n_criteria = k;
-        return 0;
+        struct export_record rec = { r->data, r->len, cs.ids, sc.n_criteria };
+        return x->cb(x->cb_ud, &rec);
 }
 
-static void collect_free(struct export_collect *c) {
-        for (size_t i = 0; i < c->n; i++) {
-                json_free(c->parsed[i]);
-                free(c->crit[i]);
-                free(c->data[i]);
-        }
-        free(c->recs);
-        free(c->parsed);
-        free(c->crit);
-        free(c->data);
+static int stream_foreach(void *ud, int (*cb)(void *cb_ud, const struct export_record *r),
+                          void *cb_ud)
+{
+        struct export_stream *x = ud;
+
+        x->cb = cb;
+        x->cb_ud = cb_ud;
+        return store_records_foreach(x->store, x->epoch, stream_record_cb, x);
 }
 
 /* Trusted time (issue 10): the epoch's token from the store, or a new one from the TSA
@@ -166,7 +175,8 @@ static int epoch_token(struct exporter *x, const struct store_epoch *e, uint8_t 
 static int export_one(struct exporter *x, const struct writer_output *o, int64_t epoch,
                       struct store_error *err) {
         struct store_epoch e = { 0 };
-        struct export_collect c = { 0 };
+        struct export_stream xs = { .store = x->store, .epoch = epoch };
+        struct export_source src = { stream_foreach, &xs };
         uint8_t *tsr = NULL;  /* issue 10 */
         size_t tsr_len = 0;
         int r = store_epoch_get(x->store, epoch, &e);
@@ -174,20 +184,17 @@ static int export_one(struct exporter *x, const struct writer_output *o, int64_t
                 r = -EINVAL;
         if (r >= 0 && x->tsa_url)  /* issue 10: the token first; no token, no export yet */
                 r = epoch_token(x, &e, &tsr, &tsr_len, err);
-        if (r >= 0)
-                r = store_records_foreach(x->store, epoch, collect_cb, &c);
         if (r >= 0) {
                 struct export_epoch ee = {
                         .chain = x->chain, .epoch = epoch,
                         .manifest = e.manifest, .manifest_len = e.manifest_len,
-                        .sig = e.sig, .records = c.recs, .n_records = c.n,
-                        .tsr = tsr, .tsr_len = tsr_len,
+                        .sig = e.sig, .tsr = tsr, .tsr_len = tsr_len,
+                        .source = &src,  /* issue 12: streamed */
                 };
                 r = o->write_epoch(o->impl, &ee, err);
         }
         if (r >= 0)
                 r = store_outbox_done(x->store, o->name, epoch);
-        collect_free(&c);
         store_epoch_clear(&e);
         free(tsr);
         return r;

@@ -6,6 +6,7 @@
  * the counters always describe exactly what is committed. Load: a few map updates per
  * event; the maps are small (flags, rule ids, apps, sources). */
 #include "cli/writer-stats.h"
+#include "cli/writer-map.h"
 
 #include <errno.h>
 #include <string.h>
@@ -99,7 +100,15 @@ static int count_pack(json *packs, const char *hash) {
 int epoch_stats_event(struct epoch_stats *s, const struct event *e) {
         json *a = s->acc;
         int r = 0;
-        if (e->rec) {
+        if (e->mapped) {  /* issue 12: the mapper's bytes; the tree is gone */
+                const struct wmap_rec *m = e->mapped;
+                r = obj_add(a, "kept", 1);
+                const char *f = m->flags;
+                for (size_t i = 0; r >= 0 && i < m->n_flags; i++, f = wmap_next(f))
+                        r = obj_add(json_obj_get(a, "flags"), f, 1);
+                if (r >= 0 && m->unmapped_app)
+                        r = obj_add(json_obj_get(a, "unmapped"), m->unmapped_app, 1);
+        } else if (e->rec) {
                 r = obj_add(a, "kept", 1);
                 const json *f = json_obj_get(e->rec, "flags");
                 for (size_t i = 0; r >= 0 && i < json_len(f); i++) {

@@ -1,5 +1,9 @@
 /* The writer thread: queue -> SQLite -> sealed epochs -> exports.
  *
+ * Issue 12: in front of it a mapper thread (cli/writer-map.c) applies the rules and makes
+ * each record's canonical bytes; this thread, the storing one, splices in seq, hashes the
+ * leaf and stores. The public queue is the mapper's; this thread reads the mapper's queue.
+ *
  * Load: every event of the daemon passes here, so a batch (up to WRITER_BATCH_MAX events, or
  * what arrived within WRITER_BATCH_WAIT_US) is one transaction: the records, their criteria
  * rows and the open epoch's counters commit together or not at all. The Merkle trees are
@@ -16,6 +20,7 @@
  * writes them after that commit and marks them done only when complete, so a crash in
  * between re-exports. */
 #include "cli/writer.h"
+#include "cli/writer-map.h"
 #include "cli/writer-stats.h"
 
 #include <errno.h>
@@ -75,10 +80,13 @@ struct writer {
         struct drop_counters *drops;
         pthread_t thread;
         bool started;
-        atomic_bool seal_requested;
-        struct rules_pack *rules;             /* the pack in force, owned */
-        _Atomic(struct rules_pack *) rules_next; /* a reload waiting to take effect */
         atomic_bool stopping;         /* set after the queue is closed */
+        /* issue 12: the mapper stage (cli/writer-map.c) takes q, applies the rules and makes
+         * canonical bytes on its own thread, and hands events over on mq; a seal request
+         * travels on mq as &seal_mark, behind the events received before it. */
+        struct wmap *map;
+        struct queue *mq;
+        struct event seal_mark;
 };
 
 static void open_epoch_clear(struct open_epoch *o) {
@@ -415,7 +423,9 @@ int writer_open(const struct writer_config *cfg, struct writer **ret, char *err,
                 size_t err_len) {
         struct writer *w = calloc(1, sizeof(*w));
         struct store_error se = { { 0 } };
-        if (!w || !(w->chain = strdup(cfg->chain))) {
+        if (!w || !(w->chain = strdup(cfg->chain)) || wmap_new(&w->map) < 0) {
+                if (w)
+                        free(w->chain);
                 free(w);
                 return -ENOMEM;
         }
@@ -440,6 +450,11 @@ int writer_open(const struct writer_config *cfg, struct writer **ret, char *err,
                 writer_free(w);
                 return r;
         }
+        /* issue 12: checkpoints off the writer's thread; without it SQLite's own
+         * autocheckpoint stays, slower but as safe. */
+        if (store_checkpoint_in_background(w->store) < 0)
+                log_warn("checkpoints stay on the writer thread", "error=\"%s\"",
+                         store_errmsg(w->store));
         if (r >= 0)
                 r = store_begin(w->store);
         if (r >= 0) {
@@ -461,37 +476,62 @@ int writer_open(const struct writer_config *cfg, struct writer **ret, char *err,
         return 0;
 }
 
-/* Stores one record of a batch: seq, canonical bytes, leaf, criteria rows. */
-static int store_one(struct writer *w, json *rec, int64_t seq, int64_t received_us,
-                     struct buf *b, uint8_t leaf[HASH_LEN]) {
-        const char *crit[64];
+/* The criterion ids of an event's record (at most 64), borrowed from it. */
+static size_t event_criteria(const struct event *e, const char *crit[64]) {
         size_t nc = 0;
-        const json *cr = json_obj_get(rec, "criteria");
+        if (e->mapped) {
+                const struct wmap_rec *m = e->mapped;
+                const char *id = m->crit;
+                for (size_t j = 0; j < m->n_crit && nc < 64; j++, id = wmap_next(id))
+                        crit[nc++] = id;
+                return nc;
+        }
+        const json *cr = json_obj_get(e->rec, "criteria");
         for (size_t j = 0; j < json_len(cr) && nc < 64; j++)
                 if ((crit[nc] = json_str(json_arr_at(cr, j), NULL)))
                         nc++;
+        return nc;
+}
+
+/* Stores one record of a batch: seq, canonical bytes, leaf, criteria rows. A record the
+ * mapper made into bytes only gets its seq spliced in; a tree (the mapper could not make
+ * bytes) is canonicalised here. */
+static int store_one(struct writer *w, struct event *e, int64_t seq, struct buf *b,
+                     uint8_t leaf[HASH_LEN]) {
+        const char *crit[64];
+        size_t nc = event_criteria(e, crit);
         int r = 0;
         /* Trees are created now so that nothing can fail after the commit. */
         for (size_t j = 0; r >= 0 && j < nc; j++)
                 if (!crit_tree_get(&w->open, crit[j]))
                         r = -ENOMEM;
-        if (r >= 0)
-                r = json_obj_set_int(rec, "seq", seq);
-        buf_reset(b);
-        if (r >= 0)
-                r = json_canon(rec, b);
-        if (r < 0)
-                return r;
         struct store_record sr = {
                 .seq = seq, .epoch = w->open.epoch,
-                .received_us = received_us, .time_us = received_us,
-                .host = json_str(json_obj_get(rec, "host"), NULL),
-                .data = b->data, .len = b->len, .criteria = crit, .n_criteria = nc,
+                .received_us = e->received_us, .time_us = e->received_us,
+                .criteria = crit, .n_criteria = nc,
         };
-        size_t tl;
-        const char *ts = json_str(json_obj_get(rec, "time"), &tl);
-        if (ts)
-                (void)tm_parse_rfc3339(ts, tl, 0, &sr.time_us);
+        if (e->mapped) {
+                const struct wmap_rec *m = e->mapped;
+                if (r >= 0)
+                        r = wmap_splice(m, seq, b);
+                sr.host = m->host;
+                sr.time_us = m->time_us;
+        } else {
+                if (r >= 0)
+                        r = json_obj_set_int(e->rec, "seq", seq);
+                buf_reset(b);
+                if (r >= 0)
+                        r = json_canon(e->rec, b);
+                sr.host = json_str(json_obj_get(e->rec, "host"), NULL);
+                size_t tl;
+                const char *ts = json_str(json_obj_get(e->rec, "time"), &tl);
+                if (ts)
+                        (void)tm_parse_rfc3339(ts, tl, 0, &sr.time_us);
+        }
+        if (r < 0)
+                return r;
+        sr.data = b->data;
+        sr.len = b->len;
         merkle_leaf_hash(b->data, b->len, sr.leaf);
         memcpy(leaf, sr.leaf, HASH_LEN);
         return store_record_insert(w->store, &sr);
@@ -502,13 +542,13 @@ static void batch_committed(struct writer *w, struct event **ev, size_t n,
                             uint8_t (*leaves)[HASH_LEN]) {
         size_t k = 0;
         for (size_t i = 0; i < n; i++) {
-                if (!ev[i]->rec)
+                if (!event_has_record(ev[i]))
                         continue;
                 int a = merkle_add_leaf(w->open.tree, leaves[k]);
-                const json *cr = json_obj_get(ev[i]->rec, "criteria");
-                for (size_t j = 0; a >= 0 && j < json_len(cr) && j < 64; j++) {
-                        const char *id = json_str(json_arr_at(cr, j), NULL);
-                        struct merkle *ct = id ? crit_tree_get(&w->open, id) : NULL;
+                const char *crit[64];
+                size_t nc = event_criteria(ev[i], crit);
+                for (size_t j = 0; a >= 0 && j < nc; j++) {
+                        struct merkle *ct = crit_tree_get(&w->open, crit[j]);
                         a = ct ? merkle_add_leaf(ct, leaves[k]) : -ENOMEM;
                 }
                 if (a < 0) {
@@ -543,9 +583,8 @@ static int write_batch(struct writer *w, struct event **ev, size_t n) {
         }
         r = store_begin(w->store);
         for (size_t i = 0; r >= 0 && i < n; i++) {
-                if (ev[i]->rec) {
-                        r = store_one(w, ev[i]->rec, w->next_seq + (int64_t)k,
-                                      ev[i]->received_us, &b, leaves[k]);
+                if (event_has_record(ev[i])) {
+                        r = store_one(w, ev[i], w->next_seq + (int64_t)k, &b, leaves[k]);
                         k++;
                 }
                 if (r >= 0 && ev[i]->pos_source && ev[i]->pos)
@@ -619,50 +658,23 @@ static void write_events(struct writer *w, struct event **ev, size_t n) {
                 event_free(ev[i]);
 }
 
-/* Takes a reloaded pack, if one waits: between two batches, so a batch is mapped by one. */
-static void rules_take(struct writer *w) {
-        struct rules_pack *next = atomic_exchange(&w->rules_next, NULL);
-        if (!next)
-                return;
-        rules_pack_free(w->rules);
-        w->rules = next;
-        log_info("rules in force", "pack=%s rules=%zu", rules_pack_hash(next),
-                 rules_pack_n_rules(next));
+void writer_set_rules(struct writer *w, struct rules_pack *p) {
+        wmap_set_rules(w->map, p);
 }
 
-/* Maps each event once, before it is stored. */
-static void rules_map(struct writer *w, struct event **ev, size_t n) {
-        if (!w->rules)
-                return;
-        const char *hash = rules_pack_hash(w->rules);
-        for (size_t i = 0; i < n; i++) {
-                if (!ev[i]->rec)
-                        continue;
-                enum rules_verdict v = RULES_KEEP;
-                const char *id = NULL;
-                /* -ENOMEM leaves a partly mapped record: stored as it is, not lost. */
-                (void)rules_apply(w->rules, ev[i]->rec, &v, &id);
-                snprintf(ev[i]->rules_pack, sizeof(ev[i]->rules_pack), "%s", hash);
-                if (v == RULES_DROP) {
-                        char *rid = strdup(id ? id : "?");
-                        if (!rid)
-                                continue; /* cannot count it: keep the record instead */
-                        json_free(ev[i]->rec);
-                        ev[i]->rec = NULL;
-                        free(ev[i]->drop_rule);
-                        ev[i]->drop_rule = rid;
+/* Seals what is due: the open epoch when its interval ended, or now on request (a seal
+ * mark, which travelled behind the events received before the request). */
+static void seal_point(struct writer *w, bool req) {
+        int64_t now = tm_now_us();
+        if (now >= w->open.end_us || req) {
+                /* Drops counted since the last batch belong to the epoch they were
+                 * counted in: store them before it closes. */
+                if (write_batch(w, NULL, 0) >= 0) {
+                        int r = seal_due(w, now);
+                        if (r >= 0 && req && now > w->open.start_us)
+                                r = seal_open(w, now);
                 }
         }
-}
-
-void writer_set_rules(struct writer *w, struct rules_pack *p) {
-        if (!w->started) {
-                rules_pack_free(w->rules);
-                w->rules = p;
-                return;
-        }
-        rules_pack_free(atomic_exchange(&w->rules_next, p));
-        queue_kick(w->q); /* take it now, so that the log says when it took effect */
 }
 
 static void *writer_thread(void *ud) {
@@ -677,35 +689,33 @@ static void *writer_thread(void *ud) {
                 int64_t wait = w->open.end_us - now;
                 if (wait < 0)
                         wait = 0;
-                size_t n = queue_pop_batch(w->q, (void **)ev, WRITER_BATCH_MAX, wait);
+                size_t n = queue_pop_batch(w->mq, (void **)ev, WRITER_BATCH_MAX, wait);
                 /* Gather more for a fuller transaction, within the batch wait. */
                 if (n > 0 && n < WRITER_BATCH_MAX) {
                         int64_t until = tm_mono_us() + WRITER_BATCH_WAIT_US / 10;
                         while (n < WRITER_BATCH_MAX && tm_mono_us() < until) {
-                                size_t m = queue_pop_batch(w->q, (void **)(ev + n),
+                                size_t m = queue_pop_batch(w->mq, (void **)(ev + n),
                                                            WRITER_BATCH_MAX - n, 1000);
                                 if (m == 0)
                                         break;
                                 n += m;
                         }
                 }
-                rules_take(w);
-                if (n > 0) {
-                        rules_map(w, ev, n);
-                        write_events(w, ev, n);
-                }
-                now = tm_now_us();
-                bool req = atomic_exchange(&w->seal_requested, false);
-                if (now >= w->open.end_us || req) {
-                        /* Drops counted since the last batch belong to the epoch they were
-                         * counted in: store them before it closes. */
-                        if (write_batch(w, NULL, 0) >= 0) {
-                                int r = seal_due(w, now);
-                                if (r >= 0 && req && now > w->open.start_us)
-                                        r = seal_open(w, now);
+                /* Events up to each seal mark, then the seal it asks for. */
+                for (size_t i = 0; i < n;) {
+                        size_t k = i;
+                        while (k < n && ev[k] != &w->seal_mark)
+                                k++;
+                        if (k > i)
+                                write_events(w, ev + i, k - i);
+                        if (k < n) {
+                                seal_point(w, true);
+                                k++;
                         }
+                        i = k;
                 }
-                if (n == 0 && atomic_load(&w->stopping) && queue_depth(w->q) == 0)
+                seal_point(w, false);
+                if (n == 0 && queue_drained(w->mq))
                         break;
         }
         /* Counters of the last moments go into the open epoch. */
@@ -722,16 +732,29 @@ void writer_on_sealed(struct writer *w, void (*cb)(void *ud, int64_t epoch), voi
 int writer_start(struct writer *w, struct queue *q, struct drop_counters *d) {
         w->q = q;
         w->drops = d;
-        int r = -pthread_create(&w->thread, NULL, writer_thread, w);
-        if (r == 0)
-                w->started = true;
+        size_t mq_max = queue_capacity(q) / 4;
+        mq_max = mq_max < 64 ? 64 : mq_max > WRITER_MAP_QUEUE ? WRITER_MAP_QUEUE : mq_max;
+        int r = w->mq ? 0 : queue_new(mq_max, &w->mq);
+        if (r < 0)
+                return r;
+        r = -pthread_create(&w->thread, NULL, writer_thread, w);
+        if (r < 0)
+                return r;
+        w->started = true;
+        r = wmap_start(w->map, q, w->mq, &w->seal_mark);
+        if (r < 0) {
+                /* The storing thread ends once its queue is closed and empty. */
+                queue_close(w->mq);
+                (void)pthread_join(w->thread, NULL);
+                w->started = false;
+        }
         return r;
 }
 
 void writer_request_seal(struct writer *w) {
-        atomic_store(&w->seal_requested, true);
-        if (w->q)
-                queue_kick(w->q);
+        /* Before writer_start there is no thread to ask: writer_seal_now seals. */
+        if (w->started)
+                wmap_request_mark(w->map);
 }
 
 int writer_seal_now(struct writer *w) {
@@ -745,8 +768,10 @@ int writer_seal_now(struct writer *w) {
 int writer_join(struct writer *w) {
         if (!w->started)
                 return 0;
+        /* The mapper ends after the public queue drained, and closes mq behind it. */
+        wmap_join(w->map);
         atomic_store(&w->stopping, true);
-        queue_kick(w->q);
+        queue_kick(w->mq);
         w->started = false;
         return -pthread_join(w->thread, NULL);
 }
@@ -759,8 +784,8 @@ void writer_free(struct writer *w) {
         if (!w)
                 return;
         (void)writer_join(w);
-        rules_pack_free(w->rules);
-        rules_pack_free(atomic_exchange(&w->rules_next, NULL));
+        wmap_free(w->map);
+        queue_free(w->mq, event_free_cb);
         open_epoch_clear(&w->open);
         store_close(w->store);
         free(w->chain);

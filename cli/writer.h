@@ -56,7 +56,7 @@ struct rules_pack;
 /* Hands the writer a rule pack (ownership moves; NULL: no rules). Before writer_start it
  * applies at once; afterwards (a SIGHUP reload) the writer takes it between two batches,
  * so the new pack applies from one record on, and frees the pack it replaces. Rules run on
- * the writer's thread, once per event, before the event is stored: a drop rule's event
+ * the writer's mapper thread (cli/writer-map.h), once per event, before the event is stored: a drop rule's event
  * becomes a counted drop (stats.dropped_by_rule), and each record's pack hash reaches
  * stats.rules_packs. Thread-safe. */
 void writer_set_rules(struct writer *w, struct rules_pack *p);
@@ -64,9 +64,12 @@ void writer_set_rules(struct writer *w, struct rules_pack *p);
 /* cb is called on the writer's thread after each epoch's seal committed (the exporter's
  * kick). Set before writer_start. */
 void writer_on_sealed(struct writer *w, void (*cb)(void *ud, int64_t epoch), void *ud);
-/* Starts the writer thread on q; drops are taken from d at every commit. */
+/* Starts the writer's threads on q (issue 12: a mapper for rules and canonical bytes, and
+ * the storing thread behind it on a queue of at most a quarter of q's capacity); drops are
+ * taken from d at every commit. */
 int writer_start(struct writer *w, struct queue *q, struct drop_counters *d);
-/* Asks the thread to close the open epoch now (thread- and signal-context safe). */
+/* Asks the thread to close the open epoch now (thread- and signal-context safe). The
+ * request queues behind the events the writer already took: they go into the sealed epoch. */
 void writer_request_seal(struct writer *w);
 /* Without a thread: closes the open epoch now (gatelog seal --now when no daemon runs). */
 int writer_seal_now(struct writer *w);

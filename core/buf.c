@@ -21,7 +21,7 @@ static size_t buf_max(const struct buf *b)
 }
 
 /* Makes room for extra more bytes plus the NUL. */
-static int buf_reserve(struct buf *b, size_t extra)
+int buf_reserve(struct buf *b, size_t extra)
 {
         size_t need, nalloc;
         char *p;

@@ -23,6 +23,9 @@ int buf_puts(struct buf *b, const char *s);
 int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Appends the lowercase hex of n bytes. */
 int buf_put_hex(struct buf *b, const void *p, size_t n);
+/* Makes room for extra more bytes (and the NUL) without changing len, so that a writer may
+ * fill data[len..len+extra) itself. Returns 0, -ENOMEM, or -E2BIG when len would pass max. */
+int buf_reserve(struct buf *b, size_t extra);
 /* Empties the buffer, keeping its memory. */
 void buf_reset(struct buf *b);
 /* Frees the memory; the buffer is BUF_INIT afterwards (max kept). */

@@ -42,6 +42,7 @@ void event_free(struct event *e)
         if (!e)
                 return;
         json_free(e->rec);
+        free(e->mapped);
         free(e->drop_rule);
         free(e->pos_source);
         free(e->pos);

@@ -35,7 +35,20 @@ struct event {
         const struct event_sink *sink; /* borrowed or NULL: told after the commit */
         uint64_t sink_token;
         char rules_pack[65];  /* hex SHA-256 of the rule pack that mapped the record, or "" */
+        /* issue 12: the writer's mapper stage (cli/writer-map.c) turns rec into canonical
+         * bytes on its own thread and frees the tree: rec is then NULL and mapped holds the
+         * bytes and what the storing thread needs (owned; freed by event_free). An event
+         * with neither rec nor mapped was dropped by a rule. The four members below say
+         * what metrics read from the record once the tree is gone. */
+        void *mapped;
+        char src_kind[16], src_transport[16];
+        bool malformed, truncated;
 };
+
+/* Does the event still carry a record (a tree or the mapper's bytes)? */
+static inline bool event_has_record(const struct event *e) {
+        return e->rec || e->mapped;
+}
 
 /* Takes ownership of rec always. NULL when out of memory. All other members are zero. */
 struct event *event_new(json *rec, int64_t received_us);

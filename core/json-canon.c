@@ -1,21 +1,10 @@
-/* JSON text: the strict parser (text to tree) and the RFC 8785 canonical serialiser (tree to
- * text). Every record hash in gatelog is taken over this serialiser's output, so it must be
- * byte-exact and deterministic; the parser is fed hostile input (Kafka payloads, rule files).
+/* Tree to JSON text: the RFC 8785 canonical serialiser. Every record hash in gatelog is
+ * taken over this serialiser's output, so it must be byte-exact and deterministic.
  *
- * The parser implements RFC 8259 exactly, plus the I-JSON (RFC 7493) restrictions RFC 8785
- * relies on: strings must be valid UTF-8 with no lone surrogates (section 2.1), object keys
- * must be unique (section 2.3), numbers must fit an IEEE double (section 2.2). Deviations we
- * chose: "\u0000" is refused, because every string in the tree is NUL-free so that C readers
- * of the export can use it; nesting deeper than JSON_MAX_DEPTH is refused (RFC 8259 section 9
- * allows limits). Integers without fraction or exponent that fit int64 stay exact (JSON_INT).
- * Duplicate keys are found by sorting the keys once the object is complete, so a hostile
- * object with many members costs O(n log n), never O(n^2). The parser never asserts on input:
- * every problem is an -EBADMSG with the byte offset and a short message.
- *
- * The serialiser follows RFC 8785 section 3.2: members sorted by UTF-16 code units
- * (3.2.3), strings escaped minimally (3.2.2.2), doubles in ECMAScript's Number.toString form
- * (3.2.2.3). JSON_INT values are printed exactly, even past 2^53 (a deliberate extension:
- * such values only come from our own counters). */
+ * It follows RFC 8785 section 3.2: members sorted by UTF-16 code units (3.2.3), strings
+ * escaped minimally (3.2.2.2), doubles in ECMAScript's Number.toString form (3.2.2.3).
+ * JSON_INT values are printed exactly, even past 2^53 (a deliberate extension: such values
+ * only come from our own counters). The parser is in json-parse.c. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -25,455 +14,6 @@
 #include "core/json.h"
 #include "core/json-internal.h"
 #include "core/limits.h"
-
-
-struct parser {
-        const char *s;
-        size_t len, pos;
-        unsigned depth;
-        struct buf scratch; /* decoded string bytes */
-        struct json_error *err;
-};
-
-static int fail(struct parser *p, size_t off, const char *msg)
-{
-        if (p->err) {
-                p->err->offset = off;
-                snprintf(p->err->msg, sizeof(p->err->msg), "%s", msg);
-        }
-        return -EBADMSG;
-}
-
-static void skip_ws(struct parser *p)
-{
-        while (p->pos < p->len) {
-                char c = p->s[p->pos];
-
-                if (c != ' ' && c != '\t' && c != '\n' && c != '\r')
-                        break;
-                p->pos++;
-        }
-}
-
-static int hex4(struct parser *p, size_t at, unsigned *ret)
-{
-        unsigned v = 0;
-
-        if (p->len - at < 4)
-                return fail(p, at, "truncated \\u escape");
-        for (size_t k = 0; k < 4; k++) {
-                char c = p->s[at + k];
-                unsigned d;
-
-                if (c >= '0' && c <= '9')
-                        d = (unsigned)(c - '0');
-                else if (c >= 'a' && c <= 'f')
-                        d = (unsigned)(c - 'a' + 10);
-                else if (c >= 'A' && c <= 'F')
-                        d = (unsigned)(c - 'A' + 10);
-                else
-                        return fail(p, at + k, "bad hex digit in \\u escape");
-                v = v << 4 | d;
-        }
-        *ret = v;
-        return 0;
-}
-
-static int put_utf8(struct buf *b, unsigned cp)
-{
-        char u[4];
-        size_t n;
-
-        if (cp < 0x80) {
-                u[0] = (char)cp;
-                n = 1;
-        } else if (cp < 0x800) {
-                u[0] = (char)(0xc0 | cp >> 6);
-                u[1] = (char)(0x80 | (cp & 0x3f));
-                n = 2;
-        } else if (cp < 0x10000) {
-                u[0] = (char)(0xe0 | cp >> 12);
-                u[1] = (char)(0x80 | (cp >> 6 & 0x3f));
-                u[2] = (char)(0x80 | (cp & 0x3f));
-                n = 3;
-        } else {
-                u[0] = (char)(0xf0 | cp >> 18);
-                u[1] = (char)(0x80 | (cp >> 12 & 0x3f));
-                u[2] = (char)(0x80 | (cp >> 6 & 0x3f));
-                u[3] = (char)(0x80 | (cp & 0x3f));
-                n = 4;
-        }
-        return buf_append(b, u, n);
-}
-
-/* Decodes a \uXXXX escape (and its low surrogate) at s[pos], pos pointing at the 'u'. */
-static int parse_u_escape(struct parser *p)
-{
-        size_t at = p->pos - 1; /* the backslash, for messages */
-        unsigned cp, lo;
-        int r;
-
-        r = hex4(p, p->pos + 1, &cp);
-        if (r < 0)
-                return r;
-        p->pos += 5;
-        if (cp >= 0xdc00 && cp <= 0xdfff)
-                return fail(p, at, "lone low surrogate in \\u escape");
-        if (cp >= 0xd800 && cp <= 0xdbff) {
-                if (p->len - p->pos < 6 || p->s[p->pos] != '\\' || p->s[p->pos + 1] != 'u')
-                        return fail(p, at, "lone high surrogate in \\u escape");
-                r = hex4(p, p->pos + 2, &lo);
-                if (r < 0)
-                        return r;
-                if (lo < 0xdc00 || lo > 0xdfff)
-                        return fail(p, at, "lone high surrogate in \\u escape");
-                p->pos += 6;
-                cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-        }
-        if (cp == 0)
-                return fail(p, at, "\\u0000 is not accepted");
-        return put_utf8(&p->scratch, cp) < 0 ? -ENOMEM : 0;
-}
-
-static int parse_escape(struct parser *p)
-{
-        static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
-        const char *e;
-        char c;
-
-        if (p->pos + 1 >= p->len)
-                return fail(p, p->pos, "unterminated string");
-        c = p->s[p->pos + 1];
-        if (c == 'u') {
-                p->pos++;
-                return parse_u_escape(p);
-        }
-        e = c ? strchr(from, c) : NULL;
-        if (!e)
-                return fail(p, p->pos, "bad escape");
-        p->pos += 2;
-        return buf_putc(&p->scratch, to[e - from]) < 0 ? -ENOMEM : 0;
-}
-
-/* Parses a string literal at s[pos] == '"' into p->scratch. */
-static int parse_string_raw(struct parser *p)
-{
-        int r;
-
-        buf_reset(&p->scratch);
-        p->pos++;
-        for (;;) {
-                size_t start = p->pos, bad;
-
-                while (p->pos < p->len && p->s[p->pos] != '"' && p->s[p->pos] != '\\' &&
-                       (unsigned char)p->s[p->pos] >= 0x20)
-                        p->pos++;
-                /* A run between ASCII delimiters holds whole UTF-8 sequences only. */
-                bad = json_utf8_check(p->s + start, p->pos - start);
-                if (bad != p->pos - start)
-                        return fail(p, start + bad, "invalid UTF-8 in string");
-                if (buf_append(&p->scratch, p->s + start, p->pos - start) < 0)
-                        return -ENOMEM;
-                if (p->pos >= p->len)
-                        return fail(p, p->pos, "unterminated string");
-                if (p->s[p->pos] == '"') {
-                        p->pos++;
-                        return 0;
-                }
-                if (p->s[p->pos] != '\\')
-                        return fail(p, p->pos, "unescaped control character in string");
-                r = parse_escape(p);
-                if (r < 0)
-                        return r;
-        }
-}
-
-static int scan_digits(struct parser *p)
-{
-        size_t start = p->pos;
-
-        while (p->pos < p->len && p->s[p->pos] >= '0' && p->s[p->pos] <= '9')
-                p->pos++;
-        return p->pos > start ? 0 : fail(p, p->pos, "digit expected");
-}
-
-/* Exact int64 from a digit run with optional '-', or false if it overflows. */
-static bool parse_int64(const char *s, size_t n, int64_t *ret)
-{
-        bool neg = s[0] == '-';
-        uint64_t v = 0, lim = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
-
-        for (size_t i = neg; i < n; i++) {
-                unsigned d = (unsigned)(s[i] - '0');
-
-                if (v > (lim - d) / 10)
-                        return false;
-                v = v * 10 + d;
-        }
-        *ret = neg ? (int64_t)(0 - v) : (int64_t)v;
-        return true;
-}
-
-static int parse_number(struct parser *p, json **ret)
-{
-        size_t start = p->pos, n;
-        bool is_int = true;
-        char tmp[64], *copy, *end;
-        int64_t i;
-        double d;
-        int r;
-
-        if (p->s[p->pos] == '-')
-                p->pos++;
-        if (p->pos < p->len && p->s[p->pos] == '0')
-                p->pos++;
-        else if ((r = scan_digits(p)) < 0)
-                return r;
-        if (p->pos < p->len && p->s[p->pos] == '.') {
-                p->pos++;
-                is_int = false;
-                if ((r = scan_digits(p)) < 0)
-                        return r;
-        }
-        if (p->pos < p->len && (p->s[p->pos] == 'e' || p->s[p->pos] == 'E')) {
-                p->pos++;
-                is_int = false;
-                if (p->pos < p->len && (p->s[p->pos] == '+' || p->s[p->pos] == '-'))
-                        p->pos++;
-                if ((r = scan_digits(p)) < 0)
-                        return r;
-        }
-        n = p->pos - start;
-        if (is_int && parse_int64(p->s + start, n, &i)) {
-                *ret = json_new_int(i);
-                return *ret ? 0 : -ENOMEM;
-        }
-        /* strtod needs a NUL-terminated copy; the grammar above keeps it locale-neutral
-         * as long as the program never calls setlocale(LC_NUMERIC). */
-        copy = n < sizeof(tmp) ? tmp : malloc(n + 1);
-        if (!copy)
-                return -ENOMEM;
-        memcpy(copy, p->s + start, n);
-        copy[n] = '\0';
-        d = strtod(copy, &end);
-        if (copy != tmp)
-                free(copy);
-        if (d - d != 0)
-                return fail(p, start, "number out of range");
-        *ret = json_new_num(d);
-        return *ret ? 0 : -ENOMEM;
-}
-
-static int parse_value(struct parser *p, json **ret);
-
-static int key_order(const void *a, const void *b)
-{
-        const struct json_member *x = a, *y = b;
-
-        if (x->key_len != y->key_len)
-                return x->key_len < y->key_len ? -1 : 1;
-        return memcmp(x->key, y->key, x->key_len);
-}
-
-/* RFC 8785 section 3.1 / RFC 7493 section 2.3: member names must be unique. */
-static int check_dup_keys(struct parser *p, const json *obj, size_t at)
-{
-        struct json_member *m;
-        size_t n = obj->u.o.n;
-        int r = 0;
-
-        if (n < 2)
-                return 0;
-        m = malloc(n * sizeof(*m));
-        if (!m)
-                return -ENOMEM;
-        memcpy(m, obj->u.o.m, n * sizeof(*m));
-        qsort(m, n, sizeof(*m), key_order);
-        for (size_t i = 1; i < n && r == 0; i++)
-                if (key_order(&m[i - 1], &m[i]) == 0)
-                        r = fail(p, at, "duplicate object key");
-        free(m);
-        return r;
-}
-
-static int parse_members(struct parser *p, json *obj)
-{
-        for (;;) {
-                json *val = NULL;
-                char *key;
-                size_t key_len;
-                int r;
-
-                skip_ws(p);
-                if (p->pos >= p->len || p->s[p->pos] != '"')
-                        return fail(p, p->pos, "object key expected");
-                r = parse_string_raw(p);
-                if (r < 0)
-                        return r;
-                key_len = p->scratch.len;
-                key = json_memdup_nul(p->scratch.data ? p->scratch.data : "", key_len);
-                if (!key)
-                        return -ENOMEM;
-                skip_ws(p);
-                if (p->pos >= p->len || p->s[p->pos] != ':') {
-                        free(key);
-                        return fail(p, p->pos, "':' expected");
-                }
-                p->pos++;
-                r = parse_value(p, &val);
-                if (r < 0) {
-                        free(key);
-                        return r;
-                }
-                r = json_obj_push(obj, key, key_len, val);
-                if (r < 0)
-                        return r;
-                skip_ws(p);
-                if (p->pos < p->len && p->s[p->pos] == ',') {
-                        p->pos++;
-                        continue;
-                }
-                if (p->pos < p->len && p->s[p->pos] == '}') {
-                        p->pos++;
-                        return 0;
-                }
-                return fail(p, p->pos, "',' or '}' expected");
-        }
-}
-
-static int parse_elements(struct parser *p, json *arr)
-{
-        for (;;) {
-                json *val = NULL;
-                int r = parse_value(p, &val);
-
-                if (r < 0)
-                        return r;
-                r = json_arr_append(arr, val);
-                if (r < 0)
-                        return r;
-                skip_ws(p);
-                if (p->pos < p->len && p->s[p->pos] == ',') {
-                        p->pos++;
-                        continue;
-                }
-                if (p->pos < p->len && p->s[p->pos] == ']') {
-                        p->pos++;
-                        return 0;
-                }
-                return fail(p, p->pos, "',' or ']' expected");
-        }
-}
-
-static int parse_container(struct parser *p, json **ret)
-{
-        size_t at = p->pos;
-        bool is_obj = p->s[p->pos] == '{';
-        json *v;
-        int r;
-
-        if (p->depth >= JSON_MAX_DEPTH)
-                return fail(p, at, "nesting too deep");
-        v = is_obj ? json_new_obj() : json_new_arr();
-        if (!v)
-                return -ENOMEM;
-        p->pos++;
-        p->depth++;
-        skip_ws(p);
-        if (p->pos < p->len && p->s[p->pos] == (is_obj ? '}' : ']')) {
-                p->pos++;
-                r = 0;
-        } else if (is_obj) {
-                r = parse_members(p, v);
-                if (r == 0)
-                        r = check_dup_keys(p, v, at);
-        } else {
-                r = parse_elements(p, v);
-        }
-        p->depth--;
-        if (r < 0) {
-                json_free(v);
-                return r;
-        }
-        *ret = v;
-        return 0;
-}
-
-static int parse_literal(struct parser *p, const char *word, json *v, json **ret)
-{
-        size_t n = strlen(word);
-
-        if (!v)
-                return -ENOMEM;
-        if (p->len - p->pos < n || memcmp(p->s + p->pos, word, n) != 0) {
-                json_free(v);
-                return fail(p, p->pos, "invalid literal");
-        }
-        p->pos += n;
-        *ret = v;
-        return 0;
-}
-
-static int parse_value(struct parser *p, json **ret)
-{
-        char c;
-        int r;
-
-        skip_ws(p);
-        if (p->pos >= p->len)
-                return fail(p, p->pos, "value expected");
-        c = p->s[p->pos];
-        switch (c) {
-        case '{':
-        case '[':
-                return parse_container(p, ret);
-        case '"':
-                r = parse_string_raw(p);
-                if (r < 0)
-                        return r;
-                *ret = json_new_str_take(json_memdup_nul(p->scratch.data ? p->scratch.data : "",
-                                                    p->scratch.len), p->scratch.len);
-                return *ret ? 0 : -ENOMEM;
-        case 't':
-                return parse_literal(p, "true", json_new_bool(true), ret);
-        case 'f':
-                return parse_literal(p, "false", json_new_bool(false), ret);
-        case 'n':
-                return parse_literal(p, "null", json_new_null(), ret);
-        default:
-                if (c == '-' || (c >= '0' && c <= '9'))
-                        return parse_number(p, ret);
-                return fail(p, p->pos, "unexpected character");
-        }
-}
-
-int json_parse(const char *s, size_t len, json **ret, struct json_error *err)
-{
-        struct parser p = { .s = s, .len = len, .err = err };
-        json *v = NULL;
-        int r;
-
-        if (!s && len > 0)
-                return fail(&p, 0, "no input");
-        if (!s)
-                p.s = "";
-        /* Decoded strings are never longer than the input. */
-        p.scratch.max = len + 1;
-        r = parse_value(&p, &v);
-        if (r == 0) {
-                skip_ws(&p);
-                if (p.pos != p.len) {
-                        json_free(v);
-                        r = fail(&p, p.pos, "trailing characters after the value");
-                }
-        }
-        buf_free(&p.scratch);
-        if (r == -E2BIG)
-                r = -ENOMEM;
-        if (r == 0)
-                *ret = v;
-        return r;
-}
 
 /* ---- Canonical serialiser (RFC 8785) ---- */
 
@@ -541,77 +81,170 @@ int json_key_cmp(const char *a, size_t na, const char *b, size_t nb)
         return 0;
 }
 
-/* Length of the prefix of s[0..n) that needs no escape (no control, '"' or '\\'), eight
- * bytes at a time (performance, issue 12): the classic "has a byte less than / equal to"
- * word tests, exact for every byte value. */
-static size_t plain_prefix(const char *s, size_t n)
+/* Bytes of the 64-bit word w (little-endian) that need an escape (control, '"', '\\'): the
+ * classic "has a byte less than / equal to" word tests. A borrow only ever spills into a
+ * higher byte, so the lowest flagged byte is exact (higher ones may be false positives). */
+static inline uint64_t escape_mask(uint64_t w)
 {
         const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+        uint64_t q = w ^ (ones * '"'), bs = w ^ (ones * '\\');
+
+        return ((w - ones * 0x20) & ~w & highs) | ((q - ones) & ~q & highs) |
+               ((bs - ones) & ~bs & highs);
+}
+
+/* Length of the prefix of s[0..n) that needs no escape (no control, '"' or '\\'), eight
+ * bytes at a time (performance, issue 12), the tail too (padded with 'a'). */
+static size_t plain_prefix(const char *s, size_t n)
+{
         size_t i = 0;
+        uint64_t w, mask;
 
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
         while (n - i >= 8) {
-                uint64_t w, q, bs;
-
                 memcpy(&w, s + i, 8);
-                q = w ^ (ones * '"');
-                bs = w ^ (ones * '\\');
-                if (((w - ones * 0x20) & ~w & highs) | ((q - ones) & ~q & highs) |
-                    ((bs - ones) & ~bs & highs))
-                        break;
+                mask = escape_mask(w);
+                if (mask)
+                        return i + (size_t)__builtin_ctzll(mask) / 8;
                 i += 8;
+        }
+        if (i < n && n >= 8) {
+                /* The last eight bytes, overlapping ones known plain (they flag nothing). */
+                memcpy(&w, s + n - 8, 8);
+                mask = escape_mask(w);
+                return mask ? n - 8 + (size_t)__builtin_ctzll(mask) / 8 : n;
         }
         while (i < n && (unsigned char)s[i] >= 0x20 && s[i] != '"' && s[i] != '\\')
                 i++;
         return i;
+#else
+        while (n - i >= 8) {
+                memcpy(&w, s + i, 8);
+                if (escape_mask(w))
+                        break;
+                i += 8;
+        }
+        (void)mask;
+        while (i < n && (unsigned char)s[i] >= 0x20 && s[i] != '"' && s[i] != '\\')
+                i++;
+        return i;
+#endif
+}
+
+/* The serialiser's writer (performance, issue 12): a tree's canonical form is written with
+ * a few hundred small appends, so each is an inline capacity check and a memcpy, and the
+ * buffer's terminating NUL is written once at the end (json_canon). */
+struct cw {
+        struct buf *b;
+        size_t max;    /* the buffer's cap */
+};
+
+/* Room for n more bytes and the NUL. */
+static inline int cw_room(struct cw *w, size_t n)
+{
+        struct buf *b = w->b;
+
+        if (n < b->alloc - b->len && n <= w->max - b->len)
+                return 0;
+        return buf_reserve(b, n);
+}
+
+static inline void cw_raw(struct cw *w, const void *s, size_t n)
+{
+        memcpy(w->b->data + w->b->len, s, n);
+        w->b->len += n;
+}
+
+static inline int cw_put(struct cw *w, const void *s, size_t n)
+{
+        int r = cw_room(w, n);
+
+        if (r == 0)
+                cw_raw(w, s, n);
+        return r;
+}
+
+static inline int cw_putc(struct cw *w, char c)
+{
+        return cw_put(w, &c, 1);
 }
 
 /* json_canon_str for strings of a tree, which hold valid UTF-8 by construction (every
  * constructor and setter checks it): not checked again (performance, issue 12). */
-static int canon_str_valid(struct buf *out, const char *s, size_t n)
+static int canon_str_valid(struct cw *w, const char *s, size_t n)
 {
-        size_t run = 0;
+        static const char hex[] = "0123456789abcdef";
+        size_t i = plain_prefix(s, n), run = 0;
         int r;
 
-        r = buf_putc(out, '"');
-        for (size_t i = 0; i < n && r == 0; i++) {
-                unsigned char c;
-                const char *esc = NULL;
+        if (i == n) { /* nothing to escape: the common case, one copy */
+                char *o;
 
-                i += plain_prefix(s + i, n - i); /* performance (issue 12) */
-                if (i >= n)
-                        break;
-                c = (unsigned char)s[i];
+                if (n > SIZE_MAX - 2)
+                        return -E2BIG;
+                r = cw_room(w, n + 2);
+                if (r < 0)
+                        return r;
+                o = w->b->data + w->b->len;
+                o[0] = '"';
+                memcpy(o + 1, s, n);
+                o[n + 1] = '"';
+                w->b->len += n + 2;
+                return 0;
+        }
+        r = cw_putc(w, '"');
+        while (r == 0 && i < n) {
+                unsigned char c = (unsigned char)s[i];
+                char esc[6] = { '\\', 0 };
+                size_t elen = 2;
 
                 switch (c) {
-                case '"': esc = "\\\""; break;
-                case '\\': esc = "\\\\"; break;
-                case '\b': esc = "\\b"; break;
-                case '\f': esc = "\\f"; break;
-                case '\n': esc = "\\n"; break;
-                case '\r': esc = "\\r"; break;
-                case '\t': esc = "\\t"; break;
-                default:
-                        if (c >= 0x20)
-                                continue;
+                case '"': esc[1] = '"'; break;
+                case '\\': esc[1] = '\\'; break;
+                case '\b': esc[1] = 'b'; break;
+                case '\f': esc[1] = 'f'; break;
+                case '\n': esc[1] = 'n'; break;
+                case '\r': esc[1] = 'r'; break;
+                case '\t': esc[1] = 't'; break;
+                default: /* other controls: \u00xx, lowercase */
+                        memcpy(esc + 1, "u00", 3);
+                        esc[4] = hex[c >> 4];
+                        esc[5] = hex[c & 15];
+                        elen = 6;
                 }
                 /* Flush the plain run before this byte, then the escape. */
-                r = buf_append(out, s + run, i - run);
+                r = cw_put(w, s + run, i - run);
                 if (r == 0)
-                        r = esc ? buf_puts(out, esc) : buf_printf(out, "\\u%04x", c);
-                run = i + 1;
+                        r = cw_put(w, esc, elen);
+                run = ++i;
+                i += plain_prefix(s + i, n - i);
         }
         if (r == 0)
-                r = buf_append(out, s + run, n - run);
+                r = cw_put(w, s + run, n - run);
         if (r == 0)
-                r = buf_putc(out, '"');
+                r = cw_putc(w, '"');
         return r;
+}
+
+static size_t cw_max(const struct buf *b)
+{
+        return b->max ? b->max : BUF_DEFAULT_MAX;
 }
 
 int json_canon_str(struct buf *out, const char *s, size_t n)
 {
+        struct cw w = { out, cw_max(out) };
+        size_t saved = out->len;
+        int r;
+
         if (!json_utf8_valid(s, n))
                 return -EINVAL;
-        return canon_str_valid(out, s, n);
+        r = canon_str_valid(&w, s, n);
+        if (r < 0)
+                out->len = saved;
+        if (out->data)
+                out->data[out->len] = '\0';
+        return r;
 }
 
 /* ECMAScript Number::toString (ECMA-262 section 6.1.6.1.20), as RFC 8785 section 3.2.2.3
@@ -664,76 +297,128 @@ static int canon_double(struct buf *out, double d)
                           abs(n - 1));
 }
 
-static int canon_value(const json *v, struct buf *out);
+static int canon_value(struct cw *w, const json *v);
 
 static int member_cmp(const void *a, const void *b)
 {
-        const struct json_member *x = a, *y = b;
+        const struct json_member *x = *(const struct json_member *const *)a;
+        const struct json_member *y = *(const struct json_member *const *)b;
 
-        return json_key_cmp(x->key, x->key_len, y->key, y->key_len);
+        return json_key_cmp_fast(x->key, x->key_len, y->key, y->key_len);
 }
 
-/* Objects up to this many members are sorted on the stack by insertion (a gate record has
- * about twenty); larger ones are copied to the heap and qsorted. */
-#define CANON_SMALL_OBJ 48
+/* Unsorted objects up to this many members are sorted on the stack by insertion (a gate
+ * record has about twenty-five); larger ones sort an array of pointers on the heap. */
+#define CANON_SMALL_OBJ 64
 
-static int canon_object(const json *v, struct buf *out)
+/* Pointers to obj's members in RFC 8785 order, into small or a malloc'd array (*ret). */
+static int sort_members(const json *v, const struct json_member **small,
+                        const struct json_member ***ret)
 {
         size_t n = v->u.o.n;
-        struct json_member small[CANON_SMALL_OBJ], *m = small;
-        int r;
+        const struct json_member **m = small;
 
-        if (n == 0)
-                return buf_puts(out, "{}");
         if (n > CANON_SMALL_OBJ) {
                 m = malloc(n * sizeof(*m));
                 if (!m)
                         return -ENOMEM;
-                memcpy(m, v->u.o.m, n * sizeof(*m));
+                for (size_t i = 0; i < n; i++)
+                        m[i] = &v->u.o.m[i];
                 qsort(m, n, sizeof(*m), member_cmp);
-        } else {
-                /* Performance (issue 12): no allocation, no qsort call overhead. */
-                for (size_t i = 0; i < n; i++) {
-                        struct json_member x = v->u.o.m[i];
-                        size_t lo = 0, hi = i; /* binary insertion: ~n log n compares */
-                        while (lo < hi) {
-                                size_t mid = (lo + hi) / 2;
-                                if (member_cmp(&m[mid], &x) > 0)
-                                        hi = mid;
-                                else
-                                        lo = mid + 1;
-                        }
-                        memmove(&m[lo + 1], &m[lo], (i - lo) * sizeof(*m));
-                        m[lo] = x;
+                *ret = m;
+                return 0;
+        }
+        /* Binary insertion; a member after the largest so far (the usual case: records
+         * are built nearly in order) costs one comparison. */
+        for (size_t i = 0; i < n; i++) {
+                const struct json_member *x = &v->u.o.m[i];
+                size_t lo = 0, hi = i;
+
+                if (i > 0 && member_cmp(&m[i - 1], &x) < 0) {
+                        m[i] = x;
+                        continue;
                 }
+                while (lo < hi) {
+                        size_t mid = (lo + hi) / 2;
+
+                        if (member_cmp(&m[mid], &x) > 0)
+                                hi = mid;
+                        else
+                                lo = mid + 1;
+                }
+                memmove(&m[lo + 1], &m[lo], (i - lo) * sizeof(*m));
+                m[lo] = x;
         }
-        r = buf_putc(out, '{');
-        for (size_t i = 0; i < n && r == 0; i++) {
-                if (i > 0)
-                        r = buf_putc(out, ',');
-                if (r == 0)
-                        r = canon_str_valid(out, m[i].key, m[i].key_len);
-                if (r == 0)
-                        r = buf_putc(out, ':');
-                if (r == 0)
-                        r = canon_value(m[i].val, out);
-        }
-        if (m != small)
-                free(m);
-        return r < 0 ? r : buf_putc(out, '}');
+        *ret = m;
+        return 0;
 }
 
-static int canon_value(const json *v, struct buf *out)
+/* ,"key": (the comma unless first) */
+static int canon_key(struct cw *w, const struct json_member *m, bool first)
+{
+        size_t n = m->key_len;
+        int r;
+
+        if (m->key_plain) { /* performance (issue 12): known at insertion */
+                char *o;
+
+                r = cw_room(w, n + 4);
+                if (r < 0)
+                        return r;
+                o = w->b->data + w->b->len;
+                if (!first)
+                        *o++ = ',';
+                *o++ = '"';
+                memcpy(o, m->key, n);
+                o[n] = '"';
+                o[n + 1] = ':';
+                w->b->len += n + 3 + !first;
+                return 0;
+        }
+        r = first ? 0 : cw_putc(w, ',');
+        if (r == 0)
+                r = canon_str_valid(w, m->key, n);
+        return r < 0 ? r : cw_putc(w, ':');
+}
+
+static int canon_object(struct cw *w, const json *v)
+{
+        const struct json_member *small[CANON_SMALL_OBJ], **m = NULL;
+        size_t n = v->u.o.n;
+        int r;
+
+        if (n == 0)
+                return cw_put(w, "{}", 2);
+        /* Performance (issue 12): objects built in key order are not sorted again. */
+        if (!(v->flags & JSON_F_SORTED)) {
+                r = sort_members(v, small, &m);
+                if (r < 0)
+                        return r;
+        }
+        r = cw_putc(w, '{');
+        for (size_t i = 0; i < n && r == 0; i++) {
+                const struct json_member *x = m ? m[i] : &v->u.o.m[i];
+
+                r = canon_key(w, x, i == 0);
+                if (r == 0)
+                        r = canon_value(w, x->val);
+        }
+        if (m && m != small)
+                free(m);
+        return r < 0 ? r : cw_putc(w, '}');
+}
+
+static int canon_value(struct cw *w, const json *v)
 {
         int r;
 
         if (!v) /* as json_type_of: NULL is null */
-                return buf_puts(out, "null");
-        switch (v->type) {
+                return cw_put(w, "null", 4);
+        switch ((enum json_type)v->type) {
         case JSON_NULL:
-                return buf_puts(out, "null");
+                return cw_put(w, "null", 4);
         case JSON_BOOL:
-                return buf_puts(out, v->u.b ? "true" : "false");
+                return v->u.b ? cw_put(w, "true", 4) : cw_put(w, "false", 5);
         case JSON_INT: {
                 /* Performance (issue 12): no printf for the commonest number. */
                 char d[24], *e = d + sizeof(d), *q = e;
@@ -743,36 +428,38 @@ static int canon_value(const json *v, struct buf *out)
                 while ((u /= 10) != 0);
                 if (v->u.i < 0)
                         *--q = '-';
-                return buf_append(out, q, (size_t)(e - q));
+                return cw_put(w, q, (size_t)(e - q));
         }
         case JSON_NUM:
-                return canon_double(out, v->u.d);
+                /* Rare: the buf API (which keeps the NUL) is fine here. */
+                return canon_double(w->b, v->u.d);
         case JSON_STR:
-                return canon_str_valid(out, v->u.s.p, v->u.s.n);
+                return canon_str_valid(w, v->u.s.p, v->u.s.n);
         case JSON_ARR:
-                r = buf_putc(out, '[');
+                r = cw_putc(w, '[');
                 for (size_t i = 0; i < v->u.a.n && r == 0; i++) {
                         if (i > 0)
-                                r = buf_putc(out, ',');
+                                r = cw_putc(w, ',');
                         if (r == 0)
-                                r = canon_value(v->u.a.v[i], out);
+                                r = canon_value(w, v->u.a.v[i]);
                 }
-                return r < 0 ? r : buf_putc(out, ']');
+                return r < 0 ? r : cw_putc(w, ']');
         case JSON_OBJ:
-                return canon_object(v, out);
+                return canon_object(w, v);
         }
         return -EINVAL;
 }
 
 int json_canon(const json *v, struct buf *out)
 {
+        struct cw w = { out, cw_max(out) };
         size_t saved = out->len;
-        int r = canon_value(v, out);
+        int r = canon_value(&w, v);
 
-        if (r < 0 && out->data) {
-                /* Leave the buffer as it was, not half-written. */
+        /* On failure leave the buffer as it was, not half-written. */
+        if (r < 0)
                 out->len = saved;
-                out->data[saved] = '\0';
-        }
+        if (out->data)
+                out->data[out->len] = '\0';
         return r;
 }

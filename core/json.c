@@ -1,8 +1,8 @@
 /* The JSON value tree: constructors, accessors, objects, arrays, dotted paths, and the UTF-8
  * checks every string goes through.
  *
- * Values are small heap nodes; objects are arrays of members kept in insertion order (records
- * have a few dozen keys, so a linear lookup beats a hash table). Every string in a tree is
+ * Values live in their tree's arena (core/json-arena.c); objects are arrays of members kept in
+ * insertion order (records have a few dozen keys, so a linear lookup beats a hash table). Every string in a tree is
  * valid UTF-8 without NUL: constructors check it, and json_new_str_lossy repairs untrusted
  * bytes the way the Unicode standard recommends (section 3.9, "U+FFFD Substitution of Maximal
  * Subparts"), so that the canonical form is always well defined. The text side (parser and
@@ -62,13 +62,17 @@ size_t json_utf8_check(const char *s, size_t n)
         while (i < n) {
                 size_t k;
 
-                /* Performance (issue 12): eight ASCII bytes without NUL at a time. */
-                if (n - i >= 8) {
+                /* Performance (issue 12): eight ASCII bytes without NUL at a time; a tail
+                 * shorter than eight padded with 'a'. */
+                if (n >= 8) {
+                        /* The last word may overlap bytes already checked: valid either way. */
+                        size_t at = n - i >= 8 ? i : n - 8;
                         uint64_t w;
-                        memcpy(&w, s + i, 8);
+
+                        memcpy(&w, s + at, 8);
                         if (!(w & 0x8080808080808080ull) &&
                             !((w - 0x0101010101010101ull) & ~w & 0x8080808080808080ull)) {
-                                i += 8;
+                                i = at + 8;
                                 continue;
                         }
                 }
@@ -87,220 +91,6 @@ size_t json_utf8_check(const char *s, size_t n)
 bool json_utf8_valid(const char *s, size_t n)
 {
         return json_utf8_check(s, n) == n;
-}
-
-static json *json_alloc(enum json_type t)
-{
-        json *v = calloc(1, sizeof(*v));
-
-        if (v)
-                v->type = t;
-        return v;
-}
-
-json *json_new_null(void)
-{
-        return json_alloc(JSON_NULL);
-}
-
-json *json_new_bool(bool b)
-{
-        json *v = json_alloc(JSON_BOOL);
-
-        if (v)
-                v->u.b = b;
-        return v;
-}
-
-json *json_new_int(int64_t i)
-{
-        json *v = json_alloc(JSON_INT);
-
-        if (v)
-                v->u.i = i;
-        return v;
-}
-
-json *json_new_num(double d)
-{
-        json *v;
-
-        if (d != d || d - d != 0) /* NaN or infinity */
-                return NULL;
-        v = json_alloc(JSON_NUM);
-        if (v)
-                v->u.d = d;
-        return v;
-}
-
-json *json_new_str_take(char *p, size_t n)
-{
-        json *v = p ? json_alloc(JSON_STR) : NULL;
-
-        if (!v) {
-                free(p);
-                return NULL;
-        }
-        v->u.s.p = p;
-        v->u.s.n = n;
-        return v;
-}
-
-char *json_memdup_nul(const char *s, size_t n)
-{
-        char *p = malloc(n + 1);
-
-        if (!p)
-                return NULL;
-        if (n > 0)
-                memcpy(p, s, n);
-        p[n] = '\0';
-        return p;
-}
-
-json *json_new_strn(const char *s, size_t n)
-{
-        char *p;
-
-        if (!s || !json_utf8_valid(s, n))
-                return NULL;
-        p = json_memdup_nul(s, n);
-        return p ? json_new_str_take(p, n) : NULL;
-}
-
-json *json_new_str(const char *s)
-{
-        return s ? json_new_strn(s, strlen(s)) : NULL;
-}
-
-json *json_new_str_lossy(const char *s, size_t n, size_t *ret_replaced)
-{
-        const unsigned char *u = (const unsigned char *)s;
-        size_t i = 0, o = 0, replaced = 0, bad;
-        char *p;
-
-        if (n > (SIZE_MAX - 1) / 3)
-                return NULL;
-        p = malloc(3 * n + 1); /* each bad byte may become the 3-byte U+FFFD */
-        if (!p)
-                return NULL;
-        while (i < n) {
-                size_t k = json_utf8_seq(u + i, n - i, &bad);
-
-                if (k > 0) {
-                        memcpy(p + o, u + i, k);
-                        o += k;
-                        i += k;
-                        continue;
-                }
-                memcpy(p + o, "\xef\xbf\xbd", 3);
-                o += 3;
-                i += bad;
-                replaced++;
-        }
-        p[o] = '\0';
-        if (ret_replaced)
-                *ret_replaced = replaced;
-        return json_new_str_take(p, o);
-}
-
-json *json_new_obj(void)
-{
-        return json_alloc(JSON_OBJ);
-}
-
-json *json_new_arr(void)
-{
-        return json_alloc(JSON_ARR);
-}
-
-void json_free(json *v)
-{
-        if (!v)
-                return;
-        switch (v->type) {
-        case JSON_STR:
-                free(v->u.s.p);
-                break;
-        case JSON_ARR:
-                for (size_t i = 0; i < v->u.a.n; i++)
-                        json_free(v->u.a.v[i]);
-                free(v->u.a.v);
-                break;
-        case JSON_OBJ:
-                for (size_t i = 0; i < v->u.o.n; i++) {
-                        free(v->u.o.m[i].key);
-                        json_free(v->u.o.m[i].val);
-                }
-                free(v->u.o.m);
-                break;
-        default:
-                break;
-        }
-        free(v);
-}
-
-int json_obj_push(json *obj, char *key, size_t key_len, json *val)
-{
-        if (obj->u.o.n == obj->u.o.alloc) {
-                size_t na = obj->u.o.alloc ? obj->u.o.alloc * 2 : 8;
-                struct json_member *m = realloc(obj->u.o.m, na * sizeof(*m));
-
-                if (!m) {
-                        free(key);
-                        json_free(val);
-                        return -ENOMEM;
-                }
-                obj->u.o.m = m;
-                obj->u.o.alloc = na;
-        }
-        obj->u.o.m[obj->u.o.n++] = (struct json_member){ key, key_len, val };
-        return 0;
-}
-
-json *json_clone(const json *v)
-{
-        json *c;
-
-        if (!v)
-                return NULL;
-        switch (v->type) {
-        case JSON_STR:
-                return json_new_strn(v->u.s.p, v->u.s.n);
-        case JSON_ARR:
-                c = json_new_arr();
-                for (size_t i = 0; c && i < v->u.a.n; i++) {
-                        json *e = json_clone(v->u.a.v[i]);
-
-                        if (!e || json_arr_append(c, e) < 0) {
-                                json_free(c);
-                                return NULL;
-                        }
-                }
-                return c;
-        case JSON_OBJ:
-                c = json_new_obj();
-                for (size_t i = 0; c && i < v->u.o.n; i++) {
-                        const struct json_member *m = &v->u.o.m[i];
-                        json *e = json_clone(m->val);
-                        char *k = json_memdup_nul(m->key, m->key_len);
-
-                        if (!e || !k || json_obj_push(c, k, m->key_len, e) < 0) {
-                                if (!e || !k) {
-                                        free(k);
-                                        json_free(e);
-                                }
-                                json_free(c);
-                                return NULL;
-                        }
-                }
-                return c;
-        default:
-                c = json_alloc(v->type);
-                if (c)
-                        c->u = v->u;
-                return c;
-        }
 }
 
 enum json_type json_type_of(const json *v)
@@ -355,7 +145,9 @@ static struct json_member *obj_find(const json *obj, const char *key, size_t key
         for (size_t i = 0; i < obj->u.o.n; i++) {
                 struct json_member *m = &obj->u.o.m[i];
 
-                if (m->key_len == key_len && memcmp(m->key, key, key_len) == 0)
+                /* Performance (issue 12): the first byte rules out most keys of a length. */
+                if (m->key_len == key_len && (key_len == 0 || m->key[0] == key[0]) &&
+                    memcmp(m->key, key, key_len) == 0)
                         return m;
         }
         return NULL;
@@ -368,22 +160,24 @@ int json_obj_setn(json *obj, const char *key, size_t key_len, json *val)
 
         if (!val)
                 return -ENOMEM; /* the value's constructor failed */
-        if (!obj || obj->type != JSON_OBJ || !key || !json_utf8_valid(key, key_len)) {
+        if (!obj || obj->type != JSON_OBJ || !key) {
                 json_free(val);
                 return -EINVAL;
         }
+        /* Existing keys are valid UTF-8, so a key found needs no check (issue 12). */
         m = obj_find(obj, key, key_len);
-        if (m) {
-                json_free(m->val);
-                m->val = val;
-                return 0;
+        if (m)
+                return json_obj_replace(obj, m, val);
+        if (!json_utf8_valid(key, key_len)) {
+                json_free(val);
+                return -EINVAL;
         }
-        k = json_memdup_nul(key, key_len);
+        k = json_arena_strdup(json_arena_of(obj), key, key_len);
         if (!k) {
                 json_free(val);
                 return -ENOMEM;
         }
-        return json_obj_push(obj, k, key_len, val);
+        return json_obj_push(obj, k, key_len, -1, val);
 }
 
 int json_obj_set(json *obj, const char *key, json *val)
@@ -395,16 +189,54 @@ int json_obj_set(json *obj, const char *key, json *val)
         return json_obj_setn(obj, key, strlen(key), val);
 }
 
+/* The member's value when it is a node of the tree that may be overwritten in place. */
+static json *member_scalar(json *obj, const char *key, enum json_type t)
+{
+        struct json_member *m = key ? obj_find(obj, key, strlen(key)) : NULL;
+
+        if (!m || m->val->type != t || (m->val->flags & (JSON_F_STATIC | JSON_F_ROOT)))
+                return NULL;
+        return m->val;
+}
+
+int json_obj_set_strn(json *obj, const char *key, const char *s, size_t n)
+{
+        json *old;
+
+        if (s && !json_utf8_valid(s, n))
+                return -EINVAL;
+        if (!obj || obj->type != JSON_OBJ)
+                return -EINVAL;
+        /* A replaced value's space is only reclaimed with the tree, so that long-lived
+         * objects updated per event (the writer's counters) do not grow, a string no
+         * longer than the one it replaces is overwritten in place: nobody may hold the
+         * old value (it was freed under the former API). */
+        if (s && (old = member_scalar(obj, key, JSON_STR)) && n <= old->u.s.n) {
+                memmove(old->u.s.p, s, n);
+                old->u.s.p[n] = '\0';
+                old->u.s.n = n;
+                return 0;
+        }
+        return json_obj_set(obj, key, s ? json_new_strn_in(obj, s, n) : json_new_null());
+}
+
 int json_obj_set_str(json *obj, const char *key, const char *s)
 {
-        if (s && !json_utf8_valid(s, strlen(s)))
-                return -EINVAL;
-        return json_obj_set(obj, key, s ? json_new_str(s) : json_new_null());
+        return json_obj_set_strn(obj, key, s, s ? strlen(s) : 0);
 }
 
 int json_obj_set_int(json *obj, const char *key, int64_t v)
 {
-        return json_obj_set(obj, key, json_new_int(v));
+        json *old;
+
+        if (!obj || obj->type != JSON_OBJ)
+                return -EINVAL;
+        /* Counters are overwritten in place (see json_obj_set_strn). */
+        if ((old = member_scalar(obj, key, JSON_INT))) {
+                old->u.i = v;
+                return 0;
+        }
+        return json_obj_set(obj, key, json_new_int_in(obj, v));
 }
 
 json *json_obj_get(const json *obj, const char *key)
@@ -421,9 +253,8 @@ int json_obj_del(json *obj, const char *key)
 
         if (!m)
                 return 0;
+        /* The value stays in the arena until the tree is freed. */
         i = (size_t)(m - obj->u.o.m);
-        free(m->key);
-        json_free(m->val);
         memmove(m, m + 1, (obj->u.o.n - i - 1) * sizeof(*m));
         obj->u.o.n--;
         return 1;
@@ -436,22 +267,24 @@ json *json_path_get(const json *root, const char *path)
         if (!path)
                 return NULL;
         for (;;) {
-                const char *dot = strchr(path, '.');
-                size_t n = dot ? (size_t)(dot - path) : strlen(path);
-                struct json_member *m = obj_find(cur, path, n);
+                size_t n = 0;
+                struct json_member *m;
 
+                while (path[n] && path[n] != '.') /* one pass, no strchr + strlen */
+                        n++;
+                m = obj_find(cur, path, n);
                 if (!m)
                         return NULL;
-                if (!dot)
+                if (!path[n])
                         return m->val;
                 cur = m->val;
-                path = dot + 1;
+                path += n + 1;
         }
 }
 
 int json_path_set(json *root, const char *path, json *val)
 {
-        json *cur = root;
+        json *cur = root, *sub;
         int r;
 
         if (!val)
@@ -468,40 +301,26 @@ int json_path_set(json *root, const char *path, json *val)
                 if (!dot)
                         return json_obj_setn(cur, path, n, val);
                 m = obj_find(cur, path, n);
-                if (!m || m->val->type != JSON_OBJ) {
-                        r = json_obj_setn(cur, path, n, json_new_obj());
-                        if (r < 0) {
-                                json_free(val);
-                                return r;
-                        }
-                        m = obj_find(cur, path, n);
+                if (m && m->val->type == JSON_OBJ) {
+                        cur = m->val;
+                        path = dot + 1;
+                        continue;
                 }
-                cur = m->val;
-                path = dot + 1;
-        }
-}
-
-int json_arr_append(json *arr, json *val)
-{
-        if (!val)
-                return -ENOMEM;
-        if (!arr || arr->type != JSON_ARR) {
-                json_free(val);
-                return -EINVAL;
-        }
-        if (arr->u.a.n == arr->u.a.alloc) {
-                size_t na = arr->u.a.alloc ? arr->u.a.alloc * 2 : 8;
-                json **v = realloc(arr->u.a.v, na * sizeof(*v));
-
-                if (!v) {
+                /* Performance (issue 12): the new level is made in the tree's arena and put
+                 * in place once, without looking the key up again. */
+                sub = json_new_obj_in(cur);
+                if (!sub) {
                         json_free(val);
                         return -ENOMEM;
                 }
-                arr->u.a.v = v;
-                arr->u.a.alloc = na;
+                r = m ? json_obj_replace(cur, m, sub) : json_obj_setn(cur, path, n, sub);
+                if (r < 0) {
+                        json_free(val);
+                        return r;
+                }
+                cur = sub;
+                path = dot + 1;
         }
-        arr->u.a.v[arr->u.a.n++] = val;
-        return 0;
 }
 
 size_t json_len(const json *v)

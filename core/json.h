@@ -8,7 +8,17 @@
  *
  * Ownership: a value added to a container belongs to the container (always, also on failure:
  * the added value is freed then). json_free frees a whole tree and accepts NULL. Getters
- * return borrowed pointers valid until the container is changed or freed. */
+ * return borrowed pointers valid until the tree is freed.
+ *
+ * Memory (issue 12, core/json-arena.c): all nodes and strings of a tree live in an arena
+ * owned by its root; json_free of the root releases it in a few frees, json_free of a value
+ * that belongs to a tree does nothing. A standalone value (from json_new_*) added to a
+ * container joins the container's tree without being copied, so the pointer stays usable
+ * after the add. The _in constructors allocate straight in a tree's arena (no malloc): their
+ * result must be added to that same tree or dropped (it is freed with the tree). Replaced and
+ * deleted values keep their arena space until the tree is freed, except that
+ * json_obj_set_int and json_obj_set_str(n) overwrite an integer, or a string at least as
+ * long, in place: objects that live long and count per event do not grow. */
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
@@ -36,6 +46,21 @@ json *json_new_str(const char *s);
 json *json_new_str_lossy(const char *s, size_t n, size_t *ret_replaced);
 json *json_new_obj(void);
 json *json_new_arr(void);
+/* In the arena of the tree that holds `tree` (any value of it); when tree is NULL or has no
+ * arena (a standalone scalar), these are the standalone constructors above. */
+json *json_new_strn_in(json *tree, const char *s, size_t n);
+json *json_new_str_lossy_in(json *tree, const char *s, size_t n, size_t *ret_replaced);
+json *json_new_int_in(json *tree, int64_t v);
+json *json_new_obj_in(json *tree);
+json *json_new_arr_in(json *tree);
+/* An empty object whose arena has room for `bytes` bytes of values in the same allocation:
+ * a builder that knows its tree's size makes it with one malloc. NULL when out of memory. */
+json *json_new_obj_reserve(size_t bytes);
+/* Makes sure the next `bytes` bytes of the tree's allocations need no malloc (one chunk of
+ * that size): a builder that knows its record's size calls it once. 0 or -ENOMEM. */
+int json_arena_reserve(json *tree, size_t bytes);
+/* Room for n members in obj without growing. 0, -EINVAL (not an object), -ENOMEM. */
+int json_obj_reserve(json *obj, size_t n);
 void json_free(json *v);
 json *json_clone(const json *v);
 
@@ -51,9 +76,19 @@ const char *json_str(const json *v, size_t *ret_len);
  * not valid UTF-8). */
 int json_obj_set(json *obj, const char *key, json *val);
 int json_obj_setn(json *obj, const char *key, size_t key_len, json *val);
-/* Convenience setters; s may be NULL, which sets null. */
+/* Convenience setters, building the value in obj's arena; s may be NULL, which sets null.
+ * json_obj_set_strn: -EINVAL when s[0..n) is not valid UTF-8 (nothing set). */
 int json_obj_set_str(json *obj, const char *key, const char *s);
+int json_obj_set_strn(json *obj, const char *key, const char *s, size_t n);
 int json_obj_set_int(json *obj, const char *key, int64_t v);
+/* Appends a member whose key the caller knows is not in obj yet (a builder filling a fresh
+ * object), without looking for it: the object would otherwise hold the key twice. Same
+ * returns and ownership as json_obj_set. */
+int json_obj_add(json *obj, const char *key, json *val);
+/* json_obj_add with a key that is neither copied nor checked: a string literal of printable
+ * ASCII without '"' and '\\' (it lives as long as the program and needs no escape), for
+ * builders of fixed record shapes (issue 12). */
+int json_obj_add_static(json *obj, const char *key, json *val);
 json *json_obj_get(const json *obj, const char *key);             /* NULL when absent */
 /* Removes and frees a member; returns 1 if it existed, 0 if not. */
 int json_obj_del(json *obj, const char *key);

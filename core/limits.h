@@ -18,12 +18,20 @@
 /* JSON parser nesting limit: deep enough for any real event, shallow enough for the stack. */
 #define JSON_MAX_DEPTH 64
 
-/* Queue between collectors and the writer, in events (config key queue.max_events). */
-#define QUEUE_MAX_EVENTS_DEFAULT 65536
+/* Queue between collectors and the writer, in events (config key queue.max_events). A
+ * queued event holds its record tree (~4 KiB for a typical syslog line), so 8,192 events
+ * are ~35 MiB: enough for eight writer batches of slack at full speed, small enough for the
+ * daemon's 64 MiB budget at 2x overload (issue 12; docs/PERFORMANCE.md). A larger queue
+ * bought no throughput in the benchmark: once it is full, the writer's rate decides. */
+#define QUEUE_MAX_EVENTS_DEFAULT 8192
 
 /* Writer: events per SQLite transaction, and the longest an event waits for its commit. */
 #define WRITER_BATCH_MAX 1024
 #define WRITER_BATCH_WAIT_US (50 * 1000)
+/* Between the writer's mapper and storing threads (issue 12): two batches, so the mapper
+ * fills one while the store commits the other; mapped events are ~1 KiB of bytes. Never
+ * more than a quarter of queue.max_events, so that memory stays near what that key says. */
+#define WRITER_MAP_QUEUE (2 * WRITER_BATCH_MAX)
 
 /* Concurrent TCP connections on one listener: above this, new ones are refused and counted. */
 #define TCP_MAX_CONNECTIONS_DEFAULT 1024
@@ -52,6 +60,14 @@
 #define KAFKA_DRAIN_TIMEOUT_DEFAULT_US (10 * 1000 * 1000)
 /* Asking the group coordinator for committed offsets on assignment (a blocking round trip). */
 #define KAFKA_COMMITTED_TIMEOUT_MS 5000
+/* kafka[].claim_window: how far past the offset being queued a failover claim reaches (the
+ * broker's commit metadata, docs/CONFIG.md): one synchronous commit per that many messages
+ * per partition; after a failover at most that many records are marked as possible
+ * redeliveries beyond what the dead instance had really stored. */
+#define KAFKA_CLAIM_WINDOW_DEFAULT 4096
+#define KAFKA_CLAIM_WINDOW_MAX (1 << 24)
+/* A claim commit waits this long on the loop thread before the event is held and retried. */
+#define KAFKA_CLAIM_TIMEOUT_MS 2000
 
 /* ---- syslog over TLS and RELP (issue 8) ---- */
 /* A TLS handshake takes a few round trips; 10 s covers a slow link and stops a client that

@@ -455,14 +455,31 @@ static void rules_pack_seen(const char *hex)
 void metrics_batch_committed(struct event *const *ev, size_t n, int64_t commit_us)
 {
         for (size_t i = 0; i < n; i++) {
-                if (!ev[i]->rec) {
+                if (!event_has_record(ev[i])) {
                         metric_add(metrics_counter("gatelog_events_dropped_total",
                                                    "Events not kept, by reason", "reason",
                                                    "rule", NULL), 1);
                         continue;
                 }
-                const json *src = json_obj_get(ev[i]->rec, "source");
                 char label[64];
+                if (ev[i]->mapped) {  /* issue 12: the writer's mapper freed the tree */
+                        source_label(ev[i]->src_kind[0] ? ev[i]->src_kind : NULL,
+                                     ev[i]->src_transport[0] ? ev[i]->src_transport : NULL,
+                                     label);
+                        metric_add(metrics_counter("gatelog_events_kept_total", "Events "
+                                                   "stored as records", "source", label,
+                                                   NULL), 1);
+                        if (ev[i]->malformed)
+                                metric_add(metrics_counter("gatelog_events_malformed_total",
+                                                           "Records flagged malformed",
+                                                           "source", label, NULL), 1);
+                        if (ev[i]->truncated)
+                                metric_add(metrics_counter("gatelog_events_truncated_total",
+                                                           "Records flagged truncated",
+                                                           "source", label, NULL), 1);
+                        continue;
+                }
+                const json *src = json_obj_get(ev[i]->rec, "source");
                 source_label(json_str(json_obj_get(src, "kind"), NULL),
                              json_str(json_obj_get(src, "transport"), NULL), label);
                 metric_add(metrics_counter("gatelog_events_kept_total", "Events stored as "

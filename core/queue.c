@@ -178,6 +178,21 @@ size_t queue_depth(struct queue *q)
         return n;
 }
 
+size_t queue_capacity(const struct queue *q)
+{
+        return q->max;  /* fixed at queue_new: no lock needed */
+}
+
+bool queue_drained(struct queue *q)
+{
+        bool d;
+
+        pthread_mutex_lock(&q->mu);
+        d = q->closed && q->count == 0;
+        pthread_mutex_unlock(&q->mu);
+        return d;
+}
+
 int queue_space_fd(struct queue *q)
 {
         return q->space_fd;

@@ -4,6 +4,7 @@
  * low-water mark it makes the queue's event fd readable, so a paused collector wakes up in
  * its event loop without polling. */
 #pragma once
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,6 +28,10 @@ void queue_kick(struct queue *q);
 /* After close, push fails; pop returns what remains, then 0 at once. */
 void queue_close(struct queue *q);
 size_t queue_depth(struct queue *q);
+/* The max given to queue_new. */
+size_t queue_capacity(const struct queue *q);
+/* True once the queue is closed and empty: a consumer that sees it may end. */
+bool queue_drained(struct queue *q);
 /* Readable (eventfd) when space came back after a push failed; read it with queue_ack_space. */
 int queue_space_fd(struct queue *q);
 void queue_ack_space(struct queue *q);

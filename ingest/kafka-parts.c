@@ -36,6 +36,7 @@ void kafka_parts_free(struct kafka_parts *t)
                 return;
         for (size_t i = 0; i < t->n; i++) {
                 free(t->v[i]->topic);
+                free(t->v[i]->prev_chain);
                 free(t->v[i]->source);
                 free(t->v[i]);
         }
@@ -75,6 +76,7 @@ struct kafka_part *kafka_parts_get(struct kafka_parts *t, const char *topic, int
         }
         p->partition = partition;
         p->next = p->pushed = p->committed = -1;
+        p->through = p->sent_through = p->prev_through = -1;
         atomic_init(&p->durable, -1);
         i = t->n;
         t->v[t->n++] = p;
@@ -143,4 +145,47 @@ bool kafka_part_drained(struct kafka_part *p)
 {
         return p->pushed < 0 ||
                atomic_load_explicit(&p->durable, memory_order_acquire) >= p->pushed;
+}
+
+#define CLAIM_PREFIX "gatelog:1 chain="
+
+int kafka_claim_format(char *buf, size_t n, const char *chain, int64_t through)
+{
+        int len = snprintf(buf, n, CLAIM_PREFIX "%s through=%lld", chain, (long long)through);
+
+        if (len < 0 || (size_t)len >= n)
+                return -ENAMETOOLONG;
+        return len;
+}
+
+int kafka_claim_parse(const char *md, size_t len, char *chain, size_t chain_len,
+                      int64_t *ret_through)
+{
+        const size_t plen = sizeof(CLAIM_PREFIX) - 1;
+        const char *end = md + len, *name, *sp;
+        int64_t v = 0;
+        const char *d;
+
+        if (!md || len == 0)
+                return -ENOENT;
+        if (len <= plen || memcmp(md, CLAIM_PREFIX, plen) != 0)
+                return -EPROTO;
+        name = md + plen;
+        sp = memchr(name, ' ', (size_t)(end - name));
+        if (!sp || sp == name || (size_t)(sp - name) >= chain_len ||
+            (size_t)(end - sp) <= sizeof(" through=") - 1 ||
+            memcmp(sp, " through=", sizeof(" through=") - 1) != 0)
+                return -EPROTO;
+        d = sp + sizeof(" through=") - 1;
+        if (d == end || end - d > 18)   /* 18 digits: below 2^63, no overflow */
+                return -EPROTO;
+        for (; d < end; d++) {
+                if (*d < '0' || *d > '9')
+                        return -EPROTO;
+                v = v * 10 + (*d - '0');
+        }
+        memcpy(chain, name, (size_t)(sp - name));
+        chain[sp - name] = '\0';
+        *ret_through = v;
+        return 0;
 }

@@ -7,6 +7,9 @@
  *     broker sends again are skipped;
  *   - offsets reach the broker only after the writer's commit (the event sink), so the
  *     group's lag counts exactly what is not yet evidence;
+ *   - across instances of one group, exact and never silent: every commit carries this
+ *     chain's failover claim (ingest/kafka-claim.c), and a partition taken over from a chain
+ *     that may hold some of its offsets marks those records (source.redelivery);
  *   - a full queue pauses the partitions, never drops;
  *   - a broker down: librdkafka reconnects with its backoff; we log each state change once;
  *     the loop never spins (the queue's eventfd wakes us, plus a 1 s tick that keeps the
@@ -30,7 +33,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/tm.h"
-#include "ingest/kafka.h"
+#include "ingest/kafka-internal.h"
 #include "normalize/normalize.h"
 #include "outputs/outputs.h"
 
@@ -42,44 +45,8 @@
  * full past a tick, since a pause discards what was prefetched and costs a fetch round trip
  * on resume. Memory meanwhile: librdkafka's prefetch queue (queued.max.messages.kbytes). */
 
-enum kstate { KS_UNKNOWN, KS_UP, KS_DOWN };
-
-struct ingest_kafka {
-        char *name;
-        char *db_path;
-        struct loop *loop;
-        struct queue *q;
-        struct drop_counters *drops;
-        rd_kafka_t *rk;
-        rd_kafka_queue_t *rkq;
-        struct store *store;            /* read-only, for positions */
-        struct kafka_parts *parts;
-        struct event_sink sink;
-        atomic_bool commit_signalled;
-        int wake_fd;                    /* librdkafka's consumer queue became non-empty */
-        int commit_fd;                  /* the writer committed events of ours */
-        int space_fd;                   /* our subscription to the queue's space signal */
-        int timer;
-        bool registered, space_registered, paused;
-        struct event *pending;          /* met a full queue; pushed first */
-        struct kafka_part *pending_part;
-        int64_t pending_offset;
-        int64_t pending_since;          /* monotonic us */
-        bool stopped, closed, closing, cooperative;
-        bool start_latest;
-        size_t max_message;
-        int64_t drain_timeout_us;
-        enum kstate state;
-        struct metric *m_up, *m_messages, *m_paused; /* health, for /metrics (issue 9) */
-        /* ops (issue 9): /readyz, read by the HTTP thread: brokers down and why. */
-        pthread_mutex_t ready_lock;
-        bool down;
-        char down_reason[256];
-        char last_error[256];           /* last non-state error logged, to log it once */
-};
-
 /* Text for a quoted log value: quotes and backslashes become apostrophes. */
-static const char *esc(const char *s, char *buf, size_t n)
+const char *kafka_esc(const char *s, char *buf, size_t n)
 {
         size_t i = 0;
 
@@ -103,7 +70,7 @@ static void efd_drain(int fd)
         (void)!read(fd, &v, sizeof(v));
 }
 
-static void state_up(struct ingest_kafka *k)
+void kafka_state_up(struct ingest_kafka *k)
 {
         if (k->state == KS_UP)
                 return;
@@ -123,12 +90,12 @@ static void state_down(struct ingest_kafka *k, const char *reason)
         if (k->state == KS_DOWN)
                 return;
         log_warn("kafka brokers unreachable; retrying", "kafka=%s reason=\"%s\"", k->name,
-                 esc(reason, b, sizeof(b)));
+                 kafka_esc(reason, b, sizeof(b)));
         k->state = KS_DOWN;
         metric_set(k->m_up, 0);
         pthread_mutex_lock(&k->ready_lock);  /* ops (issue 9) */
         k->down = true;
-        snprintf(k->down_reason, sizeof(k->down_reason), "%s", esc(reason, b, sizeof(b)));
+        snprintf(k->down_reason, sizeof(k->down_reason), "%s", kafka_esc(reason, b, sizeof(b)));
         pthread_mutex_unlock(&k->ready_lock);
 }
 
@@ -146,7 +113,7 @@ bool ingest_kafka_ready(struct ingest_kafka *k, char *why, size_t why_len)
 }
 
 /* Logs an error once until a different one comes. */
-static void log_once(struct ingest_kafka *k, const char *what, const char *detail)
+void kafka_log_once(struct ingest_kafka *k, const char *what, const char *detail)
 {
         char text[256], b[256];
 
@@ -154,7 +121,7 @@ static void log_once(struct ingest_kafka *k, const char *what, const char *detai
         if (!strcmp(text, k->last_error))
                 return;
         snprintf(k->last_error, sizeof(k->last_error), "%s", text);
-        log_warn("kafka error", "kafka=%s error=\"%s\"", k->name, esc(text, b, sizeof(b)));
+        log_warn("kafka error", "kafka=%s error=\"%s\"", k->name, kafka_esc(text, b, sizeof(b)));
 }
 
 /* ---- librdkafka callbacks ---- */
@@ -167,7 +134,7 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char 
         /* error_cb and our own lines tell what matters once; librdkafka's per-attempt
          * detail goes to the debug level. */
         log_debug("librdkafka", "kafka=%s fac=%s text=\"%s\"", rd_kafka_name(rk), fac,
-                  esc(buf, b, sizeof(b)));
+                  kafka_esc(buf, b, sizeof(b)));
 }
 
 static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
@@ -182,7 +149,7 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
                 state_down(k, reason);
                 break;
         default:
-                log_once(k, rd_kafka_err2name(err), reason);
+                kafka_log_once(k, rd_kafka_err2name(err), reason);
         }
 }
 
@@ -190,67 +157,13 @@ static void sink_cb(void *ud, uint64_t token)
 {
         struct ingest_kafka *k = ud;
 
+        /* Test hook (docs/RELIABILITY.md): die in the window between the store's commit and
+         * the broker's, the one a failover claim exists for. */
+        if (k->failpoint)
+                _exit(137);
         kafka_parts_durable(k->parts, token);
         if (!atomic_exchange(&k->commit_signalled, true))
                 efd_signal(k->commit_fd);
-}
-
-static void offset_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-                             rd_kafka_topic_partition_list_t *offsets, void *opaque)
-{
-        struct ingest_kafka *k = opaque;
-
-        (void)rk;
-        if (err == RD_KAFKA_RESP_ERR__NO_OFFSET)
-                return;
-        for (int i = 0; offsets && i < offsets->cnt; i++) {
-                rd_kafka_topic_partition_t *e = &offsets->elems[i];
-                struct kafka_part *p;
-
-                if (!e->err && !err)
-                        continue;
-                /* Forget what we believed committed, so the next flush sends it again. */
-                p = kafka_parts_get(k->parts, e->topic, e->partition, NULL);
-                if (p && p->committed == e->offset)
-                        p->committed = -1;
-        }
-        if (err)
-                log_once(k, "offset commit", rd_kafka_err2str(err));
-        else
-                state_up(k);
-}
-
-/* ---- commits to the broker ---- */
-
-/* Commits durable offsets of the entries that are assigned (or, with only, of those in
- * only). async: the result comes to offset_commit_cb. */
-static void commit_durable(struct ingest_kafka *k, const rd_kafka_topic_partition_list_t *only,
-                           bool async)
-{
-        rd_kafka_topic_partition_list_t *l = NULL;
-        rd_kafka_resp_err_t err;
-
-        atomic_store(&k->commit_signalled, false);
-        for (size_t i = 0; i < kafka_parts_count(k->parts); i++) {
-                struct kafka_part *p = kafka_parts_at(k->parts, i);
-                int64_t d = atomic_load_explicit(&p->durable, memory_order_acquire);
-
-                if (only ? !rd_kafka_topic_partition_list_find(only, p->topic, p->partition)
-                         : !p->assigned)
-                        continue;
-                if (d < 0 || d + 1 <= p->committed)
-                        continue;
-                if (!l && !(l = rd_kafka_topic_partition_list_new(8)))
-                        return;
-                rd_kafka_topic_partition_list_add(l, p->topic, p->partition)->offset = d + 1;
-                p->committed = d + 1;
-        }
-        if (!l)
-                return;
-        err = rd_kafka_commit(k->rk, l, async);
-        if (err && !async)
-                offset_commit_cb(k->rk, err, l, k);
-        rd_kafka_topic_partition_list_destroy(l);
 }
 
 /* ---- pausing when the queue is full ---- */
@@ -298,7 +211,10 @@ static void pushed(struct kafka_part *p, int64_t offset)
 /* Pushes the held event. 0 done (partitions resumed), -EAGAIN still full, -EPIPE closed. */
 static int pending_push(struct ingest_kafka *k)
 {
-        int r = queue_push(k->q, k->pending);
+        int r = kafka_claim_ahead(k, k->pending_part, k->pending_offset);
+
+        if (r == 0)
+                r = queue_push(k->q, k->pending);
 
         if (r == -EAGAIN)
                 return r;
@@ -366,7 +282,7 @@ static void on_assign(struct ingest_kafka *k, rd_kafka_topic_partition_list_t *l
         rd_kafka_topic_partition_list_t *c = rd_kafka_topic_partition_list_copy(l);
         rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR__FAIL;
 
-        state_up(k);
+        kafka_state_up(k);
         /* The group's committed offsets: further than ours when another instance of the
          * group stored those messages in its own chain. */
         if (c)
@@ -393,6 +309,7 @@ static void on_assign(struct ingest_kafka *k, rd_kafka_topic_partition_list_t *l
                 p->assigned = true;
                 p->next = start;
                 p->committed = committed;
+                kafka_claim_read(k, p, err ? NULL : &c->elems[i], start);
                 if (start >= 0)
                         e->offset = start;
                 else if (err)
@@ -450,7 +367,7 @@ static void on_revoke(struct ingest_kafka *k, rd_kafka_topic_partition_list_t *l
         if (!all_drained(k, l))
                 log_warn("kafka revoke: queued events not yet stored; the next owner may "
                          "store them again", "kafka=%s", k->name);
-        commit_durable(k, l, false);
+        kafka_commit_durable(k, l, false, all_drained(k, l));
         log_info("kafka partitions revoked", "kafka=%s n=%d", k->name, l->cnt);
 }
 
@@ -469,7 +386,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                         r = rd_kafka_assign(rk, l);
         } else {
                 if (err != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS)
-                        log_once(k, "rebalance", rd_kafka_err2str(err));
+                        kafka_log_once(k, "rebalance", rd_kafka_err2str(err));
                 on_revoke(k, l, rd_kafka_assignment_lost(rk));
                 if (k->cooperative)
                         e = rd_kafka_incremental_unassign(rk, l);
@@ -477,10 +394,10 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                         r = rd_kafka_assign(rk, NULL);
         }
         if (e) {
-                log_once(k, "assign", rd_kafka_error_string(e));
+                kafka_log_once(k, "assign", rd_kafka_error_string(e));
                 rd_kafka_error_destroy(e);
         } else if (r) {
-                log_once(k, "assign", rd_kafka_err2str(r));
+                kafka_log_once(k, "assign", rd_kafka_err2str(r));
         }
 }
 
@@ -503,6 +420,16 @@ static struct event *message_event(struct ingest_kafka *k, const rd_kafka_messag
 
         if (!src || kafka_token_make(index, m->offset, &token) < 0)
                 goto fail;
+        /* Failover: the previous owner's chain may hold this offset too; the record says so
+         * (docs/FORMAT.md), and `gatelog verify` accepts that duplicate and no other. */
+        if (p->prev_chain && m->offset <= p->prev_through) {
+                json *mark = json_new_obj();
+
+                if (!mark || json_obj_set_str(mark, "chain", p->prev_chain) < 0 ||
+                    json_obj_set_int(mark, "through", p->prev_through) < 0 ||
+                    json_obj_set(src, "redelivery", mark) < 0)
+                        goto fail;
+        }
         if (truncated)
                 len = k->max_message;
         if (normalize_payload(m->payload, len, truncated, src, received, msg_time, &rec) < 0)
@@ -531,11 +458,11 @@ static int on_message(struct ingest_kafka *k, const rd_kafka_message_t *m)
 
         if (m->err) {
                 if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-                        log_once(k, m->rkt ? rd_kafka_topic_name(m->rkt) : "consumer",
+                        kafka_log_once(k, m->rkt ? rd_kafka_topic_name(m->rkt) : "consumer",
                                  rd_kafka_message_errstr(m));
                 return 0;
         }
-        state_up(k);
+        kafka_state_up(k);
         p = kafka_parts_get(k->parts, rd_kafka_topic_name(m->rkt), m->partition, &index);
         if (!p) {
                 drop_count(k->drops, DROP_OUT_OF_MEMORY, 1);
@@ -549,6 +476,15 @@ static int on_message(struct ingest_kafka *k, const rd_kafka_message_t *m)
         if (!ev) {
                 drop_count(k->drops, DROP_OUT_OF_MEMORY, 1);
                 return 0;
+        }
+        r = kafka_claim_ahead(k, p, m->offset);
+        if (r < 0) {
+                /* Held until a claim commit succeeds (retried on the tick). */
+                k->pending = ev;
+                k->pending_part = p;
+                k->pending_offset = m->offset;
+                k->pending_since = tm_mono_us();
+                return r;
         }
         r = queue_push(k->q, ev);
         if (r == 0) {
@@ -604,7 +540,7 @@ static int commit_cb(struct loop *l, int fd, uint32_t events, void *ud)
         (void)l;
         (void)events;
         efd_drain(fd);
-        commit_durable(ud, NULL, true);
+        kafka_commit_durable(ud, NULL, true, false);
         return 0;
 }
 
@@ -648,7 +584,8 @@ static int tick_cb(struct loop *l, void *ud)
         struct ingest_kafka *k = ud;
 
         (void)l;
-        commit_durable(k, NULL, true);
+        kafka_commit_durable(k, NULL, true, false);
+        kafka_claims_shrink(k);
         lag_update(k);  /* ops (issue 9) */
         if (k->pending && pending_push(k) == -EAGAIN) {
                 if (tm_mono_us() - k->pending_since >= KAFKA_TICK_US)
@@ -716,7 +653,7 @@ static rd_kafka_conf_t *make_conf(struct ingest_kafka *k, const struct ingest_ka
         rd_kafka_conf_set_log_cb(conf, log_cb);
         rd_kafka_conf_set_error_cb(conf, error_cb);
         rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
-        rd_kafka_conf_set_offset_commit_cb(conf, offset_commit_cb);
+        rd_kafka_conf_set_offset_commit_cb(conf, kafka_offset_commit_cb);
         return conf;
 }
 
@@ -763,6 +700,13 @@ int ingest_kafka_new(const struct ingest_kafka_config *cfg, const char *db_path,
         k->start_latest = cfg->start_latest;
         k->max_message = cfg->max_message ? cfg->max_message : KAFKA_MAX_MESSAGE_DEFAULT;
         k->drain_timeout_us = cfg->drain_timeout_us;
+        k->claim_window = cfg->claim_window > 0 ? cfg->claim_window : KAFKA_CLAIM_WINDOW_DEFAULT;
+        k->failpoint = getenv("GATELOG_FAILPOINT") &&
+                       !strcmp(getenv("GATELOG_FAILPOINT"), "kafka-after-db-commit");
+        r = kafka_chain_read(k, err, err_len);
+        if (r < 0)
+                goto fail;
+        r = -ENOMEM;
         k->sink = (struct event_sink){ .committed_cb = sink_cb, .ud = k };
         k->m_up = metrics_gauge("gatelog_kafka_up", "Kafka brokers reachable (1), "
                                 "unreachable (0)", "consumer", cfg->name, NULL);
@@ -863,7 +807,7 @@ void ingest_kafka_close(struct ingest_kafka *k)
         k->closed = k->closing = true;
         if (!k->rk)
                 return;
-        commit_durable(k, NULL, false);
+        kafka_commit_durable(k, NULL, false, true);  /* the writer stored all it will */
         err = rd_kafka_consumer_close(k->rk);
         if (err)
                 log_warn("kafka: closing the consumer", "kafka=%s error=\"%s\"", k->name,
@@ -891,5 +835,6 @@ void ingest_kafka_free(struct ingest_kafka *k)
         pthread_mutex_destroy(&k->ready_lock);  /* ops (issue 9) */
         free(k->name);
         free(k->db_path);
+        free(k->chain);
         free(k);
 }

@@ -15,6 +15,13 @@
  * loop thread. A revoke waits (at most drain_timeout) until the revoked partitions' queued
  * events are committed, commits them, then releases the partitions.
  *
+ * Across instances of one group (docs/CONFIG.md, "kafka"): each commit carries a claim in
+ * its metadata ("gatelog:1 chain=C through=X", X at least every offset queued), made before
+ * an offset past X is queued; on assignment another chain's claim that reaches the resume
+ * point makes the records up to X carry source.redelivery = {chain, through}. The
+ * environment variable GATELOG_FAILPOINT=kafka-after-db-commit (a test hook) makes the
+ * process _exit(137) right after the first store commit of Kafka records.
+ *
  * Backpressure: a full queue keeps the event pending and stops taking messages until the
  * queue's space fd fires; when the queue stays full past a second, every assigned partition
  * is also paused at librdkafka (rd_kafka_pause_partitions) so fetching stops too. Nothing is
@@ -41,6 +48,7 @@ struct ingest_kafka_config {
         int64_t session_timeout_us; /* 0: librdkafka's default */
         size_t max_message;      /* bytes; longer payloads are cut and flagged truncated */
         int64_t drain_timeout_us;
+        int64_t claim_window;    /* messages claimed ahead in the commit metadata; 0: default */
 };
 
 void ingest_kafka_config_clear(struct ingest_kafka_config *c); /* frees the members */
@@ -101,6 +109,17 @@ struct kafka_part {
                                      * -1: none */
         struct metric *m_lag;       /* ops (issue 9): gatelog_kafka_consumer_lag; NULL until
                                      * the first tick after the entry appeared */
+        /* Failover (docs/CONFIG.md, "kafka"): this chain's claim in the broker's commit
+         * metadata covers every offset pushed in this assignment: offsets <= through; -1: no
+         * claim made since the assignment. */
+        int64_t through;
+        int64_t sent_through;       /* through of the metadata last committed; -1: none */
+        bool sent_own;              /* ...and whether it named this chain */
+        /* The previous owner's claim read at assignment (another chain that may hold
+         * offsets from our resume point through prev_through): records of those offsets
+         * are marked as possible redeliveries. NULL: none. */
+        char *prev_chain;
+        int64_t prev_through;
 };
 
 struct kafka_parts;
@@ -123,5 +142,17 @@ void kafka_parts_durable(struct kafka_parts *t, uint64_t token);
  * is known (the start setting applies). stored and pushed are offsets of records (-1:
  * none), committed the next offset to read (<0: none). */
 int64_t kafka_resume_offset(int64_t stored, int64_t pushed, int64_t committed);
+/* ---- The claim carried in the broker's commit metadata (docs/CONFIG.md, "kafka") ----
+ * "gatelog:1 chain=CHAIN through=OFFSET": chain CHAIN may have stored offsets of this
+ * partition up to OFFSET (those at or past the committed offset are the ones that matter). */
+#define KAFKA_CLAIM_MAX 192
+/* Writes the metadata text (no NUL counted) into buf; its length, or -ENAMETOOLONG. */
+int kafka_claim_format(char *buf, size_t n, const char *chain, int64_t through);
+/* Reads metadata: 0 and the claim; -ENOENT when empty; -EPROTO when it is not a claim of
+ * this format version (another client's metadata, an older gatelog). chain gets at most
+ * chain_len - 1 bytes (a longer name is -EPROTO). */
+int kafka_claim_parse(const char *md, size_t len, char *chain, size_t chain_len,
+                      int64_t *ret_through);
+
 /* Do all of an entry's pushed events have their commit? */
 bool kafka_part_drained(struct kafka_part *p);

@@ -679,8 +679,8 @@ static int relp_open(struct ingest_syslog *s, const struct ingest_syslog_config 
                 if (cfg->listen[i].transport == INGEST_RELP)
                         ls[n++] = &cfg->listen[i];
         if (n > 0)
-                r = relp_server_new(ls, n, s->q, s->drops, s->max_message, s->format,
-                                    &s->relp, err, err_len);
+                r = relp_server_new(ls, n, s->q, s->drops, s->max_message,
+                                    s->max_connections, s->format, &s->relp, err, err_len);
         free(ls);
         return r;
 }
@@ -698,6 +698,15 @@ int ingest_syslog_reload(struct ingest_syslog *s, char *err, size_t err_len)
                 r = tls_server_reload(s->ls[i].tls, e, sizeof(e));
                 if (r < 0 && ret == 0) {
                         snprintf(err, err_len, "tls %s: %s", s->ls[i].cfg->addr, e);
+                        ret = r;
+                }
+        }
+        if (s && s->relp) {
+                char e[400] = "";
+                int r = relp_server_reload(s->relp, e, sizeof(e));
+
+                if (r < 0 && ret == 0) {
+                        snprintf(err, err_len, "%s", e);
                         ret = r;
                 }
         }

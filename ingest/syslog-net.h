@@ -45,8 +45,13 @@ struct relp_server;
  * errors show at start), and starts its thread. Events go to q; each RELP message is
  * acknowledged only after the writer committed its record (the event's sink). */
 int relp_server_new(const struct ingest_listen *const *ls, size_t n, struct queue *q,
-                    struct drop_counters *drops, size_t max_message, enum norm_format fmt,
-                    struct relp_server **ret, char *err, size_t err_len);
+                    struct drop_counters *drops, size_t max_message, size_t max_connections,
+                    enum norm_format fmt, struct relp_server **ret, char *err, size_t err_len);
+/* SIGHUP: re-reads every TLS listener's cert and key (all checked before any is swapped);
+ * sessions opened afterwards present the new certificate, established ones keep going. The
+ * CA is not reloaded (librelp loads it once). 0, or -errno with err set and nothing changed
+ * (unless a swap itself failed, which err says). */
+int relp_server_reload(struct relp_server *r, char *err, size_t err_len);
 /* Starts the engine's thread (after the duplicate window was seeded). 0 or -errno. */
 int relp_server_start(struct relp_server *r);
 /* Stops the engine's thread after the message in hand is committed and acknowledged

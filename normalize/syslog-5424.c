@@ -143,7 +143,7 @@ static int sd_add_param(json *elem, const char *name, json *v)
                 return json_obj_set(elem, name, v);
         if (json_type_of(old) == JSON_ARR)
                 return json_arr_append(old, v);
-        arr = json_new_arr();
+        arr = json_new_arr_in(elem);
         first = json_clone(old);
         if (!arr || !first) {
                 json_free(arr);
@@ -198,8 +198,8 @@ static int sd_params(const char *s, size_t n, size_t *i, json *elem, struct buf 
                         *why = "unterminated PARAM-VALUE";
                 if (r < 0)
                         return r;
-                r = sd_add_param(elem, name,
-                                 json_new_str_lossy(val->len ? val->data : "", val->len, NULL));
+                r = sd_add_param(elem, name, json_new_str_lossy_in(elem, val->len ? val->data : "",
+                                                                   val->len, NULL));
                 if (r < 0)
                         return r;
         }
@@ -224,7 +224,7 @@ static int sd_element(const char *s, size_t n, size_t *i, json *sd, struct buf *
                 *why = "repeated SD-ID";
                 return -EBADMSG;
         }
-        elem = json_new_obj();
+        elem = json_new_obj_in(sd); /* in the record's arena (issue 12) */
         if (!elem)
                 return -ENOMEM;
         r = sd_params(s, n, &j, elem, val, why);

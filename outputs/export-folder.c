@@ -7,8 +7,11 @@
  * Guarantees: each file is written to a hidden temporary name in its final folder, fsync'd,
  * renamed over the final name, and the folder fsync'd, so a reader never sees a partial file;
  * manifest.json is renamed last, so a present manifest means every other file of the epoch
- * is complete. Re-exporting writes identical bytes over identical names. The reader loads one
- * epoch at a time (its files whole) and frees it before the next. */
+ * is complete. Re-exporting writes identical bytes over identical names. Issue 12: the writer
+ * takes the records from a stream (export_epoch_foreach) in one pass that feeds records.jsonl
+ * and every tsc file at once, so memory is one buffer per open file whatever the epoch's
+ * size. The reader handles one epoch at a time: manifest, signature and token read whole,
+ * record files mapped read-only (not NUL-terminated), unmapped before the next epoch. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -223,112 +227,178 @@ static int write_small(const char *dir, const char *name, const void *p, size_t 
 
 /* ---- writing an epoch ---- */
 
-static int cmp_str(const void *a, const void *b)
+bool export_criterion_ok(const char *id)
 {
-        return strcmp(*(const char *const *)a, *(const char *const *)b);
+        return export_name_ok(id);
 }
 
-int export_epoch_criteria(const struct export_epoch *e, const char ***ret, size_t *ret_n)
+int export_epoch_foreach(const struct export_epoch *e,
+                         int (*cb)(void *ud, const struct export_record *r), void *ud)
 {
-        const char **ids = NULL;
-        size_t n = 0, alloc = 0;
-
+        if (e->source)
+                return e->source->foreach(e->source->ud, cb, ud);
         for (size_t i = 0; i < e->n_records; i++) {
-                for (size_t j = 0; j < e->records[i].n_criteria; j++) {
-                        const char *id = e->records[i].criteria[j];
-                        if (!export_name_ok(id)) {
-                                free(ids);
-                                return -EINVAL;
-                        }
-                        if (n > 0 && bsearch(&id, ids, n, sizeof(*ids), cmp_str))
-                                continue;
-                        if (n == alloc) {
-                                alloc = alloc ? alloc * 2 : 16;
-                                const char **p = realloc(ids, alloc * sizeof(*p));
-                                if (!p) {
-                                        free(ids);
-                                        return -ENOMEM;
-                                }
-                                ids = p;
-                        }
-                        ids[n++] = id;
-                        qsort(ids, n, sizeof(*ids), cmp_str);
-                }
+                int r = cb(ud, &e->records[i]);
+                if (r < 0)
+                        return r;
         }
-        *ret = ids;
-        *ret_n = n;
         return 0;
 }
 
-static int write_records(const char *edir, const struct export_epoch *e,
-                         struct store_error *err)
+struct crit_ids {
+        char **ids;
+        size_t n, alloc;
+};
+
+/* Adds id to the sorted set unless present; *ret_i its index. -EINVAL for a bad name. */
+static int crit_ids_add(struct crit_ids *s, const char *id, size_t *ret_i, bool *ret_new)
 {
-        struct wfile *w = malloc(sizeof(*w));
+        size_t lo = 0, hi = s->n;
+
+        if (!export_name_ok(id))
+                return -EINVAL;
+        while (lo < hi) {
+                size_t mid = (lo + hi) / 2;
+                int c = strcmp(s->ids[mid], id);
+                if (c == 0) {
+                        *ret_i = mid;
+                        *ret_new = false;
+                        return 0;
+                }
+                if (c < 0)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        if (s->n == s->alloc) {
+                size_t na = s->alloc ? s->alloc * 2 : 16;
+                char **p = realloc(s->ids, na * sizeof(*p));
+                if (!p)
+                        return -ENOMEM;
+                s->ids = p;
+                s->alloc = na;
+        }
+        char *copy = strdup(id);
+        if (!copy)
+                return -ENOMEM;
+        memmove(s->ids + lo + 1, s->ids + lo, (s->n - lo) * sizeof(*s->ids));
+        s->ids[lo] = copy;
+        s->n++;
+        *ret_i = lo;
+        *ret_new = true;
+        return 0;
+}
+
+static void crit_ids_free(struct crit_ids *s)
+{
+        for (size_t i = 0; i < s->n; i++)
+                free(s->ids[i]);
+        free(s->ids);
+}
+
+/* One pass over the records (issue 12: streamed from the source, never held) feeding
+ * records.jsonl and every tsc=ID/records.jsonl at once; a tsc file is created when its id
+ * first appears. Memory: one 64 KiB buffer per open file. */
+struct epoch_writer {
+        const char *edir;
+        struct store_error *err;
+        struct wfile *all;
+        struct crit_ids ids;
+        struct wfile **tsc;          /* parallel to ids.ids */
+        size_t tsc_alloc;
+};
+
+static int tsc_open(struct epoch_writer *w, size_t at)
+{
+        char dir[PATH_MAX];
+        struct wfile *f;
         int r;
 
-        if (!w)
+        if (w->ids.n > w->tsc_alloc) {
+                size_t na = w->ids.alloc;
+                struct wfile **p = realloc(w->tsc, na * sizeof(*p));
+                if (!p)
+                        return -ENOMEM;
+                w->tsc = p;
+                w->tsc_alloc = na;
+        }
+        memmove(w->tsc + at + 1, w->tsc + at, (w->ids.n - 1 - at) * sizeof(*w->tsc));
+        w->tsc[at] = NULL;
+        if ((size_t)snprintf(dir, sizeof(dir), "%s/tsc=%s", w->edir, w->ids.ids[at]) >=
+            sizeof(dir))
+                return fail(w->err, -ENAMETOOLONG, "path", w->edir);
+        f = malloc(sizeof(*f));
+        if (!f)
                 return -ENOMEM;
-        r = wfile_open(w, edir, "records.jsonl", err);
-        for (size_t i = 0; r >= 0 && i < e->n_records; i++)
-                r = wfile_line(w, e->records[i].data, e->records[i].len, err);
+        r = mkdir_p(dir, w->err);
         if (r >= 0)
-                r = wfile_commit(w, err);
-        else
-                wfile_abort(w);
-        free(w);
+                r = wfile_open(f, dir, "records.jsonl", w->err);
+        if (r < 0) {
+                free(f);
+                return r;
+        }
+        w->tsc[at] = f;
+        return 0;
+}
+
+static int epoch_line_cb(void *ud, const struct export_record *rec)
+{
+        struct epoch_writer *w = ud;
+        int r = wfile_line(w->all, rec->data, rec->len, w->err);
+
+        for (size_t j = 0; r >= 0 && j < rec->n_criteria; j++) {
+                size_t at;
+                bool fresh;
+                r = crit_ids_add(&w->ids, rec->criteria[j], &at, &fresh);
+                if (r == -EINVAL && w->err)
+                        snprintf(w->err->msg, sizeof(w->err->msg), "invalid criterion id");
+                if (r >= 0 && fresh)
+                        r = tsc_open(w, at);
+                if (r >= 0)
+                        r = wfile_line(w->tsc[at], rec->data, rec->len, w->err);
+        }
         return r;
 }
 
-/* One pass over the records feeding every tsc=ID/records.jsonl at once. */
-static int write_tsc(const char *edir, const struct export_epoch *e, const char **ids,
-                     size_t n_ids, struct store_error *err)
+/* records.jsonl first, then the tsc files in id order (as before streaming). */
+static int write_lines(const char *edir, const struct export_epoch *e, struct store_error *err)
 {
-        struct wfile **w = calloc(n_ids ? n_ids : 1, sizeof(*w));
-        char dir[PATH_MAX];
-        size_t opened = 0;
-        int r = w ? 0 : -ENOMEM;
+        struct epoch_writer w = { .edir = edir, .err = err };
+        int r;
 
-        for (; r >= 0 && opened < n_ids; opened++) {
-                w[opened] = malloc(sizeof(**w));
-                r = w[opened] ? 0 : -ENOMEM;
-                if (r >= 0 && (size_t)snprintf(dir, sizeof(dir), "%s/tsc=%s", edir,
-                                               ids[opened]) >= sizeof(dir))
-                        r = fail(err, -ENAMETOOLONG, "path", edir);
-                if (r >= 0)
-                        r = mkdir_p(dir, err);
-                if (r >= 0)
-                        r = wfile_open(w[opened], dir, "records.jsonl", err);
-                if (r < 0) {
-                        free(w[opened]);
-                        w[opened] = NULL;
-                }
+        w.all = malloc(sizeof(*w.all));
+        if (!w.all)
+                return -ENOMEM;
+        r = wfile_open(w.all, edir, "records.jsonl", err);
+        if (r < 0) {
+                free(w.all);
+                return r;
         }
-        for (size_t i = 0; r >= 0 && i < e->n_records; i++) {
-                const struct export_record *rec = &e->records[i];
-                for (size_t j = 0; r >= 0 && j < rec->n_criteria; j++) {
-                        const char **id = bsearch(&rec->criteria[j], ids, n_ids, sizeof(*ids),
-                                                  cmp_str);
-                        r = wfile_line(w[id - ids], rec->data, rec->len, err);
-                }
-        }
-        for (size_t i = 0; i < opened && w; i++) {
-                if (!w[i])
+        r = export_epoch_foreach(e, epoch_line_cb, &w);
+        if (r >= 0)
+                r = wfile_commit(w.all, err);
+        else
+                wfile_abort(w.all);
+        for (size_t i = 0; i < w.ids.n; i++) {
+                if (!w.tsc || !w.tsc[i])
                         continue;
                 if (r >= 0)
-                        r = wfile_commit(w[i], err);
+                        r = wfile_commit(w.tsc[i], err);
                 else
-                        wfile_abort(w[i]);
-                free(w[i]);
+                        wfile_abort(w.tsc[i]);
+                free(w.tsc[i]);
         }
-        free(w);
+        if (r < 0 && err && !err->msg[0])
+                snprintf(err->msg, sizeof(err->msg), "%s", strerror(-r));
+        free(w.all);
+        free(w.tsc);
+        crit_ids_free(&w.ids);
         return r;
 }
 
 int export_folder_write(const char *dir, const struct export_epoch *e, struct store_error *err)
 {
         char edir[PATH_MAX];
-        const char **ids = NULL;
-        size_t n_ids = 0;
         int r;
 
         if (!export_name_ok(e->chain) || e->epoch < 0 || (!e->manifest && e->manifest_len) ||
@@ -340,18 +410,9 @@ int export_folder_write(const char *dir, const struct export_epoch *e, struct st
         if ((size_t)snprintf(edir, sizeof(edir), "%s/chain=%s/epoch=%010lld", dir, e->chain,
                              (long long)e->epoch) >= sizeof(edir) - 2 * NAME_MAX)
                 return fail(err, -ENAMETOOLONG, "path", dir);
-        r = export_epoch_criteria(e, &ids, &n_ids);
-        if (r < 0) {
-                if (err)
-                        snprintf(err->msg, sizeof(err->msg), "%s",
-                                 r == -EINVAL ? "invalid criterion id" : strerror(-r));
-                return r;
-        }
         r = mkdir_p(edir, err);
         if (r >= 0)
-                r = write_records(edir, e, err);
-        if (r >= 0)
-                r = write_tsc(edir, e, ids, n_ids, err);
+                r = write_lines(edir, e, err);
         if (r >= 0)
                 r = write_small(edir, "manifest.sig", e->sig, 64, err);
         if (r >= 0 && e->tsr)  /* issue 10: the RFC 3161 token, before the manifest */
@@ -359,7 +420,6 @@ int export_folder_write(const char *dir, const struct export_epoch *e, struct st
         if (r >= 0)
                 r = write_small(edir, "manifest.json", e->manifest ? e->manifest : "",
                                 e->manifest_len, err);
-        free(ids);
         return r;
 }
 
@@ -416,6 +476,64 @@ static int read_whole(const char *path, char **ret, size_t *ret_len)
         *ret = p;
         *ret_len = len;
         return 0;
+}
+
+/* issue 12: a record file is mapped, not copied: `gatelog verify` hashes its lines where
+ * they lie (the pages are the kernel's page cache, dropped under memory pressure, so a file
+ * larger than memory still verifies). An empty file is "" (nothing mapped). -ENOENT when
+ * absent. */
+static int map_whole(const char *path, char **ret, size_t *ret_len)
+{
+        struct stat st;
+        void *p;
+        int fd = open(path, O_RDONLY | O_CLOEXEC), r = 0;
+
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, &st) < 0)
+                r = -errno;
+        else if (!S_ISREG(st.st_mode))
+                r = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+        if (r < 0 || st.st_size == 0) {
+                close(fd);
+                if (r >= 0) {
+                        *ret = (char *)"";
+                        *ret_len = 0;
+                }
+                return r;
+        }
+        p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+        r = p == MAP_FAILED ? -errno : 0;
+        close(fd);
+        if (r < 0)
+                return r;
+        (void)madvise(p, (size_t)st.st_size, MADV_SEQUENTIAL);
+        *ret = p;
+        *ret_len = (size_t)st.st_size;
+        return 0;
+}
+
+static void unmap_whole(char *p, size_t len)
+{
+        if (p && len > 0)
+                munmap(p, len);
+}
+
+/* map_whole of dir/name, leaving NULL when absent. */
+static int map_opt(const char *dir, const char *name, char **ret, size_t *ret_len,
+                   struct store_error *err)
+{
+        char path[PATH_MAX];
+        int r;
+
+        *ret = NULL;
+        *ret_len = 0;
+        if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >= sizeof(path))
+                return fail(err, -ENAMETOOLONG, "path", dir);
+        r = map_whole(path, ret, ret_len);
+        if (r == -ENOENT)
+                return 0;
+        return r < 0 ? fail(err, r, "read", path) : 0;
 }
 
 /* Reads dir/name into *ret, leaving NULL when absent; other errors fail. */
@@ -519,7 +637,7 @@ static void tsc_set_free(struct tsc_set *t)
 {
         for (size_t i = 0; i < t->n; i++) {
                 free(t->ids[i]);
-                free(t->data[i]);
+                unmap_whole(t->data[i], t->len[i]);
         }
         free(t->ids);
         free(t->data);
@@ -548,7 +666,7 @@ static int read_tsc(const char *edir, struct tsc_set *t, struct store_error *err
                     sizeof(dir))
                         r = fail(err, -ENAMETOOLONG, "path", edir);
                 else
-                        r = read_opt(dir, "records.jsonl", &t->data[i], &t->len[i], err);
+                        r = map_opt(dir, "records.jsonl", &t->data[i], &t->len[i], err);
         }
         /* Hand out the ids without their "tsc=" prefix. */
         for (size_t i = 0; r >= 0 && i < t->n; i++)
@@ -572,7 +690,7 @@ static int read_epoch(const char *cdir, const char *name,
         if (r >= 0)
                 r = read_opt(edir, "manifest.sig", &sig, &e.sig_len, err);
         if (r >= 0)
-                r = read_opt(edir, "records.jsonl", &records, &e.records_len, err);
+                r = map_opt(edir, "records.jsonl", &records, &e.records_len, err);
         if (r >= 0)
                 r = read_tsc(edir, &t, err);
         if (r >= 0)  /* issue 10 */
@@ -591,7 +709,7 @@ static int read_epoch(const char *cdir, const char *name,
         tsc_set_free(&t);
         free(manifest);
         free(sig);
-        free(records);
+        unmap_whole(records, e.records_len);
         free(tsr);
         return r;
 }

@@ -31,6 +31,15 @@ const char *store_errmsg(struct store *s); /* last SQLite message, borrowed */
  * for each problem found (at most 20); nothing when the file is sound. Reads the whole file. */
 int store_integrity_check(struct store *s, int (*cb)(void *ud, const char *problem), void *ud);
 
+/* issue 12: moves WAL checkpoints off the caller's thread. The store stops checkpointing
+ * when it commits (SQLite's wal_autocheckpoint); a thread with its own connection to the
+ * same file runs a PASSIVE checkpoint whenever a commit leaves STORE_CKPT_PAGES or more
+ * pages in the WAL, so the committing thread never copies pages back nor waits for the
+ * database file's fsync. Durability is unchanged: a commit is durable once its WAL frames
+ * are synced (synchronous=FULL), whoever checkpoints later. store_close stops the thread
+ * (after one last checkpoint). Read-write stores only; 0 or -errno. */
+int store_checkpoint_in_background(struct store *s);
+
 int store_begin(struct store *s);   /* BEGIN IMMEDIATE */
 int store_commit(struct store *s);
 int store_rollback(struct store *s);
@@ -143,6 +152,7 @@ int store_timestamp_get(struct store *s, int64_t epoch, uint8_t **ret, size_t *r
  * order) and tsc=ID/records.jsonl per criterion. Files are written to temporary names,
  * fsync'd and renamed; manifest.json comes last, so a present manifest means a complete
  * epoch. Re-exporting an epoch replaces its files with identical bytes. */
+struct export_source;
 struct export_record {
         const char *data;
         size_t len;
@@ -161,13 +171,26 @@ struct export_epoch {
         const uint8_t *tsr;              /* issue 10: manifest.tsr bytes, written before the
                                           * manifest; NULL: none */
         size_t tsr_len;
+        /* issue 12: when set, the records come from here instead of records/n_records, one
+         * at a time, so that no output holds the epoch in memory. */
+        const struct export_source *source;
 };
 
+/* issue 12: a streaming source of one epoch's records. foreach calls cb for each record in
+ * seq order (criteria filled; pointers borrowed for the call only) and returns what cb
+ * returned when <0, else 0 or its own error. An output may call it more than once. */
+struct export_source {
+        int (*foreach)(void *ud, int (*cb)(void *cb_ud, const struct export_record *r),
+                       void *cb_ud);
+        void *ud;
+};
+/* The records of e, from e->source when set, else from e->records: cb in seq order. */
+int export_epoch_foreach(const struct export_epoch *e,
+                         int (*cb)(void *ud, const struct export_record *r), void *ud);
+/* A criterion id as a folder name or key segment ('/' in it, a leading '.', too long: no). */
+bool export_criterion_ok(const char *id);
+
 int export_folder_write(const char *dir, const struct export_epoch *e, struct store_error *err);
-/* The distinct criterion ids of an epoch's records, sorted (each output writes one
- * tsc=ID/records.jsonl per id); *ret is malloc'd, the strings borrowed from e. -EINVAL when
- * an id cannot be a folder or key segment ('/' in it, a leading '.', too long). */
-int export_epoch_criteria(const struct export_epoch *e, const char ***ret, size_t *ret_n);
 
 /* Reading an export back for `gatelog verify --export`: one callback per epoch directory of
  * one chain, in epoch order (chain NULL: the only chain; -EINVAL if there are several).
@@ -177,7 +200,9 @@ struct export_read_epoch {
         const char *path;                /* the epoch folder */
         const char *manifest; size_t manifest_len;   /* NULL when missing */
         const uint8_t *sig; size_t sig_len;           /* NULL when missing */
-        const char *records; size_t records_len;      /* records.jsonl bytes, NULL if missing */
+        const char *records; size_t records_len;      /* records.jsonl bytes, NULL if missing;
+                                                       * issue 12: may be a read-only mapping,
+                                                       * not NUL-terminated */
         size_t n_tsc;
         const char *const *tsc_ids;
         const char *const *tsc_data;     /* each tsc=ID/records.jsonl */

@@ -216,7 +216,48 @@ struct s3_req {
         const void *body;
         size_t body_len;
         struct curl_slist *headers;
+        /* issue 12: the body read from fd (from offset 0, body_len bytes) instead of body,
+         * with its SHA-256 given (body_sha), so that no object is held in memory. */
+        bool from_fd;
+        int fd;
+        const uint8_t *body_sha;
 };
+
+/* Reads an upload body from its file (issue 12); rewound for each attempt. */
+struct fd_body {
+        int fd;
+        uint64_t off, len;
+};
+
+static size_t read_fd_cb(char *p, size_t size, size_t n, void *ud)
+{
+        struct fd_body *b = ud;
+        size_t want = size * n;
+
+        if (want > b->len - b->off)
+                want = (size_t)(b->len - b->off);
+        if (want == 0)
+                return 0;
+        for (;;) {
+                ssize_t k = pread(b->fd, p, want, (off_t)b->off);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k <= 0)
+                        return CURL_READFUNC_ABORT;  /* the file shrank: never send less */
+                b->off += (uint64_t)k;
+                return (size_t)k;
+        }
+}
+
+static int seek_fd_cb(void *ud, curl_off_t offset, int origin)
+{
+        struct fd_body *b = ud;
+
+        if (origin != SEEK_SET || offset < 0 || (uint64_t)offset > b->len)
+                return CURL_SEEKFUNC_CANTSEEK;
+        b->off = (uint64_t)offset;
+        return CURL_SEEKFUNC_OK;
+}
 
 struct s3_resp {
         long status;
@@ -319,6 +360,7 @@ static int perform_once(struct s3_client *c, const struct s3_req *q, const char 
                         struct s3_resp *rs, struct store_error *err)
 {
         CURL *h = c->curl;
+        struct fd_body fb = { q->fd, 0, q->body_len };
         CURLcode cc;
 
         buf_reset(&rs->body);
@@ -341,7 +383,14 @@ static int perform_once(struct s3_client *c, const struct s3_req *q, const char 
         curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, c->tls_verify ? 1L : 0L);
         curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, c->tls_verify ? 2L : 0L);
         curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-        if (!strcmp(q->method, "PUT")) {
+        if (!strcmp(q->method, "PUT") && q->from_fd) {  /* issue 12: streamed from a file */
+                curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+                curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)q->body_len);
+                curl_easy_setopt(h, CURLOPT_READFUNCTION, read_fd_cb);
+                curl_easy_setopt(h, CURLOPT_READDATA, &fb);
+                curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, seek_fd_cb);
+                curl_easy_setopt(h, CURLOPT_SEEKDATA, &fb);
+        } else if (!strcmp(q->method, "PUT")) {
                 curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "PUT");
                 curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)q->body_len);
                 curl_easy_setopt(h, CURLOPT_POSTFIELDS, q->body_len ? q->body : "");
@@ -375,7 +424,10 @@ static int s3_request(struct s3_client *c, struct s3_req *q, struct s3_resp *rs,
         struct curl_slist *h = q->headers, *t;
         int r;
 
-        hash_sha256(q->body_len ? q->body : "", q->body_len, sha);
+        if (q->body_sha)
+                memcpy(sha, q->body_sha, HASH_LEN);
+        else
+                hash_sha256(q->body_len ? q->body : "", q->body_len, sha);
         hash_hex(sha, HASH_LEN, hex);
         snprintf(line, sizeof(line), "x-amz-content-sha256: %s", hex);
         t = curl_slist_append(h, line);
@@ -430,20 +482,19 @@ static struct curl_slist *hdr(struct curl_slist *l, bool *oom, const char *fmt, 
         return n ? n : l;
 }
 
-int s3_put(struct s3_client *c, const char *key, const void *body, size_t len,
-           const struct s3_put_opts *o, struct store_error *err)
+/* A PUT of body (or, from_fd, of fd's first len bytes) whose MD5 and SHA-256 are given. */
+static int put_common(struct s3_client *c, const char *key, const void *body, bool from_fd,
+                      int fd, size_t len, const uint8_t md5[16], const uint8_t sha[HASH_LEN],
+                      const struct s3_put_opts *o, struct store_error *err)
 {
-        uint8_t md5[16], sha[HASH_LEN];
         char md5_b64[32], sha_b64[48];
         struct curl_slist *h = NULL;
         struct s3_resp rs = { .body = BUF_INIT };
         bool oom = false;
         int r;
 
-        EVP_Digest(len ? body : "", len, md5, NULL, EVP_md5(), NULL);
-        hash_sha256(len ? body : "", len, sha);
-        base64(md5, sizeof(md5), md5_b64);
-        base64(sha, sizeof(sha), sha_b64);
+        base64(md5, 16, md5_b64);
+        base64(sha, HASH_LEN, sha_b64);
         h = hdr(h, &oom, "Content-MD5: %s", md5_b64);
         h = hdr(h, &oom, "x-amz-checksum-sha256: %s", sha_b64);
         h = hdr(h, &oom, "Content-Type: %s",
@@ -463,7 +514,7 @@ int s3_put(struct s3_client *c, const char *key, const void *body, size_t len,
                 curl_slist_free_all(h);
                 return -ENOMEM;
         }
-        struct s3_req q = { "PUT", key, NULL, body, len, h };
+        struct s3_req q = { "PUT", key, NULL, body, len, h, from_fd, fd, sha };
         rs.body.max = S3_ERROR_BODY_MAX;
         r = s3_request(c, &q, &rs, err);
         curl_slist_free_all(q.headers);
@@ -471,10 +522,31 @@ int s3_put(struct s3_client *c, const char *key, const void *body, size_t len,
         return r;
 }
 
+int s3_put(struct s3_client *c, const char *key, const void *body, size_t len,
+           const struct s3_put_opts *o, struct store_error *err)
+{
+        uint8_t md5[16], sha[HASH_LEN];
+
+        EVP_Digest(len ? body : "", len, md5, NULL, EVP_md5(), NULL);
+        hash_sha256(len ? body : "", len, sha);
+        return put_common(c, key, body, false, -1, len, md5, sha, o, err);
+}
+
+int s3_put_fd(struct s3_client *c, const char *key, int fd, size_t len, const uint8_t md5[16],
+              const uint8_t sha[HASH_LEN], const struct s3_put_opts *o,
+              struct store_error *err)
+{
+        if (len > S3_OBJECT_MAX)
+                return s3_fail(err, -E2BIG, "PUT s3://%s/%.100s: %zu bytes, over the %zu of "
+                               "one PUT (multipart uploads are not built)", c->bucket, key, len,
+                               S3_OBJECT_MAX);
+        return put_common(c, key, NULL, true, fd, len, md5, sha, o, err);
+}
+
 int s3_head(struct s3_client *c, const char *key, char etag[80], struct store_error *err)
 {
         struct s3_resp rs = { .body = BUF_INIT };
-        struct s3_req q = { "HEAD", key, NULL, NULL, 0, NULL };
+        struct s3_req q = { .method = "HEAD", .key = key };
         int r = s3_request(c, &q, &rs, err);
 
         if (r >= 0)
@@ -488,7 +560,7 @@ int s3_get(struct s3_client *c, const char *key, char **ret, size_t *ret_len,
            struct store_error *err)
 {
         struct s3_resp rs = { .body = BUF_INIT };
-        struct s3_req q = { "GET", key, NULL, NULL, 0, NULL };
+        struct s3_req q = { .method = "GET", .key = key };
         int r;
 
         rs.body.max = S3_OBJECT_MAX;
@@ -564,7 +636,7 @@ int s3_list(struct s3_client *c, const char *prefix, int (*cb)(void *ud, const c
                         r = uri_encode(&query, prefix, false);
                 if (r < 0)
                         break;
-                struct s3_req q = { "GET", NULL, query.data, NULL, 0, NULL };
+                struct s3_req q = { .method = "GET", .query = query.data };
                 r = s3_request(c, &q, &rs, err);
                 curl_slist_free_all(q.headers);
                 if (r < 0)

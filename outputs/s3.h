@@ -54,6 +54,11 @@ struct s3_put_opts {
 };
 int s3_put(struct s3_client *c, const char *key, const void *body, size_t len,
            const struct s3_put_opts *o, struct store_error *err);
+/* issue 12: the same PUT with the body read from fd (its first len bytes, from offset 0,
+ * re-read on a retry), whose MD5 and SHA-256 the caller computed while writing it: no object
+ * is held in memory. -E2BIG past S3_OBJECT_MAX (one PUT; multipart is not built). */
+int s3_put_fd(struct s3_client *c, const char *key, int fd, size_t len, const uint8_t md5[16],
+              const uint8_t sha[32], const struct s3_put_opts *o, struct store_error *err);
 /* HEAD: 0 and the ETag (without quotes, lowercase; "" when none) into etag, or -ENOENT. */
 int s3_head(struct s3_client *c, const char *key, char etag[80], struct store_error *err);
 /* GET a whole object: *ret malloc'd and NUL-terminated (not counted in *ret_len). */

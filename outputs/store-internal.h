@@ -20,10 +20,13 @@ enum st {
         ST__MAX
 };
 
+struct store_ckpt;  /* the background checkpointer (store.c), issue 12 */
+
 /* A store is used by one thread at a time: the cached statements and errmsg are shared. */
 struct store {
         sqlite3 *db;
         bool readonly;
+        struct store_ckpt *ckpt;     /* NULL unless store_checkpoint_in_background */
         sqlite3_stmt *st[ST__MAX];   /* prepared on first use, finalized by store_close */
         char errmsg[256];
 };

@@ -4,14 +4,17 @@
  * second). A record tries only the rules its `app` and `source.kind` can satisfy (the
  * index built at load), in pack order; conditions short-circuit; regexes run JIT-compiled
  * with a match limit, so a pathological pattern costs bounded time (a regex that hits the
- * limit counts as not matching). All scratch state (PCRE2 match data, capture text) belongs
- * to the call, so a pack is shared between threads without locks.
+ * limit counts as not matching). All scratch state (PCRE2 match data, capture text, the
+ * text of a template) belongs to the calling thread and is reused from one call to the next
+ * (performance, issue 12: no allocation per record), so a pack is shared between threads
+ * without locks. Values set are built in the record's arena.
  *
  * Guarantees: the first rule that matches and does not say `continue` ends the search;
  * `set` writes only actor.*, target.*, action, outcome and severity; redactions run after
  * the last rule, so conditions always see the original record. */
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -187,12 +190,93 @@ struct mctx {
         const json *rec;
         pcre2_match_data *md;
         pcre2_match_context *mctx;
-        struct buf caps;              /* capture text, each NUL-terminated */
+        struct buf *caps;             /* capture text, each NUL-terminated (scratch) */
+        struct buf *out;              /* a template's text (scratch) */
         size_t cap_off[RULES_CAPTURES_MAX];
         size_t cap_len[RULES_CAPTURES_MAX];
         bool cap_set[RULES_CAPTURES_MAX];
         int err;                      /* -ENOMEM met while matching */
 };
+
+/* ---- Per-thread scratch ----
+ * The match data, capture and template buffers of one thread, kept between calls: the
+ * pthread key (made once) is the only process-wide state here; each thread's scratch is
+ * freed when the thread exits. */
+
+struct scratch {
+        pcre2_match_data *md;
+        uint32_t md_groups;           /* pairs md holds */
+        struct buf caps, out;
+        bool busy;                    /* in use by an outer call (a trace callback's) */
+};
+
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+static int scratch_key_err;
+
+static void scratch_free(void *p)
+{
+        struct scratch *sc = p;
+
+        if (!sc)
+                return;
+        pcre2_match_data_free(sc->md);
+        buf_free(&sc->caps);
+        buf_free(&sc->out);
+        free(sc);
+}
+
+static void scratch_key_make(void)
+{
+        scratch_key_err = pthread_key_create(&scratch_key, scratch_free);
+}
+
+/* This thread's scratch with match data for groups pairs, or a fresh one (*ret_own true:
+ * the caller frees it) when the thread's is busy or cannot be kept. NULL when out of
+ * memory. */
+static struct scratch *scratch_get(uint32_t groups, bool *ret_own)
+{
+        struct scratch *sc = NULL;
+
+        *ret_own = false;
+        if (pthread_once(&scratch_once, scratch_key_make) == 0 && scratch_key_err == 0)
+                sc = pthread_getspecific(scratch_key);
+        if (!sc || sc->busy) {
+                bool keep = !sc && scratch_key_err == 0;
+
+                sc = calloc(1, sizeof(*sc));
+                if (!sc)
+                        return NULL;
+                if (!keep || pthread_setspecific(scratch_key, sc) != 0)
+                        *ret_own = true;
+        }
+        if (groups > sc->md_groups) {
+                pcre2_match_data_free(sc->md);
+                sc->md = pcre2_match_data_create(groups, NULL);
+                sc->md_groups = sc->md ? groups : 0;
+                if (!sc->md) {
+                        if (*ret_own)
+                                scratch_free(sc);
+                        return NULL;
+                }
+        }
+        sc->busy = true;
+        return sc;
+}
+
+static void scratch_put(struct scratch *sc, bool own)
+{
+        if (own) {
+                scratch_free(sc);
+                return;
+        }
+        sc->busy = false;
+        /* Keep the buffers, but not what one huge record made them grow to. */
+        if (sc->caps.alloc > 64 * 1024)
+                buf_free(&sc->caps);
+        if (sc->out.alloc > 64 * 1024)
+                buf_free(&sc->out);
+}
 
 static bool str_op(const struct cond *c, const char *s, size_t n)
 {
@@ -237,9 +321,9 @@ static bool regex_op(struct mctx *m, const struct cond *c, const char *s, size_t
 
                 if (slot < 0 || ov[2 * g] == PCRE2_UNSET)
                         continue;
-                at = m->caps.len;
-                if (buf_append(&m->caps, s + ov[2 * g], ov[2 * g + 1] - ov[2 * g]) < 0 ||
-                    buf_putc(&m->caps, 0) < 0) {
+                at = m->caps->len;
+                if (buf_append(m->caps, s + ov[2 * g], ov[2 * g + 1] - ov[2 * g]) < 0 ||
+                    buf_putc(m->caps, 0) < 0) {
                         m->err = -ENOMEM;
                         return false;
                 }
@@ -301,9 +385,9 @@ static bool cond_eval(struct mctx *m, const struct cond *c)
 
 /* Renders a template. Returns 1 with the value in *ret (owned), 0 when a reference without
  * a default names an absent value (the field is then not set), or -ENOMEM. */
-static int tmpl_render(struct mctx *m, const struct tmpl *t, json **ret)
+static int tmpl_render(struct mctx *m, json *rec, const struct tmpl *t, json **ret)
 {
-        struct buf out = BUF_INIT;
+        struct buf *out = m->out;
         int r = 0;
 
         /* A template that is exactly one field reference copies the value with its type. */
@@ -315,7 +399,8 @@ static int tmpl_render(struct mctx *m, const struct tmpl *t, json **ret)
                         return *ret ? 1 : -ENOMEM;
                 }
         }
-        out.max = RULES_VALUE_MAX;
+        buf_reset(out);
+        out->max = RULES_VALUE_MAX;
         for (size_t i = 0; r == 0 && i < t->n_parts; i++) {
                 const struct tpart *p = &t->parts[i];
                 const char *s = NULL;
@@ -327,7 +412,7 @@ static int tmpl_render(struct mctx *m, const struct tmpl *t, json **ret)
                         n = p->len;
                 } else if (p->kind == TP_CAPTURE) {
                         if (m->cap_set[p->slot]) {
-                                s = m->caps.data + m->cap_off[p->slot];
+                                s = m->caps->data + m->cap_off[p->slot];
                                 n = m->cap_len[p->slot];
                         }
                 } else {
@@ -338,20 +423,18 @@ static int tmpl_render(struct mctx *m, const struct tmpl *t, json **ret)
                         s = p->dflt;
                         n = strlen(s);
                 }
-                if (!s) {
-                        buf_free(&out);
+                if (!s)
                         return 0;
-                }
-                r = buf_append(&out, s, n);
+                r = buf_append(out, s, n);
         }
         if (r == 0) {
-                /* Captures of valid UTF-8 subjects with PCRE2_UTF are valid UTF-8. */
-                *ret = json_new_str_lossy(out.data ? out.data : "", out.len, NULL);
+                /* Captures of valid UTF-8 subjects with PCRE2_UTF are valid UTF-8. In the
+                 * record's arena (issue 12). */
+                *ret = json_new_str_lossy_in(rec, out->data ? out->data : "", out->len, NULL);
                 r = *ret ? 1 : -ENOMEM;
         } else if (r == -E2BIG) {
                 r = 0;
         }
-        buf_free(&out);
         return r;
 }
 
@@ -362,7 +445,7 @@ static int rule_sets(struct mctx *m, json *rec, const struct rule *rl)
                 int r = 0;
 
                 for (size_t a = 0; r == 0 && a < rl->sets[i].n_t; a++)
-                        r = tmpl_render(m, &rl->sets[i].t[a], &v);
+                        r = tmpl_render(m, rec, &rl->sets[i].t[a], &v);
                 if (r < 0)
                         return r;
                 if (r == 0)
@@ -490,16 +573,18 @@ static int apply_redactions(const struct rules_pack *p, json *rec, const size_t 
 
 static int set_criteria(json *rec, uint64_t bits)
 {
-        json *arr = json_new_arr();
+        json *arr = json_new_arr_in(rec);
 
         if (!arr)
                 return -ENOMEM;
-        for (size_t i = 0; i < rules_criteria_count(); i++)
-                if (bits & ((uint64_t)1 << i))
-                        if (json_arr_append(arr, json_new_str(rules_criterion_at(i))) < 0) {
-                                json_free(arr);
+        for (size_t i = 0; bits && i < rules_criteria_count(); i++)
+                if (bits & ((uint64_t)1 << i)) {
+                        const char *id = rules_criterion_at(i);
+
+                        if (json_arr_append(arr, json_new_strn_in(rec, id, strlen(id))) < 0)
                                 return -ENOMEM;
-                        }
+                        bits &= ~((uint64_t)1 << i);
+                }
         return json_obj_set(rec, "criteria", arr);
 }
 
@@ -550,24 +635,25 @@ int rules_apply_trace(const struct rules_pack *p, json *rec, enum rules_verdict 
         uint64_t criteria = 0;
         const struct rule *last = NULL;
         enum rules_verdict verdict = RULES_KEEP;
+        struct scratch *sc;
+        bool own;
         struct cand c;
         int r = 0;
 
+        sc = scratch_get(p->max_groups ? p->max_groups : 1, &own);
+        if (!sc)
+                return -ENOMEM;
         m.mctx = p->mctx;
-        if (p->max_groups) {
-                m.md = pcre2_match_data_create(p->max_groups, NULL);
-                if (!m.md) {
-                        r = -ENOMEM;
-                        goto out;
-                }
-        }
+        m.md = sc->md;
+        m.caps = &sc->caps;
+        m.out = &sc->out;
         cand_init(p, rec, &c);
         while (cand_next(&c, &idx)) {
                 const struct rule *rl = &p->rules[idx];
                 bool ok;
 
                 m.rl = rl;
-                buf_reset(&m.caps);
+                buf_reset(m.caps);
                 memset(m.cap_set, 0, sizeof(m.cap_set));
                 ok = cond_eval(&m, &rl->match);
                 if (m.err) {
@@ -614,8 +700,7 @@ int rules_apply_trace(const struct rules_pack *p, json *rec, enum rules_verdict 
                         r = apply_redactions(p, rec, matched, n_matched);
         }
 out:
-        pcre2_match_data_free(m.md);
-        buf_free(&m.caps);
+        scratch_put(sc, own);
         free(matched);
         if (r < 0)
                 return r;

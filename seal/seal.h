@@ -150,6 +150,52 @@ int seal_verifier_head(const struct seal_verifier *v, uint8_t ret_hash[HASH_LEN]
 void seal_verifier_anchor(struct seal_verifier *v, int64_t epoch, const uint8_t prev[HASH_LEN],
                           uint64_t next_seq);
 
+/* ---- Streaming verification (issue 12) ----
+ * The same checks as seal_verifier_epoch / seal_verifier_tsc, fed one record at a time so
+ * that no caller holds an epoch: epoch_begin (manifest, signature, links), then record for
+ * each record in stored order, then records_end (count, roots, criteria roots). The problem
+ * reports are the same sentences in the same order. seal_verifier_epoch is begin, records and
+ * end. Memory: one leaf hash and seq per record of the epoch, and its criteria indexes. */
+int seal_verifier_epoch_begin(struct seal_verifier *v, const char *label, const char *manifest,
+                              size_t manifest_len, const uint8_t *sig, size_t sig_len);
+int seal_verifier_record(struct seal_verifier *v, const char *data, size_t len);
+int seal_verifier_records_end(struct seal_verifier *v);
+/* After records_end: the indexes (in the order fed) of the records tagged with id, for a
+ * caller that checks a tsc=ID/records.jsonl by comparing bytes rather than hashes; NULL and 0
+ * when no record carries id. Borrowed until the next epoch. */
+const size_t *seal_verifier_tagged(const struct seal_verifier *v, const char *id,
+                                   size_t *ret_n);
+/* Reports on the tsc=ID/records.jsonl of the current epoch, as seal_verifier_tsc does: it
+ * has n_lines lines and its line first_bad (0-based) is the first that is not the record it
+ * should be (SIZE_MAX: none differs within the shorter of the two lists). */
+int seal_verifier_tsc_result(struct seal_verifier *v, const char *id, size_t n_lines,
+                             size_t first_bad);
+
+/* ---- Record scanner (seal/verify-scan.c; issue 12) ---- */
+#define SEAL_SCAN_CRITERIA_MAX 32
+
+struct seal_span {
+        const char *p;
+        size_t len;
+};
+
+enum seal_scan_kind { SEAL_SCAN_ABSENT, SEAL_SCAN_STRING, SEAL_SCAN_OTHER };
+
+struct seal_scan {
+        int64_t seq;                            /* non-negative */
+        bool has_criteria;
+        size_t n_criteria;
+        enum seal_scan_kind host_kind, time_kind, received_kind;
+        struct seal_span host, time, received;  /* SEAL_SCAN_STRING: the bytes (no escape) */
+        struct seal_span criteria[SEAL_SCAN_CRITERIA_MAX];  /* plain strings, in order */
+};
+/* 1 when the bytes are one JSON object exactly as the canonical serialiser writes it, with
+ * "seq" a non-negative integer and "criteria" absent or an array of at most
+ * SEAL_SCAN_CRITERIA_MAX strings without escapes; *ret is filled (spans point into p).
+ * 0 when it cannot tell (the record may still be canonical): take the full parser. Never
+ * allocates. */
+int seal_scan_record(const char *p, size_t len, struct seal_scan *ret);
+
 /* ---- Inclusion proofs (seal/proof.c; issue 10) ----
  * RFC 6962 section 2.1.1 audit paths, checked with RFC 9162 section 2.1.3.2, and the proof
  * file of docs/FORMAT.md section 7: one canonical JSON object and '\n'. */

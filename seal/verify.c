@@ -93,6 +93,15 @@ struct seal_verifier {
         seal_rotate_cb rotate_cb;
         void *rotate_ud;
         bool rotated;                   /* pk is no longer the pinned one */
+
+        /* issue 12: the epoch being fed record by record (seal_verifier_epoch_begin). */
+        bool in_records;
+        struct mf f;                    /* chain and criteria pointers cleared */
+        bool sig_ok, known;
+        uint64_t expected;
+        uint8_t pending_hash[HASH_LEN]; /* SHA-256 of the manifest bytes */
+        const char *pending_manifest;   /* for head_track, borrowed until records_end */
+        size_t pending_len;
 };
 
 static const char *const manifest_members[] = {
@@ -207,12 +216,13 @@ void seal_verifier_anchor(struct seal_verifier *v, int64_t epoch, const uint8_t 
 }
 
 /* The criterion id of the current epoch, created when absent; NULL when out of memory. */
-static struct crit *crit_get(struct seal_verifier *v, const char *id, bool create)
+static struct crit *crit_get_n(struct seal_verifier *v, const char *id, size_t len,
+                               bool create)
 {
         struct crit *c;
 
         for (size_t i = 0; i < v->n_crits; i++)
-                if (strcmp(v->crits[i].id, id) == 0)
+                if (strncmp(v->crits[i].id, id, len) == 0 && v->crits[i].id[len] == '\0')
                         return &v->crits[i];
         if (!create)
                 return NULL;
@@ -227,11 +237,16 @@ static struct crit *crit_get(struct seal_verifier *v, const char *id, bool creat
         }
         c = &v->crits[v->n_crits];
         memset(c, 0, sizeof(*c));
-        c->id = strdup(id);
+        c->id = strndup(id, len);
         if (!c->id)
                 return NULL;
         v->n_crits++;
         return c;
+}
+
+static struct crit *crit_get(struct seal_verifier *v, const char *id, bool create)
+{
+        return crit_get_n(v, id, strlen(id), create);
 }
 
 static int crit_tag(struct crit *c, size_t i)
@@ -544,12 +559,14 @@ static int record_criteria(struct seal_verifier *v, const json *rec, size_t i, i
 }
 
 /* Checks the seq of record i against the one expected; returns the seq to report under. */
+static int64_t record_seq_num(struct seal_verifier *v, int64_t s, size_t i, bool *known,
+                              uint64_t *expected);
+
 static int64_t record_seq(struct seal_verifier *v, const json *rec, size_t i, bool *known,
                           uint64_t *expected)
 {
         const json *j = json_obj_get(rec, "seq");
         int64_t want = *known ? (int64_t)*expected : -1;
-        int64_t s;
 
         if (!j || json_type_of(j) != JSON_INT || json_int(j) < 0) {
                 problem(v, want, "record has no non-negative integer \"seq\"");
@@ -557,7 +574,15 @@ static int64_t record_seq(struct seal_verifier *v, const json *rec, size_t i, bo
                         (*expected)++;
                 return want;
         }
-        s = json_int(j);
+        return record_seq_num(v, json_int(j), i, known, expected);
+}
+
+/* issue 12: the seq checks on a number, shared by the scanner's fast path. */
+static int64_t record_seq_num(struct seal_verifier *v, int64_t s, size_t i, bool *known,
+                              uint64_t *expected)
+{
+        int64_t want = *known ? (int64_t)*expected : -1;
+
         if (*known && s != want && i == 0)
                 problem(v, s, "first record has seq %" PRId64 ", expected %" PRId64, s, want);
         else if (*known && s == want + 1)
@@ -640,21 +665,43 @@ static void check_criteria_roots(struct seal_verifier *v, uint8_t (*tmp)[HASH_LE
         }
 }
 
-static int check_records(struct seal_verifier *v, const struct mf *f,
-                         const struct seal_blob *records, size_t n)
+/* issue 12: one record of the epoch being fed. The scanner decides most records without a
+ * tree; the others take the full parser (check_record), which also words any problem. */
+static int feed_record(struct seal_verifier *v, const char *data, size_t len)
+{
+        struct seal_scan sc;
+        size_t i = v->n_leaves;
+        int64_t seq;
+
+        if (i == v->alloc_leaves) {
+                int r = leaves_reserve(v, i ? 2 * i : 1024);
+                if (r < 0)
+                        return r;
+        }
+        v->n_leaves++;
+        if (!seal_scan_record(data, len, &sc)) {
+                struct seal_blob b = { data, len };
+                return check_record(v, &b, i, &v->known, &v->expected);
+        }
+        merkle_leaf_hash(data, len, v->leaves[i]);
+        seq = record_seq_num(v, sc.seq, i, &v->known, &v->expected);
+        v->seqs[i] = seq;
+        for (size_t k = 0; k < sc.n_criteria; k++) {
+                struct crit *c = crit_get_n(v, sc.criteria[k].p, sc.criteria[k].len, true);
+                if (!c || crit_tag(c, i) < 0)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+/* The epoch's count, root and criteria roots, once every record was fed. */
+static int check_records_end(struct seal_verifier *v, const struct mf *f)
 {
         char a[HASH_HEX_LEN], b[HASH_HEX_LEN];
         uint8_t (*tmp)[HASH_LEN];
         uint8_t root[HASH_LEN];
-        bool known = f->has_first_seq || v->have_seq;
-        uint64_t expected = f->has_first_seq ? f->first_seq : v->next_seq;
-        int r = leaves_reserve(v, n);
+        size_t n = v->n_leaves;
 
-        for (size_t i = 0; r == 0 && i < n; i++)
-                r = check_record(v, &records[i], i, &known, &expected);
-        if (r < 0)
-                return r;
-        v->n_leaves = n;
         if (f->has_count && f->count != n)
                 problem(v, -1, "manifest count is %" PRIu64 " but %zu records were given",
                         f->count, n);
@@ -673,8 +720,8 @@ static int check_records(struct seal_verifier *v, const struct mf *f,
         if (f->has_first_seq && f->has_count) {
                 v->next_seq = f->first_seq + f->count;
                 v->have_seq = true;
-        } else if (known) {
-                v->next_seq = expected;
+        } else if (v->known) {
+                v->next_seq = v->expected;
                 v->have_seq = true;
         }
         return 0;
@@ -845,8 +892,11 @@ int seal_verifier_finish(struct seal_verifier *v)
 {
         char what[WHAT_MAX_LEN], a[HASH_HEX_LEN], b[HASH_HEX_LEN];
         int64_t last = (int64_t)v->head.tree_size - 1;
-        uint64_t got = v->log ? merkle_count(v->log) : 0;
+        uint64_t got;
 
+        if (v->in_records)
+                seal_verifier_records_end(v);
+        got = v->log ? merkle_count(v->log) : 0;
         if (v->open)
                 seal_verifier_epoch_end(v, false);
         if (!v->want_head)
@@ -879,51 +929,112 @@ int seal_verifier_finish(struct seal_verifier *v)
         return 0;
 }
 
-int seal_verifier_epoch(struct seal_verifier *v, const char *label, const char *manifest,
-                        size_t manifest_len, const uint8_t *sig, size_t sig_len,
-                        const struct seal_blob *records, size_t n_records)
+int seal_verifier_epoch_begin(struct seal_verifier *v, const char *label, const char *manifest,
+                              size_t manifest_len, const uint8_t *sig, size_t sig_len)
 {
         struct mf f = { 0 };
         json *m = NULL;
         int r;
 
+        if (v->in_records && (r = seal_verifier_records_end(v)) < 0)
+                return r;
         if (v->open)
                 seal_verifier_epoch_end(v, false);
         epoch_reset(v);
         v->epochs++;
+        v->sig_ok = false;
         r = read_manifest(v, label, manifest, manifest_len, &m, &f);
         if (r == 0 && f.parsed)
                 r = check_manifest(v, m, manifest, manifest_len, &f);
         if (r == 0) {
-                bool sig_ok = manifest && check_signature(v, manifest, manifest_len, sig,
-                                                           sig_len);
-
+                v->sig_ok = manifest && check_signature(v, manifest, manifest_len, sig,
+                                                         sig_len);
                 check_chain_name(v, &f);
                 check_links(v, &f);
-                r = check_records(v, &f, records, n_records);
-                if (r == 0)
-                        follow_rotation(v, &f, sig_ok);  /* issue 10 */
         }
         json_free(m);
         if (r < 0)
                 return r;
-        /* The chain moves on even past a bad epoch, so that one tampered epoch is reported
-         * once rather than breaking every later link. */
+        f.chain = NULL;
+        f.criteria = NULL;
+        v->f = f;
+        v->known = f.has_first_seq || v->have_seq;
+        v->expected = f.has_first_seq ? f.first_seq : v->next_seq;
         if (manifest)
-                hash_sha256(manifest, manifest_len, v->head_hash);
+                hash_sha256(manifest, manifest_len, v->pending_hash);
         else
-                memset(v->head_hash, 0, HASH_LEN);
-        v->head_epoch = f.has_epoch ? f.epoch : (v->have_head ? v->head_epoch + 1 : 0);
-        v->have_head = true;
-        v->open = true;
-        return head_track(v, manifest, manifest_len);
+                memset(v->pending_hash, 0, HASH_LEN);
+        v->pending_manifest = manifest;
+        v->pending_len = manifest_len;
+        v->in_records = true;
+        return 0;
 }
 
-int seal_verifier_tsc(struct seal_verifier *v, const char *id, const struct seal_blob *records,
-                      size_t n_records)
+int seal_verifier_record(struct seal_verifier *v, const char *data, size_t len)
+{
+        if (!v->in_records)
+                return -EINVAL;
+        return feed_record(v, data ? data : "", data ? len : 0);
+}
+
+int seal_verifier_records_end(struct seal_verifier *v)
+{
+        int r;
+
+        if (!v->in_records)
+                return 0;
+        v->in_records = false;
+        r = check_records_end(v, &v->f);
+        if (r < 0)
+                return r;
+        follow_rotation(v, &v->f, v->sig_ok);  /* issue 10 */
+        /* The chain moves on even past a bad epoch, so that one tampered epoch is reported
+         * once rather than breaking every later link. */
+        memcpy(v->head_hash, v->pending_hash, HASH_LEN);
+        v->head_epoch = v->f.has_epoch ? v->f.epoch : (v->have_head ? v->head_epoch + 1 : 0);
+        v->have_head = true;
+        v->open = true;
+        r = head_track(v, v->pending_manifest, v->pending_len);
+        v->pending_manifest = NULL;
+        return r;
+}
+
+int seal_verifier_epoch(struct seal_verifier *v, const char *label, const char *manifest,
+                        size_t manifest_len, const uint8_t *sig, size_t sig_len,
+                        const struct seal_blob *records, size_t n_records)
+{
+        int r = seal_verifier_epoch_begin(v, label, manifest, manifest_len, sig, sig_len);
+
+        if (r == 0)
+                r = leaves_reserve(v, n_records);
+        for (size_t i = 0; r == 0 && i < n_records; i++)
+                r = seal_verifier_record(v, records[i].data, records[i].len);
+        if (r < 0) {
+                v->in_records = false;
+                return r;
+        }
+        return seal_verifier_records_end(v);
+}
+
+const size_t *seal_verifier_tagged(const struct seal_verifier *v, const char *id,
+                                   size_t *ret_n)
+{
+        for (size_t i = 0; i < v->n_crits; i++)
+                if (strcmp(v->crits[i].id, id) == 0) {
+                        *ret_n = v->crits[i].n_idx;
+                        return v->crits[i].idx;
+                }
+        *ret_n = 0;
+        return NULL;
+}
+
+int seal_verifier_tsc_result(struct seal_verifier *v, const char *id, size_t n_lines,
+                             size_t first_bad)
 {
         struct crit *c;
 
+        if (v->in_records)
+                seal_verifier_records_end(v);
         if (!v->open)
                 return -EINVAL;
         c = crit_get(v, id, false);
@@ -935,26 +1046,44 @@ int seal_verifier_tsc(struct seal_verifier *v, const char *id, const struct seal
         if (c->file_seen)
                 problem(v, -1, "tsc=%s/records.jsonl given twice", id);
         c->file_seen = true;
-        if (n_records != c->n_idx)
+        if (n_lines != c->n_idx)
                 problem(v, -1, "tsc=%s/records.jsonl has %zu records but %zu of the epoch's "
-                        "records are tagged with it", id, n_records, c->n_idx);
-        for (size_t i = 0; i < n_records && i < c->n_idx; i++) {
+                        "records are tagged with it", id, n_lines, c->n_idx);
+        if (first_bad < n_lines && first_bad < c->n_idx)
+                /* Later lines are shifted too: one report says it. */
+                problem(v, v->seqs[c->idx[first_bad]], "tsc=%s/records.jsonl line "
+                        "%zu is not this record (the %zu. tagged with %s); the file "
+                        "differs from there on", id, first_bad + 1, first_bad + 1, id);
+        return 0;
+}
+
+int seal_verifier_tsc(struct seal_verifier *v, const char *id, const struct seal_blob *records,
+                      size_t n_records)
+{
+        size_t n_idx = 0, first_bad = SIZE_MAX;
+        const size_t *idx;
+
+        if (v->in_records)
+                seal_verifier_records_end(v);
+        if (!v->open)
+                return -EINVAL;
+        idx = seal_verifier_tagged(v, id, &n_idx);
+        for (size_t i = 0; idx && i < n_records && i < n_idx; i++) {
                 uint8_t leaf[HASH_LEN];
 
                 merkle_leaf_hash(records[i].data, records[i].len, leaf);
-                if (memcmp(leaf, v->leaves[c->idx[i]], HASH_LEN) != 0) {
-                        /* Later lines are shifted too: one report says it. */
-                        problem(v, v->seqs[c->idx[i]], "tsc=%s/records.jsonl line "
-                                "%zu is not this record (the %zu. tagged with %s); the file "
-                                "differs from there on", id, i + 1, i + 1, id);
+                if (memcmp(leaf, v->leaves[idx[i]], HASH_LEN) != 0) {
+                        first_bad = i;
                         break;
                 }
         }
-        return 0;
+        return seal_verifier_tsc_result(v, id, n_records, first_bad);
 }
 
 int seal_verifier_epoch_end(struct seal_verifier *v, bool expect_tsc_files)
 {
+        if (v->in_records)
+                seal_verifier_records_end(v);
         if (!v->open)
                 return 0;
         for (size_t k = 0; expect_tsc_files && k < v->n_crits; k++) {

@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "cli/exporter.h"
+#include "cli/writer-map.h"
 #include "cli/writer.h"
 #include "core/tm.h"
 #include "outputs/outputs.h"
@@ -254,6 +255,69 @@ static void count_cb(void *ud, uint64_t token) {
 
 /* Positions, sinks, rule drops, unmapped apps and rule packs reach the store and the sealed
  * manifest's stats exactly. */
+/* issue 12: the mapper's bytes with seq spliced in must be exactly the canonical bytes of
+ * the tree with that seq, whatever else is called "seq" in the record. */
+static void test_writer_map_splice_equals_canon(void **state) {
+        static const struct {
+                const char *name, *json;
+                int64_t seq;
+        } cases[] = {
+                { "plain", "{\"message\":\"hi\",\"host\":\"h\"}", 0 },
+                { "keys both sides", "{\"a\":1,\"zz\":[1,2],\"sep\":\"x\",\"sez\":2}", 7 },
+                { "nested seq first", "{\"actor\":{\"seq\":5,\"user\":\"a\"},\"b\":[{\"seq\":1}]}",
+                  1234567890123LL },
+                { "seq in strings", "{\"message\":\"\\\"seq\\\":0,\\\\\",\"raw\":\"{\\\"seq\\\":0}\"}", 42 },
+                { "seq already set", "{\"seq\":99,\"x\":null}", 3 },
+                { "non-ascii keys", "{\"\u00e9t\u00e9\":1,\"\\ud83d\\ude00\":2,\"s\":true}", 10 },
+                { "criteria and flags", "{\"criteria\":[\"CC6.1\",\"A1.2\"],\"flags\":[\"malformed\"],"
+                  "\"rule\":\"unmapped\",\"source\":{\"kind\":\"syslog\",\"transport\":\"tcp\"},"
+                  "\"time\":\"2026-01-02T03:04:05Z\"}", 5 },
+        };
+        struct buf scratch = BUF_INIT, out = BUF_INIT, want = BUF_INIT;
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                json *rec = NULL, *model = NULL;
+                assert_int_equal(json_parse(cases[i].json, strlen(cases[i].json), &rec, NULL), 0);
+                assert_int_equal(json_parse(cases[i].json, strlen(cases[i].json), &model, NULL), 0);
+                struct event *e = event_new(rec, 1000);
+                assert_non_null(e);
+                if (wmap_event(NULL, e, &scratch) != 0)
+                        fail_msg("case %s: wmap_event failed", cases[i].name);
+                assert_null(e->rec);
+                assert_non_null(e->mapped);
+                assert_int_equal(wmap_splice(e->mapped, cases[i].seq, &out), 0);
+                assert_int_equal(json_obj_set_int(model, "seq", cases[i].seq), 0);
+                buf_reset(&want);
+                assert_int_equal(json_canon(model, &want), 0);
+                if (out.len != want.len || memcmp(out.data, want.data, out.len) != 0)
+                        fail_msg("case %s: %s != %s", cases[i].name, out.data, want.data);
+                json_free(model);
+                event_free(e);
+        }
+        /* What the store and the counters read, without the tree. */
+        const char *j = cases[6].json;
+        json *rec = NULL;
+        assert_int_equal(json_parse(j, strlen(j), &rec, NULL), 0);
+        struct event *e = event_new(rec, 1000);
+        assert_int_equal(wmap_event(NULL, e, &scratch), 0);
+        const struct wmap_rec *m = e->mapped;
+        assert_int_equal(m->n_crit, 2);
+        assert_string_equal(m->crit, "CC6.1");
+        assert_string_equal(wmap_next(m->crit), "A1.2");
+        assert_int_equal(m->n_flags, 1);
+        assert_string_equal(m->flags, "malformed");
+        assert_string_equal(m->unmapped_app, "-");
+        assert_null(m->host);
+        assert_true(m->time_us != 1000);
+        assert_string_equal(e->src_kind, "syslog");
+        assert_string_equal(e->src_transport, "tcp");
+        assert_true(e->malformed);
+        assert_false(e->truncated);
+        event_free(e);
+        buf_free(&scratch);
+        buf_free(&out);
+        buf_free(&want);
+}
+
 static void test_writer_positions_sinks_and_rule_stats(void **state) {
         struct fixture f;
         fixture_init(&f);
@@ -330,6 +394,7 @@ int main(void) {
                 cmocka_unit_test(test_writer_criteria_restart_and_verify),
                 cmocka_unit_test(test_writer_refuses_other_chain),
                 cmocka_unit_test(test_writer_positions_sinks_and_rule_stats),
+                cmocka_unit_test(test_writer_map_splice_equals_canon),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

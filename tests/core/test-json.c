@@ -603,6 +603,195 @@ static void test_canon_cap(void **state)
         json_free(a);
 }
 
+/* ---- Arena-backed trees (issue 12) ---- */
+
+/* A value added to a tree stays usable through the pointer the caller kept; values built in
+ * a tree's arena, replaced values, big strings and constants all behave; ASan and Valgrind
+ * see every byte freed by json_free of the root. */
+static void test_arena(void **state)
+{
+        json *rec = json_new_obj(), *sub = json_new_obj(), *arr, *v, *other;
+        char big[5000];
+        char *s;
+
+        /* Adopted: the pointer kept after the add is the member. */
+        assert_int_equal(json_obj_set(rec, "sub", sub), 0);
+        assert_int_equal(json_obj_set_str(sub, "x", "y"), 0);
+        assert_ptr_equal(json_obj_get(rec, "sub"), sub);
+        json_free(sub); /* a member now: does nothing */
+        /* Built in the tree's arena. */
+        arr = json_new_arr_in(rec);
+        assert_non_null(arr);
+        assert_int_equal(json_arr_append(arr, json_new_strn_in(rec, "a", 1)), 0);
+        assert_int_equal(json_arr_append(arr, json_new_int_in(rec, -5)), 0);
+        assert_int_equal(json_arr_append(arr, json_new_str_lossy_in(rec, "b\xff", 2, NULL)), 0);
+        assert_int_equal(json_arr_append(arr, json_new_obj_in(rec)), 0);
+        assert_int_equal(json_obj_set(rec, "arr", arr), 0);
+        assert_null(json_new_strn_in(rec, "\xff", 1));
+        /* Counters and strings no longer than before are overwritten in place, so that a
+         * long-lived object does not grow; other replacements only waste arena space. */
+        for (int i = 0; i < 1000; i++)
+                assert_int_equal(json_obj_set_int(rec, "n", i), 0);
+        v = json_obj_get(rec, "n");
+        assert_int_equal(json_obj_set_int(rec, "n", 999), 0);
+        assert_ptr_equal(json_obj_get(rec, "n"), v);
+        assert_int_equal(json_obj_set_str(rec, "s", "longer"), 0);
+        v = json_obj_get(rec, "s");
+        assert_int_equal(json_obj_set_str(rec, "s", "short"), 0);
+        assert_ptr_equal(json_obj_get(rec, "s"), v);
+        assert_string_equal(json_str(v, NULL), "short");
+        assert_int_equal(json_obj_set_str(rec, "s", "much longer"), 0);
+        assert_string_equal(json_str(json_obj_get(rec, "s"), NULL), "much longer");
+        assert_int_equal(json_obj_set(rec, "s", json_new_int(1)), 0);
+        assert_int_equal(json_obj_set_str(rec, "s", "x"), 0);
+        assert_int_equal(json_obj_del(rec, "s"), 1);
+        for (int i = 0; i < 1000; i++)
+                assert_int_equal(json_obj_set(rec, "w", json_new_str("wasted")), 0);
+        /* A string bigger than a chunk gets a block of its own. */
+        memset(big, 'q', sizeof(big));
+        assert_int_equal(json_obj_set(rec, "big", json_new_strn_in(rec, big, sizeof(big))), 0);
+        assert_int_equal(json_obj_set(rec, "c", json_new_strn_in(rec, "after", 5)), 0);
+        /* A node of another tree is copied, the other tree keeps its own. */
+        other = json_new_obj();
+        assert_int_equal(json_obj_set_str(other, "k", "v"), 0);
+        assert_int_equal(json_obj_set(rec, "o", json_new_obj_in(other)), 0);
+        v = json_obj_get(other, "k");
+        assert_int_equal(json_obj_set(rec, "k", v), 0);
+        assert_ptr_not_equal(json_obj_get(rec, "k"), v);
+        json_free(other);
+        assert_string_equal(json_str(json_obj_get(rec, "k"), NULL), "v");
+        /* Constants are shared and never freed. */
+        assert_ptr_equal(json_new_null(), json_new_null());
+        json_free(json_new_bool(true));
+        assert_true(json_bool(json_new_bool(true)));
+        assert_int_equal(json_obj_del(rec, "big"), 1);
+        s = canon_of(rec);
+        assert_string_equal(s, "{\"arr\":[\"a\",-5,\"b\xef\xbf\xbd\",{}],\"c\":\"after\","
+                               "\"k\":\"v\",\"n\":999,\"o\":{},\"sub\":{\"x\":\"y\"},"
+                               "\"w\":\"wasted\"}");
+        free(s);
+        json_free(rec);
+        /* A standalone scalar has no arena: the _in constructors then make standalone
+         * values, which adding adopts. */
+        v = json_new_int(1);
+        other = json_new_strn_in(v, "x", 1);
+        json_free(v);
+        rec = json_new_obj_reserve(64);
+        assert_int_equal(json_obj_reserve(rec, 40), 0);
+        assert_int_equal(json_arena_reserve(rec, 10000), 0);
+        assert_int_equal(json_obj_add(rec, "x", other), 0);
+        assert_int_equal(json_obj_add_static(rec, "y", json_new_num(0.5)), 0);
+        assert_int_equal(json_obj_add(rec, "\xff", json_new_null()), -EINVAL);
+        assert_int_equal(json_obj_reserve(json_obj_get(rec, "x"), 4), -EINVAL);
+        s = canon_of(rec);
+        assert_string_equal(s, "{\"x\":\"x\",\"y\":0.5}");
+        free(s);
+        json_free(rec);
+}
+
+/* Serialisation does not depend on the order members were added in (objects built in key
+ * order skip the sort, others are sorted): every permutation of a member set gives the
+ * same bytes, and so does parsing those bytes. Duplicate keys are refused whether or not
+ * the text was in key order. */
+static void test_member_order(void **state)
+{
+        static const char *const keys[] = { "time", "a", "\xc3\xa9", "seq", "b", "aa",
+                                            "\xf0\x9f\x98\x80", "\xef\xbd\xa1", "z", "" };
+        const size_t nk = sizeof(keys) / sizeof(keys[0]);
+        char *want = NULL;
+        unsigned seed = 12;
+
+        for (int round = 0; round < 200; round++) {
+                size_t perm[sizeof(keys) / sizeof(keys[0])];
+                json *o = json_new_obj(), *back = NULL;
+                char *got, *again;
+
+                for (size_t i = 0; i < nk; i++)
+                        perm[i] = i;
+                for (size_t i = nk - 1; round > 0 && i > 0; i--) {
+                        size_t j = (seed = seed * 1103515245u + 12345u) % (i + 1), t = perm[i];
+                        perm[i] = perm[j];
+                        perm[j] = t;
+                }
+                for (size_t i = 0; i < nk; i++)
+                        assert_int_equal(json_obj_set_int(o, keys[perm[i]], (int64_t)perm[i]), 0);
+                got = canon_of(o);
+                if (!want)
+                        want = strdup(got);
+                else if (strcmp(got, want) != 0)
+                        fail_msg("round %d: %s != %s", round, got, want);
+                assert_int_equal(parse_str(got, &back, NULL), 0);
+                again = canon_of(back);
+                assert_string_equal(again, want);
+                free(again);
+                free(got);
+                json_free(back);
+                json_free(o);
+        }
+        assert_string_equal(want, "{\"\":9,\"a\":1,\"aa\":5,\"b\":4,\"seq\":3,\"time\":0,\"z\":8,"
+                                  "\"\xc3\xa9\":2,\"\xf0\x9f\x98\x80\":6,\"\xef\xbd\xa1\":7}");
+        free(want);
+        {
+                json *v = NULL;
+                struct json_error err;
+
+                assert_int_equal(parse_str("{\"a\":1,\"b\":2,\"a\":3}", &v, &err), -EBADMSG);
+                assert_int_equal(parse_str("{\"b\":1,\"a\":2,\"b\":3}", &v, &err), -EBADMSG);
+                assert_int_equal(parse_str("{\"a\":1,\"a\":1}", &v, &err), -EBADMSG);
+                assert_null(v);
+        }
+}
+
+/* The escaper against a naive model, on random strings of every length up to 40 (the
+ * word-at-a-time scan has a separate path for the last bytes). */
+static void test_canon_str_model(void **state)
+{
+        static const char pool[] = "ab\"\\\x01\x1f\t\n/ ~\x7f";
+        struct buf got = BUF_INIT, want = BUF_INIT;
+        unsigned seed = 99;
+
+        for (int round = 0; round < 4000; round++) {
+                char s[41];
+                size_t n = (size_t)round % 41;
+                json *v;
+
+                for (size_t i = 0; i < n; i++) {
+                        seed = seed * 1103515245u + 12345u;
+                        s[i] = (seed >> 16) % 4 ? 'x' : pool[(seed >> 8) % (sizeof(pool) - 1)];
+                }
+                buf_reset(&want);
+                buf_putc(&want, '"');
+                for (size_t i = 0; i < n; i++) {
+                        unsigned char c = (unsigned char)s[i];
+
+                        if (c == '"' || c == '\\')
+                                buf_printf(&want, "\\%c", c);
+                        else if (c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t')
+                                buf_printf(&want, "\\%c", c == '\b' ? 'b' : c == '\f' ? 'f' :
+                                           c == '\n' ? 'n' : c == '\r' ? 'r' : 't');
+                        else if (c < 0x20)
+                                buf_printf(&want, "\\u%04x", c);
+                        else
+                                buf_putc(&want, (char)c);
+                }
+                buf_putc(&want, '"');
+                buf_reset(&got);
+                assert_int_equal(json_canon_str(&got, s, n), 0);
+                if (got.len != want.len || memcmp(got.data, want.data, got.len) != 0)
+                        fail_msg("round %d (n=%zu): %s, model %s", round, n, got.data, want.data);
+                /* The same string as a tree value and as a key. */
+                v = json_new_obj();
+                assert_int_equal(json_obj_set(v, "k", json_new_strn(s, n)), 0);
+                assert_int_equal(json_obj_setn(v, s, n, json_new_null()), 0);
+                buf_reset(&got);
+                assert_int_equal(json_canon(v, &got), 0);
+                assert_non_null(strstr(got.data, want.data));
+                json_free(v);
+        }
+        buf_free(&got);
+        buf_free(&want);
+}
+
 static void test_tree(void **state)
 {
         json *o = json_new_obj(), *c, *v;
@@ -690,6 +879,9 @@ int main(void)
                 cmocka_unit_test(test_canon_cap),
                 cmocka_unit_test(test_tree),
                 cmocka_unit_test(test_path),
+                cmocka_unit_test(test_arena),
+                cmocka_unit_test(test_member_order),
+                cmocka_unit_test(test_canon_str_model),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -137,6 +137,40 @@ static void test_space_fd(void **state)
         queue_free(q, NULL);
 }
 
+/* issue 12: a subscriber (journald, Kafka, the writer's mapper) resumes only at the
+ * low-water mark too, so a small queue does not make it flap at the edge; drained and
+ * capacity say what a consumer thread needs to end and to size what follows it. */
+static void test_subscriber_low_water_drained(void **state)
+{
+        struct queue *q;
+        void *items[16];
+        int fd;
+
+        assert_int_equal(queue_new(8, &q), 0);
+        assert_int_equal(queue_capacity(q), 8);
+        fd = queue_space_subscribe(q);
+        assert_true(fd >= 0);
+        for (uintptr_t i = 1; i <= 8; i++)
+                assert_int_equal(queue_push(q, ITEM(i)), 0);
+        assert_int_equal(queue_push(q, ITEM(9)), -EAGAIN);
+        /* Room for one, two, three: still above max/2, no wakeup. */
+        for (int k = 0; k < 3; k++) {
+                assert_int_equal(queue_pop_batch(q, items, 1, 0), 1);
+                assert_false(fd_readable(fd));
+        }
+        assert_int_equal(queue_pop_batch(q, items, 1, 0), 1); /* depth 4 = max/2 */
+        assert_true(fd_readable(fd));
+        queue_ack_space_fd(fd);
+        assert_false(fd_readable(fd));
+        assert_false(queue_drained(q));
+        queue_close(q);
+        assert_false(queue_drained(q)); /* closed, but items remain */
+        assert_int_equal(queue_pop_batch(q, items, 16, 0), 4);
+        assert_true(queue_drained(q));
+        queue_space_unsubscribe(q, fd);
+        queue_free(q, NULL);
+}
+
 static void *kicker(void *arg)
 {
         struct timespec ts = { 0, 20 * 1000 * 1000 };
@@ -237,6 +271,7 @@ int main(void)
                 cmocka_unit_test(test_close),
                 cmocka_unit_test(test_free_remaining),
                 cmocka_unit_test(test_space_fd),
+                cmocka_unit_test(test_subscriber_low_water_drained),
                 cmocka_unit_test(test_kick),
                 cmocka_unit_test(test_two_producers),
         };

@@ -173,6 +173,34 @@ def logger(port, lines, *opts):
     check(p.returncode == 0, f"logger failed: {p.stderr.decode()}")
 
 
+def scrape_metrics(d):
+    """ops (issue 9): {'name{labels}': value} from a daemon's /metrics."""
+    import urllib.request
+    with urllib.request.urlopen(f"http://127.0.0.1:{d.ports['http']}/metrics",
+                                timeout=10) as r:
+        text = r.read().decode()
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            series, value = line.rsplit(" ", 1)
+            out[series] = float(value)
+    return out
+
+
+def wait_metrics(d, what, fn, timeout=60, show=()):
+    """Scrapes until fn(metrics) holds; the failure shows the series whose names contain
+    one of the words in show."""
+    deadline = time.time() + timeout
+    m = {}
+    while time.time() < deadline:
+        m = scrape_metrics(d)
+        if fn(m):
+            return m
+        time.sleep(0.1)
+    raise Failure(f"metrics never showed {what}: " +
+                  str({k: v for k, v in m.items() if any(w in k for w in show)}))
+
+
 def run_tests(tests):
     """Runs test functions; prints each result; exits non-zero if any failed."""
     failed = 0

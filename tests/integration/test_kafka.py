@@ -11,9 +11,11 @@ import json
 import os
 import random
 import re
+import shutil
 import signal
 import sqlite3
 import sys
+import tempfile
 import threading
 import time
 
@@ -21,6 +23,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "kafka"))
 
+import harness  # noqa: E402
 from harness import Daemon, Failure, check, gatelog, run_tests  # noqa: E402
 from kafkapeer import MockCluster, kafka_yaml, produce, produce_files  # noqa: E402
 
@@ -294,6 +297,167 @@ def test_two_instances():
         mc.close()
 
 
+def shared_daemons(mc, group, chains, key, exports, claim_window=None):
+    """Daemons of one deployment: each its own chain and store, one signing key and one
+    export folder for all (an auditor verifies the folder with one key)."""
+    ds = []
+    for chain in chains:
+        d = Daemon(extra=kafka_yaml(mc.bootstraps, ["fo"], group=group, session_timeout="3s",
+                                    claim_window=claim_window))
+        text = open(d.config).read().replace("chain: test-chain", f"chain: {chain}")
+        text = text.replace(f"key: {d.key}", f"key: {key}")
+        text = text.replace(f"path: {d.exports}", f"path: {exports}")
+        open(d.config, "w").write(text)
+        d.pub = key + ".pub"
+        ds.append(d)
+    return ds
+
+
+def start_with_failpoint(d):
+    """The test hook of docs/RELIABILITY.md: the daemon exits 137 right after its first
+    store commit of Kafka records, before committing their offsets to the broker."""
+    os.environ["GATELOG_FAILPOINT"] = "kafka-after-db-commit"
+    try:
+        d.start()
+    finally:
+        del os.environ["GATELOG_FAILPOINT"]
+
+
+def wait_union(dbs, n, timeout=90):
+    deadline = time.time() + timeout
+    keys = set()
+    while time.time() < deadline:
+        keys = set()
+        for db in dbs:
+            try:
+                keys |= {key_of(r) for r in kafka_recs(db_records(db))}
+            except sqlite3.Error:
+                pass
+        if len(keys) >= n:
+            return keys
+        time.sleep(0.2)
+    raise Failure(f"wanted {n} offsets across the stores, they hold {len(keys)}")
+
+
+def test_failover_marked():
+    """Instance A dies between its store commit and its broker commit (the failpoint); B
+    takes A's partitions over and stores those offsets again. The duplicates are exactly
+    the offsets both chains hold, each marked in B's record as a possible redelivery of
+    chain A (and nothing past A's claim is marked); the union of both chains is every
+    message once; `gatelog verify` over the shared export accepts the marked duplicates and
+    counts them. A third instance in another group reading the same topic holds every
+    offset again, unmarked: verify fails and names the chains."""
+    mc = MockCluster([("fo", 4)])
+    tmp = tempfile.mkdtemp(prefix="gatelog-fo-")
+    key, exports = os.path.join(tmp, "shared.key"), os.path.join(tmp, "exports")
+    gatelog("keygen", "--out", key, check_rc=0)
+    a, b = shared_daemons(mc, "g-fo", ["chain-a", "chain-b"], key, exports, claim_window=100)
+    c = None
+    expected = {("fo", p): [] for p in range(4)}
+
+    def produce_more(n):
+        for p in range(4):
+            msgs = expected[("fo", p)]
+            new = [json.dumps({"id": f"{p}-{len(msgs) + i}"}, separators=(",", ":"))
+                   for i in range(n)]
+            produce(mc.bootstraps, "fo", new, partition=p)
+            msgs.extend(new)
+
+    def total():
+        return sum(len(m) for m in expected.values())
+    try:
+        b.start()
+        wait_log(b, "kafka partition assigned")
+        start_with_failpoint(a)
+        wait_log(a, "kafka partition assigned")
+        produce_more(300)
+        rc = a.proc.wait(timeout=60)
+        check(rc == 137, f"A exited {rc}, not by the failpoint:\n" + a.read_log()[-3000:])
+        a.proc = None
+        a.log.close()
+        a_first = kafka_recs(db_records(a.db))
+        check(a_first, "A died before storing anything")
+        # A claimed the partitions it was given (it may have died before storing some).
+        a_parts = {int(m) for m in re.findall(r'msg="kafka partition assigned" kafka=events '
+                                              r'topic=fo partition=(\d+)', a.read_log())}
+        check({r["source"]["partition"] for r in a_first} <= a_parts, f"A's parts {a_parts}")
+        # B gets A's partitions once A's session times out, and reads A's claims.
+        wait_log(b, "kafka partition taken over")
+        produce_more(200)
+        wait_union([a.db, b.db], total())
+        # Idle, B shrinks its claims to what it stored: the broker's commit metadata then
+        # claims nothing at or past each committed offset.
+        deadline = time.time() + 30
+        while True:
+            claims = mc.committed_claims("g-fo", "fo", 4)
+            live = {p: c for p, c in claims.items()
+                    if not re.fullmatch(r"gatelog:1 chain=chain-b through=(\d+)", c[1]) or
+                    int(c[1].rsplit("=", 1)[1]) >= c[0]}
+            if len(claims) == 4 and not live:
+                break
+            check(time.time() < deadline, f"claims never shrank: {claims}")
+            time.sleep(0.2)
+        # A comes back: the group moves partitions from B to A, so A's records after the
+        # restart are not marked.
+        a.start()
+        wait_log(a, "kafka partition assigned")
+        produce_more(50)
+        wait_union([a.db, b.db], total())
+        time.sleep(0.5)
+        check(a.stop() == 0 and b.stop() == 0, "a daemon did not exit 0")
+        ra, rb = kafka_recs(db_records(a.db)), kafka_recs(db_records(b.db))
+        ka, kb = {key_of(r): r for r in ra}, {key_of(r): r for r in rb}
+        check(len(ka) == len(ra) and len(kb) == len(rb), "a chain holds an offset twice")
+        dups = set(ka) & set(kb)
+        check(dups, "no offset is held by both chains: the failover window was not hit")
+        check({k[1] for k in dups} <= a_parts, f"duplicates outside A's partitions: {dups}")
+        union = {k: ka.get(k) or kb.get(k) for k in set(ka) | set(kb)}
+        check_once(list(union.values()), expected)
+        a_seqs = {key_of(r) for r in a_first}
+        check(dups <= a_seqs, "a duplicate that A stored after its restart")
+        for k in dups:
+            m = kb[k]["source"].get("redelivery")
+            check(m and m["chain"] == "chain-a" and k[2] <= m["through"],
+                  f"{k}: B's record is not marked as a redelivery of chain-a: {kb[k]['source']}")
+        for r in ra:
+            check("redelivery" not in r["source"], f"A's record is marked: {r['source']}")
+        marked = [r for r in rb if "redelivery" in r["source"]]
+        for r in marked:
+            s = r["source"]
+            check(s["partition"] in a_parts and s["offset"] <= s["redelivery"]["through"],
+                  f"a marker outside A's claim: {s}")
+        check(len(marked) < sum(len(expected[("fo", p)]) for p in a_parts),
+              "every record of A's partitions is marked: the claim window does not bound it")
+        for d in (a, b):
+            d.seal()
+        rc, out, err = gatelog("verify", "--pubkey", key + ".pub", "--export", exports)
+        check(rc == 0, f"verify failed:\n{out}{err}")
+        check("chain chain-a" in out and "chain chain-b" in out, f"not both chains:\n{out}")
+        m = re.search(r"kafka: (\d+) record\(s\) of 4 partition\(s\); (\d+) offset\(s\) held by "
+                      r"two chains, each marked as a redelivery; (\d+) record", out)
+        check(m and int(m.group(1)) == len(ra) + len(rb) and int(m.group(2)) == len(dups) and
+              int(m.group(3)) == len(marked), f"coverage line wrong ({len(dups)} duplicates, "
+              f"{len(marked)} marked):\n{out}")
+        # Another group over the same topic: every offset a third time, unmarked.
+        c, = shared_daemons(mc, "g-other", ["chain-c"], key, exports)
+        c.start()
+        wait_kafka_records(c, total(), timeout=90)
+        check(c.stop() == 0, "C did not exit 0")
+        c.seal()
+        rc, out, err = gatelog("verify", "--pubkey", key + ".pub", "--export", exports)
+        check(rc == 1, f"verify passed with unmarked duplicates (rc {rc}):\n{out}{err}")
+        check(re.search(r"FAIL kafka fo/\d offsets \d+\.\.\d+: held by chain chain-\w and "
+                        r"by chain chain-\w, and neither record is marked", out) and
+              "chain-c" in out, f"the failure does not name the chains:\n{out}")
+    finally:
+        for d in (a, b, c):
+            if d:
+                d.cleanup()
+        if not os.environ.get("KEEP_TMP"):
+            shutil.rmtree(tmp, ignore_errors=True)
+        mc.close()
+
+
 def test_backpressure():
     """A queue of 8 events against 3000 waiting messages: the partitions pause and resume
     many times, and every message is still stored exactly once."""
@@ -315,30 +479,8 @@ def test_backpressure():
         mc.close()
 
 
-def scrape_metrics(d):
-    """ops (issue 9): {'name{labels}': value} from the daemon's /metrics."""
-    import urllib.request
-    with urllib.request.urlopen(f"http://127.0.0.1:{d.ports['http']}/metrics",
-                                timeout=10) as r:
-        text = r.read().decode()
-    out = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            series, value = line.rsplit(" ", 1)
-            out[series] = float(value)
-    return out
-
-
 def wait_metrics(d, what, fn, timeout=60):
-    deadline = time.time() + timeout
-    m = {}
-    while time.time() < deadline:
-        m = scrape_metrics(d)
-        if fn(m):
-            return m
-        time.sleep(0.1)
-    raise Failure(f"metrics never showed {what}: " +
-                  str({k: v for k, v in m.items() if "kafka" in k or "store" in k}))
+    return harness.wait_metrics(d, what, fn, timeout, show=("kafka", "store"))
 
 
 def readyz(d):
@@ -473,7 +615,7 @@ def test_bad_config():
 
 if __name__ == "__main__":
     tests = [test_payloads_and_malformed, test_backpressure, test_consumer_lag_metric,
-             test_two_instances,
+             test_two_instances, test_failover_marked,
              test_broker_down_and_back,
              test_topic_created_later, test_bad_config, test_exactly_once]
     if len(sys.argv) > 1 and sys.argv[1] == "--fast":

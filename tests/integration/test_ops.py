@@ -365,7 +365,7 @@ outputs:
         check(secret not in out, "a secret was printed:\n" + out)
         check(out.count("********") == 2, "secrets not masked:\n" + out)
         for line in ("chain: dumped", "bucket: evidence", "access_key: AKIDEXAMPLE",
-                     "  level: debug", "  listen: 0.0.0.0:9600", "  max_events: 65536"):
+                     "  level: debug", "  listen: 0.0.0.0:9600", "  max_events: 8192"):
             check(line in out, f"dump lacks '{line}':\n{out}")
         # The dump is itself a valid configuration that gives the same dump.
         again = os.path.join(d.dir, "again.yaml")

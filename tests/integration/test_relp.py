@@ -1,25 +1,39 @@
 """RELP (librelp) against real peers: rsyslog's omrelp forwarding, acknowledgements that
 mean "committed", at-least-once across SIGKILL, and duplicates flagged, never dropped.
+RELP over TLS with rsyslog's omrelp and client certificates; refused clients leave no
+record; certificates reload on SIGHUP while rsyslog's session goes on; the limits (flood,
+slow loris, per-peer, idle, handshake, oversize frames) disconnect, count and log while an
+rsyslog sender keeps delivering.
 """
 import collections
+import hashlib
+import json
 import os
 import shutil
 import signal
+import socket
+import ssl
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tls"))
+from certs import fingerprint_sha256, make_pki  # noqa: E402
 from peers import (TEMPLATE, ListenDaemon, RelpClient, free_port, start_rsyslog,  # noqa: E402
-                   stop, syslog_line)
-from harness import Failure, check, gatelog, logger, run_tests  # noqa: E402
+                   stop, syslog_line, wait_closed)
+from harness import (Failure, check, gatelog, logger, run_tests,  # noqa: E402
+                     wait_metrics)
+
+PKI_DIR = tempfile.mkdtemp(prefix="gatelog-relp-pki-")
+PKI = make_pki(PKI_DIR)
 
 
-def relp_daemon(extra=""):
-    """A daemon with a RELP listener on a free port (librelp cannot report port 0)."""
+def relp_daemon(extra="", max_message="64KiB"):
+    """A daemon with a RELP listener on a free port (librelp cannot report port 0); extra
+    holds more keys of the same list item."""
     for _ in range(5):
         port = free_port()
-        d = ListenDaemon(f"    - relp: 127.0.0.1:{port}\n{extra}")
+        d = ListenDaemon(f"    - relp: 127.0.0.1:{port}\n{extra}", max_message=max_message)
         try:
             d.start()
             d.relp_port = port
@@ -72,12 +86,33 @@ def check_duplicates_flagged(recs):
     return n_dups
 
 
-def rsyslog_relp_conf(work, port):
+def tls_relp(paths=None, extra=""):
+    """The TLS keys of a RELP listener: client certificates from the test CA, relay1 only."""
+    cert, key = paths or PKI["server"]
+    return ("      tls: true\n"
+            f"      cert: {cert}\n"
+            f"      key: {key}\n"
+            f"      ca: {PKI['ca'][0]}\n"
+            "      allowed_names: [relay1.test]\n" + extra)
+
+
+def rsyslog_relp_conf(work, port, client=None):
+    """rsyslogd relaying imtcp to gatelog with omrelp; over TLS with the client certificate
+    `client` of PKI when given (librelp's OpenSSL driver, gatelog's name checked)."""
+    tls = ""
+    if client:
+        tls = ('       tls="on" tls.authmode="name"\n'
+               '       tls.permittedpeer=["localhost"]\n'
+               f'       tls.cacert="{PKI["ca"][0]}"\n'
+               f'       tls.mycert="{PKI[client][0]}" tls.myprivkey="{PKI[client][1]}"\n')
+
     def conf(inport):
         return (f'global(workDirectory="{work}")\n'
-                'module(load="imtcp")\nmodule(load="omrelp")\n'
+                'module(load="imtcp")\n' +
+                ('module(load="omrelp" tls.tlslib="openssl")\n' if client
+                 else 'module(load="omrelp")\n') +
                 f'input(type="imtcp" address="127.0.0.1" port="{inport}")\n' + TEMPLATE +
-                f'action(type="omrelp" target="127.0.0.1" port="{port}" template="gl"\n'
+                f'action(type="omrelp" target="127.0.0.1" port="{port}" template="gl"\n' + tls +
                 # timeout: how long omrelp waits for acknowledgements before it gives the
                 # session up (default 90 s) when gatelog died with its window full.
                 '       timeout="3" action.resumeRetryCount="-1" action.resumeInterval="1"\n'
@@ -195,7 +230,281 @@ def test_sigkill_while_rsyslog_sends():
         d.cleanup()
 
 
+def dropped_in_epochs(d):
+    """stats.dropped summed over every sealed epoch: what the manifests say."""
+    rc, out, _ = gatelog("epochs", "--db", d.db, "--format", "jsonl", check_rc=0)
+    total = collections.Counter()
+    for line in out.splitlines():
+        if line.strip():
+            total.update(json.loads(line).get("stats", {}).get("dropped", {}))
+    return total
+
+
+def dropped_metric(m, reason):
+    return sum(v for k, v in m.items()
+               if k.startswith("gatelog_events_dropped_total") and f'"{reason}"' in k)
+
+
+def client_ports(port):
+    """Local ports of the established TCP connections to 127.0.0.1:port (/proc/net/tcp)."""
+    out = set()
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            cols = line.split()
+            local, remote, state = cols[1], cols[2], cols[3]
+            if state == "01" and int(remote.split(":")[1], 16) == port:
+                out.add(int(local.split(":")[1], 16))
+    return out
+
+
+def server_fp(port):
+    """SHA-256 of the certificate a new TLS session to port is shown (relay1 presenting)."""
+    c = RelpClient(port, PKI, "relay1")
+    fp = hashlib.sha256(c.s.getpeercert(binary_form=True)).hexdigest()
+    c.close()
+    return fp
+
+
+def test_rsyslog_omrelp_over_tls():
+    """rsyslog's omrelp over TLS with a client certificate: every message arrives, and the
+    records say the session was authenticated under the allow-list."""
+    d = relp_daemon(tls_relp())
+    work = tempfile.mkdtemp(prefix="gatelog-relp-tls-")
+    relay = None
+    try:
+        relay, inport = start_rsyslog(work, rsyslog_relp_conf(work, d.relp_port, "relay1"))
+        lines = [f"relp tls event {i}: user=frank action=login outcome=success"
+                 for i in range(60)]
+        logger(inport, lines, "-T", "--octet-count", "--rfc5424=notq", "-t", "sshd")
+        recs = wait_messages(d, set(lines))
+        for r in recs:
+            src = r["source"]
+            check(src["transport"] == "relp", f"transport {src}")
+            check(src.get("tls") == {"library": "librelp", "verified": True, "auth": "name",
+                                     "allowed_names": ["relay1.test"]},
+                  f"source.tls does not say how the sender was checked: {src.get('tls')}")
+        check_duplicates_flagged(recs)
+        stop(relay)
+        relay = None
+        d.seal()
+        rc, out, err = d.verify_db()
+        check(rc == 0, f"verify failed:\n{out}{err}")
+    finally:
+        stop(relay)
+        shutil.rmtree(work, ignore_errors=True)
+        d.cleanup()
+
+
+def test_tls_refused_clients_leave_no_record():
+    """No certificate, an untrusted one, a name not allowed (also from rsyslog itself), and a
+    client that never starts the handshake: refused, logged, counted; nothing becomes a
+    record; an allowed sender works meanwhile."""
+    d = relp_daemon(tls_relp(extra="      handshake_timeout: 1s\n"))
+    work = tempfile.mkdtemp(prefix="gatelog-relp-refused-")
+    relay = None
+    try:
+        for what, cert in {"no certificate": None, "untrusted CA": "rogue",
+                           "name not allowed": "intruder"}.items():
+            try:
+                c = RelpClient(d.relp_port, PKI, cert)
+                rsp = c.syslog(syslog_line(f"forbidden message ({what})"))
+                raise Failure(f"{what}: the server acknowledged {rsp!r}")
+            except (OSError, ConnectionError, ssl.SSLError):
+                pass  # refused during or right after the handshake: what we want
+        relay, inport = start_rsyslog(work, rsyslog_relp_conf(work, d.relp_port, "intruder"))
+        logger(inport, ["forbidden message (rsyslog as intruder)"], "-T", "--octet-count",
+               "--rfc5424=notq", "-t", "app")
+        silent = socket.create_connection(("127.0.0.1", d.relp_port), timeout=10)
+        check(wait_closed(silent), "a client that never starts TLS kept its session")
+        good = RelpClient(d.relp_port, PKI, "relay1")
+        check(good.syslog(syslog_line("allowed marker")).startswith(b"200 OK"), "allowed")
+        good.close()
+        deadline = time.time() + 20
+        while d.read_log().count("client=\"DNSname: intruder.test") < 2 and \
+                time.time() < deadline:
+            time.sleep(0.2)  # rsyslog retries every second: each try is refused
+        stop(relay)
+        relay = None
+        check(d.stop() == 0, "clean stop")
+        recs = all_records(d)
+        check([r["message"] for r in recs] == ["allowed marker"],
+              f"records other than the allowed one: {[r['message'] for r in recs]}")
+        log = d.read_log()
+        check(log.count("reason=tls_refused") >= 4, "each refusal is logged:\n" + log[-3000:])
+        check("intruder.test" in log, "the refused name is in the log")
+        check("reason=handshake_timeout" in log, "the silent client's timeout is logged")
+        d.seal()
+        dropped = dropped_in_epochs(d)
+        check(dropped["tls_refused"] >= 4, f"refusals not counted in the manifest: {dropped}")
+        check(dropped["tls_handshake_timeout"] >= 1, f"timeout not counted: {dropped}")
+    finally:
+        stop(relay)
+        shutil.rmtree(work, ignore_errors=True)
+        d.cleanup()
+
+
+def test_limits_flood_slow_loris_oversize():
+    """A flood of connections and slow-loris clients do not stop an rsyslog sender; the
+    limits close them and count them (metrics and manifest); an oversize frame is stored cut
+    and flagged and its session goes on."""
+    d = relp_daemon("      idle_timeout: 2s\n      max_per_peer: 3\n", max_message="1KiB")
+    work = tempfile.mkdtemp(prefix="gatelog-relp-limits-")
+    relay = None
+    socks = []
+    try:
+        relay, inport = start_rsyslog(work, rsyslog_relp_conf(work, d.relp_port))
+        # A flood from 127.0.0.2: 20 connections that never say anything.
+        for _ in range(20):
+            try:
+                socks.append(socket.create_connection(("127.0.0.1", d.relp_port), timeout=5,
+                                                      source_address=("127.0.0.2", 0)))
+            except OSError:
+                pass
+        # Slow loris from 127.0.0.3: half a RELP frame, then nothing.
+        loris = [socket.create_connection(("127.0.0.1", d.relp_port), timeout=5,
+                                          source_address=("127.0.0.3", 0)) for _ in range(3)]
+        for s in loris:
+            s.sendall(b"1 open 8")
+        lines = [f"during the flood {i}: user=gina action=read outcome=success"
+                 for i in range(50)]
+        logger(inport, lines, "-T", "--octet-count", "--rfc5424=notq", "-t", "app")
+        wait_messages(d, set(lines))
+        for s in socks + loris:
+            check(wait_closed(s), "a flood or slow-loris connection was never closed")
+        # Drops reach the metrics with the writer's next commit: one more message brings it.
+        # rsyslog's own session went quiet for idle_timeout too and was closed: it reconnects
+        # when a message comes after its retry interval (PEERS.md), hence the nudges.
+        nudges = []
+
+        def nudge():
+            nudges.append(f"nudge {len(nudges)}")
+            logger(inport, [nudges[-1]], "-T", "--octet-count", "--rfc5424=notq", "-t", "app")
+        logger(inport, ["after the flood"], "-T", "--octet-count", "--rfc5424=notq", "-t", "app")
+        wait_messages(d, {"after the flood"}, nudge=nudge)
+        wait_metrics(d, "17 refused and 6 idle sessions",
+                     lambda m: dropped_metric(m, "conn_limit") >= 17 and
+                     dropped_metric(m, "idle_timeout") >= 6, show=("dropped",))
+        # A frame over max_message (1 KiB) from another sender: stored cut and flagged, and
+        # its session carries on.
+        c = RelpClient(d.relp_port, src="127.0.0.4")
+        check(c.syslog(syslog_line("big " + "x" * 3000)).startswith(b"200 OK"), "big frame")
+        check(c.syslog(syslog_line("after the big one")).startswith(b"200 OK"), "next")
+        c.close()
+        recs = wait_messages(d, {"after the big one"})
+        trunc = [r for r in recs if "truncated" in r["flags"]]
+        check(len(trunc) == 1 and trunc[0]["message"].startswith("big xxx") and
+              len(trunc[0]["message"]) < 1024,
+              f"the oversize frame is not one truncated record: {[r['flags'] for r in recs]}")
+        log = d.read_log()
+        for what in ("reason=per_peer_limit", "reason=idle_timeout", "relp frame truncated"):
+            check(what in log, f"{what} not in the log")
+        stop(relay)
+        relay = None
+        check(d.stop() == 0, "clean stop")
+        d.seal()
+        dropped = dropped_in_epochs(d)
+        check(dropped["conn_limit"] >= 17, f"per-peer refusals not in the manifest: {dropped}")
+        check(dropped["idle_timeout"] >= 6, f"idle closes not in the manifest: {dropped}")
+        check(dropped["frame_too_large"] == 1, f"oversize frame not counted: {dropped}")
+        rc, out, err = d.verify_db()
+        check(rc == 0, f"verify failed:\n{out}{err}")
+    finally:
+        for s in socks:
+            s.close()
+        stop(relay)
+        shutil.rmtree(work, ignore_errors=True)
+        d.cleanup()
+
+
+def test_sighup_reload_keeps_rsyslog_session():
+    """SIGHUP swaps the certificate for new sessions; rsyslog's established TLS session is
+    not dropped and keeps delivering; a broken file is refused and the old one stays."""
+    work = tempfile.mkdtemp(prefix="gatelog-relp-reload-")
+    cert, key = os.path.join(work, "server.pem"), os.path.join(work, "server.key")
+    shutil.copy(PKI["server"][0], cert)
+    shutil.copy(PKI["server"][1], key)
+    d = relp_daemon(tls_relp(paths=(cert, key)))
+    relay = None
+    try:
+        relay, inport = start_rsyslog(work, rsyslog_relp_conf(work, d.relp_port, "relay1"))
+        first = [f"before the reload {i}" for i in range(20)]
+        logger(inport, first, "-T", "--octet-count", "--rfc5424=notq", "-t", "app")
+        wait_messages(d, set(first))
+        session = client_ports(d.relp_port)
+        check(len(session) == 1, f"rsyslog should hold one session: {session}")
+        check(server_fp(d.relp_port) == fingerprint_sha256(PKI["server"][0]), "first cert")
+        shutil.copy(PKI["server2"][0], cert)
+        shutil.copy(PKI["server2"][1], key)
+        d.proc.send_signal(signal.SIGHUP)
+        deadline = time.time() + 10
+        while 'msg="reloaded"' not in d.read_log() and time.time() < deadline:
+            time.sleep(0.05)
+        check('msg="reloaded"' in d.read_log(), "no reload in the log")
+        check(server_fp(d.relp_port) == fingerprint_sha256(PKI["server2"][0]),
+              "a session opened after the reload did not get the new certificate")
+        second = [f"after the reload {i}" for i in range(20)]
+        logger(inport, second, "-T", "--octet-count", "--rfc5424=notq", "-t", "app")
+        wait_messages(d, set(second))
+        check(client_ports(d.relp_port) == session,
+              "rsyslog's established session did not survive the reload")
+        with open(cert, "w") as f:
+            f.write("not a certificate\n")
+        d.proc.send_signal(signal.SIGHUP)
+        deadline = time.time() + 10
+        while "reload failed" not in d.read_log() and time.time() < deadline:
+            time.sleep(0.05)
+        check("reload failed" in d.read_log(), "a broken certificate was not reported")
+        check(server_fp(d.relp_port) == fingerprint_sha256(PKI["server2"][0]),
+              "a failed reload changed the certificate")
+        logger(inport, ["after a failed reload"], "-T", "--octet-count", "--rfc5424=notq",
+               "-t", "app")
+        wait_messages(d, {"after a failed reload"})
+        check(client_ports(d.relp_port) == session, "the failed reload dropped rsyslog")
+    finally:
+        stop(relay)
+        d.cleanup()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def test_global_session_limit():
+    """syslog.max_connections bounds RELP sessions of all addresses together: the one over
+    it is closed before it can deliver, counted and logged; the others keep working."""
+    d = relp_daemon()
+    clients = []
+    try:
+        with open(d.config) as f:
+            text = f.read()
+        d.stop()
+        with open(d.config, "w") as f:
+            f.write(text.replace("  max_message: 64KiB\n",
+                                 "  max_message: 64KiB\n  max_connections: 3\n", 1))
+        d.start()
+        for i in range(3):
+            clients.append(RelpClient(d.relp_port, src=f"127.0.1.{i + 1}"))
+        try:
+            extra = RelpClient(d.relp_port, src="127.0.1.9")
+            rsp = extra.syslog(syslog_line("over the limit"))
+            raise Failure(f"a fourth session was served: {rsp!r}")
+        except (OSError, ConnectionError):
+            pass
+        for i, c in enumerate(clients):
+            check(c.syslog(syslog_line(f"within the limit {i}")).startswith(b"200 OK"),
+                  "a session within the limit stopped working")
+        check("reason=conn_limit" in d.read_log(), "the refused session is not logged")
+        for c in clients:
+            c.close()
+        check(d.stop() == 0, "clean stop")
+        d.seal()
+        check(dropped_in_epochs(d)["conn_limit"] == 1, "the refused session is not counted")
+        check("over the limit" not in {r["message"] for r in all_records(d)},
+              "the session over the limit delivered")
+    finally:
+        d.cleanup()
+
+
 if __name__ == "__main__":
     run_tests([test_rsyslog_omrelp_forward, test_ack_means_committed,
                test_duplicates_flagged_across_sessions_and_restart,
-               test_sigkill_while_rsyslog_sends])
+               test_sigkill_while_rsyslog_sends, test_rsyslog_omrelp_over_tls,
+               test_tls_refused_clients_leave_no_record, test_limits_flood_slow_loris_oversize,
+               test_sighup_reload_keeps_rsyslog_session, test_global_session_limit])

@@ -16,6 +16,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 sys.path.insert(0, HERE)
+import harness  # noqa: E402
 from harness import Daemon, Failure, check, gatelog, run_tests  # noqa: E402
 from jtools import (BASE_US, entry, journalctl_export, sha256,  # noqa: E402
                     write_journal)
@@ -180,30 +181,8 @@ def test_exactly_once_under_sigkill():
         shutil.rmtree(jd, ignore_errors=True)
 
 
-def scrape_metrics(d):
-    """ops (issue 9): {'name{labels}': value} from the daemon's /metrics."""
-    import urllib.request
-    with urllib.request.urlopen(f"http://127.0.0.1:{d.ports['http']}/metrics",
-                                timeout=10) as r:
-        text = r.read().decode()
-    out = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            series, value = line.rsplit(" ", 1)
-            out[series] = float(value)
-    return out
-
-
 def wait_metrics(d, what, fn, timeout=60):
-    deadline = time.time() + timeout
-    m = {}
-    while time.time() < deadline:
-        m = scrape_metrics(d)
-        if fn(m):
-            return m
-        time.sleep(0.1)
-    raise Failure(f"metrics never showed {what}: " +
-                  str({k: v for k, v in m.items() if "journald" in k}))
+    return harness.wait_metrics(d, what, fn, timeout, show=("journald",))
 
 
 def test_cursor_lag_metric():

@@ -55,11 +55,17 @@ class MockCluster:
     def committed(self, group, topic, partitions):
         """The group's committed offsets as the broker holds them: {partition: offset},
         absent where nothing was committed."""
+        return {p: off for p, (off, _) in self.committed_claims(group, topic,
+                                                                partitions).items()}
+
+    def committed_claims(self, group, topic, partitions):
+        """{partition: (offset, metadata text)} as the broker holds them (issue 6: gatelog's
+        failover claims ride in the commit metadata)."""
         res = {}
         for l in self.cmd(f"committed {group} {topic} {partitions}"):
-            _, t, p, off = l.split()
-            if int(off) >= 0:
-                res[int(p)] = int(off)
+            f = l.split(" ", 4)
+            if int(f[3]) >= 0:
+                res[int(f[2])] = (int(f[3]), f[4] if len(f) > 4 else "")
         return res
 
     def close(self):
@@ -101,13 +107,15 @@ def produce_files(bootstraps, topic, payloads, partition=0):
 
 
 def kafka_yaml(bootstraps, topics, group="gatelog-test", name="events", start="earliest",
-               extra_props=None, session_timeout="6s"):
+               extra_props=None, session_timeout="6s", claim_window=None):
     """The daemon's kafka: section."""
     props = dict(TEST_PROPERTIES, **(extra_props or {}))
     lines = ["kafka:", f"  - name: {name}", f"    brokers: {bootstraps}",
              "    topics: [" + ", ".join(f'"{t}"' for t in topics) + "]",
              f"    group: {group}", f"    start: {start}",
-             f"    session_timeout: {session_timeout}", "    drain_timeout: 5s",
-             "    properties:"]
+             f"    session_timeout: {session_timeout}", "    drain_timeout: 5s"]
+    if claim_window is not None:
+        lines.append(f"    claim_window: {claim_window}")
+    lines.append("    properties:")
     lines += [f"      {k}: \"{v}\"" for k, v in props.items()]
     return "\n".join(lines) + "\n"

@@ -8,9 +8,11 @@
  * each with lines ending in "ok" (or "error ..."):
  *   create TOPIC PARTITIONS        creates a topic (a topic "that does not exist yet")
  *   down | up                      every broker refuses / accepts connections again
- *   committed GROUP TOPIC PARTS    prints "committed TOPIC PARTITION OFFSET" per partition
- *                                  (-1001 when the group committed nothing there), read
- *                                  with an OffsetFetch request like any admin tool's
+ *   committed GROUP TOPIC PARTS    prints "committed TOPIC PARTITION OFFSET METADATA" per
+ *                                  partition (-1001 when the group committed nothing
+ *                                  there; METADATA is the commit's metadata text, possibly
+ *                                  empty), read with an OffsetFetch request like any admin
+ *                                  tool's
  * Stays up until stdin closes or SIGTERM. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,8 +72,10 @@ static void committed(const char *group, const char *topic, int parts)
                 printf("error %s\n", rd_kafka_err2str(err));
         } else {
                 for (int i = 0; i < l->cnt; i++)
-                        printf("committed %s %d %lld\n", l->elems[i].topic,
-                               (int)l->elems[i].partition, (long long)l->elems[i].offset);
+                        printf("committed %s %d %lld %.*s\n", l->elems[i].topic,
+                               (int)l->elems[i].partition, (long long)l->elems[i].offset,
+                               (int)l->elems[i].metadata_size,
+                               l->elems[i].metadata ? (const char *)l->elems[i].metadata : "");
                 printf("ok\n");
         }
         rd_kafka_topic_partition_list_destroy(l);

@@ -33,6 +33,7 @@ static void test_full(void **state)
                 "    session_timeout: 6s\n"
                 "    max_message: 64KiB\n"
                 "    drain_timeout: 2s\n"
+                "    claim_window: 100\n"
                 "    properties:\n"
                 "      security.protocol: plaintext\n"
                 "      heartbeat.interval.ms: 500\n"
@@ -53,6 +54,7 @@ static void test_full(void **state)
         assert_int_equal(c.kafka[0].session_timeout_us, 6000000);
         assert_int_equal(c.kafka[0].max_message, 65536);
         assert_int_equal(c.kafka[0].drain_timeout_us, 2000000);
+        assert_int_equal(c.kafka[0].claim_window, 100);
         assert_int_equal(c.kafka[0].n_props, 2);
         assert_string_equal(c.kafka[0].props[2], "heartbeat.interval.ms");
         assert_string_equal(c.kafka[0].props[3], "500");
@@ -63,6 +65,7 @@ static void test_full(void **state)
         assert_int_equal(c.kafka[1].max_message, KAFKA_MAX_MESSAGE_DEFAULT);
         assert_int_equal(c.kafka[1].drain_timeout_us, KAFKA_DRAIN_TIMEOUT_DEFAULT_US);
         assert_int_equal(c.kafka[1].n_props, 0);
+        assert_int_equal(c.kafka[1].claim_window, 0);  /* the collector's default applies */
         config_free(&c);
         /* No kafka: section, or an empty list: no consumers. */
         assert_int_equal(load("kafka: []\n", &c, &e), 0);
@@ -105,6 +108,12 @@ static void test_errors(void **state)
                 { "duplicate name", "kafka:\n  - {name: a, brokers: b, topics: [t]}\n"
                                     "  - {name: a, brokers: b, topics: [t]}\n", 3, 5,
                   "kafka[1]: duplicate kafka name 'a'" },
+                { "claim window 0", "kafka:\n  - {name: a, brokers: b, topics: [t], "
+                                    "claim_window: 0}\n", 2, 54,
+                  "kafka[0].claim_window: '0' is not a number of messages 1..16777216" },
+                { "claim window text", "kafka:\n  - {name: a, brokers: b, topics: [t], "
+                                       "claim_window: 4k}\n", 2, 54,
+                  "kafka[0].claim_window: '4k' is not a number" },
                 { "null topic", "kafka:\n  - {name: a, brokers: b, topics: [~]}\n", 2, 36,
                   "kafka[0].topics[0]: missing value" },
         };

@@ -102,6 +102,60 @@ static void test_table(void **state)
         kafka_parts_free(NULL);
 }
 
+/* The failover claim in the broker's commit metadata: round trip, and what is refused
+ * (another client's metadata, an older or damaged claim) is told apart from "none". */
+static void test_claim_text(void **state)
+{
+        static const struct {
+                const char *name, *md;
+                int r;
+                const char *chain;
+                int64_t through;
+        } cases[] = {
+                { "a claim", "gatelog:1 chain=node-a through=4101", 0, "node-a", 4101 },
+                { "through 0", "gatelog:1 chain=a through=0", 0, "a", 0 },
+                { "empty: none", "", -ENOENT, NULL, 0 },
+                { "another client's", "{\"app\":\"spark\"}", -EPROTO, NULL, 0 },
+                { "another version", "gatelog:2 chain=a through=1", -EPROTO, NULL, 0 },
+                { "no through", "gatelog:1 chain=a", -EPROTO, NULL, 0 },
+                { "empty chain", "gatelog:1 chain= through=5", -EPROTO, NULL, 0 },
+                { "negative", "gatelog:1 chain=a through=-5", -EPROTO, NULL, 0 },
+                { "not a number", "gatelog:1 chain=a through=5x", -EPROTO, NULL, 0 },
+                { "no digits", "gatelog:1 chain=a through=", -EPROTO, NULL, 0 },
+                { "overflow", "gatelog:1 chain=a through=99999999999999999999", -EPROTO, NULL, 0 },
+                { "chain too long", "gatelog:1 chain=0123456789abcdef0123456789abcdef through=1",
+                  -EPROTO, NULL, 0 },
+        };
+        char buf[KAFKA_CLAIM_MAX], chain[32];
+        int64_t through;
+        int n;
+
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                int r;
+
+                through = -7;
+                r = kafka_claim_parse(cases[i].md, strlen(cases[i].md), chain, sizeof(chain),
+                                      &through);
+                if (r != cases[i].r)
+                        fail_msg("%s: got %d, wanted %d", cases[i].name, r, cases[i].r);
+                if (r == 0 && (strcmp(chain, cases[i].chain) || through != cases[i].through))
+                        fail_msg("%s: got %s %lld", cases[i].name, chain, (long long)through);
+                if (r < 0 && through != -7)
+                        fail_msg("%s: through written on failure", cases[i].name);
+        }
+        /* Not NUL-terminated, as librdkafka hands it over: the length rules. */
+        memcpy(buf, "gatelog:1 chain=b through=12345", 31);
+        assert_int_equal(kafka_claim_parse(buf, 29, chain, sizeof(chain), &through), 0);
+        assert_string_equal(chain, "b");
+        assert_int_equal(through, 123);
+        n = kafka_claim_format(buf, sizeof(buf), "node-b", INT64_C(281474976710655));
+        assert_true(n > 0);
+        assert_int_equal(kafka_claim_parse(buf, (size_t)n, chain, sizeof(chain), &through), 0);
+        assert_string_equal(chain, "node-b");
+        assert_int_equal(through, INT64_C(281474976710655));
+        assert_int_equal(kafka_claim_format(buf, 20, "node-b", 1), -ENAMETOOLONG);
+}
+
 struct writer_model {
         struct kafka_parts *t;
         uint16_t index[4];
@@ -174,6 +228,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_resume_rule),
                 cmocka_unit_test(test_tokens),
+                cmocka_unit_test(test_claim_text),
                 cmocka_unit_test(test_table),
                 cmocka_unit_test(test_durable_vs_model),
         };

@@ -4,6 +4,7 @@
  * its definition, the TSC table, and the inline test runner (which must be able to fail).
  * Cases are tables; each failure names its case. */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -634,6 +635,107 @@ static void test_default_pack(void **state)
         rules_pack_free(p);
 }
 
+/* ---- Per-thread scratch (issue 12) ----
+ * rules_apply keeps its match data and buffers per thread between calls: records mapped by
+ * two threads at once, and by a trace callback that maps another record in the middle of
+ * a call, come out exactly as mapped alone. */
+
+static const char *const mt_lines[] = {
+        "<86>1 2024-06-15T12:00:01Z h sshd 42 - - Accepted publickey for alice from 10.1.2.3 port 50022 ssh2: ED25519 SHA256:abc",
+        "<86>1 2024-06-15T12:00:02Z h sshd 43 - - Failed password for invalid user bob from 10.1.2.4 port 50023 ssh2",
+        "<85>1 2024-06-15T12:00:03Z h sudo 44 - - carol : TTY=pts/1 ; PWD=/home/carol ; USER=root ; COMMAND=/usr/bin/id",
+        "<86>1 2024-06-15T12:00:05Z h useradd 46 - - new user: name=dave, UID=1001, GID=1001, home=/home/dave, shell=/bin/bash, from=/dev/pts/0",
+        "<190>1 2024-06-15T12:00:07Z h nginx 48 - - 10.9.8.7 - frank [15/Jun/2024:12:00:07 +0000] \"GET /admin HTTP/1.1\" 403 512 \"-\" \"curl/8.1\"",
+        "<30>1 2024-06-15T12:00:10Z h dhclient 51 - - DHCPREQUEST for 10.0.0.9 on eth0",
+};
+#define MT_N (sizeof(mt_lines) / sizeof(mt_lines[0]))
+
+struct mt_ctx {
+        const struct rules_pack *p;
+        char *want[MT_N];
+        int bad;
+};
+
+static char *mt_map(const struct rules_pack *p, size_t i, rules_trace_cb cb, void *ud)
+{
+        struct buf b = BUF_INIT;
+        json *rec = NULL;
+
+        if (rules_event_from_text(mt_lines[i], strlen(mt_lines[i]), RULES_INPUT_AUTO, 0, &rec) < 0 ||
+            rules_apply_trace(p, rec, NULL, NULL, cb, ud) < 0 || json_canon(rec, &b) < 0) {
+                json_free(rec);
+                buf_free(&b);
+                return NULL;
+        }
+        json_free(rec);
+        return buf_steal(&b, NULL);
+}
+
+static void *mt_thread(void *arg)
+{
+        struct mt_ctx *c = arg;
+
+        for (int round = 0; round < 300; round++) {
+                size_t i = (size_t)round % MT_N;
+                char *got = mt_map(c->p, i, NULL, NULL);
+
+                if (!got || strcmp(got, c->want[i]) != 0)
+                        __atomic_add_fetch(&c->bad, 1, __ATOMIC_RELAXED);
+                free(got);
+        }
+        return NULL;
+}
+
+/* A trace callback that maps another record with the same pack, on the same thread. */
+static void mt_nested_cb(void *ud, const struct rules_rule_info *rule, bool matched,
+                         const json *rec)
+{
+        struct mt_ctx *c = ud;
+        char *got = mt_map(c->p, 4, NULL, NULL);
+
+        (void)rule;
+        (void)matched;
+        (void)rec;
+        if (!got || strcmp(got, c->want[4]) != 0)
+                c->bad++;
+        free(got);
+}
+
+static void test_threads(void **state)
+{
+        const char *path = getenv("RULES_SOC2");
+        struct rules_pack *p = NULL;
+        struct rules_error err;
+        struct mt_ctx c = { 0 };
+        pthread_t th[2];
+
+        if (!path)
+                path = "rules/soc2";
+        assert_int_equal(rules_pack_load(&path, 1, &key_opt, &p, &err), 0);
+        c.p = p;
+        for (size_t i = 0; i < MT_N; i++) {
+                c.want[i] = mt_map(p, i, NULL, NULL);
+                assert_non_null(c.want[i]);
+        }
+        assert_non_null(strstr(c.want[0], "\"rule\":\"sshd."));
+        for (int t = 0; t < 2; t++)
+                assert_int_equal(pthread_create(&th[t], NULL, mt_thread, &c), 0);
+        for (int t = 0; t < 2; t++)
+                assert_int_equal(pthread_join(th[t], NULL), 0);
+        assert_int_equal(c.bad, 0);
+        for (size_t i = 0; i < MT_N; i++) {
+                char *got = mt_map(p, i, mt_nested_cb, &c);
+
+                assert_non_null(got);
+                assert_string_equal(got, c.want[i]);
+                free(got);
+        }
+        assert_int_equal(c.bad, 0);
+        for (size_t i = 0; i < MT_N; i++)
+                free(c.want[i]);
+        rules_pack_free(p);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -647,6 +749,7 @@ int main(void)
                 cmocka_unit_test(test_tsc),
                 cmocka_unit_test(test_runner),
                 cmocka_unit_test(test_default_pack),
+                cmocka_unit_test(test_threads),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

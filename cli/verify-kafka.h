@@ -1,0 +1,24 @@
+/* Kafka coverage across chains (issue 6), for `gatelog verify --export`: several instances
+ * of one consumer group each seal their own chain, and a failover can make two chains hold
+ * the same (topic, partition, offset). That is accepted only when one of the two records
+ * says so: its source carries "redelivery": {"chain": OTHER, ...} naming the other holder
+ * (docs/FORMAT.md). Any other offset held twice, within one chain or across chains, is a
+ * problem. Private to cli/. */
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+struct verify_kafka;
+
+int verify_kafka_new(struct verify_kafka **ret);  /* 0 or -ENOMEM */
+void verify_kafka_free(struct verify_kafka *v);   /* accepts NULL */
+/* Takes one epoch's records.jsonl (bytes borrowed for the call) of the named chain: its
+ * Kafka records' topic, partition, offset and redelivery marker. Other records and lines
+ * that do not parse are skipped (the verifier reports those). Returns 0 or -ENOMEM. */
+int verify_kafka_add(struct verify_kafka *v, const char *chain, const char *records,
+                     size_t len);
+/* Writes to out a "FAIL ..." line per offset range held twice without a marker that
+ * explains it (at most 20, then a count), and a summary line when Kafka records were seen.
+ * Returns the number of problems. */
+uint64_t verify_kafka_finish(struct verify_kafka *v, FILE *out);

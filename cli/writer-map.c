@@ -1,0 +1,339 @@
+/* The writer's mapper stage (issue 12): public queue -> rules, canonical bytes, tree freed
+ * -> the storing thread's queue.
+ *
+ * Load: every event of the daemon, once. Before this stage the writer thread applied the
+ * rules, canonicalised and freed each tree itself, about half of its time; here that work
+ * runs beside the SQLite commits, so on two cores the store's thread only splices seq,
+ * hashes and inserts. Guarantees: events leave in the order they arrived (one consumer, one
+ * producer, FIFO queues); a reloaded pack applies between two batches, so from one record
+ * on; a mark request (a seal) is put after every event taken before it, so a seal covers
+ * what was received before it was asked for, as when the writer had one thread; nothing is
+ * dropped when the storing thread's queue is full: the mapper waits, the public queue fills
+ * and the collectors apply backpressure. Memory: the tree (a few KiB) becomes one block of
+ * the canonical bytes plus the few strings the store and the counters need. */
+#include "cli/writer-map.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/limits.h"
+#include "core/log.h"
+#include "core/tm.h"
+#include "rules/rules.h"
+
+/* The mapper waits at most this long on an empty queue before it looks at its flags again
+ * (kicks wake it at once; this is a safety net). */
+#define WMAP_IDLE_WAIT_US (200 * 1000)
+/* A full storing queue is polled again after this, in case a wakeup was missed. */
+#define WMAP_FULL_WAIT_MS 100
+/* Criteria kept per record: the writer's own limit (store_one). */
+#define WMAP_MAX_CRIT 64
+
+struct wmap {
+        struct queue *in, *out;
+        void *mark;
+        pthread_t thread;
+        bool started;
+        struct rules_pack *rules;                /* in force, owned */
+        _Atomic(struct rules_pack *) rules_next; /* a reload waiting to take effect */
+        atomic_bool mark_requested;
+        atomic_bool stopping;                    /* set by wmap_join after queue_close(in) */
+};
+
+/* Where the top-level member "seq" has its value in canonical bytes, or -1. A scan that
+ * knows strings (escapes included) and nesting, so a "seq" inside a string or a nested
+ * object is never taken for the record's own. */
+static long seq_value_offset(const char *p, size_t n) {
+        int depth = 0;
+        bool in_str = false, key_next = false;
+        for (size_t i = 0; i < n; i++) {
+                char c = p[i];
+                if (in_str) {
+                        if (c == '\\')
+                                i++;
+                        else if (c == '"')
+                                in_str = false;
+                        continue;
+                }
+                switch (c) {
+                case '"':
+                        if (depth == 1 && key_next && n - i > 6 && !memcmp(p + i, "\"seq\":", 6))
+                                return (long)(i + 6);
+                        in_str = true;
+                        key_next = false;
+                        break;
+                case '{':
+                case '[':
+                        depth++;
+                        key_next = depth == 1 && c == '{';
+                        break;
+                case '}':
+                case ']':
+                        depth--;
+                        break;
+                case ',':
+                        key_next = depth == 1;
+                        break;
+                default:
+                        break;
+                }
+        }
+        return -1;
+}
+
+/* Applies the pack; a drop rule's record is freed and the rule named. */
+static void map_rules(const struct rules_pack *p, struct event *e) {
+        enum rules_verdict v = RULES_KEEP;
+        const char *id = NULL;
+        /* -ENOMEM leaves a partly mapped record: stored as it is, not lost. */
+        (void)rules_apply(p, e->rec, &v, &id);
+        snprintf(e->rules_pack, sizeof(e->rules_pack), "%s", rules_pack_hash(p));
+        if (v != RULES_DROP)
+                return;
+        char *rid = strdup(id ? id : "?");
+        if (!rid)
+                return; /* cannot count it: keep the record instead */
+        json_free(e->rec);
+        e->rec = NULL;
+        free(e->drop_rule);
+        e->drop_rule = rid;
+}
+
+/* Appends the string members of arr (at most max) to the list at *w; returns how many.
+ * Each is taken as a C string, up to a NUL it may hold, as the store and the counters
+ * always took them. */
+static size_t put_list(const json *arr, size_t max, char **w) {
+        size_t k = 0;
+        for (size_t i = 0; i < json_len(arr) && k < max; i++) {
+                const char *s = json_str(json_arr_at(arr, i), NULL);
+                if (!s)
+                        continue;
+                size_t l = strlen(s);
+                memcpy(*w, s, l + 1);
+                *w += l + 1;
+                k++;
+        }
+        return k;
+}
+
+static size_t list_bytes(const json *arr, size_t max) {
+        size_t n = 0, k = 0;
+        for (size_t i = 0; i < json_len(arr) && k < max; i++) {
+                const char *s = json_str(json_arr_at(arr, i), NULL);
+                if (s) {
+                        n += strlen(s) + 1;
+                        k++;
+                }
+        }
+        return n;
+}
+
+static bool has_flag(const json *flags, const char *f) {
+        for (size_t i = 0; i < json_len(flags); i++) {
+                const char *s = json_str(json_arr_at(flags, i), NULL);
+                if (s && !strcmp(s, f))
+                        return true;
+        }
+        return false;
+}
+
+int wmap_event(const struct rules_pack *p, struct event *e, struct buf *b) {
+        if (!e->rec)
+                return 0;
+        if (p) {
+                map_rules(p, e);
+                if (!e->rec)
+                        return 0;
+        }
+        json *rec = e->rec;
+        int r = json_obj_set_int(rec, "seq", 0);
+        buf_reset(b);
+        if (r >= 0)
+                r = json_canon(rec, b);
+        if (r < 0)
+                return r;
+        long off = seq_value_offset(b->data, b->len);
+        if (off < 0 || (size_t)off >= b->len || b->data[off] != '0')
+                return -EBADMSG;
+
+        size_t hl = 0, al = 0;
+        const char *host = json_str(json_obj_get(rec, "host"), NULL);
+        if (host)
+                hl = strlen(host);
+        const char *rule = json_str(json_obj_get(rec, "rule"), NULL);
+        const char *app = NULL;
+        if (rule && !strcmp(rule, "unmapped")) {
+                app = json_str(json_obj_get(rec, "app"), NULL);
+                if (!app)
+                        app = "-";
+                al = strlen(app);
+        }
+        const json *crit = json_obj_get(rec, "criteria"), *flags = json_obj_get(rec, "flags");
+        size_t need = sizeof(struct wmap_rec) + b->len + 1 + (host ? hl + 1 : 0) +
+                      (app ? al + 1 : 0) + list_bytes(crit, WMAP_MAX_CRIT) +
+                      list_bytes(flags, SIZE_MAX);
+        struct wmap_rec *m = malloc(need);
+        if (!m)
+                return -ENOMEM;
+        memcpy(m->data, b->data, b->len + 1);
+        m->len = b->len;
+        m->seq_off = (size_t)off;
+        m->time_us = e->received_us;
+        size_t tl;
+        const char *ts = json_str(json_obj_get(rec, "time"), &tl);
+        if (ts)
+                (void)tm_parse_rfc3339(ts, tl, 0, &m->time_us);
+        char *w = m->data + b->len + 1;
+        m->host = NULL;
+        if (host) {
+                memcpy(w, host, hl + 1);
+                m->host = w;
+                w += hl + 1;
+        }
+        m->unmapped_app = NULL;
+        if (app) {
+                memcpy(w, app, al);
+                w[al] = '\0';
+                m->unmapped_app = w;
+                w += al + 1;
+        }
+        m->crit = w;
+        m->n_crit = put_list(crit, WMAP_MAX_CRIT, &w);
+        m->flags = w;
+        m->n_flags = put_list(flags, SIZE_MAX, &w);
+
+        /* What metrics read once the tree is gone. */
+        const json *src = json_obj_get(rec, "source");
+        const char *kind = json_str(json_obj_get(src, "kind"), NULL);
+        const char *tr = json_str(json_obj_get(src, "transport"), NULL);
+        snprintf(e->src_kind, sizeof(e->src_kind), "%s", kind ? kind : "");
+        snprintf(e->src_transport, sizeof(e->src_transport), "%s", tr ? tr : "");
+        e->malformed = has_flag(flags, "malformed");
+        e->truncated = has_flag(flags, "truncated");
+
+        free(e->mapped);
+        e->mapped = m;
+        json_free(e->rec);
+        e->rec = NULL;
+        return 0;
+}
+
+int wmap_splice(const struct wmap_rec *m, int64_t seq, struct buf *out) {
+        char num[24];
+        int nl = snprintf(num, sizeof(num), "%lld", (long long)seq);
+        buf_reset(out);
+        int r = buf_append(out, m->data, m->seq_off);
+        if (r >= 0)
+                r = buf_append(out, num, (size_t)nl);
+        if (r >= 0)
+                r = buf_append(out, m->data + m->seq_off + 1, m->len - m->seq_off - 1);
+        return r;
+}
+
+/* ---- the thread ---- */
+
+int wmap_new(struct wmap **ret) {
+        struct wmap *m = calloc(1, sizeof(*m));
+        if (!m)
+                return -ENOMEM;
+        *ret = m;
+        return 0;
+}
+
+void wmap_set_rules(struct wmap *m, struct rules_pack *p) {
+        if (!m->started) {
+                rules_pack_free(m->rules);
+                m->rules = p;
+                return;
+        }
+        rules_pack_free(atomic_exchange(&m->rules_next, p));
+        queue_kick(m->in); /* take it now, so that the log says when it took effect */
+}
+
+/* Takes a reloaded pack, if one waits: between two batches. */
+static void rules_take(struct wmap *m) {
+        struct rules_pack *next = atomic_exchange(&m->rules_next, NULL);
+        if (!next)
+                return;
+        rules_pack_free(m->rules);
+        m->rules = next;
+        log_info("rules in force", "pack=%s rules=%zu", rules_pack_hash(next),
+                 rules_pack_n_rules(next));
+}
+
+/* Puts one item on the storing queue, waiting while it is full (backpressure). */
+static void push_out(struct wmap *m, void *item) {
+        struct pollfd pfd = { .fd = queue_space_fd(m->out), .events = POLLIN };
+        while (queue_push(m->out, item) == -EAGAIN) {
+                (void)poll(&pfd, 1, WMAP_FULL_WAIT_MS);
+                queue_ack_space(m->out);
+        }
+}
+
+static void *wmap_thread(void *ud) {
+        struct wmap *m = ud;
+        struct event **ev = malloc(WRITER_BATCH_MAX * sizeof(*ev));
+        struct buf b = BUF_INIT;
+        if (!ev) {
+                log_error("writer mapper cannot start", "error=\"%s\"", strerror(ENOMEM));
+                abort();
+        }
+        for (;;) {
+                size_t n = queue_pop_batch(m->in, (void **)ev, WRITER_BATCH_MAX,
+                                           WMAP_IDLE_WAIT_US);
+                rules_take(m);
+                for (size_t i = 0; i < n; i++) {
+                        /* On failure the tree stays: the storing thread maps it itself. */
+                        (void)wmap_event(m->rules, ev[i], &b);
+                        push_out(m, ev[i]);
+                }
+                if (atomic_exchange(&m->mark_requested, false))
+                        push_out(m, m->mark);
+                if (n == 0 && atomic_load(&m->stopping) && queue_depth(m->in) == 0)
+                        break;
+        }
+        buf_free(&b);
+        free(ev);
+        queue_close(m->out);
+        return NULL;
+}
+
+int wmap_start(struct wmap *m, struct queue *in, struct queue *out, void *mark) {
+        m->in = in;
+        m->out = out;
+        m->mark = mark;
+        int r = -pthread_create(&m->thread, NULL, wmap_thread, m);
+        if (r == 0)
+                m->started = true;
+        return r;
+}
+
+void wmap_request_mark(struct wmap *m) {
+        atomic_store(&m->mark_requested, true);
+        if (m->in)
+                queue_kick(m->in);
+}
+
+void wmap_join(struct wmap *m) {
+        if (!m->started)
+                return;
+        atomic_store(&m->stopping, true);
+        queue_kick(m->in);
+        (void)pthread_join(m->thread, NULL);
+        m->started = false;
+}
+
+void wmap_free(struct wmap *m) {
+        if (!m)
+                return;
+        wmap_join(m);
+        rules_pack_free(m->rules);
+        rules_pack_free(atomic_exchange(&m->rules_next, NULL));
+        free(m);
+}

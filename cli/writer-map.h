@@ -1,0 +1,62 @@
+/* The writer's mapper stage (issue 12): rules, canonical JSON and freeing the record tree,
+ * on a thread of its own between the public queue and the storing thread (cli/writer.c).
+ *
+ * The storing thread then only numbers each record: the mapper canonicalises the record
+ * with "seq":0 and remembers where that 0 is; wmap_splice puts the real number there. The
+ * bytes are the same as canonicalising the tree with its seq (RFC 8785 orders members by
+ * key, not by value), so the leaf hash and everything sealed is unchanged (docs/FORMAT.md).
+ * Order is kept: events leave the mapper in the order they entered it, and a rule pack
+ * handed over by wmap_set_rules applies between two batches, so from one record on. */
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "core/event.h"
+#include "core/queue.h"
+
+struct rules_pack;
+
+/* A mapped record: one malloc'd block in event.mapped. */
+struct wmap_rec {
+        size_t len;                 /* bytes of data: the canonical record with "seq":0 */
+        size_t seq_off;             /* offset of that 0 in data */
+        int64_t time_us;            /* the record's "time", else its receipt time */
+        const char *host;           /* NULL when the record has none */
+        const char *unmapped_app;   /* rule "unmapped": its app, or "-"; else NULL */
+        const char *crit;           /* n_crit NUL-terminated ids one after another */
+        size_t n_crit;
+        const char *flags;          /* n_flags NUL-terminated flags one after another */
+        size_t n_flags;
+        char data[];                /* the bytes, a NUL, then the strings above */
+};
+
+/* The next string of a NUL-separated list. */
+static inline const char *wmap_next(const char *s) {
+        while (*s)
+                s++;
+        return s + 1;
+}
+
+/* Maps one event on the calling thread: applies p (NULL: no rules; a drop rule frees the
+ * record and sets drop_rule), then, when a record remains, makes its canonical bytes into
+ * e->mapped and frees e->rec. Returns 0, or -errno when the bytes could not be made: e->rec
+ * is then kept as it is and the storing thread canonicalises it itself. scratch is a
+ * reusable buffer. */
+int wmap_event(const struct rules_pack *p, struct event *e, struct buf *scratch);
+/* The record's final bytes with seq spliced in, into out (reset first). 0 or -ENOMEM. */
+int wmap_splice(const struct wmap_rec *m, int64_t seq, struct buf *out);
+
+struct wmap;
+/* A mapper that takes events from in and puts them, mapped, on out, in order. When it sees
+ * a mark request it puts mark on out after the events it took before. 0 or -ENOMEM. */
+int wmap_new(struct wmap **ret);
+/* Ownership of p moves (NULL: no rules). Before wmap_start it applies at once; afterwards
+ * the thread takes it between two batches and frees the pack it replaces. Thread-safe. */
+void wmap_set_rules(struct wmap *m, struct rules_pack *p);
+int wmap_start(struct wmap *m, struct queue *in, struct queue *out, void *mark);
+/* Asks the thread to put mark on out (thread- and signal-context safe, like queue_kick). */
+void wmap_request_mark(struct wmap *m);
+/* Call after queue_close(in): the thread maps what remains, closes out, ends; this waits. */
+void wmap_join(struct wmap *m);
+void wmap_free(struct wmap *m); /* accepts NULL; joins first */

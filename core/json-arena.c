@@ -1,0 +1,691 @@
+/* Memory of JSON trees: one arena per tree, constructors, adoption, copies and json_free.
+ *
+ * Load: every event builds one tree of a few dozen nodes (normalize, rules) on one thread
+ * and frees it on another (the writer), tens of thousands of times a second. A node per
+ * malloc made that dozens of malloc/free pairs per event, the frees crossing threads; here
+ * all nodes, strings, member arrays and keys of a tree are bump-allocated from chunks owned
+ * by the tree's root (1 KiB first, doubling to 32 KiB), and json_free of the root frees
+ * those chunks: a record built with the _in constructors costs two or three mallocs.
+ *
+ * Invariants:
+ *   - A root (JSON_F_ROOT) is a heap block of its own: a standalone scalar (a string's
+ *     bytes follow the node) or a container with its arena embedded in the block.
+ *   - Every node reachable from a root, other than the root and the constants, lives in
+ *     that root's arena or in a block that arena owns. Replaced or deleted values stay in
+ *     the arena (wasted, freed with the tree).
+ *   - Adding a root R to a container of tree T adopts it: R's block and R's chunks join T's
+ *     block list and R's arena forwards to T's, so R and every pointer into it stay valid
+ *     (callers may keep using a value after adding it) and nothing is copied.
+ *   - null, true and false are shared constants: constructing them never allocates. Scalar
+ *     nodes are immutable, so sharing them is invisible.
+ * Chunks are never returned before the tree is freed, so a pointer into a tree (json_str,
+ * json_obj_at keys) stays valid until json_free of its root. */
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/json.h"
+#include "core/json-internal.h"
+
+/* First chunk of an arena, and the largest: a gate record (~3 KiB of nodes and text) needs
+ * two or three chunks; a manifest or a big Kafka event grows to 32 KiB chunks. */
+#define ARENA_CHUNK_FIRST 1024u
+#define ARENA_CHUNK_MAX (32u * 1024)
+
+/* A root container: block header, node, arena. */
+struct json_root {
+        struct json_block hdr;
+        json node;
+        struct json_arena arena;
+};
+
+/* A root scalar: block header, node, then a string's bytes. */
+struct json_root_scalar {
+        struct json_block hdr;
+        json node;
+};
+
+static const json json_const_null = { .type = JSON_NULL, .flags = JSON_F_STATIC };
+static const json json_const_true = { .type = JSON_BOOL, .flags = JSON_F_STATIC, .u.b = true };
+static const json json_const_false = { .type = JSON_BOOL, .flags = JSON_F_STATIC };
+
+static struct json_block *block_of(json *v)
+{
+        return (struct json_block *)((char *)v - offsetof(struct json_root, node));
+}
+
+static void arena_link(struct json_arena *a, struct json_block *b)
+{
+        b->next = a->blocks;
+        a->blocks = b;
+        if (!a->tail)
+                a->tail = b;
+}
+
+/* Makes a new chunk of size bytes (header included) the current one. */
+static int arena_new_chunk(struct json_arena *a, size_t size)
+{
+        struct json_block *b = malloc(size);
+
+        if (!b)
+                return -ENOMEM;
+        arena_link(a, b);
+        a->cur = (char *)b + sizeof(*b);
+        a->end = (char *)b + size;
+        return 0;
+}
+
+/* Slow path of json_arena_alloc: a new chunk, or a block of its own for a big request
+ * (which keeps the current chunk's free space for the small ones after it). */
+static void *arena_alloc_slow(struct json_arena *a, size_t n)
+{
+        size_t size = a->next_chunk ? a->next_chunk : ARENA_CHUNK_FIRST;
+        const size_t hdr = sizeof(struct json_block);
+        struct json_block *b;
+        void *p;
+
+        if (n > SIZE_MAX - hdr)
+                return NULL;
+        if (n > size / 2) {
+                b = malloc(hdr + n);
+                if (!b)
+                        return NULL;
+                arena_link(a, b);
+                return (char *)b + hdr;
+        }
+        if (arena_new_chunk(a, size) < 0)
+                return NULL;
+        a->next_chunk = size < ARENA_CHUNK_MAX ? 2 * size : ARENA_CHUNK_MAX;
+        p = a->cur;
+        a->cur += n;
+        return p;
+}
+
+void *json_arena_alloc(struct json_arena *a, size_t n)
+{
+        void *p;
+
+        if (n > SIZE_MAX - 7)
+                return NULL;
+        n = (n + 7) & ~(size_t)7;
+        if ((size_t)(a->end - a->cur) < n)
+                return arena_alloc_slow(a, n);
+        p = a->cur;
+        a->cur += n;
+        return p;
+}
+
+char *json_arena_strdup(struct json_arena *a, const char *s, size_t n)
+{
+        char *p = n < SIZE_MAX ? json_arena_alloc(a, n + 1) : NULL;
+
+        if (!p)
+                return NULL;
+        if (n > 0)
+                memcpy(p, s, n);
+        p[n] = '\0';
+        return p;
+}
+
+static json *arena_node(struct json_arena *a, enum json_type t)
+{
+        json *v = json_arena_alloc(a, sizeof(*v));
+
+        if (v) {
+                memset(v, 0, sizeof(*v));
+                v->type = (uint8_t)t;
+                v->arena = a;
+        }
+        return v;
+}
+
+json *json_arena_new_str(struct json_arena *a, size_t n)
+{
+        json *v;
+
+        if (n > SIZE_MAX - sizeof(*v) - 1)
+                return NULL;
+        v = json_arena_alloc(a, sizeof(*v) + n + 1);
+        if (!v)
+                return NULL;
+        memset(v, 0, sizeof(*v));
+        v->type = JSON_STR;
+        v->arena = a;
+        v->u.s.p = (char *)(v + 1);
+        v->u.s.p[n] = '\0';
+        v->u.s.n = n;
+        return v;
+}
+
+/* ---- Standalone values (roots) ---- */
+
+static json *root_scalar(enum json_type t, size_t extra)
+{
+        struct json_root_scalar *r;
+
+        if (extra > SIZE_MAX - sizeof(*r))
+                return NULL;
+        r = malloc(sizeof(*r) + extra);
+        if (!r)
+                return NULL;
+        memset(r, 0, sizeof(*r));
+        r->node.type = (uint8_t)t;
+        r->node.flags = JSON_F_ROOT;
+        return &r->node;
+}
+
+static json *root_container(enum json_type t)
+{
+        struct json_root *r = malloc(sizeof(*r));
+
+        if (!r)
+                return NULL;
+        memset(r, 0, sizeof(*r));
+        r->node.type = (uint8_t)t;
+        r->node.flags = JSON_F_ROOT | (t == JSON_OBJ ? JSON_F_SORTED : 0);
+        r->node.arena = &r->arena;
+        return &r->node;
+}
+
+json *json_new_null(void)
+{
+        return (json *)&json_const_null;
+}
+
+json *json_new_bool(bool b)
+{
+        return (json *)(b ? &json_const_true : &json_const_false);
+}
+
+json *json_new_int(int64_t i)
+{
+        json *v = root_scalar(JSON_INT, 0);
+
+        if (v)
+                v->u.i = i;
+        return v;
+}
+
+json *json_new_num(double d)
+{
+        json *v;
+
+        if (d != d || d - d != 0) /* NaN or infinity */
+                return NULL;
+        v = root_scalar(JSON_NUM, 0);
+        if (v)
+                v->u.d = d;
+        return v;
+}
+
+/* A string node of n bytes to fill: in tree's arena, or standalone when tree is NULL or
+ * has no arena. */
+static json *str_node(json *tree, size_t n)
+{
+        struct json_arena *a = json_arena_of(tree);
+        json *v;
+
+        if (a)
+                return json_arena_new_str(a, n);
+        if (n > SIZE_MAX - 1)
+                return NULL;
+        v = root_scalar(JSON_STR, n + 1);
+        if (v) {
+                v->u.s.p = (char *)(v + 1);
+                v->u.s.p[n] = '\0';
+                v->u.s.n = n;
+        }
+        return v;
+}
+
+json *json_new_strn_in(json *tree, const char *s, size_t n)
+{
+        json *v;
+
+        if (!s || !json_utf8_valid(s, n))
+                return NULL;
+        v = str_node(tree, n);
+        if (v && n > 0)
+                memcpy(v->u.s.p, s, n);
+        return v;
+}
+
+json *json_new_strn(const char *s, size_t n)
+{
+        return json_new_strn_in(NULL, s, n);
+}
+
+json *json_new_str(const char *s)
+{
+        return s ? json_new_strn(s, strlen(s)) : NULL;
+}
+
+/* Writes the repaired form of s[0..n) to out (room for 3n bytes) or, out NULL, only
+ * measures it. Returns its length; *ret_replaced the replacements. */
+static size_t lossy_copy(const unsigned char *u, size_t n, char *out, size_t *ret_replaced)
+{
+        size_t i = 0, o = 0, replaced = 0, bad;
+
+        while (i < n) {
+                size_t k;
+
+                /* Performance (issue 12): valid runs are copied whole. */
+                k = json_utf8_check((const char *)u + i, n - i);
+                if (k > 0) {
+                        if (out)
+                                memcpy(out + o, u + i, k);
+                        o += k;
+                        i += k;
+                        continue;
+                }
+                (void)json_utf8_seq(u + i, n - i, &bad);
+                if (out)
+                        memcpy(out + o, "\xef\xbf\xbd", 3);
+                o += 3;
+                i += bad;
+                replaced++;
+        }
+        *ret_replaced = replaced;
+        return o;
+}
+
+json *json_new_str_lossy_in(json *tree, const char *s, size_t n, size_t *ret_replaced)
+{
+        size_t replaced = 0, len = json_utf8_check(s, n);
+        bool valid = len == n;
+        json *v;
+
+        /* Performance (issue 12): valid text (nearly all of it) is checked once and copied;
+         * only invalid text is measured, then repaired. */
+        if (!valid)
+                len = lossy_copy((const unsigned char *)s, n, NULL, &replaced);
+        v = str_node(tree, len);
+        if (!v)
+                return NULL;
+        if (valid) {
+                if (n > 0)
+                        memcpy(v->u.s.p, s, n);
+        } else {
+                (void)lossy_copy((const unsigned char *)s, n, v->u.s.p, &replaced);
+        }
+        if (ret_replaced)
+                *ret_replaced = replaced;
+        return v;
+}
+
+json *json_new_str_lossy(const char *s, size_t n, size_t *ret_replaced)
+{
+        return json_new_str_lossy_in(NULL, s, n, ret_replaced);
+}
+
+json *json_new_int_in(json *tree, int64_t i)
+{
+        struct json_arena *a = json_arena_of(tree);
+        json *v;
+
+        if (!a)
+                return json_new_int(i);
+        v = arena_node(a, JSON_INT);
+        if (v)
+                v->u.i = i;
+        return v;
+}
+
+json *json_new_obj(void)
+{
+        return root_container(JSON_OBJ);
+}
+
+json *json_new_obj_reserve(size_t bytes)
+{
+        struct json_root *r;
+
+        /* Performance (issue 12): the root and its first chunk in one block, one malloc. */
+        if (bytes > SIZE_MAX / 2)
+                return NULL;
+        bytes = (bytes + 7) & ~(size_t)7;
+        r = malloc(sizeof(*r) + bytes);
+        if (!r)
+                return NULL;
+        memset(r, 0, sizeof(*r));
+        r->node.type = JSON_OBJ;
+        r->node.flags = JSON_F_ROOT | JSON_F_SORTED;
+        r->node.arena = &r->arena;
+        r->arena.cur = (char *)(r + 1);
+        r->arena.end = r->arena.cur + bytes;
+        return &r->node;
+}
+
+json *json_new_arr(void)
+{
+        return root_container(JSON_ARR);
+}
+
+json *json_new_obj_in(json *tree)
+{
+        struct json_arena *a = json_arena_of(tree);
+        json *v;
+
+        if (!a)
+                return json_new_obj();
+        v = arena_node(a, JSON_OBJ);
+        if (v)
+                v->flags = JSON_F_SORTED;
+        return v;
+}
+
+json *json_new_arr_in(json *tree)
+{
+        struct json_arena *a = json_arena_of(tree);
+
+        return a ? arena_node(a, JSON_ARR) : json_new_arr();
+}
+
+int json_arena_reserve(json *tree, size_t bytes)
+{
+        struct json_arena *a = json_arena_of(tree);
+
+        if (!a || (size_t)(a->end - a->cur) >= bytes)
+                return 0;
+        if (bytes > SIZE_MAX / 2)
+                return -ENOMEM;
+        return arena_new_chunk(a, bytes + sizeof(struct json_block));
+}
+
+void json_free(json *v)
+{
+        struct json_block *b, *next;
+
+        if (!v || !(v->flags & JSON_F_ROOT))
+                return; /* constants, and nodes that belong to a tree */
+        if (v->arena) {
+                for (b = v->arena->blocks; b; b = next) {
+                        next = b->next;
+                        free(b);
+                }
+        }
+        free(block_of(v));
+}
+
+/* ---- Moving values into trees ---- */
+
+/* A root joins the tree of arena a (see the top of the file). */
+static void adopt(struct json_arena *a, json *r)
+{
+        struct json_arena *ra = r->arena;
+
+        arena_link(a, block_of(r));
+        if (ra) {
+                /* A root's arena is its own (roots are never forwarded). */
+                if (ra->blocks) {
+                        ra->tail->next = a->blocks;
+                        a->blocks = ra->blocks;
+                }
+                ra->fwd = a;
+                ra->blocks = ra->tail = NULL;
+                ra->cur = ra->end = NULL;
+        } else {
+                r->arena = a;
+        }
+        r->flags &= (uint8_t)~JSON_F_ROOT;
+}
+
+/* Deep copy of v into arena a. */
+static json *copy_into(struct json_arena *a, const json *v)
+{
+        json *c;
+
+        if (v->flags & JSON_F_STATIC)
+                return (json *)v;
+        if (v->type == JSON_STR) {
+                c = json_arena_new_str(a, v->u.s.n);
+                if (c && v->u.s.n > 0)
+                        memcpy(c->u.s.p, v->u.s.p, v->u.s.n);
+                return c;
+        }
+        c = arena_node(a, v->type);
+        if (!c)
+                return NULL;
+        c->flags = v->flags & JSON_F_SORTED;
+        if (v->type == JSON_ARR) {
+                if (v->u.a.n == 0)
+                        return c;
+                c->u.a.v = json_arena_alloc(a, v->u.a.n * sizeof(*c->u.a.v));
+                if (!c->u.a.v)
+                        return NULL;
+                c->u.a.alloc = v->u.a.n;
+                for (uint32_t i = 0; i < v->u.a.n; i++) {
+                        c->u.a.v[i] = copy_into(a, v->u.a.v[i]);
+                        if (!c->u.a.v[i])
+                                return NULL;
+                        c->u.a.n++;
+                }
+                return c;
+        }
+        if (v->type == JSON_OBJ) {
+                if (v->u.o.n == 0)
+                        return c;
+                c->u.o.m = json_arena_alloc(a, v->u.o.n * sizeof(*c->u.o.m));
+                if (!c->u.o.m)
+                        return NULL;
+                c->u.o.alloc = v->u.o.n;
+                for (uint32_t i = 0; i < v->u.o.n; i++) {
+                        const struct json_member *m = &v->u.o.m[i];
+                        struct json_member *cm = &c->u.o.m[i];
+
+                        cm->key = json_arena_strdup(a, m->key, m->key_len);
+                        cm->key_len = m->key_len;
+                        cm->key_plain = m->key_plain;
+                        cm->val = copy_into(a, m->val);
+                        if (!cm->key || !cm->val)
+                                return NULL;
+                        c->u.o.n++;
+                }
+                return c;
+        }
+        c->u = v->u;
+        return c;
+}
+
+/* Makes val a member of container c's tree (adopted, or copied when it belongs to another
+ * tree). NULL when out of memory; val is then freed. */
+static json *json_take(json *c, json *val)
+{
+        struct json_arena *a;
+        json *cp;
+
+        if (val->flags & JSON_F_STATIC)
+                return val;
+        a = json_arena_of(c);
+        if (val->flags & JSON_F_ROOT) {
+                adopt(a, val);
+                return val;
+        }
+        if (json_arena_of(val) == a)
+                return val;
+        /* A node of another tree (the old API could not express this either: it would have
+         * been freed twice): copied, the other tree keeps its own. */
+        cp = copy_into(a, val);
+        return cp;
+}
+
+/* Room for one more element in an array of elem-byte items, in arena a: grows in place
+ * when the array ends where the arena's free space starts. */
+static int grow(struct json_arena *a, void **arr, uint32_t n, uint32_t *alloc, size_t elem)
+{
+        uint32_t na;
+        char *p;
+
+        if (n < *alloc)
+                return 0;
+        if (*alloc >= UINT32_MAX / 2)
+                return -ENOMEM;
+        na = *alloc ? *alloc * 2 : 4;
+        if (*arr && (char *)*arr + (size_t)*alloc * elem == a->cur &&
+            (size_t)(a->end - a->cur) >= (size_t)(na - *alloc) * elem) {
+                a->cur += (size_t)(na - *alloc) * elem;
+                *alloc = na;
+                return 0;
+        }
+        p = json_arena_alloc(a, (size_t)na * elem);
+        if (!p)
+                return -ENOMEM;
+        if (n > 0)
+                memcpy(p, *arr, (size_t)n * elem);
+        *arr = p;
+        *alloc = na;
+        return 0;
+}
+
+int json_obj_reserve(json *obj, size_t n)
+{
+        struct json_arena *a = json_arena_of(obj);
+        struct json_member *m;
+
+        if (!obj || obj->type != JSON_OBJ || !a)
+                return -EINVAL;
+        if (n <= obj->u.o.alloc)
+                return 0;
+        if (n >= UINT32_MAX / 2)
+                return -ENOMEM;
+        m = json_arena_alloc(a, n * sizeof(*m));
+        if (!m)
+                return -ENOMEM;
+        if (obj->u.o.n > 0)
+                memcpy(m, obj->u.o.m, obj->u.o.n * sizeof(*m));
+        obj->u.o.m = m;
+        obj->u.o.alloc = (uint32_t)n;
+        return 0;
+}
+
+int json_obj_push(json *obj, const char *key, size_t key_len, int plain, json *val)
+{
+        struct json_arena *a = json_arena_of(obj);
+        struct json_member *last;
+
+        if (key_len > UINT32_MAX) {
+                json_free(val);
+                return -EINVAL;
+        }
+        if (plain < 0) {
+                const unsigned char *k = (const unsigned char *)key;
+                size_t i = 0;
+
+                while (i < key_len && k[i] >= 0x20 && k[i] != '"' && k[i] != '\\')
+                        i++;
+                plain = i == key_len;
+        }
+
+        if (grow(a, (void **)&obj->u.o.m, obj->u.o.n, &obj->u.o.alloc, sizeof(*obj->u.o.m)) < 0) {
+                json_free(val);
+                return -ENOMEM;
+        }
+        val = json_take(obj, val);
+        if (!val)
+                return -ENOMEM;
+        /* Performance (issue 12): canonical output skips sorting objects built in order. */
+        if (obj->u.o.n > 0 && (obj->flags & JSON_F_SORTED)) {
+                last = &obj->u.o.m[obj->u.o.n - 1];
+                if (json_key_cmp_fast(last->key, last->key_len, key, key_len) >= 0)
+                        obj->flags &= (uint8_t)~JSON_F_SORTED;
+        }
+        obj->u.o.m[obj->u.o.n++] =
+                (struct json_member){ key, (uint32_t)key_len, (uint32_t)plain, val };
+        return 0;
+}
+
+int json_obj_add_static(json *obj, const char *key, json *val)
+{
+        if (!val)
+                return -ENOMEM;
+        if (!obj || obj->type != JSON_OBJ || !key) {
+                json_free(val);
+                return -EINVAL;
+        }
+        return json_obj_push(obj, key, strlen(key), 1, val);
+}
+
+int json_obj_add(json *obj, const char *key, json *val)
+{
+        size_t key_len = key ? strlen(key) : 0;
+        char *k;
+
+        if (!val)
+                return -ENOMEM;
+        if (!obj || obj->type != JSON_OBJ || !key || !json_utf8_valid(key, key_len)) {
+                json_free(val);
+                return -EINVAL;
+        }
+        k = json_arena_strdup(json_arena_of(obj), key, key_len);
+        if (!k) {
+                json_free(val);
+                return -ENOMEM;
+        }
+        return json_obj_push(obj, k, key_len, -1, val);
+}
+
+int json_arr_append(json *arr, json *val)
+{
+        if (!val)
+                return -ENOMEM;
+        if (!arr || arr->type != JSON_ARR) {
+                json_free(val);
+                return -EINVAL;
+        }
+        if (grow(json_arena_of(arr), (void **)&arr->u.a.v, arr->u.a.n, &arr->u.a.alloc,
+                 sizeof(*arr->u.a.v)) < 0) {
+                json_free(val);
+                return -ENOMEM;
+        }
+        val = json_take(arr, val);
+        if (!val)
+                return -ENOMEM;
+        arr->u.a.v[arr->u.a.n++] = val;
+        return 0;
+}
+
+/* Replaces a member's value (the old one stays in the arena). */
+int json_obj_replace(json *obj, struct json_member *m, json *val)
+{
+        val = json_take(obj, val);
+        if (!val)
+                return -ENOMEM;
+        m->val = val;
+        return 0;
+}
+
+json *json_clone(const json *v)
+{
+        json *c;
+
+        if (!v)
+                return NULL;
+        switch (v->type) {
+        case JSON_STR:
+                return json_new_strn(v->u.s.p, v->u.s.n);
+        case JSON_INT:
+                return json_new_int(v->u.i);
+        case JSON_NUM:
+                return json_new_num(v->u.d);
+        case JSON_ARR:
+        case JSON_OBJ: {
+                json *tmp;
+
+                c = root_container(v->type);
+                if (!c)
+                        return NULL;
+                /* Copy the members into the new root's arena, then move them onto it. */
+                tmp = copy_into(c->arena, v);
+                if (!tmp) {
+                        json_free(c);
+                        return NULL;
+                }
+                c->flags = (uint8_t)(JSON_F_ROOT | (tmp->flags & JSON_F_SORTED));
+                c->u = tmp->u;
+                return c;
+        }
+        default:
+                return (json *)v; /* null and booleans are constants */
+        }
+}

@@ -1,0 +1,510 @@
+/* JSON text to tree: the strict parser. It is fed hostile input (Kafka payloads, rule
+ * files, records read back for verification).
+ *
+ * It implements RFC 8259 exactly, plus the I-JSON (RFC 7493) restrictions RFC 8785 relies
+ * on: strings must be valid UTF-8 with no lone surrogates (section 2.1), object keys must be
+ * unique (section 2.3), numbers must fit an IEEE double (section 2.2). Deviations we chose:
+ * "\u0000" is refused, because every string in the tree is NUL-free so that C readers of the
+ * export can use it; nesting deeper than JSON_MAX_DEPTH is refused (RFC 8259 section 9
+ * allows limits). Integers without fraction or exponent that fit int64 stay exact
+ * (JSON_INT). Duplicate keys are found by sorting the keys once the object is complete, so
+ * a hostile object with many members costs O(n log n), never O(n^2); objects whose keys
+ * arrive in increasing order (canonical text) need no sort. The parser never asserts on
+ * input: every problem is an -EBADMSG with the byte offset and a short message. The tree
+ * is built in the arena of its root (core/json-arena.c). */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/json.h"
+#include "core/json-internal.h"
+#include "core/limits.h"
+
+struct parser {
+        const char *s;
+        size_t len, pos;
+        unsigned depth;
+        struct buf scratch; /* decoded string bytes */
+        struct json_error *err;
+        json *tree;         /* the root container once made: values allocate in its arena */
+};
+
+static int fail(struct parser *p, size_t off, const char *msg)
+{
+        if (p->err) {
+                p->err->offset = off;
+                snprintf(p->err->msg, sizeof(p->err->msg), "%s", msg);
+        }
+        return -EBADMSG;
+}
+
+static void skip_ws(struct parser *p)
+{
+        while (p->pos < p->len) {
+                char c = p->s[p->pos];
+
+                if (c != ' ' && c != '\t' && c != '\n' && c != '\r')
+                        break;
+                p->pos++;
+        }
+}
+
+static int hex4(struct parser *p, size_t at, unsigned *ret)
+{
+        unsigned v = 0;
+
+        if (p->len - at < 4)
+                return fail(p, at, "truncated \\u escape");
+        for (size_t k = 0; k < 4; k++) {
+                char c = p->s[at + k];
+                unsigned d;
+
+                if (c >= '0' && c <= '9')
+                        d = (unsigned)(c - '0');
+                else if (c >= 'a' && c <= 'f')
+                        d = (unsigned)(c - 'a' + 10);
+                else if (c >= 'A' && c <= 'F')
+                        d = (unsigned)(c - 'A' + 10);
+                else
+                        return fail(p, at + k, "bad hex digit in \\u escape");
+                v = v << 4 | d;
+        }
+        *ret = v;
+        return 0;
+}
+
+static int put_utf8(struct buf *b, unsigned cp)
+{
+        char u[4];
+        size_t n;
+
+        if (cp < 0x80) {
+                u[0] = (char)cp;
+                n = 1;
+        } else if (cp < 0x800) {
+                u[0] = (char)(0xc0 | cp >> 6);
+                u[1] = (char)(0x80 | (cp & 0x3f));
+                n = 2;
+        } else if (cp < 0x10000) {
+                u[0] = (char)(0xe0 | cp >> 12);
+                u[1] = (char)(0x80 | (cp >> 6 & 0x3f));
+                u[2] = (char)(0x80 | (cp & 0x3f));
+                n = 3;
+        } else {
+                u[0] = (char)(0xf0 | cp >> 18);
+                u[1] = (char)(0x80 | (cp >> 12 & 0x3f));
+                u[2] = (char)(0x80 | (cp >> 6 & 0x3f));
+                u[3] = (char)(0x80 | (cp & 0x3f));
+                n = 4;
+        }
+        return buf_append(b, u, n);
+}
+
+/* Decodes a \uXXXX escape (and its low surrogate) at s[pos], pos pointing at the 'u'. */
+static int parse_u_escape(struct parser *p)
+{
+        size_t at = p->pos - 1; /* the backslash, for messages */
+        unsigned cp, lo;
+        int r;
+
+        r = hex4(p, p->pos + 1, &cp);
+        if (r < 0)
+                return r;
+        p->pos += 5;
+        if (cp >= 0xdc00 && cp <= 0xdfff)
+                return fail(p, at, "lone low surrogate in \\u escape");
+        if (cp >= 0xd800 && cp <= 0xdbff) {
+                if (p->len - p->pos < 6 || p->s[p->pos] != '\\' || p->s[p->pos + 1] != 'u')
+                        return fail(p, at, "lone high surrogate in \\u escape");
+                r = hex4(p, p->pos + 2, &lo);
+                if (r < 0)
+                        return r;
+                if (lo < 0xdc00 || lo > 0xdfff)
+                        return fail(p, at, "lone high surrogate in \\u escape");
+                p->pos += 6;
+                cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+        }
+        if (cp == 0)
+                return fail(p, at, "\\u0000 is not accepted");
+        return put_utf8(&p->scratch, cp) < 0 ? -ENOMEM : 0;
+}
+
+static int parse_escape(struct parser *p)
+{
+        static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
+        const char *e;
+        char c;
+
+        if (p->pos + 1 >= p->len)
+                return fail(p, p->pos, "unterminated string");
+        c = p->s[p->pos + 1];
+        if (c == 'u') {
+                p->pos++;
+                return parse_u_escape(p);
+        }
+        e = c ? strchr(from, c) : NULL;
+        if (!e)
+                return fail(p, p->pos, "bad escape");
+        p->pos += 2;
+        return buf_putc(&p->scratch, to[e - from]) < 0 ? -ENOMEM : 0;
+}
+
+/* Scans the run of plain string bytes at s[pos] and checks its UTF-8. */
+static int string_run(struct parser *p, size_t *ret_start)
+{
+        size_t start = p->pos, bad;
+
+        while (p->pos < p->len && p->s[p->pos] != '"' && p->s[p->pos] != '\\' &&
+               (unsigned char)p->s[p->pos] >= 0x20)
+                p->pos++;
+        /* A run between ASCII delimiters holds whole UTF-8 sequences only. */
+        bad = json_utf8_check(p->s + start, p->pos - start);
+        if (bad != p->pos - start)
+                return fail(p, start + bad, "invalid UTF-8 in string");
+        *ret_start = start;
+        return 0;
+}
+
+/* Parses a string literal at s[pos] == '"'. *ret_s points into the input when the string
+ * has no escape (performance, issue 12: no copy), else into p->scratch. */
+static int parse_string_raw(struct parser *p, const char **ret_s, size_t *ret_n)
+{
+        size_t start;
+        int r;
+
+        p->pos++;
+        r = string_run(p, &start);
+        if (r < 0)
+                return r;
+        if (p->pos < p->len && p->s[p->pos] == '"') {
+                *ret_s = p->s + start;
+                *ret_n = p->pos - start;
+                p->pos++;
+                return 0;
+        }
+        buf_reset(&p->scratch);
+        for (;;) {
+                if (buf_append(&p->scratch, p->s + start, p->pos - start) < 0)
+                        return -ENOMEM;
+                if (p->pos >= p->len)
+                        return fail(p, p->pos, "unterminated string");
+                if (p->s[p->pos] == '"') {
+                        p->pos++;
+                        *ret_s = p->scratch.data ? p->scratch.data : "";
+                        *ret_n = p->scratch.len;
+                        return 0;
+                }
+                if (p->s[p->pos] != '\\')
+                        return fail(p, p->pos, "unescaped control character in string");
+                r = parse_escape(p);
+                if (r < 0)
+                        return r;
+                r = string_run(p, &start);
+                if (r < 0)
+                        return r;
+        }
+}
+
+/* A string node of the parsed tree (valid UTF-8 already checked). */
+static json *parsed_str(struct parser *p, const char *s, size_t n)
+{
+        json *v;
+
+        if (!p->tree)
+                return json_new_strn(s, n);
+        v = json_arena_new_str(json_arena_of(p->tree), n);
+        if (v && n > 0)
+                memcpy(v->u.s.p, s, n);
+        return v;
+}
+
+static int scan_digits(struct parser *p)
+{
+        size_t start = p->pos;
+
+        while (p->pos < p->len && p->s[p->pos] >= '0' && p->s[p->pos] <= '9')
+                p->pos++;
+        return p->pos > start ? 0 : fail(p, p->pos, "digit expected");
+}
+
+/* Exact int64 from a digit run with optional '-', or false if it overflows. */
+static bool parse_int64(const char *s, size_t n, int64_t *ret)
+{
+        bool neg = s[0] == '-';
+        uint64_t v = 0, lim = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+
+        for (size_t i = neg; i < n; i++) {
+                unsigned d = (unsigned)(s[i] - '0');
+
+                if (v > (lim - d) / 10)
+                        return false;
+                v = v * 10 + d;
+        }
+        *ret = neg ? (int64_t)(0 - v) : (int64_t)v;
+        return true;
+}
+
+static int parse_number(struct parser *p, json **ret)
+{
+        size_t start = p->pos, n;
+        bool is_int = true;
+        char tmp[64], *copy, *end;
+        int64_t i;
+        double d;
+        int r;
+
+        if (p->s[p->pos] == '-')
+                p->pos++;
+        if (p->pos < p->len && p->s[p->pos] == '0')
+                p->pos++;
+        else if ((r = scan_digits(p)) < 0)
+                return r;
+        if (p->pos < p->len && p->s[p->pos] == '.') {
+                p->pos++;
+                is_int = false;
+                if ((r = scan_digits(p)) < 0)
+                        return r;
+        }
+        if (p->pos < p->len && (p->s[p->pos] == 'e' || p->s[p->pos] == 'E')) {
+                p->pos++;
+                is_int = false;
+                if (p->pos < p->len && (p->s[p->pos] == '+' || p->s[p->pos] == '-'))
+                        p->pos++;
+                if ((r = scan_digits(p)) < 0)
+                        return r;
+        }
+        n = p->pos - start;
+        if (is_int && parse_int64(p->s + start, n, &i)) {
+                *ret = json_new_int_in(p->tree, i);
+                return *ret ? 0 : -ENOMEM;
+        }
+        /* strtod needs a NUL-terminated copy; the grammar above keeps it locale-neutral
+         * as long as the program never calls setlocale(LC_NUMERIC). */
+        copy = n < sizeof(tmp) ? tmp : malloc(n + 1);
+        if (!copy)
+                return -ENOMEM;
+        memcpy(copy, p->s + start, n);
+        copy[n] = '\0';
+        d = strtod(copy, &end);
+        if (copy != tmp)
+                free(copy);
+        if (d - d != 0)
+                return fail(p, start, "number out of range");
+        *ret = json_new_num(d);
+        return *ret ? 0 : -ENOMEM;
+}
+
+static int parse_value(struct parser *p, json **ret);
+
+static int key_order(const void *a, const void *b)
+{
+        const struct json_member *x = a, *y = b;
+
+        if (x->key_len != y->key_len)
+                return x->key_len < y->key_len ? -1 : 1;
+        return memcmp(x->key, y->key, x->key_len);
+}
+
+/* RFC 8785 section 3.1 / RFC 7493 section 2.3: member names must be unique. */
+static int check_dup_keys(struct parser *p, const json *obj, size_t at)
+{
+        struct json_member *m;
+        size_t n = obj->u.o.n;
+        int r = 0;
+
+        /* Keys in strictly increasing order (canonical text, all we store) are unique. */
+        if (n < 2 || (obj->flags & JSON_F_SORTED))
+                return 0;
+        m = malloc(n * sizeof(*m));
+        if (!m)
+                return -ENOMEM;
+        memcpy(m, obj->u.o.m, n * sizeof(*m));
+        qsort(m, n, sizeof(*m), key_order);
+        for (size_t i = 1; i < n && r == 0; i++)
+                if (key_order(&m[i - 1], &m[i]) == 0)
+                        r = fail(p, at, "duplicate object key");
+        free(m);
+        return r;
+}
+
+static int parse_members(struct parser *p, json *obj)
+{
+        for (;;) {
+                json *val = NULL;
+                const char *ks;
+                char *key;
+                size_t key_len;
+                int r, plain;
+
+                skip_ws(p);
+                if (p->pos >= p->len || p->s[p->pos] != '"')
+                        return fail(p, p->pos, "object key expected");
+                r = parse_string_raw(p, &ks, &key_len);
+                if (r < 0)
+                        return r;
+                /* Read without escapes: no control, '"' or '\\' in it (string_run). */
+                plain = ks != p->scratch.data || !p->scratch.data ? 1 : -1;
+                key = json_arena_strdup(json_arena_of(obj), ks, key_len);
+                if (!key)
+                        return -ENOMEM;
+                skip_ws(p);
+                if (p->pos >= p->len || p->s[p->pos] != ':')
+                        return fail(p, p->pos, "':' expected");
+                p->pos++;
+                r = parse_value(p, &val);
+                if (r < 0)
+                        return r;
+                r = json_obj_push(obj, key, key_len, plain, val);
+                if (r < 0)
+                        return r;
+                skip_ws(p);
+                if (p->pos < p->len && p->s[p->pos] == ',') {
+                        p->pos++;
+                        continue;
+                }
+                if (p->pos < p->len && p->s[p->pos] == '}') {
+                        p->pos++;
+                        return 0;
+                }
+                return fail(p, p->pos, "',' or '}' expected");
+        }
+}
+
+static int parse_elements(struct parser *p, json *arr)
+{
+        for (;;) {
+                json *val = NULL;
+                int r = parse_value(p, &val);
+
+                if (r < 0)
+                        return r;
+                r = json_arr_append(arr, val);
+                if (r < 0)
+                        return r;
+                skip_ws(p);
+                if (p->pos < p->len && p->s[p->pos] == ',') {
+                        p->pos++;
+                        continue;
+                }
+                if (p->pos < p->len && p->s[p->pos] == ']') {
+                        p->pos++;
+                        return 0;
+                }
+                return fail(p, p->pos, "',' or ']' expected");
+        }
+}
+
+static int parse_container(struct parser *p, json **ret)
+{
+        size_t at = p->pos;
+        bool is_obj = p->s[p->pos] == '{';
+        json *v;
+        int r;
+
+        if (p->depth >= JSON_MAX_DEPTH)
+                return fail(p, at, "nesting too deep");
+        v = is_obj ? json_new_obj_in(p->tree) : json_new_arr_in(p->tree);
+        if (!v)
+                return -ENOMEM;
+        if (!p->tree)
+                p->tree = v; /* the root: everything below allocates in its arena */
+        p->pos++;
+        p->depth++;
+        skip_ws(p);
+        if (p->pos < p->len && p->s[p->pos] == (is_obj ? '}' : ']')) {
+                p->pos++;
+                r = 0;
+        } else if (is_obj) {
+                r = parse_members(p, v);
+                if (r == 0)
+                        r = check_dup_keys(p, v, at);
+        } else {
+                r = parse_elements(p, v);
+        }
+        p->depth--;
+        if (r < 0) {
+                json_free(v); /* frees the whole tree at the root, nothing below it */
+                return r;
+        }
+        *ret = v;
+        return 0;
+}
+
+static int parse_literal(struct parser *p, const char *word, json *v, json **ret)
+{
+        size_t n = strlen(word);
+
+        if (!v)
+                return -ENOMEM;
+        if (p->len - p->pos < n || memcmp(p->s + p->pos, word, n) != 0) {
+                json_free(v);
+                return fail(p, p->pos, "invalid literal");
+        }
+        p->pos += n;
+        *ret = v;
+        return 0;
+}
+
+static int parse_value(struct parser *p, json **ret)
+{
+        const char *str;
+        size_t n;
+        char c;
+        int r;
+
+        skip_ws(p);
+        if (p->pos >= p->len)
+                return fail(p, p->pos, "value expected");
+        c = p->s[p->pos];
+        switch (c) {
+        case '{':
+        case '[':
+                return parse_container(p, ret);
+        case '"':
+                r = parse_string_raw(p, &str, &n);
+                if (r < 0)
+                        return r;
+                *ret = parsed_str(p, str, n);
+                return *ret ? 0 : -ENOMEM;
+        case 't':
+                return parse_literal(p, "true", json_new_bool(true), ret);
+        case 'f':
+                return parse_literal(p, "false", json_new_bool(false), ret);
+        case 'n':
+                return parse_literal(p, "null", json_new_null(), ret);
+        default:
+                if (c == '-' || (c >= '0' && c <= '9'))
+                        return parse_number(p, ret);
+                return fail(p, p->pos, "unexpected character");
+        }
+}
+
+int json_parse(const char *s, size_t len, json **ret, struct json_error *err)
+{
+        struct parser p = { .s = s, .len = len, .err = err };
+        json *v = NULL;
+        int r;
+
+        if (!s && len > 0)
+                return fail(&p, 0, "no input");
+        if (!s)
+                p.s = "";
+        /* Decoded strings are never longer than the input. */
+        p.scratch.max = len + 1;
+        r = parse_value(&p, &v);
+        if (r == 0) {
+                skip_ws(&p);
+                if (p.pos != p.len) {
+                        json_free(v);
+                        r = fail(&p, p.pos, "trailing characters after the value");
+                }
+        }
+        buf_free(&p.scratch);
+        if (r == -E2BIG)
+                r = -ENOMEM;
+        if (r == 0)
+                *ret = v;
+        return r;
+}

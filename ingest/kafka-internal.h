@@ -1,0 +1,85 @@
+/* ingest/kafka-internal.h: the Kafka collector's state, shared by ingest/kafka.c (the
+ * consumer, its loop callbacks and rebalances) and ingest/kafka-claim.c (commits to the
+ * broker and the failover claims they carry). Private to these files; ingest/kafka.h is the
+ * contract. Everything here runs on the loop thread unless a comment says otherwise. */
+#pragma once
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "ingest/kafka.h"
+#include "outputs/outputs.h"
+
+enum kstate { KS_UNKNOWN, KS_UP, KS_DOWN };
+
+struct ingest_kafka {
+        char *name;
+        char *db_path;
+        struct loop *loop;
+        struct queue *q;
+        struct drop_counters *drops;
+        rd_kafka_t *rk;
+        rd_kafka_queue_t *rkq;
+        struct store *store;            /* read-only, for positions */
+        char *chain;                    /* this store's chain (its meta), named in claims */
+        int64_t claim_window;
+        bool failpoint;                 /* test hook: _exit after a commit (RELIABILITY.md) */
+        struct kafka_parts *parts;
+        struct event_sink sink;
+        atomic_bool commit_signalled;
+        int wake_fd;                    /* librdkafka's consumer queue became non-empty */
+        int commit_fd;                  /* the writer committed events of ours */
+        int space_fd;                   /* our subscription to the queue's space signal */
+        int timer;
+        bool registered, space_registered, paused;
+        struct event *pending;          /* met a full queue; pushed first */
+        struct kafka_part *pending_part;
+        int64_t pending_offset;
+        int64_t pending_since;          /* monotonic us */
+        bool stopped, closed, closing, cooperative;
+        bool start_latest;
+        size_t max_message;
+        int64_t drain_timeout_us;
+        enum kstate state;
+        struct metric *m_up, *m_messages, *m_paused; /* health, for /metrics (issue 9) */
+        /* ops (issue 9): /readyz, read by the HTTP thread: brokers down and why. */
+        pthread_mutex_t ready_lock;
+        bool down;
+        char down_reason[256];
+        char last_error[256];           /* last non-state error logged, to log it once */
+};
+
+/* ingest/kafka.c */
+/* Text for a quoted log value: quotes and backslashes become apostrophes. Returns buf. */
+const char *kafka_esc(const char *s, char *buf, size_t n);
+/* Logs an error once until a different one comes. */
+void kafka_log_once(struct ingest_kafka *k, const char *what, const char *detail);
+/* The brokers answered: health up, logged once per change. */
+void kafka_state_up(struct ingest_kafka *k);
+
+/* ingest/kafka-claim.c: commits to the broker, each carrying this chain's failover claim in
+ * its metadata (docs/CONFIG.md, "kafka"). */
+/* librdkafka's offset commit callback (served by rd_kafka_consumer_poll). */
+void kafka_offset_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                            rd_kafka_topic_partition_list_t *offsets, void *opaque);
+/* Commits durable offsets of the assigned entries (or of those in only). async: the result
+ * comes to kafka_offset_commit_cb, else this call blocks for the round trip. release: this
+ * process stores nothing more of those partitions (a drained revoke, the close). */
+void kafka_commit_durable(struct ingest_kafka *k, const rd_kafka_topic_partition_list_t *only,
+                          bool async, bool release);
+/* On the tick: idle partitions give up their claim past what is stored (async commit). */
+void kafka_claims_shrink(struct ingest_kafka *k);
+/* Before offset of p is queued: makes sure the broker holds a claim covering it (may block
+ * up to KAFKA_CLAIM_TIMEOUT_MS). 0, or -EAGAIN when the claim commit failed. */
+int kafka_claim_ahead(struct ingest_kafka *k, struct kafka_part *p, int64_t offset);
+/* At assignment: resets p's claim state and reads the previous owner's claim from c (the
+ * committed offset with its metadata; NULL when unknown), start being p's resume point. */
+void kafka_claim_read(struct ingest_kafka *k, struct kafka_part *p,
+                      const rd_kafka_topic_partition_t *c, int64_t start);
+/* Reads the store's chain name into k->chain (opening k->store read-only). 0 or -errno
+ * with err saying why. */
+int kafka_chain_read(struct ingest_kafka *k, char *err, size_t err_len);
