@@ -1,6 +1,7 @@
 /* Feeds the auditor commands sealed epochs from the store or an export folder; see
  * cli/audit-source.h. The store is opened read-only; an export is read through the same
- * reader as `gatelog verify --export`. Memory: one epoch's records at a time. */
+ * reader as `gatelog verify --export`. Memory: no records are kept (issue 12): each is handed
+ * to the caller from the store's row or the export's (mapped) records.jsonl. */
 #include "cli/audit-source.h"
 
 #include <errno.h>
@@ -8,42 +9,32 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/blobs.h"
-
 #include "outputs/outputs.h"
 
 #define STOP_EARLY (-ECANCELED)
 
 struct ctx {
         const struct audit_source *src;
-        int (*cb)(void *ud, const struct audit_epoch *e);
+        const struct audit_ops *ops;
         void *ud;
         struct store *store;
-        struct blobs recs;
 };
 
-static int call(struct ctx *c, struct audit_epoch *e) {
-        int r = c->cb(c->ud, e);
+static int stop(int r) {
         return r > 0 ? STOP_EARLY : r;
 }
 
 static int db_record_cb(void *ud, const struct store_record *r) {
         struct ctx *c = ud;
-        return blobs_add(&c->recs, r->data, r->len, true);
+        return stop(c->ops->record(c->ud, r->data, r->len));
 }
 
 static int db_epoch_cb(void *ud, const struct store_epoch *se) {
         struct ctx *c = ud;
         if (!se->sealed)
                 return 0;
-        blobs_reset(&c->recs);
         bool holds = (uint64_t)se->first_seq <= c->src->seq &&
                      c->src->seq - (uint64_t)se->first_seq < (uint64_t)se->count;
-        if (c->src->records && (!c->src->only_seq || holds)) {
-                int r = store_records_foreach(c->store, se->epoch, db_record_cb, c);
-                if (r < 0)
-                        return r;
-        }
         char label[64];
         snprintf(label, sizeof(label), "epoch %lld", (long long)se->epoch);
         struct audit_epoch e = {
@@ -51,9 +42,13 @@ static int db_epoch_cb(void *ud, const struct store_epoch *se) {
                 .count = se->count, .manifest = se->manifest,
                 .manifest_len = se->manifest ? se->manifest_len : 0,
                 .sig = se->manifest ? se->sig : NULL, .sig_len = se->manifest ? 64 : 0,
-                .records = c->recs.v, .n_records = c->recs.n,
         };
-        return call(c, &e);
+        int r = stop(c->ops->epoch(c->ud, &e));
+        if (r == 0 && c->ops->record && (!c->src->only_seq || holds))
+                r = store_records_foreach(c->store, se->epoch, db_record_cb, c);
+        if (r == 0 && c->ops->epoch_end)
+                r = stop(c->ops->epoch_end(c->ud, &e));
+        return r;
 }
 
 /* epoch, first_seq and count from the manifest bytes; -1 for what cannot be read. */
@@ -72,27 +67,39 @@ static void manifest_numbers(struct audit_epoch *e) {
         json_free(m);
 }
 
-static int export_epoch_cb(void *ud, const struct export_read_epoch *x) {
-        struct ctx *c = ud;
-        blobs_reset(&c->recs);
-        if (c->src->records && x->records) {
-                int r = blobs_add_lines(&c->recs, x->records, x->records_len);
-                if (r < 0)
-                        return r;
+/* The lines of records.jsonl, as `gatelog verify --export` splits them (memchr; a last line
+ * without '\n' is a record too). */
+static int export_records(struct ctx *c, const char *p, size_t len) {
+        size_t start = 0;
+        int r = 0;
+        for (const char *nl; r == 0 && start < len &&
+                             (nl = memchr(p + start, '\n', len - start));) {
+                r = stop(c->ops->record(c->ud, p + start, (size_t)(nl - p) - start));
+                start = (size_t)(nl - p) + 1;
         }
-        struct audit_epoch e = {
-                .label = x->path, .manifest = x->manifest, .manifest_len = x->manifest_len,
-                .sig = x->sig, .sig_len = x->sig_len, .records = c->recs.v,
-                .n_records = c->recs.n,
-        };
-        manifest_numbers(&e);
-        return call(c, &e);
+        if (r == 0 && start < len)
+                r = stop(c->ops->record(c->ud, p + start, len - start));
+        return r;
 }
 
-int audit_source_foreach(const struct audit_source *src,
-                         int (*cb)(void *ud, const struct audit_epoch *e), void *ud,
-                         char *err, size_t err_len) {
-        struct ctx c = { .src = src, .cb = cb, .ud = ud };
+static int export_epoch_cb(void *ud, const struct export_read_epoch *x) {
+        struct ctx *c = ud;
+        struct audit_epoch e = {
+                .label = x->path, .manifest = x->manifest, .manifest_len = x->manifest_len,
+                .sig = x->sig, .sig_len = x->sig_len,
+        };
+        manifest_numbers(&e);
+        int r = stop(c->ops->epoch(c->ud, &e));
+        if (r == 0 && c->ops->record && x->records)
+                r = export_records(c, x->records, x->records_len);
+        if (r == 0 && c->ops->epoch_end)
+                r = stop(c->ops->epoch_end(c->ud, &e));
+        return r;
+}
+
+int audit_source_stream(const struct audit_source *src, const struct audit_ops *ops, void *ud,
+                        char *err, size_t err_len) {
+        struct ctx c = { .src = src, .ops = ops, .ud = ud };
         struct store_error se = { { 0 } };
         int r;
         err[0] = '\0';
@@ -104,7 +111,8 @@ int audit_source_foreach(const struct audit_source *src,
                 }
                 r = store_epochs_foreach(c.store, db_epoch_cb, &c);
                 if (r < 0 && r != STOP_EARLY)
-                        snprintf(err, err_len, "%s: %s", src->db, store_errmsg(c.store));
+                        snprintf(err, err_len, "%s: %s", src->db,
+                                 store_errmsg(c.store)[0] ? store_errmsg(c.store) : strerror(-r));
                 store_close(c.store);
         } else {
                 r = export_folder_read(src->export_dir, src->chain, export_epoch_cb, &c, &se);
@@ -112,8 +120,14 @@ int audit_source_foreach(const struct audit_source *src,
                         snprintf(err, err_len, "%s: %s", src->export_dir,
                                  se.msg[0] ? se.msg : strerror(-r));
         }
-        blobs_free(&c.recs);
         return r == STOP_EARLY ? 0 : r;
+}
+
+int audit_source_foreach(const struct audit_source *src,
+                         int (*cb)(void *ud, const struct audit_epoch *e), void *ud,
+                         char *err, size_t err_len) {
+        struct audit_ops ops = { .epoch = cb };
+        return audit_source_stream(src, &ops, ud, err, err_len);
 }
 
 #define HEAD_FILE_MAX 65536

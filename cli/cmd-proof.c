@@ -44,12 +44,16 @@ struct find {
         uint64_t seq;
         bool found, sealed_any;
         int64_t last_epoch, next_seq;
+        struct seal_leaves *leaves;     /* the epoch holding seq, while its records stream */
+        char *record;                   /* a copy of the record at seq */
+        size_t record_len;
+        size_t index;
         struct buf out;
         int r;
         char why[256];
 };
 
-static int find_cb(void *ud, const struct audit_epoch *e) {
+static int find_epoch_cb(void *ud, const struct audit_epoch *e) {
         struct find *f = ud;
         f->sealed_any = true;
         f->last_epoch = e->epoch;
@@ -66,15 +70,40 @@ static int find_cb(void *ud, const struct audit_epoch *e) {
                 return 1;
         }
         /* The records are in seq order from first_seq: the record's index is its offset. */
-        size_t index = (size_t)(f->seq - (uint64_t)e->first_seq);
-        f->r = seal_proof_build(e->manifest, e->manifest_len, e->sig, e->epoch, e->records,
-                                e->n_records, index, &f->out);
+        f->index = (size_t)(f->seq - (uint64_t)e->first_seq);
+        return seal_leaves_new(&f->leaves);
+}
+
+/* issue 12: only leaf hashes are kept, and the one record proven. */
+static int find_record_cb(void *ud, const char *data, size_t len) {
+        struct find *f = ud;
+        if (!f->leaves)
+                return 0;
+        if (seal_leaves_count(f->leaves) == f->index) {
+                f->record = malloc(len ? len : 1);
+                if (!f->record)
+                        return -ENOMEM;
+                memcpy(f->record, data, len);
+                f->record_len = len;
+        }
+        return seal_leaves_add(f->leaves, data, len);
+}
+
+static int find_end_cb(void *ud, const struct audit_epoch *e) {
+        struct find *f = ud;
+        if (!f->leaves)
+                return 0;
+        size_t n = seal_leaves_count(f->leaves);
+        f->r = f->record ? seal_leaves_proof(f->leaves, e->manifest, e->manifest_len, e->sig,
+                                             e->epoch, f->record, f->record_len, f->index,
+                                             &f->out)
+                         : -ENOENT;
         if (f->r == -ENOENT)
                 snprintf(f->why, sizeof(f->why), "%s: the manifest counts %" PRId64 " records "
-                         "but only %zu are stored", e->label, e->count, e->n_records);
+                         "but only %zu are stored", e->label, e->count, n);
         else if (f->r == -EBADMSG)
                 snprintf(f->why, sizeof(f->why), "%s: record %zu is not a JSON object with a "
-                         "seq", e->label, index);
+                         "seq", e->label, f->index);
         else if (f->r < 0)
                 snprintf(f->why, sizeof(f->why), "%s", strerror(-f->r));
         return 1;
@@ -90,7 +119,7 @@ int cmd_proof(int argc, char **argv) {
                 { "help", no_argument, NULL, 'h' },
                 { 0 },
         };
-        struct audit_source src = { .records = true, .only_seq = true };
+        struct audit_source src = { .only_seq = true };
         const char *rec = NULL, *out = NULL;
         int c;
         optind = 0;
@@ -116,7 +145,10 @@ int cmd_proof(int argc, char **argv) {
         }
         src.seq = f.seq;
         char err[512];
-        int r = audit_source_foreach(&src, find_cb, &f, err, sizeof(err));
+        static const struct audit_ops ops = { find_epoch_cb, find_record_cb, find_end_cb };
+        int r = audit_source_stream(&src, &ops, &f, err, sizeof(err));
+        f.leaves = seal_leaves_free(f.leaves);
+        free(f.record);
         if (r < 0) {
                 fprintf(stderr, "gatelog proof: %s\n", err);
                 buf_free(&f.out);

@@ -1,6 +1,7 @@
 /* `gatelog query`: prints stored records chosen by criterion, event time and host, and
  * (issue 10) by actor, action, target, outcome, rule and app (cli/query-match.h), or counts
- * them (--count, --group-by).
+ * them (--count, --group-by). --dedupe (issue 6) takes each Kafka message once when a
+ * failover left it in several chains (docs/FORMAT.md section 11).
  *
  * Only records of sealed epochs are printed unless --include-open, so that what an auditor
  * sees has a signature behind it. The database is opened read-only and records are streamed
@@ -41,6 +42,9 @@ struct query_ctx {
         uint64_t n_match;
         bool csv_safe;
         struct buf key;
+        bool dedupe;            /* issue 6: each Kafka (topic, partition, offset) once */
+        struct query_seen seen;
+        uint64_t n_deduped;
 };
 
 static void query_usage(FILE *f)
@@ -50,7 +54,7 @@ static void query_usage(FILE *f)
                 "                     [--host H] [--include-open] [--format jsonl|csv|table]\n"
                 "                     [--actor V] [--action V] [--target V] [--outcome V]\n"
                 "                     [--rule V] [--app V] [--count] [--group-by G]\n"
-                "                     [--csv-safe] [--bom]\n"
+                "                     [--csv-safe] [--bom] [--dedupe]\n"
                 "\n"
                 "Prints the records of sealed epochs that match every given filter, in seq order.\n"
                 "\n"
@@ -84,6 +88,10 @@ static void query_usage(FILE *f)
                 "                       that spreadsheets show them as text, not formulas (this\n"
                 "                       changes the evidence text: off by default)\n"
                 "  --bom                start the CSV with a UTF-8 byte order mark (Excel)\n"
+                "  --dedupe             each Kafka message once: a record whose topic, partition\n"
+                "                       and offset an earlier matching record holds (a failover's\n"
+                "                       redelivery in another chain) is left out, and counted\n"
+                "                       on stderr\n"
                 "\n"
                 "T is RFC 3339 (2026-01-31T12:00:00Z, 2026-01-31T13:00:00+01:00) or a date\n"
                 "(2026-01-31, midnight UTC).\n");
@@ -310,7 +318,8 @@ static int record_cb(void *ud, const struct store_record *rec)
         int r;
         bool filter = query_match_any(c->match);  /* issue 10 */
 
-        if (c->format == QUERY_JSONL && !filter && !c->count) {
+        if (c->format == QUERY_JSONL && !filter && !c->count &&
+            !(c->dedupe && memmem(rec->data, rec->len, "\"kind\":\"kafka\"", 14))) {
                 if (fwrite(rec->data, 1, rec->len, stdout) != rec->len || putchar('\n') == EOF)
                         return -EIO;
                 return 0;
@@ -326,6 +335,12 @@ static int record_cb(void *ud, const struct store_record *rec)
         if (filter && (!j || !query_match_record(c->match, j))) {
                 json_free(j);
                 return 0;
+        }
+        /* issue 6: the first matching copy of a Kafka message stands for all of them. */
+        if (c->dedupe && j && (r = query_seen_take(&c->seen, j)) <= 0) {
+                json_free(j);
+                c->n_deduped += r == 0;
+                return r;
         }
         if (c->count) {
                 c->n_match++;
@@ -430,6 +445,16 @@ static void query_ctx_free(struct query_ctx *c)
         buf_free(&c->field);
         buf_free(&c->key);
         query_groups_free(&c->groups);
+        query_seen_free(&c->seen);
+}
+
+/* issue 6: what --dedupe left out, on stderr (stdout holds the records or counts). */
+static void query_dedupe_note(const struct query_ctx *c)
+{
+        if (c->dedupe)
+                fprintf(stderr, "gatelog query: --dedupe left out %llu redelivered "
+                        "cop%s of Kafka messages\n", (unsigned long long)c->n_deduped,
+                        c->n_deduped == 1 ? "y" : "ies");
 }
 
 static int query_run(const char *db, const struct store_query *q, const struct query_ctx *tmpl,
@@ -455,6 +480,8 @@ static int query_run(const char *db, const struct store_query *q, const struct q
                 r = query_counts(&c, fmt_set, bom);
         if (r >= 0 && fflush(stdout) != 0)
                 r = -EIO;
+        if (r >= 0)
+                query_dedupe_note(&c);
         if (r < 0)
                 fprintf(stderr, "gatelog query: %s: %s\n", db,
                         r == -EIO && store_errmsg(s)[0] ? store_errmsg(s) : strerror(-r));
@@ -494,6 +521,8 @@ static int query_export_run(const char *where, const char *chain, const char *pu
                 r = query_counts(&c, fmt_set, bom);
         if (r >= 0 && fflush(stdout) != 0)
                 r = -EIO;
+        if (r >= 0)
+                query_dedupe_note(&c);
         if (r < 0)
                 fprintf(stderr, "gatelog query: %s: %s\n", where,
                         err.msg[0] ? err.msg : strerror(-r));
@@ -547,6 +576,7 @@ int cmd_query(int argc, char **argv)
                 { "group-by", required_argument, NULL, 1101 },
                 { "csv-safe", no_argument, NULL, 1102 },
                 { "bom", no_argument, NULL, 1103 },
+                { "dedupe", no_argument, NULL, 1104 },  /* issue 6 */
                 { NULL, 0, NULL, 0 },
         };
         struct query_match match;  /* issue 10 */
@@ -583,6 +613,7 @@ int cmd_query(int argc, char **argv)
                         break;
                 case 1102: ctx.csv_safe = true; break;
                 case 1103: bom = true; break;
+                case 1104: ctx.dedupe = true; break;
                 case 'e': exp = optarg; break;
                 case 'k': pub = optarg; break;
                 case 'C': chain = optarg; break;

@@ -10,7 +10,8 @@
  * seed gives the same sample) gets its inclusion proof from seal/proof.c, checked here too.
  *
  * Memory: the group counts, at most REPORT_FAIL_MAX failures and the sample per criterion,
- * and one epoch's records at a time. */
+ * and, for the epoch being streamed, the verifier's leaf hashes (and, when the epoch holds
+ * samples, the prover's: seal_leaves); no record is held but the sampled ones (issue 12). */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -39,6 +40,8 @@ struct sample {
         json *proof;             /* the proof file as JSON, once built */
         bool proof_ok;
         char why[256];
+        char *rec;               /* its bytes, copied while its epoch streams (issue 12) */
+        size_t rec_len;
 };
 
 struct crit {
@@ -62,6 +65,14 @@ struct report_ctx {
         json *cur_problems;      /* of the epoch being fed */
         uint64_t n_epochs, n_problems;
         struct crit *cur;
+        /* issue 12: the epoch being streamed, when it holds samples: its leaf hashes, and the
+         * samples it holds by record index (ascending; next is the next one to copy). */
+        uint8_t epoch_pk[SEAL_PK_LEN];
+        uint64_t epoch_before;   /* n_problems when the epoch began */
+        struct seal_leaves *leaves;
+        size_t n_records;
+        struct sample **want;
+        size_t *want_idx, n_want, next_want;
 };
 
 static uint64_t splitmix64(uint64_t *s)
@@ -308,75 +319,172 @@ static void key_id_seen(struct report_ctx *c, const char *id)
         (void)json_arr_append(c->key_ids, json_new_str(id));
 }
 
-/* Builds and checks the proofs of the sampled records this epoch holds. */
-static int epoch_samples(struct report_ctx *c, const struct audit_epoch *e,
-                         const uint8_t pk[SEAL_PK_LEN])
+static bool sample_in(const struct sample *sm, const struct audit_epoch *e)
 {
-        struct buf b = BUF_INIT;
-
-        for (size_t i = 0; i < c->n_crit; i++) {
-                struct crit *k = &c->crit[i];
-
-                for (size_t s = 0; s < k->n_sample; s++) {
-                        struct sample *sm = &k->sample[s];
-                        struct seal_proof_info info;
-                        struct seal_error err = { { 0 } };
-                        int r;
-
-                        if (sm->proof || e->first_seq < 0 || e->count < 0 ||
-                            sm->seq < (uint64_t)e->first_seq ||
-                            sm->seq >= (uint64_t)(e->first_seq + e->count))
-                                continue;
-                        if (!e->manifest || !e->sig || e->sig_len != SEAL_SIG_LEN) {
-                                snprintf(sm->why, sizeof(sm->why), "%s: manifest or signature "
-                                         "missing", e->label);
-                                continue;
-                        }
-                        buf_reset(&b);
-                        r = seal_proof_build(e->manifest, e->manifest_len, e->sig, e->epoch,
-                                             e->records, e->n_records,
-                                             (size_t)(sm->seq - (uint64_t)e->first_seq), &b);
-                        if (r == -ENOMEM) {
-                                buf_free(&b);
-                                return r;
-                        }
-                        if (r < 0) {
-                                snprintf(sm->why, sizeof(sm->why), "%s: no proof: %s",
-                                         e->label, strerror(-r));
-                                continue;
-                        }
-                        r = seal_proof_verify(b.data, b.len, pk, &info, &err);
-                        sm->proof_ok = r == 0;
-                        if (r < 0)
-                                snprintf(sm->why, sizeof(sm->why), "%s", err.msg);
-                        if (json_parse(b.data, b.len, &sm->proof, NULL) < 0)
-                                sm->proof = json_new_null();
-                }
-        }
-        buf_free(&b);
-        return 0;
+        return !sm->proof && e->first_seq >= 0 && e->count >= 0 &&
+               sm->seq >= (uint64_t)e->first_seq &&
+               sm->seq < (uint64_t)(e->first_seq + e->count);
 }
 
-static int epoch_cb(void *ud, const struct audit_epoch *e)
+static int want_cmp(const void *a, const void *b, void *ud)
+{
+        const size_t *idx = ud;
+        size_t x = idx[*(const size_t *)a], y = idx[*(const size_t *)b];
+
+        return x < y ? -1 : x > y;
+}
+
+/* The samples this epoch holds, by record index; a leaf collector when there are any. */
+static int samples_plan(struct report_ctx *c, const struct audit_epoch *e)
+{
+        size_t n = 0, *order = NULL, *idx = NULL;
+        struct sample **want = NULL;
+        int r = 0;
+
+        c->n_want = c->next_want = c->n_records = 0;
+        for (size_t i = 0; i < c->n_crit; i++)
+                for (size_t s = 0; s < c->crit[i].n_sample; s++)
+                        n += sample_in(&c->crit[i].sample[s], e);
+        if (n == 0)
+                return 0;
+        if (!e->manifest || !e->sig || e->sig_len != SEAL_SIG_LEN) {
+                for (size_t i = 0; i < c->n_crit; i++)
+                        for (size_t s = 0; s < c->crit[i].n_sample; s++)
+                                if (sample_in(&c->crit[i].sample[s], e))
+                                        snprintf(c->crit[i].sample[s].why,
+                                                 sizeof(c->crit[i].sample[s].why),
+                                                 "%s: manifest or signature missing", e->label);
+                return 0;
+        }
+        order = malloc(n * sizeof(*order));
+        idx = malloc(n * sizeof(*idx));
+        want = malloc(n * sizeof(*want));
+        free(c->want);
+        free(c->want_idx);
+        c->want = malloc(n * sizeof(*c->want));
+        c->want_idx = malloc(n * sizeof(*c->want_idx));
+        if (!order || !idx || !want || !c->want || !c->want_idx) {
+                r = -ENOMEM;
+                goto out;
+        }
+        n = 0;
+        for (size_t i = 0; i < c->n_crit; i++)
+                for (size_t s = 0; s < c->crit[i].n_sample; s++) {
+                        struct sample *sm = &c->crit[i].sample[s];
+
+                        if (!sample_in(sm, e))
+                                continue;
+                        want[n] = sm;
+                        idx[n] = (size_t)(sm->seq - (uint64_t)e->first_seq);
+                        order[n] = n;
+                        n++;
+                }
+        qsort_r(order, n, sizeof(*order), want_cmp, idx);
+        for (size_t k = 0; k < n; k++) {
+                c->want[k] = want[order[k]];
+                c->want_idx[k] = idx[order[k]];
+        }
+        c->n_want = n;
+        r = seal_leaves_new(&c->leaves);
+out:
+        free(order);
+        free(idx);
+        free(want);
+        return r;
+}
+
+static int epoch_begin_cb(void *ud, const struct audit_epoch *e)
 {
         struct report_ctx *c = ud;
-        uint8_t pk[SEAL_PK_LEN];
-        json *m = NULL, *o, *flags;
-        uint64_t before = c->n_problems;
-        int64_t start, end, dropped = 0, malformed = 0;
-        int r;
 
-        seal_verifier_key(c->v, pk);  /* the key in force for this epoch */
+        seal_verifier_key(c->v, c->epoch_pk);  /* the key in force for this epoch */
+        c->epoch_before = c->n_problems;
         c->cur_problems = json_new_arr();
         if (!c->cur_problems)
                 return -ENOMEM;
-        r = seal_verifier_epoch(c->v, e->label, e->manifest, e->manifest_len, e->sig, e->sig_len,
-                                e->records, e->n_records);
+        int r = seal_verifier_epoch_begin(c->v, e->label, e->manifest, e->manifest_len, e->sig,
+                                          e->sig_len);
+        return r < 0 ? r : samples_plan(c, e);
+}
+
+/* Each record goes to the verifier and, when the epoch holds samples, to the leaf hashes;
+ * the sampled records themselves are copied (at most REPORT_SAMPLE_MAX per criterion). */
+static int epoch_record_cb(void *ud, const char *data, size_t len)
+{
+        struct report_ctx *c = ud;
+        int r = seal_verifier_record(c->v, data, len);
+
+        if (r < 0 || !c->leaves)
+                return r;
+        for (; c->next_want < c->n_want && c->want_idx[c->next_want] == c->n_records;
+             c->next_want++) {
+                struct sample *sm = c->want[c->next_want];
+
+                free(sm->rec);
+                sm->rec = malloc(len ? len : 1);
+                if (!sm->rec)
+                        return -ENOMEM;
+                memcpy(sm->rec, data, len);
+                sm->rec_len = len;
+        }
+        c->n_records++;
+        return seal_leaves_add(c->leaves, data, len);
+}
+
+/* Builds and checks the proofs of the sampled records this epoch holds. */
+static int epoch_samples(struct report_ctx *c, const struct audit_epoch *e)
+{
+        struct buf b = BUF_INIT;
+        int r = 0;
+
+        for (size_t k = 0; c->leaves && k < c->n_want; k++) {
+                struct sample *sm = c->want[k];
+                struct seal_proof_info info;
+                struct seal_error err = { { 0 } };
+
+                buf_reset(&b);
+                r = sm->rec ? seal_leaves_proof(c->leaves, e->manifest, e->manifest_len, e->sig,
+                                                e->epoch, sm->rec, sm->rec_len, c->want_idx[k],
+                                                &b)
+                            : -ENOENT;
+                free(sm->rec);
+                sm->rec = NULL;
+                if (r == -ENOMEM)
+                        break;
+                if (r < 0) {
+                        snprintf(sm->why, sizeof(sm->why), "%s: no proof: %s",
+                                 e->label, strerror(-r));
+                        r = 0;
+                        continue;
+                }
+                r = seal_proof_verify(b.data, b.len, c->epoch_pk, &info, &err);
+                sm->proof_ok = r == 0;
+                if (r < 0)
+                        snprintf(sm->why, sizeof(sm->why), "%s", err.msg);
+                if (json_parse(b.data, b.len, &sm->proof, NULL) < 0)
+                        sm->proof = json_new_null();
+                r = 0;
+        }
+        c->leaves = seal_leaves_free(c->leaves);
+        c->n_want = 0;
+        buf_free(&b);
+        return r;
+}
+
+static int epoch_end_cb(void *ud, const struct audit_epoch *e)
+{
+        struct report_ctx *c = ud;
+        json *m = NULL, *o, *flags;
+        uint64_t before = c->epoch_before;
+        int64_t start, end, dropped = 0, malformed = 0;
+        int r;
+
+        r = seal_verifier_records_end(c->v);
         if (r >= 0)
                 r = seal_verifier_epoch_end(c->v, false);
         c->n_epochs++;
         if (r >= 0)
-                r = epoch_samples(c, e, pk);
+                r = epoch_samples(c, e);
         if (r < 0 || !e->manifest || json_parse(e->manifest, e->manifest_len, &m, NULL) < 0)
                 m = NULL;
         start = member_time(m, "start");
@@ -784,14 +892,20 @@ static void report_ctx_free(struct report_ctx *c)
         json_free(c->rotations);
         json_free(c->key_ids);
         json_free(c->cur_problems);
+        seal_leaves_free(c->leaves);
+        free(c->want);
+        free(c->want_idx);
+        for (size_t i = 0; i < c->n_crit; i++)
+                for (size_t k = 0; k < c->crit[i].n_sample; k++)
+                        free(c->crit[i].sample[k].rec);
 }
 
 /* Builds the whole tree; *ret_bad counts epoch problems and failed proofs. */
 static int report_build(struct report_ctx *c, const struct report_opts *o,
                         const uint8_t pk[SEAL_PK_LEN], json **ret, uint64_t *ret_bad)
 {
-        struct audit_source src = { .db = o->db, .export_dir = o->exp, .chain = o->chain,
-                                    .records = true };
+        static const struct audit_ops ops = { epoch_begin_cb, epoch_record_cb, epoch_end_cb };
+        struct audit_source src = { .db = o->db, .export_dir = o->exp, .chain = o->chain };
         uint64_t skipped = 0, bad = 0;
         char err[512];
         json *rep = NULL, *crits = NULL, *ver = NULL;
@@ -816,7 +930,7 @@ static int report_build(struct report_ctx *c, const struct report_opts *o,
         if (r < 0)
                 return r;
         seal_verifier_on_rotate(c->v, rotate_cb, c);
-        r = audit_source_foreach(&src, epoch_cb, c, err, sizeof(err));
+        r = audit_source_stream(&src, &ops, c, err, sizeof(err));
         if (r < 0) {
                 fprintf(stderr, "gatelog report: %s\n", err[0] ? err : strerror(-r));
                 return r;

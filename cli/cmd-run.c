@@ -264,7 +264,9 @@ static int run_daemon(struct config *cfg, const char *source) {
                 goto out;
         }
         writer_on_sealed(d.writer, exporter_kick, exporter);
-        if ((r = queue_new(cfg->queue_max_events, &q)) < 0 || (r = loop_new(&d.loop)) < 0) {
+        if ((r = queue_new(cfg->queue_max_events, &q)) < 0 ||
+            (r = queue_set_byte_budget(q, cfg->queue_max_bytes, event_bytes)) < 0 ||
+            (r = loop_new(&d.loop)) < 0) {
                 log_error("cannot start", "error=\"%s\"", strerror(-r));
                 goto out;
         }

@@ -31,6 +31,10 @@
 #define CONFIG_MAX_CONNECTIONS_CEIL 65536
 #define CONFIG_QUEUE_MIN 8
 #define CONFIG_QUEUE_CEIL (16u * 1024 * 1024)
+/* queue.max_bytes: 1 MiB holds a few events of the largest message; 2 GiB fits a 32-bit
+ * size_t and is far beyond any reasonable queue. */
+#define CONFIG_QUEUE_BYTES_MIN (1u << 20)
+#define CONFIG_QUEUE_BYTES_CEIL (2048ull << 20)
 /* RFC 5424 section 6.1: receivers MUST accept messages of 480 octets. */
 #define CONFIG_MAX_MESSAGE_MIN 480
 
@@ -45,6 +49,7 @@ const char config_default_yaml[] =
         "  format: auto\n"
         "queue:\n"
         "  max_events: 8192\n"
+        "  max_bytes: 24MiB\n"
         "store:\n"
         "  path: var/gatelog.db\n"
         "seal:\n"
@@ -254,6 +259,18 @@ static int parse_max_events(struct cfg_ctx *x, yaml_node_t *n, void *obj)
 
         if (r == 0)
                 c->queue_max_events = (size_t)v;
+        return r;
+}
+
+static int parse_max_bytes(struct cfg_ctx *x, yaml_node_t *n, void *obj)
+{
+        struct config *c = obj;
+        uint64_t v;
+        /* At least one large event's worth; at most what a size_t holds on 32-bit too. */
+        int r = cfg_number(x, n, CONFIG_QUEUE_BYTES_MIN, CONFIG_QUEUE_BYTES_CEIL, true, &v);
+
+        if (r == 0)
+                c->queue_max_bytes = (size_t)v;
         return r;
 }
 
@@ -767,7 +784,8 @@ static const struct cfg_key syslog_keys[] = {
         { "format", parse_format },
         { NULL, NULL },
 };
-static const struct cfg_key queue_keys[] = { { "max_events", parse_max_events }, { 0 } };
+static const struct cfg_key queue_keys[] = { { "max_events", parse_max_events },
+                                             { "max_bytes", parse_max_bytes }, { 0 } };
 static const struct cfg_key store_keys[] = { { "path", parse_db_path }, { 0 } };
 static const struct cfg_key seal_keys[] = {
         { "epoch", parse_epoch }, { "key", parse_key_path },
@@ -878,6 +896,7 @@ static int config_defaults(struct config *c)
         c->syslog.max_connections = TCP_MAX_CONNECTIONS_DEFAULT;
         c->syslog.format = NORM_AUTO;
         c->queue_max_events = QUEUE_MAX_EVENTS_DEFAULT;
+        c->queue_max_bytes = QUEUE_MAX_BYTES_DEFAULT;
         c->epoch_us = 3600 * TM_USEC_PER_SEC;
         c->log_level = LOG_LVL_INFO;
         c->log_json = false;
@@ -1103,6 +1122,7 @@ static const struct env_knob {
         { "GATELOG_CHAIN", NULL, "chain", ENV_SCALAR },
         { "GATELOG_SYSLOG_LISTEN", "syslog", "listen", ENV_LISTEN },
         { "GATELOG_QUEUE_MAX_EVENTS", "queue", "max_events", ENV_SCALAR },
+        { "GATELOG_QUEUE_MAX_BYTES", "queue", "max_bytes", ENV_SCALAR },
         { "GATELOG_STORE_PATH", "store", "path", ENV_SCALAR },
         { "GATELOG_SEAL_EPOCH", "seal", "epoch", ENV_SCALAR },
         { "GATELOG_SEAL_KEY", "seal", "key", ENV_SCALAR },

@@ -30,6 +30,7 @@ struct config {
                 enum norm_format format;
         } syslog;
         size_t queue_max_events;
+        size_t queue_max_bytes;       /* byte budget of the queue (issue 12) */
         char *db_path;               /* store.path */
         char *key_path;              /* seal.key: the secret key */
         int64_t epoch_us;            /* seal.epoch */

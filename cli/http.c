@@ -43,7 +43,7 @@ struct http {
         struct MHD_Daemon *mhd;
         atomic_bool started;
         _Atomic int64_t beat_us;       /* monotonic */
-        struct metric *ready_gauge, *depth_gauge;
+        struct metric *ready_gauge, *depth_gauge, *bytes_gauge;
         const char **names;            /* owned by http_daemon_start's endpoint */
         pthread_mutex_t check_lock;    /* the collectors' own readiness (Kafka brokers) */
         http_ready_fn check;
@@ -101,6 +101,8 @@ static enum MHD_Result serve_metrics(struct http *h, struct MHD_Connection *c) {
         metric_set(h->ready_gauge, http_is_ready(h, why, sizeof(why)) ? 1 : 0);
         if (h->cfg.q)
                 metric_set(h->depth_gauge, (int64_t)queue_depth(h->cfg.q));
+        if (h->cfg.q)  /* issue 12: queue.max_bytes */
+                metric_set(h->bytes_gauge, (int64_t)queue_bytes(h->cfg.q));
         struct buf b = { NULL, 0, 0, HTTP_METRICS_MAX };
         int r = metrics_render(&b);
         enum MHD_Result ret = r < 0 ? reply_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
@@ -205,6 +207,8 @@ int http_start(struct http *h, char *err, size_t err_len) {
         h->ready_gauge = metrics_gauge("gatelog_ready", "1 when /readyz answers ready", NULL);
         h->depth_gauge = metrics_gauge("gatelog_queue_depth", "Events waiting between the "
                                        "collectors and the writer", NULL);
+        h->bytes_gauge = metrics_gauge("gatelog_queue_bytes", "Bytes the waiting events hold "
+                                       "(queue.max_bytes)", NULL);
         /* The store was opened and written before the endpoint starts. */
         metric_set(metrics_gauge("gatelog_store_writable", "1 while the last store write "
                                  "succeeded", NULL), 1);

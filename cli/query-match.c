@@ -213,3 +213,96 @@ void query_groups_free(struct query_groups *g)
         free(g->v);
         memset(g, 0, sizeof(*g));
 }
+
+/* ---- --dedupe: Kafka messages seen (issue 6) ---- */
+
+struct query_seen_key {
+        uint32_t topic;         /* index in topics + 1; 0: empty slot */
+        int32_t partition;
+        int64_t offset;
+};
+
+static uint64_t seen_hash(uint32_t topic, int32_t partition, int64_t offset)
+{
+        uint64_t h = ((uint64_t)topic << 32 | (uint32_t)partition) * 0x9e3779b97f4a7c15u;
+
+        return (h ^ (uint64_t)offset) * 0xff51afd7ed558ccdu;
+}
+
+static struct query_seen_key *seen_slot(struct query_seen_key *v, size_t cap, uint32_t topic,
+                                        int32_t partition, int64_t offset)
+{
+        size_t i = seen_hash(topic, partition, offset) >> 7 & (cap - 1);
+
+        while (v[i].topic && !(v[i].topic == topic && v[i].partition == partition &&
+                               v[i].offset == offset))
+                i = (i + 1) & (cap - 1);
+        return &v[i];
+}
+
+/* Topic index + 1 (added when new), or -ENOMEM. Topics are few: a linear search. */
+static int64_t seen_topic(struct query_seen *s, const char *t, size_t len)
+{
+        for (size_t i = 0; i < s->n_topics; i++)
+                if (strlen(s->topics[i]) == len && !memcmp(s->topics[i], t, len))
+                        return (int64_t)i + 1;
+        if (s->n_topics == s->cap_topics) {
+                size_t cap = s->cap_topics ? 2 * s->cap_topics : 4;
+                char **v = realloc(s->topics, cap * sizeof(*v));
+
+                if (!v)
+                        return -ENOMEM;
+                s->topics = v;
+                s->cap_topics = cap;
+        }
+        if (!(s->topics[s->n_topics] = strndup(t, len)))
+                return -ENOMEM;
+        return (int64_t)++s->n_topics;
+}
+
+int query_seen_take(struct query_seen *s, const json *rec)
+{
+        const json *src = json_obj_get(rec, "source");
+        size_t kl = 0, tl = 0;
+        const char *kind = json_str(json_obj_get(src, "kind"), &kl);
+        const char *topic = json_str(json_obj_get(src, "topic"), &tl);
+        const json *part = json_obj_get(src, "partition"), *off = json_obj_get(src, "offset");
+        struct query_seen_key *k;
+        int64_t t;
+
+        if (!kind || kl != 5 || memcmp(kind, "kafka", 5) || !topic ||
+            json_type_of(part) != JSON_INT || json_type_of(off) != JSON_INT ||
+            json_int(part) < 0 || json_int(part) > INT32_MAX)
+                return 1;
+        if ((t = seen_topic(s, topic, tl)) < 0)
+                return (int)t;
+        if (2 * (s->n + 1) > s->cap) {
+                size_t cap = s->cap ? 2 * s->cap : 1024;
+                struct query_seen_key *v = calloc(cap, sizeof(*v));
+
+                if (!v)
+                        return -ENOMEM;
+                for (size_t i = 0; i < s->cap; i++)
+                        if (s->v[i].topic)
+                                *seen_slot(v, cap, s->v[i].topic, s->v[i].partition,
+                                           s->v[i].offset) = s->v[i];
+                free(s->v);
+                s->v = v;
+                s->cap = cap;
+        }
+        k = seen_slot(s->v, s->cap, (uint32_t)t, (int32_t)json_int(part), json_int(off));
+        if (k->topic)
+                return 0;
+        *k = (struct query_seen_key){ (uint32_t)t, (int32_t)json_int(part), json_int(off) };
+        s->n++;
+        return 1;
+}
+
+void query_seen_free(struct query_seen *s)
+{
+        for (size_t i = 0; i < s->n_topics; i++)
+                free(s->topics[i]);
+        free(s->topics);
+        free(s->v);
+        memset(s, 0, sizeof(*s));
+}

@@ -55,3 +55,19 @@ int query_groups_add(struct query_groups *g, const char *key, size_t len, uint64
 /* by_count: sorts by count descending, then key; else keeps key order. */
 void query_groups_sort(struct query_groups *g, bool by_count);
 void query_groups_free(struct query_groups *g);
+
+/* --dedupe (issue 6): each Kafka message once across chains. A failover can leave one Kafka
+ * message in two or three chains (docs/FORMAT.md section 11, the later copies marked
+ * source.redelivery); counting every chain's records counts it more than once. The set
+ * remembers the (topic, partition, offset) of each Kafka record taken: 16 bytes per Kafka
+ * record (topics interned), other records cost nothing. */
+struct query_seen {
+        struct query_seen_key *v;   /* open addressing; cap a power of two */
+        size_t n, cap;
+        char **topics;
+        size_t n_topics, cap_topics;
+};
+/* Is rec a Kafka record whose (topic, partition, offset) an earlier call already took?
+ * Returns 1: first time (or not a Kafka record), taken; 0: seen before; -ENOMEM. */
+int query_seen_take(struct query_seen *s, const json *rec);
+void query_seen_free(struct query_seen *s);

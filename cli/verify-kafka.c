@@ -6,7 +6,8 @@
  * marker), not one entry each: memory grows with the number of runs (restarts, failovers,
  * gaps), a few per partition and chain in practice. The check at the end sweeps each
  * partition's runs in offset order; where two or more runs overlap, each pair must be of two
- * chains and one of the two must name the other in its marker. */
+ * chains and one of the two must name the other in its marker (a marker names one chain, or
+ * several after a failover inside another failover's claim window: mark sets, interned). */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -18,11 +19,19 @@
 /* FAIL lines printed before the rest is only counted: a wholesale duplicate (two groups
  * reading one topic) is one problem per run, and a few lines tell the story. */
 #define VK_FAIL_LINES_MAX 20
+/* Chains one marker may name: the collector writes at most 8 (ingest/kafka.h
+ * KAFKA_CLAIMS_MAX); more than this many are not read. */
+#define VK_MARK_CHAINS_MAX 16
 
 struct vk_run {
         int64_t lo, hi;         /* offsets, inclusive */
         int32_t chain;          /* index in names */
-        int32_t mark;           /* index in names of the marker's chain; -1: unmarked */
+        int32_t mark;           /* index in marks of the marker's chains; -1: unmarked */
+};
+
+struct vk_mark {
+        int32_t *chains;        /* indices in names, ascending, no repeats */
+        size_t n;
 };
 
 struct vk_part {
@@ -35,6 +44,8 @@ struct vk_part {
 struct verify_kafka {
         char **names;           /* chain names: holders and those named by markers */
         size_t n_names, cap_names;
+        struct vk_mark *marks;  /* distinct sets of chains named by markers */
+        size_t n_marks, cap_marks;
         struct vk_part *parts;  /* open addressing, cap_parts a power of two */
         size_t n_parts, cap_parts;
         uint64_t n_records, n_marked;
@@ -57,6 +68,9 @@ void verify_kafka_free(struct verify_kafka *v)
         for (size_t i = 0; i < v->n_names; i++)
                 free(v->names[i]);
         free(v->names);
+        for (size_t i = 0; i < v->n_marks; i++)
+                free(v->marks[i].chains);
+        free(v->marks);
         for (size_t i = 0; i < v->cap_parts; i++) {
                 free(v->parts[i].topic);
                 free(v->parts[i].runs);
@@ -84,6 +98,68 @@ static int32_t name_index(struct verify_kafka *v, const char *s, size_t len)
         if (!(v->names[v->n_names] = strndup(s, len)))
                 return -ENOMEM;
         return (int32_t)v->n_names++;
+}
+
+/* Index of the mark set chains[0..n) (sorted, no repeats; copied when new), or -ENOMEM. */
+static int32_t mark_index(struct verify_kafka *v, const int32_t *chains, size_t n)
+{
+        struct vk_mark *mv;
+
+        for (size_t i = v->n_marks; i-- > 0;)
+                if (v->marks[i].n == n && !memcmp(v->marks[i].chains, chains, n * sizeof(*chains)))
+                        return (int32_t)i;
+        if (v->n_marks == v->cap_marks) {
+                size_t cap = v->cap_marks ? 2 * v->cap_marks : 4;
+
+                if (!(mv = realloc(v->marks, cap * sizeof(*mv))))
+                        return -ENOMEM;
+                v->marks = mv;
+                v->cap_marks = cap;
+        }
+        mv = &v->marks[v->n_marks];
+        if (!(mv->chains = malloc(n * sizeof(*chains))))
+                return -ENOMEM;
+        memcpy(mv->chains, chains, n * sizeof(*chains));
+        mv->n = n;
+        return (int32_t)v->n_marks++;
+}
+
+/* Does mark set m (-1: none) name chain c? */
+static bool mark_names(const struct verify_kafka *v, int32_t m, int32_t c)
+{
+        for (size_t i = 0; m >= 0 && i < v->marks[m].n; i++)
+                if (v->marks[m].chains[i] == c)
+                        return true;
+        return false;
+}
+
+/* The chains a "redelivery" member names: {"chain": C, ...}, or an array of such objects
+ * (docs/FORMAT.md section 11). Entries without a string chain name nothing. Returns the mark
+ * set's index, -1 when it names none, or -ENOMEM. */
+static int32_t mark_parse(struct verify_kafka *v, const json *mark)
+{
+        int32_t set[VK_MARK_CHAINS_MAX];
+        size_t n = 0, count = json_type_of(mark) == JSON_ARR ? json_len(mark) : 1;
+
+        for (size_t i = 0; i < count && n < VK_MARK_CHAINS_MAX; i++) {
+                const json *m = json_type_of(mark) == JSON_ARR ? json_arr_at(mark, i) : mark;
+                size_t ml = 0, at = 0;
+                const char *mc = json_str(json_obj_get(m, "chain"), &ml);
+                int32_t c;
+
+                if (!mc)
+                        continue;
+                if ((c = name_index(v, mc, ml)) < 0)
+                        return c;
+                while (at < n && set[at] < c)
+                        at++;
+                if (at < n && set[at] == c)
+                        continue;
+                memmove(set + at + 1, set + at, (n - at) * sizeof(*set));
+                set[at] = c;
+                n++;
+        }
+        return n ? mark_index(v, set, n) : -1;
 }
 
 static uint64_t part_hash(const char *topic, size_t len, int64_t partition)
@@ -163,8 +239,8 @@ static int add_line(struct verify_kafka *v, int32_t chain, const char *s, size_t
 {
         json *j = NULL;
         const json *src, *mark;
-        const char *kind, *topic, *mc;
-        size_t kl = 0, tl = 0, ml = 0;
+        const char *kind, *topic;
+        size_t kl = 0, tl = 0;
         int32_t mi = -1;
         struct vk_part *p;
         int r = 0;
@@ -179,8 +255,7 @@ static int add_line(struct verify_kafka *v, int32_t chain, const char *s, size_t
             json_type_of(json_obj_get(src, "offset")) != JSON_INT)
                 goto out;
         mark = json_obj_get(src, "redelivery");
-        mc = json_str(json_obj_get(mark, "chain"), &ml);
-        if (mc && (mi = name_index(v, mc, ml)) < 0) {
+        if (mark && (mi = mark_parse(v, mark)) < -1) {
                 r = mi;
                 goto out;
         }
@@ -244,7 +319,7 @@ static void check_segment(struct verify_kafka *v, struct vk_sum *s, const struct
                 for (size_t k = i + 1; k < n; k++) {
                         const struct vk_run *a = &p->runs[act[i]], *b = &p->runs[act[k]];
                         bool ok = a->chain != b->chain &&
-                                  (a->mark == b->chain || b->mark == a->chain);
+                                  (mark_names(v, a->mark, b->chain) || mark_names(v, b->mark, a->chain));
 
                         if (ok)
                                 continue;

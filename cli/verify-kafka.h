@@ -1,8 +1,8 @@
 /* Kafka coverage across chains (issue 6), for `gatelog verify --export`: several instances
  * of one consumer group each seal their own chain, and a failover can make two chains hold
  * the same (topic, partition, offset). That is accepted only when one of the two records
- * says so: its source carries "redelivery": {"chain": OTHER, ...} naming the other holder
- * (docs/FORMAT.md). Any other offset held twice, within one chain or across chains, is a
+ * says so: its source carries "redelivery": {"chain": OTHER, ...}, or an array of such
+ * objects, naming the other holder (docs/FORMAT.md section 11). Any other offset held twice, within one chain or across chains, is a
  * problem. Private to cli/. */
 #pragma once
 #include <stddef.h>

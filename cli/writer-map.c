@@ -184,6 +184,12 @@ int wmap_event(const struct rules_pack *p, struct event *e, struct buf *b) {
         memcpy(m->data, b->data, b->len + 1);
         m->len = b->len;
         m->seq_off = (size_t)off;
+        /* The leaf's prefix (RFC 6962: 0x00, as merkle_leaf_hash) and the bytes before seq:
+         * most of the record, since "seq" sorts after "message" and "raw_sha256". */
+        static const uint8_t leaf_prefix = 0x00;
+        hash_sha256_begin(&m->leaf_mid);
+        hash_sha256_update(&m->leaf_mid, &leaf_prefix, 1);
+        hash_sha256_update(&m->leaf_mid, m->data, m->seq_off);
         m->time_us = e->received_us;
         size_t tl;
         const char *ts = json_str(json_obj_get(rec, "time"), &tl);
@@ -224,7 +230,7 @@ int wmap_event(const struct rules_pack *p, struct event *e, struct buf *b) {
         return 0;
 }
 
-int wmap_splice(const struct wmap_rec *m, int64_t seq, struct buf *out) {
+int wmap_splice(const struct wmap_rec *m, int64_t seq, struct buf *out, uint8_t leaf[HASH_LEN]) {
         char num[24];
         int nl = snprintf(num, sizeof(num), "%lld", (long long)seq);
         buf_reset(out);
@@ -233,7 +239,12 @@ int wmap_splice(const struct wmap_rec *m, int64_t seq, struct buf *out) {
                 r = buf_append(out, num, (size_t)nl);
         if (r >= 0)
                 r = buf_append(out, m->data + m->seq_off + 1, m->len - m->seq_off - 1);
-        return r;
+        if (r < 0)
+                return r;
+        struct hash_sha256_state st = m->leaf_mid;
+        hash_sha256_update(&st, out->data + m->seq_off, out->len - m->seq_off);
+        hash_sha256_end(&st, leaf);
+        return 0;
 }
 
 /* ---- the thread ---- */

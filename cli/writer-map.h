@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "core/buf.h"
+#include "core/hash.h"
 #include "core/event.h"
 #include "core/queue.h"
 
@@ -21,6 +22,9 @@ struct rules_pack;
 struct wmap_rec {
         size_t len;                 /* bytes of data: the canonical record with "seq":0 */
         size_t seq_off;             /* offset of that 0 in data */
+        /* SHA-256 over the leaf prefix 0x00 and data[0, seq_off): the storing thread only
+         * hashes the number and the rest (RFC 6962 leaf, seal/merkle.c). */
+        struct hash_sha256_state leaf_mid;
         int64_t time_us;            /* the record's "time", else its receipt time */
         const char *host;           /* NULL when the record has none */
         const char *unmapped_app;   /* rule "unmapped": its app, or "-"; else NULL */
@@ -44,8 +48,9 @@ static inline const char *wmap_next(const char *s) {
  * is then kept as it is and the storing thread canonicalises it itself. scratch is a
  * reusable buffer. */
 int wmap_event(const struct rules_pack *p, struct event *e, struct buf *scratch);
-/* The record's final bytes with seq spliced in, into out (reset first). 0 or -ENOMEM. */
-int wmap_splice(const struct wmap_rec *m, int64_t seq, struct buf *out);
+/* The record's final bytes with seq spliced in, into out (reset first), and their Merkle leaf
+ * hash (the same as merkle_leaf_hash of out) into leaf. 0 or -ENOMEM. */
+int wmap_splice(const struct wmap_rec *m, int64_t seq, struct buf *out, uint8_t leaf[HASH_LEN]);
 
 struct wmap;
 /* A mapper that takes events from in and puts them, mapped, on out, in order. When it sees

@@ -510,10 +510,12 @@ static int store_one(struct writer *w, struct event *e, int64_t seq, struct buf 
                 .received_us = e->received_us, .time_us = e->received_us,
                 .criteria = crit, .n_criteria = nc,
         };
+        bool hashed = false;
         if (e->mapped) {
                 const struct wmap_rec *m = e->mapped;
                 if (r >= 0)
-                        r = wmap_splice(m, seq, b);
+                        r = wmap_splice(m, seq, b, sr.leaf);
+                hashed = true;
                 sr.host = m->host;
                 sr.time_us = m->time_us;
         } else {
@@ -532,7 +534,8 @@ static int store_one(struct writer *w, struct event *e, int64_t seq, struct buf 
                 return r;
         sr.data = b->data;
         sr.len = b->len;
-        merkle_leaf_hash(b->data, b->len, sr.leaf);
+        if (!hashed) /* the mapper's records come with their leaf hash */
+                merkle_leaf_hash(b->data, b->len, sr.leaf);
         memcpy(leaf, sr.leaf, HASH_LEN);
         return store_record_insert(w->store, &sr);
 }

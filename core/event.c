@@ -3,6 +3,7 @@
  * An event is one heap object holding the gate record; it is created on a collector thread
  * and freed on the writer thread, so nothing here keeps state beyond the object itself. */
 #include <errno.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,6 +48,22 @@ void event_free(struct event *e)
         free(e->pos_source);
         free(e->pos);
         free(e);
+}
+
+size_t event_bytes(const void *item)
+{
+        const struct event *e = item;
+        size_t n = malloc_usable_size((void *)e) + json_tree_bytes(e->rec);
+
+        if (e->mapped)
+                n += malloc_usable_size(e->mapped);
+        if (e->drop_rule)
+                n += malloc_usable_size(e->drop_rule);
+        if (e->pos_source)
+                n += malloc_usable_size(e->pos_source);
+        if (e->pos)
+                n += malloc_usable_size(e->pos);
+        return n;
 }
 
 void event_free_cb(void *e)

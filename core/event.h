@@ -56,6 +56,9 @@ struct event *event_new(json *rec, int64_t received_us);
 int event_set_pos(struct event *e, const char *source, const char *pos);
 void event_free(struct event *e); /* accepts NULL; frees every owned member */
 void event_free_cb(void *e);      /* for queue_free */
+/* What an event holds in memory: the struct, its record tree (json_tree_bytes), its mapped
+ * block and strings. For queue_set_byte_budget (queue.max_bytes, issue 12). */
+size_t event_bytes(const void *e);
 
 /* Losses and refusals that never become records. Names appear in the manifest's
  * stats.dropped and in metrics; keep them stable. */

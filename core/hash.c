@@ -4,11 +4,17 @@
  * used. Everything here is thread-safe: the only state is one reused context per thread. An EVP
  * failure can only mean out of memory inside OpenSSL; we then abort rather than hand out a
  * wrong digest, because a silently wrong hash would corrupt the evidence chain. */
+#define OPENSSL_SUPPRESS_DEPRECATED /* SHA256_CTX, see below; before any OpenSSL header */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 
 #include <openssl/evp.h>
+/* The by-value state below is OpenSSL's low-level SHA256_CTX, deprecated in 3.0 in favour of
+ * EVP. EVP cannot hold a state by value: saving one (EVP_MD_CTX_copy_ex) costs two
+ * allocations per record, freed on another thread. The low-level functions run the same
+ * assembly (SHA extensions included); only this file uses them. */
+#include <openssl/sha.h>
 
 #include "core/hash.h"
 
@@ -72,6 +78,27 @@ void hash_sha256_3(const void *a, size_t na, const void *b, size_t nb, const voi
         size_t n[3] = { na, nb, nc };
 
         sha256_pieces(p, n, 3, out);
+}
+
+_Static_assert(sizeof(SHA256_CTX) <= HASH_SHA256_STATE_SIZE, "hash_sha256_state too small");
+_Static_assert(_Alignof(SHA256_CTX) <= 16, "hash_sha256_state misaligned");
+
+void hash_sha256_begin(struct hash_sha256_state *st)
+{
+        if (SHA256_Init((SHA256_CTX *)st->opaque) != 1)
+                abort();
+}
+
+void hash_sha256_update(struct hash_sha256_state *st, const void *p, size_t n)
+{
+        if (n > 0 && SHA256_Update((SHA256_CTX *)st->opaque, p, n) != 1)
+                abort();
+}
+
+void hash_sha256_end(struct hash_sha256_state *st, uint8_t out[HASH_LEN])
+{
+        if (SHA256_Final(out, (SHA256_CTX *)st->opaque) != 1)
+                abort();
 }
 
 char *hash_hex(const void *p, size_t n, char *out)

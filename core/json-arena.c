@@ -22,6 +22,7 @@
  * json_obj_at keys) stays valid until json_free of its root. */
 #include <errno.h>
 #include <stddef.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -406,6 +407,19 @@ void json_free(json *v)
                 }
         }
         free(block_of(v));
+}
+
+size_t json_tree_bytes(const json *v)
+{
+        size_t n;
+
+        if (!v || !(v->flags & JSON_F_ROOT))
+                return 0;
+        n = malloc_usable_size(block_of((json *)v));
+        if (v->arena)
+                for (const struct json_block *b = v->arena->blocks; b; b = b->next)
+                        n += malloc_usable_size((void *)b);
+        return n;
 }
 
 /* ---- Moving values into trees ---- */

@@ -481,9 +481,10 @@ static int parse_value(struct parser *p, json **ret)
         }
 }
 
-int json_parse(const char *s, size_t len, json **ret, struct json_error *err)
+/* tree NULL: the first container made becomes the root; else everything goes in its arena. */
+static int parse_top(json *tree, const char *s, size_t len, json **ret, struct json_error *err)
 {
-        struct parser p = { .s = s, .len = len, .err = err };
+        struct parser p = { .s = s, .len = len, .err = err, .tree = tree };
         json *v = NULL;
         int r;
 
@@ -507,4 +508,16 @@ int json_parse(const char *s, size_t len, json **ret, struct json_error *err)
         if (r == 0)
                 *ret = v;
         return r;
+}
+
+int json_parse(const char *s, size_t len, json **ret, struct json_error *err)
+{
+        return parse_top(NULL, s, len, ret, err);
+}
+
+int json_parse_in(json *tree, const char *s, size_t len, json **ret, struct json_error *err)
+{
+        if (!tree || !json_arena_of(tree))
+                return -EINVAL;
+        return parse_top(tree, s, len, ret, err);
 }

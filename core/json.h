@@ -62,6 +62,9 @@ int json_arena_reserve(json *tree, size_t bytes);
 /* Room for n members in obj without growing. 0, -EINVAL (not an object), -ENOMEM. */
 int json_obj_reserve(json *obj, size_t n);
 void json_free(json *v);
+/* Bytes the tree of root v holds from malloc (its blocks, by malloc_usable_size); 0 for a
+ * value that is not a root. For byte budgets (queue.max_bytes, issue 12). */
+size_t json_tree_bytes(const json *v);
 json *json_clone(const json *v);
 
 enum json_type json_type_of(const json *v);
@@ -116,6 +119,11 @@ struct json_error {
  * escapes, invalid UTF-8, numbers beyond the double range (1e400). Numbers without fraction
  * or exponent that fit int64 become JSON_INT, all others JSON_NUM. *ret untouched on error. */
 int json_parse(const char *s, size_t len, json **ret, struct json_error *err);
+/* json_parse straight into the arena of the tree that holds `tree` (a container; -EINVAL
+ * otherwise): no malloc beyond the arena's chunks (issue 12: a Kafka payload parsed into
+ * its record). *ret must be added to that same tree or dropped; it and, on failure, the
+ * space the parse used are freed with the tree. */
+int json_parse_in(json *tree, const char *s, size_t len, json **ret, struct json_error *err);
 
 /* Appends the RFC 8785 canonical serialisation of v. Returns 0 or -ENOMEM / -E2BIG; on
  * failure the buffer is left exactly as it was (no partial output). */

@@ -24,6 +24,11 @@
  * daemon's 64 MiB budget at 2x overload (issue 12; docs/PERFORMANCE.md). A larger queue
  * bought no throughput in the benchmark: once it is full, the writer's rate decides. */
 #define QUEUE_MAX_EVENTS_DEFAULT 8192
+/* The same queue in bytes (config key queue.max_bytes, issue 12): what its events hold in
+ * memory (event_bytes). 24 MiB is ~6,000 typical events, six writer batches of slack, and
+ * caps the queue when events are large (8 KiB messages make ~20 KiB events, so 8,192 of them
+ * would be 160 MiB); with the writer's own queues the daemon stays under 64 MiB. */
+#define QUEUE_MAX_BYTES_DEFAULT ((size_t)24 << 20)
 
 /* Writer: events per SQLite transaction, and the longest an event waits for its commit. */
 #define WRITER_BATCH_MAX 1024

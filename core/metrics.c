@@ -452,50 +452,91 @@ static void rules_pack_seen(const char *hex)
                                  "its SHA-256", "sha256", current, NULL), 1);
 }
 
-void metrics_batch_committed(struct event *const *ev, size_t n, int64_t commit_us)
+/* Per-batch tallies (issue 12): a label is formatted and a series looked up once per run of
+ * events from one source and once per source at the end of the batch, not once per event. */
+#define KEPT_TALLY_MAX 8
+struct kept_tally {
+        char label[64];
+        uint64_t kept, malformed, truncated;
+};
+
+static void kept_tally_flush(struct kept_tally *t, size_t n)
 {
         for (size_t i = 0; i < n; i++) {
-                if (!event_has_record(ev[i])) {
-                        metric_add(metrics_counter("gatelog_events_dropped_total",
-                                                   "Events not kept, by reason", "reason",
-                                                   "rule", NULL), 1);
-                        continue;
-                }
-                char label[64];
-                if (ev[i]->mapped) {  /* issue 12: the writer's mapper freed the tree */
-                        source_label(ev[i]->src_kind[0] ? ev[i]->src_kind : NULL,
-                                     ev[i]->src_transport[0] ? ev[i]->src_transport : NULL,
-                                     label);
-                        metric_add(metrics_counter("gatelog_events_kept_total", "Events "
-                                                   "stored as records", "source", label,
-                                                   NULL), 1);
-                        if (ev[i]->malformed)
-                                metric_add(metrics_counter("gatelog_events_malformed_total",
-                                                           "Records flagged malformed",
-                                                           "source", label, NULL), 1);
-                        if (ev[i]->truncated)
-                                metric_add(metrics_counter("gatelog_events_truncated_total",
-                                                           "Records flagged truncated",
-                                                           "source", label, NULL), 1);
-                        continue;
-                }
-                const json *src = json_obj_get(ev[i]->rec, "source");
-                source_label(json_str(json_obj_get(src, "kind"), NULL),
-                             json_str(json_obj_get(src, "transport"), NULL), label);
                 metric_add(metrics_counter("gatelog_events_kept_total", "Events stored as "
-                                           "records", "source", label, NULL), 1);
-                const json *flags = json_obj_get(ev[i]->rec, "flags");
-                if (json_len(flags) == 0)
-                        continue;
-                if (has_flag(flags, "malformed"))
+                                           "records", "source", t[i].label, NULL), t[i].kept);
+                if (t[i].malformed)
                         metric_add(metrics_counter("gatelog_events_malformed_total",
                                                    "Records flagged malformed", "source",
-                                                   label, NULL), 1);
-                if (has_flag(flags, "truncated"))
+                                                   t[i].label, NULL), t[i].malformed);
+                if (t[i].truncated)
                         metric_add(metrics_counter("gatelog_events_truncated_total",
                                                    "Records flagged truncated", "source",
-                                                   label, NULL), 1);
+                                                   t[i].label, NULL), t[i].truncated);
         }
+}
+
+static bool str_same(const char *a, const char *b)
+{
+        return a == b || (a && b && !strcmp(a, b));
+}
+
+void metrics_batch_committed(struct event *const *ev, size_t n, int64_t commit_us)
+{
+        struct kept_tally t[KEPT_TALLY_MAX];
+        size_t nt = 0, cur = 0;
+        const char *prev_kind = NULL, *prev_tr = NULL;
+        bool have_prev = false;
+        uint64_t rule_drops = 0;
+
+        for (size_t i = 0; i < n; i++) {
+                const struct event *e = ev[i];
+                if (!event_has_record(e)) {
+                        rule_drops++;
+                        continue;
+                }
+                const char *kind, *tr;
+                bool malformed, truncated;
+                if (e->mapped) {  /* issue 12: the writer's mapper freed the tree */
+                        kind = e->src_kind[0] ? e->src_kind : NULL;
+                        tr = e->src_transport[0] ? e->src_transport : NULL;
+                        malformed = e->malformed;
+                        truncated = e->truncated;
+                } else {
+                        const json *src = json_obj_get(e->rec, "source");
+                        kind = json_str(json_obj_get(src, "kind"), NULL);
+                        tr = json_str(json_obj_get(src, "transport"), NULL);
+                        const json *flags = json_obj_get(e->rec, "flags");
+                        malformed = json_len(flags) && has_flag(flags, "malformed");
+                        truncated = json_len(flags) && has_flag(flags, "truncated");
+                }
+                if (!have_prev || !str_same(kind, prev_kind) || !str_same(tr, prev_tr)) {
+                        char label[64];
+                        source_label(kind, tr, label);
+                        for (cur = 0; cur < nt && strcmp(t[cur].label, label); cur++)
+                                ;
+                        if (cur == KEPT_TALLY_MAX) {
+                                kept_tally_flush(t, nt);
+                                nt = cur = 0;
+                        }
+                        if (cur == nt) {
+                                memcpy(t[nt].label, label, sizeof(label));
+                                t[nt].kept = t[nt].malformed = t[nt].truncated = 0;
+                                nt++;
+                        }
+                        prev_kind = kind;
+                        prev_tr = tr;
+                        have_prev = true;
+                }
+                t[cur].kept++;
+                t[cur].malformed += malformed;
+                t[cur].truncated += truncated;
+        }
+        kept_tally_flush(t, nt);
+        if (rule_drops)
+                metric_add(metrics_counter("gatelog_events_dropped_total",
+                                           "Events not kept, by reason", "reason", "rule",
+                                           NULL), rule_drops);
         if (n > 0 && ev[n - 1]->rules_pack[0])
                 rules_pack_seen(ev[n - 1]->rules_pack);
         metric_observe_us(metrics_histogram_us("gatelog_batch_commit_seconds",

@@ -30,6 +30,11 @@ struct queue {
          * written together: one eventfd read by several loops would wake only the first. */
         int subs[QUEUE_MAX_SUBSCRIBERS];
         size_t n_subs;
+        /* Byte budget (0: none): sizes[] parallels ring[], so a pop gives back what its push
+         * took even if the item changed in between. */
+        size_t max_bytes, bytes;
+        size_t *sizes;
+        size_t (*size_of)(const void *item);
 };
 
 int queue_new(size_t max, struct queue **ret)
@@ -78,21 +83,55 @@ void queue_free(struct queue *q, void (*free_cb)(void *item))
         for (size_t i = 0; i < q->n_subs; i++)
                 close(q->subs[i]);
         free(q->ring);
+        free(q->sizes);
         free(q);
+}
+
+int queue_set_byte_budget(struct queue *q, size_t max_bytes, size_t (*size_of)(const void *item))
+{
+        if (max_bytes == 0 || !size_of)
+                return -EINVAL;
+        size_t *sizes = calloc(q->max, sizeof(*sizes));
+        if (!sizes)
+                return -ENOMEM;
+        pthread_mutex_lock(&q->mu);
+        free(q->sizes);
+        q->sizes = sizes; /* items already in the queue count as 0 bytes */
+        q->max_bytes = max_bytes;
+        q->size_of = size_of;
+        pthread_mutex_unlock(&q->mu);
+        return 0;
+}
+
+size_t queue_bytes(struct queue *q)
+{
+        pthread_mutex_lock(&q->mu);
+        size_t n = q->bytes;
+        pthread_mutex_unlock(&q->mu);
+        return n;
 }
 
 int queue_push(struct queue *q, void *item)
 {
         int r = 0;
+        /* The budget is fixed before the first push, so reading it unlocked is safe. */
+        size_t sz = q->size_of ? q->size_of(item) : 0;
 
         pthread_mutex_lock(&q->mu);
         if (q->closed) {
                 r = -EPIPE;
-        } else if (q->count == q->max) {
+        } else if (q->count == q->max ||
+                   (q->max_bytes && q->count > 0 &&
+                    (q->bytes >= q->max_bytes || sz > q->max_bytes - q->bytes))) {
                 q->want_space = true;
                 r = -EAGAIN;
         } else {
-                q->ring[(q->head + q->count) % q->max] = item;
+                size_t slot = (q->head + q->count) % q->max;
+                q->ring[slot] = item;
+                if (q->sizes) {
+                        q->sizes[slot] = sz;
+                        q->bytes += sz;
+                }
                 if (q->count++ == 0)
                         pthread_cond_signal(&q->nonempty);
         }
@@ -117,7 +156,8 @@ static void signal_space(struct queue *q)
 {
         uint64_t one = 1;
 
-        if (!q->want_space || q->count > q->max / 2)
+        if (!q->want_space || q->count > q->max / 2 ||
+            (q->max_bytes && q->bytes > q->max_bytes / 2))
                 return;
         q->want_space = false;
         /* Cannot fail but with EAGAIN when the counter is saturated: already readable. */
@@ -143,6 +183,8 @@ size_t queue_pop_batch(struct queue *q, void **items, size_t max, int64_t timeou
         q->kicked = false;
         while (n < max && q->count > 0) {
                 items[n++] = q->ring[q->head];
+                if (q->sizes)
+                        q->bytes -= q->sizes[q->head];
                 q->head = (q->head + 1) % q->max;
                 q->count--;
         }

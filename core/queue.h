@@ -13,6 +13,15 @@ struct queue;
 /* max items; the event fd signals when the queue drains to max/2. Returns 0, -ENOMEM, or
  * -errno from eventfd. */
 int queue_new(size_t max, struct queue **ret);
+/* A byte budget besides the item count (queue.max_bytes, issue 12): push also answers -EAGAIN
+ * when the items held plus this one would pass max_bytes (an item always fits in an empty
+ * queue, so one large event cannot block forever), and the space fd signals only when both
+ * the count and the bytes are at half or below. size_of says what an item costs; it is
+ * called once per push, on the pushing thread, before the lock. Call before the first push.
+ * 0, -EINVAL (max_bytes 0 or no size_of), -ENOMEM. */
+int queue_set_byte_budget(struct queue *q, size_t max_bytes, size_t (*size_of)(const void *item));
+/* Bytes held now by the budget's measure (0 without a budget). */
+size_t queue_bytes(struct queue *q);
 /* Frees the queue; items still in it are passed to free_cb (may be NULL). Accepts NULL. */
 void queue_free(struct queue *q, void (*free_cb)(void *item));
 

@@ -185,7 +185,7 @@ static int parse_frac_zone(const char *s, size_t len, size_t i, unsigned *ret_fr
 int tm_parse_rfc3339(const char *s, size_t len, int allow_date, int64_t *ret_us)
 {
         size_t i = 0;
-        unsigned y, mo, d, h = 0, mi = 0, se = 0, frac = 0;
+        unsigned y = 0, mo = 0, d = 0, h = 0, mi = 0, se = 0, frac = 0; /* set for gcc -O3 */
         int64_t off = 0, us;
         int r;
 

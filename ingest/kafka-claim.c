@@ -45,16 +45,29 @@ void kafka_offset_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
 /* ---- commits to the broker ---- */
 
-/* Adds the partition's commit at offset, carrying the claim (chain, through) as metadata.
- * Returns 0, or -ENOMEM with nothing added (a commit without its claim would erase the one
- * the broker holds). */
-static int commit_add(rd_kafka_topic_partition_list_t *l, struct kafka_part *p, int64_t offset,
-                      const char *chain, int64_t through)
+/* Adds the partition's commit at offset, carrying this chain's claim (through) and, after
+ * it, the earlier owners' claims that still reach offset (below it, a next owner resumes
+ * past everything they may hold, so they are dropped). Returns 0, or -ENOMEM or
+ * -ENAMETOOLONG with nothing added (a commit without its claims would erase those the
+ * broker holds). */
+static int commit_add(rd_kafka_topic_partition_list_t *l, struct ingest_kafka *k,
+                      struct kafka_part *p, int64_t offset, int64_t through)
 {
+        struct kafka_claim c[KAFKA_CLAIMS_MAX];
         char md[KAFKA_CLAIM_MAX];
-        int n = kafka_claim_format(md, sizeof(md), chain, through);
+        size_t nc = 1;
+        int n;
         rd_kafka_topic_partition_t *e;
+        size_t len = strlen(k->chain);
 
+        if (len > KAFKA_CHAIN_MAX)
+                return -ENAMETOOLONG;
+        memcpy(c[0].chain, k->chain, len + 1);
+        c[0].through = through;
+        for (size_t i = 0; i < p->n_prev && nc < KAFKA_CLAIMS_MAX; i++)
+                if (p->prev[i].through >= offset)
+                        c[nc++] = p->prev[i];
+        n = kafka_claims_format(md, sizeof(md), c, nc);
         if (n < 0)
                 return n;
         e = rd_kafka_topic_partition_list_add(l, p->topic, p->partition);
@@ -73,8 +86,8 @@ static int commit_add(rd_kafka_topic_partition_list_t *l, struct kafka_part *p, 
 /* Commits durable offsets of the entries that are assigned (or, with only, of those in
  * only). async: the result comes to offset_commit_cb. release: this process stores nothing
  * more of those partitions (a drained revoke, the close), so the claim shrinks to what is
- * stored (a next owner then marks nothing as ours), or goes back to the previous owner's
- * claim while that one still reaches past the committed offset. */
+ * stored (a next owner then marks nothing as ours); earlier owners' claims that still
+ * reach past the committed offset stay in the metadata. */
 void kafka_commit_durable(struct ingest_kafka *k, const rd_kafka_topic_partition_list_t *only,
                            bool async, bool release)
 {
@@ -86,33 +99,26 @@ void kafka_commit_durable(struct ingest_kafka *k, const rd_kafka_topic_partition
                 struct kafka_part *p = kafka_parts_at(k->parts, i);
                 int64_t d = atomic_load_explicit(&p->durable, memory_order_acquire);
                 int64_t off = d + 1 > p->committed ? d + 1 : p->committed, through = p->through;
-                const char *chain = k->chain;
 
                 if (only ? !rd_kafka_topic_partition_list_find(only, p->topic, p->partition)
                          : !p->assigned)
                         continue;
                 if (off < 0)
                         continue;
-                if (release || through < 0) {
+                if (release || through < 0)
                         through = off - 1;
-                        if (p->prev_chain && p->prev_through >= off) {
-                                chain = p->prev_chain;
-                                through = p->prev_through;
-                        }
-                }
                 /* Normal commits: only when the durable offset moved; a release also when
                  * the claim it carries changes. */
-                if (release ? off == p->committed && through == p->sent_through &&
-                                      (chain == k->chain) == p->sent_own
+                if (release ? off == p->committed && through == p->sent_through && p->sent_own
                             : d < 0 || d + 1 <= p->committed)
                         continue;
                 if (!l && !(l = rd_kafka_topic_partition_list_new(8)))
                         return;
-                if (commit_add(l, p, off, chain, through) < 0)
+                if (commit_add(l, k, p, off, through) < 0)
                         break;  /* out of memory: the rest at the next flush */
                 p->committed = off;
                 p->sent_through = through;
-                p->sent_own = chain == k->chain;
+                p->sent_own = true;
         }
         if (!l)
                 return;
@@ -140,22 +146,17 @@ void kafka_claims_shrink(struct ingest_kafka *k)
                 struct kafka_part *p = kafka_parts_at(k->parts, i);
                 int64_t d = atomic_load_explicit(&p->durable, memory_order_acquire);
                 int64_t off = p->committed, through = off - 1;
-                const char *chain = k->chain;
 
                 if (!p->assigned || p->through < 0 || d < 0 || d + 1 != off ||
                     p->pushed > d || (k->pending && k->pending_part == p))
                         continue;
-                if (p->prev_chain && p->prev_through >= off) {
-                        chain = p->prev_chain;   /* the previous owner's claim still holds */
-                        through = p->prev_through;
-                }
                 if (!l && !(l = rd_kafka_topic_partition_list_new(8)))
                         return;
-                if (commit_add(l, p, off, chain, through) < 0)
+                if (commit_add(l, k, p, off, through) < 0)
                         break;  /* out of memory: what is in l goes; the rest next tick */
                 p->through = -1;
                 p->sent_through = through;
-                p->sent_own = chain == k->chain;
+                p->sent_own = true;
         }
         if (!l)
                 return;
@@ -186,7 +187,7 @@ int kafka_claim_ahead(struct ingest_kafka *k, struct kafka_part *p, int64_t offs
         if (off < 0)
                 off = offset;
         l = rd_kafka_topic_partition_list_new(1);
-        if (l && commit_add(l, p, off, k->chain, through) == 0 &&
+        if (l && commit_add(l, k, p, off, through) == 0 &&
             (rq = rd_kafka_queue_new(k->rk))) {
                 err = rd_kafka_commit_queue(k->rk, l, rq, NULL, NULL);
                 if (!err) {
@@ -216,48 +217,63 @@ int kafka_claim_ahead(struct ingest_kafka *k, struct kafka_part *p, int64_t offs
         return 0;
 }
 
-/* Reads the claim in the committed offset's metadata at assignment: another chain's claim
- * that reaches the resume point makes the records of [start, through] carry a redelivery
- * marker. Our own chain's claim needs none (our store says exactly what we hold). */
+/* Reads the claims in the committed offset's metadata at assignment: other chains' claims
+ * that reach the committed offset are kept (newest first, one per chain); those that reach
+ * the resume point make the records of [start, through] carry a redelivery marker. Our own
+ * chain's claims need none (our store says exactly what we hold) and our next claim covers
+ * them. */
 void kafka_claim_read(struct ingest_kafka *k, struct kafka_part *p,
                        const rd_kafka_topic_partition_t *c, int64_t start)
 {
-        char chain[KAFKA_CLAIM_MAX], b[256];
-        int64_t through = -1;
+        struct kafka_claim got[KAFKA_CLAIMS_MAX];
+        char b[256], text[256];
+        size_t n = 0;
+        int64_t from = c && c->offset >= 0 ? c->offset : start;
         int r;
 
         p->through = p->sent_through = -1;
         p->sent_own = false;
-        free(p->prev_chain);
-        p->prev_chain = NULL;
-        p->prev_through = -1;
+        p->n_prev = 0;
         if (!c)
                 return;  /* committed offsets unknown: logged by the caller */
-        r = kafka_claim_parse(c->metadata, c->metadata_size, chain, sizeof(chain), &through);
+        r = kafka_claims_parse(c->metadata, c->metadata_size, got, KAFKA_CLAIMS_MAX, &n);
         if (r == -EPROTO) {
-                snprintf(chain, sizeof(chain), "%.*s", (int)c->metadata_size,
+                snprintf(text, sizeof(text), "%.*s", (int)c->metadata_size,
                          (const char *)c->metadata);
                 log_info("kafka: commit metadata is not a gatelog claim; ignored",
                          "kafka=%s topic=%s partition=%d metadata=\"%s\"", k->name, p->topic,
-                         (int)p->partition, kafka_esc(chain, b, sizeof(b)));
+                         (int)p->partition, kafka_esc(text, b, sizeof(b)));
                 return;
         }
-        if (r < 0 || !strcmp(chain, k->chain))
+        if (r < 0)
                 return;
-        p->sent_through = through;  /* what the broker holds now */
-        if (start < 0 || through < start)
-                return;
-        p->prev_chain = strdup(chain);
-        if (!p->prev_chain) {
-                /* Cannot mark: say so loudly rather than store unmarked duplicates quietly. */
-                log_error("kafka: out of memory; redeliveries of this partition are not marked",
-                          "kafka=%s topic=%s partition=%d", k->name, p->topic, (int)p->partition);
-                return;
+        p->sent_through = got[0].through;  /* what the broker holds now */
+        p->sent_own = !strcmp(got[0].chain, k->chain);
+        for (size_t i = 0; i < n; i++) {
+                size_t j = 0;
+
+                if (!strcmp(got[i].chain, k->chain) || from < 0 || got[i].through < from)
+                        continue;
+                while (j < p->n_prev && strcmp(p->prev[j].chain, got[i].chain))
+                        j++;
+                if (j < p->n_prev) {
+                        if (got[i].through > p->prev[j].through)
+                                p->prev[j].through = got[i].through;
+                        continue;
+                }
+                p->prev[p->n_prev++] = got[i];
+                if (p->n_prev == KAFKA_CLAIMS_MAX)
+                        /* Our commits carry our own claim and 7 of these: the oldest goes,
+                         * and verify reports its copies if that chain holds any. */
+                        log_warn("kafka: too many failover claims; the oldest is not carried on",
+                                 "kafka=%s topic=%s partition=%d chain=%s", k->name, p->topic,
+                                 (int)p->partition, got[i].chain);
+                if (start >= 0 && got[i].through >= start)
+                        log_warn("kafka partition taken over: records marked as possible "
+                                 "redeliveries", "kafka=%s topic=%s partition=%d from=%lld "
+                                 "through=%lld chain=%s", k->name, p->topic, (int)p->partition,
+                                 (long long)start, (long long)got[i].through, got[i].chain);
         }
-        p->prev_through = through;
-        log_warn("kafka partition taken over: records marked as possible redeliveries",
-                 "kafka=%s topic=%s partition=%d from=%lld through=%lld chain=%s", k->name,
-                 p->topic, (int)p->partition, (long long)start, (long long)through, chain);
 }
 
 /* The chain this store belongs to (the writer recorded it in the store's meta before any

@@ -36,7 +36,6 @@ void kafka_parts_free(struct kafka_parts *t)
                 return;
         for (size_t i = 0; i < t->n; i++) {
                 free(t->v[i]->topic);
-                free(t->v[i]->prev_chain);
                 free(t->v[i]->source);
                 free(t->v[i]);
         }
@@ -76,7 +75,7 @@ struct kafka_part *kafka_parts_get(struct kafka_parts *t, const char *topic, int
         }
         p->partition = partition;
         p->next = p->pushed = p->committed = -1;
-        p->through = p->sent_through = p->prev_through = -1;
+        p->through = p->sent_through = -1;
         atomic_init(&p->durable, -1);
         i = t->n;
         t->v[t->n++] = p;
@@ -147,45 +146,81 @@ bool kafka_part_drained(struct kafka_part *p)
                atomic_load_explicit(&p->durable, memory_order_acquire) >= p->pushed;
 }
 
-#define CLAIM_PREFIX "gatelog:1 chain="
+/* Version 1 carries one claim (what round 1 wrote, and still what a single claim is written
+ * as, so an older reader keeps understanding it); version 2 a list, the writer's own first. */
+#define CLAIM_V1 "gatelog:1"
+#define CLAIM_V2 "gatelog:2"
 
-int kafka_claim_format(char *buf, size_t n, const char *chain, int64_t through)
+int kafka_claims_format(char *buf, size_t n, const struct kafka_claim *c, size_t count)
 {
-        int len = snprintf(buf, n, CLAIM_PREFIX "%s through=%lld", chain, (long long)through);
+        size_t at;
+        int len;
 
+        if (count == 0 || count > KAFKA_CLAIMS_MAX)
+                return -EINVAL;
+        len = snprintf(buf, n, "%s", count == 1 ? CLAIM_V1 : CLAIM_V2);
+        for (size_t i = 0; len >= 0 && i < count; i++) {
+                at = (size_t)len;
+                if (at >= n)
+                        return -ENAMETOOLONG;
+                len = snprintf(buf + at, n - at, " chain=%s through=%lld", c[i].chain,
+                               (long long)c[i].through);
+                if (len >= 0)
+                        len += (int)at;
+        }
         if (len < 0 || (size_t)len >= n)
                 return -ENAMETOOLONG;
         return len;
 }
 
-int kafka_claim_parse(const char *md, size_t len, char *chain, size_t chain_len,
-                      int64_t *ret_through)
+/* One " chain=C through=X" at *at (advanced past it). 0 or -EPROTO. */
+static int claim_parse_one(const char **at, const char *end, struct kafka_claim *c)
 {
-        const size_t plen = sizeof(CLAIM_PREFIX) - 1;
-        const char *end = md + len, *name, *sp;
+        static const char ch[] = " chain=", th[] = " through=";
+        const char *name = *at + sizeof(ch) - 1, *sp, *d;
         int64_t v = 0;
-        const char *d;
+
+        if ((size_t)(end - *at) <= sizeof(ch) - 1 || memcmp(*at, ch, sizeof(ch) - 1) != 0)
+                return -EPROTO;
+        sp = memchr(name, ' ', (size_t)(end - name));
+        if (!sp || sp == name || (size_t)(sp - name) > KAFKA_CHAIN_MAX ||
+            (size_t)(end - sp) <= sizeof(th) - 1 || memcmp(sp, th, sizeof(th) - 1) != 0)
+                return -EPROTO;
+        d = sp + sizeof(th) - 1;
+        for (const char *e = d; e < end && *e != ' '; e++) {
+                if (*e < '0' || *e > '9' || e - d >= 18)  /* 18 digits: below 2^63 */
+                        return -EPROTO;
+                v = v * 10 + (*e - '0');
+                *at = e + 1;
+        }
+        if (*at <= d)
+                return -EPROTO;  /* no digits */
+        memcpy(c->chain, name, (size_t)(sp - name));
+        c->chain[sp - name] = '\0';
+        c->through = v;
+        return 0;
+}
+
+int kafka_claims_parse(const char *md, size_t len, struct kafka_claim *c, size_t max,
+                       size_t *ret_count)
+{
+        const size_t plen = sizeof(CLAIM_V1) - 1;
+        const char *end = md + len, *at;
+        size_t n = 0;
+        bool v2;
 
         if (!md || len == 0)
                 return -ENOENT;
-        if (len <= plen || memcmp(md, CLAIM_PREFIX, plen) != 0)
+        if (len <= plen || (memcmp(md, CLAIM_V1, plen) && memcmp(md, CLAIM_V2, plen)))
                 return -EPROTO;
-        name = md + plen;
-        sp = memchr(name, ' ', (size_t)(end - name));
-        if (!sp || sp == name || (size_t)(sp - name) >= chain_len ||
-            (size_t)(end - sp) <= sizeof(" through=") - 1 ||
-            memcmp(sp, " through=", sizeof(" through=") - 1) != 0)
-                return -EPROTO;
-        d = sp + sizeof(" through=") - 1;
-        if (d == end || end - d > 18)   /* 18 digits: below 2^63, no overflow */
-                return -EPROTO;
-        for (; d < end; d++) {
-                if (*d < '0' || *d > '9')
+        v2 = md[plen - 1] == '2';
+        for (at = md + plen; at < end; n++) {
+                if (n == max || n == KAFKA_CLAIMS_MAX || (n == 1 && !v2) ||
+                    claim_parse_one(&at, end, &c[n]) < 0)
                         return -EPROTO;
-                v = v * 10 + (*d - '0');
         }
-        memcpy(chain, name, (size_t)(sp - name));
-        chain[sp - name] = '\0';
-        *ret_through = v;
+        if (n == 0)
+                return -EPROTO;
+        *ret_count = n;
         return 0;
 }

@@ -403,6 +403,54 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
 /* ---- messages ---- */
 
+/* Sets src's "redelivery" when claims of p cover offset: one covering claim is the object
+ * {"chain", "through"}, several an array of such objects, newest claim first (docs/FORMAT.md
+ * section 11). 0 (also when none covers), or -ENOMEM. */
+static int mark_redelivery(const struct kafka_part *p, int64_t offset, json *src)
+{
+        json *arr = NULL, *one = NULL;
+        size_t n = 0;
+
+        for (size_t i = 0; i < p->n_prev; i++) {
+                json *mark;
+
+                if (offset > p->prev[i].through)
+                        continue;
+                mark = json_new_obj();
+                if (!mark || json_obj_set_str(mark, "chain", p->prev[i].chain) < 0 ||
+                    json_obj_set_int(mark, "through", p->prev[i].through) < 0) {
+                        json_free(mark);
+                        goto fail;
+                }
+                if (n++ == 0) {
+                        one = mark;
+                        continue;
+                }
+                if (!arr) {
+                        if (!(arr = json_new_arr())) {
+                                json_free(mark);
+                                goto fail;
+                        }
+                        /* json_arr_append takes its value, also when it fails */
+                        if (json_arr_append(arr, one) < 0) {
+                                one = NULL;
+                                json_free(mark);
+                                goto fail;
+                        }
+                        one = NULL;
+                }
+                if (json_arr_append(arr, mark) < 0)
+                        goto fail;
+        }
+        if (n == 0)
+                return 0;
+        return json_obj_set(src, "redelivery", arr ? arr : one) < 0 ? -ENOMEM : 0;
+fail:
+        json_free(one);
+        json_free(arr);
+        return -ENOMEM;
+}
+
 static struct event *message_event(struct ingest_kafka *k, const rd_kafka_message_t *m,
                                    struct kafka_part *p, uint16_t index)
 {
@@ -420,16 +468,10 @@ static struct event *message_event(struct ingest_kafka *k, const rd_kafka_messag
 
         if (!src || kafka_token_make(index, m->offset, &token) < 0)
                 goto fail;
-        /* Failover: the previous owner's chain may hold this offset too; the record says so
+        /* Failover: a previous owner's chain may hold this offset too; the record says so
          * (docs/FORMAT.md), and `gatelog verify` accepts that duplicate and no other. */
-        if (p->prev_chain && m->offset <= p->prev_through) {
-                json *mark = json_new_obj();
-
-                if (!mark || json_obj_set_str(mark, "chain", p->prev_chain) < 0 ||
-                    json_obj_set_int(mark, "through", p->prev_through) < 0 ||
-                    json_obj_set(src, "redelivery", mark) < 0)
-                        goto fail;
-        }
+        if (p->n_prev > 0 && mark_redelivery(p, m->offset, src) < 0)
+                goto fail;
         if (truncated)
                 len = k->max_message;
         if (normalize_payload(m->payload, len, truncated, src, received, msg_time, &rec) < 0)

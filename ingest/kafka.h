@@ -17,8 +17,10 @@
  *
  * Across instances of one group (docs/CONFIG.md, "kafka"): each commit carries a claim in
  * its metadata ("gatelog:1 chain=C through=X", X at least every offset queued), made before
- * an offset past X is queued; on assignment another chain's claim that reaches the resume
- * point makes the records up to X carry source.redelivery = {chain, through}. The
+ * an offset past X is queued, followed by earlier owners' claims that still reach the
+ * committed offset ("gatelog:2 ..." after a failover); on assignment each other chain's
+ * claim that reaches the resume point makes the records up to its X carry
+ * source.redelivery = {chain, through} (an array of them when several cover one). The
  * environment variable GATELOG_FAILPOINT=kafka-after-db-commit (a test hook) makes the
  * process _exit(137) right after the first store commit of Kafka records.
  *
@@ -96,6 +98,14 @@ bool ingest_kafka_set_ready(void *ud, char *why, size_t why_len);
 
 struct metric;
 
+/* One failover claim (docs/CONFIG.md, "kafka"): chain may hold offsets up to through. */
+#define KAFKA_CHAIN_MAX 64          /* a chain name's bytes (config's name limit) */
+#define KAFKA_CLAIMS_MAX 8          /* claims one commit carries, its own included */
+struct kafka_claim {
+        char chain[KAFKA_CHAIN_MAX + 1];
+        int64_t through;
+};
+
 struct kafka_part {
         char *topic;
         int32_t partition;
@@ -115,11 +125,12 @@ struct kafka_part {
         int64_t through;
         int64_t sent_through;       /* through of the metadata last committed; -1: none */
         bool sent_own;              /* ...and whether it named this chain */
-        /* The previous owner's claim read at assignment (another chain that may hold
-         * offsets from our resume point through prev_through): records of those offsets
-         * are marked as possible redeliveries. NULL: none. */
-        char *prev_chain;
-        int64_t prev_through;
+        /* The previous owners' claims read at assignment (other chains that may hold offsets
+         * from our resume point through each one's through, newest first): records of those
+         * offsets are marked as possible redeliveries, and our commits carry the claims on
+         * until the committed offset passes them. */
+        struct kafka_claim prev[KAFKA_CLAIMS_MAX];
+        size_t n_prev;
 };
 
 struct kafka_parts;
@@ -142,17 +153,21 @@ void kafka_parts_durable(struct kafka_parts *t, uint64_t token);
  * is known (the start setting applies). stored and pushed are offsets of records (-1:
  * none), committed the next offset to read (<0: none). */
 int64_t kafka_resume_offset(int64_t stored, int64_t pushed, int64_t committed);
-/* ---- The claim carried in the broker's commit metadata (docs/CONFIG.md, "kafka") ----
+/* ---- The claims carried in the broker's commit metadata (docs/CONFIG.md, "kafka") ----
  * "gatelog:1 chain=CHAIN through=OFFSET": chain CHAIN may have stored offsets of this
- * partition up to OFFSET (those at or past the committed offset are the ones that matter). */
-#define KAFKA_CLAIM_MAX 192
-/* Writes the metadata text (no NUL counted) into buf; its length, or -ENAMETOOLONG. */
-int kafka_claim_format(char *buf, size_t n, const char *chain, int64_t through);
-/* Reads metadata: 0 and the claim; -ENOENT when empty; -EPROTO when it is not a claim of
- * this format version (another client's metadata, an older gatelog). chain gets at most
- * chain_len - 1 bytes (a longer name is -EPROTO). */
-int kafka_claim_parse(const char *md, size_t len, char *chain, size_t chain_len,
-                      int64_t *ret_through);
+ * partition up to OFFSET (those at or past the committed offset are the ones that matter).
+ * "gatelog:2 chain=C1 through=X1 chain=C2 through=X2 ...": several such claims, the
+ * committer's own first, then earlier owners' that still reach the committed offset (a
+ * failover inside another's claim window). A single claim is written as version 1. */
+#define KAFKA_CLAIM_MAX 1024        /* 8 claims of 64-byte names fit; brokers allow 4096 */
+/* Writes the metadata text (no NUL counted) into buf; its length, -ENAMETOOLONG, or -EINVAL
+ * for 0 or more than KAFKA_CLAIMS_MAX claims. */
+int kafka_claims_format(char *buf, size_t n, const struct kafka_claim *c, size_t count);
+/* Reads metadata: 0 and count claims into c (room for max); -ENOENT when empty; -EPROTO when
+ * it is not a claim list of these format versions (another client's metadata, a damaged
+ * claim, a chain name over KAFKA_CHAIN_MAX bytes, more claims than max). */
+int kafka_claims_parse(const char *md, size_t len, struct kafka_claim *c, size_t max,
+                       size_t *ret_count);
 
 /* Do all of an entry's pushed events have their commit? */
 bool kafka_part_drained(struct kafka_part *p);

@@ -101,6 +101,14 @@ static size_t frame_line(struct syslog_framer *f, const char *p, size_t n,
         size_t take = lf ? (size_t)(lf - p) : n;
         size_t room = f->max - f->len;
 
+        if (lf && f->len == 0 && take <= f->max) {
+                /* The whole line lies in the read buffer: delivered from there, not copied
+                 * (issue 12; cb gets the same bytes, valid only during the call as ever). */
+                f->state = FS_START;
+                if (take > 0 && !(take == 1 && p[0] == '\r'))
+                        *r = cb(ud, p, take, false);
+                return take + 1;
+        }
         if (take > room) {
                 /* The (max+1)th byte is here: cut now, skip the rest of the line. */
                 memcpy(f->msg + f->len, p, room);
@@ -124,6 +132,13 @@ static size_t frame_octets(struct syslog_framer *f, const char *p, size_t n,
         size_t want = due < f->max ? due : f->max;
         size_t take = want - f->len;
 
+        if (f->len == 0 && n >= want) {
+                /* The frame (or its first max bytes) lies in the read buffer: in place. */
+                f->remain -= want;
+                f->state = f->remain == 0 ? FS_START : FS_OCTETS_SKIP;
+                *r = cb(ud, p, want, f->remain != 0);
+                return want;
+        }
         if (take > n)
                 take = n;
         memcpy(f->msg + f->len, p, take);

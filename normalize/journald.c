@@ -34,7 +34,8 @@ enum jflag { JF_INVALID_UTF8, JF_JOURNAL_BAD_DATA, JF_TRUNCATED, JF__MAX }; /* s
 struct norm_journal {
         size_t field_max;
         EVP_MD_CTX *md;
-        json *fields;           /* the "journal" object being built */
+        json *rec;              /* the record being built: its arena holds everything */
+        json *fields;           /* the "journal" object being built, in rec */
         struct buf msg;         /* MESSAGE's bytes (first occurrence, capped) */
         bool has_msg;
         unsigned flags;
@@ -63,7 +64,7 @@ void norm_journal_free(struct norm_journal *b)
         if (!b)
                 return;
         EVP_MD_CTX_free(b->md);
-        json_free(b->fields);
+        json_free(b->rec);
         buf_free(&b->msg);
         free(b);
 }
@@ -128,8 +129,11 @@ int norm_journal_begin(struct norm_journal *b, const char *cursor, uint64_t real
         char line[256];
         int n, r = 0;
 
-        json_free(b->fields);
-        b->fields = json_new_obj();
+        /* The record's root and the journal object first, so that every field is built
+         * in the record's arena (issue 12: one malloc per entry, not one per field). */
+        json_free(b->rec);
+        b->rec = json_new_obj_reserve(4096);
+        b->fields = b->rec && json_obj_reserve(b->rec, 28) == 0 ? json_new_obj_in(b->rec) : NULL;
         buf_reset(&b->msg);
         b->has_msg = false;
         b->flags = 0;
@@ -146,8 +150,8 @@ int norm_journal_begin(struct norm_journal *b, const char *cursor, uint64_t real
                      boot_id);
         md_put(b, line, (size_t)n);
         if (r == 0)
-                r = json_obj_set(b->fields, "__CURSOR", json_new_str_lossy(cursor,
-                                                                          strlen(cursor), NULL));
+                r = json_obj_set(b->fields, "__CURSOR",
+                                 json_new_str_lossy_in(b->rec, cursor, strlen(cursor), NULL));
         snprintf(line, sizeof(line), "%llu", (unsigned long long)realtime_us);
         if (r == 0)
                 r = json_obj_set_str(b->fields, "__REALTIME_TIMESTAMP", line);
@@ -156,24 +160,23 @@ int norm_journal_begin(struct norm_journal *b, const char *cursor, uint64_t real
                 r = json_obj_set_str(b->fields, "__MONOTONIC_TIMESTAMP", line);
         if (r == 0)
                 r = json_obj_set(b->fields, "_BOOT_ID",
-                                 json_new_str_lossy(boot_id, strlen(boot_id), NULL));
+                                 json_new_str_lossy_in(b->rec, boot_id, strlen(boot_id), NULL));
         return r;
 }
 
 /* The JSON form of a value: a string when it can be one exactly, else {"base64": ...}. */
-static json *value_json(const char *v, size_t n)
+static json *value_json(json *rec, const char *v, size_t n)
 {
         json *o;
         char *b64;
 
         if (json_utf8_valid(v, n))
-                return json_new_strn(v, n);
-        o = json_new_obj();
+                return json_new_strn_in(rec, v, n);
+        o = json_new_obj_in(rec);
         b64 = norm_base64(v, n);
         if (!o || !b64 || json_obj_set_str(o, "base64", b64) < 0) {
-                json_free(o);
                 free(b64);
-                return NULL;
+                return NULL; /* o, in rec's arena, goes with rec */
         }
         free(b64);
         return o;
@@ -199,13 +202,14 @@ static int field_put(json *fields, const char *name, size_t name_len, json *val)
                 return json_obj_set(fields, key, val);
         if (json_type_of(old) == JSON_ARR)
                 return json_arr_append(old, val);
-        arr = json_new_arr();
+        arr = json_new_arr_in(fields);
         if (!arr) {
                 json_free(val);
                 return -ENOMEM;
         }
-        /* Both appends take ownership, also on failure. */
-        if (json_arr_append(arr, json_clone(old)) < 0) {
+        /* Both appends take ownership, also on failure; old is of this tree, so it moves
+         * into arr without a copy (the member it was is replaced just below). */
+        if (json_arr_append(arr, old) < 0) {
                 json_free(val);
                 json_free(arr);
                 return -ENOMEM;
@@ -250,13 +254,13 @@ int norm_journal_add(struct norm_journal *b, const void *data, size_t len)
                 error_add(b, "%.*s cut at %zu of %zu bytes", (int)(name_len > 64 ? 64 : name_len),
                           d, keep, vlen);
         }
-        r = field_put(b->fields, d, name_len, value_json(v, keep));
+        r = field_put(b->fields, d, name_len, value_json(b->rec, v, keep));
         if (r == -EINVAL) {
                 /* A field name that cannot be a JSON key: journald refuses such names, so
                  * only a damaged file has them; keep the value under "". */
                 b->flags |= 1u << JF_JOURNAL_BAD_DATA;
                 error_add(b, "a field name that is not text");
-                r = field_put(b->fields, "", 0, value_json(v, keep));
+                r = field_put(b->fields, "", 0, value_json(b->rec, v, keep));
         }
         if (r < 0)
                 return r;
@@ -314,29 +318,41 @@ static bool parse_dec(const char *s, int64_t *ret)
         return true;
 }
 
-static json *text_or_null(const char *s)
+/* Values built in rec's arena (issue 12); s: valid UTF-8 (a tree string or a literal). */
+static json *text_or_null(json *rec, const char *s)
 {
-        return s ? json_new_str(s) : json_new_null();
+        return s ? json_new_strn_in(rec, s, strlen(s)) : json_new_null();
 }
 
-static json *time_json(int64_t us)
+static json *time_json(json *rec, int64_t us)
 {
         char t[TM_RFC3339_LEN];
 
-        return json_new_str(tm_format_rfc3339(us, t));
+        return text_or_null(rec, tm_format_rfc3339(us, t));
 }
 
-static json *source_json(const char *name, const char *transport)
+/* put with a literal key known to be new in rec (no lookup, no copy). */
+static void add(json *rec, const char *key, json *v, int *r)
 {
-        json *o = json_new_obj();
+        if (*r < 0 || !v) {
+                json_free(v);
+                *r = *r < 0 ? *r : -ENOMEM;
+                return;
+        }
+        *r = json_obj_add_static(rec, key, v);
+}
+
+static json *source_json(json *rec, const char *name, const char *transport)
+{
+        json *o = json_new_obj_in(rec);
         int r = 0;
 
         if (!o)
                 return NULL;
-        put(o, "kind", json_new_str("journald"), &r);
-        put(o, "name", json_new_str(name), &r);
-        put(o, "transport", text_or_null(transport), &r);
-        put(o, "peer", json_new_null(), &r);
+        add(o, "kind", text_or_null(rec, "journald"), &r);
+        add(o, "name", text_or_null(rec, name), &r); /* NULL (-ENOMEM) if not UTF-8, as before */
+        add(o, "peer", json_new_null(), &r);
+        add(o, "transport", text_or_null(rec, transport), &r);
         if (r < 0) {
                 json_free(o);
                 return NULL;
@@ -344,23 +360,23 @@ static json *source_json(const char *name, const char *transport)
         return o;
 }
 
-static json *flags_json(const char *const *names, size_t n)
+static json *flags_json(json *rec, const char *const *names, size_t n)
 {
-        json *a = json_new_arr();
+        json *a = json_new_arr_in(rec);
 
         for (size_t i = 0; a && i < n; i++)
-                if (json_arr_append(a, json_new_str(names[i])) < 0) {
+                if (json_arr_append(a, text_or_null(rec, names[i])) < 0) {
                         json_free(a);
                         return NULL;
                 }
         return a;
 }
 
-static json *sha_json(const uint8_t h[HASH_LEN])
+static json *sha_json(json *rec, const uint8_t h[HASH_LEN])
 {
         char hex[HASH_HEX_LEN];
 
-        return json_new_str(hash_hex(h, HASH_LEN, hex));
+        return json_new_strn_in(rec, hash_hex(h, HASH_LEN, hex), 2 * HASH_LEN);
 }
 
 /* The members every journald record has in the same form. */
@@ -370,21 +386,23 @@ static void put_common(json *rec, const char *name, const char *transport, int64
         static const char *const rules_keys[] = { "rule", "actor", "action", "target",
                                                   "outcome" };
 
-        put(rec, "received", time_json(received_us), r);
-        put(rec, "time", time_json(time_us), r);
-        put(rec, "source", source_json(name, transport), r);
-        put(rec, "format", json_new_str("journald"), r);
+        put(rec, "received", time_json(rec, received_us), r);
+        put(rec, "time", time_json(rec, time_us), r);
+        put(rec, "source", source_json(rec, name, transport), r);
+        put(rec, "format", text_or_null(rec, "journald"), r);
         put(rec, "msgid", json_new_null(), r);
-        put(rec, "sd", json_new_obj(), r);
+        put(rec, "sd", json_new_obj_in(rec), r);
         for (size_t i = 0; i < sizeof(rules_keys) / sizeof(rules_keys[0]); i++)
                 put(rec, rules_keys[i], json_new_null(), r);
-        put(rec, "criteria", json_new_arr(), r);
+        put(rec, "criteria", json_new_arr_in(rec), r);
         put(rec, "raw", json_new_null(), r);
         put(rec, "raw_b64", json_new_null(), r);
 }
 
-int norm_journal_finish(struct norm_journal *b, const char *name, int64_t received_us,
-                        json **ret_rec)
+/* Fills the record of the entry, its members in RFC 8785 key order so that it is serialised
+ * without sorting (issue 12). Takes b->fields (already a node of rec). */
+static int finish_build(struct norm_journal *b, json *rec, const char *name,
+                        int64_t received_us, const uint8_t h[HASH_LEN])
 {
         static const char *const flag_names[JF__MAX] = {
                 [JF_INVALID_UTF8] = "invalid_utf8",
@@ -392,50 +410,74 @@ int norm_journal_finish(struct norm_journal *b, const char *name, int64_t receiv
                 [JF_TRUNCATED] = "truncated",
         };
         const json *f = b->fields;
-        const char *flags[JF__MAX], *pid_text;
+        const char *flags[JF__MAX], *pid_text, *app;
         size_t n_flags = 0, replaced = 0;
         int64_t t = b->realtime_us, v;
-        uint8_t h[HASH_LEN];
-        unsigned hl = 0;
-        json *rec;
+        json *msg = json_new_null();
         int r = 0;
 
-        if (!f)
+        if (parse_dec(field_text(f, "_SOURCE_REALTIME_TIMESTAMP"), &v) && v > 0)
+                t = v;
+        if (b->has_msg)
+                msg = json_new_str_lossy_in(rec, b->msg.data ? b->msg.data : "", b->msg.len,
+                                            &replaced);
+        if (replaced)
+                b->flags |= 1u << JF_INVALID_UTF8;
+        for (int i = 0; i < JF__MAX; i++)
+                if (b->flags & 1u << i)
+                        flags[n_flags++] = flag_names[i];
+        app = field_text(f, "SYSLOG_IDENTIFIER") ? field_text(f, "SYSLOG_IDENTIFIER")
+                                                 : field_text(f, "_COMM");
+        pid_text = field_text(f, "_PID") ? field_text(f, "_PID") : field_text(f, "SYSLOG_PID");
+        add(rec, "action", json_new_null(), &r);
+        add(rec, "actor", json_new_null(), &r);
+        add(rec, "app", text_or_null(rec, app), &r);
+        add(rec, "criteria", json_new_arr_in(rec), &r);
+        add(rec, "error", b->error[0] ? json_new_str_lossy_in(rec, b->error, strlen(b->error),
+                                                              NULL)
+                                      : json_new_null(), &r);
+        add(rec, "facility", text_or_null(rec, parse_dec(field_text(f, "SYSLOG_FACILITY"), &v) &&
+                                          v < 24 ? norm_facility_name((int)v) : NULL), &r);
+        add(rec, "flags", flags_json(rec, flags, n_flags), &r);
+        add(rec, "format", text_or_null(rec, "journald"), &r);
+        add(rec, "host", text_or_null(rec, field_text(f, "_HOSTNAME")), &r);
+        add(rec, "journal", b->fields, &r);
+        b->fields = NULL;
+        add(rec, "message", msg, &r);
+        add(rec, "msgid", json_new_null(), &r);
+        add(rec, "outcome", json_new_null(), &r);
+        add(rec, "pid", parse_dec(pid_text, &v) ? json_new_int_in(rec, v) : json_new_null(), &r);
+        add(rec, "procid", text_or_null(rec, pid_text), &r);
+        add(rec, "raw", json_new_null(), &r);
+        add(rec, "raw_b64", json_new_null(), &r);
+        add(rec, "raw_sha256", sha_json(rec, h), &r);
+        add(rec, "received", time_json(rec, received_us), &r);
+        add(rec, "rule", json_new_null(), &r);
+        add(rec, "sd", json_new_obj_in(rec), &r);
+        add(rec, "severity", text_or_null(rec, parse_dec(field_text(f, "PRIORITY"), &v) && v < 8
+                                          ? norm_severity_name((int)v) : NULL), &r);
+        add(rec, "source", source_json(rec, name, field_text(f, "_TRANSPORT")), &r);
+        add(rec, "target", json_new_null(), &r);
+        add(rec, "time", time_json(rec, t), &r);
+        return r;
+}
+
+int norm_journal_finish(struct norm_journal *b, const char *name, int64_t received_us,
+                        json **ret_rec)
+{
+        uint8_t h[HASH_LEN];
+        unsigned hl = 0;
+        json *rec = b->rec;
+        int r;
+
+        if (!b->fields || !rec)
                 return -EINVAL;
         md_put(b, "\n", 1); /* the empty line that ends an entry */
         if (EVP_DigestFinal_ex(b->md, h, &hl) != 1)
                 return -ENOMEM;
-        if (parse_dec(field_text(f, "_SOURCE_REALTIME_TIMESTAMP"), &v) && v > 0)
-                t = v;
-        rec = json_new_obj();
-        if (!rec)
-                return -ENOMEM;
-        put_common(rec, name, field_text(f, "_TRANSPORT"), received_us, t, &r);
-        put(rec, "host", text_or_null(field_text(f, "_HOSTNAME")), &r);
-        put(rec, "app", text_or_null(field_text(f, "SYSLOG_IDENTIFIER")
-                                      ? field_text(f, "SYSLOG_IDENTIFIER")
-                                      : field_text(f, "_COMM")), &r);
-        pid_text = field_text(f, "_PID") ? field_text(f, "_PID") : field_text(f, "SYSLOG_PID");
-        put(rec, "pid", parse_dec(pid_text, &v) ? json_new_int(v) : json_new_null(), &r);
-        put(rec, "procid", text_or_null(pid_text), &r);
-        put(rec, "facility", text_or_null(parse_dec(field_text(f, "SYSLOG_FACILITY"), &v) &&
-                                          v < 24 ? norm_facility_name((int)v) : NULL), &r);
-        put(rec, "severity", text_or_null(parse_dec(field_text(f, "PRIORITY"), &v) && v < 8
-                                          ? norm_severity_name((int)v) : NULL), &r);
-        put(rec, "message", b->has_msg ? json_new_str_lossy(b->msg.data ? b->msg.data : "",
-                                                           b->msg.len, &replaced)
-                                       : json_new_null(), &r);
-        if (replaced)
-                b->flags |= 1u << JF_INVALID_UTF8;
-        put(rec, "journal", b->fields, &r);
+        b->rec = NULL;
+        r = finish_build(b, rec, name, received_us, h);
         b->fields = NULL;
-        put(rec, "raw_sha256", sha_json(h), &r);
-        for (int i = 0; i < JF__MAX; i++)
-                if (b->flags & 1u << i)
-                        flags[n_flags++] = flag_names[i];
-        put(rec, "flags", flags_json(flags, n_flags), &r);
-        put(rec, "error", b->error[0] ? json_new_str_lossy(b->error, strlen(b->error), NULL)
-                                      : json_new_null(), &r);
         if (r < 0) {
                 json_free(rec);
                 return r;
@@ -467,8 +509,8 @@ static int notice(const char *name, const char *flag, const char *message, json 
         put(rec, "severity", json_new_null(), &r);
         put(rec, "message", json_new_str_lossy(message, strlen(message), NULL), &r);
         put(rec, "journal", journal, &r);
-        put(rec, "raw_sha256", sha_json(h), &r);
-        put(rec, "flags", flags_json(&flag, 1), &r);
+        put(rec, "raw_sha256", sha_json(rec, h), &r);
+        put(rec, "flags", flags_json(rec, &flag, 1), &r);
         put(rec, "error", json_new_str_lossy(message, strlen(message), NULL), &r);
         if (r < 0) {
                 json_free(rec);
@@ -485,7 +527,7 @@ static json *cursor_or_null(const char *c)
 
 static json *time_or_null(int64_t us)
 {
-        return us > 0 ? time_json(us) : json_new_null();
+        return us > 0 ? time_json(NULL, us) : json_new_null();
 }
 
 int norm_journal_gap(const char *name, const char *after_cursor, int64_t after_us,

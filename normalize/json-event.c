@@ -36,6 +36,7 @@ static const char *const jflag_names[JF__MAX] = {
         "bad_timestamp", "invalid_utf8", "malformed", "no_timestamp", "truncated",
 };
 
+/* Adds key (new to rec) with v unless an earlier step failed; consumes v either way. */
 static void put(json *rec, const char *key, json *v, int *r)
 {
         if (*r < 0 || !v) {
@@ -46,19 +47,42 @@ static void put(json *rec, const char *key, json *v, int *r)
         *r = json_obj_set(rec, key, v);
 }
 
-static json *time_json(int64_t us)
+/* put for a key known to be new and a literal: the record builder (issue 12: no lookup). */
+static void add(json *rec, const char *key, json *v, int *r)
+{
+        if (*r < 0 || !v) {
+                json_free(v);
+                *r = *r < 0 ? *r : -ENOMEM;
+                return;
+        }
+        *r = json_obj_add_static(rec, key, v);
+}
+
+static json *time_json(json *rec, int64_t us)
 {
         char t[TM_RFC3339_LEN];
 
-        return json_new_str(tm_format_rfc3339(us, t));
+        tm_format_rfc3339(us, t);
+        return json_new_strn_in(rec, t, strlen(t));
 }
 
-/* A JSON string member of o, or null. */
-static json *member_str(const json *o, const char *key)
+static json *lit(json *rec, const char *s)
+{
+        return json_new_strn_in(rec, s, strlen(s));
+}
+
+/* A JSON string member of o, copied into rec's arena, or null. The event's own node is not
+ * shared: a rule that rewrote "host" in place would rewrite event.host too. */
+static json *member_str(json *rec, const json *o, const char *key)
 {
         json *v = json_obj_get(o, key);
+        const char *s;
+        size_t n;
 
-        return v && json_type_of(v) == JSON_STR ? json_clone(v) : json_new_null();
+        if (!v || json_type_of(v) != JSON_STR)
+                return json_new_null();
+        s = json_str(v, &n);
+        return json_new_strn_in(rec, s, n);
 }
 
 /* Epoch number (seconds, or ms/us/ns by magnitude) to microseconds; -EINVAL if absurd. */
@@ -108,74 +132,96 @@ static int event_time(const json *o, int64_t *ret_us, const char **ret_key)
         return 0;
 }
 
-static json *flags_json(unsigned flags)
+static json *flags_json(json *rec, unsigned flags)
 {
-        json *a = json_new_arr();
+        json *a = json_new_arr_in(rec);
 
         for (int f = 0; a && f < JF__MAX; f++) {
-                if ((flags & 1u << f) && json_arr_append(a, json_new_str(jflag_names[f])) < 0) {
-                        json_free(a);
+                if ((flags & 1u << f) && json_arr_append(a, lit(rec, jflag_names[f])) < 0)
                         return NULL;
-                }
         }
         return a;
 }
 
-static json *sha_json(const char *p, size_t n)
+static json *sha_json(json *rec, const char *p, size_t n)
 {
         uint8_t h[HASH_LEN];
         char hex[HASH_HEX_LEN];
 
         hash_sha256(p, n, h);
-        return json_new_str(hash_hex(h, HASH_LEN, hex));
+        return json_new_strn_in(rec, hash_hex(h, HASH_LEN, hex), 2 * HASH_LEN);
 }
 
-/* Members a JSON or malformed record shares; event (owned, may be NULL: null). */
+static json *message_json(json *rec, const char *p, size_t n, const json *event)
+{
+        const json *msg;
+        const char *s;
+        size_t len;
+
+        if (!event)
+                return json_new_str_lossy_in(rec, p, n, NULL);
+        msg = json_obj_get(event, "message");
+        if (!msg || json_type_of(msg) != JSON_STR)
+                msg = json_obj_get(event, "msg");
+        if (!msg || json_type_of(msg) != JSON_STR)
+                return json_new_null();
+        s = json_str(msg, &len);
+        return json_new_strn_in(rec, s, len);
+}
+
+static json *raw_b64_json(json *rec, const char *p, size_t n, bool utf8)
+{
+        char *b64;
+        json *v;
+
+        if (utf8)
+                return json_new_null();
+        b64 = norm_base64(p, n);
+        v = b64 ? json_new_strn_in(rec, b64, strlen(b64)) : NULL;
+        free(b64);
+        return v;
+}
+
+/* Fills rec (empty, its own root) with the members a JSON or malformed record has, in RFC
+ * 8785 key order so that it is serialised without sorting (issue 12); event (in rec's arena,
+ * or NULL: null) and source (owned always) become members. */
 static int build(json *rec, const char *p, size_t n, json *source, json *event,
                  int64_t received_us, int64_t time_us, unsigned flags, const char *error)
 {
-        static const char *const nulls[] = { "msgid", "pid", "procid", "facility", "severity",
-                                             "rule", "actor", "action", "target", "outcome" };
         bool malformed = flags & 1u << JF_MALFORMED;
-        bool utf8 = json_utf8_valid(p, n);
-        json *msg = NULL;
+        /* A payload that parsed is valid UTF-8 without NUL: the parser refuses anything
+         * else, inside strings and out. */
+        bool utf8 = event || json_utf8_valid(p, n);
         int r = 0;
 
         if (!utf8)
                 flags |= 1u << JF_INVALID_UTF8;
-        put(rec, "received", time_json(received_us), &r);
-        put(rec, "time", time_json(time_us), &r);
-        put(rec, "source", source, &r);
-        put(rec, "format", json_new_str(malformed ? "unknown" : "json"), &r);
-        put(rec, "host", event ? member_str(event, "host") : json_new_null(), &r);
-        put(rec, "app", event ? member_str(event, "app") : json_new_null(), &r);
-        for (size_t i = 0; i < sizeof(nulls) / sizeof(nulls[0]); i++)
-                put(rec, nulls[i], json_new_null(), &r);
-        if (event) {
-                msg = json_obj_get(event, "message");
-                if (!msg || json_type_of(msg) != JSON_STR)
-                        msg = json_obj_get(event, "msg");
-                msg = msg && json_type_of(msg) == JSON_STR ? json_clone(msg) : json_new_null();
-        } else {
-                msg = json_new_str_lossy(p, n, NULL);
-        }
-        put(rec, "message", msg, &r);
-        put(rec, "sd", json_new_obj(), &r);
-        put(rec, "criteria", json_new_arr(), &r);
-        put(rec, "raw_sha256", sha_json(p, n), &r);
-        put(rec, "raw", malformed && utf8 ? json_new_strn(p, n) : json_new_null(), &r);
-        if (!utf8) {
-                char *b64 = norm_base64(p, n);
-
-                put(rec, "raw_b64", b64 ? json_new_str(b64) : NULL, &r);
-                free(b64);
-        } else {
-                put(rec, "raw_b64", json_new_null(), &r);
-        }
-        put(rec, "flags", flags_json(flags), &r);
-        put(rec, "error", error ? json_new_str_lossy(error, strlen(error), NULL)
+        add(rec, "action", json_new_null(), &r);
+        add(rec, "actor", json_new_null(), &r);
+        add(rec, "app", event ? member_str(rec, event, "app") : json_new_null(), &r);
+        add(rec, "criteria", json_new_arr_in(rec), &r);
+        add(rec, "error", error ? json_new_str_lossy_in(rec, error, strlen(error), NULL)
                                 : json_new_null(), &r);
-        put(rec, "event", event ? event : json_new_null(), &r);
+        add(rec, "event", event ? event : json_new_null(), &r);
+        add(rec, "facility", json_new_null(), &r);
+        add(rec, "flags", flags_json(rec, flags), &r);
+        add(rec, "format", lit(rec, malformed ? "unknown" : "json"), &r);
+        add(rec, "host", event ? member_str(rec, event, "host") : json_new_null(), &r);
+        add(rec, "message", message_json(rec, p, n, event), &r);
+        add(rec, "msgid", json_new_null(), &r);
+        add(rec, "outcome", json_new_null(), &r);
+        add(rec, "pid", json_new_null(), &r);
+        add(rec, "procid", json_new_null(), &r);
+        add(rec, "raw", malformed && utf8 ? json_new_strn_in(rec, p, n) : json_new_null(), &r);
+        add(rec, "raw_b64", raw_b64_json(rec, p, n, utf8), &r);
+        add(rec, "raw_sha256", sha_json(rec, p, n), &r);
+        add(rec, "received", time_json(rec, received_us), &r);
+        add(rec, "rule", json_new_null(), &r);
+        add(rec, "sd", json_new_obj_in(rec), &r);
+        add(rec, "severity", json_new_null(), &r);
+        add(rec, "source", source, &r); /* freed by add if an earlier step failed */
+        add(rec, "target", json_new_null(), &r);
+        add(rec, "time", time_json(rec, time_us), &r);
         return r;
 }
 
@@ -200,13 +246,33 @@ static int from_syslog(const char *p, size_t n, bool truncated, json *source,
         return 0;
 }
 
+/* The event time, flags and error of a parsed object (see the top of the file). */
+static void event_meta(const json *event, int64_t received_us, int64_t msg_time_us,
+                       int64_t *t, unsigned *flags, char *error, size_t error_len,
+                       const char **err)
+{
+        const char *key = NULL;
+        int r = event_time(event, t, &key);
+
+        if (r < 0) {
+                *flags |= 1u << JF_BAD_TIMESTAMP;
+                snprintf(error, error_len, "bad time in member '%s'", key);
+                *err = error;
+        }
+        if (r <= 0) {
+                *t = msg_time_us != INT64_MIN ? msg_time_us : received_us;
+                if (msg_time_us == INT64_MIN)
+                        *flags |= 1u << JF_NO_TIMESTAMP;
+        }
+}
+
 int normalize_payload(const char *p, size_t len, bool truncated, json *source,
                       int64_t received_us, int64_t msg_time_us, json **ret_rec)
 {
         unsigned flags = truncated ? 1u << JF_TRUNCATED : 0;
         struct json_error jerr = { 0 };
         char error[160];
-        const char *err = NULL, *key = NULL;
+        const char *err = NULL;
         json *rec, *event = NULL;
         int64_t t = received_us;
         size_t i = 0;
@@ -220,9 +286,19 @@ int normalize_payload(const char *p, size_t len, bool truncated, json *source,
                 i++;
         if (i < len && p[i] == '<')
                 return from_syslog(p, len, truncated, source, received_us, ret_rec);
+        /* One block for the record, the parsed payload included (issue 12): a parsed tree
+         * takes about its text's size again in nodes, the record ~1.5 KiB plus the text a
+         * few times (message, raw). Members: 25, and room for what rules and writer add. */
+        rec = json_new_obj_reserve(2048 + 3 * len);
+        if (!rec || json_obj_reserve(rec, 30) < 0) {
+                json_free(rec);
+                json_free(source);
+                return -ENOMEM;
+        }
         if (i < len && p[i] == '{') {
-                r = json_parse(p, len, &event, &jerr);
+                r = json_parse_in(rec, p, len, &event, &jerr);
                 if (r == -ENOMEM) {
+                        json_free(rec);
                         json_free(source);
                         return r;
                 }
@@ -233,33 +309,16 @@ int normalize_payload(const char *p, size_t len, bool truncated, json *source,
                         event = NULL;
                 } else if (json_type_of(event) != JSON_OBJ) {
                         err = "JSON payload is not an object";
-                        json_free(event);
-                        event = NULL;
+                        event = NULL; /* its space goes with rec */
                 }
         } else {
                 err = "payload is neither a JSON object nor a syslog message";
         }
-        if (event) {
-                r = event_time(event, &t, &key);
-                if (r < 0) {
-                        flags |= 1u << JF_BAD_TIMESTAMP;
-                        snprintf(error, sizeof(error), "bad time in member '%s'", key);
-                        err = error;
-                }
-                if (r <= 0) {
-                        t = msg_time_us != INT64_MIN ? msg_time_us : received_us;
-                        if (msg_time_us == INT64_MIN)
-                                flags |= 1u << JF_NO_TIMESTAMP;
-                }
-        } else {
+        if (event)
+                event_meta(event, received_us, msg_time_us, &t, &flags, error, sizeof(error),
+                           &err);
+        else
                 flags |= 1u << JF_MALFORMED | 1u << JF_NO_TIMESTAMP;
-        }
-        rec = json_new_obj();
-        if (!rec) {
-                json_free(event);
-                json_free(source);
-                return -ENOMEM;
-        }
         r = build(rec, p, len, source, event, received_us, t, flags, err);
         if (r < 0) {
                 json_free(rec);
@@ -272,26 +331,29 @@ int normalize_payload(const char *p, size_t len, bool truncated, json *source,
 json *normalize_kafka_source(const char *topic, int32_t partition, int64_t offset,
                              const void *key, size_t key_len, int64_t ts_us)
 {
-        json *o = json_new_obj();
+        size_t topic_len = strlen(topic);
+        /* One block (issue 12): nodes ~300 bytes, the key up to twice (base64), the topic. */
+        json *o = json_new_obj_reserve(512 + 2 * key_len + 2 * topic_len);
         bool utf8 = key && json_utf8_valid(key, key_len);
+        char *b64 = NULL;
         int r = 0;
 
         if (!o)
                 return NULL;
-        put(o, "kind", json_new_str("kafka"), &r);
-        put(o, "topic", json_new_str_lossy(topic, strlen(topic), NULL), &r);
-        put(o, "partition", json_new_int(partition), &r);
-        put(o, "offset", json_new_int(offset), &r);
-        put(o, "key", utf8 ? json_new_strn(key, key_len) : json_new_null(), &r);
+        /* Members in key order: serialised without sorting. */
+        add(o, "key", utf8 ? json_new_strn_in(o, key, key_len) : json_new_null(), &r);
         if (key && !utf8) {
-                char *b64 = norm_base64(key, key_len);
-
-                put(o, "key_b64", b64 ? json_new_str(b64) : NULL, &r);
+                b64 = norm_base64(key, key_len);
+                add(o, "key_b64", b64 ? json_new_strn_in(o, b64, strlen(b64)) : NULL, &r);
                 free(b64);
         } else {
-                put(o, "key_b64", json_new_null(), &r);
+                add(o, "key_b64", json_new_null(), &r);
         }
-        put(o, "timestamp", ts_us != INT64_MIN ? time_json(ts_us) : json_new_null(), &r);
+        add(o, "kind", lit(o, "kafka"), &r);
+        add(o, "offset", json_new_int_in(o, offset), &r);
+        add(o, "partition", json_new_int_in(o, partition), &r);
+        add(o, "timestamp", ts_us != INT64_MIN ? time_json(o, ts_us) : json_new_null(), &r);
+        add(o, "topic", json_new_str_lossy_in(o, topic, topic_len, NULL), &r);
         if (r < 0) {
                 json_free(o);
                 return NULL;

@@ -105,7 +105,7 @@ static int ld_scalar(struct ld *x, yaml_node_t *n, const char *what, const char 
 
 static int ld_bool(struct ld *x, yaml_node_t *n, const char *what, bool *ret)
 {
-        const char *s;
+        const char *s = NULL; /* ld_scalar sets it on success; gcc -O3 cannot see that */
         int r = ld_scalar(x, n, what, &s);
 
         if (r < 0)
@@ -743,7 +743,7 @@ static int ld_set(struct ld *x, yaml_node_t *n)
 
 static int ld_criterion(struct ld *x, yaml_node_t *v)
 {
-        const char *s;
+        const char *s = NULL; /* as in ld_bool */
         int r = ld_scalar(x, v, "criteria", &s), i;
 
         if (r < 0)

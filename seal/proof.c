@@ -10,7 +10,8 @@
  *
  * Audit paths follow RFC 6962 section 2.1.1 (PATH(m, D[n])) and are checked with the
  * algorithm of RFC 9162 section 2.1.3.2. Building a proof costs one pass over the epoch's
- * records (O(n) hashing); checking it O(log n). */
+ * records (O(n) hashing) into a seal_leaves: leaf hashes and criteria tags, never the records
+ * themselves (issue 12); checking it O(log n). */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -103,7 +104,7 @@ int merkle_path_verify(const uint8_t leaf[HASH_LEN], uint64_t index, uint64_t si
         return sn == 0 && sodium_memcmp(r, root, HASH_LEN) == 0 ? 0 : -EBADMSG;
 }
 
-/* ---- Building ---- */
+/* ---- Proof members ---- */
 
 static int set_b64(json *obj, const char *key, const void *p, size_t n)
 {
@@ -145,62 +146,197 @@ static int set_path(json *obj, const uint8_t (*leaves)[HASH_LEN], size_t n, size
         return json_obj_set_int(obj, "tree_size", (int64_t)n);
 }
 
-static bool record_has(const json *rec, const char *id)
+/* ---- Leaf hashes of an epoch (issue 12) ----
+ * What a proof needs of the records it does not prove: each one's leaf hash, and which
+ * records carry each criterion. A record is tagged with the distinct strings of its
+ * "criteria" array; one that is not a JSON object with such an array is tagged with nothing
+ * (the verifier reports it; a proof only has to match what the sealer hashed). */
+
+struct leaf_tag {
+        char *id;
+        size_t *idx;            /* leaf indexes, ascending */
+        size_t n, alloc;
+};
+
+struct seal_leaves {
+        uint8_t (*leaves)[HASH_LEN];
+        size_t n, alloc;
+        struct leaf_tag *tags;
+        size_t n_tags, alloc_tags;
+};
+
+int seal_leaves_new(struct seal_leaves **ret)
 {
-        const json *arr = json_obj_get(rec, "criteria");
+        struct seal_leaves *l = calloc(1, sizeof(*l));
 
-        for (size_t k = 0; k < json_len(arr); k++) {
-                const char *s = json_str(json_arr_at(arr, k), NULL);
-
-                if (s && strcmp(s, id) == 0)
-                        return true;
-        }
-        return false;
+        if (!l)
+                return -ENOMEM;
+        *ret = l;
+        return 0;
 }
 
-/* The criteria member: one path per distinct criterion the record is tagged with. */
-static int build_criteria(json *proof, const json *rec, const json *rec_crit,
-                          const struct seal_blob *records, size_t n,
-                          const uint8_t (*leaves)[HASH_LEN], size_t index)
+struct seal_leaves *seal_leaves_free(struct seal_leaves *l)
 {
-        uint8_t (*sub)[HASH_LEN] = malloc((n ? n : 1) * sizeof(*sub));
-        json *all = json_new_obj();
-        int r = sub && all ? 0 : -ENOMEM;
+        if (!l)
+                return NULL;
+        for (size_t i = 0; i < l->n_tags; i++) {
+                free(l->tags[i].id);
+                free(l->tags[i].idx);
+        }
+        free(l->tags);
+        free(l->leaves);
+        free(l);
+        return NULL;
+}
 
-        for (size_t k = 0; r == 0 && k < json_len(rec_crit); k++) {
-                const char *id = json_str(json_arr_at(rec_crit, k), NULL);
-                size_t m = 0, at = 0;
+size_t seal_leaves_count(const struct seal_leaves *l)
+{
+        return l->n;
+}
+
+static struct leaf_tag *tag_find(const struct seal_leaves *l, const char *id, size_t len)
+{
+        for (size_t i = 0; i < l->n_tags; i++)
+                if (strlen(l->tags[i].id) == len && memcmp(l->tags[i].id, id, len) == 0)
+                        return &l->tags[i];
+        return NULL;
+}
+
+/* Tags leaf i with id (once, however often the record lists it). */
+static int tag_add(struct seal_leaves *l, const char *id, size_t len, size_t i)
+{
+        struct leaf_tag *t = tag_find(l, id, len);
+
+        if (!t) {
+                if (l->n_tags == l->alloc_tags) {
+                        size_t na = l->alloc_tags ? 2 * l->alloc_tags : 8;
+                        struct leaf_tag *nt = realloc(l->tags, na * sizeof(*nt));
+
+                        if (!nt)
+                                return -ENOMEM;
+                        l->tags = nt;
+                        l->alloc_tags = na;
+                }
+                t = &l->tags[l->n_tags];
+                memset(t, 0, sizeof(*t));
+                t->id = strndup(id, len);
+                if (!t->id)
+                        return -ENOMEM;
+                l->n_tags++;
+        }
+        if (t->n > 0 && t->idx[t->n - 1] == i)
+                return 0;
+        if (t->n == t->alloc) {
+                size_t na = t->alloc ? 2 * t->alloc : 16;
+                size_t *ni = realloc(t->idx, na * sizeof(*ni));
+
+                if (!ni)
+                        return -ENOMEM;
+                t->idx = ni;
+                t->alloc = na;
+        }
+        t->idx[t->n++] = i;
+        return 0;
+}
+
+/* The tags of a record the scanner could not decide: the full parser. */
+static int tags_parsed(struct seal_leaves *l, const char *data, size_t len, size_t i)
+{
+        json *rec = NULL;
+        const json *arr;
+        int r = json_parse(data, len, &rec, NULL);
+
+        if (r == -EBADMSG)
+                return 0; /* an unreadable record is tagged with nothing */
+        if (r < 0)
+                return r;
+        arr = json_type_of(rec) == JSON_OBJ ? json_obj_get(rec, "criteria") : NULL;
+        for (size_t k = 0; r == 0 && arr && json_type_of(arr) == JSON_ARR &&
+                           k < json_len(arr); k++) {
+                size_t n = 0;
+                const char *id = json_str(json_arr_at(arr, k), &n);
+
+                if (id)
+                        r = tag_add(l, id, n, i);
+        }
+        json_free(rec);
+        return r;
+}
+
+int seal_leaves_add(struct seal_leaves *l, const char *data, size_t len)
+{
+        struct seal_scan sc;
+        size_t i = l->n;
+        int r = 0;
+
+        if (i == l->alloc) {
+                size_t na = l->alloc ? 2 * l->alloc : 1024;
+                uint8_t (*nl)[HASH_LEN] = realloc(l->leaves, na * sizeof(*nl));
+
+                if (!nl)
+                        return -ENOMEM;
+                l->leaves = nl;
+                l->alloc = na;
+        }
+        merkle_leaf_hash(data, len, l->leaves[i]);
+        l->n++;
+        if (!seal_scan_record(data, len, &sc))
+                return tags_parsed(l, data, len, i);
+        for (size_t k = 0; r == 0 && k < sc.n_criteria; k++)
+                r = tag_add(l, sc.criteria[k].p, sc.criteria[k].len, i);
+        return r;
+}
+
+/* ---- Building ---- */
+
+/* The criteria member: one path per distinct criterion the record is tagged with, over the
+ * leaves of the records tagged with it. */
+static int build_criteria(json *proof, const struct seal_leaves *l, const json *rec_crit,
+                          size_t index)
+{
+        uint8_t (*sub)[HASH_LEN] = NULL;
+        json *all = json_new_obj();
+        int r = all ? 0 : -ENOMEM;
+
+        for (size_t k = 0; r == 0 && json_type_of(rec_crit) == JSON_ARR &&
+                           k < json_len(rec_crit); k++) {
+                size_t n = 0, at = SIZE_MAX;
+                const char *id = json_str(json_arr_at(rec_crit, k), &n);
+                const struct leaf_tag *t = id ? tag_find(l, id, n) : NULL;
+                uint8_t (*ns)[HASH_LEN];
                 json *one;
 
-                if (!id)
-                        continue;
-                if (json_obj_get(all, id))
+                if (!id || json_obj_get(all, id))
                         continue; /* listed twice, tagged once */
-                for (size_t i = 0; r == 0 && i < n; i++) {
-                        json *other = NULL;
-
-                        if (i == index) {
-                                at = m;
-                                memcpy(sub[m++], leaves[i], HASH_LEN);
-                                continue;
-                        }
-                        r = json_parse(records[i].data, records[i].len, &other, NULL);
-                        if (r == -EBADMSG)
-                                r = 0; /* an unreadable record is tagged with nothing */
-                        if (r == 0 && other && record_has(other, id))
-                                memcpy(sub[m++], leaves[i], HASH_LEN);
-                        json_free(other);
+                if (!t) {
+                        r = -EINVAL; /* the record was not the one added at index */
+                        break;
                 }
-                one = r == 0 ? json_new_obj() : NULL;
-                if (r == 0 && !one)
+                ns = realloc(sub, (t->n ? t->n : 1) * sizeof(*ns));
+                if (!ns) {
                         r = -ENOMEM;
-                if (r == 0 && (r = set_path(one, (const uint8_t (*)[HASH_LEN])sub, m, at)) < 0)
+                        break;
+                }
+                sub = ns;
+                for (size_t i = 0; i < t->n; i++) {
+                        if (t->idx[i] == index)
+                                at = i;
+                        memcpy(sub[i], l->leaves[t->idx[i]], HASH_LEN);
+                }
+                if (at == SIZE_MAX) {
+                        r = -EINVAL;
+                        break;
+                }
+                one = json_new_obj();
+                if (!one)
+                        r = -ENOMEM;
+                if (r == 0 && (r = set_path(one, (const uint8_t (*)[HASH_LEN])sub, t->n,
+                                            at)) < 0)
                         json_free(one);
                 else if (r == 0)
                         r = json_obj_set(all, id, one);
         }
         free(sub);
-        (void)rec;
         if (r < 0) {
                 json_free(all);
                 return r;
@@ -208,30 +344,30 @@ static int build_criteria(json *proof, const json *rec, const json *rec_crit,
         return json_obj_set(proof, "criteria", all);
 }
 
-int seal_proof_build(const char *manifest, size_t manifest_len, const uint8_t sig[SEAL_SIG_LEN],
-                     int64_t epoch, const struct seal_blob *records, size_t n, size_t index,
-                     struct buf *out)
+int seal_leaves_proof(const struct seal_leaves *l, const char *manifest, size_t manifest_len,
+                      const uint8_t sig[SEAL_SIG_LEN], int64_t epoch, const char *record,
+                      size_t record_len, size_t index, struct buf *out)
 {
-        uint8_t (*leaves)[HASH_LEN];
+        uint8_t leaf[HASH_LEN];
         json *proof = NULL, *rec = NULL;
         const json *seq;
         int r;
 
-        if (index >= n)
+        if (index >= l->n)
                 return -ENOENT;
-        r = json_parse(records[index].data, records[index].len, &rec, NULL);
+        merkle_leaf_hash(record, record_len, leaf);
+        if (memcmp(leaf, l->leaves[index], HASH_LEN) != 0)
+                return -EINVAL; /* not the record added at index */
+        r = json_parse(record, record_len, &rec, NULL);
         if (r < 0)
                 return r;
-        seq = json_obj_get(rec, "seq");
+        seq = json_type_of(rec) == JSON_OBJ ? json_obj_get(rec, "seq") : NULL;
         if (!seq || json_type_of(seq) != JSON_INT) {
                 json_free(rec);
                 return -EBADMSG;
         }
-        leaves = malloc(n * sizeof(*leaves));
         proof = json_new_obj();
-        r = leaves && proof ? 0 : -ENOMEM;
-        for (size_t i = 0; r == 0 && i < n; i++)
-                merkle_leaf_hash(records[i].data, records[i].len, leaves[i]);
+        r = proof ? 0 : -ENOMEM;
         if (r == 0)
                 r = json_obj_set_str(proof, "format", PROOF_FORMAT);
         if (r == 0)
@@ -241,26 +377,40 @@ int seal_proof_build(const char *manifest, size_t manifest_len, const uint8_t si
         if (r == 0)
                 r = json_obj_set_int(proof, "seq", json_int(seq));
         if (r == 0)
-                r = set_b64(proof, "record", records[index].data, records[index].len);
+                r = set_b64(proof, "record", record, record_len);
         if (r == 0)
                 r = set_b64(proof, "manifest", manifest, manifest_len);
         if (r == 0)
                 r = set_b64(proof, "signature", sig, SEAL_SIG_LEN);
         if (r == 0)
-                r = set_path(proof, (const uint8_t (*)[HASH_LEN])leaves, n, index);
-        if (r == 0) {
-                const json *rc = json_obj_get(rec, "criteria");
-
-                r = build_criteria(proof, rec, rc, records, n,
-                                   (const uint8_t (*)[HASH_LEN])leaves, index);
-        }
+                r = set_path(proof, (const uint8_t (*)[HASH_LEN])l->leaves, l->n, index);
+        if (r == 0)
+                r = build_criteria(proof, l, json_obj_get(rec, "criteria"), index);
         if (r == 0)
                 r = json_canon(proof, out);
         if (r == 0)
                 r = buf_putc(out, '\n');
-        free(leaves);
         json_free(proof);
         json_free(rec);
+        return r;
+}
+
+int seal_proof_build(const char *manifest, size_t manifest_len, const uint8_t sig[SEAL_SIG_LEN],
+                     int64_t epoch, const struct seal_blob *records, size_t n, size_t index,
+                     struct buf *out)
+{
+        struct seal_leaves *l = NULL;
+        int r;
+
+        if (index >= n)
+                return -ENOENT;
+        r = seal_leaves_new(&l);
+        for (size_t i = 0; r == 0 && i < n; i++)
+                r = seal_leaves_add(l, records[i].data, records[i].len);
+        if (r == 0)
+                r = seal_leaves_proof(l, manifest, manifest_len, sig, epoch, records[index].data,
+                                      records[index].len, index, out);
+        seal_leaves_free(l);
         return r;
 }
 

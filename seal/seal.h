@@ -214,6 +214,23 @@ __attribute__((warn_unused_result)) int merkle_path_verify(
 int seal_proof_build(const char *manifest, size_t manifest_len, const uint8_t sig[SEAL_SIG_LEN],
                      int64_t epoch, const struct seal_blob *records, size_t n, size_t index,
                      struct buf *out);
+/* issue 12: proofs from leaf hashes. A seal_leaves is fed an epoch's records in seq order
+ * and keeps only each one's leaf hash and the criteria it is tagged with (32 bytes and an
+ * index per tag per record), so that a prover never holds the epoch's records. */
+struct seal_leaves;
+int seal_leaves_new(struct seal_leaves **ret);
+/* NULL-safe; returns NULL. */
+struct seal_leaves *seal_leaves_free(struct seal_leaves *l);
+/* The next record of the epoch (bytes are not kept). Returns 0 or -ENOMEM. */
+int seal_leaves_add(struct seal_leaves *l, const char *data, size_t len);
+size_t seal_leaves_count(const struct seal_leaves *l);
+/* Appends the proof of the record added at index, whose bytes the caller passes again (they
+ * must hash to that leaf). Returns 0, -ENOENT (index >= count), -EINVAL (record is not the
+ * one added at index), -EBADMSG (not a JSON object with an integer seq), -ENOMEM. Gives the
+ * same bytes as seal_proof_build over the same records. */
+int seal_leaves_proof(const struct seal_leaves *l, const char *manifest, size_t manifest_len,
+                      const uint8_t sig[SEAL_SIG_LEN], int64_t epoch, const char *record,
+                      size_t record_len, size_t index, struct buf *out);
 struct seal_proof_info {
         int64_t epoch, seq;
         uint64_t leaf_index, tree_size;

@@ -251,12 +251,57 @@ static void test_any_changed_byte_fails(void **state)
         seal_key_free(other);
 }
 
+/* issue 12: a seal_leaves fed one record at a time (nothing kept but leaf hashes and tags)
+ * gives, for every index, the bytes seal_proof_build gives from the whole epoch, and those
+ * verify; another record's bytes at an index, or an index past the end, give no proof. */
+static void test_leaves_stream(void **state)
+{
+        struct seal_key *k = test_key(9);
+        uint8_t pk[SEAL_PK_LEN];
+        struct epoch e;
+        (void)state;
+
+        seal_key_public(k, pk);
+        make_epoch(&e, 8, k);
+        for (size_t i = 0; i < e.n; i++) {
+                struct seal_leaves *l = NULL;
+                struct buf a = BUF_INIT, b = BUF_INIT;
+                struct seal_error err = { { 0 } };
+
+                assert_int_equal(seal_leaves_new(&l), 0);
+                for (size_t j = 0; j < e.n; j++)
+                        assert_int_equal(seal_leaves_add(l, e.rec[j].data, e.rec[j].len), 0);
+                assert_int_equal(seal_leaves_count(l), e.n);
+                assert_int_equal(seal_leaves_proof(l, e.manifest.data, e.manifest.len, e.sig, 4,
+                                                   e.rec[i].data, e.rec[i].len, i, &a), 0);
+                assert_int_equal(seal_proof_build(e.manifest.data, e.manifest.len, e.sig, 4,
+                                                  e.rec, e.n, i, &b), 0);
+                assert_int_equal(a.len, b.len);
+                assert_memory_equal(a.data, b.data, a.len);
+                assert_int_equal(seal_proof_verify(a.data, a.len, pk, NULL, &err), 0);
+                buf_reset(&a);
+                assert_int_equal(seal_leaves_proof(l, e.manifest.data, e.manifest.len, e.sig, 4,
+                                                   e.rec[(i + 1) % e.n].data,
+                                                   e.rec[(i + 1) % e.n].len, i, &a), -EINVAL);
+                assert_int_equal(seal_leaves_proof(l, e.manifest.data, e.manifest.len, e.sig, 4,
+                                                   e.rec[i].data, e.rec[i].len, e.n, &a),
+                                 -ENOENT);
+                assert_int_equal(a.len, 0);
+                buf_free(&a);
+                buf_free(&b);
+                assert_null(seal_leaves_free(l));
+        }
+        free_epoch(&e);
+        seal_key_free(k);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_paths_match_model),
                 cmocka_unit_test(test_every_record_proves),
                 cmocka_unit_test(test_any_changed_byte_fails),
+                cmocka_unit_test(test_leaves_stream),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

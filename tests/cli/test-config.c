@@ -35,6 +35,7 @@ static void check_defaults(const struct config *c)
         assert_int_equal(c->syslog.max_connections, 1024);
         assert_int_equal(c->syslog.format, NORM_AUTO);
         assert_int_equal(c->queue_max_events, 8192);
+        assert_int_equal(c->queue_max_bytes, 24 << 20);
         assert_string_equal(c->db_path, "var/gatelog.db");
         assert_string_equal(c->key_path, "var/gatelog.key");
         assert_int_equal(c->epoch_us, INT64_C(3600000000));
@@ -77,7 +78,7 @@ static void test_full_file(void **state)
                 "  max_message: 1MiB\n"
                 "  max_connections: 10\n"
                 "  format: rfc3164\n"
-                "queue: {max_events: 1024}\n"
+                "queue: {max_events: 1024, max_bytes: 3MiB}\n"
                 "store:\n  path: /d/g.db\n"
                 "seal:\n  epoch: 10m\n  key: k\n"
                 "outputs: []\n"
@@ -100,6 +101,7 @@ static void test_full_file(void **state)
         assert_int_equal(c.syslog.max_connections, 10);
         assert_int_equal(c.syslog.format, NORM_RFC3164);
         assert_int_equal(c.queue_max_events, 1024);
+        assert_int_equal(c.queue_max_bytes, 3 << 20);
         assert_string_equal(c.db_path, "/d/g.db");
         assert_string_equal(c.key_path, "k");
         assert_int_equal(c.epoch_us, INT64_C(600000000));
@@ -164,6 +166,7 @@ static const struct bad_case {
           "unknown key 'kind'" },
         { "bad number", "queue:\n  max_events: lots\n", 2, 15, "bad number 'lots'" },
         { "number out of range", "queue:\n  max_events: 4\n", 2, 15, "out of range 8.." },
+        { "queue bytes too small", "queue:\n  max_bytes: 4KiB\n", 2, 14, "out of range" },
         { "max_connections zero", "syslog:\n  max_connections: 0\n", 2, 20, "out of range" },
         { "unknown syslog format", "syslog:\n  format: json\n", 2, 11,
           "unknown format 'json'" },

@@ -23,6 +23,29 @@ static void test_event(void **state)
         event_free(NULL);
 }
 
+/* event_bytes (queue.max_bytes, issue 12) counts the record tree: a longer message costs
+ * about its length more, and an event without a record costs its struct only. */
+static void test_event_bytes(void **state)
+{
+        static char big[8192];
+        memset(big, 'x', sizeof(big) - 1);
+        json *small = NULL, *large = NULL;
+        assert_int_equal(json_parse("{\"message\":\"hi\"}", 16, &small, NULL), 0);
+        assert_non_null(large = json_new_obj());
+        assert_int_equal(json_obj_set_str(large, "message", big), 0);
+        struct event *none = event_new(NULL, 1), *a = event_new(small, 1), *b = event_new(large, 1);
+        assert_non_null(none);
+        assert_non_null(a);
+        assert_non_null(b);
+        assert_true(event_bytes(none) >= sizeof(struct event));
+        assert_true(event_bytes(a) > event_bytes(none));
+        assert_true(event_bytes(b) >= event_bytes(none) + sizeof(big) - 1);
+        assert_true(event_bytes(b) < event_bytes(none) + 2 * sizeof(big));
+        event_free(none);
+        event_free(a);
+        event_free(b);
+}
+
 static void test_drops(void **state)
 {
         struct drop_counters d;
@@ -55,6 +78,7 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_event),
+                cmocka_unit_test(test_event_bytes),
                 cmocka_unit_test(test_drops),
         };
 

@@ -693,6 +693,63 @@ static void test_arena(void **state)
  * order skip the sort, others are sorted): every permutation of a member set gives the
  * same bytes, and so does parsing those bytes. Duplicate keys are refused whether or not
  * the text was in key order. */
+/* json_parse_in (issue 12): the same tree as json_parse, built in another tree's arena;
+ * a failed parse leaves the host tree whole and usable. */
+static void test_parse_in(void **state)
+{
+        static const char *const docs[] = {
+                "{\"b\":[1,2.5,\"x\\u00e9\",{\"z\":null,\"a\":true}],\"a\":\"\\ud83d\\ude00\"}",
+                "[1,{\"k\":\"v\"},[],{}]",
+                "\"just a string\"",
+                "-12",
+                "{}",
+        };
+        static const char *const bad[] = { "{\"a\":1,\"a\":2}", "{\"a\":[1,2", "{\"a\":1} x",
+                                           "[\"\\u0000\"]" };
+        (void)state;
+        for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
+                json *host = json_new_obj_reserve(64), *v = NULL, *ref = NULL;
+                char *want, *got;
+
+                assert_non_null(host);
+                assert_int_equal(json_obj_set_str(host, "before", "kept"), 0);
+                assert_int_equal(json_parse_in(host, docs[i], strlen(docs[i]), &v, NULL), 0);
+                assert_int_equal(parse_str(docs[i], &ref, NULL), 0);
+                assert_int_equal(json_obj_set(host, "doc", v), 0);
+                want = canon_of(ref);
+                got = canon_of(json_obj_get(host, "doc"));
+                assert_string_equal(got, want);
+                free(want);
+                free(got);
+                json_free(ref);
+                json_free(host);
+        }
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                json *host = json_new_obj(), *v = NULL;
+                struct json_error e1 = { 0 }, e2 = { 0 };
+                char *got;
+
+                assert_int_equal(json_obj_set_str(host, "k", "v"), 0);
+                assert_int_equal(json_parse_in(host, bad[i], strlen(bad[i]), &v, &e1), -EBADMSG);
+                assert_null(v);
+                assert_int_equal(parse_str(bad[i], &v, &e2), -EBADMSG);
+                assert_int_equal(e1.offset, e2.offset);
+                assert_string_equal(e1.msg, e2.msg);
+                assert_int_equal(json_obj_set_str(host, "after", "ok"), 0);
+                got = canon_of(host);
+                assert_string_equal(got, "{\"after\":\"ok\",\"k\":\"v\"}");
+                free(got);
+                json_free(host);
+        }
+        {
+                json *v = NULL, *scalar = json_new_int(1);
+
+                assert_int_equal(json_parse_in(NULL, "1", 1, &v, NULL), -EINVAL);
+                assert_int_equal(json_parse_in(scalar, "1", 1, &v, NULL), -EINVAL);
+                json_free(scalar);
+        }
+}
+
 static void test_member_order(void **state)
 {
         static const char *const keys[] = { "time", "a", "\xc3\xa9", "seq", "b", "aa",
@@ -881,6 +938,7 @@ int main(void)
                 cmocka_unit_test(test_path),
                 cmocka_unit_test(test_arena),
                 cmocka_unit_test(test_member_order),
+                cmocka_unit_test(test_parse_in),
                 cmocka_unit_test(test_canon_str_model),
         };
 

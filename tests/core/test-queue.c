@@ -137,6 +137,54 @@ static void test_space_fd(void **state)
         queue_free(q, NULL);
 }
 
+/* The item's number is its size in bytes. */
+static size_t item_size(const void *item)
+{
+        return (size_t)(uintptr_t)item;
+}
+
+/* issue 12, queue.max_bytes: a push that would pass the byte budget fails like a full queue,
+ * an item larger than the budget still goes into an empty queue, pops give their bytes back
+ * (those of the push, by the slot), and space is signalled at half the bytes. */
+static void test_byte_budget(void **state)
+{
+        struct queue *q;
+        void *items[16];
+        int fd;
+
+        assert_int_equal(queue_new(16, &q), 0);
+        assert_int_equal(queue_set_byte_budget(q, 0, item_size), -EINVAL);
+        assert_int_equal(queue_set_byte_budget(q, 100, NULL), -EINVAL);
+        assert_int_equal(queue_set_byte_budget(q, 100, item_size), 0);
+        fd = queue_space_fd(q);
+        assert_int_equal(queue_push(q, ITEM(40)), 0);
+        assert_int_equal(queue_push(q, ITEM(40)), 0);
+        assert_int_equal(queue_bytes(q), 80);
+        assert_int_equal(queue_push(q, ITEM(21)), -EAGAIN); /* 101 > 100 */
+        assert_int_equal(queue_push(q, ITEM(20)), 0);       /* exactly 100 */
+        assert_int_equal(queue_push(q, ITEM(1)), -EAGAIN);
+        assert_int_equal(queue_depth(q), 3);
+        assert_int_equal(queue_pop_batch(q, items, 1, 0), 1); /* 60 bytes: above half */
+        assert_int_equal(queue_bytes(q), 60);
+        assert_false(fd_readable(fd));
+        assert_int_equal(queue_pop_batch(q, items, 1, 0), 1); /* 20 bytes: half or below */
+        assert_true(fd_readable(fd));
+        queue_ack_space(q);
+        assert_int_equal(queue_pop_batch(q, items, 16, 0), 1);
+        assert_int_equal(queue_bytes(q), 0);
+        /* Larger than the budget: fits alone, and nothing fits beside it. */
+        assert_int_equal(queue_push(q, ITEM(250)), 0);
+        assert_int_equal(queue_push(q, ITEM(1)), -EAGAIN);
+        assert_int_equal(queue_pop_batch(q, items, 16, 0), 1);
+        assert_ptr_equal(items[0], ITEM(250));
+        assert_int_equal(queue_bytes(q), 0);
+        /* The count limit still holds under the budget. */
+        for (uintptr_t i = 0; i < 16; i++)
+                assert_int_equal(queue_push(q, ITEM(0)), 0);
+        assert_int_equal(queue_push(q, ITEM(0)), -EAGAIN);
+        queue_free(q, NULL);
+}
+
 /* issue 12: a subscriber (journald, Kafka, the writer's mapper) resumes only at the
  * low-water mark too, so a small queue does not make it flap at the edge; drained and
  * capacity say what a consumer thread needs to end and to size what follows it. */
@@ -271,6 +319,7 @@ int main(void)
                 cmocka_unit_test(test_close),
                 cmocka_unit_test(test_free_remaining),
                 cmocka_unit_test(test_space_fd),
+                cmocka_unit_test(test_byte_budget),
                 cmocka_unit_test(test_subscriber_low_water_drained),
                 cmocka_unit_test(test_kick),
                 cmocka_unit_test(test_two_producers),

@@ -8,7 +8,9 @@ Exits 0 when every check of docs/FORMAT.md holds, else prints each problem and e
 (2 on usage errors). It shares no code with gatelog: SHA-256 from hashlib, JSON from the
 json module, signatures checked by the openssl command line tool. Key rotation (section 9):
 PUBKEY is the chain's first key; a manifest with "next_key" whose signature verifies hands
-over to that key for the following epochs.
+over to that key for the following epochs. Kafka records across chains (section 11): every
+two records of one (topic, partition, offset) are in different chains and one names the
+other's chain in its redelivery marker (an object or an array of them).
 """
 import base64
 import hashlib
@@ -28,6 +30,8 @@ HEX64 = re.compile(r"^[0-9a-f]{64}$")
 TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
 
 problems = []
+# Section 11: (topic, partition, offset) -> [(chain, set of chains its redelivery names)]
+kafka_holders = {}
 
 
 def problem(where, what):
@@ -199,7 +203,48 @@ def check_manifest(where, m, folder_epoch, chain):
     return ok
 
 
-def check_records(where, m, recs):
+def redelivery_names(mark):
+    """Section 11: the chains a "redelivery" member names: an object {"chain": C, ...}, or
+    an array of such objects."""
+    marks = mark if isinstance(mark, list) else [mark]
+    return {x["chain"] for x in marks if isinstance(x, dict) and isinstance(x.get("chain"), str)}
+
+
+def note_kafka(chain, v):
+    """Section 11: remembers which chain holds a Kafka record's (topic, partition, offset)."""
+    src = v.get("source") if isinstance(v, dict) else None
+    if not isinstance(src, dict) or src.get("kind") != "kafka":
+        return
+    key = (src.get("topic"), src.get("partition"), src.get("offset"))
+    names = redelivery_names(src["redelivery"]) if "redelivery" in src else set()
+    kafka_holders.setdefault(key, []).append((chain, names))
+
+
+def check_kafka():
+    """Section 11 across chains: two records of one (topic, partition, offset) must be in two
+    chains, and one of them must name the other's chain in its redelivery marker."""
+    marked = sum(1 for hs in kafka_holders.values() for _, n in hs if n)
+    shared = 0
+    for (t, p, o), hs in sorted(kafka_holders.items(), key=lambda kv: repr(kv[0])):
+        if len(hs) < 2:
+            continue
+        bad = [(a, b) for i, (a, na) in enumerate(hs) for (b, nb) in hs[i + 1:]
+               if a == b or (b not in na and a not in nb)]
+        if bad:
+            a, b = bad[0]
+            problem(f"kafka {t}/{p} offset {o}",
+                    f"held twice by chain {a}" if a == b else
+                    f"held by chain {a} and by chain {b}, and neither record is marked as a "
+                    f"redelivery of the other chain")
+        else:
+            shared += 1
+    if kafka_holders:
+        records = sum(len(hs) for hs in kafka_holders.values())
+        print(f"kafka: {records} record(s); {shared} offset(s) held by several chains, each "
+              f"pair explained by a redelivery marker; {marked} record(s) marked")
+
+
+def check_records(where, m, recs, chain):
     """Seqs, root and per-criterion roots; returns {criterion: [record bytes]}."""
     tagged = {}
     expect = m["first_seq"]
@@ -211,6 +256,7 @@ def check_records(where, m, recs):
         if seq != expect:
             problem(f"{where} record {i + 1}", f"seq is {seq!r}, expected {expect}")
         expect += 1
+        note_kafka(chain, v)
         crit = v.get("criteria", []) if isinstance(v, dict) else []
         for cid in dict.fromkeys(crit if isinstance(crit, list) else []):
             if isinstance(cid, str):
@@ -289,7 +335,7 @@ def check_epoch(folder, number, chain, pk, key_id):
     if recs is None:
         problem(where, "records.jsonl does not end in a newline")
         recs = rpath.read_bytes().split(b"\n")
-    tagged = check_records(where, m, recs)
+    tagged = check_records(where, m, recs, chain)
     check_tsc(where, folder, m, tagged)
     return m, digest, pk
 
@@ -342,6 +388,7 @@ def main(argv):
         problem(str(root), "no chain=NAME folder")
     for c in chains:
         check_chain(c, pk)
+    check_kafka()
     for p in problems:
         print(p)
     if problems:

@@ -14,6 +14,7 @@ import re
 import shutil
 import signal
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import threading
@@ -297,6 +298,16 @@ def test_two_instances():
         mc.close()
 
 
+INDEPENDENT = os.path.join(HERE, "independent_verify.py")
+
+
+def independent_verify(exports, pub):
+    """The auditor's verifier written from docs/FORMAT.md alone (section 11 included)."""
+    p = subprocess.run(["/usr/bin/python3", INDEPENDENT, exports, pub], capture_output=True,
+                       timeout=120)
+    return p.returncode, p.stdout.decode() + p.stderr.decode()
+
+
 def shared_daemons(mc, group, chains, key, exports, claim_window=None):
     """Daemons of one deployment: each its own chain and store, one signing key and one
     export folder for all (an auditor verifies the folder with one key)."""
@@ -438,6 +449,10 @@ def test_failover_marked():
         check(m and int(m.group(1)) == len(ra) + len(rb) and int(m.group(2)) == len(dups) and
               int(m.group(3)) == len(marked), f"coverage line wrong ({len(dups)} duplicates, "
               f"{len(marked)} marked):\n{out}")
+        rc, out = independent_verify(exports, key + ".pub")
+        check(rc == 0 and re.search(rf"kafka: {len(ra) + len(rb)} record\(s\); {len(dups)} "
+                                    rf"offset\(s\) held by several chains", out),
+              f"the independent verifier disagrees (rc {rc}):\n{out}")
         # Another group over the same topic: every offset a third time, unmarked.
         c, = shared_daemons(mc, "g-other", ["chain-c"], key, exports)
         c.start()
@@ -449,10 +464,135 @@ def test_failover_marked():
         check(re.search(r"FAIL kafka fo/\d offsets \d+\.\.\d+: held by chain chain-\w and "
                         r"by chain chain-\w, and neither record is marked", out) and
               "chain-c" in out, f"the failure does not name the chains:\n{out}")
+        rc, out = independent_verify(exports, key + ".pub")
+        check(rc == 1 and re.search(r"kafka fo/\d offset \d+: held by chain chain-\w and by "
+                                    r"chain chain-\w, and neither record is marked", out) and
+              "chain-c" in out, f"the independent verifier passed or names no chains "
+              f"(rc {rc}):\n{out}")
     finally:
         for d in (a, b, c):
             if d:
                 d.cleanup()
+        if not os.environ.get("KEEP_TMP"):
+            shutil.rmtree(tmp, ignore_errors=True)
+        mc.close()
+
+
+def marker_chains(src):
+    """The chains a record's redelivery marker names, each with its through."""
+    m = src.get("redelivery")
+    return {x["chain"]: x["through"] for x in (m if isinstance(m, list) else [m] if m else [])}
+
+
+def test_double_failover():
+    """A dies between its store commit and its broker commit; B takes A's partitions over and
+    dies the same way inside its own claim window, before any commit of its records reached
+    the broker; C takes over. The broker's commit metadata carried A's claim on with B's, so
+    C's records of offsets A or B may hold name both chains (an array marker) and verify
+    (gatelog's and the independent one) accepts offsets held by all three chains; the union
+    of the chains is every message once."""
+    mc = MockCluster([("fo", 1)])
+    tmp = tempfile.mkdtemp(prefix="gatelog-dfo-")
+    key, exports = os.path.join(tmp, "shared.key"), os.path.join(tmp, "exports")
+    gatelog("keygen", "--out", key, check_rc=0)
+    a, b, c = shared_daemons(mc, "g-dfo", ["chain-a", "chain-b", "chain-c"], key, exports,
+                             claim_window=100)
+    # One partition: each instance resumes at offset 0 (no commit of stored offsets ever
+    # reached the broker before C), so offset 0 is certainly held by all three chains.
+    expected = {("fo", p): [] for p in range(1)}
+
+    def produce_more(n):
+        for p in range(1):
+            msgs = expected[("fo", p)]
+            new = [json.dumps({"id": f"{p}-{len(msgs) + i}"}, separators=(",", ":"))
+                   for i in range(n)]
+            produce(mc.bootstraps, "fo", new, partition=p)
+            msgs.extend(new)
+
+    def died(d, name):
+        rc = d.proc.wait(timeout=90)
+        check(rc == 137, f"{name} exited {rc}, not by the failpoint:\n" + d.read_log()[-3000:])
+        d.proc = None
+        d.log.close()
+        recs = kafka_recs(db_records(d.db))
+        check(recs, f"{name} died before storing anything")
+        return recs
+    try:
+        start_with_failpoint(a)
+        wait_log(a, "kafka partition assigned")
+        produce_more(300)
+        ra = died(a, "A")
+        start_with_failpoint(b)
+        rb = died(b, "B")
+        check(any("chain-a" in marker_chains(r["source"]) for r in rb),
+              "B's records name no claim of chain-a: B did not take over from A's claim")
+        claims = mc.committed_claims("g-dfo", "fo", 1)
+        check(any(v[1].startswith("gatelog:2 chain=chain-b ") and " chain=chain-a " in v[1]
+                  for v in claims.values()),
+              f"B's commit metadata does not carry A's claim on: {claims}")
+        c.start()
+        produce_more(100)
+        total = sum(len(m) for m in expected.values())
+        wait_union([c.db], total, timeout=120)
+        time.sleep(0.5)
+        check(c.stop() == 0, "C did not exit 0")
+        rc_ = kafka_recs(db_records(c.db))
+        per = {"chain-a": ra, "chain-b": rb, "chain-c": rc_}
+        held = {}
+        for chain, recs in per.items():
+            keys = [key_of(r) for r in recs]
+            check(len(set(keys)) == len(keys), f"{chain} holds an offset twice")
+            for r in recs:
+                held.setdefault(key_of(r), {})[chain] = r
+        check_once([next(iter(h.values())) for h in held.values()], expected)
+        triple = [k for k, h in held.items() if len(h) == 3]
+        check(triple, "no offset held by all three chains: the double failover was not hit")
+        for k, h in held.items():
+            if "chain-c" not in h:
+                continue
+            names = marker_chains(h["chain-c"]["source"])
+            for other in ("chain-a", "chain-b"):
+                if other in h:
+                    check(other in names and k[2] <= names[other],
+                          f"{k}: C's record does not name {other}: {h['chain-c']['source']}")
+            if len(names) > 1:
+                check(isinstance(h["chain-c"]["source"]["redelivery"], list),
+                      f"{k}: several claims but no array marker")
+        for r in ra:
+            check("redelivery" not in r["source"], f"A's record is marked: {r['source']}")
+        for d in (a, b, c):
+            d.seal()
+        rc, out, err = gatelog("verify", "--pubkey", key + ".pub", "--export", exports)
+        check(rc == 0, f"verify failed:\n{out}{err}")
+        shared = sum(1 for h in held.values() if len(h) > 1)
+        n = len(ra) + len(rb) + len(rc_)
+        m = re.search(r"kafka: (\d+) record\(s\) of 1 partition\(s\); (\d+) offset\(s\) held by "
+                      r"two chains", out)
+        check(m and int(m.group(1)) == n and int(m.group(2)) == shared,
+              f"coverage line wrong ({n} records, {shared} shared):\n{out}")
+        rc, out = independent_verify(exports, key + ".pub")
+        check(rc == 0 and re.search(rf"kafka: {n} record\(s\); {shared} offset\(s\) held by "
+                                    r"several chains", out),
+              f"the independent verifier disagrees (rc {rc}):\n{out}")
+        # Counting across chains: every chain's records, or each Kafka message once.
+        q = ["query", "--export", exports, "--pubkey", key + ".pub"]
+        counts = []
+        for extra in ([], ["--dedupe"]):
+            rc, out, err = gatelog(*q, "--count", "--format", "jsonl", *extra)
+            check(rc == 0, f"query --count {extra} failed:\n{out}{err}")
+            counts.append(json.loads(out)["count"])
+        check(counts[0] - counts[1] == n - total and f"left out {n - total} redelivered" in err,
+              f"query --count {counts[0]}, with --dedupe {counts[1]}: not {n - total} fewer "
+              f"({n} Kafka records of {total} messages):\n{err}")
+        rc, out, err = gatelog(*q, "--dedupe")
+        keys = [key_of(json.loads(line)) for line in out.splitlines()
+                if json.loads(line)["source"]["kind"] == "kafka"]
+        check(rc == 0 and len(keys) == total and len(set(keys)) == total,
+              f"query --dedupe printed {len(keys)} Kafka records, {len(set(keys))} distinct; "
+              f"wanted {total}:\n{err}")
+    finally:
+        for d in (a, b, c):
+            d.cleanup()
         if not os.environ.get("KEEP_TMP"):
             shutil.rmtree(tmp, ignore_errors=True)
         mc.close()
@@ -615,7 +755,7 @@ def test_bad_config():
 
 if __name__ == "__main__":
     tests = [test_payloads_and_malformed, test_backpressure, test_consumer_lag_metric,
-             test_two_instances, test_failover_marked,
+             test_two_instances, test_failover_marked, test_double_failover,
              test_broker_down_and_back,
              test_topic_created_later, test_bad_config, test_exactly_once]
     if len(sys.argv) > 1 and sys.argv[1] == "--fast":

@@ -21,7 +21,7 @@ import socket
 import threading
 import time
 
-from harness import Daemon, Failure, check, gatelog, logger, run_tests
+from harness import Daemon, Failure, check, gatelog, logger, run_tests, scrape_metrics
 
 SECONDS = float(os.environ.get("GATELOG_OVERLOAD_SECONDS") or 5)
 MAX_EVENTS = 2048
@@ -38,8 +38,9 @@ class TcpFlood:
 
     CHUNK = 64
 
-    def __init__(self, port, t):
+    def __init__(self, port, t, pad=MSG_PAD):
         self.t = t
+        self.pad = pad
         self.s = socket.create_connection(("127.0.0.1", port))
         self.s.setblocking(False)
         self.sent = 0
@@ -52,7 +53,7 @@ class TcpFlood:
     def _chunk(self, first):
         out = []
         for n in range(first, first + self.CHUNK):
-            m = (f"<14>1 - floodhost flood - - - tcp t={self.t} n={n} " + "z" * MSG_PAD).encode()
+            m = (f"<14>1 - floodhost flood - - - tcp t={self.t} n={n} " + "z" * self.pad).encode()
             out.append(b"%d %s" % (len(m), m))
         return b"".join(out)
 
@@ -195,5 +196,67 @@ def test_overload_memory_bounded_tcp_slowed_udp_counted_recovers():
         d.cleanup()
 
 
+BUDGET_MIB = 2            # queue.max_bytes of the byte-budget test
+BIG_PAD = 6000            # large messages: each queued event holds ~3x this (message, raw)
+
+
+def test_queue_byte_budget_bounds_memory_tcp_resumes():
+    """issue 12, queue.max_bytes: with a count limit far too high to bind (65,536 events of
+    ~20 KiB would be 1.3 GiB), the byte budget alone keeps the daemon's memory bounded under
+    a TCP flood of large messages; senders are slowed, resume, and every message is stored
+    once, in order. Without the budget, or with a budget that never gave bytes back (no
+    resume: the senders hang), this fails."""
+    d = Daemon(unix=False, extra=f"queue:\n  max_events: 65536\n  max_bytes: {BUDGET_MIB}MiB\n")
+    try:
+        d.start()
+        pid = d.proc.pid
+        logger(d.ports["tcp"], ["warm-up"], "-T", "--rfc5424=notq")
+        d.wait_records(1)
+        idle = proc_status(pid)["VmRSS"]
+        mib = 1024 * 1024
+        # The budget, plus the writer's own queues (mapper to store: 2,048 events, and one
+        # batch of 1,024 in flight) of mapped records (~3x the message), plus SLACK.
+        bound = idle + BUDGET_MIB * mib + 3072 * 4 * BIG_PAD + SLACK
+        floods = [TcpFlood(d.ports["tcp"], t, BIG_PAD) for t in range(2)]
+        # The queue's own measure, sampled through /metrics: it must reach the budget (the
+        # budget is what binds) and never pass it by more than one event.
+        qmax = 0
+        end = time.monotonic() + SECONDS
+        while time.monotonic() < end:
+            qmax = max(qmax, scrape_metrics(d).get("gatelog_queue_bytes", 0))
+            time.sleep(0.02)
+        for f in floods:
+            f.stop.set()
+        for f in floods:
+            f.finish()
+        hwm = proc_status(pid)["VmHWM"]
+        sent = [f.sent for f in floods]
+        print(f"byte budget: {sum(sent)} messages of ~{BIG_PAD} B; VmHWM {hwm / mib:.1f} MiB, "
+              f"bound {bound / mib:.1f} MiB; waits {[f.waits for f in floods]}; "
+              f"queue bytes peak sampled {qmax / mib:.2f} MiB")
+        check(BUDGET_MIB * mib / 2 < qmax <= BUDGET_MIB * mib + 64 * 1024,
+              f"queue bytes peaked at {qmax:.0f}, budget {BUDGET_MIB} MiB")
+        if sanitized(pid):
+            print("byte budget: sanitizer build: RSS bound not checked")
+        else:
+            check(hwm <= bound, f"peak RSS {hwm / mib:.1f} MiB over {bound / mib:.1f} MiB: "
+                  "queue.max_bytes did not bound the queue")
+        check(all(f.waits > 0 for f in floods), "no backpressure from the byte budget")
+        d.wait_records(sum(sent) + 1, timeout=180)
+        check(d.stop() == 0, "exit status")
+        gatelog("seal", "--now", "-c", d.config, check_rc=0)
+        per = {}
+        for r in d.query():
+            if r["app"] == "flood":
+                m = re.search(r"t=(\d+) n=(\d+)", r["message"])
+                per.setdefault(int(m.group(1)), []).append(int(m.group(2)))
+        for f in floods:
+            check(per.get(f.t, []) == list(range(f.sent)),
+                  f"TCP sender {f.t}: sent {f.sent}, stored {len(per.get(f.t, []))}")
+    finally:
+        d.cleanup()
+
+
 if __name__ == "__main__":
-    run_tests([test_overload_memory_bounded_tcp_slowed_udp_counted_recovers])
+    run_tests([test_overload_memory_bounded_tcp_slowed_udp_counted_recovers,
+               test_queue_byte_budget_bounds_memory_tcp_resumes])

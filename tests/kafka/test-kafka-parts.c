@@ -102,58 +102,98 @@ static void test_table(void **state)
         kafka_parts_free(NULL);
 }
 
-/* The failover claim in the broker's commit metadata: round trip, and what is refused
+/* The failover claims in the broker's commit metadata: round trip, and what is refused
  * (another client's metadata, an older or damaged claim) is told apart from "none". */
 static void test_claim_text(void **state)
 {
         static const struct {
                 const char *name, *md;
                 int r;
-                const char *chain;
-                int64_t through;
+                size_t n;
+                const char *chain, *chain2;
+                int64_t through, through2;
         } cases[] = {
-                { "a claim", "gatelog:1 chain=node-a through=4101", 0, "node-a", 4101 },
-                { "through 0", "gatelog:1 chain=a through=0", 0, "a", 0 },
-                { "empty: none", "", -ENOENT, NULL, 0 },
-                { "another client's", "{\"app\":\"spark\"}", -EPROTO, NULL, 0 },
-                { "another version", "gatelog:2 chain=a through=1", -EPROTO, NULL, 0 },
-                { "no through", "gatelog:1 chain=a", -EPROTO, NULL, 0 },
-                { "empty chain", "gatelog:1 chain= through=5", -EPROTO, NULL, 0 },
-                { "negative", "gatelog:1 chain=a through=-5", -EPROTO, NULL, 0 },
-                { "not a number", "gatelog:1 chain=a through=5x", -EPROTO, NULL, 0 },
-                { "no digits", "gatelog:1 chain=a through=", -EPROTO, NULL, 0 },
-                { "overflow", "gatelog:1 chain=a through=99999999999999999999", -EPROTO, NULL, 0 },
-                { "chain too long", "gatelog:1 chain=0123456789abcdef0123456789abcdef through=1",
-                  -EPROTO, NULL, 0 },
+                { "a claim", "gatelog:1 chain=node-a through=4101", 0, 1, "node-a", NULL, 4101, 0 },
+                { "through 0", "gatelog:1 chain=a through=0", 0, 1, "a", NULL, 0, 0 },
+                { "two claims", "gatelog:2 chain=c through=700 chain=b through=650", 0, 2, "c", "b",
+                  700, 650 },
+                { "version 2, one", "gatelog:2 chain=a through=1", 0, 1, "a", NULL, 1, 0 },
+                { "empty: none", "", -ENOENT, 0, NULL, NULL, 0, 0 },
+                { "another client's", "{\"app\":\"spark\"}", -EPROTO, 0, NULL, NULL, 0, 0 },
+                { "another version", "gatelog:3 chain=a through=1", -EPROTO, 0, NULL, NULL, 0, 0 },
+                { "two in version 1", "gatelog:1 chain=a through=1 chain=b through=2", -EPROTO, 0,
+                  NULL, NULL, 0, 0 },
+                { "trailing space", "gatelog:2 chain=a through=1 ", -EPROTO, 0, NULL, NULL, 0, 0 },
+                { "half a second", "gatelog:2 chain=a through=1 chain=b", -EPROTO, 0, NULL, NULL,
+                  0, 0 },
+                { "no through", "gatelog:1 chain=a", -EPROTO, 0, NULL, NULL, 0, 0 },
+                { "empty chain", "gatelog:1 chain= through=5", -EPROTO, 0, NULL, NULL, 0, 0 },
+                { "negative", "gatelog:1 chain=a through=-5", -EPROTO, 0, NULL, NULL, 0, 0 },
+                { "not a number", "gatelog:1 chain=a through=5x", -EPROTO, 0, NULL, NULL, 0, 0 },
+                { "no digits", "gatelog:1 chain=a through=", -EPROTO, 0, NULL, NULL, 0, 0 },
+                { "overflow", "gatelog:1 chain=a through=99999999999999999999", -EPROTO, 0, NULL,
+                  NULL, 0, 0 },
+                { "chain too long", "gatelog:1 chain=0123456789abcdef0123456789abcdef0123456789"
+                                    "abcdef0123456789abcdef0 through=1", -EPROTO, 0, NULL, NULL,
+                  0, 0 },
         };
-        char buf[KAFKA_CLAIM_MAX], chain[32];
-        int64_t through;
-        int n;
+        struct kafka_claim c[KAFKA_CLAIMS_MAX + 1];
+        char buf[KAFKA_CLAIM_MAX];
+        size_t n;
+        int len;
 
         for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
                 int r;
 
-                through = -7;
-                r = kafka_claim_parse(cases[i].md, strlen(cases[i].md), chain, sizeof(chain),
-                                      &through);
+                n = 99;
+                r = kafka_claims_parse(cases[i].md, strlen(cases[i].md), c, KAFKA_CLAIMS_MAX, &n);
                 if (r != cases[i].r)
                         fail_msg("%s: got %d, wanted %d", cases[i].name, r, cases[i].r);
-                if (r == 0 && (strcmp(chain, cases[i].chain) || through != cases[i].through))
-                        fail_msg("%s: got %s %lld", cases[i].name, chain, (long long)through);
-                if (r < 0 && through != -7)
-                        fail_msg("%s: through written on failure", cases[i].name);
+                if (r == 0 && (n != cases[i].n || strcmp(c[0].chain, cases[i].chain) ||
+                               c[0].through != cases[i].through))
+                        fail_msg("%s: got %zu: %s %lld", cases[i].name, n, c[0].chain,
+                                 (long long)c[0].through);
+                if (r == 0 && n == 2 && (strcmp(c[1].chain, cases[i].chain2) ||
+                                         c[1].through != cases[i].through2))
+                        fail_msg("%s: second %s %lld", cases[i].name, c[1].chain,
+                                 (long long)c[1].through);
+                if (r < 0 && n != 99)
+                        fail_msg("%s: count written on failure", cases[i].name);
         }
         /* Not NUL-terminated, as librdkafka hands it over: the length rules. */
         memcpy(buf, "gatelog:1 chain=b through=12345", 31);
-        assert_int_equal(kafka_claim_parse(buf, 29, chain, sizeof(chain), &through), 0);
-        assert_string_equal(chain, "b");
-        assert_int_equal(through, 123);
-        n = kafka_claim_format(buf, sizeof(buf), "node-b", INT64_C(281474976710655));
-        assert_true(n > 0);
-        assert_int_equal(kafka_claim_parse(buf, (size_t)n, chain, sizeof(chain), &through), 0);
-        assert_string_equal(chain, "node-b");
-        assert_int_equal(through, INT64_C(281474976710655));
-        assert_int_equal(kafka_claim_format(buf, 20, "node-b", 1), -ENAMETOOLONG);
+        assert_int_equal(kafka_claims_parse(buf, 29, c, KAFKA_CLAIMS_MAX, &n), 0);
+        assert_string_equal(c[0].chain, "b");
+        assert_int_equal(c[0].through, 123);
+        /* One claim is written as version 1 (older readers understand it); several as 2. */
+        snprintf(c[0].chain, sizeof(c[0].chain), "node-b");
+        c[0].through = INT64_C(281474976710655);
+        len = kafka_claims_format(buf, sizeof(buf), c, 1);
+        assert_true(len > 0);
+        assert_memory_equal(buf, "gatelog:1 chain=node-b through=281474976710655", (size_t)len);
+        assert_int_equal(kafka_claims_format(buf, 20, c, 1), -ENAMETOOLONG);
+        /* The most a commit carries: KAFKA_CLAIMS_MAX claims of names at the length limit
+         * fit the buffer, and read back in order; one more is refused both ways. */
+        for (size_t i = 0; i <= KAFKA_CLAIMS_MAX; i++) {
+                memset(c[i].chain, 'a' + (int)i, KAFKA_CHAIN_MAX);
+                c[i].chain[KAFKA_CHAIN_MAX] = '\0';
+                c[i].through = INT64_C(999999999999999999) - (int64_t)i;
+        }
+        len = kafka_claims_format(buf, sizeof(buf), c, KAFKA_CLAIMS_MAX);
+        assert_true(len > 0);
+        {
+                struct kafka_claim back[KAFKA_CLAIMS_MAX];
+
+                assert_int_equal(kafka_claims_parse(buf, (size_t)len, back, KAFKA_CLAIMS_MAX, &n),
+                                 0);
+                assert_int_equal(n, KAFKA_CLAIMS_MAX);
+                for (size_t i = 0; i < n; i++) {
+                        assert_string_equal(back[i].chain, c[i].chain);
+                        assert_int_equal(back[i].through, c[i].through);
+                }
+                assert_int_equal(kafka_claims_parse(buf, (size_t)len, back, 2, &n), -EPROTO);
+        }
+        assert_int_equal(kafka_claims_format(buf, sizeof(buf), c, KAFKA_CLAIMS_MAX + 1), -EINVAL);
 }
 
 struct writer_model {

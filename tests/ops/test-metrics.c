@@ -257,6 +257,73 @@ static void test_daemon_metrics(void **state)
         metrics_reset();
 }
 
+/* The per-batch tallies (issue 12) count what one metric_add per event counted: mapped and
+ * tree events, more sources than the tally holds at once, runs broken up, rule drops. */
+static void test_batch_tallies(void **state)
+{
+        enum { N = 200 };
+        struct event *ev[N];
+        metrics_reset();
+        for (size_t i = 0; i < N; i++) {
+                int src = (int)((i / 3) % 11); /* runs of 3, 11 sources */
+                if (i % 7 == 6) {              /* dropped by a rule */
+                        ev[i] = event_new(NULL, 1);
+                } else if (i % 2) {            /* mapped: the tree is gone */
+                        ev[i] = event_new(NULL, 1);
+                        ev[i]->mapped = malloc(1);
+                        snprintf(ev[i]->src_kind, sizeof(ev[i]->src_kind), "k%d", src);
+                        ev[i]->malformed = i % 5 == 0;
+                        ev[i]->truncated = i % 10 == 1;
+                } else {                       /* a tree */
+                        char j[128];
+                        snprintf(j, sizeof(j), "{\"source\":{\"kind\":\"k%d\"},\"flags\":[%s]}",
+                                 src, i % 5 == 0 ? "\"malformed\"" : "");
+                        json *rec = NULL;
+                        assert_int_equal(json_parse(j, strlen(j), &rec, NULL), 0);
+                        ev[i] = event_new(rec, 1);
+                }
+                assert_non_null(ev[i]);
+        }
+        metrics_batch_committed(ev, N, 10);
+        uint64_t kept[11] = { 0 }, mal[11] = { 0 }, tr[11] = { 0 }, drops = 0;
+        for (size_t i = 0; i < N; i++) {
+                int src = (int)((i / 3) % 11);
+                if (i % 7 == 6) {
+                        drops++;
+                        continue;
+                }
+                kept[src]++;
+                mal[src] += i % 5 == 0;
+                tr[src] += (i % 2) && i % 10 == 1;
+        }
+        char *text = render();
+        char want[160];
+        for (int k = 0; k < 11; k++) {
+                snprintf(want, sizeof(want), "gatelog_events_kept_total{source=\"k%d\"} %llu\n",
+                         k, (unsigned long long)kept[k]);
+                if (!strstr(text, want))
+                        fail_msg("missing %s--- got:\n%s", want, text);
+                snprintf(want, sizeof(want),
+                         "gatelog_events_malformed_total{source=\"k%d\"} %llu\n", k,
+                         (unsigned long long)mal[k]);
+                if (mal[k] && !strstr(text, want))
+                        fail_msg("missing %s--- got:\n%s", want, text);
+                snprintf(want, sizeof(want),
+                         "gatelog_events_truncated_total{source=\"k%d\"} %llu\n", k,
+                         (unsigned long long)tr[k]);
+                if (tr[k] && !strstr(text, want))
+                        fail_msg("missing %s--- got:\n%s", want, text);
+        }
+        snprintf(want, sizeof(want), "gatelog_events_dropped_total{reason=\"rule\"} %llu\n",
+                 (unsigned long long)drops);
+        if (!strstr(text, want))
+                fail_msg("missing %s--- got:\n%s", want, text);
+        free(text);
+        for (size_t i = 0; i < N; i++)
+                event_free(ev[i]);
+        metrics_reset();
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -265,6 +332,7 @@ int main(void)
                 cmocka_unit_test(test_series_cap),
                 cmocka_unit_test(test_threads),
                 cmocka_unit_test(test_daemon_metrics),
+                cmocka_unit_test(test_batch_tallies),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
