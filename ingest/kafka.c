@@ -621,6 +621,33 @@ static void lag_update(struct ingest_kafka *k)
         }
 }
 
+/* While an event is held the consumer must still be polled: a rebalance (after a session
+ * timeout, say) is served only from inside poll, and a held claim commit keeps failing
+ * ("Unknown member") until it is. Fetching is paused, so poll has no messages of ours to
+ * return; one that comes anyway is rewound (sought back to), to be fetched again after the
+ * resume, never skipped. */
+static void serve_while_held(struct ingest_kafka *k)
+{
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(k->rk, 0);
+        rd_kafka_topic_partition_list_t *l;
+
+        if (!m)
+                return;
+        if (!m->err && m->rkt && (l = rd_kafka_topic_partition_list_new(1))) {
+                rd_kafka_error_t *e;
+
+                rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(m->rkt),
+                                                  m->partition)->offset = m->offset;
+                e = rd_kafka_seek_partitions(k->rk, l, 0);
+                if (e) {
+                        kafka_log_once(k, "rewind", rd_kafka_error_string(e));
+                        rd_kafka_error_destroy(e);
+                }
+                rd_kafka_topic_partition_list_destroy(l);
+        }
+        rd_kafka_message_destroy(m);
+}
+
 static int tick_cb(struct loop *l, void *ud)
 {
         struct ingest_kafka *k = ud;
@@ -630,8 +657,10 @@ static int tick_cb(struct loop *l, void *ud)
         kafka_claims_shrink(k);
         lag_update(k);  /* ops (issue 9) */
         if (k->pending && pending_push(k) == -EAGAIN) {
-                if (tm_mono_us() - k->pending_since >= KAFKA_TICK_US)
+                if (tm_mono_us() - k->pending_since >= KAFKA_TICK_US) {
                         fetch_pause(k, true);
+                        serve_while_held(k);
+                }
                 return 0;
         }
         dispatch(k);
