@@ -126,19 +126,6 @@ static const struct ingest_tls_options *sess_opts(const struct relp_guard *g,
         return &g->ls[s->lst]->tls_opt;
 }
 
-static bool same_ip(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
-{
-        if (a->ss_family != b->ss_family)
-                return false;
-        if (a->ss_family == AF_INET)
-                return !memcmp(&((const struct sockaddr_in *)a)->sin_addr,
-                               &((const struct sockaddr_in *)b)->sin_addr, 4);
-        if (a->ss_family == AF_INET6)
-                return !memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
-                               &((const struct sockaddr_in6 *)b)->sin6_addr, 16);
-        return false;
-}
-
 static uint16_t ss_port(const struct sockaddr_storage *ss)
 {
         if (ss->ss_family == AF_INET)
@@ -229,7 +216,7 @@ static void guard_added(struct relp_guard *g, int fd)
                 if (o == s || o->closing)
                         continue;
                 n_live++;
-                if (o->lst == lst && same_ip(&o->ss, &peer))
+                if (o->lst == lst && ingest_same_ip(&o->ss, &peer))
                         n_peer++;
         }
         size_t max_peer = sess_opts(g, s)->max_per_peer ? sess_opts(g, s)->max_per_peer

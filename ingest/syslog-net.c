@@ -537,7 +537,7 @@ static int conn_new(struct ingest_syslog *s, struct listener *l, int fd,
         return 0;
 }
 
-static bool same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+bool ingest_same_ip(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
 {
         if (a->ss_family != b->ss_family)
                 return false;
@@ -559,7 +559,7 @@ static bool peer_at_limit(struct ingest_syslog *s, struct listener *l,
         size_t n = 0;
 
         for (struct conn *c = s->conns; c; c = c->next)
-                if (c->l == l && same_addr(&c->ss, ss) && ++n >= max)
+                if (c->l == l && ingest_same_ip(&c->ss, ss) && ++n >= max)
                         return true;
         return false;
 }

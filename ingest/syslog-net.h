@@ -60,3 +60,8 @@ void relp_server_stop(struct relp_server *r, int64_t budget_us);
 void relp_server_free(struct relp_server *r); /* accepts NULL; stops first */
 void relp_server_seen(struct relp_server *r, const char *peer, const char *raw_sha256,
                       int64_t received_us);
+
+struct sockaddr_storage;
+/* Same IPv4 or IPv6 address (ports ignored): the per-peer connection limits of the TCP/TLS
+ * listeners and of RELP (ingest/relp-guard.c) count connections by it. */
+bool ingest_same_ip(const struct sockaddr_storage *a, const struct sockaddr_storage *b);

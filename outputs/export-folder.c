@@ -519,9 +519,10 @@ static void unmap_whole(char *p, size_t len)
                 munmap(p, len);
 }
 
-/* map_whole of dir/name, leaving NULL when absent. */
-static int map_opt(const char *dir, const char *name, char **ret, size_t *ret_len,
-                   struct store_error *err)
+/* Loads dir/name with load (read_whole, or map_whole for the large record files) into
+ * *ret, leaving NULL when absent; other errors fail. */
+static int load_opt(int (*load)(const char *, char **, size_t *), const char *dir,
+                    const char *name, char **ret, size_t *ret_len, struct store_error *err)
 {
         char path[PATH_MAX];
         int r;
@@ -530,24 +531,7 @@ static int map_opt(const char *dir, const char *name, char **ret, size_t *ret_le
         *ret_len = 0;
         if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >= sizeof(path))
                 return fail(err, -ENAMETOOLONG, "path", dir);
-        r = map_whole(path, ret, ret_len);
-        if (r == -ENOENT)
-                return 0;
-        return r < 0 ? fail(err, r, "read", path) : 0;
-}
-
-/* Reads dir/name into *ret, leaving NULL when absent; other errors fail. */
-static int read_opt(const char *dir, const char *name, char **ret, size_t *ret_len,
-                    struct store_error *err)
-{
-        char path[PATH_MAX];
-        int r;
-
-        *ret = NULL;
-        *ret_len = 0;
-        if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >= sizeof(path))
-                return fail(err, -ENAMETOOLONG, "path", dir);
-        r = read_whole(path, ret, ret_len);
+        r = load(path, ret, ret_len);
         if (r == -ENOENT)
                 return 0;
         return r < 0 ? fail(err, r, "read", path) : 0;
@@ -666,7 +650,7 @@ static int read_tsc(const char *edir, struct tsc_set *t, struct store_error *err
                     sizeof(dir))
                         r = fail(err, -ENAMETOOLONG, "path", edir);
                 else
-                        r = map_opt(dir, "records.jsonl", &t->data[i], &t->len[i], err);
+                        r = load_opt(map_whole, dir, "records.jsonl", &t->data[i], &t->len[i], err);
         }
         /* Hand out the ids without their "tsc=" prefix. */
         for (size_t i = 0; r >= 0 && i < t->n; i++)
@@ -686,15 +670,15 @@ static int read_epoch(const char *cdir, const char *name,
 
         if ((size_t)snprintf(edir, sizeof(edir), "%s/%s", cdir, name) >= sizeof(edir))
                 return fail(err, -ENAMETOOLONG, "path", cdir);
-        r = read_opt(edir, "manifest.json", &manifest, &e.manifest_len, err);
+        r = load_opt(read_whole, edir, "manifest.json", &manifest, &e.manifest_len, err);
         if (r >= 0)
-                r = read_opt(edir, "manifest.sig", &sig, &e.sig_len, err);
+                r = load_opt(read_whole, edir, "manifest.sig", &sig, &e.sig_len, err);
         if (r >= 0)
-                r = map_opt(edir, "records.jsonl", &records, &e.records_len, err);
+                r = load_opt(map_whole, edir, "records.jsonl", &records, &e.records_len, err);
         if (r >= 0)
                 r = read_tsc(edir, &t, err);
         if (r >= 0)  /* issue 10 */
-                r = read_opt(edir, "manifest.tsr", &tsr, &e.tsr_len, err);
+                r = load_opt(read_whole, edir, "manifest.tsr", &tsr, &e.tsr_len, err);
         if (r >= 0) {
                 e.manifest = manifest;
                 e.sig = (const uint8_t *)sig;
