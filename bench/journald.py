@@ -1,28 +1,32 @@
 #!/usr/bin/python3
 """journald ingest rate: entries per second from real journal files into sealed records,
-beside `journalctl -o export` reading the same files, as a ratio, in one run.
+beside `journalctl -o export` reading the same files to a file, in one run.
 
-  GATELOG=build/cli/gatelog /usr/bin/python3 bench/journald.py [N]
+  GATELOG=build/cli/gatelog /usr/bin/python3 bench/journald.py [N] [--json]
 
 N entries (default 100000, about 300 bytes each as journald's own entries are) are written
-with systemd-journal-remote; then journalctl exports them to /dev/null (timed), and the
-daemon, started with a `journald:` source on the directory, ingests them; the clock stops
-when `gatelog seal --now` has sealed the epoch holding all N. The ratio is gatelog's rate
-over journalctl's: journalctl only reads and prints, gatelog also builds, hashes, stores
-(SQLite, synchronous=FULL) and seals every entry."""
+with systemd-journal-remote; then journalctl exports them to a file (timed, CPU and peak RSS
+from wait4), and the daemon, started with a `journald:` source on the directory, ingests
+them; the clock stops when `gatelog seal --now` has sealed the epoch holding all N. The
+daemon's CPU (every thread, from its start) and peak RSS come from /proc (bench/procstat.py).
+The ratio is gatelog's rate over journalctl's: journalctl only reads and prints, gatelog
+also builds, hashes, stores (SQLite, synchronous=FULL) and seals every entry. With --json the
+last line is the rows as one JSON object (bench/run reads it)."""
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "journald"))
-from harness import Daemon, gatelog  # noqa: E402
+from harness import GATELOG, Daemon  # noqa: E402
 from jtools import entry, write_journal  # noqa: E402
+from procstat import (ChildRun, ProcWatch, commit_batches, print_table, quiet, row,  # noqa: E402
+                      stored_count)  # noqa: E402
 
 
 def fields(i):
@@ -33,47 +37,49 @@ def fields(i):
                  _SYSTEMD_UNIT="ssh.service", SYSLOG_FACILITY="10")
 
 
-def open_count(d):
-    rc, out, _ = gatelog("epochs", "--db", d.db, "--format", "jsonl")
-    if rc != 0:
-        return 0
-    rows = [json.loads(l) for l in out.splitlines() if l.strip()]
-    return sum(r.get("count", 0) for r in rows if "epoch" in r)
-
-
 def main():
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
+    argv = [a for a in sys.argv[1:] if a != "--json"]
+    n = int(argv[0]) if argv else 100_000
     jd = tempfile.mkdtemp(prefix="gatelog-bench-jd-")
     d = None
     try:
         path = os.path.join(jd, "bench.journal")
         for start in range(0, n, 20_000):
             write_journal(path, [fields(i) for i in range(start, min(n, start + 20_000))])
-        t0 = time.monotonic()
-        with open(os.devnull, "wb") as null:
-            subprocess.run(["journalctl", "-D", jd, "-o", "export", "--no-pager"], stdout=null,
-                           check=True)
-        t_jctl = time.monotonic() - t0
+        out = os.path.join(jd, "export.txt")
+        with open(out, "wb") as f:
+            j = ChildRun(["journalctl", "-D", jd, "-o", "export", "--no-pager"], stdout=f)
+        with open(out, "rb") as f:
+            j_n = sum(1 for l in f if l.startswith(b"__CURSOR="))
+        os.unlink(out)
 
         d = Daemon(extra=f"journald:\n  - name: bench\n    directory: {jd}\n")
-        with open(d.config) as f:
-            text = f.read().replace("level: debug", "level: info")
-        with open(d.config, "w") as f:
-            f.write(text)
+        quiet(d)
         t0 = time.monotonic()
         d.start(timeout=60)
-        while open_count(d) < n:
+        w = ProcWatch(d.proc.pid, whole=True)
+        while stored_count(GATELOG, d.db) < n:
             time.sleep(0.05)
         t_stored = time.monotonic() - t0
+        w_stored = ProcWatch(d.proc.pid, whole=True).sample()
+        batches = commit_batches(d)
         d.seal()
         t_gl = time.monotonic() - t0
+        w.sample()
+        got = stored_count(GATELOG, d.db)
         d.stop()
-        r_j, r_g = n / t_jctl, n / t_gl
-        print(f"entries:                      {n}")
-        print(f"journalctl -o export:         {t_jctl:8.2f} s  {r_j:10.0f} entries/s")
-        print(f"gatelog stored:               {t_stored:8.2f} s  {n / t_stored:10.0f} entries/s")
-        print(f"gatelog stored and sealed:    {t_gl:8.2f} s  {r_g:10.0f} entries/s")
-        print(f"ratio gatelog / journalctl:   {r_g / r_j:8.2f}")
+        rows = [row("journalctl -o export → file", j_n, n, j.seconds, j),
+                row("gatelog (stored)", got, n, t_stored, w_stored),
+                row("gatelog (stored and sealed)", got, n, t_gl, w)]
+        print(f"entries: {n}\n")
+        print_table(rows)
+        print(f"\nratio gatelog (sealed) / journalctl: "
+              f"{rows[2]['events_per_s'] / rows[0]['events_per_s']:.2f}")
+        if batches:
+            print(f"commits while storing: {batches[0]:.0f} transactions, "
+                  f"{batches[1]:.0f} records each on average, {batches[2]:.2f} s committing")
+        if "--json" in sys.argv:
+            print(json.dumps({"n": n, "rows": rows}))
     finally:
         if d:
             d.cleanup()

@@ -3,7 +3,7 @@
 `kcat -C` consuming the same topic, as a ratio, in one run.
 
   GATELOG=build/cli/gatelog MOCK_CLUSTER=build/tests/kafka/mock-cluster \\
-      /usr/bin/python3 bench/kafka.py [N] [PARTITIONS]
+      /usr/bin/python3 bench/kafka.py [N] [PARTITIONS] [--json]
 
 N JSON access events (default 100000, ~200 bytes each) are produced with kcat into a topic of
 PARTITIONS partitions (default 4) on librdkafka's mock cluster; `kcat -C` reads them all to
@@ -11,19 +11,22 @@ PARTITIONS partitions (default 4) on librdkafka's mock cluster; `kcat -C` reads 
 starts at the partition assignment (so the group join, a fixed ~3 s of the mock, is left
 out of both) and stops when `gatelog seal --now` has sealed the epoch holding all N. kcat
 only reads; gatelog also parses, builds, hashes, stores (SQLite, synchronous=FULL), seals and
-commits the offsets after each transaction."""
+commits the offsets after each transaction. CPU and peak RSS: kcat's from wait4, the daemon's
+(every thread, from its start) from /proc (bench/procstat.py). With --json the last line is
+the rows as one JSON object (bench/run reads it)."""
 import json
 import os
-import re
-import subprocess
 import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "kafka"))
-from harness import Daemon, gatelog  # noqa: E402
+from harness import GATELOG, Daemon  # noqa: E402
 from kafkapeer import MockCluster, kafka_yaml, produce  # noqa: E402
+from procstat import (ChildRun, ProcWatch, commit_batches, print_table, quiet, row,  # noqa: E402
+                      stored_count)  # noqa: E402
 
 
 def event(i):
@@ -33,50 +36,54 @@ def event(i):
                        "request_id": f"req-{i:012d}"}, separators=(",", ":"))
 
 
-def sealed_and_open(d):
-    rc, out, _ = gatelog("epochs", "--db", d.db, "--format", "jsonl")
-    if rc != 0:
-        return 0
-    rows = [json.loads(l) for l in out.splitlines() if l.strip()]
-    return sum(r.get("count", 0) for r in rows if "epoch" in r)
-
-
 def main():
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
-    parts = int(sys.argv[2]) if len(sys.argv) > 2 else 4
+    argv = [a for a in sys.argv[1:] if a != "--json"]
+    n = int(argv[0]) if argv else 100_000
+    parts = int(argv[1]) if len(argv) > 1 else 4
     mc = MockCluster([("bench", parts)])
     d = None
     try:
         for p in range(parts):
             produce(mc.bootstraps, "bench", [event(i) for i in range(p, n, parts)], partition=p)
-        t0 = time.monotonic()
-        subprocess.run(["kcat", "-C", "-b", mc.bootstraps, "-t", "bench", "-o", "beginning",
-                        "-e", "-q"], stdout=subprocess.DEVNULL, check=True)
-        t_kcat = time.monotonic() - t0
+        out = f"/tmp/gatelog-bench-kcat-{os.getpid()}.out"
+        with open(out, "wb") as f:
+            k = ChildRun(["kcat", "-C", "-b", mc.bootstraps, "-t", "bench", "-o", "beginning",
+                          "-e", "-q"], stdout=f)
+        with open(out, "rb") as f:
+            k_n = sum(1 for _ in f)
+        os.unlink(out)
 
         d = Daemon(extra=kafka_yaml(mc.bootstraps, ["bench"], group="bench"))
-        with open(d.config) as f:
-            text = f.read().replace("level: debug", "level: info")
-        with open(d.config, "w") as f:
-            f.write(text)
+        quiet(d)
         d.start(timeout=60)
+        w = ProcWatch(d.proc.pid, whole=True)
         while "kafka partition assigned" not in d._last_start(d.read_log()):
             time.sleep(0.01)
         t0 = time.monotonic()
-        while sealed_and_open(d) < n:
+        while stored_count(GATELOG, d.db) < n:
             time.sleep(0.05)
         t_stored = time.monotonic() - t0
+        w_stored = ProcWatch(d.proc.pid, whole=True).sample()
+        batches = commit_batches(d)
         d.seal()
         t_gl = time.monotonic() - t0
+        w.sample()
+        got = stored_count(GATELOG, d.db)
         d.stop()
         committed = mc.committed("bench", "bench", parts)
-        r_k, r_g = n / t_kcat, n / t_gl
-        print(f"messages:                     {n} in {parts} partitions")
-        print(f"kcat -C:                      {t_kcat:8.2f} s  {r_k:10.0f} messages/s")
-        print(f"gatelog stored:               {t_stored:8.2f} s  {n / t_stored:10.0f} messages/s")
-        print(f"gatelog stored and sealed:    {t_gl:8.2f} s  {r_g:10.0f} messages/s")
-        print(f"ratio gatelog / kcat:         {r_g / r_k:8.2f}")
+        rows = [row("kcat -C → file", k_n, n, k.seconds, k),
+                row("gatelog (stored)", got, n, t_stored, w_stored),
+                row("gatelog (stored and sealed)", got, n, t_gl, w)]
+        print(f"messages: {n} in {parts} partitions\n")
+        print_table(rows)
+        print(f"\nratio gatelog (sealed) / kcat: "
+              f"{rows[2]['events_per_s'] / rows[0]['events_per_s']:.2f}")
         print(f"committed offsets after stop: {sum(committed.values())} of {n}")
+        if batches:
+            print(f"commits while storing: {batches[0]:.0f} transactions, "
+                  f"{batches[1]:.0f} records each on average, {batches[2]:.2f} s committing")
+        if "--json" in sys.argv:
+            print(json.dumps({"n": n, "rows": rows}))
     finally:
         if d:
             d.cleanup()

@@ -11,7 +11,6 @@ With "tls", the RELP run is RELP over TLS with a client certificate. The clock s
 when logger starts and stops when the store holds all N (gatelog epochs' open count). RELP
 acknowledges a message only after its commit, and librelp hands over one message at a time
 (ingest/relp.c), so the RELP rate is about one SQLite commit (an fsync) per message."""
-import json
 import os
 import shutil
 import sys
@@ -19,25 +18,12 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "tls"))
-from harness import gatelog, logger  # noqa: E402
+from harness import GATELOG, logger  # noqa: E402
 from peers import TEMPLATE, ListenDaemon, free_port, start_rsyslog, stop  # noqa: E402
-
-
-def open_count(d):
-    rc, out, _ = gatelog("epochs", "--db", d.db, "--format", "jsonl")
-    if rc != 0:
-        return 0
-    rows = [json.loads(l) for l in out.splitlines() if l.strip()]
-    return sum(r.get("count", 0) for r in rows if "epoch" in r)
-
-
-def quiet(d):
-    with open(d.config) as f:
-        text = f.read().replace("level: debug", "level: info")
-    with open(d.config, "w") as f:
-        f.write(text)
+from procstat import quiet, stored_count  # noqa: E402
 
 
 def run(n, listen, action, module=""):
@@ -62,7 +48,7 @@ def run(n, listen, action, module=""):
         for i in range(0, n, 1000):
             logger(inport, lines[i:i + 1000], "-T", "--octet-count", "--rfc5424=notq",
                    "-t", "bench")
-        while open_count(d) < n:
+        while stored_count(GATELOG, d.db) < n:
             time.sleep(0.05)
         return time.monotonic() - t0
     finally:

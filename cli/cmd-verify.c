@@ -130,6 +130,25 @@ struct db_ctx {
 /* The columns that queries filter on must say what the signed record says: otherwise a
  * writer of the database could make `gatelog query` show records under another seq, host
  * or time while every root still verifies. */
+/* Reports the columns that differ from the record: its seq matches or not, its host when it
+ * differs (NULL: same), its received and filing times (INT64_MIN: none to compare). */
+static void db_column_fails(struct db_ctx *c, const struct store_record *r, bool seq_ok,
+                            const char *host_differs, int64_t received, int64_t t) {
+        long long ep = (long long)c->cur_epoch, sq = (long long)r->seq;
+        if (!seq_ok)
+                fail(c->rp, "epoch %lld seq %lld: the seq column does not match the record's "
+                     "seq", ep, sq);
+        if (host_differs)
+                fail(c->rp, "epoch %lld seq %lld: the host column (%s) does not match the "
+                     "record's host (%s)", ep, sq, r->host ? r->host : "null", host_differs);
+        if (received != INT64_MIN && received != r->received_us)
+                fail(c->rp, "epoch %lld seq %lld: the received column does not match the "
+                     "record's received time", ep, sq);
+        if (t != INT64_MIN && t != r->time_us)
+                fail(c->rp, "epoch %lld seq %lld: the time column does not match the record's "
+                     "time", ep, sq);
+}
+
 static void db_check_columns_slow(struct db_ctx *c, const struct store_record *r) {
         json *j = NULL;
         if (json_parse(r->data, r->len, &j, NULL) < 0)
@@ -145,19 +164,9 @@ static void db_check_columns_slow(struct db_ctx *c, const struct store_record *r
         /* The writer files a record without a readable time under its receipt time. */
         if (!ts || tm_parse_rfc3339(ts, tl, 0, &t) < 0)
                 t = received;
-        if (json_type_of(seq) != JSON_INT || json_int(seq) != r->seq)
-                fail(c->rp, "epoch %lld seq %lld: the seq column does not match the record's "
-                     "seq", (long long)c->cur_epoch, (long long)r->seq);
-        if ((host == NULL) != (r->host == NULL) || (host && strcmp(host, r->host) != 0))
-                fail(c->rp, "epoch %lld seq %lld: the host column (%s) does not match the "
-                     "record's host (%s)", (long long)c->cur_epoch, (long long)r->seq,
-                     r->host ? r->host : "null", host ? host : "null");
-        if (received != INT64_MIN && received != r->received_us)
-                fail(c->rp, "epoch %lld seq %lld: the received column does not match the "
-                     "record's received time", (long long)c->cur_epoch, (long long)r->seq);
-        if (t != INT64_MIN && t != r->time_us)
-                fail(c->rp, "epoch %lld seq %lld: the time column does not match the record's "
-                     "time", (long long)c->cur_epoch, (long long)r->seq);
+        bool host_ok = (host == NULL) == (r->host == NULL) && (!host || !strcmp(host, r->host));
+        db_column_fails(c, r, json_type_of(seq) == JSON_INT && json_int(seq) == r->seq,
+                        host_ok ? NULL : host ? host : "null", received, t);
         json_free(j);
 }
 
@@ -167,34 +176,26 @@ static bool span_is(const struct seal_span *sp, const char *s) {
         return s && strlen(s) == sp->len && memcmp(sp->p, s, sp->len) == 0;
 }
 
-static void db_check_columns(struct db_ctx *c, const struct store_record *r) {
-        struct seal_scan sc;
-        if (!seal_scan_record(r->data, r->len, &sc) || sc.host_kind == SEAL_SCAN_OTHER ||
-            sc.time_kind == SEAL_SCAN_OTHER || sc.received_kind == SEAL_SCAN_OTHER) {
+static void db_check_columns(struct db_ctx *c, const struct store_record *r, int decided,
+                             const struct seal_scan *sc) {
+        if (!decided || sc->host_kind == SEAL_SCAN_OTHER ||
+            sc->time_kind == SEAL_SCAN_OTHER || sc->received_kind == SEAL_SCAN_OTHER) {
                 db_check_columns_slow(c, r);
                 return;
         }
         int64_t received = INT64_MIN, t = INT64_MIN;
-        if (sc.received_kind == SEAL_SCAN_STRING)
-                (void)tm_parse_rfc3339(sc.received.p, sc.received.len, 0, &received);
-        if (sc.time_kind != SEAL_SCAN_STRING ||
-            tm_parse_rfc3339(sc.time.p, sc.time.len, 0, &t) < 0)
+        if (sc->received_kind == SEAL_SCAN_STRING)
+                (void)tm_parse_rfc3339(sc->received.p, sc->received.len, 0, &received);
+        if (sc->time_kind != SEAL_SCAN_STRING ||
+            tm_parse_rfc3339(sc->time.p, sc->time.len, 0, &t) < 0)
                 t = received;
-        bool host_ok = sc.host_kind == SEAL_SCAN_STRING ? span_is(&sc.host, r->host)
+        bool host_ok = sc->host_kind == SEAL_SCAN_STRING ? span_is(&sc->host, r->host)
                                                          : r->host == NULL;
         if (!host_ok) {
                 db_check_columns_slow(c, r);  /* words it, with both values */
                 return;
         }
-        if (sc.seq != r->seq)
-                fail(c->rp, "epoch %lld seq %lld: the seq column does not match the record's "
-                     "seq", (long long)c->cur_epoch, (long long)r->seq);
-        if (received != INT64_MIN && received != r->received_us)
-                fail(c->rp, "epoch %lld seq %lld: the received column does not match the "
-                     "record's received time", (long long)c->cur_epoch, (long long)r->seq);
-        if (t != INT64_MIN && t != r->time_us)
-                fail(c->rp, "epoch %lld seq %lld: the time column does not match the record's "
-                     "time", (long long)c->cur_epoch, (long long)r->seq);
+        db_column_fails(c, r, sc->seq == r->seq, NULL, received, t);
 }
 
 static int integrity_cb(void *ud, const char *problem) {
@@ -206,9 +207,18 @@ static int integrity_cb(void *ud, const char *problem) {
 /* issue 12: records go straight from SQLite's row to the verifier, never collected. */
 static int db_record_cb(void *ud, const struct store_record *r) {
         struct db_ctx *c = ud;
-        db_check_columns(c, r);
+        /* issue 12: epochs are read by seq range (schema 2); a record moved to another epoch
+         * or added outside its range shows here. */
+        if (r->epoch != c->cur_epoch)
+                fail(c->rp, "epoch %lld seq %lld: the epoch column says epoch %lld, but the "
+                     "seq lies in epoch %lld's range", (long long)c->cur_epoch,
+                     (long long)r->seq, (long long)r->epoch, (long long)c->cur_epoch);
+        /* One scan serves the column checks and the verifier (issue 12). */
+        struct seal_scan sc;
+        int decided = seal_scan_record(r->data, r->len, &sc);
+        db_check_columns(c, r, decided, &sc);
         c->n_recs++;
-        return c->feed ? seal_verifier_record(c->v, r->data, r->len) : 0;
+        return c->feed ? seal_verifier_record_scanned(c->v, r->data, r->len, decided, &sc) : 0;
 }
 
 static int db_epoch_cb(void *ud, const struct store_epoch *e) {
@@ -318,7 +328,7 @@ static int verify_db(const char *path, struct seal_verifier *v, struct report *r
 struct export_ctx {
         struct seal_verifier *v;
         struct report *rp;
-        struct blobs recs;
+        struct blobs recs;  /* the lines of a tsc file given twice */
         /* issue 7: every chain of an export, each with its own verifier (the caller's for
          * the first); the others' counts are added to the report. */
         const uint8_t *pk;
@@ -349,30 +359,28 @@ static int export_chain_cb(void *ud, const char *chain) {  /* issue 7 */
         if (c->n_chains++ == 0)
                 return 0;
         export_chain_done(c);
-        return verifier_make(c->pk, c->revoked, &c->v);  /* issue 10: --revoked too */
+        int r = verifier_make(c->pk, c->revoked, &c->v);  /* issue 10: --revoked too */
+        if (r >= 0)  /* issue 12: the mapped lines stay until each epoch's records end */
+                seal_verifier_records_stable(c->v, true);
+        return r;
 }
 
-/* One tsc=ID/records.jsonl against the epoch's lines tagged with ID (issue 12: by bytes). */
-static int check_tsc(struct export_ctx *c, const char *id, const char *p, size_t len) {
-        size_t n_idx = 0, line = 0, first_bad = SIZE_MAX, start = 0;
-        const size_t *idx = seal_verifier_tagged(c->v, id, &n_idx);
-        for (size_t i = 0; p && start < len; i++) {
+/* A tsc=ID/records.jsonl whose id was given twice (it could not be streamed): against the
+ * leaf hashes, as seal_verifier_tsc does. */
+static int check_tsc_again(struct export_ctx *c, const char *id, const char *p, size_t len) {
+        blobs_reset(&c->recs);
+        int r = 0;
+        for (size_t start = 0; r >= 0 && p && start < len;) {
                 const char *nl = memchr(p + start, '\n', len - start);
                 size_t end = nl ? (size_t)(nl - p) : len;
-                if (first_bad == SIZE_MAX && idx && line < n_idx) {
-                        const struct seal_blob *b = &c->recs.v[idx[line]];
-                        if (b->len != end - start || memcmp(b->data, p + start, b->len) != 0)
-                                first_bad = line;
-                }
-                line++;
+                r = blobs_add(&c->recs, p + start, end - start, false);
                 start = end + 1;
         }
-        return seal_verifier_tsc_result(c->v, id, line, first_bad);
+        return r < 0 ? r : seal_verifier_tsc(c->v, id, c->recs.v, c->recs.n);
 }
 
 static int export_epoch_cb(void *ud, const struct export_read_epoch *e) {
         struct export_ctx *c = ud;
-        blobs_reset(&c->recs);
         /* The folder's number must be the manifest's: a renamed or replayed folder keeps
          * the order of folders but not the chain. */
         const char *num = e->path ? strstr(e->path, "epoch=") : NULL;
@@ -392,28 +400,41 @@ static int export_epoch_cb(void *ud, const struct export_read_epoch *e) {
                 fail(c->rp, "%s: records.jsonl is missing", e->path);
         else if (e->records_len > 0 && e->records[e->records_len - 1] != '\n')
                 fail(c->rp, "%s: records.jsonl does not end with a newline", e->path);
-        /* issue 12: each line is hashed as it lies in the file (a mapping for folders), and
-         * only its span is kept, so that each tsc=ID file is checked against the lines of
-         * records.jsonl byte by byte instead of hashing it again. */
+        /* issue 12: one pass over records.jsonl, each line hashed as it lies in the file (a
+         * mapping for folders), scanned, compared with its line in each tsc=ID file it is
+         * tagged with, and offered to the Kafka check, while it is in the CPU's cache. */
         int r = seal_verifier_epoch_begin(c->v, e->path, e->manifest, e->manifest_len,
                                           e->sig, e->sig_len);
-        /* Split, scan and hash each line while it is in the CPU's cache: one pass over the
-         * file (the lines as blobs_add_lines splits them). */
+        bool *streamed = e->n_tsc ? calloc(e->n_tsc, sizeof(*streamed)) : NULL;
+        if (r >= 0 && e->n_tsc && !streamed)
+                r = -ENOMEM;
+        for (size_t i = 0; r >= 0 && i < e->n_tsc; i++) {
+                r = seal_verifier_tsc_stream(c->v, e->tsc_ids[i], e->tsc_data[i],
+                                             e->tsc_len[i]);
+                streamed[i] = r == 0;
+                if (r == -EEXIST)
+                        r = 0;
+        }
+        if (r >= 0)
+                r = verify_kafka_chain(c->kafka, c->chain);  /* issue 6 */
         for (size_t start = 0; r >= 0 && e->records && start < e->records_len;) {
                 const char *p = e->records + start;
                 const char *nl = memchr(p, '\n', e->records_len - start);
                 size_t n = nl ? (size_t)(nl - p) : e->records_len - start;
-                r = blobs_add(&c->recs, p, n, false);
+                r = seal_verifier_record(c->v, p, n);
                 if (r >= 0)
-                        r = seal_verifier_record(c->v, p, n);
+                        r = verify_kafka_line(c->kafka, p, n);
                 start += n + 1;
         }
         if (r >= 0)
                 r = seal_verifier_records_end(c->v);
-        if (r >= 0 && e->records)  /* issue 6 */
-                r = verify_kafka_add(c->kafka, c->chain, e->records, e->records_len);
+        else  /* a fatal error: the lines must not be read once this returns */
+                seal_verifier_records_abandon(c->v);
         for (size_t i = 0; r >= 0 && i < e->n_tsc; i++)
-                r = check_tsc(c, e->tsc_ids[i], e->tsc_data[i], e->tsc_len[i]);
+                r = streamed[i] ? seal_verifier_tsc_stream_end(c->v, e->tsc_ids[i])
+                                : check_tsc_again(c, e->tsc_ids[i], e->tsc_data[i],
+                                                  e->tsc_len[i]);
+        free(streamed);
         /* issue 10: the RFC 3161 token as the reader found it (folder or s3://); an absent
          * one is not a failure. */
         if (r >= 0 && c->rp->tsa_ca && e->manifest && e->tsr) {
@@ -439,6 +460,7 @@ static int verify_export(const char *dir, const char *chain, struct seal_verifie
                                 .chain_first = -1 };
         struct store_error err = { { 0 } };
         struct export_read_ops ops = { export_chain_cb, export_epoch_cb };  /* issue 7 */
+        seal_verifier_records_stable(v, true);  /* issue 12: leaves hashed on a second thread */
         int r = verify_kafka_new(&c.kafka);  /* issue 6 */
         if (r >= 0)
                 r = export_read(dir, chain, &ops, &c, &err);

@@ -19,21 +19,13 @@
 #include "cli/config-kafka.h"
 #include "core/limits.h"
 
-#define KAFKA_NAME_MAX 64
 /* Topics one consumer subscribes to: a list in a config file, not a data set. */
 #define KAFKA_TOPICS_MAX 256
 #define KAFKA_PROPS_MAX 256
 
 static int k_name(struct cfg_ctx *x, yaml_node_t *n, struct ingest_kafka_config *k)
 {
-        int r = cfg_string(x, n, &k->name);
-
-        if (r == 0 && (strlen(k->name) > KAFKA_NAME_MAX ||
-                       strspn(k->name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                       "0123456789._-") != strlen(k->name)))
-                return cfg_fail(x, n, "'%s' is not a name (1-%d of A-Z a-z 0-9 . _ -)", k->name,
-                             KAFKA_NAME_MAX);
-        return r;
+        return cfg_name(x, n, &k->name);
 }
 
 static int k_brokers(struct cfg_ctx *x, yaml_node_t *n, struct ingest_kafka_config *k)

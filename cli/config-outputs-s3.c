@@ -60,7 +60,10 @@ static int sword(struct cfg_ctx *x, yaml_node_t *n, const char *const *words, co
                         *ret = i;
                         return 0;
                 }
-        return cfg_fail(x, n, "'%s' is not one of %s", s, list);
+        /* -EINVAL spelled out: the compiler cannot see that cfg_fail's value is negative, and
+         * callers read *ret whenever the result is not negative. */
+        cfg_fail(x, n, "'%s' is not one of %s", s, list);
+        return -EINVAL;
 }
 
 /* Iterates a mapping: for each pair, sets x->path to BASE.KEY and calls fn; duplicate keys

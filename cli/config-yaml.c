@@ -89,3 +89,27 @@ int cfg_bool(struct cfg_ctx *x, yaml_node_t *n, bool *ret)
         *ret = !strcmp(s, "true");
         return 0;
 }
+
+bool cfg_name_valid(const char *s)
+{
+        size_t n = strlen(s);
+
+        if (n == 0 || n > CFG_NAME_MAX)
+                return false;
+        return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") ==
+               n;
+}
+
+int cfg_name(struct cfg_ctx *x, yaml_node_t *n, char **dst)
+{
+        int r = cfg_string(x, n, dst);
+
+        if (r < 0)
+                return r;
+        if (!cfg_name_valid(*dst)) {
+                cfg_fail(x, n, "'%s' is not a name (1-%d of A-Z a-z 0-9 . _ -)", *dst,
+                         CFG_NAME_MAX);
+                return -EINVAL;
+        }
+        return 0;
+}

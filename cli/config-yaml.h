@@ -31,3 +31,11 @@ int cfg_string(struct cfg_ctx *x, yaml_node_t *n, char **dst);
 size_t cfg_seq_len(const yaml_node_t *n);
 /* `true` or `false`, nothing else. */
 int cfg_bool(struct cfg_ctx *x, yaml_node_t *n, bool *ret);
+
+/* Names (the chain, an output, a Kafka consumer) end up in file names, metric labels and
+ * manifests: 1-CFG_NAME_MAX of A-Z a-z 0-9 . _ - */
+#define CFG_NAME_MAX 64
+bool cfg_name_valid(const char *s);
+/* cfg_string, and the text must be a name; *dst is set (the old value freed) even when it is
+ * not one, so the message can quote it and the caller frees it with the rest. */
+int cfg_name(struct cfg_ctx *x, yaml_node_t *n, char **dst);

@@ -27,7 +27,6 @@
 
 /* A configuration is a page of text; a megabyte is a mistake (or an attack) already. */
 #define CONFIG_FILE_MAX (1024 * 1024)
-#define CONFIG_NAME_MAX 64
 #define CONFIG_MAX_CONNECTIONS_CEIL 65536
 #define CONFIG_QUEUE_MIN 8
 #define CONFIG_QUEUE_CEIL (16u * 1024 * 1024)
@@ -76,16 +75,6 @@ struct cfg_key {
         const char *name;
         cfg_parse_fn parse;
 };
-
-static bool name_valid(const char *s)
-{
-        size_t n = strlen(s);
-
-        if (n == 0 || n > CONFIG_NAME_MAX)
-                return false;
-        return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") ==
-               n;
-}
 
 /* Parses an unsigned decimal prefix; returns the number of digits (0: none or overflow). */
 static size_t parse_digits(const char *s, uint64_t *ret)
@@ -188,32 +177,36 @@ static int cfg_map(struct cfg_ctx *x, yaml_node_t *n, const struct cfg_key *keys
 
 static int parse_chain(struct cfg_ctx *x, yaml_node_t *n, void *obj)
 {
-        struct config *c = obj;
-        int r = cfg_string(x, n, &c->chain);
-
-        if (r == 0 && !name_valid(c->chain))
-                return cfg_fail(x, n, "'%s' is not a name (1-%d of A-Z a-z 0-9 . _ -)",
-                                c->chain, CONFIG_NAME_MAX);
-        return r;
+        return cfg_name(x, n, &((struct config *)obj)->chain);
 }
 
 static int cfg_number(struct cfg_ctx *x, yaml_node_t *n, uint64_t lo, uint64_t hi,
                       bool size, uint64_t *ret)
 {
         const char *s;
-        uint64_t v;
+        uint64_t v = 0;
         int r = cfg_scalar(x, n, &s);
 
         if (r < 0)
                 return r;
-        r = size ? config_parse_size(s, &v) : (parse_digits(s, &v) == strlen(s) ? 0 : -1);
-        if (r < 0)
-                return cfg_fail(x, n, size ? "bad size '%s' (a number, optionally followed "
-                                             "by B, KiB, MiB or GiB)"
-                                           : "bad number '%s'", s);
-        if (v < lo || v > hi)
-                return cfg_fail(x, n, "%s is out of range %llu..%llu", s,
-                                (unsigned long long)lo, (unsigned long long)hi);
+        /* A quoted "" is text too, and has no digits: not a zero. */
+        if (size)
+                r = config_parse_size(s, &v);
+        else
+                r = s[0] && parse_digits(s, &v) == strlen(s) ? 0 : -EINVAL;
+        /* The failures return -EINVAL themselves (not cfg_fail's value, which the compiler
+         * cannot see is negative): callers read *ret exactly when 0 comes back. */
+        if (r < 0) {
+                cfg_fail(x, n, size ? "bad size '%s' (a number, optionally followed "
+                                      "by B, KiB, MiB or GiB)"
+                                    : "bad number '%s'", s);
+                return -EINVAL;
+        }
+        if (v < lo || v > hi) {
+                cfg_fail(x, n, "%s is out of range %llu..%llu", s, (unsigned long long)lo,
+                         (unsigned long long)hi);
+                return -EINVAL;
+        }
         *ret = v;
         return 0;
 }
@@ -608,13 +601,7 @@ static int parse_listen(struct cfg_ctx *x, yaml_node_t *n, void *obj)
 
 static int parse_out_name(struct cfg_ctx *x, yaml_node_t *n, void *obj)
 {
-        struct config_output *o = obj;
-        int r = cfg_string(x, n, &o->name);
-
-        if (r == 0 && !name_valid(o->name))
-                return cfg_fail(x, n, "'%s' is not a name (1-%d of A-Z a-z 0-9 . _ -)",
-                                o->name, CONFIG_NAME_MAX);
-        return r;
+        return cfg_name(x, n, &((struct config_output *)obj)->name);
 }
 
 static int parse_out_type(struct cfg_ctx *x, yaml_node_t *n, void *obj)
@@ -901,7 +888,7 @@ static int config_defaults(struct config *c)
         c->log_level = LOG_LVL_INFO;
         c->log_json = false;
         /* A host name outside the name alphabet (rare) falls back to a fixed chain name. */
-        if (gethostname(host, sizeof(host) - 1) < 0 || !name_valid(host))
+        if (gethostname(host, sizeof(host) - 1) < 0 || !cfg_name_valid(host))
                 snprintf(host, sizeof(host), "gatelog");
         if (set_str(&c->chain, host) < 0 || set_str(&c->db_path, "var/gatelog.db") < 0 ||
             set_str(&c->key_path, "var/gatelog.key") < 0 ||

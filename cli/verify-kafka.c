@@ -49,6 +49,7 @@ struct verify_kafka {
         struct vk_part *parts;  /* open addressing, cap_parts a power of two */
         size_t n_parts, cap_parts;
         uint64_t n_records, n_marked;
+        int32_t cur;            /* issue 12: the chain verify_kafka_line files under */
 };
 
 int verify_kafka_new(struct verify_kafka **ret)
@@ -268,27 +269,40 @@ out:
         return r;
 }
 
-int verify_kafka_add(struct verify_kafka *v, const char *chain, const char *records,
-                     size_t len)
+int verify_kafka_chain(struct verify_kafka *v, const char *chain)
 {
-        static const char needle[] = "\"kind\":\"kafka\"";
         int32_t ci = name_index(v, chain ? chain : "", chain ? strlen(chain) : 0);
-        size_t start = 0;
 
         if (ci < 0)
                 return ci;
-        while (start < len) {
+        v->cur = ci;
+        return 0;
+}
+
+int verify_kafka_line(struct verify_kafka *v, const char *s, size_t len)
+{
+        static const char needle[] = "\"kind\":\"kafka\"";
+
+        /* Canonical JSON has no white space: a Kafka record holds the needle as is. */
+        if (!memmem(s, len, needle, sizeof(needle) - 1))
+                return 0;
+        return add_line(v, v->cur, s, len);
+}
+
+int verify_kafka_add(struct verify_kafka *v, const char *chain, const char *records,
+                     size_t len)
+{
+        size_t start = 0;
+        int r = verify_kafka_chain(v, chain);
+
+        while (r >= 0 && start < len) {
                 const char *nl = memchr(records + start, '\n', len - start);
                 size_t end = nl ? (size_t)(nl - records) : len;
-                int r;
 
-                /* Canonical JSON has no white space: a Kafka record holds the needle as is. */
-                if (memmem(records + start, end - start, needle, sizeof(needle) - 1) &&
-                    (r = add_line(v, ci, records + start, end - start)) < 0)
-                        return r;
+                r = verify_kafka_line(v, records + start, end - start);
                 start = end + 1;
         }
-        return 0;
+        return r < 0 ? r : 0;
 }
 
 struct vk_event {

@@ -18,6 +18,11 @@ void verify_kafka_free(struct verify_kafka *v);   /* accepts NULL */
  * that do not parse are skipped (the verifier reports those). Returns 0 or -ENOMEM. */
 int verify_kafka_add(struct verify_kafka *v, const char *chain, const char *records,
                      size_t len);
+/* issue 12: the same, a line at a time, so that the verifier's own pass over records.jsonl
+ * serves both: verify_kafka_chain names the chain (0 or -ENOMEM), then each line of its
+ * epochs goes to verify_kafka_line (bytes borrowed for the call; 0 or -ENOMEM). */
+int verify_kafka_chain(struct verify_kafka *v, const char *chain);
+int verify_kafka_line(struct verify_kafka *v, const char *s, size_t len);
 /* Writes to out a "FAIL ..." line per offset range held twice without a marker that
  * explains it (at most 20, then a count), and a summary line when Kafka records were seen.
  * Returns the number of problems. */

@@ -46,45 +46,16 @@ struct wmap {
         atomic_bool stopping;                    /* set by wmap_join after queue_close(in) */
 };
 
-/* Where the top-level member "seq" has its value in canonical bytes, or -1. A scan that
- * knows strings (escapes included) and nesting, so a "seq" inside a string or a nested
- * object is never taken for the record's own. */
-static long seq_value_offset(const char *p, size_t n) {
-        int depth = 0;
-        bool in_str = false, key_next = false;
-        for (size_t i = 0; i < n; i++) {
-                char c = p[i];
-                if (in_str) {
-                        if (c == '\\')
-                                i++;
-                        else if (c == '"')
-                                in_str = false;
-                        continue;
-                }
-                switch (c) {
-                case '"':
-                        if (depth == 1 && key_next && n - i > 6 && !memcmp(p + i, "\"seq\":", 6))
-                                return (long)(i + 6);
-                        in_str = true;
-                        key_next = false;
-                        break;
-                case '{':
-                case '[':
-                        depth++;
-                        key_next = depth == 1 && c == '{';
-                        break;
-                case '}':
-                case ']':
-                        depth--;
-                        break;
-                case ',':
-                        key_next = depth == 1;
-                        break;
-                default:
-                        break;
-                }
-        }
-        return -1;
+/* snprintf(dst, cap, "%s", s) without the format engine (performance, issue 12: three of
+ * them per event cost more than the leaf's midstate). */
+static void copy_trunc(char *dst, size_t cap, const char *s)
+{
+        size_t n = strlen(s);
+
+        if (n >= cap)
+                n = cap - 1;
+        memcpy(dst, s, n);
+        dst[n] = '\0';
 }
 
 /* Applies the pack; a drop rule's record is freed and the rule named. */
@@ -93,7 +64,7 @@ static void map_rules(const struct rules_pack *p, struct event *e) {
         const char *id = NULL;
         /* -ENOMEM leaves a partly mapped record: stored as it is, not lost. */
         (void)rules_apply(p, e->rec, &v, &id);
-        snprintf(e->rules_pack, sizeof(e->rules_pack), "%s", rules_pack_hash(p));
+        copy_trunc(e->rules_pack, sizeof(e->rules_pack), rules_pack_hash(p));
         if (v != RULES_DROP)
                 return;
         char *rid = strdup(id ? id : "?");
@@ -134,13 +105,62 @@ static size_t list_bytes(const json *arr, size_t max) {
         return n;
 }
 
-static bool has_flag(const json *flags, const char *f) {
-        for (size_t i = 0; i < json_len(flags); i++) {
-                const char *s = json_str(json_arr_at(flags, i), NULL);
-                if (s && !strcmp(s, f))
-                        return true;
+/* What the store and the counters read of a record: the first member of each name, found
+ * in one pass over the members instead of a lookup by key for each (performance, issue 12). */
+struct rec_fields {
+        const json *host, *rule, *app, *time, *criteria, *flags, *source;
+};
+
+static void rec_fields_get(const json *rec, struct rec_fields *f) {
+        const char *k;
+        size_t kl;
+        const json *v;
+
+        memset(f, 0, sizeof(*f));
+        for (size_t i = 0; (v = json_obj_at(rec, i, &k, &kl)); i++) {
+                const json **slot = NULL;
+
+                switch (kl) {
+                case 3:
+                        slot = !memcmp(k, "app", 3) ? &f->app : NULL;
+                        break;
+                case 4:
+                        slot = !memcmp(k, "host", 4)   ? &f->host
+                               : !memcmp(k, "rule", 4) ? &f->rule
+                               : !memcmp(k, "time", 4) ? &f->time
+                                                       : NULL;
+                        break;
+                case 5:
+                        slot = !memcmp(k, "flags", 5) ? &f->flags : NULL;
+                        break;
+                case 6:
+                        slot = !memcmp(k, "source", 6) ? &f->source : NULL;
+                        break;
+                case 8:
+                        slot = !memcmp(k, "criteria", 8) ? &f->criteria : NULL;
+                        break;
+                default:
+                        break;
+                }
+                if (slot && !*slot)
+                        *slot = v;
         }
-        return false;
+}
+
+/* Sets *malformed and *truncated from the record's flags, in one pass. */
+static void flags_scan(const json *flags, bool *malformed, bool *truncated) {
+        *malformed = *truncated = false;
+        for (size_t i = 0; i < json_len(flags); i++) {
+                size_t l;
+                const char *s = json_str(json_arr_at(flags, i), &l);
+
+                if (!s)
+                        continue;
+                if (l == 9 && !memcmp(s, "malformed", 10))
+                        *malformed = true;
+                else if (l == 9 && !memcmp(s, "truncated", 10))
+                        *truncated = true;
+        }
 }
 
 int wmap_event(const struct rules_pack *p, struct event *e, struct buf *b) {
@@ -152,29 +172,29 @@ int wmap_event(const struct rules_pack *p, struct event *e, struct buf *b) {
                         return 0;
         }
         json *rec = e->rec;
-        int r = json_obj_set_int(rec, "seq", 0);
+        size_t off = 0;
         buf_reset(b);
-        if (r >= 0)
-                r = json_canon(rec, b);
+        /* The bytes the tree would have with "seq":0, and where that 0 is (issue 12). */
+        int r = json_canon_with_int(rec, "seq", 0, b, &off);
         if (r < 0)
                 return r;
-        long off = seq_value_offset(b->data, b->len);
-        if (off < 0 || (size_t)off >= b->len || b->data[off] != '0')
+        if (off >= b->len || b->data[off] != '0')
                 return -EBADMSG;
 
-        size_t hl = 0, al = 0;
-        const char *host = json_str(json_obj_get(rec, "host"), NULL);
-        if (host)
-                hl = strlen(host);
-        const char *rule = json_str(json_obj_get(rec, "rule"), NULL);
+        struct rec_fields f;
+        rec_fields_get(rec, &f);
+        size_t hl = 0, al = 0, rl = 0;
+        const char *host = json_str(f.host, &hl);
+        const char *rule = json_str(f.rule, &rl);
         const char *app = NULL;
-        if (rule && !strcmp(rule, "unmapped")) {
-                app = json_str(json_obj_get(rec, "app"), NULL);
-                if (!app)
+        if (rule && rl == 8 && !memcmp(rule, "unmapped", 9)) {
+                app = json_str(f.app, &al);
+                if (!app) {
                         app = "-";
-                al = strlen(app);
+                        al = 1;
+                }
         }
-        const json *crit = json_obj_get(rec, "criteria"), *flags = json_obj_get(rec, "flags");
+        const json *crit = f.criteria, *flags = f.flags;
         size_t need = sizeof(struct wmap_rec) + b->len + 1 + (host ? hl + 1 : 0) +
                       (app ? al + 1 : 0) + list_bytes(crit, WMAP_MAX_CRIT) +
                       list_bytes(flags, SIZE_MAX);
@@ -183,7 +203,7 @@ int wmap_event(const struct rules_pack *p, struct event *e, struct buf *b) {
                 return -ENOMEM;
         memcpy(m->data, b->data, b->len + 1);
         m->len = b->len;
-        m->seq_off = (size_t)off;
+        m->seq_off = off;
         /* The leaf's prefix (RFC 6962: 0x00, as merkle_leaf_hash) and the bytes before seq:
          * most of the record, since "seq" sorts after "message" and "raw_sha256". */
         static const uint8_t leaf_prefix = 0x00;
@@ -192,7 +212,7 @@ int wmap_event(const struct rules_pack *p, struct event *e, struct buf *b) {
         hash_sha256_update(&m->leaf_mid, m->data, m->seq_off);
         m->time_us = e->received_us;
         size_t tl;
-        const char *ts = json_str(json_obj_get(rec, "time"), &tl);
+        const char *ts = json_str(f.time, &tl);
         if (ts)
                 (void)tm_parse_rfc3339(ts, tl, 0, &m->time_us);
         char *w = m->data + b->len + 1;
@@ -215,13 +235,11 @@ int wmap_event(const struct rules_pack *p, struct event *e, struct buf *b) {
         m->n_flags = put_list(flags, SIZE_MAX, &w);
 
         /* What metrics read once the tree is gone. */
-        const json *src = json_obj_get(rec, "source");
-        const char *kind = json_str(json_obj_get(src, "kind"), NULL);
-        const char *tr = json_str(json_obj_get(src, "transport"), NULL);
-        snprintf(e->src_kind, sizeof(e->src_kind), "%s", kind ? kind : "");
-        snprintf(e->src_transport, sizeof(e->src_transport), "%s", tr ? tr : "");
-        e->malformed = has_flag(flags, "malformed");
-        e->truncated = has_flag(flags, "truncated");
+        const char *kind = json_str(json_obj_get(f.source, "kind"), NULL);
+        const char *tr = json_str(json_obj_get(f.source, "transport"), NULL);
+        copy_trunc(e->src_kind, sizeof(e->src_kind), kind ? kind : "");
+        copy_trunc(e->src_transport, sizeof(e->src_transport), tr ? tr : "");
+        flags_scan(flags, &e->malformed, &e->truncated);
 
         free(e->mapped);
         e->mapped = m;
@@ -231,16 +249,24 @@ int wmap_event(const struct rules_pack *p, struct event *e, struct buf *b) {
 }
 
 int wmap_splice(const struct wmap_rec *m, int64_t seq, struct buf *out, uint8_t leaf[HASH_LEN]) {
-        char num[24];
-        int nl = snprintf(num, sizeof(num), "%lld", (long long)seq);
+        /* The number without printf (performance, issue 12), as "%lld" prints it. */
+        char num[24], *e = num + sizeof(num), *q = e;
+        uint64_t u = seq < 0 ? 0 - (uint64_t)seq : (uint64_t)seq;
+        do
+                *--q = (char)('0' + u % 10);
+        while ((u /= 10) != 0);
+        if (seq < 0)
+                *--q = '-';
+        size_t nl = (size_t)(e - q), tail = m->len - m->seq_off - 1;
         buf_reset(out);
-        int r = buf_append(out, m->data, m->seq_off);
-        if (r >= 0)
-                r = buf_append(out, num, (size_t)nl);
-        if (r >= 0)
-                r = buf_append(out, m->data + m->seq_off + 1, m->len - m->seq_off - 1);
+        int r = buf_reserve(out, m->seq_off + nl + tail);
         if (r < 0)
                 return r;
+        memcpy(out->data, m->data, m->seq_off);
+        memcpy(out->data + m->seq_off, q, nl);
+        memcpy(out->data + m->seq_off + nl, m->data + m->seq_off + 1, tail);
+        out->len = m->seq_off + nl + tail;
+        out->data[out->len] = '\0';
         struct hash_sha256_state st = m->leaf_mid;
         hash_sha256_update(&st, out->data + m->seq_off, out->len - m->seq_off);
         hash_sha256_end(&st, leaf);

@@ -450,6 +450,9 @@ int writer_open(const struct writer_config *cfg, struct writer **ret, char *err,
                 writer_free(w);
                 return r;
         }
+        if (store_open_note(w->store))  /* issue 12: a schema 1 file migrated in place */
+                log_info("store migrated", "db=\"%s\" what=\"%s\"", cfg->db_path,
+                         store_open_note(w->store));
         /* issue 12: checkpoints off the writer's thread; without it SQLite's own
          * autocheckpoint stays, slower but as safe. */
         if (store_checkpoint_in_background(w->store) < 0)

@@ -8,18 +8,26 @@
 #include <string.h>
 
 #include "core/event.h"
+#include "core/recycle.h"
 
-struct event *event_new(json *rec, int64_t received_us)
+struct event *event_new_recycled(struct recycle *rc, json *rec, int64_t received_us)
 {
-        struct event *e = calloc(1, sizeof(*e));
+        struct event *e = rc ? recycle_get(rc) : malloc(sizeof(*e));
 
         if (!e) {
                 json_free(rec);
                 return NULL;
         }
+        memset(e, 0, sizeof(*e));
         e->received_us = received_us;
         e->rec = rec;
+        e->rc = rc;
         return e;
+}
+
+struct event *event_new(json *rec, int64_t received_us)
+{
+        return event_new_recycled(NULL, rec, received_us);
 }
 
 int event_set_pos(struct event *e, const char *source, const char *pos)
@@ -47,13 +55,18 @@ void event_free(struct event *e)
         free(e->drop_rule);
         free(e->pos_source);
         free(e->pos);
-        free(e);
+        if (e->rc)
+                recycle_put(e->rc, e);
+        else
+                free(e);
 }
 
 size_t event_bytes(const void *item)
 {
         const struct event *e = item;
-        size_t n = malloc_usable_size((void *)e) + json_tree_bytes(e->rec);
+        /* A recycled struct's size is known (no read of malloc's header: issue 12). */
+        size_t n = (e->rc ? recycle_block_size(e->rc) : malloc_usable_size((void *)e)) +
+                   json_tree_bytes(e->rec);
 
         if (e->mapped)
                 n += malloc_usable_size(e->mapped);

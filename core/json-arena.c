@@ -28,17 +28,20 @@
 
 #include "core/json.h"
 #include "core/json-internal.h"
+#include "core/recycle.h"
 
 /* First chunk of an arena, and the largest: a gate record (~3 KiB of nodes and text) needs
  * two or three chunks; a manifest or a big Kafka event grows to 32 KiB chunks. */
 #define ARENA_CHUNK_FIRST 1024u
 #define ARENA_CHUNK_MAX (32u * 1024)
 
-/* A root container: block header, node, arena. */
+/* A root container: block header, node, arena, and the recycler its block came from
+ * (json_new_obj_recycled) or NULL. */
 struct json_root {
         struct json_block hdr;
         json node;
         struct json_arena arena;
+        struct recycle *rc;
 };
 
 /* A root scalar: block header, node, then a string's bytes. */
@@ -338,6 +341,19 @@ json *json_new_obj(void)
         return root_container(JSON_OBJ);
 }
 
+/* An empty root object in block b of size bytes (the arena gets what the root leaves). */
+static json *root_obj_in_block(struct json_root *r, size_t size, struct recycle *rc)
+{
+        memset(r, 0, sizeof(*r));
+        r->node.type = JSON_OBJ;
+        r->node.flags = JSON_F_ROOT | JSON_F_SORTED;
+        r->node.arena = &r->arena;
+        r->arena.cur = (char *)(r + 1);
+        r->arena.end = (char *)r + size;
+        r->rc = rc;
+        return &r->node;
+}
+
 json *json_new_obj_reserve(size_t bytes)
 {
         struct json_root *r;
@@ -349,13 +365,22 @@ json *json_new_obj_reserve(size_t bytes)
         r = malloc(sizeof(*r) + bytes);
         if (!r)
                 return NULL;
-        memset(r, 0, sizeof(*r));
-        r->node.type = JSON_OBJ;
-        r->node.flags = JSON_F_ROOT | JSON_F_SORTED;
-        r->node.arena = &r->arena;
-        r->arena.cur = (char *)(r + 1);
-        r->arena.end = r->arena.cur + bytes;
-        return &r->node;
+        return root_obj_in_block(r, sizeof(*r) + bytes, NULL);
+}
+
+json *json_new_obj_recycled(struct recycle *const *rc, size_t n_rc, size_t bytes)
+{
+        struct json_root *r;
+
+        for (size_t i = 0; i < n_rc; i++) {
+                size_t size = recycle_block_size(rc[i]) & ~(size_t)7;
+
+                if (size < sizeof(*r) || bytes > size - sizeof(*r))
+                        continue;
+                r = recycle_get(rc[i]);
+                return r ? root_obj_in_block(r, size, rc[i]) : NULL;
+        }
+        return json_new_obj_reserve(bytes);
 }
 
 json *json_new_arr(void)
@@ -401,9 +426,15 @@ void json_free(json *v)
         if (!v || !(v->flags & JSON_F_ROOT))
                 return; /* constants, and nodes that belong to a tree */
         if (v->arena) {
+                struct json_root *r = (struct json_root *)block_of(v);
+
                 for (b = v->arena->blocks; b; b = next) {
                         next = b->next;
                         free(b);
+                }
+                if (r->rc) {
+                        recycle_put(r->rc, r);
+                        return;
                 }
         }
         free(block_of(v));
@@ -415,7 +446,12 @@ size_t json_tree_bytes(const json *v)
 
         if (!v || !(v->flags & JSON_F_ROOT))
                 return 0;
-        n = malloc_usable_size(block_of((json *)v));
+        /* A recycled block's size is known (reading malloc's header of a block last written
+         * on another core costs a cache miss per event). */
+        if (v->arena && ((const struct json_root *)block_of((json *)v))->rc)
+                n = recycle_block_size(((const struct json_root *)block_of((json *)v))->rc);
+        else
+                n = malloc_usable_size(block_of((json *)v));
         if (v->arena)
                 for (const struct json_block *b = v->arena->blocks; b; b = b->next)
                         n += malloc_usable_size((void *)b);
@@ -431,6 +467,13 @@ static void adopt(struct json_arena *a, json *r)
 
         arena_link(a, block_of(r));
         if (ra) {
+                struct json_root *root = (struct json_root *)block_of(r);
+
+                /* Its block is freed with the adopting tree from now on. */
+                if (root->rc) {
+                        recycle_forget(root->rc);
+                        root->rc = NULL;
+                }
                 /* A root's arena is its own (roots are never forwarded). */
                 if (ra->blocks) {
                         ra->tail->next = a->blocks;
@@ -611,23 +654,25 @@ int json_obj_push(json *obj, const char *key, size_t key_len, int plain, json *v
 
 int json_obj_add_static(json *obj, const char *key, json *val)
 {
+        return json_obj_add_staticn(obj, key, key ? strlen(key) : 0, val);
+}
+
+int json_obj_add_staticn(json *obj, const char *key, size_t key_len, json *val)
+{
         if (!val)
                 return -ENOMEM;
         if (!obj || obj->type != JSON_OBJ || !key) {
                 json_free(val);
                 return -EINVAL;
         }
-        return json_obj_push(obj, key, strlen(key), 1, val);
+        return json_obj_push(obj, key, key_len, 1, val);
 }
 
-int json_obj_add(json *obj, const char *key, json *val)
+int json_obj_push_copy(json *obj, const char *key, size_t key_len, json *val)
 {
-        size_t key_len = key ? strlen(key) : 0;
         char *k;
 
-        if (!val)
-                return -ENOMEM;
-        if (!obj || obj->type != JSON_OBJ || !key || !json_utf8_valid(key, key_len)) {
+        if (!json_utf8_valid(key, key_len)) {
                 json_free(val);
                 return -EINVAL;
         }
@@ -637,6 +682,17 @@ int json_obj_add(json *obj, const char *key, json *val)
                 return -ENOMEM;
         }
         return json_obj_push(obj, k, key_len, -1, val);
+}
+
+int json_obj_add(json *obj, const char *key, json *val)
+{
+        if (!val)
+                return -ENOMEM;
+        if (!obj || obj->type != JSON_OBJ || !key) {
+                json_free(val);
+                return -EINVAL;
+        }
+        return json_obj_push_copy(obj, key, strlen(key), val);
 }
 
 int json_arr_append(json *arr, json *val)

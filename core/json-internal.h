@@ -88,6 +88,9 @@ json *json_arena_new_str(struct json_arena *a, size_t n);
  * literal). plain: 1 when the key needs no escape, 0 when it does, -1 unknown (checked).
  * Takes val always (as json_obj_set does). 0, -EINVAL (key over 4 GiB), -ENOMEM. */
 int json_obj_push(json *obj, const char *key, size_t key_len, int plain, json *val);
+/* json_obj_push of a key that is checked (valid UTF-8, else -EINVAL) and copied into obj's
+ * arena first. Takes val always. 0, -EINVAL, -ENOMEM. */
+int json_obj_push_copy(json *obj, const char *key, size_t key_len, json *val);
 /* Replaces the value of member m of obj (the old value stays in the arena); takes val
  * always. 0 or -ENOMEM. */
 int json_obj_replace(json *obj, struct json_member *m, json *val);

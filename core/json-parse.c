@@ -329,6 +329,22 @@ static int check_dup_keys(struct parser *p, const json *obj, size_t at)
         return r;
 }
 
+/* After a member or an element: 1 when a ',' follows (another one comes), 0 when `close`
+ * ends the object or array (both consumed), else -EBADMSG. One place for both loops. */
+static int list_next(struct parser *p, char close)
+{
+        skip_ws(p);
+        if (p->pos < p->len && p->s[p->pos] == ',') {
+                p->pos++;
+                return 1;
+        }
+        if (p->pos < p->len && p->s[p->pos] == close) {
+                p->pos++;
+                return 0;
+        }
+        return fail(p, p->pos, close == '}' ? "',' or '}' expected" : "',' or ']' expected");
+}
+
 static int parse_members(struct parser *p, json *obj)
 {
         for (;;) {
@@ -357,18 +373,10 @@ static int parse_members(struct parser *p, json *obj)
                 if (r < 0)
                         return r;
                 r = json_obj_push(obj, key, key_len, plain, val);
-                if (r < 0)
+                if (r == 0)
+                        r = list_next(p, '}');
+                if (r <= 0)
                         return r;
-                skip_ws(p);
-                if (p->pos < p->len && p->s[p->pos] == ',') {
-                        p->pos++;
-                        continue;
-                }
-                if (p->pos < p->len && p->s[p->pos] == '}') {
-                        p->pos++;
-                        return 0;
-                }
-                return fail(p, p->pos, "',' or '}' expected");
         }
 }
 
@@ -381,18 +389,10 @@ static int parse_elements(struct parser *p, json *arr)
                 if (r < 0)
                         return r;
                 r = json_arr_append(arr, val);
-                if (r < 0)
+                if (r == 0)
+                        r = list_next(p, ']');
+                if (r <= 0)
                         return r;
-                skip_ws(p);
-                if (p->pos < p->len && p->s[p->pos] == ',') {
-                        p->pos++;
-                        continue;
-                }
-                if (p->pos < p->len && p->s[p->pos] == ']') {
-                        p->pos++;
-                        return 0;
-                }
-                return fail(p, p->pos, "',' or ']' expected");
         }
 }
 

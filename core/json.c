@@ -156,7 +156,6 @@ static struct json_member *obj_find(const json *obj, const char *key, size_t key
 int json_obj_setn(json *obj, const char *key, size_t key_len, json *val)
 {
         struct json_member *m;
-        char *k;
 
         if (!val)
                 return -ENOMEM; /* the value's constructor failed */
@@ -168,16 +167,7 @@ int json_obj_setn(json *obj, const char *key, size_t key_len, json *val)
         m = obj_find(obj, key, key_len);
         if (m)
                 return json_obj_replace(obj, m, val);
-        if (!json_utf8_valid(key, key_len)) {
-                json_free(val);
-                return -EINVAL;
-        }
-        k = json_arena_strdup(json_arena_of(obj), key, key_len);
-        if (!k) {
-                json_free(val);
-                return -ENOMEM;
-        }
-        return json_obj_push(obj, k, key_len, -1, val);
+        return json_obj_push_copy(obj, key, key_len, val);
 }
 
 int json_obj_set(json *obj, const char *key, json *val)

@@ -56,6 +56,13 @@ json *json_new_arr_in(json *tree);
 /* An empty object whose arena has room for `bytes` bytes of values in the same allocation:
  * a builder that knows its tree's size makes it with one malloc. NULL when out of memory. */
 json *json_new_obj_reserve(size_t bytes);
+/* json_new_obj_reserve with the block taken from the first of rc[0..n_rc) (recyclers,
+ * core/recycle.h; call on their owner's thread) whose block size fits the root and `bytes`,
+ * the arena then getting all of the block; when none fits, a malloc as json_new_obj_reserve.
+ * json_free gives the block back, on any thread (performance, issue 12: no malloc per
+ * record). */
+struct recycle;
+json *json_new_obj_recycled(struct recycle *const *rc, size_t n_rc, size_t bytes);
 /* Makes sure the next `bytes` bytes of the tree's allocations need no malloc (one chunk of
  * that size): a builder that knows its record's size calls it once. 0 or -ENOMEM. */
 int json_arena_reserve(json *tree, size_t bytes);
@@ -92,6 +99,8 @@ int json_obj_add(json *obj, const char *key, json *val);
  * ASCII without '"' and '\\' (it lives as long as the program and needs no escape), for
  * builders of fixed record shapes (issue 12). */
 int json_obj_add_static(json *obj, const char *key, json *val);
+/* json_obj_add_static with the key's length given (a literal's sizeof - 1: no strlen). */
+int json_obj_add_staticn(json *obj, const char *key, size_t key_len, json *val);
 json *json_obj_get(const json *obj, const char *key);             /* NULL when absent */
 /* Removes and frees a member; returns 1 if it existed, 0 if not. */
 int json_obj_del(json *obj, const char *key);
@@ -128,6 +137,13 @@ int json_parse_in(json *tree, const char *s, size_t len, json **ret, struct json
 /* Appends the RFC 8785 canonical serialisation of v. Returns 0 or -ENOMEM / -E2BIG; on
  * failure the buffer is left exactly as it was (no partial output). */
 int json_canon(const json *v, struct buf *out);
+/* Appends the canonical serialisation obj would have after json_obj_set_int(obj, key, v),
+ * without changing obj, and sets *ret_value_off to where v's digits start in out (the
+ * writer's seq splice, issue 12: no member added to the tree, no scan for it afterwards).
+ * key: valid UTF-8. Returns 0, -EINVAL (obj not an object, key not valid), -ENOMEM /
+ * -E2BIG; on failure out is left as it was. */
+int json_canon_with_int(const json *obj, const char *key, int64_t v, struct buf *out,
+                        size_t *ret_value_off);
 /* Appends an RFC 8785-escaped JSON string literal (with quotes) of n bytes of valid UTF-8.
  * Returns 0, -ENOMEM / -E2BIG, or -EINVAL (nothing appended) when s is not valid UTF-8. */
 int json_canon_str(struct buf *out, const char *s, size_t n);

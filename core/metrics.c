@@ -419,13 +419,18 @@ static void source_label(const char *kind, const char *transport, char out[64])
                  transport ? transport : "");
 }
 
-void metrics_received(const char *kind, const char *transport)
+struct metric *metrics_received_counter(const char *kind, const char *transport)
 {
         char src[64];
         source_label(kind, transport, src);
-        metric_add(metrics_counter("gatelog_events_received_total",
-                                   "Events read by a collector, before the queue",
-                                   "source", src, NULL), 1);
+        return metrics_counter("gatelog_events_received_total",
+                               "Events read by a collector, before the queue",
+                               "source", src, NULL);
+}
+
+void metrics_received(const char *kind, const char *transport)
+{
+        metric_add(metrics_received_counter(kind, transport), 1);
 }
 
 static bool has_flag(const json *flags, const char *flag)

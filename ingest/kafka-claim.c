@@ -186,6 +186,13 @@ int kafka_claim_ahead(struct ingest_kafka *k, struct kafka_part *p, int64_t offs
          * or before the start, so "next to read" is this one. */
         if (off < 0)
                 off = offset;
+        /* Test hook (docs/RELIABILITY.md): the broker's answer to a member it no longer
+         * knows, without asking it; nothing is sent, so nothing is claimed. */
+        if (k->claim_fails_left > 0) {
+                k->claim_fails_left--;
+                kafka_log_once(k, "claim commit", "failpoint: Broker: Unknown member");
+                return -EAGAIN;
+        }
         l = rd_kafka_topic_partition_list_new(1);
         if (l && commit_add(l, k, p, off, through) == 0 &&
             (rq = rd_kafka_queue_new(k->rk))) {

@@ -28,6 +28,7 @@ struct ingest_kafka {
         char *chain;                    /* this store's chain (its meta), named in claims */
         int64_t claim_window;
         bool failpoint;                 /* test hook: _exit after a commit (RELIABILITY.md) */
+        int claim_fails_left;           /* test hook: claim commits still to fail (same) */
         struct kafka_parts *parts;
         struct event_sink sink;
         atomic_bool commit_signalled;

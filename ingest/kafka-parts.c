@@ -3,8 +3,9 @@
  *
  * Entries live until the table is freed (a partition revoked and assigned again reuses its
  * entry), so a token in an event still queued always names a live entry. The loop thread
- * owns every member except `durable`, which only the writer thread writes (atomically, and
- * monotonically: the writer commits one partition's events in the order they were pushed). */
+ * owns every member except `durable`, which the writer thread raises (atomically, and
+ * monotonically: the writer commits one partition's events in the order they were pushed);
+ * the loop raises it too, at assignment, to what the store already holds. */
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -113,17 +114,23 @@ void kafka_token_split(uint64_t token, uint16_t *ret_index, int64_t *ret_offset)
 void kafka_parts_durable(struct kafka_parts *t, uint64_t token)
 {
         uint16_t i;
-        int64_t off, cur;
+        int64_t off;
 
         kafka_token_split(token, &i, &off);
         /* t->n may grow concurrently on the loop thread, but an entry with a token in flight
          * was published before its event was pushed (the queue's lock orders both). */
         if (i >= KAFKA_PARTITIONS_MAX || !t->v[i])
                 return;
-        cur = atomic_load_explicit(&t->v[i]->durable, memory_order_relaxed);
-        while (off > cur && !atomic_compare_exchange_weak_explicit(
-                                    &t->v[i]->durable, &cur, off, memory_order_release,
-                                    memory_order_relaxed))
+        kafka_part_durable_raise(t->v[i], off);
+}
+
+void kafka_part_durable_raise(struct kafka_part *p, int64_t offset)
+{
+        int64_t cur = atomic_load_explicit(&p->durable, memory_order_relaxed);
+
+        while (offset > cur && !atomic_compare_exchange_weak_explicit(
+                                       &p->durable, &cur, offset, memory_order_release,
+                                       memory_order_relaxed))
                 ;
 }
 

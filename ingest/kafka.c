@@ -40,6 +40,11 @@
 /* How often the tick runs: liveness for max.poll.interval.ms (300 s by default), retry of
  * failed commits and of an event held by a full queue. */
 #define KAFKA_TICK_US (1000 * 1000)
+/* Test hook (docs/RELIABILITY.md): claim commits failed by GATELOG_FAILPOINT=
+ * kafka-claim-commit-fail. One is tried per tick while an event is held, so this many hold
+ * it for several seconds: long enough for a test to start a rebalance that only
+ * serve_while_held can serve. */
+#define KAFKA_FAILPOINT_CLAIM_FAILS 8
 /* A full queue first only holds the event and waits for the space fd (the writer frees room
  * within one batch, ~50 ms); partitions are paused at librdkafka only when the queue stays
  * full past a tick, since a pause discards what was prefetched and costs a fetch round trip
@@ -306,6 +311,11 @@ static void on_assign(struct ingest_kafka *k, rd_kafka_topic_partition_list_t *l
                 if (!err && c->elems[i].offset >= 0)
                         committed = c->elems[i].offset;
                 start = kafka_resume_offset(stored, p->pushed, committed);
+                /* What the store holds is durable, also when the broker's commit lags it (a
+                 * process killed between the two commits): the next flush commits it, even
+                 * if no new message comes. */
+                if (stored >= 0)
+                        kafka_part_durable_raise(p, stored);
                 p->assigned = true;
                 p->next = start;
                 p->committed = committed;
@@ -350,6 +360,9 @@ static void on_revoke(struct ingest_kafka *k, rd_kafka_topic_partition_list_t *l
                 p->assigned = false;
                 if (k->pending && k->pending_part == p) {
                         /* Not stored, so not committed: the next owner reads it again. */
+                        log_info("kafka revoke: held event released, not stored",
+                                 "kafka=%s topic=%s partition=%d offset=%lld", k->name,
+                                 p->topic, (int)p->partition, (long long)k->pending_offset);
                         event_free(k->pending);
                         k->pending = NULL;
                         pause_set(k, false);
@@ -774,6 +787,9 @@ int ingest_kafka_new(const struct ingest_kafka_config *cfg, const char *db_path,
         k->claim_window = cfg->claim_window > 0 ? cfg->claim_window : KAFKA_CLAIM_WINDOW_DEFAULT;
         k->failpoint = getenv("GATELOG_FAILPOINT") &&
                        !strcmp(getenv("GATELOG_FAILPOINT"), "kafka-after-db-commit");
+        if (getenv("GATELOG_FAILPOINT") &&
+            !strcmp(getenv("GATELOG_FAILPOINT"), "kafka-claim-commit-fail"))
+                k->claim_fails_left = KAFKA_FAILPOINT_CLAIM_FAILS;
         r = kafka_chain_read(k, err, err_len);
         if (r < 0)
                 goto fail;

@@ -22,7 +22,9 @@
  * claim that reaches the resume point makes the records up to its X carry
  * source.redelivery = {chain, through} (an array of them when several cover one). The
  * environment variable GATELOG_FAILPOINT=kafka-after-db-commit (a test hook) makes the
- * process _exit(137) right after the first store commit of Kafka records.
+ * process _exit(137) right after the first store commit of Kafka records, and
+ * GATELOG_FAILPOINT=kafka-claim-commit-fail makes the first claim commits fail (an event is
+ * then held past a tick: docs/RELIABILITY.md, "Test hooks").
  *
  * Backpressure: a full queue keeps the event pending and stops taking messages until the
  * queue's space fd fires; when the queue stays full past a second, every assigned partition
@@ -114,7 +116,8 @@ struct kafka_part {
         int64_t next;               /* first offset not yet pushed; -1: unknown */
         int64_t pushed;             /* highest offset pushed to the queue; -1: none */
         _Atomic int64_t durable;    /* highest offset the writer committed; -1: none
-                                     * (written by the writer thread only) */
+                                     * (raised by the writer thread, and by the loop at
+                                     * assignment to what the store holds) */
         int64_t committed;          /* offset last committed to the broker (next to read);
                                      * -1: none */
         struct metric *m_lag;       /* ops (issue 9): gatelog_kafka_consumer_lag; NULL until
@@ -148,6 +151,8 @@ int kafka_token_make(uint16_t index, int64_t offset, uint64_t *ret);
 void kafka_token_split(uint64_t token, uint16_t *ret_index, int64_t *ret_offset);
 /* The writer thread's side: raises the entry's durable offset (never lowers it). */
 void kafka_parts_durable(struct kafka_parts *t, uint64_t token);
+/* Raises p's durable offset to offset if that is higher; safe against the writer thread. */
+void kafka_part_durable_raise(struct kafka_part *p, int64_t offset);
 /* Where an assigned partition resumes: after the stored offset, after what this process
  * already pushed, or at the group's committed offset, whichever is furthest; -1 when none
  * is known (the start setting applies). stored and pushed are offsets of records (-1:

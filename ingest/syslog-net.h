@@ -25,6 +25,7 @@ struct listener {
         ino_t ino;
         uint32_t ovfl;          /* last SK_MEMINFO_DROPS seen (cumulative in the kernel) */
         bool activated;         /* ops (issue 9): fd passed by systemd (socket activation) */
+        struct metric *received; /* its events-received counter, looked up at the first event */
 };
 
 /* Opens and binds (and for TCP, listens) the socket cfg names: sets fd, transport, port,

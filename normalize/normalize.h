@@ -67,6 +67,13 @@ int norm_format_parse(const char *s, enum norm_format *ret);
  * never an error. */
 int normalize_syslog(const char *msg, size_t len, bool truncated, const struct norm_source *src,
                      int64_t received_us, enum norm_format fmt, json **ret_rec);
+/* normalize_syslog with the record's block from the first of the recyclers rc[0..n_rc)
+ * (smallest first) that fits it (json_new_obj_recycled; on their owner's thread): no
+ * malloc per record on a collector's thread (performance, issue 12). Same record. */
+struct recycle;
+int normalize_syslog_recycled(struct recycle *const *rc, size_t n_rc, const char *msg,
+                              size_t len, bool truncated, const struct norm_source *src,
+                              int64_t received_us, enum norm_format fmt, json **ret_rec);
 
 /* The syslog(3) keyword of a facility (0..23) or severity (0..7); NULL when out of range. */
 const char *norm_facility_name(int facility);

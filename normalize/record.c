@@ -200,15 +200,18 @@ static int parse(const char *s, size_t n, int64_t received_us, enum norm_format 
 
 /* Adds key (new to rec) with v unless an earlier step failed; consumes v either way. Values
  * are built in rec's arena (performance, issue 12: no malloc per member). */
-static void put(json *rec, const char *key, json *v, int *r)
+static void put_n(json *rec, const char *key, size_t key_len, json *v, int *r)
 {
         if (*r < 0 || !v) {
                 json_free(v);
                 *r = *r < 0 ? *r : -ENOMEM;
                 return;
         }
-        *r = json_obj_add_static(rec, key, v); /* key: always a literal here */
+        *r = json_obj_add_staticn(rec, key, key_len, v);
 }
+
+/* key: always a literal here (its length known at compile time: no strlen per member). */
+#define put(rec, key, v, r) put_n(rec, "" key, sizeof(key) - 1, v, r)
 
 static json *span_json(json *rec, struct syslog_span sp)
 {
@@ -346,6 +349,14 @@ static int build(struct syslog_msg *m, const char *msg, size_t len, size_t body_
 int normalize_syslog(const char *msg, size_t len, bool truncated, const struct norm_source *src,
                      int64_t received_us, enum norm_format fmt, json **ret_rec)
 {
+        return normalize_syslog_recycled(NULL, 0, msg, len, truncated, src, received_us, fmt,
+                                         ret_rec);
+}
+
+int normalize_syslog_recycled(struct recycle *const *rc, size_t n_rc, const char *msg,
+                              size_t len, bool truncated, const struct norm_source *src,
+                              int64_t received_us, enum norm_format fmt, json **ret_rec)
+{
         struct syslog_msg m = { .format = "unknown", .pri = -1 };
         size_t body_len;
         json *rec;
@@ -365,7 +376,7 @@ int normalize_syslog(const char *msg, size_t len, bool truncated, const struct n
         /* One arena chunk for the whole record (its nodes and text take about 1.5 KiB plus
          * the message's bytes a few times over): performance, issue 12. Members: 24, and
          * room for the ones the rules and the writer add. */
-        rec = json_new_obj_reserve(2048 + 2 * len);
+        rec = json_new_obj_recycled(rc, n_rc, 2048 + 2 * len);
         if (!rec || json_obj_reserve(rec, 28) < 0 || !(m.sd = json_new_obj_in(rec))) {
                 r = -ENOMEM;
                 goto out;

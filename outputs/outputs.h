@@ -21,11 +21,16 @@ struct store_error {
 };
 
 /* Returns 0, -ENOENT (read-only and missing), -EIO (err says what SQLite said),
- * -EPROTO (a database of another schema version). */
+ * -EPROTO (a database of another schema version). issue 12: a read-write open migrates a
+ * schema 1 file to schema 2 in place, in one transaction (store-migrate.c); a read-only
+ * open of a schema 1 file is refused (-EPROTO, err says how to migrate). */
 int store_open(const char *path, enum store_mode mode, struct store **ret,
                struct store_error *err);
 void store_close(struct store *s); /* accepts NULL */
 const char *store_errmsg(struct store *s); /* last SQLite message, borrowed */
+/* issue 12: what a read-write open did beyond opening, for the caller to log (a schema 1
+ * file migrated in place to schema 2, with counts); NULL when nothing. Borrowed. */
+const char *store_open_note(struct store *s);
 
 /* SQLite's full integrity check (b-trees, and every index against its table): cb is called
  * for each problem found (at most 20); nothing when the file is sound. Reads the whole file. */
@@ -62,9 +67,17 @@ struct store_record {
         size_t n_criteria;
 };
 
+/* issue 12: criterion ids must be non-empty without spaces (-EINVAL); within a transaction
+ * the record's index rows are written at store_commit, outside one the record gets a
+ * transaction of its own. Seqs are expected to grow from one committed batch to the next
+ * (the writer's). */
 int store_record_insert(struct store *s, const struct store_record *r);
 /* Calls cb for each record of one epoch in seq order; pointers borrowed for the call only
- * (criteria not filled). cb returns <0 to stop with that value. */
+ * (criteria not filled). cb returns <0 to stop with that value. issue 12: the epoch's seq
+ * range is walked (from its first_seq to the next epoch's; the first epoch's from the
+ * lowest seq, the last one's to the highest), so r->epoch differs from epoch only in an
+ * edited or damaged file: a verifier compares it. An epoch without a row: the records whose
+ * epoch column says so. */
 int store_records_foreach(struct store *s, int64_t epoch,
                           int (*cb)(void *ud, const struct store_record *r), void *ud);
 /* Leaf hashes and criteria of the open epoch, to rebuild the incremental trees on start. */

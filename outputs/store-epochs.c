@@ -104,50 +104,101 @@ void store_epoch_clear(struct store_epoch *e)
         *e = (struct store_epoch){ 0 };
 }
 
+struct epochs_walk {
+        int (*cb)(void *ud, const struct store_epoch *e);
+        void *ud;
+};
+
+static int epochs_row(void *ud, sqlite3_stmt *st)
+{
+        struct epochs_walk *w = ud;
+        struct store_epoch e;
+        int r = row_epoch(st, &e);
+
+        if (r < 0)
+                return r;
+        r = w->cb(w->ud, &e);
+        store_epoch_clear(&e);
+        return r;
+}
+
 int store_epochs_foreach(struct store *s, int (*cb)(void *ud, const struct store_epoch *e),
                          void *ud)
 {
-        struct store_epoch e;
-        sqlite3_stmt *st;
-        int rc, r = 0;
+        struct epochs_walk w = { cb, ud };
+        int r = 0;
+        sqlite3_stmt *st = store_st(s, ST_EPOCH_ALL, &r);
 
-        st = store_st(s, ST_EPOCH_ALL, &r);
-        if (!st)
-                return r;
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-                r = row_epoch(st, &e);
-                if (r < 0)
-                        break;
-                r = cb(ud, &e);
-                store_epoch_clear(&e);
-                if (r < 0)
-                        break;
+        return st ? store_st_rows(s, st, epochs_row, &w) : r;
+}
+
+/* Per-criterion counts of one epoch, gathered from the records' criteria column (schema 2:
+ * no tag rows to join). A record holds at most a few of the 61 TSC ids; the distinct ids
+ * of an epoch are few, so a small array with linear lookup is enough. */
+struct crit_count {
+        char id[32];
+        int64_t n;
+};
+
+struct crit_counts {
+        struct crit_count *c;
+        size_t n, alloc;
+};
+
+static int crit_count_add(struct crit_counts *cc, const char *id, size_t len)
+{
+        for (size_t i = 0; i < cc->n; i++)
+                if (strlen(cc->c[i].id) == len && memcmp(cc->c[i].id, id, len) == 0) {
+                        cc->c[i].n++;
+                        return 0;
+                }
+        if (len >= sizeof(cc->c[0].id))
+                return -E2BIG;
+        if (cc->n == cc->alloc) {
+                size_t na = cc->alloc ? cc->alloc * 2 : 64;
+                struct crit_count *p = realloc(cc->c, na * sizeof(*p));
+                if (!p)
+                        return -ENOMEM;
+                cc->c = p;
+                cc->alloc = na;
         }
-        if (r >= 0 && rc != SQLITE_DONE)
-                r = store_rc(s, rc);
-        store_st_done(st);
-        return r < 0 ? r : 0;
+        memcpy(cc->c[cc->n].id, id, len);
+        cc->c[cc->n].id[len] = '\0';
+        cc->c[cc->n++].n = 1;
+        return 0;
+}
+
+static int crit_tags_cb(void *ud, int64_t seq, const uint8_t *leaf, const char *tags)
+{
+        (void)seq;
+        (void)leaf;
+        for (const char *p = tags; p && *p;) {
+                size_t len = strcspn(p, " ");
+                int r = len ? crit_count_add(ud, p, len) : 0;
+                if (r < 0)
+                        return r;
+                p += len;
+                p += *p == ' ';
+        }
+        return 0;
+}
+
+static int cmp_count(const void *a, const void *b)
+{
+        return strcmp(((const struct crit_count *)a)->id, ((const struct crit_count *)b)->id);
 }
 
 int store_epoch_criteria(struct store *s, int64_t epoch,
                          int (*cb)(void *ud, const char *id, int64_t count), void *ud)
 {
-        sqlite3_stmt *st;
-        int rc, r = 0;
+        struct crit_counts cc = { 0 };
+        int r = store_epoch_tags(s, epoch, crit_tags_cb, &cc);
 
-        st = store_st(s, ST_EPOCH_CRIT, &r);
-        if (!st)
-                return r;
-        sqlite3_bind_int64(st, 1, epoch);
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-                r = cb(ud, (const char *)sqlite3_column_text(st, 0),
-                       sqlite3_column_int64(st, 1));
-                if (r < 0)
-                        break;
-        }
-        if (r >= 0 && rc != SQLITE_DONE)
-                r = store_rc(s, rc);
-        store_st_done(st);
+        if (r >= 0)
+                qsort(cc.c, cc.n, sizeof(cc.c[0]), cmp_count);
+        for (size_t i = 0; r >= 0 && i < cc.n; i++)
+                r = cb(ud, cc.c[i].id, cc.c[i].n);
+        free(cc.c);
         return r < 0 ? r : 0;
 }
 
@@ -166,25 +217,29 @@ int store_outbox_add(struct store *s, const char *output, int64_t epoch)
         return store_st_exec(s, st);
 }
 
+struct pending_walk {
+        int (*cb)(void *ud, int64_t epoch);
+        void *ud;
+};
+
+static int pending_row(void *ud, sqlite3_stmt *st)
+{
+        struct pending_walk *w = ud;
+
+        return w->cb(w->ud, sqlite3_column_int64(st, 0));
+}
+
 int store_outbox_pending(struct store *s, const char *output,
                          int (*cb)(void *ud, int64_t epoch), void *ud)
 {
-        sqlite3_stmt *st;
-        int rc, r = 0;
+        struct pending_walk w = { cb, ud };
+        int r = 0;
+        sqlite3_stmt *st = store_st(s, ST_OUT_PENDING, &r);
 
-        st = store_st(s, ST_OUT_PENDING, &r);
         if (!st)
                 return r;
         store_bind_text(st, 1, output);
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-                r = cb(ud, sqlite3_column_int64(st, 0));
-                if (r < 0)
-                        break;
-        }
-        if (r >= 0 && rc != SQLITE_DONE)
-                r = store_rc(s, rc);
-        store_st_done(st);
-        return r < 0 ? r : 0;
+        return store_st_rows(s, st, pending_row, &w);
 }
 
 /* Runs an outbox UPDATE; -ENOENT when no row of (output, epoch) exists. */
@@ -237,23 +292,25 @@ int store_outbox_backlog(struct store *s, const char *output, int64_t *ret)
         return store_count_one(s, st, ret);
 }
 
+struct outputs_walk {
+        int (*cb)(void *ud, const char *output, int64_t pending);
+        void *ud;
+};
+
+static int outputs_row(void *ud, sqlite3_stmt *st)
+{
+        struct outputs_walk *w = ud;
+
+        return w->cb(w->ud, (const char *)sqlite3_column_text(st, 0),
+                     sqlite3_column_int64(st, 1));
+}
+
 int store_outbox_outputs(struct store *s,
                          int (*cb)(void *ud, const char *output, int64_t pending), void *ud)
 {
-        sqlite3_stmt *st;
-        int rc, r = 0;
+        struct outputs_walk w = { cb, ud };
+        int r = 0;
+        sqlite3_stmt *st = store_st(s, ST_OUT_ALL, &r);
 
-        st = store_st(s, ST_OUT_ALL, &r);
-        if (!st)
-                return r;
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-                r = cb(ud, (const char *)sqlite3_column_text(st, 0),
-                       sqlite3_column_int64(st, 1));
-                if (r < 0)
-                        break;
-        }
-        if (r >= 0 && rc != SQLITE_DONE)
-                r = store_rc(s, rc);
-        store_st_done(st);
-        return r < 0 ? r : 0;
+        return st ? store_st_rows(s, st, outputs_row, &w) : r;
 }

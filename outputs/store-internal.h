@@ -1,5 +1,7 @@
-/* Shared by the store's files (store.c: open, statements, records; store-epochs.c: epochs
- * and the outbox). Not part of the outputs/ API. */
+/* Shared by the store's files (store.c: open, statements, meta; store-records.c: records;
+ * store-epochs.c: epochs and the outbox; store-index.c: the per-batch criterion and time
+ * index and queries; store-migrate.c: schema 1 to 2; store-ckpt.c: background
+ * checkpoints). Not part of the outputs/ API. */
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
@@ -12,15 +14,26 @@
 enum st {
         ST_BEGIN, ST_COMMIT, ST_ROLLBACK,
         ST_N_TABLES, ST_HAS_META, ST_META_GET, ST_META_SET, ST_POS_GET, ST_POS_SET, ST_POS_ALL, ST_INTEGRITY,
-        ST_REC_INSERT, ST_CRIT_INSERT, ST_REC_EPOCH, ST_REC_LEAVES, ST_MAX_SEQ,
-        ST_Q_SEQ, ST_Q_TIME, ST_Q_CRIT,
-        ST_EPOCH_PUT, ST_EPOCH_GET, ST_EPOCH_LAST, ST_EPOCH_ALL, ST_EPOCH_CRIT,
+        ST_REC_INSERT, ST_REC_RANGE, ST_REC_GET, ST_TAGS_RANGE, ST_MAX_SEQ,
+        ST_BATCH_PUT, ST_CIDX_PUT, ST_Q_BATCHES, ST_Q_CIDX, ST_SEALED,  /* schema 2 index */
+        ST_EPOCH_PUT, ST_EPOCH_GET, ST_EPOCH_LAST, ST_EPOCH_ALL, ST_EPOCH_RANGE,
         ST_OUT_ADD, ST_OUT_PENDING, ST_OUT_DONE, ST_OUT_FAILED, ST_OUT_BACKLOG, ST_OUT_ALL,
         ST_TS_CREATE, ST_TS_PUT, ST_TS_GET,  /* trusted time (issue 10) */
         ST__MAX
 };
 
-struct store_ckpt;  /* the background checkpointer (store.c), issue 12 */
+/* The schema 2 index tables (store.c's schema; store-migrate.c creates them in a version 1
+ * file). Constant DDL. */
+#define STORE_INDEX_SCHEMA_SQL \
+        "CREATE TABLE batches(first_seq INTEGER PRIMARY KEY, last_seq INTEGER NOT NULL," \
+        " min_time INTEGER NOT NULL, max_time INTEGER NOT NULL);" \
+        "CREATE TABLE criteria_index(criterion TEXT NOT NULL, first_seq INTEGER NOT NULL," \
+        " seqs BLOB NOT NULL, PRIMARY KEY(criterion, first_seq)) WITHOUT ROWID;"
+
+#define STORE_BUSY_TIMEOUT_MS 5000
+
+struct store_ckpt;  /* the background checkpointer (store-ckpt.c), issue 12 */
+struct store_index; /* the batch being indexed between begin and commit (store-index.c) */
 
 /* A store is used by one thread at a time: the cached statements and errmsg are shared. */
 struct store {
@@ -28,6 +41,10 @@ struct store {
         bool readonly;
         struct store_ckpt *ckpt;     /* NULL unless store_checkpoint_in_background */
         sqlite3_stmt *st[ST__MAX];   /* prepared on first use, finalized by store_close */
+        struct store_index *idx;     /* NULL until the first record insert */
+        char *crit_text;             /* scratch: one record's criteria column */
+        size_t crit_text_alloc;
+        char note[160];              /* what the open did beyond opening (a migration) */
         char errmsg[256];
 };
 
@@ -47,3 +64,48 @@ int store_col_dup(sqlite3_stmt *st, int i, char **ret, size_t *ret_len);
 void store_col_fixed(sqlite3_stmt *st, int i, uint8_t *out, size_t n);
 /* Runs a one-row, one-integer SELECT into *ret. */
 int store_count_one(struct store *s, sqlite3_stmt *st, int64_t *ret);
+/* Steps a bound SELECT, calling row_cb(ud, st) for each row; stops at the first negative
+ * return and returns it; resets the statement on every way out. 0 or -errno. */
+int store_st_rows(struct store *s, sqlite3_stmt *st, int (*row_cb)(void *ud, sqlite3_stmt *st),
+                  void *ud);
+
+/* Stops the background checkpointer, if any (store-ckpt.c); store_close calls it. */
+void store_ckpt_stop(struct store *s);
+
+/* ---- records by epoch (store-records.c) ----
+ * The seq range [*ret_lo, *ret_hi) that holds epoch's records: epochs are contiguous in seq,
+ * so it runs from the epoch row's first_seq to the next epoch row's first_seq; the first
+ * epoch's range starts at INT64_MIN and the last one's ends at INT64_MAX, so that the ranges
+ * of all epochs cover every seq and a record whose epoch column disagrees with its place
+ * is seen by whoever walks the epochs (verify compares the column). *ret_has_row false when
+ * the epoch has no row (then the range is everything and callers filter on the column). */
+int store_epoch_range(struct store *s, int64_t epoch, int64_t *ret_lo, int64_t *ret_hi,
+                      bool *ret_has_row);
+/* Calls cb(ud, seq, leaf, criteria column text or NULL) for each record of epoch (epoch
+ * column checked) in seq order; the text is borrowed for the call. */
+int store_epoch_tags(struct store *s, int64_t epoch,
+                     int (*cb)(void *ud, int64_t seq, const uint8_t *leaf, const char *tags),
+                     void *ud);
+/* Fills r from a REC_COLS row. */
+void store_row_record(sqlite3_stmt *st, struct store_record *r);
+
+/* ---- the per-batch index (store-index.c) ----
+ * Every record inserted between store_begin and store_commit is noted in memory; commit
+ * writes one `batches` row (seq and time bounds) and one `criteria_index` row per criterion
+ * (the batch's seqs of that criterion, varint deltas) before COMMIT, so a query by criterion
+ * or time reads a few index rows per batch instead of SQLite maintaining an index per row.
+ * Outside a transaction, store_record_insert opens one of its own. */
+int store_index_note(struct store *s, int64_t seq, int64_t time_us,
+                     const char *const *criteria, size_t n_criteria);
+/* Writes the pending rows (inside the caller's transaction) and empties the batch. */
+int store_index_flush(struct store *s);
+/* Forgets the pending batch (rollback). */
+void store_index_discard(struct store *s);
+void store_index_free(struct store_index *idx);
+
+/* ---- schema 1 to 2 (store-migrate.c) ----
+ * Migrates a version 1 file in place, in one transaction; describes what it did in s->note.
+ * 0 or -errno (the file is then unchanged). */
+int store_migrate_v1(struct store *s);
+/* The batch size the migration indexes records in (as the writer's batches would). */
+#define STORE_MIGRATE_BATCH 4096

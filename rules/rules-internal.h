@@ -29,9 +29,14 @@ enum cond_op {
         OP_REGEX,
 };
 
+/* Distinct field paths of a pack's conditions that get an id (rules_index_build), so a
+ * record's value for each is looked up once per rule tried, not once per condition. */
+#define RULES_PATH_CACHE 64
+
 struct cond {
         enum cond_op op;
         char *path;                   /* field operators */
+        int path_id;                  /* < RULES_PATH_CACHE, or -1: no cached lookup */
         char **strs;                  /* EQ (one-of), PREFIX, SUFFIX, CONTAINS */
         size_t *lens;
         size_t n_strs;
@@ -103,6 +108,10 @@ struct rule {
         size_t n_caps;
         struct rtest *tests;
         size_t n_tests;
+        /* The top-level condition the index lists the rule by (rules_index_build): true for
+         * every record the index hands the rule to, so not evaluated again then. */
+        int idx_dim;                  /* -1: not indexed (a wildcard rule) */
+        size_t idx_kid;
 };
 
 /* One index dimension: rules whose top-level match requires FIELD to equal one of some
@@ -129,6 +138,8 @@ struct rules_pack {
         size_t *wild;                 /* rules no dimension indexes, ascending */
         size_t n_wild;
         uint32_t max_groups;          /* largest n_groups of any regex: match-data size */
+        const char *paths[RULES_PATH_CACHE]; /* by path_id, borrowed from conditions */
+        size_t n_paths;
         pcre2_match_context *mctx;    /* the match limit; only read while matching */
         uint8_t *hmac_key;
         size_t hmac_key_len;

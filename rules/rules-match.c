@@ -75,16 +75,45 @@ static int idx_add(struct index_dim *d, const char *value, size_t rule)
         return idx_push(&e->rules, &e->n_rules, rule);
 }
 
-/* The top-level equality condition of a rule on path, or NULL. */
-static const struct cond *rule_eq_on(const struct rule *rl, const char *path)
+/* The top-level equality condition of a rule on path, or NULL; *ret_kid: its index. */
+static const struct cond *rule_eq_on(const struct rule *rl, const char *path, size_t *ret_kid)
 {
         for (size_t i = 0; i < rl->match.n_kids; i++) {
                 const struct cond *c = &rl->match.kids[i];
 
-                if (c->op == OP_EQ && !strcmp(c->path, path))
+                if (c->op == OP_EQ && !strcmp(c->path, path)) {
+                        *ret_kid = i;
                         return c;
+                }
         }
         return NULL;
+}
+
+/* Are all of an equality's values free of NUL (so the index's strcmp decides as it does)? */
+static bool eq_plain(const struct cond *c)
+{
+        for (size_t k = 0; k < c->n_strs; k++)
+                if (strlen(c->strs[k]) != c->lens[k])
+                        return false;
+        return true;
+}
+
+/* Gives each distinct path of c's field conditions an id (the first RULES_PATH_CACHE). */
+static void paths_number(struct rules_pack *p, struct cond *c)
+{
+        c->path_id = -1;
+        if (c->path) {
+                size_t i;
+
+                for (i = 0; i < p->n_paths && strcmp(p->paths[i], c->path); i++)
+                        ;
+                if (i == p->n_paths && p->n_paths < RULES_PATH_CACHE)
+                        p->paths[p->n_paths++] = c->path;
+                if (i < p->n_paths)
+                        c->path_id = (int)i;
+        }
+        for (size_t k = 0; k < c->n_kids; k++)
+                paths_number(p, &c->kids[k]);
 }
 
 int rules_index_build(struct rules_pack *p)
@@ -95,10 +124,16 @@ int rules_index_build(struct rules_pack *p)
         pcre2_set_match_limit(p->mctx, RULES_MATCH_LIMIT);
         for (size_t i = 0; i < p->n_rules; i++) {
                 const struct cond *c = NULL;
+                size_t kid = 0;
                 int d, r = 0;
 
+                paths_number(p, &p->rules[i].match);
                 for (d = 0; d < RULES_INDEX_DIMS && !c; d++)
-                        c = rule_eq_on(&p->rules[i], index_paths[d]);
+                        c = rule_eq_on(&p->rules[i], index_paths[d], &kid);
+                /* The index compares C strings: a value with a NUL in it is listed under
+                 * its prefix, so such a condition is still evaluated. */
+                p->rules[i].idx_dim = c && eq_plain(c) ? d - 1 : -1;
+                p->rules[i].idx_kid = kid;
                 if (!c) {
                         r = idx_push(&p->wild, &p->n_wild, i);
                 } else {
@@ -192,6 +227,10 @@ struct mctx {
         pcre2_match_context *mctx;
         struct buf *caps;             /* capture text, each NUL-terminated (scratch) */
         struct buf *out;              /* a template's text (scratch) */
+        /* Values of the pack's numbered paths in the record (performance, issue 12): bit
+         * i of path_known says path_val[i] is looked up; cleared when a rule sets fields. */
+        uint64_t path_known;
+        const json *path_val[RULES_PATH_CACHE];
         size_t cap_off[RULES_CAPTURES_MAX];
         size_t cap_len[RULES_CAPTURES_MAX];
         bool cap_set[RULES_CAPTURES_MAX];
@@ -358,7 +397,17 @@ static bool cond_eval(struct mctx *m, const struct cond *c)
         default:
                 break;
         }
-        v = json_path_get(m->rec, c->path);
+        if (c->path_id >= 0) {
+                uint64_t bit = (uint64_t)1 << c->path_id;
+
+                if (!(m->path_known & bit)) {
+                        m->path_val[c->path_id] = json_path_get(m->rec, c->path);
+                        m->path_known |= bit;
+                }
+                v = m->path_val[c->path_id];
+        } else {
+                v = json_path_get(m->rec, c->path);
+        }
         switch (c->op) {
         case OP_EXISTS:
                 return (v && json_type_of(v) != JSON_NULL) == c->exists;
@@ -381,6 +430,21 @@ static bool cond_eval(struct mctx *m, const struct cond *c)
         return str_op(c, s, n);
 }
 
+/* A rule's match. The index handed the rule over from dimension dim's list for the
+ * record's value, so the equality it was indexed by holds and is skipped (performance,
+ * issue 12); a rule from the wildcard list evaluates everything. */
+static bool match_eval(struct mctx *m, const struct rule *rl, int dim)
+{
+        const struct cond *top = &rl->match;
+
+        if (rl->idx_dim < 0 || rl->idx_dim != dim)
+                return cond_eval(m, top);
+        for (size_t i = 0; i < top->n_kids; i++)
+                if (i != rl->idx_kid && !cond_eval(m, &top->kids[i]))
+                        return false;
+        return true;
+}
+
 /* ---- Setting ---- */
 
 /* Renders a template. Returns 1 with the value in *ret (owned), 0 when a reference without
@@ -398,6 +462,20 @@ static int tmpl_render(struct mctx *m, json *rec, const struct tmpl *t, json **r
                         *ret = json_clone(v);
                         return *ret ? 1 : -ENOMEM;
                 }
+        }
+        /* Performance (issue 12): a template of one literal or one capture (most of them:
+         * "login", "{user}") is made straight from its bytes, without the text buffer. */
+        if (t->n_parts == 1 && !t->parts[0].dflt &&
+            (t->parts[0].kind == TP_TEXT ||
+             (t->parts[0].kind == TP_CAPTURE && m->cap_set[t->parts[0].slot]))) {
+                const struct tpart *p = &t->parts[0];
+                const char *s = p->kind == TP_TEXT ? p->text : m->caps->data + m->cap_off[p->slot];
+                size_t n = p->kind == TP_TEXT ? p->len : m->cap_len[p->slot];
+
+                if (n > RULES_VALUE_MAX)
+                        return 0;
+                *ret = json_new_str_lossy_in(rec, s ? s : "", n, NULL);
+                return *ret ? 1 : -ENOMEM;
         }
         buf_reset(out);
         out->max = RULES_VALUE_MAX;
@@ -613,7 +691,9 @@ static void cand_init(const struct rules_pack *p, const json *rec, struct cand *
         c->n[RULES_INDEX_DIMS] = p->n_wild;
 }
 
-static bool cand_next(struct cand *c, size_t *ret)
+/* The next candidate in *ret, and in *ret_dim the index dimension whose list held it
+ * (RULES_INDEX_DIMS: the wildcard list). */
+static bool cand_next(struct cand *c, size_t *ret, int *ret_dim)
 {
         int best = -1;
 
@@ -624,6 +704,7 @@ static bool cand_next(struct cand *c, size_t *ret)
         if (best < 0)
                 return false;
         *ret = c->list[best][c->at[best]++];
+        *ret_dim = best;
         return true;
 }
 
@@ -638,7 +719,7 @@ int rules_apply_trace(const struct rules_pack *p, json *rec, enum rules_verdict 
         struct scratch *sc;
         bool own;
         struct cand c;
-        int r = 0;
+        int r = 0, dim;
 
         sc = scratch_get(p->max_groups ? p->max_groups : 1, &own);
         if (!sc)
@@ -648,14 +729,14 @@ int rules_apply_trace(const struct rules_pack *p, json *rec, enum rules_verdict 
         m.caps = &sc->caps;
         m.out = &sc->out;
         cand_init(p, rec, &c);
-        while (cand_next(&c, &idx)) {
+        while (cand_next(&c, &idx, &dim)) {
                 const struct rule *rl = &p->rules[idx];
                 bool ok;
 
                 m.rl = rl;
                 buf_reset(m.caps);
                 memset(m.cap_set, 0, sizeof(m.cap_set));
-                ok = cond_eval(&m, &rl->match);
+                ok = match_eval(&m, rl, dim);
                 if (m.err) {
                         r = m.err;
                         goto out;
@@ -668,6 +749,7 @@ int rules_apply_trace(const struct rules_pack *p, json *rec, enum rules_verdict 
                         break;
                 }
                 if (ok) {
+                        m.path_known = 0; /* the record changes: look values up again */
                         r = rule_sets(&m, rec, rl);
                         if (r < 0)
                                 goto out;
@@ -693,7 +775,10 @@ int rules_apply_trace(const struct rules_pack *p, json *rec, enum rules_verdict 
                         break;
         }
         if (verdict == RULES_KEEP) {
-                r = json_obj_set_str(rec, "rule", last ? last->id : "unmapped");
+                /* Built in the record's arena and set with one lookup (issue 12). */
+                const char *rid = last ? last->id : "unmapped";
+
+                r = json_obj_set(rec, "rule", json_new_strn_in(rec, rid, strlen(rid)));
                 if (r == 0)
                         r = set_criteria(rec, criteria);
                 if (r == 0)

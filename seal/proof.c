@@ -470,8 +470,12 @@ static int get_u64(const json *obj, const char *key, uint64_t *out, struct seal_
 {
         const json *j = json_obj_get(obj, key);
 
-        if (!j || json_type_of(j) != JSON_INT || json_int(j) < 0)
-                return bad(err, "member \"%s\" is missing or not a non-negative integer", key);
+        /* bad() always answers -EBADMSG, but it is varargs and not inlined: returning the
+         * constant here lets the compiler see that *out is set whenever 0 is returned. */
+        if (!j || json_type_of(j) != JSON_INT || json_int(j) < 0) {
+                bad(err, "member \"%s\" is missing or not a non-negative integer", key);
+                return -EBADMSG;
+        }
         *out = (uint64_t)json_int(j);
         return 0;
 }

@@ -43,6 +43,21 @@ int seal_key_load_next(const char *path, struct seal_key **ret, struct seal_erro
         return seal_key_load(next, ret, err);
 }
 
+/* Says which step of the dance failed and returns -errno (read before formatting, which may
+ * change it). Two paths of up to KEY_PATH_MAX do not fit in err->msg: a cut message ends in
+ * "..." so that nobody takes the last path shown for the whole one. */
+static int step_failed(struct seal_error *err, const char *verb, const char *from,
+                       const char *prep, const char *to)
+{
+        int e = errno;
+        int n = snprintf(err->msg, sizeof(err->msg), "cannot %s %s %s %s: %s", verb, from, prep,
+                         to, strerror(e));
+
+        if (n >= (int)sizeof(err->msg))
+                memcpy(err->msg + sizeof(err->msg) - 4, "...", 4);
+        return -e;
+}
+
 /* Hard-links from to to, replacing to; 0 when from is absent (the step was done). */
 static int keep_old(const char *from, const char *to, struct seal_error *err)
 {
@@ -54,9 +69,7 @@ static int keep_old(const char *from, const char *to, struct seal_error *err)
                 goto fail;
         return 0;
 fail:
-        snprintf(err->msg, sizeof(err->msg), "cannot keep %s as %s: %s", from, to,
-                 strerror(errno));
-        return -errno;
+        return step_failed(err, "keep", from, "as", to);
 }
 
 static int move_over(const char *from, const char *to, struct seal_error *err)
@@ -65,9 +78,7 @@ static int move_over(const char *from, const char *to, struct seal_error *err)
                 return 0;
         if (rename(from, to) == 0)
                 return 0;
-        snprintf(err->msg, sizeof(err->msg), "cannot move %s over %s: %s", from, to,
-                 strerror(errno));
-        return -errno;
+        return step_failed(err, "move", from, "over", to);
 }
 
 int seal_key_rotate_files(const char *path, struct seal_error *err)

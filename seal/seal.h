@@ -171,6 +171,28 @@ const size_t *seal_verifier_tagged(const struct seal_verifier *v, const char *id
 int seal_verifier_tsc_result(struct seal_verifier *v, const char *id, size_t n_lines,
                              size_t first_bad);
 
+/* issue 12: the same check as seal_verifier_tsc for a tsc=ID/records.jsonl given whole,
+ * compared line by line with the records tagged ID while they are fed, so that no caller
+ * reads either file twice: call it after epoch_begin and before the first record (-EINVAL
+ * otherwise), once per file (-EEXIST when id already has one: check that file with
+ * seal_verifier_tsc). data is borrowed until seal_verifier_tsc_stream_end, which, after the
+ * records, reports on the file exactly as seal_verifier_tsc would (-ENOENT: no such stream;
+ * a record holding a raw '\n' is no line of the file, as there). */
+int seal_verifier_tsc_stream(struct seal_verifier *v, const char *id, const char *data,
+                             size_t len);
+int seal_verifier_tsc_stream_end(struct seal_verifier *v, const char *id);
+
+/* issue 12: the caller promises that the bytes of each record it feeds from now on stay
+ * readable until that epoch's seal_verifier_records_end returns (the lines of a mapped
+ * export file): the leaf hashes are then computed on a second thread while the caller's
+ * thread goes on; records_end waits for them. Without it (the default; a SQLite row is gone
+ * at the next step) every leaf is hashed as the record is fed. A change drops the epoch
+ * being fed (call it between epochs). */
+void seal_verifier_records_stable(struct seal_verifier *v, bool stable);
+/* Gives up the epoch being fed (after a fatal error of the caller: nothing is reported, the
+ * worker thread is stopped and the records' bytes are no longer read). */
+void seal_verifier_records_abandon(struct seal_verifier *v);
+
 /* ---- Record scanner (seal/verify-scan.c; issue 12) ---- */
 #define SEAL_SCAN_CRITERIA_MAX 32
 
@@ -195,6 +217,13 @@ struct seal_scan {
  * 0 when it cannot tell (the record may still be canonical): take the full parser. Never
  * allocates. */
 int seal_scan_record(const char *p, size_t len, struct seal_scan *ret);
+
+/* issue 12: seal_verifier_record for a caller that has already run seal_scan_record on
+ * exactly these bytes (`verify --db` checks the columns with it): decided is what it
+ * returned and sc what it filled in (read only when decided is 1). The same checks and
+ * reports, without scanning the record a second time. */
+int seal_verifier_record_scanned(struct seal_verifier *v, const char *data, size_t len,
+                                 int decided, const struct seal_scan *sc);
 
 /* ---- Inclusion proofs (seal/proof.c; issue 10) ----
  * RFC 6962 section 2.1.1 audit paths, checked with RFC 9162 section 2.1.3.2, and the proof

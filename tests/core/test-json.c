@@ -807,14 +807,20 @@ static void test_canon_str_model(void **state)
         struct buf got = BUF_INIT, want = BUF_INIT;
         unsigned seed = 99;
 
-        for (int round = 0; round < 4000; round++) {
-                char s[41];
-                size_t n = (size_t)round % 41;
+        /* Up to 100 bytes: the 16-byte (SSE2) and 8-byte scans with their overlapping last
+         * block, and UTF-8 bytes >= 0x80 (never escaped) among the ones that are. */
+        for (int round = 0; round < 8000; round++) {
+                char s[101];
+                size_t n = (size_t)round % 101;
                 json *v;
 
                 for (size_t i = 0; i < n; i++) {
                         seed = seed * 1103515245u + 12345u;
                         s[i] = (seed >> 16) % 4 ? 'x' : pool[(seed >> 8) % (sizeof(pool) - 1)];
+                        if ((seed >> 20) % 9 == 0 && i + 1 < n) {
+                                s[i++] = '\xc3'; /* U+00E9 */
+                                s[i] = '\xa9';
+                        }
                 }
                 buf_reset(&want);
                 buf_putc(&want, '"');
@@ -845,6 +851,82 @@ static void test_canon_str_model(void **state)
                 assert_non_null(strstr(got.data, want.data));
                 json_free(v);
         }
+        buf_free(&got);
+        buf_free(&want);
+}
+
+/* issue 12: json_canon_with_int gives exactly the bytes json_obj_set_int + json_canon give,
+ * and the offset of the value, over random objects: sorted or not, small and past the
+ * on-stack size, the key absent, present as an integer or as another type, keys that sort
+ * around it (also non-ASCII and escaped ones). */
+static void test_canon_with_int_model(void **state)
+{
+        static const char *const keys[] = { "seq", "se", "seq2", "sep", "a", "zz", "s",
+                                             "\u00e9t\u00e9", "\xf0\x9f\x98\x80", "q\"uote",
+                                             "message", "raw_sha256", "rule", "time", "\xef\xbc\xa1" };
+        const size_t n_keys = sizeof(keys) / sizeof(keys[0]);
+        struct buf got = BUF_INIT, want = BUF_INIT;
+        unsigned seed = 12345;
+
+        for (int round = 0; round < 3000; round++) {
+                size_t n = (size_t)round % 90, off = 0;
+                bool sorted = round % 3 == 0;
+                int64_t v = round % 7 == 0 ? -(int64_t)round * 1000003 : (int64_t)round * 7919;
+                json *obj = json_new_obj(), *model;
+                char k[32];
+
+                /* n members: a few named keys, the rest numbered ("k0042" sorts before "s"). */
+                for (size_t i = 0; i < n; i++) {
+                        json *val;
+
+                        seed = seed * 1103515245u + 12345u;
+                        if ((seed >> 16) % 3 == 0)
+                                snprintf(k, sizeof(k), "%s", keys[(seed >> 8) % n_keys]);
+                        else
+                                snprintf(k, sizeof(k), "k%04zu", sorted ? i : (size_t)(seed % 9973));
+                        switch ((seed >> 4) % 4) {
+                        case 0: val = json_new_int((int64_t)seed); break;
+                        case 1: val = json_new_str("va\"l\n"); break;
+                        case 2: val = json_new_null(); break;
+                        default:
+                                val = json_new_obj();
+                                assert_int_equal(json_obj_set_int(val, "seq", 1), 0);
+                        }
+                        assert_int_equal(json_obj_set(obj, k, val), 0);
+                }
+                if (sorted) { /* rebuilt in key order, so that it carries the sorted flag */
+                        json *p = NULL;
+                        char *c = canon_of(obj);
+
+                        assert_int_equal(parse_str(c, &p, NULL), 0);
+                        free(c);
+                        json_free(obj);
+                        obj = p;
+                }
+                char *before = canon_of(obj), *after;
+
+                model = json_clone(obj);
+                assert_non_null(model);
+                assert_int_equal(json_obj_set_int(model, "seq", v), 0);
+                buf_reset(&want);
+                assert_int_equal(json_canon(model, &want), 0);
+                buf_reset(&got);
+                assert_int_equal(buf_puts(&got, "pre"), 0);
+                assert_int_equal(json_canon_with_int(obj, "seq", v, &got, &off), 0);
+                if (got.len != want.len + 3 || memcmp(got.data + 3, want.data, want.len) != 0)
+                        fail_msg("round %d: %s, model %s", round, got.data + 3, want.data);
+                snprintf(k, sizeof(k), "\"seq\":%lld", (long long)v);
+                assert_true(off >= 3 + 6 && off < got.len);
+                assert_memory_equal(got.data + off - 6, k, strlen(k));
+                /* The tree is not changed. */
+                after = canon_of(obj);
+                assert_string_equal(before, after);
+                free(before);
+                free(after);
+                json_free(model);
+                json_free(obj);
+        }
+        assert_int_equal(json_canon_with_int(NULL, "seq", 1, &got, NULL), -EINVAL);
         buf_free(&got);
         buf_free(&want);
 }
@@ -940,6 +1022,7 @@ int main(void)
                 cmocka_unit_test(test_member_order),
                 cmocka_unit_test(test_parse_in),
                 cmocka_unit_test(test_canon_str_model),
+                cmocka_unit_test(test_canon_with_int_model),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -324,10 +324,11 @@ def shared_daemons(mc, group, chains, key, exports, claim_window=None):
     return ds
 
 
-def start_with_failpoint(d):
-    """The test hook of docs/RELIABILITY.md: the daemon exits 137 right after its first
-    store commit of Kafka records, before committing their offsets to the broker."""
-    os.environ["GATELOG_FAILPOINT"] = "kafka-after-db-commit"
+def start_with_failpoint(d, point="kafka-after-db-commit"):
+    """A test hook of docs/RELIABILITY.md: kafka-after-db-commit makes the daemon exit 137
+    right after its first store commit of Kafka records, before committing their offsets to
+    the broker; kafka-claim-commit-fail makes its first claim commits fail."""
+    os.environ["GATELOG_FAILPOINT"] = point
     try:
         d.start()
     finally:
@@ -598,6 +599,90 @@ def test_double_failover():
         mc.close()
 
 
+def test_commit_catches_up_with_store():
+    """Killed between its store commit and its broker commit (the failpoint), the daemon
+    restarts with the store ahead of the group's committed offset and nothing new to read:
+    it still commits what the store holds, so after a clean stop the lag is zero."""
+    mc = MockCluster([("cu", 1)])
+    d = Daemon(extra=kafka_yaml(mc.bootstraps, ["cu"], group="g-cu", session_timeout="3s"))
+    msgs = [json.dumps({"id": i}) for i in range(3)]
+    try:
+        produce(mc.bootstraps, "cu", msgs, partition=0)
+        # Each run stores at least one more message and dies before committing it to the
+        # broker; the messages may take several writer batches (a slow machine).
+        stored = {}
+        for _ in range(len(msgs)):
+            start_with_failpoint(d)
+            rc = d.proc.wait(timeout=60)
+            check(rc == 137, f"exited {rc}, not by the failpoint:\n" + d.read_log()[-3000:])
+            d.proc = None
+            d.log.close()
+            committed, stored = committed_within_store(mc, "g-cu", "cu", 1, d.db)
+            if stored == {0: 2}:
+                break
+        check(stored == {0: 2} and committed.get(0, -1) < 3,
+              f"the crashes did not leave the store ahead: stored {stored}, "
+              f"committed {committed}")
+        d.start()
+        wait_log(d, "kafka partition assigned")
+        check(d.stop() == 0, "daemon did not exit 0")
+        check(mc.committed("g-cu", "cu", 1) == {0: 3}, f"lag after a clean stop: "
+              f"{mc.committed('g-cu', 'cu', 1)}")
+        check_once(kafka_recs(db_records(d.db)), {("cu", 0): msgs})
+    finally:
+        d.cleanup()
+        mc.close()
+
+
+def test_claim_commit_fails_during_rebalance():
+    """A's claim commits fail (the failpoint), so A holds a message past a tick with its
+    partitions paused; meanwhile B joins the group. The rebalance completes only if A keeps
+    polling its consumer while it holds the message (serve_while_held in ingest/kafka.c):
+    A gives the held message up unstored, and it is read again. Afterwards every message is
+    stored exactly once across the two chains (by offset and payload; `query --count` equals
+    `--dedupe` equals what was produced) and `verify --export` passes over both chains."""
+    mc = MockCluster([("fo", 4)])
+    tmp = tempfile.mkdtemp(prefix="gatelog-held-")
+    key, exports = os.path.join(tmp, "shared.key"), os.path.join(tmp, "exports")
+    gatelog("keygen", "--out", key, check_rc=0)
+    a, b = shared_daemons(mc, "g-held", ["chain-a", "chain-b"], key, exports)
+    expected = {("fo", p): [json.dumps({"id": f"{p}-{i}"}, separators=(",", ":"))
+                            for i in range(100)] for p in range(4)}
+    total = sum(len(m) for m in expected.values())
+    try:
+        start_with_failpoint(a, "kafka-claim-commit-fail")
+        wait_log(a, "kafka partition assigned")
+        for (t, p), msgs in expected.items():
+            produce(mc.bootstraps, t, msgs, partition=p)
+        wait_log(a, r"claim commit: failpoint")
+        check(not kafka_recs(db_records(a.db)), "A stored a message whose claim failed")
+        b.start()
+        wait_log(a, r'msg="kafka revoke: held event released, not stored"')
+        wait_union([a.db, b.db], total)
+        time.sleep(0.5)
+        check(a.stop() == 0 and b.stop() == 0, "a daemon did not exit 0")
+        ra, rb = kafka_recs(db_records(a.db)), kafka_recs(db_records(b.db))
+        check(ra and rb, f"the partitions were not shared: {len(ra)} + {len(rb)} records")
+        check_once(ra + rb, expected)
+        for r in ra + rb:
+            check("redelivery" not in r["source"], f"a clean hand-over marked {r['source']}")
+        for d in (a, b):
+            d.seal()
+        q = ["query", "--export", exports, "--pubkey", key + ".pub"]
+        for extra in ([], ["--dedupe"]):
+            rc, out, err = gatelog(*q, "--count", "--format", "jsonl", *extra)
+            check(rc == 0 and json.loads(out)["count"] == total,
+                  f"query --count {extra}: {out.strip()} for {total} messages\n{err}")
+        rc, out, err = gatelog("verify", "--pubkey", key + ".pub", "--export", exports)
+        check(rc == 0, f"verify failed:\n{out}{err}")
+        check("chain chain-a" in out and "chain chain-b" in out, f"not both chains:\n{out}")
+    finally:
+        a.cleanup()
+        b.cleanup()
+        mc.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def test_backpressure():
     """A queue of 8 events against 3000 waiting messages: the partitions pause and resume
     many times, and every message is still stored exactly once."""
@@ -756,6 +841,7 @@ def test_bad_config():
 if __name__ == "__main__":
     tests = [test_payloads_and_malformed, test_backpressure, test_consumer_lag_metric,
              test_two_instances, test_failover_marked, test_double_failover,
+             test_commit_catches_up_with_store, test_claim_commit_fails_during_rebalance,
              test_broker_down_and_back,
              test_topic_created_later, test_bad_config, test_exactly_once]
     if len(sys.argv) > 1 and sys.argv[1] == "--fast":

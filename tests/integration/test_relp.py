@@ -19,9 +19,9 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tls"))
 from certs import fingerprint_sha256, make_pki  # noqa: E402
-from peers import (TEMPLATE, ListenDaemon, RelpClient, free_port, start_rsyslog,  # noqa: E402
-                   stop, syslog_line, wait_closed)
-from harness import (Failure, check, gatelog, logger, run_tests,  # noqa: E402
+from peers import (ListenDaemon, Relay, RelpClient, free_port, syslog_line,  # noqa: E402
+                   wait_closed)
+from harness import (Failure, check, gatelog, run_tests,  # noqa: E402
                      wait_metrics)
 
 PKI_DIR = tempfile.mkdtemp(prefix="gatelog-relp-pki-")
@@ -96,7 +96,7 @@ def tls_relp(paths=None, extra=""):
             "      allowed_names: [relay1.test]\n" + extra)
 
 
-def rsyslog_relp_conf(work, port, client=None):
+def relp_relay(port, client=None, work=None):
     """rsyslogd relaying imtcp to gatelog with omrelp; over TLS with the client certificate
     `client` of PKI when given (librelp's OpenSSL driver, gatelog's name checked)."""
     tls = ""
@@ -105,43 +105,36 @@ def rsyslog_relp_conf(work, port, client=None):
                '       tls.permittedpeer=["localhost"]\n'
                f'       tls.cacert="{PKI["ca"][0]}"\n'
                f'       tls.mycert="{PKI[client][0]}" tls.myprivkey="{PKI[client][1]}"\n')
-
-    def conf(inport):
-        return (f'global(workDirectory="{work}")\n'
-                'module(load="imtcp")\n' +
-                ('module(load="omrelp" tls.tlslib="openssl")\n' if client
-                 else 'module(load="omrelp")\n') +
-                f'input(type="imtcp" address="127.0.0.1" port="{inport}")\n' + TEMPLATE +
-                f'action(type="omrelp" target="127.0.0.1" port="{port}" template="gl"\n' + tls +
+    return Relay(
+        modules=('module(load="omrelp" tls.tlslib="openssl")\n' if client
+                 else 'module(load="omrelp")\n'),
+        action=(f'action(type="omrelp" target="127.0.0.1" port="{port}" template="gl"\n' + tls +
                 # timeout: how long omrelp waits for acknowledgements before it gives the
                 # session up (default 90 s) when gatelog died with its window full.
                 '       timeout="3" action.resumeRetryCount="-1" action.resumeInterval="1"\n'
-                '       queue.type="LinkedList" queue.size="20000")\n')
-    return conf
+                '       queue.type="LinkedList" queue.size="20000")\n'),
+        work=work, prefix="gatelog-relp-")
 
 
 def test_rsyslog_omrelp_forward():
     d = relp_daemon()
-    work = tempfile.mkdtemp(prefix="gatelog-relp-")
-    relay = None
+    relay = relp_relay(d.relp_port)
     try:
-        relay, inport = start_rsyslog(work, rsyslog_relp_conf(work, d.relp_port))
+        relay.start()
         lines = [f"relp event {i}: user=dave action=login outcome=failure" for i in range(80)]
-        logger(inport, lines, "-T", "--octet-count", "--rfc5424=notq", "-t", "sshd")
+        relay.send(lines, "sshd")
         recs = wait_messages(d, set(lines))
         for r in recs:
             check(r["source"]["transport"] == "relp", f"transport {r['source']}")
             check(r["source"]["peer"] == "127.0.0.1", f"peer {r['source']}")
             check(r["app"] == "sshd", "app lost")
         check_duplicates_flagged(recs)
-        stop(relay)
-        relay = None
+        relay.stop()
         d.seal()
         rc, out, err = d.verify_db()
         check(rc == 0, f"verify failed:\n{out}{err}")
     finally:
-        stop(relay)
-        shutil.rmtree(work, ignore_errors=True)
+        relay.close()
         d.cleanup()
 
 
@@ -194,13 +187,12 @@ def test_sigkill_while_rsyslog_sends():
     """rsyslog sends N messages over RELP while gatelog is SIGKILLed and restarted: all N
     end up as records (at-least-once), every resent copy is flagged, none is missing."""
     d = relp_daemon()
-    work = tempfile.mkdtemp(prefix="gatelog-relp-kill-")
-    relay = None
+    relay = relp_relay(d.relp_port)
     n = 400
     try:
-        relay, inport = start_rsyslog(work, rsyslog_relp_conf(work, d.relp_port))
+        relay.start()
         lines = [f"fault test {i:04d}: user=erin action=read outcome=success" for i in range(n)]
-        logger(inport, lines, "-T", "--octet-count", "--rfc5424=notq", "-t", "app")
+        relay.send(lines)
         for kill_at in (n // 5, n // 2):
             deadline = time.time() + 60
             while len(all_records(d)) < kill_at and time.time() < deadline:
@@ -211,12 +203,7 @@ def test_sigkill_while_rsyslog_sends():
             d.start()
         # rsyslog 8.2302 retries a suspended omrelp action only when a new message reaches
         # its queue: keep one coming until everything arrived (they become records too).
-        nudges = []
-
-        def nudge():
-            nudges.append(f"nudge {len(nudges)}")
-            logger(inport, [nudges[-1]], "-T", "--octet-count", "--rfc5424=notq", "-t", "app")
-        recs = wait_messages(d, set(lines), timeout=90, nudge=nudge)
+        recs = wait_messages(d, set(lines), timeout=90, nudge=relay.nudger())
         got = collections.Counter(r["message"] for r in recs)
         check(all(got[line] >= 1 for line in lines), "a message is missing")
         dups = check_duplicates_flagged(recs)
@@ -225,8 +212,7 @@ def test_sigkill_while_rsyslog_sends():
         rc, out, err = d.verify_db()
         check(rc == 0, f"verify failed after the kills:\n{out}{err}")
     finally:
-        stop(relay)
-        shutil.rmtree(work, ignore_errors=True)
+        relay.close()
         d.cleanup()
 
 
@@ -269,13 +255,12 @@ def test_rsyslog_omrelp_over_tls():
     """rsyslog's omrelp over TLS with a client certificate: every message arrives, and the
     records say the session was authenticated under the allow-list."""
     d = relp_daemon(tls_relp())
-    work = tempfile.mkdtemp(prefix="gatelog-relp-tls-")
-    relay = None
+    relay = relp_relay(d.relp_port, "relay1")
     try:
-        relay, inport = start_rsyslog(work, rsyslog_relp_conf(work, d.relp_port, "relay1"))
+        relay.start()
         lines = [f"relp tls event {i}: user=frank action=login outcome=success"
                  for i in range(60)]
-        logger(inport, lines, "-T", "--octet-count", "--rfc5424=notq", "-t", "sshd")
+        relay.send(lines, "sshd")
         recs = wait_messages(d, set(lines))
         for r in recs:
             src = r["source"]
@@ -284,14 +269,12 @@ def test_rsyslog_omrelp_over_tls():
                                      "allowed_names": ["relay1.test"]},
                   f"source.tls does not say how the sender was checked: {src.get('tls')}")
         check_duplicates_flagged(recs)
-        stop(relay)
-        relay = None
+        relay.stop()
         d.seal()
         rc, out, err = d.verify_db()
         check(rc == 0, f"verify failed:\n{out}{err}")
     finally:
-        stop(relay)
-        shutil.rmtree(work, ignore_errors=True)
+        relay.close()
         d.cleanup()
 
 
@@ -300,8 +283,7 @@ def test_tls_refused_clients_leave_no_record():
     client that never starts the handshake: refused, logged, counted; nothing becomes a
     record; an allowed sender works meanwhile."""
     d = relp_daemon(tls_relp(extra="      handshake_timeout: 1s\n"))
-    work = tempfile.mkdtemp(prefix="gatelog-relp-refused-")
-    relay = None
+    relay = relp_relay(d.relp_port, "intruder")
     try:
         for what, cert in {"no certificate": None, "untrusted CA": "rogue",
                            "name not allowed": "intruder"}.items():
@@ -311,9 +293,8 @@ def test_tls_refused_clients_leave_no_record():
                 raise Failure(f"{what}: the server acknowledged {rsp!r}")
             except (OSError, ConnectionError, ssl.SSLError):
                 pass  # refused during or right after the handshake: what we want
-        relay, inport = start_rsyslog(work, rsyslog_relp_conf(work, d.relp_port, "intruder"))
-        logger(inport, ["forbidden message (rsyslog as intruder)"], "-T", "--octet-count",
-               "--rfc5424=notq", "-t", "app")
+        relay.start()
+        relay.send(["forbidden message (rsyslog as intruder)"])
         silent = socket.create_connection(("127.0.0.1", d.relp_port), timeout=10)
         check(wait_closed(silent), "a client that never starts TLS kept its session")
         good = RelpClient(d.relp_port, PKI, "relay1")
@@ -323,8 +304,7 @@ def test_tls_refused_clients_leave_no_record():
         while d.read_log().count("client=\"DNSname: intruder.test") < 2 and \
                 time.time() < deadline:
             time.sleep(0.2)  # rsyslog retries every second: each try is refused
-        stop(relay)
-        relay = None
+        relay.stop()
         check(d.stop() == 0, "clean stop")
         recs = all_records(d)
         check([r["message"] for r in recs] == ["allowed marker"],
@@ -338,8 +318,7 @@ def test_tls_refused_clients_leave_no_record():
         check(dropped["tls_refused"] >= 4, f"refusals not counted in the manifest: {dropped}")
         check(dropped["tls_handshake_timeout"] >= 1, f"timeout not counted: {dropped}")
     finally:
-        stop(relay)
-        shutil.rmtree(work, ignore_errors=True)
+        relay.close()
         d.cleanup()
 
 
@@ -348,11 +327,10 @@ def test_limits_flood_slow_loris_oversize():
     limits close them and count them (metrics and manifest); an oversize frame is stored cut
     and flagged and its session goes on."""
     d = relp_daemon("      idle_timeout: 2s\n      max_per_peer: 3\n", max_message="1KiB")
-    work = tempfile.mkdtemp(prefix="gatelog-relp-limits-")
-    relay = None
+    relay = relp_relay(d.relp_port)
     socks = []
     try:
-        relay, inport = start_rsyslog(work, rsyslog_relp_conf(work, d.relp_port))
+        relay.start()
         # A flood from 127.0.0.2: 20 connections that never say anything.
         for _ in range(20):
             try:
@@ -367,20 +345,15 @@ def test_limits_flood_slow_loris_oversize():
             s.sendall(b"1 open 8")
         lines = [f"during the flood {i}: user=gina action=read outcome=success"
                  for i in range(50)]
-        logger(inport, lines, "-T", "--octet-count", "--rfc5424=notq", "-t", "app")
+        relay.send(lines)
         wait_messages(d, set(lines))
         for s in socks + loris:
             check(wait_closed(s), "a flood or slow-loris connection was never closed")
         # Drops reach the metrics with the writer's next commit: one more message brings it.
         # rsyslog's own session went quiet for idle_timeout too and was closed: it reconnects
         # when a message comes after its retry interval (PEERS.md), hence the nudges.
-        nudges = []
-
-        def nudge():
-            nudges.append(f"nudge {len(nudges)}")
-            logger(inport, [nudges[-1]], "-T", "--octet-count", "--rfc5424=notq", "-t", "app")
-        logger(inport, ["after the flood"], "-T", "--octet-count", "--rfc5424=notq", "-t", "app")
-        wait_messages(d, {"after the flood"}, nudge=nudge)
+        relay.send(["after the flood"])
+        wait_messages(d, {"after the flood"}, nudge=relay.nudger())
         wait_metrics(d, "17 refused and 6 idle sessions",
                      lambda m: dropped_metric(m, "conn_limit") >= 17 and
                      dropped_metric(m, "idle_timeout") >= 6, show=("dropped",))
@@ -398,8 +371,7 @@ def test_limits_flood_slow_loris_oversize():
         log = d.read_log()
         for what in ("reason=per_peer_limit", "reason=idle_timeout", "relp frame truncated"):
             check(what in log, f"{what} not in the log")
-        stop(relay)
-        relay = None
+        relay.stop()
         check(d.stop() == 0, "clean stop")
         d.seal()
         dropped = dropped_in_epochs(d)
@@ -411,8 +383,7 @@ def test_limits_flood_slow_loris_oversize():
     finally:
         for s in socks:
             s.close()
-        stop(relay)
-        shutil.rmtree(work, ignore_errors=True)
+        relay.close()
         d.cleanup()
 
 
@@ -424,11 +395,11 @@ def test_sighup_reload_keeps_rsyslog_session():
     shutil.copy(PKI["server"][0], cert)
     shutil.copy(PKI["server"][1], key)
     d = relp_daemon(tls_relp(paths=(cert, key)))
-    relay = None
+    relay = relp_relay(d.relp_port, "relay1", work=work)
     try:
-        relay, inport = start_rsyslog(work, rsyslog_relp_conf(work, d.relp_port, "relay1"))
+        relay.start()
         first = [f"before the reload {i}" for i in range(20)]
-        logger(inport, first, "-T", "--octet-count", "--rfc5424=notq", "-t", "app")
+        relay.send(first)
         wait_messages(d, set(first))
         session = client_ports(d.relp_port)
         check(len(session) == 1, f"rsyslog should hold one session: {session}")
@@ -443,7 +414,7 @@ def test_sighup_reload_keeps_rsyslog_session():
         check(server_fp(d.relp_port) == fingerprint_sha256(PKI["server2"][0]),
               "a session opened after the reload did not get the new certificate")
         second = [f"after the reload {i}" for i in range(20)]
-        logger(inport, second, "-T", "--octet-count", "--rfc5424=notq", "-t", "app")
+        relay.send(second)
         wait_messages(d, set(second))
         check(client_ports(d.relp_port) == session,
               "rsyslog's established session did not survive the reload")
@@ -456,12 +427,11 @@ def test_sighup_reload_keeps_rsyslog_session():
         check("reload failed" in d.read_log(), "a broken certificate was not reported")
         check(server_fp(d.relp_port) == fingerprint_sha256(PKI["server2"][0]),
               "a failed reload changed the certificate")
-        logger(inport, ["after a failed reload"], "-T", "--octet-count", "--rfc5424=notq",
-               "-t", "app")
+        relay.send(["after a failed reload"])
         wait_messages(d, {"after a failed reload"})
         check(client_ports(d.relp_port) == session, "the failed reload dropped rsyslog")
     finally:
-        stop(relay)
+        relay.close()
         d.cleanup()
         shutil.rmtree(work, ignore_errors=True)
 

@@ -18,9 +18,9 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tls"))
 from certs import fingerprint_sha256, make_pki  # noqa: E402
-from peers import (TEMPLATE, ListenDaemon, frame, start_rsyslog, stop, syslog_line,  # noqa: E402
-                   tls_client, wait_closed)
-from harness import check, gatelog, logger, run_tests  # noqa: E402
+from peers import (ListenDaemon, Relay, frame, syslog_line, tls_client,  # noqa: E402
+                   wait_closed)
+from harness import check, gatelog, run_tests  # noqa: E402
 
 PKI_DIR = tempfile.mkdtemp(prefix="gatelog-pki-")
 PKI = make_pki(PKI_DIR)
@@ -42,31 +42,29 @@ def messages(d):
 
 def test_rsyslog_over_tls_with_client_cert():
     d = ListenDaemon(tls_listener())
-    work = tempfile.mkdtemp(prefix="gatelog-rsyslog-tls-")
     relay = None
     try:
         d.start()
         port = d.ports["tls"]
         cert, key = PKI["relay1"]
-
-        def conf(inport):
-            return (f'global(workDirectory="{work}" DefaultNetstreamDriver="ossl"\n'
-                    f'       DefaultNetstreamDriverCAFile="{PKI["ca"][0]}"\n'
-                    f'       DefaultNetstreamDriverCertFile="{cert}"\n'
-                    f'       DefaultNetstreamDriverKeyFile="{key}")\n'
-                    'module(load="imtcp" StreamDriver.Name="ptcp" StreamDriver.Mode="0")\n'
-                    f'input(type="imtcp" address="127.0.0.1" port="{inport}")\n' + TEMPLATE +
-                    f'action(type="omfwd" target="127.0.0.1" port="{port}" protocol="tcp"\n'
+        # The imtcp input stays plain (ptcp): only the forwarding side speaks TLS.
+        relay = Relay(
+            global_opts=(' DefaultNetstreamDriver="ossl"\n'
+                         f'       DefaultNetstreamDriverCAFile="{PKI["ca"][0]}"\n'
+                         f'       DefaultNetstreamDriverCertFile="{cert}"\n'
+                         f'       DefaultNetstreamDriverKeyFile="{key}"'),
+            imtcp=' StreamDriver.Name="ptcp" StreamDriver.Mode="0"',
+            action=(f'action(type="omfwd" target="127.0.0.1" port="{port}" protocol="tcp"\n'
                     '       tcp_framing="octet-counted" template="gl" StreamDriver="ossl"\n'
                     '       StreamDriverMode="1" StreamDriverAuthMode="x509/name"\n'
-                    '       StreamDriverPermittedPeers="localhost")\n')
-        relay, inport = start_rsyslog(work, conf)
+                    '       StreamDriverPermittedPeers="localhost")\n'),
+            prefix="gatelog-rsyslog-tls-")
+        relay.start()
         lines = [f"tls relayed event {i}: user=carol action=sudo outcome=success"
                  for i in range(60)]
-        logger(inport, lines, "-T", "--octet-count", "--rfc5424=notq", "-t", "sudo")
+        relay.send(lines, "sudo")
         d.wait_records(len(lines))
-        stop(relay)
-        relay = None
+        relay.stop()
         d.seal()
         recs = d.query()
         got = {r["message"] for r in recs}
@@ -87,8 +85,8 @@ def test_rsyslog_over_tls_with_client_cert():
         rc, out, err = d.verify_db()
         check(rc == 0, f"verify failed:\n{out}{err}")
     finally:
-        stop(relay)
-        shutil.rmtree(work, ignore_errors=True)
+        if relay:
+            relay.close()
         d.cleanup()
 
 

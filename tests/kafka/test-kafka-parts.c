@@ -230,12 +230,17 @@ static void test_durable_vs_model(void **state)
         for (int i = 0; i < 4; i++)
                 p[i] = kafka_parts_get(m.t, "x", i, &m.index[i]);
         assert_int_equal(pthread_create(&th, NULL, writer_thread, &m), 0);
-        /* The loop thread meanwhile: durable never goes back. */
+        /* The loop thread meanwhile: durable never goes back, also while the loop raises it
+         * itself (an assignment to what the store holds) against the writer. */
         for (int k = 0; k < 100000; k++)
                 for (int i = 0; i < 4; i++) {
-                        int64_t d = atomic_load(&p[i]->durable);
+                        int64_t d;
 
+                        if (k % 97 == 0)
+                                kafka_part_durable_raise(p[i], k / 2);
+                        d = atomic_load(&p[i]->durable);
                         assert_true(d >= seen[i]);
+                        assert_true(k % 97 != 0 || d >= k / 2);
                         seen[i] = d;
                 }
         pthread_join(th, NULL);
@@ -259,6 +264,10 @@ static void test_durable_vs_model(void **state)
                 kafka_token_make(m.index[0], 5, &tok);
                 kafka_parts_durable(m.t, tok);
                 assert_true(atomic_load(&p[0]->durable) > 5);
+                kafka_part_durable_raise(p[0], 5);
+                assert_true(atomic_load(&p[0]->durable) > 5);
+                kafka_part_durable_raise(p[0], m.n + 10);
+                assert_int_equal(atomic_load(&p[0]->durable), m.n + 10);
         }
         kafka_parts_free(m.t);
 }

@@ -270,6 +270,41 @@ static void test_insert_duplicate_and_rollback(void **state)
         assert_string_equal(c.seqs, "4,5");
 }
 
+/* issue 12: schema 2 indexes records per batch; a record stored outside a transaction gets
+ * a transaction (and index rows) of its own. Ids with a space cannot be stored. */
+static int seq_cb(void *ud, const struct store_record *r)
+{
+        char *text = ud;
+        size_t k = strlen(text);
+
+        snprintf(text + k, 64 - k, "%s%lld", k ? "," : "", (long long)r->seq);
+        return 0;
+}
+
+static void test_insert_outside_transaction(void **state)
+{
+        struct fixture *f = *state;
+        const char *ok[] = { "CC6.1" }, *bad[] = { "CC 6.1" };
+        struct store_record r = { .seq = 6, .epoch = 1, .time_us = 7000, .data = "{}",
+                                  .len = 2, .criteria = ok, .n_criteria = 1 };
+        struct store_query q = { "CC6.1", NULL, INT64_MIN, INT64_MAX, true };
+        char seen[64] = "";
+        int64_t max = 0;
+
+        assert_int_equal(store_record_insert(f->s, &r), 0);
+        assert_int_equal(store_query(f->s, &q, seq_cb, seen), 0);
+        assert_string_equal(seen, "0,1,4,6");
+        seen[0] = '\0';
+        q = (struct store_query){ NULL, NULL, 6500, 8000, true };
+        assert_int_equal(store_query(f->s, &q, seq_cb, seen), 0);
+        assert_string_equal(seen, "6");
+        r.seq = 7;
+        r.criteria = bad;
+        assert_int_equal(store_record_insert(f->s, &r), -EINVAL);
+        assert_int_equal(store_records_max_seq(f->s, &max), 0);
+        assert_int_equal(max, 6);
+}
+
 struct epochs_seen {
         char text[128];
 };
@@ -419,7 +454,7 @@ static void test_meta(void **state)
         assert_string_equal(v, "prod2");
         free(v);
         assert_int_equal(store_meta_get(f->s, "schema", &v), 0);
-        assert_string_equal(v, "1");
+        assert_string_equal(v, "2");
         free(v);
 }
 
@@ -474,11 +509,11 @@ static void test_open_refusals(void **state)
         assert_int_equal(access(path, F_OK), -1); /* read-only never creates */
 
         /* Another schema version is refused, read-only and read-write alike. */
-        assert_int_equal(store_meta_set(f->s, "schema", "2"), 0);
+        assert_int_equal(store_meta_set(f->s, "schema", "3"), 0);
         assert_int_equal(store_open(f->path, STORE_READONLY, &s, &err), -EPROTO);
         assert_non_null(strstr(err.msg, "version"));
         assert_int_equal(store_open(f->path, STORE_READWRITE, &s, &err), -EPROTO);
-        assert_int_equal(store_meta_set(f->s, "schema", "1"), 0);
+        assert_int_equal(store_meta_set(f->s, "schema", "2"), 0);
 
         /* Some other application's SQLite file. */
         snprintf(path, sizeof(path), "%s/other.db", f->dir);
@@ -507,6 +542,8 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_records_foreach, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_records_leaves, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_insert_duplicate_and_rollback, setup,
+                                                teardown),
+                cmocka_unit_test_setup_teardown(test_insert_outside_transaction, setup,
                                                 teardown),
                 cmocka_unit_test_setup_teardown(test_epochs, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_epoch_last_empty, setup, teardown),

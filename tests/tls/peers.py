@@ -7,11 +7,12 @@ import socket
 import ssl
 import subprocess
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
-from harness import Daemon, Failure, check  # noqa: E402
+from harness import Daemon, Failure, check, logger  # noqa: E402
 
 # Under LeakSanitizer: librelp's own leak at exit is not ours (lsan.supp says which).
 os.environ["LSAN_OPTIONS"] = (os.environ.get("LSAN_OPTIONS", "") +
@@ -92,6 +93,57 @@ def stop(proc):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+class Relay:
+    """rsyslogd as the relay the TCP, TLS and RELP tests put between logger and gatelog: imtcp
+    on a free port, the template above, and one forwarding `action` (its modules and global
+    options given too). start() runs it in a temporary folder (or `work`, which is then the
+    caller's); close() stops it and removes the folder it made, so a test's finally needs one
+    call whatever state the relay is in."""
+
+    def __init__(self, action, modules="", imtcp="", global_opts="", work=None,
+                 prefix="gatelog-relay-"):
+        self.action, self.modules, self.imtcp, self.global_opts = action, modules, imtcp, \
+            global_opts
+        self.work, self.own_work, self.prefix = work, work is None, prefix
+        self.proc, self.inport = None, None
+
+    def conf(self, inport):
+        return (f'global(workDirectory="{self.work}"{self.global_opts})\n'
+                f'module(load="imtcp"{self.imtcp})\n' + self.modules +
+                f'input(type="imtcp" address="127.0.0.1" port="{inport}")\n' + TEMPLATE +
+                self.action)
+
+    def start(self):
+        if self.work is None:
+            self.work = tempfile.mkdtemp(prefix=self.prefix)
+        self.proc, self.inport = start_rsyslog(self.work, self.conf)
+        return self
+
+    def send(self, lines, app="app"):
+        """logger into the relay: TCP octet-counted RFC 5424 without timeQuality (PEERS.md)."""
+        logger(self.inport, lines, "-T", "--octet-count", "--rfc5424=notq", "-t", app)
+
+    def nudger(self, app="app"):
+        """rsyslog retries a suspended action only when a new message reaches its queue
+        (PEERS.md): a function sending one more ("nudge N") each time it is called."""
+        sent = []
+
+        def nudge():
+            sent.append(f"nudge {len(sent)}")
+            self.send([sent[-1]], app)
+        return nudge
+
+    def stop(self):
+        stop(self.proc)
+        self.proc = None
+
+    def close(self):
+        self.stop()
+        if self.own_work and self.work:
+            shutil.rmtree(self.work, ignore_errors=True)
+            self.work = None
 
 
 def tls_client(port, pki, cert=None, src="127.0.0.1", ca="ca"):

@@ -1,0 +1,139 @@
+/* Blocks of one size recycled between threads (see recycle.h).
+ *
+ * Idle blocks sit on two lists: `shared`, a lock-free stack that any thread pushes to, and
+ * `own`, the owner's private list. recycle_get pops `own`; when it is empty it takes the
+ * whole of `shared` with one exchange. Only exchanges ever remove from `shared`, so the
+ * stack has no ABA problem. `n_idle` counts the idle blocks (the owner's pops are subtracted
+ * 64 at a time, so it may count up to 64 too many): a block put while keep_max are idle is
+ * freed instead (after a burst), and no list is ever walked (each step would be a cache miss
+ * on a block last written by another core).
+ *
+ * Lifetime: `refs` counts the owner (1), every block handed out and not yet back, and a
+ * credit the owner takes 64 at a time (so that recycle_get seldom touches the shared cache
+ * line). Whoever drops refs to zero (a putter, or the owner at release) frees it all. */
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "core/recycle.h"
+
+struct idle {
+        struct idle *next;
+};
+
+/* References the owner takes at once (see the top of the file). */
+#define RECYCLE_CREDIT 64
+
+struct recycle {
+        size_t block_size, keep_max;
+        /* Owner thread only. */
+        struct idle *own;
+        uint64_t credit;
+        size_t popped;           /* pops not yet subtracted from n_idle */
+        /* Shared: written by every putter. */
+        _Alignas(64) _Atomic(struct idle *) shared;
+        _Atomic size_t n_idle;
+        _Atomic uint64_t refs;
+};
+
+int recycle_new(size_t block_size, size_t keep_max, struct recycle **ret)
+{
+        struct recycle *r;
+
+        if (block_size < sizeof(struct idle))
+                return -EINVAL;
+        r = aligned_alloc(64, (sizeof(*r) + 63) & ~(size_t)63);
+        if (!r)
+                return -ENOMEM;
+        r->block_size = block_size;
+        r->keep_max = keep_max;
+        r->own = NULL;
+        r->credit = 0;
+        r->popped = 0;
+        atomic_init(&r->shared, NULL);
+        atomic_init(&r->n_idle, 0);
+        atomic_init(&r->refs, 1);
+        *ret = r;
+        return 0;
+}
+
+size_t recycle_block_size(const struct recycle *r)
+{
+        return r->block_size;
+}
+
+static void free_list(struct idle *b)
+{
+        for (struct idle *next; b; b = next) {
+                next = b->next;
+                free(b);
+        }
+}
+
+static void unref(struct recycle *r, uint64_t k)
+{
+        if (atomic_fetch_sub_explicit(&r->refs, k, memory_order_acq_rel) == k) {
+                free_list(r->own);
+                free_list(atomic_exchange_explicit(&r->shared, NULL, memory_order_acquire));
+                free(r);
+        }
+}
+
+void *recycle_get(struct recycle *r)
+{
+        struct idle *b = r->own;
+
+        if (!b) /* take over what the other threads gave back */
+                b = atomic_exchange_explicit(&r->shared, NULL, memory_order_acquire);
+        if (b) {
+                r->own = b->next;
+                /* The block was last written on another core: fetch the next one early. */
+                if (r->own)
+                        __builtin_prefetch(r->own);
+                if (++r->popped == RECYCLE_CREDIT) {
+                        atomic_fetch_sub_explicit(&r->n_idle, r->popped, memory_order_relaxed);
+                        r->popped = 0;
+                }
+        } else {
+                b = malloc(r->block_size);
+                if (!b)
+                        return NULL;
+        }
+        if (r->credit == 0) {
+                atomic_fetch_add_explicit(&r->refs, RECYCLE_CREDIT, memory_order_relaxed);
+                r->credit = RECYCLE_CREDIT;
+        }
+        r->credit--;
+        return b;
+}
+
+void recycle_put(struct recycle *r, void *block)
+{
+        struct idle *b = block;
+        struct idle *head;
+
+        if (atomic_fetch_add_explicit(&r->n_idle, 1, memory_order_relaxed) >= r->keep_max) {
+                atomic_fetch_sub_explicit(&r->n_idle, 1, memory_order_relaxed);
+                free(block);
+                unref(r, 1);
+                return;
+        }
+        head = atomic_load_explicit(&r->shared, memory_order_relaxed);
+        do
+                b->next = head;
+        while (!atomic_compare_exchange_weak_explicit(&r->shared, &head, b, memory_order_release,
+                                                      memory_order_relaxed));
+        unref(r, 1);
+}
+
+void recycle_forget(struct recycle *r)
+{
+        unref(r, 1);
+}
+
+void recycle_release(struct recycle *r)
+{
+        if (r)
+                unref(r, r->credit + 1);
+}

@@ -1,0 +1,31 @@
+/* Blocks of one size handed from one thread to others and back, without malloc (issue 12).
+ *
+ * Why: a collector's loop thread allocates each event and its record, and the writer's
+ * threads free them. Freed on another thread, glibc's blocks miss the allocating thread's
+ * cache and go through its arena's lock, bins and top-chunk trimming: that was over a third
+ * of the loop thread's CPU (perf, TCP syslog). Here the freeing thread pushes the block on
+ * a lock-free stack and the owner thread takes the stack back in one exchange.
+ *
+ * Threads: recycle_get only on the owner's thread (the one that made it); recycle_put and
+ * recycle_forget on any thread. The owner calls recycle_release when it is done; the
+ * recycler itself is freed when that has happened and every block it handed out has come
+ * back (put or forgotten), on whichever thread does the last of these. */
+#pragma once
+#include <stddef.h>
+
+struct recycle;
+
+/* Blocks of block_size bytes (at least a pointer; each is a malloc'd block, so
+ * malloc_usable_size and free work on it); about keep_max idle blocks are kept at most
+ * (up to 64 more), a block given back beyond that is freed. 0, -EINVAL or -ENOMEM. */
+int recycle_new(size_t block_size, size_t keep_max, struct recycle **ret);
+/* The block size given to recycle_new. */
+size_t recycle_block_size(const struct recycle *r);
+/* A block (contents undefined), or NULL when out of memory. Owner thread only. */
+void *recycle_get(struct recycle *r);
+/* Gives a block of r back (any thread). */
+void recycle_put(struct recycle *r, void *block);
+/* A block of r that will be freed with free() instead of coming back (any thread). */
+void recycle_forget(struct recycle *r);
+/* The owner is done with r (accepts NULL); r goes once its blocks are back. */
+void recycle_release(struct recycle *r);

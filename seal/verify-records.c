@@ -1,0 +1,262 @@
+/* The verifier's checks of an epoch's records: each one's seq and canonical form, its leaf
+ * hash and criteria tags, then the count, root and criteria roots at the end. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/tm.h"
+#include "seal/verify-int.h"
+
+/* ---- Records ---- */
+
+int vf_leaves_reserve(struct seal_verifier *v, size_t n)
+{
+        uint8_t (*nl)[HASH_LEN];
+        int64_t *ns;
+
+        if (n <= v->alloc_leaves)
+                return 0;
+        vf_hash_quiesce(v);  /* issue 12: the worker must not hash into a moved array */
+        nl = realloc(v->leaves, n * sizeof(*nl));
+        if (!nl)
+                return -ENOMEM;
+        v->leaves = nl;
+        ns = realloc(v->seqs, n * sizeof(*ns));
+        if (!ns)
+                return -ENOMEM;
+        v->seqs = ns;
+        if (v->stable) {
+                struct seal_blob *sp = realloc(v->spans, n * sizeof(*sp));
+
+                if (!sp)
+                        return -ENOMEM;
+                v->spans = sp;
+        }
+        v->alloc_leaves = n;
+        return 0;
+}
+
+/* Tags record i with the ids of its "criteria" array. */
+static int record_criteria(struct seal_verifier *v, const json *rec, size_t i, int64_t seq,
+                           const struct seal_blob *b)
+{
+        /* issue 12: a record with a raw newline is no line of a tsc file (data NULL). */
+        const char *data = memchr(b->data, '\n', b->len) ? NULL : b->data;
+        size_t len = b->len;
+        const json *arr = json_obj_get(rec, "criteria");
+        size_t n = json_len(arr);
+
+        if (!arr)
+                return 0;
+        if (json_type_of(arr) != JSON_ARR) {
+                vf_problem(v, seq, "record member \"criteria\" is not an array");
+                return 0;
+        }
+        for (size_t k = 0; k < n; k++) {
+                const char *id = json_str(json_arr_at(arr, k), NULL);
+                struct crit *c;
+
+                if (!id) {
+                        vf_problem(v, seq, "criteria[%zu] is not a string", k);
+                        continue;
+                }
+                c = vf_crit_get(v, id, true);
+                if (!c || vf_crit_tag(v, c, i, data, len) < 0)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+/* Checks the seq of record i against the one expected; returns the seq to report under. */
+static int64_t record_seq_num(struct seal_verifier *v, int64_t s, size_t i, bool *known,
+                              uint64_t *expected);
+
+static int64_t record_seq(struct seal_verifier *v, const json *rec, size_t i, bool *known,
+                          uint64_t *expected)
+{
+        const json *j = json_obj_get(rec, "seq");
+        int64_t want = *known ? (int64_t)*expected : -1;
+
+        if (!j || json_type_of(j) != JSON_INT || json_int(j) < 0) {
+                vf_problem(v, want, "record has no non-negative integer \"seq\"");
+                if (*known)
+                        (*expected)++;
+                return want;
+        }
+        return record_seq_num(v, json_int(j), i, known, expected);
+}
+
+/* issue 12: the seq checks on a number, shared by the scanner's fast path. */
+static int64_t record_seq_num(struct seal_verifier *v, int64_t s, size_t i, bool *known,
+                              uint64_t *expected)
+{
+        int64_t want = *known ? (int64_t)*expected : -1;
+
+        if (*known && s != want && i == 0)
+                vf_problem(v, s, "first record has seq %" PRId64 ", expected %" PRId64, s, want);
+        else if (*known && s == want + 1)
+                vf_problem(v, s, "seq jumps from %" PRId64 " to %" PRId64 ": record %" PRId64
+                        " missing", want - 1, s, want);
+        else if (*known && s > want)
+                vf_problem(v, s, "seq jumps from %" PRId64 " to %" PRId64 ": records %" PRId64
+                        " to %" PRId64 " missing", want - 1, s, want, s - 1);
+        else if (*known && s < want)
+                vf_problem(v, s, "out of order or repeated: comes after seq %" PRId64, want - 1);
+        /* Resynchronise forwards only, so that a swap or a duplicate is reported once. */
+        if (!*known || s >= want) {
+                *expected = (uint64_t)s + 1;
+                *known = true;
+        }
+        return s;
+}
+
+static int check_record(struct seal_verifier *v, const struct seal_blob *b, size_t i,
+                        bool *known, uint64_t *expected)
+{
+        struct json_error jerr = { 0 };
+        json *rec = NULL;
+        int64_t seq;
+        int r;
+
+        vf_hash_leaf(v, i, b->data, b->len);
+        r = json_parse(b->data, b->len, &rec, &jerr);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0) {
+                seq = *known ? (int64_t)(*expected)++ : -1;
+                v->seqs[i] = seq;
+                vf_problem(v, seq, "record is not valid JSON (%s at byte %zu)", jerr.msg,
+                        jerr.offset);
+                return 0;
+        }
+        if (json_type_of(rec) != JSON_OBJ) {
+                seq = *known ? (int64_t)(*expected)++ : -1;
+                vf_problem(v, seq, "record is not a JSON object");
+        } else {
+                seq = record_seq(v, rec, i, known, expected);
+                r = record_criteria(v, rec, i, seq, b);
+        }
+        v->seqs[i] = seq;
+        if (r == 0) {
+                r = vf_is_canonical(rec, b->data, b->len);
+                if (r == 0)
+                        vf_problem(v, seq, "record is not canonical JSON");
+        }
+        json_free(rec);
+        return r < 0 ? r : 0;
+}
+
+/* merkle_root_of over leaves[idx[0]], ..., leaves[idx[n-1]], the same recursion without
+ * copying the tagged leaves out first (issue 12: that copy was an epoch-sized allocation). */
+static void root_of_tagged(const uint8_t (*leaves)[HASH_LEN], const size_t *idx, size_t n,
+                           uint8_t out[HASH_LEN])
+{
+        uint8_t left[HASH_LEN], right[HASH_LEN];
+        size_t k = 1;
+
+        if (n == 0) {
+                hash_sha256("", 0, out);
+                return;
+        }
+        if (n == 1) {
+                memcpy(out, leaves[idx[0]], HASH_LEN);
+                return;
+        }
+        while (k < n - k)
+                k <<= 1;
+        root_of_tagged(leaves, idx, k, left);
+        root_of_tagged(leaves, idx + k, n - k, right);
+        merkle_node_hash(left, right, out);
+}
+
+static void check_criteria_roots(struct seal_verifier *v)
+{
+        char a[HASH_HEX_LEN], b[HASH_HEX_LEN];
+
+        for (size_t k = 0; k < v->n_crits; k++) {
+                struct crit *c = &v->crits[k];
+                uint8_t root[HASH_LEN];
+
+                if (!c->in_manifest) {
+                        vf_problem(v, -1, "%zu record%s tagged with criterion \"%s\" but the "
+                                "manifest does not list it", c->n_idx,
+                                c->n_idx == 1 ? " is" : "s are", c->id);
+                        continue;
+                }
+                root_of_tagged((const uint8_t (*)[HASH_LEN])v->leaves, c->idx, c->n_idx, root);
+                if (c->m_count != c->n_idx)
+                        vf_problem(v, -1, "criterion \"%s\": manifest count is %" PRIu64
+                                " but %zu record%s tagged with it", c->id, c->m_count,
+                                c->n_idx, c->n_idx == 1 ? " is" : "s are");
+                if (memcmp(root, c->m_root, HASH_LEN) != 0)
+                        vf_problem(v, -1, "criterion \"%s\" root mismatch: manifest says %s, "
+                                "records give %s", c->id, (vf_hex_of(c->m_root, a), a),
+                                (vf_hex_of(root, b), b));
+        }
+}
+
+/* issue 12: one record of the epoch being fed. The scanner decides most records without a
+ * tree; the others take the full parser (check_record), which also words any problem. sc is
+ * the scan of these bytes when the caller ran it (decided: its answer), NULL to scan here. */
+int vf_feed_record(struct seal_verifier *v, const char *data, size_t len, int decided,
+                   const struct seal_scan *sc)
+{
+        struct seal_scan own;
+        size_t i = v->n_leaves;
+        int64_t seq;
+
+        if (i == v->alloc_leaves) {
+                int r = vf_leaves_reserve(v, i ? 2 * i : 1024);
+                if (r < 0)
+                        return r;
+        }
+        v->n_leaves++;
+        if (!sc) {
+                decided = seal_scan_record(data, len, &own);
+                sc = &own;
+        }
+        if (!decided) {
+                struct seal_blob b = { data, len };
+                return check_record(v, &b, i, &v->known, &v->expected);
+        }
+        vf_hash_leaf(v, i, data, len);
+        seq = record_seq_num(v, sc->seq, i, &v->known, &v->expected);
+        v->seqs[i] = seq;
+        for (size_t k = 0; k < sc->n_criteria; k++) {
+                struct crit *c = vf_crit_get_n(v, sc->criteria[k].p, sc->criteria[k].len, true);
+                if (!c || vf_crit_tag(v, c, i, data, len) < 0)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+/* The epoch's count, root and criteria roots, once every record was fed. */
+int vf_records_check(struct seal_verifier *v, const struct mf *f)
+{
+        char a[HASH_HEX_LEN], b[HASH_HEX_LEN];
+        uint8_t root[HASH_LEN];
+        size_t n = v->n_leaves;
+
+        vf_hash_finish(v);  /* issue 12: every leaf, whichever thread hashed it */
+        if (f->has_count && f->count != n)
+                vf_problem(v, -1, "manifest count is %" PRIu64 " but %zu records were given",
+                        f->count, n);
+        merkle_root_of((const uint8_t (*)[HASH_LEN])v->leaves, n, root);
+        if (f->has_root && memcmp(root, f->root, HASH_LEN) != 0)
+                vf_problem(v, -1, "root mismatch: manifest says %s, records give %s",
+                        (vf_hex_of(f->root, a), a), (vf_hex_of(root, b), b));
+        if (f->has_criteria)
+                check_criteria_roots(v);
+        /* The next epoch continues from what the manifest claims when it can be read. */
+        if (f->has_first_seq && f->has_count) {
+                v->next_seq = f->first_seq + f->count;
+                v->have_seq = true;
+        } else if (v->known) {
+                v->next_seq = v->expected;
+                v->have_seq = true;
+        }
+        return 0;
+}
