@@ -334,6 +334,23 @@ static int member_cmp(const void *a, const void *b)
         return json_key_cmp_fast(x->key, x->key_len, y->key, y->key_len);
 }
 
+/* Puts x into the sorted m[0..n) at its place by binary search (m has room for n + 1). */
+static void member_insert(const struct json_member **m, size_t n, const struct json_member *x)
+{
+        size_t lo = 0, hi = n;
+
+        while (lo < hi) {
+                size_t mid = (lo + hi) / 2;
+
+                if (member_cmp(&m[mid], &x) > 0)
+                        hi = mid;
+                else
+                        lo = mid + 1;
+        }
+        memmove(&m[lo + 1], &m[lo], (n - lo) * sizeof(*m));
+        m[lo] = x;
+}
+
 /* Unsorted objects up to this many members are sorted on the stack by insertion (a gate
  * record has about twenty-five); larger ones sort an array of pointers on the heap. */
 #define CANON_SMALL_OBJ 64
@@ -350,20 +367,9 @@ static void sort_member_ptrs(const struct json_member **m, size_t n)
         }
         for (size_t i = 1; i < n; i++) {
                 const struct json_member *x = m[i];
-                size_t lo = 0, hi = i;
 
-                if (member_cmp(&m[i - 1], &x) < 0)
-                        continue;
-                while (lo < hi) {
-                        size_t mid = (lo + hi) / 2;
-
-                        if (member_cmp(&m[mid], &x) > 0)
-                                hi = mid;
-                        else
-                                lo = mid + 1;
-                }
-                memmove(&m[lo + 1], &m[lo], (i - lo) * sizeof(*m));
-                m[lo] = x;
+                if (member_cmp(&m[i - 1], &x) >= 0)
+                        member_insert(m, i, x);
         }
 }
 
@@ -557,19 +563,7 @@ int json_canon_with_int(const json *obj, const char *key, int64_t v, struct buf 
         } else if (obj->flags & JSON_F_SORTED) {
                 /* Performance (issue 12): a record built in key order only needs the new
                  * member put in its place, by binary search. */
-                size_t lo = 0, hi = n;
-                const struct json_member *x = &extra;
-
-                while (lo < hi) {
-                        size_t mid = (lo + hi) / 2;
-
-                        if (member_cmp(&m[mid], &x) > 0)
-                                hi = mid;
-                        else
-                                lo = mid + 1;
-                }
-                memmove(&m[lo + 1], &m[lo], (n - lo) * sizeof(*m));
-                m[lo] = x;
+                member_insert(m, n, &extra);
                 n++;
         } else {
                 if (!replaced)

@@ -425,6 +425,23 @@ int export_folder_write(const char *dir, const struct export_epoch *e, struct st
 
 /* ---- reading an export back ---- */
 
+/* Opens path for reading and fills *st; a directory is -EISDIR, another non-regular file
+ * -EINVAL. The fd (owned by the caller), or -errno. */
+static int open_regular(const char *path, struct stat *st)
+{
+        int fd = open(path, O_RDONLY | O_CLOEXEC), r = 0;
+
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, st) < 0)
+                r = -errno;
+        else if (!S_ISREG(st->st_mode))
+                r = S_ISDIR(st->st_mode) ? -EISDIR : -EINVAL;
+        if (r < 0)
+                close(fd);
+        return r < 0 ? r : fd;
+}
+
 /* Reads a whole file (NUL-terminated copy). -ENOENT when absent. The size is taken from
  * fstat and the read goes on until EOF, so a file that grew meanwhile is still read whole. */
 static int read_whole(const char *path, char **ret, size_t *ret_len)
@@ -432,18 +449,10 @@ static int read_whole(const char *path, char **ret, size_t *ret_len)
         struct stat st;
         size_t len = 0, alloc;
         char *p;
-        int fd = open(path, O_RDONLY | O_CLOEXEC), r = 0;
+        int fd = open_regular(path, &st), r = 0;
 
         if (fd < 0)
-                return -errno;
-        if (fstat(fd, &st) < 0)
-                r = -errno;
-        else if (!S_ISREG(st.st_mode))
-                r = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
-        if (r < 0) {
-                close(fd);
-                return r;
-        }
+                return fd;
         alloc = (size_t)st.st_size + 1;
         p = malloc(alloc);
         if (!p)
@@ -486,21 +495,15 @@ static int map_whole(const char *path, char **ret, size_t *ret_len)
 {
         struct stat st;
         void *p;
-        int fd = open(path, O_RDONLY | O_CLOEXEC), r = 0;
+        int fd = open_regular(path, &st), r;
 
         if (fd < 0)
-                return -errno;
-        if (fstat(fd, &st) < 0)
-                r = -errno;
-        else if (!S_ISREG(st.st_mode))
-                r = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
-        if (r < 0 || st.st_size == 0) {
+                return fd;
+        if (st.st_size == 0) {
                 close(fd);
-                if (r >= 0) {
-                        *ret = (char *)"";
-                        *ret_len = 0;
-                }
-                return r;
+                *ret = (char *)"";
+                *ret_len = 0;
+                return 0;
         }
         p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
         r = p == MAP_FAILED ? -errno : 0;
