@@ -44,6 +44,8 @@ struct ingest_kafka {
         bool stopped, closed, closing, cooperative;
         bool start_latest;
         size_t max_message;
+        struct recycle *rec_rc[2];      /* record blocks, small then large (issue 12) */
+        struct recycle *ev_rc;          /* struct event blocks (issue 12) */
         int64_t drain_timeout_us;
         enum kstate state;
         struct metric *m_up, *m_messages, *m_paused; /* health, for /metrics (issue 9) */

@@ -41,6 +41,8 @@ struct norm_journal {
         unsigned flags;
         char error[SYSLOG_ERROR_MAX];
         int64_t realtime_us;
+        struct recycle *rc[2];  /* where records' blocks come from (norm_journal_recycle) */
+        size_t n_rc;
 };
 
 int norm_journal_new(size_t field_max, struct norm_journal **ret)
@@ -56,6 +58,16 @@ int norm_journal_new(size_t field_max, struct norm_journal **ret)
         }
         b->field_max = field_max;
         *ret = b;
+        return 0;
+}
+
+int norm_journal_recycle(struct norm_journal *b, struct recycle *const *rc, size_t n_rc)
+{
+        if (n_rc > sizeof(b->rc) / sizeof(b->rc[0]))
+                return -EINVAL;
+        for (size_t i = 0; i < n_rc; i++)
+                b->rc[i] = rc[i];
+        b->n_rc = n_rc;
         return 0;
 }
 
@@ -132,7 +144,7 @@ int norm_journal_begin(struct norm_journal *b, const char *cursor, uint64_t real
         /* The record's root and the journal object first, so that every field is built
          * in the record's arena (issue 12: one malloc per entry, not one per field). */
         json_free(b->rec);
-        b->rec = json_new_obj_reserve(4096);
+        b->rec = json_new_obj_recycled(b->rc, b->n_rc, 4096);
         b->fields = b->rec && json_obj_reserve(b->rec, 28) == 0 ? json_new_obj_in(b->rec) : NULL;
         buf_reset(&b->msg);
         b->has_msg = false;

@@ -51,6 +51,12 @@ struct norm_journal;
  * -ENOMEM. */
 int norm_journal_new(size_t field_max, struct norm_journal **ret);
 void norm_journal_free(struct norm_journal *b); /* accepts NULL */
+/* Takes each entry's record block from the first of the recyclers rc[0..n_rc) (at most 2,
+ * smallest first) that fits it (json_new_obj_recycled, core/recycle.h): norm_journal_begin
+ * then runs on their owner's thread only (performance, issue 12: no malloc per entry on
+ * the collector's thread). Same records. Not owned by b. 0 or -EINVAL. */
+struct recycle;
+int norm_journal_recycle(struct norm_journal *b, struct recycle *const *rc, size_t n_rc);
 
 /* Starts an entry. cursor: the entry's cursor; boot_id: 32 lowercase hex digits (the entry
  * header's boot id). Forgets any entry begun before. Returns 0 or -ENOMEM. */

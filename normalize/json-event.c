@@ -225,12 +225,13 @@ static int build(json *rec, const char *p, size_t n, json *source, json *event,
         return r;
 }
 
-static int from_syslog(const char *p, size_t n, bool truncated, json *source,
-                       int64_t received_us, json **ret_rec)
+static int from_syslog(struct recycle *const *rc, size_t n_rc, const char *p, size_t n,
+                       bool truncated, json *source, int64_t received_us, json **ret_rec)
 {
         const struct norm_source src = { .kind = "kafka" };
         json *rec = NULL;
-        int r = normalize_syslog(p, n, truncated, &src, received_us, NORM_AUTO, &rec);
+        int r = normalize_syslog_recycled(rc, n_rc, p, n, truncated, &src, received_us,
+                                          NORM_AUTO, &rec);
 
         if (r < 0) {
                 json_free(source);
@@ -269,6 +270,14 @@ static void event_meta(const json *event, int64_t received_us, int64_t msg_time_
 int normalize_payload(const char *p, size_t len, bool truncated, json *source,
                       int64_t received_us, int64_t msg_time_us, json **ret_rec)
 {
+        return normalize_payload_recycled(NULL, 0, p, len, truncated, source, received_us,
+                                          msg_time_us, ret_rec);
+}
+
+int normalize_payload_recycled(struct recycle *const *rc, size_t n_rc, const char *p,
+                               size_t len, bool truncated, json *source, int64_t received_us,
+                               int64_t msg_time_us, json **ret_rec)
+{
         unsigned flags = truncated ? 1u << JF_TRUNCATED : 0;
         struct json_error jerr = { 0 };
         char error[160];
@@ -285,11 +294,12 @@ int normalize_payload(const char *p, size_t len, bool truncated, json *source,
         while (i < len && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' || p[i] == '\n'))
                 i++;
         if (i < len && p[i] == '<')
-                return from_syslog(p, len, truncated, source, received_us, ret_rec);
+                return from_syslog(rc, n_rc, p, len, truncated, source, received_us,
+                                   ret_rec);
         /* One block for the record, the parsed payload included (issue 12): a parsed tree
          * takes about its text's size again in nodes, the record ~1.5 KiB plus the text a
          * few times (message, raw). Members: 25, and room for what rules and writer add. */
-        rec = json_new_obj_reserve(2048 + 3 * len);
+        rec = json_new_obj_recycled(rc, n_rc, 2048 + 3 * len);
         if (!rec || json_obj_reserve(rec, 30) < 0) {
                 json_free(rec);
                 json_free(source);

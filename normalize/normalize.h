@@ -90,6 +90,13 @@ const char *norm_severity_name(int severity);
  * Returns 0 or -ENOMEM; bad input is never an error. */
 int normalize_payload(const char *p, size_t len, bool truncated, json *source,
                       int64_t received_us, int64_t msg_time_us, json **ret_rec);
+/* normalize_payload with the record's block from the first of the recyclers rc[0..n_rc)
+ * (smallest first) that fits it (json_new_obj_recycled, normalize_syslog_recycled; on
+ * their owner's thread): no malloc per record on the Kafka loop thread (performance,
+ * issue 12). Same record. */
+int normalize_payload_recycled(struct recycle *const *rc, size_t n_rc, const char *p,
+                               size_t len, bool truncated, json *source, int64_t received_us,
+                               int64_t msg_time_us, json **ret_rec);
 /* The "source" of a Kafka message: {kind: "kafka", topic, partition, offset, key, key_b64,
  * timestamp}. key is the message key as a string when it is valid UTF-8, key_b64 its
  * base64 otherwise (both null without a key); timestamp is RFC 3339 (ts_us INT64_MIN:

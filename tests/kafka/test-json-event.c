@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "core/buf.h"
+#include "core/recycle.h"
 #include "core/tm.h"
 #include "normalize/normalize.h"
 
@@ -205,12 +206,80 @@ static void test_source(void **state)
         json_free(s);
 }
 
+static void canon_equal(json *x, json *y)
+{
+        struct buf a = { 0 }, b = { 0 };
+
+        assert_int_equal(json_canon(x, &a), 0);
+        assert_int_equal(json_canon(y, &b), 0);
+        assert_int_equal(a.len, b.len);
+        assert_memory_equal(a.data, b.data, a.len);
+        buf_free(&a);
+        buf_free(&b);
+}
+
+/* Records in recycled blocks (performance, issue 12) are the same records: every table case
+ * (JSON, syslog, malformed) and payloads of growing size (small block, large block,
+ * malloc), also after the rules grow them past their block. Blocks come back and are
+ * reused entry after entry. */
+static void test_recycled(void **state)
+{
+        struct recycle *rc[2];
+        char big[600], p[3000];
+
+        (void)state;
+        memset(big, 'v', sizeof(big) - 1);
+        big[sizeof(big) - 1] = '\0';
+        assert_int_equal(recycle_new(3072, 4, &rc[0]), 0);
+        assert_int_equal(recycle_new(4096, 4, &rc[1]), 0);
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]) + 40; i++) {
+                const char *in = p;
+                size_t len;
+                bool trunc = false;
+                int64_t mt = MSG_TIME;
+                json *x = NULL, *y = NULL;
+
+                if (i < sizeof(cases) / sizeof(cases[0])) {
+                        in = cases[i].payload;
+                        len = cases[i].len ? cases[i].len : strlen(in);
+                        trunc = cases[i].truncated;
+                        mt = cases[i].msg_time;
+                } else {
+                        size_t n = (i % 40) * 70;
+
+                        if (i % 3 == 0)
+                                len = (size_t)snprintf(p, sizeof(p), "<13>1 - h a - - - %.*s",
+                                                       (int)n, big);
+                        else
+                                len = (size_t)snprintf(p, sizeof(p),
+                                                       "{\"ts\":1767323045,\"msg\":\"%.*s\"}",
+                                                       (int)n, big);
+                }
+                assert_int_equal(normalize_payload(in, len, trunc, src(), RECEIVED, mt, &x), 0);
+                assert_int_equal(normalize_payload_recycled(rc, 2, in, len, trunc, src(),
+                                                            RECEIVED, mt, &y), 0);
+                canon_equal(x, y);
+                for (int k = 0; k < 8; k++) {
+                        assert_int_equal(json_path_set(x, "actor.name", json_new_str(big)), 0);
+                        assert_int_equal(json_path_set(y, "actor.name", json_new_str(big)), 0);
+                        assert_int_equal(json_obj_set_str(x, "rule", big + k), 0);
+                        assert_int_equal(json_obj_set_str(y, "rule", big + k), 0);
+                }
+                canon_equal(x, y);
+                json_free(x);
+                json_free(y);
+        }
+        recycle_release(rc[0]);
+        recycle_release(rc[1]);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_cases),
                 cmocka_unit_test(test_event_kept_whole),
                 cmocka_unit_test(test_source),
+                cmocka_unit_test(test_recycled),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
