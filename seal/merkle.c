@@ -115,7 +115,8 @@ void merkle_root(const struct merkle *m, uint8_t out[HASH_LEN])
         memcpy(out, acc, HASH_LEN);
 }
 
-void merkle_root_of(const uint8_t (*leaves)[HASH_LEN], size_t n, uint8_t out[HASH_LEN])
+void merkle_root_of_indexed(const uint8_t (*leaves)[HASH_LEN], const size_t *idx, size_t n,
+                            uint8_t out[HASH_LEN])
 {
         uint8_t left[HASH_LEN], right[HASH_LEN];
         size_t k = 1;
@@ -125,13 +126,21 @@ void merkle_root_of(const uint8_t (*leaves)[HASH_LEN], size_t n, uint8_t out[HAS
                 return;
         }
         if (n == 1) {
-                memcpy(out, leaves[0], HASH_LEN);
+                memcpy(out, leaves[idx ? idx[0] : 0], HASH_LEN);
                 return;
         }
         /* k = the largest power of two strictly less than n. */
         while (k < n - k)
                 k <<= 1;
-        merkle_root_of(leaves, k, left);
-        merkle_root_of(leaves + k, n - k, right);
+        merkle_root_of_indexed(leaves, idx, k, left);
+        if (idx)
+                merkle_root_of_indexed(leaves, idx + k, n - k, right);
+        else
+                merkle_root_of_indexed(leaves + k, NULL, n - k, right);
         merkle_node_hash(left, right, out);
+}
+
+void merkle_root_of(const uint8_t (*leaves)[HASH_LEN], size_t n, uint8_t out[HASH_LEN])
+{
+        merkle_root_of_indexed(leaves, NULL, n, out);
 }

@@ -36,6 +36,10 @@ void merkle_root(const struct merkle *m, uint8_t out[HASH_LEN]);
 /* Reference implementation straight from RFC 6962 section 2.1, recursive over all leaves;
  * used by the verifier and by tests as the model. */
 void merkle_root_of(const uint8_t (*leaves)[HASH_LEN], size_t n, uint8_t out[HASH_LEN]);
+/* The same over leaves[idx[0]], ..., leaves[idx[n-1]] (idx NULL: leaves[0..n)), without
+ * copying the chosen leaves out (the verifier's criterion roots). */
+void merkle_root_of_indexed(const uint8_t (*leaves)[HASH_LEN], const size_t *idx, size_t n,
+                            uint8_t out[HASH_LEN]);
 
 /* ---- Keys (seal/key.c) ----
  * Secret key file: PEM "PRIVATE KEY" (PKCS#8, RFC 8410 Ed25519), mode 0600, created O_EXCL.

@@ -149,29 +149,6 @@ static int check_record(struct seal_verifier *v, const struct seal_blob *b, size
         return r < 0 ? r : 0;
 }
 
-/* merkle_root_of over leaves[idx[0]], ..., leaves[idx[n-1]], the same recursion without
- * copying the tagged leaves out first (issue 12: that copy was an epoch-sized allocation). */
-static void root_of_tagged(const uint8_t (*leaves)[HASH_LEN], const size_t *idx, size_t n,
-                           uint8_t out[HASH_LEN])
-{
-        uint8_t left[HASH_LEN], right[HASH_LEN];
-        size_t k = 1;
-
-        if (n == 0) {
-                hash_sha256("", 0, out);
-                return;
-        }
-        if (n == 1) {
-                memcpy(out, leaves[idx[0]], HASH_LEN);
-                return;
-        }
-        while (k < n - k)
-                k <<= 1;
-        root_of_tagged(leaves, idx, k, left);
-        root_of_tagged(leaves, idx + k, n - k, right);
-        merkle_node_hash(left, right, out);
-}
-
 static void check_criteria_roots(struct seal_verifier *v)
 {
         char a[HASH_HEX_LEN], b[HASH_HEX_LEN];
@@ -186,7 +163,8 @@ static void check_criteria_roots(struct seal_verifier *v)
                                 c->n_idx == 1 ? " is" : "s are", c->id);
                         continue;
                 }
-                root_of_tagged((const uint8_t (*)[HASH_LEN])v->leaves, c->idx, c->n_idx, root);
+                merkle_root_of_indexed((const uint8_t (*)[HASH_LEN])v->leaves, c->idx, c->n_idx,
+                                       root);
                 if (c->m_count != c->n_idx)
                         vf_problem(v, -1, "criterion \"%s\": manifest count is %" PRIu64
                                 " but %zu record%s tagged with it", c->id, c->m_count,
