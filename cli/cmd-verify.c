@@ -400,6 +400,13 @@ static int export_epoch_cb(void *ud, const struct export_read_epoch *e) {
                 fail(c->rp, "%s: records.jsonl is missing", e->path);
         else if (e->records_len > 0 && e->records[e->records_len - 1] != '\n')
                 fail(c->rp, "%s: records.jsonl does not end with a newline", e->path);
+        /* A tsc file has the same form: a last line without its '\n' is a truncated file
+         * (the auditor's split on '\n' drops it), not a line that counts. */
+        for (size_t i = 0; i < e->n_tsc; i++)
+                if (e->tsc_data[i] && e->tsc_len[i] > 0 &&
+                    e->tsc_data[i][e->tsc_len[i] - 1] != '\n')
+                        fail(c->rp, "%s: tsc=%s/records.jsonl does not end with a newline",
+                             e->path, e->tsc_ids[i]);
         /* issue 12: one pass over records.jsonl, each line hashed as it lies in the file (a
          * mapping for folders), scanned, compared with its line in each tsc=ID file it is
          * tagged with, and offered to the Kafka check, while it is in the CPU's cache. */

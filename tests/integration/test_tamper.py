@@ -193,5 +193,49 @@ def test_export_tampering():
         d.cleanup()
 
 
+def test_tsc_file_tampering():
+    """A tsc=ID/records.jsonl is evidence on its own (handed to whoever tests that control):
+    a cut, a changed byte or a lost last newline in it fails the epoch, as in records.jsonl."""
+    soc2 = os.path.join(os.path.dirname(os.path.dirname(HERE)), "rules", "soc2")
+    d = Daemon(unix=False, extra=f"rules:\n  paths: [{soc2}]\n")
+    d.start()
+    try:
+        logger(d.ports["tcp"], [f"Accepted publickey for alice{i} from 10.0.0.5 port 5555 ssh2: "
+                                "ED25519 x" for i in range(3)], "-T", "--rfc3164", "-t", "sshd")
+        d.wait_records(3)
+        d.seal()
+        check(d.stop() == 0, "daemon exit status")
+        rc, out, err = verify_export(d, d.exports)
+        check(rc == 0, f"untouched export does not verify:\n{out}{err}")
+        ep = epoch_dir(d.exports, 0)
+        tscs = sorted(n for n in os.listdir(ep) if n.startswith("tsc="))
+        check(tscs, f"no tsc=ID folder in {ep}: {os.listdir(ep)}")
+        rel = os.path.join(os.path.basename(ep), tscs[0], "records.jsonl")
+        with open(os.path.join(ep, tscs[0], "records.jsonl"), "rb") as f:
+            orig = f.read()
+        check(orig.endswith(b"\n") and orig.count(b"\n") == 3, f"{rel} as exported: {orig!r}")
+        cases = [("last newline cut", orig[:-1], "does not end with a newline"),
+                 ("last line dropped", orig[:orig.rindex(b"\n", 0, len(orig) - 1) + 1],
+                  "has 2 records but 3"),
+                 ("byte changed", orig.replace(b"alice1", b"alice9"), "line 2 is not this record")]
+        for name, data, want in cases:
+            tmp = tempfile.mkdtemp(prefix="gatelog-tamper-")
+            try:
+                exp = os.path.join(tmp, "exports")
+                shutil.copytree(d.exports, exp)
+                with open(os.path.join(epoch_dir(exp, 0), tscs[0], "records.jsonl"), "wb") as f:
+                    f.write(data)
+                rc, out, err = verify_export(d, exp)
+                check(rc == 1 and "FAIL" in out and want in out,
+                      f"{name}: verify exit {rc}, wanted 1 naming {want!r}\n{out}{err}")
+                p = subprocess.run(["/usr/bin/python3", INDEPENDENT, exp, d.pub],
+                                   capture_output=True, timeout=120)
+                check(p.returncode == 1, f"{name}: independent verifier exit {p.returncode}")
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+    finally:
+        d.cleanup()
+
+
 if __name__ == "__main__":
-    run_tests([test_db_tampering, test_export_tampering])
+    run_tests([test_db_tampering, test_export_tampering, test_tsc_file_tampering])
