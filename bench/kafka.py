@@ -13,9 +13,15 @@ out of both) and stops when `gatelog seal --now` has sealed the epoch holding al
 only reads; gatelog also parses, builds, hashes, stores (SQLite, synchronous=FULL), seals and
 commits the offsets after each transaction. CPU and peak RSS: kcat's from wait4, the daemon's
 (every thread, from its start) from /proc (bench/procstat.py). With --json the last line is
-the rows as one JSON object (bench/run reads it)."""
+the rows as one JSON object (bench/run reads it). --threads also prints the daemon's CPU per
+thread name (/proc/PID/task/*/stat and comm: gl-* are gatelog's, rdk:* librdkafka's, the
+loop thread is "gatelog") and its memory (/proc/PID/smaps_rollup) once all are stored;
+--perf FILE records `perf record --call-graph $PERF_CALL_GRAPH` (default fp; dwarf for stacks
+without frame pointers) of the daemon from the assignment until all are stored; KAFKA_PROPS=
+"key=value,..." passes librdkafka properties to the daemon's consumer."""
 import json
 import os
+import subprocess
 import sys
 import time
 
@@ -36,8 +42,41 @@ def event(i):
                        "request_id": f"req-{i:012d}"}, separators=(",", ":"))
 
 
+def thread_cpu(pid):
+    """CPU seconds per thread name of pid (threads of one name summed), most first."""
+    out = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                name = f.read().strip()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return sorted(out.items(), key=lambda kv: -kv[1])
+
+
+def memory(pid):
+    """The daemon's resident memory by kind (smaps_rollup), in MiB."""
+    keep = ("Rss", "Anonymous", "Private_Dirty", "Shared_Clean")
+    out = {}
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            k = line.split(":")[0]
+            if k in keep:
+                out[k] = int(line.split()[1]) / 1024
+    return out
+
+
 def main():
-    argv = [a for a in sys.argv[1:] if a != "--json"]
+    opts = sys.argv[1:]
+    perf_out = None
+    if "--perf" in opts:
+        perf_out = opts[opts.index("--perf") + 1]
+        del opts[opts.index("--perf"):opts.index("--perf") + 2]
+    argv = [a for a in opts if a not in ("--json", "--threads")]
     n = int(argv[0]) if argv else 100_000
     parts = int(argv[1]) if len(argv) > 1 else 4
     mc = MockCluster([("bench", parts)])
@@ -53,17 +92,32 @@ def main():
             k_n = sum(1 for _ in f)
         os.unlink(out)
 
-        d = Daemon(extra=kafka_yaml(mc.bootstraps, ["bench"], group="bench"))
+        # KAFKA_PROPS="key=value,...": librdkafka properties for the daemon's consumer.
+        props = dict(kv.split("=", 1) for kv in os.environ.get("KAFKA_PROPS", "").split(",")
+                     if kv)
+        d = Daemon(extra=kafka_yaml(mc.bootstraps, ["bench"], group="bench",
+                                    extra_props=props))
         quiet(d)
         d.start(timeout=60)
         w = ProcWatch(d.proc.pid, whole=True)
         while "kafka partition assigned" not in d._last_start(d.read_log()):
             time.sleep(0.01)
+        perf = None
+        if perf_out:
+            cg = os.environ.get("PERF_CALL_GRAPH", "fp")
+            perf = subprocess.Popen(["perf", "record", "--call-graph", cg, "-F", "499",
+                                     "-o", perf_out, "-p", str(d.proc.pid)], stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL)
         t0 = time.monotonic()
         while stored_count(GATELOG, d.db) < n:
             time.sleep(0.05)
         t_stored = time.monotonic() - t0
         w_stored = ProcWatch(d.proc.pid, whole=True).sample()
+        if perf:
+            perf.send_signal(2)
+            perf.wait()
+        threads = thread_cpu(d.proc.pid) if "--threads" in sys.argv else None
+        mem = memory(d.proc.pid) if "--threads" in sys.argv else None
         batches = commit_batches(d)
         d.seal()
         t_gl = time.monotonic() - t0
@@ -82,6 +136,11 @@ def main():
         if batches:
             print(f"commits while storing: {batches[0]:.0f} transactions, "
                   f"{batches[1]:.0f} records each on average, {batches[2]:.2f} s committing")
+        if threads:
+            print("daemon CPU per thread when all were stored (s; µs per message): " +
+                  ", ".join(f"{name} {cpu:.2f} ({cpu / n * 1e6:.1f})" for name, cpu in threads))
+            print("daemon memory when all were stored (MiB): " +
+                  ", ".join(f"{k} {v:.1f}" for k, v in mem.items()))
         if "--json" in sys.argv:
             print(json.dumps({"n": n, "rows": rows}))
     finally:

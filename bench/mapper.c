@@ -27,6 +27,7 @@
 #include "core/limits.h"
 #include "normalize/normalize.h"
 #include "rules/rules.h"
+#include "bench/bench-pack.h"
 
 /* Larger than a batch of trees (~4 MiB) and than this machine's L2 per core. */
 #define EVICT_BYTES (16u << 20)
@@ -37,32 +38,6 @@ static double cpu_s(void)
 
         clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
         return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static char **read_lines(const char *file, size_t *ret_n)
-{
-        FILE *f = fopen(file, "r");
-        char **lines = NULL, *l = NULL;
-        size_t n = 0, cap = 0, lc = 0;
-        ssize_t k;
-
-        if (!f)
-                return NULL;
-        while ((k = getline(&l, &lc, f)) > 0) {
-                while (k > 0 && (l[k - 1] == '\n' || l[k - 1] == '\r'))
-                        k--;
-                if (n == cap) {
-                        cap = cap ? cap * 2 : 1024;
-                        lines = realloc(lines, cap * sizeof(*lines));
-                        if (!lines)
-                                abort();
-                }
-                lines[n++] = strndup(l, (size_t)k);
-        }
-        free(l);
-        fclose(f);
-        *ret_n = n;
-        return lines;
 }
 
 int main(int argc, char **argv)
@@ -94,24 +69,15 @@ int main(int argc, char **argv)
                                 "FILE\n");
                 return 2;
         }
-        if (!n_rpaths)
-                rpaths[n_rpaths++] = "rules/soc2";
-        lines = read_lines(file, &n_lines);
+        lines = bench_read_lines(file, &n_lines);
         if (!lines || !n_lines) {
                 fprintf(stderr, "mapper: %s: no lines\n", file);
                 return 1;
         }
-        struct rules_pack *p = NULL;
-        struct rules_error err;
-        static const char key[] = "stages-bench-demo-key-0123456789";
-        struct rules_options opt = { (const uint8_t *)key, sizeof(key) - 1 };
-        if (rules_pack_load(rpaths, n_rpaths, &opt, &p, &err) < 0) {
-                char msg[700];
+        struct rules_pack *p = bench_pack_load(rpaths, n_rpaths, "mapper");
 
-                rules_error_format(&err, msg, sizeof(msg));
-                fprintf(stderr, "%s\n", msg);
+        if (!p)
                 return 1;
-        }
         struct event *ev[WRITER_BATCH_MAX];
         struct norm_source src = { "syslog", "tcp", "127.0.0.1:40000" };
         struct buf scratch = BUF_INIT, out = BUF_INIT;

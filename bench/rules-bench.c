@@ -17,6 +17,7 @@
 #include "core/json.h"
 #include "core/tm.h"
 #include "rules/rules.h"
+#include "bench/bench-pack.h"
 
 #define POOL 65536
 
@@ -126,10 +127,7 @@ int main(int argc, char **argv)
         const char *rpaths[16];
         size_t n_rpaths = 0, lines = 1000000, unmapped = 0, dropped = 0, mapped = 0;
         char **pool = calloc(POOL, sizeof(*pool));
-        static const char key[] = "rules-bench-demo-key-0123456789";
-        struct rules_options opt = { (const uint8_t *)key, sizeof(key) - 1 };
-        struct rules_pack *p = NULL;
-        struct rules_error err;
+        struct rules_pack *p;
         struct rusage ru;
         unsigned seed = 42;
         double t0, t_norm, t_all;
@@ -144,16 +142,11 @@ int main(int argc, char **argv)
                         return 2;
                 }
         }
-        if (!n_rpaths)
-                rpaths[n_rpaths++] = "rules/soc2";
         if (!pool)
                 return 3;
-        if (rules_pack_load(rpaths, n_rpaths, &opt, &p, &err) < 0) {
-                char msg[700];
-                rules_error_format(&err, msg, sizeof(msg));
-                fprintf(stderr, "%s\n", msg);
+        p = bench_pack_load(rpaths, n_rpaths, "rules-bench");
+        if (!p)
                 return 1;
-        }
         for (size_t i = 0; i < POOL; i++) {
                 char line[1024];
                 int n = gen_line(&seed, line, sizeof(line));

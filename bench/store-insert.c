@@ -2,16 +2,17 @@
  * public API only, so the same source builds against any version of outputs/ (schema 1 or
  * 2) for a before/after pair.
  *
- *   store-insert [--n N] [--batch B] [--db FILE] [--keep]
+ *   store-insert [--n N] [--batch B] [--pad P] [--db FILE] [--keep]
  *
  * Inserts N synthetic records shaped like the benchmark mix's (canonical JSON of ~330 bytes,
  * a 32-byte leaf, one to three criterion ids on 60 % of them, hosts from a small set, event
  * times in order with some late ones) in transactions of B (the writer's WRITER_BATCH_MAX,
  * 1024), with the writer's background checkpointer, and writes epoch rows every 100,000
  * records (the last one open), as a daemon would leave them. Prints CPU-µs per record of the
- * inserting thread and of the whole process, and rows per second of wall time. With --keep
- * the database stays (for `gatelog query` latency measurements). Nothing here asserts a
- * time: it is a measurement, not a test. */
+ * inserting thread and of the whole process, and rows per second of wall time. --pad P
+ * lengthens each record's message by P bytes (the daemon's records of the benchmark mix are
+ * ~700 bytes: --pad 370). With --keep the database stays (for `gatelog query` latency
+ * measurements). Nothing here asserts a time: it is a measurement, not a test. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -36,17 +37,17 @@ static const char *const ids[] = { "CC6.1", "CC6.2", "CC6.3", "CC6.6", "CC7.2", 
 static const char *const hosts[] = { "web1", "web2", "db1", "bastion", "app-7f9c" };
 
 /* One record of the mix's shape: an sshd/sudo/nginx-like event as canonical JSON. */
-static size_t make_record(int64_t seq, uint32_t x, int64_t t, char *out, size_t len)
+static size_t make_record(int64_t seq, uint32_t x, int64_t t, int pad, char *out, size_t len)
 {
         int n = snprintf(out, len,
                          "{\"app\":\"sshd\",\"criteria\":[\"CC6.1\"],\"facility\":\"auth\","
                          "\"host\":\"%s\",\"message\":\"Accepted publickey for user%u from "
-                         "10.%u.%u.%u port %u ssh2: ED25519 SHA256:%08x%08x\",\"received\":"
+                         "10.%u.%u.%u port %u ssh2: ED25519 SHA256:%08x%08x%*s\",\"received\":"
                          "\"2026-12-01T10:00:00.%06lldZ\",\"rule\":\"ssh-login\",\"seq\":%lld,"
                          "\"severity\":\"info\",\"source\":{\"kind\":\"syslog\",\"peer\":"
                          "\"127.0.0.1\"},\"time\":\"2026-12-01T10:00:00Z\",\"user\":\"user%u\"}",
                          hosts[x % 5], x % 977, x % 251, (x >> 8) % 251, (x >> 16) % 251,
-                         1024 + x % 60000, x, x * 2654435761u, (long long)(t % 1000000),
+                         1024 + x % 60000, x, x * 2654435761u, pad, "", (long long)(t % 1000000),
                          (long long)seq, x % 977);
         return n > 0 ? (size_t)n : 0;
 }
@@ -65,12 +66,13 @@ static int put_epoch(struct store *s, int64_t epoch, int64_t first, int64_t coun
 int main(int argc, char **argv)
 {
         int64_t n = 200000, batch = 1024;
+        int pad = 0;
         const char *db = NULL;
         char path[256], tmp[] = "/tmp/store-insert-XXXXXX";
         bool keep = false;
         struct store *s;
         struct store_error err;
-        char data[1024];
+        char data[4096];
         uint32_t x = 42;
         int r;
 
@@ -79,12 +81,14 @@ int main(int argc, char **argv)
                         n = atoll(argv[++i]);
                 else if (!strcmp(argv[i], "--batch") && i + 1 < argc)
                         batch = atoll(argv[++i]);
+                else if (!strcmp(argv[i], "--pad") && i + 1 < argc)
+                        pad = atoi(argv[++i]);
                 else if (!strcmp(argv[i], "--db") && i + 1 < argc)
                         db = argv[++i];
                 else if (!strcmp(argv[i], "--keep"))
                         keep = true;
                 else {
-                        fprintf(stderr, "usage: store-insert [--n N] [--batch B] [--db FILE] "
+                        fprintf(stderr, "usage: store-insert [--n N] [--batch B] [--pad P] [--db FILE] "
                                         "[--keep]\n");
                         return 2;
                 }
@@ -124,7 +128,8 @@ int main(int argc, char **argv)
                                 .host = hosts[x % 5], .criteria = crit, .n_criteria = nc,
                                 .data = data,
                         };
-                        rec.len = make_record(seq, x, t, data, sizeof(data));
+                        rec.len = make_record(seq, x, t, pad < 0 ? 0 : pad > 3000 ? 3000 : pad,
+                                              data, sizeof(data));
                         memset(rec.leaf, (int)(x & 0xff), sizeof(rec.leaf));
                         r = store_record_insert(s, &rec);
                         if (r >= 0 && seq % EPOCH_RECORDS == 0)

@@ -298,6 +298,8 @@ static int64_t next_retry(const struct exporter *x) {
 
 static void *exporter_thread(void *ud) {
         struct exporter *x = ud;
+        /* A name for `top -H` and `perf report --sort comm` (issue 12). */
+        (void)pthread_setname_np(pthread_self(), "gl-export");
         for (;;) {
                 for (size_t i = 0; i < x->n_outputs; i++)
                         (void)output_pass(x, i, true);

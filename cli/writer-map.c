@@ -32,6 +32,8 @@
 #define WMAP_IDLE_WAIT_US (200 * 1000)
 /* A full storing queue is polled again after this, in case a wakeup was missed. */
 #define WMAP_FULL_WAIT_MS 100
+/* Events mapped before they are handed to the storing thread in one push. */
+#define WMAP_PUSH_SLICE 64
 /* Criteria kept per record: the writer's own limit (store_one). */
 #define WMAP_MAX_CRIT 64
 
@@ -304,10 +306,18 @@ static void rules_take(struct wmap *m) {
                  rules_pack_n_rules(next));
 }
 
-/* Puts one item on the storing queue, waiting while it is full (backpressure). */
-static void push_out(struct wmap *m, void *item) {
+/* Puts items on the storing queue in order, waiting while it is full (backpressure). One
+ * lock and at most one wakeup of the storing thread per batch (issue 12). Only the mapper
+ * closes that queue, so a push never meets a closed queue. */
+static void push_out(struct wmap *m, void *const *items, size_t n) {
         struct pollfd pfd = { .fd = queue_space_fd(m->out), .events = POLLIN };
-        while (queue_push(m->out, item) == -EAGAIN) {
+        for (;;) {
+                size_t k = 0;
+                (void)queue_push_batch(m->out, items, n, &k);
+                items += k;
+                n -= k;
+                if (n == 0)
+                        return;
                 (void)poll(&pfd, 1, WMAP_FULL_WAIT_MS);
                 queue_ack_space(m->out);
         }
@@ -317,6 +327,8 @@ static void *wmap_thread(void *ud) {
         struct wmap *m = ud;
         struct event **ev = malloc(WRITER_BATCH_MAX * sizeof(*ev));
         struct buf b = BUF_INIT;
+        /* A name for `top -H` and `perf report --sort comm` (issue 12). */
+        (void)pthread_setname_np(pthread_self(), "gl-mapper");
         if (!ev) {
                 log_error("writer mapper cannot start", "error=\"%s\"", strerror(ENOMEM));
                 abort();
@@ -325,13 +337,18 @@ static void *wmap_thread(void *ud) {
                 size_t n = queue_pop_batch(m->in, (void **)ev, WRITER_BATCH_MAX,
                                            WMAP_IDLE_WAIT_US);
                 rules_take(m);
-                for (size_t i = 0; i < n; i++) {
-                        /* On failure the tree stays: the storing thread maps it itself. */
-                        (void)wmap_event(m->rules, ev[i], &b);
-                        push_out(m, ev[i]);
+                /* On failure the tree stays: the storing thread maps it itself. The batch
+                 * goes out in slices, so the storing thread starts on the first events while
+                 * the mapper maps the rest (both threads busy on two cores). */
+                for (size_t i = 0; i < n;) {
+                        size_t k = i + WMAP_PUSH_SLICE < n ? i + WMAP_PUSH_SLICE : n;
+                        for (size_t j = i; j < k; j++)
+                                (void)wmap_event(m->rules, ev[j], &b);
+                        push_out(m, (void *const *)(ev + i), k - i);
+                        i = k;
                 }
                 if (atomic_exchange(&m->mark_requested, false))
-                        push_out(m, m->mark);
+                        push_out(m, &m->mark, 1);
                 if (n == 0 && atomic_load(&m->stopping) && queue_depth(m->in) == 0)
                         break;
         }

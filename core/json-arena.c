@@ -20,6 +20,7 @@
  *     nodes are immutable, so sharing them is invisible.
  * Chunks are never returned before the tree is freed, so a pointer into a tree (json_str,
  * json_obj_at keys) stays valid until json_free of its root. */
+#include <assert.h>
 #include <errno.h>
 #include <stddef.h>
 #include <malloc.h>
@@ -249,6 +250,17 @@ json *json_new_strn_in(json *tree, const char *s, size_t n)
 
         if (!s || !json_utf8_valid(s, n))
                 return NULL;
+        v = str_node(tree, n);
+        if (v && n > 0)
+                memcpy(v->u.s.p, s, n);
+        return v;
+}
+
+json *json_new_strn_valid_in(json *tree, const char *s, size_t n)
+{
+        json *v;
+
+        assert(s && json_utf8_valid(s, n)); /* the caller's promise (json.h) */
         v = str_node(tree, n);
         if (v && n > 0)
                 memcpy(v->u.s.p, s, n);
@@ -616,7 +628,10 @@ int json_obj_reserve(json *obj, size_t n)
         return 0;
 }
 
-int json_obj_push(json *obj, const char *key, size_t key_len, int plain, json *val)
+/* json_obj_push, inlined into the builders' json_obj_add_staticn (performance, issue 12:
+ * a record is two dozen of these; the call chain cost as much as the append). */
+static inline __attribute__((always_inline)) int obj_push(json *obj, const char *key,
+                                                          size_t key_len, int plain, json *val)
 {
         struct json_arena *a = json_arena_of(obj);
         struct json_member *last;
@@ -634,13 +649,18 @@ int json_obj_push(json *obj, const char *key, size_t key_len, int plain, json *v
                 plain = i == key_len;
         }
 
-        if (grow(a, (void **)&obj->u.o.m, obj->u.o.n, &obj->u.o.alloc, sizeof(*obj->u.o.m)) < 0) {
+        if (obj->u.o.n == obj->u.o.alloc &&
+            grow(a, (void **)&obj->u.o.m, obj->u.o.n, &obj->u.o.alloc, sizeof(*obj->u.o.m)) < 0) {
                 json_free(val);
                 return -ENOMEM;
         }
-        val = json_take(obj, val);
-        if (!val)
-                return -ENOMEM;
+        /* Performance (issue 12): a value built in this tree's arena (the builders' common
+         * case) or a constant needs no adoption. */
+        if (!(val->flags & JSON_F_STATIC) && ((val->flags & JSON_F_ROOT) || val->arena != a)) {
+                val = json_take(obj, val);
+                if (!val)
+                        return -ENOMEM;
+        }
         /* Performance (issue 12): canonical output skips sorting objects built in order. */
         if (obj->u.o.n > 0 && (obj->flags & JSON_F_SORTED)) {
                 last = &obj->u.o.m[obj->u.o.n - 1];
@@ -650,6 +670,11 @@ int json_obj_push(json *obj, const char *key, size_t key_len, int plain, json *v
         obj->u.o.m[obj->u.o.n++] =
                 (struct json_member){ key, (uint32_t)key_len, (uint32_t)plain, val };
         return 0;
+}
+
+int json_obj_push(json *obj, const char *key, size_t key_len, int plain, json *val)
+{
+        return obj_push(obj, key, key_len, plain, val);
 }
 
 int json_obj_add_static(json *obj, const char *key, json *val)
@@ -665,7 +690,7 @@ int json_obj_add_staticn(json *obj, const char *key, size_t key_len, json *val)
                 json_free(val);
                 return -EINVAL;
         }
-        return json_obj_push(obj, key, key_len, 1, val);
+        return obj_push(obj, key, key_len, 1, val);
 }
 
 int json_obj_push_copy(json *obj, const char *key, size_t key_len, json *val)

@@ -96,6 +96,38 @@ static inline uint64_t escape_mask(uint64_t w)
                ((bs - ones) & ~bs & highs);
 }
 
+/* escape_mask for four bytes. */
+static inline uint32_t escape_mask32(uint32_t w)
+{
+        const uint32_t ones = 0x01010101u, highs = 0x80808080u;
+        uint32_t q = w ^ (ones * '"'), bs = w ^ (ones * '\\');
+
+        return ((w - ones * 0x20) & ~w & highs) | ((q - ones) & ~q & highs) |
+               ((bs - ones) & ~bs & highs);
+}
+
+static inline bool byte_plain(unsigned char c)
+{
+        return c >= 0x20 && c != '"' && c != '\\';
+}
+
+/* Does no byte of s[0..n), n < 8, need an escape? Two overlapping words or three bytes
+ * that cover them all, without a loop (performance, issue 12: most of a record's values
+ * are short: "sshd", "info", "CC6.1"). */
+static inline bool short_plain(const char *s, size_t n)
+{
+        uint32_t a, b;
+
+        if (n >= 4) {
+                memcpy(&a, s, 4);
+                memcpy(&b, s + n - 4, 4);
+                return !escape_mask32(a) && !escape_mask32(b);
+        }
+        return n == 0 || (byte_plain((unsigned char)s[0]) &&
+                          byte_plain((unsigned char)s[n / 2]) &&
+                          byte_plain((unsigned char)s[n - 1]));
+}
+
 /* Length of the prefix of s[0..n) that needs no escape (no control, '"' or '\\'), eight
  * bytes at a time (performance, issue 12), the tail too (padded with 'a'). */
 static size_t plain_prefix(const char *s, size_t n)
@@ -127,6 +159,8 @@ static size_t plain_prefix(const char *s, size_t n)
                 }
         }
 #endif
+        if (n < 8 && short_plain(s, n))
+                return n;
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
         while (n - i >= 8) {
                 memcpy(&w, s + i, 8);
@@ -166,6 +200,32 @@ struct cw {
         size_t max;    /* the buffer's cap */
 };
 
+/* memcpy of the short pieces a record is made of (keys, most values: a library call costs
+ * more than the copy there; performance, issue 12). Touches exactly d[0..n) and s[0..n). */
+static inline void copy_short(char *d, const char *s, size_t n)
+{
+        uint64_t a, b;
+        uint32_t x, y;
+
+        if (n > 16) {
+                memcpy(d, s, n);
+        } else if (n >= 8) {
+                memcpy(&a, s, 8);
+                memcpy(&b, s + n - 8, 8);
+                memcpy(d, &a, 8);
+                memcpy(d + n - 8, &b, 8);
+        } else if (n >= 4) {
+                memcpy(&x, s, 4);
+                memcpy(&y, s + n - 4, 4);
+                memcpy(d, &x, 4);
+                memcpy(d + n - 4, &y, 4);
+        } else if (n > 0) {
+                d[0] = s[0];
+                d[n / 2] = s[n / 2];
+                d[n - 1] = s[n - 1];
+        }
+}
+
 /* Room for n more bytes and the NUL. */
 static inline int cw_room(struct cw *w, size_t n)
 {
@@ -178,7 +238,7 @@ static inline int cw_room(struct cw *w, size_t n)
 
 static inline void cw_raw(struct cw *w, const void *s, size_t n)
 {
-        memcpy(w->b->data + w->b->len, s, n);
+        copy_short(w->b->data + w->b->len, s, n);
         w->b->len += n;
 }
 
@@ -214,7 +274,7 @@ static int canon_str_valid(struct cw *w, const char *s, size_t n)
                         return r;
                 o = w->b->data + w->b->len;
                 o[0] = '"';
-                memcpy(o + 1, s, n);
+                copy_short(o + 1, s, n);
                 o[n + 1] = '"';
                 w->b->len += n + 2;
                 return 0;
@@ -408,7 +468,7 @@ static int canon_key(struct cw *w, const struct json_member *m, bool first)
                 if (!first)
                         *o++ = ',';
                 *o++ = '"';
-                memcpy(o, m->key, n);
+                copy_short(o, m->key, n);
                 o[n] = '"';
                 o[n + 1] = ':';
                 w->b->len += n + 3 + !first;
@@ -492,6 +552,22 @@ static int canon_value(struct cw *w, const json *v)
                 /* Rare: the buf API (which keeps the NUL) is fine here. */
                 return canon_double(w->b, v->u.d);
         case JSON_STR:
+                /* Performance (issue 12): a short value with nothing to escape (most of a
+                 * record's) is written here, without the scan's calls. */
+                if (v->u.s.n < 8 && short_plain(v->u.s.p, v->u.s.n)) {
+                        size_t n = v->u.s.n;
+                        char *o;
+
+                        r = cw_room(w, n + 2);
+                        if (r < 0)
+                                return r;
+                        o = w->b->data + w->b->len;
+                        o[0] = '"';
+                        copy_short(o + 1, v->u.s.p, n);
+                        o[n + 1] = '"';
+                        w->b->len += n + 2;
+                        return 0;
+                }
                 return canon_str_valid(w, v->u.s.p, v->u.s.n);
         case JSON_ARR:
                 r = cw_putc(w, '[');

@@ -94,13 +94,23 @@ int json_obj_push_copy(json *obj, const char *key, size_t key_len, json *val);
 /* Replaces the value of member m of obj (the old value stays in the arena); takes val
  * always. 0 or -ENOMEM. */
 int json_obj_replace(json *obj, struct json_member *m, json *val);
-/* json_key_cmp with the common case inline (performance, issue 12): keys whose first bytes
- * differ and are both ASCII order by those bytes (UTF-8 byte order is code point order). */
+/* json_key_cmp with the common case inline (performance, issue 12): UTF-8 byte order is
+ * code point order, so the common prefix and a first difference between two ASCII bytes
+ * decide without a call; only a difference at a non-ASCII byte takes json_key_cmp's UTF-16
+ * rule. Record keys are short and often share a first letter ("raw", "raw_b64",
+ * "received"), which the former first-byte test sent to the call. */
 static inline int json_key_cmp_fast(const char *a, size_t na, const char *b, size_t nb)
 {
-        unsigned char x = na ? (unsigned char)a[0] : 0, y = nb ? (unsigned char)b[0] : 0;
+        size_t p = 0, m = na < nb ? na : nb;
+        unsigned char x, y;
 
-        if (na && nb && x != y && !((x | y) & 0x80))
+        while (p < m && a[p] == b[p])
+                p++;
+        if (p == m)
+                return na == nb ? 0 : na < nb ? -1 : 1;
+        x = (unsigned char)a[p];
+        y = (unsigned char)b[p];
+        if (!((x | y) & 0x80))
                 return x < y ? -1 : 1;
         return json_key_cmp(a, na, b, nb);
 }

@@ -142,6 +142,9 @@ static struct json_member *obj_find(const json *obj, const char *key, size_t key
 {
         if (!obj || obj->type != JSON_OBJ)
                 return NULL;
+        /* A linear scan: a record's ~25 members are checked by length and first byte, and
+         * the keys looked up most (action, actor, app, criteria) come first; bisecting a
+         * sorted record measured slower (issue 12). */
         for (size_t i = 0; i < obj->u.o.n; i++) {
                 struct json_member *m = &obj->u.o.m[i];
 
@@ -310,6 +313,105 @@ int json_path_set(json *root, const char *path, json *val)
                 }
                 cur = sub;
                 path = dot + 1;
+        }
+}
+
+int json_path_split(const char *path, struct json_path *ret)
+{
+        struct json_path p = { .n_keys = 0 };
+
+        if (!path)
+                return -EINVAL;
+        for (;;) {
+                size_t n = 0, i = 0;
+
+                while (path[n] && path[n] != '.')
+                        n++;
+                if (p.n_keys == JSON_PATH_KEYS_MAX)
+                        return -E2BIG;
+                if (n > UINT32_MAX || !json_utf8_valid(path, n))
+                        return -EINVAL;
+                while (i < n && (unsigned char)path[i] >= 0x20 && path[i] != '"' &&
+                       path[i] != '\\')
+                        i++;
+                p.keys[p.n_keys].s = path;
+                p.keys[p.n_keys].n = (uint32_t)n;
+                p.keys[p.n_keys].plain = i == n;
+                p.n_keys++;
+                if (!path[n])
+                        break;
+                path += n + 1;
+        }
+        *ret = p;
+        return 0;
+}
+
+json *json_path_get_split(const json *root, const struct json_path *p)
+{
+        const json *cur = root;
+
+        for (size_t k = 0; k < p->n_keys; k++) {
+                struct json_member *m = obj_find(cur, p->keys[k].s, p->keys[k].n);
+
+                if (!m)
+                        return NULL;
+                cur = m->val;
+        }
+        return p->n_keys ? (json *)cur : NULL;
+}
+
+/* A member new to obj with key s[0..n) (valid UTF-8, plain as given): the key is copied
+ * into obj's arena, checked once when the path was split. Takes val always. */
+static int push_split_key(json *obj, const char *s, size_t n, int plain, json *val)
+{
+        char *k = json_arena_strdup(json_arena_of(obj), s, n);
+
+        if (!k) {
+                json_free(val);
+                return -ENOMEM;
+        }
+        return json_obj_push(obj, k, n, plain, val);
+}
+
+int json_path_set_split(json *root, const struct json_path *p, json *val)
+{
+        json *cur = root, *sub;
+        int r;
+
+        if (!val)
+                return -ENOMEM;
+        if (!root || root->type != JSON_OBJ || !p->n_keys) {
+                json_free(val);
+                return -EINVAL;
+        }
+        /* The steps of json_path_set, with each key found by its length (no strchr, no
+         * strlen) and a missing one appended without a second lookup or check. */
+        for (size_t k = 0;; k++) {
+                const char *s = p->keys[k].s;
+                size_t n = p->keys[k].n;
+                struct json_member *m = obj_find(cur, s, n);
+
+                if (k + 1 == p->n_keys) {
+                        if (m)
+                                return json_obj_replace(cur, m, val);
+                        return push_split_key(cur, s, n, (int)p->keys[k].plain, val);
+                }
+                if (m && m->val->type == JSON_OBJ) {
+                        cur = m->val;
+                        continue;
+                }
+                sub = json_new_obj_in(cur);
+                if (!sub) {
+                        json_free(val);
+                        return -ENOMEM;
+                }
+                r = m ? json_obj_replace(cur, m, sub)
+                      : push_split_key(cur, s, n, (int)p->keys[k].plain, sub);
+                if (r < 0) {
+                        json_free(val);
+                        return r;
+                }
+                cur = sub;
         }
 }
 

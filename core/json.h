@@ -50,6 +50,12 @@ json *json_new_arr(void);
  * arena (a standalone scalar), these are the standalone constructors above. */
 json *json_new_strn_in(json *tree, const char *s, size_t n);
 json *json_new_str_lossy_in(json *tree, const char *s, size_t n, size_t *ret_replaced);
+/* json_new_strn_in of n bytes the caller knows are valid UTF-8 without NUL, not checked
+ * again (performance, issue 12): a piece of an already checked text cut at character
+ * boundaries (json_utf8_boundary), our own ASCII text, a regex capture of a tree string.
+ * Passing other bytes breaks the tree's invariant: debug builds assert it. NULL when out of
+ * memory. */
+json *json_new_strn_valid_in(json *tree, const char *s, size_t n);
 json *json_new_int_in(json *tree, int64_t v);
 json *json_new_obj_in(json *tree);
 json *json_new_arr_in(json *tree);
@@ -111,6 +117,25 @@ json *json_path_get(const json *root, const char *path);
  * Takes ownership of val always. */
 int json_path_set(json *root, const char *path, json *val);
 
+/* A dotted path split once (performance, issue 12: rules split their paths at load, not
+ * per record). keys point into the split string, which must outlive the struct. */
+#define JSON_PATH_KEYS_MAX 8
+struct json_path {
+        struct {
+                const char *s;      /* not NUL-terminated */
+                uint32_t n;
+                uint32_t plain;     /* 1: needs no JSON escape */
+        } keys[JSON_PATH_KEYS_MAX];
+        size_t n_keys;
+};
+/* Splits path at every '.', as json_path_get/json_path_set do. 0, -EINVAL (a key not
+ * valid UTF-8, or path NULL), -E2BIG (more than JSON_PATH_KEYS_MAX keys). */
+int json_path_split(const char *path, struct json_path *ret);
+/* json_path_get and json_path_set of a split path: the same results, without scanning
+ * the path or checking its keys again. */
+json *json_path_get_split(const json *root, const struct json_path *p);
+int json_path_set_split(json *root, const struct json_path *p, json *val);
+
 int json_arr_append(json *arr, json *val);  /* takes ownership always */
 size_t json_len(const json *v);             /* members of an object/array, else 0 */
 json *json_arr_at(const json *arr, size_t i);
@@ -151,3 +176,10 @@ int json_canon_str(struct buf *out, const char *s, size_t n);
 int json_key_cmp(const char *a, size_t na, const char *b, size_t nb);
 /* Is s[0..n) valid UTF-8 (and free of NUL)? */
 bool json_utf8_valid(const char *s, size_t n);
+/* Is offset i of the valid UTF-8 text s[0..n) (i <= n) a character boundary? A piece of
+ * valid UTF-8 between two boundaries is valid UTF-8 (issue 12: substrings need no second
+ * check). */
+static inline bool json_utf8_boundary(const char *s, size_t n, size_t i)
+{
+        return i >= n || ((unsigned char)s[i] & 0xc0) != 0x80;
+}

@@ -139,6 +139,42 @@ int queue_push(struct queue *q, void *item)
         return r;
 }
 
+int queue_push_batch(struct queue *q, void *const *items, size_t n, size_t *ret_taken)
+{
+        size_t k = 0;
+
+        *ret_taken = 0;
+        pthread_mutex_lock(&q->mu);
+        if (q->closed) {
+                pthread_mutex_unlock(&q->mu);
+                return -EPIPE;
+        }
+        bool was_empty = q->count == 0;
+        for (; k < n; k++) {
+                /* size_of runs under the lock here; it is cheap (a recycler's block size). */
+                size_t sz = q->size_of ? q->size_of(items[k]) : 0;
+                if (q->count == q->max ||
+                    (q->max_bytes && q->count > 0 &&
+                     (q->bytes >= q->max_bytes || sz > q->max_bytes - q->bytes)))
+                        break;
+                size_t slot = (q->head + q->count) % q->max;
+                q->ring[slot] = items[k];
+                if (q->sizes) {
+                        q->sizes[slot] = sz;
+                        q->bytes += sz;
+                }
+                q->count++;
+        }
+        if (k < n)
+                q->want_space = true;
+        /* The consumer sleeps only on an empty queue: one signal for the whole batch. */
+        if (was_empty && k > 0)
+                pthread_cond_signal(&q->nonempty);
+        pthread_mutex_unlock(&q->mu);
+        *ret_taken = k;
+        return 0;
+}
+
 static struct timespec deadline_after(int64_t timeout_us)
 {
         struct timespec ts;

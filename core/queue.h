@@ -28,6 +28,11 @@ void queue_free(struct queue *q, void (*free_cb)(void *item));
 /* Non-blocking. Returns 0, -EAGAIN when full, -EPIPE after queue_close. The queue owns the
  * item on success only. */
 int queue_push(struct queue *q, void *item);
+/* Pushes items[0..n) in order under one lock (issue 12: one lock and at most one wakeup per
+ * batch instead of per item) as far as they fit; *ret_taken says how many the queue took (it
+ * owns those; the rest stay the caller's). Taking fewer than n arms the space fd as a failed
+ * queue_push does. Returns 0, or -EPIPE after queue_close (nothing taken). */
+int queue_push_batch(struct queue *q, void *const *items, size_t n, size_t *ret_taken);
 /* Blocks until at least one item is there, the queue is closed, or timeout_us passes
  * (negative: no timeout). Moves up to max items into items[] (caller owns them).
  * Returns the number moved (0 on timeout or when closed and empty). */

@@ -25,14 +25,12 @@
  * The gap record's position is "before:CURSOR" (CURSOR: the first entry read after the
  * gap): a crash right after it is stored resumes AT that entry instead of reporting the gap
  * twice. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <systemd/sd-journal.h>
@@ -42,6 +40,7 @@
 #include "core/recycle.h"
 #include "core/tm.h"
 #include "ingest/journald.h"
+#include "ingest/journald-int.h"
 #include "normalize/journald.h"
 
 /* Recycled blocks (performance, issue 12: this thread allocates every event and record, the
@@ -53,66 +52,11 @@
 #define JOURNALD_REC_KEEP 2048u
 #define JOURNALD_EVENT_KEEP 8192u
 
+/* Built events handed to the queue at once (one lock, at most one wakeup of the writer's
+ * mapper): small against the queue (8,192 by default) and JOURNALD_BATCH. */
+#define JOURNALD_PUSH 64u
 #define JOURNALD_RETRY_US (100 * 1000)
 #define JOURNALD_POLL_US TM_USEC_PER_SEC
-/* A file that fails to open within this long of its last change may still be being
- * created: it is probed again later before being reported. */
-#define JOURNALD_PROBE_SETTLE_US (2 * TM_USEC_PER_SEC)
-#define BEFORE_PREFIX "before:"
-/* Journals (sequence-number ids) whose last sequence number we remember: one per journald
- * instance whose files are in the source, so a handful; the least recently seen goes. */
-#define JOURNALD_SEQ_IDS 16
-
-struct seq_track {
-        char id[33];            /* the cursor's s= (seqnum id); "" = free slot */
-        uint64_t seq;           /* the cursor's i= of the last entry seen */
-        char *cursor;
-        int64_t realtime_us;
-        uint64_t tick;          /* for least-recently-seen replacement */
-};
-
-struct probed {
-        dev_t dev;
-        ino_t ino;
-};
-
-struct journald_source {
-        char *name;
-        char *pos_source;            /* "journald:NAME" */
-        sd_journal *j;
-        struct loop *loop;
-        struct queue *q;
-        struct drop_counters *drops;
-        struct norm_journal *nb;
-        struct recycle *rec_rc;         /* record blocks (issue 12) */
-        struct recycle *ev_rc;          /* struct event blocks (issue 12) */
-        int jfd, kick_fd, space_fd;  /* space_fd: our subscription to the queue's space */
-        bool jfd_on, kick_on, space_on, stopped;
-        int retry_timer, poll_timer, probe_timer;
-        /* Built events waiting for queue space, oldest first. */
-        struct event **pend;
-        size_t pend_head, n_pend, pend_alloc;
-        /* Resume check: the stored cursor, until the first entry read after seeking to it. */
-        char *resume_cursor;
-        bool resume_inclusive;
-        /* Probing: the directories (dir mode) or files (files mode) to look at. */
-        char **probe_paths;
-        size_t n_probe_paths;
-        bool probe_dirs;
-        struct probed *seen;
-        size_t n_seen;
-        uint64_t count;
-        bool read_error_logged;
-        /* Sequence numbers: a jump within one journal means the library skipped entries
-         * (a damaged or removed file). Only for unfiltered directory and system sources,
-         * where every entry of a journal is ours to see. */
-        bool track_seq;
-        struct seq_track seq[JOURNALD_SEQ_IDS];
-        uint64_t seq_tick;
-        struct metric *m_lag;        /* ops (issue 9): gatelog_journald_cursor_lag_seconds */
-        uint64_t last_rt;            /* ops (issue 9): realtime of the last entry read; 0: none */
-};
-
 void journald_config_clear(struct journald_config *c)
 {
         if (!c)
@@ -163,25 +107,6 @@ static int pend_add(struct journald_source *s, struct event *e)
         return 0;
 }
 
-/* Pushes pending events in order. 0 when all went, -EAGAIN when the queue is full. */
-static int pend_flush(struct journald_source *s)
-{
-        while (s->n_pend > 0) {
-                struct event *e = s->pend[s->pend_head];
-                int r = queue_push(s->q, e);
-
-                if (r == -EAGAIN)
-                        return r;
-                if (r < 0) {
-                        /* Closed: shutting down; the journal replays it next start. */
-                        event_free(e);
-                }
-                s->pend_head = (s->pend_head + 1) % s->pend_alloc;
-                s->n_pend--;
-        }
-        return 0;
-}
-
 static void pend_clear(struct journald_source *s)
 {
         while (s->n_pend > 0) {
@@ -191,35 +116,80 @@ static void pend_clear(struct journald_source *s)
         }
 }
 
-/* Wraps rec (owned) in an event with an optional position and queues it behind what is
- * pending. Out of memory is counted: the record is lost, but the position does not move
- * past it unless a later entry's does. */
-static void emit(struct journald_source *s, json *rec, const char *pos)
+/* Pushes pending events in order, each contiguous run of the ring under one lock
+ * (issue 12: a push per entry woke the writer's mapper per entry). 0 when all went,
+ * -EAGAIN when the queue is full. */
+int journald_pend_flush(struct journald_source *s)
 {
-        /* The event's receipt time (which decides the epoch and fills the received column)
-         * is the one written in the record. */
-        int64_t received = tm_now_us();
-        size_t len = 0;
-        const char *rs = json_str(json_obj_get(rec, "received"), &len);
-        if (rs)
-                (void)tm_parse_rfc3339(rs, len, 0, &received);
+        while (s->n_pend > 0) {
+                size_t run = s->pend_alloc - s->pend_head, taken = 0;
+
+                if (run > s->n_pend)
+                        run = s->n_pend;
+                if (queue_push_batch(s->q, (void *const *)&s->pend[s->pend_head], run,
+                                     &taken) < 0) {
+                        /* Closed: shutting down; the journal replays them next start. */
+                        pend_clear(s);
+                        return 0;
+                }
+                s->pend_head = (s->pend_head + taken) % s->pend_alloc;
+                s->n_pend -= taken;
+                if (taken < run)
+                        return -EAGAIN;
+        }
+        return 0;
+}
+
+/* Wraps rec (owned) in an event whose receipt time is received (the one written in the
+ * record: it decides the epoch and fills the received column), with an optional position,
+ * and queues it behind what is pending. pos_owned: a malloc'd position the event takes
+ * (issue 12: the entry's cursor is not copied again), always consumed. Out of memory is
+ * counted: the record is lost, but the position does not move past it unless a later
+ * entry's does. */
+static void emit_at(struct journald_source *s, json *rec, int64_t received, char *pos_owned)
+{
         struct event *e = event_new_recycled(s->ev_rc, rec, received);
 
-        if (e && pos && event_set_pos(e, s->pos_source, pos) < 0) {
-                event_free(e);
-                e = NULL;
+        if (e && pos_owned) {
+                e->pos_source = strdup(s->pos_source);
+                e->pos = pos_owned;
+                pos_owned = NULL;
+                if (!e->pos_source) {
+                        event_free(e);
+                        e = NULL;
+                }
         }
+        free(pos_owned);
         if (!e || pend_add(s, e) < 0) {
                 event_free(e);
                 drop_count(s->drops, DROP_OUT_OF_MEMORY, 1);
         }
 }
 
+/* emit_at for the gap and unreadable records: the receipt time is read back from the
+ * record, pos (optional) is copied. */
+void journald_emit(struct journald_source *s, json *rec, const char *pos)
+{
+        int64_t received = tm_now_us();
+        size_t len = 0;
+        const char *rs = json_str(json_obj_get(rec, "received"), &len);
+        char *copy = NULL;
+
+        if (rs)
+                (void)tm_parse_rfc3339(rs, len, 0, &received);
+        if (pos && !(copy = strdup(pos))) {
+                json_free(rec);
+                drop_count(s->drops, DROP_OUT_OF_MEMORY, 1);
+                return;
+        }
+        emit_at(s, rec, received, copy);
+}
+
 static int space_cb(struct loop *l, int fd, uint32_t events, void *ud);
 static int retry_cb(struct loop *l, void *ud);
 static int dispatch(struct journald_source *s);
 
-static int pause_reading(struct journald_source *s)
+int journald_pause_reading(struct journald_source *s)
 {
         int r;
 
@@ -259,7 +229,7 @@ static void kick(struct journald_source *s)
 
 static int try_resume(struct journald_source *s)
 {
-        if (pend_flush(s) == -EAGAIN)
+        if (journald_pend_flush(s) == -EAGAIN)
                 return 0;
         resume_reading(s);
         kick(s);
@@ -324,30 +294,34 @@ static struct seq_track *seq_find(struct journald_source *s, const char *id)
         return NULL;
 }
 
-/* Remembers the entry at cursor as the last seen of its journal. */
-static void seq_note(struct journald_source *s, const char *cursor, int64_t rt)
+/* Remembers the entry at cursor (its s= id and i= seq, parsed once by the caller) as the
+ * last seen of its journal. The cursor is copied into the slot's buffer, which grows only
+ * when a cursor is longer than any before (issue 12: no malloc per entry). */
+static void seq_note(struct journald_source *s, const char *cursor, const char id[33],
+                     uint64_t seq, int64_t rt)
 {
         struct seq_track *t;
-        char id[33], *copy;
-        uint64_t seq;
+        size_t len = strlen(cursor) + 1;
 
-        if (!cursor_seq(cursor, id, &seq))
-                return;
         t = seq_find(s, id);
         if (!t) {
                 t = &s->seq[0];
                 for (size_t i = 1; i < JOURNALD_SEQ_IDS; i++)
                         if (s->seq[i].tick < t->tick)
                                 t = &s->seq[i];
-                memcpy(t->id, id, sizeof(id));
+                memcpy(t->id, id, 33);
         }
-        copy = strdup(cursor);
-        if (!copy) {
-                t->id[0] = '\0'; /* forget rather than compare against a stale one */
-                return;
+        if (len > t->cursor_alloc) {
+                char *c = realloc(t->cursor, len);
+
+                if (!c) {
+                        t->id[0] = '\0'; /* forget rather than compare against a stale one */
+                        return;
+                }
+                t->cursor = c;
+                t->cursor_alloc = len;
         }
-        free(t->cursor);
-        t->cursor = copy;
+        memcpy(t->cursor, cursor, len);
         t->seq = seq;
         t->realtime_us = rt;
         t->tick = ++s->seq_tick;
@@ -367,18 +341,17 @@ static void emit_gap(struct journald_source *s, const char *after, int64_t after
                              &gap) < 0)
                 drop_count(s->drops, DROP_OUT_OF_MEMORY, 1);
         else
-                emit(s, gap, before);
+                journald_emit(s, gap, before);
 }
 
-/* A jump in the sequence numbers of one journal since the last entry we saw of it. */
-static void seq_check(struct journald_source *s, const char *cursor, int64_t rt)
+/* A jump in the sequence numbers of one journal since the last entry we saw of it (id,
+ * seq: the cursor's, parsed once by the caller). */
+static void seq_check(struct journald_source *s, const char *cursor, const char id[33],
+                      uint64_t seq, int64_t rt)
 {
         struct seq_track *t;
-        char id[33];
-        uint64_t seq;
 
-        if (!s->track_seq || !cursor_seq(cursor, id, &seq) || !(t = seq_find(s, id)) ||
-            seq <= t->seq + 1)
+        if (!s->track_seq || !(t = seq_find(s, id)) || seq <= t->seq + 1)
                 return;
         emit_gap(s, t->cursor, t->realtime_us, cursor, rt, (int64_t)(seq - t->seq - 1),
                  "the journal's sequence numbers jump: the library skipped entries (a damaged "
@@ -387,9 +360,12 @@ static void seq_check(struct journald_source *s, const char *cursor, int64_t rt)
 
 /* ---- entries ---- */
 
-/* Builds the record of the current entry; *ret_cursor malloc'd. */
-static int entry_build(struct journald_source *s, json **ret_rec, char **ret_cursor)
+/* Builds the record of the current entry; *ret_cursor malloc'd, *ret_received: the receipt
+ * time written in the record, *ret_rt: the entry's realtime (0 if unknown). */
+static int entry_build(struct journald_source *s, json **ret_rec, char **ret_cursor,
+                       int64_t *ret_received, uint64_t *ret_rt)
 {
+        int64_t received;
         sd_id128_t boot;
         uint64_t rt = 0, mt = 0;
         char boot_hex[SD_ID128_STRING_MAX], what[96];
@@ -426,10 +402,15 @@ static int entry_build(struct journald_source *s, json **ret_rec, char **ret_cur
                          strerror(-r));
                 norm_journal_bad(s->nb, what);
         }
-        r = norm_journal_finish(s->nb, s->name, tm_now_us(), ret_rec);
+        /* The record says the time in whole microseconds (tm_format_rfc3339), which is
+         * what the event gets: the same value reading it back would give. */
+        received = tm_now_us();
+        r = norm_journal_finish(s->nb, s->name, received, ret_rec);
         if (r < 0)
                 goto fail;
         *ret_cursor = cursor;
+        *ret_received = received;
+        *ret_rt = rt;
         return 0;
 fail:
         free(cursor);
@@ -479,7 +460,45 @@ static void lag_update(struct journald_source *s, uint64_t rt)
         metric_set(s->m_lag, to > rt ? (int64_t)((to - rt + 999999) / 1000000) : 0);
 }
 
-/* Reads up to JOURNALD_BATCH entries. */
+/* ops (issue 9): gatelog_events_received_total{source="journald/TRANSPORT"}, its counter
+ * kept for the last transport seen (one source mostly reads one or two). */
+static void count_received(struct journald_source *s, const char *transport)
+{
+        bool same = transport ? !s->recv_null && s->m_recv &&
+                                        !strcmp(s->recv_transport, transport)
+                              : s->recv_null && s->m_recv;
+
+        if (!same) {
+                s->m_recv = metrics_received_counter("journald", transport);
+                s->recv_null = !transport;
+                s->recv_transport[0] = '\0';
+                if (transport && strlen(transport) < sizeof(s->recv_transport))
+                        strcpy(s->recv_transport, transport);
+                else if (transport) {
+                        /* too long to remember: looked up each time */
+                        metric_add(s->m_recv, 1);
+                        s->m_recv = NULL;
+                        return;
+                }
+        }
+        metric_add(s->m_recv, 1);
+}
+
+/* Hands the pending events to the queue; on a full queue, pauses reading. */
+static int flush_or_pause(struct journald_source *s)
+{
+        if (s->n_pend > 0 && journald_pend_flush(s) == -EAGAIN) {
+                if (s->last_rt)
+                        lag_update(s, s->last_rt);
+                return journald_pause_reading(s);
+        }
+        return 0;
+}
+
+/* Reads up to JOURNALD_BATCH entries. Built events are pushed JOURNALD_PUSH at a time
+ * and whenever reading stops (caught up, an error, the batch's end), so that nothing
+ * waits in the pending list while the loop sleeps. Pending events at the start mean a
+ * full queue: reading stays paused until they went. */
 static int dispatch(struct journald_source *s)
 {
         int n;
@@ -488,62 +507,62 @@ static int dispatch(struct journald_source *s)
                 lag_update(s, s->last_rt);  /* ops (issue 9): paused; the journal grew */
         if (s->stopped || s->n_pend > 0)
                 return 0;
-        for (n = 0; n < JOURNALD_BATCH && s->n_pend == 0; n++) {
+        for (n = 0; n < JOURNALD_BATCH; n++) {
                 json *rec = NULL;
-                char *cursor = NULL;
-                uint64_t rt = 0;
-                bool gap;
+                char *cursor = NULL, id[33];
+                uint64_t rt = 0, seq = 0;
+                int64_t received = 0;
+                bool gap, has_seq;
                 int take, r = sd_journal_next(s->j);
 
                 if (r == 0) {
                         metric_set(s->m_lag, 0);  /* ops (issue 9): caught up */
-                        return 0; /* caught up; the journal fd wakes us */
+                        return flush_or_pause(s); /* caught up; the journal fd wakes us */
                 }
                 if (r < 0) {
                         if (!s->read_error_logged)
                                 log_error("cannot read the journal; retrying on its next change",
                                           "source=%s error=\"%s\"", s->name, strerror(-r));
                         s->read_error_logged = true;
-                        return 0;
+                        return flush_or_pause(s);
                 }
                 s->read_error_logged = false;
-                r = entry_build(s, &rec, &cursor);
+                r = entry_build(s, &rec, &cursor, &received, &rt);
                 if (r < 0) {
                         /* Out of memory: counted; the entry is retried after a restart only
                          * if no later entry is stored, so this is a real loss. */
                         drop_count(s->drops, DROP_OUT_OF_MEMORY, 1);
                         continue;
                 }
-                sd_journal_get_realtime_usec(s->j, &rt);
                 s->last_rt = rt;
                 take = 1;
                 gap = false;
                 if (s->resume_cursor)
                         take = resume_check(s, cursor, (int64_t)rt, &gap);
-                if (take && !gap)
-                        seq_check(s, cursor, (int64_t)rt);
-                seq_note(s, cursor, (int64_t)rt);
+                has_seq = cursor_seq(cursor, id, &seq);
+                if (take && !gap && has_seq)
+                        seq_check(s, cursor, id, seq, (int64_t)rt);
+                if (has_seq)
+                        seq_note(s, cursor, id, seq, (int64_t)rt);
                 if (!take) {
                         json_free(rec);
                         free(cursor);
                         continue;
                 }
                 /* ops (issue 9): counted under the label the writer's kept count uses */
-                metrics_received("journald",
-                                 json_str(json_obj_get(json_obj_get(rec, "source"),
-                                                       "transport"), NULL));
-                emit(s, rec, cursor);
-                free(cursor);
+                count_received(s, json_str(json_obj_get(json_obj_get(rec, "source"),
+                                                        "transport"), NULL));
+                emit_at(s, rec, received, cursor); /* takes the cursor */
                 s->count++;
-                if (pend_flush(s) == -EAGAIN) {
+                if (s->n_pend >= JOURNALD_PUSH && journald_pend_flush(s) == -EAGAIN) {
                         lag_update(s, s->last_rt);
-                        return pause_reading(s);
+                        return journald_pause_reading(s);
                 }
         }
         if (s->last_rt)
                 lag_update(s, s->last_rt);  /* ops (issue 9) */
-        if (s->n_pend > 0 && pend_flush(s) == -EAGAIN)
-                return pause_reading(s);
+        if (s->n_pend > 0 && journald_pend_flush(s) == -EAGAIN)
+                return journald_pause_reading(s);
         kick(s); /* more may remain: come back after the other fds */
         return 0;
 }
@@ -557,122 +576,6 @@ static int kick_cb(struct loop *l, int fd, uint32_t events, void *ud)
         return dispatch(s);
 }
 
-/* ---- probing for files sd-journal skips ---- */
-
-static bool seen_has(const struct journald_source *s, const struct stat *st)
-{
-        for (size_t i = 0; i < s->n_seen; i++)
-                if (s->seen[i].dev == st->st_dev && s->seen[i].ino == st->st_ino)
-                        return true;
-        return false;
-}
-
-static int seen_add(struct journald_source *s, const struct stat *st)
-{
-        struct probed *p = realloc(s->seen, (s->n_seen + 1) * sizeof(*p));
-
-        if (!p)
-                return -ENOMEM;
-        s->seen = p;
-        s->seen[s->n_seen++] = (struct probed){ st->st_dev, st->st_ino };
-        return 0;
-}
-
-static int probe_cb(struct loop *l, void *ud);
-
-/* Probes one file. Returns 1 when it must be looked at again later. */
-static int probe_file(struct journald_source *s, const char *path)
-{
-        const char *files[] = { path, NULL };
-        struct stat st;
-        sd_journal *j = NULL;
-        json *rec = NULL;
-        int r;
-
-        if (stat(path, &st) < 0 || !S_ISREG(st.st_mode) || seen_has(s, &st))
-                return 0;
-        r = sd_journal_open_files(&j, files, 0);
-        sd_journal_close(j);
-        if (r >= 0)
-                return seen_add(s, &st) < 0 ? 1 : 0;
-        if (tm_now_us() - ((int64_t)st.st_mtim.tv_sec * TM_USEC_PER_SEC +
-                           st.st_mtim.tv_nsec / 1000) < JOURNALD_PROBE_SETTLE_US)
-                return 1;
-        if (seen_add(s, &st) < 0)
-                return 1;
-        log_error("journal file cannot be read; its entries are skipped",
-                  "source=%s file=%s error=\"%s\"", s->name, path,
-                  r == -ENODATA ? "truncated or not a journal file" : strerror(-r));
-        if (norm_journal_unreadable(s->name, path,
-                                    r == -ENODATA ? "truncated or not a journal file"
-                                                  : strerror(-r), tm_now_us(), &rec) < 0)
-                drop_count(s->drops, DROP_OUT_OF_MEMORY, 1);
-        else
-                emit(s, rec, NULL);
-        return 0;
-}
-
-static bool is_journal_name(const char *n)
-{
-        size_t l = strlen(n);
-
-        return (l > 8 && !strcmp(n + l - 8, ".journal")) ||
-               (l > 9 && !strcmp(n + l - 9, ".journal~"));
-}
-
-static bool is_machine_dir(const char *n)
-{
-        return strlen(n) == 32 && strspn(n, "0123456789abcdef") == 32;
-}
-
-/* Probes the journal files of a directory (and its machine-id subdirectories, as
- * sd_journal_open_directory reads them). Returns how many must be looked at later. */
-static int probe_dir(struct journald_source *s, const char *dir, int depth)
-{
-        DIR *d = opendir(dir);
-        struct dirent *de;
-        char path[4096];
-        int later = 0;
-
-        if (!d)
-                return 0;
-        while ((de = readdir(d))) {
-                if (snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >= (int)sizeof(path))
-                        continue;
-                if (is_journal_name(de->d_name))
-                        later += probe_file(s, path);
-                else if (depth == 0 && is_machine_dir(de->d_name))
-                        later += probe_dir(s, path, 1);
-        }
-        closedir(d);
-        return later;
-}
-
-static void probe(struct journald_source *s)
-{
-        int later = 0;
-
-        for (size_t i = 0; i < s->n_probe_paths; i++)
-                later += s->probe_dirs ? probe_dir(s, s->probe_paths[i], 0)
-                                       : probe_file(s, s->probe_paths[i]);
-        if (later && s->probe_timer < 0) {
-                int t = loop_add_timer(s->loop, JOURNALD_PROBE_SETTLE_US, probe_cb, s);
-
-                s->probe_timer = t >= 0 ? t : -1;
-        } else if (!later && s->probe_timer >= 0) {
-                loop_del_timer(s->loop, s->probe_timer);
-                s->probe_timer = -1;
-        }
-        if (s->n_pend > 0 && pend_flush(s) == -EAGAIN)
-                pause_reading(s);
-}
-
-static int probe_cb(struct loop *l, void *ud)
-{
-        probe(ud);
-        return 0;
-}
-
 /* ---- following ---- */
 
 static int journal_cb(struct loop *l, int fd, uint32_t events, void *ud)
@@ -681,173 +584,13 @@ static int journal_cb(struct loop *l, int fd, uint32_t events, void *ud)
         int r = sd_journal_process(s->j);
 
         if (r == SD_JOURNAL_INVALIDATE)
-                probe(s);
+                journald_probe(s);
         return dispatch(s);
 }
 
 static int poll_cb(struct loop *l, void *ud)
 {
         return journal_cb(l, -1, 0, ud);
-}
-
-/* ---- opening ---- */
-
-static int add_list(sd_journal *j, const char *field, char *const *vals, size_t n,
-                    const char *suffix_if_bare, char *err, size_t err_len)
-{
-        char m[1024];
-
-        for (size_t i = 0; i < n; i++) {
-                bool bare = suffix_if_bare && !strchr(vals[i], '.');
-                int r;
-
-                snprintf(m, sizeof(m), "%s%s%s%s", field ? field : "", field ? "=" : "", vals[i],
-                         bare ? suffix_if_bare : "");
-                r = sd_journal_add_match(j, m, 0);
-                if (r < 0) {
-                        snprintf(err, err_len, "bad match '%s': %s", m, strerror(-r));
-                        return r;
-                }
-        }
-        return 0;
-}
-
-static int add_filters(sd_journal *j, const struct journald_config *c, char *err,
-                       size_t err_len)
-{
-        int r = add_list(j, NULL, c->matches, c->n_matches, NULL, err, err_len);
-
-        if (r >= 0)
-                r = add_list(j, "_SYSTEMD_UNIT", c->units, c->n_units, ".service", err, err_len);
-        if (r >= 0)
-                r = add_list(j, "SYSLOG_IDENTIFIER", c->identifiers, c->n_identifiers, NULL, err,
-                             err_len);
-        if (r >= 0)
-                r = add_list(j, "_TRANSPORT", c->transports, c->n_transports, NULL, err, err_len);
-        for (int p = 0; r >= 0 && p <= c->max_priority && p < 8; p++) {
-                char m[16];
-
-                snprintf(m, sizeof(m), "PRIORITY=%d", p);
-                r = sd_journal_add_match(j, m, 0);
-        }
-        return r;
-}
-
-static int set_probe_paths(struct journald_source *s, const struct journald_config *c)
-{
-        static const char *const sys[] = { "/var/log/journal", "/run/log/journal" };
-        size_t n = c->directory ? 1 : c->system ? 2 : c->n_files;
-
-        s->probe_paths = calloc(n ? n : 1, sizeof(char *));
-        if (!s->probe_paths)
-                return -ENOMEM;
-        s->probe_dirs = !c->n_files;
-        for (size_t i = 0; i < n; i++) {
-                const char *p = c->directory ? c->directory : c->system ? sys[i] : c->files[i];
-
-                s->probe_paths[i] = strdup(p);
-                if (!s->probe_paths[i])
-                        return -ENOMEM;
-                s->n_probe_paths++;
-        }
-        return 0;
-}
-
-/* Files mode: sd_journal_open_files refuses the whole list when one file is unreadable,
- * so the readable ones are opened and the others reported by the probe. */
-static int open_files(struct journald_source *s, const struct journald_config *c, char *err,
-                      size_t err_len)
-{
-        const char **ok = calloc(c->n_files + 1, sizeof(char *));
-        size_t n = 0;
-        int r;
-
-        if (!ok)
-                return -ENOMEM;
-        for (size_t i = 0; i < c->n_files; i++) {
-                const char *one[] = { c->files[i], NULL };
-                sd_journal *j = NULL;
-
-                if (access(c->files[i], R_OK) < 0) {
-                        r = -errno;
-                        snprintf(err, err_len, "cannot read %s: %s", c->files[i], strerror(errno));
-                        free(ok);
-                        return r;
-                }
-                if (sd_journal_open_files(&j, one, 0) >= 0)
-                        ok[n++] = c->files[i];
-                sd_journal_close(j);
-        }
-        r = n ? sd_journal_open_files(&s->j, ok, 0) : -ENODATA;
-        if (r < 0)
-                snprintf(err, err_len, "cannot open the journal files: %s",
-                         n ? strerror(-r) : "none of them is a readable journal file");
-        free(ok);
-        return r;
-}
-
-static int journal_open(struct journald_source *s, const struct journald_config *c, char *err,
-                        size_t err_len)
-{
-        int r;
-
-        if (c->directory) {
-                r = sd_journal_open_directory(&s->j, c->directory, 0);
-                if (r < 0)
-                        snprintf(err, err_len, "cannot open the journal directory %s: %s",
-                                 c->directory, strerror(-r));
-        } else if (c->n_files) {
-                r = open_files(s, c, err, err_len);
-        } else {
-                r = sd_journal_open(&s->j, SD_JOURNAL_LOCAL_ONLY);
-                if (r < 0)
-                        snprintf(err, err_len, "cannot open the system journal: %s",
-                                 strerror(-r));
-        }
-        if (r < 0)
-                return r;
-        /* Whole fields: the record keeps up to JOURNALD_FIELD_MAX and says when it cut, and
-         * raw_sha256 covers everything. */
-        sd_journal_set_data_threshold(s->j, 0);
-        return add_filters(s->j, c, err, err_len);
-}
-
-static int seek_start(struct journald_source *s, const struct journald_config *c,
-                      const char *position, char *err, size_t err_len)
-{
-        int r;
-
-        if (position) {
-                bool incl = !strncmp(position, BEFORE_PREFIX, strlen(BEFORE_PREFIX));
-                const char *cur = incl ? position + strlen(BEFORE_PREFIX) : position;
-
-                r = sd_journal_seek_cursor(s->j, cur);
-                if (r < 0) {
-                        snprintf(err, err_len, "stored position '%s' is not a journal cursor: %s",
-                                 position, strerror(-r));
-                        return r;
-                }
-                s->resume_cursor = strdup(cur);
-                s->resume_inclusive = incl;
-                return s->resume_cursor ? 0 : -ENOMEM;
-        }
-        switch (c->start) {
-        case JOURNALD_START_TAIL:
-                r = sd_journal_seek_tail(s->j);
-                /* Onto the last entry, so that next() gives only newer ones. */
-                if (r >= 0)
-                        r = sd_journal_previous(s->j);
-                break;
-        case JOURNALD_START_TIME:
-                r = sd_journal_seek_realtime_usec(s->j, (uint64_t)c->start_us);
-                break;
-        default:
-                r = sd_journal_seek_head(s->j);
-                break;
-        }
-        if (r < 0)
-                snprintf(err, err_len, "cannot seek the journal: %s", strerror(-r));
-        return r < 0 ? r : 0;
 }
 
 int journald_source_new(const struct journald_config *cfg, const char *position,
@@ -869,7 +612,8 @@ int journald_source_new(const struct journald_config *cfg, const char *position,
                 s->pos_source = NULL;
                 goto fail_msg;
         }
-        if (norm_journal_new(JOURNALD_FIELD_MAX, &s->nb) < 0 || set_probe_paths(s, cfg) < 0 ||
+        if (norm_journal_new(JOURNALD_FIELD_MAX, &s->nb) < 0 ||
+            journald_set_probe_paths(s, cfg) < 0 ||
             recycle_new(JOURNALD_REC_BLOCK, JOURNALD_REC_KEEP, &s->rec_rc) < 0 ||
             recycle_new(sizeof(struct event), JOURNALD_EVENT_KEEP, &s->ev_rc) < 0 ||
             norm_journal_recycle(s->nb, &s->rec_rc, 1) < 0)
@@ -879,10 +623,10 @@ int journald_source_new(const struct journald_config *cfg, const char *position,
                                  "read, seconds; 0 when caught up", "source", cfg->name, NULL);
         s->track_seq = !cfg->n_files && !cfg->n_matches && !cfg->n_units &&
                        !cfg->n_identifiers && !cfg->n_transports && cfg->max_priority < 0;
-        r = journal_open(s, cfg, err, err_len);
+        r = journald_open(s, cfg, err, err_len);
         if (r < 0)
                 goto fail;
-        r = seek_start(s, cfg, position, err, err_len);
+        r = journald_seek_start(s, cfg, position, err, err_len);
         if (r < 0)
                 goto fail;
         s->jfd = sd_journal_get_fd(s->j);
@@ -914,7 +658,7 @@ int journald_source_new(const struct journald_config *cfg, const char *position,
                 snprintf(err, err_len, "cannot register in the loop: %s", strerror(-r));
                 goto fail;
         }
-        probe(s);
+        journald_probe(s);
         kick(s); /* catch up on the first loop iteration */
         *ret = s;
         return 0;

@@ -41,6 +41,7 @@ struct ingest_kafka {
         struct kafka_part *pending_part;
         int64_t pending_offset;
         int64_t pending_since;          /* monotonic us */
+        const char *pending_why;        /* static text: queue full, or a claim commit failed */
         bool stopped, closed, closing, cooperative;
         bool start_latest;
         size_t max_message;
@@ -49,6 +50,7 @@ struct ingest_kafka {
         int64_t drain_timeout_us;
         enum kstate state;
         struct metric *m_up, *m_messages, *m_paused; /* health, for /metrics (issue 9) */
+        struct metric *m_received;      /* gatelog_events_received_total{kind="kafka"} */
         /* ops (issue 9): /readyz, read by the HTTP thread: brokers down and why. */
         pthread_mutex_t ready_lock;
         bool down;
@@ -63,6 +65,28 @@ const char *kafka_esc(const char *s, char *buf, size_t n);
 void kafka_log_once(struct ingest_kafka *k, const char *what, const char *detail);
 /* The brokers answered: health up, logged once per change. */
 void kafka_state_up(struct ingest_kafka *k);
+/* The brokers are unreachable (reason: librdkafka's): health down, logged once per change. */
+void kafka_state_down(struct ingest_kafka *k, const char *reason);
+/* Waits (pause) or stops waiting for the queue's space fd; un-waiting also resumes fetching
+ * at librdkafka if it was paused. */
+void kafka_pause_set(struct ingest_kafka *k, bool pause);
+
+/* ingest/kafka-rebalance.c */
+/* librdkafka's rebalance callback (served by rd_kafka_consumer_poll): on assignment, each
+ * partition's resume offset and claims; on revoke, the drain and the final commit. */
+void kafka_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                        rd_kafka_topic_partition_list_t *l, void *opaque);
+/* ops (issue 9): gatelog_kafka_consumer_lag of every partition seen (on the tick). */
+void kafka_lag_update(struct ingest_kafka *k);
+
+/* ingest/kafka-conf.c */
+/* librdkafka's configuration of consumer k from cfg (callbacks included), or NULL with
+ * err saying which property failed. */
+rd_kafka_conf_t *kafka_make_conf(struct ingest_kafka *k, const struct ingest_kafka_config *cfg,
+                                 char *err, size_t err_len);
+/* Subscribes k to cfg's topics. 0, -ENOMEM, or -EINVAL with err saying why. */
+int kafka_subscribe(struct ingest_kafka *k, const struct ingest_kafka_config *cfg, char *err,
+                    size_t err_len);
 
 /* ingest/kafka-claim.c: commits to the broker, each carrying this chain's failover claim in
  * its metadata (docs/CONFIG.md, "kafka"). */

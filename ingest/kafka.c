@@ -17,7 +17,12 @@
  *
  * Threads: everything here runs on the loop thread (librdkafka's callbacks are served by
  * rd_kafka_consumer_poll, since the main queue is forwarded to the consumer queue), except
- * sink_cb (writer thread) and log_cb (librdkafka's threads). */
+ * sink_cb (writer thread) and log_cb (librdkafka's threads). The collector starts no thread
+ * of its own; librdkafka's are named by librdkafka (rdk:main, rdk:broker*).
+ *
+ * Files: this one takes messages, holds and pauses, and owns the life cycle;
+ * ingest/kafka-rebalance.c the assignments and revokes; ingest/kafka-conf.c librdkafka's
+ * configuration; ingest/kafka-claim.c commits and claims; ingest/kafka-parts.c offsets. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -100,7 +105,7 @@ void kafka_state_up(struct ingest_kafka *k)
         pthread_mutex_unlock(&k->ready_lock);
 }
 
-static void state_down(struct ingest_kafka *k, const char *reason)
+void kafka_state_down(struct ingest_kafka *k, const char *reason)
 {
         char b[256];
 
@@ -141,34 +146,7 @@ void kafka_log_once(struct ingest_kafka *k, const char *what, const char *detail
         log_warn("kafka error", "kafka=%s error=\"%s\"", k->name, kafka_esc(text, b, sizeof(b)));
 }
 
-/* ---- librdkafka callbacks ---- */
-
-static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
-{
-        char b[512];
-
-        (void)level;
-        /* error_cb and our own lines tell what matters once; librdkafka's per-attempt
-         * detail goes to the debug level. */
-        log_debug("librdkafka", "kafka=%s fac=%s text=\"%s\"", rd_kafka_name(rk), fac,
-                  kafka_esc(buf, b, sizeof(b)));
-}
-
-static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
-{
-        struct ingest_kafka *k = opaque;
-
-        (void)rk;
-        switch (err) {
-        case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN:
-        case RD_KAFKA_RESP_ERR__TRANSPORT:
-        case RD_KAFKA_RESP_ERR__RESOLVE:
-                state_down(k, reason);
-                break;
-        default:
-                kafka_log_once(k, rd_kafka_err2name(err), reason);
-        }
-}
+/* ---- the writer's callback (librdkafka's are in ingest/kafka-conf.c) ---- */
 
 static void sink_cb(void *ud, uint64_t token)
 {
@@ -183,11 +161,16 @@ static void sink_cb(void *ud, uint64_t token)
                 efd_signal(k->commit_fd);
 }
 
-/* ---- pausing when the queue is full ---- */
+/* ---- pausing when the queue is full (or a claim commit failed) ---- */
+
+/* Why an event is held, for the pause's log line. */
+#define KAFKA_WHY_FULL "queue full"
+#define KAFKA_WHY_CLAIM "claim commit failed"
 
 static int space_cb(struct loop *l, int fd, uint32_t events, void *ud);
 
-/* Stops or restarts fetching of every assigned partition at librdkafka. */
+/* Stops or restarts fetching of every assigned partition at librdkafka; the log says why
+ * the held event waits (k->pending_why). */
 static void fetch_pause(struct ingest_kafka *k, bool pause)
 {
         rd_kafka_topic_partition_list_t *a = NULL;
@@ -203,11 +186,15 @@ static void fetch_pause(struct ingest_kafka *k, bool pause)
         }
         k->paused = pause;
         metric_set(k->m_paused, pause);
-        log_debug(pause ? "kafka paused: queue full" : "kafka resumed", "kafka=%s", k->name);
+        if (pause)
+                log_debug("kafka paused", "kafka=%s reason=\"%s\"", k->name,
+                          k->pending_why ? k->pending_why : "queue full");
+        else
+                log_debug("kafka resumed", "kafka=%s", k->name);
 }
 
 /* Waits (or stops waiting) for the queue's space fd; un-waiting also resumes fetching. */
-static void pause_set(struct ingest_kafka *k, bool pause)
+void kafka_pause_set(struct ingest_kafka *k, bool pause)
 {
         if (!pause)
                 fetch_pause(k, false);
@@ -230,6 +217,7 @@ static int pending_push(struct ingest_kafka *k)
 {
         int r = kafka_claim_ahead(k, k->pending_part, k->pending_offset);
 
+        k->pending_why = r < 0 ? KAFKA_WHY_CLAIM : KAFKA_WHY_FULL;
         if (r == 0)
                 r = queue_push(k->q, k->pending);
 
@@ -241,10 +229,10 @@ static int pending_push(struct ingest_kafka *k)
         } else {
                 pushed(k->pending_part, k->pending_offset);
                 metric_add(k->m_messages, 1);
-                metrics_received("kafka", NULL);  /* ops (issue 9) */
+                metric_add(k->m_received, 1);  /* ops (issue 9) */
         }
         k->pending = NULL;
-        pause_set(k, false);
+        kafka_pause_set(k, false);
         if (r == 0 && k->registered)
                 efd_signal(k->wake_fd);  /* go on consuming */
         return r;
@@ -260,170 +248,6 @@ static int space_cb(struct loop *l, int fd, uint32_t events, void *ud)
         if (k->pending)
                 pending_push(k);  /* still full: our failed push asks for the next signal */
         return 0;
-}
-
-/* ---- rebalances ---- */
-
-/* The stored position of a partition (an offset), -1 when none. */
-static int64_t stored_position(struct ingest_kafka *k, struct kafka_part *p)
-{
-        struct store_error serr = { { 0 } };
-        char *pos = NULL, *end;
-        long long v;
-        int r;
-
-        if (!k->store && store_open(k->db_path, STORE_READONLY, &k->store, &serr) < 0) {
-                k->store = NULL;
-                return -1;
-        }
-        r = store_position_get(k->store, p->source, &pos);
-        if (r < 0) {
-                if (r != -ENOENT)
-                        log_error("kafka: cannot read the stored position", "kafka=%s source=%s",
-                                  k->name, p->source);
-                return -1;
-        }
-        errno = 0;
-        v = strtoll(pos, &end, 10);
-        if (errno || *end || end == pos || v < 0) {
-                log_error("kafka: stored position is not an offset", "kafka=%s source=%s pos=%s",
-                          k->name, p->source, pos);
-                v = -1;
-        }
-        free(pos);
-        return v;
-}
-
-static void on_assign(struct ingest_kafka *k, rd_kafka_topic_partition_list_t *l)
-{
-        rd_kafka_topic_partition_list_t *c = rd_kafka_topic_partition_list_copy(l);
-        rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR__FAIL;
-
-        kafka_state_up(k);
-        /* The group's committed offsets: further than ours when another instance of the
-         * group stored those messages in its own chain. */
-        if (c)
-                err = rd_kafka_committed(k->rk, c, KAFKA_COMMITTED_TIMEOUT_MS);
-        if (err)
-                log_warn("kafka: committed offsets unknown; resuming from the store",
-                         "kafka=%s error=\"%s\"", k->name, rd_kafka_err2str(err));
-        for (int i = 0; i < l->cnt; i++) {
-                rd_kafka_topic_partition_t *e = &l->elems[i];
-                struct kafka_part *p = kafka_parts_get(k->parts, e->topic, e->partition, NULL);
-                int64_t stored, committed = -1, start;
-
-                if (!p) {
-                        log_error("kafka: too many partitions; not consuming this one",
-                                  "kafka=%s topic=%s partition=%d", k->name, e->topic,
-                                  (int)e->partition);
-                        e->offset = RD_KAFKA_OFFSET_END;
-                        continue;
-                }
-                stored = stored_position(k, p);
-                if (!err && c->elems[i].offset >= 0)
-                        committed = c->elems[i].offset;
-                start = kafka_resume_offset(stored, p->pushed, committed);
-                /* What the store holds is durable, also when the broker's commit lags it (a
-                 * process killed between the two commits): the next flush commits it, even
-                 * if no new message comes. */
-                if (stored >= 0)
-                        kafka_part_durable_raise(p, stored);
-                p->assigned = true;
-                p->next = start;
-                p->committed = committed;
-                kafka_claim_read(k, p, err ? NULL : &c->elems[i], start);
-                if (start >= 0)
-                        e->offset = start;
-                else if (err)
-                        e->offset = RD_KAFKA_OFFSET_INVALID;  /* committed, else start: */
-                else
-                        e->offset = k->start_latest ? RD_KAFKA_OFFSET_END
-                                                    : RD_KAFKA_OFFSET_BEGINNING;
-                log_info("kafka partition assigned", "kafka=%s topic=%s partition=%d "
-                         "stored=%lld committed=%lld resume=%lld", k->name, e->topic,
-                         (int)e->partition, (long long)stored, (long long)committed,
-                         (long long)start);
-        }
-        rd_kafka_topic_partition_list_destroy(c);
-}
-
-static bool all_drained(struct ingest_kafka *k, const rd_kafka_topic_partition_list_t *l)
-{
-        for (int i = 0; i < l->cnt; i++) {
-                struct kafka_part *p = kafka_parts_get(k->parts, l->elems[i].topic,
-                                                       l->elems[i].partition, NULL);
-
-                if (p && !kafka_part_drained(p))
-                        return false;
-        }
-        return true;
-}
-
-static void on_revoke(struct ingest_kafka *k, rd_kafka_topic_partition_list_t *l, bool lost)
-{
-        int64_t deadline = tm_mono_us() + (k->closing ? 0 : k->drain_timeout_us);
-
-        for (int i = 0; i < l->cnt; i++) {
-                struct kafka_part *p = kafka_parts_get(k->parts, l->elems[i].topic,
-                                                       l->elems[i].partition, NULL);
-
-                if (!p)
-                        continue;
-                p->assigned = false;
-                if (k->pending && k->pending_part == p) {
-                        /* Not stored, so not committed: the next owner reads it again. */
-                        log_info("kafka revoke: held event released, not stored",
-                                 "kafka=%s topic=%s partition=%d offset=%lld", k->name,
-                                 p->topic, (int)p->partition, (long long)k->pending_offset);
-                        event_free(k->pending);
-                        k->pending = NULL;
-                        pause_set(k, false);
-                }
-        }
-        if (lost) {
-                log_warn("kafka partitions lost (not committed)", "kafka=%s n=%d", k->name,
-                         l->cnt);
-                return;
-        }
-        /* Their queued events must be stored before another instance reads on from the
-         * committed offset; the writer runs on its own thread meanwhile. */
-        while (!all_drained(k, l) && tm_mono_us() < deadline)
-                usleep(5000);
-        if (!all_drained(k, l))
-                log_warn("kafka revoke: queued events not yet stored; the next owner may "
-                         "store them again", "kafka=%s", k->name);
-        kafka_commit_durable(k, l, false, all_drained(k, l));
-        log_info("kafka partitions revoked", "kafka=%s n=%d", k->name, l->cnt);
-}
-
-static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-                         rd_kafka_topic_partition_list_t *l, void *opaque)
-{
-        struct ingest_kafka *k = opaque;
-        rd_kafka_error_t *e = NULL;
-        rd_kafka_resp_err_t r = 0;
-
-        if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-                on_assign(k, l);
-                if (k->cooperative)
-                        e = rd_kafka_incremental_assign(rk, l);
-                else
-                        r = rd_kafka_assign(rk, l);
-        } else {
-                if (err != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS)
-                        kafka_log_once(k, "rebalance", rd_kafka_err2str(err));
-                on_revoke(k, l, rd_kafka_assignment_lost(rk));
-                if (k->cooperative)
-                        e = rd_kafka_incremental_unassign(rk, l);
-                else
-                        r = rd_kafka_assign(rk, NULL);
-        }
-        if (e) {
-                kafka_log_once(k, "assign", rd_kafka_error_string(e));
-                rd_kafka_error_destroy(e);
-        } else if (r) {
-                kafka_log_once(k, "assign", rd_kafka_err2str(r));
-        }
 }
 
 /* ---- messages ---- */
@@ -481,27 +305,33 @@ static struct event *message_event(struct ingest_kafka *k, const rd_kafka_messag
 {
         rd_kafka_timestamp_type_t tstype;
         int64_t ts = rd_kafka_message_timestamp(m, &tstype);
-        int64_t received = tm_now_us(), msg_time = ts >= 0 ? ts * 1000 : INT64_MIN;
+        int64_t received = tm_now_us();
+        const struct norm_kafka_msg km = {
+                .topic = p->topic, .partition = p->partition, .offset = m->offset,
+                .key = m->key, .key_len = m->key_len,
+                .ts_us = ts >= 0 ? ts * 1000 : INT64_MIN,
+        };
         size_t len = m->len;
         bool truncated = len > k->max_message;
-        json *src = normalize_kafka_source(p->topic, p->partition, m->offset, m->key,
-                                           m->key_len, msg_time);
         json *rec = NULL;
         struct event *ev;
         char off[24];
         uint64_t token;
 
-        if (!src || kafka_token_make(index, m->offset, &token) < 0)
-                goto fail;
-        /* Failover: a previous owner's chain may hold this offset too; the record says so
-         * (docs/FORMAT.md), and `gatelog verify` accepts that duplicate and no other. */
-        if (p->n_prev > 0 && mark_redelivery(p, m->offset, src) < 0)
-                goto fail;
+        if (kafka_token_make(index, m->offset, &token) < 0)
+                return NULL;
         if (truncated)
                 len = k->max_message;
-        if (normalize_payload_recycled(k->rec_rc, 2, m->payload, len, truncated, src, received,
-                                       msg_time, &rec) < 0)
+        /* The source is built in the record's block (issue 12: no allocation of its own). */
+        if (normalize_kafka_recycled(k->rec_rc, 2, m->payload, len, truncated, &km, received,
+                                     &rec) < 0)
                 return NULL;
+        /* Failover: a previous owner's chain may hold this offset too; the record says so
+         * (docs/FORMAT.md), and `gatelog verify` accepts that duplicate and no other. */
+        if (p->n_prev > 0 && mark_redelivery(p, m->offset, json_obj_get(rec, "source")) < 0) {
+                json_free(rec);
+                return NULL;
+        }
         ev = event_new_recycled(k->ev_rc, rec, received);
         snprintf(off, sizeof(off), "%lld", (long long)m->offset);
         if (!ev || event_set_pos(ev, p->source, off) < 0) {
@@ -511,9 +341,6 @@ static struct event *message_event(struct ingest_kafka *k, const rd_kafka_messag
         ev->sink = &k->sink;
         ev->sink_token = token;
         return ev;
-fail:
-        json_free(src);
-        return NULL;
 }
 
 /* Returns 0 to go on, -EAGAIN when the queue filled (event held, partitions paused). */
@@ -548,6 +375,7 @@ static int on_message(struct ingest_kafka *k, const rd_kafka_message_t *m)
         r = kafka_claim_ahead(k, p, m->offset);
         if (r < 0) {
                 /* Held until a claim commit succeeds (retried on the tick). */
+                k->pending_why = KAFKA_WHY_CLAIM;
                 k->pending = ev;
                 k->pending_part = p;
                 k->pending_offset = m->offset;
@@ -558,15 +386,16 @@ static int on_message(struct ingest_kafka *k, const rd_kafka_message_t *m)
         if (r == 0) {
                 pushed(p, m->offset);
                 metric_add(k->m_messages, 1);
-                metrics_received("kafka", NULL);  /* ops (issue 9) */
+                metric_add(k->m_received, 1);  /* ops (issue 9) */
                 return 0;
         }
         if (r == -EAGAIN) {
+                k->pending_why = KAFKA_WHY_FULL;
                 k->pending = ev;
                 k->pending_part = p;
                 k->pending_offset = m->offset;
                 k->pending_since = tm_mono_us();
-                pause_set(k, true);
+                kafka_pause_set(k, true);
                 return r;
         }
         event_free(ev);       /* queue closed: shutting down, fetched again next start */
@@ -612,41 +441,6 @@ static int commit_cb(struct loop *l, int fd, uint32_t events, void *ud)
         return 0;
 }
 
-/* ops (issue 9): gatelog_kafka_consumer_lag{consumer,topic,partition} = the partition's high
- * watermark minus the next offset this process would queue (messages in the partition not
- * yet read; a held event counts). The watermark is librdkafka's cached one, refreshed by
- * every fetch response (no broker round trip here). Unknown watermark: the gauge keeps its
- * last value; a partition no longer assigned shows 0 (another consumer reports it). */
-static void lag_update(struct ingest_kafka *k)
-{
-        for (size_t i = 0; i < kafka_parts_count(k->parts); i++) {
-                struct kafka_part *p = kafka_parts_at(k->parts, i);
-                int64_t lo = -1, hi = -1, next;
-
-                if (!p->m_lag) {
-                        char part[16];
-
-                        snprintf(part, sizeof(part), "%d", (int)p->partition);
-                        p->m_lag = metrics_gauge("gatelog_kafka_consumer_lag",
-                                                 "Kafka messages in the partition not yet read "
-                                                 "(high watermark minus next offset)",
-                                                 "consumer", k->name, "topic", p->topic,
-                                                 "partition", part, NULL);
-                }
-                if (!p->assigned) {
-                        metric_set(p->m_lag, 0);
-                        continue;
-                }
-                if (rd_kafka_get_watermark_offsets(k->rk, p->topic, p->partition, &lo, &hi) !=
-                            RD_KAFKA_RESP_ERR_NO_ERROR || hi < 0)
-                        continue;
-                next = p->next >= 0 ? p->next : k->start_latest ? hi : lo;
-                if (next < 0)
-                        continue;
-                metric_set(p->m_lag, hi > next ? hi - next : 0);
-        }
-}
-
 /* While an event is held the consumer must still be polled: a rebalance (after a session
  * timeout, say) is served only from inside poll, and a held claim commit keeps failing
  * ("Unknown member") until it is. Fetching is paused, so poll has no messages of ours to
@@ -681,7 +475,7 @@ static int tick_cb(struct loop *l, void *ud)
         (void)l;
         kafka_commit_durable(k, NULL, true, false);
         kafka_claims_shrink(k);
-        lag_update(k);  /* ops (issue 9) */
+        kafka_lag_update(k);  /* ops (issue 9) */
         if (k->pending && pending_push(k) == -EAGAIN) {
                 if (tm_mono_us() - k->pending_since >= KAFKA_TICK_US) {
                         fetch_pause(k, true);
@@ -694,84 +488,6 @@ static int tick_cb(struct loop *l, void *ud)
 }
 
 /* ---- life cycle ---- */
-
-static int conf_set(rd_kafka_conf_t *conf, const char *key, const char *val, char *err,
-                    size_t err_len)
-{
-        char e[256];
-
-        if (rd_kafka_conf_set(conf, key, val, e, sizeof(e)) == RD_KAFKA_CONF_OK)
-                return 0;
-        snprintf(err, err_len, "property %s: %s", key, e);
-        return -EINVAL;
-}
-
-static rd_kafka_conf_t *make_conf(struct ingest_kafka *k, const struct ingest_kafka_config *cfg,
-                                  char *err, size_t err_len)
-{
-        rd_kafka_conf_t *conf = rd_kafka_conf_new();
-        char client[128], ms[32];
-        int r = 0;
-
-        if (!conf) {
-                snprintf(err, err_len, "out of memory");
-                return NULL;
-        }
-        snprintf(client, sizeof(client), "gatelog-%s", cfg->name);
-        /* Ours first, so that properties can tune the rest; the keys that make the
-         * guarantees are refused in properties by the configuration loader. */
-        r = conf_set(conf, "client.id", client, err, err_len);
-        if (r == 0)
-                r = conf_set(conf, "log.connection.close", "false", err, err_len);
-        for (size_t i = 0; r == 0 && i < cfg->n_props; i++)
-                r = conf_set(conf, cfg->props[2 * i], cfg->props[2 * i + 1], err, err_len);
-        if (r == 0 && cfg->session_timeout_us > 0) {
-                snprintf(ms, sizeof(ms), "%lld", (long long)(cfg->session_timeout_us / 1000));
-                r = conf_set(conf, "session.timeout.ms", ms, err, err_len);
-        }
-        if (r == 0)
-                r = conf_set(conf, "bootstrap.servers", cfg->brokers, err, err_len);
-        if (r == 0)
-                r = conf_set(conf, "group.id", cfg->group, err, err_len);
-        if (r == 0)
-                r = conf_set(conf, "enable.auto.commit", "false", err, err_len);
-        if (r == 0)
-                r = conf_set(conf, "enable.auto.offset.store", "false", err, err_len);
-        if (r == 0)
-                r = conf_set(conf, "enable.partition.eof", "false", err, err_len);
-        if (r == 0)
-                r = conf_set(conf, "auto.offset.reset", cfg->start_latest ? "latest" : "earliest",
-                             err, err_len);
-        if (r < 0) {
-                rd_kafka_conf_destroy(conf);
-                return NULL;
-        }
-        rd_kafka_conf_set_opaque(conf, k);
-        rd_kafka_conf_set_log_cb(conf, log_cb);
-        rd_kafka_conf_set_error_cb(conf, error_cb);
-        rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
-        rd_kafka_conf_set_offset_commit_cb(conf, kafka_offset_commit_cb);
-        return conf;
-}
-
-static int subscribe(struct ingest_kafka *k, const struct ingest_kafka_config *cfg, char *err,
-                     size_t err_len)
-{
-        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)cfg->n_topics);
-        rd_kafka_resp_err_t e;
-
-        if (!l)
-                return -ENOMEM;
-        for (size_t i = 0; i < cfg->n_topics; i++)
-                rd_kafka_topic_partition_list_add(l, cfg->topics[i], RD_KAFKA_PARTITION_UA);
-        e = rd_kafka_subscribe(k->rk, l);
-        rd_kafka_topic_partition_list_destroy(l);
-        if (e) {
-                snprintf(err, err_len, "kafka %s: subscribe: %s", cfg->name, rd_kafka_err2str(e));
-                return -EINVAL;
-        }
-        return 0;
-}
 
 int ingest_kafka_new(const struct ingest_kafka_config *cfg, const char *db_path,
                      struct loop *loop, struct queue *q, struct drop_counters *drops,
@@ -815,6 +531,8 @@ int ingest_kafka_new(const struct ingest_kafka_config *cfg, const char *db_path,
                                 "unreachable (0)", "consumer", cfg->name, NULL);
         k->m_messages = metrics_counter("gatelog_kafka_messages_total", "Kafka messages "
                                         "queued for the store", "consumer", cfg->name, NULL);
+        /* Looked up once (issue 12: no label formatting per message). */
+        k->m_received = metrics_received_counter("kafka", NULL);
         k->m_paused = metrics_gauge("gatelog_kafka_paused", "Kafka fetching paused by a "
                                     "full queue", "consumer", cfg->name, NULL);
         atomic_init(&k->commit_signalled, false);
@@ -832,7 +550,7 @@ int ingest_kafka_new(const struct ingest_kafka_config *cfg, const char *db_path,
                          strerror(-r));
                 goto fail;
         }
-        conf = make_conf(k, cfg, e, sizeof(e));
+        conf = kafka_make_conf(k, cfg, e, sizeof(e));
         if (!conf) {
                 snprintf(err, err_len, "kafka %s: %s", cfg->name, e);
                 r = -EINVAL;
@@ -854,7 +572,7 @@ int ingest_kafka_new(const struct ingest_kafka_config *cfg, const char *db_path,
                 goto fail;
         }
         rd_kafka_queue_io_event_enable(k->rkq, k->wake_fd, &one, sizeof(one));
-        r = subscribe(k, cfg, err, err_len);
+        r = kafka_subscribe(k, cfg, err, err_len);
         if (r < 0)
                 goto fail;
         if ((r = loop_add(loop, k->wake_fd, EPOLLIN, wake_cb, k)) < 0 ||
@@ -892,7 +610,7 @@ void ingest_kafka_stop_fetching(struct ingest_kafka *k)
                 k->pending = NULL;
         }
         if (k->registered) {
-                pause_set(k, false);
+                kafka_pause_set(k, false);
                 loop_del(k->loop, k->wake_fd);
                 loop_del(k->loop, k->commit_fd);
                 loop_del_timer(k->loop, k->timer);

@@ -4,8 +4,9 @@
  * second when catching up). Never fails on content, only on memory: fields without '=',
  * invalid UTF-8, NUL bytes and oversized values all become a record whose flags say so.
  *
- * raw_sha256 is computed over the entry's export-format text as it streams in (OpenSSL's
- * EVP, not a buffer), so that an entry of any size is hashed whole while the record keeps
+ * raw_sha256 is computed over the entry's export-format text as it streams in (core/hash.h's
+ * SHA-256 state held by value, not a buffer: issue 12, EVP_DigestInit looked the digest up
+ * again for every entry), so that an entry of any size is hashed whole while the record keeps
  * at most field_max bytes per value. The choice between a text line and the binary form
  * follows systemd's utf8_is_printable_newline() (src/basic/utf8.c), which `journalctl -o
  * export` applies to the whole "FIELD=value": valid UTF-8 by systemd's stricter rule (no
@@ -16,8 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <openssl/evp.h>
 
 #include "core/buf.h"
 #include "core/hash.h"
@@ -31,9 +30,55 @@
 
 enum jflag { JF_INVALID_UTF8, JF_JOURNAL_BAD_DATA, JF_TRUNCATED, JF__MAX }; /* sorted */
 
+/* The fields the record's members are taken from (finish_build): their first value is
+ * remembered as it is added, so that finishing looks none of them up (issue 12). */
+enum known {
+        K_SOURCE_REALTIME, K_SYSLOG_IDENTIFIER, K_COMM, K_PID, K_SYSLOG_PID, K_FACILITY,
+        K_HOSTNAME, K_PRIORITY, K_TRANSPORT, K__MAX
+};
+
+
+/* Members the journal object gets before an entry's fields, each added without a lookup. */
+#define JOURNAL_RESERVE 24
+
+/* The field names journald and its clients write (systemd.journal-fields(7)): a field of
+ * one of these names gets the literal as its key, neither copied nor checked (issue 12).
+ * known: its enum known, or K__MAX. */
+static const struct {
+        const char *name;
+        uint8_t len;
+        uint8_t known;
+} common_names[] = {
+#define C(n) { n, sizeof(n) - 1, K__MAX }
+#define CK(n, k) { n, sizeof(n) - 1, k }
+        C("MESSAGE"), C("MESSAGE_ID"), CK("PRIORITY", K_PRIORITY), C("CODE_FILE"),
+        C("CODE_LINE"), C("CODE_FUNC"), C("ERRNO"), C("INVOCATION_ID"),
+        C("USER_INVOCATION_ID"), CK("SYSLOG_FACILITY", K_FACILITY),
+        CK("SYSLOG_IDENTIFIER", K_SYSLOG_IDENTIFIER), CK("SYSLOG_PID", K_SYSLOG_PID),
+        C("SYSLOG_TIMESTAMP"), C("SYSLOG_RAW"), C("DOCUMENTATION"), C("TID"), C("UNIT"),
+        C("USER_UNIT"), CK("_PID", K_PID), C("_UID"), C("_GID"), CK("_COMM", K_COMM), C("_EXE"),
+        C("_CMDLINE"), C("_CAP_EFFECTIVE"), C("_AUDIT_SESSION"), C("_AUDIT_LOGINUID"),
+        C("_SYSTEMD_CGROUP"), C("_SYSTEMD_SLICE"), C("_SYSTEMD_UNIT"), C("_SYSTEMD_USER_UNIT"),
+        C("_SYSTEMD_USER_SLICE"), C("_SYSTEMD_SESSION"), C("_SYSTEMD_OWNER_UID"),
+        C("_SYSTEMD_INVOCATION_ID"), C("_SELINUX_CONTEXT"),
+        CK("_SOURCE_REALTIME_TIMESTAMP", K_SOURCE_REALTIME), C("_SOURCE_MONOTONIC_TIMESTAMP"),
+        C("_MACHINE_ID"), CK("_HOSTNAME", K_HOSTNAME), CK("_TRANSPORT", K_TRANSPORT),
+        C("_STREAM_ID"), C("_LINE_BREAK"), C("_NAMESPACE"), C("_RUNTIME_SCOPE"),
+        C("_KERNEL_DEVICE"), C("_KERNEL_SUBSYSTEM"), C("_UDEV_SYSNAME"), C("_UDEV_DEVNODE"),
+        C("_UDEV_DEVLINK"), C("_AUDIT_TYPE"), C("_AUDIT_ID"), C("_AUDIT_FIELD_SYSCALL"),
+#undef C
+#undef CK
+};
+
+#define COMMON_SLOTS 128  /* a power of two, over twice the names */
+
 struct norm_journal {
         size_t field_max;
-        EVP_MD_CTX *md;
+        struct hash_sha256_state md;
+        /* The export form's bytes not hashed yet: an entry's ~35 small pieces go to SHA-256
+         * in a few updates, not one call each (issue 12). */
+        unsigned char hbuf[2048];
+        size_t hlen;
         json *rec;              /* the record being built: its arena holds everything */
         json *fields;           /* the "journal" object being built, in rec */
         struct buf msg;         /* MESSAGE's bytes (first occurrence, capped) */
@@ -41,9 +86,43 @@ struct norm_journal {
         unsigned flags;
         char error[SYSLOG_ERROR_MAX];
         int64_t realtime_us;
+        /* Names in the journal object so far, as a 64-bit filter of name_bit(): a field
+         * whose bit is clear is new and is appended without a lookup (issue 12). */
+        uint64_t names;
+        const json *known[K__MAX];  /* first value of each known field, or NULL */
+        /* common_names by name hash: index + 1, 0 for an empty slot (built once). */
+        uint8_t common_slot[COMMON_SLOTS];
         struct recycle *rc[2];  /* where records' blocks come from (norm_journal_recycle) */
         size_t n_rc;
 };
+
+/* FNV-1a of a field name: its top 6 bits pick its bit in the 64-bit name filter, its low
+ * bits its slot among the common names. */
+static uint32_t name_hash(const char *name, size_t n)
+{
+        uint32_t h = 2166136261u;
+
+        for (size_t i = 0; i < n; i++)
+                h = (h ^ (unsigned char)name[i]) * 16777619u;
+        return h;
+}
+
+static uint64_t name_bit(uint32_t h)
+{
+        return UINT64_C(1) << (h >> 26);
+}
+
+/* The index of name in common_names, or -1. */
+static int common_find(const struct norm_journal *b, uint32_t h, const char *name, size_t n)
+{
+        for (uint32_t i = h; b->common_slot[i % COMMON_SLOTS]; i++) {
+                int k = b->common_slot[i % COMMON_SLOTS] - 1;
+
+                if (common_names[k].len == n && !memcmp(common_names[k].name, name, n))
+                        return k;
+        }
+        return -1;
+}
 
 int norm_journal_new(size_t field_max, struct norm_journal **ret)
 {
@@ -51,12 +130,14 @@ int norm_journal_new(size_t field_max, struct norm_journal **ret)
 
         if (!b)
                 return -ENOMEM;
-        b->md = EVP_MD_CTX_new();
-        if (!b->md) {
-                free(b);
-                return -ENOMEM;
-        }
         b->field_max = field_max;
+        for (size_t k = 0; k < sizeof(common_names) / sizeof(common_names[0]); k++) {
+                uint32_t i = name_hash(common_names[k].name, common_names[k].len);
+
+                while (b->common_slot[i % COMMON_SLOTS])
+                        i++;
+                b->common_slot[i % COMMON_SLOTS] = (uint8_t)(k + 1);
+        }
         *ret = b;
         return 0;
 }
@@ -75,7 +156,6 @@ void norm_journal_free(struct norm_journal *b)
 {
         if (!b)
                 return;
-        EVP_MD_CTX_free(b->md);
         json_free(b->rec);
         buf_free(&b->msg);
         free(b);
@@ -130,16 +210,58 @@ static bool export_printable(const unsigned char *s, size_t n)
         return true;
 }
 
+static void md_flush(struct norm_journal *b)
+{
+        hash_sha256_update(&b->md, b->hbuf, b->hlen);
+        b->hlen = 0;
+}
+
 static void md_put(struct norm_journal *b, const void *p, size_t n)
 {
-        EVP_DigestUpdate(b->md, p, n);
+        if (n > sizeof(b->hbuf) - b->hlen) {
+                md_flush(b);
+                if (n >= sizeof(b->hbuf)) {
+                        hash_sha256_update(&b->md, p, n);
+                        return;
+                }
+        }
+        memcpy(b->hbuf + b->hlen, p, n);
+        b->hlen += n;
+}
+
+/* Decimal digits of v into out (21 bytes); returns the length (no NUL). */
+static size_t u64_dec(uint64_t v, char *out)
+{
+        char tmp[20];
+        size_t n = 0, i = 0;
+
+        do {
+                tmp[n++] = (char)('0' + v % 10);
+                v /= 10;
+        } while (v);
+        while (n)
+                out[i++] = tmp[--n];
+        return i;
+}
+
+/* Adds a header member (its key a literal, new in the object). */
+static int header_put(struct norm_journal *b, const char *key, size_t key_len, json *v)
+{
+        b->names |= name_bit(name_hash(key, key_len));
+        if (!v)
+                return -ENOMEM;
+        return json_obj_add_staticn(b->fields, key, key_len, v);
 }
 
 int norm_journal_begin(struct norm_journal *b, const char *cursor, uint64_t realtime_us,
                        uint64_t monotonic_us, const char *boot_id)
 {
-        char line[256];
-        int n, r = 0;
+        /* "\n__REALTIME_TIMESTAMP=" 20 digits "\n__MONOTONIC_TIMESTAMP=" 20 digits
+         * "\n_BOOT_ID=" boot_id "\n": the boot id is 32 hex digits; a longer one is hashed
+         * apart. */
+        char line[160], rt[21], mt[21];
+        size_t cursor_len = strlen(cursor), boot_len = strlen(boot_id), n, rt_len, mt_len;
+        int r;
 
         /* The record's root and the journal object first, so that every field is built
          * in the record's arena (issue 12: one malloc per entry, not one per field). */
@@ -150,40 +272,66 @@ int norm_journal_begin(struct norm_journal *b, const char *cursor, uint64_t real
         b->has_msg = false;
         b->flags = 0;
         b->error[0] = '\0';
+        b->names = 0;
+        memset(b->known, 0, sizeof(b->known));
         b->realtime_us = (int64_t)(realtime_us > (uint64_t)INT64_MAX ? 0 : realtime_us);
-        if (!b->fields || EVP_DigestInit_ex(b->md, EVP_sha256(), NULL) != 1)
+        hash_sha256_begin(&b->md);
+        b->hlen = 0;
+        if (!b->fields || json_obj_reserve(b->fields, JOURNAL_RESERVE) < 0) {
+                b->fields = NULL; /* finish refuses the entry */
                 return -ENOMEM;
-        /* The header lines journalctl prints before the fields. */
+        }
+        /* The header lines journalctl prints before the fields (issue 12: formatted by
+         * hand, not by snprintf, and hashed in one piece). */
+        rt_len = u64_dec(realtime_us, rt);
+        mt_len = u64_dec(monotonic_us, mt);
         md_put(b, "__CURSOR=", 9);
-        md_put(b, cursor, strlen(cursor));
-        n = snprintf(line, sizeof(line),
-                     "\n__REALTIME_TIMESTAMP=%llu\n__MONOTONIC_TIMESTAMP=%llu\n_BOOT_ID=%s\n",
-                     (unsigned long long)realtime_us, (unsigned long long)monotonic_us,
-                     boot_id);
-        md_put(b, line, (size_t)n);
+        md_put(b, cursor, cursor_len);
+#define LIT(s) s, sizeof(s) - 1
+#define CAT_(p, l) (memcpy(line + n, (p), (l)), n += (l))
+#define CAT(...) CAT_(__VA_ARGS__)
+        n = 0;
+        CAT(LIT("\n__REALTIME_TIMESTAMP="));
+        CAT(rt, rt_len);
+        CAT(LIT("\n__MONOTONIC_TIMESTAMP="));
+        CAT(mt, mt_len);
+        CAT(LIT("\n_BOOT_ID="));
+        if (boot_len <= sizeof(line) - n - 1) {
+                CAT(boot_id, boot_len);
+                CAT("\n", 1);
+                md_put(b, line, n);
+        } else {
+                md_put(b, line, n);
+                md_put(b, boot_id, boot_len);
+                md_put(b, "\n", 1);
+        }
+#undef CAT
+#undef CAT_
+        r = header_put(b, LIT("__CURSOR"), json_new_str_lossy_in(b->rec, cursor, cursor_len,
+                                                                 NULL));
         if (r == 0)
-                r = json_obj_set(b->fields, "__CURSOR",
-                                 json_new_str_lossy_in(b->rec, cursor, strlen(cursor), NULL));
-        snprintf(line, sizeof(line), "%llu", (unsigned long long)realtime_us);
+                r = header_put(b, LIT("__REALTIME_TIMESTAMP"),
+                               json_new_strn_in(b->rec, rt, rt_len));
         if (r == 0)
-                r = json_obj_set_str(b->fields, "__REALTIME_TIMESTAMP", line);
-        snprintf(line, sizeof(line), "%llu", (unsigned long long)monotonic_us);
+                r = header_put(b, LIT("__MONOTONIC_TIMESTAMP"),
+                               json_new_strn_in(b->rec, mt, mt_len));
         if (r == 0)
-                r = json_obj_set_str(b->fields, "__MONOTONIC_TIMESTAMP", line);
-        if (r == 0)
-                r = json_obj_set(b->fields, "_BOOT_ID",
-                                 json_new_str_lossy_in(b->rec, boot_id, strlen(boot_id), NULL));
+                r = header_put(b, LIT("_BOOT_ID"),
+                               json_new_str_lossy_in(b->rec, boot_id, boot_len, NULL));
+#undef LIT
         return r;
 }
 
-/* The JSON form of a value: a string when it can be one exactly, else {"base64": ...}. */
+/* The JSON form of a value: a string when it can be one exactly, else {"base64": ...}.
+ * The string constructor checks the bytes itself, so the common case scans them once; its
+ * NULL is told apart (out of memory, or not text) only then (issue 12). */
 static json *value_json(json *rec, const char *v, size_t n)
 {
-        json *o;
+        json *o, *s = json_new_strn_in(rec, v, n);
         char *b64;
 
-        if (json_utf8_valid(v, n))
-                return json_new_strn_in(rec, v, n);
+        if (s || json_utf8_valid(v, n))
+                return s;
         o = json_new_obj_in(rec);
         b64 = norm_base64(v, n);
         if (!o || !b64 || json_obj_set_str(o, "base64", b64) < 0) {
@@ -194,24 +342,55 @@ static json *value_json(json *rec, const char *v, size_t n)
         return o;
 }
 
-/* Sets fields[name] = val, or appends to the values of a repeated field. */
-static int field_put(json *fields, const char *name, size_t name_len, json *val)
+/* A field name that is a JSON key as it is: journald's names are A-Z, 0-9 and '_'
+ * (lowercase for some trusted ones); anything else takes the full check. */
+static bool name_ok(const char *name, size_t n)
 {
+        size_t i = 0;
+
+        while (i < n && ((name[i] >= 'A' && name[i] <= 'Z') || (name[i] >= '0' && name[i] <= '9') ||
+                         name[i] == '_' || (name[i] >= 'a' && name[i] <= 'z')))
+                i++;
+        return i == n || (!memchr(name, '\0', n) && json_utf8_valid(name, n));
+}
+
+/* Sets fields[name] = val, or appends to the values of a repeated field. A name not seen
+ * in this entry (its filter bit clear: most fields) is appended without a lookup. */
+static int field_put(struct norm_journal *b, const char *name, size_t name_len, json *val)
+{
+        json *fields = b->fields;
         char key[256];
+        uint32_t h;
+        uint64_t bit;
         json *old, *arr;
+        int k;
 
         if (!val)
                 return -ENOMEM;
-        if (name_len >= sizeof(key) || memchr(name, '\0', name_len) ||
-            !json_utf8_valid(name, name_len)) {
+        if (name_len >= sizeof(key) || !name_ok(name, name_len)) {
                 json_free(val);
                 return -EINVAL;
         }
+        h = name_hash(name, name_len);
+        bit = name_bit(h);
+        if (!(b->names & bit) && (k = common_find(b, h, name, name_len)) >= 0) {
+                /* The common case: a well-known name, new in the entry. val is in the
+                 * record's arena, so it stays this node in the object. */
+                b->names |= bit;
+                if (common_names[k].known < K__MAX)
+                        b->known[common_names[k].known] = val;
+                return json_obj_add_staticn(fields, common_names[k].name, name_len, val);
+        }
         memcpy(key, name, name_len);
         key[name_len] = '\0';
-        old = json_obj_get(fields, key);
-        if (!old)
-                return json_obj_set(fields, key, val);
+        old = b->names & bit ? json_obj_get(fields, key) : NULL;
+        b->names |= bit;
+        if (!old) {
+                k = common_find(b, h, name, name_len);
+                if (k >= 0 && common_names[k].known < K__MAX)
+                        b->known[common_names[k].known] = val;
+                return json_obj_add(fields, key, val);
+        }
         if (json_type_of(old) == JSON_ARR)
                 return json_arr_append(old, val);
         arr = json_new_arr_in(fields);
@@ -266,13 +445,13 @@ int norm_journal_add(struct norm_journal *b, const void *data, size_t len)
                 error_add(b, "%.*s cut at %zu of %zu bytes", (int)(name_len > 64 ? 64 : name_len),
                           d, keep, vlen);
         }
-        r = field_put(b->fields, d, name_len, value_json(b->rec, v, keep));
+        r = field_put(b, d, name_len, value_json(b->rec, v, keep));
         if (r == -EINVAL) {
                 /* A field name that cannot be a JSON key: journald refuses such names, so
                  * only a damaged file has them; keep the value under "". */
                 b->flags |= 1u << JF_JOURNAL_BAD_DATA;
                 error_add(b, "a field name that is not text");
-                r = field_put(b->fields, "", 0, value_json(b->rec, v, keep));
+                r = field_put(b, "", 0, value_json(b->rec, v, keep));
         }
         if (r < 0)
                 return r;
@@ -301,14 +480,10 @@ static void put(json *rec, const char *key, json *v, int *r)
         *r = json_obj_set(rec, key, v);
 }
 
-/* The first text value of a field, or NULL. */
-static const char *field_text(const json *fields, const char *name)
+/* The first text value of a known field, or NULL. */
+static const char *field_text(const struct norm_journal *b, enum known k)
 {
-        const json *v = json_obj_get(fields, name);
-
-        if (v && json_type_of(v) == JSON_ARR)
-                v = json_arr_at(v, 0);
-        return json_str(v, NULL);
+        return json_str(b->known[k], NULL);
 }
 
 /* A non-negative decimal of 1..DIGITS_MAX digits. */
@@ -421,14 +596,13 @@ static int finish_build(struct norm_journal *b, json *rec, const char *name,
                 [JF_JOURNAL_BAD_DATA] = "journal_bad_data",
                 [JF_TRUNCATED] = "truncated",
         };
-        const json *f = b->fields;
         const char *flags[JF__MAX], *pid_text, *app;
         size_t n_flags = 0, replaced = 0;
         int64_t t = b->realtime_us, v;
         json *msg = json_new_null();
         int r = 0;
 
-        if (parse_dec(field_text(f, "_SOURCE_REALTIME_TIMESTAMP"), &v) && v > 0)
+        if (parse_dec(field_text(b, K_SOURCE_REALTIME), &v) && v > 0)
                 t = v;
         if (b->has_msg)
                 msg = json_new_str_lossy_in(rec, b->msg.data ? b->msg.data : "", b->msg.len,
@@ -438,9 +612,9 @@ static int finish_build(struct norm_journal *b, json *rec, const char *name,
         for (int i = 0; i < JF__MAX; i++)
                 if (b->flags & 1u << i)
                         flags[n_flags++] = flag_names[i];
-        app = field_text(f, "SYSLOG_IDENTIFIER") ? field_text(f, "SYSLOG_IDENTIFIER")
-                                                 : field_text(f, "_COMM");
-        pid_text = field_text(f, "_PID") ? field_text(f, "_PID") : field_text(f, "SYSLOG_PID");
+        app = field_text(b, K_SYSLOG_IDENTIFIER) ? field_text(b, K_SYSLOG_IDENTIFIER)
+                                                 : field_text(b, K_COMM);
+        pid_text = field_text(b, K_PID) ? field_text(b, K_PID) : field_text(b, K_SYSLOG_PID);
         add(rec, "action", json_new_null(), &r);
         add(rec, "actor", json_new_null(), &r);
         add(rec, "app", text_or_null(rec, app), &r);
@@ -448,11 +622,11 @@ static int finish_build(struct norm_journal *b, json *rec, const char *name,
         add(rec, "error", b->error[0] ? json_new_str_lossy_in(rec, b->error, strlen(b->error),
                                                               NULL)
                                       : json_new_null(), &r);
-        add(rec, "facility", text_or_null(rec, parse_dec(field_text(f, "SYSLOG_FACILITY"), &v) &&
+        add(rec, "facility", text_or_null(rec, parse_dec(field_text(b, K_FACILITY), &v) &&
                                           v < 24 ? norm_facility_name((int)v) : NULL), &r);
         add(rec, "flags", flags_json(rec, flags, n_flags), &r);
         add(rec, "format", text_or_null(rec, "journald"), &r);
-        add(rec, "host", text_or_null(rec, field_text(f, "_HOSTNAME")), &r);
+        add(rec, "host", text_or_null(rec, field_text(b, K_HOSTNAME)), &r);
         add(rec, "journal", b->fields, &r);
         b->fields = NULL;
         add(rec, "message", msg, &r);
@@ -466,9 +640,9 @@ static int finish_build(struct norm_journal *b, json *rec, const char *name,
         add(rec, "received", time_json(rec, received_us), &r);
         add(rec, "rule", json_new_null(), &r);
         add(rec, "sd", json_new_obj_in(rec), &r);
-        add(rec, "severity", text_or_null(rec, parse_dec(field_text(f, "PRIORITY"), &v) && v < 8
+        add(rec, "severity", text_or_null(rec, parse_dec(field_text(b, K_PRIORITY), &v) && v < 8
                                           ? norm_severity_name((int)v) : NULL), &r);
-        add(rec, "source", source_json(rec, name, field_text(f, "_TRANSPORT")), &r);
+        add(rec, "source", source_json(rec, name, field_text(b, K_TRANSPORT)), &r);
         add(rec, "target", json_new_null(), &r);
         add(rec, "time", time_json(rec, t), &r);
         return r;
@@ -478,15 +652,14 @@ int norm_journal_finish(struct norm_journal *b, const char *name, int64_t receiv
                         json **ret_rec)
 {
         uint8_t h[HASH_LEN];
-        unsigned hl = 0;
         json *rec = b->rec;
         int r;
 
         if (!b->fields || !rec)
                 return -EINVAL;
         md_put(b, "\n", 1); /* the empty line that ends an entry */
-        if (EVP_DigestFinal_ex(b->md, h, &hl) != 1)
-                return -ENOMEM;
+        md_flush(b);
+        hash_sha256_end(&b->md, h);
         b->rec = NULL;
         r = finish_build(b, rec, name, received_us, h);
         b->fields = NULL;

@@ -225,8 +225,47 @@ static int build(json *rec, const char *p, size_t n, json *source, json *event,
         return r;
 }
 
+/* Fills o (an empty object: a root, or a node of a record) with the source of km, its
+ * values in o's arena and its members in key order, so that it is serialised without
+ * sorting. 0 or -ENOMEM (o's space goes with its tree). */
+static int kafka_source_fill(json *o, const struct norm_kafka_msg *km)
+{
+        bool utf8 = km->key && json_utf8_valid(km->key, km->key_len);
+        char *b64 = NULL;
+        int r = json_obj_reserve(o, 7);
+
+        add(o, "key", utf8 ? json_new_strn_in(o, km->key, km->key_len) : json_new_null(), &r);
+        if (km->key && !utf8) {
+                b64 = norm_base64(km->key, km->key_len);
+                add(o, "key_b64", b64 ? json_new_strn_in(o, b64, strlen(b64)) : NULL, &r);
+                free(b64);
+        } else {
+                add(o, "key_b64", json_new_null(), &r);
+        }
+        add(o, "kind", lit(o, "kafka"), &r);
+        add(o, "offset", json_new_int_in(o, km->offset), &r);
+        add(o, "partition", json_new_int_in(o, km->partition), &r);
+        add(o, "timestamp", km->ts_us != INT64_MIN ? time_json(o, km->ts_us) : json_new_null(),
+            &r);
+        add(o, "topic", json_new_str_lossy_in(o, km->topic, strlen(km->topic), NULL), &r);
+        return r;
+}
+
+/* The record's source: the caller's (owned) or, with km, a new one in rec's arena (no
+ * malloc of its own: performance, issue 12). NULL when out of memory. */
+static json *source_of(json *rec, json *source, const struct norm_kafka_msg *km)
+{
+        json *o;
+
+        if (!km)
+                return source;
+        o = json_new_obj_in(rec);
+        return o && kafka_source_fill(o, km) == 0 ? o : NULL;
+}
+
 static int from_syslog(struct recycle *const *rc, size_t n_rc, const char *p, size_t n,
-                       bool truncated, json *source, int64_t received_us, json **ret_rec)
+                       bool truncated, json *source, const struct norm_kafka_msg *km,
+                       int64_t received_us, json **ret_rec)
 {
         const struct norm_source src = { .kind = "kafka" };
         json *rec = NULL;
@@ -237,7 +276,7 @@ static int from_syslog(struct recycle *const *rc, size_t n_rc, const char *p, si
                 json_free(source);
                 return r;
         }
-        put(rec, "source", source, &r);
+        put(rec, "source", source_of(rec, source, km), &r);
         put(rec, "event", json_new_null(), &r);
         if (r < 0) {
                 json_free(rec);
@@ -267,16 +306,10 @@ static void event_meta(const json *event, int64_t received_us, int64_t msg_time_
         }
 }
 
-int normalize_payload(const char *p, size_t len, bool truncated, json *source,
-                      int64_t received_us, int64_t msg_time_us, json **ret_rec)
-{
-        return normalize_payload_recycled(NULL, 0, p, len, truncated, source, received_us,
-                                          msg_time_us, ret_rec);
-}
-
-int normalize_payload_recycled(struct recycle *const *rc, size_t n_rc, const char *p,
-                               size_t len, bool truncated, json *source, int64_t received_us,
-                               int64_t msg_time_us, json **ret_rec)
+/* Either source (owned) or km (its source is built in the record's arena) is given. */
+static int payload(struct recycle *const *rc, size_t n_rc, const char *p, size_t len,
+                   bool truncated, json *source, const struct norm_kafka_msg *km,
+                   int64_t received_us, int64_t msg_time_us, json **ret_rec)
 {
         unsigned flags = truncated ? 1u << JF_TRUNCATED : 0;
         struct json_error jerr = { 0 };
@@ -294,12 +327,14 @@ int normalize_payload_recycled(struct recycle *const *rc, size_t n_rc, const cha
         while (i < len && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' || p[i] == '\n'))
                 i++;
         if (i < len && p[i] == '<')
-                return from_syslog(rc, n_rc, p, len, truncated, source, received_us,
+                return from_syslog(rc, n_rc, p, len, truncated, source, km, received_us,
                                    ret_rec);
         /* One block for the record, the parsed payload included (issue 12): a parsed tree
          * takes about its text's size again in nodes, the record ~1.5 KiB plus the text a
-         * few times (message, raw). Members: 25, and room for what rules and writer add. */
-        rec = json_new_obj_recycled(rc, n_rc, 2048 + 3 * len);
+         * few times (message, raw). Members: 25, and room for what rules and writer add.
+         * A source built here takes ~300 bytes, its key up to twice and its topic. */
+        rec = json_new_obj_recycled(rc, n_rc, 2048 + 3 * len +
+                                    (km ? 320 + 2 * km->key_len + strlen(km->topic) : 0));
         if (!rec || json_obj_reserve(rec, 30) < 0) {
                 json_free(rec);
                 json_free(source);
@@ -329,7 +364,7 @@ int normalize_payload_recycled(struct recycle *const *rc, size_t n_rc, const cha
                            &err);
         else
                 flags |= 1u << JF_MALFORMED | 1u << JF_NO_TIMESTAMP;
-        r = build(rec, p, len, source, event, received_us, t, flags, err);
+        r = build(rec, p, len, source_of(rec, source, km), event, received_us, t, flags, err);
         if (r < 0) {
                 json_free(rec);
                 return r;
@@ -338,33 +373,40 @@ int normalize_payload_recycled(struct recycle *const *rc, size_t n_rc, const cha
         return 0;
 }
 
+int normalize_payload(const char *p, size_t len, bool truncated, json *source,
+                      int64_t received_us, int64_t msg_time_us, json **ret_rec)
+{
+        return payload(NULL, 0, p, len, truncated, source, NULL, received_us, msg_time_us,
+                       ret_rec);
+}
+
+int normalize_payload_recycled(struct recycle *const *rc, size_t n_rc, const char *p,
+                               size_t len, bool truncated, json *source, int64_t received_us,
+                               int64_t msg_time_us, json **ret_rec)
+{
+        return payload(rc, n_rc, p, len, truncated, source, NULL, received_us, msg_time_us,
+                       ret_rec);
+}
+
+int normalize_kafka_recycled(struct recycle *const *rc, size_t n_rc, const char *p,
+                             size_t len, bool truncated, const struct norm_kafka_msg *km,
+                             int64_t received_us, json **ret_rec)
+{
+        return payload(rc, n_rc, p, len, truncated, NULL, km, received_us, km->ts_us,
+                       ret_rec);
+}
+
+
 json *normalize_kafka_source(const char *topic, int32_t partition, int64_t offset,
                              const void *key, size_t key_len, int64_t ts_us)
 {
-        size_t topic_len = strlen(topic);
+        const struct norm_kafka_msg km = { .topic = topic, .partition = partition,
+                                           .offset = offset, .key = key, .key_len = key_len,
+                                           .ts_us = ts_us };
         /* One block (issue 12): nodes ~300 bytes, the key up to twice (base64), the topic. */
-        json *o = json_new_obj_reserve(512 + 2 * key_len + 2 * topic_len);
-        bool utf8 = key && json_utf8_valid(key, key_len);
-        char *b64 = NULL;
-        int r = 0;
+        json *o = json_new_obj_reserve(512 + 2 * key_len + 2 * strlen(topic));
 
-        if (!o)
-                return NULL;
-        /* Members in key order: serialised without sorting. */
-        add(o, "key", utf8 ? json_new_strn_in(o, key, key_len) : json_new_null(), &r);
-        if (key && !utf8) {
-                b64 = norm_base64(key, key_len);
-                add(o, "key_b64", b64 ? json_new_strn_in(o, b64, strlen(b64)) : NULL, &r);
-                free(b64);
-        } else {
-                add(o, "key_b64", json_new_null(), &r);
-        }
-        add(o, "kind", lit(o, "kafka"), &r);
-        add(o, "offset", json_new_int_in(o, offset), &r);
-        add(o, "partition", json_new_int_in(o, partition), &r);
-        add(o, "timestamp", ts_us != INT64_MIN ? time_json(o, ts_us) : json_new_null(), &r);
-        add(o, "topic", json_new_str_lossy_in(o, topic, topic_len, NULL), &r);
-        if (r < 0) {
+        if (o && kafka_source_fill(o, &km) < 0) {
                 json_free(o);
                 return NULL;
         }

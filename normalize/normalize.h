@@ -97,6 +97,21 @@ int normalize_payload(const char *p, size_t len, bool truncated, json *source,
 int normalize_payload_recycled(struct recycle *const *rc, size_t n_rc, const char *p,
                                size_t len, bool truncated, json *source, int64_t received_us,
                                int64_t msg_time_us, json **ret_rec);
+/* A Kafka message's coordinates, what its record's "source" is made of (borrowed). */
+struct norm_kafka_msg {
+        const char *topic;
+        int32_t partition;
+        int64_t offset;
+        const void *key;        /* NULL: no key */
+        size_t key_len;
+        int64_t ts_us;          /* the broker's timestamp, INT64_MIN when none */
+};
+/* normalize_payload_recycled with the source made from km inside the record's own block
+ * (no separate allocation: performance, issue 12), msg_time_us being km->ts_us. The same
+ * record as normalize_payload_recycled with normalize_kafka_source(km...). */
+int normalize_kafka_recycled(struct recycle *const *rc, size_t n_rc, const char *p,
+                             size_t len, bool truncated, const struct norm_kafka_msg *km,
+                             int64_t received_us, json **ret_rec);
 /* The "source" of a Kafka message: {kind: "kafka", topic, partition, offset, key, key_b64,
  * timestamp}. key is the message key as a string when it is valid UTF-8, key_b64 its
  * base64 otherwise (both null without a key); timestamp is RFC 3339 (ts_us INT64_MIN:

@@ -213,14 +213,39 @@ static void put_n(json *rec, const char *key, size_t key_len, json *v, int *r)
 /* key: always a literal here (its length known at compile time: no strlen per member). */
 #define put(rec, key, v, r) put_n(rec, "" key, sizeof(key) - 1, v, r)
 
-static json *span_json(json *rec, struct syslog_span sp)
+/* The message text the parsers' spans point into, and whether it was valid UTF-8 (checked
+ * once, in normalize_syslog_recycled). */
+struct body {
+        const char *p;
+        size_t n;
+        bool valid;
+};
+
+/* A span's string. Performance (issue 12): a span of valid text that starts and ends at
+ * character boundaries is valid UTF-8 itself (the parsers cut at ASCII delimiters), so it
+ * is copied without a second check; anything else is repaired as before. */
+static json *span_json(json *rec, const struct body *b, struct syslog_span sp)
 {
-        return sp.p ? json_new_str_lossy_in(rec, sp.p, sp.n, NULL) : json_new_null();
+        uintptr_t at = (uintptr_t)sp.p - (uintptr_t)b->p;
+
+        if (!sp.p)
+                return json_new_null();
+        if (b->valid && (uintptr_t)sp.p >= (uintptr_t)b->p && at <= b->n &&
+            sp.n <= b->n - at && json_utf8_boundary(b->p, b->n, at) &&
+            json_utf8_boundary(b->p, b->n, at + sp.n))
+                return json_new_strn_valid_in(rec, sp.p, sp.n);
+        return json_new_str_lossy_in(rec, sp.p, sp.n, NULL);
 }
 
 static json *str_or_null(json *rec, const char *s)
 {
         return s ? json_new_str_lossy_in(rec, s, strlen(s), NULL) : json_new_null();
+}
+
+/* One of our own names (facility, severity, format, flags: ASCII literals), or null. */
+static json *name_or_null(json *rec, const char *s)
+{
+        return s ? json_new_strn_valid_in(rec, s, strlen(s)) : json_new_null();
 }
 
 static json *pid_json(json *rec, struct syslog_span sp)
@@ -242,7 +267,7 @@ static json *time_json(json *rec, int64_t us)
         char t[TM_RFC3339_LEN];
 
         tm_format_rfc3339(us, t);
-        return json_new_strn_in(rec, t, strlen(t));
+        return json_new_strn_valid_in(rec, t, strlen(t)); /* ASCII digits and signs */
 }
 
 /* Members in key order, so that the object needs no sorting when serialised. */
@@ -271,7 +296,7 @@ static json *flags_json(json *rec, unsigned flags)
 
         for (int f = 0; a && f < SF__MAX; f++) {
                 if ((flags & 1u << f) &&
-                    json_arr_append(a, json_new_strn_in(rec, names[f], strlen(names[f]))) < 0)
+                    json_arr_append(a, name_or_null(rec, names[f])) < 0)
                         return NULL;
         }
         return a;
@@ -283,7 +308,7 @@ static json *sha_json(json *rec, const char *msg, size_t len)
         char hex[HASH_HEX_LEN];
 
         hash_sha256(msg, len, h);
-        return json_new_strn_in(rec, hash_hex(h, HASH_LEN, hex), 2 * HASH_LEN);
+        return json_new_strn_valid_in(rec, hash_hex(h, HASH_LEN, hex), 2 * HASH_LEN);
 }
 
 /* raw, raw_b64 and raw_sha256, as decided at the top of the file. */
@@ -316,30 +341,32 @@ static void put_raw(json *rec, const struct syslog_msg *m, const char *msg, size
 static int build(struct syslog_msg *m, const char *msg, size_t len, size_t body_len,
                  const struct norm_source *src, int64_t received_us, json *rec)
 {
+        const struct body b = { msg, body_len, !(m->flags & 1u << SF_INVALID_UTF8) };
+        const struct body *bp = &b;
         int r = 0;
 
         put(rec, "action", json_new_null(), &r);
         put(rec, "actor", json_new_null(), &r);
-        put(rec, "app", span_json(rec, m->app), &r);
+        put(rec, "app", span_json(rec, bp, m->app), &r);
         put(rec, "criteria", json_new_arr_in(rec), &r);
         put(rec, "error", m->error[0] ? str_or_null(rec, m->error) : json_new_null(), &r);
         put(rec, "facility",
-            str_or_null(rec, m->pri >= 0 ? norm_facility_name(m->pri / 8) : NULL), &r);
+            name_or_null(rec, m->pri >= 0 ? norm_facility_name(m->pri / 8) : NULL), &r);
         put(rec, "flags", flags_json(rec, m->flags), &r);
-        put(rec, "format", json_new_strn_in(rec, m->format, strlen(m->format)), &r);
-        put(rec, "host", span_json(rec, m->host), &r);
-        put(rec, "message", span_json(rec, m->message), &r);
-        put(rec, "msgid", span_json(rec, m->msgid), &r);
+        put(rec, "format", name_or_null(rec, m->format), &r);
+        put(rec, "host", span_json(rec, bp, m->host), &r);
+        put(rec, "message", span_json(rec, bp, m->message), &r);
+        put(rec, "msgid", span_json(rec, bp, m->msgid), &r);
         put(rec, "outcome", json_new_null(), &r);
         put(rec, "pid", pid_json(rec, m->procid), &r);
-        put(rec, "procid", span_json(rec, m->procid), &r);
+        put(rec, "procid", span_json(rec, bp, m->procid), &r);
         put_raw(rec, m, msg, len, body_len, &r);
         put(rec, "received", time_json(rec, received_us), &r);
         put(rec, "rule", json_new_null(), &r);
         put(rec, "sd", m->sd, &r);
         m->sd = NULL;
         put(rec, "severity",
-            str_or_null(rec, m->pri >= 0 ? norm_severity_name(m->pri % 8) : NULL), &r);
+            name_or_null(rec, m->pri >= 0 ? norm_severity_name(m->pri % 8) : NULL), &r);
         put(rec, "source", source_json(rec, src), &r);
         put(rec, "target", json_new_null(), &r);
         put(rec, "time", time_json(rec, m->has_time ? m->time_us : received_us), &r);

@@ -613,11 +613,32 @@ static int list_dirs(const char *dir, const char *prefix, bool numeric, struct d
         return 0;
 }
 
+/* issue 12: opens dir/name for reading (the caller reads it through a buffer); *ret_fd -1
+ * when absent, other errors fail. */
+static int open_opt(const char *dir, const char *name, int *ret_fd, struct store_error *err)
+{
+        char path[PATH_MAX];
+        struct stat st;
+        int fd;
+
+        *ret_fd = -1;
+        if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >= sizeof(path))
+                return fail(err, -ENAMETOOLONG, "path", dir);
+        fd = open_regular(path, &st);
+        if (fd == -ENOENT)
+                return 0;
+        if (fd < 0)
+                return fail(err, fd, "read", path);
+        *ret_fd = fd;
+        return 0;
+}
+
 struct tsc_set {
         size_t n;
         char **ids;
         char **data;
         size_t *len;
+        int *fd;        /* issue 12: when read by descriptor, else -1 */
 };
 
 static void tsc_set_free(struct tsc_set *t)
@@ -625,13 +646,16 @@ static void tsc_set_free(struct tsc_set *t)
         for (size_t i = 0; i < t->n; i++) {
                 free(t->ids[i]);
                 unmap_whole(t->data[i], t->len[i]);
+                if (t->fd && t->fd[i] >= 0)
+                        close(t->fd[i]);
         }
         free(t->ids);
         free(t->data);
         free(t->len);
+        free(t->fd);
 }
 
-static int read_tsc(const char *edir, struct tsc_set *t, struct store_error *err)
+static int read_tsc(const char *edir, bool fds, struct tsc_set *t, struct store_error *err)
 {
         struct dir_entry *v = NULL;
         char dir[PATH_MAX];
@@ -643,8 +667,11 @@ static int read_tsc(const char *edir, struct tsc_set *t, struct store_error *err
         t->ids = calloc(n + 1, sizeof(*t->ids));
         t->data = calloc(n + 1, sizeof(*t->data));
         t->len = calloc(n + 1, sizeof(*t->len));
-        if (!t->ids || !t->data || !t->len)
+        t->fd = malloc((n + 1) * sizeof(*t->fd));
+        if (!t->ids || !t->data || !t->len || !t->fd)
                 r = -ENOMEM;
+        for (size_t i = 0; r >= 0 && i < n; i++)
+                t->fd[i] = -1;
         for (size_t i = 0; r >= 0 && i < n; i++) {
                 t->ids[i] = v[i].name;
                 v[i].name = NULL;
@@ -652,6 +679,8 @@ static int read_tsc(const char *edir, struct tsc_set *t, struct store_error *err
                 if ((size_t)snprintf(dir, sizeof(dir), "%s/%s", edir, t->ids[i]) >=
                     sizeof(dir))
                         r = fail(err, -ENAMETOOLONG, "path", edir);
+                else if (fds)
+                        r = open_opt(dir, "records.jsonl", &t->fd[i], err);
                 else
                         r = load_opt(map_whole, dir, "records.jsonl", &t->data[i], &t->len[i], err);
         }
@@ -662,12 +691,12 @@ static int read_tsc(const char *edir, struct tsc_set *t, struct store_error *err
         return r;
 }
 
-static int read_epoch(const char *cdir, const char *name,
+static int read_epoch(const char *cdir, const char *name, bool fds,
                       int (*cb)(void *ud, const struct export_read_epoch *e), void *ud,
                       struct store_error *err)
 {
         char edir[PATH_MAX], *manifest = NULL, *sig = NULL, *records = NULL, *tsr = NULL;
-        struct export_read_epoch e = { .path = edir };
+        struct export_read_epoch e = { .path = edir, .by_fd = fds, .records_fd = -1 };
         struct tsc_set t = { 0 };
         int r;
 
@@ -676,10 +705,12 @@ static int read_epoch(const char *cdir, const char *name,
         r = load_opt(read_whole, edir, "manifest.json", &manifest, &e.manifest_len, err);
         if (r >= 0)
                 r = load_opt(read_whole, edir, "manifest.sig", &sig, &e.sig_len, err);
-        if (r >= 0)
+        if (r >= 0 && fds)
+                r = open_opt(edir, "records.jsonl", &e.records_fd, err);
+        else if (r >= 0)
                 r = load_opt(map_whole, edir, "records.jsonl", &records, &e.records_len, err);
         if (r >= 0)
-                r = read_tsc(edir, &t, err);
+                r = read_tsc(edir, fds, &t, err);
         if (r >= 0)  /* issue 10 */
                 r = load_opt(read_whole, edir, "manifest.tsr", &tsr, &e.tsr_len, err);
         if (r >= 0) {
@@ -691,9 +722,12 @@ static int read_epoch(const char *cdir, const char *name,
                 e.tsc_ids = (const char *const *)t.ids;
                 e.tsc_data = (const char *const *)t.data;
                 e.tsc_len = t.len;
+                e.tsc_fd = t.fd;
                 r = cb(ud, &e);
         }
         tsc_set_free(&t);
+        if (e.records_fd >= 0)
+                close(e.records_fd);
         free(manifest);
         free(sig);
         unmap_whole(records, e.records_len);
@@ -735,7 +769,7 @@ static int find_chain(const char *dir, const char *chain, char *out, size_t out_
         return 0;
 }
 
-int export_folder_read(const char *dir, const char *chain,
+static int folder_read(const char *dir, const char *chain, bool fds,
                        int (*cb)(void *ud, const struct export_read_epoch *e), void *ud,
                        struct store_error *err)
 {
@@ -751,7 +785,21 @@ int export_folder_read(const char *dir, const char *chain,
                 return r;
         r = list_dirs(cdir, "epoch=", true, &v, &n, err);
         for (size_t i = 0; r >= 0 && i < n; i++)
-                r = read_epoch(cdir, v[i].name, cb, ud, err);
+                r = read_epoch(cdir, v[i].name, fds, cb, ud, err);
         entries_free(v, n);
         return r < 0 ? r : 0;
+}
+
+int export_folder_read(const char *dir, const char *chain,
+                       int (*cb)(void *ud, const struct export_read_epoch *e), void *ud,
+                       struct store_error *err)
+{
+        return folder_read(dir, chain, false, cb, ud, err);
+}
+
+int export_folder_read_fds(const char *dir, const char *chain,
+                           int (*cb)(void *ud, const struct export_read_epoch *e), void *ud,
+                           struct store_error *err)
+{
+        return folder_read(dir, chain, true, cb, ud, err);
 }

@@ -126,7 +126,7 @@ static int folder_epoch_cb(void *ud, const struct export_read_epoch *e)
         size_t *tlen = NULL;
         int r = 0;
 
-        if (!x.records) {
+        if (!x.records && !(x.by_fd && x.records_fd >= 0)) {
                 snprintf(path, sizeof(path), "%s/records.jsonl", e->path);
                 r = folder_zst(path, &rec, &x.records_len, c->err);
                 x.records = rec;
@@ -137,7 +137,7 @@ static int folder_epoch_cb(void *ud, const struct export_read_epoch *e)
                 r = tdata && tlen ? 0 : -ENOMEM;
                 for (size_t i = 0; r >= 0 && i < e->n_tsc; i++) {
                         tlen[i] = e->tsc_len[i];
-                        if (e->tsc_data[i])
+                        if (e->tsc_data[i] || (e->by_fd && e->tsc_fd[i] >= 0))
                                 continue;
                         snprintf(path, sizeof(path), "%s/tsc=%s/records.jsonl", e->path,
                                  e->tsc_ids[i]);
@@ -172,8 +172,8 @@ static int cmp_cstr(const void *a, const void *b)
         return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static int read_folder(const char *dir, const char *chain, const struct export_read_ops *ops,
-                       void *ud, struct store_error *err)
+static int read_folder(const char *dir, const char *chain, bool fds,
+                       const struct export_read_ops *ops, void *ud, struct store_error *err)
 {
         struct folder_ctx c = { ops, ud, err };
         char **names = NULL, cdir[PATH_MAX];
@@ -220,7 +220,9 @@ static int read_folder(const char *dir, const char *chain, const struct export_r
         for (size_t i = 0; r >= 0 && i < n; i++) {
                 r = ops->chain_cb ? ops->chain_cb(ud, names[i]) : 0;
                 if (r >= 0)
-                        r = export_folder_read(dir, names[i], folder_epoch_cb, &c, err);
+                        r = fds  /* issue 12 */
+                                ? export_folder_read_fds(dir, names[i], folder_epoch_cb, &c, err)
+                                : export_folder_read(dir, names[i], folder_epoch_cb, &c, err);
         }
         for (size_t i = 0; i < n; i++)
                 free(names[i]);
@@ -461,7 +463,15 @@ int export_read(const char *where, const char *chain, const struct export_read_o
 {
         if (!strncmp(where, "s3://", 5))
                 return read_s3(where, chain, ops, ud, err);
-        return read_folder(where, chain, ops, ud, err);
+        return read_folder(where, chain, false, ops, ud, err);
+}
+
+int export_read_fds(const char *where, const char *chain, const struct export_read_ops *ops,
+                    void *ud, struct store_error *err)
+{
+        if (!strncmp(where, "s3://", 5))
+                return read_s3(where, chain, ops, ud, err);
+        return read_folder(where, chain, true, ops, ud, err);
 }
 
 /* ---- query over verified epochs ---- */

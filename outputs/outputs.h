@@ -38,8 +38,8 @@ int store_integrity_check(struct store *s, int (*cb)(void *ud, const char *probl
 
 /* issue 12: moves WAL checkpoints off the caller's thread. The store stops checkpointing
  * when it commits (SQLite's wal_autocheckpoint); a thread with its own connection to the
- * same file runs a PASSIVE checkpoint whenever a commit leaves STORE_CKPT_PAGES or more
- * pages in the WAL, so the committing thread never copies pages back nor waits for the
+ * same file runs a PASSIVE checkpoint whenever a commit leaves STORE_CKPT_BYTES or more
+ * in the WAL, so the committing thread never copies pages back nor waits for the
  * database file's fsync. Durability is unchanged: a commit is durable once its WAL frames
  * are synced (synchronous=FULL), whoever checkpoints later. store_close stops the thread
  * (after one last checkpoint). Read-write stores only; 0 or -errno. */
@@ -221,7 +221,19 @@ struct export_read_epoch {
         const char *const *tsc_data;     /* each tsc=ID/records.jsonl */
         const size_t *tsc_len;
         const uint8_t *tsr; size_t tsr_len;           /* issue 10: manifest.tsr, NULL if none */
+        /* issue 12: read with export_folder_read_fds, a record file present as a plain file
+         * comes as an open descriptor instead (its data NULL): records_fd and tsc_fd[i], -1
+         * when the bytes are given (or the file is missing). Owned by the reader, closed after
+         * the callback; read them with pread or read from offset 0. */
+        bool by_fd;
+        int records_fd;
+        const int *tsc_fd;
 };
 int export_folder_read(const char *dir, const char *chain,
                        int (*cb)(void *ud, const struct export_read_epoch *e), void *ud,
                        struct store_error *err);
+/* issue 12: the same walk, record files as descriptors (by_fd above), not mapped: on this
+ * kind of VM the first touch of each mapped page cost more than copying it through read(). */
+int export_folder_read_fds(const char *dir, const char *chain,
+                           int (*cb)(void *ud, const struct export_read_epoch *e), void *ud,
+                           struct store_error *err);

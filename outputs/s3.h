@@ -102,6 +102,10 @@ struct export_read_ops {
 /* Every chain of the export (chain NULL) or the named one. -ENOENT when there is none. */
 int export_read(const char *where, const char *chain, const struct export_read_ops *ops,
                 void *ud, struct store_error *err);
+/* issue 12: the same, but a folder's record files come as descriptors (export_read_epoch's
+ * by_fd: export_folder_read_fds); S3 objects still come as bytes. */
+int export_read_fds(const char *where, const char *chain, const struct export_read_ops *ops,
+                    void *ud, struct store_error *err);
 
 /* `gatelog query --export`: cb gets the records, in chain then seq order, of every epoch that
  * verifies against pk (chained to the epochs before it), filtered by q (criterion, host, event

@@ -57,6 +57,9 @@ struct tpart {
         size_t len;
         int slot;                     /* CAPTURE */
         char *dflt;                   /* CAPTURE/FIELD: "{x|default}" text, or NULL */
+        /* Set by rules_index_build (issue 12): text and dflt are valid UTF-8 without NUL,
+         * so what they render needs no check per record. */
+        bool text_valid, dflt_valid;
 };
 
 struct tmpl {
@@ -68,6 +71,9 @@ struct set_item {
         char *path;                   /* "actor.user", "action", "outcome", ... */
         struct tmpl *t;               /* alternatives: the first that renders is set */
         size_t n_t;
+        /* path split once by rules_index_build (issue 12); split_ok false: set by path. */
+        struct json_path split;
+        bool split_ok;
 };
 
 enum redact_how { REDACT_MASK, REDACT_HASH, REDACT_REMOVE };
@@ -112,6 +118,7 @@ struct rule {
          * every record the index hands the rule to, so not evaluated again then. */
         int idx_dim;                  /* -1: not indexed (a wildcard rule) */
         size_t idx_kid;
+        bool id_valid;                /* id is valid UTF-8 (rules_index_build, issue 12) */
 };
 
 /* One index dimension: rules whose top-level match requires FIELD to equal one of some
@@ -140,6 +147,12 @@ struct rules_pack {
         uint32_t max_groups;          /* largest n_groups of any regex: match-data size */
         const char *paths[RULES_PATH_CACHE]; /* by path_id, borrowed from conditions */
         size_t n_paths;
+        /* paths[] and the index's paths split once (issue 12); bit i of path_split_ok:
+         * path_split[i] holds paths[i] split. */
+        struct json_path path_split[RULES_PATH_CACHE];
+        uint64_t path_split_ok;
+        struct json_path dim_split[RULES_INDEX_DIMS];
+        bool dim_split_ok[RULES_INDEX_DIMS];
         pcre2_match_context *mctx;    /* the match limit; only read while matching */
         uint8_t *hmac_key;
         size_t hmac_key_len;

@@ -107,13 +107,37 @@ static void paths_number(struct rules_pack *p, struct cond *c)
 
                 for (i = 0; i < p->n_paths && strcmp(p->paths[i], c->path); i++)
                         ;
-                if (i == p->n_paths && p->n_paths < RULES_PATH_CACHE)
+                if (i == p->n_paths && p->n_paths < RULES_PATH_CACHE) {
+                        if (json_path_split(c->path, &p->path_split[i]) == 0)
+                                p->path_split_ok |= (uint64_t)1 << i;
                         p->paths[p->n_paths++] = c->path;
+                }
                 if (i < p->n_paths)
                         c->path_id = (int)i;
         }
         for (size_t k = 0; k < c->n_kids; k++)
                 paths_number(p, &c->kids[k]);
+}
+
+/* What rules_apply can do per record without checking again (performance, issue 12): set
+ * paths split, template text and defaults known valid UTF-8, the rule's id too. */
+static void rule_prepare(struct rule *rl)
+{
+        rl->id_valid = rl->id && json_utf8_valid(rl->id, strlen(rl->id));
+        for (size_t i = 0; i < rl->n_sets; i++) {
+                struct set_item *si = &rl->sets[i];
+
+                si->split_ok = json_path_split(si->path, &si->split) == 0;
+                for (size_t a = 0; a < si->n_t; a++)
+                        for (size_t k = 0; k < si->t[a].n_parts; k++) {
+                                struct tpart *tp = &si->t[a].parts[k];
+
+                                tp->text_valid = tp->kind == TP_TEXT && tp->text &&
+                                                 json_utf8_valid(tp->text, tp->len);
+                                tp->dflt_valid = tp->dflt &&
+                                                 json_utf8_valid(tp->dflt, strlen(tp->dflt));
+                        }
+        }
 }
 
 int rules_index_build(struct rules_pack *p)
@@ -122,12 +146,15 @@ int rules_index_build(struct rules_pack *p)
         if (!p->mctx)
                 return -ENOMEM;
         pcre2_set_match_limit(p->mctx, RULES_MATCH_LIMIT);
+        for (int d = 0; d < RULES_INDEX_DIMS; d++)
+                p->dim_split_ok[d] = json_path_split(index_paths[d], &p->dim_split[d]) == 0;
         for (size_t i = 0; i < p->n_rules; i++) {
                 const struct cond *c = NULL;
                 size_t kid = 0;
                 int d, r = 0;
 
                 paths_number(p, &p->rules[i].match);
+                rule_prepare(&p->rules[i]);
                 for (d = 0; d < RULES_INDEX_DIMS && !c; d++)
                         c = rule_eq_on(&p->rules[i], index_paths[d], &kid);
                 /* The index compares C strings: a value with a NUL in it is listed under
@@ -234,6 +261,9 @@ struct mctx {
         size_t cap_off[RULES_CAPTURES_MAX];
         size_t cap_len[RULES_CAPTURES_MAX];
         bool cap_set[RULES_CAPTURES_MAX];
+        /* The capture is cut at character boundaries of its valid subject, so valid UTF-8
+         * itself (issue 12: no second check when it becomes a value). */
+        bool cap_valid[RULES_CAPTURES_MAX];
         int err;                      /* -ENOMEM met while matching */
 };
 
@@ -356,19 +386,28 @@ static bool regex_op(struct mctx *m, const struct cond *c, const char *s, size_t
         ov = pcre2_get_ovector_pointer(m->md);
         for (uint32_t g = 1; g < c->n_groups && g < (uint32_t)rc; g++) {
                 int slot = c->group_slot[g];
-                size_t at;
+                size_t at, len;
 
                 if (slot < 0 || ov[2 * g] == PCRE2_UNSET)
                         continue;
                 at = m->caps->len;
-                if (buf_append(m->caps, s + ov[2 * g], ov[2 * g + 1] - ov[2 * g]) < 0 ||
-                    buf_putc(m->caps, 0) < 0) {
+                /* The capture and its NUL in one reservation (issue 12). */
+                len = ov[2 * g + 1] - ov[2 * g];
+                if (buf_reserve(m->caps, len + 1) < 0) {
                         m->err = -ENOMEM;
                         return false;
                 }
+                if (len > 0)
+                        memcpy(m->caps->data + at, s + ov[2 * g], len);
+                m->caps->data[at + len] = '\0';
+                m->caps->len = at + len + 1;
+                m->caps->data[m->caps->len] = '\0';
                 m->cap_off[slot] = at;
                 m->cap_len[slot] = ov[2 * g + 1] - ov[2 * g];
                 m->cap_set[slot] = true;
+                /* The subject is a tree string or number text: valid UTF-8 without NUL. */
+                m->cap_valid[slot] = json_utf8_boundary(s, n, ov[2 * g]) &&
+                                     json_utf8_boundary(s, n, ov[2 * g + 1]);
         }
         return true;
 }
@@ -401,7 +440,10 @@ static bool cond_eval(struct mctx *m, const struct cond *c)
                 uint64_t bit = (uint64_t)1 << c->path_id;
 
                 if (!(m->path_known & bit)) {
-                        m->path_val[c->path_id] = json_path_get(m->rec, c->path);
+                        m->path_val[c->path_id] =
+                                (m->p->path_split_ok & bit)
+                                        ? json_path_get_split(m->rec, &m->p->path_split[c->path_id])
+                                        : json_path_get(m->rec, c->path);
                         m->path_known |= bit;
                 }
                 v = m->path_val[c->path_id];
@@ -452,6 +494,7 @@ static bool match_eval(struct mctx *m, const struct rule *rl, int dim)
 static int tmpl_render(struct mctx *m, json *rec, const struct tmpl *t, json **ret)
 {
         struct buf *out = m->out;
+        bool valid = true;
         int r = 0;
 
         /* A template that is exactly one field reference copies the value with its type. */
@@ -471,10 +514,12 @@ static int tmpl_render(struct mctx *m, json *rec, const struct tmpl *t, json **r
                 const struct tpart *p = &t->parts[0];
                 const char *s = p->kind == TP_TEXT ? p->text : m->caps->data + m->cap_off[p->slot];
                 size_t n = p->kind == TP_TEXT ? p->len : m->cap_len[p->slot];
+                bool ok = p->kind == TP_TEXT ? p->text_valid : m->cap_valid[p->slot];
 
                 if (n > RULES_VALUE_MAX)
                         return 0;
-                *ret = json_new_str_lossy_in(rec, s ? s : "", n, NULL);
+                *ret = ok && s ? json_new_strn_valid_in(rec, s, n)
+                                  : json_new_str_lossy_in(rec, s ? s : "", n, NULL);
                 return *ret ? 1 : -ENOMEM;
         }
         buf_reset(out);
@@ -488,27 +533,33 @@ static int tmpl_render(struct mctx *m, json *rec, const struct tmpl *t, json **r
                 if (p->kind == TP_TEXT) {
                         s = p->text;
                         n = p->len;
+                        valid = valid && p->text_valid;
                 } else if (p->kind == TP_CAPTURE) {
                         if (m->cap_set[p->slot]) {
                                 s = m->caps->data + m->cap_off[p->slot];
                                 n = m->cap_len[p->slot];
+                                valid = valid && m->cap_valid[p->slot];
                         }
                 } else {
+                        /* A tree string or number text: valid. */
                         s = rules_value_text(json_path_get(m->rec, p->text), tmp, sizeof(tmp),
                                              &n);
                 }
                 if (!s && p->dflt) {
                         s = p->dflt;
                         n = strlen(s);
+                        valid = valid && p->dflt_valid;
                 }
                 if (!s)
                         return 0;
                 r = buf_append(out, s, n);
         }
         if (r == 0) {
-                /* Captures of valid UTF-8 subjects with PCRE2_UTF are valid UTF-8. In the
-                 * record's arena (issue 12). */
-                *ret = json_new_str_lossy_in(rec, out->data ? out->data : "", out->len, NULL);
+                /* Pieces that are each valid UTF-8 make valid UTF-8 (issue 12: not checked
+                 * again then). In the record's arena. */
+                *ret = valid ? json_new_strn_valid_in(rec, out->data ? out->data : "", out->len)
+                             : json_new_str_lossy_in(rec, out->data ? out->data : "", out->len,
+                                                     NULL);
                 r = *ret ? 1 : -ENOMEM;
         } else if (r == -E2BIG) {
                 r = 0;
@@ -528,7 +579,8 @@ static int rule_sets(struct mctx *m, json *rec, const struct rule *rl)
                         return r;
                 if (r == 0)
                         continue;
-                r = json_path_set(rec, rl->sets[i].path, v);
+                r = rl->sets[i].split_ok ? json_path_set_split(rec, &rl->sets[i].split, v)
+                                         : json_path_set(rec, rl->sets[i].path, v);
                 if (r < 0)
                         return r;
         }
@@ -652,17 +704,23 @@ static int apply_redactions(const struct rules_pack *p, json *rec, const size_t 
 static int set_criteria(json *rec, uint64_t bits)
 {
         json *arr = json_new_arr_in(rec);
+        size_t count = rules_criteria_count();
 
         if (!arr)
                 return -ENOMEM;
-        for (size_t i = 0; bits && i < rules_criteria_count(); i++)
-                if (bits & ((uint64_t)1 << i)) {
-                        const char *id = rules_criterion_at(i);
+        /* The set bits in TSC order, lowest first (issue 12: no walk over every criterion). */
+        while (bits) {
+                size_t i = (size_t)__builtin_ctzll(bits);
+                const char *id;
 
-                        if (json_arr_append(arr, json_new_strn_in(rec, id, strlen(id))) < 0)
-                                return -ENOMEM;
-                        bits &= ~((uint64_t)1 << i);
-                }
+                if (i >= count)
+                        break;
+                id = rules_criterion_at(i);
+                /* TSC ids: our ASCII literals (issue 12: not checked). */
+                if (json_arr_append(arr, json_new_strn_valid_in(rec, id, strlen(id))) < 0)
+                        return -ENOMEM;
+                bits &= bits - 1;
+        }
         return json_obj_set(rec, "criteria", arr);
 }
 
@@ -681,7 +739,10 @@ static void cand_init(const struct rules_pack *p, const json *rec, struct cand *
 
                 if (!p->dims[d].n_entries)
                         continue;
-                e = idx_find(&p->dims[d], json_str(json_path_get(rec, index_paths[d]), NULL));
+                e = idx_find(&p->dims[d],
+                             json_str(p->dim_split_ok[d] ? json_path_get_split(rec, &p->dim_split[d])
+                                                         : json_path_get(rec, index_paths[d]),
+                                      NULL));
                 if (e) {
                         c->list[d] = e->rules;
                         c->n[d] = e->n_rules;
@@ -711,7 +772,7 @@ static bool cand_next(struct cand *c, size_t *ret, int *ret_dim)
 int rules_apply_trace(const struct rules_pack *p, json *rec, enum rules_verdict *ret_verdict,
                       const char **ret_rule_id, rules_trace_cb cb, void *ud)
 {
-        struct mctx m = { .p = p, .rec = rec };
+        struct mctx m;
         size_t *matched = NULL, n_matched = 0, matched_alloc = 0, idx;
         uint64_t criteria = 0;
         const struct rule *last = NULL;
@@ -724,6 +785,13 @@ int rules_apply_trace(const struct rules_pack *p, json *rec, enum rules_verdict 
         sc = scratch_get(p->max_groups ? p->max_groups : 1, &own);
         if (!sc)
                 return -ENOMEM;
+        /* Not zeroed whole (issue 12: ~1 KiB per record): path_val[] is read only where
+         * path_known says, cap_*[] only where cap_set (cleared per rule) says. */
+        m.p = p;
+        m.rl = NULL;
+        m.rec = rec;
+        m.path_known = 0;
+        m.err = 0;
         m.mctx = p->mctx;
         m.md = sc->md;
         m.caps = &sc->caps;
@@ -777,8 +845,11 @@ int rules_apply_trace(const struct rules_pack *p, json *rec, enum rules_verdict 
         if (verdict == RULES_KEEP) {
                 /* Built in the record's arena and set with one lookup (issue 12). */
                 const char *rid = last ? last->id : "unmapped";
+                size_t rl_n = strlen(rid);
 
-                r = json_obj_set(rec, "rule", json_new_strn_in(rec, rid, strlen(rid)));
+                r = json_obj_set(rec, "rule", !last || last->id_valid
+                                                      ? json_new_strn_valid_in(rec, rid, rl_n)
+                                                      : json_new_strn_in(rec, rid, rl_n));
                 if (r == 0)
                         r = set_criteria(rec, criteria);
                 if (r == 0)

@@ -480,12 +480,13 @@ static int get_u64(const json *obj, const char *key, uint64_t *out, struct seal_
         return 0;
 }
 
-static bool lower_hex(const json *j, uint8_t out[HASH_LEN])
+bool seal_hex_parse(const json *j, uint8_t out[HASH_LEN])
 {
         char back[HASH_HEX_LEN];
         size_t n = 0;
         const char *s = j ? json_str(j, &n) : NULL;
 
+        /* hash_unhex takes either case: printing back and comparing keeps lowercase only. */
         return s && hash_unhex(s, n, out, HASH_LEN) == 0 &&
                strcmp(hash_hex(out, HASH_LEN, back), s) == 0;
 }
@@ -532,7 +533,7 @@ static int check_path(const json *obj, const char *what, const uint8_t leaf[HASH
         if (!arr || json_type_of(arr) != JSON_ARR || json_len(arr) > 64)
                 return bad(err, "%s: audit_path is not an array of at most 64 hashes", what);
         for (size_t i = 0; i < json_len(arr); i++)
-                if (!lower_hex(json_arr_at(arr, i), path[i]))
+                if (!seal_hex_parse(json_arr_at(arr, i), path[i]))
                         return bad(err, "%s: audit_path[%zu] is not 64 lowercase hex digits",
                                    what, i);
         if (merkle_path_verify(leaf, index, size, (const uint8_t (*)[HASH_LEN])path,
@@ -618,7 +619,7 @@ static int manifest_view(const struct proof_parts *p, struct man_view *mv,
             (r = get_u64(p->man, "first_seq", &mv->first_seq, err)) < 0 ||
             (r = get_u64(p->man, "count", &mv->count, err)) < 0)
                 return r;
-        if (!lower_hex(json_obj_get(p->man, "root"), mv->root))
+        if (!seal_hex_parse(json_obj_get(p->man, "root"), mv->root))
                 return bad(err, "the manifest's root is not 64 lowercase hex digits");
         mv->criteria = json_obj_get(p->man, "criteria");
         if (json_type_of(mv->criteria) != JSON_OBJ)
@@ -662,7 +663,7 @@ static int check_criteria(const struct proof_parts *p, const struct man_view *mv
                         return bad(err, "%s: the record is tagged with it but the proof has "
                                    "no path for it", what);
                 if (!mc || get_u64(mc, "count", &count, NULL) < 0 ||
-                    !lower_hex(json_obj_get(mc, "root"), root))
+                    !seal_hex_parse(json_obj_get(mc, "root"), root))
                         return bad(err, "%s: the manifest lists no count and root for it", what);
                 r = only_members(one, crit_members, 3, what, err);
                 if (r == 0)

@@ -185,6 +185,13 @@ int seal_verifier_tsc_result(struct seal_verifier *v, const char *id, size_t n_l
 int seal_verifier_tsc_stream(struct seal_verifier *v, const char *id, const char *data,
                              size_t len);
 int seal_verifier_tsc_stream_end(struct seal_verifier *v, const char *id);
+/* issue 12: seal_verifier_tsc_stream for a file read as needed through cb (a descriptor read
+ * into the verifier's own buffer, never the whole file at once): cb fills up to len bytes of
+ * buf and returns how many, 0 at the end, or a negative errno, which
+ * seal_verifier_tsc_stream_end then returns. cb and ud are used until stream_end. */
+typedef long (*seal_read_cb)(void *ud, void *buf, size_t len);
+int seal_verifier_tsc_stream_read(struct seal_verifier *v, const char *id, seal_read_cb cb,
+                                  void *ud);
 
 /* issue 12: the caller promises that the bytes of each record it feeds from now on stay
  * readable until that epoch's seal_verifier_records_end returns (the lines of a mapped
@@ -193,6 +200,10 @@ int seal_verifier_tsc_stream_end(struct seal_verifier *v, const char *id);
  * at the next step) every leaf is hashed as the record is fed. A change drops the epoch
  * being fed (call it between epochs). */
 void seal_verifier_records_stable(struct seal_verifier *v, bool stable);
+/* issue 12: with stable records, a caller that reuses its buffer: returns once the leaves of
+ * the first n records fed in this epoch are hashed, so that their bytes may be overwritten
+ * (the records after n stay promised). A no-op without stable records. */
+void seal_verifier_records_release(struct seal_verifier *v, size_t n);
 /* Gives up the epoch being fed (after a fatal error of the caller: nothing is reported, the
  * worker thread is stopped and the records' bytes are no longer read). */
 void seal_verifier_records_abandon(struct seal_verifier *v);
@@ -233,6 +244,11 @@ int seal_verifier_record_scanned(struct seal_verifier *v, const char *data, size
  * RFC 6962 section 2.1.1 audit paths, checked with RFC 9162 section 2.1.3.2, and the proof
  * file of docs/FORMAT.md section 7: one canonical JSON object and '\n'. */
 #define SEAL_PATH_MAX 64
+/* A JSON string of exactly 64 lowercase hex digits (a hash in a manifest or a proof: the hex
+ * is part of the signed bytes, so it has one spelling) into out. false, out undefined, for
+ * anything else (NULL, not a string, uppercase, wrong length). Shared by the verifier and
+ * the proof checker. */
+bool seal_hex_parse(const json *j, uint8_t out[HASH_LEN]);
 /* The audit path of leaf index among n leaves, leaf-upward; path holds SEAL_PATH_MAX hashes.
  * Returns 0 or -ENOENT when index >= n. */
 int merkle_audit_path(const uint8_t (*leaves)[HASH_LEN], size_t n, size_t index,

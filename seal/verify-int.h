@@ -31,6 +31,14 @@ struct tsc_stream {
         size_t pos;             /* start of the next line to compare */
         size_t lines;           /* lines matched so far */
         size_t first_bad;       /* SIZE_MAX while every line matched */
+        /* issue 12: read through read_cb (seal_verifier_tsc_stream_read): p is buf, a
+         * window of the file [.., len) that moves forward as lines are compared. */
+        seal_read_cb read_cb;
+        void *read_ud;
+        char *buf;
+        size_t buf_alloc;
+        bool eof;               /* true for a stream given whole */
+        int err;                /* the reader's error (negative errno), 0 while none */
 };
 
 /* The members of a manifest that the chain checks use; has_* says each was valid. */
@@ -158,6 +166,8 @@ void vf_hash_abandon(struct seal_verifier *v);
 
 /* verify-records.c: records of the current epoch. */
 int vf_leaves_reserve(struct seal_verifier *v, size_t n);
+/* Asks for huge pages over [p, p + len) when it is large (advice, never fails). */
+void vf_advise_huge(void *p, size_t len);
 /* One record; sc: the caller's seal_scan_record of these bytes (decided: its answer), or
  * NULL. 0 or -ENOMEM. */
 int vf_feed_record(struct seal_verifier *v, const char *data, size_t len, int decided,

@@ -31,23 +31,12 @@ static bool get_uint(struct seal_verifier *v, const json *m, const char *key, ui
         return true;
 }
 
-static bool parse_hex(const json *j, uint8_t out[HASH_LEN])
-{
-        char back[HASH_HEX_LEN];
-        size_t n = 0;
-        const char *s = j ? json_str(j, &n) : NULL;
-
-        /* Lowercase only: the hex is part of the signed bytes, so one spelling. */
-        return s && hash_unhex(s, n, out, HASH_LEN) == 0 &&
-               strcmp(hash_hex(out, HASH_LEN, back), s) == 0;
-}
-
 static bool get_hex(struct seal_verifier *v, const json *m, const char *key,
                     uint8_t out[HASH_LEN])
 {
         const json *j = json_obj_get(m, key);
 
-        if (!parse_hex(j, out)) {
+        if (!seal_hex_parse(j, out)) {
                 vf_problem(v, -1, "manifest member \"%s\" is %s, not 64 lowercase hex digits", key,
                         j ? "invalid" : "missing");
                 return false;
@@ -116,7 +105,7 @@ static int get_criteria(struct seal_verifier *v, const json *m, struct mf *f)
                 c = vf_crit_get(v, id, true);
                 if (!c)
                         return -ENOMEM;
-                if (!parse_hex(json_obj_get(one, "root"), c->m_root)) {
+                if (!seal_hex_parse(json_obj_get(one, "root"), c->m_root)) {
                         vf_problem(v, -1, "criterion \"%s\" root is not 64 lowercase hex digits",
                                 id);
                         continue;

@@ -6,11 +6,28 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "core/tm.h"
 #include "seal/verify-int.h"
 
 /* ---- Records ---- */
+
+/* issue 12: the per-record arrays reach tens of MiB per epoch (a million records: 30 MiB of
+ * leaves, 15 of spans, 8 of seqs); faulted in 4 KiB at a time they cost ~15,000 page faults,
+ * each dear on a VM. Transparent huge pages (when the system offers them on request) take
+ * 2 MiB a fault. Advice only: nothing changes when it is refused. */
+#define VF_HUGE_MIN (4u << 20)
+#define VF_HUGE_PAGE ((uintptr_t)2 << 20)
+
+void vf_advise_huge(void *p, size_t len)
+{
+        uintptr_t a = ((uintptr_t)p + VF_HUGE_PAGE - 1) & ~(VF_HUGE_PAGE - 1);
+        uintptr_t z = ((uintptr_t)p + len) & ~(VF_HUGE_PAGE - 1);
+
+        if (len >= VF_HUGE_MIN && z > a)
+                (void)madvise((void *)a, z - a, MADV_HUGEPAGE);
+}
 
 int vf_leaves_reserve(struct seal_verifier *v, size_t n)
 {
@@ -24,16 +41,19 @@ int vf_leaves_reserve(struct seal_verifier *v, size_t n)
         if (!nl)
                 return -ENOMEM;
         v->leaves = nl;
+        vf_advise_huge(nl, n * sizeof(*nl));
         ns = realloc(v->seqs, n * sizeof(*ns));
         if (!ns)
                 return -ENOMEM;
         v->seqs = ns;
+        vf_advise_huge(ns, n * sizeof(*ns));
         if (v->stable) {
                 struct seal_blob *sp = realloc(v->spans, n * sizeof(*sp));
 
                 if (!sp)
                         return -ENOMEM;
                 v->spans = sp;
+                vf_advise_huge(sp, n * sizeof(*sp));
         }
         v->alloc_leaves = n;
         return 0;

@@ -26,6 +26,10 @@
 
 #include "seal/seal.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #define SCAN_MAX_DEPTH 32       /* below the parser's JSON_MAX_DEPTH */
 #define SCAN_INT_DIGITS 18      /* 10^18 - 1 < 2^63: always an exact int64 */
 
@@ -85,6 +89,29 @@ static bool scan_string(struct scan *s)
 
         s->escaped = false;
         for (;;) {
+#if defined(__SSE2__)
+                /* issue 12: sixteen bytes at a time, straight to the first '"', '\\',
+                 * control or non-ASCII byte (as the mapper's escape scan in
+                 * core/json-canon.c; the signed compare below 0x20 also catches >= 0x80). */
+                {
+                        const __m128i q = _mm_set1_epi8('"'), bs = _mm_set1_epi8('\\'),
+                                      sp = _mm_set1_epi8(0x20);
+
+                        while (end - p >= 16) {
+                                __m128i w = _mm_loadu_si128((const __m128i *)(const void *)p);
+                                __m128i hit = _mm_or_si128(
+                                        _mm_cmplt_epi8(w, sp),
+                                        _mm_or_si128(_mm_cmpeq_epi8(w, q), _mm_cmpeq_epi8(w, bs)));
+                                unsigned bits = (unsigned)_mm_movemask_epi8(hit);
+
+                                if (bits) {
+                                        p += __builtin_ctz(bits);
+                                        break;
+                                }
+                                p += 16;
+                        }
+                }
+#endif
                 /* Eight bytes with no '"', '\\', control or non-ASCII byte at a time. */
                 while (end - p >= 8) {
                         uint64_t w, q, b;

@@ -85,8 +85,10 @@ static void epoch_reset(struct seal_verifier *v)
                 free(v->crits[i].idx);
         }
         v->n_crits = 0;
-        for (size_t i = 0; i < v->n_streams; i++)
+        for (size_t i = 0; i < v->n_streams; i++) {
                 free(v->streams[i].id);
+                free(v->streams[i].buf);
+        }
         v->n_streams = 0;
         v->n_leaves = 0;
         v->open = false;
@@ -184,6 +186,46 @@ struct crit *vf_crit_get(struct seal_verifier *v, const char *id, bool create)
         return vf_crit_get_n(v, id, strlen(id), create);
 }
 
+#define TSC_READ_BUF (256 * 1024)  /* bytes read at a time from a tsc file given by cb */
+
+/* issue 12: for a stream read through its callback, makes the window hold need bytes from
+ * pos, or all that is left. A line longer than the buffer grows it to the line (a line to
+ * compare is at most a record the caller holds). 0, or the reader's error (kept in err). */
+static int stream_fill(struct tsc_stream *s, size_t need)
+{
+        while (!s->eof && s->len - s->pos < need) {
+                size_t cap = need > TSC_READ_BUF ? need : TSC_READ_BUF;
+                long k;
+
+                if (s->pos > 0) {  /* keep only the unread tail, at the start */
+                        memmove(s->buf, s->buf + s->pos, s->len - s->pos);
+                        s->len -= s->pos;
+                        s->pos = 0;
+                }
+                if (s->buf_alloc < cap) {
+                        char *nb = realloc(s->buf, cap);
+
+                        if (!nb) {
+                                s->err = -ENOMEM;
+                                break;
+                        }
+                        s->buf = nb;
+                        s->buf_alloc = cap;
+                }
+                k = s->read_cb(s->read_ud, s->buf + s->len, s->buf_alloc - s->len);
+                if (k < 0) {
+                        s->err = (int)k;
+                        break;
+                }
+                s->eof = k == 0;
+                s->len += (size_t)k;
+                s->p = s->buf;
+        }
+        if (s->err < 0)
+                s->eof = true;  /* nothing more is read after an error */
+        return s->err;
+}
+
 /* issue 12: record (data, len), the k-th tagged with the stream's id, against its line k:
  * the bytes, then '\n' or the end of the file. Past the first difference, nothing more.
  * data is NULL for a record that holds a raw newline: it can be no line. */
@@ -191,7 +233,7 @@ static void stream_compare(struct tsc_stream *s, const char *data, size_t len)
 {
         size_t left;
 
-        if (s->first_bad != SIZE_MAX || s->pos >= s->len)
+        if (s->first_bad != SIZE_MAX || stream_fill(s, len + 1) < 0 || s->pos >= s->len)
                 return;  /* a difference already, or no line k: the counts tell */
         left = s->len - s->pos;
         if (!data || len > left || memcmp(s->p + s->pos, data, len) != 0 ||
@@ -199,7 +241,7 @@ static void stream_compare(struct tsc_stream *s, const char *data, size_t len)
                 s->first_bad = s->lines;
                 return;
         }
-        s->pos += len + 1;
+        s->pos += len < left ? len + 1 : len;  /* never past the end */
         s->lines++;
 }
 
@@ -219,6 +261,7 @@ int vf_crit_tag(struct seal_verifier *v, struct crit *c, size_t i, const char *d
                         return -ENOMEM;
                 c->idx = ni;
                 c->alloc_idx = na;
+                vf_advise_huge(ni, na * sizeof(*ni));
         }
         c->idx[c->n_idx++] = i;
         return 0;
@@ -503,7 +546,8 @@ int seal_verifier_tsc_stream(struct seal_verifier *v, const char *id, const char
         }
         s = &v->streams[v->n_streams];
         *s = (struct tsc_stream){ .id = strdup(id), .p = data ? data : "",
-                                  .len = data ? len : 0, .first_bad = SIZE_MAX };
+                                  .len = data ? len : 0, .first_bad = SIZE_MAX,
+                                  .eof = true };
         if (!s->id)
                 return -ENOMEM;
         v->n_streams++;
@@ -513,10 +557,26 @@ int seal_verifier_tsc_stream(struct seal_verifier *v, const char *id, const char
         return 0;
 }
 
+int seal_verifier_tsc_stream_read(struct seal_verifier *v, const char *id, seal_read_cb cb,
+                                  void *ud)
+{
+        int r = seal_verifier_tsc_stream(v, id, NULL, 0);
+
+        if (r == 0) {
+                struct tsc_stream *s = &v->streams[v->n_streams - 1];
+
+                s->read_cb = cb;
+                s->read_ud = ud;
+                s->eof = false;
+        }
+        return r;
+}
+
 int seal_verifier_tsc_stream_end(struct seal_verifier *v, const char *id)
 {
         size_t k = stream_of(v, id, strlen(id)), lines;
-        const struct tsc_stream *s;
+        struct tsc_stream *s;
+        char last = '\n';
 
         if (!k)
                 return -ENOENT;
@@ -524,13 +584,22 @@ int seal_verifier_tsc_stream_end(struct seal_verifier *v, const char *id)
                 seal_verifier_records_end(v);
         s = &v->streams[k - 1];
         /* The lines matched, then the rest as seal_verifier_tsc splits them: a last line
-         * without '\n' counts, an empty tail does not. */
+         * without '\n' counts, an empty tail does not. pos is always at a line's start. */
         lines = s->lines;
-        for (size_t at = s->pos; at < s->len; lines++) {
-                const char *nl = memchr(s->p + at, '\n', s->len - at);
-
-                at = nl ? (size_t)(nl - s->p) + 1 : s->len;
+        for (;;) {
+                for (const char *at = s->p + s->pos, *end = s->p + s->len;
+                     (at = memchr(at, '\n', (size_t)(end - at))); at++)
+                        lines++;
+                if (s->pos < s->len)
+                        last = s->p[s->len - 1];
+                s->pos = s->len;
+                if (s->eof || stream_fill(s, 1) < 0)
+                        break;
         }
+        if (s->err < 0)
+                return s->err;
+        if (last != '\n')
+                lines++;
         return seal_verifier_tsc_result(v, id, lines, s->first_bad);
 }
 

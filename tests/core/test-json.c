@@ -514,9 +514,14 @@ static void test_key_cmp_model(void **state)
                         strcat(b, pieces[rand_r(&seed) % 12]);
                 int r = json_key_cmp(a, strlen(a), b, strlen(b));
                 int m = model_key_cmp(a, strlen(a), b, strlen(b));
+                int f = json_key_cmp_fast(a, strlen(a), b, strlen(b));
 
                 if ((r > 0) - (r < 0) != m)
                         fail_msg("json_key_cmp(\"%s\", \"%s\") = %d, model %d", a, b, r, m);
+                /* The inline compare (issue 12) orders as the model too. */
+                if ((f > 0) - (f < 0) != m)
+                        fail_msg("json_key_cmp_fast(\"%s\", \"%s\") = %d, model %d", a, b, f,
+                                 m);
         }
         for (int t = 0; t < 20000; t++) {
                 char s[40];
@@ -1001,6 +1006,239 @@ static void test_path(void **state)
         json_free(o);
 }
 
+
+/* Same shape, insertion order, keys, escape marks and sorted flags (what canonical text
+ * alone would not show). */
+static bool same_tree(const json *a, const json *b)
+{
+        if (a->type != b->type)
+                return false;
+        switch (a->type) {
+        case JSON_STR:
+                return a->u.s.n == b->u.s.n && !memcmp(a->u.s.p, b->u.s.p, a->u.s.n);
+        case JSON_INT:
+                return a->u.i == b->u.i;
+        case JSON_BOOL:
+                return a->u.b == b->u.b;
+        case JSON_ARR:
+                if (a->u.a.n != b->u.a.n)
+                        return false;
+                for (uint32_t i = 0; i < a->u.a.n; i++)
+                        if (!same_tree(a->u.a.v[i], b->u.a.v[i]))
+                                return false;
+                return true;
+        case JSON_OBJ:
+                if (a->u.o.n != b->u.o.n ||
+                    (a->flags & JSON_F_SORTED) != (b->flags & JSON_F_SORTED))
+                        return false;
+                for (uint32_t i = 0; i < a->u.o.n; i++) {
+                        const struct json_member *x = &a->u.o.m[i], *y = &b->u.o.m[i];
+
+                        if (x->key_len != y->key_len || memcmp(x->key, y->key, x->key_len) ||
+                            x->key_plain != y->key_plain || !same_tree(x->val, y->val))
+                                return false;
+                }
+                return true;
+        default:
+                return true;
+        }
+}
+
+/* json_path_split + json_path_set_split / json_path_get_split against json_path_set /
+ * json_path_get as the model (issue 12): the same trees member for member, the same
+ * lookups, on random paths over a small alphabet of keys (empty, non-ASCII, needing an
+ * escape, prefixes of each other) and random values, objects among them. */
+static void test_path_split_model(void **state)
+{
+        static const char *const keys[] = { "a", "b", "actor", "user", "", "\xc3\xa9",
+                                            "k\"q", "act", "z\\", "seq" };
+        unsigned seed = 1207;
+        struct json_path sp;
+
+        for (int t = 0; t < 300; t++) {
+                json *a = json_new_obj_reserve(256), *b = json_new_obj_reserve(256);
+
+                for (int op = 0; op < 40; op++) {
+                        char path[128] = "";
+                        int nk = 1 + (int)(rand_r(&seed) % 4);
+                        json *va, *vb, *ga, *gb;
+                        int ra, rb;
+
+                        for (int k = 0; k < nk; k++) {
+                                if (k)
+                                        strcat(path, ".");
+                                strcat(path, keys[rand_r(&seed) % 10]);
+                        }
+                        assert_int_equal(json_path_split(path, &sp), 0);
+                        assert_int_equal(sp.n_keys, (size_t)nk);
+                        switch (rand_r(&seed) % 3) {
+                        case 0:
+                                va = json_new_int(op);
+                                vb = json_new_int(op);
+                                break;
+                        case 1:
+                                va = json_new_obj();
+                                vb = json_new_obj();
+                                break;
+                        default:
+                                va = json_new_str_lossy_in(a, path, strlen(path), NULL);
+                                vb = json_new_str_lossy_in(b, path, strlen(path), NULL);
+                        }
+                        if (rand_r(&seed) % 4 == 0) { /* a lookup instead */
+                                ga = json_path_get(a, path);
+                                gb = json_path_get_split(b, &sp);
+                                assert_int_equal(ga == NULL, gb == NULL);
+                                if (ga && !same_tree(ga, gb))
+                                        fail_msg("get %s: not the same value", path);
+                                json_free(va);
+                                json_free(vb);
+                                continue;
+                        }
+                        ra = json_path_set(a, path, va);
+                        rb = json_path_set_split(b, &sp, vb);
+                        assert_int_equal(ra, rb);
+                        if (!same_tree(a, b)) {
+                                char *ca = canon_of(a), *cb = canon_of(b);
+
+                                fail_msg("set %s: %s vs %s", path, ca, cb);
+                        }
+                }
+                json_free(a);
+                json_free(b);
+        }
+        /* The checker bites: the same members in another order are not the same tree. */
+        json *x = json_new_obj(), *y = json_new_obj();
+        assert_int_equal(json_obj_set_int(x, "a", 1), 0);
+        assert_int_equal(json_obj_set_int(x, "b", 2), 0);
+        assert_int_equal(json_obj_set_int(y, "b", 2), 0);
+        assert_int_equal(json_obj_set_int(y, "a", 1), 0);
+        assert_false(same_tree(x, y));
+        /* Splitting refuses what json_path_set would: too many keys, keys not UTF-8. */
+        assert_int_equal(json_path_split("a.b.c.d.e.f.g.h", &sp), 0);
+        assert_int_equal(sp.n_keys, 8);
+        assert_int_equal(json_path_split("a.b.c.d.e.f.g.h.i", &sp), -E2BIG);
+        assert_int_equal(json_path_split("a.\xff", &sp), -EINVAL);
+        assert_int_equal(json_path_split(NULL, &sp), -EINVAL);
+        assert_int_equal(json_path_split("..", &sp), 0);
+        assert_int_equal(sp.n_keys, 3);
+        assert_int_equal(json_path_split("a.b", &sp), 0);
+        assert_int_equal(json_path_set_split(NULL, &sp, json_new_int(1)), -EINVAL);
+        json *arr = json_new_arr();
+        assert_int_equal(json_path_set_split(arr, &sp, json_new_int(1)), -EINVAL);
+        assert_int_equal(json_path_set_split(x, &sp, NULL), -ENOMEM);
+        assert_null(json_path_get_split(arr, &sp));
+        json_free(arr);
+        json_free(x);
+        json_free(y);
+}
+
+/* json_new_strn_valid_in makes what json_new_strn_in makes, and json_utf8_boundary is
+ * exactly what makes a piece of valid text valid (issue 12: the normalizer and the rules
+ * skip the second check on that ground). Model: json_utf8_valid of every piece. */
+static void test_strn_valid_boundary(void **state)
+{
+        static const char *const pieces[] = { "a", " ", "\xc3\xa9", "\xe2\x82\xac",
+                                              "\xf0\x9f\x98\x80", "~", "\xed\x9f\xbf" };
+        unsigned seed = 77;
+        json *tree = json_new_obj_reserve(64);
+
+        for (int t = 0; t < 3000; t++) {
+                char s[96] = "";
+                size_t n;
+                int k = (int)(rand_r(&seed) % 12);
+
+                for (int i = 0; i < k; i++)
+                        strcat(s, pieces[rand_r(&seed) % 7]);
+                n = strlen(s);
+                for (size_t i = 0; i <= n; i++)
+                        for (size_t j = i; j <= n; j++) {
+                                bool model = json_utf8_valid(s + i, j - i);
+                                bool got = i == j || (json_utf8_boundary(s, n, i) &&
+                                                      json_utf8_boundary(s, n, j));
+
+                                if (model != got)
+                                        fail_msg("piece [%zu, %zu) of %zu: boundary says %d, "
+                                                 "valid %d", i, j, n, got, model);
+                        }
+                json *v = json_new_strn_valid_in(tree, s, n), *w = json_new_strn_in(tree, s, n);
+                json *u = json_new_strn_valid_in(NULL, s, n);
+                assert_non_null(v);
+                assert_non_null(u);
+                assert_true(same_tree(v, w) && same_tree(u, w));
+                json_free(u);
+        }
+        json_free(tree);
+}
+
+/* json_obj_get finds the member a byte-for-byte scan finds, for every key, on objects
+ * built in order (sorted flag kept) and not, of 0 to 40 members, with keys that share
+ * prefixes, are non-ASCII, and lookups by bytes that are not UTF-8 (0xe9 alone compares
+ * like U+00E9 in key order: a lookup by order, tried in issue 12, must not find "é"). */
+static void test_obj_find_model(void **state)
+{
+        static const char *const pool[] = {
+                "a", "ab", "abc", "b", "action", "actor", "app", "raw", "raw_b64",
+                "raw_sha256", "received", "rule", "sd", "seq", "severity", "source",
+                "\xc3\xa9", "\xc3\xa9t\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80", "~",
+                "z", "", "target", "time", "host", "message", "msgid", "outcome", "pid",
+                "procid", "flags", "format", "facility", "error", "criteria", "e", "f",
+                "g", "h",
+        };
+        static const char *const strangers[] = { "\xe9", "\xc3", "\xe9t\xe9", "zz", "ac",
+                                                 "\xff", "raw_", "acto" };
+        const size_t n_pool = sizeof(pool) / sizeof(pool[0]);
+        unsigned seed = 4242;
+
+        for (int t = 0; t < 2000; t++) {
+                json *o = json_new_obj();
+                size_t n = (size_t)(rand_r(&seed) % 41);
+                bool ordered = rand_r(&seed) % 2;
+                const char *keys[64];
+
+                for (size_t i = 0; i < n_pool; i++)
+                        keys[i] = pool[i];
+                if (ordered) /* in RFC 8785 order: the object keeps its sorted flag */
+                        for (size_t i = 1; i < n_pool; i++)
+                                for (size_t j = i; j > 0 &&
+                                     json_key_cmp(keys[j - 1], strlen(keys[j - 1]), keys[j],
+                                                  strlen(keys[j])) > 0; j--) {
+                                        const char *x = keys[j];
+                                        keys[j] = keys[j - 1];
+                                        keys[j - 1] = x;
+                                }
+                else
+                        for (size_t i = n_pool - 1; i > 0; i--) {
+                                size_t j = (size_t)rand_r(&seed) % (i + 1);
+                                const char *x = keys[i];
+                                keys[i] = keys[j];
+                                keys[j] = x;
+                        }
+                for (size_t i = 0, k = 0; k < n && i < n_pool; i++)
+                        if (!ordered || rand_r(&seed) % 2) {
+                                assert_int_equal(json_obj_set_int(o, keys[i], (int64_t)i), 0);
+                                k++;
+                        }
+                for (size_t q = 0; q < n_pool + 8; q++) {
+                        const char *key = q < n_pool ? pool[q] : strangers[q - n_pool];
+                        json *model = NULL, *got = json_obj_get(o, key);
+
+                        for (size_t i = 0; i < json_len(o) && !model; i++) {
+                                const char *k;
+                                size_t kl;
+                                json *v = json_obj_at(o, i, &k, &kl);
+
+                                if (kl == strlen(key) && !memcmp(k, key, kl))
+                                        model = v;
+                        }
+                        if (got != model)
+                                fail_msg("get \"%s\" in %zu members (%s): %p, model %p", key,
+                                         json_len(o), ordered ? "ordered" : "not ordered",
+                                         (void *)got, (void *)model);
+                }
+                json_free(o);
+        }
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -1023,6 +1261,9 @@ int main(void)
                 cmocka_unit_test(test_parse_in),
                 cmocka_unit_test(test_canon_str_model),
                 cmocka_unit_test(test_canon_with_int_model),
+                cmocka_unit_test(test_path_split_model),
+                cmocka_unit_test(test_strn_valid_boundary),
+                cmocka_unit_test(test_obj_find_model),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

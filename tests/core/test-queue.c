@@ -185,6 +185,87 @@ static void test_byte_budget(void **state)
         queue_free(q, NULL);
 }
 
+struct batch_waiter {
+        struct queue *q;
+        void *items[8];
+        size_t n;
+};
+
+static void *batch_waiter_thread(void *ud)
+{
+        struct batch_waiter *w = ud;
+
+        w->n = queue_pop_batch(w->q, w->items, 8, -1);
+        return NULL;
+}
+
+/* issue 12, queue_push_batch (the mapper's hand-off to the storing thread): items go in in
+ * order as far as the count and the byte budget allow, the rest stay the caller's and arm
+ * the space fd like a failed push; a consumer asleep on the empty queue wakes; a closed
+ * queue takes nothing. */
+static void test_push_batch(void **state)
+{
+        struct queue *q;
+        void *in[6] = { ITEM(1), ITEM(2), ITEM(3), ITEM(4), ITEM(5), ITEM(6) };
+        void *out[8];
+        size_t k = 99;
+        int fd;
+
+        assert_int_equal(queue_new(4, &q), 0);
+        fd = queue_space_fd(q);
+        assert_int_equal(queue_push_batch(q, in, 0, &k), 0);
+        assert_int_equal(k, 0);
+        assert_false(fd_readable(fd));
+        assert_int_equal(queue_push_batch(q, in, 6, &k), 0);
+        assert_int_equal(k, 4);
+        assert_int_equal(queue_depth(q), 4);
+        assert_int_equal(queue_pop_batch(q, out, 1, 0), 1);
+        assert_ptr_equal(out[0], ITEM(1));
+        assert_false(fd_readable(fd)); /* 3 left: above half */
+        assert_int_equal(queue_pop_batch(q, out, 1, 0), 1);
+        assert_true(fd_readable(fd));  /* the batch did not fit: space is signalled */
+        queue_ack_space(q);
+        /* The rest after the ring wrapped, then everything in order. */
+        assert_int_equal(queue_push_batch(q, in + 4, 2, &k), 0);
+        assert_int_equal(k, 2);
+        assert_int_equal(queue_pop_batch(q, out, 8, 0), 4);
+        for (size_t i = 0; i < 4; i++)
+                assert_ptr_equal(out[i], ITEM(3 + i));
+        assert_false(fd_readable(fd));
+
+        /* A consumer asleep on the empty queue wakes for a batch. */
+        struct batch_waiter w = { .q = q };
+        pthread_t t;
+        assert_int_equal(pthread_create(&t, NULL, batch_waiter_thread, &w), 0);
+        assert_int_equal(queue_push_batch(q, in, 3, &k), 0);
+        assert_int_equal(k, 3);
+        assert_int_equal(pthread_join(t, NULL), 0);
+        assert_true(w.n >= 1 && w.n <= 3);
+        assert_ptr_equal(w.items[0], ITEM(1));
+        assert_int_equal(queue_pop_batch(q, out, 8, 0), 3 - w.n);
+
+        queue_close(q);
+        k = 99;
+        assert_int_equal(queue_push_batch(q, in, 2, &k), -EPIPE);
+        assert_int_equal(k, 0);
+        queue_free(q, NULL);
+
+        /* The byte budget: 40 + 40 fit in 100, 30 more does not; alone a large one does. */
+        void *sized[3] = { ITEM(40), ITEM(40), ITEM(30) };
+        void *big[2] = { ITEM(250), ITEM(1) };
+        assert_int_equal(queue_new(16, &q), 0);
+        assert_int_equal(queue_set_byte_budget(q, 100, item_size), 0);
+        assert_int_equal(queue_push_batch(q, sized, 3, &k), 0);
+        assert_int_equal(k, 2);
+        assert_int_equal(queue_bytes(q), 80);
+        assert_int_equal(queue_pop_batch(q, out, 8, 0), 2);
+        assert_true(fd_readable(queue_space_fd(q)));
+        assert_int_equal(queue_push_batch(q, big, 2, &k), 0);
+        assert_int_equal(k, 1);
+        assert_int_equal(queue_bytes(q), 250);
+        queue_free(q, NULL);
+}
+
 /* issue 12: a subscriber (journald, Kafka, the writer's mapper) resumes only at the
  * low-water mark too, so a small queue does not make it flap at the edge; drained and
  * capacity say what a consumer thread needs to end and to size what follows it. */
@@ -320,6 +401,7 @@ int main(void)
                 cmocka_unit_test(test_free_remaining),
                 cmocka_unit_test(test_space_fd),
                 cmocka_unit_test(test_byte_budget),
+                cmocka_unit_test(test_push_batch),
                 cmocka_unit_test(test_subscriber_low_water_drained),
                 cmocka_unit_test(test_kick),
                 cmocka_unit_test(test_two_producers),

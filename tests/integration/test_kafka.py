@@ -107,13 +107,20 @@ def assigned_since_start(d):
     return "kafka partition assigned" in d._last_start(d.read_log())
 
 
-def wait_log(d, pattern, timeout=30):
+def wait_log(d, pattern, timeout=90):
+    # 90 s: under heavy load (load average 20+ on 2 CPUs) a group join on the mock cluster,
+    # with a rebalance of the other member (its revoke drains for up to drain_timeout),
+    # took longer than the 30 s this used to allow. A partition that is never assigned
+    # still fails, only later; the daemon exiting fails at once.
     deadline = time.time() + timeout
     while time.time() < deadline:
         if re.search(pattern, d._last_start(d.read_log())):
             return
+        if d.proc is not None and d.proc.poll() is not None:
+            raise Failure(f"daemon exited {d.proc.returncode} before the log matched "
+                          f"{pattern!r}:\n" + d.read_log()[-3000:])
         time.sleep(0.05)
-    raise Failure(f"log never matched {pattern!r}:\n" + d.read_log()[-3000:])
+    raise Failure(f"log never matched {pattern!r} in {timeout} s:\n" + d.read_log()[-3000:])
 
 
 def test_payloads_and_malformed():

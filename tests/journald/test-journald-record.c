@@ -97,6 +97,27 @@ static const struct tcase cases[] = {
           { F("NOEQUALS"), F("MESSAGE=m") },
           0, F("\n\x08\0\0\0\0\0\0\0NOEQUALS\nMESSAGE=m\n\n"),
           { "journal.=\"NOEQUALS\"", "flags=[\"journal_bad_data\"]" } },
+        /* The builder remembers the first value of the fields the record's members come from
+         * as they are added (issue 12): a repeated one still decides by its first value. */
+        { "repeated known fields: the first value decides",
+          { F("_PID=5"), F("SYSLOG_IDENTIFIER=a"), F("_HOSTNAME=h"), F("_PID=6"),
+            F("SYSLOG_IDENTIFIER=b"), F("_HOSTNAME=g"), F("PRIORITY=3"), F("PRIORITY=7") },
+          0, F("_PID=5\nSYSLOG_IDENTIFIER=a\n_HOSTNAME=h\n_PID=6\nSYSLOG_IDENTIFIER=b\n"
+               "_HOSTNAME=g\nPRIORITY=3\nPRIORITY=7\n\n"),
+          { "pid=5", "procid=\"5\"", "app=\"a\"", "host=\"h\"", "severity=\"err\"",
+            "journal._PID=[\"5\",\"6\"]", "journal.SYSLOG_IDENTIFIER=[\"a\",\"b\"]",
+            "journal.PRIORITY=[\"3\",\"7\"]" } },
+        { "a known field whose first value is not text",
+          { F("_HOSTNAME=\xff"), F("_HOSTNAME=ok"), F("_COMM=c") },
+          0, F("_HOSTNAME\n\x01\0\0\0\0\0\0\0\xff\n_HOSTNAME=ok\n_COMM=c\n\n"),
+          { "host=null", "app=\"c\"", "journal._HOSTNAME=[{\"base64\":\"/w==\"},\"ok\"]",
+            "flags=[]" } },
+        { "fields named like the header members join their values",
+          { F("__CURSOR=x"), F("_BOOT_ID=y"), F("__REALTIME_TIMESTAMP=1") },
+          0, F("__CURSOR=x\n_BOOT_ID=y\n__REALTIME_TIMESTAMP=1\n\n"),
+          { "journal.__CURSOR=[\"" CUR "\",\"x\"]", "journal._BOOT_ID=[\"" BOOT "\",\"y\"]",
+            "journal.__REALTIME_TIMESTAMP=[\"1700000000000000\",\"1\"]",
+            "time=\"2023-11-14T22:13:20.000000Z\"" } },
         { "empty entry",
           { { NULL, 0 } },
           0, F("\n"),
@@ -273,6 +294,59 @@ static void test_recycled(void **state)
         }
 }
 
+/* An entry with more field names than the builder's 64-bit name filter has bits (it then
+ * looks names up): every name once, repeated ones as arrays in order, nothing twice; a
+ * name too long to be a key goes under "" as before. */
+static void test_many_fields(void **state)
+{
+        struct norm_journal *b = NULL;
+        char f[400], name[8];
+        json *rec = NULL;
+        const json *j, *v;
+
+        (void)state;
+        assert_int_equal(norm_journal_new(65536, &b), 0);
+        assert_int_equal(norm_journal_begin(b, CUR, RT, 16, BOOT), 0);
+        for (int round = 0; round < 2; round++)
+                for (int i = 0; i < 150; i++) {
+                        int n = snprintf(f, sizeof(f), "F%03d=%d.%d", i, i, round);
+
+                        if (round == 1 && i % 7)
+                                continue; /* every seventh name twice */
+                        assert_int_equal(norm_journal_add(b, f, (size_t)n), 0);
+                }
+        memset(f, 'L', 300);
+        memcpy(f + 300, "=long", 5);
+        assert_int_equal(norm_journal_add(b, f, 305), 0);
+        assert_int_equal(norm_journal_add(b, "_PID=9", 6), 0);
+        assert_int_equal(norm_journal_finish(b, "h1", RT, &rec), 0);
+        j = json_obj_get(rec, "journal");
+        /* 4 header members, 150 names, "" and _PID */
+        assert_int_equal(json_len(j), 4 + 150 + 2);
+        for (int i = 0; i < 150; i++) {
+                char want[32];
+
+                snprintf(name, sizeof(name), "F%03d", i);
+                v = json_obj_get(j, name);
+                assert_non_null(v);
+                if (i % 7) {
+                        snprintf(want, sizeof(want), "%d.0", i);
+                        assert_string_equal(json_str(v, NULL), want);
+                } else {
+                        assert_int_equal(json_type_of(v), JSON_ARR);
+                        assert_int_equal(json_len(v), 2);
+                        snprintf(want, sizeof(want), "%d.1", i);
+                        assert_string_equal(json_str(json_arr_at(v, 1), NULL), want);
+                }
+        }
+        assert_string_equal(json_str(json_obj_get(j, ""), NULL), "long");
+        assert_int_equal(json_int(json_obj_get(rec, "pid")), 9);
+        assert_non_null(strstr(json_str(json_obj_get(rec, "error"), NULL),
+                               "a field name that is not text"));
+        json_free(rec);
+        norm_journal_free(b);
+}
+
 static void test_gap_and_unreadable(void **state)
 {
         json *g = NULL, *u = NULL;
@@ -316,6 +390,7 @@ int main(void)
                 cmocka_unit_test(test_table),
                 cmocka_unit_test(test_reuse),
                 cmocka_unit_test(test_recycled),
+                cmocka_unit_test(test_many_fields),
                 cmocka_unit_test(test_gap_and_unreadable),
         };
 

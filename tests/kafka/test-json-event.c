@@ -273,6 +273,70 @@ static void test_recycled(void **state)
         recycle_release(rc[1]);
 }
 
+/* The source built inside the record's block (normalize_kafka_recycled, performance, issue
+ * 12) gives the same record as the separate normalize_kafka_source adopted by
+ * normalize_payload: every table case, keys UTF-8 or not or absent or long enough to
+ * overflow the block, a topic that is not UTF-8, with and without a broker timestamp; also
+ * after a redelivery marker is set on the source and rules grow the record. */
+static void test_source_in_record(void **state)
+{
+        struct recycle *rc[2];
+        char longkey[701];
+        const char bin[] = { 'k', (char)0xff };
+        const struct { const char *key; size_t len; } keys[] = {
+                { "k1", 2 }, { bin, 2 }, { NULL, 0 }, { longkey, sizeof(longkey) - 1 },
+        };
+        const char *const topics[] = { "access", "t\xff\x01x" };
+        size_t n_cases = sizeof(cases) / sizeof(cases[0]);
+
+        (void)state;
+        memset(longkey, 'q', sizeof(longkey) - 1);
+        longkey[sizeof(longkey) - 1] = '\0';
+        assert_int_equal(recycle_new(4096, 4, &rc[0]), 0);
+        assert_int_equal(recycle_new(8192, 4, &rc[1]), 0);
+        for (size_t i = 0; i < n_cases * 8; i++) {
+                const struct tcase *c = &cases[i % n_cases];
+                size_t kk = i / n_cases % 4;
+                const char *topic = topics[i / n_cases / 4];
+                int64_t mt = i % 2 ? c->msg_time : INT64_MIN;
+                size_t len = c->len ? c->len : strlen(c->payload);
+                const struct norm_kafka_msg km = {
+                        .topic = topic, .partition = (int32_t)i, .offset = 1000 + (int64_t)i,
+                        .key = keys[kk].key, .key_len = keys[kk].len, .ts_us = mt,
+                };
+                json *x = NULL, *y = NULL, *mx, *my;
+
+                assert_int_equal(normalize_payload(c->payload, len, c->truncated,
+                                                   normalize_kafka_source(topic, km.partition,
+                                                                          km.offset, km.key,
+                                                                          km.key_len, mt),
+                                                   RECEIVED, mt, &x), 0);
+                assert_int_equal(normalize_kafka_recycled(rc, 2, c->payload, len, c->truncated,
+                                                          &km, RECEIVED, &y), 0);
+                canon_equal(x, y);
+                if (i % 3 == 0) {
+                        mx = json_new_obj();
+                        my = json_new_obj();
+                        assert_int_equal(json_obj_set_str(mx, "chain", "old"), 0);
+                        assert_int_equal(json_obj_set_str(my, "chain", "old"), 0);
+                        assert_int_equal(json_obj_set_int(mx, "through", 99), 0);
+                        assert_int_equal(json_obj_set_int(my, "through", 99), 0);
+                        assert_int_equal(json_obj_set(json_obj_get(x, "source"), "redelivery",
+                                                      mx), 0);
+                        assert_int_equal(json_obj_set(json_obj_get(y, "source"), "redelivery",
+                                                      my), 0);
+                        canon_equal(x, y);
+                }
+                assert_int_equal(json_path_set(x, "actor.name", json_new_str(longkey + 600)), 0);
+                assert_int_equal(json_path_set(y, "actor.name", json_new_str(longkey + 600)), 0);
+                canon_equal(x, y);
+                json_free(x);
+                json_free(y);
+        }
+        recycle_release(rc[0]);
+        recycle_release(rc[1]);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -280,6 +344,7 @@ int main(void)
                 cmocka_unit_test(test_event_kept_whole),
                 cmocka_unit_test(test_source),
                 cmocka_unit_test(test_recycled),
+                cmocka_unit_test(test_source_in_record),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -650,6 +650,75 @@ static void test_random(void **state)
         assert_int_equal(failures, 0);
 }
 
+/* The RFC 5424 TIMESTAMP reader as it was before it parsed common timestamps in place
+ * (issue 12): copy, upper-case 't'/'z', drop fraction digits past the sixth, then parse.
+ * The model for test_rfc3339_model. */
+static int model_rfc3339(const char *s, size_t n, int64_t *ret_us)
+{
+        char t[64];
+        size_t o = 0, frac = 0;
+        bool in_frac = false;
+
+        if (n >= 64)
+                return -EINVAL;
+        for (size_t i = 0; i < n; i++) {
+                char c = s[i];
+
+                if (c == 't' || c == 'z')
+                        c = (char)(c - 'a' + 'A');
+                if (in_frac && c >= '0' && c <= '9') {
+                        if (++frac > 6)
+                                continue;
+                } else {
+                        in_frac = c == '.' && o == 19;
+                }
+                t[o++] = c;
+        }
+        return tm_parse_rfc3339(t, o, 0, ret_us);
+}
+
+/* syslog_parse_rfc3339 against the model on timestamps of every shape the senders use and
+ * mangled ones: lower-case t/z anywhere, 0 to 12 fraction digits, offsets, cut and
+ * overlong text. */
+static void test_rfc3339_model(void **state)
+{
+        static const char *const seps[] = { "T", "t", " ", "z" };
+        static const char *const zones[] = { "Z", "z", "+02:00", "-11:30", "", "+2:00", "Zz",
+                                             "t" };
+        uint64_t rng = 12;
+
+        (void)state;
+        for (int i = 0; i < 20000; i++) {
+                char ts[96];
+                int nd = (int)(rng_next(&rng) % 13), len;
+                int64_t a = 0, b = 0;
+                int ra, rb;
+
+                len = snprintf(ts, sizeof(ts), "20%02u-%02u-%02u%s%02u:%02u:%02u",
+                               (unsigned)(rng_next(&rng) % 100),
+                               (unsigned)(rng_next(&rng) % 14),
+                               (unsigned)(rng_next(&rng) % 32), seps[rng_next(&rng) % 4],
+                               (unsigned)(rng_next(&rng) % 25),
+                               (unsigned)(rng_next(&rng) % 61),
+                               (unsigned)(rng_next(&rng) % 61));
+                if (nd || rng_next(&rng) % 8 == 0)
+                        ts[len++] = '.';
+                for (int k = 0; k < nd; k++)
+                        ts[len++] = (char)('0' + rng_next(&rng) % 10);
+                len += snprintf(ts + len, sizeof(ts) - (size_t)len, "%s",
+                                zones[rng_next(&rng) % 8]);
+                if (rng_next(&rng) % 8 == 0) /* one byte changed anywhere */
+                        ts[rng_next(&rng) % (uint64_t)len] = "tzTZ.:9x"[rng_next(&rng) % 8];
+                if (rng_next(&rng) % 8 == 0) /* cut */
+                        len = (int)(rng_next(&rng) % (uint64_t)(len + 1));
+                ra = syslog_parse_rfc3339(ts, (size_t)len, &a);
+                rb = model_rfc3339(ts, (size_t)len, &b);
+                if (ra != rb || (ra == 0 && a != b))
+                        fail_msg("'%.*s': %d %lld, model %d %lld", len, ts, ra, (long long)a,
+                                 rb, (long long)b);
+        }
+}
+
 /* One record, built by normalize_syslog and by normalize_syslog_recycled; then grown as the
  * rules grow it (past the recycled block). Both must serialise to the same bytes. */
 static void expect_same_record(struct recycle *const *rc, const char *in, size_t n,
@@ -721,6 +790,7 @@ int main(void)
                 cmocka_unit_test(test_table),  cmocka_unit_test(test_source),
                 cmocka_unit_test(test_names),  cmocka_unit_test(test_base64),
                 cmocka_unit_test(test_random), cmocka_unit_test(test_recycled),
+                cmocka_unit_test(test_rfc3339_model),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

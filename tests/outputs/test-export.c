@@ -207,6 +207,45 @@ static int read_cb(void *ud, const struct export_read_epoch *e)
         return 0;
 }
 
+/* issue 12: export_folder_read_fds hands the same files as descriptors (read from 0). */
+static char *fd_bytes(int fd, size_t *ret_len)
+{
+        struct stat st;
+        char *p;
+
+        assert_true(fd >= 0);
+        assert_int_equal(fstat(fd, &st), 0);
+        p = malloc((size_t)st.st_size + 1);
+        assert_non_null(p);
+        assert_int_equal(pread(fd, p, (size_t)st.st_size, 0), st.st_size);
+        *ret_len = (size_t)st.st_size;
+        return p;
+}
+
+static int read_fd_cb(void *ud, const struct export_read_epoch *e)
+{
+        struct export_read_epoch x = *e;
+        char *rec, *t[4] = { NULL };
+        size_t tl[4] = { 0 };
+        int r;
+
+        assert_true(e->by_fd);
+        assert_null(e->records);
+        assert_true(e->n_tsc <= 4);
+        x.records = rec = fd_bytes(e->records_fd, &x.records_len);
+        for (size_t i = 0; i < e->n_tsc; i++) {
+                assert_null(e->tsc_data[i]);
+                t[i] = fd_bytes(e->tsc_fd[i], &tl[i]);
+        }
+        x.tsc_data = (const char *const *)t;
+        x.tsc_len = tl;
+        r = read_cb(ud, &x);
+        for (size_t i = 0; i < e->n_tsc; i++)
+                free(t[i]);
+        free(rec);
+        return r;
+}
+
 static void test_read_back(void **state)
 {
         char dir[64], path[256];
@@ -245,6 +284,13 @@ static void test_read_back(void **state)
         memset(&seen, 0, sizeof(seen));
         assert_int_equal(export_folder_read(dir, "prod", read_cb, &seen, &err), 0);
         assert_int_equal(seen.n, 4);
+        memset(&seen, 0, sizeof(seen));  /* issue 12: by descriptor, the same bytes */
+        assert_int_equal(export_folder_read_fds(dir, "prod", read_fd_cb, &seen, &err), 0);
+        assert_int_equal(seen.n, 4);
+        for (int i = 0; i < 4; i++) {
+                assert_true(seen.ok[i]);
+                assert_int_equal(seen.manifest_missing[i], i == 2);
+        }
         assert_int_equal(export_folder_read(dir, "other", read_cb, &seen, &err), -ENOENT);
 
         /* A second chain makes "the only chain" ambiguous. */

@@ -495,6 +495,108 @@ static void test_reopen_and_readonly(void **state)
         free(v);
 }
 
+/* The page size SQLite reports for the file at path (a reader of its own). */
+static int file_page_size(const char *path)
+{
+        sqlite3 *db = NULL;
+        sqlite3_stmt *st = NULL;
+        int n = -1;
+
+        assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA page_size", -1, &st, NULL), SQLITE_OK);
+        if (sqlite3_step(st) == SQLITE_ROW)
+                n = sqlite3_column_int(st, 0);
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+        return n;
+}
+
+/* issue 12: new databases get 16 KiB pages; a file that already has pages keeps its size
+ * (SQLite cannot change it in place, and readers never depend on it) and works as before. */
+static void test_page_size(void **state)
+{
+        struct fixture *f = *state;
+        char old[160];
+        struct store *s = NULL;
+        struct store_error err;
+        struct collect c = { "" };
+        struct store_query q = { NULL, NULL, INT64_MIN, INT64_MAX, true };
+        sqlite3 *db = NULL;
+
+        assert_int_equal(file_page_size(f->path), 16384);
+        /* A file written with 4 KiB pages before the store ever opened it. */
+        snprintf(old, sizeof(old), "%s/old.db", f->dir);
+        assert_int_equal(sqlite3_open(old, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db, "PRAGMA page_size = 4096; PRAGMA journal_mode = WAL;"
+                                          "CREATE TABLE t(x); DROP TABLE t;",
+                                      NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_close(db);
+        assert_int_equal(file_page_size(old), 4096);
+        assert_int_equal(store_open(old, STORE_READWRITE, &s, &err), 0);
+        assert_int_equal(store_checkpoint_in_background(s), 0);
+        insert_all(s);
+        assert_int_equal(store_query(s, &q, collect_cb, &c), 0);
+        assert_string_equal(c.seqs, "0,1,2,3,4,5");
+        store_close(s);
+        assert_int_equal(file_page_size(old), 4096);
+}
+
+enum { BIG_N = 6000, BIG_LEN = 8000 };
+
+static int big_record(int64_t seq, char *out, size_t len)
+{
+        return snprintf(out, len, "{\"pad\":\"%0*d\",\"seq\":%lld}", BIG_LEN, 0,
+                        (long long)seq);
+}
+
+struct big_check {
+        char buf[BIG_LEN + 64];
+        size_t seen;
+};
+
+static int big_check_cb(void *ud, const struct store_record *r)
+{
+        struct big_check *c = ud;
+
+        if (r->seq < 100)
+                return 0;
+        int n = big_record(r->seq, c->buf, sizeof(c->buf));
+        assert_int_equal(r->seq, 100 + (int64_t)c->seen);
+        assert_int_equal(r->len, (size_t)n);
+        assert_memory_equal(r->data, c->buf, r->len);
+        c->seen++;
+        return 0;
+}
+
+/* issue 12: with 16 KiB pages and the background checkpointer, a WAL several times
+ * STORE_CKPT_BYTES (16 MiB) long is checkpointed and every record reads back whole and in
+ * order after a reopen. */
+static void test_checkpoints_large(void **state)
+{
+        struct fixture *f = *state;
+        struct big_check *c = calloc(1, sizeof(*c));
+        struct store_error err;
+
+        assert_non_null(c);
+        assert_int_equal(store_checkpoint_in_background(f->s), 0);
+        for (int64_t b = 0; b < BIG_N; b += 500) {
+                assert_int_equal(store_begin(f->s), 0);
+                for (int64_t seq = 100 + b; seq < 100 + b + 500; seq++) {
+                        struct store_record r = { .seq = seq, .epoch = 1, .data = c->buf };
+                        r.len = (size_t)big_record(seq, c->buf, sizeof(c->buf));
+                        rec_leaf(seq, r.leaf);
+                        assert_int_equal(store_record_insert(f->s, &r), 0);
+                }
+                assert_int_equal(store_commit(f->s), 0);
+        }
+        store_close(f->s);
+        f->s = NULL;
+        assert_int_equal(store_open(f->path, STORE_READONLY, &f->s, &err), 0);
+        assert_int_equal(store_records_foreach(f->s, 1, big_check_cb, c), 0);
+        assert_int_equal(c->seen, BIG_N);
+        free(c);
+}
+
 static void test_open_refusals(void **state)
 {
         struct fixture *f = *state;
@@ -551,6 +653,8 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_meta, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_reopen_and_readonly, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_open_refusals, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_page_size, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_checkpoints_large, setup, teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

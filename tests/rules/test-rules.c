@@ -262,6 +262,56 @@ static void test_set(void **state)
         rules_pack_free(p);
 }
 
+/* Values from captures and templates are valid UTF-8 whatever the pattern cuts (issue 12:
+ * a capture cut at character boundaries of its subject is not checked again, anything else
+ * is repaired as before). \C takes one byte of a two-byte character: the capture must come
+ * out as U+FFFD, not as a lone byte. A template of valid pieces keeps every byte. */
+static const char utf8_pack[] =
+        "rules:\n"
+        "  - id: cut\n"
+        "    description: d\n"
+        "    match: {app: cut, message: {regex: '^(?<c>\\C)(?<d>\\C*)$'}}\n"
+        "    set: {actor.user: '{c}', actor.rest: '{d}', target.resource: 'x{c}y{d}'}\n"
+        "    criteria: [CC6.1]\n"
+        "  - id: whole\n"
+        "    description: d\n"
+        "    match: {app: whole, message: {regex: '^(?<w>\\S+) (?<v>\\S+)'}}\n"
+        "    set: {actor.user: '{w}', target.resource: '{w}-{v}-{host}', action: \"caf\\u00e9\",\n"
+        "          target.user: '{event.nothere|d\xc3\xa9""faut}'}\n"
+        "    criteria: [CC6.1]\n";
+
+static void test_captures_utf8(void **state)
+{
+        static const struct {
+                const char *name, *rec, *expect[6];
+        } cases[] = {
+                { "a cut character is repaired",
+                  "{\"source\":{\"kind\":\"syslog\"},\"app\":\"cut\",\"message\":\"\xc3\xa9\"}",
+                  { "actor.user=\"\xef\xbf\xbd\"", "actor.rest=\"\xef\xbf\xbd\"",
+                    "target.resource=\"x\xef\xbf\xbdy\xef\xbf\xbd\"" } },
+                { "ASCII bytes are whole characters",
+                  "{\"source\":{\"kind\":\"syslog\"},\"app\":\"cut\",\"message\":\"ab\"}",
+                  { "actor.user=\"a\"", "actor.rest=\"b\"", "target.resource=\"xayb\"" } },
+                { "whole characters are kept",
+                  "{\"source\":{\"kind\":\"syslog\"},\"app\":\"whole\",\"host\":\"h\xc3\xa9\","
+                  "\"message\":\"\xc3\xbc\xe2\x82\xac \xf0\x9f\x98\x80x\"}",
+                  { "actor.user=\"\xc3\xbc\xe2\x82\xac\"",
+                    "target.resource=\"\xc3\xbc\xe2\x82\xac-\xf0\x9f\x98\x80x-h\xc3\xa9\"",
+                    "action=\"caf\xc3\xa9\"", "target.user=\"d\xc3\xa9""faut\"" } },
+        };
+        struct rules_pack *p = load("utf8 pack", utf8_pack);
+
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                json *rec = record(cases[i].name, cases[i].rec);
+                enum rules_verdict v;
+
+                assert_int_equal(rules_apply(p, rec, &v, NULL), 0);
+                check_expect(cases[i].name, rec, cases[i].expect);
+                json_free(rec);
+        }
+        rules_pack_free(p);
+}
+
 /* The index must never change which rule wins: a wildcard rule placed before an indexed
  * one wins for the indexed app too, and one placed after loses. */
 static void test_index_order(void **state)
@@ -741,6 +791,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_operators),
                 cmocka_unit_test(test_set),
+                cmocka_unit_test(test_captures_utf8),
                 cmocka_unit_test(test_index_order),
                 cmocka_unit_test(test_redact),
                 cmocka_unit_test(test_load_errors),

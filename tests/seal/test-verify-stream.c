@@ -176,23 +176,93 @@ static void run_model(const struct epoch *e, const uint8_t pk[SEAL_PK_LEN], stru
         free(b);
 }
 
-/* The export path: tsc files streamed, records one by one, hashed here or on the thread. */
-static void run_stream(const struct epoch *e, const uint8_t pk[SEAL_PK_LEN], bool stable,
+/* issue 12: a tsc file read through seal_read_cb in uneven pieces (1 to 4,093 bytes), as
+ * `verify --export` reads a folder's files by descriptor; fail_at >= 0: -EIO from there. */
+struct reader {
+        const char *p;
+        size_t len, pos, calls;
+        long fail_at;
+};
+
+static long reader_cb(void *ud, void *buf, size_t len)
+{
+        struct reader *r = ud;
+        size_t n = 1 + (r->calls++ * 7919) % 4093;
+
+        if (r->fail_at >= 0 && r->pos >= (size_t)r->fail_at)
+                return -EIO;
+        if (n > len)
+                n = len;
+        if (n > r->len - r->pos)
+                n = r->len - r->pos;
+        memcpy(buf, r->p + r->pos, n);
+        r->pos += n;
+        return (long)n;
+}
+
+/* issue 12: records copied into a ring of small buffers, each reused only after
+ * seal_verifier_records_release for the records fed from it (a buffer overwritten before its
+ * leaves are hashed would change the root). */
+#define RING_N 3
+#define RING_LEN 8192
+
+struct ring {
+        char buf[RING_N][RING_LEN];
+        size_t used[RING_N], mark[RING_N], j, fed;
+};
+
+static const char *ring_put(struct seal_verifier *v, struct ring *g, const char *rec,
+                            size_t len)
+{
+        assert_true(len <= RING_LEN);
+        if (g->used[g->j] + len > RING_LEN) {
+                g->mark[g->j] = g->fed;
+                g->j = (g->j + 1) % RING_N;
+                seal_verifier_records_release(v, g->mark[g->j]);
+                memset(g->buf[g->j], '#', RING_LEN);  /* what a reused buffer would hold */
+                g->used[g->j] = 0;
+        }
+        char *at = g->buf[g->j] + g->used[g->j];
+        memcpy(at, rec, len);
+        g->used[g->j] += len;
+        g->fed++;
+        return at;
+}
+
+enum mode { M_THREAD, M_ONE, M_READ };
+
+/* The export path: tsc files streamed, records one by one, hashed here or on the thread;
+ * M_READ: tsc files through a callback and records through a reused ring (verify --export
+ * on a folder). */
+static void run_stream(const struct epoch *e, const uint8_t pk[SEAL_PK_LEN], enum mode m,
                        struct seen *s)
 {
         struct seal_verifier *v = NULL;
+        struct reader rd[4] = { { 0 } };
+        static struct ring g;
 
         memset(s, 0, sizeof(*s));
+        memset(&g, 0, sizeof(g));
         assert_int_equal(seal_verifier_new(pk, collect, s, &v), 0);
-        seal_verifier_records_stable(v, stable);
+        seal_verifier_records_stable(v, m != M_ONE);
         assert_int_equal(seal_verifier_epoch_begin(v, "e0", e->manifest.data, e->manifest.len,
                                                    e->sig, SEAL_SIG_LEN), 0);
-        for (size_t c = 0; c < e->n_tsc; c++)
-                assert_int_equal(seal_verifier_tsc_stream(v, e->tsc_id[c],
-                                                          e->tsc[c].data, e->tsc[c].len), 0);
+        for (size_t c = 0; c < e->n_tsc; c++) {
+                rd[c] = (struct reader){ e->tsc[c].data, e->tsc[c].len, 0, c, -1 };
+                if (m == M_READ)
+                        assert_int_equal(seal_verifier_tsc_stream_read(v, e->tsc_id[c],
+                                                                       reader_cb, &rd[c]), 0);
+                else
+                        assert_int_equal(seal_verifier_tsc_stream(v, e->tsc_id[c],
+                                                                  e->tsc[c].data,
+                                                                  e->tsc[c].len), 0);
+        }
         assert_int_equal(seal_verifier_tsc_stream(v, e->tsc_id[0], "", 0), -EEXIST);
-        for (size_t i = 0; i < e->n; i++)
-                assert_int_equal(seal_verifier_record(v, e->rec[i], strlen(e->rec[i])), 0);
+        for (size_t i = 0; i < e->n; i++) {
+                size_t len = strlen(e->rec[i]);
+                const char *p = m == M_READ ? ring_put(v, &g, e->rec[i], len) : e->rec[i];
+                assert_int_equal(seal_verifier_record(v, p, len), 0);
+        }
         assert_int_equal(seal_verifier_tsc_stream(v, "CC1.1", "", 0), -EINVAL);
         assert_int_equal(seal_verifier_records_end(v), 0);
         for (size_t c = 0; c < e->n_tsc; c++)
@@ -365,10 +435,12 @@ static void test_stream_equals_model(void **state)
                         assert_int_equal(model.total, 0);
                 else if (model.total == 0)
                         fail_msg("case %s: the model found nothing", cases[t].name);
-                run_stream(&e, pk, true, &stream);
+                run_stream(&e, pk, M_THREAD, &stream);
                 assert_same(cases[t].name, "hashing thread", &model, &stream);
-                run_stream(&e, pk, false, &stream);
+                run_stream(&e, pk, M_ONE, &stream);
                 assert_same(cases[t].name, "one thread", &model, &stream);
+                run_stream(&e, pk, M_READ, &stream);
+                assert_same(cases[t].name, "read in pieces, ring", &model, &stream);
                 epoch_free(&e);
         }
         seal_key_free(k);
@@ -403,11 +475,72 @@ static void test_abandon(void **state)
         seal_key_free(k);
 }
 
+/* issue 12: a tsc file whose reader fails: stream_end returns the error (the caller stops
+ * with it), and a line longer than the read buffer (256 KiB) still compares. */
+static void test_read_error_and_long_line(void **state)
+{
+        uint8_t seed[32], pk[SEAL_PK_LEN];
+        struct seal_key *k = NULL;
+        struct seal_verifier *v = NULL;
+        static struct seen s;
+        struct epoch e;
+        struct reader rd[2];
+
+        (void)state;
+        memset(seed, 7, sizeof(seed));
+        assert_int_equal(seal_key_from_seed(seed, &k), 0);
+        seal_key_public(k, pk);
+        build(&e, k);
+        assert_int_equal(seal_verifier_new(pk, collect, &s, &v), 0);
+        seal_verifier_records_stable(v, true);
+        assert_int_equal(seal_verifier_epoch_begin(v, "e0", e.manifest.data, e.manifest.len,
+                                                   e.sig, SEAL_SIG_LEN), 0);
+        rd[0] = (struct reader){ e.tsc[0].data, e.tsc[0].len, 0, 0, (long)e.tsc[0].len / 2 };
+        rd[1] = (struct reader){ e.tsc[1].data, e.tsc[1].len, 0, 0, -1 };
+        assert_int_equal(seal_verifier_tsc_stream_read(v, e.tsc_id[0], reader_cb, &rd[0]), 0);
+        assert_int_equal(seal_verifier_tsc_stream_read(v, e.tsc_id[1], reader_cb, &rd[1]), 0);
+        for (size_t i = 0; i < e.n; i++)
+                assert_int_equal(seal_verifier_record(v, e.rec[i], strlen(e.rec[i])), 0);
+        assert_int_equal(seal_verifier_records_end(v), 0);
+        assert_int_equal(seal_verifier_tsc_stream_end(v, e.tsc_id[0]), -EIO);
+        assert_int_equal(seal_verifier_tsc_stream_end(v, e.tsc_id[1]), 0);
+        seal_verifier_free(v);
+
+        /* One record of 300 KiB tagged CC6.1, and its file holding it. */
+        size_t big = 300 * 1024;
+        char *rec = malloc(big + 64), *file = malloc(big + 64);
+        assert_non_null(rec);
+        assert_non_null(file);
+        int n = snprintf(rec, 64, "{\"criteria\":[\"CC6.1\"],\"m\":\"");
+        memset(rec + n, 'a', big);
+        snprintf(rec + n + big, 64, "\",\"seq\":0}");
+        size_t len = strlen(rec);
+        memcpy(file, rec, len);
+        file[len] = '\n';
+        memset(&s, 0, sizeof(s));
+        assert_int_equal(seal_verifier_new(pk, collect, &s, &v), 0);
+        assert_int_equal(seal_verifier_epoch_begin(v, "e0", e.manifest.data, e.manifest.len,
+                                                   e.sig, SEAL_SIG_LEN), 0);
+        rd[0] = (struct reader){ file, len + 1, 0, 0, -1 };
+        assert_int_equal(seal_verifier_tsc_stream_read(v, "CC6.1", reader_cb, &rd[0]), 0);
+        assert_int_equal(seal_verifier_record(v, rec, len), 0);
+        assert_int_equal(seal_verifier_records_end(v), 0);
+        assert_int_equal(seal_verifier_tsc_stream_end(v, "CC6.1"), 0);
+        for (size_t i = 0; i < s.n; i++)  /* the count and roots differ; the file does not */
+                assert_null(strstr(s.what[i], "tsc=CC6.1"));
+        seal_verifier_free(v);
+        free(rec);
+        free(file);
+        epoch_free(&e);
+        seal_key_free(k);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_stream_equals_model),
                 cmocka_unit_test(test_abandon),
+                cmocka_unit_test(test_read_error_and_long_line),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
