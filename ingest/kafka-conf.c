@@ -13,9 +13,6 @@
 #include "core/log.h"
 #include "ingest/kafka-internal.h"
 
-/* The default of queued.max.messages.kbytes (see kafka_make_conf; `properties` may set it). */
-#define KAFKA_PREFETCH_KBYTES "1024"
-
 /* ---- librdkafka callbacks ---- */
 
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
@@ -73,15 +70,11 @@ rd_kafka_conf_t *kafka_make_conf(struct ingest_kafka *k, const struct ingest_kaf
         r = conf_set(conf, "client.id", client, err, err_len);
         if (r == 0)
                 r = conf_set(conf, "log.connection.close", "false", err, err_len);
-        /* Memory (issue 12): librdkafka pre-fetches up to queued.max.messages.kbytes into the
-         * consumer queue, 64 MiB by default, which made the Kafka path's peak RSS 84-92 MiB
-         * against the syslog path's 63. The daemon's own queue already holds thousands of
-         * events; the pre-fetch only has to cover a fetch round trip. Measured with
-         * bench/kafka.py (docs/PERFORMANCE.md): 1 MiB keeps the rate and cuts the peak to
-         * ~60 MiB. A fetch may overshoot it by one response (fetch.max.bytes). */
-        if (r == 0)
-                r = conf_set(conf, "queued.max.messages.kbytes", KAFKA_PREFETCH_KBYTES, err,
-                             err_len);
+        /* Memory (issue 12): queued.max.messages.kbytes (librdkafka's pre-fetch, 64 MiB by
+         * default) is left to librdkafka. 1 MiB cut the Kafka path's peak RSS from ~88 to
+         * ~54 MiB but throttled the consumer to a quarter of its rate on a quiet machine,
+         * 4-16 MiB cost 5-20 % of it (docs/PERFORMANCE.md, the lead's run of round 4);
+         * `properties` can trade rate for memory. */
         for (size_t i = 0; r == 0 && i < cfg->n_props; i++)
                 r = conf_set(conf, cfg->props[2 * i], cfg->props[2 * i + 1], err, err_len);
         if (r == 0 && cfg->session_timeout_us > 0) {
