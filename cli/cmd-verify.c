@@ -438,13 +438,22 @@ static int fd_slurp(int fd, char **ret, size_t *ret_len) {
         char *p = malloc((size_t)st.st_size + 1);
         if (!p)
                 return -ENOMEM;
-        ssize_t k = pread(fd, p, (size_t)st.st_size, 0);
-        if (k < 0) {
-                free(p);
-                return -errno;
+        size_t have = 0;  /* pread may return less than asked (past 2 GiB on Linux) */
+        while (have < (size_t)st.st_size) {
+                ssize_t k = pread(fd, p + have, (size_t)st.st_size - have, (off_t)have);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0) {
+                        int e = -errno;
+                        free(p);
+                        return e;
+                }
+                if (k == 0)
+                        break;
+                have += (size_t)k;
         }
         *ret = p;
-        *ret_len = (size_t)k;
+        *ret_len = have;
         return 0;
 }
 

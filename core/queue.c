@@ -111,34 +111,6 @@ size_t queue_bytes(struct queue *q)
         return n;
 }
 
-int queue_push(struct queue *q, void *item)
-{
-        int r = 0;
-        /* The budget is fixed before the first push, so reading it unlocked is safe. */
-        size_t sz = q->size_of ? q->size_of(item) : 0;
-
-        pthread_mutex_lock(&q->mu);
-        if (q->closed) {
-                r = -EPIPE;
-        } else if (q->count == q->max ||
-                   (q->max_bytes && q->count > 0 &&
-                    (q->bytes >= q->max_bytes || sz > q->max_bytes - q->bytes))) {
-                q->want_space = true;
-                r = -EAGAIN;
-        } else {
-                size_t slot = (q->head + q->count) % q->max;
-                q->ring[slot] = item;
-                if (q->sizes) {
-                        q->sizes[slot] = sz;
-                        q->bytes += sz;
-                }
-                if (q->count++ == 0)
-                        pthread_cond_signal(&q->nonempty);
-        }
-        pthread_mutex_unlock(&q->mu);
-        return r;
-}
-
 int queue_push_batch(struct queue *q, void *const *items, size_t n, size_t *ret_taken)
 {
         size_t k = 0;
@@ -173,6 +145,14 @@ int queue_push_batch(struct queue *q, void *const *items, size_t n, size_t *ret_
         pthread_mutex_unlock(&q->mu);
         *ret_taken = k;
         return 0;
+}
+
+int queue_push(struct queue *q, void *item)
+{
+        size_t taken = 0;
+        int r = queue_push_batch(q, &item, 1, &taken);
+
+        return r < 0 ? r : taken == 1 ? 0 : -EAGAIN;
 }
 
 static struct timespec deadline_after(int64_t timeout_us)
