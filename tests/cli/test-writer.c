@@ -323,6 +323,49 @@ static void test_writer_map_splice_equals_canon(void **state) {
         buf_free(&want);
 }
 
+/* issue 12: a batch writes one position per source (its last event's), also past the
+ * writer's table of sources (32), where the others are written as they come. All events are
+ * queued before the writer starts, so that they are one batch. */
+static void test_writer_positions_many_sources(void **state) {
+        struct fixture f;
+        fixture_init(&f);
+        struct writer *w = NULL;
+        struct queue *q = NULL;
+        char err[256] = "";
+        enum { SOURCES = 40, ROUNDS = 3 };
+        assert_int_equal(writer_open(&f.cfg, &w, err, sizeof(err)), 0);
+        assert_int_equal(queue_new(1024, &q), 0);
+        int64_t now = tm_now_us();
+        for (int round = 0; round < ROUNDS; round++)
+                for (int src = 0; src < SOURCES; src++) {
+                        struct event *e = event_new(make_record(round * SOURCES + src), now);
+                        char name[32], pos[32];
+                        snprintf(name, sizeof(name), "kafka:t/%d", src);
+                        snprintf(pos, sizeof(pos), "%d", 1000 * round + src);
+                        assert_int_equal(event_set_pos(e, name, pos), 0);
+                        assert_int_equal(queue_push(q, e), 0);
+                }
+        queue_close(q);
+        assert_int_equal(writer_start(w, q, NULL), 0);
+        assert_int_equal(writer_join(w), 0);
+        writer_free(w);
+        queue_free(q, event_free_cb);
+
+        struct store *s = NULL;
+        struct store_error se;
+        assert_int_equal(store_open(f.db, STORE_READONLY, &s, &se), 0);
+        for (int src = 0; src < SOURCES; src++) {
+                char name[32], want[32], *pos = NULL;
+                snprintf(name, sizeof(name), "kafka:t/%d", src);
+                snprintf(want, sizeof(want), "%d", 1000 * (ROUNDS - 1) + src);
+                assert_int_equal(store_position_get(s, name, &pos), 0);
+                assert_string_equal(pos, want);
+                free(pos);
+        }
+        store_close(s);
+        fixture_free(&f);
+}
+
 static void test_writer_positions_sinks_and_rule_stats(void **state) {
         struct fixture f;
         fixture_init(&f);
@@ -399,6 +442,7 @@ int main(void) {
                 cmocka_unit_test(test_writer_criteria_restart_and_verify),
                 cmocka_unit_test(test_writer_refuses_other_chain),
                 cmocka_unit_test(test_writer_positions_sinks_and_rule_stats),
+                cmocka_unit_test(test_writer_positions_many_sources),
                 cmocka_unit_test(test_writer_map_splice_equals_canon),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
