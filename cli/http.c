@@ -44,6 +44,8 @@ struct http {
         atomic_bool started;
         _Atomic int64_t beat_us;       /* monotonic */
         struct metric *ready_gauge, *depth_gauge, *bytes_gauge;
+        struct metric *full_events, *full_bytes; /* counters fed from the queue's own */
+        uint64_t full_seen[2];         /* what they were given so far (scrapes take check_lock) */
         const char **names;            /* owned by http_daemon_start's endpoint */
         pthread_mutex_t check_lock;    /* the collectors' own readiness (Kafka brokers) */
         http_ready_fn check;
@@ -101,8 +103,17 @@ static enum MHD_Result serve_metrics(struct http *h, struct MHD_Connection *c) {
         metric_set(h->ready_gauge, http_is_ready(h, why, sizeof(why)) ? 1 : 0);
         if (h->cfg.q)
                 metric_set(h->depth_gauge, (int64_t)queue_depth(h->cfg.q));
-        if (h->cfg.q)  /* issue 12: queue.max_bytes */
+        if (h->cfg.q) { /* issue 12: queue.max_bytes, and which limit binds */
+                uint64_t ev, by;
                 metric_set(h->bytes_gauge, (int64_t)queue_bytes(h->cfg.q));
+                queue_full_counts(h->cfg.q, &ev, &by);
+                pthread_mutex_lock(&h->check_lock);
+                metric_add(h->full_events, ev - h->full_seen[0]);
+                metric_add(h->full_bytes, by - h->full_seen[1]);
+                h->full_seen[0] = ev;
+                h->full_seen[1] = by;
+                pthread_mutex_unlock(&h->check_lock);
+        }
         struct buf b = { NULL, 0, 0, HTTP_METRICS_MAX };
         int r = metrics_render(&b);
         enum MHD_Result ret = r < 0 ? reply_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
@@ -209,6 +220,11 @@ int http_start(struct http *h, char *err, size_t err_len) {
                                        "collectors and the writer", NULL);
         h->bytes_gauge = metrics_gauge("gatelog_queue_bytes", "Bytes the waiting events hold "
                                        "(queue.max_bytes)", NULL);
+        h->full_events = metrics_counter("gatelog_queue_full_total", "Pushes that met a full "
+                                         "queue (TCP paused, UDP dropped), by the limit that "
+                                         "bound", "limit", "max_events", NULL);
+        h->full_bytes = metrics_counter("gatelog_queue_full_total", "", "limit", "max_bytes",
+                                        NULL);
         /* The store was opened and written before the endpoint starts. */
         metric_set(metrics_gauge("gatelog_store_writable", "1 while the last store write "
                                  "succeeded", NULL), 1);

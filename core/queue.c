@@ -35,6 +35,9 @@ struct queue {
         size_t max_bytes, bytes;
         size_t *sizes;
         size_t (*size_of)(const void *item);
+        /* Pushes that stopped short, by the limit that stopped them (metrics: an operator
+         * sees whether max_events or max_bytes is what binds, as rsyslog's impstats "full"). */
+        uint64_t full_events, full_bytes;
 };
 
 int queue_new(size_t max, struct queue **ret)
@@ -111,6 +114,14 @@ size_t queue_bytes(struct queue *q)
         return n;
 }
 
+void queue_full_counts(struct queue *q, uint64_t *ret_events, uint64_t *ret_bytes)
+{
+        pthread_mutex_lock(&q->mu);
+        *ret_events = q->full_events;
+        *ret_bytes = q->full_bytes;
+        pthread_mutex_unlock(&q->mu);
+}
+
 int queue_push_batch(struct queue *q, void *const *items, size_t n, size_t *ret_taken)
 {
         size_t k = 0;
@@ -125,10 +136,15 @@ int queue_push_batch(struct queue *q, void *const *items, size_t n, size_t *ret_
         for (; k < n; k++) {
                 /* size_of runs under the lock here; it is cheap (a recycler's block size). */
                 size_t sz = q->size_of ? q->size_of(items[k]) : 0;
-                if (q->count == q->max ||
-                    (q->max_bytes && q->count > 0 &&
-                     (q->bytes >= q->max_bytes || sz > q->max_bytes - q->bytes)))
+                if (q->count == q->max) {
+                        q->full_events++;
                         break;
+                }
+                if (q->max_bytes && q->count > 0 &&
+                    (q->bytes >= q->max_bytes || sz > q->max_bytes - q->bytes)) {
+                        q->full_bytes++;
+                        break;
+                }
                 size_t slot = (q->head + q->count) % q->max;
                 q->ring[slot] = items[k];
                 if (q->sizes) {

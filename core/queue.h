@@ -22,6 +22,9 @@ int queue_new(size_t max, struct queue **ret);
 int queue_set_byte_budget(struct queue *q, size_t max_bytes, size_t (*size_of)(const void *item));
 /* Bytes held now by the budget's measure (0 without a budget). */
 size_t queue_bytes(struct queue *q);
+/* Pushes (or batches) that stopped short since queue_new: because max items were there
+ * (*ret_events), or because the byte budget was spent (*ret_bytes). */
+void queue_full_counts(struct queue *q, uint64_t *ret_events, uint64_t *ret_bytes);
 /* Frees the queue; items still in it are passed to free_cb (may be NULL). Accepts NULL. */
 void queue_free(struct queue *q, void (*free_cb)(void *item));
 

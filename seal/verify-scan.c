@@ -190,10 +190,11 @@ static bool scan_int(struct scan *s, int64_t *ret)
                         return false; /* "-0" is written "0" */
         } else {
                 while (p < s->end && *p >= '0' && *p <= '9') {
+                        /* Checked before the product: a 19th digit could overflow int64. */
+                        if (p - start >= SCAN_INT_DIGITS)
+                                return false;
                         v = v * 10 + (*p - '0');
                         p++;
-                        if (p - start > SCAN_INT_DIGITS)
-                                return false;
                 }
         }
         if (p < s->end && (*p == '.' || *p == 'e' || *p == 'E' || (*p >= '0' && *p <= '9')))

@@ -178,10 +178,18 @@ static void test_byte_budget(void **state)
         assert_int_equal(queue_pop_batch(q, items, 16, 0), 1);
         assert_ptr_equal(items[0], ITEM(250));
         assert_int_equal(queue_bytes(q), 0);
-        /* The count limit still holds under the budget. */
+        /* Three pushes met the spent budget, none the count. */
+        uint64_t by_events, by_bytes;
+        queue_full_counts(q, &by_events, &by_bytes);
+        assert_int_equal(by_events, 0);
+        assert_int_equal(by_bytes, 3);
+        /* The count limit still holds under the budget, and is counted as the count's. */
         for (uintptr_t i = 0; i < 16; i++)
                 assert_int_equal(queue_push(q, ITEM(0)), 0);
         assert_int_equal(queue_push(q, ITEM(0)), -EAGAIN);
+        queue_full_counts(q, &by_events, &by_bytes);
+        assert_int_equal(by_events, 1);
+        assert_int_equal(by_bytes, 3);
         queue_free(q, NULL);
 }
 

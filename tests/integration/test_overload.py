@@ -7,7 +7,8 @@ store, for a bounded time (GATELOG_OVERLOAD_SECONDS, default 5). Checked:
     read buffers of each connection, and a fixed allowance for SQLite's page cache and the
     threads' stacks (SLACK). Skipped, with a message, in a sanitizer build, where ASan's
     quarantine and shadow memory make RSS meaningless;
-  - TCP senders are slowed, not dropped: their sockets stop being writable (backpressure), and
+  - TCP senders are slowed, not dropped: the daemon counts pushes that met a full queue
+    (gatelog_queue_full_total), the senders' sockets stop being writable (backpressure), and
     after the flood every TCP message is stored exactly once, in order per connection;
   - UDP: datagrams sent = records kept + drops counted in the sealed manifests, with drops > 0
     (proof that the daemon was overloaded);
@@ -153,8 +154,16 @@ def test_overload_memory_bounded_tcp_slowed_udp_counted_recovers():
             print("overload: sanitizer build: RSS bound not checked (ASan quarantine/shadow)")
         else:
             check(hwm <= bound, f"peak RSS {hwm / mib:.1f} MiB over the bound {bound / mib:.1f} MiB")
-        check(all(w > 0 for w in waits), f"a TCP sender never had to wait: {waits}: "
-              "no backpressure under overload")
+        # Backpressure: the daemon's own count of pushes that met the full queue (TCP paused,
+        # UDP dropped), and every sender found its socket full. How long a sender then waits
+        # depends on how fast the writer drains the queue, so it is printed, not asserted.
+        full = scrape_metrics(d)
+        by_events = full.get('gatelog_queue_full_total{limit="max_events"}', 0)
+        print(f"overload: the queue was full {by_events:.0f} times (max_events); senders "
+              f"blocked {[f.blocked for f in floods]}")
+        check(by_events > 0 and all(f.blocked > 0 for f in floods),
+              f"no backpressure under overload: queue full {by_events} times, senders blocked "
+              f"{[f.blocked for f in floods]}")
 
         # Recovery: a new message gets through; all TCP messages are in.
         logger(d.ports["tcp"], ["after the flood"], "-T", "--rfc5424=notq")
@@ -246,10 +255,18 @@ def test_queue_byte_budget_bounds_memory_tcp_resumes():
         else:
             check(hwm <= bound, f"peak RSS {hwm / mib:.1f} MiB over {bound / mib:.1f} MiB: "
                   "queue.max_bytes did not bound the queue")
-        # Both connections are paused while the budget is full, so both senders find their
-        # socket full; how long each waits depends on how fast the writer frees the budget
-        # (batched hand-offs free it within tens of ms), so a 50 ms wait is asked of one.
-        check(all(f.blocked > 0 for f in floods) and any(f.waits > 0 for f in floods),
+        # The budget, not the count, is what made pushes wait (the daemon counts each push
+        # that met a full queue by the limit that bound), and both connections were paused
+        # so both senders found their socket full. How long each waited depends on how fast
+        # the writer frees the budget (batched hand-offs free it within tens of ms), so the
+        # waits are printed, not asserted: CI machines differ.
+        m = scrape_metrics(d)
+        full = {k: m.get(f'gatelog_queue_full_total{{limit="{k}"}}', -1)
+                for k in ("max_bytes", "max_events")}
+        print(f"byte budget: queue full {full}")
+        check(full["max_bytes"] > 0 and full["max_events"] == 0,
+              f"the byte budget did not bind: queue full {full}")
+        check(all(f.blocked > 0 for f in floods),
               f"no backpressure from the byte budget: blocked {[f.blocked for f in floods]}, "
               f"waits {[f.waits for f in floods]}")
         d.wait_records(sum(sent) + 1, timeout=180)

@@ -57,6 +57,11 @@ static const struct {
         { "empty", "", 0, 0, NULL },
         { "cut", "{\"seq\":1", 0, 0, NULL },
         { "19 digits", "{\"seq\":1234567890123456789}", 0, 0, NULL },
+        /* A 19th digit after eighteen nines once overflowed int64 before the length check
+         * (UBSan, the verifier fuzzer's find). */
+        { "19 nines", "{\"seq\":9999999999999999999}", 0, 0, NULL },
+        { "20 nines, not seq", "{\"seq\":1,\"x\":-99999999999999999999}", 0, 0, NULL },
+        { "18 nines", "{\"seq\":999999999999999999}", 1, 999999999999999999LL, "" },
 };
 
 static void join_criteria(const struct seal_scan *sc, char *out, size_t n)
