@@ -381,7 +381,8 @@ static int query_start(struct query_ctx *c, bool bom)
                 r = buf_append(&c->line, "\xef\xbb\xbf", 3);
         if (r >= 0 && c->format != QUERY_JSONL)
                 r = c->format == QUERY_CSV ? csv_header(c) : table_header(c);
-        if (r >= 0 && fwrite(c->line.data, 1, c->line.len, stdout) != c->line.len)
+        /* JSON lines have no header: line.data may still be NULL (fwrite wants a buffer). */
+        if (r >= 0 && c->line.len && fwrite(c->line.data, 1, c->line.len, stdout) != c->line.len)
                 r = -EIO;
         return r;
 }

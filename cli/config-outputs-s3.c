@@ -66,51 +66,13 @@ static int sword(struct cfg_ctx *x, yaml_node_t *n, const char *const *words, co
         return -EINVAL;
 }
 
-/* Iterates a mapping: for each pair, sets x->path to BASE.KEY and calls fn; duplicate keys
- * are refused here, unknown ones by fn (returning 1). */
-static int smap(struct cfg_ctx *x, yaml_node_t *n,
-                int (*fn)(struct cfg_ctx *x, const char *key, yaml_node_t *v, void *obj), void *obj)
-{
-        size_t plen = strlen(x->path);
-        int r = 0;
-
-        if (n->type != YAML_MAPPING_NODE)
-                return cfg_fail(x, n, "expected a mapping");
-        for (yaml_node_pair_t *p = n->data.mapping.pairs.start;
-             p < n->data.mapping.pairs.top && r >= 0; p++) {
-                yaml_node_t *k = yaml_document_get_node(x->doc, p->key);
-                const char *name;
-                r = cfg_text(x, k, &name);
-                if (r < 0)
-                        return r;
-                for (yaml_node_pair_t *q = n->data.mapping.pairs.start; q < p; q++) {
-                        yaml_node_t *kq = yaml_document_get_node(x->doc, q->key);
-                        if (kq->type == YAML_SCALAR_NODE &&
-                            !strcmp((const char *)kq->data.scalar.value, name))
-                                return cfg_fail(x, k, "duplicate key '%s'", name);
-                }
-                r = fn(x, name, yaml_document_get_node(x->doc, p->value), obj);
-                if (r == 1)
-                        return cfg_fail(x, k, "unknown key '%s'", name);
-                x->path[plen] = '\0';
-        }
-        return r;
-}
-
-static void spath(struct cfg_ctx *x, size_t plen, const char *key)
-{
-        snprintf(x->path + plen, sizeof(x->path) - plen, ".%s", key);
-}
-
 static int lock_key(struct cfg_ctx *x, const char *key, yaml_node_t *v, void *obj)
 {
         static const char *const modes[] = { "governance", "compliance", NULL };
         struct config_s3 *s = obj;
-        size_t plen = strlen(x->path);
         const char *text;
         int r, m;
 
-        spath(x, plen, key);
         if (!strcmp(key, "mode")) {
                 r = sword(x, v, modes, "governance, compliance", &m);
                 if (r >= 0) {
@@ -126,7 +88,6 @@ static int lock_key(struct cfg_ctx *x, const char *key, yaml_node_t *v, void *ob
         } else {
                 r = 1;
         }
-        x->path[plen] = '\0';
         return r;
 }
 
@@ -135,11 +96,9 @@ static int s3_key(struct cfg_ctx *x, const char *key, yaml_node_t *v, void *obj)
         static const char *const addressing[] = { "path", "virtual", NULL };
         static const char *const compression[] = { "none", "zstd", NULL };
         struct config_s3 *s = obj;
-        size_t plen = strlen(x->path);
         const char *text;
         int r = 0, w;
 
-        spath(x, plen, key);
         if (!strcmp(key, "endpoint")) {
                 r = cfg_string(x, v, &s->endpoint);
                 if (r >= 0 && strncmp(s->endpoint, "http://", 7) &&
@@ -170,7 +129,7 @@ static int s3_key(struct cfg_ctx *x, const char *key, yaml_node_t *v, void *obj)
         } else if (!strcmp(key, "tls_verify")) {
                 r = sbool(x, v, &s->tls_verify);
         } else if (!strcmp(key, "object_lock")) {
-                r = smap(x, v, lock_key, s);
+                r = cfg_map_each(x, v, lock_key, s);
                 if (r >= 0 && (!s->lock_mode || !s->lock_retain_us))
                         r = cfg_fail(x, v, "needs both mode and retain");
         } else if (!strcmp(key, "compression")) {
@@ -188,7 +147,6 @@ static int s3_key(struct cfg_ctx *x, const char *key, yaml_node_t *v, void *obj)
         } else {
                 r = 1;
         }
-        x->path[plen] = '\0';
         return r;
 }
 
@@ -220,7 +178,7 @@ int config_s3_parse(yaml_document_t *doc, yaml_node_t *n, const char *path,
                 return -ENOMEM;
         s->tls_verify = true;
         snprintf(x.path, sizeof(x.path), "%s", path);
-        r = smap(&x, n, s3_key, s);
+        r = cfg_map_each(&x, n, s3_key, s);
         if (r >= 0 && !s->bucket)
                 r = cfg_fail(&x, n, "missing key 'bucket'");
         if (r >= 0 && !s->addressing_given)

@@ -14,40 +14,26 @@
 #include "core/limits.h"
 #include "core/tm.h"
 
-/* Walks a mapping against a key table: duplicate and unknown keys are errors. */
+struct key_table {
+        const struct cfg_key *keys;
+        void *obj;
+};
+
+static int table_key(struct cfg_ctx *x, const char *name, yaml_node_t *v, void *ud)
+{
+        const struct key_table *t = ud;
+        const struct cfg_key *key = t->keys;
+
+        while (key->name && strcmp(key->name, name) != 0)
+                key++;
+        return key->name ? key->parse(x, v, t->obj) : 1;
+}
+
 int cfg_map(struct cfg_ctx *x, yaml_node_t *n, const struct cfg_key *keys, void *obj)
 {
-        size_t plen = strlen(x->path);
-        int r = 0;
+        struct key_table t = { keys, obj };
 
-        if (n->type != YAML_MAPPING_NODE)
-                return cfg_fail(x, n, "expected a mapping");
-        for (yaml_node_pair_t *p = n->data.mapping.pairs.start;
-             p < n->data.mapping.pairs.top && r >= 0; p++) {
-                yaml_node_t *k = cfg_node(x, p->key);
-                const struct cfg_key *key = keys;
-                const char *name;
-
-                r = cfg_scalar(x, k, &name);
-                if (r < 0)
-                        return r;
-                for (yaml_node_pair_t *q = n->data.mapping.pairs.start; q < p; q++) {
-                        yaml_node_t *kq = cfg_node(x, q->key);
-
-                        if (kq->type == YAML_SCALAR_NODE &&
-                            !strcmp((const char *)kq->data.scalar.value, name))
-                                return cfg_fail(x, k, "duplicate key '%s'", name);
-                }
-                while (key->name && strcmp(key->name, name) != 0)
-                        key++;
-                if (!key->name)
-                        return cfg_fail(x, k, "unknown key '%s'", name);
-                snprintf(x->path + plen, sizeof(x->path) - plen, "%s%s", plen ? "." : "",
-                         name);
-                r = key->parse(x, cfg_node(x, p->value), obj);
-                x->path[plen] = '\0';
-        }
-        return r;
+        return cfg_map_each(x, n, table_key, &t);
 }
 
 /* ---- leaves ---- */

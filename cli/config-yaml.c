@@ -29,6 +29,40 @@ yaml_node_t *cfg_node(struct cfg_ctx *x, int id)
         return yaml_document_get_node(x->doc, id);
 }
 
+int cfg_map_each(struct cfg_ctx *x, yaml_node_t *n,
+                 int (*fn)(struct cfg_ctx *x, const char *key, yaml_node_t *v, void *obj),
+                 void *obj)
+{
+        size_t plen = strlen(x->path);
+        int r = 0;
+
+        if (n->type != YAML_MAPPING_NODE)
+                return cfg_fail(x, n, "expected a mapping");
+        for (yaml_node_pair_t *p = n->data.mapping.pairs.start;
+             p < n->data.mapping.pairs.top && r >= 0; p++) {
+                yaml_node_t *k = cfg_node(x, p->key);
+                const char *name;
+
+                r = cfg_scalar(x, k, &name);
+                if (r < 0)
+                        return r;
+                for (yaml_node_pair_t *q = n->data.mapping.pairs.start; q < p; q++) {
+                        yaml_node_t *kq = cfg_node(x, q->key);
+
+                        if (kq->type == YAML_SCALAR_NODE &&
+                            !strcmp((const char *)kq->data.scalar.value, name))
+                                return cfg_fail(x, k, "duplicate key '%s'", name);
+                }
+                snprintf(x->path + plen, sizeof(x->path) - plen, "%s%s", plen ? "." : "",
+                         name);
+                r = fn(x, name, cfg_node(x, p->value), obj);
+                x->path[plen] = '\0';
+                if (r == 1)
+                        return cfg_fail(x, k, "unknown key '%s'", name);
+        }
+        return r;
+}
+
 int cfg_scalar(struct cfg_ctx *x, yaml_node_t *n, const char **ret)
 {
         const char *s;

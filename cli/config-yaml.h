@@ -29,6 +29,12 @@ int cfg_text(struct cfg_ctx *x, yaml_node_t *n, const char **ret);
 /* cfg_text copied into *dst (the old value freed). */
 int cfg_string(struct cfg_ctx *x, yaml_node_t *n, char **dst);
 size_t cfg_seq_len(const yaml_node_t *n);
+/* Walks a mapping: a duplicate key is an error; fn gets each key and its value with x->path
+ * set to PATH.KEY (restored after), and answers 1 for a key it does not know, which fails
+ * with "unknown key" at the key. Returns 0 or fn's first negative answer. */
+int cfg_map_each(struct cfg_ctx *x, yaml_node_t *n,
+                 int (*fn)(struct cfg_ctx *x, const char *key, yaml_node_t *v, void *obj),
+                 void *obj);
 /* `true` or `false`, nothing else. */
 int cfg_bool(struct cfg_ctx *x, yaml_node_t *n, bool *ret);
 

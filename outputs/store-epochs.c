@@ -194,7 +194,7 @@ int store_epoch_criteria(struct store *s, int64_t epoch,
         struct crit_counts cc = { 0 };
         int r = store_epoch_tags(s, epoch, crit_tags_cb, &cc);
 
-        if (r >= 0)
+        if (r >= 0 && cc.n) /* an epoch without criteria: cc.c is NULL, which qsort refuses */
                 qsort(cc.c, cc.n, sizeof(cc.c[0]), cmp_count);
         for (size_t i = 0; r >= 0 && i < cc.n; i++)
                 r = cb(ud, cc.c[i].id, cc.c[i].n);

@@ -165,26 +165,31 @@ def export_cases():
             ("signature replaced", sig, "epoch 2")]
 
 
+def check_tampered_copy(d, name, edit, want):
+    """edit(exp) tampers with a copy of d's export folder: gatelog verify must exit 1 with a
+    FAIL line naming want, and the independent Python verifier must reject it too."""
+    tmp = tempfile.mkdtemp(prefix="gatelog-tamper-")
+    try:
+        exp = os.path.join(tmp, "exports")
+        shutil.copytree(d.exports, exp)
+        edit(exp)
+        rc, out, err = verify_export(d, exp)
+        check(rc == 1 and "FAIL" in out and want in out,
+              f"{name}: verify exit {rc}, wanted 1 with a FAIL naming {want!r}\n{out}{err}")
+        p = subprocess.run(["/usr/bin/python3", INDEPENDENT, exp, d.pub],
+                           capture_output=True, timeout=120)
+        check(p.returncode == 1, f"{name}: independent verifier exit {p.returncode}")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def test_export_tampering():
     d = build_chain()
     try:
         rc, out, err = verify_export(d, d.exports)
         check(rc == 0, f"untouched export does not verify:\n{out}{err}")
         for name, fn, where in export_cases():
-            tmp = tempfile.mkdtemp(prefix="gatelog-tamper-")
-            try:
-                exp = os.path.join(tmp, "exports")
-                shutil.copytree(d.exports, exp)
-                fn(exp)
-                rc, out, err = verify_export(d, exp)
-                check(rc == 1, f"{name}: verify exit {rc}, wanted 1\n{out}{err}")
-                check("FAIL" in out and where in out,
-                      f"{name}: report does not name {where!r}:\n{out}")
-                p = subprocess.run(["/usr/bin/python3", INDEPENDENT, exp, d.pub],
-                                   capture_output=True, timeout=120)
-                check(p.returncode == 1, f"{name}: independent verifier exit {p.returncode}")
-            finally:
-                shutil.rmtree(tmp, ignore_errors=True)
+            check_tampered_copy(d, name, fn, where)
         other = os.path.join(d.dir, "other.key")
         gatelog("keygen", "--out", other, check_rc=0)
         rc, out, _ = verify_export(d, d.exports, other + ".pub")
@@ -219,20 +224,10 @@ def test_tsc_file_tampering():
                   "has 2 records but 3"),
                  ("byte changed", orig.replace(b"alice1", b"alice9"), "line 2 is not this record")]
         for name, data, want in cases:
-            tmp = tempfile.mkdtemp(prefix="gatelog-tamper-")
-            try:
-                exp = os.path.join(tmp, "exports")
-                shutil.copytree(d.exports, exp)
+            def write(exp, data=data):
                 with open(os.path.join(epoch_dir(exp, 0), tscs[0], "records.jsonl"), "wb") as f:
                     f.write(data)
-                rc, out, err = verify_export(d, exp)
-                check(rc == 1 and "FAIL" in out and want in out,
-                      f"{name}: verify exit {rc}, wanted 1 naming {want!r}\n{out}{err}")
-                p = subprocess.run(["/usr/bin/python3", INDEPENDENT, exp, d.pub],
-                                   capture_output=True, timeout=120)
-                check(p.returncode == 1, f"{name}: independent verifier exit {p.returncode}")
-            finally:
-                shutil.rmtree(tmp, ignore_errors=True)
+            check_tampered_copy(d, name, write, want)
     finally:
         d.cleanup()
 
