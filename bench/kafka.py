@@ -16,20 +16,27 @@ commits the offsets after each transaction. CPU and peak RSS: kcat's from wait4,
 the rows as one JSON object (bench/run reads it). --threads also prints the daemon's CPU per
 thread name (/proc/PID/task/*/stat and comm: gl-* are gatelog's, rdk:* librdkafka's, the
 loop thread is "gatelog") and its memory (/proc/PID/smaps_rollup) once all are stored;
---perf FILE records `perf record --call-graph $PERF_CALL_GRAPH` (default fp; dwarf for stacks
-without frame pointers) of the daemon from the assignment until all are stored; KAFKA_PROPS=
-"key=value,..." passes librdkafka properties to the daemon's consumer."""
+--states samples every thread's state 200 times a second from the assignment until all
+are stored and prints, per thread name, the share of samples running (R), in the kernel
+waiting (D) or asleep, and the syscalls it slept in (/proc/PID/task/TID/stat and syscall):
+which thread bounds the rate, and what the others wait for; --perf FILE records
+`perf record --call-graph $PERF_CALL_GRAPH -F $PERF_FREQ` (default fp and 499; dwarf for
+stacks without frame pointers) of the daemon from the assignment until all are stored; KAFKA_PROPS=
+"key=value,..." passes librdkafka properties to the daemon's consumer, KAFKA_CLAIM_WINDOW=N
+its claim_window (docs/CONFIG.md)."""
 import json
 import os
+import sqlite3
 import subprocess
 import sys
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "kafka"))
-from harness import GATELOG, Daemon  # noqa: E402
+from harness import GATELOG, Daemon, scrape_metrics  # noqa: E402
 from kafkapeer import MockCluster, kafka_yaml, produce  # noqa: E402
 from procstat import (ChildRun, ProcWatch, commit_batches, print_table, quiet, row,  # noqa: E402
                       stored_count)  # noqa: E402
@@ -58,6 +65,78 @@ def thread_cpu(pid):
     return sorted(out.items(), key=lambda kv: -kv[1])
 
 
+SYSCALLS = {0: "read", 1: "write", 7: "poll", 17: "pread64", 18: "pwrite64", 74: "fsync",
+            75: "fdatasync", 202: "futex", 232: "epoll_wait", 281: "epoll_pwait",
+            271: "ppoll", 45: "recvfrom", 44: "sendto", 46: "sendmsg", 47: "recvmsg",
+            20: "writev", 19: "readv", 35: "nanosleep", 230: "clock_nanosleep"}
+
+
+class StateSampler(threading.Thread):
+    """Samples the state of each of pid's threads (see --states) until stop()."""
+
+    def __init__(self, pid, hz=200):
+        super().__init__(daemon=True)
+        self.pid, self.period, self.done = pid, 1.0 / hz, threading.Event()
+        self.counts = {}  # name -> {state or "S:syscall": samples}
+
+    def run(self):
+        while not self.done.is_set():
+            try:
+                tids = os.listdir(f"/proc/{self.pid}/task")
+            except FileNotFoundError:
+                return
+            for tid in tids:
+                try:
+                    with open(f"/proc/{self.pid}/task/{tid}/stat") as f:
+                        st = f.read()
+                    with open(f"/proc/{self.pid}/task/{tid}/comm") as f:
+                        name = f.read().strip()
+                    state = st.rsplit(")", 1)[1].split()[0]
+                    if state != "R":
+                        with open(f"/proc/{self.pid}/task/{tid}/syscall") as f:
+                            sc = f.read().split()[0]
+                        sc = SYSCALLS.get(int(sc), sc) if sc.isdigit() else sc
+                        state = f"{state}:{sc}"
+                except (FileNotFoundError, ProcessLookupError, IndexError):
+                    continue
+                c = self.counts.setdefault(name, {})
+                c[state] = c.get(state, 0) + 1
+            time.sleep(self.period)
+
+    def stop(self):
+        self.done.set()
+        self.join()
+
+    def report(self):
+        for name, c in sorted(self.counts.items(), key=lambda kv: -kv[1].get("R", 0)):
+            total = sum(c.values())
+            if not total:
+                continue
+            parts = ", ".join(f"{k} {v / total * 100:.0f}%"
+                              for k, v in sorted(c.items(), key=lambda kv: -kv[1])
+                              if v / total >= 0.02)
+            print(f"  {name}: {parts}")
+
+
+class StoreCount:
+    """Records plus rule drops stored so far, from the epochs' stats over one read-only
+    connection kept open (as bench/run counts): a `gatelog epochs` process per poll cost
+    ~0.15 of a core on this 2-core machine, beside the daemon being measured."""
+
+    def __init__(self, db):
+        self.conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
+
+    def count(self):
+        n = 0
+        for (s,) in self.conn.execute("SELECT stats FROM epochs").fetchall():
+            st = json.loads(s) if s else {}
+            n += st.get("kept", 0) + sum(st.get("dropped_by_rule", {}).values())
+        return n
+
+    def close(self):
+        self.conn.close()
+
+
 def memory(pid):
     """The daemon's resident memory by kind (smaps_rollup), in MiB."""
     keep = ("Rss", "Anonymous", "Private_Dirty", "Shared_Clean")
@@ -76,14 +155,25 @@ def main():
     if "--perf" in opts:
         perf_out = opts[opts.index("--perf") + 1]
         del opts[opts.index("--perf"):opts.index("--perf") + 2]
-    argv = [a for a in opts if a not in ("--json", "--threads")]
+    argv = [a for a in opts if a not in ("--json", "--threads", "--states")]
     n = int(argv[0]) if argv else 100_000
     parts = int(argv[1]) if len(argv) > 1 else 4
     mc = MockCluster([("bench", parts)])
     d = None
     try:
+        # PRODUCE_PROPS="k=v,...": kcat -X properties of the producer (its batching decides
+        # how many messages one fetch of librdkafka's mock brings back).
+        pprops = [kv for kv in os.environ.get("PRODUCE_PROPS", "").split(",") if kv]
         for p in range(parts):
-            produce(mc.bootstraps, "bench", [event(i) for i in range(p, n, parts)], partition=p)
+            if pprops:
+                args = ["kcat", "-P", "-b", mc.bootstraps, "-t", "bench", "-p", str(p)]
+                for kv in pprops:
+                    args += ["-X", kv]
+                data = "".join(event(i) + "\n" for i in range(p, n, parts)).encode()
+                subprocess.run(args, input=data, check=True, timeout=120)
+            else:
+                produce(mc.bootstraps, "bench", [event(i) for i in range(p, n, parts)],
+                        partition=p)
         out = f"/tmp/gatelog-bench-kcat-{os.getpid()}.out"
         with open(out, "wb") as f:
             k = ChildRun(["kcat", "-C", "-b", mc.bootstraps, "-t", "bench", "-o", "beginning",
@@ -96,7 +186,8 @@ def main():
         props = dict(kv.split("=", 1) for kv in os.environ.get("KAFKA_PROPS", "").split(",")
                      if kv)
         d = Daemon(extra=kafka_yaml(mc.bootstraps, ["bench"], group="bench",
-                                    extra_props=props))
+                                    extra_props=props,
+                                    claim_window=os.environ.get("KAFKA_CLAIM_WINDOW")))
         quiet(d)
         d.start(timeout=60)
         w = ProcWatch(d.proc.pid, whole=True)
@@ -105,20 +196,39 @@ def main():
         perf = None
         if perf_out:
             cg = os.environ.get("PERF_CALL_GRAPH", "fp")
-            perf = subprocess.Popen(["perf", "record", "--call-graph", cg, "-F", "499",
-                                     "-o", perf_out, "-p", str(d.proc.pid)], stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.DEVNULL)
+            perf = subprocess.Popen(["perf", "record", "--call-graph", cg,
+                                     "-F", os.environ.get("PERF_FREQ", "499"),
+                                     "-o", perf_out, "-p", str(d.proc.pid)],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        states = StateSampler(d.proc.pid) if "--states" in sys.argv else None
+        if states:
+            states.start()
+        # The other CPU the run costs the machine: the mock cluster serving the fetches and
+        # this script's own (its store polls, and the --states sampler when asked).
+        mock_w = ProcWatch(mc.proc.pid)
+        poll_cpu0 = sum(os.times()[0:4])
         t0 = time.monotonic()
-        while stored_count(GATELOG, d.db) < n:
+        sc = StoreCount(d.db)
+        while sc.count() < n:
             time.sleep(0.05)
+        sc.close()
         t_stored = time.monotonic() - t0
         w_stored = ProcWatch(d.proc.pid, whole=True).sample()
+        mock_w.sample()
+        poll_cpu = sum(os.times()[0:4]) - poll_cpu0
+        if states:
+            states.stop()
         if perf:
             perf.send_signal(2)
             perf.wait()
         threads = thread_cpu(d.proc.pid) if "--threads" in sys.argv else None
         mem = memory(d.proc.pid) if "--threads" in sys.argv else None
         batches = commit_batches(d)
+        try:  # pushes that met a full collector->writer queue: the writer bounds the rate
+            full = sum(v for k, v in scrape_metrics(d).items()
+                       if k.startswith("gatelog_queue_full_total"))
+        except OSError:
+            full = None
         d.seal()
         t_gl = time.monotonic() - t0
         w.sample()
@@ -133,14 +243,23 @@ def main():
         print(f"\nratio gatelog (sealed) / kcat: "
               f"{rows[2]['events_per_s'] / rows[0]['events_per_s']:.2f}")
         print(f"committed offsets after stop: {sum(committed.values())} of {n}")
+        print(f"beside the daemon until all were stored: mock cluster {mock_w.cpu:.2f} CPU-s "
+              f"({mock_w.cpu / n * 1e6:.1f} µs per message), this script "
+              f"{poll_cpu:.2f} CPU-s")
         if batches:
             print(f"commits while storing: {batches[0]:.0f} transactions, "
                   f"{batches[1]:.0f} records each on average, {batches[2]:.2f} s committing")
+        if full is not None:
+            print(f"pushes that met a full queue while storing: {full:.0f}")
         if threads:
             print("daemon CPU per thread when all were stored (s; µs per message): " +
                   ", ".join(f"{name} {cpu:.2f} ({cpu / n * 1e6:.1f})" for name, cpu in threads))
             print("daemon memory when all were stored (MiB): " +
                   ", ".join(f"{k} {v:.1f}" for k, v in mem.items()))
+        if states:
+            print("thread states from the assignment until all were stored (R running, "
+                  "S:call asleep in call, D:call waiting on the kernel):")
+            states.report()
         if "--json" in sys.argv:
             print(json.dumps({"n": n, "rows": rows}))
     finally:

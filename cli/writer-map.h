@@ -18,7 +18,7 @@
 
 struct rules_pack;
 
-/* A mapped record: one malloc'd block in event.mapped. */
+/* A mapped record: one block in event.mapped, malloc'd or from event.mapped_rc. */
 struct wmap_rec {
         size_t len;                 /* bytes of data: the canonical record with "seq":0 */
         size_t seq_off;             /* offset of that 0 in data */
@@ -48,6 +48,13 @@ static inline const char *wmap_next(const char *s) {
  * is then kept as it is and the storing thread canonicalises it itself. scratch is a
  * reusable buffer. */
 int wmap_event(const struct rules_pack *p, struct event *e, struct buf *scratch);
+/* wmap_event of ev[0..n) in order, the mapped blocks taken from rc when they fit (a
+ * recycler owned by the calling thread, core/recycle.h; event_free gives them back on any
+ * thread; NULL: malloc; a record larger than rc's blocks: malloc). The mapper thread's
+ * loop, and what bench/mapper times. */
+struct recycle;
+void wmap_batch(const struct rules_pack *p, struct recycle *rc, struct event *const *ev,
+                size_t n, struct buf *scratch);
 /* The record's final bytes with seq spliced in, into out (reset first), and their Merkle leaf
  * hash (the same as merkle_leaf_hash of out) into leaf. 0 or -ENOMEM. */
 int wmap_splice(const struct wmap_rec *m, int64_t seq, struct buf *out, uint8_t leaf[HASH_LEN]);

@@ -3,8 +3,9 @@
  * They are kept as one JSON object (so that the epoch row can persist them with every batch
  * and a restart can load them back) plus the fixed drop reasons. Per-batch changes can be
  * undone: the writer snapshots before a batch and restores when the transaction fails, so
- * the counters always describe exactly what is committed. Load: a few map updates per
- * event; the maps are small (flags, rule ids, apps, sources). */
+ * the counters always describe exactly what is committed. Load: per event a few counts in
+ * small tables without JSON (a pointer or string compare each); once per batch those are
+ * folded into the JSON maps, which are small (flags, rule ids, apps, sources). */
 #include "cli/writer-stats.h"
 #include "cli/writer-map.h"
 
@@ -40,6 +41,7 @@ int epoch_stats_init(struct epoch_stats *s) {
 }
 
 void epoch_stats_clear(struct epoch_stats *s) {
+        /* pend borrows; nothing of it to free */
         json_free(s->acc);
         memset(s, 0, sizeof(*s));
 }
@@ -66,6 +68,7 @@ int epoch_stats_load(struct epoch_stats *s, const char *text) {
 
 int epoch_stats_snapshot(const struct epoch_stats *s, struct epoch_stats *ret) {
         *ret = *s;
+        memset(&ret->pend, 0, sizeof(ret->pend));
         ret->acc = json_clone(s->acc);
         return ret->acc ? 0 : -ENOMEM;
 }
@@ -76,58 +79,158 @@ void epoch_stats_restore(struct epoch_stats *s, struct epoch_stats *snap) {
         memset(snap, 0, sizeof(*snap));
 }
 
-static int count_source(json *sources, const struct event *e) {
-        json *src = json_obj_get(sources, e->pos_source);
-        if (!src) {
-                src = json_new_obj();
-                int r = src ? json_obj_set_str(src, "first", e->pos) : -ENOMEM;
-                if (r < 0 || (r = json_obj_set(sources, e->pos_source, src)) < 0)
-                        return r;
-        }
-        int r = json_obj_set_str(src, "last", e->pos);
-        return r < 0 ? r : obj_add(src, "count", 1);
+/* ---- the folds into acc (once per batch, or when a table is full) ---- */
+
+static int fold_tally(json *obj, struct stats_tally *t) {
+        int r = 0;
+        for (size_t i = 0; r >= 0 && i < t->len; i++)
+                r = obj_add(obj, t->key[i], t->n[i]);
+        t->len = 0;
+        return r;
 }
 
-static int count_pack(json *packs, const char *hash) {
-        for (size_t i = 0; i < json_len(packs); i++) {
-                const char *h = json_str(json_arr_at(packs, i), NULL);
-                if (h && strcmp(h, hash) == 0)
-                        return 0;
+static int fold_source(json *sources, const struct stats_source_tally *t) {
+        json *src = json_obj_get(sources, t->source);
+        if (!src) {
+                src = json_new_obj();
+                int r = src ? json_obj_set_str(src, "first", t->first) : -ENOMEM;
+                if (r < 0 || (r = json_obj_set(sources, t->source, src)) < 0)
+                        return r;
         }
-        return json_arr_append(packs, json_new_str(hash));
+        int r = json_obj_set_str(src, "last", t->last);
+        return r < 0 ? r : obj_add(src, "count", t->n);
+}
+
+static int fold_sources(json *sources, struct stats_pending *p) {
+        int r = 0;
+        for (size_t i = 0; r >= 0 && i < p->n_sources; i++)
+                r = fold_source(sources, &p->sources[i]);
+        p->n_sources = 0;
+        return r;
+}
+
+static int fold_packs(json *packs, struct stats_pending *p) {
+        int r = 0;
+        for (size_t k = 0; r >= 0 && k < p->n_packs; k++) {
+                size_t i = 0;
+                for (; i < json_len(packs); i++) {
+                        const char *h = json_str(json_arr_at(packs, i), NULL);
+                        if (h && strcmp(h, p->packs[k]) == 0)
+                                break;
+                }
+                if (i == json_len(packs))
+                        r = json_arr_append(packs, json_new_str(p->packs[k]));
+        }
+        p->n_packs = 0;
+        return r;
+}
+
+int epoch_stats_flush(struct epoch_stats *s) {
+        struct stats_pending *p = &s->pend;
+        json *a = s->acc;
+        int r = 0;
+        if (p->kept) {
+                r = obj_add(a, "kept", p->kept);
+                p->kept = 0;
+        }
+        if (r >= 0)
+                r = fold_tally(json_obj_get(a, "flags"), &p->flags);
+        if (r >= 0)
+                r = fold_tally(json_obj_get(a, "unmapped"), &p->unmapped);
+        if (r >= 0)
+                r = fold_tally(json_obj_get(a, "dropped_by_rule"), &p->dropped_by_rule);
+        if (r >= 0)
+                r = fold_packs(json_obj_get(a, "rules_packs"), p);
+        if (r >= 0)
+                r = fold_sources(json_obj_get(a, "sources"), p);
+        return r;
+}
+
+/* ---- the per-event counts ---- */
+
+/* Counts key once in t; a full table is folded into acc's member first. */
+static int tally(json *acc, const char *member, struct stats_tally *t, const char *key) {
+        for (size_t i = 0; i < t->len; i++)
+                if (t->key[i] == key || strcmp(t->key[i], key) == 0) {
+                        t->n[i]++;
+                        return 0;
+                }
+        if (t->len == STATS_TALLY_MAX) {
+                int r = fold_tally(json_obj_get(acc, member), t);
+                if (r < 0)
+                        return r;
+        }
+        t->key[t->len] = key;
+        t->n[t->len++] = 1;
+        return 0;
+}
+
+static int count_source(json *acc, struct stats_pending *p, const struct event *e) {
+        struct stats_source_tally *t = p->sources;
+        size_t i = 0;
+        while (i < p->n_sources && strcmp(t[i].source, e->pos_source) != 0)
+                i++;
+        if (i == STATS_TALLY_MAX) {
+                int r = fold_sources(json_obj_get(acc, "sources"), p);
+                if (r < 0)
+                        return r;
+                i = 0;
+        }
+        if (i == p->n_sources) {
+                t[i] = (struct stats_source_tally){ .source = e->pos_source, .first = e->pos };
+                p->n_sources++;
+        }
+        t[i].last = e->pos;
+        t[i].n++;
+        return 0;
+}
+
+/* The pack hashes are 64 hex digits: the last one seen is almost always the same pack. */
+static int count_pack(json *acc, struct stats_pending *p, const char *hash) {
+        for (size_t i = p->n_packs; i-- > 0;)
+                if (p->packs[i] == hash || strcmp(p->packs[i], hash) == 0)
+                        return 0;
+        if (p->n_packs == STATS_TALLY_MAX) {
+                int r = fold_packs(json_obj_get(acc, "rules_packs"), p);
+                if (r < 0)
+                        return r;
+        }
+        p->packs[p->n_packs++] = hash;
+        return 0;
 }
 
 int epoch_stats_event(struct epoch_stats *s, const struct event *e) {
+        struct stats_pending *p = &s->pend;
         json *a = s->acc;
         int r = 0;
         if (e->mapped) {  /* issue 12: the mapper's bytes; the tree is gone */
                 const struct wmap_rec *m = e->mapped;
-                r = obj_add(a, "kept", 1);
+                p->kept++;
                 const char *f = m->flags;
                 for (size_t i = 0; r >= 0 && i < m->n_flags; i++, f = wmap_next(f))
-                        r = obj_add(json_obj_get(a, "flags"), f, 1);
+                        r = tally(a, "flags", &p->flags, f);
                 if (r >= 0 && m->unmapped_app)
-                        r = obj_add(json_obj_get(a, "unmapped"), m->unmapped_app, 1);
+                        r = tally(a, "unmapped", &p->unmapped, m->unmapped_app);
         } else if (e->rec) {
-                r = obj_add(a, "kept", 1);
+                p->kept++;
                 const json *f = json_obj_get(e->rec, "flags");
                 for (size_t i = 0; r >= 0 && i < json_len(f); i++) {
                         const char *name = json_str(json_arr_at(f, i), NULL);
                         if (name)
-                                r = obj_add(json_obj_get(a, "flags"), name, 1);
+                                r = tally(a, "flags", &p->flags, name);
                 }
                 const char *rule = json_str(json_obj_get(e->rec, "rule"), NULL);
                 if (r >= 0 && rule && strcmp(rule, "unmapped") == 0) {
                         const char *app = json_str(json_obj_get(e->rec, "app"), NULL);
-                        r = obj_add(json_obj_get(a, "unmapped"), app ? app : "-", 1);
+                        r = tally(a, "unmapped", &p->unmapped, app ? app : "-");
                 }
         } else if (e->drop_rule) {
-                r = obj_add(json_obj_get(a, "dropped_by_rule"), e->drop_rule, 1);
+                r = tally(a, "dropped_by_rule", &p->dropped_by_rule, e->drop_rule);
         }
         if (r >= 0 && e->rules_pack[0])
-                r = count_pack(json_obj_get(a, "rules_packs"), e->rules_pack);
+                r = count_pack(a, p, e->rules_pack);
         if (r >= 0 && e->pos_source && e->pos)
-                r = count_source(json_obj_get(a, "sources"), e);
+                r = count_source(a, p, e);
         return r;
 }
 

@@ -42,6 +42,7 @@
 /* One incremental tree per criterion of the open epoch. */
 struct crit_tree {
         char *id;
+        size_t len;  /* strlen(id): looked up for every criterion of every record */
         struct merkle *tree;
 };
 
@@ -87,6 +88,16 @@ struct writer {
         struct wmap *map;
         struct queue *mq;
         struct event seal_mark;
+        /* issue 12: what a batch's commit hands to the trees, gathered while its records
+         * are stored so that nothing after the commit reads the events or their mapped
+         * records again (by then SQLite's work has pushed them out of the cache: that
+         * second pass was ~5 % of the storing thread). Reused from batch to batch. */
+        struct batch_scratch {
+                uint8_t (*leaves)[HASH_LEN];  /* one per record */
+                struct merkle **trees;        /* each record's criterion trees, then NULL */
+                size_t leaves_alloc, n_trees, trees_alloc;
+                bool any_sink;                /* an event of the batch has a sink */
+        } bs;
 };
 
 static void open_epoch_clear(struct open_epoch *o) {
@@ -102,10 +113,10 @@ static void open_epoch_clear(struct open_epoch *o) {
 
 /* The tree of criterion id, created on first use. NULL when out of memory. */
 static struct merkle *crit_tree_get(struct open_epoch *o, const char *id) {
-        size_t lo = 0, hi = o->n_crit;
+        size_t lo = 0, hi = o->n_crit, len = strlen(id);
         while (lo < hi) {
                 size_t mid = (lo + hi) / 2;
-                int c = json_key_cmp(o->crit[mid].id, strlen(o->crit[mid].id), id, strlen(id));
+                int c = json_key_cmp(o->crit[mid].id, o->crit[mid].len, id, len);
                 if (c == 0)
                         return o->crit[mid].tree;
                 if (c < 0)
@@ -117,7 +128,7 @@ static struct merkle *crit_tree_get(struct open_epoch *o, const char *id) {
         if (!n)
                 return NULL;
         o->crit = n;
-        struct crit_tree t = { strdup(id), NULL };
+        struct crit_tree t = { strdup(id), len, NULL };
         if (!t.id || merkle_new(&t.tree) < 0) {
                 free(t.id);
                 return NULL;
@@ -498,16 +509,34 @@ static size_t event_criteria(const struct event *e, const char *crit[64]) {
 
 /* Stores one record of a batch: seq, canonical bytes, leaf, criteria rows. A record the
  * mapper made into bytes only gets its seq spliced in; a tree (the mapper could not make
- * bytes) is canonicalised here. */
+ * bytes) is canonicalised here. The record's leaf and its criterion trees (created now, so
+ * that nothing can fail after the commit) go into w->bs for batch_committed. */
 static int store_one(struct writer *w, struct event *e, int64_t seq, struct buf *b,
                      uint8_t leaf[HASH_LEN]) {
         const char *crit[64];
         size_t nc = event_criteria(e, crit);
+        struct batch_scratch *bs = &w->bs;
         int r = 0;
-        /* Trees are created now so that nothing can fail after the commit. */
-        for (size_t j = 0; r >= 0 && j < nc; j++)
-                if (!crit_tree_get(&w->open, crit[j]))
+        if (bs->n_trees + nc + 1 > bs->trees_alloc) {
+                size_t na = (bs->trees_alloc ? bs->trees_alloc * 2 : 1024) + nc + 1;
+                struct merkle **t = realloc(bs->trees, na * sizeof(*t));
+                if (!t)
+                        return -ENOMEM;
+                bs->trees = t;
+                bs->trees_alloc = na;
+        }
+        size_t t0 = bs->n_trees;
+        for (size_t j = 0; r >= 0 && j < nc; j++) {
+                struct merkle *t = crit_tree_get(&w->open, crit[j]);
+                if (!t)
                         r = -ENOMEM;
+                bs->trees[bs->n_trees++] = t;
+        }
+        if (r < 0) {
+                bs->n_trees = t0;
+                return r;
+        }
+        bs->trees[bs->n_trees++] = NULL;
         struct store_record sr = {
                 .seq = seq, .epoch = w->open.epoch,
                 .received_us = e->received_us, .time_us = e->received_us,
@@ -516,14 +545,12 @@ static int store_one(struct writer *w, struct event *e, int64_t seq, struct buf 
         bool hashed = false;
         if (e->mapped) {
                 const struct wmap_rec *m = e->mapped;
-                if (r >= 0)
-                        r = wmap_splice(m, seq, b, sr.leaf);
+                r = wmap_splice(m, seq, b, sr.leaf);
                 hashed = true;
                 sr.host = m->host;
                 sr.time_us = m->time_us;
         } else {
-                if (r >= 0)
-                        r = json_obj_set_int(e->rec, "seq", seq);
+                r = json_obj_set_int(e->rec, "seq", seq);
                 buf_reset(b);
                 if (r >= 0)
                         r = json_canon(e->rec, b);
@@ -543,6 +570,17 @@ static int store_one(struct writer *w, struct event *e, int64_t seq, struct buf 
         return store_record_insert(w->store, &sr);
 }
 
+/* A prefetch the compiler keeps. GCC 12 (-O2, -O3) deletes a __builtin_prefetch that sits
+ * under a condition inside a loop: the prefetches below compiled to nothing until this
+ * (objdump, issue 12). A prefetch never faults, so any address will do. */
+static inline void prefetch(const void *p) {
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+        __asm__ volatile("prefetcht0 (%0)" : : "r"(p));
+#else
+        __builtin_prefetch(p);
+#endif
+}
+
 /* Events and their mapped records were last written on the mapper's core: reading one here
  * misses the cache at the event, the record's header and its criteria (perf, issue 12: the
  * largest self cost of the storing thread). Ask for the ones a few events ahead while this
@@ -550,42 +588,37 @@ static int store_one(struct writer *w, struct event *e, int64_t seq, struct buf 
  * two ahead, its criteria and seq one ahead. */
 static inline void prefetch_event(struct event *const *ev, size_t i, size_t n) {
         if (i + 3 < n)
-                __builtin_prefetch(ev[i + 3]);
+                prefetch(ev[i + 3]);
         if (i + 2 < n && ev[i + 2]->mapped)
-                __builtin_prefetch(ev[i + 2]->mapped);
+                prefetch(ev[i + 2]->mapped);
         if (i + 1 < n && ev[i + 1]->mapped) {
                 const struct wmap_rec *m = ev[i + 1]->mapped;
-                __builtin_prefetch(m->crit);
-                __builtin_prefetch(m->data + m->seq_off);
+                prefetch(m->crit);
+                prefetch(m->data + m->seq_off);
         }
 }
 
-/* After the commit: the trees take the batch's leaves, and sinks learn what is durable. */
-static void batch_committed(struct writer *w, struct event **ev, size_t n,
-                            uint8_t (*leaves)[HASH_LEN]) {
-        size_t k = 0;
-        for (size_t i = 0; i < n; i++) {
-                prefetch_event(ev, i, n);
-                if (!event_has_record(ev[i]))
-                        continue;
-                int a = merkle_add_leaf(w->open.tree, leaves[k]);
-                const char *crit[64];
-                size_t nc = event_criteria(ev[i], crit);
-                for (size_t j = 0; a >= 0 && j < nc; j++) {
-                        struct merkle *ct = crit_tree_get(&w->open, crit[j]);
-                        a = ct ? merkle_add_leaf(ct, leaves[k]) : -ENOMEM;
-                }
+/* After the commit: the trees take the batch's k leaves (from w->bs, filled by store_one),
+ * and sinks learn what is durable. */
+static void batch_committed(struct writer *w, struct event **ev, size_t n, size_t k) {
+        struct merkle *const *t = w->bs.trees;
+        for (size_t i = 0; i < k; i++) {
+                const uint8_t *leaf = w->bs.leaves[i];
+                int a = merkle_add_leaf(w->open.tree, leaf);
+                for (; *t; t++)
+                        if (a >= 0)
+                                a = merkle_add_leaf(*t, leaf);
+                t++;
                 if (a < 0) {
                         /* The records are committed; the trees can be rebuilt from them,
                          * which is what a restart does. */
                         log_error("out of memory after commit; exiting to rebuild",
-                                  "seq=%lld", (long long)(w->next_seq + (int64_t)k));
+                                  "seq=%lld", (long long)(w->next_seq + (int64_t)i));
                         abort();
                 }
-                k++;
         }
         w->next_seq += (int64_t)k;
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; w->bs.any_sink && i < n; i++)
                 if (ev[i]->sink && ev[i]->sink->committed_cb)
                         ev[i]->sink->committed_cb(ev[i]->sink->ud, ev[i]->sink_token);
 }
@@ -620,27 +653,38 @@ static int store_positions(struct writer *w, struct event **ev, size_t n) {
  * open epoch's counters. Returns 0 or -errno (the batch and the counters are then as they
  * were, and the caller retries). Events without a record (rule drops) are only counted. */
 static int write_batch(struct writer *w, struct event **ev, size_t n) {
-        uint8_t (*leaves)[HASH_LEN] = malloc((n ? n : 1) * HASH_LEN);
+        struct batch_scratch *bs = &w->bs;
         struct buf b = BUF_INIT;
         uint64_t took[DROP__MAX] = { 0 };
         struct epoch_stats saved;
         size_t k = 0;
         int64_t t0 = tm_mono_us();  /* ops (issue 9): commit latency */
-        int r = leaves ? epoch_stats_snapshot(&w->open.stats, &saved) : -ENOMEM;
-        if (r < 0) {
-                free(leaves);
-                return r;
+        int r = 0;
+        if (n > bs->leaves_alloc) {
+                void *l = realloc(bs->leaves, n * HASH_LEN);
+                if (!l)
+                        return -ENOMEM;
+                bs->leaves = l;
+                bs->leaves_alloc = n;
         }
+        bs->n_trees = 0;
+        bs->any_sink = false;
+        r = epoch_stats_snapshot(&w->open.stats, &saved);
+        if (r < 0)
+                return r;
         r = store_begin(w->store);
         for (size_t i = 0; r >= 0 && i < n; i++) {
                 prefetch_event(ev, i, n);
                 if (event_has_record(ev[i])) {
-                        r = store_one(w, ev[i], w->next_seq + (int64_t)k, &b, leaves[k]);
+                        r = store_one(w, ev[i], w->next_seq + (int64_t)k, &b, bs->leaves[k]);
                         k++;
                 }
+                bs->any_sink |= ev[i]->sink != NULL;
                 if (r >= 0)
                         r = epoch_stats_event(&w->open.stats, ev[i]);
         }
+        if (r >= 0)
+                r = epoch_stats_flush(&w->open.stats);
         if (r >= 0)
                 r = store_positions(w, ev, n);
         if (r >= 0) {
@@ -663,11 +707,10 @@ static int write_batch(struct writer *w, struct event **ev, size_t n) {
                                 drop_count(w->drops, d, took[d]);
         } else {
                 epoch_stats_clear(&saved);
-                batch_committed(w, ev, n, leaves);
+                batch_committed(w, ev, n, k);
                 metrics_batch_committed(ev, n, tm_mono_us() - t0);  /* ops (issue 9) */
                 metrics_drops_committed(took);
         }
-        free(leaves);
         buf_free(&b);
         return r;
 }
@@ -705,8 +748,14 @@ static void write_events(struct writer *w, struct event **ev, size_t n) {
                 }
                 i = k;
         }
-        for (i = 0; i < n; i++)
+        /* The events were last read before the commit: ask for the next ones early. */
+        for (i = 0; i < n; i++) {
+                if (i + 2 < n)
+                        prefetch(ev[i + 2]);
+                if (i + 1 < n && ev[i + 1]->mapped)  /* malloc's header, before the block */
+                        prefetch((const char *)ev[i + 1]->mapped - sizeof(size_t));
                 event_free(ev[i]);
+        }
 }
 
 void writer_set_rules(struct writer *w, struct rules_pack *p) {
@@ -841,6 +890,8 @@ void writer_free(struct writer *w) {
         queue_free(w->mq, event_free_cb);
         open_epoch_clear(&w->open);
         store_close(w->store);
+        free(w->bs.leaves);
+        free(w->bs.trees);
         free(w->chain);
         free(w);
 }

@@ -4,6 +4,7 @@
  * and freed on the writer thread, so nothing here keeps state beyond the object itself. */
 #include <errno.h>
 #include <malloc.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,7 +19,8 @@ struct event *event_new_recycled(struct recycle *rc, json *rec, int64_t received
                 json_free(rec);
                 return NULL;
         }
-        memset(e, 0, sizeof(*e));
+        /* pos_buf is written before it is read (event_set_posn). */
+        memset(e, 0, offsetof(struct event, pos_buf));
         e->received_us = received_us;
         e->rec = rec;
         e->rc = rc;
@@ -30,20 +32,48 @@ struct event *event_new(json *rec, int64_t received_us)
         return event_new_recycled(NULL, rec, received_us);
 }
 
-int event_set_pos(struct event *e, const char *source, const char *pos)
+static void pos_clear(struct event *e)
 {
-        char *s = strdup(source), *p = strdup(pos);
-
-        if (!s || !p) {
-                free(s);
-                free(p);
-                return -ENOMEM;
+        if (!e->pos_inline) {
+                free(e->pos_source);
+                free(e->pos);
         }
-        free(e->pos_source);
-        free(e->pos);
+        e->pos_source = e->pos = NULL;
+        e->pos_inline = false;
+}
+
+int event_set_posn(struct event *e, const char *source, size_t source_len, const char *pos,
+                   size_t pos_len)
+{
+        char *s, *p;
+
+        if (source_len + pos_len + 2 <= sizeof(e->pos_buf)) {
+                pos_clear(e);
+                s = e->pos_buf;
+                p = s + source_len + 1;
+                e->pos_inline = true;
+        } else {
+                s = malloc(source_len + 1);
+                p = malloc(pos_len + 1);
+                if (!s || !p) {
+                        free(s);
+                        free(p);
+                        return -ENOMEM;
+                }
+                pos_clear(e);
+        }
+        memcpy(s, source, source_len);
+        s[source_len] = '\0';
+        memcpy(p, pos, pos_len);
+        p[pos_len] = '\0';
         e->pos_source = s;
         e->pos = p;
         return 0;
+}
+
+int event_set_pos(struct event *e, const char *source, const char *pos)
+{
+        return event_set_posn(e, source, strlen(source), pos, strlen(pos));
 }
 
 void event_free(struct event *e)
@@ -51,10 +81,12 @@ void event_free(struct event *e)
         if (!e)
                 return;
         json_free(e->rec);
-        free(e->mapped);
+        if (e->mapped_rc)
+                recycle_put(e->mapped_rc, e->mapped);
+        else
+                free(e->mapped);
         free(e->drop_rule);
-        free(e->pos_source);
-        free(e->pos);
+        pos_clear(e);
         if (e->rc)
                 recycle_put(e->rc, e);
         else
@@ -69,12 +101,13 @@ size_t event_bytes(const void *item)
                    json_tree_bytes(e->rec);
 
         if (e->mapped)
-                n += malloc_usable_size(e->mapped);
+                n += e->mapped_rc ? recycle_block_size(e->mapped_rc)
+                                  : malloc_usable_size(e->mapped);
         if (e->drop_rule)
                 n += malloc_usable_size(e->drop_rule);
-        if (e->pos_source)
+        if (e->pos_source && !e->pos_inline)
                 n += malloc_usable_size(e->pos_source);
-        if (e->pos)
+        if (e->pos && !e->pos_inline)
                 n += malloc_usable_size(e->pos);
         return n;
 }

@@ -20,6 +20,10 @@ struct event_sink {
         void *ud;
 };
 
+/* Bytes of struct event's own storage for its position (pos_source and pos with their
+ * NULs): "kafka:TOPIC/PARTITION" and a decimal offset of up to 19 digits. */
+#define EVENT_POS_INLINE 104
+
 struct event {
         int64_t received_us;  /* receipt time, decides the epoch */
         json *rec;            /* owned: the gate record without "seq" (the writer adds it);
@@ -32,6 +36,11 @@ struct event {
          * rule dropped (rec NULL) still advances its source's position. */
         char *pos_source;     /* owned or NULL: "journald:NAME", "kafka:TOPIC/PARTITION" */
         char *pos;            /* owned or NULL: journal cursor, or Kafka offset in decimal */
+        /* Both point into pos_buf (not owned: event_free frees neither) when event_set_pos
+         * found room there (issue 12: no two mallocs per Kafka message on the collector's
+         * thread and two frees on the storing thread). Set pos_source/pos only through
+         * event_set_pos, or to malloc'd strings with pos_inline false (journald). */
+        bool pos_inline;
         const struct event_sink *sink; /* borrowed or NULL: told after the commit */
         uint64_t sink_token;
         char rules_pack[65];  /* hex SHA-256 of the rule pack that mapped the record, or "" */
@@ -41,9 +50,18 @@ struct event {
          * with neither rec nor mapped was dropped by a rule. The four members below say
          * what metrics read from the record once the tree is gone. */
         void *mapped;
+        /* The recycler mapped's block came from (core/recycle.h), given back to it by
+         * event_free on any thread; NULL: mapped is malloc'd (performance, issue 12: a
+         * block malloc'd on the mapper and freed on the storing thread went through the
+         * mapper's arena lock, bins and heap trimming every time). */
+        struct recycle *mapped_rc;
         char src_kind[16], src_transport[16];
         bool malformed, truncated;
         struct recycle *rc;   /* the recycler the struct came from (event_new_recycled), or NULL */
+        /* Last, so that creating an event zeroes only the members above (issue 12). Room
+         * for a Kafka source of a topic up to ~70 bytes and its offset; longer ones are
+         * malloc'd. An event is never copied by value (the pointers would dangle). */
+        char pos_buf[EVENT_POS_INLINE];
 };
 
 /* Does the event still carry a record (a tree or the mapper's bytes)? */
@@ -58,8 +76,13 @@ struct event *event_new(json *rec, int64_t received_us);
  * (performance, issue 12). rc NULL: event_new. */
 struct recycle;
 struct event *event_new_recycled(struct recycle *rc, json *rec, int64_t received_us);
-/* Sets pos_source and pos (copies). 0 or -ENOMEM. */
+/* Sets pos_source and pos (copies: into the event itself when both fit in
+ * EVENT_POS_INLINE bytes, else malloc'd; neither may point into e's own position). 0 or
+ * -ENOMEM (e unchanged). */
 int event_set_pos(struct event *e, const char *source, const char *pos);
+/* event_set_pos with the lengths known (no strlen; the bytes hold no NUL). */
+int event_set_posn(struct event *e, const char *source, size_t source_len, const char *pos,
+                   size_t pos_len);
 void event_free(struct event *e); /* accepts NULL; frees every owned member */
 void event_free_cb(void *e);      /* for queue_free */
 /* What an event holds in memory: the struct, its record tree (json_tree_bytes), its mapped

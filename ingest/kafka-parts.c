@@ -53,6 +53,7 @@ struct kafka_part *kafka_parts_get(struct kafka_parts *t, const char *topic, int
 {
         struct kafka_part *p;
         size_t i;
+        int n;
 
         if (t->last < t->n && part_is(t->v[t->last], topic, partition)) {
                 i = t->last;
@@ -67,8 +68,11 @@ struct kafka_part *kafka_parts_get(struct kafka_parts *t, const char *topic, int
         if (!p)
                 return NULL;
         p->topic = strdup(topic);
-        if (p->topic && asprintf(&p->source, "kafka:%s/%d", topic, (int)partition) < 0)
+        n = p->topic ? asprintf(&p->source, "kafka:%s/%d", topic, (int)partition) : -1;
+        if (n < 0)
                 p->source = NULL;
+        else
+                p->source_len = (size_t)n;
         if (!p->topic || !p->source) {
                 free(p->topic);
                 free(p);

@@ -112,6 +112,7 @@ struct kafka_part {
         char *topic;
         int32_t partition;
         char *source;               /* "kafka:TOPIC/PARTITION" */
+        size_t source_len;          /* strlen(source): set once, not per message */
         bool assigned;
         int64_t next;               /* first offset not yet pushed; -1: unknown */
         int64_t pushed;             /* highest offset pushed to the queue; -1: none */

@@ -1,8 +1,9 @@
 /* The syslog collector's stream connections: TCP and TLS (RFC 5425). A wakeup reads at
  * most INGEST_CONN_BUDGET bytes of a connection into the shared read buffer and frames them
  * in place; on a full queue every connection stops being read (the kernel's window pushes
- * back on the senders) until the queue's space fd fires, and the event and bytes that met
- * the full queue are kept and go first, so order is kept per connection. TLS handshakes run
+ * back on the senders) until the queue's space fd fires, and the events and bytes that met
+ * the full queue are kept and go first, so order is kept per connection. A connection's
+ * events go to the queue in batches (one lock per batch, issue 12). TLS handshakes run
  * non-blocking here; refused clients, timeouts and oversize frames are counted and logged.
  * At shutdown each connection is drained within a deadline and the rest counted. */
 #include <errno.h>
@@ -19,14 +20,49 @@
 
 /* ---- TCP connections ---- */
 
+/* Hands the events held by c to the queue, in order, under one lock. Returns 0 when all
+ * went (or the queue was closed: we are shutting down, they are counted), -EAGAIN when the
+ * queue was full: what it did not take stays held, first in line. */
+static int conn_push_held(struct conn *c)
+{
+        size_t taken = 0;
+
+        if (c->n_held == 0)
+                return 0;
+        if (queue_push_batch(c->s->q, (void *const *)c->held, c->n_held, &taken) < 0) {
+                for (size_t i = 0; i < c->n_held; i++)
+                        event_free(c->held[i]);
+                drop_count(c->s->drops, DROP_SHUTDOWN, c->n_held);
+                c->n_held = 0;
+                return 0;
+        }
+        if (taken < c->n_held) {
+                memmove(c->held, c->held + taken, (c->n_held - taken) * sizeof(c->held[0]));
+                c->n_held -= taken;
+                return -EAGAIN;
+        }
+        c->n_held = 0;
+        return 0;
+}
+
+/* One frame: its event is held, and the held events go to the queue once there are
+ * INGEST_PUSH_BATCH of them (the rest go when the read's frames are done: conn_feed,
+ * conn_flush). -EAGAIN stops the framer right after this frame when the queue is full. */
 static int conn_frame_cb(void *ud, const char *msg, size_t len, bool truncated)
 {
         struct conn *c = ud;
-        int r;
+        struct event *e;
+        int r = 0;
 
-        r = syslog_net_push(c->s, msg, len, truncated, c->l, c->peer, c->tls_id, c->read_us,
-                        &c->pending);
-        c->last_mono = tm_mono_us();
+        (void)syslog_net_build(c->s, msg, len, truncated, c->l, c->peer, c->tls_id,
+                               c->read_us, &e);
+        if (e)
+                c->held[c->n_held++] = e;
+        if (c->n_held == INGEST_PUSH_BATCH)
+                r = conn_push_held(c);
+        /* Only the TLS sweep reads it (idle timeout): no clock read per plain TCP frame. */
+        if (c->ssl)
+                c->last_mono = tm_mono_us();
         if (c->ssl && truncated) {
                 /* Stored truncated and flagged; the peer broke the frame limit: stop here
                  * (feed_some stops right after this frame). */
@@ -70,7 +106,9 @@ void syslog_conn_close(struct conn *c)
         if (c->next)
                 c->next->prev = c->prev;
         s->n_conns--;
-        event_free(c->pending);
+        for (size_t i = 0; i < c->n_held; i++)
+                event_free(c->held[i]);
+        c->n_held = 0;
         free(c->rest);
         syslog_framer_free(c->framer);
         free(c);
@@ -103,28 +141,23 @@ static int conn_feed(struct conn *c, size_t n)
 
         c->read_us = tm_now_us();
         fr = syslog_framer_feed_some(c->framer, s->rbuf, n, conn_frame_cb, c, &used);
+        /* The frames of this read that are still held go now (order: before any later read). */
+        if (fr != -EAGAIN && conn_push_held(c) == -EAGAIN)
+                fr = -EAGAIN;
         if (fr == -EAGAIN && !c->oversize && conn_keep_rest(c, s->rbuf + used, n - used) < 0)
                 drop_count(s->drops, DROP_OUT_OF_MEMORY, 1);
         return fr;
 }
 
-/* Pushes what the connection holds back: the pending event, the kept bytes, and the last
+/* Pushes what the connection holds back: the held events, the kept bytes, and the last
  * frame after end of stream. Returns 0 when everything went, -EAGAIN when the queue filled
  * again (state kept for the next try). */
 static int conn_flush(struct conn *c)
 {
         int r;
 
-        if (c->pending) {
-                r = queue_push(c->s->q, c->pending);
-                if (r == -EAGAIN)
-                        return r;
-                if (r < 0) {
-                        event_free(c->pending);
-                        drop_count(c->s->drops, DROP_SHUTDOWN, 1);
-                }
-                c->pending = NULL;
-        }
+        if (conn_push_held(c) == -EAGAIN)
+                return -EAGAIN;
         while (c->rest_len > 0) {
                 size_t used;
 
@@ -135,6 +168,8 @@ static int conn_flush(struct conn *c)
                 if (r == -EAGAIN)
                         return r;
         }
+        if (conn_push_held(c) == -EAGAIN)
+                return -EAGAIN;
         free(c->rest);
         c->rest = NULL;
         c->rest_off = 0;
@@ -142,6 +177,7 @@ static int conn_flush(struct conn *c)
                 c->finished = true;
                 if (syslog_framer_finish(c->framer, conn_frame_cb, c) == -EAGAIN)
                         return -EAGAIN;
+                return conn_push_held(c);
         }
         return 0;
 }
@@ -253,7 +289,7 @@ static int conn_cb(struct loop *loop, int fd, uint32_t events, void *ud)
         if (c->handshaking && conn_handshake(c) <= 0)
                 return 0;
         /* Held-back bytes must go before new ones: never read while paused. */
-        if (s->paused || c->pending || c->rest_len > 0) {
+        if (s->paused || c->n_held > 0 || c->rest_len > 0) {
                 loop_del(loop, fd);
                 c->registered = false;
                 return s->paused ? 0 : ingest_pause(s);
@@ -424,7 +460,7 @@ int syslog_tls_sweep_cb(struct loop *loop, void *ud)
                 }
                 int64_t idle = o->idle_timeout_us ? o->idle_timeout_us
                                                   : INGEST_TLS_IDLE_TIMEOUT_US;
-                if (!s->paused && !c->pending && c->rest_len == 0 &&
+                if (!s->paused && c->n_held == 0 && c->rest_len == 0 &&
                     now - c->last_mono > idle)
                         conn_refuse(c, "idle_timeout", syslog_framer_pending(c->framer)
                                     ? "a partial frame was discarded" : NULL);
@@ -443,11 +479,10 @@ void syslog_conn_count_left(struct conn *c)
 {
         struct drop_counters *d = c->s->drops;
 
-        if (c->pending) {
-                event_free(c->pending);
-                c->pending = NULL;
-                drop_count(d, DROP_SHUTDOWN, 1);
-        }
+        for (size_t i = 0; i < c->n_held; i++)
+                event_free(c->held[i]);
+        drop_count(d, DROP_SHUTDOWN, c->n_held);
+        c->n_held = 0;
         if (c->rest_len > 0)
                 (void)syslog_framer_feed(c->framer, c->rest + c->rest_off, c->rest_len,
                                          drain_count_cb, d);

@@ -77,9 +77,9 @@ const char *ingest_transport_name(enum ingest_transport t)
         return (unsigned)t < sizeof(names) / sizeof(names[0]) ? names[t] : "?";
 }
 
-int syslog_net_push(struct ingest_syslog *s, const char *msg, size_t len, bool truncated,
-                    struct listener *l, const char *peer, const json *tls_id,
-                    int64_t received_us, struct event **ret_held)
+int syslog_net_build(struct ingest_syslog *s, const char *msg, size_t len, bool truncated,
+                     struct listener *l, const char *peer, const json *tls_id,
+                     int64_t received_us, struct event **ret_e)
 {
         const char *transport = transport_name(l->transport);
         struct norm_source src = { .kind = "syslog", .transport = transport, .peer = peer };
@@ -87,22 +87,35 @@ int syslog_net_push(struct ingest_syslog *s, const char *msg, size_t len, bool t
         json *rec = NULL;
         int r;
 
+        *ret_e = NULL;
         /* ops (issue 9); the counter is looked up once per listener (issue 12). */
         if (!l->received)
                 l->received = metrics_received_counter("syslog", transport);
         metric_add(l->received, 1);
-        r = normalize_syslog_recycled(s->rec_rc, 2, msg, len, truncated, &src, received_us,
-                                      s->format, &rec);
+        r = normalize_syslog_recycled_tt(s->rec_rc, 2, &s->received_text, msg, len, truncated,
+                                         &src, received_us, s->format, &rec);
         /* The verified sender goes into the record: evidence of who sent it. */
         if (r >= 0 && tls_id && json_path_set(rec, "source.tls", json_clone(tls_id)) < 0) {
                 json_free(rec);
                 r = -ENOMEM;
         }
         e = r < 0 ? NULL : event_new_recycled(s->ev_rc, rec, received_us);
-        if (!e) {
+        if (!e)
                 drop_count(s->drops, DROP_OUT_OF_MEMORY, 1);
+        *ret_e = e;
+        return 0;
+}
+
+int syslog_net_push(struct ingest_syslog *s, const char *msg, size_t len, bool truncated,
+                    struct listener *l, const char *peer, const json *tls_id,
+                    int64_t received_us, struct event **ret_held)
+{
+        struct event *e;
+        int r;
+
+        (void)syslog_net_build(s, msg, len, truncated, l, peer, tls_id, received_us, &e);
+        if (!e)
                 return 0;
-        }
         r = queue_push(s->q, e);
         if (r == -EAGAIN) {
                 *ret_held = e;

@@ -47,23 +47,26 @@ static void put(json *rec, const char *key, json *v, int *r)
         *r = json_obj_set(rec, key, v);
 }
 
-/* put for a key known to be new and a literal: the record builder (issue 12: no lookup). */
-static void add(json *rec, const char *key, json *v, int *r)
+/* put for a key known to be new and a literal: the record builder (issue 12: no lookup,
+ * and no strlen per member: add() takes the literal's length from sizeof, and `"" key`
+ * refuses anything but a literal at compile time). */
+static void add_n(json *rec, const char *key, size_t key_len, json *v, int *r)
 {
         if (*r < 0 || !v) {
                 json_free(v);
                 *r = *r < 0 ? *r : -ENOMEM;
                 return;
         }
-        *r = json_obj_add_static(rec, key, v);
+        *r = json_obj_add_staticn(rec, key, key_len, v);
 }
+#define add(rec, key, v, r) add_n(rec, "" key, sizeof(key) - 1, v, r)
 
 static json *time_json(json *rec, int64_t us)
 {
         char t[TM_RFC3339_LEN];
 
         tm_format_rfc3339(us, t);
-        return json_new_strn_in(rec, t, strlen(t));
+        return json_new_strn_in(rec, t, TM_RFC3339_LEN - 1);  /* always that long */
 }
 
 static json *lit(json *rec, const char *s)

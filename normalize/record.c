@@ -270,6 +270,19 @@ static json *time_json(json *rec, int64_t us)
         return json_new_strn_valid_in(rec, t, strlen(t)); /* ASCII digits and signs */
 }
 
+/* The receipt time's text, formatted again only when it changed (see norm_time_text). */
+static json *received_json(json *rec, struct norm_time_text *tt, int64_t us)
+{
+        if (!tt)
+                return time_json(rec, us);
+        if (tt->len == 0 || tt->us != us) {
+                tm_format_rfc3339(us, tt->text);
+                tt->len = strlen(tt->text);
+                tt->us = us;
+        }
+        return json_new_strn_valid_in(rec, tt->text, tt->len);
+}
+
 /* Members in key order, so that the object needs no sorting when serialised. */
 static json *source_json(json *rec, const struct norm_source *src)
 {
@@ -302,12 +315,19 @@ static json *flags_json(json *rec, unsigned flags)
         return a;
 }
 
+/* Performance (issue 12): the by-value state (OpenSSL's SHA256_* functions, the same
+ * assembly as EVP) instead of hash_sha256, whose EVP_DigestInit_ex2 frees and allocates the
+ * provider's context on every call (~750 instructions and a malloc/free per message,
+ * callgrind on the loop thread). Same digest. */
 static json *sha_json(json *rec, const char *msg, size_t len)
 {
+        struct hash_sha256_state st;
         uint8_t h[HASH_LEN];
         char hex[HASH_HEX_LEN];
 
-        hash_sha256(msg, len, h);
+        hash_sha256_begin(&st);
+        hash_sha256_update(&st, msg, len);
+        hash_sha256_end(&st, h);
         return json_new_strn_valid_in(rec, hash_hex(h, HASH_LEN, hex), 2 * HASH_LEN);
 }
 
@@ -339,7 +359,8 @@ static void put_raw(json *rec, const struct syslog_msg *m, const char *msg, size
 /* Fills rec, its members in RFC 8785 key order (performance, issue 12: the record is then
  * serialised without sorting); takes m->sd (in rec's arena). */
 static int build(struct syslog_msg *m, const char *msg, size_t len, size_t body_len,
-                 const struct norm_source *src, int64_t received_us, json *rec)
+                 const struct norm_source *src, struct norm_time_text *tt, int64_t received_us,
+                 json *rec)
 {
         const struct body b = { msg, body_len, !(m->flags & 1u << SF_INVALID_UTF8) };
         const struct body *bp = &b;
@@ -361,7 +382,7 @@ static int build(struct syslog_msg *m, const char *msg, size_t len, size_t body_
         put(rec, "pid", pid_json(rec, m->procid), &r);
         put(rec, "procid", span_json(rec, bp, m->procid), &r);
         put_raw(rec, m, msg, len, body_len, &r);
-        put(rec, "received", time_json(rec, received_us), &r);
+        put(rec, "received", received_json(rec, tt, received_us), &r);
         put(rec, "rule", json_new_null(), &r);
         put(rec, "sd", m->sd, &r);
         m->sd = NULL;
@@ -369,7 +390,8 @@ static int build(struct syslog_msg *m, const char *msg, size_t len, size_t body_
             name_or_null(rec, m->pri >= 0 ? norm_severity_name(m->pri % 8) : NULL), &r);
         put(rec, "source", source_json(rec, src), &r);
         put(rec, "target", json_new_null(), &r);
-        put(rec, "time", time_json(rec, m->has_time ? m->time_us : received_us), &r);
+        put(rec, "time", m->has_time ? time_json(rec, m->time_us)
+                                     : received_json(rec, tt, received_us), &r);
         return r;
 }
 
@@ -383,6 +405,15 @@ int normalize_syslog(const char *msg, size_t len, bool truncated, const struct n
 int normalize_syslog_recycled(struct recycle *const *rc, size_t n_rc, const char *msg,
                               size_t len, bool truncated, const struct norm_source *src,
                               int64_t received_us, enum norm_format fmt, json **ret_rec)
+{
+        return normalize_syslog_recycled_tt(rc, n_rc, NULL, msg, len, truncated, src,
+                                            received_us, fmt, ret_rec);
+}
+
+int normalize_syslog_recycled_tt(struct recycle *const *rc, size_t n_rc,
+                                 struct norm_time_text *tt, const char *msg, size_t len,
+                                 bool truncated, const struct norm_source *src,
+                                 int64_t received_us, enum norm_format fmt, json **ret_rec)
 {
         struct syslog_msg m = { .format = "unknown", .pri = -1 };
         size_t body_len;
@@ -410,7 +441,7 @@ int normalize_syslog_recycled(struct recycle *const *rc, size_t n_rc, const char
         }
         r = parse(msg, body_len, received_us, fmt, &m);
         if (r >= 0)
-                r = build(&m, msg, len, body_len, src, received_us, rec);
+                r = build(&m, msg, len, body_len, src, tt, received_us, rec);
 out:
         json_free(m.sd);
         if (r < 0) {

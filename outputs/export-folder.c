@@ -1,44 +1,47 @@
-/* The folder export: one sealed epoch becomes DIR/chain=CHAIN/epoch=NNNNNNNNNN/ with
- * records.jsonl, tsc=ID/records.jsonl per criterion, manifest.sig and manifest.json, and the
- * reader that `gatelog verify --export` uses to walk such a tree back.
+/* The folder export, write side: one sealed epoch becomes DIR/chain=CHAIN/epoch=NNNNNNNNNN/
+ * with records.jsonl, tsc=ID/records.jsonl per criterion, manifest.sig and manifest.json
+ * (the reader that `gatelog verify --export` uses is export-folder-read.c).
  *
  * Load: one epoch per call, written once an hour by default; an epoch may hold millions of
- * records, so records are streamed through fixed 64 KiB buffers and never copied whole.
+ * records, so records are streamed through fixed buffers and never copied whole.
  * Guarantees: each file is written to a hidden temporary name in its final folder, fsync'd,
  * renamed over the final name, and the folder fsync'd, so a reader never sees a partial file;
- * manifest.json is renamed last, so a present manifest means every other file of the epoch
- * is complete. Re-exporting writes identical bytes over identical names. Issue 12: the writer
- * takes the records from a stream (export_epoch_foreach) in one pass that feeds records.jsonl
- * and every tsc file at once, so memory is one buffer per open file whatever the epoch's
- * size. The reader handles one epoch at a time: manifest, signature and token read whole,
- * record files mapped read-only (not NUL-terminated), unmapped before the next epoch. */
-#include <dirent.h>
+ * manifest.json is renamed last, after every other file and folder entry is durable, so a
+ * present manifest means every other file of the epoch is complete. Re-exporting writes
+ * identical bytes over identical names. Issue 12: the writer takes the records from a stream
+ * (export_epoch_foreach) in one pass that feeds records.jsonl and every tsc file at once, so
+ * memory is one buffer per open file whatever the epoch's size; the kernel is asked to start
+ * writing each file back as it grows (sync_file_range), and the files are fsync'd together
+ * at the end, so the disk works while the records are still being written instead of after. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "outputs/outputs.h"
+#include "outputs/export-folder-int.h"
 
-#define EXPORT_WBUF_LEN (64 * 1024)
+/* issue 12: 256 KiB per open file (records.jsonl and one per criterion: ~2 MiB for the
+ * default pack's criteria): a quarter of the write calls of 64 KiB. */
+#define EXPORT_WBUF_LEN (256 * 1024)
+/* issue 12: once this much of a file is written and not yet handed to writeback, ask the
+ * kernel to start writing it (SYNC_FILE_RANGE_WRITE does not wait), so that the final
+ * fsync finds little left to write. */
+#define EXPORT_KICK_BYTES ((off_t)8 * 1024 * 1024)
 #define EXPORT_DIR_MODE 0755
 #define EXPORT_FILE_MODE 0644
 
-static int fail(struct store_error *err, int r, const char *what, const char *path)
+int export_fail(struct store_error *err, int r, const char *what, const char *path)
 {
         if (err)
                 snprintf(err->msg, sizeof(err->msg), "%s %.200s: %s", what, path, strerror(-r));
         return r;
 }
 
-/* A chain or criterion name becomes a folder name: refuse what could leave the folder or
- * hide in it. */
-static bool export_name_ok(const char *s)
+bool export_name_ok(const char *s)
 {
         return s && s[0] && s[0] != '.' && !strchr(s, '/') && strlen(s) < NAME_MAX - 8;
 }
@@ -62,7 +65,7 @@ static int mkdir_p(const char *path, struct store_error *err)
         size_t n = strlen(path);
 
         if (n >= sizeof(p))
-                return fail(err, -ENAMETOOLONG, "path", path);
+                return export_fail(err, -ENAMETOOLONG, "path", path);
         memcpy(p, path, n + 1);
         for (char *c = p + 1;; c++) {
                 if (*c != '/' && *c != '\0')
@@ -77,7 +80,7 @@ static int mkdir_p(const char *path, struct store_error *err)
                                 *slash = '/';
                         }
                 } else if (errno != EEXIST) {
-                        return fail(err, -errno, "mkdir", p);
+                        return export_fail(err, -errno, "mkdir", p);
                 }
                 *c = saved;
                 if (saved == '\0')
@@ -90,6 +93,8 @@ static int mkdir_p(const char *path, struct store_error *err)
 struct wfile {
         int fd;
         size_t n;
+        off_t written;          /* bytes handed to write() so far */
+        off_t kicked;           /* of them, bytes whose writeback was started */
         char dir[PATH_MAX];
         char tmp[PATH_MAX];
         char final[PATH_MAX];
@@ -101,21 +106,23 @@ static int wfile_open(struct wfile *w, const char *dir, const char *name,
 {
         w->fd = -1;
         w->n = 0;
+        w->written = 0;
+        w->kicked = 0;
         if ((size_t)snprintf(w->dir, sizeof(w->dir), "%s", dir) >= sizeof(w->dir) ||
             (size_t)snprintf(w->final, sizeof(w->final), "%s/%s", dir, name) >=
                     sizeof(w->final) ||
             (size_t)snprintf(w->tmp, sizeof(w->tmp), "%s/.%s.XXXXXX", dir, name) >=
                     sizeof(w->tmp))
-                return fail(err, -ENAMETOOLONG, "path", dir);
+                return export_fail(err, -ENAMETOOLONG, "path", dir);
         w->fd = mkostemp(w->tmp, O_CLOEXEC);
         if (w->fd < 0)
-                return fail(err, -errno, "create", w->tmp);
+                return export_fail(err, -errno, "create", w->tmp);
         if (fchmod(w->fd, EXPORT_FILE_MODE) < 0) {
                 int r = -errno;
                 close(w->fd);
                 unlink(w->tmp);
                 w->fd = -1;
-                return fail(err, r, "chmod", w->tmp);
+                return export_fail(err, r, "chmod", w->tmp);
         }
         return 0;
 }
@@ -135,9 +142,33 @@ static int write_all(int fd, const char *p, size_t n)
         return 0;
 }
 
+/* Starts writeback of what was written since the last kick (all of it when force, else
+ * only once EXPORT_KICK_BYTES gathered). Advice only: the fsync at commit is what makes
+ * the file durable and reports errors, so a failure here is ignored. */
+static void wfile_kick(struct wfile *w, bool force)
+{
+        off_t len = w->written - w->kicked;
+
+        if (len <= 0 || (!force && len < EXPORT_KICK_BYTES))
+                return;
+        (void)sync_file_range(w->fd, w->kicked, len, SYNC_FILE_RANGE_WRITE);
+        w->kicked = w->written;
+}
+
+static int wfile_put(struct wfile *w, const char *p, size_t n)
+{
+        int r = write_all(w->fd, p, n);
+
+        if (r < 0)
+                return r;
+        w->written += (off_t)n;
+        wfile_kick(w, false);
+        return 0;
+}
+
 static int wfile_flush(struct wfile *w)
 {
-        int r = write_all(w->fd, w->buf, w->n);
+        int r = wfile_put(w, w->buf, w->n);
 
         w->n = 0;
         return r;
@@ -150,11 +181,11 @@ static int wfile_write(struct wfile *w, const void *p, size_t n, struct store_er
         if (w->n + n > sizeof(w->buf)) {
                 r = wfile_flush(w);
                 if (r < 0)
-                        return fail(err, r, "write", w->tmp);
+                        return export_fail(err, r, "write", w->tmp);
         }
         if (n > sizeof(w->buf)) {
-                r = write_all(w->fd, p, n);
-                return r < 0 ? fail(err, r, "write", w->tmp) : 0;
+                r = wfile_put(w, p, n);
+                return r < 0 ? export_fail(err, r, "write", w->tmp) : 0;
         }
         memcpy(w->buf + w->n, p, n);
         w->n += n;
@@ -178,15 +209,29 @@ static void wfile_abort(struct wfile *w)
         w->fd = -1;
 }
 
-/* Flush, fsync, rename over the final name, fsync the folder. The file is gone on failure. */
-static int wfile_commit(struct wfile *w, struct store_error *err)
+/* Commit, step 1: the rest of the buffer written and its writeback started (so that the
+ * files of one epoch go to the disk together, not one fsync after the other). */
+static int wfile_finish(struct wfile *w, struct store_error *err)
 {
         int r = wfile_flush(w);
 
-        if (r >= 0 && fsync(w->fd) < 0)
-                r = -errno;
         if (r < 0) {
-                fail(err, r, "write", w->tmp);
+                export_fail(err, r, "write", w->tmp);
+                wfile_abort(w);
+                return r;
+        }
+        wfile_kick(w, true);
+        return 0;
+}
+
+/* Commit, step 2: fsync, close, rename over the final name. The folder entry is made
+ * durable by the caller (one fsync_dir per folder, step 3). The file is gone on failure. */
+static int wfile_publish(struct wfile *w, struct store_error *err)
+{
+        int r = fsync(w->fd) < 0 ? -errno : 0;
+
+        if (r < 0) {
+                export_fail(err, r, "write", w->tmp);
                 wfile_abort(w);
                 return r;
         }
@@ -196,30 +241,52 @@ static int wfile_commit(struct wfile *w, struct store_error *err)
                 r = -errno;
         if (r < 0) {
                 unlink(w->tmp);
-                return fail(err, r, "rename", w->final);
+                return export_fail(err, r, "rename", w->final);
         }
-        r = fsync_dir(w->dir);
-        return r < 0 ? fail(err, r, "fsync", w->dir) : 0;
+        return 0;
 }
 
-/* A whole small file (manifest, signature) in one go. */
-static int write_small(const char *dir, const char *name, const void *p, size_t n,
-                       struct store_error *err)
+/* A whole small file (signature, token) written and its writeback started. */
+static int small_open(struct wfile **ret, const char *dir, const char *name, const void *p,
+                      size_t n, struct store_error *err)
 {
         struct wfile *w = malloc(sizeof(*w));
         int r;
 
+        *ret = NULL;
         if (!w)
                 return -ENOMEM;
         r = wfile_open(w, dir, name, err);
         if (r >= 0) {
-                r = write_all(w->fd, p, n);
+                r = wfile_put(w, p, n);
                 if (r < 0) {
-                        fail(err, r, "write", w->tmp);
+                        export_fail(err, r, "write", w->tmp);
                         wfile_abort(w);
                 } else {
-                        r = wfile_commit(w, err);
+                        wfile_kick(w, true);
                 }
+        }
+        if (r < 0) {
+                free(w);
+                return r;
+        }
+        *ret = w;
+        return 0;
+}
+
+/* A whole small file in one go: written, fsync'd, renamed, its folder fsync'd. */
+static int write_small(const char *dir, const char *name, const void *p, size_t n,
+                       struct store_error *err)
+{
+        struct wfile *w;
+        int r = small_open(&w, dir, name, p, n, err);
+
+        if (r >= 0)
+                r = wfile_publish(w, err);
+        if (r >= 0) {
+                r = fsync_dir(w->dir);
+                if (r < 0)
+                        export_fail(err, r, "fsync", w->dir);
         }
         free(w);
         return r;
@@ -326,7 +393,7 @@ static int tsc_open(struct epoch_writer *w, size_t at)
         w->tsc[at] = NULL;
         if ((size_t)snprintf(dir, sizeof(dir), "%s/tsc=%s", w->edir, w->ids.ids[at]) >=
             sizeof(dir))
-                return fail(w->err, -ENAMETOOLONG, "path", w->edir);
+                return export_fail(w->err, -ENAMETOOLONG, "path", w->edir);
         f = malloc(sizeof(*f));
         if (!f)
                 return -ENOMEM;
@@ -360,8 +427,58 @@ static int epoch_line_cb(void *ud, const struct export_record *rec)
         return r;
 }
 
-/* records.jsonl first, then the tsc files in id order (as before streaming). */
-static int write_lines(const char *edir, const struct export_epoch *e, struct store_error *err)
+/* The epoch's files but the manifest, made durable together: each written out and its
+ * writeback started (the disk takes them all at once), then fsync'd and renamed in the
+ * order records.jsonl, tsc files by id, manifest.sig, manifest.tsr, then each folder
+ * fsync'd once. Frees every wfile; a file not renamed is removed. */
+static int commit_files(struct epoch_writer *w, const struct export_epoch *e, int r)
+{
+        struct wfile *small[2] = { NULL, NULL };
+        /* After a failed realloc in tsc_open, ids holds one id more than tsc has slots. */
+        size_t n_tsc = w->ids.n < w->tsc_alloc ? w->ids.n : w->tsc_alloc;
+
+        if (r >= 0)
+                r = wfile_finish(w->all, w->err);
+        for (size_t i = 0; r >= 0 && i < w->ids.n; i++)
+                r = wfile_finish(w->tsc[i], w->err);
+        if (r >= 0)
+                r = small_open(&small[0], w->edir, "manifest.sig", e->sig, 64, w->err);
+        if (r >= 0 && e->tsr)  /* issue 10: the RFC 3161 token, before the manifest */
+                r = small_open(&small[1], w->edir, "manifest.tsr", e->tsr, e->tsr_len,
+                               w->err);
+        if (r >= 0)
+                r = wfile_publish(w->all, w->err);
+        wfile_abort(w->all);
+        for (size_t i = 0; i < n_tsc; i++) {
+                if (!w->tsc[i])
+                        continue;
+                if (r >= 0)
+                        r = wfile_publish(w->tsc[i], w->err);
+                wfile_abort(w->tsc[i]);
+        }
+        for (size_t i = 0; i < 2; i++) {
+                if (!small[i])
+                        continue;
+                if (r >= 0)
+                        r = wfile_publish(small[i], w->err);
+                wfile_abort(small[i]);
+                free(small[i]);
+        }
+        for (size_t i = 0; r >= 0 && i < w->ids.n; i++) {
+                r = fsync_dir(w->tsc[i]->dir);
+                if (r < 0)
+                        export_fail(w->err, r, "fsync", w->tsc[i]->dir);
+        }
+        if (r >= 0) {
+                r = fsync_dir(w->edir);
+                if (r < 0)
+                        export_fail(w->err, r, "fsync", w->edir);
+        }
+        return r;
+}
+
+/* The record files, signature and token (manifest.json is the caller's, last). */
+static int write_files(const char *edir, const struct export_epoch *e, struct store_error *err)
 {
         struct epoch_writer w = { .edir = edir, .err = err };
         int r;
@@ -375,21 +492,11 @@ static int write_lines(const char *edir, const struct export_epoch *e, struct st
                 return r;
         }
         r = export_epoch_foreach(e, epoch_line_cb, &w);
-        if (r >= 0)
-                r = wfile_commit(w.all, err);
-        else
-                wfile_abort(w.all);
-        for (size_t i = 0; i < w.ids.n; i++) {
-                if (!w.tsc || !w.tsc[i])
-                        continue;
-                if (r >= 0)
-                        r = wfile_commit(w.tsc[i], err);
-                else
-                        wfile_abort(w.tsc[i]);
-                free(w.tsc[i]);
-        }
+        r = commit_files(&w, e, r);
         if (r < 0 && err && !err->msg[0])
                 snprintf(err->msg, sizeof(err->msg), "%s", strerror(-r));
+        for (size_t i = 0; i < w.ids.n && i < w.tsc_alloc; i++)
+                free(w.tsc[i]);
         free(w.all);
         free(w.tsc);
         crit_ids_free(&w.ids);
@@ -409,397 +516,12 @@ int export_folder_write(const char *dir, const struct export_epoch *e, struct st
         }
         if ((size_t)snprintf(edir, sizeof(edir), "%s/chain=%s/epoch=%010lld", dir, e->chain,
                              (long long)e->epoch) >= sizeof(edir) - 2 * NAME_MAX)
-                return fail(err, -ENAMETOOLONG, "path", dir);
+                return export_fail(err, -ENAMETOOLONG, "path", dir);
         r = mkdir_p(edir, err);
         if (r >= 0)
-                r = write_lines(edir, e, err);
-        if (r >= 0)
-                r = write_small(edir, "manifest.sig", e->sig, 64, err);
-        if (r >= 0 && e->tsr)  /* issue 10: the RFC 3161 token, before the manifest */
-                r = write_small(edir, "manifest.tsr", e->tsr, e->tsr_len, err);
+                r = write_files(edir, e, err);
         if (r >= 0)
                 r = write_small(edir, "manifest.json", e->manifest ? e->manifest : "",
                                 e->manifest_len, err);
         return r;
-}
-
-/* ---- reading an export back ---- */
-
-/* Opens path for reading and fills *st; a directory is -EISDIR, another non-regular file
- * -EINVAL. The fd (owned by the caller), or -errno. */
-static int open_regular(const char *path, struct stat *st)
-{
-        int fd = open(path, O_RDONLY | O_CLOEXEC), r = 0;
-
-        if (fd < 0)
-                return -errno;
-        if (fstat(fd, st) < 0)
-                r = -errno;
-        else if (!S_ISREG(st->st_mode))
-                r = S_ISDIR(st->st_mode) ? -EISDIR : -EINVAL;
-        if (r < 0)
-                close(fd);
-        return r < 0 ? r : fd;
-}
-
-/* Reads a whole file (NUL-terminated copy). -ENOENT when absent. The size is taken from
- * fstat and the read goes on until EOF, so a file that grew meanwhile is still read whole. */
-static int read_whole(const char *path, char **ret, size_t *ret_len)
-{
-        struct stat st;
-        size_t len = 0, alloc;
-        char *p;
-        int fd = open_regular(path, &st), r = 0;
-
-        if (fd < 0)
-                return fd;
-        alloc = (size_t)st.st_size + 1;
-        p = malloc(alloc);
-        if (!p)
-                r = -ENOMEM;
-        while (r >= 0) {
-                ssize_t k;
-                if (len + 1 == alloc) {
-                        char *q = realloc(p, alloc * 2);
-                        if (!q) {
-                                r = -ENOMEM;
-                                break;
-                        }
-                        p = q;
-                        alloc *= 2;
-                }
-                k = read(fd, p + len, alloc - 1 - len);
-                if (k < 0 && errno != EINTR)
-                        r = -errno;
-                else if (k == 0)
-                        break;
-                else if (k > 0)
-                        len += (size_t)k;
-        }
-        close(fd);
-        if (r < 0) {
-                free(p);
-                return r;
-        }
-        p[len] = '\0';
-        *ret = p;
-        *ret_len = len;
-        return 0;
-}
-
-/* issue 12: a record file is mapped, not copied: `gatelog verify` hashes its lines where
- * they lie (the pages are the kernel's page cache, dropped under memory pressure, so a file
- * larger than memory still verifies). An empty file is "" (nothing mapped). -ENOENT when
- * absent. */
-static int map_whole(const char *path, char **ret, size_t *ret_len)
-{
-        struct stat st;
-        void *p;
-        int fd = open_regular(path, &st), r;
-
-        if (fd < 0)
-                return fd;
-        if (st.st_size == 0) {
-                close(fd);
-                *ret = (char *)"";
-                *ret_len = 0;
-                return 0;
-        }
-        p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
-        r = p == MAP_FAILED ? -errno : 0;
-        close(fd);
-        if (r < 0)
-                return r;
-        (void)madvise(p, (size_t)st.st_size, MADV_SEQUENTIAL);
-        *ret = p;
-        *ret_len = (size_t)st.st_size;
-        return 0;
-}
-
-static void unmap_whole(char *p, size_t len)
-{
-        if (p && len > 0)
-                munmap(p, len);
-}
-
-/* Loads dir/name with load (read_whole, or map_whole for the large record files) into
- * *ret, leaving NULL when absent; other errors fail. */
-static int load_opt(int (*load)(const char *, char **, size_t *), const char *dir,
-                    const char *name, char **ret, size_t *ret_len, struct store_error *err)
-{
-        char path[PATH_MAX];
-        int r;
-
-        *ret = NULL;
-        *ret_len = 0;
-        if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >= sizeof(path))
-                return fail(err, -ENAMETOOLONG, "path", dir);
-        r = load(path, ret, ret_len);
-        if (r == -ENOENT)
-                return 0;
-        return r < 0 ? fail(err, r, "read", path) : 0;
-}
-
-struct dir_entry {
-        int64_t num;
-        char *name;
-};
-
-static int cmp_entry(const void *a, const void *b)
-{
-        const struct dir_entry *x = a, *y = b;
-
-        if (x->num != y->num)
-                return x->num < y->num ? -1 : 1;
-        return strcmp(x->name, y->name);
-}
-
-static void entries_free(struct dir_entry *v, size_t n)
-{
-        for (size_t i = 0; i < n; i++)
-                free(v[i].name);
-        free(v);
-}
-
-/* The folders in dir named PREFIX..., sorted (by number after the prefix when numeric,
- * which then must be all digits). */
-static int list_dirs(const char *dir, const char *prefix, bool numeric, struct dir_entry **ret,
-                     size_t *ret_n, struct store_error *err)
-{
-        size_t plen = strlen(prefix), n = 0, alloc = 0;
-        struct dir_entry *v = NULL;
-        struct dirent *de;
-        DIR *d = opendir(dir);
-        int r = 0;
-
-        if (!d)
-                return fail(err, -errno, "open", dir);
-        while ((de = readdir(d))) {
-                const char *rest = de->d_name + plen;
-                int64_t num = 0;
-                if (strncmp(de->d_name, prefix, plen) != 0 || !*rest)
-                        continue;
-                if (numeric) {
-                        if (strspn(rest, "0123456789") != strlen(rest) || strlen(rest) > 18)
-                                continue;
-                        num = strtoll(rest, NULL, 10);
-                }
-                if (n == alloc) {
-                        struct dir_entry *p = realloc(v, (alloc = alloc ? alloc * 2 : 64) *
-                                                                 sizeof(*p));
-                        if (!p) {
-                                r = -ENOMEM;
-                                break;
-                        }
-                        v = p;
-                }
-                v[n].num = num;
-                v[n].name = strdup(de->d_name);
-                if (!v[n].name) {
-                        r = -ENOMEM;
-                        break;
-                }
-                n++;
-        }
-        closedir(d);
-        if (r < 0) {
-                entries_free(v, n);
-                return fail(err, r, "list", dir);
-        }
-        if (n > 0)
-                qsort(v, n, sizeof(*v), cmp_entry);
-        *ret = v;
-        *ret_n = n;
-        return 0;
-}
-
-/* issue 12: opens dir/name for reading (the caller reads it through a buffer); *ret_fd -1
- * when absent, other errors fail. */
-static int open_opt(const char *dir, const char *name, int *ret_fd, struct store_error *err)
-{
-        char path[PATH_MAX];
-        struct stat st;
-        int fd;
-
-        *ret_fd = -1;
-        if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >= sizeof(path))
-                return fail(err, -ENAMETOOLONG, "path", dir);
-        fd = open_regular(path, &st);
-        if (fd == -ENOENT)
-                return 0;
-        if (fd < 0)
-                return fail(err, fd, "read", path);
-        *ret_fd = fd;
-        return 0;
-}
-
-struct tsc_set {
-        size_t n;
-        char **ids;
-        char **data;
-        size_t *len;
-        int *fd;        /* issue 12: when read by descriptor, else -1 */
-};
-
-static void tsc_set_free(struct tsc_set *t)
-{
-        for (size_t i = 0; i < t->n; i++) {
-                free(t->ids[i]);
-                unmap_whole(t->data[i], t->len[i]);
-                if (t->fd && t->fd[i] >= 0)
-                        close(t->fd[i]);
-        }
-        free(t->ids);
-        free(t->data);
-        free(t->len);
-        free(t->fd);
-}
-
-static int read_tsc(const char *edir, bool fds, struct tsc_set *t, struct store_error *err)
-{
-        struct dir_entry *v = NULL;
-        char dir[PATH_MAX];
-        size_t n = 0;
-        int r = list_dirs(edir, "tsc=", false, &v, &n, err);
-
-        if (r < 0)
-                return r;
-        t->ids = calloc(n + 1, sizeof(*t->ids));
-        t->data = calloc(n + 1, sizeof(*t->data));
-        t->len = calloc(n + 1, sizeof(*t->len));
-        t->fd = malloc((n + 1) * sizeof(*t->fd));
-        if (!t->ids || !t->data || !t->len || !t->fd)
-                r = -ENOMEM;
-        for (size_t i = 0; r >= 0 && i < n; i++)
-                t->fd[i] = -1;
-        for (size_t i = 0; r >= 0 && i < n; i++) {
-                t->ids[i] = v[i].name;
-                v[i].name = NULL;
-                t->n++;
-                if ((size_t)snprintf(dir, sizeof(dir), "%s/%s", edir, t->ids[i]) >=
-                    sizeof(dir))
-                        r = fail(err, -ENAMETOOLONG, "path", edir);
-                else if (fds)
-                        r = open_opt(dir, "records.jsonl", &t->fd[i], err);
-                else
-                        r = load_opt(map_whole, dir, "records.jsonl", &t->data[i], &t->len[i], err);
-        }
-        /* Hand out the ids without their "tsc=" prefix. */
-        for (size_t i = 0; r >= 0 && i < t->n; i++)
-                memmove(t->ids[i], t->ids[i] + 4, strlen(t->ids[i] + 4) + 1);
-        entries_free(v, n);
-        return r;
-}
-
-static int read_epoch(const char *cdir, const char *name, bool fds,
-                      int (*cb)(void *ud, const struct export_read_epoch *e), void *ud,
-                      struct store_error *err)
-{
-        char edir[PATH_MAX], *manifest = NULL, *sig = NULL, *records = NULL, *tsr = NULL;
-        struct export_read_epoch e = { .path = edir, .by_fd = fds, .records_fd = -1 };
-        struct tsc_set t = { 0 };
-        int r;
-
-        if ((size_t)snprintf(edir, sizeof(edir), "%s/%s", cdir, name) >= sizeof(edir))
-                return fail(err, -ENAMETOOLONG, "path", cdir);
-        r = load_opt(read_whole, edir, "manifest.json", &manifest, &e.manifest_len, err);
-        if (r >= 0)
-                r = load_opt(read_whole, edir, "manifest.sig", &sig, &e.sig_len, err);
-        if (r >= 0 && fds)
-                r = open_opt(edir, "records.jsonl", &e.records_fd, err);
-        else if (r >= 0)
-                r = load_opt(map_whole, edir, "records.jsonl", &records, &e.records_len, err);
-        if (r >= 0)
-                r = read_tsc(edir, fds, &t, err);
-        if (r >= 0)  /* issue 10 */
-                r = load_opt(read_whole, edir, "manifest.tsr", &tsr, &e.tsr_len, err);
-        if (r >= 0) {
-                e.manifest = manifest;
-                e.sig = (const uint8_t *)sig;
-                e.tsr = (const uint8_t *)tsr;
-                e.records = records;
-                e.n_tsc = t.n;
-                e.tsc_ids = (const char *const *)t.ids;
-                e.tsc_data = (const char *const *)t.data;
-                e.tsc_len = t.len;
-                e.tsc_fd = t.fd;
-                r = cb(ud, &e);
-        }
-        tsc_set_free(&t);
-        if (e.records_fd >= 0)
-                close(e.records_fd);
-        free(manifest);
-        free(sig);
-        unmap_whole(records, e.records_len);
-        free(tsr);
-        return r;
-}
-
-/* The chain folder: the named one, or the only one present. */
-static int find_chain(const char *dir, const char *chain, char *out, size_t out_len,
-                      struct store_error *err)
-{
-        struct dir_entry *v = NULL;
-        struct stat st;
-        size_t n = 0;
-        int r;
-
-        if (chain) {
-                if (!export_name_ok(chain)) {
-                        if (err)
-                                snprintf(err->msg, sizeof(err->msg), "invalid chain name");
-                        return -EINVAL;
-                }
-                snprintf(out, out_len, "%s/chain=%s", dir, chain);
-                return stat(out, &st) < 0 ? fail(err, -errno, "open", out) : 0;
-        }
-        r = list_dirs(dir, "chain=", false, &v, &n, err);
-        if (r < 0)
-                return r;
-        if (n != 1) {
-                if (err)
-                        snprintf(err->msg, sizeof(err->msg), "%.200s: %s", dir,
-                                 n ? "several chain=* folders; name one"
-                                   : "no chain=* folder");
-                entries_free(v, n);
-                return n ? -EINVAL : -ENOENT;
-        }
-        snprintf(out, out_len, "%s/%s", dir, v[0].name);
-        entries_free(v, n);
-        return 0;
-}
-
-static int folder_read(const char *dir, const char *chain, bool fds,
-                       int (*cb)(void *ud, const struct export_read_epoch *e), void *ud,
-                       struct store_error *err)
-{
-        char cdir[PATH_MAX];
-        struct dir_entry *v = NULL;
-        size_t n = 0;
-        int r;
-
-        if (strlen(dir) > PATH_MAX - 2 * NAME_MAX)
-                return fail(err, -ENAMETOOLONG, "path", dir);
-        r = find_chain(dir, chain, cdir, sizeof(cdir), err);
-        if (r < 0)
-                return r;
-        r = list_dirs(cdir, "epoch=", true, &v, &n, err);
-        for (size_t i = 0; r >= 0 && i < n; i++)
-                r = read_epoch(cdir, v[i].name, fds, cb, ud, err);
-        entries_free(v, n);
-        return r < 0 ? r : 0;
-}
-
-int export_folder_read(const char *dir, const char *chain,
-                       int (*cb)(void *ud, const struct export_read_epoch *e), void *ud,
-                       struct store_error *err)
-{
-        return folder_read(dir, chain, false, cb, ud, err);
-}
-
-int export_folder_read_fds(const char *dir, const char *chain,
-                           int (*cb)(void *ud, const struct export_read_epoch *e), void *ud,
-                           struct store_error *err)
-{
-        return folder_read(dir, chain, true, cb, ud, err);
 }

@@ -39,6 +39,17 @@
  * holds their right edges and the inner pages of a database of tens of millions of
  * records, while staying small beside the daemon's 64 MiB budget. Negative: KiB. */
 #define STORE_CACHE_KIB 8192
+/* The read-write connections' (the writer's and the exporter's) page cache. Schema 2 appends
+ * at the right edges of a few B-trees (records by seq, batches, criteria_index, epochs), so
+ * a batch touches a few dozen pages; a larger cache only means that each new page SQLite
+ * zeroes and fills comes from memory that left the CPU's caches long ago. 1 MiB instead of
+ * 8 MiB cut the storing thread's CPU per record by ~7 % (issue 12, docs/PERFORMANCE.md:
+ * bench/store-insert and the daemon, paired) and keeps ~7 MiB out of the daemon's RSS. A
+ * batch that dirties more than this (large records) spills pages to the WAL before its
+ * commit: correct, only slower. */
+#define STORE_WRITE_CACHE_KIB 1024
+#define CACHE_KIB_STR_(x) #x
+#define CACHE_KIB_STR(x) CACHE_KIB_STR_(x)
 /* The WAL file is truncated back to this size when SQLite restarts it after a complete
  * checkpoint, so one burst does not leave a large file behind. */
 #define STORE_WAL_LIMIT_BYTES 67108864 /* 64 MiB; a literal: it is pasted into the PRAGMA */
@@ -357,8 +368,17 @@ static int open_init_schema(struct store *s)
                 goto fail;
         bool v1 = false;
         r = open_check_schema(s, &v1);
-        if (r >= 0 && v1)
-                r = store_migrate_v1(s);
+        if (r >= 0 && v1) {
+                /* The migration rewrites the whole file in one transaction: it keeps the
+                 * cache it was measured with, the appends after it the small one. */
+                rc = sqlite3_exec(s->db, "PRAGMA cache_size = -" CACHE_KIB_STR(STORE_CACHE_KIB),
+                                  NULL, NULL, NULL);
+                r = rc == SQLITE_OK ? store_migrate_v1(s) : store_rc(s, rc);
+                rc = sqlite3_exec(s->db, "PRAGMA cache_size = -"
+                                  CACHE_KIB_STR(STORE_WRITE_CACHE_KIB), NULL, NULL, NULL);
+                if (r >= 0 && rc != SQLITE_OK)
+                        r = store_rc(s, rc);
+        }
         if (r >= 0) {  /* issue 10: tables added since schema 1, only in our own databases */
                 st = store_st(s, ST_TS_CREATE, &r);
                 if (st)
@@ -383,7 +403,7 @@ static int open_pragmas(struct store *s, enum store_mode mode)
                                                  : "PRAGMA page_size = " STR(STORE_PAGE_SIZE) ";"
                                                    "PRAGMA journal_mode = WAL;"
                                                    "PRAGMA synchronous = FULL;"
-                                                   "PRAGMA cache_size = -" STR(STORE_CACHE_KIB) ";"
+                                                   "PRAGMA cache_size = -" STR(STORE_WRITE_CACHE_KIB) ";"
                                                    "PRAGMA journal_size_limit = "
                                                    STR(STORE_WAL_LIMIT_BYTES) ";";
 #undef STR

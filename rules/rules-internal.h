@@ -159,8 +159,12 @@ struct rules_pack {
         char hash[HASH_HEX_LEN];
 };
 
-/* rules-match.c */
+/* rules-index.c */
 int rules_index_build(struct rules_pack *p);
+/* The index entry of d for value (a C string; NULL: none), or NULL. */
+const struct index_entry *rules_index_find(const struct index_dim *d, const char *value);
+
+/* rules-match.c */
 void rules_cond_free(struct cond *c);
 /* A record member as text for matching: strings as they are, integers and numbers in
  * decimal, booleans as true/false. NULL for null, objects, arrays and absent members.

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -46,6 +47,59 @@ static void test_event_bytes(void **state)
         event_free(b);
 }
 
+/* event_set_pos[n] (issue 12): a position that fits lives in the event itself, a longer one
+ * is malloc'd; either way the strings read back whole, a second set replaces the first
+ * (inline <-> heap, checked for leaks and double frees under ASan), event_bytes counts
+ * only the heap copies, and journald's way (malloc'd strings set directly) is still freed. */
+static void test_event_pos(void **state)
+{
+        char long_src[300], long_pos[200];
+        struct event *e = event_new(NULL, 1);
+        size_t bare;
+
+        assert_non_null(e);
+        bare = event_bytes(e);
+        assert_int_equal(event_set_pos(e, "kafka:t/0", "12"), 0);
+        assert_string_equal(e->pos_source, "kafka:t/0");
+        assert_string_equal(e->pos, "12");
+        assert_true(e->pos_inline);
+        assert_true(event_bytes(e) == bare);
+        /* Exactly full: source, its NUL, pos, its NUL. */
+        memset(long_src, 's', sizeof(long_src));
+        memset(long_pos, '9', sizeof(long_pos));
+        long_src[EVENT_POS_INLINE - 4] = '\0';
+        assert_int_equal(event_set_posn(e, long_src, EVENT_POS_INLINE - 4, "123", 2), 0);
+        assert_true(e->pos_inline);
+        assert_int_equal(strlen(e->pos_source), EVENT_POS_INLINE - 4);
+        assert_string_equal(e->pos, "12");
+        /* One byte more: heap. */
+        assert_int_equal(event_set_posn(e, long_src, EVENT_POS_INLINE - 4, "123", 3), 0);
+        assert_false(e->pos_inline);
+        assert_string_equal(e->pos, "123");
+        assert_true(event_bytes(e) > bare);
+        /* heap -> heap, then heap -> inline */
+        memset(long_src, 's', sizeof(long_src));
+        long_src[sizeof(long_src) - 1] = '\0';
+        long_pos[sizeof(long_pos) - 1] = '\0';
+        assert_int_equal(event_set_pos(e, long_src, long_pos), 0);
+        assert_false(e->pos_inline);
+        assert_int_equal(strlen(e->pos_source), sizeof(long_src) - 1);
+        assert_int_equal(strlen(e->pos), sizeof(long_pos) - 1);
+        assert_int_equal(event_set_posn(e, "kafka:x/1", 9, "-5", 2), 0);
+        assert_true(e->pos_inline);
+        assert_string_equal(e->pos_source, "kafka:x/1");
+        assert_string_equal(e->pos, "-5");
+        assert_true(event_bytes(e) == bare);
+        event_free(e);
+        /* journald sets malloc'd strings itself */
+        e = event_new(NULL, 1);
+        assert_non_null(e);
+        e->pos_source = strdup("journald:j");
+        e->pos = strdup("s=1;i=2");
+        assert_false(e->pos_inline);
+        event_free(e);
+}
+
 static void test_drops(void **state)
 {
         struct drop_counters d;
@@ -79,6 +133,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_event),
                 cmocka_unit_test(test_event_bytes),
+                cmocka_unit_test(test_event_pos),
                 cmocka_unit_test(test_drops),
         };
 

@@ -784,13 +784,81 @@ static void test_recycled(void **state)
         recycle_release(rc[1]);
 }
 
+/* One record through normalize_syslog, one through normalize_syslog_recycled_tt with the
+ * receipt time's text kept in *tt: the same canonical bytes. */
+static void expect_same_with_tt(struct recycle *const *rc, struct norm_time_text *tt,
+                                const char *in, size_t n, bool trunc, int64_t rcv,
+                                enum norm_format fmt)
+{
+        struct buf a = BUF_INIT, b = BUF_INIT;
+        json *x = NULL, *y = NULL;
+
+        assert_int_equal(normalize_syslog(in, n, trunc, &src_stdin, rcv, fmt, &x), 0);
+        assert_int_equal(normalize_syslog_recycled_tt(rc, 2, tt, in, n, trunc, &src_stdin, rcv,
+                                                      fmt, &y), 0);
+        assert_int_equal(json_canon(x, &a), 0);
+        assert_int_equal(json_canon(y, &b), 0);
+        assert_int_equal(a.len, b.len);
+        assert_memory_equal(a.data, b.data, a.len);
+        json_free(x);
+        json_free(y);
+        buf_free(&a);
+        buf_free(&b);
+}
+
+/* The kept receipt-time text (performance, issue 12: the frames of one read share their
+ * receipt time) gives the same records: every table case and random messages, with the
+ * receipt time repeated (the text reused, also for "time" of records without a timestamp)
+ * and changed (formatted again, also back to an earlier value), through one kept text. */
+static void test_received_text(void **state)
+{
+        uint64_t rng = UINT64_C(0x9E3779B97F4A7C15);
+        struct norm_time_text tt = { 0 };
+        struct recycle *rc[2];
+        unsigned char in[512];
+        int64_t rcv = parse_time(RCV_DEFAULT);
+
+        (void)state;
+        assert_int_equal(recycle_new(2560, 16, &rc[0]), 0);
+        assert_int_equal(recycle_new(3584, 16, &rc[1]), 0);
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                const struct tcase *c = &cases[i];
+                int64_t r = parse_time(c->received ? c->received : RCV_DEFAULT);
+
+                for (int k = 0; k < 2; k++)
+                        expect_same_with_tt(rc, &tt, c->in, c->len ? c->len : strlen(c->in),
+                                            c->truncated, r, c->fmt);
+        }
+        for (int i = 0; i < 3000; i++) {
+                size_t n = random_message(&rng, in, sizeof(in));
+
+                switch (rng_next(&rng) % 4) {
+                case 0: /* a new read */
+                        rcv = (int64_t)(rng_next(&rng) % (UINT64_C(4102444800) * 1000000));
+                        break;
+                case 1: /* back to the default */
+                        rcv = parse_time(RCV_DEFAULT);
+                        break;
+                default: /* more frames of the same read */
+                        break;
+                }
+                expect_same_with_tt(rc, &tt, (const char *)in, n, rng_next(&rng) % 8 == 0, rcv,
+                                    (enum norm_format)(rng_next(&rng) % 3));
+        }
+        /* A record without a timestamp: "time" is the receipt time, from the kept text. */
+        expect_same_with_tt(rc, &tt, "<13>1 - h a - - - m", 19, false, rcv, NORM_AUTO);
+        expect_same_with_tt(rc, &tt, "<13>1 - h a - - - m", 19, false, rcv + 1, NORM_AUTO);
+        recycle_release(rc[0]);
+        recycle_release(rc[1]);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_table),  cmocka_unit_test(test_source),
                 cmocka_unit_test(test_names),  cmocka_unit_test(test_base64),
                 cmocka_unit_test(test_random), cmocka_unit_test(test_recycled),
-                cmocka_unit_test(test_rfc3339_model),
+                cmocka_unit_test(test_rfc3339_model), cmocka_unit_test(test_received_text),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,176 @@
+/* The rule pack's index and what a pack prepares once at load (rules_index_build), and the
+ * index lookup rules_apply makes per record (rules_index_find).
+ *
+ * Why an index: a record tries only the rules its `app` and `source.kind` can satisfy. A
+ * rule whose top-level match requires one of those fields to equal some values is listed
+ * under each value; the others are wildcards, tried for every record. Candidates are then
+ * merged in pack order (rules-match.c), so the index changes which rules are tried, never
+ * which one wins. Split from rules-match.c (issue 12 hygiene): built once per pack here,
+ * used per record there. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rules/rules-internal.h"
+/* Backtracking steps one regex may take on one value: ample for log lines (a linear
+ * pattern over 64 KiB takes well under this), and a bound for a pathological one. */
+#define RULES_MATCH_LIMIT 1000000u
+
+/* ---- Index ---- */
+
+static const char *const index_paths[RULES_INDEX_DIMS] = { "app", "source.kind" };
+
+static int entry_cmp(const void *a, const void *b)
+{
+        return strcmp(((const struct index_entry *)a)->value,
+                      ((const struct index_entry *)b)->value);
+}
+
+static int idx_push(size_t **arr, size_t *n, size_t v)
+{
+        size_t *na;
+
+        /* Rules are added in ascending order; the same rule may list a value twice. */
+        if (*n && (*arr)[*n - 1] == v)
+                return 0;
+        na = realloc(*arr, (*n + 1) * sizeof(*na));
+        if (!na)
+                return -ENOMEM;
+        na[(*n)++] = v;
+        *arr = na;
+        return 0;
+}
+
+static int idx_add(struct index_dim *d, const char *value, size_t rule)
+{
+        struct index_entry *e = NULL;
+
+        for (size_t i = 0; i < d->n_entries; i++)
+                if (!strcmp(d->entries[i].value, value)) {
+                        e = &d->entries[i];
+                        break;
+                }
+        if (!e) {
+                struct index_entry *ne = realloc(d->entries, (d->n_entries + 1) * sizeof(*ne));
+
+                if (!ne)
+                        return -ENOMEM;
+                d->entries = ne;
+                e = &ne[d->n_entries++];
+                memset(e, 0, sizeof(*e));
+                e->value = value;
+        }
+        return idx_push(&e->rules, &e->n_rules, rule);
+}
+
+/* The top-level equality condition of a rule on path, or NULL; *ret_kid: its index. */
+static const struct cond *rule_eq_on(const struct rule *rl, const char *path, size_t *ret_kid)
+{
+        for (size_t i = 0; i < rl->match.n_kids; i++) {
+                const struct cond *c = &rl->match.kids[i];
+
+                if (c->op == OP_EQ && !strcmp(c->path, path)) {
+                        *ret_kid = i;
+                        return c;
+                }
+        }
+        return NULL;
+}
+
+/* Are all of an equality's values free of NUL (so the index's strcmp decides as it does)? */
+static bool eq_plain(const struct cond *c)
+{
+        for (size_t k = 0; k < c->n_strs; k++)
+                if (strlen(c->strs[k]) != c->lens[k])
+                        return false;
+        return true;
+}
+
+/* Gives each distinct path of c's field conditions an id (the first RULES_PATH_CACHE). */
+static void paths_number(struct rules_pack *p, struct cond *c)
+{
+        c->path_id = -1;
+        if (c->path) {
+                size_t i;
+
+                for (i = 0; i < p->n_paths && strcmp(p->paths[i], c->path); i++)
+                        ;
+                if (i == p->n_paths && p->n_paths < RULES_PATH_CACHE) {
+                        if (json_path_split(c->path, &p->path_split[i]) == 0)
+                                p->path_split_ok |= (uint64_t)1 << i;
+                        p->paths[p->n_paths++] = c->path;
+                }
+                if (i < p->n_paths)
+                        c->path_id = (int)i;
+        }
+        for (size_t k = 0; k < c->n_kids; k++)
+                paths_number(p, &c->kids[k]);
+}
+
+/* What rules_apply can do per record without checking again (performance, issue 12): set
+ * paths split, template text and defaults known valid UTF-8, the rule's id too. */
+static void rule_prepare(struct rule *rl)
+{
+        rl->id_valid = rl->id && json_utf8_valid(rl->id, strlen(rl->id));
+        for (size_t i = 0; i < rl->n_sets; i++) {
+                struct set_item *si = &rl->sets[i];
+
+                si->split_ok = json_path_split(si->path, &si->split) == 0;
+                for (size_t a = 0; a < si->n_t; a++)
+                        for (size_t k = 0; k < si->t[a].n_parts; k++) {
+                                struct tpart *tp = &si->t[a].parts[k];
+
+                                tp->text_valid = tp->kind == TP_TEXT && tp->text &&
+                                                 json_utf8_valid(tp->text, tp->len);
+                                tp->dflt_valid = tp->dflt &&
+                                                 json_utf8_valid(tp->dflt, strlen(tp->dflt));
+                        }
+        }
+}
+
+int rules_index_build(struct rules_pack *p)
+{
+        p->mctx = pcre2_match_context_create(NULL);
+        if (!p->mctx)
+                return -ENOMEM;
+        pcre2_set_match_limit(p->mctx, RULES_MATCH_LIMIT);
+        for (int d = 0; d < RULES_INDEX_DIMS; d++)
+                p->dim_split_ok[d] = json_path_split(index_paths[d], &p->dim_split[d]) == 0;
+        for (size_t i = 0; i < p->n_rules; i++) {
+                const struct cond *c = NULL;
+                size_t kid = 0;
+                int d, r = 0;
+
+                paths_number(p, &p->rules[i].match);
+                rule_prepare(&p->rules[i]);
+                for (d = 0; d < RULES_INDEX_DIMS && !c; d++)
+                        c = rule_eq_on(&p->rules[i], index_paths[d], &kid);
+                /* The index compares C strings: a value with a NUL in it is listed under
+                 * its prefix, so such a condition is still evaluated. */
+                p->rules[i].idx_dim = c && eq_plain(c) ? d - 1 : -1;
+                p->rules[i].idx_kid = kid;
+                if (!c) {
+                        r = idx_push(&p->wild, &p->n_wild, i);
+                } else {
+                        p->dims[d - 1].path = index_paths[d - 1];
+                        for (size_t k = 0; r == 0 && k < c->n_strs; k++)
+                                r = idx_add(&p->dims[d - 1], c->strs[k], i);
+                }
+                if (r < 0)
+                        return r;
+        }
+        for (int d = 0; d < RULES_INDEX_DIMS; d++)
+                if (p->dims[d].n_entries)
+                        qsort(p->dims[d].entries, p->dims[d].n_entries,
+                              sizeof(struct index_entry), entry_cmp);
+        return 0;
+}
+
+const struct index_entry *rules_index_find(const struct index_dim *d, const char *value)
+{
+        struct index_entry key = { .value = value };
+
+        if (!value || !d->n_entries)
+                return NULL;
+        return bsearch(&key, d->entries, d->n_entries, sizeof(key), entry_cmp);
+}
