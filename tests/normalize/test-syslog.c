@@ -719,6 +719,17 @@ static void test_rfc3339_model(void **state)
         }
 }
 
+/* x and y have the same canonical bytes (a and b are the caller's, reset here). */
+static void expect_same_canon(const json *x, const json *y, struct buf *a, struct buf *b)
+{
+        buf_reset(a);
+        buf_reset(b);
+        assert_int_equal(json_canon(x, a), 0);
+        assert_int_equal(json_canon(y, b), 0);
+        assert_int_equal(a->len, b->len);
+        assert_memory_equal(a->data, b->data, a->len);
+}
+
 /* One record, built by normalize_syslog and by normalize_syslog_recycled; then grown as the
  * rules grow it (past the recycled block). Both must serialise to the same bytes. */
 static void expect_same_record(struct recycle *const *rc, const char *in, size_t n,
@@ -733,22 +744,14 @@ static void expect_same_record(struct recycle *const *rc, const char *in, size_t
         assert_int_equal(normalize_syslog(in, n, trunc, &src_stdin, rcv, fmt, &x), 0);
         assert_int_equal(normalize_syslog_recycled(rc, 2, in, n, trunc, &src_stdin, rcv, fmt,
                                                    &y), 0);
-        assert_int_equal(json_canon(x, &a), 0);
-        assert_int_equal(json_canon(y, &b), 0);
-        assert_int_equal(a.len, b.len);
-        assert_memory_equal(a.data, b.data, a.len);
+        expect_same_canon(x, y, &a, &b);
         for (int i = 0; i < 8; i++) {
                 assert_int_equal(json_path_set(x, "actor.name", json_new_str(big)), 0);
                 assert_int_equal(json_path_set(y, "actor.name", json_new_str(big)), 0);
                 assert_int_equal(json_obj_set_str(x, "rule", big + i), 0);
                 assert_int_equal(json_obj_set_str(y, "rule", big + i), 0);
         }
-        buf_reset(&a);
-        buf_reset(&b);
-        assert_int_equal(json_canon(x, &a), 0);
-        assert_int_equal(json_canon(y, &b), 0);
-        assert_int_equal(a.len, b.len);
-        assert_memory_equal(a.data, b.data, a.len);
+        expect_same_canon(x, y, &a, &b);
         json_free(x);
         json_free(y);
         buf_free(&a);
@@ -796,10 +799,7 @@ static void expect_same_with_tt(struct recycle *const *rc, struct norm_time_text
         assert_int_equal(normalize_syslog(in, n, trunc, &src_stdin, rcv, fmt, &x), 0);
         assert_int_equal(normalize_syslog_recycled_tt(rc, 2, tt, in, n, trunc, &src_stdin, rcv,
                                                       fmt, &y), 0);
-        assert_int_equal(json_canon(x, &a), 0);
-        assert_int_equal(json_canon(y, &b), 0);
-        assert_int_equal(a.len, b.len);
-        assert_memory_equal(a.data, b.data, a.len);
+        expect_same_canon(x, y, &a, &b);
         json_free(x);
         json_free(y);
         buf_free(&a);
