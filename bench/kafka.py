@@ -15,7 +15,9 @@ commits the offsets after each transaction. CPU and peak RSS: kcat's from wait4,
 (every thread, from its start) from /proc (bench/procstat.py). With --json the last line is
 the rows as one JSON object (bench/run reads it). --threads also prints the daemon's CPU per
 thread name (/proc/PID/task/*/stat and comm: gl-* are gatelog's, rdk:* librdkafka's, the
-loop thread is "gatelog") and its memory (/proc/PID/smaps_rollup) once all are stored;
+loop thread is "gatelog"), its context switches per 1,000 messages per thread name (voluntary:
+its sleeps, so its wake-ups by other threads) and its memory (/proc/PID/smaps_rollup) once
+all are stored;
 --states samples every thread's state 200 times a second from the assignment until all
 are stored and prints, per thread name, the share of samples running (R), in the kernel
 waiting (D) or asleep, and the syscalls it slept in (/proc/PID/task/TID/stat and syscall):
@@ -63,6 +65,25 @@ def thread_cpu(pid):
             continue
         out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
     return sorted(out.items(), key=lambda kv: -kv[1])
+
+
+def thread_switches(pid):
+    """Context switches per thread name of pid since its start: {name: [voluntary,
+    involuntary]} (/proc/PID/task/TID/status). Voluntary ones are the thread's sleeps (each
+    a wake-up by another thread or a timeout): a load-independent count of hand-offs."""
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                name = f.read().strip()
+            with open(f"/proc/{pid}/task/{tid}/status") as f:
+                st = dict(line.split(":", 1) for line in f if ":" in line)
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        c = out.setdefault(name, [0, 0])
+        c[0] += int(st["voluntary_ctxt_switches"])
+        c[1] += int(st["nonvoluntary_ctxt_switches"])
+    return out
 
 
 SYSCALLS = {0: "read", 1: "write", 7: "poll", 17: "pread64", 18: "pwrite64", 74: "fsync",
@@ -223,6 +244,7 @@ def main():
             perf.wait()
         threads = thread_cpu(d.proc.pid) if "--threads" in sys.argv else None
         mem = memory(d.proc.pid) if "--threads" in sys.argv else None
+        switches = thread_switches(d.proc.pid) if "--threads" in sys.argv else None
         batches = commit_batches(d)
         try:  # pushes that met a full collector->writer queue: the writer bounds the rate
             full = sum(v for k, v in scrape_metrics(d).items()
@@ -256,6 +278,12 @@ def main():
                   ", ".join(f"{name} {cpu:.2f} ({cpu / n * 1e6:.1f})" for name, cpu in threads))
             print("daemon memory when all were stored (MiB): " +
                   ", ".join(f"{k} {v:.1f}" for k, v in mem.items()))
+            print("context switches per 1,000 messages since the start, voluntary/"
+                  "involuntary (a voluntary one is a sleep: each wake-up a hand-off): " +
+                  ", ".join(f"{name} {v / n * 1000:.1f}/{i / n * 1000:.1f}"
+                            for name, (v, i) in sorted(switches.items(),
+                                                       key=lambda kv: -kv[1][0])
+                            if v + i > 0))
         if states:
             print("thread states from the assignment until all were stored (R running, "
                   "S:call asleep in call, D:call waiting on the kernel):")

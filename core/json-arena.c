@@ -693,6 +693,76 @@ int json_obj_add_staticn(json *obj, const char *key, size_t key_len, json *val)
         return obj_push(obj, key, key_len, 1, val);
 }
 
+bool json_keys_sorted(const struct json_key *keys, size_t n)
+{
+        for (size_t i = 0; i < n; i++) {
+                const unsigned char *k = (const unsigned char *)keys[i].key;
+
+                if (!k || !json_utf8_valid(keys[i].key, keys[i].len))
+                        return false;
+                for (size_t j = 0; j < keys[i].len; j++) {
+                        if (k[j] < 0x20 || k[j] == '"' || k[j] == '\\')
+                                return false;
+                }
+                if (i > 0 && json_key_cmp(keys[i - 1].key, keys[i - 1].len, keys[i].key,
+                                          keys[i].len) >= 0)
+                        return false;
+        }
+        return true;
+}
+
+/* Frees vals[from..n) (values of a fill that did not happen). */
+static void free_vals(json *const *vals, size_t from, size_t n)
+{
+        for (size_t i = from; i < n; i++)
+                json_free(vals[i]);
+}
+
+int json_obj_fill_sorted(json *obj, const struct json_key *keys, json *const *vals, size_t n)
+{
+        struct json_arena *a;
+        struct json_member *m;
+        size_t i;
+        int r = 0;
+
+        if (!obj || obj->type != JSON_OBJ || n > UINT32_MAX / 4)
+                r = -EINVAL;
+        for (i = 0; r == 0 && i < n; i++) {
+                if (!vals[i])
+                        r = -ENOMEM;
+        }
+        if (r == 0 && obj->u.o.alloc - obj->u.o.n < n)
+                r = json_obj_reserve(obj, (size_t)obj->u.o.n + n);
+        if (r < 0) {
+                free_vals(vals, 0, n);
+                return r;
+        }
+        assert(json_keys_sorted(keys, n)); /* the caller's promise (json.h) */
+        if (n == 0)
+                return 0;
+        a = json_arena_of(obj);
+        m = obj->u.o.m + obj->u.o.n;
+        if (obj->u.o.n > 0 && (obj->flags & JSON_F_SORTED) &&
+            json_key_cmp_fast(m[-1].key, m[-1].key_len, keys[0].key, keys[0].len) >= 0)
+                obj->flags &= (uint8_t)~JSON_F_SORTED;
+        for (i = 0; i < n; i++) {
+                json *v = vals[i];
+
+                /* As obj_push: values built in this arena and constants need no adoption. */
+                if (!(v->flags & JSON_F_STATIC) && ((v->flags & JSON_F_ROOT) || v->arena != a)) {
+                        v = json_take(obj, v);
+                        if (!v) {
+                                obj->u.o.n += (uint32_t)i;
+                                free_vals(vals, i + 1, n);
+                                return -ENOMEM;
+                        }
+                }
+                m[i] = (struct json_member){ keys[i].key, keys[i].len, 1, v };
+        }
+        obj->u.o.n += (uint32_t)n;
+        return 0;
+}
+
 int json_obj_push_copy(json *obj, const char *key, size_t key_len, json *val)
 {
         char *k;

@@ -57,6 +57,8 @@
 #define JOURNALD_PUSH 64u
 #define JOURNALD_RETRY_US (100 * 1000)
 #define JOURNALD_POLL_US TM_USEC_PER_SEC
+/* systemd's VALID_REALTIME/VALID_MONOTONIC bound: times from here on are refused. */
+#define JOURNALD_TIME_INVALID ((UINT64_C(1) << 55) - 1)
 void journald_config_clear(struct journald_config *c)
 {
         if (!c)
@@ -286,6 +288,75 @@ static bool cursor_seq(const char *c, char id[33], uint64_t *ret_seq)
         return has_s && has_i;
 }
 
+/* The parts of a cursor as sd_journal_get_cursor writes it (systemd 252, sd-journal.c):
+ * "s=ID;i=SEQ;b=BOOT;m=MONO;t=REAL;x=XOR", the ids 32 lowercase hex digits, the numbers
+ * lowercase hex (PRIx64). Parsed in one pass (issue 12): the entry's realtime, monotonic
+ * time and boot id are read from here instead of asking the library twice more per entry
+ * (each call moves to the entry object again), and its s= and i= for the sequence checks.
+ * Anything else (another layout, a longer number) is refused: the caller then takes the
+ * slow way, so the values are always the library's. */
+struct cursor_parts {
+        char id[33], boot[33];
+        uint64_t seq, mono, real;
+};
+
+static bool hex_id(const char **pp, char out[33])
+{
+        const char *p = *pp;
+
+        for (int i = 0; i < 32; i++) {
+                char c = p[i];
+
+                if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+                        return false;
+                out[i] = c;
+        }
+        out[32] = '\0';
+        *pp = p + 32;
+        return true;
+}
+
+static bool hex_u64(const char **pp, uint64_t *ret)
+{
+        const char *p = *pp;
+        uint64_t v = 0;
+        int n = 0;
+
+        for (;; n++, p++) {
+                unsigned d;
+
+                if (*p >= '0' && *p <= '9')
+                        d = (unsigned)(*p - '0');
+                else if (*p >= 'a' && *p <= 'f')
+                        d = (unsigned)(*p - 'a' + 10);
+                else
+                        break;
+                if (n == 16)
+                        return false;
+                v = v << 4 | d;
+        }
+        if (n == 0)
+                return false;
+        *ret = v;
+        *pp = p;
+        return true;
+}
+
+static bool cursor_parts(const char *c, struct cursor_parts *ret)
+{
+        const char *p = c;
+        uint64_t xor;
+
+#define TAG(t) (p[0] == (t)[0] && p[1] == '=' && (p += 2, true))
+        return TAG("s") && hex_id(&p, ret->id) && *p++ == ';' &&
+               TAG("i") && hex_u64(&p, &ret->seq) && *p++ == ';' &&
+               TAG("b") && hex_id(&p, ret->boot) && *p++ == ';' &&
+               TAG("m") && hex_u64(&p, &ret->mono) && *p++ == ';' &&
+               TAG("t") && hex_u64(&p, &ret->real) && *p++ == ';' &&
+               TAG("x") && hex_u64(&p, &xor) && *p == '\0';
+#undef TAG
+}
+
 static struct seq_track *seq_find(struct journald_source *s, const char *id)
 {
         for (size_t i = 0; i < JOURNALD_SEQ_IDS; i++)
@@ -361,9 +432,11 @@ static void seq_check(struct journald_source *s, const char *cursor, const char 
 /* ---- entries ---- */
 
 /* Builds the record of the current entry; *ret_cursor malloc'd, *ret_received: the receipt
- * time written in the record, *ret_rt: the entry's realtime (0 if unknown). */
+ * time written in the record, *ret_rt: the entry's realtime (0 if unknown), *parts the
+ * cursor's parts when *ret_parsed. */
 static int entry_build(struct journald_source *s, json **ret_rec, char **ret_cursor,
-                       int64_t *ret_received, uint64_t *ret_rt)
+                       int64_t *ret_received, uint64_t *ret_rt, struct cursor_parts *parts,
+                       bool *ret_parsed)
 {
         int64_t received;
         sd_id128_t boot;
@@ -377,13 +450,24 @@ static int entry_build(struct journald_source *s, json **ret_rec, char **ret_cur
         r = sd_journal_get_cursor(s->j, &cursor);
         if (r < 0)
                 return r;
-        if (sd_journal_get_realtime_usec(s->j, &rt) < 0)
-                rt = 0;
-        if (sd_journal_get_monotonic_usec(s->j, &mt, &boot) < 0) {
-                mt = 0;
-                boot = SD_ID128_NULL;
+        /* The times and boot id are the entry object's, which the cursor was just made of;
+         * a value the library would refuse (systemd's VALID_REALTIME, VALID_MONOTONIC: 0 or
+         * from 2^55 - 1) or a cursor of another layout goes the slow way, to the library. */
+        *ret_parsed = cursor_parts(cursor, parts);
+        if (*ret_parsed && parts->real > 0 && parts->real < JOURNALD_TIME_INVALID &&
+            parts->mono < JOURNALD_TIME_INVALID) {
+                rt = parts->real;
+                mt = parts->mono;
+                memcpy(boot_hex, parts->boot, sizeof(parts->boot));
+        } else {
+                if (sd_journal_get_realtime_usec(s->j, &rt) < 0)
+                        rt = 0;
+                if (sd_journal_get_monotonic_usec(s->j, &mt, &boot) < 0) {
+                        mt = 0;
+                        boot = SD_ID128_NULL;
+                }
+                sd_id128_to_string(boot, boot_hex);
         }
-        sd_id128_to_string(boot, boot_hex);
         r = norm_journal_begin(s->nb, cursor, rt, mt, boot_hex);
         sd_journal_restart_data(s->j);
         while (r >= 0) {
@@ -509,10 +593,11 @@ static int dispatch(struct journald_source *s)
                 return 0;
         for (n = 0; n < JOURNALD_BATCH; n++) {
                 json *rec = NULL;
-                char *cursor = NULL, id[33];
-                uint64_t rt = 0, seq = 0;
+                char *cursor = NULL;
+                struct cursor_parts cp;
+                uint64_t rt = 0;
                 int64_t received = 0;
-                bool gap, has_seq;
+                bool gap, has_seq, parsed = false;
                 int take, r = sd_journal_next(s->j);
 
                 if (r == 0) {
@@ -527,7 +612,7 @@ static int dispatch(struct journald_source *s)
                         return flush_or_pause(s);
                 }
                 s->read_error_logged = false;
-                r = entry_build(s, &rec, &cursor, &received, &rt);
+                r = entry_build(s, &rec, &cursor, &received, &rt, &cp, &parsed);
                 if (r < 0) {
                         /* Out of memory: counted; the entry is retried after a restart only
                          * if no later entry is stored, so this is a real loss. */
@@ -539,19 +624,18 @@ static int dispatch(struct journald_source *s)
                 gap = false;
                 if (s->resume_cursor)
                         take = resume_check(s, cursor, (int64_t)rt, &gap);
-                has_seq = cursor_seq(cursor, id, &seq);
+                has_seq = parsed || cursor_seq(cursor, cp.id, &cp.seq);
                 if (take && !gap && has_seq)
-                        seq_check(s, cursor, id, seq, (int64_t)rt);
+                        seq_check(s, cursor, cp.id, cp.seq, (int64_t)rt);
                 if (has_seq)
-                        seq_note(s, cursor, id, seq, (int64_t)rt);
+                        seq_note(s, cursor, cp.id, cp.seq, (int64_t)rt);
                 if (!take) {
                         json_free(rec);
                         free(cursor);
                         continue;
                 }
                 /* ops (issue 9): counted under the label the writer's kept count uses */
-                count_received(s, json_str(json_obj_get(json_obj_get(rec, "source"),
-                                                        "transport"), NULL));
+                count_received(s, norm_journal_transport(s->nb));
                 emit_at(s, rec, received, cursor); /* takes the cursor */
                 s->count++;
                 if (s->n_pend >= JOURNALD_PUSH && journald_pend_flush(s) == -EAGAIN) {

@@ -148,7 +148,7 @@ void kafka_claims_shrink(struct ingest_kafka *k)
                 int64_t off = p->committed, through = off - 1;
 
                 if (!p->assigned || p->through < 0 || d < 0 || d + 1 != off ||
-                    p->pushed > d || (k->pending && k->pending_part == p))
+                    p->pushed > d || kafka_held_has(k, p))
                         continue;
                 if (!l && !(l = rd_kafka_topic_partition_list_new(8)))
                         return;

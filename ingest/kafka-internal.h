@@ -16,6 +16,10 @@
 
 enum kstate { KS_UNKNOWN, KS_UP, KS_DOWN };
 
+/* Messages taken from librdkafka at once (rd_kafka_consume_batch_queue) and pushed to the
+ * queue at once: as the TCP path's held events (ingest/syslog-conn.c). */
+#define KAFKA_SLICE 64
+
 struct ingest_kafka {
         char *name;
         char *db_path;
@@ -37,11 +41,17 @@ struct ingest_kafka {
         int space_fd;                   /* our subscription to the queue's space signal */
         int timer;
         bool registered, space_registered, paused;
-        struct event *pending;          /* met a full queue; pushed first */
-        struct kafka_part *pending_part;
-        int64_t pending_offset;
-        int64_t pending_since;          /* monotonic us */
-        const char *pending_why;        /* static text: queue full, or a claim commit failed */
+        /* Events built from one consumed slice, in fetch order, not yet queued (issue 12:
+         * pushed together with queue_push_batch, one lock and at most one wake-up of the
+         * mapper per slice). Between librdkafka calls the slice is empty unless the queue
+         * was full or a claim commit failed: then the rest waits here (the "held" events,
+         * pushed first; kafka_held_push) and no message is taken until it is gone. */
+        void *held[KAFKA_SLICE];        /* struct event * */
+        struct kafka_part *held_part[KAFKA_SLICE];
+        int64_t held_offset[KAFKA_SLICE];
+        size_t n_held;
+        int64_t held_since;             /* monotonic us: since when the slice waits */
+        const char *held_why;           /* static text: queue full, or a claim commit failed */
         bool stopped, closed, closing, cooperative;
         bool start_latest;
         size_t max_message;
@@ -70,6 +80,11 @@ void kafka_state_down(struct ingest_kafka *k, const char *reason);
 /* Waits (pause) or stops waiting for the queue's space fd; un-waiting also resumes fetching
  * at librdkafka if it was paused. */
 void kafka_pause_set(struct ingest_kafka *k, bool pause);
+/* Does the slice hold events of p (waiting for the queue or a claim)? */
+bool kafka_held_has(const struct ingest_kafka *k, const struct kafka_part *p);
+/* A revoke: frees p's held events (not stored, so not committed: the partition's next owner
+ * reads them again), logged; the others stay held in order. */
+void kafka_held_release(struct ingest_kafka *k, struct kafka_part *p);
 
 /* ingest/kafka-rebalance.c */
 /* librdkafka's rebalance callback (served by rd_kafka_consumer_poll): on assignment, each

@@ -79,7 +79,7 @@ struct kafka_part *kafka_parts_get(struct kafka_parts *t, const char *topic, int
                 return NULL;
         }
         p->partition = partition;
-        p->next = p->pushed = p->committed = -1;
+        p->next = p->taken = p->pushed = p->committed = -1;
         p->through = p->sent_through = -1;
         atomic_init(&p->durable, -1);
         i = t->n;

@@ -85,6 +85,7 @@ static void on_assign(struct ingest_kafka *k, rd_kafka_topic_partition_list_t *l
                         kafka_part_durable_raise(p, stored);
                 p->assigned = true;
                 p->next = start;
+                p->taken = -1;
                 p->committed = committed;
                 kafka_claim_read(k, p, err ? NULL : &c->elems[i], start);
                 if (start >= 0)
@@ -125,15 +126,9 @@ static void on_revoke(struct ingest_kafka *k, rd_kafka_topic_partition_list_t *l
                 if (!p)
                         continue;
                 p->assigned = false;
-                if (k->pending && k->pending_part == p) {
-                        /* Not stored, so not committed: the next owner reads it again. */
-                        log_info("kafka revoke: held event released, not stored",
-                                 "kafka=%s topic=%s partition=%d offset=%lld", k->name,
-                                 p->topic, (int)p->partition, (long long)k->pending_offset);
-                        event_free(k->pending);
-                        k->pending = NULL;
-                        kafka_pause_set(k, false);
-                }
+                /* Held events (not stored, so not committed): the next owner reads them
+                 * again. */
+                kafka_held_release(k, p);
         }
         if (lost) {
                 log_warn("kafka partitions lost (not committed)", "kafka=%s n=%d", k->name,

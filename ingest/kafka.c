@@ -164,13 +164,13 @@ static void sink_cb(void *ud, uint64_t token)
 /* ---- pausing when the queue is full (or a claim commit failed) ---- */
 
 /* Why an event is held, for the pause's log line. */
-#define KAFKA_WHY_FULL "queue full"
-#define KAFKA_WHY_CLAIM "claim commit failed"
+static const char KAFKA_WHY_FULL[] = "queue full";
+static const char KAFKA_WHY_CLAIM[] = "claim commit failed";
 
 static int space_cb(struct loop *l, int fd, uint32_t events, void *ud);
 
 /* Stops or restarts fetching of every assigned partition at librdkafka; the log says why
- * the held event waits (k->pending_why). */
+ * the held events wait (k->held_why). */
 static void fetch_pause(struct ingest_kafka *k, bool pause)
 {
         rd_kafka_topic_partition_list_t *a = NULL;
@@ -188,7 +188,7 @@ static void fetch_pause(struct ingest_kafka *k, bool pause)
         metric_set(k->m_paused, pause);
         if (pause)
                 log_debug("kafka paused", "kafka=%s reason=\"%s\"", k->name,
-                          k->pending_why ? k->pending_why : "queue full");
+                          k->held_why ? k->held_why : "queue full");
         else
                 log_debug("kafka resumed", "kafka=%s", k->name);
 }
@@ -206,32 +206,121 @@ void kafka_pause_set(struct ingest_kafka *k, bool pause)
         }
 }
 
-static void pushed(struct kafka_part *p, int64_t offset)
+static void held_free(struct ingest_kafka *k)
 {
-        p->pushed = offset;
-        p->next = offset + 1;
+        for (size_t i = 0; i < k->n_held; i++)
+                event_free(k->held[i]);
+        k->n_held = 0;
 }
 
-/* Pushes the held event. 0 done (partitions resumed), -EAGAIN still full, -EPIPE closed. */
-static int pending_push(struct ingest_kafka *k)
+/* Drops the first n held events (the queue took them), keeping the rest in order. */
+static void held_shift(struct ingest_kafka *k, size_t n)
 {
-        int r = kafka_claim_ahead(k, k->pending_part, k->pending_offset);
+        size_t rest = k->n_held - n;
 
-        k->pending_why = r < 0 ? KAFKA_WHY_CLAIM : KAFKA_WHY_FULL;
-        if (r == 0)
-                r = queue_push(k->q, k->pending);
-
-        if (r == -EAGAIN)
-                return r;
-        if (r < 0) {
-                event_free(k->pending);
-                k->stopped = true;
-        } else {
-                pushed(k->pending_part, k->pending_offset);
-                metric_add(k->m_messages, 1);
-                metric_add(k->m_received, 1);  /* ops (issue 9) */
+        if (n == 0)
+                return;
+        /* By index, not k->held + n: cppcheck cannot see that n <= n_held <= KAFKA_SLICE
+         * (queue_push_batch takes at most what it was given). */
+        for (size_t i = 0; i < rest; i++) {
+                k->held[i] = k->held[n + i];
+                k->held_part[i] = k->held_part[n + i];
+                k->held_offset[i] = k->held_offset[n + i];
         }
-        k->pending = NULL;
+        k->n_held = rest;
+}
+
+/* Queues the held events in order: each run that the broker's claims already cover goes
+ * in one queue_push_batch; an offset past its partition's claim first waits for the claim
+ * commit (a synchronous round trip, made only after everything before it was queued, so no
+ * event waits behind it needlessly). Returns 0 when all went (fetching resumed), -EAGAIN
+ * when the queue filled or a claim commit failed (the rest stays held, k->held_why says
+ * which; a full queue arms the space fd), -EPIPE when the queue is closed (the rest freed:
+ * fetched again on the next start). */
+static int kafka_held_push(struct ingest_kafka *k)
+{
+        while (k->n_held > 0) {
+                size_t end = 0, taken = 0;
+                int r;
+
+                while (end < k->n_held && k->held_offset[end] <= k->held_part[end]->through)
+                        end++;
+                if (end == 0) {
+                        if (kafka_claim_ahead(k, k->held_part[0], k->held_offset[0]) < 0) {
+                                k->held_why = KAFKA_WHY_CLAIM;
+                                return -EAGAIN;
+                        }
+                        continue;
+                }
+                r = queue_push_batch(k->q, k->held, end, &taken);
+                for (size_t i = 0; i < taken; i++) {
+                        k->held_part[i]->pushed = k->held_offset[i];
+                        k->held_part[i]->next = k->held_offset[i] + 1;
+                }
+                if (taken > 0) {
+                        metric_add(k->m_messages, taken);
+                        metric_add(k->m_received, taken);  /* ops (issue 9) */
+                }
+                held_shift(k, taken);
+                if (r < 0) {
+                        held_free(k);
+                        k->stopped = true;
+                        kafka_pause_set(k, false);
+                        return r;
+                }
+                if (taken < end) {
+                        k->held_why = KAFKA_WHY_FULL;
+                        return -EAGAIN;
+                }
+        }
+        return 0;
+}
+
+bool kafka_held_has(const struct ingest_kafka *k, const struct kafka_part *p)
+{
+        for (size_t i = 0; i < k->n_held; i++)
+                if (k->held_part[i] == p)
+                        return true;
+        return false;
+}
+
+void kafka_held_release(struct ingest_kafka *k, struct kafka_part *p)
+{
+        size_t kept = 0, freed = 0;
+        int64_t first = -1;
+
+        for (size_t i = 0; i < k->n_held; i++) {
+                if (k->held_part[i] != p) {
+                        k->held[kept] = k->held[i];
+                        k->held_part[kept] = k->held_part[i];
+                        k->held_offset[kept++] = k->held_offset[i];
+                        continue;
+                }
+                if (freed++ == 0)
+                        first = k->held_offset[i];
+                event_free(k->held[i]);
+        }
+        k->n_held = kept;
+        p->taken = -1;  /* the next assignment says where p resumes */
+        if (freed > 0)
+                log_info("kafka revoke: held event released, not stored",
+                         "kafka=%s topic=%s partition=%d offset=%lld n=%zu", k->name, p->topic,
+                         (int)p->partition, (long long)first, freed);
+        if (freed > 0 && kept == 0)
+                kafka_pause_set(k, false);
+}
+
+/* After a held slice moved on (space came, a claim commit went through): 0 done (fetching
+ * resumed, consuming goes on), -EAGAIN still held (a full queue re-armed the space fd). */
+static int held_retry(struct ingest_kafka *k)
+{
+        int r = kafka_held_push(k);
+
+        if (r == -EAGAIN) {
+                if (k->held_why == KAFKA_WHY_FULL)
+                        kafka_pause_set(k, true);
+                return r;
+        }
         kafka_pause_set(k, false);
         if (r == 0 && k->registered)
                 efd_signal(k->wake_fd);  /* go on consuming */
@@ -245,8 +334,8 @@ static int space_cb(struct loop *l, int fd, uint32_t events, void *ud)
         (void)l;
         (void)events;
         queue_ack_space_fd(fd);
-        if (k->pending)
-                pending_push(k);  /* still full: our failed push asks for the next signal */
+        if (k->n_held > 0)
+                held_retry(k);  /* still full: our failed push asks for the next signal */
         return 0;
 }
 
@@ -362,82 +451,76 @@ static struct event *message_event(struct ingest_kafka *k, const rd_kafka_messag
         return ev;
 }
 
-/* Returns 0 to go on, -EAGAIN when the queue filled (event held, partitions paused). */
-static int on_message(struct ingest_kafka *k, const rd_kafka_message_t *m)
+/* Builds the message's event into the slice (k->held; the caller pushes the slice). */
+static void on_message(struct ingest_kafka *k, const rd_kafka_message_t *m)
 {
         struct kafka_part *p;
         struct event *ev;
         uint16_t index;
-        int r;
+        int64_t first;
 
         if (m->err) {
                 if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
                         kafka_log_once(k, m->rkt ? rd_kafka_topic_name(m->rkt) : "consumer",
                                  rd_kafka_message_errstr(m));
-                return 0;
+                return;
         }
         kafka_state_up(k);
         p = kafka_parts_get(k->parts, rd_kafka_topic_name(m->rkt), m->partition, &index);
         if (!p) {
                 drop_count(k->drops, DROP_OUT_OF_MEMORY, 1);
-                return 0;
+                return;
         }
-        /* A straggler of a revoked partition (its next owner reads it), or an offset that
-         * is already stored or queued: skipping it is what makes "once" true. */
-        if (!p->assigned || (p->next >= 0 && m->offset < p->next))
-                return 0;
+        /* A straggler of a revoked partition (its next owner reads it; also one taken in
+         * the same slice as the revoke that librdkafka served inside the call), or an offset
+         * that is already stored, queued or in this slice: skipping it is what makes "once"
+         * true. */
+        first = p->taken > p->next ? p->taken : p->next;
+        if (!p->assigned || (first >= 0 && m->offset < first))
+                return;
         ev = message_event(k, m, p, index);
         if (!ev) {
                 drop_count(k->drops, DROP_OUT_OF_MEMORY, 1);
-                return 0;
+                return;
         }
-        r = kafka_claim_ahead(k, p, m->offset);
-        if (r < 0) {
-                /* Held until a claim commit succeeds (retried on the tick). */
-                k->pending_why = KAFKA_WHY_CLAIM;
-                k->pending = ev;
-                k->pending_part = p;
-                k->pending_offset = m->offset;
-                k->pending_since = tm_mono_us();
-                return r;
-        }
-        r = queue_push(k->q, ev);
-        if (r == 0) {
-                pushed(p, m->offset);
-                metric_add(k->m_messages, 1);
-                metric_add(k->m_received, 1);  /* ops (issue 9) */
-                return 0;
-        }
-        if (r == -EAGAIN) {
-                k->pending_why = KAFKA_WHY_FULL;
-                k->pending = ev;
-                k->pending_part = p;
-                k->pending_offset = m->offset;
-                k->pending_since = tm_mono_us();
-                kafka_pause_set(k, true);
-                return r;
-        }
-        event_free(ev);       /* queue closed: shutting down, fetched again next start */
-        k->stopped = true;
-        return r;
+        p->taken = m->offset + 1;
+        k->held[k->n_held] = ev;
+        k->held_part[k->n_held] = p;
+        k->held_offset[k->n_held++] = m->offset;
 }
 
-/* Bounded work: at most KAFKA_POLL_BATCH messages, then a self-wakeup for the rest. */
+/* Bounded work: at most KAFKA_POLL_BATCH messages in slices of KAFKA_SLICE, then a
+ * self-wakeup for the rest. Each slice is built, then queued before librdkafka is called
+ * again, so a rebalance served inside the next call finds no unqueued event of a revoked
+ * partition unless the queue was full (then those are released: kafka_held_release). */
 static void dispatch(struct ingest_kafka *k)
 {
-        for (int i = 0; i < KAFKA_POLL_BATCH; i++) {
-                rd_kafka_message_t *m;
-                int r;
+        rd_kafka_message_t *m[KAFKA_SLICE];
 
-                if (k->stopped || k->pending)
+        for (int done = 0; done < KAFKA_POLL_BATCH; ) {
+                ssize_t n;
+
+                if (k->stopped || k->n_held > 0)
                         return;
-                m = rd_kafka_consumer_poll(k->rk, 0);
-                if (!m)
+                n = rd_kafka_consume_batch_queue(k->rkq, 0, m, KAFKA_SLICE);
+                if (n <= 0)
                         return;
-                r = on_message(k, m);
-                rd_kafka_message_destroy(m);
-                if (r < 0)
-                        return;
+                for (ssize_t i = 0; i < n; i++) {
+                        on_message(k, m[i]);
+                        rd_kafka_message_destroy(m[i]);
+                }
+                done += (int)n;
+                if (k->n_held > 0) {
+                        int r = kafka_held_push(k);
+
+                        if (r == -EAGAIN) {
+                                k->held_since = tm_mono_us();
+                                if (k->held_why == KAFKA_WHY_FULL)
+                                        kafka_pause_set(k, true);
+                        }
+                        if (r < 0)
+                                return;
+                }
         }
         efd_signal(k->wake_fd);
 }
@@ -495,8 +578,8 @@ static int tick_cb(struct loop *l, void *ud)
         kafka_commit_durable(k, NULL, true, false);
         kafka_claims_shrink(k);
         kafka_lag_update(k);  /* ops (issue 9) */
-        if (k->pending && pending_push(k) == -EAGAIN) {
-                if (tm_mono_us() - k->pending_since >= KAFKA_TICK_US) {
+        if (k->n_held > 0 && held_retry(k) == -EAGAIN) {
+                if (tm_mono_us() - k->held_since >= KAFKA_TICK_US) {
                         fetch_pause(k, true);
                         serve_while_held(k);
                 }
@@ -624,10 +707,7 @@ void ingest_kafka_stop_fetching(struct ingest_kafka *k)
         if (!k || (k->stopped && !k->registered))
                 return;
         k->stopped = true;
-        if (k->pending) {
-                event_free(k->pending);  /* unstored: fetched again on the next start */
-                k->pending = NULL;
-        }
+        held_free(k);  /* unstored: fetched again on the next start */
         if (k->registered) {
                 kafka_pause_set(k, false);
                 loop_del(k->loop, k->wake_fd);
@@ -663,7 +743,7 @@ void ingest_kafka_free(struct ingest_kafka *k)
                 rd_kafka_queue_destroy(k->rkq);
         if (k->rk)
                 rd_kafka_destroy(k->rk);
-        event_free(k->pending);
+        held_free(k);
         store_close(k->store);
         kafka_parts_free(k->parts);
         if (k->wake_fd >= 0)

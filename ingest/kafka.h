@@ -1,7 +1,8 @@
 /* ingest/kafka: the Kafka collector (a librdkafka high-level consumer in a consumer group).
  *
  * Runs in the daemon's event loop: librdkafka's consumer queue signals an eventfd
- * (rd_kafka_queue_io_event_enable), and each wakeup takes at most KAFKA_POLL_BATCH messages.
+ * (rd_kafka_queue_io_event_enable), and each wakeup takes at most KAFKA_POLL_BATCH messages,
+ * in slices of KAFKA_SLICE (rd_kafka_consume_batch_queue) pushed to the queue together.
  * Each message becomes one gate record (normalize_payload: a JSON object, a syslog line, or
  * a record flagged malformed), whose event carries pos_source "kafka:TOPIC/PARTITION" and
  * pos = the message's offset, so the writer stores the offset in the same SQLite
@@ -26,7 +27,7 @@
  * GATELOG_FAILPOINT=kafka-claim-commit-fail makes the first claim commits fail (an event is
  * then held past a tick: docs/RELIABILITY.md, "Test hooks").
  *
- * Backpressure: a full queue keeps the event pending and stops taking messages until the
+ * Backpressure: a full queue keeps the slice's rest held and stops taking messages until the
  * queue's space fd fires; when the queue stays full past a second, every assigned partition
  * is also paused at librdkafka (rd_kafka_pause_partitions) so fetching stops too. Nothing is
  * dropped: an event not stored is fetched again from the store's position after a restart
@@ -115,6 +116,8 @@ struct kafka_part {
         size_t source_len;          /* strlen(source): set once, not per message */
         bool assigned;
         int64_t next;               /* first offset not yet pushed; -1: unknown */
+        int64_t taken;              /* first offset not yet built into an event (held or
+                                     * pushed); -1: unknown (then next says) */
         int64_t pushed;             /* highest offset pushed to the queue; -1: none */
         _Atomic int64_t durable;    /* highest offset the writer committed; -1: none
                                      * (raised by the writer thread, and by the loop at

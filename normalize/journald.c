@@ -71,6 +71,8 @@ static const struct {
 };
 
 #define COMMON_SLOTS 128  /* a power of two, over twice the names */
+_Static_assert(sizeof(common_names) / sizeof(common_names[0]) <= 64,
+               "common_seen has a bit per common name");
 
 struct norm_journal {
         size_t field_max;
@@ -89,6 +91,9 @@ struct norm_journal {
         /* Names in the journal object so far, as a 64-bit filter of name_bit(): a field
          * whose bit is clear is new and is appended without a lookup (issue 12). */
         uint64_t names;
+        /* The common names in the journal object so far, by index (issue 12: a common name
+         * whose filter bit another name had set was looked up, then its key copied). */
+        uint64_t common_seen;
         const json *known[K__MAX];  /* first value of each known field, or NULL */
         /* common_names by name hash: index + 1, 0 for an empty slot (built once). */
         uint8_t common_slot[COMMON_SLOTS];
@@ -179,13 +184,34 @@ static void error_add(struct norm_journal *b, const char *fmt, ...)
         va_end(ap);
 }
 
-/* systemd's utf8_encoded_valid_unichar + unichar_is_control, as described at the top. */
+/* Eight bytes that are all printable ASCII (0x20..0x7E): no high bit, none below 0x20, no
+ * 0x7F (the "has less than" and "has zero byte" word tests; exact as yes/no answers). */
+static inline bool ascii_printable8(uint64_t w)
+{
+        const uint64_t ones = UINT64_C(0x0101010101010101), highs = ones * 0x80;
+        uint64_t del = w ^ (ones * 0x7F);
+
+        return !((w | ((w - ones * 0x20) & ~w) | ((del - ones) & ~del)) & highs);
+}
+
+/* systemd's utf8_encoded_valid_unichar + unichar_is_control, as described at the top.
+ * Runs of printable ASCII (nearly every journal value) are passed eight bytes at a time
+ * (performance, issue 12: this byte loop was ~450 instructions per field). */
 static bool export_printable(const unsigned char *s, size_t n)
 {
         size_t i = 0;
 
         while (i < n) {
                 unsigned char c = s[i];
+                uint64_t w;
+
+                if (n - i >= 8) {
+                        memcpy(&w, s + i, 8);
+                        if (ascii_printable8(w)) {
+                                i += 8;
+                                continue;
+                        }
+                }
                 size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3
                              : (c & 0xF8) == 0xF0 ? 4 : 0;
                 uint32_t u;
@@ -253,6 +279,15 @@ static int header_put(struct norm_journal *b, const char *key, size_t key_len, j
         return json_obj_add_staticn(b->fields, key, key_len, v);
 }
 
+/* json_new_str_lossy_in, without its byte-by-byte pass when s is printable ASCII (a cursor,
+ * a boot id: always, from the library; issue 12). */
+static json *text_lossy(json *rec, const char *s, size_t n)
+{
+        if (export_printable((const unsigned char *)s, n))
+                return json_new_strn_valid_in(rec, s, n);
+        return json_new_str_lossy_in(rec, s, n, NULL);
+}
+
 int norm_journal_begin(struct norm_journal *b, const char *cursor, uint64_t realtime_us,
                        uint64_t monotonic_us, const char *boot_id)
 {
@@ -273,6 +308,7 @@ int norm_journal_begin(struct norm_journal *b, const char *cursor, uint64_t real
         b->flags = 0;
         b->error[0] = '\0';
         b->names = 0;
+        b->common_seen = 0;
         memset(b->known, 0, sizeof(b->known));
         b->realtime_us = (int64_t)(realtime_us > (uint64_t)INT64_MAX ? 0 : realtime_us);
         hash_sha256_begin(&b->md);
@@ -307,17 +343,15 @@ int norm_journal_begin(struct norm_journal *b, const char *cursor, uint64_t real
         }
 #undef CAT
 #undef CAT_
-        r = header_put(b, LIT("__CURSOR"), json_new_str_lossy_in(b->rec, cursor, cursor_len,
-                                                                 NULL));
+        r = header_put(b, LIT("__CURSOR"), text_lossy(b->rec, cursor, cursor_len));
         if (r == 0)
                 r = header_put(b, LIT("__REALTIME_TIMESTAMP"),
-                               json_new_strn_in(b->rec, rt, rt_len));
+                               json_new_strn_valid_in(b->rec, rt, rt_len)); /* digits */
         if (r == 0)
                 r = header_put(b, LIT("__MONOTONIC_TIMESTAMP"),
-                               json_new_strn_in(b->rec, mt, mt_len));
+                               json_new_strn_valid_in(b->rec, mt, mt_len));
         if (r == 0)
-                r = header_put(b, LIT("_BOOT_ID"),
-                               json_new_str_lossy_in(b->rec, boot_id, boot_len, NULL));
+                r = header_put(b, LIT("_BOOT_ID"), text_lossy(b->rec, boot_id, boot_len));
 #undef LIT
         return r;
 }
@@ -325,9 +359,15 @@ int norm_journal_begin(struct norm_journal *b, const char *cursor, uint64_t real
 /* The JSON form of a value: a string when it can be one exactly, else {"base64": ...}.
  * The string constructor checks the bytes itself, so the common case scans them once; its
  * NULL is told apart (out of memory, or not text) only then (issue 12). */
-static json *value_json(json *rec, const char *v, size_t n)
+static json *value_json(json *rec, const char *v, size_t n, bool printable)
 {
-        json *o, *s = json_new_strn_in(rec, v, n);
+        json *o, *s;
+
+        /* A value that passed export_printable whole is valid UTF-8 without NUL (systemd's
+         * rule is the stricter one): not checked a second time (issue 12). */
+        if (printable)
+                return json_new_strn_valid_in(rec, v, n);
+        s = json_new_strn_in(rec, v, n);
         char *b64;
 
         if (s || json_utf8_valid(v, n))
@@ -342,40 +382,51 @@ static json *value_json(json *rec, const char *v, size_t n)
         return o;
 }
 
-/* A field name that is a JSON key as it is: journald's names are A-Z, 0-9 and '_'
- * (lowercase for some trusted ones); anything else takes the full check. */
-static bool name_ok(const char *name, size_t n)
+/* A byte of the field names journald writes: A-Z, 0-9, '_' (and a-z for some trusted
+ * ones). */
+static bool name_char(unsigned char c)
 {
-        size_t i = 0;
-
-        while (i < n && ((name[i] >= 'A' && name[i] <= 'Z') || (name[i] >= '0' && name[i] <= '9') ||
-                         name[i] == '_' || (name[i] >= 'a' && name[i] <= 'z')))
-                i++;
-        return i == n || (!memchr(name, '\0', n) && json_utf8_valid(name, n));
+        return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+               (c >= 'a' && c <= 'z');
 }
 
-/* Sets fields[name] = val, or appends to the values of a repeated field. A name not seen
- * in this entry (its filter bit clear: most fields) is appended without a lookup. */
+/* Sets fields[name] = val, or appends to the values of a repeated field. A common name is
+ * appended with its literal key unless this entry had it already; another name is appended
+ * without a lookup when its filter bit is clear (most fields). The name is hashed and
+ * checked in one pass (issue 12); a name of other bytes than name_char() takes the full
+ * check (a JSON key: valid UTF-8 without NUL). */
 static int field_put(struct norm_journal *b, const char *name, size_t name_len, json *val)
 {
         json *fields = b->fields;
         char key[256];
-        uint32_t h;
+        uint32_t h = 2166136261u;
         uint64_t bit;
         json *old, *arr;
+        bool plain = true;
         int k;
 
         if (!val)
                 return -ENOMEM;
-        if (name_len >= sizeof(key) || !name_ok(name, name_len)) {
+        if (name_len >= sizeof(key)) {
                 json_free(val);
                 return -EINVAL;
         }
-        h = name_hash(name, name_len);
+        for (size_t i = 0; i < name_len; i++) {
+                unsigned char c = (unsigned char)name[i];
+
+                plain &= name_char(c);
+                h = (h ^ c) * 16777619u; /* name_hash */
+        }
+        if (!plain && (memchr(name, '\0', name_len) || !json_utf8_valid(name, name_len))) {
+                json_free(val);
+                return -EINVAL;
+        }
         bit = name_bit(h);
-        if (!(b->names & bit) && (k = common_find(b, h, name, name_len)) >= 0) {
+        k = plain ? common_find(b, h, name, name_len) : -1;
+        if (k >= 0 && !(b->common_seen & UINT64_C(1) << k)) {
                 /* The common case: a well-known name, new in the entry. val is in the
                  * record's arena, so it stays this node in the object. */
+                b->common_seen |= UINT64_C(1) << k;
                 b->names |= bit;
                 if (common_names[k].known < K__MAX)
                         b->known[common_names[k].known] = val;
@@ -383,14 +434,11 @@ static int field_put(struct norm_journal *b, const char *name, size_t name_len, 
         }
         memcpy(key, name, name_len);
         key[name_len] = '\0';
+        /* A common name here was seen in this entry: it is found. */
         old = b->names & bit ? json_obj_get(fields, key) : NULL;
         b->names |= bit;
-        if (!old) {
-                k = common_find(b, h, name, name_len);
-                if (k >= 0 && common_names[k].known < K__MAX)
-                        b->known[common_names[k].known] = val;
+        if (!old)
                 return json_obj_add(fields, key, val);
-        }
         if (json_type_of(old) == JSON_ARR)
                 return json_arr_append(old, val);
         arr = json_new_arr_in(fields);
@@ -418,10 +466,11 @@ int norm_journal_add(struct norm_journal *b, const void *data, size_t len)
         size_t name_len = eq ? (size_t)(eq - d) : 0;
         const char *v = eq ? eq + 1 : d;
         size_t vlen = eq ? len - name_len - 1 : len, keep = vlen;
+        bool printable = eq && export_printable(data, len);
         int r;
 
         /* Export format: the field as one line, or FIELD '\n' le64(len) value. */
-        if (eq && export_printable(data, len)) {
+        if (printable) {
                 md_put(b, d, len);
         } else {
                 uint8_t le[8];
@@ -445,13 +494,14 @@ int norm_journal_add(struct norm_journal *b, const void *data, size_t len)
                 error_add(b, "%.*s cut at %zu of %zu bytes", (int)(name_len > 64 ? 64 : name_len),
                           d, keep, vlen);
         }
-        r = field_put(b, d, name_len, value_json(b->rec, v, keep));
+        /* A cut value may end inside a character: checked. */
+        r = field_put(b, d, name_len, value_json(b->rec, v, keep, printable && keep == vlen));
         if (r == -EINVAL) {
                 /* A field name that cannot be a JSON key: journald refuses such names, so
                  * only a damaged file has them; keep the value under "". */
                 b->flags |= 1u << JF_JOURNAL_BAD_DATA;
                 error_add(b, "a field name that is not text");
-                r = field_put(b, "", 0, value_json(b->rec, v, keep));
+                r = field_put(b, "", 0, value_json(b->rec, v, keep, printable && keep == vlen));
         }
         if (r < 0)
                 return r;
@@ -514,20 +564,36 @@ static json *text_or_null(json *rec, const char *s)
 static json *time_json(json *rec, int64_t us)
 {
         char t[TM_RFC3339_LEN];
+        const char *s = tm_format_rfc3339(us, t);
 
-        return text_or_null(rec, tm_format_rfc3339(us, t));
+        return s ? json_new_strn_valid_in(rec, s, strlen(s)) : json_new_null(); /* ASCII */
 }
 
-/* put with a literal key known to be new in rec (no lookup, no copy). */
-static void add(json *rec, const char *key, json *v, int *r)
+/* put with a literal key known to be new in rec (no lookup, no copy, no strlen). */
+static void add_n(json *rec, const char *key, size_t key_len, json *v, int *r)
 {
         if (*r < 0 || !v) {
                 json_free(v);
                 *r = *r < 0 ? *r : -ENOMEM;
                 return;
         }
-        *r = json_obj_add_static(rec, key, v);
+        *r = json_obj_add_staticn(rec, key, key_len, v);
 }
+#define add(rec, key, v, r) add_n(rec, "" key, sizeof(key) - 1, v, r)
+
+/* Our own ASCII literal as a string value (no strlen, no UTF-8 check). */
+#define lit_json(rec, s) json_new_strn_valid_in(rec, "" s, sizeof(s) - 1)
+
+/* The first value of a known field as a string of rec (it is one already: no strlen, no
+ * UTF-8 check), or null. */
+static json *str_json(json *rec, const json *v)
+{
+        size_t n = 0;
+        const char *s = json_str(v, &n);
+
+        return s ? json_new_strn_valid_in(rec, s, n) : json_new_null();
+}
+#define known_json(rec, b, k) str_json(rec, (b)->known[k])
 
 static json *source_json(json *rec, const char *name, const char *transport)
 {
@@ -536,7 +602,7 @@ static json *source_json(json *rec, const char *name, const char *transport)
 
         if (!o)
                 return NULL;
-        add(o, "kind", text_or_null(rec, "journald"), &r);
+        add(o, "kind", lit_json(rec, "journald"), &r);
         add(o, "name", text_or_null(rec, name), &r); /* NULL (-ENOMEM) if not UTF-8, as before */
         add(o, "peer", json_new_null(), &r);
         add(o, "transport", text_or_null(rec, transport), &r);
@@ -563,7 +629,7 @@ static json *sha_json(json *rec, const uint8_t h[HASH_LEN])
 {
         char hex[HASH_HEX_LEN];
 
-        return json_new_strn_in(rec, hash_hex(h, HASH_LEN, hex), 2 * HASH_LEN);
+        return json_new_strn_valid_in(rec, hash_hex(h, HASH_LEN, hex), 2 * HASH_LEN);
 }
 
 /* The members every journald record has in the same form. */
@@ -596,7 +662,8 @@ static int finish_build(struct norm_journal *b, json *rec, const char *name,
                 [JF_JOURNAL_BAD_DATA] = "journal_bad_data",
                 [JF_TRUNCATED] = "truncated",
         };
-        const char *flags[JF__MAX], *pid_text, *app;
+        const char *flags[JF__MAX], *pid_text;
+        const json *app, *pidv;
         size_t n_flags = 0, replaced = 0;
         int64_t t = b->realtime_us, v;
         json *msg = json_new_null();
@@ -612,12 +679,13 @@ static int finish_build(struct norm_journal *b, json *rec, const char *name,
         for (int i = 0; i < JF__MAX; i++)
                 if (b->flags & 1u << i)
                         flags[n_flags++] = flag_names[i];
-        app = field_text(b, K_SYSLOG_IDENTIFIER) ? field_text(b, K_SYSLOG_IDENTIFIER)
-                                                 : field_text(b, K_COMM);
-        pid_text = field_text(b, K_PID) ? field_text(b, K_PID) : field_text(b, K_SYSLOG_PID);
+        app = field_text(b, K_SYSLOG_IDENTIFIER) ? b->known[K_SYSLOG_IDENTIFIER]
+                                                 : b->known[K_COMM];
+        pidv = field_text(b, K_PID) ? b->known[K_PID] : b->known[K_SYSLOG_PID];
+        pid_text = json_str(pidv, NULL);
         add(rec, "action", json_new_null(), &r);
         add(rec, "actor", json_new_null(), &r);
-        add(rec, "app", text_or_null(rec, app), &r);
+        add(rec, "app", str_json(rec, app), &r);
         add(rec, "criteria", json_new_arr_in(rec), &r);
         add(rec, "error", b->error[0] ? json_new_str_lossy_in(rec, b->error, strlen(b->error),
                                                               NULL)
@@ -625,15 +693,15 @@ static int finish_build(struct norm_journal *b, json *rec, const char *name,
         add(rec, "facility", text_or_null(rec, parse_dec(field_text(b, K_FACILITY), &v) &&
                                           v < 24 ? norm_facility_name((int)v) : NULL), &r);
         add(rec, "flags", flags_json(rec, flags, n_flags), &r);
-        add(rec, "format", text_or_null(rec, "journald"), &r);
-        add(rec, "host", text_or_null(rec, field_text(b, K_HOSTNAME)), &r);
+        add(rec, "format", lit_json(rec, "journald"), &r);
+        add(rec, "host", known_json(rec, b, K_HOSTNAME), &r);
         add(rec, "journal", b->fields, &r);
         b->fields = NULL;
         add(rec, "message", msg, &r);
         add(rec, "msgid", json_new_null(), &r);
         add(rec, "outcome", json_new_null(), &r);
         add(rec, "pid", parse_dec(pid_text, &v) ? json_new_int_in(rec, v) : json_new_null(), &r);
-        add(rec, "procid", text_or_null(rec, pid_text), &r);
+        add(rec, "procid", str_json(rec, pidv), &r);
         add(rec, "raw", json_new_null(), &r);
         add(rec, "raw_b64", json_new_null(), &r);
         add(rec, "raw_sha256", sha_json(rec, h), &r);
@@ -669,6 +737,11 @@ int norm_journal_finish(struct norm_journal *b, const char *name, int64_t receiv
         }
         *ret_rec = rec;
         return 0;
+}
+
+const char *norm_journal_transport(const struct norm_journal *b)
+{
+        return field_text(b, K_TRANSPORT);
 }
 
 /* A record that reports on the journal instead of carrying an entry. */

@@ -73,6 +73,10 @@ void norm_journal_bad(struct norm_journal *b, const char *what);
  * Returns 0 or -ENOMEM. */
 int norm_journal_finish(struct norm_journal *b, const char *name, int64_t received_us,
                         json **ret_rec);
+/* The record's source.transport (the entry's first _TRANSPORT text), or NULL, of the record
+ * the last norm_journal_finish returned: borrowed from that record, valid while it lives
+ * and until the next norm_journal_begin (issue 12: no lookup in the record per entry). */
+const char *norm_journal_transport(const struct norm_journal *b);
 
 /* The gap record (see the top of this file). after_*: the stored cursor and its time
  * (time 0: unknown); before_*: the first entry read after it (NULL/0 when none yet);

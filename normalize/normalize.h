@@ -91,6 +91,10 @@ int normalize_syslog_recycled_tt(struct recycle *const *rc, size_t n_rc,
                                  size_t len, bool truncated, const struct norm_source *src,
                                  int64_t received_us, enum norm_format fmt, json **ret_rec);
 
+/* The syslog record's member keys in the order the builder appends them (a static table,
+ * *ret_n entries): for the test that it is in RFC 8785 order (json_keys_sorted). */
+const struct json_key *norm_record_keys(size_t *ret_n);
+
 /* The syslog(3) keyword of a facility (0..23) or severity (0..7); NULL when out of range. */
 const char *norm_facility_name(int facility);
 const char *norm_severity_name(int severity);

@@ -198,21 +198,6 @@ static int parse(const char *s, size_t n, int64_t received_us, enum norm_format 
         return syslog_parse_3164(s, n, received_us, m);
 }
 
-/* Adds key (new to rec) with v unless an earlier step failed; consumes v either way. Values
- * are built in rec's arena (performance, issue 12: no malloc per member). */
-static void put_n(json *rec, const char *key, size_t key_len, json *v, int *r)
-{
-        if (*r < 0 || !v) {
-                json_free(v);
-                *r = *r < 0 ? *r : -ENOMEM;
-                return;
-        }
-        *r = json_obj_add_staticn(rec, key, key_len, v);
-}
-
-/* key: always a literal here (its length known at compile time: no strlen per member). */
-#define put(rec, key, v, r) put_n(rec, "" key, sizeof(key) - 1, v, r)
-
 /* The message text the parsers' spans point into, and whether it was valid UTF-8 (checked
  * once, in normalize_syslog_recycled). */
 struct body {
@@ -286,15 +271,18 @@ static json *received_json(json *rec, struct norm_time_text *tt, int64_t us)
 /* Members in key order, so that the object needs no sorting when serialised. */
 static json *source_json(json *rec, const struct norm_source *src)
 {
+        static const struct json_key keys[] = { JSON_KEY("kind"), JSON_KEY("peer"),
+                                                JSON_KEY("transport") };
         json *o = json_new_obj_in(rec);
-        int r = 0;
+        json *v[] = {
+                str_or_null(rec, src && src->kind ? src->kind : "syslog"),
+                str_or_null(rec, src ? src->peer : NULL),
+                str_or_null(rec, src ? src->transport : NULL),
+        };
 
-        if (!o)
-                return NULL;
-        put(o, "kind", str_or_null(rec, src && src->kind ? src->kind : "syslog"), &r);
-        put(o, "peer", str_or_null(rec, src ? src->peer : NULL), &r);
-        put(o, "transport", str_or_null(rec, src ? src->transport : NULL), &r);
-        return r < 0 ? NULL : o;
+        if (!o || json_obj_fill_sorted(o, keys, v, 3) < 0)
+                return NULL; /* o is in rec's arena: freed with it */
+        return o;
 }
 
 static json *flags_json(json *rec, unsigned flags)
@@ -331,68 +319,89 @@ static json *sha_json(json *rec, const char *msg, size_t len)
         return json_new_strn_valid_in(rec, hash_hex(h, HASH_LEN, hex), 2 * HASH_LEN);
 }
 
+/* The record's members, in RFC 8785 key order (the table below must stay sorted: the
+ * builder trusts it, tests/normalize checks it). */
+enum rec_member {
+        R_ACTION, R_ACTOR, R_APP, R_CRITERIA, R_ERROR, R_FACILITY, R_FLAGS, R_FORMAT, R_HOST,
+        R_MESSAGE, R_MSGID, R_OUTCOME, R_PID, R_PROCID, R_RAW, R_RAW_B64, R_RAW_SHA256,
+        R_RECEIVED, R_RULE, R_SD, R_SEVERITY, R_SOURCE, R_TARGET, R_TIME, R__N
+};
+
+static const struct json_key rec_keys[R__N] = {
+        [R_ACTION] = JSON_KEY("action"),     [R_ACTOR] = JSON_KEY("actor"),
+        [R_APP] = JSON_KEY("app"),           [R_CRITERIA] = JSON_KEY("criteria"),
+        [R_ERROR] = JSON_KEY("error"),       [R_FACILITY] = JSON_KEY("facility"),
+        [R_FLAGS] = JSON_KEY("flags"),       [R_FORMAT] = JSON_KEY("format"),
+        [R_HOST] = JSON_KEY("host"),         [R_MESSAGE] = JSON_KEY("message"),
+        [R_MSGID] = JSON_KEY("msgid"),       [R_OUTCOME] = JSON_KEY("outcome"),
+        [R_PID] = JSON_KEY("pid"),           [R_PROCID] = JSON_KEY("procid"),
+        [R_RAW] = JSON_KEY("raw"),           [R_RAW_B64] = JSON_KEY("raw_b64"),
+        [R_RAW_SHA256] = JSON_KEY("raw_sha256"), [R_RECEIVED] = JSON_KEY("received"),
+        [R_RULE] = JSON_KEY("rule"),         [R_SD] = JSON_KEY("sd"),
+        [R_SEVERITY] = JSON_KEY("severity"), [R_SOURCE] = JSON_KEY("source"),
+        [R_TARGET] = JSON_KEY("target"),     [R_TIME] = JSON_KEY("time"),
+};
+
+const struct json_key *norm_record_keys(size_t *ret_n)
+{
+        *ret_n = R__N;
+        return rec_keys;
+}
+
 /* raw, raw_b64 and raw_sha256, as decided at the top of the file. */
-static void put_raw(json *rec, const struct syslog_msg *m, const char *msg, size_t len,
-                    size_t body_len, int *r)
+static void raw_json(json *rec, const struct syslog_msg *m, const char *msg, size_t len,
+                     size_t body_len, json **v)
 {
         bool invalid = m->flags & 1u << SF_INVALID_UTF8;
         char *b64;
 
-        if ((m->flags & 1u << SF_MALFORMED) && !invalid) {
-                if (json_utf8_valid(msg, len))
-                        put(rec, "raw", json_new_strn_in(rec, msg, len), r);
-                else
-                        put(rec, "raw", json_new_strn_in(rec, msg, body_len), r);
-        } else {
-                put(rec, "raw", json_new_null(), r);
-        }
-        if (!invalid) {
-                put(rec, "raw_b64", json_new_null(), r);
-        } else {
+        v[R_RAW] = json_new_null();
+        if ((m->flags & 1u << SF_MALFORMED) && !invalid)
+                v[R_RAW] = json_new_strn_in(rec, msg, json_utf8_valid(msg, len) ? len : body_len);
+        v[R_RAW_B64] = json_new_null();
+        if (invalid) {
                 b64 = norm_base64(msg, len);
-                put(rec, "raw_b64", b64 ? json_new_strn_in(rec, b64, strlen(b64)) : NULL, r);
+                v[R_RAW_B64] = b64 ? json_new_strn_in(rec, b64, strlen(b64)) : NULL;
                 free(b64);
         }
-        put(rec, "raw_sha256", sha_json(rec, msg, len), r);
+        v[R_RAW_SHA256] = sha_json(rec, msg, len);
 }
 
-/* Fills rec, its members in RFC 8785 key order (performance, issue 12: the record is then
- * serialised without sorting); takes m->sd (in rec's arena). */
+/* Fills rec, its members in RFC 8785 key order in one pass (performance, issue 12: no
+ * lookup or order check per member, and the record is serialised without sorting); takes
+ * m->sd (in rec's arena). */
 static int build(struct syslog_msg *m, const char *msg, size_t len, size_t body_len,
                  const struct norm_source *src, struct norm_time_text *tt, int64_t received_us,
                  json *rec)
 {
         const struct body b = { msg, body_len, !(m->flags & 1u << SF_INVALID_UTF8) };
         const struct body *bp = &b;
-        int r = 0;
+        json *v[R__N];
 
-        put(rec, "action", json_new_null(), &r);
-        put(rec, "actor", json_new_null(), &r);
-        put(rec, "app", span_json(rec, bp, m->app), &r);
-        put(rec, "criteria", json_new_arr_in(rec), &r);
-        put(rec, "error", m->error[0] ? str_or_null(rec, m->error) : json_new_null(), &r);
-        put(rec, "facility",
-            name_or_null(rec, m->pri >= 0 ? norm_facility_name(m->pri / 8) : NULL), &r);
-        put(rec, "flags", flags_json(rec, m->flags), &r);
-        put(rec, "format", name_or_null(rec, m->format), &r);
-        put(rec, "host", span_json(rec, bp, m->host), &r);
-        put(rec, "message", span_json(rec, bp, m->message), &r);
-        put(rec, "msgid", span_json(rec, bp, m->msgid), &r);
-        put(rec, "outcome", json_new_null(), &r);
-        put(rec, "pid", pid_json(rec, m->procid), &r);
-        put(rec, "procid", span_json(rec, bp, m->procid), &r);
-        put_raw(rec, m, msg, len, body_len, &r);
-        put(rec, "received", received_json(rec, tt, received_us), &r);
-        put(rec, "rule", json_new_null(), &r);
-        put(rec, "sd", m->sd, &r);
+        v[R_ACTION] = json_new_null();
+        v[R_ACTOR] = json_new_null();
+        v[R_APP] = span_json(rec, bp, m->app);
+        v[R_CRITERIA] = json_new_arr_in(rec);
+        v[R_ERROR] = m->error[0] ? str_or_null(rec, m->error) : json_new_null();
+        v[R_FACILITY] = name_or_null(rec, m->pri >= 0 ? norm_facility_name(m->pri / 8) : NULL);
+        v[R_FLAGS] = flags_json(rec, m->flags);
+        v[R_FORMAT] = name_or_null(rec, m->format);
+        v[R_HOST] = span_json(rec, bp, m->host);
+        v[R_MESSAGE] = span_json(rec, bp, m->message);
+        v[R_MSGID] = span_json(rec, bp, m->msgid);
+        v[R_OUTCOME] = json_new_null();
+        v[R_PID] = pid_json(rec, m->procid);
+        v[R_PROCID] = span_json(rec, bp, m->procid);
+        raw_json(rec, m, msg, len, body_len, v);
+        v[R_RECEIVED] = received_json(rec, tt, received_us);
+        v[R_RULE] = json_new_null();
+        v[R_SD] = m->sd;
         m->sd = NULL;
-        put(rec, "severity",
-            name_or_null(rec, m->pri >= 0 ? norm_severity_name(m->pri % 8) : NULL), &r);
-        put(rec, "source", source_json(rec, src), &r);
-        put(rec, "target", json_new_null(), &r);
-        put(rec, "time", m->has_time ? time_json(rec, m->time_us)
-                                     : received_json(rec, tt, received_us), &r);
-        return r;
+        v[R_SEVERITY] = name_or_null(rec, m->pri >= 0 ? norm_severity_name(m->pri % 8) : NULL);
+        v[R_SOURCE] = source_json(rec, src);
+        v[R_TARGET] = json_new_null();
+        v[R_TIME] = m->has_time ? time_json(rec, m->time_us) : received_json(rec, tt, received_us);
+        return json_obj_fill_sorted(rec, rec_keys, v, R__N);
 }
 
 int normalize_syslog(const char *msg, size_t len, bool truncated, const struct norm_source *src,

@@ -13,6 +13,7 @@
  * memory is one buffer per open file whatever the epoch's size; the kernel is asked to start
  * writing each file back as it grows (sync_file_range), and the files are fsync'd together
  * at the end, so the disk works while the records are still being written instead of after. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -101,7 +102,9 @@ struct wfile {
         char buf[EXPORT_WBUF_LEN];
 };
 
-static int wfile_open(struct wfile *w, const char *dir, const char *name,
+/* The file's final name is DIR/NAME; its temporary name is in tmpdir (dir itself, or a
+ * staging folder on the same file system, issue 12), renamed across at the commit. */
+static int wfile_open(struct wfile *w, const char *tmpdir, const char *dir, const char *name,
                       struct store_error *err)
 {
         w->fd = -1;
@@ -111,7 +114,7 @@ static int wfile_open(struct wfile *w, const char *dir, const char *name,
         if ((size_t)snprintf(w->dir, sizeof(w->dir), "%s", dir) >= sizeof(w->dir) ||
             (size_t)snprintf(w->final, sizeof(w->final), "%s/%s", dir, name) >=
                     sizeof(w->final) ||
-            (size_t)snprintf(w->tmp, sizeof(w->tmp), "%s/.%s.XXXXXX", dir, name) >=
+            (size_t)snprintf(w->tmp, sizeof(w->tmp), "%s/.%s.XXXXXX", tmpdir, name) >=
                     sizeof(w->tmp))
                 return export_fail(err, -ENAMETOOLONG, "path", dir);
         w->fd = mkostemp(w->tmp, O_CLOEXEC);
@@ -256,7 +259,7 @@ static int small_open(struct wfile **ret, const char *dir, const char *name, con
         *ret = NULL;
         if (!w)
                 return -ENOMEM;
-        r = wfile_open(w, dir, name, err);
+        r = wfile_open(w, dir, dir, name, err);
         if (r >= 0) {
                 r = wfile_put(w, p, n);
                 if (r < 0) {
@@ -361,6 +364,7 @@ static void crit_ids_free(struct crit_ids *s)
         for (size_t i = 0; i < s->n; i++)
                 free(s->ids[i]);
         free(s->ids);
+        *s = (struct crit_ids){ 0 };
 }
 
 /* One pass over the records (issue 12: streamed from the source, never held) feeding
@@ -368,6 +372,7 @@ static void crit_ids_free(struct crit_ids *s)
  * first appears. Memory: one 64 KiB buffer per open file. */
 struct epoch_writer {
         const char *edir;
+        const char *sdir;            /* issue 12: the staging folder, NULL when not staging */
         struct store_error *err;
         struct wfile *all;
         struct crit_ids ids;
@@ -397,9 +402,20 @@ static int tsc_open(struct epoch_writer *w, size_t at)
         f = malloc(sizeof(*f));
         if (!f)
                 return -ENOMEM;
-        r = mkdir_p(dir, w->err);
-        if (r >= 0)
-                r = wfile_open(f, dir, "records.jsonl", w->err);
+        if (w->sdir) {  /* issue 12: the epoch folder is made at the commit */
+                char sub[PATH_MAX];
+                if ((size_t)snprintf(sub, sizeof(sub), "%s/tsc=%s", w->sdir, w->ids.ids[at]) >=
+                    sizeof(sub))
+                        r = export_fail(w->err, -ENAMETOOLONG, "path", w->sdir);
+                else if (mkdir(sub, EXPORT_DIR_MODE) < 0 && errno != EEXIST)
+                        r = export_fail(w->err, -errno, "mkdir", sub);
+                else
+                        r = wfile_open(f, sub, dir, "records.jsonl", w->err);
+        } else {
+                r = mkdir_p(dir, w->err);
+                if (r >= 0)
+                        r = wfile_open(f, dir, dir, "records.jsonl", w->err);
+        }
         if (r < 0) {
                 free(f);
                 return r;
@@ -441,6 +457,9 @@ static int commit_files(struct epoch_writer *w, const struct export_epoch *e, in
                 r = wfile_finish(w->all, w->err);
         for (size_t i = 0; r >= 0 && i < w->ids.n; i++)
                 r = wfile_finish(w->tsc[i], w->err);
+        /* issue 12: staged files are renamed into folders made now (the epoch's by the caller). */
+        for (size_t i = 0; r >= 0 && w->sdir && i < w->ids.n; i++)
+                r = mkdir_p(w->tsc[i]->dir, w->err);
         if (r >= 0)
                 r = small_open(&small[0], w->edir, "manifest.sig", e->sig, 64, w->err);
         if (r >= 0 && e->tsr)  /* issue 10: the RFC 3161 token, before the manifest */
@@ -477,51 +496,248 @@ static int commit_files(struct epoch_writer *w, const struct export_epoch *e, in
         return r;
 }
 
-/* The record files, signature and token (manifest.json is the caller's, last). */
-static int write_files(const char *edir, const struct export_epoch *e, struct store_error *err)
+/* Frees the writer's files; a file not yet renamed is removed (wfile_abort). */
+static void epoch_writer_release(struct epoch_writer *w)
 {
-        struct epoch_writer w = { .edir = edir, .err = err };
+        if (w->all)
+                wfile_abort(w->all);
+        for (size_t i = 0; i < w->ids.n && i < w->tsc_alloc; i++) {
+                if (w->tsc[i])
+                        wfile_abort(w->tsc[i]);
+                free(w->tsc[i]);
+        }
+        free(w->all);
+        free(w->tsc);
+        crit_ids_free(&w->ids);
+        w->all = NULL;
+        w->tsc = NULL;
+        w->tsc_alloc = 0;
+}
+
+/* records.jsonl opened: its temporary name in tmpdir (edir, or the staging folder). */
+static int epoch_writer_open(struct epoch_writer *w, const char *tmpdir, struct store_error *err)
+{
         int r;
 
-        w.all = malloc(sizeof(*w.all));
-        if (!w.all)
+        w->all = malloc(sizeof(*w->all));
+        if (!w->all)
                 return -ENOMEM;
-        r = wfile_open(w.all, edir, "records.jsonl", err);
+        r = wfile_open(w->all, tmpdir, w->edir, "records.jsonl", err);
         if (r < 0) {
-                free(w.all);
-                return r;
+                free(w->all);
+                w->all = NULL;
         }
-        r = export_epoch_foreach(e, epoch_line_cb, &w);
-        r = commit_files(&w, e, r);
+        return r;
+}
+
+/* The record files (e's records appended to what w holds), signature and token, committed
+ * (manifest.json is the caller's, last). */
+static int write_files(struct epoch_writer *w, const struct export_epoch *e,
+                       struct store_error *err)
+{
+        int r;
+
+        w->err = err;
+        r = export_epoch_foreach(e, epoch_line_cb, w);
+        r = commit_files(w, e, r);
         if (r < 0 && err && !err->msg[0])
                 snprintf(err->msg, sizeof(err->msg), "%s", strerror(-r));
-        for (size_t i = 0; i < w.ids.n && i < w.tsc_alloc; i++)
-                free(w.tsc[i]);
-        free(w.all);
-        free(w.tsc);
-        crit_ids_free(&w.ids);
+        epoch_writer_release(w);
         return r;
+}
+
+/* DIR/chain=CHAIN/epoch=NNNNNNNNNN into edir, with room for the names below it. */
+static int epoch_path(char *edir, size_t len, const char *dir, const char *chain,
+                      int64_t epoch, struct store_error *err)
+{
+        if (!export_name_ok(chain) || epoch < 0) {
+                if (err)
+                        snprintf(err->msg, sizeof(err->msg), "invalid chain name or epoch");
+                return -EINVAL;
+        }
+        if ((size_t)snprintf(edir, len, "%s/chain=%s/epoch=%010lld", dir, chain,
+                             (long long)epoch) >= len - 2 * NAME_MAX)
+                return export_fail(err, -ENAMETOOLONG, "path", dir);
+        return 0;
 }
 
 int export_folder_write(const char *dir, const struct export_epoch *e, struct store_error *err)
 {
         char edir[PATH_MAX];
-        int r;
+        struct epoch_writer w = { .edir = edir, .err = err };
+        int r = epoch_path(edir, sizeof(edir), dir, e->chain, e->epoch, err);
 
-        if (!export_name_ok(e->chain) || e->epoch < 0 || (!e->manifest && e->manifest_len) ||
-            !e->sig) {
+        if (r >= 0 && ((!e->manifest && e->manifest_len) || !e->sig)) {
                 if (err)
                         snprintf(err->msg, sizeof(err->msg), "invalid chain name or epoch");
-                return -EINVAL;
+                r = -EINVAL;
         }
-        if ((size_t)snprintf(edir, sizeof(edir), "%s/chain=%s/epoch=%010lld", dir, e->chain,
-                             (long long)e->epoch) >= sizeof(edir) - 2 * NAME_MAX)
-                return export_fail(err, -ENAMETOOLONG, "path", dir);
-        r = mkdir_p(edir, err);
         if (r >= 0)
-                r = write_files(edir, e, err);
+                r = mkdir_p(edir, err);
+        if (r >= 0)
+                r = epoch_writer_open(&w, edir, err);
+        if (r >= 0)
+                r = write_files(&w, e, err);
         if (r >= 0)
                 r = write_small(edir, "manifest.json", e->manifest ? e->manifest : "",
                                 e->manifest_len, err);
         return r;
+}
+
+/* ---- staging an epoch while it is open (issue 12) ---- */
+
+#define STAGE_PREFIX ".stage.chain="
+
+struct export_folder_stage {
+        char *chain;
+        int64_t epoch;
+        char edir[PATH_MAX];
+        char sdir[PATH_MAX];
+        struct epoch_writer w;
+};
+
+/* Removes a staging folder: its files and its tsc=ID folders' files (all the stage makes;
+ * anything else stays, and so does the folder holding it). */
+static int rm_stage_dir(const char *path)
+{
+        DIR *d = opendir(path);
+        struct dirent *de;
+        char p[PATH_MAX];
+
+        if (!d)
+                return errno == ENOENT ? 0 : -errno;
+        while ((de = readdir(d))) {
+                if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+                        continue;
+                if ((size_t)snprintf(p, sizeof(p), "%s/%s", path, de->d_name) >= sizeof(p))
+                        continue;
+                if (!strncmp(de->d_name, "tsc=", 4))
+                        (void)rm_stage_dir(p);
+                else
+                        (void)unlink(p);
+        }
+        closedir(d);
+        return rmdir(path) < 0 && errno != ENOENT ? -errno : 0;
+}
+
+int export_folder_stage_clean(const char *dir, const char *chain)
+{
+        char prefix[PATH_MAX], p[PATH_MAX];
+        DIR *d;
+        struct dirent *de;
+        int r = 0;
+
+        if ((size_t)snprintf(prefix, sizeof(prefix), STAGE_PREFIX "%s.epoch=", chain) >=
+            sizeof(prefix))
+                return -ENAMETOOLONG;
+        d = opendir(dir);
+        if (!d)
+                return errno == ENOENT ? 0 : -errno;
+        while ((de = readdir(d))) {
+                const char *num = de->d_name + strlen(prefix);
+                /* Only this chain's: the prefix, then exactly the ten digits of an epoch. */
+                if (strncmp(de->d_name, prefix, strlen(prefix)) != 0 || strlen(num) != 10 ||
+                    strspn(num, "0123456789") != 10)
+                        continue;
+                if ((size_t)snprintf(p, sizeof(p), "%s/%s", dir, de->d_name) >= sizeof(p))
+                        continue;
+                int k = rm_stage_dir(p);
+                if (k < 0 && r == 0)
+                        r = k;
+        }
+        closedir(d);
+        return r;
+}
+
+int export_folder_stage_open(const char *dir, const char *chain, int64_t epoch,
+                             struct export_folder_stage **ret, struct store_error *err)
+{
+        struct export_folder_stage *st = calloc(1, sizeof(*st));
+        int r;
+
+        *ret = NULL;
+        if (!st)
+                return -ENOMEM;
+        st->epoch = epoch;
+        st->chain = strdup(chain);
+        st->w.edir = st->edir;
+        st->w.sdir = st->sdir;
+        st->w.err = err;
+        r = st->chain ? epoch_path(st->edir, sizeof(st->edir), dir, chain, epoch, err) : -ENOMEM;
+        /* Hidden, beside the chain folders, so that no epoch folder exists before the commit
+         * (a folder without manifest.json would be an incomplete epoch to a reader). */
+        if (r >= 0 && (size_t)snprintf(st->sdir, sizeof(st->sdir), "%s/" STAGE_PREFIX
+                                       "%s.epoch=%010lld", dir, chain, (long long)epoch) >=
+                              sizeof(st->sdir) - 2 * NAME_MAX)
+                r = export_fail(err, -ENAMETOOLONG, "path", dir);
+        if (r >= 0 && strlen(strrchr(st->sdir, '/') + 1) > NAME_MAX)
+                r = export_fail(err, -ENAMETOOLONG, "path", st->sdir);
+        if (r >= 0)
+                r = mkdir_p(dir, err);
+        if (r >= 0 && (r = rm_stage_dir(st->sdir)) < 0)
+                export_fail(err, r, "remove", st->sdir);
+        if (r >= 0 && mkdir(st->sdir, EXPORT_DIR_MODE) < 0)
+                r = export_fail(err, -errno, "mkdir", st->sdir);
+        if (r >= 0)
+                r = epoch_writer_open(&st->w, st->sdir, err);
+        if (r < 0) {
+                export_folder_stage_free(st);
+                return r;
+        }
+        *ret = st;
+        return 0;
+}
+
+int export_folder_stage_add(struct export_folder_stage *st, const struct export_record *r,
+                            struct store_error *err)
+{
+        st->w.err = err;
+        return epoch_line_cb(&st->w, r);
+}
+
+int export_folder_stage_flush(struct export_folder_stage *st, struct store_error *err)
+{
+        int r = wfile_flush(st->w.all);
+
+        if (r < 0)
+                return export_fail(err, r, "write", st->w.all->tmp);
+        for (size_t i = 0; i < st->w.ids.n && i < st->w.tsc_alloc; i++) {
+                r = wfile_flush(st->w.tsc[i]);
+                if (r < 0)
+                        return export_fail(err, r, "write", st->w.tsc[i]->tmp);
+        }
+        return 0;
+}
+
+int export_folder_stage_commit(struct export_folder_stage *st, const struct export_epoch *e,
+                               struct store_error *err)
+{
+        int r = 0;
+
+        if (!export_name_ok(e->chain) || strcmp(e->chain, st->chain) || e->epoch != st->epoch ||
+            (!e->manifest && e->manifest_len) || !e->sig) {
+                if (err)
+                        snprintf(err->msg, sizeof(err->msg), "invalid chain name or epoch");
+                r = -EINVAL;
+        }
+        if (r >= 0)
+                r = mkdir_p(st->edir, err);
+        if (r >= 0)
+                r = write_files(&st->w, e, err);
+        if (r >= 0)
+                r = write_small(st->edir, "manifest.json", e->manifest ? e->manifest : "",
+                                e->manifest_len, err);
+        export_folder_stage_free(st);
+        return r;
+}
+
+void export_folder_stage_free(struct export_folder_stage *st)
+{
+        if (!st)
+                return;
+        epoch_writer_release(&st->w);
+        if (st->sdir[0])
+                (void)rm_stage_dir(st->sdir);
+        free(st->chain);
+        free(st);
 }

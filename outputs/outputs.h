@@ -205,6 +205,52 @@ bool export_criterion_ok(const char *id);
 
 int export_folder_write(const char *dir, const struct export_epoch *e, struct store_error *err);
 
+/* issue 12, export while the epoch is open: the folder export of one epoch written in
+ * parts before its seal. The record files grow under hidden temporary names in a hidden
+ * staging folder, DIR/.stage.chain=CHAIN.epoch=NNNNNNNNNN/ (never an export: no reader
+ * looks there, and no epoch folder exists until the commit); the commit appends the rest,
+ * then does exactly what export_folder_write does (fsyncs, renames into the epoch folder,
+ * manifest last), so the export's bytes and names are the same as an export in one go.
+ * A crash leaves only the staging folder, which export_folder_stage_clean removes. */
+struct export_folder_stage;
+/* Starts staging epoch of chain under dir (its staging folder is emptied first). 0 or -errno
+ * with err set (-ENAMETOOLONG: a chain name too long for the staging folder's name). */
+int export_folder_stage_open(const char *dir, const char *chain, int64_t epoch,
+                             struct export_folder_stage **ret, struct store_error *err);
+/* Appends one record (its line to records.jsonl and to each tsc file it names). On failure
+ * the stage is unusable: free it. */
+int export_folder_stage_add(struct export_folder_stage *st, const struct export_record *r,
+                            struct store_error *err);
+/* Hands what the stage's buffers hold to the files (write(), writeback started per file as
+ * it grows), so that the files hold every record added so far and the seal finds less to
+ * write. On failure the stage is unusable: free it. */
+int export_folder_stage_flush(struct export_folder_stage *st, struct store_error *err);
+/* Commits e (e->chain and e->epoch as staged): e's records are appended first (e->source or
+ * e->records: the rest of the epoch after what was staged), then the files are committed
+ * as export_folder_write does, manifest last. Frees st on every way out. */
+int export_folder_stage_commit(struct export_folder_stage *st, const struct export_epoch *e,
+                               struct store_error *err);
+/* Removes the stage's temporary files and staging folder. Accepts NULL. */
+void export_folder_stage_free(struct export_folder_stage *st);
+/* Removes every staging folder of chain under dir (what a crash left). 0 or -errno. */
+int export_folder_stage_clean(const char *dir, const char *chain);
+
+/* issue 12: reading an epoch's committed records in parts (outputs/export-stage.c), over
+ * the store's connection. export_stage_begin opens a read transaction (one snapshot until
+ * export_stage_end) and reads the highest-numbered epoch's row into *ret_last (cleared by
+ * the caller with store_epoch_clear); -ENOENT when the store has no epoch (the transaction
+ * is then closed). */
+int export_stage_begin(struct store *s, struct store_epoch *ret_last);
+int export_stage_end(struct store *s);
+/* The records of epoch with seq > after (INT64_MIN: all), in seq order: exactly the part of
+ * store_records_foreach(s, epoch, ...) past after. *ret_lo (may be NULL): the first seq of
+ * the epoch's seq range, for export_stage_check. cb returns <0 to stop with that value. */
+int export_stage_records(struct store *s, int64_t epoch, int64_t after, int64_t *ret_lo,
+                         int (*cb)(void *ud, const struct store_record *r), void *ud);
+/* 0 when records from lo to last (last < lo: none), read while epoch was open, are still the
+ * start of its seq range; -ESTALE when not (the epoch must be exported in one go). */
+int export_stage_check(struct store *s, int64_t epoch, int64_t lo, int64_t last);
+
 /* Reading an export back for `gatelog verify --export`: one callback per epoch directory of
  * one chain, in epoch order (chain NULL: the only chain; -EINVAL if there are several).
  * Every file is read as bytes; missing files are reported as problems by the caller: a NULL

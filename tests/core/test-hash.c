@@ -46,6 +46,35 @@ static void test_kat(void **state)
         }
 }
 
+/* hash_hex (a two-digit table) against a nibble-by-nibble model, every byte value in every
+ * position of inputs of 0 to 40 bytes, and round trips through hash_unhex. */
+static void test_hex_model(void **state)
+{
+        static const char digits[] = "0123456789abcdef";
+        uint8_t in[40], back[40];
+        char got[2 * 40 + 1], want[2 * 40 + 1];
+        unsigned seed = 12;
+
+        for (size_t n = 0; n <= sizeof(in); n++) {
+                for (unsigned v = 0; v < 256; v++) {
+                        for (size_t i = 0; i < n; i++) {
+                                seed = seed * 1103515245u + 12345u;
+                                in[i] = i == v % (n ? n : 1) ? (uint8_t)v : (uint8_t)(seed >> 16);
+                        }
+                        for (size_t i = 0; i < n; i++) {
+                                want[2 * i] = digits[in[i] >> 4];
+                                want[2 * i + 1] = digits[in[i] & 15];
+                        }
+                        want[2 * n] = '\0';
+                        memset(got, 'x', sizeof(got));
+                        assert_ptr_equal(hash_hex(in, n, got), got);
+                        assert_string_equal(got, want);
+                        assert_int_equal(hash_unhex(got, 2 * n, back, n), 0);
+                        assert_memory_equal(back, in, n);
+                }
+        }
+}
+
 static void test_unhex(void **state)
 {
         uint8_t out[3] = { 9, 9, 9 };
@@ -93,6 +122,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_kat),
                 cmocka_unit_test(test_unhex),
+                cmocka_unit_test(test_hex_model),
                 cmocka_unit_test(test_state_copy),
         };
 

@@ -804,6 +804,140 @@ static void test_member_order(void **state)
         }
 }
 
+/* json_obj_fill_sorted (the known-order builder, issue 12) against the general path as the
+ * model: random sorted key tables (non-ASCII keys whose RFC 8785 order differs from byte
+ * order among them) with random values (constants, integers, strings and objects in the
+ * tree's arena, standalone roots to adopt, nested objects filled the same way), appended to
+ * an empty object or after a first member that sorts before or after the table's first key;
+ * the model sets the same members one by one in a random order. The canonical bytes must be
+ * equal, so a "sorted" mark left on an object that is not in order fails here. The table
+ * checker bites on an unsorted, duplicated or escaped key. */
+static unsigned fs_rnd(unsigned *s)
+{
+        *s = *s * 1103515245u + 12345u;
+        return *s >> 8;
+}
+
+static int fs_key_cmp(const void *a, const void *b)
+{
+        const struct json_key *x = a, *y = b;
+
+        return json_key_cmp(x->key, x->len, y->key, y->len);
+}
+
+/* Value number v of round seed: built in tree (when not NULL and the kind says so) or
+ * standalone; nested objects at depth 0 only. */
+static json *fs_value(json *tree, unsigned v, int depth, bool filled);
+
+static const char *const fs_pool[] = {
+        "", "a", "aa", "action", "b", "raw", "raw_b64", "raw_sha256", "received", "rule",
+        "seq", "time", "z", "\xc3\xa9", "\xef\xbd\xa1", "\xf0\x9f\x98\x80", "\x7f", "~",
+};
+#define FS_POOL_N (sizeof(fs_pool) / sizeof(fs_pool[0]))
+
+/* An object of the keys picked by mask (sorted), values from seed: by json_obj_fill_sorted
+ * when filled, else by json_obj_set in a shuffled order. prefix (a pool index or -1) is
+ * set first either way. */
+static json *fs_object(json *tree, unsigned mask, unsigned seed, int prefix, int depth,
+                       bool filled)
+{
+        struct json_key keys[FS_POOL_N];
+        json *vals[FS_POOL_N];
+        size_t n = 0, perm[FS_POOL_N];
+        json *o = tree ? json_new_obj_in(tree) : json_new_obj();
+        unsigned s = seed;
+
+        assert_non_null(o);
+        if (prefix >= 0)
+                assert_int_equal(json_obj_set(o, fs_pool[prefix], json_new_int(-1)), 0);
+        for (size_t i = 0; i < FS_POOL_N; i++) {
+                if ((mask >> i & 1) && (int)i != prefix)
+                        keys[n++] = (struct json_key){ fs_pool[i], (uint32_t)strlen(fs_pool[i]) };
+        }
+        qsort(keys, n, sizeof(keys[0]), fs_key_cmp);
+        assert_true(json_keys_sorted(keys, n));
+        for (size_t i = 0; i < n; i++)
+                vals[i] = fs_value(filled ? o : NULL, fs_rnd(&s), depth, filled);
+        if (filled) {
+                assert_int_equal(json_obj_fill_sorted(o, keys, vals, n), 0);
+                return o;
+        }
+        for (size_t i = 0; i < n; i++)
+                perm[i] = i;
+        for (size_t i = n; i > 1; i--) {
+                size_t j = fs_rnd(&s) % i, t = perm[i - 1];
+
+                perm[i - 1] = perm[j];
+                perm[j] = t;
+        }
+        for (size_t i = 0; i < n; i++)
+                assert_int_equal(json_obj_set(o, keys[perm[i]].key, vals[perm[i]]), 0);
+        return o;
+}
+
+static json *fs_value(json *tree, unsigned v, int depth, bool filled)
+{
+        char text[32];
+
+        snprintf(text, sizeof(text), "v%u\xc3\xa9\"", v % 1000);
+        switch (v % 7) {
+        case 0:
+                return json_new_null();
+        case 1:
+                return json_new_bool(v & 8);
+        case 2:
+                return tree ? json_new_int_in(tree, (int64_t)v - 5000000) : json_new_int((int64_t)v - 5000000);
+        case 3:
+                return tree ? json_new_strn_in(tree, text, strlen(text)) : json_new_str(text);
+        case 4: /* a standalone root, adopted by the tree */
+                return json_new_str(text);
+        default:
+                if (depth > 0)
+                        return json_new_int(v);
+                return fs_object(tree, v >> 3, v, v % 5 == 0 ? (int)(v % FS_POOL_N) : -1,
+                                 depth + 1, filled);
+        }
+}
+
+static void test_fill_sorted_model(void **state)
+{
+        unsigned seed = 2026;
+
+        for (int round = 0; round < 3000; round++) {
+                unsigned mask = fs_rnd(&seed) & ((1u << FS_POOL_N) - 1), s = fs_rnd(&seed);
+                int prefix = round % 3 == 0 ? (int)(fs_rnd(&seed) % FS_POOL_N) : -1;
+                json *a = fs_object(NULL, mask, s, prefix, 0, true);
+                json *b = fs_object(NULL, mask, s, prefix, 0, false);
+                char *ca = canon_of(a), *cb = canon_of(b);
+
+                if (strcmp(ca, cb) != 0)
+                        fail_msg("round %d: fill %s != model %s", round, ca, cb);
+                free(ca);
+                free(cb);
+                json_free(a);
+                json_free(b);
+        }
+        {
+                static const struct json_key bad_order[] = { JSON_KEY("b"), JSON_KEY("a") };
+                static const struct json_key dup[] = { JSON_KEY("a"), JSON_KEY("a") };
+                static const struct json_key esc[] = { JSON_KEY("a"), JSON_KEY("b\"") };
+                static const struct json_key utf16[] = { JSON_KEY("\xef\xbd\xa1"),
+                                                         JSON_KEY("\xf0\x9f\x98\x80") };
+                json *o = json_new_obj();
+                json *v[2] = { json_new_int(1), NULL };
+
+                assert_false(json_keys_sorted(bad_order, 2));
+                assert_false(json_keys_sorted(dup, 2));
+                assert_false(json_keys_sorted(esc, 2));
+                assert_false(json_keys_sorted(utf16, 2)); /* byte order, not RFC 8785's */
+                assert_true(json_keys_sorted(utf16 + 1, 1));
+                /* A value that failed to build: nothing appended, the others freed. */
+                assert_int_equal(json_obj_fill_sorted(o, dup, v, 2), -ENOMEM);
+                assert_int_equal(json_len(o), 0);
+                json_free(o);
+        }
+}
+
 /* The escaper against a naive model, on random strings of every length up to 40 (the
  * word-at-a-time scan has a separate path for the last bytes). */
 static void test_canon_str_model(void **state)
@@ -1264,6 +1398,7 @@ int main(void)
                 cmocka_unit_test(test_path_split_model),
                 cmocka_unit_test(test_strn_valid_boundary),
                 cmocka_unit_test(test_obj_find_model),
+                cmocka_unit_test(test_fill_sorted_model),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -25,7 +25,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "kafka"))
 
 import harness  # noqa: E402
-from harness import Daemon, Failure, check, gatelog, run_tests  # noqa: E402
+from harness import Daemon, Failure, check, gatelog, run_tests, scrape_metrics  # noqa: E402
 from kafkapeer import MockCluster, kafka_yaml, produce, produce_files  # noqa: E402
 
 SHAPE = ["received", "time", "source", "format", "host", "app", "msgid", "pid", "procid",
@@ -690,6 +690,81 @@ def test_claim_commit_fails_during_rebalance():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def check_once_across(ra, rb, expected, chains=("chain-a", "chain-b")):
+    """Each chain holds each offset at most once; together they hold every expected offset
+    with its payload; an offset held by both is one the hand-over's commit could not cover
+    (the mock refuses commits during a rebalance): the later owner's copy must then be
+    marked as a redelivery of the other chain (docs/FORMAT.md section 11)."""
+    ka, kb = {key_of(r): r for r in ra}, {key_of(r): r for r in rb}
+    check(len(ka) == len(ra) and len(kb) == len(rb), "a chain holds an offset twice")
+    for k in set(ka) & set(kb):
+        marks = [(r, other) for r, other in ((ka[k], chains[1]), (kb[k], chains[0]))
+                 if k[2] <= marker_chains(r["source"]).get(other, -1)]
+        check(marks, f"{k} held by both chains, neither copy marked: {ka[k]['source']} "
+                     f"{kb[k]['source']}")
+    check_once(list({**ka, **kb}.values()), expected)
+
+
+def test_held_slices_at_rebalance_and_stop():
+    """Slices (issue 12: up to 64 messages taken and queued at once) held in the collector
+    at a shutdown and queued against a full queue across a rebalance. A's first claim
+    commits fail (the failpoint), so A holds the slice it took; A is stopped then: the held
+    events must be neither stored nor committed. A restarts with a queue of 8 events, so
+    nearly every slice meets a full queue and leaves events held until space comes; B joins
+    meanwhile (A's revoke releases or drains what it holds of the partitions it gives up).
+    Every message is then stored exactly once across the two chains, the group's committed
+    offsets are the ends of the partitions, and `verify --export` passes. A lost held event
+    fails check_once; one committed without being stored fails the committed offsets."""
+    mc = MockCluster([("fo", 4)])
+    tmp = tempfile.mkdtemp(prefix="gatelog-slices-")
+    key, exports = os.path.join(tmp, "shared.key"), os.path.join(tmp, "exports")
+    gatelog("keygen", "--out", key, check_rc=0)
+    a, b = shared_daemons(mc, "g-slices", ["chain-a", "chain-b"], key, exports)
+    with open(a.config, "a") as f:
+        f.write("queue:\n  max_events: 8\n")
+    n_part = 5000
+    expected = {("fo", p): [json.dumps({"id": f"{p}-{i}", "pad": "x" * (i % 50)},
+                                       separators=(",", ":")) for i in range(n_part)]
+                for p in range(4)}
+    total = sum(len(m) for m in expected.values())
+    try:
+        for (t, p), msgs in expected.items():
+            produce(mc.bootstraps, t, msgs, partition=p)
+        start_with_failpoint(a, "kafka-claim-commit-fail")
+        wait_log(a, r"claim commit: failpoint")
+        check(a.stop() == 0, "A did not exit 0 while holding a slice")
+        check(not kafka_recs(db_records(a.db)), "A stored a held event")
+        c = mc.committed("g-slices", "fo", 4)
+        check(all(v == 0 for v in c.values()), f"A committed held events: {c}")
+        a.start()
+        wait_metrics(a, "records stored by A", lambda m: len(kafka_recs(db_records(a.db))) >= 500)
+        full = sum(v for s, v in scrape_metrics(a).items()
+                   if s.startswith("gatelog_queue_full_total"))
+        check(full > 0, "A's queue never filled: no slice was held")
+        b.start()
+        wait_log(b, "kafka partition assigned")
+        wait_union([a.db, b.db], total, timeout=180)
+        time.sleep(0.5)
+        check(a.stop() == 0 and b.stop() == 0, "a daemon did not exit 0")
+        ra, rb = kafka_recs(db_records(a.db)), kafka_recs(db_records(b.db))
+        check_once_across(ra, rb, expected)
+        check(mc.committed("g-slices", "fo", 4) == {p: n_part for p in range(4)},
+              f"committed offsets after stop: {mc.committed('g-slices', 'fo', 4)}")
+        for d in (a, b):
+            d.seal()
+        rc, out, err = gatelog("query", "--export", exports, "--pubkey", key + ".pub",
+                               "--count", "--dedupe", "--format", "jsonl")
+        check(rc == 0 and json.loads(out)["count"] == total,
+              f"query --count --dedupe: {out.strip()} for {total} messages\n{err}")
+        rc, out, err = gatelog("verify", "--pubkey", key + ".pub", "--export", exports)
+        check(rc == 0, f"verify failed:\n{out}{err}")
+    finally:
+        a.cleanup()
+        b.cleanup()
+        mc.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def test_backpressure():
     """A queue of 8 events against 3000 waiting messages: the partitions pause and resume
     many times, and every message is still stored exactly once."""
@@ -849,7 +924,7 @@ if __name__ == "__main__":
     tests = [test_payloads_and_malformed, test_backpressure, test_consumer_lag_metric,
              test_two_instances, test_failover_marked, test_double_failover,
              test_commit_catches_up_with_store, test_claim_commit_fails_during_rebalance,
-             test_broker_down_and_back,
+             test_held_slices_at_rebalance_and_stop, test_broker_down_and_back,
              test_topic_created_later, test_bad_config, test_exactly_once]
     if len(sys.argv) > 1 and sys.argv[1] == "--fast":
         sys.argv.pop(1)

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -384,6 +385,80 @@ static void test_gap_and_unreadable(void **state)
         buf_free(&f);
 }
 
+/* export_printable passes printable ASCII eight bytes at a time (issue 12): one byte that
+ * is not (a control, DEL, a lone continuation byte, a non-character, NUL) at every offset
+ * of a value must still choose the binary export form, and TAB or a two-byte letter the
+ * text form; raw_sha256 against the export bytes written out here, and a text value kept
+ * as the same string. */
+static void test_printable_words(void **state)
+{
+        static const struct {
+                const char *p;
+                size_t n;
+                bool text;
+        } odd[] = {
+                { "\t", 1, true }, { "\xc3\xa9", 2, true }, { "~", 1, true },
+                { " ", 1, true }, { "\x01", 1, false }, { "\n", 1, false },
+                { "\x1f", 1, false }, { "\x7f", 1, false }, { "\x80", 1, false },
+                { "\xc2\x85", 2, false }, { "\xef\xb7\x90", 3, false },
+                { "\0", 1, false }, { "\xff", 1, false },
+        };
+        struct norm_journal *b = NULL;
+
+        (void)state;
+        assert_int_equal(norm_journal_new(65536, &b), 0);
+        for (size_t k = 0; k < sizeof(odd) / sizeof(odd[0]); k++)
+                for (size_t at = 0; at <= 24; at++) {
+                        char field[64], want[65];
+                        size_t vlen = 24 + odd[k].n, n = 0;
+                        struct buf exp = BUF_INIT;
+                        const json *v;
+                        json *rec = NULL;
+                        const char *got;
+
+                        memcpy(field, "F=", 2);
+                        memset(field + 2, 'a', 24);
+                        memmove(field + 2 + at + odd[k].n, field + 2 + at, 24 - at);
+                        memcpy(field + 2 + at, odd[k].p, odd[k].n);
+                        n = 2 + vlen;
+                        assert_int_equal(norm_journal_begin(b, CUR, RT, 16, BOOT), 0);
+                        assert_int_equal(norm_journal_add(b, field, n), 0);
+                        assert_int_equal(norm_journal_finish(b, "h1", RT + 5, &rec), 0);
+                        assert_int_equal(buf_puts(&exp, HDR), 0);
+                        if (odd[k].text) {
+                                assert_int_equal(buf_append(&exp, field, n), 0);
+                        } else {
+                                uint8_t le[8];
+
+                                for (int i = 0; i < 8; i++)
+                                        le[i] = (uint8_t)((uint64_t)vlen >> (8 * i));
+                                assert_int_equal(buf_append(&exp, "F\n", 2), 0);
+                                assert_int_equal(buf_append(&exp, le, 8), 0);
+                                assert_int_equal(buf_append(&exp, field + 2, vlen), 0);
+                        }
+                        assert_int_equal(buf_append(&exp, "\n\n", 2), 0);
+                        sha256_hex(exp.data, exp.len, want);
+                        got = json_str(json_obj_get(rec, "raw_sha256"), NULL);
+                        assert_non_null(got);
+                        if (strcmp(got, want) != 0)
+                                fail_msg("odd byte %zu at %zu: raw_sha256 %s, want %s", k, at,
+                                         got, want);
+                        v = json_obj_get(json_obj_get(rec, "journal"), "F");
+                        assert_non_null(v);
+                        if (odd[k].text) {
+                                size_t gl = 0;
+                                const char *gs = json_str(v, &gl);
+
+                                assert_non_null(gs);
+                                assert_int_equal(gl, vlen);
+                                assert_memory_equal(gs, field + 2, vlen);
+                        }
+                        json_free(rec);
+                        buf_free(&exp);
+                }
+        norm_journal_free(b);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -392,6 +467,7 @@ int main(void)
                 cmocka_unit_test(test_recycled),
                 cmocka_unit_test(test_many_fields),
                 cmocka_unit_test(test_gap_and_unreadable),
+                cmocka_unit_test(test_printable_words),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -650,6 +650,48 @@ static void test_random(void **state)
         assert_int_equal(failures, 0);
 }
 
+/* The record builder appends its members from a static table without sorting or checking
+ * (json_obj_fill_sorted, issue 12): the table must be in RFC 8785 order, the record's
+ * members must be the table's in that order, and its canonical bytes must equal those of
+ * the same members set one by one in reverse order (the general path, which sorts). */
+static void test_record_order(void **state)
+{
+        uint64_t rng = UINT64_C(0x243F6A8885A308D3);
+        unsigned char in[1024];
+        size_t n_keys;
+        const struct json_key *keys = norm_record_keys(&n_keys);
+
+        (void)state;
+        assert_int_equal(n_keys, 24);
+        assert_true(json_keys_sorted(keys, n_keys));
+        for (int i = 0; i < 2000; i++) {
+                size_t n = random_message(&rng, in, sizeof(in));
+                json *rec = NULL, *model = json_new_obj();
+                struct buf a = BUF_INIT, b = BUF_INIT;
+
+                assert_int_equal(normalize_syslog((const char *)in, n, i % 7 == 0, &src_stdin,
+                                                  1718452800000000, NORM_AUTO, &rec), 0);
+                assert_int_equal(json_len(rec), n_keys);
+                for (size_t k = n_keys; k-- > 0;) {
+                        const char *key;
+                        size_t key_len;
+                        json *v = json_obj_at(rec, k, &key, &key_len);
+
+                        assert_int_equal(key_len, keys[k].len);
+                        assert_memory_equal(key, keys[k].key, key_len);
+                        assert_int_equal(json_obj_set(model, key, json_clone(v)), 0);
+                }
+                assert_int_equal(json_canon(rec, &a), 0);
+                assert_int_equal(json_canon(model, &b), 0);
+                assert_int_equal(a.len, b.len);
+                assert_memory_equal(a.data, b.data, a.len);
+                buf_free(&a);
+                buf_free(&b);
+                json_free(model);
+                json_free(rec);
+        }
+}
+
 /* The RFC 5424 TIMESTAMP reader as it was before it parsed common timestamps in place
  * (issue 12): copy, upper-case 't'/'z', drop fraction digits past the sixth, then parse.
  * The model for test_rfc3339_model. */
@@ -859,6 +901,7 @@ int main(void)
                 cmocka_unit_test(test_names),  cmocka_unit_test(test_base64),
                 cmocka_unit_test(test_random), cmocka_unit_test(test_recycled),
                 cmocka_unit_test(test_rfc3339_model), cmocka_unit_test(test_received_text),
+                cmocka_unit_test(test_record_order),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

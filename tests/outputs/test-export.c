@@ -456,6 +456,178 @@ static void test_refused_names(void **state)
         rm_tmpdir(dir);
 }
 
+/* ---- issue 12: staging an epoch while it is open ---- */
+
+/* Every file under a folder, as "path:size:fnv" lines in name order, into out (hidden names
+ * included, so that a temporary left behind shows). */
+static void tree_sum(const char *dir, const char *rel, struct buf *out)
+{
+        struct dirent **v;
+        char path[512], sub[512];
+        int n = scandir(dir, &v, NULL, alphasort);
+
+        assert_true(n >= 0);
+        for (int i = 0; i < n; i++) {
+                const char *name = v[i]->d_name;
+                struct stat st;
+                if (strcmp(name, ".") && strcmp(name, "..")) {
+                        snprintf(path, sizeof(path), "%s/%s", dir, name);
+                        snprintf(sub, sizeof(sub), "%s/%s", rel, name);
+                        assert_int_equal(stat(path, &st), 0);
+                        if (S_ISDIR(st.st_mode)) {
+                                tree_sum(path, sub, out);
+                        } else {
+                                size_t len = 0;
+                                const char *p = slurp(path, &len);
+                                uint64_t h = 1469598103934665603ull;
+                                char line[600];
+                                for (size_t k = 0; p && k < len; k++)
+                                        h = (h ^ (uint8_t)p[k]) * 1099511628211ull;
+                                snprintf(line, sizeof(line), "%s:%zu:%llx\n", sub, len,
+                                         (unsigned long long)h);
+                                assert_int_equal(buf_append(out, line, strlen(line)), 0);
+                        }
+                }
+                free(v[i]);
+        }
+        free(v);
+}
+
+/* Staging the first k records (with a flush after the first), committing the rest: for
+ * every k the folder is byte for byte export_folder_write's, and nothing hidden is left. */
+static void test_stage_same_bytes(void **state)
+{
+        char dir[64], ref[64], path[256], names[256];
+        struct buf want = BUF_INIT, got = BUF_INIT;
+        uint8_t sig[64];
+        struct store_error err = { { 0 } };
+
+        sig_bytes(sig);
+        make_tmpdir(ref);
+        struct export_epoch e = make_epoch("prod", 3, sig);
+        assert_int_equal(export_folder_write(ref, &e, &err), 0);
+        tree_sum(ref, "", &want);
+        for (size_t k = 0; k <= N_RECORDS; k++) {
+                struct export_folder_stage *st = NULL;
+                make_tmpdir(dir);
+                assert_int_equal(export_folder_stage_open(dir, "prod", 3, &st, &err), 0);
+                for (size_t i = 0; i < k; i++) {
+                        assert_int_equal(export_folder_stage_add(st, &records[i], &err), 0);
+                        if (i == 0)
+                                assert_int_equal(export_folder_stage_flush(st, &err), 0);
+                }
+                /* Before the commit: only the hidden staging folder, no chain folder. */
+                list_names(dir, names, sizeof(names));
+                assert_string_equal(names, ".stage.chain=prod.epoch=0000000003 ");
+                e.records = records + k;
+                e.n_records = N_RECORDS - k;
+                assert_int_equal(export_folder_stage_commit(st, &e, &err), 0);
+                buf_reset(&got);
+                tree_sum(dir, "", &got);
+                assert_int_equal(got.len, want.len);
+                assert_memory_equal(got.data, want.data, want.len);
+                rm_tmpdir(dir);
+        }
+        /* A stage abandoned (a crash's leftovers) is removed by clean, not exported. */
+        make_tmpdir(dir);
+        struct export_folder_stage *st = NULL;
+        assert_int_equal(export_folder_stage_open(dir, "prod", 4, &st, &err), 0);
+        assert_int_equal(export_folder_stage_add(st, &records[1], &err), 0);
+        assert_int_equal(export_folder_stage_flush(st, &err), 0);
+        snprintf(path, sizeof(path), "%s/.stage.chain=prod.epoch=0000000004/tsc=CC7.2", dir);
+        list_names(path, names, sizeof(names));
+        assert_true(names[0] == '.');  /* the hidden temporary of tsc=CC7.2 */
+        snprintf(path, sizeof(path), "%s/.stage.chain=prodx.epoch=0000000004", dir);
+        assert_int_equal(mkdir(path, 0755), 0);  /* another chain's: kept */
+        assert_int_equal(export_folder_stage_clean(dir, "prod"), 0);
+        list_names(dir, names, sizeof(names));
+        assert_string_equal(names, ".stage.chain=prodx.epoch=0000000004 ");
+        export_folder_stage_free(st);  /* its files are gone already: no error */
+        rm_tmpdir(dir);
+        rm_tmpdir(ref);
+        buf_free(&want);
+        buf_free(&got);
+}
+
+/* The stage reader over a real store: records past `after` of the open epoch in one
+ * snapshot, and the tail of the sealed epoch, together exactly store_records_foreach's. */
+struct seqs { char text[512]; };
+
+static int seqs_cb(void *ud, const struct store_record *r)
+{
+        struct seqs *q = ud;
+        snprintf(q->text + strlen(q->text), sizeof(q->text) - strlen(q->text), "%lld,",
+                 (long long)r->seq);
+        return 0;
+}
+
+static void put_rec(struct store *s, int64_t seq, int64_t epoch)
+{
+        char data[64];
+        struct store_record r = { .seq = seq, .epoch = epoch, .data = data };
+        snprintf(data, sizeof(data), "{\"seq\":%lld}", (long long)seq);
+        r.len = strlen(data);
+        assert_int_equal(store_record_insert(s, &r), 0);
+}
+
+static void test_stage_reader(void **state)
+{
+        char dir[64], db[128];
+        struct store *s = NULL, *rd = NULL;
+        struct store_error err = { { 0 } };
+        struct store_epoch last = { 0 };
+        struct store_epoch e0 = { .epoch = 0, .first_seq = 0, .stats = "{}" };
+        struct store_epoch e1 = { .epoch = 1, .first_seq = 3, .stats = "{}" };
+        struct seqs a = { "" }, b = { "" }, all = { "" };
+        int64_t lo = 0;
+
+        make_tmpdir(dir);
+        snprintf(db, sizeof(db), "%s/s.db", dir);
+        assert_int_equal(store_open(db, STORE_READWRITE, &s, &err), 0);
+        assert_int_equal(store_open(db, STORE_READWRITE, &rd, &err), 0);
+        assert_int_equal(export_stage_begin(rd, &last), -ENOENT);  /* no epoch yet */
+        e0.sealed = true;
+        assert_int_equal(store_epoch_put(s, &e0), 0);
+        for (int64_t q = 0; q < 3; q++)
+                put_rec(s, q, 0);
+        assert_int_equal(store_epoch_put(s, &e1), 0);
+        put_rec(s, 3, 1);
+        put_rec(s, 4, 1);
+        /* The open epoch 1 in one snapshot: a record committed meanwhile is not seen. */
+        assert_int_equal(export_stage_begin(rd, &last), 0);
+        assert_int_equal(last.epoch, 1);
+        assert_false(last.sealed);
+        store_epoch_clear(&last);
+        put_rec(s, 5, 1);
+        assert_int_equal(export_stage_records(rd, 1, INT64_MIN, &lo, seqs_cb, &a), 0);
+        assert_int_equal(export_stage_end(rd), 0);
+        assert_string_equal(a.text, "3,4,");
+        assert_int_equal(lo, 3);
+        /* Sealed (epoch 2 opened at seq 7): the tail past 4 ends at the epoch's range. */
+        put_rec(s, 6, 1);
+        e1.sealed = true;
+        e1.count = 4;
+        assert_int_equal(store_epoch_put(s, &e1), 0);
+        struct store_epoch e2 = { .epoch = 2, .first_seq = 7, .stats = "{}" };
+        assert_int_equal(store_epoch_put(s, &e2), 0);
+        put_rec(s, 7, 2);
+        assert_int_equal(export_stage_check(rd, 1, lo, 4), 0);
+        assert_int_equal(export_stage_check(rd, 1, lo + 1, 4), -ESTALE);
+        assert_int_equal(export_stage_check(rd, 1, lo, 7), -ESTALE);
+        assert_int_equal(export_stage_records(rd, 1, 4, NULL, seqs_cb, &b), 0);
+        assert_string_equal(b.text, "5,6,");
+        assert_int_equal(store_records_foreach(rd, 1, seqs_cb, &all), 0);
+        assert_string_equal(all.text, "3,4,5,6,");
+        /* The first epoch's range starts before any seq: all of it from INT64_MIN. */
+        memset(&b, 0, sizeof(b));
+        assert_int_equal(export_stage_records(rd, 0, INT64_MIN, &lo, seqs_cb, &b), 0);
+        assert_string_equal(b.text, "0,1,2,");
+        assert_int_equal(lo, INT64_MIN);
+        store_close(rd);
+        store_close(s);
+        rm_tmpdir(dir);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -466,6 +638,8 @@ int main(void)
                 cmocka_unit_test(test_empty_epoch),
                 cmocka_unit_test(test_refused_names),
                 cmocka_unit_test(test_manifest_last),
+                cmocka_unit_test(test_stage_same_bytes),  /* issue 12 */
+                cmocka_unit_test(test_stage_reader),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,151 @@
+"""Export while the epoch is open (issue 12): staged exports are today's bytes.
+
+The exporter's stager (gl-stage, cli/exporter.c) appends the open epoch's committed records
+every half second to hidden temporary files in a hidden staging folder beside the chain
+folders (DIR/.stage.chain=CHAIN.epoch=NNNNNNNNNN/); at the seal the export adds the tail and
+commits them under the final names (outputs/export-folder.c). Here a real daemon with the
+default rule pack (so that tsc= files are staged too):
+
+- staged then sealed: the test waits until the staging folder holds every record sent so
+  far (so the commit must join staged records and a tail), sends more, seals; the export must
+  be byte for byte the export of the same database written in one go without a daemon
+  (`gatelog seal --now` offline on a copy, its outbox entry set back to pending), `gatelog
+  verify --export` and the independent verifier accept it, no staging folder nor hidden
+  file is left, and no epoch folder existed before the seal;
+- SIGKILL mid-staging: after a stage wrote records the daemon is killed; the staging folder
+  is left (never an export: no epoch folder, no manifest), a restart removes and restages
+  it from the database, more records come, the seal's export is complete and byte-identical
+  to the offline export, both verifiers accept it, nothing hidden is left; then a second
+  epoch after the restart, staged and sealed the same way.
+A stager that lost, doubled or reordered records, or a commit that skipped the tail, fails
+the byte comparison; one that left its files fails the leftover checks.
+"""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import Daemon, Failure, check, logger, run_tests  # noqa: E402
+from test_export import (INDEPENDENT, SOC2, check_against_model, epoch_dir, reexport,  # noqa: E402
+                         same_tree, send_mix)
+
+RULES = f"rules:\n  paths: [{SOC2}]\n"
+
+
+def stage_dir(d, epoch=0):
+    return os.path.join(d.exports, f".stage.chain=test-chain.epoch={epoch:010d}")
+
+
+def staged_lines(d, epoch=0):
+    """Lines in the staging folder's records.jsonl temporary (-1: none yet)."""
+    sdir = stage_dir(d, epoch)
+    try:
+        names = [n for n in os.listdir(sdir) if n.startswith(".records.jsonl.")]
+    except FileNotFoundError:
+        return -1
+    if len(names) != 1:
+        return -1
+    with open(os.path.join(sdir, names[0]), "rb") as f:
+        return f.read().count(b"\n")
+
+
+def wait_staged(d, n, epoch=0, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if staged_lines(d, epoch) == n:
+            return
+        time.sleep(0.1)
+    raise Failure(f"the stager did not stage {n} records of epoch {epoch} "
+                         f"(staged: {staged_lines(d, epoch)})")
+
+
+def send_more(d, tag, count=30):
+    lines = [f"Failed password for {tag}{i} from 198.51.100.{i} port {3000 + i} ssh2"
+             for i in range(count)]
+    logger(d.ports["tcp"], lines, "-T", "--octet-count", "--rfc5424=notq", "-t", "sshd")
+    return count
+
+
+def hidden_left(root):
+    """Hidden files or folders anywhere in the export (staging folders included)."""
+    left = []
+    for base, dirs, files in os.walk(root):
+        left += [os.path.join(base, n) for n in dirs + files if n.startswith(".")]
+    return left
+
+
+def check_export(d, n_epoch0_lines=None):
+    rc, out, err = d.verify_export()
+    check(rc == 0, f"verify --export failed ({rc}):\n{out}{err}")
+    p = subprocess.run(["/usr/bin/python3", INDEPENDENT, d.exports, d.pub],
+                       capture_output=True, timeout=120)
+    check(p.returncode == 0, "independent verifier failed:\n" + p.stdout.decode() +
+          p.stderr.decode())
+    check(not hidden_left(d.exports), f"hidden files left: {hidden_left(d.exports)}")
+
+
+def test_staged_export_is_byte_identical():
+    d = Daemon(unix=False, extra=RULES)
+    try:
+        d.start()
+        n = send_mix(d)
+        d.wait_records(n)
+        wait_staged(d, n)
+        check(not os.path.exists(epoch_dir(d)), "an epoch folder exists before the seal")
+        n += send_more(d, "tail")  # the tail: after the last stage, before the seal
+        d.wait_records(n)
+        d.seal()
+        edir = epoch_dir(d)
+        check(os.path.exists(os.path.join(edir, "manifest.json")), "epoch 0 not exported")
+        check(check_against_model(edir) == n, "records.jsonl does not hold every record")
+        check_export(d)
+        d.stop()
+        same_tree(edir, reexport(d, os.path.join(d.dir, "exports2")))
+    finally:
+        d.cleanup()
+
+
+def test_kill_mid_staging_then_restart():
+    d = Daemon(unix=False, extra=RULES)
+    try:
+        d.start()
+        n = send_mix(d)
+        d.wait_records(n)
+        wait_staged(d, n)
+        d.stop(signal.SIGKILL)
+        check(staged_lines(d) == n, "the staging folder should be left by a SIGKILL")
+        check(not os.path.exists(epoch_dir(d)), "a killed stage left an epoch folder")
+        d.start()
+        # The restart removes what the crash left and restages the epoch from the store.
+        n += send_more(d, "after")
+        d.wait_records(n)
+        wait_staged(d, n)
+        n += send_more(d, "tail")
+        d.wait_records(n)
+        d.seal()
+        edir = epoch_dir(d)
+        check(os.path.exists(os.path.join(edir, "manifest.json")), "epoch 0 not exported")
+        check(check_against_model(edir) == n, "records.jsonl does not hold every record")
+        check_export(d)
+        # A second epoch after the restart, staged and sealed the same way.
+        m = send_more(d, "second", 40)
+        d.wait_records(n + m)
+        wait_staged(d, m, epoch=1)
+        m += send_more(d, "secondtail", 5)
+        d.wait_records(n + m)
+        d.seal()
+        check(os.path.exists(os.path.join(epoch_dir(d, 1), "manifest.json")),
+              "epoch 1 not exported")
+        with open(os.path.join(epoch_dir(d, 1), "records.jsonl"), "rb") as f:
+            check(f.read().count(b"\n") == m, "epoch 1 does not hold its records")
+        check_export(d)
+        d.stop()
+        same_tree(edir, reexport(d, os.path.join(d.dir, "exports2")))
+    finally:
+        d.cleanup()
+
+
+if __name__ == "__main__":
+    run_tests([test_staged_export_is_byte_identical, test_kill_mid_staging_then_restart])
