@@ -91,6 +91,10 @@ int json_obj_push(json *obj, const char *key, size_t key_len, int plain, json *v
 /* json_obj_push of a key that is checked (valid UTF-8, else -EINVAL) and copied into obj's
  * arena first. Takes val always. 0, -EINVAL, -ENOMEM. */
 int json_obj_push_copy(json *obj, const char *key, size_t key_len, json *val);
+/* Makes val a member of container c's tree: a root is adopted, a node of another tree is
+ * copied, a node of c's tree or a constant is returned as is. Takes val always: NULL when
+ * out of memory, val then freed. (core/json-arena.c, used by core/json-build.c.) */
+json *json_take(json *c, json *val);
 /* Replaces the value of member m of obj (the old value stays in the arena); takes val
  * always. 0 or -ENOMEM. */
 int json_obj_replace(json *obj, struct json_member *m, json *val);

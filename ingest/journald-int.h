@@ -1,6 +1,7 @@
 /* The journald collector's parts (ingest/journald.c: reading entries into events, the
- * queue, cursors; ingest/journald-files.c: opening the journal, seeking, and probing for
- * files sd-journal skips). Internal to ingest/; the collector's API is ingest/journald.h. */
+ * queue, sequence checks; ingest/journald-files.c: opening the journal, seeking, and probing
+ * for files sd-journal skips; ingest/journald-cursor.c: parsing cursors). Internal to
+ * ingest/; the collector's API is ingest/journald.h. */
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
@@ -100,3 +101,25 @@ int journald_open(struct journald_source *s, const struct journald_config *c, ch
 /* journald-files.c: seeks after position (or at "before:CURSOR"), else per c->start. */
 int journald_seek_start(struct journald_source *s, const struct journald_config *c,
                         const char *position, char *err, size_t err_len);
+
+/* ---- journald-cursor.c: reading the parts of a cursor (no library call) ---- */
+
+/* The parts of a cursor as sd_journal_get_cursor writes it (systemd 252, sd-journal.c):
+ * "s=ID;i=SEQ;b=BOOT;m=MONO;t=REAL;x=XOR", the ids 32 lowercase hex digits, the numbers
+ * lowercase hex (PRIx64). Parsed in one pass (issue 12): the entry's realtime, monotonic
+ * time and boot id are read from here instead of asking the library twice more per entry
+ * (each call moves to the entry object again), and its s= and i= for the sequence checks.
+ * Anything else (another layout, a longer number) is refused: the caller then takes the
+ * slow way, so the values are always the library's. */
+struct journald_cursor {
+        char id[33], boot[33];
+        uint64_t seq, mono, real;
+};
+/* Parses c in the layout above into *ret (partly written when it is refused). True when c
+ * has exactly that layout; false for anything else (the caller asks the library). */
+bool journald_cursor_parse(const char *c, struct journald_cursor *ret);
+/* The realtime (t=, hex microseconds) of a cursor of any field order, or 0. */
+int64_t journald_cursor_realtime(const char *c);
+/* The s= (seqnum id, 32 hex digits) and i= (seqnum) of a cursor of any field order: true
+ * when it has both (id and *ret_seq may be written either way). */
+bool journald_cursor_seq(const char *c, char id[33], uint64_t *ret_seq);

@@ -253,110 +253,6 @@ static int retry_cb(struct loop *l, void *ud)
 
 /* ---- cursors ---- */
 
-/* The realtime (t=, hex microseconds) of a cursor, or 0. */
-static int64_t cursor_realtime(const char *c)
-{
-        for (const char *p = c; p && *p; p = strchr(p, ';') ? strchr(p, ';') + 1 : NULL) {
-                if (p[0] == 't' && p[1] == '=') {
-                        char *end;
-                        unsigned long long v = strtoull(p + 2, &end, 16);
-
-                        return (*end == ';' || !*end) && v < (unsigned long long)INT64_MAX
-                                       ? (int64_t)v : 0;
-                }
-        }
-        return 0;
-}
-
-/* The s= (seqnum id) and i= (seqnum) of a cursor. */
-static bool cursor_seq(const char *c, char id[33], uint64_t *ret_seq)
-{
-        bool has_s = false, has_i = false;
-
-        for (const char *p = c; p && *p; p = strchr(p, ';') ? strchr(p, ';') + 1 : NULL) {
-                if (p[0] == 's' && p[1] == '=' && strspn(p + 2, "0123456789abcdef") == 32) {
-                        memcpy(id, p + 2, 32);
-                        id[32] = '\0';
-                        has_s = true;
-                } else if (p[0] == 'i' && p[1] == '=') {
-                        char *end;
-
-                        *ret_seq = strtoull(p + 2, &end, 16);
-                        has_i = end > p + 2 && (*end == ';' || !*end);
-                }
-        }
-        return has_s && has_i;
-}
-
-/* The parts of a cursor as sd_journal_get_cursor writes it (systemd 252, sd-journal.c):
- * "s=ID;i=SEQ;b=BOOT;m=MONO;t=REAL;x=XOR", the ids 32 lowercase hex digits, the numbers
- * lowercase hex (PRIx64). Parsed in one pass (issue 12): the entry's realtime, monotonic
- * time and boot id are read from here instead of asking the library twice more per entry
- * (each call moves to the entry object again), and its s= and i= for the sequence checks.
- * Anything else (another layout, a longer number) is refused: the caller then takes the
- * slow way, so the values are always the library's. */
-struct cursor_parts {
-        char id[33], boot[33];
-        uint64_t seq, mono, real;
-};
-
-static bool hex_id(const char **pp, char out[33])
-{
-        const char *p = *pp;
-
-        for (int i = 0; i < 32; i++) {
-                char c = p[i];
-
-                if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
-                        return false;
-                out[i] = c;
-        }
-        out[32] = '\0';
-        *pp = p + 32;
-        return true;
-}
-
-static bool hex_u64(const char **pp, uint64_t *ret)
-{
-        const char *p = *pp;
-        uint64_t v = 0;
-        int n = 0;
-
-        for (;; n++, p++) {
-                unsigned d;
-
-                if (*p >= '0' && *p <= '9')
-                        d = (unsigned)(*p - '0');
-                else if (*p >= 'a' && *p <= 'f')
-                        d = (unsigned)(*p - 'a' + 10);
-                else
-                        break;
-                if (n == 16)
-                        return false;
-                v = v << 4 | d;
-        }
-        if (n == 0)
-                return false;
-        *ret = v;
-        *pp = p;
-        return true;
-}
-
-static bool cursor_parts(const char *c, struct cursor_parts *ret)
-{
-        const char *p = c;
-        uint64_t xor;
-
-#define TAG(t) (p[0] == (t)[0] && p[1] == '=' && (p += 2, true))
-        return TAG("s") && hex_id(&p, ret->id) && *p++ == ';' &&
-               TAG("i") && hex_u64(&p, &ret->seq) && *p++ == ';' &&
-               TAG("b") && hex_id(&p, ret->boot) && *p++ == ';' &&
-               TAG("m") && hex_u64(&p, &ret->mono) && *p++ == ';' &&
-               TAG("t") && hex_u64(&p, &ret->real) && *p++ == ';' &&
-               TAG("x") && hex_u64(&p, &xor) && *p == '\0';
-#undef TAG
-}
-
 static struct seq_track *seq_find(struct journald_source *s, const char *id)
 {
         for (size_t i = 0; i < JOURNALD_SEQ_IDS; i++)
@@ -435,7 +331,7 @@ static void seq_check(struct journald_source *s, const char *cursor, const char 
  * time written in the record, *ret_rt: the entry's realtime (0 if unknown), *parts the
  * cursor's parts when *ret_parsed. */
 static int entry_build(struct journald_source *s, json **ret_rec, char **ret_cursor,
-                       int64_t *ret_received, uint64_t *ret_rt, struct cursor_parts *parts,
+                       int64_t *ret_received, uint64_t *ret_rt, struct journald_cursor *parts,
                        bool *ret_parsed)
 {
         int64_t received;
@@ -453,7 +349,7 @@ static int entry_build(struct journald_source *s, json **ret_rec, char **ret_cur
         /* The times and boot id are the entry object's, which the cursor was just made of;
          * a value the library would refuse (systemd's VALID_REALTIME, VALID_MONOTONIC: 0 or
          * from 2^55 - 1) or a cursor of another layout goes the slow way, to the library. */
-        *ret_parsed = cursor_parts(cursor, parts);
+        *ret_parsed = journald_cursor_parse(cursor, parts);
         if (*ret_parsed && parts->real > 0 && parts->real < JOURNALD_TIME_INVALID &&
             parts->mono < JOURNALD_TIME_INVALID) {
                 rt = parts->real;
@@ -520,10 +416,10 @@ static int resume_check(struct journald_source *s, const char *cursor, int64_t r
         }
         /* Same journal: its sequence numbers say how many are gone (the stored entry itself
          * too when it was never taken, see BEFORE_PREFIX). */
-        if (cursor_seq(stored, sid, &sseq) && cursor_seq(cursor, cid, &cseq) &&
+        if (journald_cursor_seq(stored, sid, &sseq) && journald_cursor_seq(cursor, cid, &cseq) &&
             !strcmp(sid, cid) && cseq > sseq)
                 missing = (int64_t)(cseq - sseq - (inclusive ? 0 : 1));
-        emit_gap(s, stored, cursor_realtime(stored), cursor, rt, missing,
+        emit_gap(s, stored, journald_cursor_realtime(stored), cursor, rt, missing,
                  "the entry at the stored cursor is gone (its file was rotated away, vacuumed "
                  "or deleted)");
         *ret_gap = true;
@@ -594,7 +490,7 @@ static int dispatch(struct journald_source *s)
         for (n = 0; n < JOURNALD_BATCH; n++) {
                 json *rec = NULL;
                 char *cursor = NULL;
-                struct cursor_parts cp;
+                struct journald_cursor cp;
                 uint64_t rt = 0;
                 int64_t received = 0;
                 bool gap, has_seq, parsed = false;
@@ -624,7 +520,7 @@ static int dispatch(struct journald_source *s)
                 gap = false;
                 if (s->resume_cursor)
                         take = resume_check(s, cursor, (int64_t)rt, &gap);
-                has_seq = parsed || cursor_seq(cursor, cp.id, &cp.seq);
+                has_seq = parsed || journald_cursor_seq(cursor, cp.id, &cp.seq);
                 if (take && !gap && has_seq)
                         seq_check(s, cursor, cp.id, cp.seq, (int64_t)rt);
                 if (has_seq)

@@ -20,6 +20,7 @@
 #include "cli/writer-map.h"
 #include "cli/writer-stats.h"
 #include "core/buf.h"
+#include "tests/test-rng.h"
 
 /* ---- the model: what writer-stats.c did per event before issue 12's tally ---- */
 
@@ -74,74 +75,72 @@ static void m_event(json *a, const struct event *e, bool broken) {
 
 /* ---- random events ---- */
 
-static uint64_t rng = 0x9e3779b97f4a7c15u;
-static uint32_t rnd(uint32_t n) {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        return (uint32_t)(rng % n);
+/* The tests draw one sequence in turn (main's state, seeded once), each from where the one
+ * before stopped. */
+static uint32_t rnd(uint64_t *rng, uint32_t n) {
+        return (uint32_t)(test_rng_next(rng) % n);
 }
 
 static const char *const flag_names[] = { "malformed", "truncated", "invalid_utf8", "no_host" };
 
 /* A mapped record with only what the counters read: flags and the unmapped app. */
-static struct wmap_rec *make_mapped(void) {
+static struct wmap_rec *make_mapped(uint64_t *rng) {
         struct wmap_rec *m = calloc(1, sizeof(*m) + 128);
         assert_non_null(m);
         char *p = m->data;
-        size_t nf = rnd(3);
+        size_t nf = rnd(rng, 3);
         m->flags = p;
         for (size_t i = 0; i < nf; i++) {
-                const char *f = flag_names[rnd(4)];
+                const char *f = flag_names[rnd(rng, 4)];
                 strcpy(p, f);
                 p += strlen(f) + 1;
         }
         m->n_flags = nf;
-        if (rnd(3) == 0) {
+        if (rnd(rng, 3) == 0) {
                 /* many distinct apps: more than a tally table holds */
                 m->unmapped_app = p;
-                sprintf(p, "app%u", rnd(40));
+                sprintf(p, "app%u", rnd(rng, 40));
         }
         return m;
 }
 
-static json *make_tree(void) {
+static json *make_tree(uint64_t *rng) {
         json *r = json_new_obj(), *f = json_new_arr();
-        for (uint32_t i = rnd(3); i > 0; i--)
-                json_arr_append(f, json_new_str(flag_names[rnd(4)]));
+        for (uint32_t i = rnd(rng, 3); i > 0; i--)
+                json_arr_append(f, json_new_str(flag_names[rnd(rng, 4)]));
         json_obj_set(r, "flags", f);
-        if (rnd(2)) {
+        if (rnd(rng, 2)) {
                 json_obj_set_str(r, "rule", "unmapped");
-                if (rnd(2))
-                        json_obj_set_str(r, "app", rnd(2) ? "sshd" : "nginx");
+                if (rnd(rng, 2))
+                        json_obj_set_str(r, "app", rnd(rng, 2) ? "sshd" : "nginx");
         } else {
                 json_obj_set_str(r, "rule", "sshd-accepted");
         }
         return r;
 }
 
-static struct event *make_event(void) {
-        uint32_t kind = rnd(10);
-        struct event *e = event_new(kind == 0 ? make_tree() : NULL, 0);
+static struct event *make_event(uint64_t *rng) {
+        uint32_t kind = rnd(rng, 10);
+        struct event *e = event_new(kind == 0 ? make_tree(rng) : NULL, 0);
         assert_non_null(e);
         if (kind == 1) {
                 char rule[16];
-                snprintf(rule, sizeof(rule), "drop%u", rnd(20));
+                snprintf(rule, sizeof(rule), "drop%u", rnd(rng, 20));
                 e->drop_rule = strdup(rule);
         } else if (kind > 1) {
-                e->mapped = make_mapped();
+                e->mapped = make_mapped(rng);
         }
-        if (rnd(8)) {
+        if (rnd(rng, 8)) {
                 /* 24 packs, mostly the same one, as after a few reloads */
-                uint32_t p = rnd(4) ? 0 : rnd(24);
+                uint32_t p = rnd(rng, 4) ? 0 : rnd(rng, 24);
                 for (int i = 0; i < 64; i++)
                         e->rules_pack[i] = "0123456789abcdef"[(p * 7 + (uint32_t)i) % 16];
                 e->rules_pack[0] = (char)('a' + p);
         }
-        if (rnd(2)) {
+        if (rnd(rng, 2)) {
                 char src[32], pos[32];
-                snprintf(src, sizeof(src), "kafka:t/%u", rnd(rnd(2) ? 3 : 40));
-                snprintf(pos, sizeof(pos), "%u", rnd(1000000));
+                snprintf(src, sizeof(src), "kafka:t/%u", rnd(rng, rnd(rng, 2) ? 3 : 40));
+                snprintf(pos, sizeof(pos), "%u", rnd(rng, 1000000));
                 assert_int_equal(event_set_pos(e, src, pos), 0);
         }
         return e;
@@ -157,23 +156,23 @@ static char *canon_stats(const struct epoch_stats *s) {
 }
 
 /* Runs batches through both; returns whether they agreed after every batch. */
-static bool run(bool broken) {
+static bool run(uint64_t *rng, bool broken) {
         struct epoch_stats s, model;
         assert_int_equal(epoch_stats_init(&s), 0);
         assert_int_equal(epoch_stats_init(&model), 0);
         bool same = true;
         for (int batch = 0; batch < 300; batch++) {
-                size_t n = rnd(4) ? rnd(200) : rnd(3);
+                size_t n = rnd(rng, 4) ? rnd(rng, 200) : rnd(rng, 3);
                 struct event **ev = calloc(n ? n : 1, sizeof(*ev));
                 assert_non_null(ev);
                 struct epoch_stats saved;
                 assert_int_equal(epoch_stats_snapshot(&s, &saved), 0);
                 for (size_t i = 0; i < n; i++) {
-                        ev[i] = make_event();
+                        ev[i] = make_event(rng);
                         assert_int_equal(epoch_stats_event(&s, ev[i]), 0);
                 }
-                bool fail = rnd(10) == 0;  /* the commit fails: undo the batch */
-                if (fail || rnd(2))  /* a failure before or after the fold */
+                bool fail = rnd(rng, 10) == 0;  /* the commit fails: undo the batch */
+                if (fail || rnd(rng, 2))  /* a failure before or after the fold */
                         assert_int_equal(epoch_stats_flush(&s), 0);
                 if (fail) {
                         epoch_stats_restore(&s, &saved);
@@ -202,22 +201,20 @@ static bool run(bool broken) {
 }
 
 static void test_stats_tally_model(void **state) {
-        (void)state;
-        assert_true(run(false));
+        assert_true(run(*state, false));
 }
 
 static void test_stats_broken_model_bites(void **state) {
-        (void)state;
-        assert_false(run(true));
+        assert_false(run(*state, true));
 }
 
 /* A restart loads the counters back; counting goes on from them. */
 static void test_stats_load_then_count(void **state) {
-        (void)state;
+        uint64_t *rng = *state;
         struct epoch_stats s, t;
         assert_int_equal(epoch_stats_init(&s), 0);
         for (int i = 0; i < 50; i++) {
-                struct event *e = make_event();
+                struct event *e = make_event(rng);
                 assert_int_equal(epoch_stats_event(&s, e), 0);
                 assert_int_equal(epoch_stats_flush(&s), 0);
                 event_free(e);
@@ -234,10 +231,11 @@ static void test_stats_load_then_count(void **state) {
 }
 
 int main(void) {
+        uint64_t rng = 0x9e3779b97f4a7c15u;     /* fixed seed: failures reproduce */
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_stats_tally_model),
-                cmocka_unit_test(test_stats_broken_model_bites),
-                cmocka_unit_test(test_stats_load_then_count),
+                cmocka_unit_test_prestate(test_stats_tally_model, &rng),
+                cmocka_unit_test_prestate(test_stats_broken_model_bites, &rng),
+                cmocka_unit_test_prestate(test_stats_load_then_count, &rng),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "core/hash.h"
+#include "tests/test-rng.h"
 
 static const struct {
         const char *name, *input, *hex;
@@ -58,7 +59,7 @@ static void test_hex_model(void **state)
         for (size_t n = 0; n <= sizeof(in); n++) {
                 for (unsigned v = 0; v < 256; v++) {
                         for (size_t i = 0; i < n; i++) {
-                                seed = seed * 1103515245u + 12345u;
+                                test_rng_lcg(&seed);
                                 in[i] = i == v % (n ? n : 1) ? (uint8_t)v : (uint8_t)(seed >> 16);
                         }
                         for (size_t i = 0; i < n; i++) {

@@ -15,6 +15,7 @@
 #include "core/json.h"
 #include "core/json-internal.h" /* json_utf8_check, json_utf8_seq (issue 12 model test) */
 #include "core/limits.h"
+#include "tests/test-rng.h"
 
 /* Canonical text of a tree, as a malloc'd string. */
 static char *canon_of(const json *v)
@@ -321,10 +322,7 @@ static void test_canon_numbers_random(void **state)
                 json *v, *back = NULL;
                 char *out;
 
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                bits = x;
+                bits = test_rng_next(&x);
                 memcpy(&d, &bits, sizeof(d));
                 if (!isfinite(d))
                         continue;
@@ -771,7 +769,7 @@ static void test_member_order(void **state)
                 for (size_t i = 0; i < nk; i++)
                         perm[i] = i;
                 for (size_t i = nk - 1; round > 0 && i > 0; i--) {
-                        size_t j = (seed = seed * 1103515245u + 12345u) % (i + 1), t = perm[i];
+                        size_t j = test_rng_lcg(&seed) % (i + 1), t = perm[i];
                         perm[i] = perm[j];
                         perm[j] = t;
                 }
@@ -814,8 +812,7 @@ static void test_member_order(void **state)
  * checker bites on an unsorted, duplicated or escaped key. */
 static unsigned fs_rnd(unsigned *s)
 {
-        *s = *s * 1103515245u + 12345u;
-        return *s >> 8;
+        return test_rng_lcg(s) >> 8;
 }
 
 static int fs_key_cmp(const void *a, const void *b)
@@ -954,7 +951,7 @@ static void test_canon_str_model(void **state)
                 json *v;
 
                 for (size_t i = 0; i < n; i++) {
-                        seed = seed * 1103515245u + 12345u;
+                        test_rng_lcg(&seed);
                         s[i] = (seed >> 16) % 4 ? 'x' : pool[(seed >> 8) % (sizeof(pool) - 1)];
                         if ((seed >> 20) % 9 == 0 && i + 1 < n) {
                                 s[i++] = '\xc3'; /* U+00E9 */
@@ -1018,7 +1015,7 @@ static void test_canon_with_int_model(void **state)
                 for (size_t i = 0; i < n; i++) {
                         json *val;
 
-                        seed = seed * 1103515245u + 12345u;
+                        test_rng_lcg(&seed);
                         if ((seed >> 16) % 3 == 0)
                                 snprintf(k, sizeof(k), "%s", keys[(seed >> 8) % n_keys]);
                         else

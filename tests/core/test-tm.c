@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "core/tm.h"
+#include "tests/test-rng.h"
 
 static const struct {
         const char *name;
@@ -183,10 +184,7 @@ static void test_random_round_trip(void **state)
         for (int i = 0; i < 100000; i++) {
                 int64_t us, back = 0;
 
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                us = lo + (int64_t)(x % (uint64_t)(hi - lo + 1));
+                us = lo + (int64_t)(test_rng_next(&x) % (uint64_t)(hi - lo + 1));
                 tm_format_rfc3339(us, out);
                 if (tm_parse_rfc3339(out, strlen(out), 0, &back) != 0 || back != us)
                         fail_msg("%lld -> %s -> %lld", (long long)us, out, (long long)back);

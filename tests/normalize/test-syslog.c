@@ -20,6 +20,7 @@
 #include "core/recycle.h"
 #include "normalize/normalize.h"
 #include "normalize/syslog.h"
+#include "tests/test-rng.h"
 
 #define BOM "\xEF\xBB\xBF"
 #define FFFD "\xEF\xBF\xBD"
@@ -576,51 +577,47 @@ static void test_base64(void **state)
 
 /* ---- random and mutated input ---- */
 
-static uint64_t rng_next(uint64_t *s)
-{
-        /* xorshift64*: fixed seed, reproducible everywhere */
-        *s ^= *s >> 12;
-        *s ^= *s << 25;
-        *s ^= *s >> 27;
-        return *s * UINT64_C(2685821657736338717);
-}
-
 static size_t random_message(uint64_t *rng, unsigned char *out, size_t cap)
 {
         static const char alphabet[] = "<>[]\"\\= -:.0123456789TZ+abcAD\n\r";
         size_t n;
 
-        if (rng_next(rng) % 2) {
-                const struct tcase *c = &cases[rng_next(rng) % (sizeof(cases) / sizeof(*cases))];
-                size_t muts = 1 + rng_next(rng) % 4;
+        if (test_rng_next_star(rng) % 2) {
+                const struct tcase *c =
+                        &cases[test_rng_next_star(rng) % (sizeof(cases) / sizeof(*cases))];
+                size_t muts = 1 + test_rng_next_star(rng) % 4;
 
                 n = c->len ? c->len : strlen(c->in);
                 memcpy(out, c->in, n);
                 for (size_t k = 0; k < muts && n > 0; k++) {
-                        size_t at = rng_next(rng) % n;
+                        size_t at = test_rng_next_star(rng) % n;
 
-                        switch (rng_next(rng) % 4) {
-                        case 0: out[at] = (unsigned char)rng_next(rng); break;
-                        case 1: out[at] = (unsigned char)alphabet[rng_next(rng) % (sizeof(alphabet) - 1)]; break;
+                        switch (test_rng_next_star(rng) % 4) {
+                        case 0: out[at] = (unsigned char)test_rng_next_star(rng); break;
+                        case 1:
+                                out[at] = (unsigned char)
+                                        alphabet[test_rng_next_star(rng) % (sizeof(alphabet) - 1)];
+                                break;
                         case 2: n = at; break;
                         default:
                                 if (n < cap) {
                                         memmove(out + at + 1, out + at, n - at);
-                                        out[at] = (unsigned char)alphabet[rng_next(rng) % (sizeof(alphabet) - 1)];
+                                        out[at] = (unsigned char)alphabet[
+                                                test_rng_next_star(rng) % (sizeof(alphabet) - 1)];
                                         n++;
                                 }
                         }
                 }
                 return n;
         }
-        n = rng_next(rng) % 300;
+        n = test_rng_next_star(rng) % 300;
         for (size_t i = 0; i < n; i++) {
-                uint64_t r = rng_next(rng);
+                uint64_t r = test_rng_next_star(rng);
 
                 out[i] = r % 3 ? (unsigned char)alphabet[(r >> 8) % (sizeof(alphabet) - 1)]
                                : (unsigned char)(r >> 16);
         }
-        if (n > 4 && rng_next(rng) % 2)
+        if (n > 4 && test_rng_next_star(rng) % 2)
                 memcpy(out, "<13>", 4);
         return n;
 }
@@ -634,9 +631,10 @@ static void test_random(void **state)
         (void)state;
         for (int i = 0; i < 10000; i++) {
                 size_t n = random_message(&rng, in, sizeof(in));
-                int64_t rcv = (int64_t)(rng_next(&rng) % (UINT64_C(4102444800) * 1000000));
-                enum norm_format fmt = (enum norm_format)(rng_next(&rng) % 3);
-                bool trunc = rng_next(&rng) % 8 == 0;
+                int64_t rcv =
+                        (int64_t)(test_rng_next_star(&rng) % (UINT64_C(4102444800) * 1000000));
+                enum norm_format fmt = (enum norm_format)(test_rng_next_star(&rng) % 3);
+                bool trunc = test_rng_next_star(&rng) % 8 == 0;
                 const char *why;
                 json *rec = NULL;
 
@@ -732,27 +730,29 @@ static void test_rfc3339_model(void **state)
         (void)state;
         for (int i = 0; i < 20000; i++) {
                 char ts[96];
-                int nd = (int)(rng_next(&rng) % 13), len;
+                int nd = (int)(test_rng_next_star(&rng) % 13), len;
                 int64_t a = 0, b = 0;
                 int ra, rb;
 
                 len = snprintf(ts, sizeof(ts), "20%02u-%02u-%02u%s%02u:%02u:%02u",
-                               (unsigned)(rng_next(&rng) % 100),
-                               (unsigned)(rng_next(&rng) % 14),
-                               (unsigned)(rng_next(&rng) % 32), seps[rng_next(&rng) % 4],
-                               (unsigned)(rng_next(&rng) % 25),
-                               (unsigned)(rng_next(&rng) % 61),
-                               (unsigned)(rng_next(&rng) % 61));
-                if (nd || rng_next(&rng) % 8 == 0)
+                               (unsigned)(test_rng_next_star(&rng) % 100),
+                               (unsigned)(test_rng_next_star(&rng) % 14),
+                               (unsigned)(test_rng_next_star(&rng) % 32),
+                               seps[test_rng_next_star(&rng) % 4],
+                               (unsigned)(test_rng_next_star(&rng) % 25),
+                               (unsigned)(test_rng_next_star(&rng) % 61),
+                               (unsigned)(test_rng_next_star(&rng) % 61));
+                if (nd || test_rng_next_star(&rng) % 8 == 0)
                         ts[len++] = '.';
                 for (int k = 0; k < nd; k++)
-                        ts[len++] = (char)('0' + rng_next(&rng) % 10);
+                        ts[len++] = (char)('0' + test_rng_next_star(&rng) % 10);
                 len += snprintf(ts + len, sizeof(ts) - (size_t)len, "%s",
-                                zones[rng_next(&rng) % 8]);
-                if (rng_next(&rng) % 8 == 0) /* one byte changed anywhere */
-                        ts[rng_next(&rng) % (uint64_t)len] = "tzTZ.:9x"[rng_next(&rng) % 8];
-                if (rng_next(&rng) % 8 == 0) /* cut */
-                        len = (int)(rng_next(&rng) % (uint64_t)(len + 1));
+                                zones[test_rng_next_star(&rng) % 8]);
+                if (test_rng_next_star(&rng) % 8 == 0) /* one byte changed anywhere */
+                        ts[test_rng_next_star(&rng) % (uint64_t)len] =
+                                "tzTZ.:9x"[test_rng_next_star(&rng) % 8];
+                if (test_rng_next_star(&rng) % 8 == 0) /* cut */
+                        len = (int)(test_rng_next_star(&rng) % (uint64_t)(len + 1));
                 ra = syslog_parse_rfc3339(ts, (size_t)len, &a);
                 rb = model_rfc3339(ts, (size_t)len, &b);
                 if (ra != rb || (ra == 0 && a != b))
@@ -820,10 +820,11 @@ static void test_recycled(void **state)
         }
         for (int i = 0; i < 3000; i++) {
                 size_t n = random_message(&rng, in, sizeof(in));
-                int64_t rcv = (int64_t)(rng_next(&rng) % (UINT64_C(4102444800) * 1000000));
+                int64_t rcv =
+                        (int64_t)(test_rng_next_star(&rng) % (UINT64_C(4102444800) * 1000000));
 
-                expect_same_record(rc, (const char *)in, n, rng_next(&rng) % 8 == 0, rcv,
-                                   (enum norm_format)(rng_next(&rng) % 3));
+                expect_same_record(rc, (const char *)in, n, test_rng_next_star(&rng) % 8 == 0, rcv,
+                                   (enum norm_format)(test_rng_next_star(&rng) % 3));
         }
         recycle_release(rc[0]);
         recycle_release(rc[1]);
@@ -874,9 +875,10 @@ static void test_received_text(void **state)
         for (int i = 0; i < 3000; i++) {
                 size_t n = random_message(&rng, in, sizeof(in));
 
-                switch (rng_next(&rng) % 4) {
+                switch (test_rng_next_star(&rng) % 4) {
                 case 0: /* a new read */
-                        rcv = (int64_t)(rng_next(&rng) % (UINT64_C(4102444800) * 1000000));
+                        rcv = (int64_t)(test_rng_next_star(&rng) %
+                                        (UINT64_C(4102444800) * 1000000));
                         break;
                 case 1: /* back to the default */
                         rcv = parse_time(RCV_DEFAULT);
@@ -884,8 +886,9 @@ static void test_received_text(void **state)
                 default: /* more frames of the same read */
                         break;
                 }
-                expect_same_with_tt(rc, &tt, (const char *)in, n, rng_next(&rng) % 8 == 0, rcv,
-                                    (enum norm_format)(rng_next(&rng) % 3));
+                expect_same_with_tt(rc, &tt, (const char *)in, n,
+                                    test_rng_next_star(&rng) % 8 == 0, rcv,
+                                    (enum norm_format)(test_rng_next_star(&rng) % 3));
         }
         /* A record without a timestamp: "time" is the receipt time, from the kept text. */
         expect_same_with_tt(rc, &tt, "<13>1 - h a - - - m", 19, false, rcv, NORM_AUTO);

@@ -20,6 +20,7 @@
 #include <sqlite3.h>
 
 #include "outputs/outputs.h"
+#include "tests/test-rng.h"
 
 /* Version 1's schema, verbatim from outputs/store.c before issue 12's schema 2. */
 static const char v1_schema[] =
@@ -72,11 +73,11 @@ static int64_t epoch_of(int64_t seq)
 
 static void model_build(void)
 {
-        uint32_t x = 12345;
+        unsigned x = 12345;
 
         for (int64_t i = 0; i < N_MODEL + N_MODEL_AFTER; i++) {
                 struct mrec *m = &model[i];
-                x = x * 1103515245u + 12345u;
+                test_rng_lcg(&x);
                 m->seq = i;
                 m->epoch = epoch_of(i);
                 m->time = 1000000 * i + (int64_t)((x >> 8) % 40) * 1000000 - 20000000;

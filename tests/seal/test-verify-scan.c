@@ -17,6 +17,7 @@
 
 #include "core/json.h"
 #include "seal/seal.h"
+#include "tests/test-rng.h"
 
 static const struct {
         const char *name;
@@ -96,16 +97,6 @@ static void test_table(void **state)
 
 /* ---- the model property ---- */
 
-static uint64_t rng = 0x9e3779b97f4a7c15ull;
-
-static uint64_t next(void)
-{
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        return rng;
-}
-
 /* The full path agrees with a scanner's answer of 1: same bytes back, same seq, criteria. */
 static int model_agrees(const char *p, size_t n, const struct seal_scan *sc)
 {
@@ -137,7 +128,7 @@ static const char *const pieces[] = {
 };
 
 /* A canonical record: sorted members drawn from a small pool, seq and criteria among them. */
-static void random_record(struct buf *b)
+static void random_record(uint64_t *rng, struct buf *b)
 {
         static const char *const keys[] = { "action", "app", "criteria", "host", "m", "seq",
                                             "target", "time" };
@@ -146,16 +137,19 @@ static void random_record(struct buf *b)
         buf_reset(b);
         buf_putc(b, '{');
         for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
-                if (strcmp(keys[k], "seq") != 0 && next() % 3 == 0)
+                if (strcmp(keys[k], "seq") != 0 && test_rng_next(rng) % 3 == 0)
                         continue;
                 buf_printf(b, "%s\"%s\":", first ? "" : ",", keys[k]);
                 first = false;
                 if (!strcmp(keys[k], "seq"))
-                        buf_printf(b, "%llu", (unsigned long long)(next() % 100000));
+                        buf_printf(b, "%llu",
+                                   (unsigned long long)(test_rng_next(rng) % 100000));
                 else if (!strcmp(keys[k], "criteria"))
-                        buf_puts(b, next() % 2 ? "[\"CC6.1\",\"CC7.2\"]" : "[\"A1.2\"]");
+                        buf_puts(b, test_rng_next(rng) % 2 ? "[\"CC6.1\",\"CC7.2\"]"
+                                                           : "[\"A1.2\"]");
                 else
-                        buf_puts(b, pieces[next() % (sizeof(pieces) / sizeof(pieces[0]))]);
+                        buf_puts(b, pieces[test_rng_next(rng) %
+                                           (sizeof(pieces) / sizeof(pieces[0]))]);
         }
         buf_putc(b, '}');
 }
@@ -165,23 +159,24 @@ static void test_model(void **state)
         static const char bytes[] = "{}[],:\"\\u0123456789abcdefABCDEF -+.eE\x7f\xc3\xa9\xed\x80";
         struct buf b = BUF_INIT;
         size_t accepted = 0, mutated_accepted = 0;
+        uint64_t rng = 0x9e3779b97f4a7c15ull;   /* fixed seed: failures reproduce */
 
         (void)state;
         for (int i = 0; i < 20000; i++) {
                 struct seal_scan sc;
 
-                random_record(&b);
+                random_record(&rng, &b);
                 if (seal_scan_record(b.data, b.len, &sc) != 1)
                         fail_msg("canonical record refused: %.*s", (int)b.len, b.data);
                 accepted++;
                 if (!model_agrees(b.data, b.len, &sc))
                         fail_msg("scanner and model differ: %.*s", (int)b.len, b.data);
                 /* One to three byte changes: whatever the scanner accepts, the model must. */
-                for (int m = 0, k = 1 + (int)(next() % 3); m < k; m++) {
-                        size_t at = next() % b.len;
-                        switch (next() % 3) {
+                for (int m = 0, k = 1 + (int)(test_rng_next(&rng) % 3); m < k; m++) {
+                        size_t at = test_rng_next(&rng) % b.len;
+                        switch (test_rng_next(&rng) % 3) {
                         case 0:
-                                b.data[at] = bytes[next() % (sizeof(bytes) - 1)];
+                                b.data[at] = bytes[test_rng_next(&rng) % (sizeof(bytes) - 1)];
                                 break;
                         case 1:
                                 memmove(b.data + at, b.data + at + 1, b.len - at - 1);
@@ -190,7 +185,7 @@ static void test_model(void **state)
                         default:
                                 buf_putc(&b, 0);
                                 memmove(b.data + at + 1, b.data + at, b.len - at - 1);
-                                b.data[at] = bytes[next() % (sizeof(bytes) - 1)];
+                                b.data[at] = bytes[test_rng_next(&rng) % (sizeof(bytes) - 1)];
                                 break;
                         }
                         if (b.len == 0)

@@ -1,0 +1,254 @@
+/* Members and elements of JSON trees: appending to objects and arrays, the sorted fill of
+ * the record builders, key checks and member replacement. The memory under them (arenas,
+ * adoption of roots, copies) is core/json-arena.c's; see the invariants at its top.
+ *
+ * Split from json-arena.c (issue 12 hygiene: one concern per file); no behaviour change. */
+#include <assert.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "core/json.h"
+#include "core/json-internal.h"
+
+/* Room for one more element in an array of elem-byte items, in arena a: grows in place
+ * when the array ends where the arena's free space starts. */
+static int grow(struct json_arena *a, void **arr, uint32_t n, uint32_t *alloc, size_t elem)
+{
+        uint32_t na;
+        char *p;
+
+        if (n < *alloc)
+                return 0;
+        if (*alloc >= UINT32_MAX / 2)
+                return -ENOMEM;
+        na = *alloc ? *alloc * 2 : 4;
+        if (*arr && (char *)*arr + (size_t)*alloc * elem == a->cur &&
+            (size_t)(a->end - a->cur) >= (size_t)(na - *alloc) * elem) {
+                a->cur += (size_t)(na - *alloc) * elem;
+                *alloc = na;
+                return 0;
+        }
+        p = json_arena_alloc(a, (size_t)na * elem);
+        if (!p)
+                return -ENOMEM;
+        if (n > 0)
+                memcpy(p, *arr, (size_t)n * elem);
+        *arr = p;
+        *alloc = na;
+        return 0;
+}
+
+int json_obj_reserve(json *obj, size_t n)
+{
+        struct json_arena *a = json_arena_of(obj);
+        struct json_member *m;
+
+        if (!obj || obj->type != JSON_OBJ || !a)
+                return -EINVAL;
+        if (n <= obj->u.o.alloc)
+                return 0;
+        if (n >= UINT32_MAX / 2)
+                return -ENOMEM;
+        m = json_arena_alloc(a, n * sizeof(*m));
+        if (!m)
+                return -ENOMEM;
+        if (obj->u.o.n > 0)
+                memcpy(m, obj->u.o.m, obj->u.o.n * sizeof(*m));
+        obj->u.o.m = m;
+        obj->u.o.alloc = (uint32_t)n;
+        return 0;
+}
+
+/* json_obj_push, inlined into the builders' json_obj_add_staticn (performance, issue 12:
+ * a record is two dozen of these; the call chain cost as much as the append). */
+static inline __attribute__((always_inline)) int obj_push(json *obj, const char *key,
+                                                          size_t key_len, int plain, json *val)
+{
+        struct json_arena *a = json_arena_of(obj);
+        struct json_member *last;
+
+        if (key_len > UINT32_MAX) {
+                json_free(val);
+                return -EINVAL;
+        }
+        if (plain < 0) {
+                const unsigned char *k = (const unsigned char *)key;
+                size_t i = 0;
+
+                while (i < key_len && k[i] >= 0x20 && k[i] != '"' && k[i] != '\\')
+                        i++;
+                plain = i == key_len;
+        }
+
+        if (obj->u.o.n == obj->u.o.alloc &&
+            grow(a, (void **)&obj->u.o.m, obj->u.o.n, &obj->u.o.alloc, sizeof(*obj->u.o.m)) < 0) {
+                json_free(val);
+                return -ENOMEM;
+        }
+        /* Performance (issue 12): a value built in this tree's arena (the builders' common
+         * case) or a constant needs no adoption. */
+        if (!(val->flags & JSON_F_STATIC) && ((val->flags & JSON_F_ROOT) || val->arena != a)) {
+                val = json_take(obj, val);
+                if (!val)
+                        return -ENOMEM;
+        }
+        /* Performance (issue 12): canonical output skips sorting objects built in order. */
+        if (obj->u.o.n > 0 && (obj->flags & JSON_F_SORTED)) {
+                last = &obj->u.o.m[obj->u.o.n - 1];
+                if (json_key_cmp_fast(last->key, last->key_len, key, key_len) >= 0)
+                        obj->flags &= (uint8_t)~JSON_F_SORTED;
+        }
+        obj->u.o.m[obj->u.o.n++] =
+                (struct json_member){ key, (uint32_t)key_len, (uint32_t)plain, val };
+        return 0;
+}
+
+int json_obj_push(json *obj, const char *key, size_t key_len, int plain, json *val)
+{
+        return obj_push(obj, key, key_len, plain, val);
+}
+
+int json_obj_add_static(json *obj, const char *key, json *val)
+{
+        return json_obj_add_staticn(obj, key, key ? strlen(key) : 0, val);
+}
+
+int json_obj_add_staticn(json *obj, const char *key, size_t key_len, json *val)
+{
+        if (!val)
+                return -ENOMEM;
+        if (!obj || obj->type != JSON_OBJ || !key) {
+                json_free(val);
+                return -EINVAL;
+        }
+        return obj_push(obj, key, key_len, 1, val);
+}
+
+bool json_keys_sorted(const struct json_key *keys, size_t n)
+{
+        for (size_t i = 0; i < n; i++) {
+                const unsigned char *k = (const unsigned char *)keys[i].key;
+
+                if (!k || !json_utf8_valid(keys[i].key, keys[i].len))
+                        return false;
+                for (size_t j = 0; j < keys[i].len; j++) {
+                        if (k[j] < 0x20 || k[j] == '"' || k[j] == '\\')
+                                return false;
+                }
+                if (i > 0 && json_key_cmp(keys[i - 1].key, keys[i - 1].len, keys[i].key,
+                                          keys[i].len) >= 0)
+                        return false;
+        }
+        return true;
+}
+
+/* Frees vals[from..n) (values of a fill that did not happen). */
+static void free_vals(json *const *vals, size_t from, size_t n)
+{
+        for (size_t i = from; i < n; i++)
+                json_free(vals[i]);
+}
+
+int json_obj_fill_sorted(json *obj, const struct json_key *keys, json *const *vals, size_t n)
+{
+        struct json_arena *a;
+        struct json_member *m;
+        size_t i;
+        int r = 0;
+
+        if (!obj || obj->type != JSON_OBJ || n > UINT32_MAX / 4)
+                r = -EINVAL;
+        for (i = 0; r == 0 && i < n; i++) {
+                if (!vals[i])
+                        r = -ENOMEM;
+        }
+        if (r == 0 && obj->u.o.alloc - obj->u.o.n < n)
+                r = json_obj_reserve(obj, (size_t)obj->u.o.n + n);
+        if (r < 0) {
+                free_vals(vals, 0, n);
+                return r;
+        }
+        assert(json_keys_sorted(keys, n)); /* the caller's promise (json.h) */
+        if (n == 0)
+                return 0;
+        a = json_arena_of(obj);
+        m = obj->u.o.m + obj->u.o.n;
+        if (obj->u.o.n > 0 && (obj->flags & JSON_F_SORTED) &&
+            json_key_cmp_fast(m[-1].key, m[-1].key_len, keys[0].key, keys[0].len) >= 0)
+                obj->flags &= (uint8_t)~JSON_F_SORTED;
+        for (i = 0; i < n; i++) {
+                json *v = vals[i];
+
+                /* As obj_push: values built in this arena and constants need no adoption. */
+                if (!(v->flags & JSON_F_STATIC) && ((v->flags & JSON_F_ROOT) || v->arena != a)) {
+                        v = json_take(obj, v);
+                        if (!v) {
+                                obj->u.o.n += (uint32_t)i;
+                                free_vals(vals, i + 1, n);
+                                return -ENOMEM;
+                        }
+                }
+                m[i] = (struct json_member){ keys[i].key, keys[i].len, 1, v };
+        }
+        obj->u.o.n += (uint32_t)n;
+        return 0;
+}
+
+int json_obj_push_copy(json *obj, const char *key, size_t key_len, json *val)
+{
+        char *k;
+
+        if (!json_utf8_valid(key, key_len)) {
+                json_free(val);
+                return -EINVAL;
+        }
+        k = json_arena_strdup(json_arena_of(obj), key, key_len);
+        if (!k) {
+                json_free(val);
+                return -ENOMEM;
+        }
+        return json_obj_push(obj, k, key_len, -1, val);
+}
+
+int json_obj_add(json *obj, const char *key, json *val)
+{
+        if (!val)
+                return -ENOMEM;
+        if (!obj || obj->type != JSON_OBJ || !key) {
+                json_free(val);
+                return -EINVAL;
+        }
+        return json_obj_push_copy(obj, key, strlen(key), val);
+}
+
+int json_arr_append(json *arr, json *val)
+{
+        if (!val)
+                return -ENOMEM;
+        if (!arr || arr->type != JSON_ARR) {
+                json_free(val);
+                return -EINVAL;
+        }
+        if (grow(json_arena_of(arr), (void **)&arr->u.a.v, arr->u.a.n, &arr->u.a.alloc,
+                 sizeof(*arr->u.a.v)) < 0) {
+                json_free(val);
+                return -ENOMEM;
+        }
+        val = json_take(arr, val);
+        if (!val)
+                return -ENOMEM;
+        arr->u.a.v[arr->u.a.n++] = val;
+        return 0;
+}
+
+/* Replaces a member's value (the old one stays in the arena). */
+int json_obj_replace(json *obj, struct json_member *m, json *val)
+{
+        val = json_take(obj, val);
+        if (!val)
+                return -ENOMEM;
+        m->val = val;
+        return 0;
+}
