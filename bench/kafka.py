@@ -202,6 +202,11 @@ def main():
         with open(out, "rb") as f:
             k_n = sum(1 for _ in f)
         os.unlink(out)
+        # kcat -P can exit 0 having sent fewer (a 300k run stored 110,101: its local queue
+        # overflowed); waiting for n stored records would then never end.
+        if k_n < n:
+            raise SystemExit(f"only {k_n} of {n} messages reached the topic (kcat -P); "
+                             "try fewer, or PRODUCE_PROPS=queue.buffering.max.messages=…")
 
         # KAFKA_PROPS="key=value,...": librdkafka properties for the daemon's consumer.
         props = dict(kv.split("=", 1) for kv in os.environ.get("KAFKA_PROPS", "").split(",")

@@ -83,16 +83,33 @@ static int commit_add(rd_kafka_topic_partition_list_t *l, struct ingest_kafka *k
         return 0;
 }
 
+/* Sends l; an asynchronous result comes to offset_commit_cb. The test hook
+ * kafka-async-commit-lost (docs/RELIABILITY.md) drops asynchronous commits unsent, as a
+ * commit lost in flight whose result never comes back. */
+static rd_kafka_resp_err_t commit_send(struct ingest_kafka *k,
+                                       rd_kafka_topic_partition_list_t *l, bool async)
+{
+        if (async && k->async_commits_lost) {
+                kafka_log_once(k, "offset commit", "failpoint: asynchronous commit lost");
+                return RD_KAFKA_RESP_ERR_NO_ERROR;
+        }
+        return rd_kafka_commit(k->rk, l, async);
+}
+
 /* Commits durable offsets of the entries that are assigned (or, with only, of those in
  * only). async: the result comes to offset_commit_cb. release: this process stores nothing
  * more of those partitions (a drained revoke, the close), so the claim shrinks to what is
  * stored (a next owner then marks nothing as ours); earlier owners' claims that still
- * reach past the committed offset stay in the metadata. */
+ * reach past the committed offset stay in the metadata. A synchronous release while closing
+ * is the last word: it is sent for every partition with a durable offset, even one we
+ * believe committed, because an earlier asynchronous commit may still be in flight and
+ * fail (or be lost) after we stop listening for its result. */
 void kafka_commit_durable(struct ingest_kafka *k, const rd_kafka_topic_partition_list_t *only,
                            bool async, bool release)
 {
         rd_kafka_topic_partition_list_t *l = NULL;
         rd_kafka_resp_err_t err;
+        bool last_word = release && !async && k->closing;
 
         atomic_store(&k->commit_signalled, false);
         for (size_t i = 0; i < kafka_parts_count(k->parts); i++) {
@@ -109,8 +126,9 @@ void kafka_commit_durable(struct ingest_kafka *k, const rd_kafka_topic_partition
                         through = off - 1;
                 /* Normal commits: only when the durable offset moved; a release also when
                  * the claim it carries changes. */
-                if (release ? off == p->committed && through == p->sent_through && p->sent_own
-                            : d < 0 || d + 1 <= p->committed)
+                if (!last_word &&
+                    (release ? off == p->committed && through == p->sent_through && p->sent_own
+                             : d < 0 || d + 1 <= p->committed))
                         continue;
                 if (!l && !(l = rd_kafka_topic_partition_list_new(8)))
                         return;
@@ -126,7 +144,7 @@ void kafka_commit_durable(struct ingest_kafka *k, const rd_kafka_topic_partition
                 rd_kafka_topic_partition_list_destroy(l);
                 return;
         }
-        err = rd_kafka_commit(k->rk, l, async);
+        err = commit_send(k, l, async);
         if (err && !async)
                 kafka_offset_commit_cb(k->rk, err, l, k);
         rd_kafka_topic_partition_list_destroy(l);
@@ -161,7 +179,7 @@ void kafka_claims_shrink(struct ingest_kafka *k)
         if (!l)
                 return;
         if (l->cnt > 0)
-                rd_kafka_commit(k->rk, l, 1);  /* the result comes to offset_commit_cb */
+                commit_send(k, l, true);  /* the result comes to offset_commit_cb */
         rd_kafka_topic_partition_list_destroy(l);
 }
 

@@ -33,6 +33,7 @@ struct ingest_kafka {
         int64_t claim_window;
         bool failpoint;                 /* test hook: _exit after a commit (RELIABILITY.md) */
         int claim_fails_left;           /* test hook: claim commits still to fail (same) */
+        bool async_commits_lost;        /* test hook: asynchronous commits never sent (same) */
         struct kafka_parts *parts;
         struct event_sink sink;
         atomic_bool commit_signalled;

@@ -624,6 +624,8 @@ int ingest_kafka_new(const struct ingest_kafka_config *cfg, const char *db_path,
         if (getenv("GATELOG_FAILPOINT") &&
             !strcmp(getenv("GATELOG_FAILPOINT"), "kafka-claim-commit-fail"))
                 k->claim_fails_left = KAFKA_FAILPOINT_CLAIM_FAILS;
+        k->async_commits_lost = getenv("GATELOG_FAILPOINT") &&
+                                !strcmp(getenv("GATELOG_FAILPOINT"), "kafka-async-commit-lost");
         r = kafka_chain_read(k, err, err_len);
         if (r < 0)
                 goto fail;

@@ -25,7 +25,8 @@
  * environment variable GATELOG_FAILPOINT=kafka-after-db-commit (a test hook) makes the
  * process _exit(137) right after the first store commit of Kafka records, and
  * GATELOG_FAILPOINT=kafka-claim-commit-fail makes the first claim commits fail (an event is
- * then held past a tick: docs/RELIABILITY.md, "Test hooks").
+ * then held past a tick) and kafka-async-commit-lost drops asynchronous offset commits
+ * unsent (docs/RELIABILITY.md, "Test hooks").
  *
  * Backpressure: a full queue keeps the slice's rest held and stops taking messages until the
  * queue's space fd fires; when the queue stays full past a second, every assigned partition

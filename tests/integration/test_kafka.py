@@ -641,6 +641,32 @@ def test_commit_catches_up_with_store():
         mc.close()
 
 
+def test_close_commits_what_async_commits_lost():
+    """Asynchronous offset commits can be lost in flight (the failpoint drops them unsent,
+    as if their result never came back): the daemon believes them committed. A clean stop
+    must still leave the group at the stored offsets (the close's synchronous commit is the
+    last word), or the next start re-reads and marks what is already stored."""
+    mc = MockCluster([("al", 3)])
+    d = Daemon(extra=kafka_yaml(mc.bootstraps, ["al"], group="g-al", session_timeout="3s"))
+    expected = {("al", p): [json.dumps({"id": f"{p}-{i}"}) for i in range(200)]
+                for p in range(3)}
+    try:
+        for (t, p), msgs in expected.items():
+            produce(mc.bootstraps, t, msgs, partition=p)
+        start_with_failpoint(d, "kafka-async-commit-lost")
+        wait_kafka_records(d, 600, timeout=120)
+        time.sleep(3)  # idle ticks: the claims shrink to what is stored (commits lost too)
+        check("failpoint: asynchronous commit lost" in d.read_log(), "the failpoint never ran")
+        check(d.stop() == 0, "daemon did not exit 0")
+        committed, _ = committed_within_store(mc, "g-al", "al", 3, d.db)
+        check(committed == {0: 200, 1: 200, 2: 200},
+              f"after a clean stop the lag is not zero: {committed}")
+        check_once(kafka_recs(db_records(d.db)), expected)
+    finally:
+        d.cleanup()
+        mc.close()
+
+
 def test_claim_commit_fails_during_rebalance():
     """A's claim commits fail (the failpoint), so A holds a message past a tick with its
     partitions paused; meanwhile B joins the group. The rebalance completes only if A keeps
@@ -923,7 +949,8 @@ def test_bad_config():
 if __name__ == "__main__":
     tests = [test_payloads_and_malformed, test_backpressure, test_consumer_lag_metric,
              test_two_instances, test_failover_marked, test_double_failover,
-             test_commit_catches_up_with_store, test_claim_commit_fails_during_rebalance,
+             test_commit_catches_up_with_store, test_close_commits_what_async_commits_lost,
+             test_claim_commit_fails_during_rebalance,
              test_held_slices_at_rebalance_and_stop, test_broker_down_and_back,
              test_topic_created_later, test_bad_config, test_exactly_once]
     if len(sys.argv) > 1 and sys.argv[1] == "--fast":
