@@ -29,6 +29,17 @@ def check(cond, what):
         raise Failure(what)
 
 
+INDEPENDENT = os.path.join(HERE, "independent_verify.py")
+
+
+def independent_verify(exports, pub):
+    """The auditor's verifier written from docs/FORMAT.md alone (hashlib and the openssl
+    CLI) over an export folder: (exit code, stdout + stderr)."""
+    p = subprocess.run([sys.executable, INDEPENDENT, exports, pub], capture_output=True,
+                       timeout=120)
+    return p.returncode, p.stdout.decode() + p.stderr.decode()
+
+
 def gatelog(*args, stdin=None, check_rc=None, timeout=60):
     """Runs a gatelog command; returns (rc, stdout, stderr)."""
     p = subprocess.run([GATELOG, *args], input=stdin, capture_output=True, timeout=timeout)

@@ -15,9 +15,9 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Daemon, Failure, check, gatelog, logger, run_tests, HERE  # noqa: E402
+from harness import (Daemon, Failure, check, gatelog, independent_verify, logger,  # noqa: E402
+                     run_tests)
 
-INDEPENDENT = os.path.join(HERE, "independent_verify.py")
 
 
 def verify_all(d):
@@ -25,10 +25,8 @@ def verify_all(d):
     check(rc == 0, f"verify --db failed ({rc}):\n{out}{err}")
     rc, out, err = d.verify_export()
     check(rc == 0, f"verify --export failed ({rc}):\n{out}{err}")
-    p = subprocess.run(["/usr/bin/python3", INDEPENDENT, d.exports, d.pub], capture_output=True,
-                       timeout=120)
-    check(p.returncode == 0, "independent verifier failed:\n" + p.stdout.decode() +
-          p.stderr.decode())
+    rc, out = independent_verify(d.exports, d.pub)
+    check(rc == 0, "independent verifier failed:\n" + out)
 
 
 def test_logger_all_transports():

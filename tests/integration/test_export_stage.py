@@ -22,13 +22,12 @@ the byte comparison; one that left its files fails the leftover checks.
 """
 import os
 import signal
-import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Daemon, Failure, check, logger, run_tests  # noqa: E402
-from test_export import (INDEPENDENT, SOC2, check_against_model, epoch_dir, reexport,  # noqa: E402
+from harness import Daemon, Failure, check, independent_verify, logger, run_tests  # noqa: E402
+from test_export import (SOC2, check_against_model, epoch_dir, reexport,  # noqa: E402
                          same_tree, send_mix)
 
 RULES = f"rules:\n  paths: [{SOC2}]\n"
@@ -79,10 +78,8 @@ def hidden_left(root):
 def check_export(d, n_epoch0_lines=None):
     rc, out, err = d.verify_export()
     check(rc == 0, f"verify --export failed ({rc}):\n{out}{err}")
-    p = subprocess.run(["/usr/bin/python3", INDEPENDENT, d.exports, d.pub],
-                       capture_output=True, timeout=120)
-    check(p.returncode == 0, "independent verifier failed:\n" + p.stdout.decode() +
-          p.stderr.decode())
+    rc, out = independent_verify(d.exports, d.pub)
+    check(rc == 0, "independent verifier failed:\n" + out)
     check(not hidden_left(d.exports), f"hidden files left: {hidden_left(d.exports)}")
 
 

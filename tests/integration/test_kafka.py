@@ -14,7 +14,6 @@ import re
 import shutil
 import signal
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import threading
@@ -25,7 +24,8 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "kafka"))
 
 import harness  # noqa: E402
-from harness import Daemon, Failure, check, gatelog, run_tests, scrape_metrics  # noqa: E402
+from harness import (Daemon, Failure, check, gatelog, independent_verify, run_tests,  # noqa: E402
+                     scrape_metrics)
 from kafkapeer import MockCluster, kafka_yaml, produce, produce_files  # noqa: E402
 
 SHAPE = ["received", "time", "source", "format", "host", "app", "msgid", "pid", "procid",
@@ -303,16 +303,6 @@ def test_two_instances():
         a.cleanup()
         b.cleanup()
         mc.close()
-
-
-INDEPENDENT = os.path.join(HERE, "independent_verify.py")
-
-
-def independent_verify(exports, pub):
-    """The auditor's verifier written from docs/FORMAT.md alone (section 11 included)."""
-    p = subprocess.run(["/usr/bin/python3", INDEPENDENT, exports, pub], capture_output=True,
-                       timeout=120)
-    return p.returncode, p.stdout.decode() + p.stderr.decode()
 
 
 def shared_daemons(mc, group, chains, key, exports, claim_window=None):
