@@ -52,24 +52,10 @@ int export_stage_end(struct store *s)
         return stage_exec(s, "COMMIT");
 }
 
-struct stage_walk {
-        int (*cb)(void *ud, const struct store_record *r);
-        void *ud;
-};
-
-static int stage_row(void *ud, sqlite3_stmt *st)
-{
-        struct stage_walk *w = ud;
-        struct store_record rec;
-
-        store_row_record(st, &rec);
-        return w->cb(w->ud, &rec);
-}
-
 int export_stage_records(struct store *s, int64_t epoch, int64_t after, int64_t *ret_lo,
                          int (*cb)(void *ud, const struct store_record *r), void *ud)
 {
-        struct stage_walk w = { cb, ud };
+        struct store_rec_walk w = { cb, ud };
         sqlite3_stmt *st = NULL;
         int64_t lo, hi;
         bool has_row;
@@ -88,7 +74,7 @@ int export_stage_records(struct store *s, int64_t epoch, int64_t after, int64_t 
         sqlite3_bind_int64(st, 2, hi);
         if (!has_row)
                 sqlite3_bind_int64(st, 3, epoch);
-        r = store_st_rows(s, st, stage_row, &w);
+        r = store_st_rows(s, st, store_rec_walk_row, &w);
         sqlite3_finalize(st);
         return r;
 }

@@ -88,6 +88,13 @@ int store_epoch_tags(struct store *s, int64_t epoch,
                      void *ud);
 /* Fills r from a REC_COLS row. */
 void store_row_record(sqlite3_stmt *st, struct store_record *r);
+/* A store_st_rows row callback that hands each REC_COLS row, as a borrowed record, to
+ * w->cb(w->ud, record). */
+struct store_rec_walk {
+        int (*cb)(void *ud, const struct store_record *r);
+        void *ud;
+};
+int store_rec_walk_row(void *ud, sqlite3_stmt *st);
 
 /* ---- the per-batch index (store-index.c) ----
  * Every record inserted between store_begin and store_commit is noted in memory; commit

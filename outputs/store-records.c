@@ -139,14 +139,9 @@ int store_epoch_range(struct store *s, int64_t epoch, int64_t *ret_lo, int64_t *
         return r;
 }
 
-struct rec_walk {
-        int (*cb)(void *ud, const struct store_record *r);
-        void *ud;
-};
-
-static int rec_walk_row(void *ud, sqlite3_stmt *st)
+int store_rec_walk_row(void *ud, sqlite3_stmt *st)
 {
-        struct rec_walk *w = ud;
+        struct store_rec_walk *w = ud;
         struct store_record rec;
 
         store_row_record(st, &rec);
@@ -159,7 +154,7 @@ static int rec_walk_row(void *ud, sqlite3_stmt *st)
 int store_records_foreach(struct store *s, int64_t epoch,
                           int (*cb)(void *ud, const struct store_record *r), void *ud)
 {
-        struct rec_walk w = { cb, ud };
+        struct store_rec_walk w = { cb, ud };
         int64_t lo, hi;
         bool has_row;
         sqlite3_stmt *st;
@@ -171,7 +166,7 @@ int store_records_foreach(struct store *s, int64_t epoch,
         sqlite3_bind_int64(st, 2, hi);
         if (!has_row)
                 sqlite3_bind_int64(st, 3, epoch);
-        return store_st_rows(s, st, rec_walk_row, &w);
+        return store_st_rows(s, st, store_rec_walk_row, &w);
 }
 
 struct tags_walk {
