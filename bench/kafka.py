@@ -293,6 +293,11 @@ def main():
             print("thread states from the assignment until all were stored (R running, "
                   "S:call asleep in call, D:call waiting on the kernel):")
             states.report()
+        # A build with -DGL_WRITER_PROF (cli/writer-prof.h) logs where the writer's two
+        # threads spent their wall time at their end: shown as it is.
+        for line in d.read_log().splitlines():
+            if "writer profile" in line:
+                print(line.split("msg=", 1)[-1])
         if "--json" in sys.argv:
             print(json.dumps({"n": n, "rows": rows}))
     finally:

@@ -177,10 +177,10 @@ static int stream_foreach(void *ud, int (*cb)(void *cb_ud, const struct export_r
 
         x->cb = cb;
         x->cb_ud = cb_ud;
-        if (x->tail)  /* issue 12: the rest of a staged epoch */
-                return export_stage_records(x->store, x->epoch, x->after, NULL,
-                                            stream_record_cb, x);
-        return store_records_foreach(x->store, x->epoch, stream_record_cb, x);
+        /* issue 12: the rest of a staged epoch, or all of it; the stage reader reads only
+         * the columns an export needs (the same walk as store_records_foreach). */
+        return export_stage_records(x->store, x->epoch, x->tail ? x->after : INT64_MIN, NULL,
+                                    stream_record_cb, x);
 }
 
 /* Trusted time (issue 10): the epoch's token from the store, or a new one from the TSA

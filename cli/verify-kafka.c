@@ -279,12 +279,26 @@ int verify_kafka_chain(struct verify_kafka *v, const char *chain)
         return 0;
 }
 
+static const char vk_needle[] = "\"kind\":\"kafka\"";
+
 int verify_kafka_line(struct verify_kafka *v, const char *s, size_t len)
 {
-        static const char needle[] = "\"kind\":\"kafka\"";
-
         /* Canonical JSON has no white space: a Kafka record holds the needle as is. */
-        if (!memmem(s, len, needle, sizeof(needle) - 1))
+        if (!memmem(s, len, vk_needle, sizeof(vk_needle) - 1))
+                return 0;
+        return add_line(v, v->cur, s, len);
+}
+
+int verify_kafka_line_scanned(struct verify_kafka *v, const char *s, size_t len,
+                              const struct seal_scan *sc)
+{
+        if (!sc)
+                return verify_kafka_line(v, s, len);
+        /* issue 12: a decided record is canonical, so a Kafka record's "source" object holds
+         * the needle as is; a record without "source" is no Kafka record (add_line would
+         * find no "kind"). ~70 bytes searched instead of ~700. */
+        if (!sc->source.p || !memmem(sc->source.p, sc->source.len, vk_needle,
+                                     sizeof(vk_needle) - 1))
                 return 0;
         return add_line(v, v->cur, s, len);
 }

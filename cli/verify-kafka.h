@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "seal/seal.h"  /* issue 12: struct seal_scan */
+
 struct verify_kafka;
 
 int verify_kafka_new(struct verify_kafka **ret);  /* 0 or -ENOMEM */
@@ -23,6 +25,11 @@ int verify_kafka_add(struct verify_kafka *v, const char *chain, const char *reco
  * epochs goes to verify_kafka_line (bytes borrowed for the call; 0 or -ENOMEM). */
 int verify_kafka_chain(struct verify_kafka *v, const char *chain);
 int verify_kafka_line(struct verify_kafka *v, const char *s, size_t len);
+/* issue 12 (verify7): verify_kafka_line for a line the record scanner has decided (sc: its
+ * seal_scan_record of exactly these bytes, NULL when it did not decide): the needle is
+ * looked for in the "source" member's bytes only, not in the whole line. Same records taken. */
+int verify_kafka_line_scanned(struct verify_kafka *v, const char *s, size_t len,
+                              const struct seal_scan *sc);
 /* Writes to out a "FAIL ..." line per offset range held twice without a marker that
  * explains it (at most 20, then a count), and a summary line when Kafka records were seen.
  * Returns the number of problems. */

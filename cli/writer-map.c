@@ -13,6 +13,7 @@
  * the canonical bytes plus the few strings the store and the counters need, a block the
  * storing thread gives back to the mapper's recycler (core/recycle.h). */
 #include "cli/writer-map.h"
+#include "cli/writer-prof.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -54,6 +55,7 @@ struct wmap {
         _Atomic(struct rules_pack *) rules_next; /* a reload waiting to take effect */
         atomic_bool mark_requested;
         atomic_bool stopping;                    /* set by wmap_join after queue_close(in) */
+        WPROF_DECL                               /* -DGL_WRITER_PROF (cli/writer-prof.h) */
 };
 
 /* snprintf(dst, cap, "%s", s) without the format engine (performance, issue 12: three of
@@ -365,15 +367,20 @@ static void *wmap_thread(void *ud) {
                 abort();
         }
         for (;;) {
+                WPROF_MARK(&m->prof, WP_OTHER);
                 size_t n = queue_pop_batch(m->in, (void **)ev, WRITER_BATCH_MAX,
                                            WMAP_IDLE_WAIT_US);
+                WPROF_MARK(&m->prof, WP_POP);
+                WPROF_COUNT(&m->prof, n > 0, n);
                 rules_take(m);
                 /* The batch goes out in slices, so the storing thread starts on the first
                  * events while the mapper maps the rest (both threads busy on two cores). */
                 for (size_t i = 0; i < n;) {
                         size_t k = i + WMAP_PUSH_SLICE < n ? i + WMAP_PUSH_SLICE : n;
                         wmap_batch(m->rules, rc, ev + i, k - i, &b);
+                        WPROF_MARK(&m->prof, WP_MAP);
                         push_out(m, (void *const *)(ev + i), k - i);
+                        WPROF_MARK(&m->prof, WP_PUSH);
                         i = k;
                 }
                 if (atomic_exchange(&m->mark_requested, false))
@@ -381,6 +388,7 @@ static void *wmap_thread(void *ud) {
                 if (n == 0 && atomic_load(&m->stopping) && queue_depth(m->in) == 0)
                         break;
         }
+        WPROF_REPORT(&m->prof, "gl-mapper");
         buf_free(&b);
         free(ev);
         /* Blocks still in events (queued, or on the storing thread) keep it alive. */

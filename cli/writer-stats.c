@@ -185,10 +185,14 @@ static int count_source(json *acc, struct stats_pending *p, const struct event *
         return 0;
 }
 
-/* The pack hashes are 64 hex digits: the last one seen is almost always the same pack. */
-static int count_pack(json *acc, struct stats_pending *p, const char *hash) {
+/* The pack hashes are 64 hex digits: the last one seen is almost always the same pack.
+ * hash and the pending ones are events' rules_pack arrays, compared whole (no strcmp call
+ * per event, issue 12); arrays that differ after their NUL only count a pack twice here,
+ * and fold_packs keeps one. */
+#define PACK_LEN sizeof(((struct event *)0)->rules_pack)
+static int count_pack(json *acc, struct stats_pending *p, const char hash[PACK_LEN]) {
         for (size_t i = p->n_packs; i-- > 0;)
-                if (p->packs[i] == hash || strcmp(p->packs[i], hash) == 0)
+                if (memcmp(p->packs[i], hash, PACK_LEN) == 0)
                         return 0;
         if (p->n_packs == STATS_TALLY_MAX) {
                 int r = fold_packs(json_obj_get(acc, "rules_packs"), p);

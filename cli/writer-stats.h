@@ -29,7 +29,8 @@ struct stats_source_tally {
 struct stats_pending {
         int64_t kept;
         struct stats_tally flags, unmapped, dropped_by_rule;
-        const char *packs[STATS_TALLY_MAX];  /* rule pack hashes in order of first sight */
+        /* events' rules_pack arrays (compared whole), in order of first sight */
+        const char *packs[STATS_TALLY_MAX];
         size_t n_packs;
         struct stats_source_tally sources[STATS_TALLY_MAX];
         size_t n_sources;

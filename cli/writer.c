@@ -4,7 +4,7 @@
  * each record's canonical bytes; this thread, the storing one, splices in seq, hashes the
  * leaf and stores. The public queue is the mapper's; this thread reads the mapper's queue.
  *
- * Load: every event of the daemon passes here, so a batch (up to WRITER_BATCH_MAX events, or
+ * Load: every event of the daemon passes here, so a batch (up to WRITER_COMMIT_MAX events, or
  * what arrived within WRITER_BATCH_WAIT_US) is one transaction: the records, their criteria
  * rows and the open epoch's counters commit together or not at all. The Merkle trees are
  * advanced only after the commit succeeds, so they always describe what is stored. A failed
@@ -21,6 +21,7 @@
  * between re-exports. */
 #include "cli/writer.h"
 #include "cli/writer-map.h"
+#include "cli/writer-prof.h"
 #include "cli/writer-stats.h"
 
 #include <errno.h>
@@ -98,6 +99,7 @@ struct writer {
                 size_t leaves_alloc, n_trees, trees_alloc;
                 bool any_sink;                /* an event of the batch has a sink */
         } bs;
+        WPROF_DECL                    /* -DGL_WRITER_PROF only (cli/writer-prof.h) */
 };
 
 static void open_epoch_clear(struct open_epoch *o) {
@@ -657,6 +659,7 @@ static int write_batch(struct writer *w, struct event **ev, size_t n) {
         struct buf b = BUF_INIT;
         uint64_t took[DROP__MAX] = { 0 };
         struct epoch_stats saved;
+        struct metrics_batch mb;  /* tallied in the pass below, published after the commit */
         size_t k = 0;
         int64_t t0 = tm_mono_us();  /* ops (issue 9): commit latency */
         int r = 0;
@@ -673,6 +676,7 @@ static int write_batch(struct writer *w, struct event **ev, size_t n) {
         if (r < 0)
                 return r;
         r = store_begin(w->store);
+        metrics_batch_init(&mb);
         for (size_t i = 0; r >= 0 && i < n; i++) {
                 prefetch_event(ev, i, n);
                 if (event_has_record(ev[i])) {
@@ -682,6 +686,7 @@ static int write_batch(struct writer *w, struct event **ev, size_t n) {
                 bs->any_sink |= ev[i]->sink != NULL;
                 if (r >= 0)
                         r = epoch_stats_event(&w->open.stats, ev[i]);
+                metrics_batch_note(&mb, ev[i]);
         }
         if (r >= 0)
                 r = epoch_stats_flush(&w->open.stats);
@@ -693,8 +698,11 @@ static int write_batch(struct writer *w, struct event **ev, size_t n) {
                 /* The count in the row must include this batch before the trees do. */
                 r = open_epoch_put_count(w, (int64_t)(merkle_count(w->open.tree) + k));
         }
+        WPROF_MARK(&w->prof, WP_INSERT);
         if (r >= 0)
                 r = store_commit(w->store);
+        WPROF_MARK(&w->prof, WP_COMMIT);
+        WPROF_COUNT(&w->prof, 1, n);
         if (r < 0) {
                 log_error("store write failed", "events=%zu error=\"%s\"", n,
                           store_errmsg(w->store));
@@ -708,10 +716,11 @@ static int write_batch(struct writer *w, struct event **ev, size_t n) {
         } else {
                 epoch_stats_clear(&saved);
                 batch_committed(w, ev, n, k);
-                metrics_batch_committed(ev, n, tm_mono_us() - t0);  /* ops (issue 9) */
+                metrics_batch_done(&mb, ev, n, tm_mono_us() - t0);  /* ops (issue 9) */
                 metrics_drops_committed(took);
         }
         buf_free(&b);
+        WPROF_MARK(&w->prof, WP_AFTER);
         return r;
 }
 
@@ -740,7 +749,7 @@ static void write_events(struct writer *w, struct event **ev, size_t n) {
                         }
                 }
                 size_t k = i;
-                while (k < n && k - i < WRITER_BATCH_MAX && ev[k]->received_us < w->open.end_us)
+                while (k < n && k - i < WRITER_COMMIT_MAX && ev[k]->received_us < w->open.end_us)
                         k++;
                 if (write_batch(w, ev + i, k - i) < 0) {
                         write_retry_wait(w, n - i, &told);
@@ -748,14 +757,9 @@ static void write_events(struct writer *w, struct event **ev, size_t n) {
                 }
                 i = k;
         }
-        /* The events were last read before the commit: ask for the next ones early. */
-        for (i = 0; i < n; i++) {
-                if (i + 2 < n)
-                        prefetch(ev[i + 2]);
-                if (i + 1 < n && ev[i + 1]->mapped)  /* malloc's header, before the block */
-                        prefetch((const char *)ev[i + 1]->mapped - sizeof(size_t));
-                event_free(ev[i]);
-        }
+        /* Recycled blocks go back a run at a time (store7, issue 12). */
+        event_free_batch(ev, n);
+        WPROF_MARK(&w->prof, WP_FREE);
 }
 
 void writer_set_rules(struct writer *w, struct rules_pack *p) {
@@ -779,7 +783,7 @@ static void seal_point(struct writer *w, bool req) {
 
 static void *writer_thread(void *ud) {
         struct writer *w = ud;
-        struct event **ev = malloc(WRITER_BATCH_MAX * sizeof(*ev));
+        struct event **ev = malloc(WRITER_COMMIT_MAX * sizeof(*ev));
         /* A name for `top -H` and `perf report --sort comm` (issue 12). */
         (void)pthread_setname_np(pthread_self(), "gl-store");
         if (!ev) {
@@ -791,8 +795,13 @@ static void *writer_thread(void *ud) {
                 int64_t wait = w->open.end_us - now;
                 if (wait < 0)
                         wait = 0;
-                size_t n = queue_pop_batch(w->mq, (void **)ev, WRITER_BATCH_MAX, wait);
-                /* Gather more for a fuller transaction, within the batch wait. */
+                WPROF_MARK(&w->prof, WP_OTHER);
+                /* All that is mapped, up to WRITER_COMMIT_MAX: one commit (one fdatasync)
+                 * for as much as the mapper got ahead while the last one was written. */
+                size_t n = queue_pop_batch(w->mq, (void **)ev, WRITER_COMMIT_MAX, wait);
+                WPROF_MARK(&w->prof, WP_POP);
+                /* Gather more for a fuller transaction, within the batch wait (a light
+                 * load: never past WRITER_BATCH_MAX, so a busy store does not wait). */
                 if (n > 0 && n < WRITER_BATCH_MAX) {
                         int64_t until = tm_mono_us() + WRITER_BATCH_WAIT_US / 10;
                         while (n < WRITER_BATCH_MAX && tm_mono_us() < until) {
@@ -803,6 +812,7 @@ static void *writer_thread(void *ud) {
                                 n += m;
                         }
                 }
+                WPROF_MARK(&w->prof, WP_GATHER);
                 /* Events up to each seal mark, then the seal it asks for. */
                 for (size_t i = 0; i < n;) {
                         size_t k = i;
@@ -822,6 +832,7 @@ static void *writer_thread(void *ud) {
         }
         /* Counters of the last moments go into the open epoch. */
         (void)write_batch(w, NULL, 0);
+        WPROF_REPORT(&w->prof, "gl-store");
         free(ev);
         return NULL;
 }

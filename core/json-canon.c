@@ -20,70 +20,6 @@
 
 /* ---- Canonical serialiser (RFC 8785) ---- */
 
-/* First UTF-16 code unit of a code point: itself in the BMP, else its high surrogate. */
-static unsigned utf16_first_unit(unsigned cp)
-{
-        return cp < 0x10000 ? cp : 0xd800 + ((cp - 0x10000) >> 10);
-}
-
-/* Decodes the code point at s[*i]; an invalid byte decodes as itself (keys are valid UTF-8
- * by construction, this only keeps the order total). */
-static unsigned utf8_next(const char *s, size_t n, size_t *i)
-{
-        const unsigned char *u = (const unsigned char *)s + *i;
-        size_t bad, k = json_utf8_seq(u, n - *i, &bad);
-        unsigned cp;
-
-        if (k <= 1) {
-                (*i)++;
-                return u[0];
-        }
-        cp = u[0] & (0x7f >> k);
-        for (size_t j = 1; j < k; j++)
-                cp = cp << 6 | (u[j] & 0x3f);
-        *i += k;
-        return cp;
-}
-
-int json_key_cmp(const char *a, size_t na, const char *b, size_t nb)
-{
-        size_t i = 0, j = 0, p = 0, m = na < nb ? na : nb;
-
-        /* Performance (issue 12): UTF-8 byte order is code point order, so the common
-         * prefix and a first difference between two ASCII bytes decide without decoding;
-         * only a difference at a non-ASCII code point needs the UTF-16 rule below. */
-        while (p < m && a[p] == b[p])
-                p++;
-        if (p == m)
-                return na == nb ? 0 : na < nb ? -1 : 1;
-        if (!((unsigned char)a[p] & 0x80) && !((unsigned char)b[p] & 0x80))
-                return (unsigned char)a[p] < (unsigned char)b[p] ? -1 : 1;
-        while (p > 0 && ((unsigned char)a[p] & 0xc0) == 0x80)
-                p--; /* back to the start of the code point that differs */
-        i = j = p;
-
-        while (i < na && j < nb) {
-                unsigned ca = utf8_next(a, na, &i), cb = utf8_next(b, nb, &j);
-                unsigned ua, ub;
-
-                if (ca == cb)
-                        continue;
-                /* Code points order like UTF-16 units except that U+E000..U+FFFF sort after
-                 * the surrogates that encode U+10000 and above. Two supplementary code points
-                 * with the same high surrogate order by their low one, i.e. by code point. */
-                ua = utf16_first_unit(ca);
-                ub = utf16_first_unit(cb);
-                if (ua != ub)
-                        return ua < ub ? -1 : 1;
-                return ca < cb ? -1 : 1;
-        }
-        if (i < na)
-                return 1;
-        if (j < nb)
-                return -1;
-        return 0;
-}
-
 /* Bytes of the 64-bit word w (little-endian) that need an escape (control, '"', '\\'): the
  * classic "has a byte less than / equal to" word tests. A borrow only ever spills into a
  * higher byte, so the lowest flagged byte is exact (higher ones may be false positives). */
@@ -194,11 +130,70 @@ static size_t plain_prefix(const char *s, size_t n)
 
 /* The serialiser's writer (performance, issue 12): a tree's canonical form is written with
  * a few hundred small appends, so each is an inline capacity check and a memcpy, and the
- * buffer's terminating NUL is written once at the end (json_canon). */
+ * buffer's terminating NUL is written once at the end (json_canon). The write position and
+ * the last byte a piece may reach are kept as pointers (prestore7): the check is one
+ * compare of two fields instead of four loads and two compares against the buf's length,
+ * allocation and cap. b->len is brought up to date only when the buf itself is needed
+ * (cw_grow, canon_double) and at the end (cw_finish). */
 struct cw {
         struct buf *b;
+        char *p;       /* next byte: b->data + the length written so far */
+        char *end;     /* b->data + min(alloc - 1, cap): a piece may end here, the NUL after */
         size_t max;    /* the buffer's cap */
 };
+
+/* Derives p and end from the buf (after its data moved or its length changed). */
+static void cw_load(struct cw *w)
+{
+        struct buf *b = w->b;
+        size_t lim = b->alloc - 1 < w->max ? b->alloc - 1 : w->max;
+
+        w->p = b->data + b->len;
+        w->end = b->data + lim;
+}
+
+/* Starts writing at the end of out: 0, or -E2BIG/-ENOMEM when not even one byte and the NUL
+ * fit (every canonical form has at least one byte, so that is the answer it would give). */
+static int cw_init(struct cw *w, struct buf *out)
+{
+        int r;
+
+        w->b = out;
+        w->max = out->max ? out->max : BUF_DEFAULT_MAX;
+        r = buf_reserve(out, 1); /* data is not NULL from here on: no arithmetic on NULL */
+        if (r < 0)
+                return r;
+        cw_load(w);
+        return 0;
+}
+
+/* b->len as written so far. */
+static inline void cw_sync(struct cw *w)
+{
+        w->b->len = (size_t)(w->p - w->b->data);
+}
+
+/* The slow side of cw_room: the buf grown for n more bytes and the NUL. */
+static int __attribute__((noinline)) cw_grow(struct cw *w, size_t n)
+{
+        int r;
+
+        cw_sync(w);
+        r = buf_reserve(w->b, n);
+        cw_load(w);
+        return r;
+}
+
+/* The length written, the NUL after it, on success; on failure the length saved before. */
+static int cw_finish(struct cw *w, size_t saved, int r)
+{
+        struct buf *out = w->b;
+
+        out->len = r < 0 ? saved : (size_t)(w->p - out->data);
+        if (out->data)
+                out->data[out->len] = '\0';
+        return r;
+}
 
 /* memcpy of the short pieces a record is made of (keys, most values: a library call costs
  * more than the copy there; performance, issue 12). Touches exactly d[0..n) and s[0..n). */
@@ -229,17 +224,15 @@ static inline void copy_short(char *d, const char *s, size_t n)
 /* Room for n more bytes and the NUL. */
 static inline int cw_room(struct cw *w, size_t n)
 {
-        struct buf *b = w->b;
-
-        if (n < b->alloc - b->len && n <= w->max - b->len)
+        if (n <= (size_t)(w->end - w->p))
                 return 0;
-        return buf_reserve(b, n);
+        return cw_grow(w, n);
 }
 
 static inline void cw_raw(struct cw *w, const void *s, size_t n)
 {
-        copy_short(w->b->data + w->b->len, s, n);
-        w->b->len += n;
+        copy_short(w->p, s, n);
+        w->p += n;
 }
 
 static inline int cw_put(struct cw *w, const void *s, size_t n)
@@ -253,7 +246,11 @@ static inline int cw_put(struct cw *w, const void *s, size_t n)
 
 static inline int cw_putc(struct cw *w, char c)
 {
-        return cw_put(w, &c, 1);
+        int r = cw_room(w, 1);
+
+        if (r == 0)
+                *w->p++ = c;
+        return r;
 }
 
 /* json_canon_str for strings of a tree, which hold valid UTF-8 by construction (every
@@ -272,11 +269,11 @@ static int canon_str_valid(struct cw *w, const char *s, size_t n)
                 r = cw_room(w, n + 2);
                 if (r < 0)
                         return r;
-                o = w->b->data + w->b->len;
+                o = w->p;
                 o[0] = '"';
                 copy_short(o + 1, s, n);
                 o[n + 1] = '"';
-                w->b->len += n + 2;
+                w->p += n + 2;
                 return 0;
         }
         r = cw_putc(w, '"');
@@ -313,25 +310,18 @@ static int canon_str_valid(struct cw *w, const char *s, size_t n)
         return r;
 }
 
-static size_t cw_max(const struct buf *b)
-{
-        return b->max ? b->max : BUF_DEFAULT_MAX;
-}
-
 int json_canon_str(struct buf *out, const char *s, size_t n)
 {
-        struct cw w = { out, cw_max(out) };
+        struct cw w;
         size_t saved = out->len;
         int r;
 
         if (!json_utf8_valid(s, n))
                 return -EINVAL;
-        r = canon_str_valid(&w, s, n);
-        if (r < 0)
-                out->len = saved;
-        if (out->data)
-                out->data[out->len] = '\0';
-        return r;
+        r = cw_init(&w, out);
+        if (r == 0)
+                r = canon_str_valid(&w, s, n);
+        return cw_finish(&w, saved, r);
 }
 
 /* ECMAScript Number::toString (ECMA-262 section 6.1.6.1.20), as RFC 8785 section 3.2.2.3
@@ -464,20 +454,74 @@ static int canon_key(struct cw *w, const struct json_member *m, bool first)
                 r = cw_room(w, n + 4);
                 if (r < 0)
                         return r;
-                o = w->b->data + w->b->len;
+                o = w->p;
                 if (!first)
                         *o++ = ',';
                 *o++ = '"';
                 copy_short(o, m->key, n);
                 o[n] = '"';
                 o[n + 1] = ':';
-                w->b->len += n + 3 + !first;
+                w->p += n + 3 + !first;
                 return 0;
         }
         r = first ? 0 : cw_putc(w, ',');
         if (r == 0)
                 r = canon_str_valid(w, m->key, n);
         return r < 0 ? r : cw_putc(w, ':');
+}
+
+/* ,"key":value of member m (the comma unless first). Performance (prestore7): the members
+ * most of a record is made of, a plain key with null or a string value that needs no
+ * escape, are written here with one room check and no call per member; the rest go through
+ * canon_key and canon_value. */
+static inline int canon_member(struct cw *w, const struct json_member *m, bool first)
+{
+        const json *v = m->val;
+        int r;
+
+        if (m->key_plain && v && (v->type == JSON_STR || v->type == JSON_NULL)) {
+                const char *s = v->type == JSON_STR ? v->u.s.p : "null";
+                size_t kn = m->key_len, n = v->type == JSON_STR ? v->u.s.n : 4;
+                size_t q = v->type == JSON_STR ? 2 : 0; /* the value's quotes */
+
+                if (q == 0 || (n < 8 ? short_plain(s, n) : plain_prefix(s, n) == n)) {
+                        char *o;
+
+                        if (n > SIZE_MAX / 2) /* in memory: never; keeps the sum below exact */
+                                return -E2BIG;
+                        r = cw_room(w, kn + n + q + 4);
+                        if (r < 0)
+                                return r;
+                        o = w->p;
+                        if (!first)
+                                *o++ = ',';
+                        *o++ = '"';
+                        copy_short(o, m->key, kn);
+                        o += kn;
+                        *o++ = '"';
+                        *o++ = ':';
+                        if (q)
+                                *o++ = '"';
+                        copy_short(o, s, n);
+                        o += n;
+                        if (q)
+                                *o++ = '"';
+                        w->p = o;
+                        return 0;
+                }
+        }
+        r = canon_key(w, m, first);
+        return r < 0 ? r : canon_value(w, v);
+}
+
+/* The members m[0..n) of an array in order, after a member already written unless first. */
+static int canon_run(struct cw *w, const struct json_member *m, size_t n, bool first)
+{
+        int r = 0;
+
+        for (size_t i = 0; i < n && r == 0; i++)
+                r = canon_member(w, &m[i], first && i == 0);
+        return r;
 }
 
 /* {members} from the pointers m[0..n) in order. When extra is one of them, *ret_off is set
@@ -488,9 +532,13 @@ static int canon_members(struct cw *w, const struct json_member *const *m, size_
         int r = cw_putc(w, '{');
 
         for (size_t i = 0; i < n && r == 0; i++) {
+                if (m[i] != extra) {
+                        r = canon_member(w, m[i], i == 0);
+                        continue;
+                }
                 r = canon_key(w, m[i], i == 0);
-                if (r == 0 && m[i] == extra)
-                        *ret_off = w->b->len;
+                if (r == 0)
+                        *ret_off = (size_t)(w->p - w->b->data);
                 if (r == 0)
                         r = canon_value(w, m[i]->val);
         }
@@ -518,11 +566,8 @@ static int canon_object(struct cw *w, const json *v)
                 return r;
         }
         r = cw_putc(w, '{');
-        for (size_t i = 0; i < n && r == 0; i++) {
-                r = canon_key(w, &v->u.o.m[i], i == 0);
-                if (r == 0)
-                        r = canon_value(w, v->u.o.m[i].val);
-        }
+        if (r == 0)
+                r = canon_run(w, v->u.o.m, n, true);
         return r < 0 ? r : cw_putc(w, '}');
 }
 
@@ -550,7 +595,10 @@ static int canon_value(struct cw *w, const json *v)
         }
         case JSON_NUM:
                 /* Rare: the buf API (which keeps the NUL) is fine here. */
-                return canon_double(w->b, v->u.d);
+                cw_sync(w);
+                r = canon_double(w->b, v->u.d);
+                cw_load(w);
+                return r;
         case JSON_STR:
                 /* Performance (issue 12): a short value with nothing to escape (most of a
                  * record's) is written here, without the scan's calls. */
@@ -561,11 +609,11 @@ static int canon_value(struct cw *w, const json *v)
                         r = cw_room(w, n + 2);
                         if (r < 0)
                                 return r;
-                        o = w->b->data + w->b->len;
+                        o = w->p;
                         o[0] = '"';
                         copy_short(o + 1, v->u.s.p, n);
                         o[n + 1] = '"';
-                        w->b->len += n + 2;
+                        w->p += n + 2;
                         return 0;
                 }
                 return canon_str_valid(w, v->u.s.p, v->u.s.n);
@@ -586,36 +634,97 @@ static int canon_value(struct cw *w, const json *v)
 
 int json_canon(const json *v, struct buf *out)
 {
-        struct cw w = { out, cw_max(out) };
+        struct cw w;
         size_t saved = out->len;
-        int r = canon_value(&w, v);
+        int r = cw_init(&w, out);
 
+        if (r == 0)
+                r = canon_value(&w, v);
         /* On failure leave the buffer as it was, not half-written. */
-        if (r < 0)
-                out->len = saved;
-        if (out->data)
-                out->data[out->len] = '\0';
-        return r;
+        return cw_finish(&w, saved, r);
+}
+
+/* Is key[0..n) valid UTF-8 and free of escapes? *ret_plain says the latter. Keys of
+ * printable ASCII (the caller's "seq") are decided by one short loop (prestore7). */
+static bool key_check(const char *key, size_t n, bool *ret_plain)
+{
+        size_t i = 0;
+
+        while (i < n && (unsigned char)key[i] - 0x20u < 0x5fu && key[i] != '"' &&
+               key[i] != '\\')
+                i++;
+        if (i == n) {
+                *ret_plain = true;
+                return true;
+        }
+        if (!json_utf8_valid(key, n))
+                return false;
+        *ret_plain = plain_prefix(key, n) == n;
+        return true;
+}
+
+/* json_canon_with_int of an object whose members are in RFC 8785 order (performance,
+ * prestore7): the members are written from the object's own array in two runs, before and
+ * after the place of the new member (found by bisection), which takes the place of a member
+ * of the same key; no array of pointers is built. */
+static int canon_sorted_with(struct cw *w, const json *obj, const struct json_member *extra,
+                             size_t *ret_off)
+{
+        const struct json_member *m = obj->u.o.m;
+        size_t n = obj->u.o.n, lo = 0, hi = n, skip;
+        int r;
+
+        while (lo < hi) { /* the first member whose key is not below extra's */
+                size_t mid = lo + (hi - lo) / 2;
+
+                if (json_key_cmp_fast(m[mid].key, m[mid].key_len, extra->key,
+                                      extra->key_len) < 0)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        skip = lo < n && m[lo].key_len == extra->key_len &&
+               !memcmp(m[lo].key, extra->key, extra->key_len);
+        r = cw_putc(w, '{');
+        if (r == 0)
+                r = canon_run(w, m, lo, true);
+        if (r == 0)
+                r = canon_key(w, extra, lo == 0);
+        if (r == 0) {
+                *ret_off = (size_t)(w->p - w->b->data);
+                r = canon_value(w, extra->val);
+        }
+        if (r == 0 && lo + skip < n) /* m is NULL in an empty object: no offset from it */
+                r = canon_run(w, m + lo + skip, n - lo - skip, false);
+        return r < 0 ? r : cw_putc(w, '}');
 }
 
 int json_canon_with_int(const json *obj, const char *key, int64_t v, struct buf *out,
                         size_t *ret_value_off)
 {
         const struct json_member *small[CANON_SMALL_OBJ], **m = small;
-        struct cw w = { out, cw_max(out) };
+        struct cw w;
         json val = { .type = JSON_INT, .u.i = v };
         struct json_member extra = { .key = key, .val = &val };
         size_t saved = out->len, n = 0, kl, off = 0;
-        bool replaced = false;
+        bool replaced = false, plain = false;
         int r;
 
         if (!obj || obj->type != JSON_OBJ || !key)
                 return -EINVAL;
         kl = strlen(key);
-        if (kl > UINT32_MAX || !json_utf8_valid(key, kl))
+        if (kl > UINT32_MAX || !key_check(key, kl, &plain))
                 return -EINVAL;
         extra.key_len = (uint32_t)kl;
-        extra.key_plain = plain_prefix(key, kl) == kl;
+        extra.key_plain = plain;
+        if (obj->flags & JSON_F_SORTED) {
+                r = cw_init(&w, out);
+                if (r == 0)
+                        r = canon_sorted_with(&w, obj, &extra, &off);
+                if (r == 0)
+                        *ret_value_off = off;
+                return cw_finish(&w, saved, r);
+        }
         if (obj->u.o.n + 1 > CANON_SMALL_OBJ) {
                 m = malloc((obj->u.o.n + 1) * sizeof(*m));
                 if (!m)
@@ -634,26 +743,15 @@ int json_canon_with_int(const json *obj, const char *key, int64_t v, struct buf 
                         m[n++] = x;
                 }
         }
-        if (replaced && (obj->flags & JSON_F_SORTED)) {
-                /* Already in order: the member keeps its place. */
-        } else if (obj->flags & JSON_F_SORTED) {
-                /* Performance (issue 12): a record built in key order only needs the new
-                 * member put in its place, by binary search. */
-                member_insert(m, n, &extra);
-                n++;
-        } else {
-                if (!replaced)
-                        m[n++] = &extra;
-                sort_member_ptrs(m, n);
-        }
-        r = canon_members(&w, m, n, &extra, &off);
+        if (!replaced)
+                m[n++] = &extra;
+        sort_member_ptrs(m, n);
+        r = cw_init(&w, out);
+        if (r == 0)
+                r = canon_members(&w, m, n, &extra, &off);
         if (m != small)
                 free(m);
-        if (r < 0)
-                out->len = saved;
-        else
+        if (r == 0)
                 *ret_value_off = off;
-        if (out->data)
-                out->data[out->len] = '\0';
-        return r;
+        return cw_finish(&w, saved, r);
 }

@@ -138,6 +138,73 @@ const char *json_str(const json *v, size_t *ret_len)
         return v->u.s.p;
 }
 
+/* ---- Key order (RFC 8785 section 3.2.3; moved from json-canon.c, prestore7: that file
+ * stays readable in one sitting) ---- */
+
+/* First UTF-16 code unit of a code point: itself in the BMP, else its high surrogate. */
+static unsigned utf16_first_unit(unsigned cp)
+{
+        return cp < 0x10000 ? cp : 0xd800 + ((cp - 0x10000) >> 10);
+}
+
+/* Decodes the code point at s[*i]; an invalid byte decodes as itself (keys are valid UTF-8
+ * by construction, this only keeps the order total). */
+static unsigned utf8_next(const char *s, size_t n, size_t *i)
+{
+        const unsigned char *u = (const unsigned char *)s + *i;
+        size_t bad, k = json_utf8_seq(u, n - *i, &bad);
+        unsigned cp;
+
+        if (k <= 1) {
+                (*i)++;
+                return u[0];
+        }
+        cp = u[0] & (0x7f >> k);
+        for (size_t j = 1; j < k; j++)
+                cp = cp << 6 | (u[j] & 0x3f);
+        *i += k;
+        return cp;
+}
+
+int json_key_cmp(const char *a, size_t na, const char *b, size_t nb)
+{
+        size_t i = 0, j = 0, p = 0, m = na < nb ? na : nb;
+
+        /* Performance (issue 12): UTF-8 byte order is code point order, so the common
+         * prefix and a first difference between two ASCII bytes decide without decoding;
+         * only a difference at a non-ASCII code point needs the UTF-16 rule below. */
+        while (p < m && a[p] == b[p])
+                p++;
+        if (p == m)
+                return na == nb ? 0 : na < nb ? -1 : 1;
+        if (!((unsigned char)a[p] & 0x80) && !((unsigned char)b[p] & 0x80))
+                return (unsigned char)a[p] < (unsigned char)b[p] ? -1 : 1;
+        while (p > 0 && ((unsigned char)a[p] & 0xc0) == 0x80)
+                p--; /* back to the start of the code point that differs */
+        i = j = p;
+
+        while (i < na && j < nb) {
+                unsigned ca = utf8_next(a, na, &i), cb = utf8_next(b, nb, &j);
+                unsigned ua, ub;
+
+                if (ca == cb)
+                        continue;
+                /* Code points order like UTF-16 units except that U+E000..U+FFFF sort after
+                 * the surrogates that encode U+10000 and above. Two supplementary code points
+                 * with the same high surrogate order by their low one, i.e. by code point. */
+                ua = utf16_first_unit(ca);
+                ub = utf16_first_unit(cb);
+                if (ua != ub)
+                        return ua < ub ? -1 : 1;
+                return ca < cb ? -1 : 1;
+        }
+        if (i < na)
+                return 1;
+        if (j < nb)
+                return -1;
+        return 0;
+}
+
 static struct json_member *obj_find(const json *obj, const char *key, size_t key_len)
 {
         if (!obj || obj->type != JSON_OBJ)
@@ -373,28 +440,31 @@ static int push_split_key(json *obj, const char *s, size_t n, int plain, json *v
         return json_obj_push(obj, k, n, plain, val);
 }
 
-int json_path_set_split(json *root, const struct json_path *p, json *val)
+int json_path_set_split_from(json *obj, const struct json_path *p, size_t from, json *val,
+                             json **ret_parent)
 {
-        json *cur = root, *sub;
+        json *cur = obj, *sub;
         int r;
 
         if (!val)
                 return -ENOMEM;
-        if (!root || root->type != JSON_OBJ || !p->n_keys) {
+        if (!obj || obj->type != JSON_OBJ || from >= p->n_keys) {
                 json_free(val);
                 return -EINVAL;
         }
         /* The steps of json_path_set, with each key found by its length (no strchr, no
          * strlen) and a missing one appended without a second lookup or check. */
-        for (size_t k = 0;; k++) {
+        for (size_t k = from;; k++) {
                 const char *s = p->keys[k].s;
                 size_t n = p->keys[k].n;
                 struct json_member *m = obj_find(cur, s, n);
 
                 if (k + 1 == p->n_keys) {
-                        if (m)
-                                return json_obj_replace(cur, m, val);
-                        return push_split_key(cur, s, n, (int)p->keys[k].plain, val);
+                        r = m ? json_obj_replace(cur, m, val)
+                              : push_split_key(cur, s, n, (int)p->keys[k].plain, val);
+                        if (r == 0 && ret_parent)
+                                *ret_parent = cur;
+                        return r;
                 }
                 if (m && m->val->type == JSON_OBJ) {
                         cur = m->val;
@@ -413,6 +483,11 @@ int json_path_set_split(json *root, const struct json_path *p, json *val)
                 }
                 cur = sub;
         }
+}
+
+int json_path_set_split(json *root, const struct json_path *p, json *val)
+{
+        return json_path_set_split_from(root, p, 0, val, NULL);
 }
 
 size_t json_len(const json *v)

@@ -154,6 +154,14 @@ int json_path_split(const char *path, struct json_path *ret);
  * the path or checking its keys again. */
 json *json_path_get_split(const json *root, const struct json_path *p);
 int json_path_set_split(json *root, const struct json_path *p, json *val);
+/* json_path_set_split from key number `from` on, starting at obj: the object that
+ * p->keys[0..from) lead to from the root (the caller's promise: prestore7, the rules keep
+ * the object one set wrote into, "target" of "target.host", for the next set under it).
+ * When ret_parent is not NULL it is set, on success, to the object the last key was set
+ * in. Takes val always. 0, -EINVAL (obj not an object, from not below p->n_keys),
+ * -ENOMEM. */
+int json_path_set_split_from(json *obj, const struct json_path *p, size_t from, json *val,
+                             json **ret_parent);
 
 int json_arr_append(json *arr, json *val);  /* takes ownership always */
 size_t json_len(const json *v);             /* members of an object/array, else 0 */

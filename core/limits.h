@@ -37,6 +37,14 @@
  * fills one while the store commits the other; mapped events are ~1 KiB of bytes. Never
  * more than a quarter of queue.max_events, so that memory stays near what that key says. */
 #define WRITER_MAP_QUEUE (2 * WRITER_BATCH_MAX)
+/* Events the storing thread commits in one transaction when that many are already mapped
+ * and waiting (it never waits to fill past WRITER_BATCH_MAX). Each commit's fdatasync is a
+ * near-fixed wait (~2-8 ms on these VMs, little more for 2 MB than for 1 MB) that blocks the
+ * storing thread, the full path's serial stage: at 1,024 per commit it was ~2-9 us of that
+ * thread's wall per event beside ~3.2 us of CPU (issue 12, docs/PERFORMANCE.md "flow7"). A
+ * whole map queue per commit halves that wait per event, for up to 1,024 more mapped
+ * records (~1.3 MiB) held by the storing thread while it commits. */
+#define WRITER_COMMIT_MAX WRITER_MAP_QUEUE
 
 /* Concurrent TCP connections on one listener: above this, new ones are refused and counted. */
 #define TCP_MAX_CONNECTIONS_DEFAULT 1024

@@ -486,6 +486,9 @@ static bool str_same(const char *a, const char *b)
         return a == b || (a && b && !strcmp(a, b));
 }
 
+static void batch_tail(uint64_t rule_drops, struct event *const *ev, size_t n,
+                       int64_t commit_us);
+
 void metrics_batch_committed(struct event *const *ev, size_t n, int64_t commit_us)
 {
         struct kept_tally t[KEPT_TALLY_MAX];
@@ -538,6 +541,13 @@ void metrics_batch_committed(struct event *const *ev, size_t n, int64_t commit_u
                 t[cur].truncated += truncated;
         }
         kept_tally_flush(t, nt);
+        batch_tail(rule_drops, ev, n, commit_us);
+}
+
+/* What every committed batch publishes besides the per-source counts. */
+static void batch_tail(uint64_t rule_drops, struct event *const *ev, size_t n,
+                       int64_t commit_us)
+{
         if (rule_drops)
                 metric_add(metrics_counter("gatelog_events_dropped_total",
                                            "Events not kept, by reason", "reason", "rule",
@@ -552,6 +562,94 @@ void metrics_batch_committed(struct event *const *ev, size_t n, int64_t commit_u
                           commit_us);
         metric_set(metrics_gauge("gatelog_store_writable", "1 while the last store write "
                                  "succeeded", NULL), 1);
+}
+
+/* An event's source: its kind and transport, NULL when absent (as metrics_batch_committed). */
+static void event_source(const struct event *e, const char **ret_kind, const char **ret_tr,
+                         bool *ret_malformed, bool *ret_truncated)
+{
+        if (e->mapped) {  /* issue 12: the writer's mapper freed the tree */
+                *ret_kind = e->src_kind[0] ? e->src_kind : NULL;
+                *ret_tr = e->src_transport[0] ? e->src_transport : NULL;
+                *ret_malformed = e->malformed;
+                *ret_truncated = e->truncated;
+                return;
+        }
+        const json *src = json_obj_get(e->rec, "source");
+        *ret_kind = json_str(json_obj_get(src, "kind"), NULL);
+        *ret_tr = json_str(json_obj_get(src, "transport"), NULL);
+        const json *flags = json_obj_get(e->rec, "flags");
+        *ret_malformed = json_len(flags) && has_flag(flags, "malformed");
+        *ret_truncated = json_len(flags) && has_flag(flags, "truncated");
+}
+
+/* Is e (mapped) from src? Whole arrays first: a batch's events nearly all come from one
+ * source, and two 16-byte compares cost less than two strcmp calls. */
+static bool src_has(const struct metrics_batch_src *src, const struct event *e)
+{
+        if (e->mapped && src->mapped &&
+            memcmp(e->src_kind, src->mapped->src_kind, sizeof(e->src_kind)) == 0 &&
+            memcmp(e->src_transport, src->mapped->src_transport, sizeof(e->src_transport)) == 0)
+                return true;
+        return false;
+}
+
+void metrics_batch_note(struct metrics_batch *mb, const struct event *e)
+{
+        struct metrics_batch_src *src = &mb->src[mb->cur];
+        const char *kind, *tr;
+        bool malformed, truncated;
+
+        if (!event_has_record(e)) {
+                mb->rule_drops++;
+                return;
+        }
+        if (mb->overflow)
+                return;
+        if (mb->n_src > 0 && src_has(src, e)) {
+                src->kept++;
+                src->malformed += e->malformed;
+                src->truncated += e->truncated;
+                return;
+        }
+        event_source(e, &kind, &tr, &malformed, &truncated);
+        size_t i = 0;
+        while (i < mb->n_src &&
+               !(str_same(kind, mb->src[i].kind) && str_same(tr, mb->src[i].transport)))
+                i++;
+        if (i == METRICS_BATCH_SOURCES) {
+                mb->overflow = true;  /* metrics_batch_done counts from the events */
+                return;
+        }
+        src = &mb->src[i];
+        if (i == mb->n_src) {
+                *src = (struct metrics_batch_src){ .kind = kind, .transport = tr,
+                                                   .mapped = e->mapped ? e : NULL };
+                mb->n_src++;
+        }
+        mb->cur = i;
+        src->kept++;
+        src->malformed += malformed;
+        src->truncated += truncated;
+}
+
+void metrics_batch_done(const struct metrics_batch *mb, struct event *const *ev, size_t n,
+                        int64_t commit_us)
+{
+        struct kept_tally t[METRICS_BATCH_SOURCES];
+
+        if (mb->overflow) {
+                metrics_batch_committed(ev, n, commit_us);
+                return;
+        }
+        for (size_t i = 0; i < mb->n_src; i++) {
+                source_label(mb->src[i].kind, mb->src[i].transport, t[i].label);
+                t[i].kept = mb->src[i].kept;
+                t[i].malformed = mb->src[i].malformed;
+                t[i].truncated = mb->src[i].truncated;
+        }
+        kept_tally_flush(t, mb->n_src);
+        batch_tail(mb->rule_drops, ev, n, commit_us);
 }
 
 void metrics_drops_committed(const uint64_t took[DROP__MAX])

@@ -16,6 +16,7 @@
  * pipeline. Histograms measure durations: observations in microseconds, rendered in
  * seconds as Prometheus expects. */
 #pragma once
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -77,6 +78,36 @@ struct metric *metrics_received_counter(const char *kind, const char *transport)
 /* The writer committed a batch: kept, malformed and truncated per source, rule drops, the
  * commit latency (commit_us) and the rule pack in force. */
 void metrics_batch_committed(struct event *const *ev, size_t n, int64_t commit_us);
+/* What one batch adds to the kept/malformed/truncated counters and the rule drops, tallied
+ * by metrics_batch_note while the writer stores each event (the event is in cache then)
+ * and added by metrics_batch_done after the commit: metrics_batch_committed reads every
+ * event a second time after SQLite has pushed them out of the cache (issue 12, ~1 % of
+ * the storing thread). The strings are borrowed from the events, which must live until
+ * metrics_batch_done. Past METRICS_BATCH_SOURCES sources in one batch, done counts from
+ * the events instead (metrics_batch_committed), so any number of sources works. */
+#define METRICS_BATCH_SOURCES 8
+struct metrics_batch {
+        struct metrics_batch_src {
+                const char *kind, *transport;  /* borrowed; NULL: none */
+                /* kind and transport are an event's src_kind/src_transport arrays, which
+                 * the next event's are compared with as whole arrays first */
+                const struct event *mapped;
+                uint64_t kept, malformed, truncated;
+        } src[METRICS_BATCH_SOURCES];
+        size_t n_src, cur;
+        uint64_t rule_drops;
+        bool overflow;
+};
+static inline void metrics_batch_init(struct metrics_batch *mb) {
+        mb->n_src = mb->cur = 0;
+        mb->rule_drops = 0;
+        mb->overflow = false;
+}
+/* Counts one event of the batch (before the commit; nothing is published yet). */
+void metrics_batch_note(struct metrics_batch *mb, const struct event *e);
+/* The batch ev[0..n) that mb counted is committed: what metrics_batch_committed does. */
+void metrics_batch_done(const struct metrics_batch *mb, struct event *const *ev, size_t n,
+                        int64_t commit_us);
 /* The writer stored drop counts (the same numbers the manifest gets). */
 void metrics_drops_committed(const uint64_t took[DROP__MAX]);
 /* A store write failed (the writer retries): gatelog_store_writable 0 until the next

@@ -127,6 +127,41 @@ void recycle_put(struct recycle *r, void *block)
         unref(r, 1);
 }
 
+void recycle_put_many(struct recycle *r, void *const *blocks, size_t n)
+{
+        size_t idle, keep, i;
+        struct idle *first, *last, *head;
+
+        if (n == 0)
+                return;
+        /* Room for how many: the others are freed, as recycle_put frees one past keep_max. */
+        idle = atomic_fetch_add_explicit(&r->n_idle, n, memory_order_relaxed);
+        keep = idle >= r->keep_max ? 0 : r->keep_max - idle;
+        if (keep > n)
+                keep = n;
+        if (keep < n) {
+                atomic_fetch_sub_explicit(&r->n_idle, n - keep, memory_order_relaxed);
+                for (i = keep; i < n; i++)
+                        free(blocks[i]);
+        }
+        if (keep > 0) {
+                /* Linked here, pushed with one compare-and-swap; the last on top, as keep
+                 * recycle_put calls in order would leave them. */
+                first = last = blocks[keep - 1];
+                for (i = keep - 1; i-- > 0;) {
+                        last->next = blocks[i];
+                        last = blocks[i];
+                }
+                head = atomic_load_explicit(&r->shared, memory_order_relaxed);
+                do
+                        last->next = head;
+                while (!atomic_compare_exchange_weak_explicit(&r->shared, &head, first,
+                                                              memory_order_release,
+                                                              memory_order_relaxed));
+        }
+        unref(r, n);
+}
+
 void recycle_forget(struct recycle *r)
 {
         unref(r, 1);

@@ -25,6 +25,11 @@ size_t recycle_block_size(const struct recycle *r);
 void *recycle_get(struct recycle *r);
 /* Gives a block of r back (any thread). */
 void recycle_put(struct recycle *r, void *block);
+/* Gives n blocks of r back at once (any thread): one push of the n and one reference
+ * drop, where n recycle_put calls would be 3n atomic operations on the shared cache line
+ * (performance, issue 12: the storing thread gives a batch back at a time). Past keep_max
+ * idle blocks the rest are freed, as with recycle_put. */
+void recycle_put_many(struct recycle *r, void *const *blocks, size_t n);
 /* A block of r that will be freed with free() instead of coming back (any thread). */
 void recycle_forget(struct recycle *r);
 /* The owner is done with r (accepts NULL); r goes once its blocks are back. */

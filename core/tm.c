@@ -64,12 +64,17 @@ void tm_civil_from_days(int64_t days, int64_t *ret_y, unsigned *ret_m, unsigned 
         *ret_d = d;
 }
 
-static void put_digits(char *p, unsigned v, int n)
+/* "00".."99": two digits per lookup (performance, prestore7: the record's two times were
+ * ~340 instructions each digit by digit). */
+static const char digit_pairs[201] =
+        "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+        "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+        "8081828384858687888990919293949596979899";
+
+static inline void put2(char *p, unsigned v)
 {
-        for (int i = n - 1; i >= 0; i--) {
-                p[i] = (char)('0' + v % 10);
-                v /= 10;
-        }
+        p[0] = digit_pairs[2 * v];
+        p[1] = digit_pairs[2 * v + 1];
 }
 
 char *tm_format_rfc3339(int64_t us, char out[TM_RFC3339_LEN])
@@ -77,32 +82,49 @@ char *tm_format_rfc3339(int64_t us, char out[TM_RFC3339_LEN])
         /* Clamp to 0000-01-01T00:00:00.000000Z .. 9999-12-31T23:59:59.999999Z. */
         static const int64_t min_us = -62167219200LL * 1000000LL;
         static const int64_t max_us = 253402300799LL * 1000000LL + 999999LL;
-        int64_t secs, days, y;
+        uint64_t u, secs, z, era, doe, yoe, doy, mp, y;
         unsigned m, d, sod, frac;
 
         if (us < min_us)
                 us = min_us;
         if (us > max_us)
                 us = max_us;
-        secs = floor_div(us, TM_USEC_PER_SEC);
-        frac = (unsigned)(us - secs * TM_USEC_PER_SEC);
-        days = floor_div(secs, 86400);
-        sod = (unsigned)(secs - days * 86400);
-        tm_civil_from_days(days, &y, &m, &d);
+        /* Inside the clamp, counted from 0000-01-01 the value is never negative: the
+         * divisions are unsigned by constants, no floor correction (performance,
+         * prestore7). The civil date is tm_civil_from_days's, shifted to that origin. */
+        u = (uint64_t)(us - min_us);
+        secs = u / 1000000u;
+        frac = (unsigned)(u - secs * 1000000u);
+        sod = (unsigned)(secs % 86400u);
+        /* Days since 0000-03-01, the civil algorithm's origin (0000-01-01 is 60 days
+         * before it), one era of 400 years up so that January and February of year 0 stay
+         * positive; the era is taken off the year below. */
+        z = secs / 86400u + 146097 - 60;
+        era = z / 146097;
+        doe = z - era * 146097;
+        yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+        doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        mp = (5 * doy + 2) / 153;
+        d = (unsigned)(doy - (153 * mp + 2) / 5 + 1);
+        m = (unsigned)(mp < 10 ? mp + 3 : mp - 9);
+        y = yoe + era * 400 + (m <= 2) - 400;
 
-        put_digits(out, (unsigned)y, 4);
+        put2(out, (unsigned)(y / 100));
+        put2(out + 2, (unsigned)(y % 100));
         out[4] = '-';
-        put_digits(out + 5, m, 2);
+        put2(out + 5, m);
         out[7] = '-';
-        put_digits(out + 8, d, 2);
+        put2(out + 8, d);
         out[10] = 'T';
-        put_digits(out + 11, sod / 3600, 2);
+        put2(out + 11, sod / 3600);
         out[13] = ':';
-        put_digits(out + 14, sod / 60 % 60, 2);
+        put2(out + 14, sod / 60 % 60);
         out[16] = ':';
-        put_digits(out + 17, sod % 60, 2);
+        put2(out + 17, sod % 60);
         out[19] = '.';
-        put_digits(out + 20, frac, 6);
+        put2(out + 20, frac / 10000);
+        put2(out + 22, frac / 100 % 100);
+        put2(out + 24, frac % 100);
         out[26] = 'Z';
         out[27] = '\0';
         return out;

@@ -10,6 +10,7 @@
 #include "core/buf.h"
 #include "core/hash.h"
 #include "core/json.h"
+#include "core/tm.h"
 #include "normalize/journald.h"
 #include "normalize/syslog.h"
 
@@ -24,6 +25,12 @@ enum known {
 
 #define COMMON_SLOTS 128  /* a power of two, over twice the names */
 
+/* The RFC 3339 text of the last second formatted, per time of the record (issue 12). */
+struct norm_journal_time {
+        int64_t sec;    /* -1: none yet */
+        char text[TM_RFC3339_LEN];
+};
+
 struct norm_journal {
         size_t field_max;
         struct hash_sha256_state md;
@@ -35,18 +42,21 @@ struct norm_journal {
         json *fields;           /* the "journal" object being built, in rec */
         struct buf msg;         /* MESSAGE's bytes (first occurrence, capped) */
         bool has_msg;
+        const json *msg_node;   /* or the first MESSAGE's value, when printable and whole */
         unsigned flags;
         char error[SYSLOG_ERROR_MAX];
         int64_t realtime_us;
         /* Names in the journal object so far, as a 64-bit filter of name_bit(): a field
          * whose bit is clear is new and is appended without a lookup (issue 12). */
         uint64_t names;
+        uint64_t header_names;  /* the filter bits of the header members (built once) */
         /* The common names in the journal object so far, by index (issue 12: a common name
          * whose filter bit another name had set was looked up, then its key copied). */
         uint64_t common_seen;
         const json *known[K__MAX];  /* first value of each known field, or NULL */
         /* common_names by name hash: index + 1, 0 for an empty slot (built once). */
         uint8_t common_slot[COMMON_SLOTS];
+        struct norm_journal_time tcache[2]; /* received, time */
         struct recycle *rc[2];  /* where records' blocks come from (norm_journal_recycle) */
         size_t n_rc;
 };

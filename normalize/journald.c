@@ -19,6 +19,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "core/buf.h"
 #include "core/hash.h"
@@ -63,15 +66,36 @@ static const struct {
 _Static_assert(sizeof(common_names) / sizeof(common_names[0]) <= 64,
                "common_seen has a bit per common name");
 
-/* FNV-1a of a field name: its top 6 bits pick its bit in the 64-bit name filter, its low
- * bits its slot among the common names. */
+/* A field name's hash: its top 6 bits pick its bit in the 64-bit name filter, its low bits
+ * its slot among the common names. Eight bytes a step, the last step's bytes overlapping the
+ * one before (issue 12: FNV-1a's byte loop was ~80 instructions per name). Only the filter
+ * and the slot depend on it: a name is always compared whole before it counts as found. */
 static uint32_t name_hash(const char *name, size_t n)
 {
-        uint32_t h = 2166136261u;
+        const uint64_t k = UINT64_C(0x9E3779B97F4A7C15);
+        uint64_t h = k ^ n, w = 0;
+        size_t i = 0;
 
-        for (size_t i = 0; i < n; i++)
-                h = (h ^ (unsigned char)name[i]) * 16777619u;
-        return h;
+        if (n >= 8) {
+                for (; i + 8 < n; i += 8) {
+                        memcpy(&w, name + i, 8);
+                        h = (h ^ w) * k;
+                        h ^= h >> 29;
+                }
+                memcpy(&w, name + n - 8, 8);
+        } else if (n >= 4) {
+                uint32_t lo, hi;
+
+                memcpy(&lo, name, 4);
+                memcpy(&hi, name + n - 4, 4);
+                w = (uint64_t)hi << 32 | lo;
+        } else {
+                for (; i < n; i++)
+                        w = w << 8 | (unsigned char)name[i];
+        }
+        h = (h ^ w) * k;
+        h ^= h >> 32;
+        return (uint32_t)(h * k >> 32);
 }
 
 static uint64_t name_bit(uint32_t h)
@@ -91,6 +115,10 @@ static int common_find(const struct norm_journal *b, uint32_t h, const char *nam
         return -1;
 }
 
+/* The members norm_journal_begin puts first in the journal object (header_put). */
+static const char *const header_keys[] = { "__CURSOR", "__REALTIME_TIMESTAMP",
+                                           "__MONOTONIC_TIMESTAMP", "_BOOT_ID" };
+
 int norm_journal_new(size_t field_max, struct norm_journal **ret)
 {
         struct norm_journal *b = calloc(1, sizeof(*b));
@@ -98,6 +126,9 @@ int norm_journal_new(size_t field_max, struct norm_journal **ret)
         if (!b)
                 return -ENOMEM;
         b->field_max = field_max;
+        b->tcache[0].sec = b->tcache[1].sec = -1;
+        for (size_t i = 0; i < sizeof(header_keys) / sizeof(header_keys[0]); i++)
+                b->header_names |= name_bit(name_hash(header_keys[i], strlen(header_keys[i])));
         for (size_t k = 0; k < sizeof(common_names) / sizeof(common_names[0]); k++) {
                 uint32_t i = name_hash(common_names[k].name, common_names[k].len);
 
@@ -156,13 +187,67 @@ static inline bool ascii_printable8(uint64_t w)
         return !((w | ((w - ones * 0x20) & ~w) | ((del - ones) & ~del)) & highs);
 }
 
+/* Whether s[0..n) is all printable ASCII, in a few overlapping loads (issue 12: the byte
+ * loop of export_printable cost ~140 instructions per field, most of it the tail after the
+ * last whole word). */
+static bool ascii_printable_all(const unsigned char *s, size_t n)
+{
+        uint64_t w, w2;
+
+        if (n >= 16) {
+#ifdef __SSE2__
+                /* As signed bytes, printable ASCII is exactly 0x20..0x7E. */
+                const __m128i lo = _mm_set1_epi8(0x1F), hi = _mm_set1_epi8(0x7F);
+                size_t i = 0;
+
+                for (;;) {
+                        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+
+                        if (_mm_movemask_epi8(_mm_and_si128(_mm_cmpgt_epi8(v, lo),
+                                                            _mm_cmplt_epi8(v, hi))) != 0xFFFF)
+                                return false;
+                        if (i + 16 == n)
+                                return true;
+                        i = n - i - 16 >= 16 ? i + 16 : n - 16; /* the last 16 overlap */
+                }
+#else
+                for (size_t i = 0; i + 8 <= n; i += 8) {
+                        memcpy(&w, s + i, 8);
+                        if (!ascii_printable8(w))
+                                return false;
+                }
+                memcpy(&w, s + n - 8, 8);
+                return ascii_printable8(w);
+#endif
+        }
+        if (n >= 8) {
+                memcpy(&w, s, 8);
+                memcpy(&w2, s + n - 8, 8);
+                return ascii_printable8(w) && ascii_printable8(w2);
+        }
+        if (n >= 4) {
+                uint32_t a, b;
+
+                memcpy(&a, s, 4);
+                memcpy(&b, s + n - 4, 4);
+                return ascii_printable8((uint64_t)a << 32 | b);
+        }
+        for (size_t i = 0; i < n; i++)
+                if (s[i] < 0x20 || s[i] > 0x7E)
+                        return false;
+        return true;
+}
+
 /* systemd's utf8_encoded_valid_unichar + unichar_is_control, as described at the top.
- * Runs of printable ASCII (nearly every journal value) are passed eight bytes at a time
- * (performance, issue 12: this byte loop was ~450 instructions per field). */
+ * A field of printable ASCII (nearly every one) is passed whole by ascii_printable_all; in
+ * others, runs of printable ASCII are passed eight bytes at a time (performance, issue 12:
+ * this byte loop was ~450 instructions per field). */
 static bool export_printable(const unsigned char *s, size_t n)
 {
         size_t i = 0;
 
+        if (ascii_printable_all(s, n))
+                return true; /* nearly every field */
         while (i < n) {
                 unsigned char c = s[i];
                 uint64_t w;
@@ -235,7 +320,6 @@ static size_t u64_dec(uint64_t v, char *out)
 /* Adds a header member (its key a literal, new in the object). */
 static int header_put(struct norm_journal *b, const char *key, size_t key_len, json *v)
 {
-        b->names |= name_bit(name_hash(key, key_len));
         if (!v)
                 return -ENOMEM;
         return json_obj_add_staticn(b->fields, key, key_len, v);
@@ -267,9 +351,10 @@ int norm_journal_begin(struct norm_journal *b, const char *cursor, uint64_t real
         b->fields = b->rec && json_obj_reserve(b->rec, 28) == 0 ? json_new_obj_in(b->rec) : NULL;
         buf_reset(&b->msg);
         b->has_msg = false;
+        b->msg_node = NULL;
         b->flags = 0;
         b->error[0] = '\0';
-        b->names = 0;
+        b->names = b->header_names; /* the four header members' */
         b->common_seen = 0;
         memset(b->known, 0, sizeof(b->known));
         b->realtime_us = (int64_t)(realtime_us > (uint64_t)INT64_MAX ? 0 : realtime_us);
@@ -354,14 +439,14 @@ static bool name_char(unsigned char c)
 
 /* Sets fields[name] = val, or appends to the values of a repeated field. A common name is
  * appended with its literal key unless this entry had it already; another name is appended
- * without a lookup when its filter bit is clear (most fields). The name is hashed and
- * checked in one pass (issue 12); a name of other bytes than name_char() takes the full
- * check (a JSON key: valid UTF-8 without NUL). */
+ * without a lookup when its filter bit is clear (most fields). A name that is not a common
+ * one is checked: one of other bytes than name_char() takes the full check (a JSON key:
+ * valid UTF-8 without NUL). */
 static int field_put(struct norm_journal *b, const char *name, size_t name_len, json *val)
 {
         json *fields = b->fields;
         char key[256];
-        uint32_t h = 2166136261u;
+        uint32_t h;
         uint64_t bit;
         json *old, *arr;
         bool plain = true;
@@ -373,18 +458,20 @@ static int field_put(struct norm_journal *b, const char *name, size_t name_len, 
                 json_free(val);
                 return -EINVAL;
         }
-        for (size_t i = 0; i < name_len; i++) {
-                unsigned char c = (unsigned char)name[i];
-
-                plain &= name_char(c);
-                h = (h ^ c) * 16777619u; /* name_hash */
-        }
-        if (!plain && (memchr(name, '\0', name_len) || !json_utf8_valid(name, name_len))) {
-                json_free(val);
-                return -EINVAL;
-        }
+        h = name_hash(name, name_len);
         bit = name_bit(h);
-        k = plain ? common_find(b, h, name, name_len) : -1;
+        /* A common name is found by comparing it whole, so it is text: only another name
+         * is checked (issue 12: every name's bytes were checked first). */
+        k = common_find(b, h, name, name_len);
+        if (k < 0) {
+                for (size_t i = 0; i < name_len; i++)
+                        plain &= name_char((unsigned char)name[i]);
+                if (!plain && (memchr(name, '\0', name_len) ||
+                               !json_utf8_valid(name, name_len))) {
+                        json_free(val);
+                        return -EINVAL;
+                }
+        }
         if (k >= 0 && !(b->common_seen & UINT64_C(1) << k)) {
                 /* The common case: a well-known name, new in the entry. val is in the
                  * record's arena, so it stays this node in the object. */
@@ -429,6 +516,7 @@ int norm_journal_add(struct norm_journal *b, const void *data, size_t len)
         const char *v = eq ? eq + 1 : d;
         size_t vlen = eq ? len - name_len - 1 : len, keep = vlen;
         bool printable = eq && export_printable(data, len);
+        json *val;
         int r;
 
         /* Export format: the field as one line, or FIELD '\n' le64(len) value. */
@@ -457,7 +545,16 @@ int norm_journal_add(struct norm_journal *b, const void *data, size_t len)
                           d, keep, vlen);
         }
         /* A cut value may end inside a character: checked. */
-        r = field_put(b, d, name_len, value_json(b->rec, v, keep, printable && keep == vlen));
+        val = value_json(b->rec, v, keep, printable && keep == vlen);
+        r = field_put(b, d, name_len, val);
+        if (r == 0 && printable && keep == vlen && name_len == 7 && !memcmp(d, "MESSAGE", 7) &&
+            !b->has_msg) {
+                /* The message member is this value's text, known valid: not copied aside
+                 * and checked again (issue 12). */
+                b->has_msg = true;
+                b->msg_node = val;
+                return 0;
+        }
         if (r == -EINVAL) {
                 /* A field name that cannot be a JSON key: journald refuses such names, so
                  * only a damaged file has them; keep the value under "". */

@@ -244,7 +244,9 @@ int export_stage_begin(struct store *s, struct store_epoch *ret_last);
 int export_stage_end(struct store *s);
 /* The records of epoch with seq > after (INT64_MIN: all), in seq order: exactly the part of
  * store_records_foreach(s, epoch, ...) past after. *ret_lo (may be NULL): the first seq of
- * the epoch's seq range, for export_stage_check. cb returns <0 to stop with that value. */
+ * the epoch's seq range, for export_stage_check. cb returns <0 to stop with that value.
+ * Each record is borrowed for the call and holds only seq, epoch, data and len (issue 12:
+ * what an export reads; the other members are zero). */
 int export_stage_records(struct store *s, int64_t epoch, int64_t after, int64_t *ret_lo,
                          int (*cb)(void *ud, const struct store_record *r), void *ud);
 /* 0 when records from lo to last (last < lo: none), read while epoch was open, are still the

@@ -42,6 +42,10 @@ struct store {
         struct store_ckpt *ckpt;     /* NULL unless store_checkpoint_in_background */
         sqlite3_stmt *st[ST__MAX];   /* prepared on first use, finalized by store_close */
         struct store_index *idx;     /* NULL until the first record insert */
+        /* The epoch bound to the record INSERT (reset, never cleared: store-records.c), so
+         * that it is bound once per epoch, not per record (issue 12). */
+        int64_t rec_epoch;
+        bool rec_epoch_bound;
         char *crit_text;             /* scratch: one record's criteria column */
         size_t crit_text_alloc;
         char note[160];              /* what the open did beyond opening (a migration) */

@@ -46,8 +46,10 @@
  * 8 MiB cut the storing thread's CPU per record by ~7 % (issue 12, docs/PERFORMANCE.md:
  * bench/store-insert and the daemon, paired) and keeps ~7 MiB out of the daemon's RSS. A
  * batch that dirties more than this (large records) spills pages to the WAL before its
- * commit: correct, only slower. */
-#define STORE_WRITE_CACHE_KIB 1024
+ * commit: correct, only slower. 2 MiB since a commit holds up to WRITER_COMMIT_MAX (2,048)
+ * records (~1.5 MB of pages): at 1 MiB those commits spilled mid-transaction (issue 12,
+ * round 7, flow7: inserts ~0.2 CPU-µs per event dearer). */
+#define STORE_WRITE_CACHE_KIB 2048
 #define CACHE_KIB_STR_(x) #x
 #define CACHE_KIB_STR(x) CACHE_KIB_STR_(x)
 /* The WAL file is truncated back to this size when SQLite restarts it after a complete

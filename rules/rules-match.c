@@ -404,20 +404,46 @@ static int tmpl_render(struct mctx *m, json *rec, const struct tmpl *t, json **r
         return r;
 }
 
+/* Is set item s a two-key path under the object whose key is k[0..n)? */
+static bool set_under(const struct set_item *s, const char *k, size_t n)
+{
+        return s->split_ok && s->split.n_keys == 2 && s->split.keys[0].n == n &&
+               !memcmp(s->split.keys[0].s, k, n);
+}
+
+/* Performance (prestore7): sets of one object follow each other in a rule ("target.method",
+ * "target.resource", "target.status", "target.host"), and each looked "target" up among the
+ * record's two dozen members again. The object a two-key set wrote into is kept (under) and
+ * the next set under the same key starts there: the same object the lookup would find,
+ * since only these sets change the record here and any other kind of set drops it. */
 static int rule_sets(struct mctx *m, json *rec, const struct rule *rl)
 {
+        json *under = NULL;
+        const char *under_k = NULL;
+        size_t under_n = 0;
+
         for (size_t i = 0; i < rl->n_sets; i++) {
+                const struct set_item *si = &rl->sets[i];
                 json *v = NULL;
                 int r = 0;
 
-                for (size_t a = 0; r == 0 && a < rl->sets[i].n_t; a++)
-                        r = tmpl_render(m, rec, &rl->sets[i].t[a], &v);
+                for (size_t a = 0; r == 0 && a < si->n_t; a++)
+                        r = tmpl_render(m, rec, &si->t[a], &v);
                 if (r < 0)
                         return r;
                 if (r == 0)
                         continue;
-                r = rl->sets[i].split_ok ? json_path_set_split(rec, &rl->sets[i].split, v)
-                                         : json_path_set(rec, rl->sets[i].path, v);
+                if (under && set_under(si, under_k, under_n)) {
+                        r = json_path_set_split_from(under, &si->split, 1, v, NULL);
+                } else if (si->split_ok && si->split.n_keys == 2) {
+                        r = json_path_set_split_from(rec, &si->split, 0, v, &under);
+                        under_k = si->split.keys[0].s;
+                        under_n = si->split.keys[0].n;
+                } else {
+                        under = NULL;
+                        r = si->split_ok ? json_path_set_split(rec, &si->split, v)
+                                         : json_path_set(rec, si->path, v);
+                }
                 if (r < 0)
                         return r;
         }

@@ -204,6 +204,12 @@ void seal_verifier_records_stable(struct seal_verifier *v, bool stable);
  * the first n records fed in this epoch are hashed, so that their bytes may be overwritten
  * (the records after n stay promised). A no-op without stable records. */
 void seal_verifier_records_release(struct seal_verifier *v, size_t n);
+/* issue 12 (verify7): a hint, right after seal_verifier_epoch_begin, that the epoch holds
+ * about n records (an export's records.jsonl size over the shortest record's): the per-record
+ * arrays are sized once for the smaller of n and the manifest's count, instead of doubling as
+ * records come (each doubling copied them: ~7 % of `verify --export`). Advice only: more
+ * records are taken as before, and a failed allocation changes nothing. */
+void seal_verifier_records_expect(struct seal_verifier *v, uint64_t n);
 /* Gives up the epoch being fed (after a fatal error of the caller: nothing is reported, the
  * worker thread is stopped and the records' bytes are no longer read). */
 void seal_verifier_records_abandon(struct seal_verifier *v);
@@ -224,6 +230,7 @@ struct seal_scan {
         size_t n_criteria;
         enum seal_scan_kind host_kind, time_kind, received_kind;
         struct seal_span host, time, received;  /* SEAL_SCAN_STRING: the bytes (no escape) */
+        struct seal_span source;        /* issue 12: the "source" value's bytes; p NULL: absent */
         struct seal_span criteria[SEAL_SCAN_CRITERIA_MAX];  /* plain strings, in order */
 };
 /* 1 when the bytes are one JSON object exactly as the canonical serialiser writes it, with
@@ -232,6 +239,25 @@ struct seal_scan {
  * 0 when it cannot tell (the record may still be canonical): take the full parser. Never
  * allocates. */
 int seal_scan_record(const char *p, size_t len, struct seal_scan *ret);
+/* issue 12: a line of a records file without looking for its end first. 1 when the bytes at
+ * p begin with a record that seal_scan_record decides, followed by '\n' within avail:
+ * *ret_len is the record's length (the line without its '\n') and *ret is filled exactly as
+ * seal_scan_record fills it for those bytes. 0 otherwise: find the line's end and call
+ * seal_scan_record on it (it may still decide a last line without its '\n'). */
+int seal_scan_line(const char *p, size_t avail, struct seal_scan *ret, size_t *ret_len);
+
+/* issue 12: which classifier the scanner's structural index uses (the answers are the same
+ * with each: the tests run them all against the full parser). BEST: the widest this CPU runs
+ * (AVX2, else SSE2, else the scalar loop). */
+enum seal_scan_isa { SEAL_SCAN_ISA_BEST, SEAL_SCAN_ISA_SCALAR, SEAL_SCAN_ISA_SSE2,
+                     SEAL_SCAN_ISA_AVX2 };
+/* Can this build, on this CPU, scan with isa? */
+bool seal_scan_isa_supported(enum seal_scan_isa isa);
+/* seal_scan_record and seal_scan_line with a chosen classifier (0 when not supported). */
+int seal_scan_record_isa(const char *p, size_t len, struct seal_scan *ret,
+                         enum seal_scan_isa isa);
+int seal_scan_line_isa(const char *p, size_t avail, struct seal_scan *ret, size_t *ret_len,
+                       enum seal_scan_isa isa);
 
 /* issue 12: seal_verifier_record for a caller that has already run seal_scan_record on
  * exactly these bytes (`verify --db` checks the columns with it): decided is what it

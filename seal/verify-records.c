@@ -59,6 +59,35 @@ int vf_leaves_reserve(struct seal_verifier *v, size_t n)
         return 0;
 }
 
+/* issue 12: past this many records the hint is not trusted (arrays of ~60 bytes a record). */
+#define VF_EXPECT_MAX ((uint64_t)1 << 26)
+
+void seal_verifier_records_expect(struct seal_verifier *v, uint64_t n)
+{
+        if (!v->in_records || v->n_leaves > 0)
+                return;
+        if (v->f.has_count && v->f.count < n)
+                n = v->f.count;
+        if (n > VF_EXPECT_MAX)
+                n = VF_EXPECT_MAX;
+        (void)vf_leaves_reserve(v, (size_t)n);  /* advice: on failure they grow as before */
+        /* The criteria the manifest lists, each to its count (vf_crit_tag grows past it). */
+        for (size_t k = 0; k < v->n_crits; k++) {
+                struct crit *c = &v->crits[k];
+                size_t want = (size_t)(c->m_count < n ? c->m_count : n);
+                size_t *ni;
+
+                if (!c->in_manifest || want <= c->alloc_idx)
+                        continue;
+                ni = realloc(c->idx, want * sizeof(*ni));
+                if (!ni)
+                        continue;
+                c->idx = ni;
+                c->alloc_idx = want;
+                vf_advise_huge(ni, want * sizeof(*ni));
+        }
+}
+
 /* Tags record i with the ids of its "criteria" array. */
 static int record_criteria(struct seal_verifier *v, const json *rec, size_t i, int64_t seq,
                            const struct seal_blob *b)

@@ -16,10 +16,12 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "cli/exporter.h"
 #include "cli/writer-map.h"
 #include "cli/writer.h"
+#include "core/limits.h"
 #include "core/tm.h"
 #include "seal/seal.h"
 #include "outputs/outputs.h"
@@ -437,6 +439,65 @@ static void test_writer_positions_sinks_and_rule_stats(void **state) {
         fixture_free(&f);
 }
 
+/* issue 12 (flow7): when the map queue is deep, the storing thread commits all that is
+ * mapped in one transaction (one fdatasync), up to WRITER_COMMIT_MAX, not WRITER_BATCH_MAX.
+ * Another connection holds SQLite's write lock while the mapper fills the map queue behind
+ * the store's first batch; once it lets go, the next commit must take the whole queue. Each
+ * commit leaves one `batches` row (its first and last seq). Fails with the old cap. */
+static void test_writer_commits_what_is_mapped(void **state) {
+        struct fixture f;
+        fixture_init(&f);
+        struct writer *w = NULL;
+        struct queue *q = NULL;
+        char err[256] = "";
+        enum { N = 6000 };
+        assert_int_equal(writer_open(&f.cfg, &w, err, sizeof(err)), 0);
+        assert_int_equal(queue_new(4 * WRITER_MAP_QUEUE, &q), 0); /* map queue: full size */
+        sqlite3 *lock = NULL;
+        assert_int_equal(sqlite3_open(f.db, &lock), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(lock, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+        int64_t now = tm_now_us();
+        for (int i = 0; i < N; i++)
+                assert_int_equal(queue_push(q, event_new(make_record(i), now)), 0);
+        assert_int_equal(writer_start(w, q, NULL), 0);
+        /* The mapper stops when the map queue is full: the public queue stops draining. */
+        size_t depth = queue_depth(q), stable = 0;
+        for (int t = 0; t < 400 && stable < 30; t++) {
+                usleep(10000);
+                size_t d = queue_depth(q);
+                stable = d == depth ? stable + 1 : 0;
+                depth = d;
+        }
+        assert_true(depth <= (size_t)N - WRITER_MAP_QUEUE);
+        assert_int_equal(sqlite3_exec(lock, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_close(lock);
+        queue_close(q);
+        assert_int_equal(writer_join(w), 0);
+        writer_free(w);
+        queue_free(q, event_free_cb);
+
+        sqlite3 *db = NULL;
+        sqlite3_stmt *st = NULL;
+        assert_int_equal(sqlite3_open_v2(f.db, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*), max(last_seq - first_seq + 1),"
+                                            " sum(last_seq - first_seq + 1) FROM batches",
+                                            -1, &st, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+        int64_t largest = sqlite3_column_int64(st, 1);
+        assert_int_equal(sqlite3_column_int64(st, 2), N);
+        assert_true(largest > WRITER_BATCH_MAX);
+        assert_true(largest <= WRITER_COMMIT_MAX);
+        sqlite3_finalize(st);
+        assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*), max(seq) - min(seq) + 1 FROM"
+                                            " records", -1, &st, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+        assert_int_equal(sqlite3_column_int64(st, 0), N);
+        assert_int_equal(sqlite3_column_int64(st, 1), N);
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+        fixture_free(&f);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_writer_criteria_restart_and_verify),
@@ -444,6 +505,7 @@ int main(void) {
                 cmocka_unit_test(test_writer_positions_sinks_and_rule_stats),
                 cmocka_unit_test(test_writer_positions_many_sources),
                 cmocka_unit_test(test_writer_map_splice_equals_canon),
+                cmocka_unit_test(test_writer_commits_what_is_mapped),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -606,6 +606,83 @@ static void test_canon_cap(void **state)
         json_free(a);
 }
 
+/* prestore7: the writer keeps its position and limit as pointers. Under every cap from
+ * nothing to past the whole text, on an empty buffer and after a prefix, json_canon and
+ * json_canon_with_int either write exactly the uncapped bytes or fail with -E2BIG and leave
+ * the buffer as it was; on sorted trees (parsed) and unsorted ones (built out of order),
+ * with escapes, nulls, numbers, arrays, nested objects, "seq" absent and present. */
+static void expect_capped(const json *t, bool with_int)
+{
+        struct buf full = BUF_INIT;
+        size_t off = 0;
+
+        assert_int_equal(with_int ? json_canon_with_int(t, "seq", -42, &full, &off)
+                                  : json_canon(t, &full), 0);
+        for (int pre = 0; pre < 2; pre++)
+                for (size_t cap = pre ? 3 : 1; cap <= full.len + (pre ? 3 : 0) + 2; cap++) {
+                        struct buf b = BUF_INIT;
+                        size_t p = pre ? 3 : 0, o2 = 7;
+                        int r;
+
+                        b.max = cap;
+                        if (pre)
+                                assert_int_equal(buf_puts(&b, "pre"), 0);
+                        r = with_int ? json_canon_with_int(t, "seq", -42, &b, &o2)
+                                     : json_canon(t, &b);
+                        if (p + full.len <= cap) {
+                                assert_int_equal(r, 0);
+                                assert_int_equal(b.len, p + full.len);
+                                assert_memory_equal(b.data + p, full.data, full.len);
+                                assert_int_equal(b.data[b.len], '\0');
+                                if (with_int)
+                                        assert_int_equal(o2, off + p);
+                        } else {
+                                assert_int_equal(r, -E2BIG);
+                                assert_int_equal(b.len, p);
+                                if (pre)
+                                        assert_string_equal(b.data, "pre");
+                                if (with_int)
+                                        assert_int_equal(o2, 7); /* untouched on failure */
+                        }
+                        buf_free(&b);
+                }
+        buf_free(&full);
+}
+
+static void test_canon_cap_every(void **state)
+{
+        static const char *const texts[] = {
+                "{\"action\":null,\"app\":\"sshd\",\"criteria\":[\"CC6.1\",\"CC6.6\"],"
+                "\"message\":\"Accepted \\\"x\\\" for \\u0001 alice from 10.1.2.3 port 22\","
+                "\"pid\":4242,\"rate\":0.5,\"raw\":null,\"sd\":{},\"source\":{\"kind\":\"syslog\"},"
+                "\"t\":true,\"time\":\"2024-06-15T12:00:01.123456Z\",\"x\\\"y\":\"z\"}",
+                "{\"seq\":\"old\",\"a\":1,\"zz\":[1,{\"b\":\"\\n\"}],\"\u00e9\":\"\u00e9t\u00e9\"}",
+                "{}",
+        };
+
+        (void)state;
+        for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+                json *sorted = NULL, *unsorted = json_new_obj();
+                size_t n;
+
+                assert_int_equal(parse_str(texts[i], &sorted, NULL), 0);
+                /* The same members set last to first: no sorted mark. */
+                n = json_len(sorted);
+                for (size_t k = n; k-- > 0;) {
+                        const char *key;
+                        json *v = json_obj_at(sorted, k, &key, NULL);
+
+                        assert_int_equal(json_obj_set(unsorted, key, json_clone(v)), 0);
+                }
+                expect_capped(sorted, false);
+                expect_capped(sorted, true);
+                expect_capped(unsorted, false);
+                expect_capped(unsorted, true);
+                json_free(sorted);
+                json_free(unsorted);
+        }
+}
+
 /* ---- Arena-backed trees (issue 12) ---- */
 
 /* A value added to a tree stays usable through the pointer the caller kept; values built in
@@ -1263,6 +1340,76 @@ static void test_path_split_model(void **state)
         json_free(y);
 }
 
+/* prestore7: json_path_set_split_from as the rules use it (rules-match.c rule_sets): the
+ * object a two-key set wrote into is kept and the next two-key set under the same first key
+ * starts there; any other set drops it. Against json_path_set from the root as the model,
+ * on random sequences of sets (first keys that exist as objects, as scalars, or not at all),
+ * and the parent it reports is the object the prefix leads to. */
+static void test_path_set_from_model(void **state)
+{
+        static const char *const keys[] = { "target", "actor", "t\u00e9", "host", "user", "a" };
+        unsigned seed = 4711;
+        struct json_path sp;
+
+        (void)state;
+        for (int t = 0; t < 400; t++) {
+                json *a = json_new_obj(), *b = json_new_obj(), *under = NULL;
+                char under_k[64];
+                size_t under_n = 0;
+                int reused = 0;
+
+                for (int op = 0; op < 30; op++) {
+                        char path[64] = "";
+                        int nk = 1 + (int)(rand_r(&seed) % 8 < 6 ? 1 : rand_r(&seed) % 3);
+                        json *va, *vb;
+                        int ra, rb;
+
+                        for (int k = 0; k < nk; k++) {
+                                if (k)
+                                        strcat(path, ".");
+                                strcat(path, keys[rand_r(&seed) % (k == 0 ? 3 : 6)]);
+                        }
+                        assert_int_equal(json_path_split(path, &sp), 0);
+                        va = json_new_int(op);
+                        vb = json_new_int(op);
+                        ra = json_path_set(a, path, va);
+                        if (under && sp.n_keys == 2 && sp.keys[0].n == under_n &&
+                            !memcmp(sp.keys[0].s, under_k, under_n)) {
+                                rb = json_path_set_split_from(under, &sp, 1, vb, NULL);
+                                reused++;
+                        } else if (sp.n_keys == 2) {
+                                json *parent = NULL;
+
+                                rb = json_path_set_split_from(b, &sp, 0, vb, &parent);
+                                assert_ptr_equal(parent, json_path_get_split(b, &(struct json_path){
+                                                 .keys = { sp.keys[0] }, .n_keys = 1 }));
+                                under = parent;
+                                under_n = sp.keys[0].n;
+                                memcpy(under_k, sp.keys[0].s, under_n);
+                        } else {
+                                under = NULL;
+                                rb = json_path_set_split(b, &sp, vb);
+                        }
+                        assert_int_equal(ra, rb);
+                        if (!same_tree(a, b)) {
+                                char *ca = canon_of(a), *cb = canon_of(b);
+
+                                fail_msg("set %s: %s vs %s", path, ca, cb);
+                        }
+                }
+                if (t == 0)
+                        assert_true(reused > 0);
+                json_free(a);
+                json_free(b);
+        }
+        json *x = json_new_obj();
+        assert_int_equal(json_path_split("a.b", &sp), 0);
+        assert_int_equal(json_path_set_split_from(x, &sp, 2, json_new_int(1), NULL), -EINVAL);
+        assert_int_equal(json_path_set_split_from(NULL, &sp, 1, json_new_int(1), NULL), -EINVAL);
+        assert_int_equal(json_path_set_split_from(x, &sp, 1, NULL, NULL), -ENOMEM);
+        json_free(x);
+}
+
 /* json_new_strn_valid_in makes what json_new_strn_in makes, and json_utf8_boundary is
  * exactly what makes a piece of valid text valid (issue 12: the normalizer and the rules
  * skip the second check on that ground). Model: json_utf8_valid of every piece. */
@@ -1385,6 +1532,7 @@ int main(void)
                 cmocka_unit_test(test_key_cmp_model),
                 cmocka_unit_test(test_canon_str),
                 cmocka_unit_test(test_canon_cap),
+                cmocka_unit_test(test_canon_cap_every),
                 cmocka_unit_test(test_tree),
                 cmocka_unit_test(test_path),
                 cmocka_unit_test(test_arena),
@@ -1393,6 +1541,7 @@ int main(void)
                 cmocka_unit_test(test_canon_str_model),
                 cmocka_unit_test(test_canon_with_int_model),
                 cmocka_unit_test(test_path_split_model),
+                cmocka_unit_test(test_path_set_from_model),
                 cmocka_unit_test(test_strn_valid_boundary),
                 cmocka_unit_test(test_obj_find_model),
                 cmocka_unit_test(test_fill_sorted_model),

@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -84,6 +85,137 @@ static void test_release_first(void **state)
         recycle_put(r, a);
         free(b);
         recycle_forget(r);
+}
+
+/* recycle_put_many gives back what n recycle_put calls would: the first keep_max kept (the
+ * same blocks, in the same order of reuse), the rest freed; zero blocks is nothing. */
+static void test_put_many(void **state)
+{
+        enum { N = 10, KEEP = 4 };
+        struct recycle *r, *one;
+        void *blocks[N], *model[N], *got, *want;
+
+        assert_int_equal(recycle_new(40, KEEP, &r), 0);
+        assert_int_equal(recycle_new(40, KEEP, &one), 0);
+        for (int i = 0; i < N; i++) {
+                assert_non_null(blocks[i] = recycle_get(r));
+                assert_non_null(model[i] = recycle_get(one));
+        }
+        recycle_put_many(r, blocks, 0);
+        /* Two calls: the second finds the cache partly full, then full. */
+        recycle_put_many(r, blocks, 3);
+        recycle_put_many(r, blocks + 3, N - 3);
+        for (int i = 0; i < N; i++)
+                recycle_put(one, model[i]);
+        for (int i = 0; i < KEEP; i++) {
+                got = recycle_get(r);
+                want = recycle_get(one);
+                /* The same position in each run: block k of r for block k of the model. */
+                int k = -1, m = -1;
+                for (int j = 0; j < N; j++) {
+                        if (blocks[j] == got)
+                                k = j;
+                        if (model[j] == want)
+                                m = j;
+                }
+                assert_int_equal(k, m);
+                blocks[i] = got;
+                model[i] = want;
+        }
+        recycle_put_many(r, blocks, KEEP);
+        for (int i = 0; i < KEEP; i++)
+                recycle_put(one, model[i]);
+        recycle_release(r);
+        recycle_release(one);
+}
+
+/* Released while blocks are out: recycle_put_many of the last of them frees the recycler. */
+static void test_put_many_last(void **state)
+{
+        struct recycle *r;
+        void *b[3];
+
+        assert_int_equal(recycle_new(64, 2, &r), 0);
+        for (int i = 0; i < 3; i++)
+                assert_non_null(b[i] = recycle_get(r));
+        recycle_release(r);
+        recycle_put_many(r, b, 3);
+}
+
+/* event_free_batch frees what event_free frees: events and mapped blocks from two
+ * recyclers each, malloc'd ones, positions inline and malloc'd, drop rules, trees, and
+ * NULL entries. The recycled blocks come back (got again before any new malloc). */
+static void test_event_free_batch(void **state)
+{
+        enum { N = 150 };  /* more than one run of 64 */
+        struct recycle *ev[2], *mapped[2];
+        struct event *e[N + 1];
+        void *was_ev[N], *was_mapped[N];
+        size_t n_ev[2] = { 0 }, n_mapped[2] = { 0 };
+
+        for (int k = 0; k < 2; k++) {
+                assert_int_equal(recycle_new(sizeof(struct event), N, &ev[k]), 0);
+                assert_int_equal(recycle_new(128, N, &mapped[k]), 0);
+        }
+        for (int i = 0; i < N; i++) {
+                int k = (i / 7) % 2;  /* runs of one recycler, then the other */
+                json *rec = NULL;
+                if (i % 5 == 0) {
+                        rec = json_new_obj();
+                        assert_non_null(rec);
+                        assert_int_equal(json_obj_set_str(rec, "msg", "a tree"), 0);
+                }
+                e[i] = i % 11 == 0 ? event_new(rec, i) : event_new_recycled(ev[k], rec, i);
+                assert_non_null(e[i]);
+                was_ev[i] = e[i]->rc ? e[i] : NULL;
+                if (e[i]->rc)
+                        n_ev[k]++;
+                was_mapped[i] = NULL;
+                if (!rec && i % 3 == 0) {
+                        e[i]->mapped = malloc(100);
+                        assert_non_null(e[i]->mapped);
+                } else if (!rec) {
+                        e[i]->mapped_rc = mapped[k];
+                        e[i]->mapped = recycle_get(mapped[k]);
+                        assert_non_null(e[i]->mapped);
+                        was_mapped[i] = e[i]->mapped;
+                        n_mapped[k]++;
+                }
+                if (i % 4 == 0)
+                        assert_int_equal(event_set_pos(e[i], "kafka:t/0", "12"), 0);
+                if (i % 13 == 0) {
+                        char big[200];
+                        memset(big, 'c', sizeof(big) - 1);
+                        big[sizeof(big) - 1] = '\0';
+                        assert_int_equal(event_set_pos(e[i], "journald:x", big), 0);
+                }
+                if (i % 17 == 0)
+                        assert_non_null(e[i]->drop_rule = strdup("rule-x"));
+        }
+        e[N] = NULL;
+        event_free_batch(e, N + 1);
+        event_free_batch(NULL, 0);
+        /* Every recycled block is idle again: the next gets return only those. */
+        for (int k = 0; k < 2; k++) {
+                for (size_t j = 0; j < n_ev[k]; j++) {
+                        void *b = recycle_get(ev[k]);
+                        bool found = false;
+                        for (int i = 0; i < N && !found; i++)
+                                found = b == was_ev[i];
+                        assert_true(found);
+                        recycle_put(ev[k], b);
+                }
+                for (size_t j = 0; j < n_mapped[k]; j++) {
+                        void *b = recycle_get(mapped[k]);
+                        bool found = false;
+                        for (int i = 0; i < N && !found; i++)
+                                found = b == was_mapped[i];
+                        assert_true(found);
+                        recycle_put(mapped[k], b);
+                }
+                recycle_release(ev[k]);
+                recycle_release(mapped[k]);
+        }
 }
 
 struct worker {
@@ -211,6 +343,9 @@ int main(void)
                 cmocka_unit_test(test_keep_max),
                 cmocka_unit_test(test_release_first),
                 cmocka_unit_test(test_threads),
+                cmocka_unit_test(test_put_many),
+                cmocka_unit_test(test_put_many_last),
+                cmocka_unit_test(test_event_free_batch),
                 cmocka_unit_test(test_json_and_event),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

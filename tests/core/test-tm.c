@@ -191,6 +191,63 @@ static void test_random_round_trip(void **state)
         }
 }
 
+/* prestore7: tm_format_rfc3339 (unsigned divisions from year 0, digits by pairs) against the
+ * former digit-by-digit formatter over tm_civil_from_days as the model: random instants of
+ * the whole range, every day of years 0-1 and around 1970, 2000 and 9999, the clamps. */
+static void model_format(int64_t us, char out[TM_RFC3339_LEN])
+{
+        const int64_t lo = INT64_C(-62167219200000000), hi = INT64_C(253402300799999999);
+        int64_t secs, days, y;
+        unsigned m, d, sod, frac;
+        char tmp[64];
+
+        us = us < lo ? lo : us > hi ? hi : us;
+        secs = us / 1000000 - (us % 1000000 < 0);
+        frac = (unsigned)(us - secs * 1000000);
+        days = secs / 86400 - (secs % 86400 < 0);
+        sod = (unsigned)(secs - days * 86400);
+        tm_civil_from_days(days, &y, &m, &d);
+        snprintf(tmp, sizeof(tmp), "%04lld-%02u-%02uT%02u:%02u:%02u.%06uZ", (long long)y, m, d,
+                 sod / 3600, sod / 60 % 60, sod % 60, frac);
+        assert_int_equal(strlen(tmp), TM_RFC3339_LEN - 1);
+        memcpy(out, tmp, TM_RFC3339_LEN);
+}
+
+static void expect_format(int64_t us)
+{
+        char got[TM_RFC3339_LEN], want[TM_RFC3339_LEN];
+
+        memset(got, 'x', sizeof(got));
+        tm_format_rfc3339(us, got);
+        model_format(us, want);
+        if (memcmp(got, want, TM_RFC3339_LEN) != 0)
+                fail_msg("%lld: got %.28s want %s", (long long)us, got, want);
+}
+
+static void test_format_model(void **state)
+{
+        const int64_t day = INT64_C(86400000000), y0 = INT64_C(-62167219200000000);
+        const int64_t starts[] = { y0, INT64_C(-31536000000000) * 2, INT64_C(946684800000000) -
+                                   400 * day, INT64_C(253402300799999999) - 800 * day };
+        uint64_t x = 0x9e3779b97f4a7c15u;
+
+        (void)state;
+        for (size_t s = 0; s < sizeof(starts) / sizeof(starts[0]); s++)
+                for (int64_t i = -2; i < 800; i++) {
+                        expect_format(starts[s] + i * day);
+                        expect_format(starts[s] + i * day - 1);
+                        expect_format(starts[s] + i * day + 86399999999);
+                }
+        for (int i = 0; i < 200000; i++) {
+                uint64_t r = test_rng_next(&x);
+
+                expect_format(y0 + (int64_t)(r % UINT64_C(315569520000000000)));
+                expect_format((int64_t)r); /* anywhere, clamps included */
+        }
+        expect_format(INT64_MIN);
+        expect_format(INT64_MAX);
+}
+
 static void test_clocks(void **state)
 {
         int64_t a = tm_mono_us(), b = tm_mono_us();
@@ -204,6 +261,7 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_format),
+                cmocka_unit_test(test_format_model),
                 cmocka_unit_test(test_parse_formatted),
                 cmocka_unit_test(test_parse),
                 cmocka_unit_test(test_parse_len_bounded),

@@ -228,8 +228,9 @@ def test_queue_byte_budget_bounds_memory_tcp_resumes():
         idle = proc_status(pid)["VmRSS"]
         mib = 1024 * 1024
         # The budget, plus the writer's own queues (mapper to store: 2,048 events, and one
-        # batch of 1,024 in flight) of mapped records (~3x the message), plus SLACK.
-        bound = idle + BUDGET_MIB * mib + 3072 * 4 * BIG_PAD + SLACK
+        # commit of up to 2,048 in flight, WRITER_COMMIT_MAX) of mapped records (~3x the
+        # message), plus SLACK.
+        bound = idle + BUDGET_MIB * mib + 4096 * 4 * BIG_PAD + SLACK
         floods = [TcpFlood(d.ports["tcp"], t, BIG_PAD) for t in range(2)]
         # The queue's own measure, sampled through /metrics: it must reach the budget (the
         # budget is what binds) and never pass it by more than one event.

@@ -385,11 +385,12 @@ static void test_gap_and_unreadable(void **state)
         buf_free(&f);
 }
 
-/* export_printable passes printable ASCII eight bytes at a time (issue 12): one byte that
- * is not (a control, DEL, a lone continuation byte, a non-character, NUL) at every offset
- * of a value must still choose the binary export form, and TAB or a two-byte letter the
- * text form; raw_sha256 against the export bytes written out here, and a text value kept
- * as the same string. */
+/* export_printable passes printable ASCII sixteen and eight bytes at a time, in overlapping
+ * loads (issue 12): one byte that is not (a control, DEL, a lone continuation byte, a
+ * non-character, NUL) at every offset of a value of every length from 0 to 38 bytes (the
+ * field 3..41: each load width and overlap) must still choose the binary export form, and
+ * TAB or a two-byte letter the text form; raw_sha256 against the export bytes written out
+ * here, and a text value kept as the same string. */
 static void test_printable_words(void **state)
 {
         static const struct {
@@ -408,17 +409,18 @@ static void test_printable_words(void **state)
         (void)state;
         assert_int_equal(norm_journal_new(65536, &b), 0);
         for (size_t k = 0; k < sizeof(odd) / sizeof(odd[0]); k++)
-                for (size_t at = 0; at <= 24; at++) {
+                for (size_t len = 0; len <= 38; len++)
+                for (size_t at = 0; at <= len; at++) {
                         char field[64], want[65];
-                        size_t vlen = 24 + odd[k].n, n = 0;
+                        size_t vlen = len + odd[k].n, n = 0;
                         struct buf exp = BUF_INIT;
                         const json *v;
                         json *rec = NULL;
                         const char *got;
 
                         memcpy(field, "F=", 2);
-                        memset(field + 2, 'a', 24);
-                        memmove(field + 2 + at + odd[k].n, field + 2 + at, 24 - at);
+                        memset(field + 2, 'a', len);
+                        memmove(field + 2 + at + odd[k].n, field + 2 + at, len - at);
                         memcpy(field + 2 + at, odd[k].p, odd[k].n);
                         n = 2 + vlen;
                         assert_int_equal(norm_journal_begin(b, CUR, RT, 16, BOOT), 0);
@@ -441,8 +443,8 @@ static void test_printable_words(void **state)
                         got = json_str(json_obj_get(rec, "raw_sha256"), NULL);
                         assert_non_null(got);
                         if (strcmp(got, want) != 0)
-                                fail_msg("odd byte %zu at %zu: raw_sha256 %s, want %s", k, at,
-                                         got, want);
+                                fail_msg("odd byte %zu at %zu of %zu: raw_sha256 %s, want %s", k,
+                                         at, len, got, want);
                         v = json_obj_get(json_obj_get(rec, "journal"), "F");
                         assert_non_null(v);
                         if (odd[k].text) {
@@ -459,6 +461,58 @@ static void test_printable_words(void **state)
         norm_journal_free(b);
 }
 
+/* The record's two times come from a per-second cache of their text (issue 12): every
+ * step of a walk over times (the same second, the next, backwards, across days and years,
+ * the epoch, the clamped ends, and pseudo-random jumps) must give tm_format_rfc3339's text
+ * for "received" and "time", each cache seeing the other's times too. */
+static void test_time_cache(void **state)
+{
+        static const int64_t fixed[] = {
+                (int64_t)RT, (int64_t)RT, (int64_t)RT + 1, (int64_t)RT + 999999,
+                (int64_t)RT + 1000000, (int64_t)RT + 999999, (int64_t)RT - 1, 1, 0, 999999,
+                1000000, 86399999999, 86400000000, INT64_C(253402300799999999),
+                INT64_C(253402300800000000), INT64_C(999999999999999999),
+                INT64_C(253402300799000000), (int64_t)RT + 5,
+        };
+        struct norm_journal *b = NULL;
+        uint64_t x = 88172645463325252u;
+        int64_t t = (int64_t)RT, prev = 0;
+
+        (void)state;
+        assert_int_equal(norm_journal_new(65536, &b), 0);
+        for (size_t i = 0; i < 3000; i++) {
+                char src[64], want[TM_RFC3339_LEN];
+                const char *got;
+                json *rec = NULL;
+                int64_t rx;
+
+                if (i < sizeof(fixed) / sizeof(fixed[0])) {
+                        t = fixed[i];
+                } else {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        t = x % 3 == 0 ? (int64_t)RT + (int64_t)(x % 5000000000000u)
+                                       : t + (int64_t)(x % 700000);
+                }
+                rx = i % 2 ? t : prev; /* received: sometimes the other time's second */
+                prev = t;
+                snprintf(src, sizeof(src), "_SOURCE_REALTIME_TIMESTAMP=%lld", (long long)t);
+                assert_int_equal(norm_journal_begin(b, CUR, RT, 16, BOOT), 0);
+                assert_int_equal(norm_journal_add(b, src, strlen(src)), 0);
+                assert_int_equal(norm_journal_finish(b, "h1", rx, &rec), 0);
+                got = json_str(json_obj_get(rec, "received"), NULL);
+                assert_non_null(got);
+                assert_string_equal(got, tm_format_rfc3339(rx, want));
+                got = json_str(json_obj_get(rec, "time"), NULL);
+                assert_non_null(got);
+                /* 0 is not a source time: the entry's realtime is used instead */
+                assert_string_equal(got, tm_format_rfc3339(t > 0 ? t : (int64_t)RT, want));
+                json_free(rec);
+        }
+        norm_journal_free(b);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -468,6 +522,7 @@ int main(void)
                 cmocka_unit_test(test_many_fields),
                 cmocka_unit_test(test_gap_and_unreadable),
                 cmocka_unit_test(test_printable_words),
+                cmocka_unit_test(test_time_cache),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -258,14 +258,18 @@ static void test_daemon_metrics(void **state)
 }
 
 /* The per-batch tallies (issue 12) count what one metric_add per event counted: mapped and
- * tree events, more sources than the tally holds at once, runs broken up, rule drops. */
-static void test_batch_tallies(void **state)
+ * tree events, more sources than the tally holds at once, runs broken up, rule drops.
+ * noted: counted by metrics_batch_note while stored and published by metrics_batch_done
+ * (the writer's way), else by metrics_batch_committed after the commit. n_src sources:
+ * 11 is more than either tally holds at once (metrics_batch_done then counts from the
+ * events), 5 fits. */
+static void batch_tallies(int n_src, bool noted)
 {
         enum { N = 200 };
         struct event *ev[N];
         metrics_reset();
         for (size_t i = 0; i < N; i++) {
-                int src = (int)((i / 3) % 11); /* runs of 3, 11 sources */
+                int src = (int)((i / 3) % n_src); /* runs of 3 */
                 if (i % 7 == 6) {              /* dropped by a rule */
                         ev[i] = event_new(NULL, 1);
                 } else if (i % 2) {            /* mapped: the tree is gone */
@@ -284,10 +288,22 @@ static void test_batch_tallies(void **state)
                 }
                 assert_non_null(ev[i]);
         }
-        metrics_batch_committed(ev, N, 10);
+        if (noted) {
+                struct metrics_batch mb;
+                metrics_batch_init(&mb);
+                for (size_t i = 0; i < N; i++)
+                        metrics_batch_note(&mb, ev[i]);
+                /* Nothing is published before the commit. */
+                char *before = render();
+                assert_null(strstr(before, "gatelog_events_kept_total{"));
+                free(before);
+                metrics_batch_done(&mb, ev, N, 10);
+        } else {
+                metrics_batch_committed(ev, N, 10);
+        }
         uint64_t kept[11] = { 0 }, mal[11] = { 0 }, tr[11] = { 0 }, drops = 0;
         for (size_t i = 0; i < N; i++) {
-                int src = (int)((i / 3) % 11);
+                int src = (int)((i / 3) % n_src);
                 if (i % 7 == 6) {
                         drops++;
                         continue;
@@ -298,7 +314,7 @@ static void test_batch_tallies(void **state)
         }
         char *text = render();
         char want[160];
-        for (int k = 0; k < 11; k++) {
+        for (int k = 0; k < n_src; k++) {
                 snprintf(want, sizeof(want), "gatelog_events_kept_total{source=\"k%d\"} %llu\n",
                          k, (unsigned long long)kept[k]);
                 if (!strstr(text, want))
@@ -318,10 +334,21 @@ static void test_batch_tallies(void **state)
                  (unsigned long long)drops);
         if (!strstr(text, want))
                 fail_msg("missing %s--- got:\n%s", want, text);
+        /* No other source, and each counted once (a second series would show). */
+        snprintf(want, sizeof(want), "gatelog_events_kept_total{source=\"k%d\"}", n_src);
+        assert_null(strstr(text, want));
         free(text);
         for (size_t i = 0; i < N; i++)
                 event_free(ev[i]);
         metrics_reset();
+}
+
+static void test_batch_tallies(void **state)
+{
+        batch_tallies(11, false);
+        batch_tallies(5, false);
+        batch_tallies(11, true);
+        batch_tallies(5, true);
 }
 
 int main(void)

@@ -556,6 +556,12 @@ struct seqs { char text[512]; };
 static int seqs_cb(void *ud, const struct store_record *r)
 {
         struct seqs *q = ud;
+        char want[64];
+        /* The reader hands each record's own bytes (put_rec's) and its epoch column. */
+        snprintf(want, sizeof(want), "{\"seq\":%lld}", (long long)r->seq);
+        assert_int_equal(r->len, strlen(want));
+        assert_memory_equal(r->data, want, r->len);
+        assert_int_equal(r->epoch, r->seq < 3 ? 0 : 1);
         snprintf(q->text + strlen(q->text), sizeof(q->text) - strlen(q->text), "%lld,",
                  (long long)r->seq);
         return 0;

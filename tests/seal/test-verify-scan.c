@@ -4,7 +4,14 @@
  * byte mutations of them check the one property that matters for the verifier: whenever the
  * scanner answers 1, the full path gives back the very same bytes, the same seq and the same
  * criteria. A broken model (a scanner that accepts a non-canonical escape) is shown to fail
- * that property, so the check bites. */
+ * that property, so the check bites.
+ *
+ * issue 12 (verify7): the scanner's structural index classifies 64-byte blocks with AVX2,
+ * SSE2 or a scalar loop; every classifier this CPU runs must give the same answer and the
+ * same members on every record and mutation (long strings with escapes, UTF-8 and DEL at
+ * random places put every kind of byte on block edges and in the copied tail). The line form
+ * (seal_scan_line, which finds a record's end by scanning it) must agree with a split on
+ * '\n' followed by seal_scan_record, whatever follows the line. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -116,22 +123,78 @@ static int model_agrees(const char *p, size_t n, const struct seal_scan *sc)
                         ok = s && l == sc->criteria[i].len &&
                              memcmp(s, sc->criteria[i].p, l) == 0;
                 }
+                /* issue 12: "source" is handed over as its canonical bytes (the Kafka
+                 * check searches them). */
+                const json *src = json_obj_get(j, "source");
+                if (ok && (src == NULL) != (sc->source.p == NULL))
+                        ok = 0;
+                if (ok && src) {
+                        struct buf sb = BUF_INIT;
+                        ok = json_canon(src, &sb) == 0 && sb.len == sc->source.len &&
+                             memcmp(sb.data, sc->source.p, sb.len) == 0;
+                        buf_free(&sb);
+                }
         }
         json_free(j);
         buf_free(&b);
         return ok;
 }
 
+/* Two scans of the same bytes hand over the same members (spans compared by offset). */
+static void same_scan(const char *base, const struct seal_scan *a, const char *base_b,
+                      const struct seal_scan *b, const char *what)
+{
+#define SAME_SPAN(x, y) ((x).len == (y).len && ((x).p == NULL) == ((y).p == NULL) && \
+                         (!(x).p || (x).p - base == (y).p - base_b))
+        bool ok = a->seq == b->seq && a->has_criteria == b->has_criteria &&
+                  a->n_criteria == b->n_criteria && a->host_kind == b->host_kind &&
+                  a->time_kind == b->time_kind && a->received_kind == b->received_kind &&
+                  SAME_SPAN(a->source, b->source);
+        if (ok && a->host_kind == SEAL_SCAN_STRING)
+                ok = SAME_SPAN(a->host, b->host);
+        if (ok && a->time_kind == SEAL_SCAN_STRING)
+                ok = SAME_SPAN(a->time, b->time);
+        if (ok && a->received_kind == SEAL_SCAN_STRING)
+                ok = SAME_SPAN(a->received, b->received);
+        for (size_t i = 0; ok && i < a->n_criteria; i++)
+                ok = SAME_SPAN(a->criteria[i], b->criteria[i]);
+#undef SAME_SPAN
+        if (!ok)
+                fail_msg("%s: members differ", what);
+}
+
 static const char *const pieces[] = {
         "\"a\"", "\"\\n\"", "\"\\u001f\"", "\"\xc3\xa9\"", "0", "-5", "123456", "true",
         "null", "[]", "{}", "[1,\"x\"]", "{\"k\":1}", "\"\\\\\"", "\"\\\"\"",
+        "{\"kind\":\"kafka\",\"offset\":7}",
 };
+
+/* issue 12: a canonical string of 0 to 199 characters, mostly plain ASCII with escapes,
+ * UTF-8 sequences and DEL at random places, so that special bytes land anywhere in a block. */
+static void random_long_string(uint64_t *rng, struct buf *b)
+{
+        static const char *const odd[] = { "\\n", "\\\"", "\\\\", "\\u001f", "\xc3\xa9",
+                                           "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\x7f", "\\t" };
+        size_t n = test_rng_next(rng) % 200;
+
+        buf_putc(b, '"');
+        for (size_t i = 0; i < n; i++) {
+                uint64_t r = test_rng_next(rng);
+                if (r % 16 == 0)
+                        buf_puts(b, odd[(r >> 8) % (sizeof(odd) / sizeof(odd[0]))]);
+                else {
+                        char c = (char)('!' + (r >> 8) % 94);  /* printable ASCII */
+                        buf_putc(b, c == '"' || c == '\\' ? 'x' : c);
+                }
+        }
+        buf_putc(b, '"');
+}
 
 /* A canonical record: sorted members drawn from a small pool, seq and criteria among them. */
 static void random_record(uint64_t *rng, struct buf *b)
 {
-        static const char *const keys[] = { "action", "app", "criteria", "host", "m", "seq",
-                                            "target", "time" };
+        static const char *const keys[] = { "action", "app", "criteria", "host", "m",
+                                            "message", "seq", "source", "target", "time" };
         bool first = true;
 
         buf_reset(b);
@@ -147,11 +210,81 @@ static void random_record(uint64_t *rng, struct buf *b)
                 else if (!strcmp(keys[k], "criteria"))
                         buf_puts(b, test_rng_next(rng) % 2 ? "[\"CC6.1\",\"CC7.2\"]"
                                                            : "[\"A1.2\"]");
+                else if (!strcmp(keys[k], "message"))  /* issue 12: block edges */
+                        random_long_string(rng, b);
                 else
                         buf_puts(b, pieces[test_rng_next(rng) %
                                            (sizeof(pieces) / sizeof(pieces[0]))]);
         }
         buf_putc(b, '}');
+}
+
+static const enum seal_scan_isa isas[] = { SEAL_SCAN_ISA_SCALAR, SEAL_SCAN_ISA_SSE2,
+                                            SEAL_SCAN_ISA_AVX2 };
+
+/* issue 12: the line form on p[0, n) followed by tail, against a split on '\n' (the
+ * first '\n' of the buffer ends the line) and seal_scan_record, with classifier isa. */
+static void check_line(const char *p, size_t n, const char *tail, size_t tail_len,
+                       enum seal_scan_isa isa)
+{
+        struct buf l = BUF_INIT;
+        struct seal_scan sl, sr;
+        size_t ln = 0;
+
+        buf_append(&l, p, n);
+        buf_append(&l, tail, tail_len);
+        const char *nl = l.len ? memchr(l.data, '\n', l.len) : NULL;
+        int rl = seal_scan_line_isa(l.data, l.len, &sl, &ln, isa);
+        int rr = nl ? seal_scan_record(l.data, (size_t)(nl - l.data), &sr) : 0;
+        if (rl != rr || (rl && ln != (size_t)(nl - l.data)))
+                fail_msg("line form says %d (%zu bytes), split and scan %d (isa %d): %.*s", rl,
+                         ln, rr, (int)isa, (int)l.len, l.data);
+        if (rl)
+                same_scan(l.data, &sl, l.data, &sr, "line form");
+        buf_free(&l);
+}
+
+/* Every classifier agrees with the default one on p[0, n); returns the answer. */
+static int check_isas(const char *p, size_t n, struct seal_scan *sc, uint64_t *rng)
+{
+        static const char *const tails[] = { "\n", "\n{\"seq\":1}\n", "\nx", "", "x\n",
+                                             "\n\"\\\xff" };
+        int r = seal_scan_record(p, n, sc);
+        const char *tail = tails[test_rng_next(rng) % (sizeof(tails) / sizeof(tails[0]))];
+
+        for (size_t i = 0; i < sizeof(isas) / sizeof(isas[0]); i++) {
+                struct seal_scan si;
+                if (!seal_scan_isa_supported(isas[i]))
+                        continue;
+                int ri = seal_scan_record_isa(p, n, &si, isas[i]);
+                if (ri != r)
+                        fail_msg("isa %d says %d, default %d: %.*s", (int)isas[i], ri, r,
+                                 (int)n, p);
+                if (r == 1)
+                        same_scan(p, sc, p, &si, "isa");
+                check_line(p, n, tail, strlen(tail), isas[i]);
+        }
+        return r;
+}
+
+static void test_isas(void **state)
+{
+        (void)state;
+        /* The scalar classifier runs everywhere; SSE2 on every x86-64. */
+        assert_true(seal_scan_isa_supported(SEAL_SCAN_ISA_SCALAR));
+#if defined(__x86_64__)
+        assert_true(seal_scan_isa_supported(SEAL_SCAN_ISA_SSE2));
+#endif
+        print_message("classifiers: sse2 %d avx2 %d\n",
+                      seal_scan_isa_supported(SEAL_SCAN_ISA_SSE2),
+                      seal_scan_isa_supported(SEAL_SCAN_ISA_AVX2));
+        uint64_t rng = 7;
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                struct seal_scan sc;
+                if (check_isas(cases[i].rec, strlen(cases[i].rec), &sc, &rng) !=
+                    cases[i].expected)
+                        fail_msg("case \"%s\"", cases[i].name);
+        }
 }
 
 static void test_model(void **state)
@@ -166,7 +299,7 @@ static void test_model(void **state)
                 struct seal_scan sc;
 
                 random_record(&rng, &b);
-                if (seal_scan_record(b.data, b.len, &sc) != 1)
+                if (check_isas(b.data, b.len, &sc, &rng) != 1)
                         fail_msg("canonical record refused: %.*s", (int)b.len, b.data);
                 accepted++;
                 if (!model_agrees(b.data, b.len, &sc))
@@ -191,7 +324,7 @@ static void test_model(void **state)
                         if (b.len == 0)
                                 break;
                 }
-                if (seal_scan_record(b.data, b.len, &sc) == 1) {
+                if (check_isas(b.data, b.len, &sc, &rng) == 1) {
                         mutated_accepted++;
                         if (!model_agrees(b.data, b.len, &sc))
                                 fail_msg("scanner accepted what the model does not give back: "
@@ -222,6 +355,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_table),
                 cmocka_unit_test(test_model),
+                cmocka_unit_test(test_isas),
                 cmocka_unit_test(test_broken_model_is_caught),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
