@@ -52,6 +52,7 @@ static struct {
         size_t n_fams, n_series;
         _Atomic(struct metric *) slots[METRICS_SLOTS];
         _Atomic uint64_t refused;
+        char pack_current[65];         /* rules_pack_seen's; only the commit thread */
 } reg = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 /* ---- names and labels ---- */
@@ -401,6 +402,7 @@ void metrics_reset(void)
         }
         reg.n_fams = reg.n_series = 0;
         atomic_store(&reg.refused, 0);
+        reg.pack_current[0] = '\0';  /* its gauge went with the families */
         pthread_mutex_unlock(&reg.lock);
 }
 
@@ -443,16 +445,17 @@ static bool has_flag(const json *flags, const char *flag)
         return false;
 }
 
-/* The pack in force changes rarely; only the commit thread calls this. */
+/* The pack in force changes rarely; only the commit thread calls this. The pack last
+ * published lives in the registry, so that metrics_reset forgets it with its gauge. */
 static void rules_pack_seen(const char *hex)
 {
-        static char current[65];
+        char *current = reg.pack_current;
         if (!hex[0] || !strcmp(current, hex))
                 return;
         if (current[0])
                 metric_set(metrics_gauge("gatelog_rules_pack_info", "The rule pack in force "
                                          "(1) by its SHA-256", "sha256", current, NULL), 0);
-        snprintf(current, sizeof(current), "%s", hex);
+        snprintf(current, sizeof(reg.pack_current), "%s", hex);
         metric_set(metrics_gauge("gatelog_rules_pack_info", "The rule pack in force (1) by "
                                  "its SHA-256", "sha256", current, NULL), 1);
 }

@@ -351,6 +351,48 @@ static void test_batch_tallies(void **state)
         batch_tallies(5, true);
 }
 
+/* The rule pack in force is a gauge set by the commits: 1 for the pack of the last batch, 0
+ * for the one before. After metrics_reset (its series are gone) the same pack must show
+ * again at the next commit: the pack last published belongs to the registry, not to a
+ * static that outlives it. */
+static void pack_commit(char c)
+{
+        struct event *e = event_new(NULL, 1);
+        assert_non_null(e);
+        memset(e->rules_pack, c, 64);
+        e->rules_pack[64] = '\0';
+        metrics_batch_committed(&e, 1, 10);
+        event_free(e);
+}
+
+static void test_rules_pack_gauge(void **state)
+{
+        static const char *const a = "gatelog_rules_pack_info{sha256=\"aaaaaaaaaaaaaaaa"
+                                     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"} ";
+        static const char *const b = "gatelog_rules_pack_info{sha256=\"bbbbbbbbbbbbbbbb"
+                                     "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\"} ";
+        char want[160];
+        metrics_reset();
+        pack_commit('a');
+        pack_commit('b');
+        char *text = render();
+        snprintf(want, sizeof(want), "%s0\n", a);
+        if (!strstr(text, want))
+                fail_msg("missing %s--- got:\n%s", want, text);
+        snprintf(want, sizeof(want), "%s1\n", b);
+        if (!strstr(text, want))
+                fail_msg("missing %s--- got:\n%s", want, text);
+        free(text);
+        /* The same pack after a reset: published again. */
+        metrics_reset();
+        pack_commit('b');
+        text = render();
+        if (!strstr(text, want))
+                fail_msg("after metrics_reset: missing %s--- got:\n%s", want, text);
+        free(text);
+        metrics_reset();
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -360,6 +402,7 @@ int main(void)
                 cmocka_unit_test(test_threads),
                 cmocka_unit_test(test_daemon_metrics),
                 cmocka_unit_test(test_batch_tallies),
+                cmocka_unit_test(test_rules_pack_gauge),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
