@@ -36,6 +36,7 @@
 #include "core/limits.h"
 #include "core/log.h"
 #include "core/metrics.h"  /* ops (issue 9) */
+#include "core/prefetch.h"
 #include "core/tm.h"
 #include "outputs/outputs.h"
 #include "rules/rules.h"
@@ -570,17 +571,6 @@ static int store_one(struct writer *w, struct event *e, int64_t seq, struct buf 
                 merkle_leaf_hash(b->data, b->len, sr.leaf);
         memcpy(leaf, sr.leaf, HASH_LEN);
         return store_record_insert(w->store, &sr);
-}
-
-/* A prefetch the compiler keeps. GCC 12 (-O2, -O3) deletes a __builtin_prefetch that sits
- * under a condition inside a loop: the prefetches below compiled to nothing until this
- * (objdump, issue 12). A prefetch never faults, so any address will do. */
-static inline void prefetch(const void *p) {
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-        __asm__ volatile("prefetcht0 (%0)" : : "r"(p));
-#else
-        __builtin_prefetch(p);
-#endif
 }
 
 /* Events and their mapped records were last written on the mapper's core: reading one here

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/event.h"
+#include "core/prefetch.h"
 #include "core/recycle.h"
 
 struct event *event_new_recycled(struct recycle *rc, json *rec, int64_t received_us)
@@ -76,17 +77,25 @@ int event_set_pos(struct event *e, const char *source, const char *pos)
         return event_set_posn(e, source, strlen(source), pos, strlen(pos));
 }
 
+/* What an event owns besides its mapped record and its own block (event_free and
+ * event_free_batch give those back, one or a run at a time). */
+static void event_fields_free(struct event *e)
+{
+        json_free(e->rec);
+        free(e->drop_rule);
+        if (e->pos_source || e->pos)
+                pos_clear(e);
+}
+
 void event_free(struct event *e)
 {
         if (!e)
                 return;
-        json_free(e->rec);
+        event_fields_free(e);
         if (e->mapped_rc)
                 recycle_put(e->mapped_rc, e->mapped);
         else
                 free(e->mapped);
-        free(e->drop_rule);
-        pos_clear(e);
         if (e->rc)
                 recycle_put(e->rc, e);
         else
@@ -117,17 +126,6 @@ static void run_put(struct recycle_run *run, struct recycle *rc, void *block)
         run->block[run->n++] = block;
 }
 
-/* A prefetch GCC keeps: it deletes a __builtin_prefetch under a condition in a loop (see
- * cli/writer.c's prefetch). A prefetch never faults, so any address will do. */
-static inline void prefetch(const void *p)
-{
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-        __asm__ volatile("prefetcht0 (%0)" : : "r"(p));
-#else
-        __builtin_prefetch(p);
-#endif
-}
-
 void event_free_batch(struct event *const *ev, size_t n)
 {
         struct recycle_run events = { 0 }, mapped = { 0 };
@@ -139,14 +137,11 @@ void event_free_batch(struct event *const *ev, size_t n)
                         prefetch(ev[i + 2]);
                 if (!e)
                         continue;
-                json_free(e->rec);
+                event_fields_free(e);
                 if (e->mapped_rc)
                         run_put(&mapped, e->mapped_rc, e->mapped);
                 else
                         free(e->mapped);
-                free(e->drop_rule);
-                if (e->pos_source || e->pos)
-                        pos_clear(e);
                 if (e->rc)
                         run_put(&events, e->rc, e);
                 else
