@@ -489,6 +489,25 @@ static bool str_same(const char *a, const char *b)
         return a == b || (a && b && !strcmp(a, b));
 }
 
+/* An event's source: its kind and transport, NULL when absent (metrics_batch_committed, metrics_batch_note). */
+static void event_source(const struct event *e, const char **ret_kind, const char **ret_tr,
+                         bool *ret_malformed, bool *ret_truncated)
+{
+        if (e->mapped) {  /* issue 12: the writer's mapper freed the tree */
+                *ret_kind = e->src_kind[0] ? e->src_kind : NULL;
+                *ret_tr = e->src_transport[0] ? e->src_transport : NULL;
+                *ret_malformed = e->malformed;
+                *ret_truncated = e->truncated;
+                return;
+        }
+        const json *src = json_obj_get(e->rec, "source");
+        *ret_kind = json_str(json_obj_get(src, "kind"), NULL);
+        *ret_tr = json_str(json_obj_get(src, "transport"), NULL);
+        const json *flags = json_obj_get(e->rec, "flags");
+        *ret_malformed = json_len(flags) && has_flag(flags, "malformed");
+        *ret_truncated = json_len(flags) && has_flag(flags, "truncated");
+}
+
 static void batch_tail(uint64_t rule_drops, struct event *const *ev, size_t n,
                        int64_t commit_us);
 
@@ -508,19 +527,7 @@ void metrics_batch_committed(struct event *const *ev, size_t n, int64_t commit_u
                 }
                 const char *kind, *tr;
                 bool malformed, truncated;
-                if (e->mapped) {  /* issue 12: the writer's mapper freed the tree */
-                        kind = e->src_kind[0] ? e->src_kind : NULL;
-                        tr = e->src_transport[0] ? e->src_transport : NULL;
-                        malformed = e->malformed;
-                        truncated = e->truncated;
-                } else {
-                        const json *src = json_obj_get(e->rec, "source");
-                        kind = json_str(json_obj_get(src, "kind"), NULL);
-                        tr = json_str(json_obj_get(src, "transport"), NULL);
-                        const json *flags = json_obj_get(e->rec, "flags");
-                        malformed = json_len(flags) && has_flag(flags, "malformed");
-                        truncated = json_len(flags) && has_flag(flags, "truncated");
-                }
+                event_source(e, &kind, &tr, &malformed, &truncated);
                 if (!have_prev || !str_same(kind, prev_kind) || !str_same(tr, prev_tr)) {
                         char label[64];
                         source_label(kind, tr, label);
@@ -565,25 +572,6 @@ static void batch_tail(uint64_t rule_drops, struct event *const *ev, size_t n,
                           commit_us);
         metric_set(metrics_gauge("gatelog_store_writable", "1 while the last store write "
                                  "succeeded", NULL), 1);
-}
-
-/* An event's source: its kind and transport, NULL when absent (as metrics_batch_committed). */
-static void event_source(const struct event *e, const char **ret_kind, const char **ret_tr,
-                         bool *ret_malformed, bool *ret_truncated)
-{
-        if (e->mapped) {  /* issue 12: the writer's mapper freed the tree */
-                *ret_kind = e->src_kind[0] ? e->src_kind : NULL;
-                *ret_tr = e->src_transport[0] ? e->src_transport : NULL;
-                *ret_malformed = e->malformed;
-                *ret_truncated = e->truncated;
-                return;
-        }
-        const json *src = json_obj_get(e->rec, "source");
-        *ret_kind = json_str(json_obj_get(src, "kind"), NULL);
-        *ret_tr = json_str(json_obj_get(src, "transport"), NULL);
-        const json *flags = json_obj_get(e->rec, "flags");
-        *ret_malformed = json_len(flags) && has_flag(flags, "malformed");
-        *ret_truncated = json_len(flags) && has_flag(flags, "truncated");
 }
 
 /* Is e (mapped) from src? Whole arrays first: a batch's events nearly all come from one
