@@ -11,8 +11,9 @@ them; the clock stops when `gatelog seal --now` has sealed the epoch holding all
 daemon's CPU (every thread, from its start) and peak RSS come from /proc (bench/procstat.py).
 The ratio is gatelog's rate over journalctl's: journalctl only reads and prints, gatelog
 also builds, hashes, stores (SQLite, synchronous=FULL) and seals every entry. The collector
-alone (bench/journald-collect, next to the gatelog binary's build: the daemon's collector
-into records that are dropped, no SQLite) runs on the same files the same way as journalctl
+alone (bench/journald-collect, next to the gatelog binary's build: the daemon's collector,
+its loop thread reading and its gl-journal thread building, into records that are dropped,
+no SQLite) runs on the same files the same way as journalctl
 (wall clock and CPU of the process from wait4), for the issue's like-for-like ratio. The
 daemon's peak anonymous and file-backed resident memory (RssAnon, RssFile: the journal
 files sd-journal maps) are sampled while it ingests. With --json the last line is the rows
@@ -115,8 +116,10 @@ def main():
         if c_row:
             print(f"ratio collector only / journalctl: "
                   f"{c_row['events_per_s'] / rows[0]['events_per_s']:.2f} (CPU per entry "
-                  f"{c_row['cpu_s_per_1M'] / rows[0]['cpu_s_per_1M']:.2f}×; collector thread "
-                  f"{c_info['collector_thread_cpu_s'] / n * 1e6:.2f} CPU-µs per entry)")
+                  f"{c_row['cpu_s_per_1M'] / rows[0]['cpu_s_per_1M']:.2f}×; CPU-µs per entry: "
+                  f"reading (loop thread) {c_info['collector_thread_cpu_s'] / n * 1e6:.2f}, "
+                  f"building (gl-journal) "
+                  f"{c_info.get('build_thread_cpu_s', 0) / n * 1e6:.2f})")
         print(f"daemon peak RssAnon {anon:.1f} MiB, RssFile {file_:.1f} MiB (the mapped "
               f"journal files)")
         if batches:

@@ -51,10 +51,10 @@ def event(i):
                        "request_id": f"req-{i:012d}"}, separators=(",", ":"))
 
 
-def thread_cpu(pid):
-    """CPU seconds per thread name of pid (threads of one name summed), most first."""
+def _thread_stat_sum(pid, value):
+    """value(fields of /proc/PID/task/TID/stat after the comm) summed per thread name of
+    pid (threads of one name summed), most first."""
     out = {}
-    tick = os.sysconf("SC_CLK_TCK")
     for tid in os.listdir(f"/proc/{pid}/task"):
         try:
             with open(f"/proc/{pid}/task/{tid}/stat") as f:
@@ -63,8 +63,21 @@ def thread_cpu(pid):
                 name = f.read().strip()
         except (FileNotFoundError, ProcessLookupError):
             continue
-        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+        out[name] = out.get(name, 0) + value(fields)
     return sorted(out.items(), key=lambda kv: -kv[1])
+
+
+def thread_cpu(pid):
+    """CPU seconds per thread name of pid (threads of one name summed), most first."""
+    tick = os.sysconf("SC_CLK_TCK")
+    return _thread_stat_sum(pid, lambda f: (int(f[11]) + int(f[12])) / tick)
+
+
+def thread_faults(pid):
+    """Minor page faults per thread name of pid since its start (/proc/PID/task/TID/stat,
+    field 10): first touches of fresh memory (malloc'd blocks, librdkafka's fetch buffers),
+    each a trip into the kernel that this VM makes expensive; a load-independent count."""
+    return _thread_stat_sum(pid, lambda f: int(f[7]))
 
 
 def thread_switches(pid):
@@ -139,6 +152,75 @@ class StateSampler(threading.Thread):
             print(f"  {name}: {parts}")
 
 
+class Timeline(threading.Thread):
+    """--timeline: every `period` s, each thread's CPU and run-queue wait from
+    /proc/PID/task/TID/schedstat (ns: on a CPU, runnable but waiting for one), the records
+    stored (StoreCount) and, from /metrics, the messages the consumer queued and the public
+    queue's depth: which stage runs, which waits for a CPU and which waits for another,
+    phase by phase (start, steady, tail)."""
+
+    def __init__(self, pid, daemon, db, period=0.05):
+        super().__init__(daemon=True)
+        self.pid, self.d, self.db, self.period = pid, daemon, db, period
+        self.done = threading.Event()
+        self.rows = []  # (t, {name: (run_ns, wait_ns)}, stored, queued, depth)
+
+    def sample(self):
+        out = {}
+        for tid in os.listdir(f"/proc/{self.pid}/task"):
+            try:
+                with open(f"/proc/{self.pid}/task/{tid}/comm") as f:
+                    name = f.read().strip()
+                with open(f"/proc/{self.pid}/task/{tid}/schedstat") as f:
+                    run, wait = (int(x) for x in f.read().split()[:2])
+            except (FileNotFoundError, ProcessLookupError, ValueError):
+                continue
+            r = out.setdefault(name, [0, 0])
+            r[0] += run
+            r[1] += wait
+        return out
+
+    def run(self):
+        sc = StoreCount(self.db)
+        t0 = time.monotonic()
+        while not self.done.is_set():
+            try:
+                m = scrape_metrics(self.d)
+            except OSError:
+                m = {}
+            queued = sum(v for k, v in m.items() if k.startswith("gatelog_kafka_messages_total"))
+            depth = m.get("gatelog_queue_depth", 0)
+            try:
+                self.rows.append((time.monotonic() - t0, self.sample(), sc.count(), queued,
+                                  depth))
+            except FileNotFoundError:
+                break
+            time.sleep(self.period)
+        sc.close()
+
+    def stop(self):
+        self.done.set()
+        self.join()
+
+    def report(self):
+        names = ["gatelog", "rdk:broker1", "gl-mapper", "gl-store", "gl-ckpt", "gl-stage"]
+        print("timeline (per interval: messages queued by the consumer and stored, the "
+              "public queue's depth at its end, each thread's % of the interval on a CPU / "
+              "runnable but waiting for one):")
+        print("  t s   queued stored depth  " + "  ".join(f"{n[:11]:>11}" for n in names))
+        if self.rows:
+            print(f"  {self.rows[0][0]:5.2f} (first sample)")
+        for a, b in zip(self.rows, self.rows[1:]):
+            dt = (b[0] - a[0]) * 1e9
+            cells = []
+            for n in names:
+                r0, w0 = a[1].get(n, (0, 0))
+                r1, w1 = b[1].get(n, (0, 0))
+                cells.append(f"{(r1 - r0) / dt * 100:4.0f}/{(w1 - w0) / dt * 100:<4.0f}  ")
+            print(f"  {b[0]:5.2f} {b[3] - a[3]:6.0f} {b[2] - a[2]:6.0f} {b[4]:5.0f}  " +
+                  " ".join(f"{c:>11}" for c in cells))
+
+
 class StoreCount:
     """Records plus rule drops stored so far, from the epochs' stats over one read-only
     connection kept open (as bench/run counts): a `gatelog epochs` process per poll cost
@@ -176,7 +258,7 @@ def main():
     if "--perf" in opts:
         perf_out = opts[opts.index("--perf") + 1]
         del opts[opts.index("--perf"):opts.index("--perf") + 2]
-    argv = [a for a in opts if a not in ("--json", "--threads", "--states")]
+    argv = [a for a in opts if a not in ("--json", "--threads", "--states", "--timeline")]
     n = int(argv[0]) if argv else 100_000
     parts = int(argv[1]) if len(argv) > 1 else 4
     mc = MockCluster([("bench", parts)])
@@ -229,14 +311,23 @@ def main():
         states = StateSampler(d.proc.pid) if "--states" in sys.argv else None
         if states:
             states.start()
+        tl = Timeline(d.proc.pid, d, d.db) if "--timeline" in sys.argv else None
+        if tl:
+            tl.start()
         # The other CPU the run costs the machine: the mock cluster serving the fetches and
         # this script's own (its store polls, and the --states sampler when asked).
         mock_w = ProcWatch(mc.proc.pid)
         poll_cpu0 = sum(os.times()[0:4])
         t0 = time.monotonic()
         sc = StoreCount(d.db)
-        while sc.count() < n:
-            time.sleep(0.05)
+        t_first = None  # the first record stored: the start's fixed cost (a fetch, a commit)
+        while True:
+            got_now = sc.count()
+            if got_now and t_first is None:
+                t_first = time.monotonic() - t0
+            if got_now >= n:
+                break
+            time.sleep(0.01 if t_first is None else 0.05)
         sc.close()
         t_stored = time.monotonic() - t0
         w_stored = ProcWatch(d.proc.pid, whole=True).sample()
@@ -244,12 +335,15 @@ def main():
         poll_cpu = sum(os.times()[0:4]) - poll_cpu0
         if states:
             states.stop()
+        if tl:
+            tl.stop()
         if perf:
             perf.send_signal(2)
             perf.wait()
         threads = thread_cpu(d.proc.pid) if "--threads" in sys.argv else None
         mem = memory(d.proc.pid) if "--threads" in sys.argv else None
         switches = thread_switches(d.proc.pid) if "--threads" in sys.argv else None
+        faults = thread_faults(d.proc.pid) if "--threads" in sys.argv else None
         batches = commit_batches(d)
         try:  # pushes that met a full collector->writer queue: the writer bounds the rate
             full = sum(v for k, v in scrape_metrics(d).items()
@@ -270,6 +364,9 @@ def main():
         print(f"\nratio gatelog (sealed) / kcat: "
               f"{rows[2]['events_per_s'] / rows[0]['events_per_s']:.2f}")
         print(f"committed offsets after stop: {sum(committed.values())} of {n}")
+        print(f"from the assignment: first record stored after {t_first:.3f} s, all after "
+              f"{t_stored:.3f} s, sealed after {t_gl:.3f} s; stored/s after the first: "
+              f"{(n - 1) / max(t_stored - t_first, 1e-9):,.0f}")
         print(f"beside the daemon until all were stored: mock cluster {mock_w.cpu:.2f} CPU-s "
               f"({mock_w.cpu / n * 1e6:.1f} µs per message), this script "
               f"{poll_cpu:.2f} CPU-s")
@@ -281,6 +378,8 @@ def main():
         if threads:
             print("daemon CPU per thread when all were stored (s; µs per message): " +
                   ", ".join(f"{name} {cpu:.2f} ({cpu / n * 1e6:.1f})" for name, cpu in threads))
+            print("minor page faults per 1,000 messages since the start, per thread: " +
+                  ", ".join(f"{name} {v / n * 1000:.0f}" for name, v in faults if v))
             print("daemon memory when all were stored (MiB): " +
                   ", ".join(f"{k} {v:.1f}" for k, v in mem.items()))
             print("context switches per 1,000 messages since the start, voluntary/"
@@ -293,6 +392,8 @@ def main():
             print("thread states from the assignment until all were stored (R running, "
                   "S:call asleep in call, D:call waiting on the kernel):")
             states.report()
+        if tl:
+            tl.report()
         # A build with -DGL_WRITER_PROF (cli/writer-prof.h) logs where the writer's two
         # threads spent their wall time at their end: shown as it is.
         for line in d.read_log().splitlines():

@@ -1,6 +1,8 @@
 /* verify-scan: CPU-ns per record of the record scanner (seal/verify-scan.c) on the lines of a
  * records.jsonl, with each classifier of its structural index (issue 12, verify7), the line
- * form that finds a record's end by scanning it, and the memchr it replaces.
+ * form that finds a record's end by scanning it, and the memchr it replaces; and (issue 12,
+ * verify8) the leaf hashes of the same lines and node hashes, through OpenSSL one at a time
+ * and through seal/sha256-ni.c two at a time (the SHA extensions, when the CPU has them).
  *
  * usage: verify-scan FILE [MAX_MiB] [ROUNDS]
  * Reads at most MAX_MiB (default 128) of FILE into memory, splits it on '\n' once, then per
@@ -15,6 +17,7 @@
 #include <unistd.h>
 
 #include "seal/seal.h"
+#include "seal/sha256-ni.h"  /* issue 12 (verify8) */
 
 static double cpu_s(void)
 {
@@ -84,6 +87,33 @@ int main(int argc, char **argv)
                         decided += memchr(line[i], '\n', n - (size_t)(line[i] - b)) != NULL;
                 printf("memchr %.1f ns/record\n", (cpu_s() - t) / (double)n_lines * 1e9);
         }
+        /* issue 12 (verify8): SHA-256 of the same lines as leaves, and as many node hashes. */
+        struct seal_blob *recs = malloc(n_lines * sizeof(*recs));
+        uint8_t (*leaf)[HASH_LEN] = malloc((n_lines + 1) * HASH_LEN);
+        uint8_t (*node)[HASH_LEN] = malloc((n_lines / 2 + 1) * HASH_LEN);
+        if (!recs || !leaf || !node)
+                return 1;
+        for (size_t i = 0; i < n_lines; i++)
+                recs[i] = (struct seal_blob){ line[i], len[i] };
+        for (int r = 0; r < rounds; r++) {
+                for (int ni = 0; ni <= 1; ni++) {
+                        double t = cpu_s();
+                        sha_leaf_hashes_isa(recs, n_lines, leaf, ni);
+                        double tl = cpu_s() - t;
+                        t = cpu_s();
+                        sha_node_hashes_isa((const uint8_t (*)[HASH_LEN])leaf, n_lines / 2,
+                                            node, ni);
+                        double tn = cpu_s() - t;
+                        printf("%s: leaf %.1f ns/record, node %.1f ns/hash  ",
+                               ni ? "sha-ni x2" : "openssl", tl / (double)n_lines * 1e9,
+                               tn / (double)(n_lines / 2 ? n_lines / 2 : 1) * 1e9);
+                }
+                printf("\n");
+        }
+        decided += leaf[0][0] != node[0][0];
+        free(recs);
+        free(leaf);
+        free(node);
         free(line);
         free(len);
         free(b);

@@ -8,10 +8,12 @@
  * failed one holds back the later ones, so an export never has holes that later fill).
  *
  * issue 12, export while the epoch is open: a second thread (gl-stage, below the pipeline
- * in priority) appends the open epoch's committed records to a folder output's hidden
- * temporary files every EXPORT_STAGE_US, so that at the seal only the tail since its last
- * pass, the fsyncs, the renames and the manifest remain for this thread. */
+ * in priority, cli/exporter-stage.c) appends the open epoch's records to a folder output's
+ * hidden temporary files as they become durable, fed from memory by the storing thread, so
+ * that at the seal only the tail since its last pass, the fsyncs, the renames and the
+ * manifest remain for this thread. */
 #include "cli/exporter.h"
+#include "cli/exporter-int.h"  /* issue 12: shared with the stager */
 #include "cli/export-crit.h"  /* issue 12 */
 #include "cli/tsa.h"  /* trusted time (issue 10) */
 
@@ -22,7 +24,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -35,57 +36,6 @@
 #define BACKOFF_MIN_US (1 * TM_USEC_PER_SEC)
 #define BACKOFF_MAX_US (300 * TM_USEC_PER_SEC)
 
-struct out_state {
-        int64_t retry_at_us;   /* monotonic; 0: no wait */
-        int64_t backoff_us;
-        int failures;          /* consecutive, for logging once per state change */
-
-        /* issue 12, staging (folder outputs only). Under stage_lock, except that while
-         * staging is set the stager alone uses them, without the lock. */
-        struct export_folder_stage *stage;  /* NULL: nothing staged yet */
-        int64_t stage_epoch;   /* the open epoch being staged (or given up); -1: none */
-        int64_t stage_lo;      /* its seq range's start when staging began */
-        int64_t stage_last;    /* the last seq staged; INT64_MIN: none */
-        bool stage_done;       /* stage_epoch is not staged further (taken, given up) */
-        bool staging;          /* the stager is in a pass over this output */
-        bool stage_warned;     /* a failure was logged (once per daemon) */
-        /* The stage of the epoch before stage_epoch, kept when the stager moved on to the
-         * next open epoch before this thread took it (a seal, then records right away). */
-        struct export_folder_stage *prev;
-        int64_t prev_epoch, prev_lo, prev_last;
-};
-
-struct exporter {
-        struct store *store;
-        char *chain;
-        const struct writer_output *outputs;
-        size_t n_outputs;
-        struct out_state *state;
-        uint64_t rng;
-
-        /* Trusted time (issue 10): with tsa_url, an epoch goes out only with its RFC 3161
-         * token (stored in the store's timestamps table once obtained); tsa_ca, when set,
-         * checks each reply before it is stored. tsa_failing: for logging per state change. */
-        char *tsa_url, *tsa_ca;
-        bool tsa_failing;
-
-        pthread_t thread;
-        bool started;
-        pthread_mutex_t lock;
-        pthread_cond_t cond;
-        bool kicked, stopping;
-
-        /* issue 12: the stager (gl-stage) and its own connection. stage_break asks it to
-         * end its pass at the next record (an export wants the stage, or a stop). */
-        char *db_path;
-        struct store *stage_store;
-        pthread_t stager;
-        bool stager_started, stage_stopping;
-        pthread_mutex_t stage_lock;
-        pthread_cond_t stage_cond;
-        atomic_bool stage_break;
-};
-
 /* ---- one epoch ---- */
 
 /* issue 12: the epoch's records are streamed from the store to the output, one at a time
@@ -96,29 +46,21 @@ struct exporter {
  * CPU); a record it cannot decide takes the full scanner, then the full parser, as before. */
 #define EXPORT_CRIT_BYTES 4096
 
-struct export_stream {
-        struct store *store;
-        int64_t epoch;
-        bool tail;             /* issue 12: only the records with seq > after (staged) */
-        int64_t after;
-        int (*cb)(void *cb_ud, const struct export_record *r);
-        void *cb_ud;
-};
-
 struct crit_scratch {
         const char *ids[SEAL_SCAN_CRITERIA_MAX];
         char bytes[EXPORT_CRIT_BYTES];
 };
 
 /* The criteria of a record the scanner did not decide, from the full parser. */
-static int slow_record(struct export_stream *x, const struct store_record *r)
+static int slow_record(const char *data, size_t len,
+                       int (*cb)(void *ud, const struct export_record *r), void *ud)
 {
-        struct export_record rec = { r->data, r->len, NULL, 0 };
+        struct export_record rec = { data, len, NULL, 0 };
         const char **ids = NULL;
         json *j = NULL;
         int ret;
 
-        if (json_parse(r->data, r->len, &j, NULL) >= 0) {
+        if (json_parse(data, len, &j, NULL) >= 0) {
                 const json *cr = json_obj_get(j, "criteria");
                 size_t nc = json_len(cr), k = 0;
                 if (nc > 0 && !(ids = calloc(nc, sizeof(*ids)))) {
@@ -133,15 +75,15 @@ static int slow_record(struct export_stream *x, const struct store_record *r)
                 rec.criteria = ids;
                 rec.n_criteria = k;
         }
-        ret = x->cb(x->cb_ud, &rec);
+        ret = cb(ud, &rec);
         free(ids);
         json_free(j);
         return ret;
 }
 
-static int stream_record_cb(void *ud, const struct store_record *r)
+int exporter_with_criteria(const char *data, size_t len,
+                           int (*cb)(void *ud, const struct export_record *r), void *ud)
 {
-        struct export_stream *x = ud;
         struct crit_scratch cs;
         struct seal_span ids[SEAL_SCAN_CRITERIA_MAX];
         const struct seal_span *crit = ids;
@@ -150,24 +92,31 @@ static int stream_record_cb(void *ud, const struct store_record *r)
 
         /* issue 12: only the bytes up to "criteria" (export-crit.h); the full scanner, then
          * the full parser, when that cannot tell. */
-        if (!export_crit_scan(r->data, r->len, ids, SEAL_SCAN_CRITERIA_MAX, &n)) {
-                if (!seal_scan_record(r->data, r->len, &sc))
-                        return slow_record(x, r);
+        if (!export_crit_scan(data, len, ids, SEAL_SCAN_CRITERIA_MAX, &n)) {
+                if (!seal_scan_record(data, len, &sc))
+                        return slow_record(data, len, cb, ud);
                 crit = sc.criteria;
                 n = sc.n_criteria;
         }
         for (size_t i = 0; i < n; i++) {
-                size_t len = crit[i].len;
+                size_t l = crit[i].len;
                 /* Ids hold no NUL (neither reader takes escapes); too many bytes: slow path. */
-                if (used + len + 1 > sizeof(cs.bytes) || memchr(crit[i].p, '\0', len))
-                        return slow_record(x, r);
-                memcpy(cs.bytes + used, crit[i].p, len);
-                cs.bytes[used + len] = '\0';
+                if (used + l + 1 > sizeof(cs.bytes) || memchr(crit[i].p, '\0', l))
+                        return slow_record(data, len, cb, ud);
+                memcpy(cs.bytes + used, crit[i].p, l);
+                cs.bytes[used + l] = '\0';
                 cs.ids[i] = cs.bytes + used;
-                used += len + 1;
+                used += l + 1;
         }
-        struct export_record rec = { r->data, r->len, cs.ids, n };
-        return x->cb(x->cb_ud, &rec);
+        struct export_record rec = { data, len, cs.ids, n };
+        return cb(ud, &rec);
+}
+
+static int stream_record_cb(void *ud, const struct store_record *r)
+{
+        struct export_stream *x = ud;
+
+        return exporter_with_criteria(r->data, r->len, x->cb, x->cb_ud);
 }
 
 static int stream_foreach(void *ud, int (*cb)(void *cb_ud, const struct export_record *r),
@@ -219,266 +168,6 @@ static int epoch_token(struct exporter *x, const struct store_epoch *e, uint8_t 
         return r;
 }
 
-/* ---- staging the open epoch (issue 12) ----
- *
- * The stager wakes every EXPORT_STAGE_US, opens a read transaction on its own connection,
- * and when the store's last epoch is open appends its records with seq > the last staged
- * one to each folder output's stage (export_folder_stage_add): records.jsonl and the tsc
- * files grow in a hidden staging folder. At the seal, export_one takes the stage and
- * commits it after the tail (export_stage_records past the last staged seq), so the export
- * is the same bytes as an export in one go. Half a second: the tail left at a seal is at
- * most that much of the input (~50,000 records at full speed), while a pass costs a
- * transaction and a wake-up, nothing per record beyond the export's own work.
- *
- * Priority: the stager lowers its own thread's nice value to EXPORT_STAGE_NICE
- * (setpriority on its TID; Linux applies nice per thread). The pipeline's threads keep
- * theirs, so under contention the staging yields to storing and sealing, which is what the
- * evidence depends on; a lagging stager only leaves a longer tail for the seal. Not
- * SCHED_IDLE: that would starve staging entirely on a busy host. Not on gl-export: an
- * unprivileged thread cannot raise its priority back, and the export after a seal (and
- * S3's) should not wait behind every other process. */
-#define EXPORT_STAGE_US (TM_USEC_PER_SEC / 2)
-#define EXPORT_STAGE_NICE 10
-
-/* Outputs that can stage: the folder output (S3 uploads each object whole, at the seal). */
-static bool output_stages(const struct writer_output *o) {
-        return o->write_epoch == exporter_folder_write;
-}
-
-/* Called by the exporter thread before exporting epoch to output i: stops the stager's
- * pass over it, and hands over the stage when it holds epoch and is still the start of the
- * epoch's seq range (*ret_after: the last seq staged). NULL when nothing fits; a stage of
- * an older epoch is removed. */
-static struct export_folder_stage *stage_take(struct exporter *x, size_t i, int64_t epoch,
-                                              int64_t *ret_after) {
-        struct out_state *st = &x->state[i];
-        struct export_folder_stage *fs = NULL, *old = NULL;
-        int64_t lo = 0, last = 0;
-
-        if (!x->stager_started)
-                return NULL;
-        pthread_mutex_lock(&x->stage_lock);
-        atomic_store(&x->stage_break, true);
-        while (st->staging)
-                pthread_cond_wait(&x->stage_cond, &x->stage_lock);
-        atomic_store(&x->stage_break, false);
-        if (st->stage_epoch == epoch) {
-                fs = st->stage;
-                lo = st->stage_lo;
-                last = st->stage_last;
-                st->stage = NULL;
-                st->stage_done = true;  /* the stager's snapshot may still show it open */
-        } else if (st->stage_epoch < epoch) {
-                old = st->stage;
-                st->stage = NULL;
-        }
-        if (st->prev && st->prev_epoch == epoch) {
-                fs = st->prev;
-                lo = st->prev_lo;
-                last = st->prev_last;
-                st->prev = NULL;
-        } else if (st->prev && st->prev_epoch < epoch) {
-                export_folder_stage_free(old);
-                old = st->prev;
-                st->prev = NULL;
-        }
-        pthread_mutex_unlock(&x->stage_lock);
-        export_folder_stage_free(old);
-        /* The staged records must still be the start of the range the export walks. */
-        if (fs && export_stage_check(x->store, epoch, lo, last) < 0) {
-                log_warn("staged export dropped", "output=%s epoch=%lld",
-                         x->outputs[i].name, (long long)epoch);
-                export_folder_stage_free(fs);
-                fs = NULL;
-        }
-        *ret_after = last;
-        return fs;
-}
-
-struct stage_ctx {
-        struct exporter *x;
-        size_t i;
-        int64_t epoch;
-        int64_t lo;
-        bool write_failed;
-        struct export_stream xs;
-        struct store_error err;
-};
-
-static int stage_line_cb(void *ud, const struct export_record *rec) {
-        struct stage_ctx *c = ud;
-        int r = export_folder_stage_add(c->x->state[c->i].stage, rec, &c->err);
-        if (r < 0)
-                c->write_failed = true;
-        return r;
-}
-
-static int stage_record_cb(void *ud, const struct store_record *rec) {
-        struct stage_ctx *c = ud;
-        struct out_state *st = &c->x->state[c->i];
-        int r;
-
-        if (atomic_load_explicit(&c->x->stage_break, memory_order_relaxed))
-                return -EINTR;
-        /* A record out of place (only an edited store holds one): the seal's export walks
-         * the epoch's seq range whatever the column says; leave the rest to it. */
-        if (rec->epoch != c->epoch) {
-                st->stage_done = true;
-                return -ECANCELED;
-        }
-        if (!st->stage) {
-                r = export_folder_stage_open(c->x->outputs[c->i].impl, c->x->chain, c->epoch,
-                                             &st->stage, &c->err);
-                if (r < 0) {
-                        c->write_failed = true;
-                        return r;
-                }
-                st->stage_lo = c->lo;
-        }
-        r = stream_record_cb(&c->xs, rec);
-        if (r >= 0)
-                st->stage_last = rec->seq;
-        return r;
-}
-
-/* One pass over output i (the stager's thread; st->staging is set). */
-static void stage_output(struct exporter *x, size_t i) {
-        struct out_state *st = &x->state[i];
-        struct store_epoch e = { 0 };
-        struct stage_ctx c = { .x = x, .i = i };
-        int r = export_stage_begin(x->stage_store, &e);
-
-        if (r < 0)
-                return;
-        if (!e.sealed && st->stage_epoch != e.epoch) {  /* a new open epoch */
-                /* The last one's stage waits for the exporter thread (older ones go: their
-                 * exports are behind, and will be written in one go). */
-                export_folder_stage_free(st->prev);
-                st->prev = st->stage;
-                st->prev_epoch = st->stage_epoch;
-                st->prev_lo = st->stage_lo;
-                st->prev_last = st->stage_last;
-                st->stage = NULL;
-                st->stage_epoch = e.epoch;
-                st->stage_last = INT64_MIN;
-                st->stage_done = false;
-        }
-        if (!e.sealed && !st->stage_done) {
-                c.epoch = e.epoch;
-                c.xs.cb = stage_line_cb;
-                c.xs.cb_ud = &c;
-                r = export_stage_records(x->stage_store, e.epoch, st->stage_last, &c.lo,
-                                         stage_record_cb, &c);
-                if (r >= 0 && st->stage && c.lo != st->stage_lo)
-                        r = -ESTALE;  /* the epoch's range moved: never for the writer's */
-                if (st->stage && !c.write_failed && r != -ESTALE) {
-                        int k = export_folder_stage_flush(st->stage, &c.err);
-                        if (k < 0) {
-                                c.write_failed = true;
-                                r = k;
-                        }
-                }
-                /* A failed write leaves a partial line: give the epoch up (its export is
-                 * then written in one go at the seal). A store error: try again next pass. */
-                if ((r < 0 && r != -EINTR && c.write_failed) || r == -ESTALE) {
-                        if (!st->stage_warned)
-                                log_warn("staging failing", "output=%s epoch=%lld error=\"%s\"",
-                                         x->outputs[i].name, (long long)e.epoch,
-                                         c.err.msg[0] ? c.err.msg : strerror(-r));
-                        st->stage_warned = true;
-                        export_folder_stage_free(st->stage);
-                        st->stage = NULL;
-                        st->stage_done = true;
-                }
-        }
-        (void)export_stage_end(x->stage_store);
-        store_epoch_clear(&e);
-}
-
-static void *stager_thread(void *ud) {
-        struct exporter *x = ud;
-        (void)pthread_setname_np(pthread_self(), "gl-stage");
-        (void)setpriority(PRIO_PROCESS, (id_t)gettid(), EXPORT_STAGE_NICE);
-        /* What a crash left: staged files are never an export; the open epoch is restaged
-         * from the store. */
-        for (size_t i = 0; i < x->n_outputs; i++)
-                if (output_stages(&x->outputs[i]) &&
-                    export_folder_stage_clean(x->outputs[i].impl, x->chain) < 0)
-                        log_warn("staging folder not removed", "output=%s", x->outputs[i].name);
-        pthread_mutex_lock(&x->stage_lock);
-        while (!x->stage_stopping) {
-                struct timespec ts;
-                clock_gettime(CLOCK_MONOTONIC, &ts);
-                ts.tv_nsec += (EXPORT_STAGE_US % TM_USEC_PER_SEC) * 1000;
-                ts.tv_sec += EXPORT_STAGE_US / TM_USEC_PER_SEC + ts.tv_nsec / 1000000000;
-                ts.tv_nsec %= 1000000000;
-                pthread_cond_timedwait(&x->stage_cond, &x->stage_lock, &ts);
-                for (size_t i = 0; i < x->n_outputs && !x->stage_stopping; i++) {
-                        if (!output_stages(&x->outputs[i]) ||
-                            atomic_load(&x->stage_break))
-                                continue;
-                        x->state[i].staging = true;
-                        pthread_mutex_unlock(&x->stage_lock);
-                        stage_output(x, i);
-                        pthread_mutex_lock(&x->stage_lock);
-                        x->state[i].staging = false;
-                        pthread_cond_broadcast(&x->stage_cond);
-                }
-        }
-        pthread_mutex_unlock(&x->stage_lock);
-        return NULL;
-}
-
-/* Starts the stager when an output can stage; without it every export is written at the
- * seal, as before. */
-static void stager_start(struct exporter *x) {
-        struct store_error se = { { 0 } };
-        bool any = false;
-        for (size_t i = 0; i < x->n_outputs; i++)
-                any |= output_stages(&x->outputs[i]);
-        if (!any)
-                return;
-        if (store_open(x->db_path, STORE_READWRITE, &x->stage_store, &se) < 0) {
-                log_warn("staging off", "error=\"%s\"", se.msg);
-                return;
-        }
-        if (pthread_create(&x->stager, NULL, stager_thread, x) != 0) {
-                store_close(x->stage_store);
-                x->stage_store = NULL;
-                return;
-        }
-        x->stager_started = true;
-}
-
-/* Stops the stager's thread; its stages stay for the last pass of exporter_stop. */
-static void stager_halt(struct exporter *x) {
-        if (!x->stager_started || x->stage_stopping)
-                return;
-        pthread_mutex_lock(&x->stage_lock);
-        x->stage_stopping = true;
-        atomic_store(&x->stage_break, true);
-        pthread_cond_broadcast(&x->stage_cond);
-        pthread_mutex_unlock(&x->stage_lock);
-        pthread_join(x->stager, NULL);
-        atomic_store(&x->stage_break, false);
-}
-
-/* Stops the stager and removes what it staged (a restart restages from the store). */
-static void stager_free(struct exporter *x) {
-        if (!x->stager_started)
-                return;
-        stager_halt(x);
-        x->stager_started = false;
-        for (size_t i = 0; i < x->n_outputs; i++) {
-                export_folder_stage_free(x->state[i].stage);
-                export_folder_stage_free(x->state[i].prev);
-                x->state[i].stage = NULL;
-                x->state[i].prev = NULL;
-        }
-        store_close(x->stage_store);
-        x->stage_store = NULL;
-}
-
 static int export_one(struct exporter *x, size_t i, int64_t epoch, struct store_error *err) {
         const struct writer_output *o = &x->outputs[i];
         struct store_epoch e = { 0 };
@@ -487,7 +176,7 @@ static int export_one(struct exporter *x, size_t i, int64_t epoch, struct store_
         uint8_t *tsr = NULL;  /* issue 10 */
         size_t tsr_len = 0;
         /* issue 12: what was staged of this epoch while it was open, if anything. */
-        struct export_folder_stage *fs = stage_take(x, i, epoch, &xs.after);
+        struct export_folder_stage *fs = exporter_stage_take(x, i, epoch, &xs.after);
         int r = store_epoch_get(x->store, epoch, &e);
         if (r >= 0 && !e.sealed)
                 r = -EINVAL;
@@ -657,6 +346,7 @@ int exporter_new(const char *db_path, const char *chain, const struct writer_out
         pthread_mutex_init(&x->lock, NULL);
         pthread_mutex_init(&x->stage_lock, NULL);  /* issue 12 */
         atomic_init(&x->stage_break, false);
+        atomic_init(&x->durable, INT64_MIN);  /* issue 12: nothing durable until told */
         pthread_condattr_t ca;
         pthread_condattr_init(&ca);
         pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -666,8 +356,10 @@ int exporter_new(const char *db_path, const char *chain, const struct writer_out
         x->chain = strdup(chain);
         x->db_path = strdup(db_path);
         x->state = calloc(n_outputs + 1, sizeof(*x->state));
-        for (size_t i = 0; x->state && i < n_outputs; i++)
+        for (size_t i = 0; x->state && i < n_outputs; i++) {
                 x->state[i].stage_epoch = -1;
+                x->state[i].stage_asked = INT64_MIN;  /* issue 12 */
+        }
         if (!x->chain || !x->db_path || !x->state) {
                 exporter_free(x);
                 return -ENOMEM;
@@ -697,7 +389,7 @@ int exporter_start(struct exporter *x) {
         int r = -pthread_create(&x->thread, NULL, exporter_thread, x);
         if (r == 0) {
                 x->started = true;
-                stager_start(x);  /* issue 12 */
+                exporter_stager_start(x);  /* issue 12 */
         }
         return r;
 }
@@ -723,19 +415,21 @@ void exporter_stop(struct exporter *x) {
         x->started = false;
         /* issue 12: then the stager (this thread may have waited for its pass to end; it
          * never waits for this thread); what it staged serves the last pass, then goes. */
-        stager_halt(x);
+        exporter_stager_halt(x);
         /* Epochs sealed while stopping: one more pass, honouring backoff, so that a dead
          * output does not hold up the exit. */
         for (size_t i = 0; i < x->n_outputs; i++)
                 (void)output_pass(x, i, true);
-        stager_free(x);
+        exporter_stager_free(x);
 }
 
 void exporter_free(struct exporter *x) {
         if (!x)
                 return;
         exporter_stop(x);
-        stager_free(x);  /* issue 12 */
+        exporter_stager_free(x);  /* issue 12 */
+        stage_feed_free(x->feed);  /* after the writer: it may push until it ended */
+        buf_free(&x->stage_buf);
         store_close(x->store);
         pthread_mutex_destroy(&x->lock);
         pthread_cond_destroy(&x->cond);

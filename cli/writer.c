@@ -73,6 +73,13 @@ struct writer {
         size_t n_outputs;
         void (*sealed_cb)(void *ud, int64_t epoch);
         void *sealed_ud;
+        /* issue 12 (stage8): each committed batch to the export stager's feed */
+        void (*committed_cb)(void *ud, int64_t epoch, int64_t epoch_first, int64_t first_seq,
+                             struct event *const *ev, size_t n, size_t n_records);
+        void *committed_ud;
+        /* issue 12: the durable watermark (writer_on_durable) */
+        void (*durable_cb)(void *ud, int64_t seq);
+        void *durable_ud;
 
         struct open_epoch open;
         int64_t next_seq;
@@ -609,7 +616,13 @@ static void batch_committed(struct writer *w, struct event **ev, size_t n, size_
                         abort();
                 }
         }
+        if (w->committed_cb && k)  /* issue 12 (stage8): the stager's feed, from memory */
+                w->committed_cb(w->committed_ud, w->open.epoch, w->open.first_seq,
+                                w->next_seq, ev, n, k);
         w->next_seq += (int64_t)k;
+        /* synchronous=FULL: the commit synced the WAL, so the batch is durable now. */
+        if (w->durable_cb && k)
+                w->durable_cb(w->durable_ud, w->next_seq - 1);
         for (size_t i = 0; w->bs.any_sink && i < n; i++)
                 if (ev[i]->sink && ev[i]->sink->committed_cb)
                         ev[i]->sink->committed_cb(ev[i]->sink->ud, ev[i]->sink_token);
@@ -832,8 +845,25 @@ void writer_on_sealed(struct writer *w, void (*cb)(void *ud, int64_t epoch), voi
         w->sealed_ud = ud;
 }
 
+void writer_on_committed(struct writer *w,
+                         void (*cb)(void *ud, int64_t epoch, int64_t epoch_first,
+                                    int64_t first_seq, struct event *const *ev, size_t n,
+                                    size_t n_records),
+                         void *ud) {
+        w->committed_cb = cb;
+        w->committed_ud = ud;
+}
+
+void writer_on_durable(struct writer *w, void (*cb)(void *ud, int64_t seq), void *ud) {
+        w->durable_cb = cb;
+        w->durable_ud = ud;
+}
+
 int writer_start(struct writer *w, struct queue *q, struct drop_counters *d) {
         w->q = q;
+        /* Everything the store holds now was committed (and synced) before the threads. */
+        if (w->durable_cb && w->next_seq > 0)
+                w->durable_cb(w->durable_ud, w->next_seq - 1);
         w->drops = d;
         size_t mq_max = queue_capacity(q) / 4;
         mq_max = mq_max < 64 ? 64 : mq_max > WRITER_MAP_QUEUE ? WRITER_MAP_QUEUE : mq_max;

@@ -64,6 +64,25 @@ void writer_set_rules(struct writer *w, struct rules_pack *p);
 /* cb is called on the writer's thread after each epoch's seal committed (the exporter's
  * kick). Set before writer_start. */
 void writer_on_sealed(struct writer *w, void (*cb)(void *ud, int64_t epoch), void *ud);
+/* issue 12, the durable watermark: cb(ud, seq) runs with the highest seq whose record is
+ * durable (committed with synchronous=FULL, so its WAL frames are synced): once at
+ * writer_start with what the store held (when it holds any record), then on the storing thread after
+ * each commit that stored records; seq never goes back. Anything that exposes records of
+ * the open epoch (the stager) must stay at or below it, so that it stays right if commits
+ * and syncs are ever decoupled (docs/PERFORMANCE-LOG.md, round 8: measured, not kept).
+ * cb must not block. Set before writer_start. */
+void writer_on_durable(struct writer *w, void (*cb)(void *ud, int64_t seq), void *ud);
+/* issue 12 (stage8): cb runs on the storing thread right after each batch's commit, before
+ * the durable watermark passes it: epoch is the open epoch (its first seq epoch_first), ev[0..n) the
+ * batch's events, of which n_records have a record, the j-th stored with seq first_seq + j.
+ * The events are borrowed for the call. cb must not block (the export stager copies the
+ * records into its bounded feed, cli/exporter.h exporter_committed). Set before
+ * writer_start. */
+void writer_on_committed(struct writer *w,
+                         void (*cb)(void *ud, int64_t epoch, int64_t epoch_first,
+                                    int64_t first_seq, struct event *const *ev, size_t n,
+                                    size_t n_records),
+                         void *ud);
 /* Starts the writer's threads on q (issue 12: a mapper for rules and canonical bytes, and
  * the storing thread behind it on a queue of at most a quarter of q's capacity); drops are
  * taken from d at every commit. */

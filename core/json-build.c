@@ -242,13 +242,3 @@ int json_arr_append(json *arr, json *val)
         arr->u.a.v[arr->u.a.n++] = val;
         return 0;
 }
-
-/* Replaces a member's value (the old one stays in the arena). */
-int json_obj_replace(json *obj, struct json_member *m, json *val)
-{
-        val = json_take(obj, val);
-        if (!val)
-                return -ENOMEM;
-        m->val = val;
-        return 0;
-}

@@ -195,32 +195,6 @@ static int cw_finish(struct cw *w, size_t saved, int r)
         return r;
 }
 
-/* memcpy of the short pieces a record is made of (keys, most values: a library call costs
- * more than the copy there; performance, issue 12). Touches exactly d[0..n) and s[0..n). */
-static inline void copy_short(char *d, const char *s, size_t n)
-{
-        uint64_t a, b;
-        uint32_t x, y;
-
-        if (n > 16) {
-                memcpy(d, s, n);
-        } else if (n >= 8) {
-                memcpy(&a, s, 8);
-                memcpy(&b, s + n - 8, 8);
-                memcpy(d, &a, 8);
-                memcpy(d + n - 8, &b, 8);
-        } else if (n >= 4) {
-                memcpy(&x, s, 4);
-                memcpy(&y, s + n - 4, 4);
-                memcpy(d, &x, 4);
-                memcpy(d + n - 4, &y, 4);
-        } else if (n > 0) {
-                d[0] = s[0];
-                d[n / 2] = s[n / 2];
-                d[n - 1] = s[n - 1];
-        }
-}
-
 /* Room for n more bytes and the NUL. */
 static inline int cw_room(struct cw *w, size_t n)
 {
@@ -231,7 +205,7 @@ static inline int cw_room(struct cw *w, size_t n)
 
 static inline void cw_raw(struct cw *w, const void *s, size_t n)
 {
-        copy_short(w->p, s, n);
+        json_copy_short(w->p, s, n);
         w->p += n;
 }
 
@@ -271,7 +245,7 @@ static int canon_str_valid(struct cw *w, const char *s, size_t n)
                         return r;
                 o = w->p;
                 o[0] = '"';
-                copy_short(o + 1, s, n);
+                json_copy_short(o + 1, s, n);
                 o[n + 1] = '"';
                 w->p += n + 2;
                 return 0;
@@ -458,7 +432,7 @@ static int canon_key(struct cw *w, const struct json_member *m, bool first)
                 if (!first)
                         *o++ = ',';
                 *o++ = '"';
-                copy_short(o, m->key, n);
+                json_copy_short(o, m->key, n);
                 o[n] = '"';
                 o[n + 1] = ':';
                 w->p += n + 3 + !first;
@@ -496,13 +470,13 @@ static inline int canon_member(struct cw *w, const struct json_member *m, bool f
                         if (!first)
                                 *o++ = ',';
                         *o++ = '"';
-                        copy_short(o, m->key, kn);
+                        json_copy_short(o, m->key, kn);
                         o += kn;
                         *o++ = '"';
                         *o++ = ':';
                         if (q)
                                 *o++ = '"';
-                        copy_short(o, s, n);
+                        json_copy_short(o, s, n);
                         o += n;
                         if (q)
                                 *o++ = '"';
@@ -611,7 +585,7 @@ static int canon_value(struct cw *w, const json *v)
                                 return r;
                         o = w->p;
                         o[0] = '"';
-                        copy_short(o + 1, v->u.s.p, n);
+                        json_copy_short(o + 1, v->u.s.p, n);
                         o[n + 1] = '"';
                         w->p += n + 2;
                         return 0;

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "core/json.h"
 
@@ -77,8 +78,23 @@ static inline struct json_arena *json_arena_of(const json *v)
                 a = a->fwd;
         return a;
 }
-/* n bytes (8-aligned) from the arena, or NULL. */
-void *json_arena_alloc(struct json_arena *a, size_t n);
+/* The slow side of json_arena_alloc (a new chunk or block): n rounded to 8 already. */
+void *json_arena_alloc_slow(struct json_arena *a, size_t n);
+/* n bytes (8-aligned) from the arena, or NULL. Inline (prestore8): a record makes a few
+ * dozen allocations, nearly all of them served by the current chunk. */
+static inline void *json_arena_alloc(struct json_arena *a, size_t n)
+{
+        void *p;
+
+        if (n > SIZE_MAX - 7)
+                return NULL;
+        n = (n + 7) & ~(size_t)7;
+        if ((size_t)(a->end - a->cur) < n)
+                return json_arena_alloc_slow(a, n);
+        p = a->cur;
+        a->cur += n;
+        return p;
+}
 /* A copy of s[0..n) with a NUL after it, in the arena; NULL when out of memory. */
 char *json_arena_strdup(struct json_arena *a, const char *s, size_t n);
 /* A string node over n bytes of the arena that the caller fills (p[n] is set to NUL); the
@@ -96,8 +112,20 @@ int json_obj_push_copy(json *obj, const char *key, size_t key_len, json *val);
  * out of memory, val then freed. (core/json-arena.c, used by core/json-build.c.) */
 json *json_take(json *c, json *val);
 /* Replaces the value of member m of obj (the old value stays in the arena); takes val
- * always. 0 or -ENOMEM. */
-int json_obj_replace(json *obj, struct json_member *m, json *val);
+ * always. 0 or -ENOMEM. Inline (prestore8): a value built in obj's arena (what the rules
+ * set) or a constant is stored as it is, as json_take would return it; anything else goes
+ * through json_take. */
+static inline int json_obj_replace(json *obj, struct json_member *m, json *val)
+{
+        if (!(val->flags & JSON_F_STATIC) &&
+            ((val->flags & JSON_F_ROOT) || !val->arena || val->arena != obj->arena)) {
+                val = json_take(obj, val);
+                if (!val)
+                        return -ENOMEM;
+        }
+        m->val = val;
+        return 0;
+}
 /* json_key_cmp with the common case inline (performance, issue 12): UTF-8 byte order is
  * code point order, so the common prefix and a first difference between two ASCII bytes
  * decide without a call; only a difference at a non-ASCII byte takes json_key_cmp's UTF-16
@@ -117,4 +145,57 @@ static inline int json_key_cmp_fast(const char *a, size_t na, const char *b, siz
         if (!((x | y) & 0x80))
                 return x < y ? -1 : 1;
         return json_key_cmp(a, na, b, nb);
+}
+
+/* memcpy of the short pieces a record is made of (keys, most values: a library call costs
+ * more than the copy there; performance, issue 12). Touches exactly d[0..n) and s[0..n).
+ * (Moved here from json-canon.c, prestore8: the string constructors use it too.) */
+static inline void json_copy_short(char *d, const char *s, size_t n)
+{
+        uint64_t a, b;
+        uint32_t x, y;
+
+        if (n > 16) {
+                memcpy(d, s, n);
+        } else if (n >= 8) {
+                memcpy(&a, s, 8);
+                memcpy(&b, s + n - 8, 8);
+                memcpy(d, &a, 8);
+                memcpy(d + n - 8, &b, 8);
+        } else if (n >= 4) {
+                memcpy(&x, s, 4);
+                memcpy(&y, s + n - 4, 4);
+                memcpy(d, &x, 4);
+                memcpy(d + n - 4, &y, 4);
+        } else if (n > 0) {
+                d[0] = s[0];
+                d[n / 2] = s[n / 2];
+                d[n - 1] = s[n - 1];
+        }
+}
+
+/* Are a[0..n) and b[0..n) the same bytes? memcmp for the short keys of a record, inline
+ * (prestore8: the call cost more than the compare). */
+static inline bool json_bytes_eq(const char *a, const char *b, size_t n)
+{
+        uint64_t x, y, u, v;
+        uint32_t p, q, r, t;
+
+        if (n > 16)
+                return memcmp(a, b, n) == 0;
+        if (n >= 8) {
+                memcpy(&x, a, 8);
+                memcpy(&y, b, 8);
+                memcpy(&u, a + n - 8, 8);
+                memcpy(&v, b + n - 8, 8);
+                return ((x ^ y) | (u ^ v)) == 0;
+        }
+        if (n >= 4) {
+                memcpy(&p, a, 4);
+                memcpy(&q, b, 4);
+                memcpy(&r, a + n - 4, 4);
+                memcpy(&t, b + n - 4, 4);
+                return ((p ^ q) | (r ^ t)) == 0;
+        }
+        return n == 0 || (a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1]);
 }

@@ -137,18 +137,23 @@ json *json_path_get(const json *root, const char *path);
 int json_path_set(json *root, const char *path, json *val);
 
 /* A dotted path split once (performance, issue 12: rules split their paths at load, not
- * per record). keys point into the split string, which must outlive the struct. */
+ * per record). keys point into the split string, which must outlive the struct.
+ * hint (prestore8): the member index where the key is expected in its object (the gate
+ * record's members sit at fixed places: normalize/record.c), tried first by the _split
+ * functions and checked, so a wrong hint only costs the scan it would have cost anyway.
+ * json_path_split sets 0; the owner of the path may set better ones. */
 #define JSON_PATH_KEYS_MAX 8
 struct json_path {
         struct {
                 const char *s;      /* not NUL-terminated */
                 uint32_t n;
                 uint32_t plain;     /* 1: needs no JSON escape */
+                uint32_t hint;      /* member index to try first */
         } keys[JSON_PATH_KEYS_MAX];
         size_t n_keys;
 };
-/* Splits path at every '.', as json_path_get/json_path_set do. 0, -EINVAL (a key not
- * valid UTF-8, or path NULL), -E2BIG (more than JSON_PATH_KEYS_MAX keys). */
+/* Splits path at every '.', as json_path_get/json_path_set do; every hint 0. 0, -EINVAL
+ * (a key not valid UTF-8, or path NULL), -E2BIG (more than JSON_PATH_KEYS_MAX keys). */
 int json_path_split(const char *path, struct json_path *ret);
 /* json_path_get and json_path_set of a split path: the same results, without scanning
  * the path or checking its keys again. */

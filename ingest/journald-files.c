@@ -123,8 +123,7 @@ void journald_probe(struct journald_source *s)
                 loop_del_timer(s->loop, s->probe_timer);
                 s->probe_timer = -1;
         }
-        if (s->n_pend > 0 && journald_pend_flush(s) == -EAGAIN)
-                journald_pause_reading(s);
+        journald_hand_flush(s); /* an unreadable record: to gl-journal now */
 }
 
 static int probe_cb(struct loop *l, void *ud)

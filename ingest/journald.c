@@ -5,8 +5,10 @@
  *  - Exactly once across restarts and crashes: each event carries its entry's cursor as its
  *    position; we resume after the stored one, whose entry is skipped by sd_journal_test_cursor
  *    (seek_cursor + next lands ON the cursor's entry when it still exists).
- *  - Never drops: a full queue keeps the built events in a short pending list and reading
- *    stops until the queue's space fd fires (the journal holds the rest).
+ *  - Never drops: the records are built on the `gl-journal` thread (ingest/journald-build.c:
+ *    reading and building overlap on two cores); a full queue stops it, and reading stops
+ *    when it is JOURNALD_HAND_MAX batches behind, until it gives one back (the journal
+ *    holds the rest).
  *  - Nothing silent: a stored cursor whose entry is gone yields a journal_gap record before
  *    the first entry read after it; so does a jump in one journal's sequence numbers (the
  *    cursor's s= and i=) between two entries we read, which is how entries the library
@@ -18,9 +20,7 @@
  *  - Bounded work: JOURNALD_BATCH entries per wakeup; when more remain, an eventfd of ours
  *    is left readable so that the loop comes back after serving the other fds.
  *  - No polling while following: the journal's inotify fd wakes us (a 1 s timer only when
- *    sd_journal_reliable_fd says inotify cannot be trusted, and a 100 ms retry while paused
- *    on a full queue, since the queue's space fd is shared with other collectors and another
- *    one may consume its wakeup).
+ *    sd_journal_reliable_fd says inotify cannot be trusted).
  *
  * The gap record's position is "before:CURSOR" (CURSOR: the first entry read after the
  * gap): a crash right after it is stored resumes AT that entry instead of reporting the gap
@@ -43,7 +43,7 @@
 #include "ingest/journald-int.h"
 #include "normalize/journald.h"
 
-/* Recycled blocks (performance, issue 12: this thread allocates every event and record, the
+/* Recycled blocks (performance, issue 12: gl-journal allocates every event and record, the
  * writer's threads free them; see core/recycle.h and ingest/syslog-net.c). A record's
  * block: its 4 KiB reserve and room to grow into (a bigger entry spills into malloc'd
  * chunks as before). Idle blocks kept: about a quarter of the default queue (8,192 events),
@@ -52,10 +52,6 @@
 #define JOURNALD_REC_KEEP 2048u
 #define JOURNALD_EVENT_KEEP 8192u
 
-/* Built events handed to the queue at once (one lock, at most one wakeup of the writer's
- * mapper): small against the queue (8,192 by default) and JOURNALD_BATCH. */
-#define JOURNALD_PUSH 64u
-#define JOURNALD_RETRY_US (100 * 1000)
 #define JOURNALD_POLL_US TM_USEC_PER_SEC
 /* systemd's VALID_REALTIME/VALID_MONOTONIC bound: times from here on are refused. */
 #define JOURNALD_TIME_INVALID ((UINT64_C(1) << 55) - 1)
@@ -84,92 +80,15 @@ void journald_config_clear(struct journald_config *c)
 
 uint64_t journald_source_count(const struct journald_source *s)
 {
-        return s->count;
+        return atomic_load_explicit(&((struct journald_source *)s)->hand.count,
+                                    memory_order_relaxed);
 }
 
-/* ---- pending events and the queue ---- */
+/* ---- records of the loop's own, and pausing ---- */
 
-static int pend_add(struct journald_source *s, struct event *e)
-{
-        if (s->n_pend == s->pend_alloc) {
-                size_t na = s->pend_alloc ? s->pend_alloc * 2 : 8;
-                struct event **p = malloc(na * sizeof(*p));
-
-                if (!p)
-                        return -ENOMEM;
-                for (size_t i = 0; i < s->n_pend; i++)
-                        p[i] = s->pend[(s->pend_head + i) % s->pend_alloc];
-                free(s->pend);
-                s->pend = p;
-                s->pend_alloc = na;
-                s->pend_head = 0;
-        }
-        s->pend[(s->pend_head + s->n_pend) % s->pend_alloc] = e;
-        s->n_pend++;
-        return 0;
-}
-
-static void pend_clear(struct journald_source *s)
-{
-        while (s->n_pend > 0) {
-                event_free(s->pend[s->pend_head]);
-                s->pend_head = (s->pend_head + 1) % s->pend_alloc;
-                s->n_pend--;
-        }
-}
-
-/* Pushes pending events in order, each contiguous run of the ring under one lock
- * (issue 12: a push per entry woke the writer's mapper per entry). 0 when all went,
- * -EAGAIN when the queue is full. */
-int journald_pend_flush(struct journald_source *s)
-{
-        while (s->n_pend > 0) {
-                size_t run = s->pend_alloc - s->pend_head, taken = 0;
-
-                if (run > s->n_pend)
-                        run = s->n_pend;
-                if (queue_push_batch(s->q, (void *const *)&s->pend[s->pend_head], run,
-                                     &taken) < 0) {
-                        /* Closed: shutting down; the journal replays them next start. */
-                        pend_clear(s);
-                        return 0;
-                }
-                s->pend_head = (s->pend_head + taken) % s->pend_alloc;
-                s->n_pend -= taken;
-                if (taken < run)
-                        return -EAGAIN;
-        }
-        return 0;
-}
-
-/* Wraps rec (owned) in an event whose receipt time is received (the one written in the
- * record: it decides the epoch and fills the received column), with an optional position,
- * and queues it behind what is pending. pos_owned: a malloc'd position the event takes
- * (issue 12: the entry's cursor is not copied again), always consumed. Out of memory is
- * counted: the record is lost, but the position does not move past it unless a later
- * entry's does. */
-static void emit_at(struct journald_source *s, json *rec, int64_t received, char *pos_owned)
-{
-        struct event *e = event_new_recycled(s->ev_rc, rec, received);
-
-        if (e && pos_owned) {
-                e->pos_source = strdup(s->pos_source);
-                e->pos = pos_owned;
-                pos_owned = NULL;
-                if (!e->pos_source) {
-                        event_free(e);
-                        e = NULL;
-                }
-        }
-        free(pos_owned);
-        if (!e || pend_add(s, e) < 0) {
-                event_free(e);
-                drop_count(s->drops, DROP_OUT_OF_MEMORY, 1);
-        }
-}
-
-/* emit_at for the gap and unreadable records: the receipt time is read back from the
- * record, pos (optional) is copied. */
+/* Queues a gap or unreadable record after what was read before it (through gl-journal, to
+ * keep the order): the receipt time is read back from the record, pos (optional) copied.
+ * Out of memory is counted: the record is lost. */
 void journald_emit(struct journald_source *s, json *rec, const char *pos)
 {
         int64_t received = tm_now_us();
@@ -179,48 +98,14 @@ void journald_emit(struct journald_source *s, json *rec, const char *pos)
 
         if (rs)
                 (void)tm_parse_rfc3339(rs, len, 0, &received);
-        if (pos && !(copy = strdup(pos))) {
-                json_free(rec);
+        if ((pos && !(copy = strdup(pos))) || journald_hand_record(s, rec, received, copy) < 0) {
+                if (pos && !copy)
+                        json_free(rec);
                 drop_count(s->drops, DROP_OUT_OF_MEMORY, 1);
-                return;
         }
-        emit_at(s, rec, received, copy);
 }
 
-static int space_cb(struct loop *l, int fd, uint32_t events, void *ud);
-static int retry_cb(struct loop *l, void *ud);
 static int dispatch(struct journald_source *s);
-
-int journald_pause_reading(struct journald_source *s)
-{
-        int r;
-
-        if (!s->space_on) {
-                r = loop_add(s->loop, s->space_fd, EPOLLIN, space_cb, s);
-                if (r < 0)
-                        return r;
-                s->space_on = true;
-        }
-        if (s->retry_timer < 0) {
-                r = loop_add_timer(s->loop, JOURNALD_RETRY_US, retry_cb, s);
-                if (r < 0)
-                        return r;
-                s->retry_timer = r;
-        }
-        return 0;
-}
-
-static void resume_reading(struct journald_source *s)
-{
-        if (s->space_on) {
-                loop_del(s->loop, s->space_fd);
-                s->space_on = false;
-        }
-        if (s->retry_timer >= 0) {
-                loop_del_timer(s->loop, s->retry_timer);
-                s->retry_timer = -1;
-        }
-}
 
 static void kick(struct journald_source *s)
 {
@@ -229,26 +114,23 @@ static void kick(struct journald_source *s)
         (void)!write(s->kick_fd, &one, sizeof(one));
 }
 
-static int try_resume(struct journald_source *s)
-{
-        if (journald_pend_flush(s) == -EAGAIN)
-                return 0;
-        resume_reading(s);
-        kick(s);
-        return 0;
-}
+static void lag_update(struct journald_source *s);
 
-static int space_cb(struct loop *l, int fd, uint32_t events, void *ud)
+/* gl-journal gave a batch back while reading waited for one, or waits for a full queue
+ * (the lag is then updated: ops, issue 9). */
+static int hand_cb(struct loop *l, int fd, uint32_t events, void *ud)
 {
         struct journald_source *s = ud;
+        uint64_t v;
 
-        queue_ack_space_fd(s->space_fd);
-        return try_resume(s);
-}
-
-static int retry_cb(struct loop *l, void *ud)
-{
-        return try_resume(ud);
+        (void)!read(fd, &v, sizeof(v));
+        if (s->stopped)
+                return 0;
+        if (!s->paused) {
+                lag_update(s);
+                return 0;
+        }
+        return dispatch(s); /* updates the lag too */
 }
 
 /* ---- cursors ---- */
@@ -327,74 +209,62 @@ static void seq_check(struct journald_source *s, const char *cursor, const char 
 
 /* ---- entries ---- */
 
-/* Builds the record of the current entry; *ret_cursor malloc'd, *ret_received: the receipt
- * time written in the record, *ret_rt: the entry's realtime (0 if unknown), *parts the
- * cursor's parts when *ret_parsed. */
-static int entry_build(struct journald_source *s, json **ret_rec, char **ret_cursor,
-                       int64_t *ret_received, uint64_t *ret_rt, struct journald_cursor *parts,
-                       bool *ret_parsed)
+/* The cursor of the current entry (*ret_cursor malloc'd) and its realtime, monotonic time
+ * and boot id (*parts the cursor's parts when *ret_parsed). */
+static int entry_head(struct journald_source *s, char **ret_cursor, uint64_t *ret_rt,
+                      uint64_t *ret_mt, char boot_hex[SD_ID128_STRING_MAX],
+                      struct journald_cursor *parts, bool *ret_parsed)
 {
-        int64_t received;
         sd_id128_t boot;
-        uint64_t rt = 0, mt = 0;
-        char boot_hex[SD_ID128_STRING_MAX], what[96];
-        const void *d;
-        size_t l;
-        char *cursor = NULL;
         int r;
 
-        r = sd_journal_get_cursor(s->j, &cursor);
+        r = sd_journal_get_cursor(s->j, ret_cursor);
         if (r < 0)
                 return r;
         /* The times and boot id are the entry object's, which the cursor was just made of;
          * a value the library would refuse (systemd's VALID_REALTIME, VALID_MONOTONIC: 0 or
          * from 2^55 - 1) or a cursor of another layout goes the slow way, to the library. */
-        *ret_parsed = journald_cursor_parse(cursor, parts);
+        *ret_parsed = journald_cursor_parse(*ret_cursor, parts);
         if (*ret_parsed && parts->real > 0 && parts->real < JOURNALD_TIME_INVALID &&
             parts->mono < JOURNALD_TIME_INVALID) {
-                rt = parts->real;
-                mt = parts->mono;
+                *ret_rt = parts->real;
+                *ret_mt = parts->mono;
                 memcpy(boot_hex, parts->boot, sizeof(parts->boot));
-        } else {
-                if (sd_journal_get_realtime_usec(s->j, &rt) < 0)
-                        rt = 0;
-                if (sd_journal_get_monotonic_usec(s->j, &mt, &boot) < 0) {
-                        mt = 0;
-                        boot = SD_ID128_NULL;
-                }
-                sd_id128_to_string(boot, boot_hex);
+                return 0;
         }
-        r = norm_journal_begin(s->nb, cursor, rt, mt, boot_hex);
+        if (sd_journal_get_realtime_usec(s->j, ret_rt) < 0)
+                *ret_rt = 0;
+        if (sd_journal_get_monotonic_usec(s->j, ret_mt, &boot) < 0) {
+                *ret_mt = 0;
+                boot = SD_ID128_NULL;
+        }
+        sd_id128_to_string(boot, boot_hex);
+        return 0;
+}
+
+/* Copies the current entry's fields into the entry it of the batch being filled, for
+ * gl-journal to build its record. 0, or -ENOMEM. */
+static int entry_copy(struct journald_source *s, struct jd_item *it)
+{
+        const void *d;
+        size_t l;
+        int r;
+
         sd_journal_restart_data(s->j);
-        while (r >= 0) {
+        for (;;) {
                 r = sd_journal_enumerate_data(s->j, &d, &l);
                 if (r <= 0)
                         break;
                 /* journalctl leaves the _BOOT_ID field out: the header line carries it. */
                 if (l >= 9 && !memcmp(d, "_BOOT_ID=", 9))
                         continue;
-                r = norm_journal_add(s->nb, d, l);
+                if (journald_hand_field(s, it, d, l) < 0)
+                        return -ENOMEM;
         }
         if (r == -ENOMEM)
-                goto fail;
-        if (r < 0) {
-                snprintf(what, sizeof(what), "the journal could not give every field: %s",
-                         strerror(-r));
-                norm_journal_bad(s->nb, what);
-        }
-        /* The record says the time in whole microseconds (tm_format_rfc3339), which is
-         * what the event gets: the same value reading it back would give. */
-        received = tm_now_us();
-        r = norm_journal_finish(s->nb, s->name, received, ret_rec);
-        if (r < 0)
-                goto fail;
-        *ret_cursor = cursor;
-        *ret_received = received;
-        *ret_rt = rt;
+                return r;
+        it->err = r < 0 ? r : 0; /* flagged journal_bad_data by gl-journal */
         return 0;
-fail:
-        free(cursor);
-        return r;
 }
 
 /* The first entry after seeking to the stored cursor: skip it when it is the cursor's own
@@ -428,94 +298,77 @@ static int resume_check(struct journald_source *s, const char *cursor, int64_t r
 }
 
 /* ops (issue 9): the cursor lag, the realtime of the journal's newest entry minus that of
- * the last entry read, in whole seconds rounded up (so any lag shows); 0 once caught up
- * (sd_journal_next found nothing more). The newest entry is the journal's, filters aside:
- * a filtered source shows the lag until it catches up. */
-static void lag_update(struct journald_source *s, uint64_t rt)
+ * the last entry made into a record (gl-journal's: the loop reads up to
+ * JOURNALD_HAND_MAX batches ahead), in whole seconds rounded up (so any lag shows); 0 once
+ * caught up (sd_journal_next found nothing more). The newest entry is the journal's,
+ * filters aside: a filtered source shows the lag until it catches up. */
+static void lag_update(struct journald_source *s)
 {
-        uint64_t to = 0;
+        uint64_t to = 0, rt = atomic_load_explicit(&s->hand.built_rt, memory_order_relaxed);
 
-        if (sd_journal_get_cutoff_realtime_usec(s->j, NULL, &to) <= 0)
+        if (!rt || sd_journal_get_cutoff_realtime_usec(s->j, NULL, &to) <= 0)
                 return;
         metric_set(s->m_lag, to > rt ? (int64_t)((to - rt + 999999) / 1000000) : 0);
 }
 
-/* ops (issue 9): gatelog_events_received_total{source="journald/TRANSPORT"}, its counter
- * kept for the last transport seen (one source mostly reads one or two). */
-static void count_received(struct journald_source *s, const char *transport)
+/* Hands what was read to gl-journal; with every batch out, reading waits for one. */
+static int hand_or_pause(struct journald_source *s, bool paused)
 {
-        bool same = transport ? !s->recv_null && s->m_recv &&
-                                        !strcmp(s->recv_transport, transport)
-                              : s->recv_null && s->m_recv;
-
-        if (!same) {
-                s->m_recv = metrics_received_counter("journald", transport);
-                s->recv_null = !transport;
-                s->recv_transport[0] = '\0';
-                if (transport && strlen(transport) < sizeof(s->recv_transport))
-                        strcpy(s->recv_transport, transport);
-                else if (transport) {
-                        /* too long to remember: looked up each time */
-                        metric_add(s->m_recv, 1);
-                        s->m_recv = NULL;
-                        return;
-                }
-        }
-        metric_add(s->m_recv, 1);
-}
-
-/* Hands the pending events to the queue; on a full queue, pauses reading. */
-static int flush_or_pause(struct journald_source *s)
-{
-        if (s->n_pend > 0 && journald_pend_flush(s) == -EAGAIN) {
-                if (s->last_rt)
-                        lag_update(s, s->last_rt);
-                return journald_pause_reading(s);
+        journald_hand_flush(s);
+        if (paused) {
+                s->paused = true;
+                lag_update(s);
         }
         return 0;
 }
 
-/* Reads up to JOURNALD_BATCH entries. Built events are pushed JOURNALD_PUSH at a time
- * and whenever reading stops (caught up, an error, the batch's end), so that nothing
- * waits in the pending list while the loop sleeps. Pending events at the start mean a
- * full queue: reading stays paused until they went. */
+/* Reads up to JOURNALD_BATCH entries into batches for gl-journal, handed over
+ * JOURNALD_HAND at a time and whenever reading stops (caught up, an error, the batch's
+ * end), so that nothing waits while the loop sleeps. Reading waits (s->paused) while every
+ * batch is out; hand_fd resumes it, and so does any later wakeup that finds room. */
 static int dispatch(struct journald_source *s)
 {
         int n;
 
-        if (s->n_pend > 0 && !s->stopped && s->last_rt)
-                lag_update(s, s->last_rt);  /* ops (issue 9): paused; the journal grew */
-        if (s->stopped || s->n_pend > 0)
+        if (s->stopped)
                 return 0;
+        if (s->paused)
+                lag_update(s);  /* ops (issue 9): paused; the journal grew */
+        /* Paused or not, the room is looked at again below (a batch may have come back,
+         * or a batch refused for want of memory may be had now). */
+        s->paused = false;
         for (n = 0; n < JOURNALD_BATCH; n++) {
-                json *rec = NULL;
                 char *cursor = NULL;
+                char boot_hex[SD_ID128_STRING_MAX];
                 struct journald_cursor cp;
-                uint64_t rt = 0;
-                int64_t received = 0;
+                struct jd_item *it;
+                uint64_t rt = 0, mt = 0;
                 bool gap, has_seq, parsed = false;
-                int take, r = sd_journal_next(s->j);
+                int take, r;
 
+                /* Room first: an entry read is taken (sd_journal_next has moved on). */
+                if (!journald_hand_room(s, false))
+                        return hand_or_pause(s, true);
+                r = sd_journal_next(s->j);
                 if (r == 0) {
                         metric_set(s->m_lag, 0);  /* ops (issue 9): caught up */
-                        return flush_or_pause(s); /* caught up; the journal fd wakes us */
+                        return hand_or_pause(s, false); /* the journal fd wakes us */
                 }
                 if (r < 0) {
                         if (!s->read_error_logged)
                                 log_error("cannot read the journal; retrying on its next change",
                                           "source=%s error=\"%s\"", s->name, strerror(-r));
                         s->read_error_logged = true;
-                        return flush_or_pause(s);
+                        return hand_or_pause(s, false);
                 }
                 s->read_error_logged = false;
-                r = entry_build(s, &rec, &cursor, &received, &rt, &cp, &parsed);
+                r = entry_head(s, &cursor, &rt, &mt, boot_hex, &cp, &parsed);
                 if (r < 0) {
                         /* Out of memory: counted; the entry is retried after a restart only
                          * if no later entry is stored, so this is a real loss. */
                         drop_count(s->drops, DROP_OUT_OF_MEMORY, 1);
                         continue;
                 }
-                s->last_rt = rt;
                 take = 1;
                 gap = false;
                 if (s->resume_cursor)
@@ -526,23 +379,24 @@ static int dispatch(struct journald_source *s)
                 if (has_seq)
                         seq_note(s, cursor, cp.id, cp.seq, (int64_t)rt);
                 if (!take) {
-                        json_free(rec);
                         free(cursor);
                         continue;
                 }
-                /* ops (issue 9): counted under the label the writer's kept count uses */
-                count_received(s, norm_journal_transport(s->nb));
-                emit_at(s, rec, received, cursor); /* takes the cursor */
-                s->count++;
-                if (s->n_pend >= JOURNALD_PUSH && journald_pend_flush(s) == -EAGAIN) {
-                        lag_update(s, s->last_rt);
-                        return journald_pause_reading(s);
+                /* A gap record may have taken the room: past the limit then (an entry
+                 * read is taken). */
+                if (!journald_hand_room(s, true)) {
+                        free(cursor);
+                        drop_count(s->drops, DROP_OUT_OF_MEMORY, 1);
+                        continue;
+                }
+                it = journald_hand_entry(s, cursor, rt, mt, boot_hex); /* takes the cursor */
+                if (entry_copy(s, it) < 0) {
+                        journald_hand_drop(s, it);
+                        drop_count(s->drops, DROP_OUT_OF_MEMORY, 1);
                 }
         }
-        if (s->last_rt)
-                lag_update(s, s->last_rt);  /* ops (issue 9) */
-        if (s->n_pend > 0 && journald_pend_flush(s) == -EAGAIN)
-                return journald_pause_reading(s);
+        lag_update(s);  /* ops (issue 9) */
+        hand_or_pause(s, false);
         kick(s); /* more may remain: come back after the other fds */
         return 0;
 }
@@ -582,8 +436,10 @@ int journald_source_new(const struct journald_config *cfg, const char *position,
 
         if (!s)
                 return -ENOMEM;
-        s->jfd = s->kick_fd = s->space_fd = -1;
-        s->retry_timer = s->poll_timer = s->probe_timer = -1;
+        s->jfd = s->kick_fd = s->space_fd = s->hand.hand_fd = s->hand.stop_fd = -1;
+        s->poll_timer = s->probe_timer = -1;
+        pthread_mutex_init(&s->hand.lock, NULL);
+        pthread_cond_init(&s->hand.cond, NULL);
         s->loop = loop;
         s->q = q;
         s->drops = drops;
@@ -629,6 +485,12 @@ int journald_source_new(const struct journald_config *cfg, const char *position,
         }
         if (r >= 0) {
                 s->kick_on = true;
+                r = journald_hand_start(s);
+                if (r >= 0)
+                        r = loop_add(loop, s->hand.hand_fd, EPOLLIN, hand_cb, s);
+        }
+        if (r >= 0) {
+                s->hand_on = true;
                 if (sd_journal_reliable_fd(s->j) == 0) {
                         r = loop_add_timer(loop, JOURNALD_POLL_US, poll_cb, s);
                         s->poll_timer = r >= 0 ? r : -1;
@@ -658,14 +520,15 @@ void journald_source_stop(struct journald_source *s)
                 loop_del(s->loop, s->jfd);
         if (s->kick_on)
                 loop_del(s->loop, s->kick_fd);
-        s->jfd_on = s->kick_on = false;
-        resume_reading(s);
+        if (s->hand_on)
+                loop_del(s->loop, s->hand.hand_fd);
+        s->jfd_on = s->kick_on = s->hand_on = false;
         if (s->poll_timer >= 0)
                 loop_del_timer(s->loop, s->poll_timer);
         if (s->probe_timer >= 0)
                 loop_del_timer(s->loop, s->probe_timer);
         s->poll_timer = s->probe_timer = -1;
-        pend_clear(s);
+        journald_hand_stop(s); /* what it had not queued, the journal gives again */
 }
 
 void journald_source_free(struct journald_source *s)
@@ -673,6 +536,9 @@ void journald_source_free(struct journald_source *s)
         if (!s)
                 return;
         journald_source_stop(s);
+        journald_hand_free(s);
+        pthread_mutex_destroy(&s->hand.lock);
+        pthread_cond_destroy(&s->hand.cond);
         if (s->kick_fd >= 0)
                 close(s->kick_fd);
         if (s->space_fd >= 0)
@@ -686,7 +552,6 @@ void journald_source_free(struct journald_source *s)
                 free(s->probe_paths[i]);
         free(s->probe_paths);
         free(s->seen);
-        free(s->pend);
         free(s->resume_cursor);
         for (size_t i = 0; i < JOURNALD_SEQ_IDS; i++)
                 free(s->seq[i].cursor);

@@ -10,9 +10,12 @@
  * stored cursor whose entry is gone (rotation, vacuuming, a deleted file) resumes at the
  * first entry after it and emits a record flagged journal_gap first.
  *
- * Never drops: on a full queue the built event is held and reading stops until the queue
- * has room again (the journal keeps the rest). A wakeup handles at most JOURNALD_BATCH
- * entries; the rest is done on the next loop iteration. */
+ * Reading (every sd-journal call) runs in the loop; the records are built on a thread of
+ * the source's own, `gl-journal` (issue 12: the two overlap on two cores).
+ *
+ * Never drops: on a full queue the built events are held and reading stops a little later,
+ * until the queue has room again (the journal keeps the rest). A wakeup reads at most
+ * JOURNALD_BATCH entries; the rest is done on the next loop iteration. */
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
@@ -22,7 +25,7 @@
 #include "core/loop.h"
 #include "core/queue.h"
 
-/* Entries turned into events per wakeup: large enough to amortise the wakeup, small
+/* Entries read per wakeup: large enough to amortise the wakeup, small
  * enough that other collectors in the loop are not starved while catching up. */
 #define JOURNALD_BATCH 512
 /* Bytes of one field value kept in a record (longer values are cut and flagged; the
@@ -64,10 +67,11 @@ struct journald_source;
 int journald_source_new(const struct journald_config *cfg, const char *position,
                         struct loop *loop, struct queue *q, struct drop_counters *drops,
                         struct journald_source **ret, char *err, size_t err_len);
-/* Stops reading (removes itself from the loop, frees a held event: the journal replays it
- * on the next start). Call before queue_close. */
+/* Stops reading (removes itself from the loop, stops and joins gl-journal, frees what was
+ * read or built but not queued: the journal replays it on the next start). Call before
+ * queue_close. */
 void journald_source_stop(struct journald_source *s);
 /* Stops and frees. Accepts NULL. */
 void journald_source_free(struct journald_source *s);
-/* Entries turned into events so far (tests, bench). */
+/* Entries turned into events so far (tests, bench; any thread). */
 uint64_t journald_source_count(const struct journald_source *s);

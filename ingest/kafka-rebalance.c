@@ -49,6 +49,54 @@ static int64_t stored_position(struct ingest_kafka *k, struct kafka_part *p)
         return v;
 }
 
+/* Partitions with no resume point start at the log's beginning (or end, with start:
+ * latest). Handing librdkafka that logical offset makes it look the offset up itself,
+ * and librdkafka 2.0.2 does so before a partition of a topic new to this process has its
+ * leader: it then waits a fixed 500 ms (rd_kafka_toppar_offset_request, "no current leader
+ * for partition") before asking, which was a third of a 100k-message run from a fresh group
+ * (issue 12, round 8). So the collector asks the broker for those offsets (one ListOffsets
+ * per leader, the request librdkafka would send) and assigns the absolute offsets, which
+ * librdkafka fetches from at once. Where the answer does not come, the logical offset
+ * stays: the same start, only later. An offset from here that retention removes before the
+ * first fetch is out of range, and auto.offset.reset (the same start setting) applies, as
+ * it would have. */
+static void start_offsets_resolve(struct ingest_kafka *k, rd_kafka_topic_partition_list_t *l)
+{
+        rd_kafka_topic_partition_list_t *q = rd_kafka_topic_partition_list_new(l->cnt);
+        rd_kafka_resp_err_t err;
+
+        if (!q)
+                return;
+        for (int i = 0; i < l->cnt; i++)
+                if (l->elems[i].offset == RD_KAFKA_OFFSET_BEGINNING ||
+                    l->elems[i].offset == RD_KAFKA_OFFSET_END)
+                        rd_kafka_topic_partition_list_add(q, l->elems[i].topic,
+                                                          l->elems[i].partition)->offset =
+                                l->elems[i].offset;
+        /* ListOffsets takes the logical offsets as its timestamps: -2 earliest, -1 latest. */
+        err = q->cnt > 0 ? rd_kafka_offsets_for_times(k->rk, q, KAFKA_COMMITTED_TIMEOUT_MS)
+                         : RD_KAFKA_RESP_ERR_NO_ERROR;
+        for (int i = 0; !err && i < q->cnt; i++) {
+                rd_kafka_topic_partition_t *e;
+
+                if (q->elems[i].err || q->elems[i].offset < 0)
+                        continue;
+                e = rd_kafka_topic_partition_list_find(l, q->elems[i].topic,
+                                                       q->elems[i].partition);
+                if (!e)
+                        continue;
+                log_info("kafka partition starts", "kafka=%s topic=%s partition=%d at=%s "
+                         "offset=%lld", k->name, e->topic, (int)e->partition,
+                         e->offset == RD_KAFKA_OFFSET_END ? "end" : "beginning",
+                         (long long)q->elems[i].offset);
+                e->offset = q->elems[i].offset;
+        }
+        if (err)
+                log_info("kafka: start offsets not known; librdkafka looks them up",
+                         "kafka=%s error=\"%s\"", k->name, rd_kafka_err2str(err));
+        rd_kafka_topic_partition_list_destroy(q);
+}
+
 static void on_assign(struct ingest_kafka *k, rd_kafka_topic_partition_list_t *l)
 {
         rd_kafka_topic_partition_list_t *c = rd_kafka_topic_partition_list_copy(l);
@@ -101,6 +149,7 @@ static void on_assign(struct ingest_kafka *k, rd_kafka_topic_partition_list_t *l
                          (long long)start);
         }
         rd_kafka_topic_partition_list_destroy(c);
+        start_offsets_resolve(k, l);
 }
 
 static bool all_drained(struct ingest_kafka *k, const rd_kafka_topic_partition_list_t *l)

@@ -17,7 +17,10 @@
  *
  * Threads: everything here runs on the loop thread (librdkafka's callbacks are served by
  * rd_kafka_consumer_poll, since the main queue is forwarded to the consumer queue), except
- * sink_cb (writer thread) and log_cb (librdkafka's threads). The collector starts no thread
+ * sink_cb (whichever writer thread runs the after-commit work: the storing thread, or a
+ * sync thread once the commit's fdatasync moves there; it only raises an atomic offset and
+ * signals an eventfd, so any thread, in any order, may call it) and log_cb (librdkafka's
+ * threads). The collector starts no thread
  * of its own; librdkafka's are named by librdkafka (rdk:main, rdk:broker*).
  *
  * Files: this one takes messages, holds and pauses, and owns the life cycle;

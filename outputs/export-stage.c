@@ -108,3 +108,11 @@ int export_stage_check(struct store *s, int64_t epoch, int64_t lo, int64_t last)
         /* What was staged must be the start of the range the export walks now. */
         return has_row && now_lo == lo && (last < lo || last < hi) ? 0 : -ESTALE;
 }
+
+int export_stage_lo(struct store *s, int64_t epoch, int64_t *ret_lo)
+{
+        int64_t hi;
+        bool has_row;
+
+        return store_epoch_range(s, epoch, ret_lo, &hi, &has_row);
+}

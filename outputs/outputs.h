@@ -252,6 +252,9 @@ int export_stage_records(struct store *s, int64_t epoch, int64_t after, int64_t 
 /* 0 when records from lo to last (last < lo: none), read while epoch was open, are still the
  * start of its seq range; -ESTALE when not (the epoch must be exported in one go). */
 int export_stage_check(struct store *s, int64_t epoch, int64_t lo, int64_t last);
+/* issue 12 (stage8): *ret_lo as export_stage_records gives it, without a walk: for a stage
+ * begun from records fed in memory. 0 or -errno. */
+int export_stage_lo(struct store *s, int64_t epoch, int64_t *ret_lo);
 
 /* Reading an export back for `gatelog verify --export`: one callback per epoch directory of
  * one chain, in epoch order (chain NULL: the only chain; -EINVAL if there are several).

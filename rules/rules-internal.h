@@ -21,6 +21,9 @@
  * syslog message size anyway. */
 #define RULES_VALUE_MAX (1024u * 1024)
 
+/* Longest literal prefix kept for a regex's prefilter: "^pam_unix(cron:session): " fits. */
+#define RULES_REGEX_PREFIX_MAX 32
+
 enum cond_op {
         OP_ALL, OP_ANY, OP_NOT,       /* combinators: kids */
         OP_EQ, OP_PREFIX, OP_SUFFIX, OP_CONTAINS, /* strings: any of strs */
@@ -43,6 +46,11 @@ struct cond {
         double num;                   /* LT .. GE */
         bool exists;                  /* EXISTS: true = present and not null */
         pcre2_code *re;               /* REGEX, JIT-compiled when the CPU allows */
+        bool re_jit;                  /* re is JIT-compiled: pcre2_jit_match (prestore8) */
+        /* REGEX: bytes every matching subject starts with (rules_regex_prefix), checked
+         * before the regex runs (prestore8). */
+        char re_prefix[RULES_REGEX_PREFIX_MAX];
+        uint8_t re_prefix_len;
         int *group_slot;              /* REGEX: capture group number -> rule capture slot, -1 */
         uint32_t n_groups;            /* groups + 1 (group 0 included) */
         struct cond *kids;
@@ -60,6 +68,10 @@ struct tpart {
         /* Set by rules_index_build (issue 12): text and dflt are valid UTF-8 without NUL,
          * so what they render needs no check per record. */
         bool text_valid, dflt_valid;
+        /* FIELD: text split once, with the record's member places as hints (prestore8);
+         * split_ok false: looked up by text. */
+        struct json_path split;
+        bool split_ok;
 };
 
 struct tmpl {
@@ -125,13 +137,14 @@ struct rule {
  * values, listed under each value. */
 struct index_entry {
         const char *value;            /* borrowed from a rule's condition */
+        size_t len;                   /* strlen(value) */
         size_t *rules;                /* ascending rule indexes */
         size_t n_rules;
 };
 
 struct index_dim {
         const char *path;             /* "app", "source.kind" */
-        struct index_entry *entries;  /* sorted by value (strcmp) */
+        struct index_entry *entries;  /* sorted by length, then bytes (entry_cmp) */
         size_t n_entries;
 };
 
@@ -153,6 +166,9 @@ struct rules_pack {
         uint64_t path_split_ok;
         struct json_path dim_split[RULES_INDEX_DIMS];
         bool dim_split_ok[RULES_INDEX_DIMS];
+        /* The members every kept record gets, split with their places as hints
+         * (prestore8): "rule" and "criteria". */
+        struct json_path rule_path, criteria_path;
         pcre2_match_context *mctx;    /* the match limit; only read while matching */
         uint8_t *hmac_key;
         size_t hmac_key_len;
@@ -161,8 +177,17 @@ struct rules_pack {
 
 /* rules-index.c */
 int rules_index_build(struct rules_pack *p);
-/* The index entry of d for value (a C string; NULL: none), or NULL. */
-const struct index_entry *rules_index_find(const struct index_dim *d, const char *value);
+/* The index entry of d for value[0..len) (NULL: none), or NULL. */
+const struct index_entry *rules_index_find(const struct index_dim *d, const char *value,
+                                           size_t len);
+
+/* rules-load-match.c */
+/* The bytes every subject a regex pattern pat[0..n) (compiled with PCRE2_UTF alone) can
+ * match starts with, written to out (at most out_max): the literal run after a leading
+ * '^', when the pattern has no top-level alternative, no inline option, verb or \Q quoting
+ * that could change what '^' or a literal means. Returns its length; 0 when there is none
+ * or the pattern is one this reading does not vouch for. */
+size_t rules_regex_prefix(const char *pat, size_t n, char *out, size_t out_max);
 
 /* rules-match.c */
 void rules_cond_free(struct cond *c);

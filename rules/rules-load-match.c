@@ -111,6 +111,83 @@ static int ld_regex_names(struct ld *x, yaml_node_t *n, const char *what, struct
         return 0;
 }
 
+/* May pat[i..n) hide a top-level alternative or a change of what a literal means? The
+ * structure of the pattern, read conservatively: groups counted, classes skipped (a POSIX
+ * class inside one, or anything unbalanced, gives up), and every construct that would need
+ * more reading (\Q...\E, inline options such as (?i) or (?x), (*VERB)s, (?|...)) refused. */
+static bool regex_plain_structure(const char *pat, size_t n, size_t i)
+{
+        int depth = 0;
+
+        for (; i < n; i++) {
+                char c = pat[i];
+
+                if (c == '\\') {
+                        if (i + 1 >= n || pat[i + 1] == 'Q' || pat[i + 1] == 'E')
+                                return false;
+                        i++;
+                } else if (c == '[') {
+                        size_t j = i + 1;
+
+                        if (j < n && pat[j] == '^')
+                                j++;
+                        if (j < n && pat[j] == ']') /* a ']' first is a member */
+                                j++;
+                        for (; j < n && pat[j] != ']'; j++) {
+                                if (pat[j] == '[' && j + 1 < n && pat[j + 1] == ':')
+                                        return false;
+                                if (pat[j] == '\\' && ++j >= n)
+                                        return false;
+                        }
+                        if (j >= n)
+                                return false;
+                        i = j;
+                } else if (c == '(') {
+                        if (i + 1 < n && pat[i + 1] == '*')
+                                return false;
+                        if (i + 1 < n && pat[i + 1] == '?' &&
+                            (i + 2 >= n || !pat[i + 2] || !strchr(":<=!", pat[i + 2])))
+                                return false;
+                        depth++;
+                } else if (c == ')') {
+                        if (--depth < 0)
+                                return false;
+                } else if (c == '|' && depth == 0) {
+                        return false;
+                }
+        }
+        return depth == 0;
+}
+
+size_t rules_regex_prefix(const char *pat, size_t n, char *out, size_t out_max)
+{
+        size_t i = 1, o = 0;
+
+        if (!pat || n < 2 || pat[0] != '^' || !regex_plain_structure(pat, n, 1))
+                return 0;
+        while (i < n && o < out_max) {
+                unsigned char c = (unsigned char)pat[i];
+                size_t step = 1;
+
+                if (c == '\\') {
+                        c = i + 1 < n ? (unsigned char)pat[i + 1] : 0;
+                        /* A backslash before an ASCII non-alphanumeric is that character. */
+                        if (c <= 0x20 || c >= 0x7f || (c >= '0' && c <= '9') ||
+                            ((c | 0x20) >= 'a' && (c | 0x20) <= 'z'))
+                                break;
+                        step = 2;
+                } else if (c < 0x20 || c >= 0x7f || strchr("^$.|?*+()[]{}#", c)) {
+                        break; /* a construct, or bytes of a character best left whole */
+                }
+                /* A quantifier after it applies to it: it is not certain to be there. */
+                if (i + step < n && (!pat[i + step] || strchr("?*+{", pat[i + step])))
+                        break;
+                out[o++] = (char)c;
+                i += step;
+        }
+        return o;
+}
+
 static int ld_regex(struct ld *x, yaml_node_t *n, const char *what, struct cond *c)
 {
         const char *pat;
@@ -142,7 +219,9 @@ static int ld_regex(struct ld *x, yaml_node_t *n, const char *what, struct cond 
                                   (size_t)erroff);
         }
         /* JIT is an optimisation: where the CPU or system refuses it, PCRE2 interprets. */
-        (void)pcre2_jit_compile(c->re, PCRE2_JIT_COMPLETE);
+        c->re_jit = pcre2_jit_compile(c->re, PCRE2_JIT_COMPLETE) == 0;
+        c->re_prefix_len = (uint8_t)rules_regex_prefix(pat, n->data.scalar.length, c->re_prefix,
+                                                       sizeof(c->re_prefix));
         pcre2_pattern_info(c->re, PCRE2_INFO_CAPTURECOUNT, &groups);
         c->n_groups = groups + 1;
         c->group_slot = malloc(c->n_groups * sizeof(*c->group_slot));

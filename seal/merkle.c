@@ -7,13 +7,14 @@
  * gives exactly the RFC's tree (split at the largest power of two below n) because the left
  * subtrees of that tree are the perfect subtrees of the binary decomposition of n.
  *
- * merkle_root_of is the plain recursive definition, kept as the model the tests and the
- * verifier check the incremental tree against. */
+ * merkle_root_of computes the same tree from all leaves at once (bottom-up since round 8);
+ * the tests check the incremental tree against it and it against the RFC's recursion. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "seal/seal.h"
+#include "seal/sha256-ni.h"  /* issue 12 (verify8) */
 
 /* One level per bit of the 64-bit leaf count: the stack can never overflow. */
 #define MERKLE_MAX_LEVELS 64
@@ -27,7 +28,11 @@ struct merkle {
 
 /* issue 12: through the by-value digest state rather than the EVP context: the same
  * SHA-256 code (the CPU's SHA extensions), without EVP's dispatch, which cost about a third
- * of a node hash (65 bytes) and a tenth of a record's leaf hash. */
+ * of a node hash (65 bytes) and a tenth of a record's leaf hash. The daemon's leaves and
+ * incremental trees stay on OpenSSL on purpose: evidence is made with the vetted library,
+ * and the verifier (seal/verify-hash.c, merkle_root_of below) recomputes every leaf and
+ * root with seal/sha256-ni.c where the CPU has the SHA extensions, so each verification
+ * also checks one SHA-256 implementation against the other. */
 void merkle_leaf_hash(const void *rec, size_t len, uint8_t out[HASH_LEN])
 {
         static const uint8_t prefix = 0x00;
@@ -115,29 +120,85 @@ void merkle_root(const struct merkle *m, uint8_t out[HASH_LEN])
         memcpy(out, acc, HASH_LEN);
 }
 
+/* issue 12 (verify8): bottom-up rather than by the RFC's recursion, so that the node hashes
+ * of a level go two at a time through sha_node_hashes (independent pairs). Pairing nodes
+ * level by level and carrying an odd last node up gives the RFC 6962 tree: its left
+ * subtrees are perfect and start at multiples of their size, so no pair crosses a split.
+ * Leaves are reduced a chunk of MERKLE_CHUNK at a time in a buffer on the stack (no
+ * allocation, so the call cannot fail); the roots of the full chunks are perfect subtrees,
+ * merged like merkle_add_leaf merges leaves, and the last, partial chunk's root is the
+ * rightmost piece the fold starts from, as in merkle_root. tests/seal/test-verify-sha256.c
+ * checks it against the recursive definition. */
+#define MERKLE_CHUNK 256  /* leaves per chunk: 8 KiB of stack */
+
+/* The root of the n (1 <= n <= MERKLE_CHUNK) nodes in buf, which it overwrites. */
+static void chunk_root(uint8_t (*buf)[HASH_LEN], size_t n, uint8_t out[HASH_LEN])
+{
+        while (n > 1) {
+                size_t pairs = n / 2;
+
+                sha_node_hashes((const uint8_t (*)[HASH_LEN])buf, pairs, buf);
+                if (n & 1)
+                        memcpy(buf[pairs], buf[n - 1], HASH_LEN);
+                n = pairs + (n & 1);
+        }
+        memcpy(out, buf[0], HASH_LEN);
+}
+
+/* Copies leaves [from, from + n) of the chosen sequence into buf. */
+static void chunk_gather(uint8_t (*buf)[HASH_LEN], const uint8_t (*leaves)[HASH_LEN],
+                         const size_t *idx, size_t from, size_t n)
+{
+        if (!idx) {
+                memcpy(buf, leaves[from], n * HASH_LEN);
+                return;
+        }
+        for (size_t k = 0; k < n; k++)
+                memcpy(buf[k], leaves[idx[from + k]], HASH_LEN);
+}
+
 void merkle_root_of_indexed(const uint8_t (*leaves)[HASH_LEN], const size_t *idx, size_t n,
                             uint8_t out[HASH_LEN])
 {
-        uint8_t left[HASH_LEN], right[HASH_LEN];
-        size_t k = 1;
+        uint8_t buf[MERKLE_CHUNK][HASH_LEN], level[MERKLE_MAX_LEVELS][HASH_LEN], acc[HASH_LEN];
+        size_t full = n / MERKLE_CHUNK, rest = n % MERKLE_CHUNK;
+        uint64_t count = 0;  /* full chunks merged into level[], as merkle_add_leaf counts */
+        bool have = false;
 
         if (n == 0) {
                 hash_sha256("", 0, out);
                 return;
         }
-        if (n == 1) {
-                memcpy(out, leaves[idx ? idx[0] : 0], HASH_LEN);
-                return;
+        for (size_t c = 0; c < full; c++) {
+                uint8_t carry[HASH_LEN];
+                unsigned i = 0;
+
+                chunk_gather(buf, leaves, idx, c * MERKLE_CHUNK, MERKLE_CHUNK);
+                chunk_root(buf, MERKLE_CHUNK, carry);
+                while (count & (UINT64_C(1) << i)) {
+                        merkle_node_hash(level[i], carry, carry);
+                        i++;
+                }
+                memcpy(level[i], carry, HASH_LEN);
+                count++;
         }
-        /* k = the largest power of two strictly less than n. */
-        while (k < n - k)
-                k <<= 1;
-        merkle_root_of_indexed(leaves, idx, k, left);
-        if (idx)
-                merkle_root_of_indexed(leaves, idx + k, n - k, right);
-        else
-                merkle_root_of_indexed(leaves + k, NULL, n - k, right);
-        merkle_node_hash(left, right, out);
+        if (rest) {
+                chunk_gather(buf, leaves, idx, full * MERKLE_CHUNK, rest);
+                chunk_root(buf, rest, acc);
+                have = true;
+        }
+        /* Smallest first, as merkle_root folds. */
+        for (unsigned i = 0; i < MERKLE_MAX_LEVELS; i++) {
+                if (!(count & (UINT64_C(1) << i)))
+                        continue;
+                if (!have) {
+                        memcpy(acc, level[i], HASH_LEN);
+                        have = true;
+                } else {
+                        merkle_node_hash(level[i], acc, acc);
+                }
+        }
+        memcpy(out, acc, HASH_LEN);
 }
 
 void merkle_root_of(const uint8_t (*leaves)[HASH_LEN], size_t n, uint8_t out[HASH_LEN])

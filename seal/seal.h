@@ -33,8 +33,8 @@ void merkle_free(struct merkle *m); /* accepts NULL */
 int merkle_add_leaf(struct merkle *m, const uint8_t leaf[HASH_LEN]); /* 0 or -ENOMEM */
 uint64_t merkle_count(const struct merkle *m);
 void merkle_root(const struct merkle *m, uint8_t out[HASH_LEN]);
-/* Reference implementation straight from RFC 6962 section 2.1, recursive over all leaves;
- * used by the verifier and by tests as the model. */
+/* The root of all leaves at once (RFC 6962 section 2.1; issue 12: computed bottom-up, two
+ * node hashes at a time); used by the verifier and by tests as the model. */
 void merkle_root_of(const uint8_t (*leaves)[HASH_LEN], size_t n, uint8_t out[HASH_LEN]);
 /* The same over leaves[idx[0]], ..., leaves[idx[n-1]] (idx NULL: leaves[0..n)), without
  * copying the chosen leaves out (the verifier's criterion roots). */

@@ -13,6 +13,7 @@
 /* One criterion of the current epoch: what the manifest says and which records carry it. */
 struct crit {
         char *id;
+        size_t id_len;          /* issue 12 (verify8): strlen(id), compared first */
         size_t *idx;            /* indexes into the epoch's leaves, in record order */
         size_t n_idx, alloc_idx;
         bool in_manifest;

@@ -363,11 +363,142 @@ static bool key_less(const unsigned char *a, size_t an, const unsigned char *b, 
         return an < bn;
 }
 
+/* issue 12 (verify8): which of the members the callers want a key names. */
+enum member { M_OTHER, M_SEQ, M_CRITERIA, M_HOST, M_TIME, M_RECEIVED, M_SOURCE };
+
+static enum member member_of(const unsigned char *k, size_t kn)
+{
+        if (kn == 3 && !memcmp(k, "seq", 3))
+                return M_SEQ;
+        if (kn == 8 && !memcmp(k, "criteria", 8))
+                return M_CRITERIA;
+        if (kn == 4 && !memcmp(k, "host", 4))
+                return M_HOST;
+        if (kn == 4 && !memcmp(k, "time", 4))
+                return M_TIME;
+        if (kn == 8 && !memcmp(k, "received", 8))
+                return M_RECEIVED;
+        if (kn == 6 && !memcmp(k, "source", 6))
+                return M_SOURCE;
+        return M_OTHER;
+}
+
+/* issue 12 (verify8), the record's usual keys: every top-level key gatelog writes (syslog,
+ * journald and Kafka records, normalize/), in strictly increasing byte order, each as the
+ * exact bytes "KEY": it takes in a record. At each member of a record the scanner first
+ * compares the bytes there with the next usual key still possible (16 bytes at once): when
+ * they are equal, that is the key scan_key would find, it is in order (below), and which
+ * member it names is known, so neither the key's scan, nor its order check, nor the lookup
+ * of what it names runs. Anything else (another key, a key skipped, a change) takes the
+ * general path, exactly as before.
+ * Order: `next` only grows; after a usual key it is the index past it, after any other key
+ * the first usual key greater than it; so every usual key from `next` on is greater than the
+ * key before, and a match needs no comparison. tests/seal/test-verify-scan.c checks the
+ * table's order and feeds records of these keys in and out of order, with others between. */
+struct usual_key {
+        char text[16];          /* "KEY": (at most 15 bytes), zero-padded */
+        unsigned short mask;    /* the low len bits: the bytes of text to compare */
+        unsigned char len;      /* of text */
+        unsigned char member;   /* enum member */
+};
+
+#define USUAL(k, m) { "\"" k "\":", (1u << (sizeof(k) + 2)) - 1, sizeof(k) + 2, m }
+static const struct usual_key usual_keys[] = {
+        USUAL("action", M_OTHER), USUAL("actor", M_OTHER), USUAL("app", M_OTHER),
+        USUAL("criteria", M_CRITERIA), USUAL("error", M_OTHER), USUAL("facility", M_OTHER),
+        USUAL("flags", M_OTHER), USUAL("format", M_OTHER), USUAL("host", M_HOST),
+        USUAL("journal", M_OTHER), USUAL("message", M_OTHER), USUAL("msgid", M_OTHER),
+        USUAL("outcome", M_OTHER), USUAL("pid", M_OTHER), USUAL("procid", M_OTHER),
+        USUAL("raw", M_OTHER), USUAL("raw_b64", M_OTHER), USUAL("raw_sha256", M_OTHER),
+        USUAL("received", M_RECEIVED), USUAL("rule", M_OTHER), USUAL("sd", M_OTHER),
+        USUAL("seq", M_SEQ), USUAL("severity", M_OTHER), USUAL("source", M_SOURCE),
+        USUAL("target", M_OTHER), USUAL("time", M_TIME),
+};
+#undef USUAL
+#define N_USUAL (sizeof(usual_keys) / sizeof(usual_keys[0]))
+
+/* Do the bytes at p begin with u's text? */
+static inline bool usual_at(const unsigned char *p, const unsigned char *end,
+                            const struct usual_key *u)
+{
+#if defined(__SSE2__)
+        if (end - p >= 16) {
+                __m128i a = _mm_loadu_si128((const __m128i *)(const void *)p);
+                __m128i b = _mm_loadu_si128((const __m128i *)(const void *)u->text);
+                unsigned eq = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(a, b));
+
+                return (eq & u->mask) == u->mask;
+        }
+#endif
+        return (size_t)(end - p) >= u->len && memcmp(p, u->text, u->len) == 0;
+}
+
+/* The value of a member the record's callers want, into out. */
+static bool scan_wanted(struct scan *s, struct seal_scan *out, enum member what)
+{
+        const unsigned char *v = s->p;
+        struct seal_span *span = NULL;
+        enum seal_scan_kind *kind = NULL;
+
+        if (what == M_OTHER)  /* most members */
+                return scan_value(s);
+        if (what == M_SEQ)
+                return scan_int(s, &out->seq);
+        if (what == M_CRITERIA) {
+                /* An array of plain strings. */
+                out->has_criteria = true;
+                if (*s->p != '[')
+                        return false;
+                s->p++;
+                if (s->p < s->end && *s->p == ']') {
+                        s->p++;
+                        return true;
+                }
+                for (;;) {
+                        if (s->p >= s->end || *s->p != '"' ||
+                            out->n_criteria == SEAL_SCAN_CRITERIA_MAX)
+                                return false;
+                        const unsigned char *a = ++s->p;
+                        if (!scan_string(s) || s->escaped)
+                                return false;
+                        out->criteria[out->n_criteria++] = (struct seal_span){
+                                (const char *)a, (size_t)(s->p - 1 - a) };
+                        if (s->p < s->end && *s->p == ',') {
+                                s->p++;
+                                continue;
+                        }
+                        if (s->p < s->end && *s->p == ']') {
+                                s->p++;
+                                return true;
+                        }
+                        return false;
+                }
+        }
+        if (what == M_HOST)
+                span = &out->host, kind = &out->host_kind;
+        else if (what == M_TIME)
+                span = &out->time, kind = &out->time_kind;
+        else if (what == M_RECEIVED)
+                span = &out->received, kind = &out->received_kind;
+        if (!scan_value(s))
+                return false;
+        if (what == M_SOURCE)  /* issue 12 */
+                out->source = (struct seal_span){ (const char *)v, (size_t)(s->p - v) };
+        if (kind) {
+                bool str = *v == '"' && !s->escaped;
+                *kind = str ? SEAL_SCAN_STRING : SEAL_SCAN_OTHER;
+                if (str)
+                        *span = (struct seal_span){ (const char *)v + 1,
+                                                    (size_t)(s->p - v - 2) };
+        }
+        return true;
+}
+
 /* The members of an object; top: the record itself, whose wanted members go into out. */
 static bool scan_object(struct scan *s, struct seal_scan *out)
 {
         const unsigned char *prev = NULL, *k;
-        size_t prev_n = 0, kn;
+        size_t prev_n = 0, kn, next = 0;  /* next: the usual key to try (top level only) */
 
         if (++s->depth > SCAN_MAX_DEPTH)
                 return false;
@@ -378,69 +509,35 @@ static bool scan_object(struct scan *s, struct seal_scan *out)
                 return true;
         }
         for (;;) {
-                if (!scan_key(s, &k, &kn))
-                        return false;
-                if (prev && !key_less(prev, prev_n, k, kn))
-                        return false;
+                enum member what = M_OTHER;
+
+                if (out && next < N_USUAL && usual_at(s->p, s->end, &usual_keys[next])) {
+                        const struct usual_key *u = &usual_keys[next++];
+
+                        k = s->p + 1;
+                        kn = u->len - 3u;
+                        what = (enum member)u->member;
+                        s->p += u->len;
+                } else {
+                        if (!scan_key(s, &k, &kn))
+                                return false;
+                        if (prev && !key_less(prev, prev_n, k, kn))
+                                return false;
+                        if (out) {
+                                what = member_of(k, kn);
+                                while (next < N_USUAL &&
+                                       !key_less(k, kn, (const unsigned char *)
+                                                 usual_keys[next].text + 1,
+                                                 usual_keys[next].len - 3u))
+                                        next++;
+                        }
+                }
                 prev = k;
                 prev_n = kn;
                 if (s->p >= s->end)
                         return false;
-                const unsigned char *v = s->p;
-                if (out && kn == 3 && !memcmp(k, "seq", 3)) {
-                        if (!scan_int(s, &out->seq))
-                                return false;
-                } else if (out && kn == 8 && !memcmp(k, "criteria", 8)) {
-                        /* An array of plain strings. */
-                        out->has_criteria = true;
-                        if (*s->p != '[')
-                                return false;
-                        s->p++;
-                        if (s->p < s->end && *s->p == ']') {
-                                s->p++;
-                        } else {
-                                for (;;) {
-                                        if (s->p >= s->end || *s->p != '"' ||
-                                            out->n_criteria == SEAL_SCAN_CRITERIA_MAX)
-                                                return false;
-                                        const unsigned char *a = ++s->p;
-                                        if (!scan_string(s) || s->escaped)
-                                                return false;
-                                        out->criteria[out->n_criteria++] = (struct seal_span){
-                                                (const char *)a, (size_t)(s->p - 1 - a) };
-                                        if (s->p < s->end && *s->p == ',') {
-                                                s->p++;
-                                                continue;
-                                        }
-                                        if (s->p < s->end && *s->p == ']') {
-                                                s->p++;
-                                                break;
-                                        }
-                                        return false;
-                                }
-                        }
-                } else {
-                        struct seal_span *span = NULL;
-                        enum seal_scan_kind *kind = NULL;
-                        if (out && kn == 4 && !memcmp(k, "host", 4))
-                                span = &out->host, kind = &out->host_kind;
-                        else if (out && kn == 4 && !memcmp(k, "time", 4))
-                                span = &out->time, kind = &out->time_kind;
-                        else if (out && kn == 8 && !memcmp(k, "received", 8))
-                                span = &out->received, kind = &out->received_kind;
-                        if (!scan_value(s))
-                                return false;
-                        if (out && kn == 6 && !memcmp(k, "source", 6))  /* issue 12 */
-                                out->source = (struct seal_span){ (const char *)v,
-                                                                  (size_t)(s->p - v) };
-                        if (kind) {
-                                bool str = *v == '"' && !s->escaped;
-                                *kind = str ? SEAL_SCAN_STRING : SEAL_SCAN_OTHER;
-                                if (str)
-                                        *span = (struct seal_span){ (const char *)v + 1,
-                                                                    (size_t)(s->p - v - 2) };
-                        }
-                }
+                if (!(out ? scan_wanted(s, out, what) : scan_value(s)))
+                        return false;
                 if (s->p >= s->end)
                         return false;
                 if (*s->p == ',') {

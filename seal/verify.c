@@ -157,8 +157,12 @@ struct crit *vf_crit_get_n(struct seal_verifier *v, const char *id, size_t len, 
 {
         struct crit *c;
 
+        /* issue 12 (verify8): the length first, then the bytes (was strncmp per criterion,
+         * once per tag of every record). An id is a C string: it ends at a NUL inside, as
+         * strncmp and strndup end there. */
+        len = strnlen(id, len);
         for (size_t i = 0; i < v->n_crits; i++)
-                if (strncmp(v->crits[i].id, id, len) == 0 && v->crits[i].id[len] == '\0')
+                if (v->crits[i].id_len == len && memcmp(v->crits[i].id, id, len) == 0)
                         return &v->crits[i];
         if (!create)
                 return NULL;
@@ -176,6 +180,7 @@ struct crit *vf_crit_get_n(struct seal_verifier *v, const char *id, size_t len, 
         c->id = strndup(id, len);
         if (!c->id)
                 return NULL;
+        c->id_len = len;
         c->stream = stream_of(v, id, len);
         v->n_crits++;
         return c;

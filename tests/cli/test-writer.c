@@ -5,7 +5,10 @@
  * open epoch's trees, criteria included. Then every sealed epoch, from the database and from
  * the export, must pass the verifier, and the per-criterion counts and roots in the manifests
  * must equal a model recomputed here from the records with merkle_root_of. */
+#include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -439,6 +442,160 @@ static void test_writer_positions_sinks_and_rule_stats(void **state) {
         fixture_free(&f);
 }
 
+/* ---- issue 12: the durable watermark and the acks follow the WAL's sync ----
+ *
+ * A power-loss model inside this test: this executable's fdatasync (it takes the place of
+ * libc's for SQLite's syncs of the writer's commits, synchronous=FULL) copies
+ * the modelled WAL to PATH.synced once the real call returned, i.e. what a power loss would
+ * leave of it. A callback that says "durable" (the watermark, a sink's committed_cb) checks
+ * that the copy, replayed over the database file, holds the record it speaks of. Callbacks
+ * run before the sync, or a watermark published before it, fail here. */
+static pthread_mutex_t pl_mu = PTHREAD_MUTEX_INITIALIZER;
+static char pl_wal[192];   /* the WAL modelled; "" none (the other tests) */
+static int pl_syncs;        /* syncs of it copied */
+
+/* Copies a file; false when it cannot (no cmocka assert here: this runs on the writer's
+ * threads, where a failing assert cannot unwind to the test). */
+static bool pl_copy(const char *from, const char *to) {
+        char buf[1 << 16];
+        int in = open(from, O_RDONLY), out = open(to, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        ssize_t n = -1;
+        bool ok = in >= 0 && out >= 0;
+        while (ok && (n = read(in, buf, sizeof(buf))) > 0)
+                ok = write(out, buf, (size_t)n) == n;
+        if (in >= 0)
+                close(in);
+        if (out >= 0)
+                close(out);
+        return ok && n == 0;
+}
+
+int fdatasync(int fd) {
+        int (*real)(int) = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
+        int r = real(fd), e = errno;
+        char link[64], path[256];
+        snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+        ssize_t n = readlink(link, path, sizeof(path) - 1);
+        pthread_mutex_lock(&pl_mu);
+        if (r == 0 && n > 0 && pl_wal[0]) {
+                path[n] = 0;
+                if (strcmp(path, pl_wal) == 0) {
+                        char to[256];
+                        snprintf(to, sizeof(to), "%s.synced", pl_wal);
+                        if (pl_copy(pl_wal, to))
+                                pl_syncs++;
+                }
+        }
+        pthread_mutex_unlock(&pl_mu);
+        errno = e;
+        return r;
+}
+
+/* The highest seq a power loss now would leave: the database file and the last synced
+ * copy of its WAL, opened as a database of their own. -1: none (no sync copied yet). */
+static int64_t pl_survivors(const char *dir, const char *db) {
+        char cdb[256], cwal[256], synced[256];
+        snprintf(cdb, sizeof(cdb), "%s/pl.db", dir);
+        snprintf(cwal, sizeof(cwal), "%s/pl.db-wal", dir);
+        snprintf(synced, sizeof(synced), "%s.synced", pl_wal);
+        pthread_mutex_lock(&pl_mu);
+        bool ok = pl_copy(db, cdb) && pl_copy(synced, cwal);
+        pthread_mutex_unlock(&pl_mu);
+        sqlite3 *c = NULL;
+        sqlite3_stmt *st = NULL;
+        int64_t seq = -1;
+        if (ok && sqlite3_open(cdb, &c) == SQLITE_OK &&
+            sqlite3_prepare_v2(c, "SELECT coalesce(max(seq), -1) FROM records", -1, &st,
+                               NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+                seq = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+        sqlite3_close(c);
+        unlink(cdb);
+        unlink(cwal);
+        return seq;
+}
+
+struct durable_ctx {
+        const char *dir, *db;
+        pthread_mutex_t mu;
+        int64_t durable;       /* the last watermark published */
+        int n_published, n_checked;
+        uint64_t acked;
+        const char *bad;       /* the first broken promise (checked on the test's thread:
+                                * the callbacks run on gl-store) */
+};
+
+static void order_durable_cb(void *ud, int64_t seq) {
+        struct durable_ctx *c = ud;
+        pthread_mutex_lock(&c->mu);
+        if (!c->bad && seq <= c->durable)
+                c->bad = "the watermark went back or repeated";
+        if (!c->bad && pl_survivors(c->dir, c->db) < seq)
+                c->bad = "the watermark was published before the sync that made it durable";
+        c->durable = seq;
+        c->n_published++;
+        pthread_mutex_unlock(&c->mu);
+}
+
+/* Token i is the event with record seq i (a new chain, no rule drops). */
+static void order_committed_cb(void *ud, uint64_t token) {
+        struct durable_ctx *c = ud;
+        pthread_mutex_lock(&c->mu);
+        if (!c->bad && c->durable < (int64_t)token)
+                c->bad = "committed_cb ran for a seq above the watermark";
+        if (token % 97 == 0) {  /* the model itself, for a sample: it copies files */
+                if (!c->bad && pl_survivors(c->dir, c->db) < (int64_t)token)
+                        c->bad = "committed_cb ran before the sync that made it durable";
+                c->n_checked++;
+        }
+        c->acked++;
+        pthread_mutex_unlock(&c->mu);
+}
+
+static void test_writer_durable_order(void **state) {
+        struct fixture f;
+        fixture_init(&f);
+        struct writer *w = NULL;
+        struct queue *q = NULL;
+        char err[256] = "";
+        enum { N = 3000 };
+        struct durable_ctx c = { f.dir, f.db, PTHREAD_MUTEX_INITIALIZER, -1, 0, 0, 0, NULL };
+        struct event_sink sink = { order_committed_cb, &c };
+        assert_int_equal(writer_open(&f.cfg, &w, err, sizeof(err)), 0);
+        pthread_mutex_lock(&pl_mu);
+        snprintf(pl_wal, sizeof(pl_wal), "%s-wal", f.db);
+        pl_syncs = 0;
+        pthread_mutex_unlock(&pl_mu);
+        writer_on_durable(w, order_durable_cb, &c);
+        assert_int_equal(queue_new(256, &q), 0);
+        assert_int_equal(writer_start(w, q, NULL), 0);
+        int64_t now = tm_now_us();
+        for (int i = 0; i < N; i++) {
+                struct event *e = event_new(make_record(i), now);
+                e->sink = &sink;
+                e->sink_token = (uint64_t)i;
+                while (queue_push(q, e) == -EAGAIN)
+                        usleep(500);
+                if (i % 700 == 0)
+                        usleep(30000);  /* bursts: some commits alone, some grouped */
+        }
+        queue_close(q);
+        assert_int_equal(writer_join(w), 0);
+        if (c.bad)
+                fail_msg("%s", c.bad);
+        assert_int_equal(c.acked, N);
+        assert_int_equal(c.durable, N - 1);
+        assert_true(c.n_checked >= N / 97);
+        assert_true(pl_syncs >= 1);
+        assert_int_equal(writer_seal_now(w), 0);
+        writer_free(w);
+        queue_free(q, event_free_cb);
+        pthread_mutex_lock(&pl_mu);
+        pl_wal[0] = 0;
+        pthread_mutex_unlock(&pl_mu);
+        fixture_free(&f);
+}
+
 /* issue 12 (flow7): when the map queue is deep, the storing thread commits all that is
  * mapped in one transaction (one fdatasync), up to WRITER_COMMIT_MAX, not WRITER_BATCH_MAX.
  * Another connection holds SQLite's write lock while the mapper fills the map queue behind
@@ -506,6 +663,7 @@ int main(void) {
                 cmocka_unit_test(test_writer_positions_many_sources),
                 cmocka_unit_test(test_writer_map_splice_equals_canon),
                 cmocka_unit_test(test_writer_commits_what_is_mapped),
+                cmocka_unit_test(test_writer_durable_order),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1279,6 +1279,10 @@ static void test_path_split_model(void **state)
                         }
                         assert_int_equal(json_path_split(path, &sp), 0);
                         assert_int_equal(sp.n_keys, (size_t)nk);
+                        for (int k = 0; k < nk; k++) { /* prestore8: hints right, wrong, past */
+                                assert_int_equal(sp.keys[k].hint, 0);
+                                sp.keys[k].hint = rand_r(&seed) % 14;
+                        }
                         switch (rand_r(&seed) % 3) {
                         case 0:
                                 va = json_new_int(op);
@@ -1345,6 +1349,27 @@ static void test_path_split_model(void **state)
  * starts there; any other set drops it. Against json_path_set from the root as the model,
  * on random sequences of sets (first keys that exist as objects, as scalars, or not at all),
  * and the parent it reports is the object the prefix leads to. */
+/* json_bytes_eq (prestore8: the inline compare of keys and hints) against memcmp: every
+ * length to 40, equal and with one byte changed at each place, both ways. */
+static void test_bytes_eq_model(void **state)
+{
+        char a[48], b[48];
+
+        (void)state;
+        for (size_t n = 0; n <= 40; n++) {
+                for (size_t i = 0; i < n; i++)
+                        a[i] = b[i] = (char)('a' + (i * 7) % 26);
+                assert_true(json_bytes_eq(a, b, n));
+                for (size_t at = 0; at < n; at++) {
+                        b[at] ^= 0x20;
+                        assert_false(json_bytes_eq(a, b, n));
+                        assert_false(json_bytes_eq(b, a, n));
+                        assert_int_equal(json_bytes_eq(a, b, at), memcmp(a, b, at) == 0);
+                        b[at] ^= 0x20;
+                }
+        }
+}
+
 static void test_path_set_from_model(void **state)
 {
         static const char *const keys[] = { "target", "actor", "t\u00e9", "host", "user", "a" };
@@ -1370,6 +1395,8 @@ static void test_path_set_from_model(void **state)
                                 strcat(path, keys[rand_r(&seed) % (k == 0 ? 3 : 6)]);
                         }
                         assert_int_equal(json_path_split(path, &sp), 0);
+                        for (size_t k = 0; k < sp.n_keys; k++) /* prestore8: any hint */
+                                sp.keys[k].hint = rand_r(&seed) % 8;
                         va = json_new_int(op);
                         vb = json_new_int(op);
                         ra = json_path_set(a, path, va);
@@ -1542,6 +1569,7 @@ int main(void)
                 cmocka_unit_test(test_canon_with_int_model),
                 cmocka_unit_test(test_path_split_model),
                 cmocka_unit_test(test_path_set_from_model),
+                cmocka_unit_test(test_bytes_eq_model),
                 cmocka_unit_test(test_strn_valid_boundary),
                 cmocka_unit_test(test_obj_find_model),
                 cmocka_unit_test(test_fill_sorted_model),

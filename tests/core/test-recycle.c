@@ -142,6 +142,60 @@ static void test_put_many_last(void **state)
         recycle_put_many(r, b, 3);
 }
 
+/* Most recently given back first, also while the owner still holds blocks that were idle
+ * before (issue 12: those came first, so every block went round and came back cold): a
+ * block given back is handed out again within 16 gets, and the oldest idle blocks only
+ * once the newer ones are used up. Then everything still comes back, each block once. */
+static void test_lifo(void **state)
+{
+        enum { N = 200, PEEK = 16 };
+        struct recycle *r;
+        void *b[N], *got[N], *x;
+        bool seen;
+
+        /* keep_max above N + 64: the idle count lags the owner's pops by up to 64. */
+        assert_int_equal(recycle_new(64, 2 * N, &r), 0);
+        for (int i = 0; i < N; i++)
+                assert_non_null(b[i] = recycle_get(r));
+        for (int i = 0; i < N; i++)
+                recycle_put(r, b[i]);
+        /* The owner takes all N (newest first); then it gives some back, round after
+         * round, each round found again within PEEK gets. */
+        for (int round = 0; round < 40; round++) {
+                x = recycle_get(r);
+                recycle_put(r, x);
+                seen = false;
+                for (int k = 0; k < PEEK; k++) {
+                        got[k] = recycle_get(r);
+                        seen |= got[k] == x;
+                }
+                assert_true(seen);
+                for (int k = 0; k < PEEK; k++)
+                        recycle_put(r, got[k]);
+        }
+        /* The first block given back, the oldest idle one, was never handed out again. */
+        for (int k = 0; k < N; k++) {
+                got[k] = recycle_get(r);
+                assert_non_null(got[k]);
+                if (k < N - 1)
+                        assert_ptr_not_equal(got[k], b[0]);
+        }
+        assert_ptr_equal(got[N - 1], b[0]);
+        /* Each of the N exactly once, and no more idle: the next is a new malloc. */
+        for (int i = 0; i < N; i++) {
+                int hits = 0;
+                for (int k = 0; k < N; k++)
+                        hits += got[k] == b[i];
+                assert_int_equal(hits, 1);
+        }
+        x = recycle_get(r);
+        for (int k = 0; k < N; k++)
+                assert_ptr_not_equal(x, got[k]);
+        recycle_put(r, x);
+        recycle_put_many(r, got, N);
+        recycle_release(r);
+}
+
 /* event_free_batch frees what event_free frees: events and mapped blocks from two
  * recyclers each, malloc'd ones, positions inline and malloc'd, drop rules, trees, and
  * NULL entries. The recycled blocks come back (got again before any new malloc). */
@@ -345,6 +399,7 @@ int main(void)
                 cmocka_unit_test(test_threads),
                 cmocka_unit_test(test_put_many),
                 cmocka_unit_test(test_put_many_last),
+                cmocka_unit_test(test_lifo),
                 cmocka_unit_test(test_event_free_batch),
                 cmocka_unit_test(test_json_and_event),
         };

@@ -18,9 +18,14 @@ default rule pack (so that tsc= files are staged too):
   to the offline export, both verifiers accept it, nothing hidden is left; then a second
   epoch after the restart, staged and sealed the same way.
 A stager that lost, doubled or reordered records, or a commit that skipped the tail, fails
-the byte comparison; one that left its files fails the leftover checks.
+the byte comparison; one that left its files fails the leftover checks. The stager is fed
+the committed records from memory (issue 12, stage8) and reads from the store only what the
+feed did not hold: its "staging stopped" log line says how many came from each, and the
+first run must have staged from the feed, the run after the SIGKILL from both (the records
+before the restart are only in the store).
 """
 import os
+import re
 import signal
 import sys
 import time
@@ -75,6 +80,17 @@ def hidden_left(root):
     return left
 
 
+def staging_counts(d):
+    """from_feed and from_store of the last "staging stopped" line (a clean stop logs it)."""
+    counts = None
+    for line in d.read_log().splitlines():
+        if 'msg="staging stopped"' in line:
+            counts = {k: int(v) for k, v in re.findall(r"(from_feed|from_store)=(\d+)", line)}
+    if counts is None:
+        raise Failure("no \"staging stopped\" line in the daemon's log")
+    return counts
+
+
 def check_export(d, n_epoch0_lines=None):
     rc, out, err = d.verify_export()
     check(rc == 0, f"verify --export failed ({rc}):\n{out}{err}")
@@ -99,6 +115,8 @@ def test_staged_export_is_byte_identical():
         check(check_against_model(edir) == n, "records.jsonl does not hold every record")
         check_export(d)
         d.stop()
+        c = staging_counts(d)
+        check(c["from_feed"] > 0, f"nothing was staged from the feed: {c}")
         same_tree(edir, reexport(d, os.path.join(d.dir, "exports2")))
     finally:
         d.cleanup()
@@ -139,6 +157,9 @@ def test_kill_mid_staging_then_restart():
             check(f.read().count(b"\n") == m, "epoch 1 does not hold its records")
         check_export(d)
         d.stop()
+        c = staging_counts(d)
+        check(c["from_store"] > 0 and c["from_feed"] > 0,
+              f"after the restart the stager should read the store, then the feed: {c}")
         same_tree(edir, reexport(d, os.path.join(d.dir, "exports2")))
     finally:
         d.cleanup()

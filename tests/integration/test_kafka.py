@@ -923,6 +923,49 @@ def test_topic_created_later():
         mc.close()
 
 
+def test_start_offsets_from_the_broker():
+    """A fresh group (nothing stored, nothing committed) starts each partition at the
+    offset the broker names for the log's beginning (start: earliest) or end (start:
+    latest), asked by the collector at the assignment (issue 12, round 8: given the logical
+    offset, librdkafka 2.0.2 waited a fixed 500 ms when a new topic's partition had no
+    leader yet). The log names each start; the earliest consumer stores every message, the
+    latest one only those produced after its start, each exactly once, and both groups end
+    committed at the partitions' ends."""
+    mc = MockCluster([("st", 2)])
+    old = {p: [f'{{"p":{p},"n":{i}}}' for i in range(5)] for p in range(2)}
+    new = {p: [f'{{"p":{p},"n":{i}}}' for i in range(5, 8)] for p in range(2)}
+    de = Daemon(extra=kafka_yaml(mc.bootstraps, ["st"], group="g-early", start="earliest"))
+    dl = Daemon(extra=kafka_yaml(mc.bootstraps, ["st"], group="g-late", start="latest"))
+    try:
+        for p in range(2):
+            produce(mc.bootstraps, "st", old[p], partition=p)
+        de.start()
+        dl.start()
+        for p in range(2):
+            wait_log(de, rf"kafka partition starts.* partition={p} at=beginning offset=0\b")
+            wait_log(dl, rf"kafka partition starts.* partition={p} at=end offset=5\b")
+        for p in range(2):
+            produce(mc.bootstraps, "st", new[p], partition=p)
+        early = wait_kafka_records(de, 16)
+        late = wait_kafka_records(dl, 6)
+        check_once(early, {("st", p): old[p] + new[p] for p in range(2)})
+        got = sorted(key_of(r) for r in late)
+        check(got == [("st", p, o) for p in range(2) for o in range(5, 8)],
+              f"start: latest stored {got}")
+        for r in late:
+            s = r["source"]
+            check(r["event"] == json.loads(new[s["partition"]][s["offset"] - 5]),
+                  f"{key_of(r)}: event {r['event']}")
+        check(de.stop() == 0 and dl.stop() == 0, "a daemon did not exit 0")
+        for g in ("g-early", "g-late"):
+            c = mc.committed(g, "st", 2)
+            check(c == {0: 8, 1: 8}, f"{g} committed {c}")
+    finally:
+        de.cleanup()
+        dl.cleanup()
+        mc.close()
+
+
 def test_bad_config():
     """A misspelt librdkafka property is refused at start-up with file:line:column."""
     d = Daemon(extra="kafka:\n  - name: x\n    brokers: 127.0.0.1:1\n    topics: [t]\n"
@@ -942,7 +985,8 @@ if __name__ == "__main__":
              test_commit_catches_up_with_store, test_close_commits_what_async_commits_lost,
              test_claim_commit_fails_during_rebalance,
              test_held_slices_at_rebalance_and_stop, test_broker_down_and_back,
-             test_topic_created_later, test_bad_config, test_exactly_once]
+             test_topic_created_later, test_start_offsets_from_the_broker, test_bad_config,
+             test_exactly_once]
     if len(sys.argv) > 1 and sys.argv[1] == "--fast":
         sys.argv.pop(1)
         tests = tests[:-1]

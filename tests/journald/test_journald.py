@@ -91,6 +91,12 @@ def test_fields_hashes_and_follow():
         d.start()
         recs = wait_jrecords(d, 50)
         check(len(recs) == 50, f"{len(recs)} records")
+        # The records are built on the source's own thread (issue 12, round 8).
+        comms = []
+        for tid in os.listdir(f"/proc/{d.proc.pid}/task"):
+            with open(f"/proc/{d.proc.pid}/task/{tid}/comm") as f:
+                comms.append(f.read().strip())
+        check(comms.count("gl-journal") == 1, f"threads: {comms}")
         r0 = recs[0]
         check(r0["app"] == "sshd" and r0["pid"] == 812 and r0["host"] == "h1", str(r0))
         check(r0["facility"] == "authpriv" and r0["severity"] == "info", str(r0))

@@ -336,6 +336,106 @@ static void test_model(void **state)
         buf_free(&b);
 }
 
+/* issue 12 (verify8): the scanner's usual keys (every top-level key gatelog writes) take a
+ * shortcut that skips the key's scan and order check. Records of those keys, some left out,
+ * others between them (prefixes and extensions of usual keys, keys before and after them
+ * all), sometimes two neighbours swapped or one repeated: a sorted record must be accepted,
+ * and whatever is accepted the model must give back as is (a swapped or repeated key is not
+ * canonical, so the model refuses it: a shortcut that skipped the order would be caught). */
+static void test_usual_keys(void **state)
+{
+        static const char *const usual[] = {
+                "action", "actor", "app", "criteria", "error", "facility", "flags", "format",
+                "host", "journal", "message", "msgid", "outcome", "pid", "procid", "raw",
+                "raw_b64", "raw_sha256", "received", "rule", "sd", "seq", "severity",
+                "source", "target", "time",
+        };
+        static const char *const others[] = {
+                "a", "acti", "actions", "ap", "appz", "criteri", "criteriaa", "hos", "hosts",
+                "m", "raw_", "raw_b6", "raw_sha2560", "rul", "s", "se", "seq0", "sd0",
+                "sourc", "tim", "time0", "zz", "~", "A", "0",
+        };
+        const size_t n_usual = sizeof(usual) / sizeof(usual[0]),
+                     n_others = sizeof(others) / sizeof(others[0]);
+        const char *keys[64];
+        struct buf b = BUF_INIT;
+        uint64_t rng = 0x2545f4914f6cdd1dull;
+        size_t accepted = 0, refused = 0;
+
+        (void)state;
+        for (size_t i = 1; i < n_usual; i++)  /* the list here is in byte order */
+                assert_true(strcmp(usual[i - 1], usual[i]) < 0);
+        for (int round = 0; round < 20000; round++) {
+                size_t n = 0;
+                bool sorted = true;
+
+                for (size_t i = 0; i < n_usual; i++)
+                        if (!strcmp(usual[i], "seq") || test_rng_next(&rng) % 4)
+                                keys[n++] = usual[i];
+                for (size_t i = 0, extra = test_rng_next(&rng) % 4; i < extra; i++)
+                        keys[n++] = others[test_rng_next(&rng) % n_others];
+                for (size_t i = 1; i < n; i++)  /* insertion sort, byte order */
+                        for (size_t j = i; j > 0 && strcmp(keys[j - 1], keys[j]) > 0; j--) {
+                                const char *t = keys[j];
+                                keys[j] = keys[j - 1];
+                                keys[j - 1] = t;
+                        }
+                for (size_t i = 1; i < n; i++)
+                        if (!strcmp(keys[i - 1], keys[i]))
+                                sorted = false;  /* an extra key drawn twice */
+                switch (test_rng_next(&rng) % 4) {
+                case 0: {  /* swap two neighbours */
+                        if (n < 2)
+                                break;
+                        size_t at = test_rng_next(&rng) % (n - 1);
+                        const char *t = keys[at];
+                        keys[at] = keys[at + 1];
+                        keys[at + 1] = t;
+                        sorted = false;
+                        break;
+                }
+                case 1:  /* repeat one */
+                        keys[n] = keys[n - 1];
+                        for (size_t at = test_rng_next(&rng) % n, j = n; j > at; j--)
+                                keys[j] = keys[j - 1];
+                        n++;
+                        sorted = false;
+                        break;
+                default:
+                        break;
+                }
+                buf_reset(&b);
+                buf_putc(&b, '{');
+                for (size_t i = 0; i < n; i++) {
+                        buf_printf(&b, "%s\"%s\":", i ? "," : "", keys[i]);
+                        if (!strcmp(keys[i], "seq"))
+                                buf_printf(&b, "%d", round);
+                        else if (!strcmp(keys[i], "criteria"))
+                                buf_puts(&b, "[\"CC6.1\"]");
+                        else if (!strcmp(keys[i], "source"))
+                                buf_puts(&b, "{\"kind\":\"syslog\",\"peer\":\"p\"}");
+                        else
+                                buf_puts(&b, pieces[test_rng_next(&rng) %
+                                                    (sizeof(pieces) / sizeof(pieces[0]))]);
+                }
+                buf_putc(&b, '}');
+                struct seal_scan sc;
+                int got = check_isas(b.data, b.len, &sc, &rng);
+                if (got == 1 && !model_agrees(b.data, b.len, &sc))
+                        fail_msg("usual keys: accepted what the model does not give back: "
+                                 "%.*s", (int)b.len, b.data);
+                if (sorted && got != 1)
+                        fail_msg("usual keys: canonical record refused: %.*s", (int)b.len,
+                                 b.data);
+                if (got == 1)
+                        accepted++;
+                else
+                        refused++;
+        }
+        assert_true(accepted > 1000 && refused > 1000);
+        buf_free(&b);
+}
+
 /* The check bites: "\/" is valid JSON but not canonical; a scanner that let it through would
  * be caught by the model. */
 static void test_broken_model_is_caught(void **state)
@@ -356,6 +456,7 @@ int main(void)
                 cmocka_unit_test(test_table),
                 cmocka_unit_test(test_model),
                 cmocka_unit_test(test_isas),
+                cmocka_unit_test(test_usual_keys),  /* issue 12 (verify8) */
                 cmocka_unit_test(test_broken_model_is_caught),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
