@@ -137,18 +137,6 @@ static void publish(struct block *b, int64_t last_seq) {
         }
 }
 
-/* The decimal digits of seq, as "%lld" prints it, into the end of num; returns the start. */
-static char *seq_digits(int64_t seq, char num[24]) {
-        char *q = num + 24;
-        uint64_t u = seq < 0 ? 0 - (uint64_t)seq : (uint64_t)seq;
-        do
-                *--q = (char)('0' + u % 10);
-        while ((u /= 10) != 0);
-        if (seq < 0)
-                *--q = '-';
-        return q;
-}
-
 /* The events and their mapped records were last touched before the batch's SQLite work,
  * which has pushed them out of the cache: ask for the ones a few events ahead (as the
  * storing thread's prefetch_event does) while this one is copied. */
@@ -184,10 +172,10 @@ void stage_feed_push(struct stage_feed *f, int64_t epoch, int64_t epoch_first,
                 if (!event_has_record(e))
                         continue;
                 const struct wmap_rec *m = e->mapped;
-                char num[24], *digits = NULL;
+                char num[WMAP_SEQ_DIGITS], *digits = NULL;
                 size_t nl = 0, cl = 0, size = 0;
                 if (m) {
-                        digits = seq_digits(seq, num);
+                        digits = wmap_seq_digits(seq, num);
                         nl = (size_t)(num + sizeof(num) - digits);
                         /* The ids end where the flags begin (cli/writer-map.c's layout). */
                         cl = m->n_crit < ENT_CRIT_MAPPED_MAX ? (size_t)(m->flags - m->crit) : 0;
@@ -221,19 +209,15 @@ void stage_feed_push(struct stage_feed *f, int64_t epoch, int64_t epoch_first,
                         locked = false;
                 }
                 struct ent *en = (struct ent *)(b->data + b->wpos);
-                size_t tail = m->len - m->seq_off - 1;
                 en->seq = seq;
                 en->epoch = epoch;
                 en->epoch_first = epoch_first;
                 en->size = (uint32_t)size;
-                en->len = (uint32_t)(m->seq_off + nl + tail);
+                en->len = (uint32_t)wmap_splice_to(m, digits, nl, en->bytes);
                 en->n_crit = m->n_crit < ENT_CRIT_MAPPED_MAX ? (uint32_t)m->n_crit
                                                               : ENT_CRIT_UNKNOWN;
                 en->crit_len = (uint32_t)cl;
                 char *w = en->bytes;
-                memcpy(w, m->data, m->seq_off);
-                memcpy(w + m->seq_off, digits, nl);
-                memcpy(w + m->seq_off + nl, m->data + m->seq_off + 1, tail);
                 w[en->len] = '\0';
                 if (cl)
                         memcpy(w + en->len + 1, m->crit, cl);

@@ -278,24 +278,33 @@ void wmap_batch(const struct rules_pack *p, struct recycle *rc, struct event *co
                 (void)map_one(p, rc, ev[j], scratch);
 }
 
-int wmap_splice(const struct wmap_rec *m, int64_t seq, struct buf *out, uint8_t leaf[HASH_LEN]) {
-        /* The number without printf (performance, issue 12), as "%lld" prints it. */
-        char num[24], *e = num + sizeof(num), *q = e;
+char *wmap_seq_digits(int64_t seq, char num[WMAP_SEQ_DIGITS]) {
+        char *q = num + WMAP_SEQ_DIGITS;
         uint64_t u = seq < 0 ? 0 - (uint64_t)seq : (uint64_t)seq;
         do
                 *--q = (char)('0' + u % 10);
         while ((u /= 10) != 0);
         if (seq < 0)
                 *--q = '-';
-        size_t nl = (size_t)(e - q), tail = m->len - m->seq_off - 1;
+        return q;
+}
+
+size_t wmap_splice_to(const struct wmap_rec *m, const char *digits, size_t nl, char *dst) {
+        size_t tail = m->len - m->seq_off - 1;
+        memcpy(dst, m->data, m->seq_off);
+        memcpy(dst + m->seq_off, digits, nl);
+        memcpy(dst + m->seq_off + nl, m->data + m->seq_off + 1, tail);
+        return m->seq_off + nl + tail;
+}
+
+int wmap_splice(const struct wmap_rec *m, int64_t seq, struct buf *out, uint8_t leaf[HASH_LEN]) {
+        char num[WMAP_SEQ_DIGITS], *q = wmap_seq_digits(seq, num);
+        size_t nl = (size_t)(num + sizeof(num) - q);
         buf_reset(out);
-        int r = buf_reserve(out, m->seq_off + nl + tail);
+        int r = buf_reserve(out, m->len - 1 + nl);
         if (r < 0)
                 return r;
-        memcpy(out->data, m->data, m->seq_off);
-        memcpy(out->data + m->seq_off, q, nl);
-        memcpy(out->data + m->seq_off + nl, m->data + m->seq_off + 1, tail);
-        out->len = m->seq_off + nl + tail;
+        out->len = wmap_splice_to(m, q, nl, out->data);
         out->data[out->len] = '\0';
         struct hash_sha256_state st = m->leaf_mid;
         hash_sha256_update(&st, out->data + m->seq_off, out->len - m->seq_off);

@@ -58,6 +58,14 @@ void wmap_batch(const struct rules_pack *p, struct recycle *rc, struct event *co
 /* The record's final bytes with seq spliced in, into out (reset first), and their Merkle leaf
  * hash (the same as merkle_leaf_hash of out) into leaf. 0 or -ENOMEM. */
 int wmap_splice(const struct wmap_rec *m, int64_t seq, struct buf *out, uint8_t leaf[HASH_LEN]);
+/* The two steps of wmap_splice, for a caller with its own memory (the export stager's feed,
+ * cli/stage-feed.c): the decimal digits of seq as "%lld" prints them, at the end of num
+ * (returns their start; without printf: performance, issue 12), and the record's bytes with
+ * those nl digits in place of the "0" at seq_off, into dst (m->len - 1 + nl bytes, not
+ * terminated; returns that length). */
+#define WMAP_SEQ_DIGITS 24
+char *wmap_seq_digits(int64_t seq, char num[WMAP_SEQ_DIGITS]);
+size_t wmap_splice_to(const struct wmap_rec *m, const char *digits, size_t nl, char *dst);
 
 struct wmap;
 /* A mapper that takes events from in and puts them, mapped, on out, in order. When it sees
