@@ -51,18 +51,31 @@ def event(i):
                        "request_id": f"req-{i:012d}"}, separators=(",", ":"))
 
 
+def tasks(pid, *files):
+    """(tid, name, {file: text}) for each thread of pid: its comm and the files of
+    /proc/PID/task/TID/ asked for. A thread that ends while being read is left out; a
+    process that is gone raises FileNotFoundError (os.listdir). The one /proc walker of
+    every per-thread reading below."""
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        base = f"/proc/{pid}/task/{tid}/"
+        try:
+            with open(base + "comm") as f:
+                name = f.read().strip()
+            texts = {}
+            for fn in files:
+                with open(base + fn) as f:
+                    texts[fn] = f.read()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        yield tid, name, texts
+
+
 def _thread_stat_sum(pid, value):
     """value(fields of /proc/PID/task/TID/stat after the comm) summed per thread name of
     pid (threads of one name summed), most first."""
     out = {}
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        try:
-            with open(f"/proc/{pid}/task/{tid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            with open(f"/proc/{pid}/task/{tid}/comm") as f:
-                name = f.read().strip()
-        except (FileNotFoundError, ProcessLookupError):
-            continue
+    for _, name, t in tasks(pid, "stat"):
+        fields = t["stat"].rsplit(")", 1)[1].split()
         out[name] = out.get(name, 0) + value(fields)
     return sorted(out.items(), key=lambda kv: -kv[1])
 
@@ -85,14 +98,8 @@ def thread_switches(pid):
     involuntary]} (/proc/PID/task/TID/status). Voluntary ones are the thread's sleeps (each
     a wake-up by another thread or a timeout): a load-independent count of hand-offs."""
     out = {}
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        try:
-            with open(f"/proc/{pid}/task/{tid}/comm") as f:
-                name = f.read().strip()
-            with open(f"/proc/{pid}/task/{tid}/status") as f:
-                st = dict(line.split(":", 1) for line in f if ":" in line)
-        except (FileNotFoundError, ProcessLookupError):
-            continue
+    for _, name, t in tasks(pid, "status"):
+        st = dict(line.split(":", 1) for line in t["status"].splitlines() if ":" in line)
         c = out.setdefault(name, [0, 0])
         c[0] += int(st["voluntary_ctxt_switches"])
         c[1] += int(st["nonvoluntary_ctxt_switches"])
@@ -116,16 +123,12 @@ class StateSampler(threading.Thread):
     def run(self):
         while not self.done.is_set():
             try:
-                tids = os.listdir(f"/proc/{self.pid}/task")
+                threads = list(tasks(self.pid, "stat"))
             except FileNotFoundError:
                 return
-            for tid in tids:
+            for tid, name, t in threads:
                 try:
-                    with open(f"/proc/{self.pid}/task/{tid}/stat") as f:
-                        st = f.read()
-                    with open(f"/proc/{self.pid}/task/{tid}/comm") as f:
-                        name = f.read().strip()
-                    state = st.rsplit(")", 1)[1].split()[0]
+                    state = t["stat"].rsplit(")", 1)[1].split()[0]
                     if state != "R":
                         with open(f"/proc/{self.pid}/task/{tid}/syscall") as f:
                             sc = f.read().split()[0]
@@ -167,13 +170,10 @@ class Timeline(threading.Thread):
 
     def sample(self):
         out = {}
-        for tid in os.listdir(f"/proc/{self.pid}/task"):
+        for _, name, t in tasks(self.pid, "schedstat"):
             try:
-                with open(f"/proc/{self.pid}/task/{tid}/comm") as f:
-                    name = f.read().strip()
-                with open(f"/proc/{self.pid}/task/{tid}/schedstat") as f:
-                    run, wait = (int(x) for x in f.read().split()[:2])
-            except (FileNotFoundError, ProcessLookupError, ValueError):
+                run, wait = (int(x) for x in t["schedstat"].split()[:2])
+            except ValueError:
                 continue
             r = out.setdefault(name, [0, 0])
             r[0] += run

@@ -41,7 +41,7 @@ const char config_default_yaml[] =
         "  format: auto\n"
         "queue:\n"
         "  max_events: 8192\n"
-        "  max_bytes: 24MiB\n"
+        "  max_bytes: 12MiB\n"   /* QUEUE_MAX_BYTES_DEFAULT */
         "store:\n"
         "  path: var/gatelog.db\n"
         "seal:\n"

@@ -19,13 +19,17 @@
  * the stager's snapshot kept WAL checkpoints from completing (the WAL grew to 185 MB and
  * the storing thread checkpointed inline, docs/PERFORMANCE-LOG.md, stage7).
  *
- * Priority: the stager lowers its own thread's nice value to EXPORT_STAGE_NICE
- * (setpriority on its TID; Linux applies nice per thread). The pipeline's threads keep
- * theirs, so under contention the staging yields to storing and sealing, which is what the
- * evidence depends on; a lagging stager only reads more from the store, or leaves a longer
- * tail for the seal. Not SCHED_IDLE: that would starve staging entirely on a busy host. Not
- * on gl-export: an unprivileged thread cannot raise its priority back, and the export after
- * a seal (and S3's) should not wait behind every other process. */
+ * Priority: the stager runs at the daemon's own nice value, like the pipeline's threads.
+ * Until round 9 it lowered its thread to nice 10 so that staging would yield to storing;
+ * fed from memory (~0.7 CPU-us per record, most of it the kernel's page-cache writes) it
+ * needs ~8 % of a core at 120k events/s, which nice 10 did not give it on a busy 2-core
+ * host: the feed then dropped 1-74 % of the records (median 25 %, load 8-12), read back
+ * from the store at ~3x the instructions, with read snapshots held against the
+ * checkpointer and ~4 MiB more peak RSS (every feed block full, SQLite's page cache on the
+ * stager's connection). At the daemon's nice value the feed dropped nothing in 10 of 12
+ * runs (at most 4.5 %) at the same CPU per event and rate (docs/PERFORMANCE-LOG.md,
+ * round 9, cpu9). Not raised above the daemon's: a stager that still lags under
+ * saturation only reads more from the store, or leaves a longer tail for the seal. */
 #include "cli/exporter-int.h"
 
 #include <errno.h>
@@ -33,7 +37,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -42,7 +45,6 @@
 
 /* Without a wake-up (no records, or a store error to retry), a pass every half second. */
 #define EXPORT_STAGE_US (TM_USEC_PER_SEC / 2)
-#define EXPORT_STAGE_NICE 10
 /* What one read transaction copies out of the store at most (a record larger than that
  * alone). */
 #define EXPORT_STAGE_CHUNK STAGE_FEED_BLOCK_BYTES
@@ -423,7 +425,6 @@ static void stage_pass(struct exporter *x) {
 static void *stager_thread(void *ud) {
         struct exporter *x = ud;
         (void)pthread_setname_np(pthread_self(), "gl-stage");
-        (void)setpriority(PRIO_PROCESS, (id_t)gettid(), EXPORT_STAGE_NICE);
         /* What a crash left: staged files are never an export; the open epoch is restaged
          * from the store (from the first record fed on, the hole before it is read). */
         for (size_t i = 0; i < x->n_outputs; i++)

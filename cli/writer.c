@@ -23,6 +23,7 @@
 #include "cli/writer-map.h"
 #include "cli/writer-prof.h"
 #include "cli/writer-stats.h"
+#include "cli/writer-sync.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -102,11 +103,28 @@ struct writer {
          * records again (by then SQLite's work has pushed them out of the cache: that
          * second pass was ~5 % of the storing thread). Reused from batch to batch. */
         struct batch_scratch {
-                uint8_t (*leaves)[HASH_LEN];  /* one per record */
+                uint8_t (*leaves)[HASH_LEN];  /* one per record, WRITER_COMMIT_MAX */
                 struct merkle **trees;        /* each record's criterion trees, then NULL */
-                size_t leaves_alloc, n_trees, trees_alloc;
-                bool any_sink;                /* an event of the batch has a sink */
+                size_t n_trees, trees_alloc;
         } bs;
+        /* issue 12 (sync9): the storing thread's open transaction. Events are stored into
+         * it as they arrive; it commits (synchronous=NORMAL) when gl-sync is idle and the
+         * batch is big or old enough, or when it is full (txn_due), so that inserting the
+         * next batch overlaps the previous commit's fdatasync on gl-sync. The events stay
+         * here until their commit succeeded (a failed one is retried whole). */
+        struct txn {
+                struct event **ev;            /* WRITER_COMMIT_MAX */
+                size_t n, k;                  /* events, and records among them */
+                bool open;                    /* txn_begin ran for this try (r: how it went) */
+                bool saved_ok;                /* saved holds a snapshot */
+                int r;                        /* first error of this try; 0 */
+                int64_t t0, opened_us;        /* tm_mono_us at its first event */
+                struct epoch_stats saved;     /* the open epoch's counters before it */
+                struct metrics_batch mb;      /* tallied while storing, published on gl-sync */
+                struct wsync_commit acks;     /* only acks: (sink, token) of its events */
+                struct buf b;                 /* one record's bytes */
+        } txn;
+        struct wsync *sync;           /* gl-sync: the commits' fdatasync and what follows it */
         WPROF_DECL                    /* -DGL_WRITER_PROF only (cli/writer-prof.h) */
 };
 
@@ -259,6 +277,10 @@ static int seal_open(struct writer *w, int64_t end_us) {
                 }
         }
         if (r >= 0) {
+                /* issue 12 (sync9): the seal committed at synchronous=NORMAL; nothing may
+                 * export it, count it sealed or move key files before it is on disk. */
+                if (w->sync)
+                        wsync_now(w->sync, w->next_seq - 1);
                 hash_sha256(m.data, m.len, w->prev);
                 atomic_fetch_add(&w->sealed_count, 1);
                 metrics_epoch_sealed((int64_t)man.epoch, man.count);  /* ops (issue 9) */
@@ -444,9 +466,14 @@ int writer_open(const struct writer_config *cfg, struct writer **ret, char *err,
                 size_t err_len) {
         struct writer *w = calloc(1, sizeof(*w));
         struct store_error se = { { 0 } };
-        if (!w || !(w->chain = strdup(cfg->chain)) || wmap_new(&w->map) < 0) {
-                if (w)
+        if (!w || !(w->chain = strdup(cfg->chain)) || wmap_new(&w->map) < 0 ||
+            !(w->txn.ev = malloc(WRITER_COMMIT_MAX * sizeof(*w->txn.ev))) ||
+            !(w->bs.leaves = malloc(WRITER_COMMIT_MAX * HASH_LEN))) {
+                if (w) {
+                        wmap_free(w->map);
+                        free(w->txn.ev);
                         free(w->chain);
+                }
                 free(w);
                 return -ENOMEM;
         }
@@ -598,16 +625,22 @@ static inline void prefetch_event(struct event *const *ev, size_t i, size_t n) {
 }
 
 /* After the commit: the trees take the batch's k leaves (from w->bs, filled by store_one),
- * and sinks learn what is durable. */
-static void batch_committed(struct writer *w, struct event **ev, size_t n, size_t k) {
-        struct merkle *const *t = w->bs.trees;
+ * the stager's feed its records; then what says they are stored (the durable watermark, the
+ * sinks' acks, the "stored" metrics) goes to gl-sync, which runs it after the fdatasync that
+ * makes the commit durable (issue 12, sync9), and the events are freed here. Nothing here
+ * can fail: the commit is done. */
+static void batch_committed(struct writer *w, const uint64_t took[DROP__MAX]) {
+        struct txn *t = &w->txn;
+        struct event **ev = t->ev;
+        size_t n = t->n, k = t->k;
+        struct merkle *const *tr = w->bs.trees;
         for (size_t i = 0; i < k; i++) {
                 const uint8_t *leaf = w->bs.leaves[i];
                 int a = merkle_add_leaf(w->open.tree, leaf);
-                for (; *t; t++)
+                for (; *tr; tr++)
                         if (a >= 0)
-                                a = merkle_add_leaf(*t, leaf);
-                t++;
+                                a = merkle_add_leaf(*tr, leaf);
+                tr++;
                 if (a < 0) {
                         /* The records are committed; the trees can be rebuilt from them,
                          * which is what a restart does. */
@@ -620,12 +653,17 @@ static void batch_committed(struct writer *w, struct event **ev, size_t n, size_
                 w->committed_cb(w->committed_ud, w->open.epoch, w->open.first_seq,
                                 w->next_seq, ev, n, k);
         w->next_seq += (int64_t)k;
-        /* synchronous=FULL: the commit synced the WAL, so the batch is durable now. */
-        if (w->durable_cb && k)
-                w->durable_cb(w->durable_ud, w->next_seq - 1);
-        for (size_t i = 0; w->bs.any_sink && i < n; i++)
-                if (ev[i]->sink && ev[i]->sink->committed_cb)
-                        ev[i]->sink->committed_cb(ev[i]->sink->ud, ev[i]->sink_token);
+        struct wsync_commit *c = wsync_slot(w->sync);
+        c->last_seq = k ? w->next_seq - 1 : -1;
+        c->t0_us = t->t0;
+        memcpy(c->took, took, sizeof(c->took));
+        wsync_acks_swap(c, &t->acks);
+        bool held = wsync_metrics_set(c, &t->mb, ev, n);
+        wsync_push(w->sync);
+        /* Recycled blocks go back a run at a time (store7, issue 12). */
+        if (!held)
+                event_free_batch(ev, n);
+        t->n = t->k = 0;
 }
 
 /* The positions of a batch's resumable sources: the transaction leaves each source's row at
@@ -654,81 +692,105 @@ static int store_positions(struct writer *w, struct event **ev, size_t n) {
         return r;
 }
 
-/* Stores one batch in one transaction: records, positions of resumable sources, and the
- * open epoch's counters. Returns 0 or -errno (the batch and the counters are then as they
- * were, and the caller retries). Events without a record (rule drops) are only counted. */
-static int write_batch(struct writer *w, struct event **ev, size_t n) {
-        struct batch_scratch *bs = &w->bs;
-        struct buf b = BUF_INIT;
-        uint64_t took[DROP__MAX] = { 0 };
-        struct epoch_stats saved;
-        struct metrics_batch mb;  /* tallied in the pass below, published after the commit */
-        size_t k = 0;
-        int64_t t0 = tm_mono_us();  /* ops (issue 9): commit latency */
-        int r = 0;
-        if (n > bs->leaves_alloc) {
-                void *l = realloc(bs->leaves, n * HASH_LEN);
-                if (!l)
-                        return -ENOMEM;
-                bs->leaves = l;
-                bs->leaves_alloc = n;
-        }
-        bs->n_trees = 0;
-        bs->any_sink = false;
-        r = epoch_stats_snapshot(&w->open.stats, &saved);
-        if (r < 0)
-                return r;
-        r = store_begin(w->store);
-        metrics_batch_init(&mb);
-        for (size_t i = 0; r >= 0 && i < n; i++) {
-                prefetch_event(ev, i, n);
-                if (event_has_record(ev[i])) {
-                        r = store_one(w, ev[i], w->next_seq + (int64_t)k, &b, bs->leaves[k]);
-                        k++;
+/* Opens the transaction (a new try: what t->ev holds is stored again by txn_store). */
+static void txn_begin(struct writer *w) {
+        struct txn *t = &w->txn;
+        w->bs.n_trees = 0;
+        t->k = 0;
+        t->acks.n_acks = 0;
+        t->t0 = tm_mono_us();  /* ops (issue 9): commit latency */
+        metrics_batch_init(&t->mb);
+        t->open = true;
+        t->r = epoch_stats_snapshot(&w->open.stats, &t->saved);
+        t->saved_ok = t->r >= 0;
+        if (t->r >= 0)
+                t->r = store_begin(w->store);
+}
+
+/* Stores t->ev[from..n) into the open transaction; the first error stops it (t->r). */
+static void txn_store(struct writer *w, size_t from) {
+        struct txn *t = &w->txn;
+        for (size_t i = from; t->r >= 0 && i < t->n; i++) {
+                struct event *e = t->ev[i];
+                int r = 0;
+                prefetch_event(t->ev, i, t->n);
+                if (event_has_record(e)) {
+                        r = store_one(w, e, w->next_seq + (int64_t)t->k, &t->b,
+                                      w->bs.leaves[t->k]);
+                        t->k++;
                 }
-                bs->any_sink |= ev[i]->sink != NULL;
+                if (r >= 0 && e->sink && e->sink->committed_cb)
+                        r = wsync_ack_add(&t->acks, e->sink, e->sink_token);
                 if (r >= 0)
-                        r = epoch_stats_event(&w->open.stats, ev[i]);
-                metrics_batch_note(&mb, ev[i]);
+                        r = epoch_stats_event(&w->open.stats, e);
+                metrics_batch_note(&t->mb, e);
+                t->r = r;
         }
+}
+
+/* Adds ev[0..n) to the transaction (opened on the first), n ≤ WRITER_COMMIT_MAX - t->n. */
+static void txn_add(struct writer *w, struct event **ev, size_t n) {
+        struct txn *t = &w->txn;
+        if (n == 0)
+                return;
+        if (t->n == 0) {
+                if (!t->open)
+                        txn_begin(w);
+                t->opened_us = tm_mono_us();
+        }
+        memcpy(t->ev + t->n, ev, n * sizeof(*ev));
+        t->n += n;
+        txn_store(w, t->n - n);
+}
+
+/* Commits the transaction once (opened here when nothing was added: the counters alone).
+ * 0; or -errno with the store and the counters as they were before it, its events still in
+ * t->ev for the next try. */
+static int txn_commit_once(struct writer *w) {
+        struct txn *t = &w->txn;
+        uint64_t took[DROP__MAX] = { 0 };
+        if (!t->open)
+                txn_begin(w);
+        int r = t->r;
         if (r >= 0)
                 r = epoch_stats_flush(&w->open.stats);
         if (r >= 0)
-                r = store_positions(w, ev, n);
+                r = store_positions(w, t->ev, t->n);
         if (r >= 0) {
                 drop_take(w->drops ? w->drops : &(struct drop_counters){ 0 }, took);
                 epoch_stats_drops(&w->open.stats, took);
                 /* The count in the row must include this batch before the trees do. */
-                r = open_epoch_put_count(w, (int64_t)(merkle_count(w->open.tree) + k));
+                r = open_epoch_put_count(w, (int64_t)(merkle_count(w->open.tree) + t->k));
         }
         WPROF_MARK(&w->prof, WP_INSERT);
         if (r >= 0)
                 r = store_commit(w->store);
         WPROF_MARK(&w->prof, WP_COMMIT);
-        WPROF_COUNT(&w->prof, 1, n);
+        WPROF_COUNT(&w->prof, 1, t->n);
+        t->open = false;
         if (r < 0) {
-                log_error("store write failed", "events=%zu error=\"%s\"", n,
+                log_error("store write failed", "events=%zu error=\"%s\"", t->n,
                           store_errmsg(w->store));
                 (void)store_rollback(w->store);
+                /* gl-sync's metrics of earlier commits first, so that "not writable" is
+                 * the last word. */
+                wsync_drain(w->sync);
                 metrics_store_failed();  /* ops (issue 9) */
-                epoch_stats_restore(&w->open.stats, &saved);
+                if (t->saved_ok)
+                        epoch_stats_restore(&w->open.stats, &t->saved);
                 /* Drops taken stay counted: give them back for the next try. */
                 for (int d = 0; d < DROP__MAX; d++)
                         if (took[d] && w->drops)
                                 drop_count(w->drops, d, took[d]);
-        } else {
-                epoch_stats_clear(&saved);
-                batch_committed(w, ev, n, k);
-                metrics_batch_done(&mb, ev, n, tm_mono_us() - t0);  /* ops (issue 9) */
-                metrics_drops_committed(took);
+                t->r = 0;
+                return r;
         }
-        buf_free(&b);
+        epoch_stats_clear(&t->saved);
+        batch_committed(w, took);
         WPROF_MARK(&w->prof, WP_AFTER);
-        return r;
+        return 0;
 }
 
-/* Stores events in order, closing epochs whose interval ended before an event's receipt.
- * On a store failure, retries every second until it succeeds: the events stay ours. */
 /* A failed store write is retried every second. During shutdown this says once why the
  * daemon does not exit yet: it will not drop what it received. (SIGKILL stops it at once and
  * loses what was not committed; journald and Kafka replay that, syslog senders cannot.) */
@@ -741,28 +803,59 @@ static void write_retry_wait(struct writer *w, size_t left, bool *told) {
         sleep(1);
 }
 
+/* Commits the transaction; one holding events is retried every second until it succeeds
+ * (the events stay ours), one of counters only is tried once. 0 or -errno. */
+static int txn_commit(struct writer *w) {
+        struct txn *t = &w->txn;
+        bool told = false;
+        if (t->n == 0)
+                return txn_commit_once(w);
+        while (txn_commit_once(w) < 0) {
+                write_retry_wait(w, t->n, &told);
+                txn_begin(w);
+                txn_store(w, 0);
+        }
+        return 0;
+}
+
+/* Whether the open transaction commits now (issue 12, sync9). Full: always. Otherwise only
+ * when gl-sync is idle (no commit waits for its fdatasync, so this one's starts at once),
+ * and the batch is as big as a batch waits for (WRITER_BATCH_MAX) or its first event
+ * waited the gather time the writer always gave a light load (WRITER_BATCH_WAIT_US / 10).
+ * While gl-sync syncs, events keep going into this transaction: one commit per sync, as
+ * before, but the inserts no longer wait for the disk. */
+static bool txn_due(const struct writer *w) {
+        const struct txn *t = &w->txn;
+        if (t->n >= WRITER_COMMIT_MAX)
+                return true;
+        if (t->n == 0 || !wsync_idle(w->sync))
+                return false;
+        return t->n >= WRITER_BATCH_MAX ||
+               tm_mono_us() - t->opened_us >= WRITER_BATCH_WAIT_US / 10;
+}
+
+/* Stores events in order into the transaction, committing it when due; an event received
+ * after the open epoch's end first commits what came before it and seals that epoch. */
 static void write_events(struct writer *w, struct event **ev, size_t n) {
         size_t i = 0;
         bool told = false;
         while (i < n) {
                 if (ev[i]->received_us >= w->open.end_us) {
-                        if (seal_due(w, ev[i]->received_us) < 0) {
+                        (void)txn_commit(w);  /* with events: until it succeeds */
+                        if (w->txn.n > 0 || seal_due(w, ev[i]->received_us) < 0) {
                                 write_retry_wait(w, n - i, &told);
                                 continue;
                         }
                 }
                 size_t k = i;
-                while (k < n && k - i < WRITER_COMMIT_MAX && ev[k]->received_us < w->open.end_us)
+                size_t room = WRITER_COMMIT_MAX - w->txn.n;
+                while (k < n && k - i < room && ev[k]->received_us < w->open.end_us)
                         k++;
-                if (write_batch(w, ev + i, k - i) < 0) {
-                        write_retry_wait(w, n - i, &told);
-                        continue;
-                }
+                txn_add(w, ev + i, k - i);
+                if (w->txn.n >= WRITER_COMMIT_MAX)
+                        (void)txn_commit(w);
                 i = k;
         }
-        /* Recycled blocks go back a run at a time (store7, issue 12). */
-        event_free_batch(ev, n);
-        WPROF_MARK(&w->prof, WP_FREE);
 }
 
 void writer_set_rules(struct writer *w, struct rules_pack *p) {
@@ -774,14 +867,35 @@ void writer_set_rules(struct writer *w, struct rules_pack *p) {
 static void seal_point(struct writer *w, bool req) {
         int64_t now = tm_now_us();
         if (now >= w->open.end_us || req) {
-                /* Drops counted since the last batch belong to the epoch they were
-                 * counted in: store them before it closes. */
-                if (write_batch(w, NULL, 0) >= 0) {
+                /* The transaction's events, and drops counted since the last batch, belong
+                 * to the epoch they were counted in: store them before it closes. */
+                if (txn_commit(w) >= 0) {
                         int r = seal_due(w, now);
                         if (r >= 0 && req && now > w->open.start_us)
                                 r = seal_open(w, now);
                 }
         }
+}
+
+/* gl-sync is idle: wake the storing thread from its queue wait, so that a transaction that
+ * waited for it commits now. */
+static void sync_idle_cb(void *ud) {
+        struct writer *w = ud;
+        queue_kick(w->mq);
+}
+
+/* How long the storing thread may wait for events: until the open epoch's end, and while a
+ * transaction is open, until its gather time is up (gl-sync's idle kick wakes it earlier). */
+static int64_t pop_wait_us(const struct writer *w) {
+        int64_t wait = w->open.end_us - tm_now_us();
+        if (w->txn.n > 0) {
+                int64_t left = w->txn.opened_us + WRITER_BATCH_WAIT_US / 10 - tm_mono_us();
+                if (left < 1000)
+                        left = 1000;  /* past it: only the idle kick or events wake it */
+                if (left < wait)
+                        wait = left;
+        }
+        return wait < 0 ? 0 : wait;
 }
 
 static void *writer_thread(void *ud) {
@@ -794,28 +908,11 @@ static void *writer_thread(void *ud) {
                 abort();
         }
         for (;;) {
-                int64_t now = tm_now_us();
-                int64_t wait = w->open.end_us - now;
-                if (wait < 0)
-                        wait = 0;
                 WPROF_MARK(&w->prof, WP_OTHER);
-                /* All that is mapped, up to WRITER_COMMIT_MAX: one commit (one fdatasync)
-                 * for as much as the mapper got ahead while the last one was written. */
-                size_t n = queue_pop_batch(w->mq, (void **)ev, WRITER_COMMIT_MAX, wait);
+                /* All that is mapped, up to what the transaction still takes. */
+                size_t room = WRITER_COMMIT_MAX - w->txn.n;
+                size_t n = queue_pop_batch(w->mq, (void **)ev, room, pop_wait_us(w));
                 WPROF_MARK(&w->prof, WP_POP);
-                /* Gather more for a fuller transaction, within the batch wait (a light
-                 * load: never past WRITER_BATCH_MAX, so a busy store does not wait). */
-                if (n > 0 && n < WRITER_BATCH_MAX) {
-                        int64_t until = tm_mono_us() + WRITER_BATCH_WAIT_US / 10;
-                        while (n < WRITER_BATCH_MAX && tm_mono_us() < until) {
-                                size_t m = queue_pop_batch(w->mq, (void **)(ev + n),
-                                                           WRITER_BATCH_MAX - n, 1000);
-                                if (m == 0)
-                                        break;
-                                n += m;
-                        }
-                }
-                WPROF_MARK(&w->prof, WP_GATHER);
                 /* Events up to each seal mark, then the seal it asks for. */
                 for (size_t i = 0; i < n;) {
                         size_t k = i;
@@ -829,12 +926,16 @@ static void *writer_thread(void *ud) {
                         }
                         i = k;
                 }
+                if (txn_due(w))
+                        (void)txn_commit(w);
+                WPROF_MARK(&w->prof, WP_FREE);
                 seal_point(w, false);
                 if (n == 0 && queue_drained(w->mq))
                         break;
         }
-        /* Counters of the last moments go into the open epoch. */
-        (void)write_batch(w, NULL, 0);
+        /* What is left, and the counters of the last moments, go into the open epoch. */
+        (void)txn_commit(w);
+        wsync_drain(w->sync);
         WPROF_REPORT(&w->prof, "gl-store");
         free(ev);
         return NULL;
@@ -861,15 +962,28 @@ void writer_on_durable(struct writer *w, void (*cb)(void *ud, int64_t seq), void
 
 int writer_start(struct writer *w, struct queue *q, struct drop_counters *d) {
         w->q = q;
-        /* Everything the store holds now was committed (and synced) before the threads. */
-        if (w->durable_cb && w->next_seq > 0)
-                w->durable_cb(w->durable_ud, w->next_seq - 1);
         w->drops = d;
         size_t mq_max = queue_capacity(q) / 4;
         mq_max = mq_max < 64 ? 64 : mq_max > WRITER_MAP_QUEUE ? WRITER_MAP_QUEUE : mq_max;
         int r = w->mq ? 0 : queue_new(mq_max, &w->mq);
         if (r < 0)
                 return r;
+        /* issue 12 (sync9): commits at synchronous=NORMAL from now on, made durable by
+         * gl-sync. Everything the store holds now was committed (and synced) before the
+         * threads: the watermark starts there. */
+        if (!w->sync) {
+                r = wsync_new(w->store, &w->sync);
+                if (r < 0)
+                        return r;
+                wsync_on_durable(w->sync, w->durable_cb, w->durable_ud);
+                wsync_on_idle(w->sync, sync_idle_cb, w);
+                r = wsync_start(w->sync, w->next_seq - 1);
+                if (r < 0) {
+                        wsync_free(w->sync);
+                        w->sync = NULL;
+                        return r;
+                }
+        }
         r = -pthread_create(&w->thread, NULL, writer_thread, w);
         if (r < 0)
                 return r;
@@ -906,7 +1020,9 @@ int writer_join(struct writer *w) {
         atomic_store(&w->stopping, true);
         queue_kick(w->mq);
         w->started = false;
-        return -pthread_join(w->thread, NULL);
+        int r = -pthread_join(w->thread, NULL);
+        wsync_stop(w->sync);  /* the thread drained it; the handle stays for seals */
+        return r;
 }
 
 int64_t writer_sealed_count(struct writer *w) {
@@ -919,6 +1035,14 @@ void writer_free(struct writer *w) {
         (void)writer_join(w);
         wmap_free(w->map);
         queue_free(w->mq, event_free_cb);
+        wsync_free(w->sync);
+        /* Events of a transaction that never committed (the thread never ran). */
+        event_free_batch(w->txn.ev, w->txn.n);
+        if (w->txn.open && w->txn.saved_ok)
+                epoch_stats_clear(&w->txn.saved);
+        free(w->txn.ev);
+        free(w->txn.acks.acks);
+        buf_free(&w->txn.b);
         open_epoch_clear(&w->open);
         store_close(w->store);
         free(w->bs.leaves);

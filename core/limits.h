@@ -19,16 +19,22 @@
 #define JSON_MAX_DEPTH 64
 
 /* Queue between collectors and the writer, in events (config key queue.max_events). A
- * queued event holds its record tree (~4 KiB for a typical syslog line), so 8,192 events
- * are ~35 MiB: enough for eight writer batches of slack at full speed, small enough for the
- * daemon's 64 MiB budget at 2x overload (issue 12; docs/PERFORMANCE.md). A larger queue
- * bought no throughput in the benchmark: once it is full, the writer's rate decides. */
+ * queued syslog event holds its record block (3 KiB for a line up to ~450 bytes, 8 KiB up to
+ * ~3 KiB) and its struct, so for ordinary lines the byte budget below binds first (~3,600
+ * events); this count binds for small events (Kafka, journald). A larger queue bought no
+ * throughput in the benchmark: once it is full, the writer's rate decides. */
 #define QUEUE_MAX_EVENTS_DEFAULT 8192
 /* The same queue in bytes (config key queue.max_bytes, issue 12): what its events hold in
- * memory (event_bytes). 24 MiB is ~6,000 typical events, six writer batches of slack, and
- * caps the queue when events are large (8 KiB messages make ~20 KiB events, so 8,192 of them
- * would be 160 MiB); with the writer's own queues the daemon stays under 64 MiB. */
-#define QUEUE_MAX_BYTES_DEFAULT ((size_t)24 << 20)
+ * memory (event_bytes). Under overload the queue is full, so this budget is the largest
+ * single term of the daemon's peak RSS; the rest is the writer's own in-flight records
+ * (up to WRITER_MAP_QUEUE + WRITER_COMMIT_MAX mapped, ~6 MiB, and the mapper's batch of
+ * trees), the stager's feed (4 MiB), SQLite's caches and ~12 MiB of shared libraries.
+ * 12 MiB is ~3,600 typical events, ~30 ms at the full path's rate, beside the ~4,000 the
+ * writer holds; paused collectors resume at half. 24 MiB (before round 9) gave the same
+ * rate and CPU per event on the TCP full path and on Kafka, and 12 MiB more peak RSS:
+ * 61 MiB instead of 49 at 3x UDP overload, against the 64 MiB target (docs/PERFORMANCE.md,
+ * round 9, mem9). Large events stay bounded too (8 KiB messages make ~20 KiB events). */
+#define QUEUE_MAX_BYTES_DEFAULT ((size_t)12 << 20)
 
 /* Writer: events per SQLite transaction, and the longest an event waits for its commit. */
 #define WRITER_BATCH_MAX 1024

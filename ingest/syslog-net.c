@@ -50,7 +50,7 @@
  * the writer's threads free them; see core/recycle.h). Records come in two block sizes
  * (a record of a message up to ~450 bytes fits the small one, up to ~3 KiB the large one;
  * longer ones are malloc'd). Idle blocks kept: as many as the default queue holds
- * (queue.max_events 8,192; its byte budget, 24 MiB, bounds what is in flight, and so what
+ * (queue.max_events 8,192; its byte budget, 12 MiB, bounds what is in flight, and so what
  * can come back idle, to about as much); fewer would free blocks after every burst only
  * to malloc them again. */
 #define INGEST_REC_SMALL 3072u

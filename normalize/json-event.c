@@ -47,45 +47,79 @@ static void put(json *rec, const char *key, json *v, int *r)
         *r = json_obj_set(rec, key, v);
 }
 
-/* put for a key known to be new and a literal: the record builder (issue 12: no lookup,
- * and no strlen per member: add() takes the literal's length from sizeof, and `"" key`
- * refuses anything but a literal at compile time). */
-static void add_n(json *rec, const char *key, size_t key_len, json *v, int *r)
-{
-        if (*r < 0 || !v) {
-                json_free(v);
-                *r = *r < 0 ? *r : -ENOMEM;
-                return;
-        }
-        *r = json_obj_add_staticn(rec, key, key_len, v);
-}
-#define add(rec, key, v, r) add_n(rec, "" key, sizeof(key) - 1, v, r)
-
+/* Performance (issue 12, round 9): the strings below are our own ASCII (times, hex, flag
+ * names) or pieces of text the parser or a caller already checked, so they are copied with
+ * json_new_strn_valid_in, not checked for UTF-8 a second time. */
 static json *time_json(json *rec, int64_t us)
 {
         char t[TM_RFC3339_LEN];
 
         tm_format_rfc3339(us, t);
-        return json_new_strn_in(rec, t, TM_RFC3339_LEN - 1);  /* always that long */
+        return json_new_strn_valid_in(rec, t, TM_RFC3339_LEN - 1);  /* always that long */
 }
 
 static json *lit(json *rec, const char *s)
 {
-        return json_new_strn_in(rec, s, strlen(s));
+        return json_new_strn_valid_in(rec, s, strlen(s));
 }
 
-/* A JSON string member of o, copied into rec's arena, or null. The event's own node is not
- * shared: a rule that rewrote "host" in place would rewrite event.host too. */
-static json *member_str(json *rec, const json *o, const char *key)
+/* The members of the event the record reads, found in one pass over its members
+ * (performance, issue 12: one scan instead of six lookups; the parser made the keys
+ * unique, so the first match is the only one). NULL: absent. */
+struct event_refs {
+        const json *timestamp, *ts, *time;     /* event_time's order of preference */
+        const json *app, *host, *message, *msg;
+};
+
+static void event_refs_find(const json *event, struct event_refs *ret)
 {
-        json *v = json_obj_get(o, key);
+        size_t n = json_len(event);
+
+        *ret = (struct event_refs){ 0 };
+        for (size_t i = 0; i < n; i++) {
+                const char *k;
+                size_t kn;
+                const json *v = json_obj_at(event, i, &k, &kn);
+                const json **slot = NULL;
+
+                switch (kn) {
+                case 2:
+                        slot = !memcmp(k, "ts", 2) ? &ret->ts : NULL;
+                        break;
+                case 3:
+                        slot = !memcmp(k, "app", 3) ? &ret->app
+                             : !memcmp(k, "msg", 3) ? &ret->msg : NULL;
+                        break;
+                case 4:
+                        slot = !memcmp(k, "host", 4) ? &ret->host
+                             : !memcmp(k, "time", 4) ? &ret->time : NULL;
+                        break;
+                case 7:
+                        slot = !memcmp(k, "message", 7) ? &ret->message : NULL;
+                        break;
+                case 9:
+                        slot = !memcmp(k, "timestamp", 9) ? &ret->timestamp : NULL;
+                        break;
+                default:
+                        break;
+                }
+                if (slot)
+                        *slot = v;
+        }
+}
+
+/* A string member of the event (v, or NULL when absent), copied into rec's arena, or null.
+ * The event's own node is not shared: a rule that rewrote "host" in place would rewrite
+ * event.host too. Parsed strings are valid UTF-8 without NUL (core/json.h). */
+static json *member_str(json *rec, const json *v)
+{
         const char *s;
         size_t n;
 
         if (!v || json_type_of(v) != JSON_STR)
                 return json_new_null();
         s = json_str(v, &n);
-        return json_new_strn_in(rec, s, n);
+        return json_new_strn_valid_in(rec, s, n);
 }
 
 /* Epoch number (seconds, or ms/us/ns by magnitude) to microseconds; -EINVAL if absurd. */
@@ -108,13 +142,15 @@ static int epoch_number_us(double v, int64_t *ret)
         return 0;
 }
 
-/* The event time from the object; 1 found, 0 none, -EINVAL present but unreadable. */
-static int event_time(const json *o, int64_t *ret_us, const char **ret_key)
+/* The event time from the object's members; 1 found, 0 none, -EINVAL present but
+ * unreadable. */
+static int event_time(const struct event_refs *er, int64_t *ret_us, const char **ret_key)
 {
         static const char *const keys[] = { "timestamp", "ts", "time" };
+        const json *const vals[] = { er->timestamp, er->ts, er->time };
 
         for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-                json *v = json_obj_get(o, keys[i]);
+                const json *v = vals[i];
                 const char *s;
                 size_t n;
 
@@ -146,30 +182,32 @@ static json *flags_json(json *rec, unsigned flags)
         return a;
 }
 
+/* Performance (issue 12): the by-value state (as normalize/record.c) instead of
+ * hash_sha256, whose EVP_DigestInit_ex2 frees and allocates the provider's context on
+ * every call (~900 instructions and a malloc/free per message, callgrind, round 9). Same
+ * digest. */
 static json *sha_json(json *rec, const char *p, size_t n)
 {
+        struct hash_sha256_state st;
         uint8_t h[HASH_LEN];
         char hex[HASH_HEX_LEN];
 
-        hash_sha256(p, n, h);
-        return json_new_strn_in(rec, hash_hex(h, HASH_LEN, hex), 2 * HASH_LEN);
+        hash_sha256_begin(&st);
+        hash_sha256_update(&st, p, n);
+        hash_sha256_end(&st, h);
+        return json_new_strn_valid_in(rec, hash_hex(h, HASH_LEN, hex), 2 * HASH_LEN);
 }
 
-static json *message_json(json *rec, const char *p, size_t n, const json *event)
+static json *message_json(json *rec, const char *p, size_t n, const json *event,
+                          const struct event_refs *er)
 {
-        const json *msg;
-        const char *s;
-        size_t len;
+        const json *msg = er->message;
 
         if (!event)
                 return json_new_str_lossy_in(rec, p, n, NULL);
-        msg = json_obj_get(event, "message");
         if (!msg || json_type_of(msg) != JSON_STR)
-                msg = json_obj_get(event, "msg");
-        if (!msg || json_type_of(msg) != JSON_STR)
-                return json_new_null();
-        s = json_str(msg, &len);
-        return json_new_strn_in(rec, s, len);
+                msg = er->msg;
+        return member_str(rec, msg);
 }
 
 static json *raw_b64_json(json *rec, const char *p, size_t n, bool utf8)
@@ -185,47 +223,92 @@ static json *raw_b64_json(json *rec, const char *p, size_t n, bool utf8)
         return v;
 }
 
-/* Fills rec (empty, its own root) with the members a JSON or malformed record has, in RFC
- * 8785 key order so that it is serialised without sorting (issue 12); event (in rec's arena,
- * or NULL: null) and source (owned always) become members. */
+/* The members of a JSON or malformed record, in RFC 8785 key order (the table must stay
+ * sorted: json_obj_fill_sorted trusts it; tests/kafka/test-json-event.c checks it). */
+enum jrec_member {
+        J_ACTION, J_ACTOR, J_APP, J_CRITERIA, J_ERROR, J_EVENT, J_FACILITY, J_FLAGS, J_FORMAT,
+        J_HOST, J_MESSAGE, J_MSGID, J_OUTCOME, J_PID, J_PROCID, J_RAW, J_RAW_B64, J_RAW_SHA256,
+        J_RECEIVED, J_RULE, J_SD, J_SEVERITY, J_SOURCE, J_TARGET, J_TIME, J__N
+};
+
+static const struct json_key jrec_keys[J__N] = {
+        [J_ACTION] = JSON_KEY("action"),     [J_ACTOR] = JSON_KEY("actor"),
+        [J_APP] = JSON_KEY("app"),           [J_CRITERIA] = JSON_KEY("criteria"),
+        [J_ERROR] = JSON_KEY("error"),       [J_EVENT] = JSON_KEY("event"),
+        [J_FACILITY] = JSON_KEY("facility"), [J_FLAGS] = JSON_KEY("flags"),
+        [J_FORMAT] = JSON_KEY("format"),     [J_HOST] = JSON_KEY("host"),
+        [J_MESSAGE] = JSON_KEY("message"),   [J_MSGID] = JSON_KEY("msgid"),
+        [J_OUTCOME] = JSON_KEY("outcome"),   [J_PID] = JSON_KEY("pid"),
+        [J_PROCID] = JSON_KEY("procid"),     [J_RAW] = JSON_KEY("raw"),
+        [J_RAW_B64] = JSON_KEY("raw_b64"),   [J_RAW_SHA256] = JSON_KEY("raw_sha256"),
+        [J_RECEIVED] = JSON_KEY("received"), [J_RULE] = JSON_KEY("rule"),
+        [J_SD] = JSON_KEY("sd"),             [J_SEVERITY] = JSON_KEY("severity"),
+        [J_SOURCE] = JSON_KEY("source"),     [J_TARGET] = JSON_KEY("target"),
+        [J_TIME] = JSON_KEY("time"),
+};
+
+/* The source's members, in RFC 8785 key order (as jrec_keys). */
+enum jsrc_member { S_KEY, S_KEY_B64, S_KIND, S_OFFSET, S_PARTITION, S_TIMESTAMP, S_TOPIC, S__N };
+
+static const struct json_key jsrc_keys[S__N] = {
+        [S_KEY] = JSON_KEY("key"),             [S_KEY_B64] = JSON_KEY("key_b64"),
+        [S_KIND] = JSON_KEY("kind"),           [S_OFFSET] = JSON_KEY("offset"),
+        [S_PARTITION] = JSON_KEY("partition"), [S_TIMESTAMP] = JSON_KEY("timestamp"),
+        [S_TOPIC] = JSON_KEY("topic"),
+};
+
+const struct json_key *norm_payload_keys(size_t *ret_n, const struct json_key **ret_source,
+                                         size_t *ret_source_n)
+{
+        *ret_n = J__N;
+        *ret_source = jsrc_keys;
+        *ret_source_n = S__N;
+        return jrec_keys;
+}
+
+/* Fills rec (empty, its own root) with the members a JSON or malformed record has, in one
+ * sorted fill so that it is serialised without sorting (performance, issue 12: no call per
+ * member); event (in rec's arena, or NULL: null) and source (owned always) become members. */
 static int build(json *rec, const char *p, size_t n, json *source, json *event,
-                 int64_t received_us, int64_t time_us, unsigned flags, const char *error)
+                 int64_t received_us, int64_t time_us, unsigned flags, const char *error,
+                 const struct event_refs *er)
 {
         bool malformed = flags & 1u << JF_MALFORMED;
         /* A payload that parsed is valid UTF-8 without NUL: the parser refuses anything
          * else, inside strings and out. */
         bool utf8 = event || json_utf8_valid(p, n);
-        int r = 0;
+        json *v[J__N];
 
         if (!utf8)
                 flags |= 1u << JF_INVALID_UTF8;
-        add(rec, "action", json_new_null(), &r);
-        add(rec, "actor", json_new_null(), &r);
-        add(rec, "app", event ? member_str(rec, event, "app") : json_new_null(), &r);
-        add(rec, "criteria", json_new_arr_in(rec), &r);
-        add(rec, "error", error ? json_new_str_lossy_in(rec, error, strlen(error), NULL)
-                                : json_new_null(), &r);
-        add(rec, "event", event ? event : json_new_null(), &r);
-        add(rec, "facility", json_new_null(), &r);
-        add(rec, "flags", flags_json(rec, flags), &r);
-        add(rec, "format", lit(rec, malformed ? "unknown" : "json"), &r);
-        add(rec, "host", event ? member_str(rec, event, "host") : json_new_null(), &r);
-        add(rec, "message", message_json(rec, p, n, event), &r);
-        add(rec, "msgid", json_new_null(), &r);
-        add(rec, "outcome", json_new_null(), &r);
-        add(rec, "pid", json_new_null(), &r);
-        add(rec, "procid", json_new_null(), &r);
-        add(rec, "raw", malformed && utf8 ? json_new_strn_in(rec, p, n) : json_new_null(), &r);
-        add(rec, "raw_b64", raw_b64_json(rec, p, n, utf8), &r);
-        add(rec, "raw_sha256", sha_json(rec, p, n), &r);
-        add(rec, "received", time_json(rec, received_us), &r);
-        add(rec, "rule", json_new_null(), &r);
-        add(rec, "sd", json_new_obj_in(rec), &r);
-        add(rec, "severity", json_new_null(), &r);
-        add(rec, "source", source, &r); /* freed by add if an earlier step failed */
-        add(rec, "target", json_new_null(), &r);
-        add(rec, "time", time_json(rec, time_us), &r);
-        return r;
+        v[J_ACTION] = json_new_null();
+        v[J_ACTOR] = json_new_null();
+        v[J_APP] = event ? member_str(rec, er->app) : json_new_null();
+        v[J_CRITERIA] = json_new_arr_in(rec);
+        v[J_ERROR] = error ? json_new_str_lossy_in(rec, error, strlen(error), NULL)
+                           : json_new_null();
+        v[J_EVENT] = event ? event : json_new_null();
+        v[J_FACILITY] = json_new_null();
+        v[J_FLAGS] = flags_json(rec, flags);
+        v[J_FORMAT] = lit(rec, malformed ? "unknown" : "json");
+        v[J_HOST] = event ? member_str(rec, er->host) : json_new_null();
+        v[J_MESSAGE] = message_json(rec, p, n, event, er);
+        v[J_MSGID] = json_new_null();
+        v[J_OUTCOME] = json_new_null();
+        v[J_PID] = json_new_null();
+        v[J_PROCID] = json_new_null();
+        /* raw: utf8 was checked above (no event means json_utf8_valid ran). */
+        v[J_RAW] = malformed && utf8 ? json_new_strn_valid_in(rec, p, n) : json_new_null();
+        v[J_RAW_B64] = raw_b64_json(rec, p, n, utf8);
+        v[J_RAW_SHA256] = sha_json(rec, p, n);
+        v[J_RECEIVED] = time_json(rec, received_us);
+        v[J_RULE] = json_new_null();
+        v[J_SD] = json_new_obj_in(rec);
+        v[J_SEVERITY] = json_new_null();
+        v[J_SOURCE] = source; /* freed by the fill if another value is missing */
+        v[J_TARGET] = json_new_null();
+        v[J_TIME] = time_json(rec, time_us);
+        return json_obj_fill_sorted(rec, jrec_keys, v, J__N);
 }
 
 /* Fills o (an empty object: a root, or a node of a record) with the source of km, its
@@ -235,22 +318,23 @@ static int kafka_source_fill(json *o, const struct norm_kafka_msg *km)
 {
         bool utf8 = km->key && json_utf8_valid(km->key, km->key_len);
         char *b64 = NULL;
-        int r = json_obj_reserve(o, 7);
+        json *v[S__N];
+        int r;
 
-        add(o, "key", utf8 ? json_new_strn_in(o, km->key, km->key_len) : json_new_null(), &r);
+        v[S_KEY] = utf8 ? json_new_strn_valid_in(o, km->key, km->key_len) : json_new_null();
         if (km->key && !utf8) {
                 b64 = norm_base64(km->key, km->key_len);
-                add(o, "key_b64", b64 ? json_new_strn_in(o, b64, strlen(b64)) : NULL, &r);
+                v[S_KEY_B64] = b64 ? json_new_strn_valid_in(o, b64, strlen(b64)) : NULL;
                 free(b64);
         } else {
-                add(o, "key_b64", json_new_null(), &r);
+                v[S_KEY_B64] = json_new_null();
         }
-        add(o, "kind", lit(o, "kafka"), &r);
-        add(o, "offset", json_new_int_in(o, km->offset), &r);
-        add(o, "partition", json_new_int_in(o, km->partition), &r);
-        add(o, "timestamp", km->ts_us != INT64_MIN ? time_json(o, km->ts_us) : json_new_null(),
-            &r);
-        add(o, "topic", json_new_str_lossy_in(o, km->topic, strlen(km->topic), NULL), &r);
+        v[S_KIND] = lit(o, "kafka");
+        v[S_OFFSET] = json_new_int_in(o, km->offset);
+        v[S_PARTITION] = json_new_int_in(o, km->partition);
+        v[S_TIMESTAMP] = km->ts_us != INT64_MIN ? time_json(o, km->ts_us) : json_new_null();
+        v[S_TOPIC] = json_new_str_lossy_in(o, km->topic, strlen(km->topic), NULL);
+        r = json_obj_fill_sorted(o, jsrc_keys, v, S__N);
         return r;
 }
 
@@ -290,12 +374,12 @@ static int from_syslog(struct recycle *const *rc, size_t n_rc, const char *p, si
 }
 
 /* The event time, flags and error of a parsed object (see the top of the file). */
-static void event_meta(const json *event, int64_t received_us, int64_t msg_time_us,
+static void event_meta(const struct event_refs *er, int64_t received_us, int64_t msg_time_us,
                        int64_t *t, unsigned *flags, char *error, size_t error_len,
                        const char **err)
 {
         const char *key = NULL;
-        int r = event_time(event, t, &key);
+        int r = event_time(er, t, &key);
 
         if (r < 0) {
                 *flags |= 1u << JF_BAD_TIMESTAMP;
@@ -316,6 +400,7 @@ static int payload(struct recycle *const *rc, size_t n_rc, const char *p, size_t
 {
         unsigned flags = truncated ? 1u << JF_TRUNCATED : 0;
         struct json_error jerr = { 0 };
+        struct event_refs er = { 0 };
         char error[160];
         const char *err = NULL;
         json *rec, *event = NULL;
@@ -362,12 +447,15 @@ static int payload(struct recycle *const *rc, size_t n_rc, const char *p, size_t
         } else {
                 err = "payload is neither a JSON object nor a syslog message";
         }
-        if (event)
-                event_meta(event, received_us, msg_time_us, &t, &flags, error, sizeof(error),
+        if (event) {
+                event_refs_find(event, &er);
+                event_meta(&er, received_us, msg_time_us, &t, &flags, error, sizeof(error),
                            &err);
-        else
+        } else {
                 flags |= 1u << JF_MALFORMED | 1u << JF_NO_TIMESTAMP;
-        r = build(rec, p, len, source_of(rec, source, km), event, received_us, t, flags, err);
+        }
+        r = build(rec, p, len, source_of(rec, source, km), event, received_us, t, flags, err,
+                  &er);
         if (r < 0) {
                 json_free(rec);
                 return r;

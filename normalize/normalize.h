@@ -132,6 +132,10 @@ struct norm_kafka_msg {
 int normalize_kafka_recycled(struct recycle *const *rc, size_t n_rc, const char *p,
                              size_t len, bool truncated, const struct norm_kafka_msg *km,
                              int64_t received_us, json **ret_rec);
+/* The broker record's member keys and its Kafka source's, in the order the builder fills
+ * them (static tables): for the test that they are in RFC 8785 order (json_keys_sorted). */
+const struct json_key *norm_payload_keys(size_t *ret_n, const struct json_key **ret_source,
+                                         size_t *ret_source_n);
 /* The "source" of a Kafka message: {kind: "kafka", topic, partition, offset, key, key_b64,
  * timestamp}. key is the message key as a string when it is valid UTF-8, key_b64 its
  * base64 otherwise (both null without a key); timestamp is RFC 3339 (ts_us INT64_MIN:

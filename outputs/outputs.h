@@ -45,6 +45,23 @@ int store_integrity_check(struct store *s, int (*cb)(void *ud, const char *probl
  * (after one last checkpoint). Read-write stores only; 0 or -errno. */
 int store_checkpoint_in_background(struct store *s);
 
+/* issue 12 (sync9): the WAL's fdatasync off the committing thread (outputs/store-ckpt.c).
+ * store_sync_new syncs the WAL once, then switches s's connection to synchronous=NORMAL: a
+ * commit appends its WAL frames and returns without syncing them (SQLite still syncs the
+ * WAL before a checkpoint copies it back, and a restarted WAL's header before any frame
+ * follows it, so the database file never holds unsynced content and a power loss can only
+ * take whole commits at the WAL's end). A commit is durable once store_sync_wal, started
+ * after it returned, returned 0: nothing may be said to be stored before that. On failure
+ * s stays at synchronous=FULL and -errno is returned. Read-write stores only. */
+struct store_sync;
+int store_sync_new(struct store *s, struct store_sync **ret);
+/* fdatasync of the WAL on a descriptor of the handle's own (reopened, and its directory
+ * synced, if the file was replaced), so it may run on any thread while another commits on
+ * s. Thread-safe, blocks for the disk. 0 or -errno (-EIO: what was committed since the
+ * last sync may be lost). */
+int store_sync_wal(struct store_sync *y);
+void store_sync_free(struct store_sync *y); /* accepts NULL */
+
 int store_begin(struct store *s);   /* BEGIN IMMEDIATE */
 int store_commit(struct store *s);
 int store_rollback(struct store *s);

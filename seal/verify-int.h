@@ -82,7 +82,14 @@ struct seal_verifier {
         int64_t cur_epoch;
         char cur_name[NAME_MAX_LEN];
         uint8_t (*leaves)[HASH_LEN];
-        int64_t *seqs;          /* -1 when unknown */
+        /* issue 12 (verify9): the seq each record is reported under (-1 when unknown). While
+         * every record i so far has seq seq0 + i (an intact epoch) nothing is stored
+         * (seqs_on false: 8 bytes a record never touched); the first record that breaks the
+         * run fills seqs for all (vf_seq_set). */
+        int64_t *seqs;
+        size_t alloc_seqs;
+        bool seqs_on;
+        int64_t seq0;
         size_t n_leaves, alloc_leaves;
         struct crit *crits;
         size_t n_crits, alloc_crits;
@@ -166,6 +173,11 @@ void vf_hash_finish(struct seal_verifier *v);
 void vf_hash_abandon(struct seal_verifier *v);
 
 /* verify-records.c: records of the current epoch. */
+/* Records that record i (fed in order: i is n_leaves - 1) is reported under seq. 0 or
+ * -ENOMEM. */
+int vf_seq_set(struct seal_verifier *v, size_t i, int64_t seq);
+/* The seq record i (< n_leaves) is reported under. */
+int64_t vf_seq_of(const struct seal_verifier *v, size_t i);
 int vf_leaves_reserve(struct seal_verifier *v, size_t n);
 /* Asks for huge pages over [p, p + len) when it is large (advice, never fails). */
 void vf_advise_huge(void *p, size_t len);

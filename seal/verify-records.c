@@ -14,9 +14,10 @@
 /* ---- Records ---- */
 
 /* issue 12: the per-record arrays reach tens of MiB per epoch (a million records: 30 MiB of
- * leaves, 15 of spans, 8 of seqs); faulted in 4 KiB at a time they cost ~15,000 page faults,
- * each dear on a VM. Transparent huge pages (when the system offers them on request) take
- * 2 MiB a fault. Advice only: nothing changes when it is refused. */
+ * leaves, 15 of spans, and 8 of seqs when the epoch's seqs do not run on: verify9); faulted
+ * in 4 KiB at a time they cost ~15,000 page faults, each dear on a VM. Transparent huge
+ * pages (when the system offers them on request) take 2 MiB a fault. Advice only: nothing
+ * changes when it is refused. */
 #define VF_HUGE_MIN (4u << 20)
 #define VF_HUGE_PAGE ((uintptr_t)2 << 20)
 
@@ -32,7 +33,6 @@ void vf_advise_huge(void *p, size_t len)
 int vf_leaves_reserve(struct seal_verifier *v, size_t n)
 {
         uint8_t (*nl)[HASH_LEN];
-        int64_t *ns;
 
         if (n <= v->alloc_leaves)
                 return 0;
@@ -42,11 +42,6 @@ int vf_leaves_reserve(struct seal_verifier *v, size_t n)
                 return -ENOMEM;
         v->leaves = nl;
         vf_advise_huge(nl, n * sizeof(*nl));
-        ns = realloc(v->seqs, n * sizeof(*ns));
-        if (!ns)
-                return -ENOMEM;
-        v->seqs = ns;
-        vf_advise_huge(ns, n * sizeof(*ns));
         if (v->stable) {
                 struct seal_blob *sp = realloc(v->spans, n * sizeof(*sp));
 
@@ -57,6 +52,41 @@ int vf_leaves_reserve(struct seal_verifier *v, size_t n)
         }
         v->alloc_leaves = n;
         return 0;
+}
+
+int vf_seq_set(struct seal_verifier *v, size_t i, int64_t seq)
+{
+        if (!v->seqs_on) {
+                if (i == 0 && seq >= 0) {
+                        v->seq0 = seq;
+                        return 0;
+                }
+                /* Both non-negative: the difference is exact in uint64_t. */
+                if (i > 0 && seq >= 0 && (uint64_t)seq - (uint64_t)v->seq0 == i)
+                        return 0;
+        }
+        if (i >= v->alloc_seqs) {
+                size_t na = v->alloc_leaves > 2 * i ? v->alloc_leaves : 2 * i + 16;
+                int64_t *ns = realloc(v->seqs, na * sizeof(*ns));
+
+                if (!ns)
+                        return -ENOMEM;
+                v->seqs = ns;
+                v->alloc_seqs = na;
+                vf_advise_huge(ns, na * sizeof(*ns));
+        }
+        if (!v->seqs_on) {  /* records 0 .. i-1 were seq0, seq0 + 1, ... */
+                for (size_t k = 0; k < i; k++)
+                        v->seqs[k] = v->seq0 + (int64_t)k;
+                v->seqs_on = true;
+        }
+        v->seqs[i] = seq;
+        return 0;
+}
+
+int64_t vf_seq_of(const struct seal_verifier *v, size_t i)
+{
+        return v->seqs_on ? v->seqs[i] : v->seq0 + (int64_t)i;
 }
 
 /* issue 12: past this many records the hint is not trusted (arrays of ~60 bytes a record). */
@@ -176,10 +206,9 @@ static int check_record(struct seal_verifier *v, const struct seal_blob *b, size
                 return r;
         if (r < 0) {
                 seq = *known ? (int64_t)(*expected)++ : -1;
-                v->seqs[i] = seq;
                 vf_problem(v, seq, "record is not valid JSON (%s at byte %zu)", jerr.msg,
                         jerr.offset);
-                return 0;
+                return vf_seq_set(v, i, seq);
         }
         if (json_type_of(rec) != JSON_OBJ) {
                 seq = *known ? (int64_t)(*expected)++ : -1;
@@ -188,7 +217,8 @@ static int check_record(struct seal_verifier *v, const struct seal_blob *b, size
                 seq = record_seq(v, rec, i, known, expected);
                 r = record_criteria(v, rec, i, seq, b);
         }
-        v->seqs[i] = seq;
+        if (r == 0)
+                r = vf_seq_set(v, i, seq);
         if (r == 0) {
                 r = vf_is_canonical(rec, b->data, b->len);
                 if (r == 0)
@@ -251,7 +281,8 @@ int vf_feed_record(struct seal_verifier *v, const char *data, size_t len, int de
         }
         vf_hash_leaf(v, i, data, len);
         seq = record_seq_num(v, sc->seq, i, &v->known, &v->expected);
-        v->seqs[i] = seq;
+        if (vf_seq_set(v, i, seq) < 0)
+                return -ENOMEM;
         for (size_t k = 0; k < sc->n_criteria; k++) {
                 struct crit *c = vf_crit_get_n(v, sc->criteria[k].p, sc->criteria[k].len, true);
                 if (!c || vf_crit_tag(v, c, i, data, len) < 0)

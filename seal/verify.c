@@ -91,6 +91,7 @@ static void epoch_reset(struct seal_verifier *v)
         }
         v->n_streams = 0;
         v->n_leaves = 0;
+        v->seqs_on = false;  /* issue 12 (verify9) */
         v->open = false;
 }
 
@@ -500,7 +501,7 @@ int seal_verifier_tsc_result(struct seal_verifier *v, const char *id, size_t n_l
                         "records are tagged with it", id, n_lines, c->n_idx);
         if (first_bad < n_lines && first_bad < c->n_idx)
                 /* Later lines are shifted too: one report says it. */
-                vf_problem(v, v->seqs[c->idx[first_bad]], "tsc=%s/records.jsonl line "
+                vf_problem(v, vf_seq_of(v, c->idx[first_bad]), "tsc=%s/records.jsonl line "
                         "%zu is not this record (the %zu. tagged with %s); the file "
                         "differs from there on", id, first_bad + 1, first_bad + 1, id);
         return 0;

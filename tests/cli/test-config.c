@@ -35,7 +35,7 @@ static void check_defaults(const struct config *c)
         assert_int_equal(c->syslog.max_connections, 1024);
         assert_int_equal(c->syslog.format, NORM_AUTO);
         assert_int_equal(c->queue_max_events, 8192);
-        assert_int_equal(c->queue_max_bytes, 24 << 20);
+        assert_int_equal(c->queue_max_bytes, 12 << 20);  /* QUEUE_MAX_BYTES_DEFAULT */
         assert_string_equal(c->db_path, "var/gatelog.db");
         assert_string_equal(c->key_path, "var/gatelog.key");
         assert_int_equal(c->epoch_us, INT64_C(3600000000));

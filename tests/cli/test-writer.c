@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,7 @@
 #include "cli/writer-map.h"
 #include "cli/writer.h"
 #include "core/limits.h"
+#include "core/metrics.h"
 #include "core/tm.h"
 #include "seal/seal.h"
 #include "outputs/outputs.h"
@@ -449,10 +451,16 @@ static void test_writer_positions_sinks_and_rule_stats(void **state) {
  * the modelled WAL to PATH.synced once the real call returned, i.e. what a power loss would
  * leave of it. A callback that says "durable" (the watermark, a sink's committed_cb) checks
  * that the copy, replayed over the database file, holds the record it speaks of. Callbacks
- * run before the sync, or a watermark published before it, fail here. */
+ * run before the sync, or a watermark published before it, fail here.
+ *
+ * issue 12 (sync9): the storing thread commits at synchronous=NORMAL and gl-sync syncs the
+ * WAL (on a descriptor of its own, which this fdatasync sees too). pl_delay_us makes each
+ * sync of the modelled WAL that long, so that commits meet a sync in progress: the storing
+ * thread then keeps its transaction open and commits once gl-sync is idle. */
 static pthread_mutex_t pl_mu = PTHREAD_MUTEX_INITIALIZER;
 static char pl_wal[192];   /* the WAL modelled; "" none (the other tests) */
 static int pl_syncs;        /* syncs of it copied */
+static _Atomic int64_t pl_delay_us;  /* a slow disk: each sync of the WAL waits this long */
 
 /* Copies a file; false when it cannot (no cmocka assert here: this runs on the writer's
  * threads, where a failing assert cannot unwind to the test). */
@@ -472,10 +480,15 @@ static bool pl_copy(const char *from, const char *to) {
 
 int fdatasync(int fd) {
         int (*real)(int) = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
-        int r = real(fd), e = errno;
         char link[64], path[256];
         snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
         ssize_t n = readlink(link, path, sizeof(path) - 1);
+        if (n > 0 && atomic_load(&pl_delay_us) > 0) {
+                path[n] = 0;
+                if (strstr(path, "-wal"))
+                        usleep((useconds_t)atomic_load(&pl_delay_us));
+        }
+        int r = real(fd), e = errno;
         pthread_mutex_lock(&pl_mu);
         if (r == 0 && n > 0 && pl_wal[0]) {
                 path[n] = 0;
@@ -521,13 +534,22 @@ struct durable_ctx {
         int64_t durable;       /* the last watermark published */
         int n_published, n_checked;
         uint64_t acked;
+        struct metric *kept;   /* gatelog_events_kept_total{source="unknown"}: "stored" */
         const char *bad;       /* the first broken promise (checked on the test's thread:
-                                * the callbacks run on gl-store) */
+                                * the callbacks run on gl-sync) */
 };
+
+/* The "stored" metric must not count a record above the watermark published before now. */
+static void order_check_kept(struct durable_ctx *c, int64_t durable) {
+        if (!c->bad && metric_value(c->kept) > durable + 1)
+                c->bad = "the stored metric counted records before the sync that made them "
+                         "durable";
+}
 
 static void order_durable_cb(void *ud, int64_t seq) {
         struct durable_ctx *c = ud;
         pthread_mutex_lock(&c->mu);
+        order_check_kept(c, c->durable);
         if (!c->bad && seq <= c->durable)
                 c->bad = "the watermark went back or repeated";
         if (!c->bad && pl_survivors(c->dir, c->db) < seq)
@@ -543,6 +565,7 @@ static void order_committed_cb(void *ud, uint64_t token) {
         pthread_mutex_lock(&c->mu);
         if (!c->bad && c->durable < (int64_t)token)
                 c->bad = "committed_cb ran for a seq above the watermark";
+        order_check_kept(c, c->durable);
         if (token % 97 == 0) {  /* the model itself, for a sample: it copies files */
                 if (!c->bad && pl_survivors(c->dir, c->db) < (int64_t)token)
                         c->bad = "committed_cb ran before the sync that made it durable";
@@ -552,21 +575,66 @@ static void order_committed_cb(void *ud, uint64_t token) {
         pthread_mutex_unlock(&c->mu);
 }
 
-static void test_writer_durable_order(void **state) {
+/* The highest sealed epoch a power loss now would leave; -1: none. */
+static int64_t pl_sealed(const char *dir, const char *db) {
+        char cdb[256], cwal[256], synced[256];
+        snprintf(cdb, sizeof(cdb), "%s/pl.db", dir);
+        snprintf(cwal, sizeof(cwal), "%s/pl.db-wal", dir);
+        snprintf(synced, sizeof(synced), "%s.synced", pl_wal);
+        pthread_mutex_lock(&pl_mu);
+        bool ok = pl_copy(db, cdb) && pl_copy(synced, cwal);
+        pthread_mutex_unlock(&pl_mu);
+        sqlite3 *c = NULL;
+        sqlite3_stmt *st = NULL;
+        int64_t epoch = -1;
+        if (ok && sqlite3_open(cdb, &c) == SQLITE_OK &&
+            sqlite3_prepare_v2(c, "SELECT coalesce(max(epoch), -1) FROM epochs WHERE sealed = 1",
+                               -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+                epoch = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+        sqlite3_close(c);
+        unlink(cdb);
+        unlink(cwal);
+        return epoch;
+}
+
+struct sealed_ctx {
+        const char *dir, *db;
+        int n;
+        const char *bad;
+};
+
+/* issue 12 (sync9): a seal is on disk before anything hears of it (the exporter's kick). */
+static void order_sealed_cb(void *ud, int64_t epoch) {
+        struct sealed_ctx *c = ud;
+        if (!c->bad && pl_sealed(c->dir, c->db) < epoch)
+                c->bad = "sealed_cb ran before the sync that made the seal durable";
+        c->n++;
+}
+
+/* n events in bursts with sinks, syncs of the WAL delay_us long; every promise checked. */
+static void run_durable_order(int n, int64_t delay_us) {
         struct fixture f;
         fixture_init(&f);
         struct writer *w = NULL;
         struct queue *q = NULL;
         char err[256] = "";
-        enum { N = 3000 };
-        struct durable_ctx c = { f.dir, f.db, PTHREAD_MUTEX_INITIALIZER, -1, 0, 0, 0, NULL };
+        const int N = n;
+        metrics_reset();
+        struct durable_ctx c = { f.dir, f.db, PTHREAD_MUTEX_INITIALIZER, -1, 0, 0, 0,
+                                 metrics_counter("gatelog_events_kept_total",
+                                                 "Events stored as records", "source",
+                                                 "unknown", NULL), NULL };
         struct event_sink sink = { order_committed_cb, &c };
+        struct sealed_ctx sc = { f.dir, f.db, 0, NULL };
         assert_int_equal(writer_open(&f.cfg, &w, err, sizeof(err)), 0);
         pthread_mutex_lock(&pl_mu);
         snprintf(pl_wal, sizeof(pl_wal), "%s-wal", f.db);
         pl_syncs = 0;
         pthread_mutex_unlock(&pl_mu);
+        atomic_store(&pl_delay_us, delay_us);
         writer_on_durable(w, order_durable_cb, &c);
+        writer_on_sealed(w, order_sealed_cb, &sc);
         assert_int_equal(queue_new(256, &q), 0);
         assert_int_equal(writer_start(w, q, NULL), 0);
         int64_t now = tm_now_us();
@@ -581,19 +649,35 @@ static void test_writer_durable_order(void **state) {
         }
         queue_close(q);
         assert_int_equal(writer_join(w), 0);
+        atomic_store(&pl_delay_us, 0);
         if (c.bad)
                 fail_msg("%s", c.bad);
         assert_int_equal(c.acked, N);
         assert_int_equal(c.durable, N - 1);
+        assert_int_equal(metric_value(c.kept), N);
         assert_true(c.n_checked >= N / 97);
         assert_true(pl_syncs >= 1);
         assert_int_equal(writer_seal_now(w), 0);
+        if (sc.bad)
+                fail_msg("%s", sc.bad);
+        assert_int_equal(sc.n, 1);
         writer_free(w);
         queue_free(q, event_free_cb);
         pthread_mutex_lock(&pl_mu);
         pl_wal[0] = 0;
         pthread_mutex_unlock(&pl_mu);
         fixture_free(&f);
+}
+
+static void test_writer_durable_order(void **state) {
+        run_durable_order(3000, 0);
+}
+
+/* issue 12 (sync9): with a slow disk (each WAL sync 15 ms) the storing thread meets a sync
+ * in progress at nearly every commit, keeps its transaction open meanwhile and commits when
+ * gl-sync is idle (and commits that did wait share one sync): the same promises hold. */
+static void test_writer_durable_order_slow_sync(void **state) {
+        run_durable_order(3000, 15000);
 }
 
 /* issue 12 (flow7): when the map queue is deep, the storing thread commits all that is
@@ -664,6 +748,7 @@ int main(void) {
                 cmocka_unit_test(test_writer_map_splice_equals_canon),
                 cmocka_unit_test(test_writer_commits_what_is_mapped),
                 cmocka_unit_test(test_writer_durable_order),
+                cmocka_unit_test(test_writer_durable_order_slow_sync),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -159,6 +159,11 @@ static const struct invalid_case invalid_cases[] = {
         { "duplicate key", "{\"a\":1,\"a\":2}", 0, 0 },
         { "nested duplicate key", "{\"a\":1,\"b\":{\"c\":1,\"c\":1}}", 0, 11 },
         { "duplicate via escape", "{\"\\u0061\":1,\"a\":2}", 0, 0 },
+        /* Objects up to 12 members are checked pair by pair, larger ones sorted. */
+        { "duplicate key among 12", "{\"a\":1,\"b\":2,\"c\":3,\"d\":4,\"e\":5,\"f\":6,"
+          "\"g\":7,\"h\":8,\"i\":9,\"j\":10,\"k\":11,\"k\":12}", 0, 0 },
+        { "duplicate key among 13", "{\"a\":1,\"b\":2,\"c\":3,\"d\":4,\"e\":5,\"f\":6,"
+          "\"g\":7,\"h\":8,\"i\":9,\"j\":10,\"k\":11,\"l\":12,\"a\":13}", 0, 0 },
         { "trailing garbage", "1 2", 0, 2 },
         { "trailing bracket", "[]]", 0, 2 },
         { "object then text", "{} x", 0, 3 },
@@ -185,6 +190,56 @@ static void test_parse_invalid(void **state)
                 if (c->offset >= 0 && err.offset != (size_t)c->offset)
                         fail_msg("case '%s': error at %zu (%s), want %ld", c->name, err.offset,
                                  err.msg, c->offset);
+        }
+}
+
+/* A string's plain runs are scanned eight bytes at a time (round 9): a byte that ends the
+ * run ('"', '\\', a control, a non-ASCII lead) at every offset of a 24-byte string, so
+ * that it falls in the first, a middle and the last word and in the byte tail. */
+static void test_parse_string_runs(void **state)
+{
+        static const struct {
+                const char *ins;        /* inserted at offset k of 24 'x' */
+                int valid;              /* 1: parses; 0: -EBADMSG at 1 + k */
+                const char *value;      /* the decoded insertion when valid */
+        } kinds[] = {
+                { "\\\"", 1, "\"" }, { "\\n", 1, "\n" }, { "\xc3\xa9", 1, "\xc3\xa9" },
+                { "\xf0\x9f\x98\x80", 1, "\xf0\x9f\x98\x80" }, { "\x7f", 1, "\x7f" },
+                { " ", 1, " " }, { "\x01", 0, NULL }, { "\x1f", 0, NULL }, { "\xff", 0, NULL },
+                { "\xc3", 0, NULL }, { "\xed\xa0\x80", 0, NULL },
+        };
+
+        (void)state;
+        for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+                for (size_t k = 0; k <= 24; k++) {
+                        char in[64], want[64];
+                        struct json_error err = { 0 };
+                        json *v = NULL;
+                        size_t n = 0, w = 0;
+                        int r;
+
+                        in[n++] = '"';
+                        for (size_t j = 0; j <= 24; j++) {
+                                if (j == k) {
+                                        n += (size_t)sprintf(in + n, "%s", kinds[i].ins);
+                                        if (kinds[i].valid)
+                                                w += (size_t)sprintf(want + w, "%s",
+                                                                     kinds[i].value);
+                                }
+                                if (j < 24)
+                                        in[n++] = want[w++] = 'x';
+                        }
+                        in[n++] = '"';
+                        want[w] = '\0';
+                        r = json_parse(in, n, &v, &err);
+                        if (kinds[i].valid) {
+                                if (r != 0 || strcmp(json_str(v, NULL), want) != 0)
+                                        fail_msg("kind %zu at %zu: r %d", i, k, r);
+                                json_free(v);
+                        } else if (r != -EBADMSG || err.offset != 1 + k) {
+                                fail_msg("kind %zu at %zu: r %d at %zu", i, k, r, err.offset);
+                        }
+                }
         }
 }
 
@@ -1549,6 +1604,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_parse_valid),
                 cmocka_unit_test(test_parse_invalid),
+                cmocka_unit_test(test_parse_string_runs),
                 cmocka_unit_test(test_parse_depth),
                 cmocka_unit_test(test_parse_types),
                 cmocka_unit_test(test_canon_numbers),

@@ -22,7 +22,8 @@ the byte comparison; one that left its files fails the leftover checks. The stag
 the committed records from memory (issue 12, stage8) and reads from the store only what the
 feed did not hold: its "staging stopped" log line says how many came from each, and the
 first run must have staged from the feed, the run after the SIGKILL from both (the records
-before the restart are only in the store).
+before the restart are only in the store). The stager thread must run at the storing
+thread's nice value (round 9).
 """
 import os
 import re
@@ -91,6 +92,21 @@ def staging_counts(d):
     return counts
 
 
+def thread_nice(pid):
+    """{thread name: nice value} of a process's threads (/proc/PID/task/TID/stat field 19)."""
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                comm = f.read().strip()
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        out[comm] = int(fields[16])
+    return out
+
+
 def check_export(d, n_epoch0_lines=None):
     rc, out, err = d.verify_export()
     check(rc == 0, f"verify --export failed ({rc}):\n{out}{err}")
@@ -107,6 +123,12 @@ def test_staged_export_is_byte_identical():
         d.wait_records(n)
         wait_staged(d, n)
         check(not os.path.exists(epoch_dir(d)), "an epoch folder exists before the seal")
+        # The stager runs at the daemon's priority (round 9: at nice 10 it starved on a busy
+        # host and the feed dropped most records, read back from the store).
+        nice = thread_nice(d.proc.pid)
+        check("gl-stage" in nice, f"no gl-stage thread: {sorted(nice)}")
+        check(nice["gl-stage"] == nice["gl-store"],
+              f"gl-stage at nice {nice['gl-stage']}, gl-store at {nice['gl-store']}")
         n += send_more(d, "tail")  # the tail: after the last stage, before the seal
         d.wait_records(n)
         d.seal()

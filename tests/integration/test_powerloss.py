@@ -11,9 +11,11 @@ at worst: nothing written after each file's last sync) and restarts. Then:
 - at the end, after a seal: the export verifies, and each of its lines is the record with that
   seq in the database (no export line for a record the power loss took).
 
-The same load with the model told that the storing thread's syncs write nothing
-(POWERLOSS_SKIP_THREAD=gl-store: its commits at synchronous=FULL then acknowledge what no
-sync kept, the broken order) must lose acknowledged messages: that shows the check can fail.
+The same load with the model told that the sync thread's syncs write nothing
+(POWERLOSS_SKIP_THREAD=gl-sync: the storing thread commits at synchronous=NORMAL and gl-sync's
+fdatasync is what makes a commit durable before its acknowledgements; skipped, they stand on
+nothing synced, the broken order) must lose acknowledged messages: that shows the check can
+fail.
 """
 import glob
 import json
@@ -178,14 +180,14 @@ def test_acknowledged_survive_power_loss():
 
 
 def test_model_catches_ack_before_sync():
-    """gl-store's syncs (each commit's, synchronous=FULL) leave no copy: acknowledgements
-    stand on nothing synced, and the
+    """gl-sync's syncs (the WAL's fdatasync after each group of commits, issue 12 sync9)
+    leave no copy: acknowledgements stand on nothing synced, and the
     check above must see acknowledged messages gone. A short load: past 16 MiB of WAL
     (~300 RELP commits) the checkpointer's own syncs (before each copy) would make the
     acknowledged commits durable anyway."""
     d = relp_daemon()
     try:
-        start(d, skip_thread="gl-store")
+        start(d, skip_thread="gl-sync")
         acked = load(d, "broken", 0.4, clients=2)
         check(acked, "nothing was acknowledged")
         power_loss(d)

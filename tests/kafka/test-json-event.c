@@ -67,6 +67,25 @@ static const struct tcase cases[] = {
           NULL, true, false, false },
         { "json non-string host", "{\"host\":5,\"app\":[1]}", 0, false, MSG_TIME, "json",
           "2026-09-21T14:13:20.123000Z", "[]", NULL, NULL, NULL, true, false, false },
+        /* The members are found in one pass (round 9): precedence is by key, not by the
+         * order the members come in. */
+        { "json timestamp wins over an earlier ts", "{\"ts\":\"bad\",\"time\":1,"
+          "\"timestamp\":\"2026-01-02T03:04:05Z\"}", 0, false, MSG_TIME, "json",
+          "2026-01-02T03:04:05.000000Z", "[]", NULL, NULL, NULL, true, false, false },
+        { "json ts wins over an earlier time", "{\"time\":\"bad\",\"ts\":1767323045}", 0,
+          false, MSG_TIME, "json", "2026-01-02T03:04:05.000000Z", "[]", NULL, NULL, NULL, true,
+          false, false },
+        { "json msg when message is not a string", "{\"msg\":\"m2\",\"message\":5,"
+          "\"app\":\"a\",\"host\":\"h\",\"hostname\":\"x\",\"apps\":\"y\"}", 0, false,
+          MSG_TIME, "json", "2026-09-21T14:13:20.123000Z", "[]", "h", "a", "m2", true, false,
+          false },
+        { "json message over msg", "{\"msg\":\"m2\",\"message\":\"m1\"}", 0, false,
+          MSG_TIME, "json", "2026-09-21T14:13:20.123000Z", "[]", NULL, NULL, "m1", true, false,
+          false },
+        { "json escaped and non-ASCII members", "{\"host\":\"h\\u00e9\",\"app\":\"\\\"q\\\"\","
+          "\"message\":\"caf\u00e9 \\ud83d\\ude00\"}", 0, false, MSG_TIME, "json",
+          "2026-09-21T14:13:20.123000Z", "[]", "h\u00e9", "\"q\"", "caf\u00e9 \U0001F600", true,
+          false, false },
         { "json leading white space", " \n{\"a\":1}", 0, false, MSG_TIME, "json",
           "2026-09-21T14:13:20.123000Z", "[]", NULL, NULL, NULL, true, false, false },
         { "json broken", "{\"a\":", 0, false, MSG_TIME, "unknown",
@@ -337,6 +356,81 @@ static void test_source_in_record(void **state)
         recycle_release(rc[1]);
 }
 
+/* The builder fills the record and its source from static tables without sorting
+ * (json_obj_fill_sorted, round 9): the tables must be in RFC 8785 order, the records'
+ * members must be the tables' in that order, and the canonical bytes must equal those of
+ * the same members set one by one in reverse order (the general path, which sorts). */
+static json *model_of(const json *o)
+{
+        json *m = json_new_obj();
+
+        for (size_t k = json_len(o); k-- > 0;) {
+                const char *key;
+                size_t key_len;
+                json *v = json_obj_at(o, k, &key, &key_len);
+
+                assert_int_equal(json_obj_set(m, key, json_clone(v)), 0);
+        }
+        return m;
+}
+
+static void test_record_order(void **state)
+{
+        struct recycle *rc[2];
+        size_t n, n_src, n_cases = sizeof(cases) / sizeof(cases[0]);
+        const struct json_key *src_keys;
+        const struct json_key *keys = norm_payload_keys(&n, &src_keys, &n_src);
+
+        (void)state;
+        assert_int_equal(n, 25);
+        assert_int_equal(n_src, 7);
+        assert_true(json_keys_sorted(keys, n));
+        assert_true(json_keys_sorted(src_keys, n_src));
+        assert_int_equal(recycle_new(4096, 4, &rc[0]), 0);
+        assert_int_equal(recycle_new(8192, 4, &rc[1]), 0);
+        for (size_t i = 0; i < n_cases * 2; i++) {
+                const struct tcase *c = &cases[i % n_cases];
+                const struct norm_kafka_msg km = {
+                        .topic = "access", .partition = 3, .offset = 77, .key = "k",
+                        .key_len = i % 2, .ts_us = i % 2 ? c->msg_time : INT64_MIN,
+                };
+                size_t len = c->len ? c->len : strlen(c->payload);
+                json *rec = NULL, *model;
+
+                assert_int_equal(normalize_kafka_recycled(rc, 2, c->payload, len, c->truncated,
+                                                          &km, RECEIVED, &rec), 0);
+                /* A syslog payload's record is normalize_syslog's (its own table). */
+                if (c->payload[strspn(c->payload, " \t\r\n")] != '<') {
+                        json *src = json_obj_get(rec, "source");
+
+                        assert_int_equal(json_len(rec), n);
+                        assert_int_equal(json_len(src), n_src);
+                        for (size_t k = 0; k < n; k++) {
+                                const char *key;
+                                size_t key_len;
+
+                                json_obj_at(rec, k, &key, &key_len);
+                                assert_int_equal(key_len, keys[k].len);
+                                assert_memory_equal(key, keys[k].key, key_len);
+                        }
+                        for (size_t k = 0; k < n_src; k++) {
+                                const char *key;
+                                size_t key_len;
+
+                                json_obj_at(src, k, &key, &key_len);
+                                assert_int_equal(key_len, src_keys[k].len);
+                                assert_memory_equal(key, src_keys[k].key, key_len);
+                        }
+                }
+                model = model_of(rec);
+                canon_equal(rec, model);
+                json_free(model);
+                json_free(rec);
+        }
+        recycle_release(rc[0]);
+        recycle_release(rc[1]);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -345,6 +439,7 @@ int main(void)
                 cmocka_unit_test(test_source),
                 cmocka_unit_test(test_recycled),
                 cmocka_unit_test(test_source_in_record),
+                cmocka_unit_test(test_record_order),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

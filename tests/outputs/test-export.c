@@ -549,6 +549,100 @@ static void test_stage_same_bytes(void **state)
         buf_free(&got);
 }
 
+/* A whole file, malloc'd (slurp reads at most 4 KiB). */
+static char *read_all(const char *path, size_t *ret_len)
+{
+        FILE *f = fopen(path, "rb");
+        struct buf b = BUF_INIT;
+        char chunk[65536];
+        size_t n;
+
+        assert_non_null(f);
+        while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+                assert_int_equal(buf_append(&b, chunk, n), 0);
+        fclose(f);
+        *ret_len = b.len;
+        return b.data;
+}
+
+/* Lines of every length around the files' 256 KiB write buffers (a line that fits is copied
+ * with its '\n' in one go, one that does not goes through the flush; issue 12, round 9):
+ * records.jsonl and each tsc file, staged with flushes at odd places or written in one go,
+ * hold exactly the records' bytes and a '\n' each, in order (the model: the lines built
+ * here). Lengths 1 .. 300 KiB, the buffer's size and its neighbours included. */
+static void test_line_buffer_edges(void **state)
+{
+        enum { N = 700, WBUF = 256 * 1024 };
+        static const size_t big[] = { WBUF - 2, WBUF - 1, WBUF, WBUF + 1, 300 * 1024 };
+        struct export_record *recs = calloc(N, sizeof(*recs));
+        char **datas = calloc(N, sizeof(*datas));
+        struct buf want_all = BUF_INIT, want_72 = BUF_INIT;
+        char dir[64], path[256];
+        uint8_t sig[64];
+        struct store_error err = { { 0 } };
+
+        (void)state;
+        assert_non_null(recs);
+        assert_non_null(datas);
+        sig_bytes(sig);
+        for (size_t i = 0; i < N; i++) {
+                size_t len = i % 97 == 5 ? big[(i / 97) % 5] : 1 + (i * 7919) % 3000;
+                datas[i] = malloc(len);
+                assert_non_null(datas[i]);
+                for (size_t k = 0; k < len; k++)
+                        datas[i][k] = (char)('a' + (i + k) % 26);
+                recs[i].data = datas[i];
+                recs[i].len = len;
+                recs[i].criteria = i % 3 == 0 ? NULL : i % 3 == 1 ? c72 : c61_72;
+                recs[i].n_criteria = i % 3 == 0 ? 0 : i % 3 == 1 ? 1 : 2;
+                assert_int_equal(buf_append(&want_all, datas[i], len), 0);
+                assert_int_equal(buf_putc(&want_all, '\n'), 0);
+                if (i % 3) {
+                        assert_int_equal(buf_append(&want_72, datas[i], len), 0);
+                        assert_int_equal(buf_putc(&want_72, '\n'), 0);
+                }
+        }
+        for (size_t staged = 0; staged <= N; staged += N / 2) {
+                struct export_epoch e = make_epoch("prod", 5, sig);
+                make_tmpdir(dir);
+                if (staged) {
+                        struct export_folder_stage *st = NULL;
+                        assert_int_equal(export_folder_stage_open(dir, "prod", 5, &st, &err), 0);
+                        for (size_t i = 0; i < staged; i++) {
+                                assert_int_equal(export_folder_stage_add(st, &recs[i], &err), 0);
+                                if (i % 61 == 0)
+                                        assert_int_equal(export_folder_stage_flush(st, &err), 0);
+                        }
+                        e.records = recs + staged;
+                        e.n_records = N - staged;
+                        assert_int_equal(export_folder_stage_commit(st, &e, &err), 0);
+                } else {
+                        e.records = recs;
+                        e.n_records = N;
+                        assert_int_equal(export_folder_write(dir, &e, &err), 0);
+                }
+                static const char *const files[] = { "records.jsonl", "tsc=CC7.2/records.jsonl" };
+                for (size_t f = 0; f < 2; f++) {
+                        const struct buf *want = f == 0 ? &want_all : &want_72;
+                        size_t len = 0;
+                        snprintf(path, sizeof(path), "%s/chain=prod/epoch=0000000005/%s", dir,
+                                 files[f]);
+                        char *got = read_all(path, &len);
+                        if (len != want->len || memcmp(got, want->data, len) != 0)
+                                fail_msg("staged %zu: %s differs (%zu bytes, want %zu)", staged,
+                                         files[f], len, want->len);
+                        free(got);
+                }
+                rm_tmpdir(dir);
+        }
+        for (size_t i = 0; i < N; i++)
+                free(datas[i]);
+        free(datas);
+        free(recs);
+        buf_free(&want_all);
+        buf_free(&want_72);
+}
+
 /* The stage reader over a real store: records past `after` of the open epoch in one
  * snapshot, and the tail of the sealed epoch, together exactly store_records_foreach's. */
 struct seqs { char text[512]; };
@@ -645,6 +739,7 @@ int main(void)
                 cmocka_unit_test(test_refused_names),
                 cmocka_unit_test(test_manifest_last),
                 cmocka_unit_test(test_stage_same_bytes),  /* issue 12 */
+                cmocka_unit_test(test_line_buffer_edges),
                 cmocka_unit_test(test_stage_reader),
         };
 

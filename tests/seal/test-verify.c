@@ -179,6 +179,7 @@ enum {
         FEED_SKIP_1 = 2,        /* leave epoch 1 out */
         FEED_DROP_TSC_LINE = 4, /* tsc=CC6.1 of epoch 0 lacks its last line */
         FEED_NO_TSC_FILE = 8,   /* tsc=CC7.2 of epoch 0 missing */
+        FEED_BAD_TSC_LINE = 16, /* tsc=CC6.1 of epoch 1: line 2 is line 1 again */
 };
 
 static void feed_tsc(struct seal_verifier *v, const struct ep *e, int flags, size_t num)
@@ -194,6 +195,8 @@ static void feed_tsc(struct seal_verifier *v, const struct ep *e, int flags, siz
                                 b[n++] = (struct seal_blob){ e->rec[i], strlen(e->rec[i]) };
                 if ((flags & FEED_DROP_TSC_LINE) && num == 0 && c == 0)
                         n--;
+                if ((flags & FEED_BAD_TSC_LINE) && num == 1 && c == 0)
+                        b[1] = b[0];
                 assert_int_equal(seal_verifier_tsc(v, crit_ids[c], b, n), 0);
         }
 }
@@ -403,6 +406,15 @@ static const struct tamper_case tamper_cases[] = {
           "epoch 0: tsc=CC6.1/records.jsonl has 2 records but 3 of the epoch's" },
         { "tsc file missing", NULL, NULL, FEED_TSC | FEED_NO_TSC_FILE, false, 0, -1,
           "epoch 0: criterion \"CC7.2\" has no tsc=CC7.2/records.jsonl file" },
+        /* issue 12 (verify9): the line is reported under its record's seq, which the
+         * verifier derives while an epoch's seqs run on (6, 7, 8, ...) and stores once they
+         * do not (records 7 and 8 swapped: the second record tagged CC6.1 is seq 8 either
+         * way, the first record in file order being 6). */
+        { "tsc line changed", NULL, NULL, FEED_TSC | FEED_BAD_TSC_LINE, false, 1, 8,
+          "epoch 1 seq 8: tsc=CC6.1/records.jsonl line 2 is not this record" },
+        { "tsc line changed, seqs out of order", t_records_swapped, NULL,
+          FEED_TSC | FEED_BAD_TSC_LINE, false, 1, 8,
+          "epoch 1 seq 8: tsc=CC6.1/records.jsonl line 2 is not this record" },
 };
 
 static bool has_problem(const struct seen *s, const struct tamper_case *t)
