@@ -510,6 +510,25 @@ static inline const unsigned char *plain_string_end(struct scan *s, const unsign
         return q < s->end && *q == '"' ? q + 1 : NULL;
 }
 
+/* After an object member's value: 1 when another member follows (its ',' consumed), 0 when
+ * the object closed (its '}' consumed, depth back), -1 when the text is malformed. Shared by
+ * scan_object and scan_top. */
+static inline int member_end(struct scan *s)
+{
+        if (s->p >= s->end)
+                return -1;
+        if (*s->p == ',') {
+                s->p++;
+                return 1;
+        }
+        if (*s->p == '}') {
+                s->p++;
+                s->depth--;
+                return 0;
+        }
+        return -1;
+}
+
 /* The members of a nested object (issue 12, verify9: the record's own members are walked by
  * scan_top below). */
 static bool scan_object(struct scan *s)
@@ -541,18 +560,9 @@ static bool scan_object(struct scan *s)
                         s->p = e;
                 else if (!scan_value(s))
                         return false;
-                if (s->p >= s->end)
-                        return false;
-                if (*s->p == ',') {
-                        s->p++;
-                        continue;
-                }
-                if (*s->p == '}') {
-                        s->p++;
-                        s->depth--;
-                        return true;
-                }
-                return false;
+                int r = member_end(s);
+                if (r <= 0)
+                        return r == 0;
         }
 }
 
@@ -628,18 +638,9 @@ static bool scan_top(struct scan *s, struct seal_scan *out)
                 } else if (!scan_wanted(s, out, what)) {
                         return false;
                 }
-                if (s->p >= s->end)
-                        return false;
-                if (*s->p == ',') {
-                        s->p++;
-                        continue;
-                }
-                if (*s->p == '}') {
-                        s->p++;
-                        s->depth--;
-                        return true;
-                }
-                return false;
+                int r = member_end(s);
+                if (r <= 0)
+                        return r == 0;
         }
 }
 
