@@ -504,9 +504,10 @@ int fdatasync(int fd) {
         return r;
 }
 
-/* The highest seq a power loss now would leave: the database file and the last synced
- * copy of its WAL, opened as a database of their own. -1: none (no sync copied yet). */
-static int64_t pl_survivors(const char *dir, const char *db) {
+/* One number a power loss now would leave (sql: a one-row, one-column query, -1 when there
+ * is nothing): asked of the database file and the last synced copy of its WAL, opened as a
+ * database of their own. -1 also when no sync was copied yet. */
+static int64_t pl_synced_max(const char *dir, const char *db, const char *sql) {
         char cdb[256], cwal[256], synced[256];
         snprintf(cdb, sizeof(cdb), "%s/pl.db", dir);
         snprintf(cwal, sizeof(cwal), "%s/pl.db-wal", dir);
@@ -516,16 +517,21 @@ static int64_t pl_survivors(const char *dir, const char *db) {
         pthread_mutex_unlock(&pl_mu);
         sqlite3 *c = NULL;
         sqlite3_stmt *st = NULL;
-        int64_t seq = -1;
+        int64_t v = -1;
         if (ok && sqlite3_open(cdb, &c) == SQLITE_OK &&
-            sqlite3_prepare_v2(c, "SELECT coalesce(max(seq), -1) FROM records", -1, &st,
-                               NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-                seq = sqlite3_column_int64(st, 0);
+            sqlite3_prepare_v2(c, sql, -1, &st, NULL) == SQLITE_OK &&
+            sqlite3_step(st) == SQLITE_ROW)
+                v = sqlite3_column_int64(st, 0);
         sqlite3_finalize(st);
         sqlite3_close(c);
         unlink(cdb);
         unlink(cwal);
-        return seq;
+        return v;
+}
+
+/* The highest seq a power loss now would leave; -1: none. */
+static int64_t pl_survivors(const char *dir, const char *db) {
+        return pl_synced_max(dir, db, "SELECT coalesce(max(seq), -1) FROM records");
 }
 
 struct durable_ctx {
@@ -577,25 +583,8 @@ static void order_committed_cb(void *ud, uint64_t token) {
 
 /* The highest sealed epoch a power loss now would leave; -1: none. */
 static int64_t pl_sealed(const char *dir, const char *db) {
-        char cdb[256], cwal[256], synced[256];
-        snprintf(cdb, sizeof(cdb), "%s/pl.db", dir);
-        snprintf(cwal, sizeof(cwal), "%s/pl.db-wal", dir);
-        snprintf(synced, sizeof(synced), "%s.synced", pl_wal);
-        pthread_mutex_lock(&pl_mu);
-        bool ok = pl_copy(db, cdb) && pl_copy(synced, cwal);
-        pthread_mutex_unlock(&pl_mu);
-        sqlite3 *c = NULL;
-        sqlite3_stmt *st = NULL;
-        int64_t epoch = -1;
-        if (ok && sqlite3_open(cdb, &c) == SQLITE_OK &&
-            sqlite3_prepare_v2(c, "SELECT coalesce(max(epoch), -1) FROM epochs WHERE sealed = 1",
-                               -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-                epoch = sqlite3_column_int64(st, 0);
-        sqlite3_finalize(st);
-        sqlite3_close(c);
-        unlink(cdb);
-        unlink(cwal);
-        return epoch;
+        return pl_synced_max(dir, db,
+                             "SELECT coalesce(max(epoch), -1) FROM epochs WHERE sealed = 1");
 }
 
 struct sealed_ctx {
