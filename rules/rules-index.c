@@ -369,6 +369,19 @@ void rules_index_free(struct rules_pack *p)
         p->qr = NULL;
 }
 
+void rules_index_fast_off(struct rules_pack *p)
+{
+        for (size_t i = 0; i < p->n_rules; i++)
+                for (size_t k = 0; k < p->rules[i].n_sets; k++)
+                        p->rules[i].sets[k].group = -1;
+        for (size_t i = 0; i < p->n_rules; i++)
+                p->qr[i].path = -1;
+        for (int d = 0; d < RULES_INDEX_DIMS; d++)
+                for (size_t i = 0; i < p->dims[d].n_entries; i++)
+                        p->dims[d].entries[i].n_refs = 0;
+        p->fast_off = true;
+}
+
 /* The per-record shortcuts of rules10: merged candidate lists and quick rejects. */
 static int fast_build(struct rules_pack *p)
 {

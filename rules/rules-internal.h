@@ -193,6 +193,7 @@ struct rules_pack {
         size_t n_wild;
         struct rule_ref *wild_refs;   /* wild as refs (rules10) */
         struct rule_qr *qr;           /* by rule index (rules10) */
+        bool fast_off;                /* rules_index_fast_off: merged lists not used */
         uint32_t max_groups;          /* largest n_groups of any regex: match-data size */
         const char *paths[RULES_PATH_CACHE]; /* by path_id, borrowed from conditions */
         size_t n_paths;
@@ -215,6 +216,10 @@ struct rules_pack {
 int rules_index_build(struct rules_pack *p);
 /* Frees what rules_index_build made beyond the index lists (rules_pack_free). */
 void rules_index_free(struct rules_pack *p);
+/* Turns the pack's rules10 shortcuts off (quick rejects, merged candidate lists, set
+ * groups): rules_apply then takes the general paths, the model tests/rules/test-rules-fast.c
+ * holds the shortcuts to. Before the pack is shared. */
+void rules_index_fast_off(struct rules_pack *p);
 /* The index entry of d for value[0..len) (NULL: none), or NULL. */
 const struct index_entry *rules_index_find(const struct index_dim *d, const char *value,
                                            size_t len);

@@ -753,7 +753,7 @@ static void cand_init(const struct rules_pack *p, const json *rec, struct cand *
         }
         c->list[RULES_INDEX_DIMS] = p->wild;
         c->n[RULES_INDEX_DIMS] = p->n_wild;
-        if (n_hits <= 1) {
+        if (n_hits <= 1 && !p->fast_off) {
                 c->refs = hit ? hit->refs : p->wild_refs;
                 c->n_refs = hit ? hit->n_refs : p->n_wild;
         }
