@@ -236,9 +236,14 @@ int json_arr_append(json *arr, json *val)
                 json_free(val);
                 return -ENOMEM;
         }
-        val = json_take(arr, val);
-        if (!val)
-                return -ENOMEM;
+        /* Performance (rules10): as obj_push, a value built in this tree's arena (the
+         * rules' criteria) or a constant needs no adoption. */
+        if (!(val->flags & JSON_F_STATIC) &&
+            ((val->flags & JSON_F_ROOT) || val->arena != json_arena_of(arr))) {
+                val = json_take(arr, val);
+                if (!val)
+                        return -ENOMEM;
+        }
         arr->u.a.v[arr->u.a.n++] = val;
         return 0;
 }

@@ -458,7 +458,12 @@ const struct index_entry *rules_index_find(const struct index_dim *d, const char
         while (lo < hi) { /* bsearch, inline: a few probes per record */
                 size_t mid = lo + (hi - lo) / 2;
                 const struct index_entry *e = &d->entries[mid];
-                int c = e->len != len ? (e->len < len ? -1 : 1) : memcmp(e->value, value, len);
+                /* The first byte inline (rules10): memcmp's call decides only ties. */
+                int c = e->len != len ? (e->len < len ? -1 : 1)
+                        : len == 0    ? 0
+                        : e->value[0] != value[0]
+                                ? ((unsigned char)e->value[0] < (unsigned char)value[0] ? -1 : 1)
+                                : memcmp(e->value, value, len);
 
                 if (c == 0)
                         return e;

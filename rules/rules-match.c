@@ -405,9 +405,22 @@ static int tmpl_render(struct mctx *m, json *rec, const struct tmpl *t, json **r
         /* A template that is exactly one field reference copies the value with its type. */
         if (t->n_parts == 1 && t->parts[0].kind == TP_FIELD) {
                 const json *v = field_get(m, &t->parts[0]);
+                enum json_type ty = v ? json_type_of(v) : JSON_NULL;
+                const char *s;
+                size_t n;
 
-                if (v && json_type_of(v) != JSON_NULL && json_type_of(v) != JSON_STR) {
+                if (ty != JSON_NULL && ty != JSON_STR) {
                         *ret = json_clone(v);
+                        return *ret ? 1 : -ENOMEM;
+                }
+                /* Performance (rules10): a string ("{host}") is copied straight, as the text
+                 * buffer below would make it (a tree string: valid UTF-8; over the cap: not
+                 * set), without looking the field up a second time. */
+                if (ty == JSON_STR) {
+                        s = json_str(v, &n);
+                        if (n > RULES_VALUE_MAX)
+                                return 0;
+                        *ret = json_new_strn_valid_in(rec, s, n);
                         return *ret ? 1 : -ENOMEM;
                 }
         }
