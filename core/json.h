@@ -168,6 +168,20 @@ int json_path_set_split(json *root, const struct json_path *p, json *val);
 int json_path_set_split_from(json *obj, const struct json_path *p, size_t from, json *val,
                              json **ret_parent);
 
+/* The object a rule's sets under one key make ("actor": {"ip", "port", "user"}) in one
+ * go (performance, rules10): obj's member `key` (found with member index hint tried first,
+ * as the _split functions do) is replaced by a new object of the members keys[i]: vals[i]
+ * for each i < n whose vals[i] is not NULL, in that order, keys copied into the tree's
+ * arena. That is what json_path_set_split of "key.keys[i]" for each such i in turn makes,
+ * with one lookup and one member allocation. The caller guarantees keys[0..n) strictly
+ * increasing in RFC 8785 order and free of escapes (json_keys_sorted, checked once). No
+ * vals[i] set: nothing changes. Returns 1 (done; every vals[i] taken), 0 when obj has no
+ * member `key`, or it is already an object, or obj has no arena: nothing done, vals
+ * untouched (the caller sets them one by one); -EINVAL (obj not an object, vals
+ * untouched), -ENOMEM (every vals[i] taken; the member may be left as it was). */
+int json_obj_put_sorted(json *obj, const char *key, size_t key_len, uint32_t hint,
+                        const struct json_key *keys, json *const *vals, size_t n);
+
 int json_arr_append(json *arr, json *val);  /* takes ownership always */
 size_t json_len(const json *v);             /* members of an object/array, else 0 */
 json *json_arr_at(const json *arr, size_t i);

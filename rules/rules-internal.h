@@ -86,6 +86,16 @@ struct set_item {
         /* path split once by rules_index_build (issue 12); split_ok false: set by path. */
         struct json_path split;
         bool split_ok;
+        int group;                    /* the set group this item starts, or -1 (rules10) */
+};
+
+/* Sets of one rule under one object key, next to each other in key order ("actor.ip",
+ * "actor.port", "actor.user"): made as one object in one go (json_obj_put_sorted,
+ * rules10). names: each set's second key, borrowed from its path. */
+#define RULES_GROUP_MAX 16
+struct set_group {
+        size_t first, n;              /* sets[first .. first + n) */
+        struct json_key names[RULES_GROUP_MAX];
 };
 
 enum redact_how { REDACT_MASK, REDACT_HASH, REDACT_REMOVE };
@@ -131,6 +141,26 @@ struct rule {
         int idx_dim;                  /* -1: not indexed (a wildcard rule) */
         size_t idx_kid;
         bool id_valid;                /* id is valid UTF-8 (rules_index_build, issue 12) */
+        struct set_group *groups;     /* rules_index_build (rules10) */
+        size_t n_groups;
+};
+
+/* A candidate rule and the index dimension whose list holds it (RULES_INDEX_DIMS: the
+ * wildcard list), as rules_apply tries them (rules10). */
+struct rule_ref {
+        uint32_t rule;
+        uint32_t dim;
+};
+
+/* Quick reject of a rule (rules10): one top-level condition of the rule (not the one the
+ * index vouches for) compares the text of the record's value at path `path` (a path id) by
+ * equality, prefix or a regex with a literal prefix. A value that is absent or not text
+ * fails it, and so does a string whose first byte is not in `first` (the empty string:
+ * unless `empty`); integers, numbers and booleans are never rejected here. */
+struct rule_qr {
+        int path;                     /* path id; -1: no quick reject */
+        bool empty;
+        uint64_t first[4];            /* bit b: a value starting with byte b may pass */
 };
 
 /* One index dimension: rules whose top-level match requires FIELD to equal one of some
@@ -140,6 +170,10 @@ struct index_entry {
         size_t len;                   /* strlen(value) */
         size_t *rules;                /* ascending rule indexes */
         size_t n_rules;
+        /* rules and the pack's wildcards merged in pack order, once at load (rules10):
+         * what a record whose only index hit is this entry tries. */
+        struct rule_ref *refs;
+        size_t n_refs;
 };
 
 struct index_dim {
@@ -157,6 +191,9 @@ struct rules_pack {
         struct index_dim dims[RULES_INDEX_DIMS];
         size_t *wild;                 /* rules no dimension indexes, ascending */
         size_t n_wild;
+        struct rule_ref *wild_refs;   /* wild as refs (rules10) */
+        struct rule_qr *qr;           /* by rule index (rules10) */
+        bool fast_off;                /* rules_index_fast_off: merged lists not used */
         uint32_t max_groups;          /* largest n_groups of any regex: match-data size */
         const char *paths[RULES_PATH_CACHE]; /* by path_id, borrowed from conditions */
         size_t n_paths;
@@ -177,6 +214,12 @@ struct rules_pack {
 
 /* rules-index.c */
 int rules_index_build(struct rules_pack *p);
+/* Frees what rules_index_build made beyond the index lists (rules_pack_free). */
+void rules_index_free(struct rules_pack *p);
+/* Turns the pack's rules10 shortcuts off (quick rejects, merged candidate lists, set
+ * groups): rules_apply then takes the general paths, the model tests/rules/test-rules-fast.c
+ * holds the shortcuts to. Before the pack is shared. */
+void rules_index_fast_off(struct rules_pack *p);
 /* The index entry of d for value[0..len) (NULL: none), or NULL. */
 const struct index_entry *rules_index_find(const struct index_dim *d, const char *value,
                                            size_t len);

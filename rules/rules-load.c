@@ -508,6 +508,7 @@ void rules_pack_free(struct rules_pack *p)
 {
         if (!p)
                 return;
+        rules_index_free(p); /* before the rules and entries it points into */
         for (size_t i = 0; i < p->n_rules; i++)
                 rule_free(&p->rules[i]);
         free(p->rules);

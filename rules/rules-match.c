@@ -95,6 +95,10 @@ struct mctx {
          * i of path_known says path_val[i] is looked up; cleared when a rule sets fields. */
         uint64_t path_known;
         const json *path_val[RULES_PATH_CACHE];
+        /* The first-byte class of each (rules_qr_class), valid where first_known says;
+         * cleared with path_known (rules10). */
+        uint64_t first_known;
+        uint16_t path_first[RULES_PATH_CACHE];
         size_t cap_off[RULES_CAPTURES_MAX];
         size_t cap_len[RULES_CAPTURES_MAX];
         bool cap_set[RULES_CAPTURES_MAX];
@@ -260,6 +264,61 @@ static bool regex_op(struct mctx *m, const struct cond *c, const char *s, size_t
         return true;
 }
 
+/* The record's value at path id `id`, looked up once per record (until a rule sets). */
+static inline const json *path_value(struct mctx *m, int id)
+{
+        uint64_t bit = (uint64_t)1 << id;
+
+        if (!(m->path_known & bit)) {
+                m->path_val[id] = (m->p->path_split_ok & bit)
+                                          ? json_path_get_split(m->rec, &m->p->path_split[id])
+                                          : json_path_get(m->rec, m->p->paths[id]);
+                m->path_known |= bit;
+        }
+        return m->path_val[id];
+}
+
+/* First-byte classes of a value's text (struct rule_qr): a byte 0..255, or these. */
+enum { QR_EMPTY = 256, QR_ANY = 257, QR_NONE = 258 };
+
+static unsigned qr_class(const json *v)
+{
+        const char *s;
+        size_t n;
+
+        switch (v ? json_type_of(v) : JSON_NULL) {
+        case JSON_STR:
+                s = json_str(v, &n);
+                return n ? (unsigned char)s[0] : QR_EMPTY;
+        case JSON_INT:
+        case JSON_NUM:
+        case JSON_BOOL:
+                return QR_ANY; /* number text: not judged here */
+        default:
+                return QR_NONE; /* no text: every text compare fails */
+        }
+}
+
+/* Does the rule's quick reject (rules-index.c, rule_qr_build) say it cannot match this
+ * record? Performance (rules10): three in four rules tried on loadgen's mix failed on a
+ * literal's first byte (the five pam rules on every message, sshd's regexes by their
+ * prefix, the gate rules on a record without `event`), each after ~150 instructions of
+ * calls; this is a lookup and a bit test. */
+static inline bool qr_rejects(struct mctx *m, const struct rule_qr *q)
+{
+        uint64_t bit = (uint64_t)1 << q->path;
+        unsigned c;
+
+        if (!(m->first_known & bit)) {
+                m->path_first[q->path] = (uint16_t)qr_class(path_value(m, q->path));
+                m->first_known |= bit;
+        }
+        c = m->path_first[q->path];
+        if (c < 256)
+                return !((q->first[c >> 6] >> (c & 63)) & 1);
+        return c == QR_NONE || (c == QR_EMPTY && !q->empty);
+}
+
 static bool cond_eval(struct mctx *m, const struct cond *c)
 {
         const json *v;
@@ -285,16 +344,7 @@ static bool cond_eval(struct mctx *m, const struct cond *c)
                 break;
         }
         if (c->path_id >= 0) {
-                uint64_t bit = (uint64_t)1 << c->path_id;
-
-                if (!(m->path_known & bit)) {
-                        m->path_val[c->path_id] =
-                                (m->p->path_split_ok & bit)
-                                        ? json_path_get_split(m->rec, &m->p->path_split[c->path_id])
-                                        : json_path_get(m->rec, c->path);
-                        m->path_known |= bit;
-                }
-                v = m->path_val[c->path_id];
+                v = path_value(m, c->path_id);
         } else {
                 v = json_path_get(m->rec, c->path);
         }
@@ -355,9 +405,22 @@ static int tmpl_render(struct mctx *m, json *rec, const struct tmpl *t, json **r
         /* A template that is exactly one field reference copies the value with its type. */
         if (t->n_parts == 1 && t->parts[0].kind == TP_FIELD) {
                 const json *v = field_get(m, &t->parts[0]);
+                enum json_type ty = v ? json_type_of(v) : JSON_NULL;
+                const char *s;
+                size_t n;
 
-                if (v && json_type_of(v) != JSON_NULL && json_type_of(v) != JSON_STR) {
+                if (ty != JSON_NULL && ty != JSON_STR) {
                         *ret = json_clone(v);
+                        return *ret ? 1 : -ENOMEM;
+                }
+                /* Performance (rules10): a string ("{host}") is copied straight, as the text
+                 * buffer below would make it (a tree string: valid UTF-8; over the cap: not
+                 * set), without looking the field up a second time. */
+                if (ty == JSON_STR) {
+                        s = json_str(v, &n);
+                        if (n > RULES_VALUE_MAX)
+                                return 0;
+                        *ret = json_new_strn_valid_in(rec, s, n);
                         return *ret ? 1 : -ENOMEM;
                 }
         }
@@ -428,39 +491,101 @@ static bool set_under(const struct set_item *s, const char *k, size_t n)
                !memcmp(s->split.keys[0].s, k, n);
 }
 
-/* Performance (prestore7): sets of one object follow each other in a rule ("target.method",
- * "target.resource", "target.status", "target.host"), and each looked "target" up among the
- * record's two dozen members again. The object a two-key set wrote into is kept (under) and
- * the next set under the same key starts there: the same object the lookup would find,
- * since only these sets change the record here and any other kind of set drops it. */
+/* Where rule_sets keeps the object the last two-key set wrote into (prestore7). */
+struct under {
+        json *obj;
+        const char *k;
+        size_t n;
+};
+
+/* Sets si to v (taken). Performance (prestore7): sets of one object follow each other in a
+ * rule ("target.method", "target.resource", "target.status", "target.host"), and each
+ * looked "target" up among the record's two dozen members again. The object a two-key set
+ * wrote into is kept (u) and the next set under the same key starts there: the same object
+ * the lookup would find, since only these sets change the record here and any other kind
+ * of set drops it. */
+static int set_one(json *rec, const struct set_item *si, json *v, struct under *u)
+{
+        if (u->obj && set_under(si, u->k, u->n))
+                return json_path_set_split_from(u->obj, &si->split, 1, v, NULL);
+        if (si->split_ok && si->split.n_keys == 2) {
+                u->k = si->split.keys[0].s;
+                u->n = si->split.keys[0].n;
+                return json_path_set_split_from(rec, &si->split, 0, v, &u->obj);
+        }
+        u->obj = NULL;
+        return si->split_ok ? json_path_set_split(rec, &si->split, v)
+                            : json_path_set(rec, si->path, v);
+}
+
+/* The first alternative of si that renders: 1 and *ret, 0 none does, or -ENOMEM. */
+static int set_render(struct mctx *m, json *rec, const struct set_item *si, json **ret)
+{
+        int r = 0;
+
+        for (size_t a = 0; r == 0 && a < si->n_t; a++)
+                r = tmpl_render(m, rec, &si->t[a], ret);
+        return r;
+}
+
+/* A group of sets (rules-index.c, groups_build): the values rendered, then the object made
+ * in one go when the record's member is not an object yet (a syslog record's null actor
+ * and target); otherwise set one by one as before. */
+static int group_set(struct mctx *m, json *rec, const struct rule *rl, const struct set_group *g,
+                     struct under *u)
+{
+        const struct set_item *si = &rl->sets[g->first];
+        json *vals[RULES_GROUP_MAX];
+        int r = 0;
+
+        for (size_t j = 0; j < g->n; j++) {
+                vals[j] = NULL;
+                r = r < 0 ? r : set_render(m, rec, &rl->sets[g->first + j], &vals[j]);
+        }
+        if (r < 0) {
+                for (size_t j = 0; j < g->n; j++)
+                        json_free(vals[j]);
+                return r;
+        }
+        r = json_obj_put_sorted(rec, si->split.keys[0].s, si->split.keys[0].n,
+                                si->split.keys[0].hint, g->names, vals, g->n);
+        if (r != 0) {
+                u->obj = NULL; /* the record changed under another path than u's */
+                return r < 0 ? r : 0;
+        }
+        for (size_t j = 0; j < g->n; j++) {
+                if (r < 0)
+                        json_free(vals[j]); /* not set after an error */
+                else if (vals[j])
+                        r = set_one(rec, &rl->sets[g->first + j], vals[j], u);
+        }
+        return r;
+}
+
 static int rule_sets(struct mctx *m, json *rec, const struct rule *rl)
 {
-        json *under = NULL;
-        const char *under_k = NULL;
-        size_t under_n = 0;
+        struct under u = { NULL, NULL, 0 };
 
         for (size_t i = 0; i < rl->n_sets; i++) {
                 const struct set_item *si = &rl->sets[i];
                 json *v = NULL;
-                int r = 0;
+                int r;
 
-                for (size_t a = 0; r == 0 && a < si->n_t; a++)
-                        r = tmpl_render(m, rec, &si->t[a], &v);
+                if (si->group >= 0) {
+                        const struct set_group *g = &rl->groups[si->group];
+
+                        r = group_set(m, rec, rl, g, &u);
+                        if (r < 0)
+                                return r;
+                        i += g->n - 1;
+                        continue;
+                }
+                r = set_render(m, rec, si, &v);
                 if (r < 0)
                         return r;
                 if (r == 0)
                         continue;
-                if (under && set_under(si, under_k, under_n)) {
-                        r = json_path_set_split_from(under, &si->split, 1, v, NULL);
-                } else if (si->split_ok && si->split.n_keys == 2) {
-                        r = json_path_set_split_from(rec, &si->split, 0, v, &under);
-                        under_k = si->split.keys[0].s;
-                        under_n = si->split.keys[0].n;
-                } else {
-                        under = NULL;
-                        r = si->split_ok ? json_path_set_split(rec, &si->split, v)
-                                         : json_path_set(rec, si->path, v);
-                }
+                r = set_one(rec, si, v, &u);
                 if (r < 0)
                         return r;
         }
@@ -605,14 +730,21 @@ static int set_criteria(json *rec, const struct json_path *criteria_path, uint64
 }
 
 /* Candidate rules in pack order: the merge of the index lists for the record's values and
- * the rules no index covers. */
+ * the rules no index covers. When at most one dimension has an entry for the record (every
+ * record, with a pack indexed on `app` alone), that entry's list merged with the wildcards
+ * at load is walked as it is (rules10). */
 struct cand {
+        const struct rule_ref *refs;  /* the premerged list, or NULL: merge below */
+        size_t n_refs, at_ref;
         const size_t *list[RULES_INDEX_DIMS + 1];
         size_t n[RULES_INDEX_DIMS + 1], at[RULES_INDEX_DIMS + 1];
 };
 
 static void cand_init(const struct rules_pack *p, const json *rec, struct cand *c)
 {
+        const struct index_entry *hit = NULL;
+        int n_hits = 0;
+
         memset(c, 0, sizeof(*c));
         for (int d = 0; d < RULES_INDEX_DIMS; d++) {
                 const struct index_entry *e;
@@ -628,10 +760,16 @@ static void cand_init(const struct rules_pack *p, const json *rec, struct cand *
                 if (e) {
                         c->list[d] = e->rules;
                         c->n[d] = e->n_rules;
+                        hit = e;
+                        n_hits++;
                 }
         }
         c->list[RULES_INDEX_DIMS] = p->wild;
         c->n[RULES_INDEX_DIMS] = p->n_wild;
+        if (n_hits <= 1 && !p->fast_off) {
+                c->refs = hit ? hit->refs : p->wild_refs;
+                c->n_refs = hit ? hit->n_refs : p->n_wild;
+        }
 }
 
 /* The next candidate in *ret, and in *ret_dim the index dimension whose list held it
@@ -640,6 +778,13 @@ static bool cand_next(struct cand *c, size_t *ret, int *ret_dim)
 {
         int best = -1;
 
+        if (c->refs) {
+                if (c->at_ref == c->n_refs)
+                        return false;
+                *ret = c->refs[c->at_ref].rule;
+                *ret_dim = (int)c->refs[c->at_ref++].dim;
+                return true;
+        }
         for (int i = 0; i <= RULES_INDEX_DIMS; i++)
                 if (c->at[i] < c->n[i] &&
                     (best < 0 || c->list[i][c->at[i]] < c->list[best][c->at[best]]))
@@ -673,6 +818,7 @@ int rules_apply_trace(const struct rules_pack *p, json *rec, enum rules_verdict 
         m.rl = NULL;
         m.rec = rec;
         m.path_known = 0;
+        m.first_known = 0;
         m.err = 0;
         m.mctx = p->mctx;
         m.md = sc->md;
@@ -683,6 +829,9 @@ int rules_apply_trace(const struct rules_pack *p, json *rec, enum rules_verdict 
                 const struct rule *rl = &p->rules[idx];
                 bool ok;
 
+                /* Without a trace: a rule tried as a trace reports it stays tried. */
+                if (!cb && p->qr[idx].path >= 0 && qr_rejects(&m, &p->qr[idx]))
+                        continue;
                 m.rl = rl;
                 buf_reset(m.caps);
                 memset(m.cap_set, 0, sizeof(m.cap_set));
@@ -699,7 +848,9 @@ int rules_apply_trace(const struct rules_pack *p, json *rec, enum rules_verdict 
                         break;
                 }
                 if (ok) {
-                        m.path_known = 0; /* the record changes: look values up again */
+                        /* the record changes: look values up again */
+                        m.path_known = 0;
+                        m.first_known = 0;
                         r = rule_sets(&m, rec, rl);
                         if (r < 0)
                                 goto out;
