@@ -1,11 +1,13 @@
 /* Records of the store (schema 2, issue 12): the insert, the walks of one epoch by seq
  * range (records, and leaf hashes with criteria for the restart), the highest seq.
  *
- * Load: one insert per stored record on the writer's thread (the hot path: one prepared
- * INSERT, the criteria joined into one column, the batch index noted in memory); the walks
- * once per export, verify or restart. Guarantees: every value is bound; the criteria column
- * holds the ids in the order given; walks return rows in seq order with pointers borrowed
- * for the callback only. */
+ * Load: one insert per stored record on the writer's thread (the hot path: the record
+ * copied into the pending rows with its criteria joined into one column, the batch index
+ * noted in memory, and one prepared INSERT per STORE_REC_ROWS records); the walks once per
+ * export, verify or restart. Guarantees: every value is bound; the criteria column holds
+ * the ids in the order given; a pending record is written before any other statement runs
+ * on the connection, so reads and commits see it; walks return rows in seq order with
+ * pointers borrowed for the callback only. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,8 +1,8 @@
 /* The SQLite store: records, their criteria, epochs, the export outbox and a few meta facts.
  *
- * Load: one writer thread inserts records in batches of up to WRITER_BATCH_MAX per
- * transaction (one prepared INSERT per record, criteria in a column; the batch's index rows
- * at commit, store-index.c); readers (`gatelog
+ * Load: one writer thread inserts records in batches of up to WRITER_COMMIT_MAX per
+ * transaction (one prepared INSERT per STORE_REC_ROWS records, store-records.c, criteria in
+ * a column; the batch's index rows at commit, store-index.c); readers (`gatelog
  * query`, `gatelog epochs`, the verifier) open the file read-only at the same time, which WAL
  * allows. Guarantees: every statement is prepared once, cached in the store and bound, so
  * no value ever becomes SQL text; a committed transaction survives power loss (WAL with
