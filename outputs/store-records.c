@@ -37,6 +37,17 @@ static int pend_reserve(struct store_rec_pend *p, size_t need)
         return 0;
 }
 
+/* No bytes pending; a buffer grown past STORE_REC_PEND_KEEP (large records) is freed. */
+static void pend_empty(struct store_rec_pend *p)
+{
+        p->len = 0;
+        if (p->alloc > STORE_REC_PEND_KEEP) {
+                free(p->bytes);
+                p->bytes = NULL;
+                p->alloc = 0;
+        }
+}
+
 /* A record's criteria column, appended to the pending bytes: the ids joined by single
  * spaces (SOC 2 ids have none), or NULL (crit_off SIZE_MAX) for none. One pass over each id
  * (issue 12: strchr, strlen and a copy each were three). */
@@ -159,19 +170,14 @@ int store_records_flush(struct store *s)
                         ret = rec_step(s, st);
                 }
         }
-        p->len = 0;
-        if (p->alloc > STORE_REC_PEND_KEEP) {  /* large records: not kept for good */
-                free(p->bytes);
-                p->bytes = NULL;
-                p->alloc = 0;
-        }
+        pend_empty(p);
         return ret;
 }
 
 void store_records_discard(struct store *s)
 {
         s->pend.n = 0;
-        s->pend.len = 0;
+        pend_empty(&s->pend);
 }
 
 void store_records_free(struct store *s)
