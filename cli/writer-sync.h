@@ -23,13 +23,10 @@
 #include <stdint.h>
 
 #include "core/event.h"
+#include "core/limits.h"
 #include "core/metrics.h"
 #include "outputs/outputs.h"
 
-/* Commits handed over and not yet synced. The storing thread commits again only once the
- * sync thread is idle (or its transaction is full), so at steady state at most one waits;
- * the ring's records hold no events, so a few more cost ~1 KiB each. */
-#define WSYNC_PENDING_MAX 4
 
 struct wsync;
 

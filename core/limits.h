@@ -51,6 +51,13 @@
  * whole map queue per commit halves that wait per event, for up to 1,024 more mapped
  * records (~1.3 MiB) held by the storing thread while it commits. */
 #define WRITER_COMMIT_MAX WRITER_MAP_QUEUE
+/* Commits handed from the storing thread to gl-sync (cli/writer-sync.c) and not yet synced.
+ * The storing thread commits again only once gl-sync is idle or its transaction is full
+ * (WRITER_COMMIT_MAX), so at steady state at most one waits while another syncs; a slot
+ * holds no events (the acks, the drop counts and the metrics tally, ~1 KiB, plus 16 KiB of
+ * pointers for the rare batch whose events are kept for the metrics), so a few spare slots
+ * cost little; a full ring only makes the storing thread wait. */
+#define WSYNC_PENDING_MAX 4
 
 /* Concurrent TCP connections on one listener: above this, new ones are refused and counted. */
 #define TCP_MAX_CONNECTIONS_DEFAULT 1024

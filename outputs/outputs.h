@@ -87,7 +87,11 @@ struct store_record {
 /* issue 12: criterion ids must be non-empty without spaces (-EINVAL); within a transaction
  * the record's index rows are written at store_commit, outside one the record gets a
  * transaction of its own. Seqs are expected to grow from one committed batch to the next
- * (the writer's). */
+ * (the writer's). The record's values are copied: r and what it points to are free again
+ * on return. Within a transaction the row itself may be written later (up to STORE_REC_ROWS
+ * records go in one INSERT, before any other statement of the store), so an error of this
+ * record's row (a duplicate seq: -EEXIST) may be returned by a later store_record_insert
+ * or by store_commit; after any error the caller rolls the transaction back. */
 int store_record_insert(struct store *s, const struct store_record *r);
 /* Calls cb for each record of one epoch in seq order; pointers borrowed for the call only
  * (criteria not filled). cb returns <0 to stop with that value. issue 12: the epoch's seq

@@ -14,7 +14,7 @@
 enum st {
         ST_BEGIN, ST_COMMIT, ST_ROLLBACK,
         ST_N_TABLES, ST_HAS_META, ST_META_GET, ST_META_SET, ST_POS_GET, ST_POS_SET, ST_POS_ALL, ST_INTEGRITY,
-        ST_REC_INSERT, ST_REC_RANGE, ST_REC_GET, ST_TAGS_RANGE, ST_MAX_SEQ,
+        ST_REC_INSERT, ST_REC_INSERT_N, ST_REC_RANGE, ST_REC_GET, ST_TAGS_RANGE, ST_MAX_SEQ,
         ST_BATCH_PUT, ST_CIDX_PUT, ST_Q_BATCHES, ST_Q_CIDX, ST_SEALED,  /* schema 2 index */
         ST_EPOCH_PUT, ST_EPOCH_GET, ST_EPOCH_LAST, ST_EPOCH_ALL, ST_EPOCH_RANGE,
         ST_OUT_ADD, ST_OUT_PENDING, ST_OUT_DONE, ST_OUT_FAILED, ST_OUT_BACKLOG, ST_OUT_ALL,
@@ -32,7 +32,27 @@ enum st {
 
 #define STORE_BUSY_TIMEOUT_MS 5000
 
+/* Records a transaction's inserts gather before one multi-row INSERT writes them
+ * (store-records.c, issue 12): ST_REC_INSERT_N has this many rows of 8 parameters. */
+#define STORE_REC_ROWS 16
+
 struct store_ckpt;  /* the background checkpointer (store-ckpt.c), issue 12 */
+
+/* Records inserted but not yet written (store-records.c): their values, their bytes (data,
+ * host, criteria text) copied into bytes[], so that the caller's buffers are free again
+ * when store_record_insert returns. Written by store_records_flush. */
+struct store_rec_pend {
+        size_t n;                    /* rows pending, < STORE_REC_ROWS between calls */
+        char *bytes;                 /* the rows' bytes, back to back; grows, never shrinks */
+        size_t len, alloc;
+        struct store_rec_row {
+                int64_t seq, epoch, received_us, time_us;
+                size_t data_off, data_len;
+                size_t host_off, host_len;  /* host_off SIZE_MAX: NULL */
+                size_t crit_off, crit_len;  /* crit_off SIZE_MAX: NULL */
+                uint8_t leaf[HASH_LEN];
+        } row[STORE_REC_ROWS];
+};
 struct store_index; /* the batch being indexed between begin and commit (store-index.c) */
 
 /* A store is used by one thread at a time: the cached statements and errmsg are shared. */
@@ -42,12 +62,7 @@ struct store {
         struct store_ckpt *ckpt;     /* NULL unless store_checkpoint_in_background */
         sqlite3_stmt *st[ST__MAX];   /* prepared on first use, finalized by store_close */
         struct store_index *idx;     /* NULL until the first record insert */
-        /* The epoch bound to the record INSERT (reset, never cleared: store-records.c), so
-         * that it is bound once per epoch, not per record (issue 12). */
-        int64_t rec_epoch;
-        bool rec_epoch_bound;
-        char *crit_text;             /* scratch: one record's criteria column */
-        size_t crit_text_alloc;
+        struct store_rec_pend pend;  /* records inserted, not yet written (issue 12) */
         char note[160];              /* what the open did beyond opening (a migration) */
         char errmsg[256];
 };
@@ -72,6 +87,16 @@ int store_count_one(struct store *s, sqlite3_stmt *st, int64_t *ret);
  * return and returns it; resets the statement on every way out. 0 or -errno. */
 int store_st_rows(struct store *s, sqlite3_stmt *st, int (*row_cb)(void *ud, sqlite3_stmt *st),
                   void *ud);
+
+/* Writes the pending records (store-records.c) into the open transaction: one multi-row
+ * INSERT when STORE_REC_ROWS are pending, else one INSERT each. The pending rows are gone
+ * either way; an error (a duplicate seq: -EEXIST) leaves the transaction to be rolled
+ * back. store_st calls it before any other statement runs on the connection, so that
+ * nothing the connection reads or commits misses a record. 0 or -errno. */
+int store_records_flush(struct store *s);
+/* Forgets the pending records (rollback) and frees their scratch (close). */
+void store_records_discard(struct store *s);
+void store_records_free(struct store *s);
 
 /* Stops the background checkpointer, if any (store-ckpt.c); store_close calls it. */
 void store_ckpt_stop(struct store *s);

@@ -1,8 +1,8 @@
 /* The SQLite store: records, their criteria, epochs, the export outbox and a few meta facts.
  *
- * Load: one writer thread inserts records in batches of up to WRITER_BATCH_MAX per
- * transaction (one prepared INSERT per record, criteria in a column; the batch's index rows
- * at commit, store-index.c); readers (`gatelog
+ * Load: one writer thread inserts records in batches of up to WRITER_COMMIT_MAX per
+ * transaction (one prepared INSERT per STORE_REC_ROWS records, store-records.c, criteria in
+ * a column; the batch's index rows at commit, store-index.c); readers (`gatelog
  * query`, `gatelog epochs`, the verifier) open the file read-only at the same time, which WAL
  * allows. Guarantees: every statement is prepared once, cached in the store and bound, so
  * no value ever becomes SQL text; a committed transaction survives power loss (WAL with
@@ -63,6 +63,14 @@
  * databases keep theirs, and nothing a reader sees depends on it. */
 #define STORE_PAGE_SIZE 16384 /* a literal: it is pasted into the PRAGMA */
 
+/* The rows of ST_REC_INSERT_N: STORE_REC_ROWS of them. */
+#define REC_ROW "(?,?,?,?,?,?,?,?)"
+#define REC_ROWS4 REC_ROW "," REC_ROW "," REC_ROW "," REC_ROW
+#define REC_ROWS16 REC_ROWS4 "," REC_ROWS4 "," REC_ROWS4 "," REC_ROWS4
+/* n rows and their n - 1 commas take n * sizeof(REC_ROW) bytes with the NUL. */
+_Static_assert(sizeof(REC_ROWS16) == STORE_REC_ROWS * sizeof(REC_ROW),
+               "ST_REC_INSERT_N must have STORE_REC_ROWS rows");
+
 /* Column lists shared by the SELECTs so that row readers agree on positions. */
 #define REC_COLS "r.seq, r.epoch, r.received, r.time, r.host, r.leaf, r.data"
 #define EPOCH_COLS "epoch, \"start\", \"end\", first_seq, count, sealed, stats, root, " \
@@ -113,6 +121,13 @@ static const struct {
         [ST_INTEGRITY] = { "PRAGMA integrity_check(20)", false },
         [ST_REC_INSERT] = { "INSERT INTO records(seq, epoch, received, time, host, leaf, "
                             "criteria, data) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)", true },
+        /* STORE_REC_ROWS rows at once (store_records_flush); 8 parameters per row. OR FAIL:
+         * a statement that can abort after its first row needs a statement journal, which
+         * copied every page the statement touched (~16,000 instructions per page, more than
+         * the multi-row statement saves); a failing row is an error for the whole
+         * transaction anyway, which its caller rolls back. */
+        [ST_REC_INSERT_N] = { "INSERT OR FAIL INTO records(seq, epoch, received, time, host, leaf, "
+                              "criteria, data) VALUES" REC_ROWS16, true },
         /* Records by seq range (an epoch, a batch, everything); ?3 non-NULL also checks the
          * epoch column (an epoch without a row: a full scan). */
         [ST_REC_RANGE] = { "SELECT " REC_COLS " FROM records r WHERE r.seq >= ?1 "
@@ -200,6 +215,15 @@ int store_rc(struct store *s, int rc)
 /* Returns the cached statement, reset and unbound, or NULL (s->errmsg set, *rc the errno). */
 sqlite3_stmt *store_st(struct store *s, enum st id, int *ret_rc)
 {
+        /* Records pending a multi-row INSERT are written before any other statement runs,
+         * so that what this connection reads or commits sees them (store-records.c). */
+        if (s->pend.n && id != ST_REC_INSERT && id != ST_REC_INSERT_N) {
+                int r = store_records_flush(s);
+                if (r < 0) {
+                        *ret_rc = r;
+                        return NULL;
+                }
+        }
         if (!s->st[id]) {
                 unsigned flags = st_sql[id].hot ? SQLITE_PREPARE_PERSISTENT : 0;
                 int rc = sqlite3_prepare_v3(s->db, st_sql[id].sql, -1, flags, &s->st[id],
@@ -477,7 +501,7 @@ void store_close(struct store *s)
                 return;
         store_ckpt_stop(s);
         store_index_free(s->idx);
-        free(s->crit_text);
+        store_records_free(s);
         for (size_t i = 0; i < ST__MAX; i++)
                 sqlite3_finalize(s->st[i]);
         sqlite3_close(s->db);
@@ -510,13 +534,17 @@ int store_begin(struct store *s)
 /* The batch's index rows go into the transaction they describe, right before COMMIT. */
 int store_commit(struct store *s)
 {
-        int r = store_index_flush(s);
+        int r = store_records_flush(s);
+
+        if (r >= 0)
+                r = store_index_flush(s);
 
         return r < 0 ? r : st_run(s, ST_COMMIT);
 }
 
 int store_rollback(struct store *s)
 {
+        store_records_discard(s);
         store_index_discard(s);
         /* Rolling back with no transaction open is not an error for callers' cleanup paths. */
         if (sqlite3_get_autocommit(s->db))
