@@ -420,15 +420,17 @@ static enum member member_of(const unsigned char *k, size_t kn)
  * key before, and a match needs no comparison. tests/seal/test-verify-scan.c checks the
  * table's order and feeds records of these keys in and out of order, with others between. */
 struct usual_key {
-        /* issue 12 (verify10): with the separator before it, so that one compare takes both
-         * (the record's first member has '{' there: its compare leaves that byte out). */
+        /* issue 12 (verify10): from the separator before it, so that the scan compares at
+         * the separator and steps over both at once; the separator itself ('{' before the
+         * first member, ',' before the others) was checked where the member before ended,
+         * so it is left out of the compare (bit 0 of mask clear). */
         char text[16];          /* ,"KEY": (at most 16 bytes), zero-padded */
-        unsigned short mask;    /* the low len bits: the bytes of text to compare */
+        unsigned short mask;    /* bits 1 .. len - 1: the bytes of text to compare */
         unsigned char len;      /* of text */
         unsigned char member;   /* enum member */
 };
 
-#define USUAL(k, m) { ",\"" k "\":", (1u << (sizeof(k) + 3)) - 1, sizeof(k) + 3, m }
+#define USUAL(k, m) { ",\"" k "\":", (1u << (sizeof(k) + 3)) - 2, sizeof(k) + 3, m }
 static const struct usual_key usual_keys[] = {
         USUAL("action", M_OTHER), USUAL("actor", M_OTHER), USUAL("app", M_OTHER),
         USUAL("criteria", M_CRITERIA), USUAL("error", M_OTHER), USUAL("facility", M_OTHER),
@@ -443,21 +445,20 @@ static const struct usual_key usual_keys[] = {
 #undef USUAL
 #define N_USUAL (sizeof(usual_keys) / sizeof(usual_keys[0]))
 
-/* Do the bytes at p begin with u's text (its separator byte too unless first)? */
+/* Do the bytes after the separator at p begin with u's key? */
 static inline bool usual_at(const unsigned char *p, const unsigned char *end,
-                            const struct usual_key *u, bool first)
+                            const struct usual_key *u)
 {
 #if defined(__SSE2__)
         if (end - p >= 16) {
                 __m128i a = _mm_loadu_si128((const __m128i *)(const void *)p);
                 __m128i b = _mm_loadu_si128((const __m128i *)(const void *)u->text);
-                unsigned eq = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(a, b)) | first;
+                unsigned eq = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(a, b));
 
                 return (eq & u->mask) == u->mask;
         }
 #endif
-        return (size_t)(end - p) >= u->len && memcmp(p + first, u->text + first,
-                                                      u->len - first) == 0;
+        return (size_t)(end - p) >= u->len && memcmp(p + 1, u->text + 1, u->len - 1u) == 0;
 }
 
 /* The value of a member the record's callers want, into out. */
@@ -618,7 +619,6 @@ static bool scan_top(struct scan *s, struct seal_scan *out)
 {
         const unsigned char *end = s->end, *p = s->p, *prev = NULL, *k;
         size_t prev_n = 0, kn, next = 0;  /* next: the usual key to try */
-        bool first = true;
 
         s->depth = 1;
         if (end - p >= 2 && p[1] == '}') {  /* p at the '{' */
@@ -629,7 +629,7 @@ static bool scan_top(struct scan *s, struct seal_scan *out)
         for (;;) {  /* p at the separator before a member: '{' for the first, else ',' */
                 enum member what;
 
-                if (next < N_USUAL && usual_at(p, end, &usual_keys[next], first)) {
+                if (next < N_USUAL && usual_at(p, end, &usual_keys[next])) {
                         const struct usual_key *u = &usual_keys[next++];
 
                         k = p + 2;
@@ -649,7 +649,6 @@ static bool scan_top(struct scan *s, struct seal_scan *out)
                                 next++;
                         p = s->p;
                 }
-                first = false;
                 prev = k;
                 prev_n = kn;
                 if (p >= end)
