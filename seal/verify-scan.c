@@ -613,8 +613,9 @@ static SCAN_INLINE void plain_string_member(struct seal_scan *out, enum member w
  * the members nobody asks for (a plain string, null) and of "host", "time" and "received"
  * (a plain string) taken here, without the calls through scan_wanted and scan_value; every
  * other value as before. issue 12 (verify10): the cursor is a local (s->p is set only
- * around the calls that read it), each member starts at its separator, which the usual
- * key's compare takes along with the key, and the value's first byte picks its path. */
+ * around the calls that read it), each member starts at its separator, which a usual key
+ * is stepped over with (it was checked where the member before ended), and the value's
+ * first byte picks its path. */
 static bool scan_top(struct scan *s, struct seal_scan *out)
 {
         const unsigned char *end = s->end, *p = s->p, *prev = NULL, *k;
