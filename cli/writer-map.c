@@ -20,6 +20,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -205,14 +206,38 @@ static int map_one(const struct rules_pack *p, struct recycle *rc, struct event 
                         return 0;
         }
         json *rec = e->rec;
-        size_t off = 0;
-        buf_reset(b);
-        /* The bytes the tree would have with "seq":0, and where that 0 is (issue 12). */
-        int r = json_canon_with_int(rec, "seq", 0, b, &off);
-        if (r < 0)
+        size_t off = 0, len;
+        /* The bytes the tree would have with "seq":0, and where that 0 is (issue 12),
+         * written straight into a block of rc when they fit there (canon10: no copy of the
+         * ~700 bytes from a scratch buffer); else into b. */
+        struct wmap_rec *blk = rc ? recycle_get(rc) : NULL;
+        const char *bytes;
+        int r = -E2BIG;
+        if (blk) {
+                size_t room = recycle_block_size(rc) - offsetof(struct wmap_rec, data);
+                /* alloc = max + 1: the cap stops every write before a realloc would. */
+                struct buf in_blk = { .data = blk->data, .alloc = room, .max = room - 1 };
+                r = json_canon_with_int(rec, "seq", 0, &in_blk, &off);
+                len = in_blk.len;
+                bytes = blk->data;
+                if (r < 0) {
+                        recycle_put(rc, blk);
+                        blk = NULL;
+                }
+        }
+        if (r == -E2BIG) {
+                buf_reset(b);
+                r = json_canon_with_int(rec, "seq", 0, b, &off);
+                len = b->len;
+                bytes = b->data;
+        }
+        if (r == 0 && (off >= len || bytes[off] != '0'))
+                r = -EBADMSG;
+        if (r < 0) {
+                if (blk)
+                        recycle_put(rc, blk);
                 return r;
-        if (off >= b->len || b->data[off] != '0')
-                return -EBADMSG;
+        }
 
         const json *f[F__N], *sv[2] = { NULL, NULL };
         json_obj_pick(rec, rec_keys, c->rec_hints, F__N, f);
@@ -230,14 +255,21 @@ static int map_one(const struct rules_pack *p, struct recycle *rc, struct event 
         const json *crit = f[F_CRITERIA], *flags = f[F_FLAGS];
         size_t n_crit = list_bytes(crit, WMAP_MAX_CRIT, &cb);
         size_t n_flags = list_bytes(flags, SIZE_MAX, &fb);
-        size_t need = sizeof(struct wmap_rec) + b->len + 1 + (host ? hl + 1 : 0) +
+        size_t need = sizeof(struct wmap_rec) + len + 1 + (host ? hl + 1 : 0) +
                       (app ? al + 1 : 0) + cb + fb;
-        struct recycle *m_rc = rc && need <= recycle_block_size(rc) ? rc : NULL;
-        struct wmap_rec *m = m_rc ? recycle_get(m_rc) : malloc(need);
-        if (!m)
+        struct recycle *m_rc = blk && need <= recycle_block_size(rc) ? rc : NULL;
+        struct wmap_rec *m = m_rc ? blk : malloc(need);
+        if (!m) {
+                if (blk)
+                        recycle_put(rc, blk);
                 return -ENOMEM;
-        memcpy(m->data, b->data, b->len + 1);
-        m->len = b->len;
+        }
+        if (m != blk) { /* the bytes, from b or from a block too small for the strings */
+                memcpy(m->data, bytes, len + 1);
+                if (blk)
+                        recycle_put(rc, blk);
+        }
+        m->len = len;
         m->seq_off = off;
         /* The leaf's prefix (RFC 6962: 0x00, as merkle_leaf_hash) and the bytes before seq:
          * most of the record, since "seq" sorts after "message" and "raw_sha256". */
@@ -250,7 +282,7 @@ static int map_one(const struct rules_pack *p, struct recycle *rc, struct event 
         const char *ts = json_str(f[F_TIME], &tl);
         if (ts)
                 (void)time_parse(c, ts, tl, &m->time_us);
-        char *w = m->data + b->len + 1;
+        char *w = m->data + len + 1;
         m->host = NULL;
         if (host) {
                 memcpy(w, host, hl + 1);
