@@ -11,9 +11,12 @@
  * nothing.
  *
  * --dump OUT writes each stored record's final bytes, one per line, and its leaf hash in
- * hex before it (to compare two builds byte for byte).
+ * hex before it (to compare two builds byte for byte). --fields OUT writes, per event, what
+ * the mapper hands the store and the counters besides the bytes (time, host, the unmapped
+ * app, criteria, flags, source kind and transport, malformed/truncated, the pack, a drop
+ * rule), to compare those too (canon10).
  *
- * usage: mapper [--rules PATH]... [--events N] [--warm] [--dump OUT] FILE */
+ * usage: mapper [--rules PATH]... [--events N] [--warm] [--dump OUT] [--fields OUT] FILE */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,13 +44,37 @@ static double cpu_s(void)
         return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* One line of what the mapper left in e besides the record's bytes (--fields). */
+static void dump_fields(FILE *f, const struct event *e)
+{
+        const struct wmap_rec *m = e->mapped;
+        const char *s;
+
+        fprintf(f, "pack=%s drop=%s kind=%s transport=%s malformed=%d truncated=%d",
+                e->rules_pack, e->drop_rule ? e->drop_rule : "-", e->src_kind,
+                e->src_transport, e->malformed, e->truncated);
+        if (m) {
+                fprintf(f, " time=%lld host=%s app=%s crit=%zu", (long long)m->time_us,
+                        m->host ? m->host : "(null)",
+                        m->unmapped_app ? m->unmapped_app : "(null)", m->n_crit);
+                s = m->crit;
+                for (size_t k = 0; k < m->n_crit; k++, s = wmap_next(s))
+                        fprintf(f, ",%s", s);
+                fprintf(f, " flags=%zu", m->n_flags);
+                s = m->flags;
+                for (size_t k = 0; k < m->n_flags; k++, s = wmap_next(s))
+                        fprintf(f, ",%s", s);
+        }
+        fputc('\n', f);
+}
+
 int main(int argc, char **argv)
 {
         const char *rpaths[16], *file = NULL;
         size_t n_rpaths = 0, events = 200000, n_lines = 0, done = 0, bytes = 0, n_mapped = 0;
         bool warm = false;
         char **lines;
-        FILE *dump = NULL;
+        FILE *dump = NULL, *fields = NULL;
 
         for (int i = 1; i < argc; i++) {
                 if (!strcmp(argv[i], "--rules") && i + 1 < argc && n_rpaths < 16)
@@ -59,6 +86,9 @@ int main(int argc, char **argv)
                 else if (!strcmp(argv[i], "--dump") && i + 1 < argc) {
                         if (!(dump = fopen(argv[++i], "w")))
                                 return 1;
+                } else if (!strcmp(argv[i], "--fields") && i + 1 < argc) {
+                        if (!(fields = fopen(argv[++i], "w")))
+                                return 1;
                 }
                 else if (argv[i][0] != '-' && !file)
                         file = argv[i];
@@ -67,7 +97,7 @@ int main(int argc, char **argv)
         }
         if (!file) {
                 fprintf(stderr, "usage: mapper [--rules PATH]... [--events N] [--warm] [--dump OUT] "
-                                "FILE\n");
+                                "[--fields OUT] FILE\n");
                 return 2;
         }
         lines = bench_read_lines(file, &n_lines);
@@ -123,6 +153,8 @@ int main(int argc, char **argv)
                                 }
                         }
                 double t2 = cpu_s();
+                for (size_t i = 0; fields && i < n; i++)
+                        dump_fields(fields, ev[i]);
                 for (size_t i = 0; i < n; i++)
                         event_free(ev[i]);
                 t_map += t1 - t0;
@@ -140,6 +172,8 @@ int main(int argc, char **argv)
         printf("  mapper total %.3f CPU-us/event\n", (t_map + t_splice) * 1e6 / (double)events);
         if (dump)
                 fclose(dump);
+        if (fields)
+                fclose(fields);
         free(evict);
         recycle_release(rc);
         buf_free(&scratch);

@@ -20,6 +20,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,12 +59,119 @@ struct wmap {
         WPROF_DECL                               /* -DGL_WRITER_PROF (cli/writer-prof.h) */
 };
 
-/* snprintf(dst, cap, "%s", s) without the format engine (performance, issue 12: three of
- * them per event cost more than the leaf's midstate). */
-static void copy_trunc(char *dst, size_t cap, const char *s)
-{
-        size_t n = strlen(s);
+/* What map_one carries from one record to the next of a batch (performance, canon10):
+ * where the members it reads sat in the last record (json_obj_pick's hints: a syslog
+ * record's "host" is member 8 every time), and the day of the last "time" it parsed. */
+struct map_ctx {
+        uint32_t rec_hints[7], src_hints[2];
+        char day[10];       /* "YYYY-MM-DD" of day_us; day_us valid when day[0] is set */
+        int64_t day_us;
+        const char *pack_hash; /* rules_pack_hash of the batch's pack, and its length */
+        size_t pack_hash_len;
+        bool over;          /* the last record's bytes did not fit a block */
+};
 
+/* What the store and the counters read of a record, in RFC 8785 order. */
+enum { F_APP, F_CRITERIA, F_FLAGS, F_HOST, F_RULE, F_SOURCE, F_TIME, F__N };
+static const struct json_key rec_keys[F__N] = {
+        JSON_KEY("app"), JSON_KEY("criteria"), JSON_KEY("flags"), JSON_KEY("host"),
+        JSON_KEY("rule"), JSON_KEY("source"), JSON_KEY("time"),
+};
+static const struct json_key src_keys[2] = { JSON_KEY("kind"), JSON_KEY("transport") };
+
+static void map_ctx_init(struct map_ctx *c, const struct rules_pack *p) {
+        memset(c, 0, sizeof(*c));
+        c->pack_hash = p ? rules_pack_hash(p) : "";
+        c->pack_hash_len = strlen(c->pack_hash);
+}
+
+/* "THH:MM:SS.ffffffZ" (17 bytes: the form tm_format_rfc3339 writes after the date) as
+ * microseconds into the day, with tm_parse_rfc3339's checks; false for anything else. */
+static bool time_of_day(const char *s, int64_t *ret_us) {
+        unsigned v[10];
+        static const unsigned char at[10] = { 1, 2, 4, 5, 7, 8, 10, 11, 12, 13 };
+        int64_t frac = 0;
+
+        if (s[0] != 'T' || s[3] != ':' || s[6] != ':' || s[9] != '.' || s[16] != 'Z')
+                return false;
+        for (size_t k = 0; k < 10; k++) {
+                v[k] = (unsigned)(unsigned char)s[at[k]] - '0';
+                if (v[k] > 9)
+                        return false;
+        }
+        if ((unsigned)(unsigned char)s[14] - '0' > 9 || (unsigned)(unsigned char)s[15] - '0' > 9)
+                return false;
+        unsigned h = v[0] * 10 + v[1], mi = v[2] * 10 + v[3], se = v[4] * 10 + v[5];
+        if (h > 23 || mi > 59 || se > 59)
+                return false;
+        frac = ((((int64_t)v[6] * 10 + v[7]) * 10 + v[8]) * 10 + v[9]) * 100 +
+               (s[14] - '0') * 10 + (s[15] - '0');
+        *ret_us = ((int64_t)h * 3600 + mi * 60 + se) * TM_USEC_PER_SEC + frac;
+        return true;
+}
+
+/* tm_parse_rfc3339(s, n, 0, ret_us) of a record's "time" (performance, canon10: ~310
+ * instructions a record, most of them the date): a time in the form the normalizer writes,
+ * on the day of the last one parsed, is that day plus its time of day. Same answers. */
+static int time_parse(struct map_ctx *c, const char *s, size_t n, int64_t *ret_us) {
+        int64_t tod, us;
+
+        if (n == 27 && c->day[0] && !memcmp(s, c->day, 10) && time_of_day(s + 10, &tod)) {
+                *ret_us = c->day_us + tod;
+                return 0;
+        }
+        int r = tm_parse_rfc3339(s, n, 0, &us);
+        if (r < 0)
+                return r;
+        if (n == 27 && time_of_day(s + 10, &tod)) {
+                memcpy(c->day, s, 10);
+                c->day_us = us - tod;
+        }
+        *ret_us = us;
+        return 0;
+}
+
+/* The string members of arr (at most max): their count, and their bytes with a NUL each
+ * into *ret_bytes. Tree strings hold no NUL (core/json.h), so each is the C string the
+ * store and the counters always took. */
+static size_t list_bytes(const json *arr, size_t max, size_t *ret_bytes) {
+        size_t n = 0, k = 0, len = json_len(arr), l;
+        for (size_t i = 0; i < len && k < max; i++)
+                if (json_str(json_arr_at(arr, i), &l)) {
+                        n += l + 1;
+                        k++;
+                }
+        *ret_bytes = n;
+        return k;
+}
+
+/* Appends the first k string members of arr to the list at *w. */
+static void put_list(const json *arr, size_t k, char **w) {
+        size_t l;
+        for (size_t i = 0; k > 0; i++) {
+                const char *s = json_str(json_arr_at(arr, i), &l);
+                if (!s)
+                        continue;
+                memcpy(*w, s, l + 1);
+                *w += l + 1;
+                k--;
+        }
+}
+
+/* Sets *malformed and *truncated from the record's flags list (n strings). */
+static void flags_scan(const char *s, size_t n, bool *malformed, bool *truncated) {
+        *malformed = *truncated = false;
+        for (; n > 0; n--, s = wmap_next(s)) {
+                if (!strcmp(s, "malformed"))
+                        *malformed = true;
+                else if (!strcmp(s, "truncated"))
+                        *truncated = true;
+        }
+}
+
+/* snprintf(dst, cap, "%s", s) of s's n bytes without the format engine or a strlen
+ * (performance, issue 12). */
+static void copy_n(char *dst, size_t cap, const char *s, size_t n) {
         if (n >= cap)
                 n = cap - 1;
         memcpy(dst, s, n);
@@ -71,12 +179,12 @@ static void copy_trunc(char *dst, size_t cap, const char *s)
 }
 
 /* Applies the pack; a drop rule's record is freed and the rule named. */
-static void map_rules(const struct rules_pack *p, struct event *e) {
+static void map_rules(const struct rules_pack *p, struct event *e, const struct map_ctx *c) {
         enum rules_verdict v = RULES_KEEP;
         const char *id = NULL;
         /* -ENOMEM leaves a partly mapped record: stored as it is, not lost. */
         (void)rules_apply(p, e->rec, &v, &id);
-        copy_trunc(e->rules_pack, sizeof(e->rules_pack), rules_pack_hash(p));
+        copy_n(e->rules_pack, sizeof(e->rules_pack), c->pack_hash, c->pack_hash_len);
         if (v != RULES_DROP)
                 return;
         char *rid = strdup(id ? id : "?");
@@ -88,136 +196,86 @@ static void map_rules(const struct rules_pack *p, struct event *e) {
         e->drop_rule = rid;
 }
 
-/* Appends the string members of arr (at most max) to the list at *w; returns how many.
- * Each is taken as a C string, up to a NUL it may hold, as the store and the counters
- * always took them. */
-static size_t put_list(const json *arr, size_t max, char **w) {
-        size_t k = 0;
-        for (size_t i = 0; i < json_len(arr) && k < max; i++) {
-                const char *s = json_str(json_arr_at(arr, i), NULL);
-                if (!s)
-                        continue;
-                size_t l = strlen(s);
-                memcpy(*w, s, l + 1);
-                *w += l + 1;
-                k++;
-        }
-        return k;
-}
-
-static size_t list_bytes(const json *arr, size_t max) {
-        size_t n = 0, k = 0;
-        for (size_t i = 0; i < json_len(arr) && k < max; i++) {
-                const char *s = json_str(json_arr_at(arr, i), NULL);
-                if (s) {
-                        n += strlen(s) + 1;
-                        k++;
-                }
-        }
-        return n;
-}
-
-/* What the store and the counters read of a record: the first member of each name, found
- * in one pass over the members instead of a lookup by key for each (performance, issue 12). */
-struct rec_fields {
-        const json *host, *rule, *app, *time, *criteria, *flags, *source;
-};
-
-static void rec_fields_get(const json *rec, struct rec_fields *f) {
-        const char *k;
-        size_t kl;
-        const json *v;
-
-        memset(f, 0, sizeof(*f));
-        for (size_t i = 0; (v = json_obj_at(rec, i, &k, &kl)); i++) {
-                const json **slot = NULL;
-
-                switch (kl) {
-                case 3:
-                        slot = !memcmp(k, "app", 3) ? &f->app : NULL;
-                        break;
-                case 4:
-                        slot = !memcmp(k, "host", 4)   ? &f->host
-                               : !memcmp(k, "rule", 4) ? &f->rule
-                               : !memcmp(k, "time", 4) ? &f->time
-                                                       : NULL;
-                        break;
-                case 5:
-                        slot = !memcmp(k, "flags", 5) ? &f->flags : NULL;
-                        break;
-                case 6:
-                        slot = !memcmp(k, "source", 6) ? &f->source : NULL;
-                        break;
-                case 8:
-                        slot = !memcmp(k, "criteria", 8) ? &f->criteria : NULL;
-                        break;
-                default:
-                        break;
-                }
-                if (slot && !*slot)
-                        *slot = v;
-        }
-}
-
-/* Sets *malformed and *truncated from the record's flags, in one pass. */
-static void flags_scan(const json *flags, bool *malformed, bool *truncated) {
-        *malformed = *truncated = false;
-        for (size_t i = 0; i < json_len(flags); i++) {
-                size_t l;
-                const char *s = json_str(json_arr_at(flags, i), &l);
-
-                if (!s)
-                        continue;
-                if (l == 9 && !memcmp(s, "malformed", 10))
-                        *malformed = true;
-                else if (l == 9 && !memcmp(s, "truncated", 10))
-                        *truncated = true;
-        }
-}
-
 /* wmap_event with the mapped block taken from rc when it fits (rc NULL: malloc). */
 static int map_one(const struct rules_pack *p, struct recycle *rc, struct event *e,
-                   struct buf *b) {
+                   struct buf *b, struct map_ctx *c) {
         if (!e->rec)
                 return 0;
         if (p) {
-                map_rules(p, e);
+                map_rules(p, e, c);
                 if (!e->rec)
                         return 0;
         }
         json *rec = e->rec;
-        size_t off = 0;
-        buf_reset(b);
-        /* The bytes the tree would have with "seq":0, and where that 0 is (issue 12). */
-        int r = json_canon_with_int(rec, "seq", 0, b, &off);
-        if (r < 0)
+        size_t off = 0, len;
+        /* The bytes the tree would have with "seq":0, and where that 0 is (issue 12),
+         * written straight into a block of rc when they fit there (canon10: no copy of the
+         * ~700 bytes from a scratch buffer); else into b. After a record that did not fit,
+         * b first: records of one source have similar sizes, and one that does not fit is
+         * written twice (padded to 1,000 bytes, every record: +40 % canon instructions). */
+        struct wmap_rec *blk = rc && !c->over ? recycle_get(rc) : NULL;
+        const char *bytes;
+        int r = -E2BIG;
+        if (blk) {
+                size_t room = recycle_block_size(rc) - offsetof(struct wmap_rec, data);
+                /* alloc = max + 1: the cap stops every write before a realloc would. */
+                struct buf in_blk = { .data = blk->data, .alloc = room, .max = room - 1 };
+                r = json_canon_with_int(rec, "seq", 0, &in_blk, &off);
+                len = in_blk.len;
+                bytes = blk->data;
+                if (r < 0) {
+                        recycle_put(rc, blk);
+                        blk = NULL;
+                }
+        }
+        if (r == -E2BIG) {
+                buf_reset(b);
+                r = json_canon_with_int(rec, "seq", 0, b, &off);
+                len = b->len;
+                bytes = b->data;
+                /* the next record tries a block again once one would have fitted */
+                c->over = rc && len >= recycle_block_size(rc) - offsetof(struct wmap_rec, data);
+                if (r == 0 && rc && !c->over && (blk = recycle_get(rc)) == NULL)
+                        c->over = true; /* out of memory: malloc below, as before */
+        }
+        if (r == 0 && (off >= len || bytes[off] != '0'))
+                r = -EBADMSG;
+        if (r < 0) {
+                if (blk)
+                        recycle_put(rc, blk);
                 return r;
-        if (off >= b->len || b->data[off] != '0')
-                return -EBADMSG;
+        }
 
-        struct rec_fields f;
-        rec_fields_get(rec, &f);
-        size_t hl = 0, al = 0, rl = 0;
-        const char *host = json_str(f.host, &hl);
-        const char *rule = json_str(f.rule, &rl);
+        const json *f[F__N], *sv[2] = { NULL, NULL };
+        json_obj_pick(rec, rec_keys, c->rec_hints, F__N, f);
+        size_t hl = 0, al = 0, rl = 0, cb, fb;
+        const char *host = json_str(f[F_HOST], &hl);
+        const char *rule = json_str(f[F_RULE], &rl);
         const char *app = NULL;
         if (rule && rl == 8 && !memcmp(rule, "unmapped", 9)) {
-                app = json_str(f.app, &al);
+                app = json_str(f[F_APP], &al);
                 if (!app) {
                         app = "-";
                         al = 1;
                 }
         }
-        const json *crit = f.criteria, *flags = f.flags;
-        size_t need = sizeof(struct wmap_rec) + b->len + 1 + (host ? hl + 1 : 0) +
-                      (app ? al + 1 : 0) + list_bytes(crit, WMAP_MAX_CRIT) +
-                      list_bytes(flags, SIZE_MAX);
-        struct recycle *m_rc = rc && need <= recycle_block_size(rc) ? rc : NULL;
-        struct wmap_rec *m = m_rc ? recycle_get(m_rc) : malloc(need);
-        if (!m)
+        const json *crit = f[F_CRITERIA], *flags = f[F_FLAGS];
+        size_t n_crit = list_bytes(crit, WMAP_MAX_CRIT, &cb);
+        size_t n_flags = list_bytes(flags, SIZE_MAX, &fb);
+        size_t need = sizeof(struct wmap_rec) + len + 1 + (host ? hl + 1 : 0) +
+                      (app ? al + 1 : 0) + cb + fb;
+        struct recycle *m_rc = blk && need <= recycle_block_size(rc) ? rc : NULL;
+        struct wmap_rec *m = m_rc ? blk : malloc(need);
+        if (!m) {
+                if (blk)
+                        recycle_put(rc, blk);
                 return -ENOMEM;
-        memcpy(m->data, b->data, b->len + 1);
-        m->len = b->len;
+        }
+        if (bytes != m->data) /* the bytes from b, or from a block too small for the rest */
+                memcpy(m->data, bytes, len + 1);
+        if (blk && m != blk)
+                recycle_put(rc, blk);
+        m->len = len;
         m->seq_off = off;
         /* The leaf's prefix (RFC 6962: 0x00, as merkle_leaf_hash) and the bytes before seq:
          * most of the record, since "seq" sorts after "message" and "raw_sha256". */
@@ -227,10 +285,10 @@ static int map_one(const struct rules_pack *p, struct recycle *rc, struct event 
         hash_sha256_update(&m->leaf_mid, m->data, m->seq_off);
         m->time_us = e->received_us;
         size_t tl;
-        const char *ts = json_str(f.time, &tl);
+        const char *ts = json_str(f[F_TIME], &tl);
         if (ts)
-                (void)tm_parse_rfc3339(ts, tl, 0, &m->time_us);
-        char *w = m->data + b->len + 1;
+                (void)time_parse(c, ts, tl, &m->time_us);
+        char *w = m->data + len + 1;
         m->host = NULL;
         if (host) {
                 memcpy(w, host, hl + 1);
@@ -245,16 +303,19 @@ static int map_one(const struct rules_pack *p, struct recycle *rc, struct event 
                 w += al + 1;
         }
         m->crit = w;
-        m->n_crit = put_list(crit, WMAP_MAX_CRIT, &w);
+        m->n_crit = n_crit;
+        put_list(crit, n_crit, &w);
         m->flags = w;
-        m->n_flags = put_list(flags, SIZE_MAX, &w);
+        m->n_flags = n_flags;
+        put_list(flags, n_flags, &w);
 
         /* What metrics read once the tree is gone. */
-        const char *kind = json_str(json_obj_get(f.source, "kind"), NULL);
-        const char *tr = json_str(json_obj_get(f.source, "transport"), NULL);
-        copy_trunc(e->src_kind, sizeof(e->src_kind), kind ? kind : "");
-        copy_trunc(e->src_transport, sizeof(e->src_transport), tr ? tr : "");
-        flags_scan(flags, &e->malformed, &e->truncated);
+        size_t kl = 0, trl = 0;
+        json_obj_pick(f[F_SOURCE], src_keys, c->src_hints, 2, sv);
+        const char *kind = json_str(sv[0], &kl), *tr = json_str(sv[1], &trl);
+        copy_n(e->src_kind, sizeof(e->src_kind), kind ? kind : "", kl);
+        copy_n(e->src_transport, sizeof(e->src_transport), tr ? tr : "", trl);
+        flags_scan(m->flags, n_flags, &e->malformed, &e->truncated);
 
         if (e->mapped_rc)
                 recycle_put(e->mapped_rc, e->mapped);
@@ -268,14 +329,18 @@ static int map_one(const struct rules_pack *p, struct recycle *rc, struct event 
 }
 
 int wmap_event(const struct rules_pack *p, struct event *e, struct buf *b) {
-        return map_one(p, NULL, e, b);
+        struct map_ctx c;
+        map_ctx_init(&c, p);
+        return map_one(p, NULL, e, b, &c);
 }
 
 void wmap_batch(const struct rules_pack *p, struct recycle *rc, struct event *const *ev,
                 size_t n, struct buf *scratch) {
+        struct map_ctx c;
+        map_ctx_init(&c, p);
         /* On failure the tree stays: the storing thread maps it itself. */
         for (size_t j = 0; j < n; j++)
-                (void)map_one(p, rc, ev[j], scratch);
+                (void)map_one(p, rc, ev[j], scratch, &c);
 }
 
 char *wmap_seq_digits(int64_t seq, char num[WMAP_SEQ_DIGITS]) {

@@ -10,123 +10,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
-
 #include "core/json.h"
+#include "core/json-canon-scan.h"
 #include "core/json-internal.h"
 #include "core/limits.h"
 
-/* ---- Canonical serialiser (RFC 8785) ---- */
-
-/* Bytes of the 64-bit word w (little-endian) that need an escape (control, '"', '\\'): the
- * classic "has a byte less than / equal to" word tests. A borrow only ever spills into a
- * higher byte, so the lowest flagged byte is exact (higher ones may be false positives). */
-static inline uint64_t escape_mask(uint64_t w)
-{
-        const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
-        uint64_t q = w ^ (ones * '"'), bs = w ^ (ones * '\\');
-
-        return ((w - ones * 0x20) & ~w & highs) | ((q - ones) & ~q & highs) |
-               ((bs - ones) & ~bs & highs);
-}
-
-/* escape_mask for four bytes. */
-static inline uint32_t escape_mask32(uint32_t w)
-{
-        const uint32_t ones = 0x01010101u, highs = 0x80808080u;
-        uint32_t q = w ^ (ones * '"'), bs = w ^ (ones * '\\');
-
-        return ((w - ones * 0x20) & ~w & highs) | ((q - ones) & ~q & highs) |
-               ((bs - ones) & ~bs & highs);
-}
-
-static inline bool byte_plain(unsigned char c)
-{
-        return c >= 0x20 && c != '"' && c != '\\';
-}
-
-/* Does no byte of s[0..n), n < 8, need an escape? Two overlapping words or three bytes
- * that cover them all, without a loop (performance, issue 12: most of a record's values
- * are short: "sshd", "info", "CC6.1"). */
-static inline bool short_plain(const char *s, size_t n)
-{
-        uint32_t a, b;
-
-        if (n >= 4) {
-                memcpy(&a, s, 4);
-                memcpy(&b, s + n - 4, 4);
-                return !escape_mask32(a) && !escape_mask32(b);
-        }
-        return n == 0 || (byte_plain((unsigned char)s[0]) &&
-                          byte_plain((unsigned char)s[n / 2]) &&
-                          byte_plain((unsigned char)s[n - 1]));
-}
-
-/* Length of the prefix of s[0..n) that needs no escape (no control, '"' or '\\'), eight
- * bytes at a time (performance, issue 12), the tail too (padded with 'a'). */
-static size_t plain_prefix(const char *s, size_t n)
-{
-        size_t i = 0;
-        uint64_t w, mask;
-
-#if defined(__SSE2__)
-        /* Sixteen bytes at a time where SSE2 is there (every x86-64): a third of the
-         * instructions of the word test below on a record's long strings (issue 12). */
-        if (n >= 16) {
-                const __m128i ctl = _mm_set1_epi8(0x1f), q = _mm_set1_epi8('"'),
-                              bs = _mm_set1_epi8('\\');
-                unsigned bits;
-
-                for (;;) {
-                        size_t at = n - i >= 16 ? i : n - 16; /* the last block overlaps */
-                        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + at));
-                        __m128i hit = _mm_or_si128(
-                                _mm_cmpeq_epi8(_mm_min_epu8(v, ctl), v),
-                                _mm_or_si128(_mm_cmpeq_epi8(v, q), _mm_cmpeq_epi8(v, bs)));
-
-                        bits = (unsigned)_mm_movemask_epi8(hit);
-                        if (bits)
-                                return at + (size_t)__builtin_ctz(bits);
-                        if (at + 16 >= n)
-                                return n;
-                        i = at + 16;
-                }
-        }
-#endif
-        if (n < 8 && short_plain(s, n))
-                return n;
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-        while (n - i >= 8) {
-                memcpy(&w, s + i, 8);
-                mask = escape_mask(w);
-                if (mask)
-                        return i + (size_t)__builtin_ctzll(mask) / 8;
-                i += 8;
-        }
-        if (i < n && n >= 8) {
-                /* The last eight bytes, overlapping ones known plain (they flag nothing). */
-                memcpy(&w, s + n - 8, 8);
-                mask = escape_mask(w);
-                return mask ? n - 8 + (size_t)__builtin_ctzll(mask) / 8 : n;
-        }
-        while (i < n && (unsigned char)s[i] >= 0x20 && s[i] != '"' && s[i] != '\\')
-                i++;
-        return i;
-#else
-        while (n - i >= 8) {
-                memcpy(&w, s + i, 8);
-                if (escape_mask(w))
-                        break;
-                i += 8;
-        }
-        (void)mask;
-        while (i < n && (unsigned char)s[i] >= 0x20 && s[i] != '"' && s[i] != '\\')
-                i++;
-        return i;
-#endif
-}
+/* ---- Canonical serialiser (RFC 8785); the byte scanners are in json-canon-scan.h ---- */
 
 /* The serialiser's writer (performance, issue 12): a tree's canonical form is written with
  * a few hundred small appends, so each is an inline capacity check and a memcpy, and the
@@ -232,24 +121,23 @@ static inline int cw_putc(struct cw *w, char c)
 static int canon_str_valid(struct cw *w, const char *s, size_t n)
 {
         static const char hex[] = "0123456789abcdef";
-        size_t i = plain_prefix(s, n), run = 0;
+        size_t i, run = 0;
         int r;
 
-        if (i == n) { /* nothing to escape: the common case, one copy */
-                char *o;
-
-                if (n > SIZE_MAX - 2)
-                        return -E2BIG;
-                r = cw_room(w, n + 2);
-                if (r < 0)
-                        return r;
-                o = w->p;
-                o[0] = '"';
-                json_copy_short(o + 1, s, n);
-                o[n + 1] = '"';
+        /* Nothing to escape, the common case: checked and copied in one pass. The room for
+         * the plain form is never more than the escaped form needs. */
+        if (n > SIZE_MAX - 2)
+                return -E2BIG;
+        r = cw_room(w, n + 2);
+        if (r < 0)
+                return r;
+        if (copy_plain(w->p + 1, s, n)) {
+                w->p[0] = '"';
+                w->p[n + 1] = '"';
                 w->p += n + 2;
                 return 0;
         }
+        i = plain_prefix(s, n);
         r = cw_putc(w, '"');
         while (r == 0 && i < n) {
                 unsigned char c = (unsigned char)s[i];
@@ -349,6 +237,8 @@ static int canon_double(struct buf *out, double d)
 }
 
 static int canon_value(struct cw *w, const json *v);
+static int canon_object(struct cw *w, const json *v);
+static int canon_array(struct cw *w, const json *v);
 
 static int member_cmp(const void *a, const void *b)
 {
@@ -416,86 +306,174 @@ static int sort_members(const json *v, const struct json_member **small,
         return 0;
 }
 
-/* ,"key": (the comma unless first) */
-static int canon_key(struct cw *w, const struct json_member *m, bool first)
+/* ,"key": of member m (the comma always: an object's writer turns its first comma into the
+ * '{', canon10). */
+static int canon_key(struct cw *w, const struct json_member *m)
 {
         size_t n = m->key_len;
         int r;
 
         if (m->key_plain) { /* performance (issue 12): known at insertion */
-                char *o;
-
                 r = cw_room(w, n + 4);
                 if (r < 0)
                         return r;
-                o = w->p;
-                if (!first)
-                        *o++ = ',';
-                *o++ = '"';
-                json_copy_short(o, m->key, n);
-                o[n] = '"';
-                o[n + 1] = ':';
-                w->p += n + 3 + !first;
+                w->p[0] = ',';
+                w->p[1] = '"';
+                json_copy_short(w->p + 2, m->key, n);
+                w->p[n + 2] = '"';
+                w->p[n + 3] = ':';
+                w->p += n + 4;
                 return 0;
         }
-        r = first ? 0 : cw_putc(w, ',');
+        r = cw_putc(w, ',');
         if (r == 0)
                 r = canon_str_valid(w, m->key, n);
         return r < 0 ? r : cw_putc(w, ':');
 }
 
-/* ,"key":value of member m (the comma unless first). Performance (prestore7): the members
- * most of a record is made of, a plain key with null or a string value that needs no
- * escape, are written here with one room check and no call per member; the rest go through
- * canon_key and canon_value. */
-static inline int canon_member(struct cw *w, const struct json_member *m, bool first)
+/* ,"key":value of member m, any member (the comma always). */
+static int canon_member(struct cw *w, const struct json_member *m)
 {
-        const json *v = m->val;
-        int r;
+        int r = canon_key(w, m);
 
-        if (m->key_plain && v && (v->type == JSON_STR || v->type == JSON_NULL)) {
-                const char *s = v->type == JSON_STR ? v->u.s.p : "null";
-                size_t kn = m->key_len, n = v->type == JSON_STR ? v->u.s.n : 4;
-                size_t q = v->type == JSON_STR ? 2 : 0; /* the value's quotes */
-
-                if (q == 0 || (n < 8 ? short_plain(s, n) : plain_prefix(s, n) == n)) {
-                        char *o;
-
-                        if (n > SIZE_MAX / 2) /* in memory: never; keeps the sum below exact */
-                                return -E2BIG;
-                        r = cw_room(w, kn + n + q + 4);
-                        if (r < 0)
-                                return r;
-                        o = w->p;
-                        if (!first)
-                                *o++ = ',';
-                        *o++ = '"';
-                        json_copy_short(o, m->key, kn);
-                        o += kn;
-                        *o++ = '"';
-                        *o++ = ':';
-                        if (q)
-                                *o++ = '"';
-                        json_copy_short(o, s, n);
-                        o += n;
-                        if (q)
-                                *o++ = '"';
-                        w->p = o;
-                        return 0;
-                }
-        }
-        r = canon_key(w, m, first);
-        return r < 0 ? r : canon_value(w, v);
+        return r < 0 ? r : canon_value(w, m->val);
 }
 
-/* The members m[0..n) of an array in order, after a member already written unless first. */
-static int canon_run(struct cw *w, const struct json_member *m, size_t n, bool first)
+/* The decimal digits of v, ending at e; returns where they start (no printf: performance,
+ * issue 12). */
+static inline char *int_digits(int64_t v, char *e)
 {
-        int r = 0;
+        uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
 
-        for (size_t i = 0; i < n && r == 0; i++)
-                r = canon_member(w, &m[i], first && i == 0);
+        do
+                *--e = (char)('0' + u % 10);
+        while ((u /= 10) != 0);
+        if (v < 0)
+                *--e = '-';
+        return e;
+}
+
+/* cw_room on a run's own copies of the write position and limit (canon_run). */
+static inline __attribute__((always_inline)) int run_room(struct cw *w, char **p, char **end,
+                                                           size_t n)
+{
+        int r;
+
+        if (n <= (size_t)(*end - *p))
+                return 0;
+        w->p = *p;
+        r = cw_grow(w, n);
+        *p = w->p;
+        *end = w->end;
         return r;
+}
+
+/* ,"key": of a plain key at p (room checked). */
+static inline char *run_key(char *p, const struct json_member *m)
+{
+        size_t n = m->key_len;
+
+        p[0] = ',';
+        p[1] = '"';
+        json_copy_short(p + 2, m->key, n);
+        p[n + 2] = '"';
+        p[n + 3] = ':';
+        return p + n + 4;
+}
+
+/* ,"key":value of the members m[0..n) in order, each after a comma (performance, canon10:
+ * ~30 members per record, ~70 instructions each before). The members a record is made of,
+ * a plain key with null, a string that needs no escape or an integer, are written here
+ * with the write position and limit in registers (w's are reloaded after every store
+ * through a char pointer otherwise), one room check and no call; nested objects and arrays
+ * and everything else through canon_member. */
+static int canon_run(struct cw *w, const struct json_member *m, size_t n)
+{
+        char *p = w->p, *end = w->end;
+        int r;
+
+        for (size_t i = 0; i < n; i++) { /* by index: m is NULL in an empty object */
+                const struct json_member *x = &m[i];
+                const json *v = x->val;
+                size_t kn = x->key_len, vn;
+
+                if (!x->key_plain || !v)
+                        goto any;
+                switch ((enum json_type)v->type) {
+                case JSON_STR:
+                        vn = v->u.s.n;
+                        if (vn > SIZE_MAX / 2) /* in memory: never; keeps the sum exact */
+                                return -E2BIG;
+                        r = run_room(w, &p, &end, kn + vn + 6);
+                        if (r < 0)
+                                return r;
+                        {
+                                char *o = run_key(p, x);
+
+                                if (!copy_plain(o + 1, v->u.s.p, vn))
+                                        goto any; /* nothing kept: p has not moved */
+                                o[0] = '"';
+                                o[vn + 1] = '"';
+                                p = o + vn + 2;
+                        }
+                        continue;
+                case JSON_NULL:
+                        r = run_room(w, &p, &end, kn + 8);
+                        if (r < 0)
+                                return r;
+                        memcpy(run_key(p, x), "null", 4);
+                        p += kn + 8;
+                        continue;
+                case JSON_INT: {
+                        char d[24], *e = d + sizeof(d), *q = int_digits(v->u.i, e);
+
+                        vn = (size_t)(e - q);
+                        r = run_room(w, &p, &end, kn + vn + 4);
+                        if (r < 0)
+                                return r;
+                        json_copy_short(run_key(p, x), q, vn);
+                        p += kn + vn + 4;
+                        continue;
+                }
+                case JSON_OBJ:
+                case JSON_ARR: /* the key here, the container by its writer */
+                        r = run_room(w, &p, &end, kn + 4);
+                        if (r < 0)
+                                return r;
+                        w->p = run_key(p, x);
+                        r = v->type == JSON_OBJ ? canon_object(w, v) : canon_array(w, v);
+                        if (r < 0)
+                                return r;
+                        p = w->p;
+                        end = w->end;
+                        continue;
+                default:
+                        break;
+                }
+        any:
+                w->p = p;
+                r = canon_member(w, x);
+                if (r < 0)
+                        return r;
+                p = w->p;
+                end = w->end;
+        }
+        w->p = p;
+        return 0;
+}
+
+/* Ends a container begun at offset start of the buffer whose n items were each written
+ * after a comma: the first comma becomes open, and close is appended; "{}" or "[]" when
+ * n is 0. */
+static int cw_close(struct cw *w, size_t start, size_t n, char open, char close)
+{
+        if (n == 0) {
+                char e[2] = { open, close };
+
+                return cw_put(w, e, 2);
+        }
+        w->b->data[start] = open;
+        return cw_putc(w, close);
 }
 
 /* {members} from the pointers m[0..n) in order. When extra is one of them, *ret_off is set
@@ -503,46 +481,71 @@ static int canon_run(struct cw *w, const struct json_member *m, size_t n, bool f
 static int canon_members(struct cw *w, const struct json_member *const *m, size_t n,
                          const struct json_member *extra, size_t *ret_off)
 {
-        int r = cw_putc(w, '{');
+        size_t start = (size_t)(w->p - w->b->data);
+        int r = 0;
 
         for (size_t i = 0; i < n && r == 0; i++) {
                 if (m[i] != extra) {
-                        r = canon_member(w, m[i], i == 0);
+                        r = canon_member(w, m[i]);
                         continue;
                 }
-                r = canon_key(w, m[i], i == 0);
+                r = canon_key(w, m[i]);
                 if (r == 0)
                         *ret_off = (size_t)(w->p - w->b->data);
                 if (r == 0)
                         r = canon_value(w, m[i]->val);
         }
-        return r < 0 ? r : cw_putc(w, '}');
+        return r < 0 ? r : cw_close(w, start, n, '{', '}');
 }
 
 static int canon_object(struct cw *w, const json *v)
 {
         const struct json_member *small[CANON_SMALL_OBJ], **m = NULL;
-        size_t n = v->u.o.n;
+        size_t n = v->u.o.n, start = (size_t)(w->p - w->b->data);
         int r;
 
-        if (n == 0)
-                return cw_put(w, "{}", 2);
         /* Performance (issue 12): objects built in key order are not sorted again. */
-        if (!(v->flags & JSON_F_SORTED)) {
+        if (n > 0 && !(v->flags & JSON_F_SORTED)) {
                 r = sort_members(v, small, &m);
                 if (r < 0)
                         return r;
-        }
-        if (m) {
                 r = canon_members(w, m, n, NULL, NULL);
                 if (m != small)
                         free(m);
                 return r;
         }
-        r = cw_putc(w, '{');
-        if (r == 0)
-                r = canon_run(w, v->u.o.m, n, true);
-        return r < 0 ? r : cw_putc(w, '}');
+        r = canon_run(w, v->u.o.m, n);
+        return r < 0 ? r : cw_close(w, start, n, '{', '}');
+}
+
+/* [items], each after a comma; a record's "criteria" and "flags" hold short strings: those
+ * with nothing to escape are written here (canon10). */
+static int canon_array(struct cw *w, const json *v)
+{
+        size_t n = v->u.a.n, start = (size_t)(w->p - w->b->data);
+        int r = 0;
+
+        for (size_t i = 0; i < n && r == 0; i++) {
+                const json *x = v->u.a.v[i];
+
+                if (x && x->type == JSON_STR && x->u.s.n < 16) {
+                        size_t k = x->u.s.n;
+
+                        r = cw_room(w, k + 3);
+                        if (r == 0 && copy_plain(w->p + 2, x->u.s.p, k)) {
+                                w->p[0] = ',';
+                                w->p[1] = '"';
+                                w->p[k + 2] = '"';
+                                w->p += k + 3;
+                                continue;
+                        }
+                }
+                if (r == 0)
+                        r = cw_putc(w, ',');
+                if (r == 0)
+                        r = canon_value(w, x);
+        }
+        return r < 0 ? r : cw_close(w, start, n, '[', ']');
 }
 
 static int canon_value(struct cw *w, const json *v)
@@ -557,14 +560,8 @@ static int canon_value(struct cw *w, const json *v)
         case JSON_BOOL:
                 return v->u.b ? cw_put(w, "true", 4) : cw_put(w, "false", 5);
         case JSON_INT: {
-                /* Performance (issue 12): no printf for the commonest number. */
-                char d[24], *e = d + sizeof(d), *q = e;
-                uint64_t u = v->u.i < 0 ? 0 - (uint64_t)v->u.i : (uint64_t)v->u.i;
-                do
-                        *--q = (char)('0' + u % 10);
-                while ((u /= 10) != 0);
-                if (v->u.i < 0)
-                        *--q = '-';
+                char d[24], *e = d + sizeof(d), *q = int_digits(v->u.i, e);
+
                 return cw_put(w, q, (size_t)(e - q));
         }
         case JSON_NUM:
@@ -574,32 +571,9 @@ static int canon_value(struct cw *w, const json *v)
                 cw_load(w);
                 return r;
         case JSON_STR:
-                /* Performance (issue 12): a short value with nothing to escape (most of a
-                 * record's) is written here, without the scan's calls. */
-                if (v->u.s.n < 8 && short_plain(v->u.s.p, v->u.s.n)) {
-                        size_t n = v->u.s.n;
-                        char *o;
-
-                        r = cw_room(w, n + 2);
-                        if (r < 0)
-                                return r;
-                        o = w->p;
-                        o[0] = '"';
-                        json_copy_short(o + 1, v->u.s.p, n);
-                        o[n + 1] = '"';
-                        w->p += n + 2;
-                        return 0;
-                }
                 return canon_str_valid(w, v->u.s.p, v->u.s.n);
         case JSON_ARR:
-                r = cw_putc(w, '[');
-                for (size_t i = 0; i < v->u.a.n && r == 0; i++) {
-                        if (i > 0)
-                                r = cw_putc(w, ',');
-                        if (r == 0)
-                                r = canon_value(w, v->u.a.v[i]);
-                }
-                return r < 0 ? r : cw_putc(w, ']');
+                return canon_array(w, v);
         case JSON_OBJ:
                 return canon_object(w, v);
         }
@@ -645,7 +619,7 @@ static int canon_sorted_with(struct cw *w, const json *obj, const struct json_me
                              size_t *ret_off)
 {
         const struct json_member *m = obj->u.o.m;
-        size_t n = obj->u.o.n, lo = 0, hi = n, skip;
+        size_t n = obj->u.o.n, lo = 0, hi = n, skip, start;
         int r;
 
         while (lo < hi) { /* the first member whose key is not below extra's */
@@ -659,18 +633,17 @@ static int canon_sorted_with(struct cw *w, const json *obj, const struct json_me
         }
         skip = lo < n && m[lo].key_len == extra->key_len &&
                !memcmp(m[lo].key, extra->key, extra->key_len);
-        r = cw_putc(w, '{');
+        start = (size_t)(w->p - w->b->data);
+        r = canon_run(w, m, lo);
         if (r == 0)
-                r = canon_run(w, m, lo, true);
-        if (r == 0)
-                r = canon_key(w, extra, lo == 0);
+                r = canon_key(w, extra);
         if (r == 0) {
                 *ret_off = (size_t)(w->p - w->b->data);
                 r = canon_value(w, extra->val);
         }
         if (r == 0 && lo + skip < n) /* m is NULL in an empty object: no offset from it */
-                r = canon_run(w, m + lo + skip, n - lo - skip, false);
-        return r < 0 ? r : cw_putc(w, '}');
+                r = canon_run(w, m + lo + skip, n - lo - skip);
+        return r < 0 ? r : cw_close(w, start, 1, '{', '}'); /* extra: never empty */
 }
 
 int json_canon_with_int(const json *obj, const char *key, int64_t v, struct buf *out,

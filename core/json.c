@@ -536,3 +536,24 @@ json *json_obj_at(const json *obj, size_t i, const char **ret_key, size_t *ret_k
                 *ret_key_len = m->key_len;
         return m->val;
 }
+
+size_t json_obj_pick(const json *obj, const struct json_key *keys, uint32_t *hints, size_t n,
+                     const json **ret_vals)
+{
+        bool sorted = obj && obj->type == JSON_OBJ && (obj->flags & JSON_F_SORTED);
+        size_t found = 0;
+
+        for (size_t i = 0; i < n; i++) {
+                const struct json_member *m = NULL;
+                uint32_t h = hints[i];
+
+                if (sorted && h < obj->u.o.n && obj->u.o.m[h].key_len == keys[i].len &&
+                    json_bytes_eq(obj->u.o.m[h].key, keys[i].key, keys[i].len))
+                        m = &obj->u.o.m[h];
+                else if ((m = obj_find(obj, keys[i].key, keys[i].len)) != NULL)
+                        hints[i] = (uint32_t)(m - obj->u.o.m);
+                ret_vals[i] = m ? m->val : NULL;
+                found += m != NULL;
+        }
+        return found;
+}

@@ -188,6 +188,16 @@ json *json_arr_at(const json *arr, size_t i);
 /* i-th member of an object in insertion order; key returned borrowed. */
 json *json_obj_at(const json *obj, size_t i, const char **ret_key, size_t *ret_key_len);
 
+/* The values of the members keys[0..n) of obj, first member of each name, into
+ * ret_vals[0..n) (NULL where absent; all NULL when obj is not an object); returns how many
+ * were found. hints[0..n) (the caller's, kept from one call to the next) say where to try
+ * each key first and are set to where it was found (canon10: a consumer of records from
+ * one builder, such as the writer's mapper, finds each member at its place in one compare
+ * instead of a scan). A hint is used only in an object whose keys are known unique (sorted),
+ * so the answer is always the first member of that name, hint or not. */
+size_t json_obj_pick(const json *obj, const struct json_key *keys, uint32_t *hints, size_t n,
+                     const json **ret_vals);
+
 struct json_error {
         size_t offset;  /* byte offset of the problem */
         char msg[96];

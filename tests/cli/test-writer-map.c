@@ -17,6 +17,7 @@
 #include "cli/writer-map.h"
 #include "core/json.h"
 #include "core/recycle.h"
+#include "core/tm.h"
 
 #define N_REC 200
 #define BLOCK 1536u
@@ -128,9 +129,136 @@ static void test_batch_recycled_equals_malloc(void **state) {
         buf_free(&scratch);
 }
 
+/* canon10: a batch keeps hints and the last day from record to record. Every record's
+ * time, host, app, criteria and flags must still be what the tree says: time as
+ * tm_parse_rfc3339 reads it (else the receipt time), the rest the first member of each
+ * name. Times on the same day and not, valid and broken at every place; records of two
+ * layouts (sorted, and in insertion order with other members first) mixed in a batch. */
+static void test_batch_fields_model(void **state) {
+        (void)state;
+        static const char *const days[] = { "2026-01-02", "2026-01-03", "2024-02-29",
+                                            "2023-02-29", "2026-13-01", "1970-01-01" };
+        static const char muts[] = "0123456789T t:.Zz+-";
+        unsigned seed = 2024;
+        struct recycle *rc = NULL;
+        struct buf scratch = BUF_INIT;
+        enum { B = 64 };
+        struct event *ev[B];
+        size_t n_fast = 0;
+
+        assert_int_equal(recycle_new(BLOCK, 64, &rc), 0);
+        for (int batch = 0; batch < 300; batch++) {
+                int64_t want_time[B];
+                char want_host[B][16], want_flags[B][32];
+                for (unsigned i = 0; i < B; i++) {
+                        char ts[40];
+                        seed = seed * 1103515245u + 12345u;
+                        unsigned r = seed >> 8;
+                        snprintf(ts, sizeof(ts), "%sT%02u:%02u:%02u.%06uZ",
+                                 days[r % 7 < 4 ? 0 : r % 6], (r >> 3) % 25, (r >> 8) % 61,
+                                 (r >> 14) % 61, (r >> 4) % 1000000);
+                        size_t tl = strlen(ts);
+                        seed = seed * 1103515245u + 12345u;
+                        if ((seed >> 8) % 3 == 0) /* one byte changed */
+                                ts[(seed >> 12) % tl] = muts[(seed >> 20) % (sizeof(muts) - 1)];
+                        else if ((seed >> 8) % 7 == 0) /* cut or grown */
+                                tl = (seed >> 12) % 2 ? tl - 1 - (seed >> 16) % 8 : tl;
+                        if ((seed >> 8) % 11 == 0) {
+                                memcpy(ts + tl - 1, "+01:30", 7);
+                                tl = strlen(ts);
+                        }
+                        json *rec = json_new_obj();
+                        assert_non_null(rec);
+                        bool other = (seed >> 24) % 2;
+                        if (other) /* a different layout: members the mapper skips, first */
+                                assert_int_equal(json_obj_set_str(rec, "zzz", "x"), 0);
+                        snprintf(want_host[i], sizeof(want_host[i]), "h%u", i);
+                        assert_int_equal(json_obj_set_strn(rec, "time", ts, tl), 0);
+                        assert_int_equal(json_obj_set_str(rec, "host", want_host[i]), 0);
+                        assert_int_equal(json_obj_set_str(rec, "rule", "unmapped"), 0);
+                        assert_int_equal(json_obj_set_str(rec, "app", other ? "a" : "bb"), 0);
+                        json *flags = json_new_arr();
+                        const char *fl = i % 3 == 0 ? "truncated" : i % 3 == 1 ? "malformed" : "x";
+                        assert_int_equal(json_arr_append(flags, json_new_str(fl)), 0);
+                        assert_int_equal(json_obj_set(rec, "flags", flags), 0);
+                        snprintf(want_flags[i], sizeof(want_flags[i]), "%s", fl);
+                        if (!other) { /* sorted, as every syslog record */
+                                struct buf c = BUF_INIT;
+                                json *p = NULL;
+                                assert_int_equal(json_canon(rec, &c), 0);
+                                assert_int_equal(json_parse(c.data, c.len, &p, NULL), 0);
+                                json_free(rec);
+                                rec = p;
+                                buf_free(&c);
+                        }
+                        int64_t us;
+                        want_time[i] = tm_parse_rfc3339(ts, tl, 0, &us) == 0 ? us : 1000;
+                        ev[i] = event_new(rec, 1000);
+                        assert_non_null(ev[i]);
+                }
+                wmap_batch(NULL, rc, ev, B, &scratch);
+                for (unsigned i = 0; i < B; i++) {
+                        const struct wmap_rec *m = ev[i]->mapped;
+                        assert_non_null(m);
+                        if (m->time_us != want_time[i])
+                                fail_msg("batch %d record %u: time %lld, model %lld", batch, i,
+                                         (long long)m->time_us, (long long)want_time[i]);
+                        n_fast += want_time[i] != 1000;
+                        assert_string_equal(m->host, want_host[i]);
+                        assert_non_null(m->unmapped_app);
+                        assert_int_equal(m->n_flags, 1);
+                        assert_string_equal(m->flags, want_flags[i]);
+                        assert_int_equal(ev[i]->truncated, i % 3 == 0);
+                        assert_int_equal(ev[i]->malformed, i % 3 == 1);
+                        event_free(ev[i]);
+                }
+        }
+        assert_true(n_fast > 1000);
+        recycle_release(rc);
+        buf_free(&scratch);
+}
+
+/* canon10: the bytes are written straight into the block. Records around the block's
+ * size: the bytes and strings fit; the bytes fit but the strings do not (moved to a
+ * malloc'd record); the bytes do not fit (written again into scratch). Each equals the
+ * model (wmap_event, no recycler). */
+static void test_block_edges(void **state) {
+        (void)state;
+        struct recycle *rc = NULL;
+        struct buf scratch = BUF_INIT;
+        size_t room = BLOCK - offsetof(struct wmap_rec, data), kinds[3] = { 0, 0, 0 };
+        char host[200];
+
+        memset(host, 'h', sizeof(host) - 1);
+        host[sizeof(host) - 1] = '\0';
+        assert_int_equal(recycle_new(BLOCK, 64, &rc), 0);
+        for (size_t size = room > 800 ? room - 800 : 0; size < room; size++) {
+                struct event *ev[1], *model;
+                json *a = make_rec((unsigned)size, size), *b = make_rec((unsigned)size, size);
+                assert_int_equal(json_obj_set_str(a, "host", host), 0);
+                assert_int_equal(json_obj_set_str(b, "host", host), 0);
+                ev[0] = event_new(a, 1000);
+                model = event_new(b, 1000);
+                wmap_batch(NULL, rc, ev, 1, &scratch);
+                assert_int_equal(wmap_event(NULL, model, &scratch), 0);
+                const struct wmap_rec *m = ev[0]->mapped;
+                assert_non_null(m);
+                assert_same_mapped(m, model->mapped);
+                kinds[ev[0]->mapped_rc ? 0 : m->len + 1 <= room ? 1 : 2]++;
+                event_free(ev[0]);
+                event_free(model);
+        }
+        if (!kinds[0] || !kinds[1] || !kinds[2])
+                fail_msg("kinds %zu %zu %zu", kinds[0], kinds[1], kinds[2]);
+        recycle_release(rc);
+        buf_free(&scratch);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_batch_recycled_equals_malloc),
+                cmocka_unit_test(test_batch_fields_model),
+                cmocka_unit_test(test_block_edges),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

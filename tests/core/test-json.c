@@ -1599,6 +1599,288 @@ static void test_obj_find_model(void **state)
         }
 }
 
+/* ---- canon10: the canonical writer's fast paths against a naive model ---- */
+
+/* The LCG's bits 8 and up (its low bits cycle fast). */
+static unsigned cm_rnd(unsigned *seed)
+{
+        return test_rng_lcg(seed) >> 8;
+}
+
+static void model_str(struct buf *b, const char *s, size_t n)
+{
+        buf_putc(b, '"');
+        for (size_t i = 0; i < n; i++) {
+                unsigned char c = (unsigned char)s[i];
+
+                if (c == '"' || c == '\\')
+                        buf_printf(b, "\\%c", c);
+                else if (c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t')
+                        buf_printf(b, "\\%c", c == '\b' ? 'b' : c == '\f' ? 'f' :
+                                   c == '\n' ? 'n' : c == '\r' ? 'r' : 't');
+                else if (c < 0x20)
+                        buf_printf(b, "\\u%04x", c);
+                else
+                        buf_putc(b, (char)c);
+        }
+        buf_putc(b, '"');
+}
+
+/* RFC 8785 the slow way: members gathered by json_obj_at and sorted by json_key_cmp
+ * (tested against its own model above), strings escaped byte by byte, integers by printf;
+ * doubles by json_canon of the number alone (canon_double, not a fast path). */
+static void model_canon(struct buf *b, const json *v)
+{
+        size_t n = json_len(v), l;
+        const char *s;
+
+        switch (json_type_of(v)) {
+        case JSON_NULL: buf_puts(b, "null"); return;
+        case JSON_BOOL: buf_puts(b, json_bool(v) ? "true" : "false"); return;
+        case JSON_INT: buf_printf(b, "%lld", (long long)json_int(v)); return;
+        case JSON_NUM: assert_int_equal(json_canon(v, b), 0); return;
+        case JSON_STR:
+                s = json_str(v, &l);
+                model_str(b, s, l);
+                return;
+        case JSON_ARR:
+                buf_putc(b, '[');
+                for (size_t i = 0; i < n; i++) {
+                        if (i)
+                                buf_putc(b, ',');
+                        model_canon(b, json_arr_at(v, i));
+                }
+                buf_putc(b, ']');
+                return;
+        case JSON_OBJ: {
+                size_t *ix = malloc((n + 1) * sizeof(*ix));
+                const char *ka, *kb;
+                size_t la, lb;
+
+                assert_non_null(ix);
+                for (size_t i = 0; i < n; i++) {
+                        size_t j = i;
+
+                        json_obj_at(v, i, &ka, &la);
+                        for (; j > 0; j--) {
+                                json_obj_at(v, ix[j - 1], &kb, &lb);
+                                if (json_key_cmp(kb, lb, ka, la) <= 0)
+                                        break;
+                                ix[j] = ix[j - 1];
+                        }
+                        ix[j] = i;
+                }
+                buf_putc(b, '{');
+                for (size_t i = 0; i < n; i++) {
+                        json *x = json_obj_at(v, ix[i], &ka, &la);
+
+                        if (i)
+                                buf_putc(b, ',');
+                        model_str(b, ka, la);
+                        buf_putc(b, ':');
+                        model_canon(b, x);
+                }
+                buf_putc(b, '}');
+                free(ix);
+                return;
+        }
+        }
+}
+
+/* A random string of up to max bytes: mostly 'x', then the bytes that need escapes, DEL,
+ * '/', and two- and four-byte UTF-8, at every place (the 4/8/16-byte checks and the
+ * overlapping last block). */
+static size_t cm_string(unsigned *seed, char *s, size_t max)
+{
+        static const char *const pool[] = { "\"", "\\", "\x01", "\x1f", "\t", "\n", "\x7f",
+                                            "/", " ", "~", "\xc3\xa9", "\xf0\x9f\x98\x80" };
+        size_t n = 0, want = cm_rnd(seed) % 4 == 0 ? cm_rnd(seed) % (max + 1)
+                                                            : cm_rnd(seed) % 20;
+
+        while (n < want) {
+                const char *p = cm_rnd(seed) % 6 ? "x" : pool[cm_rnd(seed) % 12];
+                size_t k = strlen(p);
+
+                if (n + k > want)
+                        break;
+                memcpy(s + n, p, k);
+                n += k;
+        }
+        return n;
+}
+
+static json *cm_value(json *tree, unsigned *seed, int depth)
+{
+        static const int64_t ints[] = { 0, -1, 1, 9, 10, -10, INT64_MAX, INT64_MIN,
+                                        INT64_MIN + 1, 1234567890123LL, 4294967296LL };
+        static const double nums[] = { 0.5, -0.25, 1e21, 1e-7, 123.456, -1e300 };
+        char s[120];
+        unsigned k = cm_rnd(seed) % (depth < 3 ? 9 : 6);
+        json *v;
+
+        switch (k) {
+        case 0: return json_new_null();
+        case 1: return json_new_bool(cm_rnd(seed) % 2);
+        case 2: return json_new_int(ints[cm_rnd(seed) % 11]);
+        case 3: return json_new_num(nums[cm_rnd(seed) % 6]);
+        case 4:
+        case 5: {
+                size_t n = cm_string(seed, s, sizeof(s));
+
+                return tree ? json_new_strn_in(tree, s, n) : json_new_strn(s, n);
+        }
+        case 6: {
+                size_t n = cm_rnd(seed) % 5;
+
+                v = json_new_arr();
+                for (size_t i = 0; i < n; i++)
+                        assert_int_equal(json_arr_append(v, cm_value(NULL, seed, depth + 1)), 0);
+                return v;
+        }
+        default: {
+                size_t n = cm_rnd(seed) % 12;
+
+                v = json_new_obj();
+                for (size_t i = 0; i < n; i++) {
+                        size_t kl = cm_string(seed, s, 24);
+
+                        s[kl] = '\0';
+                        /* set, not add: a key drawn twice replaces (no duplicates) */
+                        assert_int_equal(json_obj_setn(v, s, kl, cm_value(NULL, seed, depth + 1)),
+                                         0);
+                }
+                return v;
+        }
+        }
+}
+
+/* json_canon and json_canon_with_int against model_canon on random trees: keys and strings
+ * with escapes and non-ASCII at every place and length, integers at the edges, doubles,
+ * nested and empty containers; each tree as built (insertion order) and parsed back from
+ * its text (sorted, the fast path every record takes). */
+static void test_canon_model(void **state)
+{
+        struct buf got = BUF_INIT, want = BUF_INIT;
+        unsigned seed = 1010;
+
+        for (int round = 0; round < 4000; round++) {
+                json *t = cm_value(NULL, &seed, round % 2), *p = NULL, *m;
+
+                buf_reset(&want);
+                model_canon(&want, t);
+                buf_reset(&got);
+                assert_int_equal(json_canon(t, &got), 0);
+                if (got.len != want.len || memcmp(got.data, want.data, got.len))
+                        fail_msg("round %d: %s\nmodel %s", round, got.data, want.data);
+                assert_int_equal(json_parse(got.data, got.len, &p, NULL), 0);
+                buf_reset(&got);
+                assert_int_equal(json_canon(p, &got), 0);
+                assert_memory_equal(got.data, want.data, want.len);
+                if (json_type_of(t) == JSON_OBJ) { /* with "seq", as the writer's mapper */
+                        int64_t v = round % 3 ? round : INT64_MIN + round;
+                        size_t off = 0;
+                        const json *obj[2] = { t, p };
+
+                        m = json_clone(t);
+                        assert_int_equal(json_obj_set_int(m, "seq", v), 0);
+                        buf_reset(&want);
+                        model_canon(&want, m);
+                        for (int k = 0; k < 2; k++) {
+                                buf_reset(&got);
+                                assert_int_equal(json_canon_with_int(obj[k], "seq", v, &got,
+                                                                     &off), 0);
+                                if (got.len != want.len || memcmp(got.data, want.data, got.len))
+                                        fail_msg("round %d/%d: %s\nmodel %s", round, k,
+                                                 got.data, want.data);
+                        }
+                        json_free(m);
+                }
+                json_free(p);
+                json_free(t);
+        }
+        buf_free(&got);
+        buf_free(&want);
+}
+
+/* json_obj_pick against the first member of each name (json_obj_at), with hints right,
+ * wrong, past the end and kept from one object to the next; sorted objects and objects in
+ * insertion order, the latter with keys twice (json_obj_add), where only the first
+ * counts. */
+static void test_obj_pick_model(void **state)
+{
+        static const struct json_key keys[] = {
+                JSON_KEY("app"), JSON_KEY("criteria"), JSON_KEY("flags"), JSON_KEY("host"),
+                JSON_KEY("rule"), JSON_KEY("source"), JSON_KEY("time"), JSON_KEY("zz"),
+                JSON_KEY("\xc3\xa9"),
+        };
+        const size_t nk = sizeof(keys) / sizeof(keys[0]);
+        uint32_t hints[9] = { 0 };
+        unsigned seed = 77;
+
+        for (int t = 0; t < 3000; t++) {
+                json *o = json_new_obj(), *p = NULL;
+                size_t n = cm_rnd(&seed) % 14;
+                const json *got[9];
+
+                for (size_t i = 0; i < n; i++) {
+                        const struct json_key *k = &keys[cm_rnd(&seed) % nk];
+                        char other[8];
+
+                        if (cm_rnd(&seed) % 3 == 0) { /* a key not looked for */
+                                snprintf(other, sizeof(other), "k%u", cm_rnd(&seed) % 50);
+                                assert_int_equal(json_obj_set_int(o, other, (int64_t)i), 0);
+                        } else if (cm_rnd(&seed) % 4 == 0) {
+                                assert_int_equal(json_obj_add(o, k->key, json_new_int((int64_t)i)),
+                                                 0); /* maybe twice */
+                        } else {
+                                assert_int_equal(json_obj_set_int(o, k->key, (int64_t)i), 0);
+                        }
+                }
+                if (t % 2) { /* sorted copy (the parser rejects duplicates: set only) */
+                        char *c = canon_of(o);
+
+                        if (json_parse(c, strlen(c), &p, NULL) == 0) {
+                                json_free(o);
+                                o = p;
+                        }
+                        free(c);
+                }
+                for (size_t i = 0; i < nk; i++)
+                        if (cm_rnd(&seed) % 5 == 0)
+                                hints[i] = cm_rnd(&seed) % 20; /* right, wrong, past */
+                size_t found = json_obj_pick(o, keys, hints, nk, got), want_found = 0;
+
+                for (size_t i = 0; i < nk; i++) {
+                        const json *model = NULL;
+
+                        for (size_t j = 0; j < json_len(o) && !model; j++) {
+                                const char *k;
+                                size_t kl;
+                                json *v = json_obj_at(o, j, &k, &kl);
+
+                                if (kl == keys[i].len && !memcmp(k, keys[i].key, kl))
+                                        model = v;
+                        }
+                        if (got[i] != model)
+                                fail_msg("object %d key %s: %p, model %p", t, keys[i].key,
+                                         (const void *)got[i], (const void *)model);
+                        want_found += model != NULL;
+                }
+                assert_int_equal(found, want_found);
+                json_free(o);
+        }
+        { /* not an object: nothing found */
+                const json *got[9];
+                json *a = json_new_arr();
+
+                assert_int_equal(json_obj_pick(a, keys, hints, nk, got), 0);
+                assert_int_equal(json_obj_pick(NULL, keys, hints, nk, got), 0);
+                for (size_t i = 0; i < nk; i++)
+                        assert_null(got[i]);
+                json_free(a);
+        }
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -1629,6 +1911,8 @@ int main(void)
                 cmocka_unit_test(test_strn_valid_boundary),
                 cmocka_unit_test(test_obj_find_model),
                 cmocka_unit_test(test_fill_sorted_model),
+                cmocka_unit_test(test_canon_model),
+                cmocka_unit_test(test_obj_pick_model),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
