@@ -255,6 +255,7 @@ struct body {
         const char *p;
         size_t n;
         bool valid;
+        bool ascii;     /* ASCII without NUL (ascii_text): every offset is a boundary */
 };
 
 /* A span's string. Performance (issue 12): a span of valid text that starts and ends at
@@ -267,8 +268,9 @@ static json *span_json(json *rec, const struct body *b, struct syslog_span sp)
         if (!sp.p)
                 return json_new_null();
         if (b->valid && (uintptr_t)sp.p >= (uintptr_t)b->p && at <= b->n &&
-            sp.n <= b->n - at && json_utf8_boundary(b->p, b->n, at) &&
-            json_utf8_boundary(b->p, b->n, at + sp.n))
+            sp.n <= b->n - at &&
+            (b->ascii || (json_utf8_boundary(b->p, b->n, at) &&
+                          json_utf8_boundary(b->p, b->n, at + sp.n))))
                 return json_new_strn_valid_in(rec, sp.p, sp.n);
         return json_new_str_lossy_in(rec, sp.p, sp.n, NULL);
 }
@@ -433,9 +435,9 @@ static void raw_json(json *rec, const struct syslog_msg *m, const char *msg, siz
  * m->sd (in rec's arena). */
 static int build(struct syslog_msg *m, const char *msg, size_t len, size_t body_len,
                  const struct norm_source *src, struct norm_time_text *tt, int64_t received_us,
-                 json *rec)
+                 bool ascii, json *rec)
 {
-        const struct body b = { msg, body_len, !(m->flags & 1u << SF_INVALID_UTF8) };
+        const struct body b = { msg, body_len, !(m->flags & 1u << SF_INVALID_UTF8), ascii };
         const struct body *bp = &b;
         json *v[R__N];
 
@@ -488,6 +490,7 @@ int normalize_syslog_recycled_tt(struct recycle *const *rc, size_t n_rc,
 {
         struct syslog_msg m;
         size_t body_len;
+        bool ascii;
         json *rec;
         int r;
 
@@ -506,7 +509,8 @@ int normalize_syslog_recycled_tt(struct recycle *const *rc, size_t n_rc,
                 body_len = trim_cut_utf8(msg, body_len);
                 syslog_msg_flag(&m, SF_TRUNCATED, NULL);
         }
-        if (!ascii_text(msg, body_len) && !json_utf8_valid(msg, body_len))
+        ascii = ascii_text(msg, body_len);
+        if (!ascii && !json_utf8_valid(msg, body_len))
                 syslog_msg_flag(&m, SF_INVALID_UTF8, NULL);
         /* One arena chunk for the whole record (its nodes and text take about 1.5 KiB plus
          * the message's bytes a few times over): performance, issue 12. Members: 24, and
@@ -518,7 +522,7 @@ int normalize_syslog_recycled_tt(struct recycle *const *rc, size_t n_rc,
         }
         r = parse(msg, body_len, received_us, fmt, &m);
         if (r >= 0)
-                r = build(&m, msg, len, body_len, src, tt, received_us, rec);
+                r = build(&m, msg, len, body_len, src, tt, received_us, ascii, rec);
 out:
         json_free(m.sd);
         if (r < 0) {
