@@ -9,6 +9,9 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include <openssl/evp.h>
 /* The by-value state below is OpenSSL's low-level SHA256_CTX, deprecated in 3.0 in favour of
@@ -102,8 +105,7 @@ void hash_sha256_end(struct hash_sha256_state *st, uint8_t out[HASH_LEN])
                 abort();
 }
 
-/* Two hex digits per byte from one table (performance, issue 12: a record's raw_sha256 is
- * hex-encoded per message; the nibble loop cost ~390 instructions for 32 bytes). */
+/* Two hex digits per byte from one table: the tail that SSE2 does not take below. */
 static const char hex_pairs[513] =
                 "000102030405060708090a0b0c0d0e0f"
                 "101112131415161718191a1b1c1d1e1f"
@@ -122,11 +124,32 @@ static const char hex_pairs[513] =
                 "e0e1e2e3e4e5e6e7e8e9eaebecedeeef"
                 "f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff";
 
+/* Performance (issue 12): a record's raw_sha256 is hex-encoded per message on the
+ * collector's thread. By the table, 32 bytes cost ~297 instructions (callgrind, round 9);
+ * with SSE2 (every x86-64) 16 bytes at a time, ~40: each byte's nibbles side by side, then
+ * '0' + v, plus 'a' - '0' - 10 where v > 9. */
 char *hash_hex(const void *p, size_t n, char *out)
 {
         const uint8_t *b = p;
+        size_t i = 0;
 
-        for (size_t i = 0; i < n; i++)
+#ifdef __SSE2__
+        const __m128i mask = _mm_set1_epi8(0x0f), nine = _mm_set1_epi8(9);
+        const __m128i zero = _mm_set1_epi8('0'), af = _mm_set1_epi8('a' - '0' - 10);
+
+        for (; n - i >= 16; i += 16) {
+                __m128i v = _mm_loadu_si128((const __m128i *)(b + i));
+                __m128i hi = _mm_and_si128(_mm_srli_epi16(v, 4), mask);
+                __m128i lo = _mm_and_si128(v, mask);
+                __m128i a = _mm_unpacklo_epi8(hi, lo), c = _mm_unpackhi_epi8(hi, lo);
+
+                a = _mm_add_epi8(_mm_add_epi8(a, zero), _mm_and_si128(_mm_cmpgt_epi8(a, nine), af));
+                c = _mm_add_epi8(_mm_add_epi8(c, zero), _mm_and_si128(_mm_cmpgt_epi8(c, nine), af));
+                _mm_storeu_si128((__m128i *)(out + 2 * i), a);
+                _mm_storeu_si128((__m128i *)(out + 2 * i + 16), c);
+        }
+#endif
+        for (; i < n; i++)
                 memcpy(out + 2 * i, hex_pairs + 2 * b[i], 2);
         out[2 * n] = '\0';
         return out;

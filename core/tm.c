@@ -7,6 +7,7 @@
  * as RFC 5424 section 6.2.3 allows). */
 #include <errno.h>
 #include <stdbool.h>
+#include <string.h>
 #include <time.h>
 
 #include "core/tm.h"
@@ -77,29 +78,32 @@ static inline void put2(char *p, unsigned v)
         p[1] = digit_pairs[2 * v + 1];
 }
 
-char *tm_format_rfc3339(int64_t us, char out[TM_RFC3339_LEN])
-{
-        /* Clamp to 0000-01-01T00:00:00.000000Z .. 9999-12-31T23:59:59.999999Z. */
-        static const int64_t min_us = -62167219200LL * 1000000LL;
-        static const int64_t max_us = 253402300799LL * 1000000LL + 999999LL;
-        uint64_t u, secs, z, era, doe, yoe, doy, mp, y;
-        unsigned m, d, sod, frac;
+/* Clamp to 0000-01-01T00:00:00.000000Z .. 9999-12-31T23:59:59.999999Z. */
+static const int64_t min_us = -62167219200LL * 1000000LL;
+static const int64_t max_us = 253402300799LL * 1000000LL + 999999LL;
 
+/* Inside the clamp, counted from 0000-01-01 the value is never negative: the divisions are
+ * unsigned by constants, no floor correction (performance, prestore7). */
+static uint64_t clamp_from_year0(int64_t us)
+{
         if (us < min_us)
                 us = min_us;
         if (us > max_us)
                 us = max_us;
-        /* Inside the clamp, counted from 0000-01-01 the value is never negative: the
-         * divisions are unsigned by constants, no floor correction (performance,
-         * prestore7). The civil date is tm_civil_from_days's, shifted to that origin. */
-        u = (uint64_t)(us - min_us);
-        secs = u / 1000000u;
-        frac = (unsigned)(u - secs * 1000000u);
-        sod = (unsigned)(secs % 86400u);
+        return (uint64_t)(us - min_us);
+}
+
+/* "YYYY-MM-DD" of day `day` counted from 0000-01-01 (at most 9999-12-31) into out[0..10).
+ * The civil date is tm_civil_from_days's, shifted to that origin. */
+static void put_date(uint64_t day, char *out)
+{
+        uint64_t z, era, doe, yoe, doy, mp, y;
+        unsigned m, d;
+
         /* Days since 0000-03-01, the civil algorithm's origin (0000-01-01 is 60 days
          * before it), one era of 400 years up so that January and February of year 0 stay
          * positive; the era is taken off the year below. */
-        z = secs / 86400u + 146097 - 60;
+        z = day + 146097 - 60;
         era = z / 146097;
         doe = z - era * 146097;
         yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
@@ -115,6 +119,11 @@ char *tm_format_rfc3339(int64_t us, char out[TM_RFC3339_LEN])
         put2(out + 5, m);
         out[7] = '-';
         put2(out + 8, d);
+}
+
+/* "Thh:mm:ss.ffffffZ" and the NUL into out[10..28). */
+static void put_time(unsigned sod, unsigned frac, char *out)
+{
         out[10] = 'T';
         put2(out + 11, sod / 3600);
         out[13] = ':';
@@ -127,6 +136,27 @@ char *tm_format_rfc3339(int64_t us, char out[TM_RFC3339_LEN])
         put2(out + 24, frac % 100);
         out[26] = 'Z';
         out[27] = '\0';
+}
+
+char *tm_format_rfc3339(int64_t us, char out[TM_RFC3339_LEN])
+{
+        uint64_t u = clamp_from_year0(us), secs = u / 1000000u;
+
+        put_date(secs / 86400u, out);
+        put_time((unsigned)(secs % 86400u), (unsigned)(u - secs * 1000000u), out);
+        return out;
+}
+
+char *tm_format_rfc3339_cached(struct tm_day_text *c, int64_t us, char out[TM_RFC3339_LEN])
+{
+        uint64_t u = clamp_from_year0(us), secs = u / 1000000u, day = secs / 86400u;
+
+        if (c->day1 != day + 1) {
+                put_date(day, c->date);
+                c->day1 = day + 1;
+        }
+        memcpy(out, c->date, sizeof(c->date));
+        put_time((unsigned)(secs - day * 86400u), (unsigned)(u - secs * 1000000u), out);
         return out;
 }
 
@@ -157,7 +187,7 @@ static bool expect(const char *s, size_t len, size_t *i, char c)
         return true;
 }
 
-static unsigned days_in_month(unsigned y, unsigned m)
+unsigned tm_days_in_month(unsigned y, unsigned m)
 {
         static const unsigned dim[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
         bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
@@ -215,7 +245,7 @@ int tm_parse_rfc3339(const char *s, size_t len, int allow_date, int64_t *ret_us)
             !get_digits(s, len, &i, 2, &mo) || !expect(s, len, &i, '-') ||
             !get_digits(s, len, &i, 2, &d))
                 return -EINVAL;
-        if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo))
+        if (mo < 1 || mo > 12 || d < 1 || d > tm_days_in_month(y, mo))
                 return -EINVAL;
         if (i == len && !allow_date)
                 return -EINVAL;

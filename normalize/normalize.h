@@ -55,11 +55,13 @@ enum norm_format { NORM_AUTO, NORM_RFC5424, NORM_RFC3164 };
 
 /* The RFC 3339 text of the receipt time last formatted on a collector's thread
  * (performance, issue 12: the frames of one read share their receipt time, and formatting
- * it cost as much as parsing the header's). Zero-initialise it; one thread uses it. */
+ * it cost as much as parsing the header's), and the date of the last time formatted (the
+ * header's times too mostly fall on one day). Zero-initialise it; one thread uses it. */
 struct norm_time_text {
         int64_t us;
         size_t len;             /* 0: nothing kept yet */
         char text[TM_RFC3339_LEN];
+        struct tm_day_text day; /* the date of the last time formatted (received or time) */
 };
 
 struct norm_source {

@@ -248,6 +248,66 @@ static void test_format_model(void **state)
         expect_format(INT64_MAX);
 }
 
+/* tm_format_rfc3339_cached (performance, issue 12: the date kept per day) against the model
+ * through one cache: steps of a few seconds to a few days from many starts (midnights, the
+ * leap days of 1900, 2000, 2024, 2100 and 2400, year ends, the clamps), so that the day
+ * stays, moves by one, jumps and comes back; then random instants anywhere. */
+static void expect_format_cached(struct tm_day_text *c, int64_t us)
+{
+        char got[TM_RFC3339_LEN], want[TM_RFC3339_LEN];
+
+        memset(got, 'x', sizeof(got));
+        assert_ptr_equal(tm_format_rfc3339_cached(c, us, got), got);
+        model_format(us, want);
+        if (memcmp(got, want, TM_RFC3339_LEN) != 0)
+                fail_msg("%lld: got %.28s want %s", (long long)us, got, want);
+}
+
+static void test_format_cached_model(void **state)
+{
+        static const char *const starts[] = {
+                "1900-02-28T23:59:58Z", "2000-02-28T23:59:58Z", "2024-02-28T23:59:58Z",
+                "2100-02-28T23:59:58Z", "2400-02-28T23:59:58Z", "1969-12-31T23:59:58Z",
+                "2026-12-31T23:59:58Z", "0000-01-01T00:00:00Z", "9999-12-30T23:59:58Z",
+                "2024-06-15T12:00:00Z",
+        };
+        const int64_t sec = TM_USEC_PER_SEC, day = 86400 * sec;
+        struct tm_day_text c = { 0 };
+        uint64_t x = 0x2545F4914F6CDD1Du;
+
+        (void)state;
+        for (size_t s = 0; s < sizeof(starts) / sizeof(starts[0]); s++) {
+                int64_t us = 0;
+
+                assert_int_equal(tm_parse_rfc3339(starts[s], strlen(starts[s]), 0, &us), 0);
+                for (int i = 0; i < 20000; i++) {
+                        uint64_t r = test_rng_next(&x);
+
+                        switch (r % 8) {
+                        case 0: /* back to the start */
+                                us -= (int64_t)(r >> 8) % (3 * day);
+                                break;
+                        case 1: /* a day or more on */
+                                us += day + (int64_t)((r >> 8) % (uint64_t)(2 * day));
+                                break;
+                        default: /* a few seconds, either way */
+                                us += (int64_t)((r >> 8) % (uint64_t)(6 * sec)) - 2 * sec;
+                                break;
+                        }
+                        expect_format_cached(&c, us);
+                }
+        }
+        for (int i = 0; i < 200000; i++) {
+                uint64_t r = test_rng_next(&x);
+
+                expect_format_cached(&c, (int64_t)r); /* anywhere, clamps included */
+                expect_format_cached(&c, (int64_t)r + (int64_t)(r % 7) * sec);
+        }
+        expect_format_cached(&c, INT64_MIN);
+        expect_format_cached(&c, INT64_MAX);
+        expect_format_cached(&c, INT64_MIN);
+}
+
 static void test_clocks(void **state)
 {
         int64_t a = tm_mono_us(), b = tm_mono_us();
@@ -262,6 +322,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_format),
                 cmocka_unit_test(test_format_model),
+                cmocka_unit_test(test_format_cached_model),
                 cmocka_unit_test(test_parse_formatted),
                 cmocka_unit_test(test_parse),
                 cmocka_unit_test(test_parse_len_bounded),

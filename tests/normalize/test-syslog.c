@@ -759,6 +759,45 @@ static void test_rfc3339_model(void **state)
                         fail_msg("'%.*s': %d %lld, model %d %lld", len, ts, ra, (long long)a,
                                  rb, (long long)b);
         }
+        /* loop10 (issue 12: the timestamp read by 8-byte words): every year 0000-9999 and
+         * leap days, fraction runs of 0 to 50 digits (the TS_MAX cut at 64 bytes), and one
+         * or two bytes anywhere replaced by a byte of any value (a non-digit next to a
+         * digit, a byte whose +6 carries into the next). */
+        for (int i = 0; i < 200000; i++) {
+                char ts[128];
+                uint64_t r = test_rng_next_star(&rng);
+                int nd = (int)(r % 4 == 0 ? test_rng_next_star(&rng) % 51 : r % 8), len;
+                unsigned mo = (unsigned)(r >> 8) % 16 == 0 ? 2 : 1 + (unsigned)(r >> 12) % 12;
+                char *exact;
+                int64_t a = 0, b = 0;
+                int ra, rb;
+
+                len = snprintf(ts, sizeof(ts), "%04u-%02u-%02uT%02u:%02u:%02u",
+                               (unsigned)(test_rng_next_star(&rng) % 10000), mo,
+                               1 + (unsigned)(test_rng_next_star(&rng) % 31),
+                               (unsigned)(test_rng_next_star(&rng) % 24),
+                               (unsigned)(test_rng_next_star(&rng) % 60),
+                               (unsigned)(test_rng_next_star(&rng) % 60));
+                if (nd || test_rng_next_star(&rng) % 16 == 0)
+                        ts[len++] = '.';
+                for (int k = 0; k < nd; k++)
+                        ts[len++] = (char)('0' + test_rng_next_star(&rng) % 10);
+                len += snprintf(ts + len, sizeof(ts) - (size_t)len, "%s",
+                                zones[test_rng_next_star(&rng) % 8]);
+                for (int k = (int)(test_rng_next_star(&rng) % 3); k > 0 && len > 0; k--)
+                        ts[test_rng_next_star(&rng) % (uint64_t)len] =
+                                (char)(test_rng_next_star(&rng) >> 24);
+                /* In a block of exactly len bytes: ASan sees any read past the end. */
+                exact = malloc(len > 0 ? (size_t)len : 1);
+                assert_non_null(exact);
+                memcpy(exact, ts, (size_t)len);
+                ra = syslog_parse_rfc3339(exact, (size_t)len, &a);
+                free(exact);
+                rb = model_rfc3339(ts, (size_t)len, &b);
+                if (ra != rb || (ra == 0 && a != b))
+                        fail_msg("'%.*s': %d %lld, model %d %lld", len, ts, ra, (long long)a,
+                                 rb, (long long)b);
+        }
 }
 
 /* x and y have the same canonical bytes (a and b are the caller's, reset here). */
@@ -897,6 +936,114 @@ static void test_received_text(void **state)
         recycle_release(rc[1]);
 }
 
+/* loop10 (issue 12: ASCII text checked 16 bytes at a time before the UTF-8 check): the
+ * record's invalid_utf8 flag against json_utf8_valid as the model, on messages of every
+ * length to 80 with a NUL, a high byte, a bad sequence or a good multi-byte one at every
+ * place; and a source whose strings are not valid UTF-8 is repaired as before
+ * (json_new_str_lossy_in as the model). */
+static void test_ascii_model(void **state)
+{
+        static const char *const odd[] = { "", "\x00", "\x80", "\xff", "\xc3\xa9",
+                                           "\xe6\x97\xa5", "\xc3", "\x7f", "\x01" };
+        struct buf b = BUF_INIT;
+        uint64_t rng = 77;
+
+        (void)state;
+        for (size_t n = 0; n <= 80; n++) {
+                for (size_t at = 0; at <= n; at++) {
+                        for (size_t o = 0; o < sizeof(odd) / sizeof(odd[0]); o++) {
+                                char in[128];
+                                size_t len = 18, ol = strlen(odd[o]) + (o == 1);
+                                json *rec = NULL;
+                                bool flagged;
+
+                                memcpy(in, "<13>1 - h a - - - ", len);
+                                for (size_t k = 0; k < n; k++)
+                                        in[len++] = (char)(' ' + test_rng_next_star(&rng) % 95);
+                                memmove(in + 18 + at + ol, in + 18 + at, n - at);
+                                memcpy(in + 18 + at, o == 1 ? "" : odd[o], ol);
+                                len += ol;
+                                if (in[len - 1] == '\0' || in[len - 1] == '\n' ||
+                                    in[len - 1] == '\r')
+                                        in[len++] = 'x'; /* not a framing left-over */
+                                assert_int_equal(normalize_syslog(in, len, false, &src_stdin, 0,
+                                                                  NORM_AUTO, &rec), 0);
+                                buf_reset(&b);
+                                assert_int_equal(json_canon(json_obj_get(rec, "flags"), &b), 0);
+                                flagged = strstr(b.data, "invalid_utf8") != NULL;
+                                if (flagged != !json_utf8_valid(in, len))
+                                        fail_msg("n %zu at %zu odd %zu: flagged %d", n, at, o,
+                                                 flagged);
+                                json_free(rec);
+                        }
+                }
+        }
+        for (size_t n = 0; n <= 40; n++) {
+                for (size_t at = 0; at < n; at++) {
+                        for (size_t o = 2; o < sizeof(odd) / sizeof(odd[0]); o++) {
+                                char peer[64];
+                                struct norm_source src = { "syslog", "tcp", peer };
+                                json *rec = NULL, *model = json_new_obj();
+                                struct buf m = BUF_INIT;
+                                size_t ol = strlen(odd[o]);
+
+                                for (size_t k = 0; k < n; k++)
+                                        peer[k] = (char)('!' + test_rng_next_star(&rng) % 94);
+                                memcpy(peer + at, odd[o], ol);
+                                peer[at + ol > n ? at + ol : n] = '\0';
+                                assert_int_equal(normalize_syslog("<13>1 - h a - - - m", 19, false,
+                                                                  &src, 0, NORM_AUTO, &rec), 0);
+                                buf_reset(&b);
+                                assert_int_equal(json_canon(json_path_get(rec, "source.peer"), &b),
+                                                 0);
+                                assert_int_equal(json_canon(json_new_str_lossy_in(model, peer,
+                                                                                  strlen(peer),
+                                                                                  NULL), &m), 0);
+                                assert_string_equal(b.data, m.data);
+                                json_free(rec);
+                                json_free(model);
+                                buf_free(&m);
+                        }
+                }
+        }
+        buf_free(&b);
+}
+
+/* loop10 (issue 12: the date of "time" and "received" kept per day in the collector's
+ * norm_time_text): records with header times and receipt times that stay on a day, move
+ * over midnight, jump years and come back, through one kept text, against
+ * normalize_syslog. */
+static void test_time_text_days(void **state)
+{
+        const int64_t sec = 1000000, day = 86400 * sec;
+        struct norm_time_text tt = { 0 };
+        struct recycle *rc[2];
+        uint64_t rng = 5;
+        int64_t hdr = parse_time("2024-02-28T23:59:58Z"), rcv = hdr;
+
+        (void)state;
+        assert_int_equal(recycle_new(2560, 16, &rc[0]), 0);
+        assert_int_equal(recycle_new(3584, 16, &rc[1]), 0);
+        for (int i = 0; i < 20000; i++) {
+                uint64_t r = test_rng_next_star(&rng);
+                char in[128], ts[TM_RFC3339_LEN];
+                int n;
+
+                switch (r % 8) {
+                case 0: hdr += day * (int64_t)((r >> 8) % 800) - 400 * day; break;
+                case 1: rcv = hdr + (int64_t)((r >> 8) % (uint64_t)(2 * day)) - day; break;
+                default:
+                        hdr += (int64_t)((r >> 8) % (uint64_t)(4 * sec)) - sec;
+                        rcv += (int64_t)((r >> 16) % (uint64_t)(3 * sec));
+                }
+                tm_format_rfc3339(hdr, ts);
+                n = snprintf(in, sizeof(in), "<13>1 %s h a - - - m %d", r % 16 ? ts : "-", i);
+                expect_same_with_tt(rc, &tt, in, (size_t)n, false, rcv, NORM_AUTO);
+        }
+        recycle_release(rc[0]);
+        recycle_release(rc[1]);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -904,7 +1051,8 @@ int main(void)
                 cmocka_unit_test(test_names),  cmocka_unit_test(test_base64),
                 cmocka_unit_test(test_random), cmocka_unit_test(test_recycled),
                 cmocka_unit_test(test_rfc3339_model), cmocka_unit_test(test_received_text),
-                cmocka_unit_test(test_record_order),
+                cmocka_unit_test(test_record_order), cmocka_unit_test(test_ascii_model),
+                cmocka_unit_test(test_time_text_days),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
