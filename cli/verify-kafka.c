@@ -297,8 +297,20 @@ int verify_kafka_line_scanned(struct verify_kafka *v, const char *s, size_t len,
         /* issue 12: a decided record is canonical, so a Kafka record's "source" object holds
          * the needle as is; a record without "source" is no Kafka record (add_line would
          * find no "kind"). ~70 bytes searched instead of ~700. */
-        if (!sc->source.p || !memmem(sc->source.p, sc->source.len, vk_needle,
-                                     sizeof(vk_needle) - 1))
+        if (!sc->source.p)
+                return 0;
+        /* issue 12 (verify10): most sources start with their "kind" (syslog's and journald's
+         * first key; a Kafka source's too when it has no "key"). Then the first member is
+         * the kind add_line reads (canonical: no duplicate key), and a kind other than
+         * "kafka" is no Kafka record whatever the rest holds: 9 + 6 bytes compared instead
+         * of memmem over the object (263 instructions a record, callgrind, round 9). */
+        static const char kind_first[] = "{\"kind\":\"";
+        const size_t kf = sizeof(kind_first) - 1;
+        if (sc->source.len > kf && memcmp(sc->source.p, kind_first, kf) == 0)
+                return sc->source.len > kf + 6 && memcmp(sc->source.p + kf, "kafka\"", 6) == 0
+                               ? add_line(v, v->cur, s, len)
+                               : 0;
+        if (!memmem(sc->source.p, sc->source.len, vk_needle, sizeof(vk_needle) - 1))
                 return 0;
         return add_line(v, v->cur, s, len);
 }
