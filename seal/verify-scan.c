@@ -63,6 +63,8 @@ bool seal_scan_isa_supported(enum seal_scan_isa isa)
                 return __builtin_cpu_supports("sse2");
         case SEAL_SCAN_ISA_AVX2:
                 return __builtin_cpu_supports("avx2");
+        case SEAL_SCAN_ISA_AVX512:
+                return __builtin_cpu_supports("avx512bw");
 #endif
         default:
                 return false;
@@ -82,6 +84,8 @@ static scan_classify_fn classify_of(enum seal_scan_isa isa)
                 return scan_classify_sse2;
         case SEAL_SCAN_ISA_AVX2:
                 return scan_classify_avx2;
+        case SEAL_SCAN_ISA_AVX512:
+                return scan_classify_avx512;
         case SEAL_SCAN_ISA_BEST:
                 return __builtin_cpu_supports("avx512bw") ? scan_classify_avx512
                        : __builtin_cpu_supports("avx2") ? scan_classify_avx2
