@@ -1,5 +1,6 @@
 /* rules/ private structures shared by the loader (rules-load.c), the matcher
- * (rules-match.c) and the inline test runner (rules-test.c). Not part of the API. */
+ * (rules-match.c, with the setting and redaction of rules-set.c) and the inline test runner
+ * (rules-test.c). Not part of the API. */
 #pragma once
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
@@ -231,6 +232,45 @@ const struct index_entry *rules_index_find(const struct index_dim *d, const char
  * that could change what '^' or a literal means. Returns its length; 0 when there is none
  * or the pattern is one this reading does not vouch for. */
 size_t rules_regex_prefix(const char *pat, size_t n, char *out, size_t out_max);
+
+/* One rules_apply call's state (rules-match.c), which the sets (rules-set.c) read: the
+ * record, the captures of the rule that matched, the template buffer. On the caller's
+ * stack; the buffers and match data are the calling thread's scratch. */
+struct mctx {
+        const struct rules_pack *p;
+        const struct rule *rl;
+        const json *rec;
+        pcre2_match_data *md;
+        pcre2_match_context *mctx;
+        struct buf *caps;             /* capture text, each NUL-terminated (scratch) */
+        struct buf *out;              /* a template's text (scratch) */
+        /* Values of the pack's numbered paths in the record (performance, issue 12): bit
+         * i of path_known says path_val[i] is looked up; cleared when a rule sets fields. */
+        uint64_t path_known;
+        const json *path_val[RULES_PATH_CACHE];
+        /* The first-byte class of each (rules_qr_class), valid where first_known says;
+         * cleared with path_known (rules10). */
+        uint64_t first_known;
+        uint16_t path_first[RULES_PATH_CACHE];
+        size_t cap_off[RULES_CAPTURES_MAX];
+        size_t cap_len[RULES_CAPTURES_MAX];
+        bool cap_set[RULES_CAPTURES_MAX];
+        /* The capture is cut at character boundaries of its valid subject, so valid UTF-8
+         * itself (issue 12: no second check when it becomes a value). */
+        bool cap_valid[RULES_CAPTURES_MAX];
+        int err;                      /* -ENOMEM met while matching */
+};
+
+/* rules-set.c: split from rules-match.c (issue 12 hygiene). rules_sets runs once per
+ * matched rule, rules_redact only when a matched rule redacts: the calls across files keep
+ * rules_apply at its instructions per event (split10, callgrind of bench/stages). */
+/* Applies rule rl's sets to rec (values built in rec's arena), with m's captures of rl.
+ * 0 or -ENOMEM; a template that does not render leaves its field as it was. */
+int rules_sets(struct mctx *m, json *rec, const struct rule *rl);
+/* Applies the redactions of the matched rules p->rules[matched[0..n_matched)] to rec, in
+ * that order, and records them in rec's `redacted` and `flags`. 0, -ENOMEM or -EIO (HMAC). */
+int rules_redact(const struct rules_pack *p, json *rec, const size_t *matched,
+                 size_t n_matched);
 
 /* rules-match.c */
 void rules_cond_free(struct cond *c);

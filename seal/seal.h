@@ -248,9 +248,9 @@ int seal_scan_line(const char *p, size_t avail, struct seal_scan *ret, size_t *r
 
 /* issue 12: which classifier the scanner's structural index uses (the answers are the same
  * with each: the tests run them all against the full parser). BEST: the widest this CPU runs
- * (AVX2, else SSE2, else the scalar loop). */
+ * (AVX-512BW, else AVX2, else SSE2, else the scalar loop). */
 enum seal_scan_isa { SEAL_SCAN_ISA_BEST, SEAL_SCAN_ISA_SCALAR, SEAL_SCAN_ISA_SSE2,
-                     SEAL_SCAN_ISA_AVX2 };
+                     SEAL_SCAN_ISA_AVX2, SEAL_SCAN_ISA_AVX512 };
 /* Can this build, on this CPU, scan with isa? */
 bool seal_scan_isa_supported(enum seal_scan_isa isa);
 /* seal_scan_record and seal_scan_line with a chosen classifier (0 when not supported). */

@@ -24,17 +24,15 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h> /* usual_at */
+#endif
 
 #include "seal/seal.h"
-
-#if defined(__x86_64__) || defined(__i386__)
-#define SCAN_X86 1
-#include <immintrin.h>
-#endif
+#include "seal/verify-scan-isa.h"
 
 #define SCAN_MAX_DEPTH 32       /* below the parser's JSON_MAX_DEPTH */
 #define SCAN_INT_DIGITS 18      /* 10^18 - 1 < 2^63: always an exact int64 */
-#define SCAN_BLOCK 64           /* bytes classified at a time: one bit each in a uint64_t */
 
 /* issue 12 (verify7), the structural index: a block of 64 bytes is classified at once into a
  * bit mask of its "special" bytes ('"', '\\', controls below 0x20, DEL and every byte >= 0x80),
@@ -43,9 +41,8 @@
  * a loop over its bytes, and one block serves the several short strings and keys it holds.
  * Blocks are taken lazily where the scan stands, so a record costs its own length (plus at
  * most one block) whatever lies after it. Everything else (structure, numbers, literals,
- * escapes, UTF-8 sequences) is checked byte by byte as before. */
-typedef uint64_t (*scan_classify_fn)(const unsigned char *p);
-
+ * escapes, UTF-8 sequences) is checked byte by byte as before. The classifiers are
+ * seal/verify-scan-isa.c; the choice of one is here. */
 struct scan {
         const unsigned char *p, *end;
         unsigned depth;
@@ -54,71 +51,6 @@ struct scan {
         uint64_t bits;          /* bit i: blk[i] is special; bits past end are set too */
         scan_classify_fn classify;
 };
-
-static uint64_t classify_scalar(const unsigned char *p)
-{
-        uint64_t m = 0;
-
-        for (unsigned i = 0; i < SCAN_BLOCK; i++) {
-                unsigned char c = p[i];
-                m |= (uint64_t)(c == '"' || c == '\\' || c < 0x20 || c >= 0x7f) << i;
-        }
-        return m;
-}
-
-#if defined(SCAN_X86)
-/* The signed compare below 0x20 also catches the bytes >= 0x80 (negative as int8). */
-static uint64_t classify_sse2(const unsigned char *p)
-{
-        const __m128i q = _mm_set1_epi8('"'), bs = _mm_set1_epi8('\\'), sp = _mm_set1_epi8(0x20),
-                      del = _mm_set1_epi8(0x7f);
-        uint64_t m = 0;
-
-        for (unsigned i = 0; i < SCAN_BLOCK; i += 16) {
-                __m128i w = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
-                __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmplt_epi8(w, sp),
-                                                        _mm_cmpeq_epi8(w, del)),
-                                           _mm_or_si128(_mm_cmpeq_epi8(w, q),
-                                                        _mm_cmpeq_epi8(w, bs)));
-                m |= (uint64_t)(uint16_t)_mm_movemask_epi8(hit) << i;
-        }
-        return m;
-}
-
-__attribute__((target("avx2"))) static uint64_t classify_avx2(const unsigned char *p)
-{
-        const __m256i q = _mm256_set1_epi8('"'), bs = _mm256_set1_epi8('\\'),
-                      sp = _mm256_set1_epi8(0x20), del = _mm256_set1_epi8(0x7f);
-        __m256i a = _mm256_loadu_si256((const __m256i *)(const void *)p);
-        __m256i b = _mm256_loadu_si256((const __m256i *)(const void *)(p + 32));
-        __m256i ha = _mm256_or_si256(_mm256_or_si256(_mm256_cmpgt_epi8(sp, a),
-                                                     _mm256_cmpeq_epi8(a, del)),
-                                     _mm256_or_si256(_mm256_cmpeq_epi8(a, q),
-                                                     _mm256_cmpeq_epi8(a, bs)));
-        __m256i hb = _mm256_or_si256(_mm256_or_si256(_mm256_cmpgt_epi8(sp, b),
-                                                     _mm256_cmpeq_epi8(b, del)),
-                                     _mm256_or_si256(_mm256_cmpeq_epi8(b, q),
-                                                     _mm256_cmpeq_epi8(b, bs)));
-
-        return (uint64_t)(uint32_t)_mm256_movemask_epi8(ha) |
-               (uint64_t)(uint32_t)_mm256_movemask_epi8(hb) << 32;
-}
-
-/* issue 12 (verify10): one 64-byte load and four compares into mask registers give the
- * block's bits directly (AVX-512BW, chosen for SEAL_SCAN_ISA_BEST when the CPU has it):
- * ~8 instructions a block against ~33 for the two AVX2 halves and their movemasks. The same
- * bits: controls (unsigned < 0x20), DEL and every byte >= 0x80 (unsigned >= 0x7f), '"',
- * '\\'. */
-__attribute__((target("avx512bw"))) static uint64_t classify_avx512(const unsigned char *p)
-{
-        __m512i w = _mm512_loadu_si512((const void *)p);
-
-        return _mm512_cmplt_epu8_mask(w, _mm512_set1_epi8(0x20)) |
-               _mm512_cmpge_epu8_mask(w, _mm512_set1_epi8(0x7f)) |
-               _mm512_cmpeq_epi8_mask(w, _mm512_set1_epi8('"')) |
-               _mm512_cmpeq_epi8_mask(w, _mm512_set1_epi8('\\'));
-}
-#endif
 
 bool seal_scan_isa_supported(enum seal_scan_isa isa)
 {
@@ -131,6 +63,8 @@ bool seal_scan_isa_supported(enum seal_scan_isa isa)
                 return __builtin_cpu_supports("sse2");
         case SEAL_SCAN_ISA_AVX2:
                 return __builtin_cpu_supports("avx2");
+        case SEAL_SCAN_ISA_AVX512:
+                return __builtin_cpu_supports("avx512bw");
 #endif
         default:
                 return false;
@@ -144,19 +78,22 @@ static scan_classify_fn classify_of(enum seal_scan_isa isa)
                 return NULL;
         switch (isa) {
         case SEAL_SCAN_ISA_SCALAR:
-                return classify_scalar;
+                return scan_classify_scalar;
 #if defined(SCAN_X86)
         case SEAL_SCAN_ISA_SSE2:
-                return classify_sse2;
+                return scan_classify_sse2;
         case SEAL_SCAN_ISA_AVX2:
-                return classify_avx2;
+                return scan_classify_avx2;
+        case SEAL_SCAN_ISA_AVX512:
+                return scan_classify_avx512;
         case SEAL_SCAN_ISA_BEST:
-                return __builtin_cpu_supports("avx512bw") ? classify_avx512
-                       : __builtin_cpu_supports("avx2") ? classify_avx2
-                       : __builtin_cpu_supports("sse2") ? classify_sse2 : classify_scalar;
+                return __builtin_cpu_supports("avx512bw") ? scan_classify_avx512
+                       : __builtin_cpu_supports("avx2") ? scan_classify_avx2
+                       : __builtin_cpu_supports("sse2") ? scan_classify_sse2
+                                                        : scan_classify_scalar;
 #else
         case SEAL_SCAN_ISA_BEST:
-                return classify_scalar;
+                return scan_classify_scalar;
 #endif
         default:
                 return NULL;
