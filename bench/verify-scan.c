@@ -61,7 +61,8 @@ int main(int argc, char **argv)
                 const char *name;
                 enum seal_scan_isa isa;
         } v[] = { { "best", SEAL_SCAN_ISA_BEST }, { "scalar", SEAL_SCAN_ISA_SCALAR },
-                  { "sse2", SEAL_SCAN_ISA_SSE2 }, { "avx2", SEAL_SCAN_ISA_AVX2 } };
+                  { "sse2", SEAL_SCAN_ISA_SSE2 }, { "avx2", SEAL_SCAN_ISA_AVX2 },
+                  { "avx512", SEAL_SCAN_ISA_AVX512 } };
         struct seal_scan sc;
         long decided = 0;
 
