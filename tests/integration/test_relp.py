@@ -5,6 +5,7 @@ record; certificates reload on SIGHUP while rsyslog's session goes on; the limit
 slow loris, per-peer, idle, handshake, oversize frames) disconnect, count and log while an
 rsyslog sender keeps delivering.
 """
+import atexit
 import collections
 import hashlib
 import json
@@ -25,6 +26,8 @@ from harness import (Failure, check, gatelog, run_tests,  # noqa: E402
                      wait_metrics)
 
 PKI_DIR = tempfile.mkdtemp(prefix="gatelog-relp-pki-")
+if not os.environ.get("KEEP_TMP"):  # as the harness's Daemon: kept only when asked
+    atexit.register(shutil.rmtree, PKI_DIR, True)
 PKI = make_pki(PKI_DIR)
 
 

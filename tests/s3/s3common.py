@@ -4,7 +4,9 @@ A daemon whose outputs are a local folder and an S3 output, sealed epochs of rec
 with criteria (tests/s3/s3-fill), the export backlog read from the database, downloads with
 boto3 and the no-gatelog verifier (tests/integration/independent_verify.py).
 """
+import atexit
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -125,6 +127,8 @@ def download(s3, bucket, prefix=""):
     """Everything under prefix into a new folder (the prefix stripped); .zst decompressed
     with the zstd command line tool. Returns the folder."""
     out = tempfile.mkdtemp(prefix="gatelog-s3-dl-")
+    if not os.environ.get("KEEP_TMP"):  # as the harness's Daemon: kept only when asked
+        atexit.register(shutil.rmtree, out, True)
     if prefix and not prefix.endswith("/"):
         prefix += "/"
     for key in list_keys(s3, bucket, prefix):
