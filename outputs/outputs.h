@@ -21,9 +21,10 @@ struct store_error {
 };
 
 /* Returns 0, -ENOENT (read-only and missing), -EIO (err says what SQLite said),
- * -EPROTO (a database of another schema version). issue 12: a read-write open migrates a
- * schema 1 file to schema 2 in place, in one transaction (store-migrate.c); a read-only
- * open of a schema 1 file is refused (-EPROTO, err says how to migrate). */
+ * -EPROTO (not a gatelog database, or one of a schema version newer than this gatelog
+ * reads: err names the versions). issue 12: a read-write open migrates a schema 1 file to
+ * schema 2 in place, in one transaction (store-migrate.c); a read-only open reads a schema
+ * 1 file in place, without writing it, and answers as on the migrated file. */
 int store_open(const char *path, enum store_mode mode, struct store **ret,
                struct store_error *err);
 void store_close(struct store *s); /* accepts NULL */

@@ -1,7 +1,7 @@
 /* Shared by the store's files (store.c: open, statements, meta; store-records.c: records;
  * store-epochs.c: epochs and the outbox; store-index.c: the per-batch criterion and time
- * index and queries; store-migrate.c: schema 1 to 2; store-ckpt.c: background
- * checkpoints). Not part of the outputs/ API. */
+ * index and queries; store-migrate.c: schema 1 to 2, and schema 1 read in place;
+ * store-ckpt.c: background checkpoints). Not part of the outputs/ API. */
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
@@ -21,6 +21,13 @@ enum st {
         ST_TS_CREATE, ST_TS_PUT, ST_TS_GET,  /* trusted time (issue 10) */
         ST__MAX
 };
+
+/* The schema version this gatelog creates and writes (store.c); it reads version 1 too. */
+#define STORE_SCHEMA_VERSION "2"
+
+/* A record's columns as store_row_record reads them (the SELECTs of store.c, and version 1's
+ * of store-migrate.c). */
+#define REC_COLS "r.seq, r.epoch, r.received, r.time, r.host, r.leaf, r.data"
 
 /* The schema 2 index tables (store.c's schema; store-migrate.c creates them in a version 1
  * file). Constant DDL. */
@@ -59,6 +66,7 @@ struct store_index; /* the batch being indexed between begin and commit (store-i
 struct store {
         sqlite3 *db;
         bool readonly;
+        bool read_v1;                /* a schema 1 file, read in place (read-only opens) */
         struct store_ckpt *ckpt;     /* NULL unless store_checkpoint_in_background */
         sqlite3_stmt *st[ST__MAX];   /* prepared on first use, finalized by store_close */
         struct store_index *idx;     /* NULL until the first record insert */
@@ -143,5 +151,12 @@ void store_index_free(struct store_index *idx);
  * Migrates a version 1 file in place, in one transaction; describes what it did in s->note.
  * 0 or -errno (the file is then unchanged). */
 int store_migrate_v1(struct store *s);
+/* Version 1's own SQL for statement id, for a read-only store reading a version 1 file in
+ * place (s->read_v1): the same columns, in the same order, as st_sql[id] gives on version
+ * 2, read from version 1's tables; NULL for the statements both versions share. Constant. */
+const char *store_v1_sql(enum st id);
+/* Refuses schema version v (not 1, not STORE_SCHEMA_VERSION): s->errmsg says what the file
+ * holds, what this gatelog reads and what to do. Returns -EPROTO. */
+int store_schema_refuse(struct store *s, const char *v);
 /* The batch size the migration indexes records in (as the writer's batches would). */
 #define STORE_MIGRATE_BATCH 4096

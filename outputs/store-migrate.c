@@ -1,4 +1,5 @@
-/* Schema version 1 to 2, in place (issue 12).
+/* Schema version 1: migrated to 2 in place by a read-write open (issue 12), read in place
+ * by a read-only open (round 11).
  *
  * Load: once per database, on the first read-write open by a gatelog that writes version 2
  * (the daemon at start, before any thread uses the store). It rewrites every record that
@@ -12,7 +13,21 @@
  * Steps: add records.criteria and fill it from record_criteria (ids of one record in id
  * order, as version 1 returned them); create batches and criteria_index and index the
  * records in chunks of STORE_MIGRATE_BATCH seqs; drop records_epoch, records_time and
- * record_criteria (with record_criteria_seq); set meta schema to 2. */
+ * record_criteria (with record_criteria_seq); set meta schema to 2.
+ *
+ * Read in place: the query side (`query`, `epochs`, `report`, `proof`, `head`, `verify
+ * --db`) opens the file read-only and must never write it, so it cannot migrate; an
+ * auditor handed an old file, or a host whose package was upgraded before its daemon was
+ * restarted, still gets answers. Version 2 added only what version 1 holds in another
+ * form: the criteria column (record_criteria's rows of the record, in id order, as the
+ * migration fills it) and the batch index (which only narrows where to look: every
+ * candidate is checked against its row). The meta, records, epochs, outbox, positions and
+ * timestamps tables did not change, so the statements that read only them serve both
+ * versions; the four that read what version 2 added get version 1's equivalent below, with
+ * the same columns in the same order, and the callers cannot tell the difference:
+ * every answer equals the one the migrated file gives (tests/outputs/test-store-migrate.c
+ * and tests/integration/test_schema_compat.py compare them). A file of a newer version is
+ * refused: this gatelog cannot know what a newer writer keeps where. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -157,4 +172,53 @@ out:
                          (long long)m.n_records, (long long)m.n_tagged,
                          (long long)m.n_batches);
         return 0;
+}
+
+/* ---- schema 1 read in place ---- */
+
+/* A record's criteria column as the migration fills it: its ids in id order, space-separated;
+ * NULL when it has none. record_criteria_seq serves the lookup by seq. */
+#define V1_CRITERIA "(SELECT group_concat(criterion, ' ') FROM (SELECT criterion " \
+                    "FROM record_criteria c WHERE c.seq = r.seq ORDER BY criterion))"
+
+/* Version 2's batch index yields (first seq, varint deltas) rows that the query then checks
+ * record by record; version 1's indexes give the records themselves, so each row here is a
+ * "batch" of one record (first_seq = last_seq = seq; the blob x'00': the one delta 0), in
+ * seq order as the query walk needs. The time and criterion bounds are the same as the
+ * version 1 query shapes used (the time index for a time range, the criterion's key for a
+ * criterion). Parameters as in store.c's statements of the same id. */
+static const char *const v1_sql[ST__MAX] = {
+        [ST_REC_GET] = "SELECT " REC_COLS ", " V1_CRITERIA " FROM records r WHERE r.seq = ?1",
+        [ST_TAGS_RANGE] = "SELECT r.seq, r.leaf, " V1_CRITERIA " FROM records r "
+                          "WHERE r.seq >= ?1 AND r.seq < ?2 AND r.epoch = ?3 ORDER BY r.seq",
+        [ST_Q_BATCHES] = "SELECT seq, seq FROM records WHERE time >= ?1 AND time < ?2 "
+                         "ORDER BY seq",
+        [ST_Q_CIDX] = "SELECT c.seq, x'00' FROM record_criteria c JOIN records r "
+                      "ON r.seq = c.seq WHERE c.criterion = ?1 AND +r.time >= ?2 "
+                      "AND +r.time < ?3 ORDER BY c.seq",
+};
+
+const char *store_v1_sql(enum st id)
+{
+        return (unsigned)id < ST__MAX ? v1_sql[id] : NULL;
+}
+
+int store_schema_refuse(struct store *s, const char *v)
+{
+        char *end = NULL;
+        long n;
+
+        errno = 0;
+        n = strtol(v, &end, 10);
+        if (v[0] && !*end && !errno && n > strtol(STORE_SCHEMA_VERSION, NULL, 10))
+                /* Written by a later gatelog: what it keeps where is unknown here, so even
+                 * reading could give wrong answers. */
+                snprintf(s->errmsg, sizeof(s->errmsg), "database schema version %.20s is "
+                         "newer than this gatelog reads (1 to " STORE_SCHEMA_VERSION "): use "
+                         "a gatelog as new as the one that wrote it", v);
+        else
+                snprintf(s->errmsg, sizeof(s->errmsg), "database schema version '%.20s' is "
+                         "not one gatelog has written (this one reads 1 to "
+                         STORE_SCHEMA_VERSION ")", v);
+        return -EPROTO;
 }

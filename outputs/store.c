@@ -33,7 +33,6 @@
 
 #include "outputs/store-internal.h"
 
-#define STORE_SCHEMA_VERSION "2"
 /* issue 12: the writer's page cache. SQLite's default (2 MiB) made every batch re-read
  * index pages of schema 1's records_time and record_criteria (1.2 pread per record); 8 MiB
  * holds their right edges and the inner pages of a database of tens of millions of
@@ -71,8 +70,8 @@
 _Static_assert(sizeof(REC_ROWS16) == STORE_REC_ROWS * sizeof(REC_ROW),
                "ST_REC_INSERT_N must have STORE_REC_ROWS rows");
 
-/* Column lists shared by the SELECTs so that row readers agree on positions. */
-#define REC_COLS "r.seq, r.epoch, r.received, r.time, r.host, r.leaf, r.data"
+/* Column lists shared by the SELECTs so that row readers agree on positions (REC_COLS:
+ * store-internal.h). */
 #define EPOCH_COLS "epoch, \"start\", \"end\", first_seq, count, sealed, stats, root, " \
                    "manifest, sig, sealed_at"
 
@@ -84,7 +83,8 @@ _Static_assert(sizeof(REC_ROWS16) == STORE_REC_ROWS * sizeof(REC_ROW),
  * (per criterion and batch, the seqs as varint deltas). criteria comes before data so that
  * reading it never walks a large record's overflow pages (a migrated file has it last).
  * Version 1 (records_epoch, records_time, record_criteria + record_criteria_seq) is
- * migrated in place by store-migrate.c. */
+ * migrated in place by store-migrate.c, and read in place by read-only opens (its own SQL
+ * for the four statements that read what version 2 added, store_v1_sql). */
 static const char schema_sql[] =
         "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
         "CREATE TABLE records(seq INTEGER PRIMARY KEY, epoch INTEGER NOT NULL,"
@@ -226,8 +226,9 @@ sqlite3_stmt *store_st(struct store *s, enum st id, int *ret_rc)
         }
         if (!s->st[id]) {
                 unsigned flags = st_sql[id].hot ? SQLITE_PREPARE_PERSISTENT : 0;
-                int rc = sqlite3_prepare_v3(s->db, st_sql[id].sql, -1, flags, &s->st[id],
-                                            NULL);
+                const char *v1 = s->read_v1 ? store_v1_sql(id) : NULL;
+                int rc = sqlite3_prepare_v3(s->db, v1 ? v1 : st_sql[id].sql, -1, flags,
+                                            &s->st[id], NULL);
                 if (rc != SQLITE_OK) {
                         *ret_rc = store_rc(s, rc);
                         return NULL;
@@ -328,8 +329,9 @@ int store_st_rows(struct store *s, sqlite3_stmt *st, int (*row_cb)(void *ud, sql
 
 /* ---- open and close ---- */
 
-/* Checks that the file is ours and of our schema version; *ret_v1 (when not NULL) is set for
- * a version 1 file instead of refusing it, so that a read-write open can migrate it. */
+/* Checks that the file is ours and of a schema version this gatelog reads; *ret_v1 (when not
+ * NULL) is set for a version 1 file, so that a read-write open can migrate it; a read-only
+ * open (ret_v1 NULL) reads a version 1 file in place; a newer version is refused. */
 static int open_check_schema(struct store *s, bool *ret_v1)
 {
         sqlite3_stmt *st;
@@ -348,22 +350,12 @@ static int open_check_schema(struct store *s, bool *ret_v1)
         }
         if (r < 0)
                 return r;
-        if (ret_v1 && strcmp(v, "1") == 0) {
+        if (ret_v1 && strcmp(v, "1") == 0)
                 *ret_v1 = true;
-        } else if (strcmp(v, "1") == 0) {
-                /* Read-only opens do not carry version 1 statements: the daemon's
-                 * read-write open migrates the file in place (docs/OPERATIONS.md). */
-                snprintf(s->errmsg, sizeof(s->errmsg),
-                         "database schema version 1, this gatelog reads version "
-                         STORE_SCHEMA_VERSION ": start gatelog run on it once to migrate it "
-                         "in place");
-                r = -EPROTO;
-        } else if (strcmp(v, STORE_SCHEMA_VERSION) != 0) {
-                snprintf(s->errmsg, sizeof(s->errmsg),
-                         "database schema version %.32s, this gatelog reads version "
-                         STORE_SCHEMA_VERSION, v);
-                r = -EPROTO;
-        }
+        else if (strcmp(v, "1") == 0)
+                s->read_v1 = true;  /* read in place, never written (store-migrate.c) */
+        else if (strcmp(v, STORE_SCHEMA_VERSION) != 0)
+                r = store_schema_refuse(s, v);
         free(v);
         return r;
 }

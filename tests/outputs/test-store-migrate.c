@@ -5,7 +5,9 @@
  * host, sealed-only or not), the per-epoch record walks and criterion counts, the open
  * epoch's leaves and the highest seq must equal what a plain filter over the model
  * returns; then a batch stored after the migration (a restarted daemon continuing) must be
- * found like the rest. A read-only open of a schema 1 file is refused with directions. */
+ * found like the rest. A read-only open reads a schema 1 file in place (round 11): every
+ * answer above equals the model's, hence the migrated file's, and the file's bytes (and its
+ * WAL's) are unchanged afterwards; a file of a newer schema is refused, saying which. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -129,22 +131,50 @@ static void bind_rec(sqlite3_stmt *st, const struct mrec *m, char *data, uint8_t
         sqlite3_bind_blob(st, 7, data, (int)strlen(data), SQLITE_STATIC);
 }
 
-/* A schema 1 file as the previous gatelog wrote it, then its epochs through the store
- * (the epochs table did not change). */
-static void make_v1(const char *path)
+/* Epoch rows as put_epochs writes them, with version 1's own SQL (the table did not change):
+ * for the read-only opens of a schema 1 file, which cannot write them through the store. */
+static void put_epochs_v1(sqlite3 *db, int64_t n_recs)
 {
-        sqlite3 *db;
+        sqlite3_stmt *st;
+
+        assert_int_equal(sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO epochs(epoch, \"start\", "
+                                            "\"end\", first_seq, count, sealed, stats, root, "
+                                            "manifest, sig, sealed_at) VALUES(?1, 0, 0, ?2, ?3, "
+                                            "?4, '{}', ?5, CASE WHEN ?4 THEN CAST('{}' AS BLOB) "
+                                            "END, ?6, ?7)", -1, &st, NULL),
+                         SQLITE_OK);
+        for (int64_t e = 0; e < 3; e++) {
+                int64_t end = e < 2 ? epoch_first[e + 1] : n_recs;
+                sqlite3_bind_int64(st, 1, e);
+                sqlite3_bind_int64(st, 2, epoch_first[e]);
+                sqlite3_bind_int64(st, 3, end - epoch_first[e]);
+                sqlite3_bind_int(st, 4, e < 2);
+                if (e < 2) {
+                        sqlite3_bind_zeroblob(st, 5, HASH_LEN);
+                        sqlite3_bind_zeroblob(st, 6, 64);
+                        sqlite3_bind_int64(st, 7, 0);
+                }
+                assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+                sqlite3_reset(st);
+                sqlite3_clear_bindings(st);
+        }
+        sqlite3_finalize(st);
+}
+
+/* Writes model[from, to) and the epoch rows into a schema 1 file with version 1's own SQL,
+ * in one transaction, as the previous gatelog's writer did; from 0 creates the schema. */
+static void v1_write(sqlite3 *db, size_t from, size_t to)
+{
         sqlite3_stmt *rec, *crit;
         char data[128];
         uint8_t leaf[HASH_LEN];
 
-        assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-        assert_int_equal(sqlite3_exec(db, "PRAGMA journal_mode = WAL; BEGIN", NULL, NULL, NULL),
-                         SQLITE_OK);
-        assert_int_equal(sqlite3_exec(db, v1_schema, NULL, NULL, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db, "BEGIN", NULL, NULL, NULL), SQLITE_OK);
+        if (from == 0)
+                assert_int_equal(sqlite3_exec(db, v1_schema, NULL, NULL, NULL), SQLITE_OK);
         assert_int_equal(sqlite3_prepare_v2(db, v1_rec_insert, -1, &rec, NULL), SQLITE_OK);
         assert_int_equal(sqlite3_prepare_v2(db, v1_crit_insert, -1, &crit, NULL), SQLITE_OK);
-        for (size_t i = 0; i < N_MODEL; i++) {
+        for (size_t i = from; i < to; i++) {
                 bind_rec(rec, &model[i], data, leaf);
                 assert_int_equal(sqlite3_step(rec), SQLITE_DONE);
                 sqlite3_reset(rec);
@@ -157,7 +187,20 @@ static void make_v1(const char *path)
         }
         sqlite3_finalize(rec);
         sqlite3_finalize(crit);
+        put_epochs_v1(db, (int64_t)to);
         assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+}
+
+/* A schema 1 file as the previous gatelog wrote it, its epochs included (the epochs table did
+ * not change; put_epochs writes the same rows again after the migration). */
+static void make_v1(const char *path)
+{
+        sqlite3 *db;
+
+        assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL),
+                         SQLITE_OK);
+        v1_write(db, 0, N_MODEL);
         sqlite3_close(db);
 }
 
@@ -354,6 +397,154 @@ static void rm_dir(const char *dir)
         assert_int_equal(system(cmd), 0);
 }
 
+/* The bytes of path, or NULL (*ret_len 0) when there is no such file. */
+static uint8_t *slurp(const char *path, size_t *ret_len)
+{
+        FILE *f = fopen(path, "rb");
+        uint8_t *p = NULL;
+        size_t n = 0;
+
+        *ret_len = 0;
+        if (!f)
+                return NULL;
+        for (size_t got;; n += got) {
+                uint8_t *q = realloc(p, n + 65536);
+                assert_non_null(q);
+                p = q;
+                got = fread(p + n, 1, 65536, f);
+                if (got == 0)
+                        break;
+        }
+        fclose(f);
+        *ret_len = n;
+        return p;
+}
+
+/* The file and its WAL, byte for byte. */
+struct snap {
+        uint8_t *db, *wal;
+        size_t db_len, wal_len;
+};
+
+static void snap_take(const char *path, struct snap *sn)
+{
+        char wal[160];
+
+        snprintf(wal, sizeof(wal), "%s-wal", path);
+        sn->db = slurp(path, &sn->db_len);
+        sn->wal = slurp(wal, &sn->wal_len);
+        assert_non_null(sn->db);
+}
+
+static void snap_same(const char *path, struct snap *before)
+{
+        struct snap now;
+
+        snap_take(path, &now);
+        assert_int_equal(now.db_len, before->db_len);
+        assert_memory_equal(now.db, before->db, now.db_len);
+        assert_int_equal(now.wal_len, before->wal_len);
+        if (now.wal_len)
+                assert_memory_equal(now.wal, before->wal, now.wal_len);
+        free(now.db);
+        free(now.wal);
+        free(before->db);
+        free(before->wal);
+}
+
+/* Round 11: a read-only open of the schema 1 file at path answers every question as the
+ * model (hence as the migrated file: test_migrate_v1 checks that against the same model)
+ * and leaves the file and its WAL as they were. */
+static void read_v1_unchanged(const char *path, size_t n_recs)
+{
+        struct store *ro = NULL;
+        struct store_error err;
+        struct snap before;
+        char *v = NULL;
+
+        snap_take(path, &before);
+        assert_int_equal(store_open(path, STORE_READONLY, &ro, &err), 0);
+        assert_null(store_open_note(ro));
+        assert_int_equal(store_meta_get(ro, "schema", &v), 0);
+        assert_string_equal(v, "1");
+        free(v);
+        check_all(ro, n_recs);
+        assert_int_equal(store_integrity_check(ro, no_problem_cb, NULL), 0);
+        /* Nothing can be written through it, the statements version 2 writes included. */
+        assert_int_equal(store_meta_set(ro, "schema", "2"), -EROFS);
+        store_close(ro);
+        snap_same(path, &before);
+}
+
+/* The previous gatelog's daemon still running on the file (a package upgraded, the daemon
+ * not restarted yet): its last transactions are in the WAL, not yet in the file, and it
+ * goes on writing between two reads. */
+static void test_read_v1_live(void **state)
+{
+        char dir[64], path[128];
+        sqlite3 *old;
+
+        (void)state;
+        test_dir(dir, path);
+        assert_int_equal(sqlite3_open(path, &old), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(old, "PRAGMA journal_mode = WAL; "
+                                      "PRAGMA wal_autocheckpoint = 0", NULL, NULL, NULL),
+                         SQLITE_OK);
+        v1_write(old, 0, N_MODEL);
+        read_v1_unchanged(path, N_MODEL);
+        v1_write(old, N_MODEL, N_MODEL + N_MODEL_AFTER);
+        read_v1_unchanged(path, N_MODEL + N_MODEL_AFTER);
+        sqlite3_close(old);
+        rm_dir(dir);
+}
+
+/* A file of a schema newer than this gatelog's is refused by every open, saying which
+ * version it is and which this gatelog reads; other values are not taken for newer. */
+static void test_refuse_newer(void **state)
+{
+        static const struct {
+                const char *v, *want;
+        } cases[] = {
+                { "3", "schema version 3 is newer than this gatelog reads (1 to 2)" },
+                { "12", "schema version 12 is newer" },
+                { "0", "schema version '0' is not one gatelog has written" },
+                { "2x", "schema version '2x' is not one" },
+                { "", "not a gatelog database (no schema)" },
+        };
+        char dir[64], path[128];
+        struct store *s = (struct store *)0x1;
+        struct store_error err;
+        struct snap before;
+        sqlite3 *db;
+        sqlite3_stmt *st;
+
+        (void)state;
+        test_dir(dir, path);
+        make_v1(path);
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+                assert_int_equal(sqlite3_prepare_v2(db, "UPDATE meta SET value = ?1 "
+                                                    "WHERE key = 'schema'", -1, &st, NULL),
+                                 SQLITE_OK);
+                sqlite3_bind_text(st, 1, cases[i].v, -1, SQLITE_STATIC);
+                assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+                sqlite3_finalize(st);
+                sqlite3_close(db);
+                snap_take(path, &before);
+                for (int mode = 0; mode < 2; mode++) {
+                        assert_int_equal(store_open(path, mode ? STORE_READWRITE
+                                                               : STORE_READONLY, &s, &err),
+                                         -EPROTO);
+                        assert_ptr_equal(s, (struct store *)0x1);
+                        assert_non_null(strstr(err.msg, path));
+                        if (!strstr(err.msg, cases[i].want))
+                                fail_msg("schema '%s': %s", cases[i].v, err.msg);
+                }
+                snap_same(path, &before);
+        }
+        rm_dir(dir);
+}
+
 static void test_migrate_v1(void **state)
 {
         char dir[64], path[128], *v = NULL;
@@ -365,10 +556,9 @@ static void test_migrate_v1(void **state)
         (void)state;
         test_dir(dir, path);
         make_v1(path);
-        /* Read-only opens do not migrate: refused, with the way to do it. */
-        assert_int_equal(store_open(path, STORE_READONLY, &ro, &err), -EPROTO);
-        assert_non_null(strstr(err.msg, "version 1"));
-        assert_non_null(strstr(err.msg, "migrate"));
+        /* A read-only open reads it in place: the answers the migrated file gives below,
+         * and not a byte of the file or its WAL written. */
+        read_v1_unchanged(path, N_MODEL);
 
         assert_int_equal(store_open(path, STORE_READWRITE, &s, &err), 0);
         assert_non_null(store_open_note(s));
@@ -459,6 +649,8 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_migrate_v1),
+                cmocka_unit_test(test_read_v1_live),
+                cmocka_unit_test(test_refuse_newer),
                 cmocka_unit_test(test_fresh_v2),
                 cmocka_unit_test(test_migrate_fails_whole),
         };
