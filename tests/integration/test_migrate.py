@@ -65,6 +65,21 @@ def send(d, k):
     logger(port, [f"plain line {k} that no rule maps"], "-T", "--rfc3164", "-t", "mystery")
 
 
+def fill(d):
+    """Starts d, stores 4 records in each of three sealed epochs and in the open one, stops
+    it; returns the number of records (16)."""
+    d.start()
+    n = 0
+    for k in range(4):
+        send(d, k)
+        n += 4
+        d.wait_records(n)
+        if k < 3:
+            d.seal()
+    check(d.stop() == 0, "daemon exit status")
+    return n
+
+
 def answers(d):
     """Everything a reader asks of the database, as text."""
     out = {}
@@ -91,15 +106,7 @@ def answers(d):
 def test_migrate_in_place_then_continue():
     d = Daemon(unix=False, extra=f"rules:\n  paths: [{SOC2}]\n")
     try:
-        d.start()
-        n = 0
-        for k in range(4):  # three sealed epochs, then records in the open one
-            send(d, k)
-            n += 4
-            d.wait_records(n)
-            if k < 3:
-                d.seal()
-        check(d.stop() == 0, "daemon exit status")
+        n = fill(d)
         before = answers(d)
         check(before["cc61"].count("\n") >= 4, "CC6.1 records:\n" + before["cc61"])
         n_tags = to_v1(d.db)

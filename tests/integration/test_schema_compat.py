@@ -24,7 +24,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Daemon, check, gatelog, run_tests  # noqa: E402
-from test_migrate import SOC2, send, to_v1  # noqa: E402
+from test_migrate import SOC2, fill, send, to_v1  # noqa: E402
 
 
 def files_digest(db):
@@ -90,15 +90,7 @@ def answers(cmds, db):
 def test_old_schemas_read_in_place():
     d = Daemon(unix=False, extra=f"rules:\n  paths: [{SOC2}]\n")
     try:
-        d.start()
-        n = 0
-        for k in range(4):  # three sealed epochs, then records in the open one
-            send(d, k)
-            n += 4
-            d.wait_records(n)
-            if k < 3:
-                d.seal()
-        check(d.stop() == 0, "daemon exit status")
+        n = fill(d)
         recs = d.query("--include-open")
         check(len(recs) == n == 16, f"{len(recs)} records")
         times = sorted(r["time"] for r in recs)
