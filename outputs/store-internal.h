@@ -14,7 +14,8 @@
 enum st {
         ST_BEGIN, ST_COMMIT, ST_ROLLBACK,
         ST_N_TABLES, ST_HAS_META, ST_META_GET, ST_META_SET, ST_POS_GET, ST_POS_SET, ST_POS_ALL, ST_INTEGRITY,
-        ST_REC_INSERT, ST_REC_INSERT_N, ST_REC_RANGE, ST_REC_GET, ST_TAGS_RANGE, ST_MAX_SEQ,
+        ST_REC_INSERT, ST_REC_INSERT_N, ST_REC_APPEND, ST_REC_APPEND_N,
+        ST_REC_RANGE, ST_REC_GET, ST_TAGS_RANGE, ST_MAX_SEQ,
         ST_BATCH_PUT, ST_CIDX_PUT, ST_Q_BATCHES, ST_Q_CIDX, ST_SEALED,  /* schema 2 index */
         ST_EPOCH_PUT, ST_EPOCH_GET, ST_EPOCH_LAST, ST_EPOCH_ALL, ST_EPOCH_RANGE,
         ST_OUT_ADD, ST_OUT_PENDING, ST_OUT_DONE, ST_OUT_FAILED, ST_OUT_BACKLOG, ST_OUT_ALL,
@@ -50,6 +51,13 @@ struct store_ckpt;  /* the background checkpointer (store-ckpt.c), issue 12 */
  * when store_record_insert returns. Written by store_records_flush. */
 struct store_rec_pend {
         size_t n;                    /* rows pending, < STORE_REC_ROWS between calls */
+        /* The records table's highest seq in the open transaction (issue 12: rows that
+         * follow it are appended, store-records.c), read once per transaction and kept
+         * by every row written. max_known false: to be read (after store_begin, a rollback
+         * or an error); max_seq INT64_MIN: the table is empty. */
+        bool max_known;
+        int64_t max_seq;
+        uint64_t appended;           /* rows written without their seq, ever (tests read it) */
         char *bytes;                 /* the rows' bytes, back to back; grows, never shrinks */
         size_t len, alloc;
         struct store_rec_row {

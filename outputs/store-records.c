@@ -108,68 +108,132 @@ static int record_insert(struct store *s, const struct store_record *r)
         return ++p->n == STORE_REC_ROWS ? store_records_flush(s) : 0;
 }
 
-/* Binds pending row w as the 8 parameters after base. Every parameter is bound each time,
+/* Binds pending row w's values as the parameters after k: with its seq (8 of them), or
+ * without (7: an appended row, whose seq SQLite gives). Every parameter is bound each time,
  * so the statement is reset only, never cleared (issue 12: clearing was ~200 instructions
  * per record); the pointers stay valid until the step (the pending bytes do not move while
- * rows are written). */
-static void bind_row(sqlite3_stmt *st, int base, const struct store_rec_pend *p,
-                     const struct store_rec_row *w)
+ * rows are written). Returns the last parameter bound. */
+static int bind_row(sqlite3_stmt *st, int k, const struct store_rec_pend *p,
+                    const struct store_rec_row *w, bool with_seq)
 {
-        sqlite3_bind_int64(st, base + 1, w->seq);
-        sqlite3_bind_int64(st, base + 2, w->epoch);
-        sqlite3_bind_int64(st, base + 3, w->received_us);
-        sqlite3_bind_int64(st, base + 4, w->time_us);
+        if (with_seq)
+                sqlite3_bind_int64(st, ++k, w->seq);
+        sqlite3_bind_int64(st, ++k, w->epoch);
+        sqlite3_bind_int64(st, ++k, w->received_us);
+        sqlite3_bind_int64(st, ++k, w->time_us);
         if (w->host_off == SIZE_MAX)
-                sqlite3_bind_null(st, base + 5);
+                sqlite3_bind_null(st, ++k);
         else
-                sqlite3_bind_text(st, base + 5, p->bytes + w->host_off, (int)w->host_len,
+                sqlite3_bind_text(st, ++k, p->bytes + w->host_off, (int)w->host_len,
                                   SQLITE_STATIC);
-        sqlite3_bind_blob(st, base + 6, w->leaf, HASH_LEN, SQLITE_STATIC);
+        sqlite3_bind_blob(st, ++k, w->leaf, HASH_LEN, SQLITE_STATIC);
         if (w->crit_off == SIZE_MAX)
-                sqlite3_bind_null(st, base + 7);
+                sqlite3_bind_null(st, ++k);
         else
-                sqlite3_bind_text(st, base + 7, p->bytes + w->crit_off, (int)w->crit_len,
+                sqlite3_bind_text(st, ++k, p->bytes + w->crit_off, (int)w->crit_len,
                                   SQLITE_STATIC);
         /* A zero-length blob must still be non-NULL: the column is NOT NULL. */
-        sqlite3_bind_blob64(st, base + 8, w->data_len ? p->bytes + w->data_off : "",
-                            w->data_len, SQLITE_STATIC);
+        sqlite3_bind_blob64(st, ++k, w->data_len ? p->bytes + w->data_off : "", w->data_len,
+                            SQLITE_STATIC);
+        return k;
 }
 
-static int rec_step(struct store *s, sqlite3_stmt *st)
+/* Steps an insert; an appended one must have given the row the seq it was meant to have
+ * (seq: the last row's), else the rows are somewhere else and the transaction fails. */
+static int rec_step(struct store *s, sqlite3_stmt *st, bool append, int64_t seq)
 {
         int rc = sqlite3_step(st);
         int ret = rc == SQLITE_DONE ? 0 : store_rc(s, rc);
 
         sqlite3_reset(st);
+        if (ret >= 0 && append && sqlite3_last_insert_rowid(s->db) != seq) {
+                snprintf(s->errmsg, sizeof(s->errmsg), "record appended as seq %lld, not %lld",
+                         (long long)sqlite3_last_insert_rowid(s->db), (long long)seq);
+                ret = -EIO;
+        }
         return ret;
+}
+
+/* The records table's highest seq (INT64_MIN: none) into p->max_seq, read once per
+ * transaction: then only this connection writes the table, and every row it writes keeps
+ * the value (store_records_flush). */
+static int pend_max(struct store *s, struct store_rec_pend *p)
+{
+        sqlite3_stmt *st;
+        int r = 0, rc;
+
+        if (p->max_known)
+                return 0;
+        st = store_st(s, ST_MAX_SEQ, &r);
+        if (!st)
+                return r;
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+                p->max_seq = sqlite3_column_type(st, 0) == SQLITE_NULL
+                                     ? INT64_MIN : sqlite3_column_int64(st, 0);
+                p->max_known = true;
+        } else {
+                r = store_rc(s, rc);
+        }
+        store_st_done(st);
+        return r;
+}
+
+/* Whether the first n pending rows follow the table's highest seq one by one, so that
+ * SQLite, giving each the highest seq + 1, gives each its own. An empty table gets 1,
+ * not max + 1: its first rows go with their seqs. */
+static bool pend_follows(const struct store_rec_pend *p, size_t n)
+{
+        int64_t m = p->max_seq;
+
+        if (m == INT64_MIN || m >= INT64_MAX - (int64_t)n)
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (p->row[i].seq != m + 1 + (int64_t)i)
+                        return false;
+        return true;
 }
 
 /* issue 12: one INSERT of STORE_REC_ROWS rows costs SQLite far less than as many INSERTs
  * of one row: each statement's start and halt (cursor opened, closed, the VM reset) and the
  * seek from the B-tree's root for its seq were ~1,900 of the ~7,200 instructions
- * sqlite3_step spent per record (callgrind, the daemon's TCP full path, round 10); within
- * one statement the cursor stays at the table's last row and each seq lands after it. */
+ * sqlite3_step spent per record (callgrind, the daemon's TCP full path, round 10). Rows
+ * whose seqs follow the table's highest (the writer's always do) go without their seq
+ * (ST_REC_APPEND*): SQLite gives each the highest + 1 from the cursor left at the last row,
+ * where an explicit seq is sought from the root for its uniqueness check (round 11). */
 int store_records_flush(struct store *s)
 {
         struct store_rec_pend *p = &s->pend;
         size_t n = p->n;
         int ret = 0;
-        sqlite3_stmt *st;
+        sqlite3_stmt *st = NULL;
 
         if (n == 0)
                 return 0;
         p->n = 0;  /* written or failed: not pending any more */
-        st = store_st(s, n == STORE_REC_ROWS ? ST_REC_INSERT_N : ST_REC_INSERT, &ret);
-        if (st && n == STORE_REC_ROWS) {
+        ret = pend_max(s, p);
+        bool append = ret >= 0 && pend_follows(p, n), full = n == STORE_REC_ROWS;
+        if (ret >= 0)
+                st = store_st(s, full ? (append ? ST_REC_APPEND_N : ST_REC_INSERT_N)
+                                      : (append ? ST_REC_APPEND : ST_REC_INSERT), &ret);
+        if (st && full) {
+                int k = 0;
                 for (size_t i = 0; i < n; i++)
-                        bind_row(st, 8 * (int)i, p, &p->row[i]);
-                ret = rec_step(s, st);
+                        k = bind_row(st, k, p, &p->row[i], !append);
+                ret = rec_step(s, st, append, p->row[n - 1].seq);
         } else if (st) {
                 for (size_t i = 0; ret >= 0 && i < n; i++) {
-                        bind_row(st, 0, p, &p->row[i]);
-                        ret = rec_step(s, st);
+                        bind_row(st, 0, p, &p->row[i], !append);
+                        ret = rec_step(s, st, append, p->row[i].seq);
                 }
         }
+        for (size_t i = 0; ret >= 0 && i < n; i++)
+                if (p->row[i].seq > p->max_seq)
+                        p->max_seq = p->row[i].seq;
+        if (ret < 0)
+                p->max_known = false;
+        else if (append)
+                p->appended += n;
         pend_empty(p);
         return ret;
 }
@@ -177,6 +241,7 @@ int store_records_flush(struct store *s)
 void store_records_discard(struct store *s)
 {
         s->pend.n = 0;
+        s->pend.max_known = false;
         pend_empty(&s->pend);
 }
 

@@ -62,13 +62,16 @@
  * databases keep theirs, and nothing a reader sees depends on it. */
 #define STORE_PAGE_SIZE 16384 /* a literal: it is pasted into the PRAGMA */
 
-/* The rows of ST_REC_INSERT_N: STORE_REC_ROWS of them. */
+/* The rows of ST_REC_INSERT_N (8 values) and ST_REC_APPEND_N (7: no seq): STORE_REC_ROWS
+ * of them. */
+#define REC_ROWS4(r) r "," r "," r "," r
+#define REC_ROWS16(r) REC_ROWS4(r) "," REC_ROWS4(r) "," REC_ROWS4(r) "," REC_ROWS4(r)
 #define REC_ROW "(?,?,?,?,?,?,?,?)"
-#define REC_ROWS4 REC_ROW "," REC_ROW "," REC_ROW "," REC_ROW
-#define REC_ROWS16 REC_ROWS4 "," REC_ROWS4 "," REC_ROWS4 "," REC_ROWS4
-/* n rows and their n - 1 commas take n * sizeof(REC_ROW) bytes with the NUL. */
-_Static_assert(sizeof(REC_ROWS16) == STORE_REC_ROWS * sizeof(REC_ROW),
-               "ST_REC_INSERT_N must have STORE_REC_ROWS rows");
+#define REC_AROW "(?,?,?,?,?,?,?)"
+/* n rows and their n - 1 commas take n * sizeof(row) bytes with the NUL. */
+_Static_assert(sizeof(REC_ROWS16(REC_ROW)) == STORE_REC_ROWS * sizeof(REC_ROW) &&
+               sizeof(REC_ROWS16(REC_AROW)) == STORE_REC_ROWS * sizeof(REC_AROW),
+               "ST_REC_INSERT_N and ST_REC_APPEND_N must have STORE_REC_ROWS rows");
 
 /* Column lists shared by the SELECTs so that row readers agree on positions (REC_COLS:
  * store-internal.h). */
@@ -127,7 +130,16 @@ static const struct {
          * the multi-row statement saves); a failing row is an error for the whole
          * transaction anyway, which its caller rolls back. */
         [ST_REC_INSERT_N] = { "INSERT OR FAIL INTO records(seq, epoch, received, time, host, leaf, "
-                              "criteria, data) VALUES" REC_ROWS16, true },
+                              "criteria, data) VALUES" REC_ROWS16(REC_ROW), true },
+        /* The same rows without their seq (issue 12): SQLite gives each the table's highest
+         * seq + 1, used only for rows whose seq is that (store-records.c checks the last
+         * one's), so that each is appended where the cursor is instead of being sought from
+         * the B-tree's root for the uniqueness check of an explicit key (~900 instructions
+         * per row: SQLite forgets the cursor's key after an insert). */
+        [ST_REC_APPEND] = { "INSERT INTO records(epoch, received, time, host, leaf, "
+                            "criteria, data) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)", true },
+        [ST_REC_APPEND_N] = { "INSERT OR FAIL INTO records(epoch, received, time, host, leaf, "
+                              "criteria, data) VALUES" REC_ROWS16(REC_AROW), true },
         /* Records by seq range (an epoch, a batch, everything); ?3 non-NULL also checks the
          * epoch column (an epoch without a row: a full scan). */
         [ST_REC_RANGE] = { "SELECT " REC_COLS " FROM records r WHERE r.seq >= ?1 "
@@ -217,7 +229,8 @@ sqlite3_stmt *store_st(struct store *s, enum st id, int *ret_rc)
 {
         /* Records pending a multi-row INSERT are written before any other statement runs,
          * so that what this connection reads or commits sees them (store-records.c). */
-        if (s->pend.n && id != ST_REC_INSERT && id != ST_REC_INSERT_N) {
+        if (s->pend.n && id != ST_REC_INSERT && id != ST_REC_INSERT_N && id != ST_REC_APPEND &&
+            id != ST_REC_APPEND_N) {
                 int r = store_records_flush(s);
                 if (r < 0) {
                         *ret_rc = r;
@@ -520,6 +533,7 @@ static int st_run(struct store *s, enum st id)
 
 int store_begin(struct store *s)
 {
+        s->pend.max_known = false;  /* read again in the new transaction */
         return st_run(s, ST_BEGIN);
 }
 

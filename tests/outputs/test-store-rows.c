@@ -4,7 +4,11 @@
  * SQLite connection): random transactions of sizes around the row count, records from empty
  * to 70 KB, NULL and empty hosts, 0-3 criteria, epochs changing inside a transaction, reads
  * inside a transaction (they must see every record inserted before them), rollbacks, and a
- * duplicate seq inside a batch (the transaction fails as a whole). */
+ * duplicate seq inside a batch (the transaction fails as a whole). Round 11: rows whose
+ * seqs follow the table's highest are appended without their seq (SQLite numbers them):
+ * test_rows_seqs drives seqs with gaps, holes filled later, negative and zero seqs, an
+ * empty table, rollbacks and rows another connection wrote between transactions, and
+ * checks that every row is the record of its own seq and that appends did happen. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,6 +23,7 @@
 #include <sqlite3.h>
 
 #include "outputs/outputs.h"
+#include "outputs/store-internal.h"  /* the appended-rows count (struct store) */
 
 struct fixture {
         char dir[64];
@@ -276,11 +281,243 @@ static void test_rows_duplicate(void **state)
         assert_int_equal(count_rows(f->s), 60);
 }
 
+/* The next seqs of test_rows_seqs: mostly one after another (the writer's), sometimes a
+ * gap forward, sometimes a hole below the highest filled; the holes left are remembered. */
+#define HOLES_MAX 4096
+struct seqgen {
+        int64_t next;               /* above every seq used */
+        int64_t holes[HOLES_MAX];   /* unused seqs below next */
+        size_t n_holes;
+};
+
+static int64_t seqgen_take(struct seqgen *g)
+{
+        uint64_t k = rnd() % 100;
+
+        if (k < 2 && g->n_holes) {
+                size_t i = rnd() % g->n_holes;
+                int64_t q = g->holes[i];
+                g->holes[i] = g->holes[--g->n_holes];
+                return q;
+        }
+        if (k < 4) {  /* a gap: its seqs become holes */
+                int64_t gap = 1 + (int64_t)(rnd() % 40);
+                for (int64_t q = g->next; q < g->next + gap && g->n_holes < HOLES_MAX; q++)
+                        g->holes[g->n_holes++] = q;
+                g->next += gap;
+        }
+        return g->next++;
+}
+
+/* A row written by another connection between the store's transactions (its seq taken
+ * from g as the store's are), so that the table's highest seq is not the store's last. */
+static void foreign_row(const char *path, const struct model_rec *m)
+{
+        sqlite3 *db;
+        sqlite3_stmt *st;
+
+        assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_prepare_v2(db, "INSERT INTO records(seq, epoch, received, time, "
+                                            "host, leaf, criteria, data) VALUES(?,?,?,?,?,?,?,?)",
+                                            -1, &st, NULL), SQLITE_OK);
+        sqlite3_bind_int64(st, 1, m->seq);
+        sqlite3_bind_int64(st, 2, m->epoch);
+        sqlite3_bind_int64(st, 3, m->received);
+        sqlite3_bind_int64(st, 4, m->time);
+        if (m->host)
+                sqlite3_bind_text(st, 5, m->host, -1, SQLITE_STATIC);
+        sqlite3_bind_blob(st, 6, m->leaf, HASH_LEN, SQLITE_STATIC);
+        if (m->crit[0])
+                sqlite3_bind_text(st, 7, m->crit, -1, SQLITE_STATIC);
+        sqlite3_bind_blob(st, 8, m->len ? m->data : "", (int)m->len, SQLITE_STATIC);
+        assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+}
+
+static int model_cmp(const void *a, const void *b)
+{
+        const struct model_rec *x = a, *y = b;
+
+        return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* One run of test_rows_seqs on a fresh store at path, seqs from start. */
+static void seqs_run(const char *path, int64_t start)
+{
+        struct store *s;
+        struct store_error err;
+        struct model_rec *m = calloc(MODEL_MAX, sizeof(*m));
+        struct seqgen *g = calloc(1, sizeof(*g)), *saved = calloc(1, sizeof(*g));
+        char *data_buf = malloc(80000), host_buf[64];
+        size_t n = 0;
+        int64_t epoch = 1;
+
+        assert_non_null(m);
+        assert_non_null(g);
+        assert_non_null(saved);
+        assert_non_null(data_buf);
+        assert_int_equal(store_open(path, STORE_READWRITE, &s, &err), 0);
+        g->next = start;
+        for (int t = 0; t < 80 && n + 120 < MODEL_MAX; t++) {
+                size_t k = rnd() % 3 == 0 ? 1 + rnd() % 40 : rnd() % 100;
+                bool rollback = rnd() % 6 == 0, own = rnd() % 8 == 0;
+                const char *crit[4];
+                struct store_record r;
+                if (t > 0 && rnd() % 5 == 0) {  /* another connection's row */
+                        make_rec(&m[n], seqgen_take(g), epoch, &r, data_buf, host_buf, crit);
+                        foreign_row(path, &m[n++]);
+                }
+                if (rnd() % 10 == 0)
+                        epoch++;
+                if (own) {  /* outside a transaction: one each, committed at once */
+                        for (size_t i = 0; i < k % 20; i++) {
+                                make_rec(&m[n], seqgen_take(g), epoch, &r, data_buf, host_buf,
+                                         crit);
+                                assert_int_equal(store_record_insert(s, &r), 0);
+                                n++;
+                        }
+                        continue;
+                }
+                *saved = *g;
+                assert_int_equal(store_begin(s), 0);
+                for (size_t i = 0; i < k; i++) {
+                        make_rec(&m[n + i], seqgen_take(g), epoch, &r, data_buf, host_buf, crit);
+                        assert_int_equal(store_record_insert(s, &r), 0);
+                        memset(data_buf, '#', r.len);
+                        memset(host_buf, '#', sizeof(host_buf) - 1);
+                        host_buf[sizeof(host_buf) - 1] = '\0';
+                }
+                if (rollback) {
+                        assert_int_equal(store_rollback(s), 0);
+                        for (size_t i = 0; i < k; i++)
+                                model_free(&m[n + i]);
+                        *g = *saved;  /* the seqs are free again */
+                } else {
+                        assert_int_equal(store_commit(s), 0);
+                        n += k;
+                }
+        }
+        qsort(m, n, sizeof(*m), model_cmp);
+        check_table(path, m, n);
+        /* Most rows followed the highest seq: they went the append path. */
+        assert_true(s->pend.appended > n / 2);
+        store_close(s);
+        for (size_t i = 0; i < n; i++)
+                model_free(&m[i]);
+        free(m);
+        free(g);
+        free(saved);
+        free(data_buf);
+}
+
+static void test_rows_seqs(void **state)
+{
+        struct fixture *f = *state;
+        static const int64_t starts[] = { 1, 0, -5, 2, 1000000 };
+        char path[160];
+
+        for (size_t i = 0; i < sizeof(starts) / sizeof(starts[0]); i++) {
+                snprintf(path, sizeof(path), "%s/seqs%zu.db", f->dir, i);
+                seqs_run(path, starts[i]);
+        }
+}
+
+/* Another connection's row above the store's last seq, written between transactions: the
+ * store's next rows follow its own last seq, not the table's highest, so they go with their
+ * seqs (read once per transaction, not remembered across them); numbered by SQLite they
+ * would land after the other row. */
+static void test_rows_foreign_max(void **state)
+{
+        struct fixture *f = *state;
+        struct model_rec m[1] = { 0 };
+        char *data = malloc(80000), host[64];
+        const char *crit[4];
+        struct store_record r;
+
+        assert_non_null(data);
+
+        assert_int_equal(store_begin(f->s), 0);
+        assert_int_equal(insert_range(f->s, 1, 20), 0);
+        assert_int_equal(store_commit(f->s), 0);
+        make_rec(&m[0], 40, 1, &r, data, host, crit);
+        memcpy(m[0].data, "[]", m[0].len < 2 ? m[0].len : 2);  /* not "{}" */
+        foreign_row(f->path, &m[0]);
+        model_free(&m[0]);
+        free(data);
+        assert_int_equal(store_begin(f->s), 0);
+        assert_int_equal(insert_range(f->s, 21, 36), 0);
+        assert_int_equal(store_commit(f->s), 0);
+        sqlite3 *db;
+        sqlite3_stmt *st;
+        assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*), min(seq), max(seq), "
+                                            "sum(data = x'7b7d') FROM records", -1, &st, NULL),
+                         SQLITE_OK);
+        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+        assert_int_equal(sqlite3_column_int64(st, 0), 37);
+        assert_int_equal(sqlite3_column_int64(st, 1), 1);
+        assert_int_equal(sqlite3_column_int64(st, 2), 40);
+        assert_int_equal(sqlite3_column_int64(st, 3), 36);  /* 1..36 are the store's */
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+        /* And the next transaction appends after the other row. */
+        assert_int_equal(store_begin(f->s), 0);
+        assert_int_equal(insert_range(f->s, 41, 80), 0);
+        assert_int_equal(store_commit(f->s), 0);
+        assert_int_equal(count_rows(f->s), 80);
+}
+
+/* The check behind the append path: rows SQLite numbered other than their seqs (here a
+ * highest seq made stale by hand, as a bookkeeping error would) fail the insert, full batch
+ * or one row, and the transaction rolls back whole. */
+static void test_rows_append_check(void **state)
+{
+        struct fixture *f = *state;
+        struct model_rec m[1] = { 0 };
+        char *data = malloc(80000), host[64];
+        const char *crit[4];
+        struct store_record r;
+
+        assert_non_null(data);
+        assert_int_equal(store_begin(f->s), 0);
+        assert_int_equal(insert_range(f->s, 1, 20), 0);
+        assert_int_equal(store_commit(f->s), 0);
+        make_rec(&m[0], 40, 1, &r, data, host, crit);
+        foreign_row(f->path, &m[0]);
+        model_free(&m[0]);
+        free(data);
+        for (int64_t n = 16; n >= 3; n -= 13) {  /* a full batch, then 3 single rows */
+                assert_int_equal(store_begin(f->s), 0);
+                f->s->pend.max_known = true;
+                f->s->pend.max_seq = 20;  /* stale: the table's highest is 40 */
+                int ret = insert_range(f->s, 21, 20 + n);
+                if (ret == 0)
+                        ret = store_commit(f->s);
+                assert_int_equal(ret, -EIO);
+                assert_int_equal(store_rollback(f->s), 0);
+                assert_int_equal(count_rows(f->s), 40);
+                sqlite3 *db;
+                sqlite3_stmt *st;
+                assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL),
+                                 SQLITE_OK);
+                assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM records", -1, &st,
+                                                    NULL), SQLITE_OK);
+                assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+                assert_int_equal(sqlite3_column_int64(st, 0), 21);
+                sqlite3_finalize(st);
+                sqlite3_close(db);
+        }
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_rows_model, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_rows_duplicate, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_rows_seqs, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_rows_foreign_max, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_rows_append_check, setup, teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
