@@ -279,8 +279,11 @@ static int kafka_held_push(struct ingest_kafka *k)
         return 0;
 }
 
+/* Held or being built (gl-kafka): not queued yet. */
 bool kafka_held_has(const struct ingest_kafka *k, const struct kafka_part *p)
 {
+        if (p->n_building > 0)
+                return true;
         for (size_t i = 0; i < k->n_held; i++)
                 if (k->held_part[i] == p)
                         return true;
@@ -454,11 +457,12 @@ static struct event *message_event(struct ingest_kafka *k, const rd_kafka_messag
         return ev;
 }
 
-/* Builds the message's event into the slice (k->held; the caller pushes the slice). */
-static void on_message(struct ingest_kafka *k, const rd_kafka_message_t *m)
+/* Takes message m for building into slice s, or returns false (the caller destroys it):
+ * an error, a straggler of a revoked partition, or an offset already taken. Loop thread:
+ * everything that decides what is queued is decided here, before the build. */
+static bool take_message(struct ingest_kafka *k, rd_kafka_message_t *m, struct kafka_slice *s)
 {
         struct kafka_part *p;
-        struct event *ev;
         uint16_t index;
         int64_t first;
 
@@ -466,66 +470,158 @@ static void on_message(struct ingest_kafka *k, const rd_kafka_message_t *m)
                 if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
                         kafka_log_once(k, m->rkt ? rd_kafka_topic_name(m->rkt) : "consumer",
                                  rd_kafka_message_errstr(m));
-                return;
+                return false;
         }
         kafka_state_up(k);
         p = kafka_parts_get(k->parts, rd_kafka_topic_name(m->rkt), m->partition, &index);
         if (!p) {
                 drop_count(k->drops, DROP_OUT_OF_MEMORY, 1);
-                return;
+                return false;
         }
         /* A straggler of a revoked partition (its next owner reads it; also one taken in
          * the same slice as the revoke that librdkafka served inside the call), or an offset
-         * that is already stored, queued or in this slice: skipping it is what makes "once"
-         * true. */
+         * that is already stored, queued, held or being built: skipping it is what makes
+         * "once" true. */
         first = p->taken > p->next ? p->taken : p->next;
         if (!p->assigned || (first >= 0 && m->offset < first))
-                return;
-        ev = message_event(k, m, p, index);
-        if (!ev) {
-                drop_count(k->drops, DROP_OUT_OF_MEMORY, 1);
-                return;
-        }
+                return false;
         p->taken = m->offset + 1;
-        k->held[k->n_held] = ev;
-        k->held_part[k->n_held] = p;
-        k->held_offset[k->n_held++] = m->offset;
+        p->n_building++;
+        s->msg[s->n] = m;
+        s->part[s->n] = p;
+        s->index[s->n] = index;
+        s->offset[s->n++] = m->offset;
+        return true;
+}
+
+/* gl-kafka (kafka_build_cb): builds the slice's events, destroys its messages. Reads only
+ * what the loop does not change while slices are out: k's settings and recyclers (this
+ * thread's), and of each partition its names and previous owners' claims (changed only at
+ * an assignment, when every slice is back: kafka_rebalance_served_cb). */
+static void build_slice_cb(void *ud, struct kafka_slice *s)
+{
+        struct ingest_kafka *k = ud;
+
+        for (size_t i = 0; i < s->n; i++) {
+                s->ev[i] = message_event(k, s->msg[i], s->part[i], s->index[i]);
+                if (!s->ev[i])
+                        drop_count(k->drops, DROP_OUT_OF_MEMORY, 1);
+                rd_kafka_message_destroy(s->msg[i]);
+                s->msg[i] = NULL;
+        }
+}
+
+/* kafka_discard_cb: a built slice nobody took (at the close): its events are not stored. */
+static void discard_slice_cb(void *ud, struct kafka_slice *s)
+{
+        (void)ud;
+        for (size_t i = 0; i < s->n; i++)
+                event_free(s->ev[i]);
+}
+
+/* Moves built slices, oldest first, behind the held events: those already built, or
+ * (wait) every slice out. Room: see KAFKA_HELD_MAX. */
+static void build_take(struct ingest_kafka *k, bool wait)
+{
+        struct kafka_slice *s;
+
+        while (k->build && (wait || k->n_held + KAFKA_SLICE <= KAFKA_HELD_MAX) &&
+               (s = kafka_build_take(k->build, wait))) {
+                for (size_t i = 0; i < s->n; i++) {
+                        s->part[i]->n_building--;
+                        if (!s->ev[i])
+                                continue;  /* counted by build_slice_cb */
+                        k->held[k->n_held] = s->ev[i];
+                        k->held_part[k->n_held] = s->part[i];
+                        k->held_offset[k->n_held++] = s->offset[i];
+                }
+                kafka_build_recycle(k->build, s);
+        }
+}
+
+/* Pushes the held events; when they must wait, says since when and (a full queue) waits
+ * for space. 0 when all went. */
+static int held_push_now(struct ingest_kafka *k)
+{
+        int r = kafka_held_push(k);
+
+        if (r == -EAGAIN) {
+                k->held_since = tm_mono_us();
+                if (k->held_why == KAFKA_WHY_FULL)
+                        kafka_pause_set(k, true);
+        }
+        return r;
+}
+
+void kafka_rebalance_served_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                               rd_kafka_topic_partition_list_t *l, void *opaque)
+{
+        struct ingest_kafka *k = opaque;
+        bool held = k->n_held > 0;
+
+        /* Every slice back (the builder then reads nothing an assignment changes), and
+         * queued as the loop used to queue each slice before calling librdkafka again:
+         * unless the queue is full (then they are held, and a revoke releases those of its
+         * partitions), a revoke drains and commits them. Held before: the queue was full,
+         * and is retried by the space fd as before. */
+        build_take(k, true);
+        if (!held && k->n_held > 0 && !k->stopped)
+                (void)held_push_now(k);
+        kafka_rebalance_cb(rk, err, l, opaque);
 }
 
 /* Bounded work: at most KAFKA_POLL_BATCH messages in slices of KAFKA_SLICE, then a
- * self-wakeup for the rest. Each slice is built, then queued before librdkafka is called
- * again, so a rebalance served inside the next call finds no unqueued event of a revoked
+ * self-wakeup for the rest. Each slice is handed to gl-kafka and pushed when it comes back
+ * built, while the next is consumed; a rebalance served inside the next call takes every
+ * slice back first (kafka_rebalance_served_cb), so it finds no unqueued event of a revoked
  * partition unless the queue was full (then those are released: kafka_held_release). */
 static void dispatch(struct ingest_kafka *k)
 {
         rd_kafka_message_t *m[KAFKA_SLICE];
 
-        for (int done = 0; done < KAFKA_POLL_BATCH; ) {
+        for (int done = 0; ; ) {
+                struct kafka_slice *s;
                 ssize_t n;
 
                 if (k->stopped || k->n_held > 0)
                         return;
+                build_take(k, false);
+                if (k->n_held > 0 && held_push_now(k) < 0)
+                        return;
+                if (done >= KAFKA_POLL_BATCH)
+                        break;
+                if (kafka_build_out(k->build) >= KAFKA_BUILD_SLICES)
+                        return;  /* the build fd wakes us */
+                s = kafka_build_slice(k->build);
+                if (!s)
+                        return;  /* out of memory: the tick tries again */
                 n = rd_kafka_consume_batch_queue(k->rkq, 0, m, KAFKA_SLICE);
+                for (ssize_t i = 0; i < n; i++)
+                        if (!take_message(k, m[i], s))
+                                rd_kafka_message_destroy(m[i]);
+                if (s->n > 0)
+                        kafka_build_hand(k->build, s);
+                else
+                        kafka_build_recycle(k->build, s);
                 if (n <= 0)
                         return;
-                for (ssize_t i = 0; i < n; i++) {
-                        on_message(k, m[i]);
-                        rd_kafka_message_destroy(m[i]);
-                }
                 done += (int)n;
-                if (k->n_held > 0) {
-                        int r = kafka_held_push(k);
-
-                        if (r == -EAGAIN) {
-                                k->held_since = tm_mono_us();
-                                if (k->held_why == KAFKA_WHY_FULL)
-                                        kafka_pause_set(k, true);
-                        }
-                        if (r < 0)
-                                return;
-                }
+                /* A rebalance served inside the call took every slice back and queued
+                 * them; what the queue did not take is held: the loop's top returns. */
         }
         efd_signal(k->wake_fd);
+}
+
+static int built_cb(struct loop *l, int fd, uint32_t events, void *ud)
+{
+        struct ingest_kafka *k = ud;
+
+        (void)l;
+        (void)fd;
+        (void)events;
+        kafka_build_ack(k->build);
+        dispatch(k);
+        return 0;
 }
 
 static int wake_cb(struct loop *l, int fd, uint32_t events, void *ud)
@@ -615,6 +711,13 @@ int ingest_kafka_new(const struct ingest_kafka_config *cfg, const char *db_path,
             recycle_new(KAFKA_REC_LARGE, KAFKA_REC_LARGE_KEEP, &k->rec_rc[1]) < 0 ||
             recycle_new(sizeof(struct event), KAFKA_EVENT_KEEP, &k->ev_rc) < 0)
                 goto fail_msg;
+        r = kafka_build_start(build_slice_cb, discard_slice_cb, k, &k->build);
+        if (r < 0) {
+                snprintf(err, err_len, "kafka %s: the building thread: %s", cfg->name,
+                         strerror(-r));
+                goto fail;
+        }
+        r = -ENOMEM;
         k->loop = loop;
         k->q = q;
         k->drops = drops;
@@ -682,7 +785,9 @@ int ingest_kafka_new(const struct ingest_kafka_config *cfg, const char *db_path,
         r = kafka_subscribe(k, cfg, err, err_len);
         if (r < 0)
                 goto fail;
-        if ((r = loop_add(loop, k->wake_fd, EPOLLIN, wake_cb, k)) < 0 ||
+        r = loop_add(loop, kafka_build_fd(k->build), EPOLLIN, built_cb, k);
+        k->build_registered = r >= 0;
+        if (r < 0 || (r = loop_add(loop, k->wake_fd, EPOLLIN, wake_cb, k)) < 0 ||
             (r = loop_add(loop, k->commit_fd, EPOLLIN, commit_cb, k)) < 0 ||
             (r = k->timer = loop_add_timer(loop, KAFKA_TICK_US, tick_cb, k)) < 0) {
                 snprintf(err, err_len, "kafka %s: %s", cfg->name, strerror(-r));
@@ -697,6 +802,8 @@ fail_msg:
 fail:
         if (k && k->timer >= 0)
                 loop_del_timer(loop, k->timer);
+        if (k && k->build_registered)
+                loop_del(loop, kafka_build_fd(k->build));
         if (k && k->wake_fd >= 0)
                 loop_del(loop, k->wake_fd);
         if (k && k->commit_fd >= 0)
@@ -712,9 +819,11 @@ void ingest_kafka_stop_fetching(struct ingest_kafka *k)
         if (!k || (k->stopped && !k->registered))
                 return;
         k->stopped = true;
+        build_take(k, true);  /* what gl-kafka was building joins the held events */
         held_free(k);  /* unstored: fetched again on the next start */
         if (k->registered) {
                 kafka_pause_set(k, false);
+                loop_del(k->loop, kafka_build_fd(k->build));
                 loop_del(k->loop, k->wake_fd);
                 loop_del(k->loop, k->commit_fd);
                 loop_del_timer(k->loop, k->timer);
@@ -744,6 +853,8 @@ void ingest_kafka_free(struct ingest_kafka *k)
         if (!k)
                 return;
         ingest_kafka_close(k);
+        /* Before librdkafka's handle: the builder destroys the messages it was handed. */
+        kafka_build_free(k->build);
         if (k->rkq)
                 rd_kafka_queue_destroy(k->rkq);
         if (k->rk)
