@@ -101,6 +101,12 @@ void kafka_held_release(struct ingest_kafka *k, struct kafka_part *p);
 void kafka_rebalance_served_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                                rd_kafka_topic_partition_list_t *l, void *opaque);
 
+/* ingest/kafka-event.c, on gl-kafka: kafka_build_cb (builds the slice's events, counts
+ * the ones lost, destroys its messages) and kafka_discard_cb (frees a built slice's events,
+ * not stored). ud: the collector. */
+void kafka_build_slice_cb(void *ud, struct kafka_slice *s);
+void kafka_discard_slice_cb(void *ud, struct kafka_slice *s);
+
 /* ingest/kafka-rebalance.c */
 /* librdkafka's rebalance callback (served by rd_kafka_consumer_poll): on assignment, each
  * partition's resume offset and claims; on revoke, the drain and the final commit. */

@@ -20,10 +20,13 @@
  * sink_cb (whichever writer thread runs the after-commit work: the storing thread, or a
  * sync thread once the commit's fdatasync moves there; it only raises an atomic offset and
  * signals an eventfd, so any thread, in any order, may call it) and log_cb (librdkafka's
- * threads). The collector starts no thread
- * of its own; librdkafka's are named by librdkafka (rdk:main, rdk:broker*).
+ * threads). The events are built on the collector's own thread, `gl-kafka` (round 11:
+ * ingest/kafka-build.c hands it each consumed slice and hands it back built; the loop
+ * pushes it, so what is queued, held, claimed and released is still decided here);
+ * librdkafka's threads are named by librdkafka (rdk:main, rdk:broker*).
  *
  * Files: this one takes messages, holds and pauses, and owns the life cycle;
+ * ingest/kafka-build.c and ingest/kafka-event.c build the events on gl-kafka;
  * ingest/kafka-rebalance.c the assignments and revokes; ingest/kafka-conf.c librdkafka's
  * configuration; ingest/kafka-claim.c commits and claims; ingest/kafka-parts.c offsets. */
 #include <errno.h>
@@ -345,117 +348,7 @@ static int space_cb(struct loop *l, int fd, uint32_t events, void *ud)
         return 0;
 }
 
-/* ---- messages ---- */
-
-/* Sets src's "redelivery" when claims of p cover offset: one covering claim is the object
- * {"chain", "through"}, several an array of such objects, newest claim first (docs/FORMAT.md
- * section 11). 0 (also when none covers), or -ENOMEM. */
-static int mark_redelivery(const struct kafka_part *p, int64_t offset, json *src)
-{
-        json *arr = NULL, *one = NULL;
-        size_t n = 0;
-
-        for (size_t i = 0; i < p->n_prev; i++) {
-                json *mark;
-
-                if (offset > p->prev[i].through)
-                        continue;
-                mark = json_new_obj();
-                if (!mark || json_obj_set_str(mark, "chain", p->prev[i].chain) < 0 ||
-                    json_obj_set_int(mark, "through", p->prev[i].through) < 0) {
-                        json_free(mark);
-                        goto fail;
-                }
-                if (n++ == 0) {
-                        one = mark;
-                        continue;
-                }
-                if (!arr) {
-                        if (!(arr = json_new_arr())) {
-                                json_free(mark);
-                                goto fail;
-                        }
-                        /* json_arr_append takes its value, also when it fails */
-                        if (json_arr_append(arr, one) < 0) {
-                                one = NULL;
-                                json_free(mark);
-                                goto fail;
-                        }
-                        one = NULL;
-                }
-                if (json_arr_append(arr, mark) < 0)
-                        goto fail;
-        }
-        if (n == 0)
-                return 0;
-        return json_obj_set(src, "redelivery", arr ? arr : one) < 0 ? -ENOMEM : 0;
-fail:
-        json_free(one);
-        json_free(arr);
-        return -ENOMEM;
-}
-
-/* The offset in decimal, as "%lld" writes it, without printf's cost per message (issue
- * 12). buf: at least 21 bytes. Returns the length (no NUL is written). */
-static size_t offset_text(int64_t v, char *buf)
-{
-        char t[20];
-        uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
-        size_t n = 0, len = 0;
-
-        do {
-                t[n++] = (char)('0' + u % 10);
-                u /= 10;
-        } while (u);
-        if (v < 0)
-                buf[len++] = '-';
-        while (n)
-                buf[len++] = t[--n];
-        return len;
-}
-
-static struct event *message_event(struct ingest_kafka *k, const rd_kafka_message_t *m,
-                                   struct kafka_part *p, uint16_t index)
-{
-        rd_kafka_timestamp_type_t tstype;
-        int64_t ts = rd_kafka_message_timestamp(m, &tstype);
-        int64_t received = tm_now_us();
-        const struct norm_kafka_msg km = {
-                .topic = p->topic, .partition = p->partition, .offset = m->offset,
-                .key = m->key, .key_len = m->key_len,
-                .ts_us = ts >= 0 ? ts * 1000 : INT64_MIN,
-        };
-        size_t len = m->len;
-        bool truncated = len > k->max_message;
-        json *rec = NULL;
-        struct event *ev;
-        char off[24];
-        uint64_t token;
-
-        if (kafka_token_make(index, m->offset, &token) < 0)
-                return NULL;
-        if (truncated)
-                len = k->max_message;
-        /* The source is built in the record's block (issue 12: no allocation of its own). */
-        if (normalize_kafka_recycled(k->rec_rc, 2, m->payload, len, truncated, &km, received,
-                                     &rec) < 0)
-                return NULL;
-        /* Failover: a previous owner's chain may hold this offset too; the record says so
-         * (docs/FORMAT.md), and `gatelog verify` accepts that duplicate and no other. */
-        if (p->n_prev > 0 && mark_redelivery(p, m->offset, json_obj_get(rec, "source")) < 0) {
-                json_free(rec);
-                return NULL;
-        }
-        ev = event_new_recycled(k->ev_rc, rec, received);
-        if (!ev || event_set_posn(ev, p->source, p->source_len, off,
-                                  offset_text(m->offset, off)) < 0) {
-                event_free(ev);
-                return NULL;
-        }
-        ev->sink = &k->sink;
-        ev->sink_token = token;
-        return ev;
-}
+/* ---- messages: taken on the loop, built on gl-kafka (ingest/kafka-event.c) ---- */
 
 /* Takes message m for building into slice s, or returns false (the caller destroys it):
  * an error, a straggler of a revoked partition, or an offset already taken. Loop thread:
@@ -492,31 +385,6 @@ static bool take_message(struct ingest_kafka *k, rd_kafka_message_t *m, struct k
         s->index[s->n] = index;
         s->offset[s->n++] = m->offset;
         return true;
-}
-
-/* gl-kafka (kafka_build_cb): builds the slice's events, destroys its messages. Reads only
- * what the loop does not change while slices are out: k's settings and recyclers (this
- * thread's), and of each partition its names and previous owners' claims (changed only at
- * an assignment, when every slice is back: kafka_rebalance_served_cb). */
-static void build_slice_cb(void *ud, struct kafka_slice *s)
-{
-        struct ingest_kafka *k = ud;
-
-        for (size_t i = 0; i < s->n; i++) {
-                s->ev[i] = message_event(k, s->msg[i], s->part[i], s->index[i]);
-                if (!s->ev[i])
-                        drop_count(k->drops, DROP_OUT_OF_MEMORY, 1);
-                rd_kafka_message_destroy(s->msg[i]);
-                s->msg[i] = NULL;
-        }
-}
-
-/* kafka_discard_cb: a built slice nobody took (at the close): its events are not stored. */
-static void discard_slice_cb(void *ud, struct kafka_slice *s)
-{
-        (void)ud;
-        for (size_t i = 0; i < s->n; i++)
-                event_free(s->ev[i]);
 }
 
 /* Moves built slices, oldest first, behind the held events: those already built, or
@@ -568,6 +436,10 @@ void kafka_rebalance_served_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         if (!held && k->n_held > 0 && !k->stopped)
                 (void)held_push_now(k);
         kafka_rebalance_cb(rk, err, l, opaque);
+        /* A revoke may have released every held event while built slices wait: consuming
+         * goes on at once rather than at the next tick. */
+        if (k->registered && k->n_held == 0)
+                efd_signal(k->wake_fd);
 }
 
 /* Bounded work: at most KAFKA_POLL_BATCH messages in slices of KAFKA_SLICE, then a
@@ -711,7 +583,7 @@ int ingest_kafka_new(const struct ingest_kafka_config *cfg, const char *db_path,
             recycle_new(KAFKA_REC_LARGE, KAFKA_REC_LARGE_KEEP, &k->rec_rc[1]) < 0 ||
             recycle_new(sizeof(struct event), KAFKA_EVENT_KEEP, &k->ev_rc) < 0)
                 goto fail_msg;
-        r = kafka_build_start(build_slice_cb, discard_slice_cb, k, &k->build);
+        r = kafka_build_start(kafka_build_slice_cb, kafka_discard_slice_cb, k, &k->build);
         if (r < 0) {
                 snprintf(err, err_len, "kafka %s: the building thread: %s", cfg->name,
                          strerror(-r));
