@@ -398,7 +398,7 @@ static void build_take(struct ingest_kafka *k, bool wait)
                 for (size_t i = 0; i < s->n; i++) {
                         s->part[i]->n_building--;
                         if (!s->ev[i])
-                                continue;  /* counted by build_slice_cb */
+                                continue;  /* counted by kafka_build_slice_cb */
                         k->held[k->n_held] = s->ev[i];
                         k->held_part[k->n_held] = s->part[i];
                         k->held_offset[k->n_held++] = s->offset[i];
