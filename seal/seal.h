@@ -171,7 +171,8 @@ void seal_verifier_anchor(struct seal_verifier *v, int64_t epoch, const uint8_t 
  * that no caller holds an epoch: epoch_begin (manifest, signature, links), then record for
  * each record in stored order, then records_end (count, roots, criteria roots). The problem
  * reports are the same sentences in the same order. seal_verifier_epoch is begin, records and
- * end. Memory: one leaf hash and seq per record of the epoch, and its criteria indexes. */
+ * end. Memory: the trees as they are built, and one leaf hash per record and the criteria's
+ * indexes only while kept (seal_verifier_keep_leaves). */
 int seal_verifier_epoch_begin(struct seal_verifier *v, const char *label, const char *manifest,
                               size_t manifest_len, const uint8_t *sig, size_t sig_len);
 int seal_verifier_record(struct seal_verifier *v, const char *data, size_t len);

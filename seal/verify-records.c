@@ -17,7 +17,9 @@
  * leaves, 15 of spans, and 8 of seqs when the epoch's seqs do not run on: verify9); faulted
  * in 4 KiB at a time they cost ~15,000 page faults, each dear on a VM. Transparent huge
  * pages (when the system offers them on request) take 2 MiB a fault. Advice only: nothing
- * changes when it is refused. */
+ * changes when it is refused. issue 12 (verify11): the leaves and indexes are kept only for
+ * seal_verifier_tsc and the spans sit in a ring, so `verify --export` and `--db` make none of
+ * these arrays but seqs. */
 #define VF_HUGE_MIN (4u << 20)
 #define VF_HUGE_PAGE ((uintptr_t)2 << 20)
 

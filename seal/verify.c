@@ -9,8 +9,10 @@
  * reported once through the callback with the epoch and, when it is about one record, the
  * seq, and the walk goes on so that an auditor sees everything wrong in one run.
  *
- * Memory is one leaf hash and seq per record of the current epoch plus the tags of each
- * criterion; nothing is kept across epochs but the chain head.
+ * Memory: the epoch's and each listed criterion's tree as they are built (a few KiB each,
+ * issue 12 verify11), the seqs of an epoch whose seqs break, and, only when kept for
+ * seal_verifier_tsc (seal_verifier_keep_leaves), one leaf hash per record and the indexes of
+ * each criterion's records; nothing is kept across epochs but the chain head.
  *
  * This file holds the state, the epoch sequence of calls, heads and the tsc=ID checks; the
  * manifest and chain checks are in verify-manifest.c, the records' in verify-records.c, and
