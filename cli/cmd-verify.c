@@ -272,6 +272,8 @@ static int verify_db(const char *path, struct seal_verifier *v, struct report *r
         if (stat(path, &dst) == 0 && dst.st_size > 0)
                 c.db_bytes = (uint64_t)dst.st_size;
         int r = store_open(path, STORE_READONLY, &c.store, &err);
+        /* issue 12 (verify11): a database has no tsc files: no leaves kept for them. */
+        (void)seal_verifier_keep_leaves(v, false);
         if (r == -EBADMSG || r == -EPROTO) {
                 /* Damaged evidence is a failed check, not a runtime error. */
                 fail(rp, "%s: not a readable gatelog database: %s", path, err.msg);
@@ -597,6 +599,10 @@ static int export_epoch_cb(void *ud, const struct export_read_epoch *e) {
          * tagged with, and offered to the Kafka check, while it is in the CPU's cache. */
         int r = seal_verifier_epoch_begin(c->v, e->path, e->manifest, e->manifest_len,
                                           e->sig, e->sig_len);
+        /* issue 12 (verify11): every tsc file is streamed (below), so the epoch's leaves and
+         * criteria indexes need not be kept, unless an id comes twice (check_tsc_again). */
+        if (r >= 0)
+                r = seal_verifier_keep_leaves(c->v, false);
         /* issue 12: size the per-record arrays once; the shortest record a line can hold,
          * {"seq":0} and its '\n', is VERIFY_MIN_LINE bytes. */
         struct stat rst;
@@ -615,8 +621,8 @@ static int export_epoch_cb(void *ud, const struct export_read_epoch *e) {
                         r = seal_verifier_tsc_stream(c->v, e->tsc_ids[i], e->tsc_data[i],
                                                      e->tsc_len[i]);
                 streamed[i] = r == 0;
-                if (r == -EEXIST)
-                        r = 0;
+                if (r == -EEXIST)  /* checked against the leaves after the records */
+                        r = seal_verifier_keep_leaves(c->v, true);
         }
         if (r >= 0)
                 r = verify_kafka_chain(c->kafka, c->chain);  /* issue 6 */

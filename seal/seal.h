@@ -40,6 +40,18 @@ void merkle_root_of(const uint8_t (*leaves)[HASH_LEN], size_t n, uint8_t out[HAS
  * copying the chosen leaves out (the verifier's criterion roots). */
 void merkle_root_of_indexed(const uint8_t (*leaves)[HASH_LEN], const size_t *idx, size_t n,
                             uint8_t out[HASH_LEN]);
+/* issue 12 (verify11): the tree of merkle_root_of fed one leaf at a time (the same node
+ * hashes, two at a time, 256 leaves a chunk), so that the verifier builds its roots while the
+ * leaves are hashed and keeps none of them. Memory: up to 8 KiB of the current chunk and 32
+ * bytes per bit of the count; a tree of few leaves stays small. add returns 0 or -ENOMEM (the
+ * tree is then unchanged); root gives merkle_root_of of the leaves added and empties t. */
+struct merkle_chunked;
+int merkle_chunked_new(struct merkle_chunked **ret);
+void merkle_chunked_free(struct merkle_chunked *t); /* accepts NULL */
+void merkle_chunked_reset(struct merkle_chunked *t);
+int merkle_chunked_add(struct merkle_chunked *t, const uint8_t leaf[HASH_LEN]);
+uint64_t merkle_chunked_count(const struct merkle_chunked *t);
+void merkle_chunked_root(struct merkle_chunked *t, uint8_t out[HASH_LEN]);
 
 /* ---- Keys (seal/key.c) ----
  * Secret key file: PEM "PRIVATE KEY" (PKCS#8, RFC 8410 Ed25519), mode 0600, created O_EXCL.
@@ -159,21 +171,18 @@ void seal_verifier_anchor(struct seal_verifier *v, int64_t epoch, const uint8_t 
  * that no caller holds an epoch: epoch_begin (manifest, signature, links), then record for
  * each record in stored order, then records_end (count, roots, criteria roots). The problem
  * reports are the same sentences in the same order. seal_verifier_epoch is begin, records and
- * end. Memory: one leaf hash and seq per record of the epoch, and its criteria indexes. */
+ * end. Memory: the trees as they are built, and one leaf hash per record and the criteria's
+ * indexes only while kept (seal_verifier_keep_leaves). */
 int seal_verifier_epoch_begin(struct seal_verifier *v, const char *label, const char *manifest,
                               size_t manifest_len, const uint8_t *sig, size_t sig_len);
 int seal_verifier_record(struct seal_verifier *v, const char *data, size_t len);
 int seal_verifier_records_end(struct seal_verifier *v);
 /* After records_end: the indexes (in the order fed) of the records tagged with id, for a
  * caller that checks a tsc=ID/records.jsonl by comparing bytes rather than hashes; NULL and 0
- * when no record carries id. Borrowed until the next epoch. */
+ * when no record carries id or the indexes were not kept (seal_verifier_keep_leaves).
+ * Borrowed until the next epoch. */
 const size_t *seal_verifier_tagged(const struct seal_verifier *v, const char *id,
                                    size_t *ret_n);
-/* Reports on the tsc=ID/records.jsonl of the current epoch, as seal_verifier_tsc does: it
- * has n_lines lines and its line first_bad (0-based) is the first that is not the record it
- * should be (SIZE_MAX: none differs within the shorter of the two lists). */
-int seal_verifier_tsc_result(struct seal_verifier *v, const char *id, size_t n_lines,
-                             size_t first_bad);
 
 /* issue 12: the same check as seal_verifier_tsc for a tsc=ID/records.jsonl given whole,
  * compared line by line with the records tagged ID while they are fed, so that no caller
@@ -184,6 +193,13 @@ int seal_verifier_tsc_result(struct seal_verifier *v, const char *id, size_t n_l
  * a record holding a raw '\n' is no line of the file, as there). */
 int seal_verifier_tsc_stream(struct seal_verifier *v, const char *id, const char *data,
                              size_t len);
+/* issue 12 (verify11): whether the epoch's leaf hashes and criteria indexes are kept after
+ * records_end (the default, true), which seal_verifier_tsc and seal_verifier_tagged need. A
+ * caller that checks every tsc file of the epoch by stream says false: the roots are built
+ * as the leaves are hashed either way, and without the arrays an epoch costs ~40 bytes a
+ * record less (seal_verifier_tsc then returns -EINVAL). Set between epochs or after
+ * epoch_begin before the first record (-EINVAL otherwise); it stays until changed. */
+int seal_verifier_keep_leaves(struct seal_verifier *v, bool keep);
 int seal_verifier_tsc_stream_end(struct seal_verifier *v, const char *id);
 /* issue 12: seal_verifier_tsc_stream for a file read as needed through cb (a descriptor read
  * into the verifier's own buffer, never the whole file at once): cb fills up to len bytes of

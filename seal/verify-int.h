@@ -14,8 +14,14 @@
 struct crit {
         char *id;
         size_t id_len;          /* issue 12 (verify8): strlen(id), compared first */
-        size_t *idx;            /* indexes into the epoch's leaves, in record order */
-        size_t n_idx, alloc_idx;
+        size_t *idx;            /* indexes into the epoch's leaves, in record order; issue
+                                 * 12 (verify11): kept only with keep_leaves */
+        size_t n_idx, alloc_idx; /* n_idx: records tagged, whether idx is kept or not */
+        size_t last;            /* the record last tagged, when n_idx > 0 */
+        /* issue 12 (verify11): the criterion's tree, fed its records' leaves as they are
+         * hashed (by the hashing thread when stable); only for a criterion the manifest
+         * lists (NULL otherwise: no root to compare). */
+        struct merkle_chunked *tree;
         bool in_manifest;
         uint64_t m_count;
         uint8_t m_root[HASH_LEN];
@@ -32,6 +38,7 @@ struct tsc_stream {
         size_t pos;             /* start of the next line to compare */
         size_t lines;           /* lines matched so far */
         size_t first_bad;       /* SIZE_MAX while every line matched */
+        size_t first_bad_rec;   /* issue 12 (verify11): the record compared with it */
         /* issue 12: read through read_cb (seal_verifier_tsc_stream_read): p is buf, a
          * window of the file [.., len) that moves forward as lines are compared. */
         seal_read_cb read_cb;
@@ -81,6 +88,11 @@ struct seal_verifier {
         bool open;
         int64_t cur_epoch;
         char cur_name[NAME_MAX_LEN];
+        /* issue 12 (verify11): the epoch's tree, fed the leaves in record order as they are
+         * hashed; leaves (one per record) is kept only with keep_leaves, for
+         * seal_verifier_tsc. */
+        struct merkle_chunked *tree;
+        bool keep_leaves;
         uint8_t (*leaves)[HASH_LEN];
         /* issue 12 (verify9): the seq each record is reported under (-1 when unknown). While
          * every record i so far has seq seq0 + i (an intact epoch) nothing is stored
@@ -119,11 +131,29 @@ struct seal_verifier {
         struct tsc_stream *streams;     /* issue 12: of the current epoch */
         size_t n_streams, alloc_streams;
 
+        /* issue 12 (verify11): the trees the current record is tagged into (criteria the
+         * manifest lists), gathered while it is checked, handed over with its leaf. */
+        struct merkle_chunked **rtags;
+        size_t n_rtags, alloc_rtags;
+
         /* issue 12: leaf hashes on a worker thread (verify-hash.c) when the records fed
-         * stay readable until records_end. published, hashed, closing and abandon are
-         * shared with the worker under hmu; the rest is the feeding thread's. */
+         * stay readable until records_end. published, hashed, tags_done, hash_err, closing
+         * and abandon are shared with the worker under hmu; the rest is the feeding
+         * thread's, and the rings' slots are the worker's from publish to hashed.
+         * issue 12 (verify11): record i's span and tag count sit in ring slot i % VF_RING
+         * (no array of every record's span), its trees in tag ring slots from the running
+         * tag count; the worker adds each leaf to the epoch's tree and those trees. */
         bool stable;
-        struct seal_blob *spans;        /* the records of the epoch, when stable */
+        struct seal_blob *ring;         /* VF_RING spans */
+        uint32_t *ring_nt;              /* VF_RING tag counts */
+        struct merkle_chunked **tags;   /* tags_mask + 1 slots (a power of two) */
+        size_t tags_mask;
+        uint64_t tags_in;               /* tags pushed (feeding thread) */
+        uint64_t tag_next;              /* the next tag to read (whoever hashes) */
+        uint64_t tags_done;             /* tags of the records hashed */
+        int hash_err;                   /* -ENOMEM from a tree, else 0 */
+        size_t seen_hashed;             /* hashed and tags_done as the feeding thread last */
+        uint64_t seen_tags_done;        /* read them (under hmu): at most the real ones */
         pthread_t thread;
         bool thread_on, thread_failed;
         pthread_mutex_t hmu;
@@ -143,7 +173,7 @@ void vf_hex_of(const uint8_t h[HASH_LEN], char out[HASH_HEX_LEN]);
 struct crit *vf_crit_get_n(struct seal_verifier *v, const char *id, size_t len, bool create);
 struct crit *vf_crit_get(struct seal_verifier *v, const char *id, bool create);
 /* Tags record i, whose bytes are data, with c (once); compares it with the next line of c's
- * tsc stream. 0 or -ENOMEM. */
+ * tsc stream; gathers c's tree for the leaf (vf_hash_leaf). 0 or -ENOMEM. */
 int vf_crit_tag(struct seal_verifier *v, struct crit *c, size_t i, const char *data,
                 size_t len);
 /* Does text re-serialise to exactly itself? 1, 0, or -ENOMEM. */
@@ -163,12 +193,15 @@ void vf_check_links(struct seal_verifier *v, const struct mf *f);
 void vf_follow_rotation(struct seal_verifier *v, const struct mf *f, bool sig_ok);
 
 /* verify-hash.c: leaf hashes, here or on the worker thread. */
-/* The leaf of record i (already counted in n_leaves): hashed now, or queued when stable. */
-void vf_hash_leaf(struct seal_verifier *v, size_t i, const char *data, size_t len);
-/* Waits until the worker is idle: before the leaf and span arrays move. */
+/* The leaf of record i (already counted in n_leaves), after its tags (rtags, emptied):
+ * hashed now, or queued when stable; added to the epoch's tree and the tagged ones. 0 or
+ * -ENOMEM. */
+int vf_hash_leaf(struct seal_verifier *v, size_t i, const char *data, size_t len);
+/* Waits until the worker is idle: before the leaves array moves. */
 void vf_hash_quiesce(struct seal_verifier *v);
-/* Every leaf of the epoch is hashed when it returns (records_end). */
-void vf_hash_finish(struct seal_verifier *v);
+/* Every leaf of the epoch is hashed and in its trees when it returns (records_end): 0, or
+ * -ENOMEM when a tree could not grow. */
+int vf_hash_finish(struct seal_verifier *v);
 /* Stops the worker without finishing (an epoch given up or the verifier freed). */
 void vf_hash_abandon(struct seal_verifier *v);
 

@@ -110,6 +110,9 @@ static int get_criteria(struct seal_verifier *v, const json *m, struct mf *f)
                                 id);
                         continue;
                 }
+                /* issue 12 (verify11): its tree, fed as the records' leaves are hashed. */
+                if (!c->tree && merkle_chunked_new(&c->tree) < 0)
+                        return -ENOMEM;
                 c->in_manifest = true;
                 c->m_count = (uint64_t)json_int(cnt);
         }

@@ -17,7 +17,9 @@
  * leaves, 15 of spans, and 8 of seqs when the epoch's seqs do not run on: verify9); faulted
  * in 4 KiB at a time they cost ~15,000 page faults, each dear on a VM. Transparent huge
  * pages (when the system offers them on request) take 2 MiB a fault. Advice only: nothing
- * changes when it is refused. */
+ * changes when it is refused. issue 12 (verify11): the leaves and indexes are kept only for
+ * seal_verifier_tsc and the spans sit in a ring, so `verify --export` and `--db` make none of
+ * these arrays but seqs. */
 #define VF_HUGE_MIN (4u << 20)
 #define VF_HUGE_PAGE ((uintptr_t)2 << 20)
 
@@ -34,7 +36,8 @@ int vf_leaves_reserve(struct seal_verifier *v, size_t n)
 {
         uint8_t (*nl)[HASH_LEN];
 
-        if (n <= v->alloc_leaves)
+        /* issue 12 (verify11): only kept for seal_verifier_tsc; the roots need none. */
+        if (!v->keep_leaves || n <= v->alloc_leaves)
                 return 0;
         vf_hash_quiesce(v);  /* issue 12: the worker must not hash into a moved array */
         nl = realloc(v->leaves, n * sizeof(*nl));
@@ -42,14 +45,6 @@ int vf_leaves_reserve(struct seal_verifier *v, size_t n)
                 return -ENOMEM;
         v->leaves = nl;
         vf_advise_huge(nl, n * sizeof(*nl));
-        if (v->stable) {
-                struct seal_blob *sp = realloc(v->spans, n * sizeof(*sp));
-
-                if (!sp)
-                        return -ENOMEM;
-                v->spans = sp;
-                vf_advise_huge(sp, n * sizeof(*sp));
-        }
         v->alloc_leaves = n;
         return 0;
 }
@@ -107,7 +102,7 @@ void seal_verifier_records_expect(struct seal_verifier *v, uint64_t n)
                 size_t want = (size_t)(c->m_count < n ? c->m_count : n);
                 size_t *ni;
 
-                if (!c->in_manifest || want <= c->alloc_idx)
+                if (!v->keep_leaves || !c->in_manifest || want <= c->alloc_idx)
                         continue;
                 ni = realloc(c->idx, want * sizeof(*ni));
                 if (!ni)
@@ -200,7 +195,6 @@ static int check_record(struct seal_verifier *v, const struct seal_blob *b, size
         int64_t seq;
         int r;
 
-        vf_hash_leaf(v, i, b->data, b->len);
         r = json_parse(b->data, b->len, &rec, &jerr);
         if (r == -ENOMEM)
                 return r;
@@ -242,8 +236,7 @@ static void check_criteria_roots(struct seal_verifier *v)
                                 c->n_idx == 1 ? " is" : "s are", c->id);
                         continue;
                 }
-                merkle_root_of_indexed((const uint8_t (*)[HASH_LEN])v->leaves, c->idx, c->n_idx,
-                                       root);
+                merkle_chunked_root(c->tree, root);  /* issue 12 (verify11): built as hashed */
                 if (c->m_count != c->n_idx)
                         vf_problem(v, -1, "criterion \"%s\": manifest count is %" PRIu64
                                 " but %zu record%s tagged with it", c->id, c->m_count,
@@ -265,7 +258,7 @@ int vf_feed_record(struct seal_verifier *v, const char *data, size_t len, int de
         size_t i = v->n_leaves;
         int64_t seq;
 
-        if (i == v->alloc_leaves) {
+        if (i == v->alloc_leaves && v->keep_leaves) {
                 int r = vf_leaves_reserve(v, i ? 2 * i : 1024);
                 if (r < 0)
                         return r;
@@ -277,9 +270,11 @@ int vf_feed_record(struct seal_verifier *v, const char *data, size_t len, int de
         }
         if (!decided) {
                 struct seal_blob b = { data, len };
-                return check_record(v, &b, i, &v->known, &v->expected);
+                int r = check_record(v, &b, i, &v->known, &v->expected);
+
+                /* issue 12 (verify11): the leaf after the tags, which it is added under. */
+                return r < 0 ? r : vf_hash_leaf(v, i, data, len);
         }
-        vf_hash_leaf(v, i, data, len);
         seq = record_seq_num(v, sc->seq, i, &v->known, &v->expected);
         if (vf_seq_set(v, i, seq) < 0)
                 return -ENOMEM;
@@ -288,7 +283,7 @@ int vf_feed_record(struct seal_verifier *v, const char *data, size_t len, int de
                 if (!c || vf_crit_tag(v, c, i, data, len) < 0)
                         return -ENOMEM;
         }
-        return 0;
+        return vf_hash_leaf(v, i, data, len);
 }
 
 /* The epoch's count, root and criteria roots, once every record was fed. */
@@ -297,12 +292,14 @@ int vf_records_check(struct seal_verifier *v, const struct mf *f)
         char a[HASH_HEX_LEN], b[HASH_HEX_LEN];
         uint8_t root[HASH_LEN];
         size_t n = v->n_leaves;
+        int r = vf_hash_finish(v);  /* issue 12: every leaf, whichever thread hashed it */
 
-        vf_hash_finish(v);  /* issue 12: every leaf, whichever thread hashed it */
+        if (r < 0)
+                return r;
         if (f->has_count && f->count != n)
                 vf_problem(v, -1, "manifest count is %" PRIu64 " but %zu records were given",
                         f->count, n);
-        merkle_root_of((const uint8_t (*)[HASH_LEN])v->leaves, n, root);
+        merkle_chunked_root(v->tree, root);  /* issue 12 (verify11): built as hashed */
         if (f->has_root && memcmp(root, f->root, HASH_LEN) != 0)
                 vf_problem(v, -1, "root mismatch: manifest says %s, records give %s",
                         (vf_hex_of(f->root, a), a), (vf_hex_of(root, b), b));

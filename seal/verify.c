@@ -9,8 +9,10 @@
  * reported once through the callback with the epoch and, when it is about one record, the
  * seq, and the walk goes on so that an auditor sees everything wrong in one run.
  *
- * Memory is one leaf hash and seq per record of the current epoch plus the tags of each
- * criterion; nothing is kept across epochs but the chain head.
+ * Memory: the epoch's and each listed criterion's tree as they are built (a few KiB each,
+ * issue 12 verify11), the seqs of an epoch whose seqs break, and, only when kept for
+ * seal_verifier_tsc (seal_verifier_keep_leaves), one leaf hash per record and the indexes of
+ * each criterion's records; nothing is kept across epochs but the chain head.
  *
  * This file holds the state, the epoch sequence of calls, heads and the tsc=ID checks; the
  * manifest and chain checks are in verify-manifest.c, the records' in verify-records.c, and
@@ -67,7 +69,13 @@ int seal_verifier_new(const uint8_t pk[SEAL_PK_LEN], seal_problem_cb cb, void *u
         v->cb = cb;
         v->ud = ud;
         v->cur_epoch = -1;
+        v->keep_leaves = true;  /* issue 12 (verify11): seal_verifier_tsc works by default */
+        if (merkle_chunked_new(&v->tree) < 0) {
+                free(v);
+                return -ENOMEM;
+        }
         if (pthread_mutex_init(&v->hmu, NULL) != 0) {
+                merkle_chunked_free(v->tree);
                 free(v);
                 return -ENOMEM;
         }
@@ -83,7 +91,9 @@ static void epoch_reset(struct seal_verifier *v)
         for (size_t i = 0; i < v->n_crits; i++) {
                 free(v->crits[i].id);
                 free(v->crits[i].idx);
+                merkle_chunked_free(v->crits[i].tree);
         }
+        merkle_chunked_reset(v->tree);
         v->n_crits = 0;
         for (size_t i = 0; i < v->n_streams; i++) {
                 free(v->streams[i].id);
@@ -102,7 +112,11 @@ void seal_verifier_free(struct seal_verifier *v)
         epoch_reset(v);
         free(v->crits);
         free(v->streams);
-        free(v->spans);
+        free(v->ring);
+        free(v->ring_nt);
+        free(v->tags);
+        free(v->rtags);
+        merkle_chunked_free(v->tree);
         pthread_mutex_destroy(&v->hmu);
         pthread_cond_destroy(&v->hwork);
         pthread_cond_destroy(&v->hdone);
@@ -232,10 +246,10 @@ static int stream_fill(struct tsc_stream *s, size_t need)
         return s->err;
 }
 
-/* issue 12: record (data, len), the k-th tagged with the stream's id, against its line k:
- * the bytes, then '\n' or the end of the file. Past the first difference, nothing more.
+/* issue 12: record i (data, len), the k-th tagged with the stream's id, against its line
+ * k: the bytes, then '\n' or the end of the file. Past the first difference, nothing more.
  * data is NULL for a record that holds a raw newline: it can be no line. */
-static void stream_compare(struct tsc_stream *s, const char *data, size_t len)
+static void stream_compare(struct tsc_stream *s, size_t i, const char *data, size_t len)
 {
         size_t left;
 
@@ -245,6 +259,7 @@ static void stream_compare(struct tsc_stream *s, const char *data, size_t len)
         if (!data || len > left || memcmp(s->p + s->pos, data, len) != 0 ||
             (len < left && s->p[s->pos + len] != '\n')) {
                 s->first_bad = s->lines;
+                s->first_bad_rec = i;  /* issue 12 (verify11): no index array to look in */
                 return;
         }
         s->pos += len < left ? len + 1 : len;  /* never past the end */
@@ -255,11 +270,11 @@ int vf_crit_tag(struct seal_verifier *v, struct crit *c, size_t i, const char *d
                 size_t len)
 {
         /* A record listing an id twice is tagged once. */
-        if (c->n_idx > 0 && c->idx[c->n_idx - 1] == i)
+        if (c->n_idx > 0 && c->last == i)
                 return 0;
         if (c->stream)
-                stream_compare(&v->streams[c->stream - 1], data, len);
-        if (c->n_idx == c->alloc_idx) {
+                stream_compare(&v->streams[c->stream - 1], i, data, len);
+        if (v->keep_leaves && c->n_idx == c->alloc_idx) {
                 size_t na = c->alloc_idx ? 2 * c->alloc_idx : 16;
                 size_t *ni = realloc(c->idx, na * sizeof(*ni));
 
@@ -269,7 +284,22 @@ int vf_crit_tag(struct seal_verifier *v, struct crit *c, size_t i, const char *d
                 c->alloc_idx = na;
                 vf_advise_huge(ni, na * sizeof(*ni));
         }
-        c->idx[c->n_idx++] = i;
+        /* issue 12 (verify11): the tree this record's leaf goes to (vf_hash_leaf). */
+        if (c->tree && v->n_rtags == v->alloc_rtags) {
+                size_t na = v->alloc_rtags ? 2 * v->alloc_rtags : 16;
+                struct merkle_chunked **nt = realloc(v->rtags, na * sizeof(*nt));
+
+                if (!nt)
+                        return -ENOMEM;
+                v->rtags = nt;
+                v->alloc_rtags = na;
+        }
+        if (c->tree)
+                v->rtags[v->n_rtags++] = c->tree;
+        if (v->keep_leaves)
+                c->idx[c->n_idx] = i;
+        c->n_idx++;
+        c->last = i;
         return 0;
 }
 
@@ -469,7 +499,7 @@ int seal_verifier_epoch(struct seal_verifier *v, const char *label, const char *
 const size_t *seal_verifier_tagged(const struct seal_verifier *v, const char *id,
                                    size_t *ret_n)
 {
-        for (size_t i = 0; i < v->n_crits; i++)
+        for (size_t i = 0; v->keep_leaves && i < v->n_crits; i++)
                 if (strcmp(v->crits[i].id, id) == 0) {
                         *ret_n = v->crits[i].n_idx;
                         return v->crits[i].idx;
@@ -478,8 +508,11 @@ const size_t *seal_verifier_tagged(const struct seal_verifier *v, const char *id
         return NULL;
 }
 
-int seal_verifier_tsc_result(struct seal_verifier *v, const char *id, size_t n_lines,
-                             size_t first_bad)
+/* Reports on tsc=id: n_lines lines, line first_bad (SIZE_MAX: none) the first that is not
+ * the record it should be, bad_rec the index of that record (issue 12, verify11: no index
+ * array to look it up in). */
+static int tsc_result(struct seal_verifier *v, const char *id, size_t n_lines,
+                      size_t first_bad, size_t bad_rec)
 {
         struct crit *c;
 
@@ -501,7 +534,7 @@ int seal_verifier_tsc_result(struct seal_verifier *v, const char *id, size_t n_l
                         "records are tagged with it", id, n_lines, c->n_idx);
         if (first_bad < n_lines && first_bad < c->n_idx)
                 /* Later lines are shifted too: one report says it. */
-                vf_problem(v, vf_seq_of(v, c->idx[first_bad]), "tsc=%s/records.jsonl line "
+                vf_problem(v, vf_seq_of(v, bad_rec), "tsc=%s/records.jsonl line "
                         "%zu is not this record (the %zu. tagged with %s); the file "
                         "differs from there on", id, first_bad + 1, first_bad + 1, id);
         return 0;
@@ -515,7 +548,7 @@ int seal_verifier_tsc(struct seal_verifier *v, const char *id, const struct seal
 
         if (v->in_records)
                 seal_verifier_records_end(v);
-        if (!v->open)
+        if (!v->open || !v->keep_leaves)
                 return -EINVAL;
         idx = seal_verifier_tagged(v, id, &n_idx);
         for (size_t i = 0; idx && i < n_records && i < n_idx; i++) {
@@ -527,7 +560,7 @@ int seal_verifier_tsc(struct seal_verifier *v, const char *id, const struct seal
                         break;
                 }
         }
-        return seal_verifier_tsc_result(v, id, n_records, first_bad);
+        return tsc_result(v, id, n_records, first_bad, first_bad < n_idx ? idx[first_bad] : 0);
 }
 
 int seal_verifier_tsc_stream(struct seal_verifier *v, const char *id, const char *data,
@@ -560,6 +593,15 @@ int seal_verifier_tsc_stream(struct seal_verifier *v, const char *id, const char
         c = vf_crit_get_n(v, id, id_len, false);
         if (c)
                 c->stream = v->n_streams;
+        return 0;
+}
+
+int seal_verifier_keep_leaves(struct seal_verifier *v, bool keep)
+{
+        /* Not while records are fed (idx half kept) nor before the tsc checks that read them. */
+        if ((v->in_records && v->n_leaves > 0) || (!v->in_records && v->open))
+                return -EINVAL;
+        v->keep_leaves = keep;
         return 0;
 }
 
@@ -606,7 +648,7 @@ int seal_verifier_tsc_stream_end(struct seal_verifier *v, const char *id)
                 return s->err;
         if (last != '\n')
                 lines++;
-        return seal_verifier_tsc_result(v, id, lines, s->first_bad);
+        return tsc_result(v, id, lines, s->first_bad, s->first_bad_rec);
 }
 
 int seal_verifier_epoch_end(struct seal_verifier *v, bool expect_tsc_files)

@@ -10,7 +10,9 @@
  * not. Roots: merkle_root_of_indexed and merkle_root_of for every size up to 600 and random
  * sizes past several chunks (256 leaves), with random and NULL index lists, against the
  * recursive definition computed here with OpenSSL; a model that splits at n/2 instead must
- * differ (the comparison bites). */
+ * differ (the comparison bites). issue 12 (verify11): the streaming tree (merkle_chunked,
+ * the verifier's roots) fed the same leaves one at a time, one tree reused for every root,
+ * and against the incremental tree (merkle_add_leaf) up to several thousand chunks. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -158,6 +160,8 @@ static void test_node_pairs(void **state)
         }
 }
 
+static struct merkle_chunked *chunked;  /* reused by every check: root empties it */
+
 static void check_root(const uint8_t (*leaves)[HASH_LEN], const size_t *idx, size_t n)
 {
         uint8_t got[HASH_LEN], want[HASH_LEN], wrong[HASH_LEN];
@@ -167,6 +171,14 @@ static void check_root(const uint8_t (*leaves)[HASH_LEN], const size_t *idx, siz
         if (memcmp(got, want, HASH_LEN) != 0)
                 fail_msg("root of %zu leaves (%s) differs from the recursion", n,
                          idx ? "indexed" : "contiguous");
+        for (size_t k = 0; k < n; k++)
+                assert_int_equal(merkle_chunked_add(chunked, leaves[idx ? idx[k] : k]), 0);
+        assert_int_equal(merkle_chunked_count(chunked), n);
+        merkle_chunked_root(chunked, got);
+        if (memcmp(got, want, HASH_LEN) != 0)
+                fail_msg("streamed root of %zu leaves (%s) differs from the recursion", n,
+                         idx ? "indexed" : "contiguous");
+        assert_int_equal(merkle_chunked_count(chunked), 0);
         if (!idx) {
                 merkle_root_of(leaves, n, got);
                 assert_memory_equal(got, want, HASH_LEN);
@@ -187,6 +199,7 @@ static void test_roots(void **state)
 
         assert_non_null(leaves);
         assert_non_null(idx);
+        assert_int_equal(merkle_chunked_new(&chunked), 0);
         rng = 0x9e3779b97f4a7c15ULL * 10;
         for (size_t i = 0; i < max; i++)
                 for (size_t b = 0; b < HASH_LEN; b++)
@@ -213,8 +226,46 @@ static void test_roots(void **state)
         }
         check_root((const uint8_t (*)[HASH_LEN])leaves, NULL, 4096);
         check_root((const uint8_t (*)[HASH_LEN])leaves, NULL, 4097);
+        merkle_chunked_free(chunked);
+        chunked = NULL;
         free(leaves);
         free(idx);
+}
+
+/* issue 12 (verify11): past the levels the roots above reach (up to ~2^20 leaves, 4096
+ * chunks), the streamed root against the incremental tree at sizes around powers of two
+ * and random ones, and a tree fed, emptied and fed again. */
+static void test_chunked_long(void **state)
+{
+        (void)state;
+        uint64_t rng = 0x9e3779b97f4a7c15ULL * 11;
+        size_t sizes[] = { 1, 255, 256, 257, 511, 512, 513, 65535, 65536, 65537, 131072 + 300,
+                           (1u << 20) + 1, 0 };
+        struct merkle_chunked *t;
+
+        assert_int_equal(merkle_chunked_new(&t), 0);
+        for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]) + 4; s++) {
+                size_t n = s < sizeof(sizes) / sizeof(sizes[0]) ? sizes[s]
+                                                                : test_rng_next(&rng) % 300000;
+                struct merkle *m;
+                uint8_t leaf[HASH_LEN], got[HASH_LEN], want[HASH_LEN];
+
+                assert_int_equal(merkle_new(&m), 0);
+                for (size_t i = 0; i < n; i++) {
+                        for (size_t b = 0; b < HASH_LEN; b += 8) {
+                                uint64_t x = test_rng_next(&rng);
+                                memcpy(leaf + b, &x, 8);
+                        }
+                        assert_int_equal(merkle_add_leaf(m, leaf), 0);
+                        assert_int_equal(merkle_chunked_add(t, leaf), 0);
+                }
+                merkle_root(m, want);
+                merkle_chunked_root(t, got);
+                if (memcmp(got, want, HASH_LEN) != 0)
+                        fail_msg("streamed root of %zu leaves differs from merkle_root", n);
+                merkle_free(m);
+        }
+        merkle_chunked_free(t);
 }
 
 int main(void)
@@ -223,6 +274,7 @@ int main(void)
                 cmocka_unit_test(test_leaf_lengths),
                 cmocka_unit_test(test_node_pairs),
                 cmocka_unit_test(test_roots),
+                cmocka_unit_test(test_chunked_long),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
