@@ -225,6 +225,13 @@ int json_canon(const json *v, struct buf *out);
  * -E2BIG; on failure out is left as it was. */
 int json_canon_with_int(const json *obj, const char *key, int64_t v, struct buf *out,
                         size_t *ret_value_off);
+/* json_canon_with_int with the key as a table entry (valid UTF-8 needing no escape, as
+ * json_obj_fill_sorted's keys; key->key[key->len] a NUL, as JSON_KEY makes it) and *hint, the place among obj's members the key took in
+ * the last call (UINT32_MAX or anything at first): tried before the members are bisected,
+ * and set to this object's place (mapper11: "seq" sits after the same members in a
+ * source's records). Same output and returns as json_canon_with_int. */
+int json_canon_with_int_at(const json *obj, const struct json_key *key, int64_t v,
+                           struct buf *out, size_t *ret_value_off, uint32_t *hint);
 /* Appends an RFC 8785-escaped JSON string literal (with quotes) of n bytes of valid UTF-8.
  * Returns 0, -ENOMEM / -E2BIG, or -EINVAL (nothing appended) when s is not valid UTF-8. */
 int json_canon_str(struct buf *out, const char *s, size_t n);

@@ -1065,6 +1065,46 @@ static void test_fill_sorted_model(void **state)
                 assert_int_equal(json_len(o), 0);
                 json_free(o);
         }
+        /* A NULL at every place of fills of every length, after values of every kind (roots
+         * of their own, built in the object's arena, constants, nodes of another tree):
+         * nothing appended, the object as it was, every value freed (ASan's leak check),
+         * whether the NULL comes first or after values were placed (mapper11: the NULL is
+         * met by the fill itself). */
+        for (size_t n = 1; n <= FS_POOL_N; n++) {
+                for (size_t at = 0; at < n; at++) {
+                        static const struct json_key pre[] = { JSON_KEY("0") };
+                        struct json_key keys[FS_POOL_N];
+                        json *o = json_new_obj(), *other = json_new_obj(), *vals[FS_POOL_N];
+                        char *before, *after;
+
+                        assert_non_null(o);
+                        assert_non_null(other);
+                        assert_int_equal(json_obj_set_str(other, "x", "other tree"), 0);
+                        assert_int_equal(json_obj_fill_sorted(o, pre,
+                                                              (json *[]){ json_new_int(7) }, 1),
+                                         0);
+                        before = canon_of(o);
+                        for (size_t i = 0; i < n; i++) {
+                                keys[i] = (struct json_key){ fs_pool[i], (uint32_t)strlen(fs_pool[i]) };
+                                switch ((i + at) % 4) {
+                                case 0: vals[i] = json_new_str("root"); break;
+                                case 1: vals[i] = json_new_strn_in(o, "in arena", 8); break;
+                                case 2: vals[i] = json_new_null(); break;
+                                default: vals[i] = json_obj_get(other, "x"); break;
+                                }
+                        }
+                        qsort(keys, n, sizeof(keys[0]), fs_key_cmp); /* the table's promise */
+                        vals[at] = NULL;
+                        assert_int_equal(json_obj_fill_sorted(o, keys, vals, n), -ENOMEM);
+                        after = canon_of(o);
+                        assert_string_equal(before, after);
+                        assert_int_equal(json_len(o), 1);
+                        free(before);
+                        free(after);
+                        json_free(o);
+                        json_free(other);
+                }
+        }
 }
 
 /* The escaper against a naive model, on random strings of every length up to 40 (the
@@ -1186,6 +1226,49 @@ static void test_canon_with_int_model(void **state)
                 snprintf(k, sizeof(k), "\"seq\":%lld", (long long)v);
                 assert_true(off >= 3 + 6 && off < got.len);
                 assert_memory_equal(got.data + off - 6, k, strlen(k));
+                /* json_canon_with_int_at (mapper11): the same bytes and offset whatever the
+                 * hint (the last place carried over, right, one off, 0, n, past the end,
+                 * none), and the hint left at "seq"'s place among the members. */
+                {
+                        static const struct json_key seq = JSON_KEY("seq");
+                        static uint32_t carried = UINT32_MAX;
+                        size_t place = 0, off2 = 0, nm = json_len(obj);
+                        uint32_t hints[8];
+
+                        for (size_t i = 0; i < nm; i++) {
+                                const char *key;
+                                size_t kl;
+
+                                json_obj_at(obj, i, &key, &kl);
+                                place += json_key_cmp(key, kl, "seq", 3) < 0;
+                        }
+                        hints[0] = carried;
+                        hints[1] = (uint32_t)place;
+                        hints[2] = (uint32_t)place + 1;
+                        hints[3] = place ? (uint32_t)place - 1 : 0;
+                        hints[4] = 0;
+                        hints[5] = (uint32_t)nm;
+                        hints[6] = (uint32_t)nm + 1 + (seed >> 20) % 5;
+                        hints[7] = UINT32_MAX;
+                        for (int h = 0; h < 8; h++) {
+                                uint32_t hint = hints[h];
+
+                                buf_reset(&got);
+                                assert_int_equal(buf_puts(&got, "pre"), 0);
+                                assert_int_equal(json_canon_with_int_at(obj, &seq, v, &got, &off2,
+                                                                        &hint), 0);
+                                if (got.len != want.len + 3 ||
+                                    memcmp(got.data + 3, want.data, want.len) != 0 || off2 != off)
+                                        fail_msg("round %d hint %u (place %zu): %s, model %s",
+                                                 round, hints[h], place, got.data + 3,
+                                                 want.data);
+                                if (sorted && hint != place)
+                                        fail_msg("round %d: hint %u left, place %zu", round, hint,
+                                                 place);
+                                if (sorted)
+                                        carried = hint;
+                        }
+                }
                 /* The tree is not changed. */
                 after = canon_of(obj);
                 assert_string_equal(before, after);
