@@ -1111,20 +1111,23 @@ static void test_fill_sorted_model(void **state)
  * word-at-a-time scan has a separate path for the last bytes). */
 static void test_canon_str_model(void **state)
 {
-        static const char pool[] = "ab\"\\\x01\x1f\t\n/ ~\x7f";
+        static const char pool[] = "ab\"\\\x01\x1f\t\n/ ~\x7f\b\f\r";
         struct buf got = BUF_INIT, want = BUF_INIT;
         unsigned seed = 99;
 
         /* Up to 100 bytes: the 16-byte (SSE2) and 8-byte scans with their overlapping last
-         * block, and UTF-8 bytes >= 0x80 (never escaped) among the ones that are. */
-        for (int round = 0; round < 8000; round++) {
+         * block, and UTF-8 bytes >= 0x80 (never escaped) among the ones that are. One round
+         * in three draws every byte from the pool (escapes side by side: the block writer's
+         * runs of escapes, mapper11). */
+        for (int round = 0; round < 12000; round++) {
                 char s[101];
                 size_t n = (size_t)round % 101;
                 json *v;
 
                 for (size_t i = 0; i < n; i++) {
                         test_rng_lcg(&seed);
-                        s[i] = (seed >> 16) % 4 ? 'x' : pool[(seed >> 8) % (sizeof(pool) - 1)];
+                        s[i] = (seed >> 16) % 4 && round % 3 ? 'x'
+                                                             : pool[(seed >> 8) % (sizeof(pool) - 1)];
                         if ((seed >> 20) % 9 == 0 && i + 1 < n) {
                                 s[i++] = '\xc3'; /* U+00E9 */
                                 s[i] = '\xa9';
@@ -1150,6 +1153,31 @@ static void test_canon_str_model(void **state)
                 assert_int_equal(json_canon_str(&got, s, n), 0);
                 if (got.len != want.len || memcmp(got.data, want.data, got.len) != 0)
                         fail_msg("round %d (n=%zu): %s, model %s", round, n, got.data, want.data);
+                /* Under a cap: written whole when it fits exactly, else -E2BIG and the buffer
+                 * as it was, whatever room the block writer found (mapper11). */
+                {
+                        struct buf capped = BUF_INIT;
+
+                        size_t pre = round % 2 ? 0 : 4;
+
+                        capped.max = want.len + pre;
+                        if (pre)
+                                assert_int_equal(buf_puts(&capped, "pre:"), 0);
+                        int rc = json_canon_str(&capped, s, n);
+                        if (rc != 0)
+                                fail_msg("round %d (n=%zu): capped at %zu: %d", round, n,
+                                         capped.max, rc);
+                        assert_int_equal(capped.len, pre + want.len);
+                        assert_memory_equal(capped.data + pre, want.data, want.len);
+                        buf_reset(&capped);
+                        capped.max = want.len - 1 + pre;
+                        if (pre)
+                                assert_int_equal(buf_puts(&capped, "pre:"), 0);
+                        size_t before = capped.len;
+                        assert_int_equal(json_canon_str(&capped, s, n), -E2BIG);
+                        assert_int_equal(capped.len, before);
+                        buf_free(&capped);
+                }
                 /* The same string as a tree value and as a key. */
                 v = json_new_obj();
                 assert_int_equal(json_obj_set(v, "k", json_new_strn(s, n)), 0);
