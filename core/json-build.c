@@ -238,6 +238,55 @@ int json_obj_add(json *obj, const char *key, json *val)
         return json_obj_push_copy(obj, key, strlen(key), val);
 }
 
+json *json_new_arr_strs_in(json *tree, const struct json_key *items, size_t n)
+{
+        struct json_arena *a = json_arena_of(tree);
+        size_t bytes = sizeof(json) + n * sizeof(json *);
+        json *arr;
+        char *q;
+
+        if (!a || n > UINT32_MAX / 2) {
+                /* No arena to share (a standalone root): one append at a time. */
+                arr = json_new_arr_in(tree);
+                for (size_t i = 0; arr && i < n; i++)
+                        if (json_arr_append(arr, json_new_strn_valid_in(tree, items[i].key,
+                                                                        items[i].len)) < 0) {
+                                json_free(arr); /* a root's; one of tree's stays there */
+                                return NULL;
+                        }
+                return arr;
+        }
+        for (size_t i = 0; i < n; i++) {
+                assert(json_utf8_valid(items[i].key, items[i].len)); /* the caller's promise */
+                bytes += (sizeof(json) + items[i].len + 1 + 7) & ~(size_t)7;
+        }
+        q = json_arena_alloc(a, bytes);
+        if (!q)
+                return NULL;
+        /* The node, its item array and the items, in that order (all 8-aligned). */
+        arr = (json *)(void *)q;
+        arr->type = JSON_ARR;
+        arr->flags = 0;
+        arr->arena = a;
+        arr->u.a.v = (json **)(void *)(arr + 1);
+        arr->u.a.n = arr->u.a.alloc = (uint32_t)n;
+        q = (char *)(arr->u.a.v + n);
+        for (size_t i = 0; i < n; i++) {
+                json *v = (json *)(void *)q;
+
+                v->type = JSON_STR;
+                v->flags = 0;
+                v->arena = a;
+                v->u.s.p = (char *)(v + 1);
+                v->u.s.n = items[i].len;
+                json_copy_short(v->u.s.p, items[i].key, items[i].len);
+                v->u.s.p[items[i].len] = '\0';
+                arr->u.a.v[i] = v;
+                q += (sizeof(json) + items[i].len + 1 + 7) & ~(size_t)7;
+        }
+        return arr;
+}
+
 int json_arr_append(json *arr, json *val)
 {
         if (!val)

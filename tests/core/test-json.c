@@ -1111,6 +1111,57 @@ static void test_fill_sorted_model(void **state)
         }
 }
 
+/* json_new_arr_strs_in (mapper11) against appends one at a time: 0-12 strings of 0-40
+ * bytes (empty, multi-byte, escapes), in a tree's arena or standalone, set into an object,
+ * then appended to (the grow path from an array sized exactly): canonical bytes equal. */
+static void test_arr_strs_model(void **state)
+{
+        static const char *const pool[] = { "", "CC6.1", "\xc3\xa9t\xc3\xa9", "q\"uote\\",
+                                            "0123456789012345678901234567890123456789",
+                                            "\xf0\x9f\x98\x80", "a" };
+        unsigned seed = 4242;
+
+        (void)state;
+        for (int round = 0; round < 3000; round++) {
+                struct json_key items[12];
+                size_t n = (size_t)(fs_rnd(&seed) % 13);
+                bool in_tree = round % 4 != 0;
+                json *a = in_tree ? json_new_obj_reserve((size_t)(fs_rnd(&seed) % 600)) : NULL;
+                json *b = json_new_obj(), *arr, *model = json_new_arr();
+                char *ca, *cb;
+
+                for (size_t i = 0; i < n; i++) {
+                        const char *p = pool[fs_rnd(&seed) % (sizeof(pool) / sizeof(pool[0]))];
+                        size_t l = strlen(p);
+
+                        items[i] = (struct json_key){ p, (uint32_t)(l ? fs_rnd(&seed) % (l + 1) : 0) };
+                        if (items[i].len && (unsigned char)p[items[i].len - 1] >= 0x80)
+                                items[i].len = (uint32_t)l; /* whole characters only */
+                        assert_int_equal(json_arr_append(model,
+                                                         json_new_strn(p, items[i].len)), 0);
+                }
+                arr = json_new_arr_strs_in(a, items, n);
+                assert_non_null(arr);
+                if (round % 3 == 0) { /* grown afterwards */
+                        assert_int_equal(json_arr_append(arr, json_new_str("late")), 0);
+                        assert_int_equal(json_arr_append(model, json_new_str("late")), 0);
+                }
+                if (a)
+                        assert_int_equal(json_obj_set(a, "criteria", arr), 0);
+                else
+                        a = arr;
+                assert_int_equal(json_obj_set(b, "criteria", model), 0);
+                ca = canon_of(in_tree ? json_obj_get(a, "criteria") : a);
+                cb = canon_of(json_obj_get(b, "criteria"));
+                if (strcmp(ca, cb) != 0)
+                        fail_msg("round %d: %s, model %s", round, ca, cb);
+                free(ca);
+                free(cb);
+                json_free(a);
+                json_free(b);
+        }
+}
+
 /* The escaper against a naive model, on random strings of every length up to 40 (the
  * word-at-a-time scan has a separate path for the last bytes). */
 static void test_canon_str_model(void **state)
@@ -2026,6 +2077,7 @@ int main(void)
                 cmocka_unit_test(test_strn_valid_boundary),
                 cmocka_unit_test(test_obj_find_model),
                 cmocka_unit_test(test_fill_sorted_model),
+                cmocka_unit_test(test_arr_strs_model),
                 cmocka_unit_test(test_canon_model),
                 cmocka_unit_test(test_obj_pick_model),
         };
