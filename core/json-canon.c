@@ -117,82 +117,6 @@ static inline int cw_putc(struct cw *w, char c)
         return r;
 }
 
-/* The escaped form of byte c (a control, '"' or '\\') written at o: its length, 2 or 6. */
-static inline size_t escape_put(char *o, unsigned char c)
-{
-        static const char hex[] = "0123456789abcdef";
-        static const char two[32] = { ['\b'] = 'b', ['\t'] = 't', ['\n'] = 'n', ['\f'] = 'f',
-                                      ['\r'] = 'r' };
-
-        o[0] = '\\';
-        if (c == '"' || c == '\\') {
-                o[1] = (char)c;
-                return 2;
-        }
-        if (two[c]) {
-                o[1] = two[c];
-                return 2;
-        }
-        memcpy(o + 1, "u00", 3); /* other controls: \u00xx, lowercase */
-        o[4] = hex[c >> 4];
-        o[5] = hex[c & 15];
-        return 6;
-}
-
-/* The escaping writer's fast part (mapper11: a JSON gate event's message or an nginx line,
- * a third of loadgen's records, carries a dozen quotes, and a call of cw_put, cw_put and
- * plain_prefix per escape cost ~1,250 instructions a string): sixteen bytes are stored as
- * they are, then the output is moved past the plain ones and the first escape written in
- * their place, while sixteen bytes of input and their escapes fit in the room left (the
- * rest, and a string near the buffer's cap, go the general way, which grows or fails).
- * Returns how much of s is written, escaped, at w->p. */
-static size_t escape_blocks(struct cw *w, const char *s, size_t n)
-{
-        size_t i = 0;
-#if defined(__SSE2__)
-        char *o = w->p;
-        const __m128i ctl = _mm_set1_epi8(0x1f), q = _mm_set1_epi8('"'), bs = _mm_set1_epi8('\\');
-
-        while (n - i >= 16 && (size_t)(w->end - o) >= 16 * 6) {
-                __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
-                unsigned bits = (unsigned)_mm_movemask_epi8(_mm_or_si128(
-                        _mm_cmpeq_epi8(_mm_min_epu8(v, ctl), v),
-                        _mm_or_si128(_mm_cmpeq_epi8(v, q), _mm_cmpeq_epi8(v, bs))));
-
-                _mm_storeu_si128((__m128i *)(void *)o, v);
-                if (!bits) {
-                        i += 16;
-                        o += 16;
-                        continue;
-                }
-                /* The plain bytes before the first escape are stored; then each escape,
-                 * and the plain bytes after it copied from the input. */
-                unsigned k = (unsigned)__builtin_ctz(bits), at;
-
-                o += k;
-                for (;;) {
-                        o += escape_put(o, (unsigned char)s[i + k]);
-                        at = k + 1;
-                        bits &= bits - 1;
-                        if (!bits)
-                                break;
-                        k = (unsigned)__builtin_ctz(bits);
-                        json_copy_short(o, s + i + at, k - at);
-                        o += k - at;
-                }
-                json_copy_short(o, s + i + at, 16 - at);
-                o += 16 - at;
-                i += 16;
-        }
-        w->p = o;
-#else
-        (void)w;
-        (void)s;
-        (void)n;
-#endif
-        return i;
-}
-
 /* json_canon_str for strings of a tree, which hold valid UTF-8 by construction (every
  * constructor and setter checks it): not checked again (performance, issue 12). */
 static int canon_str_valid(struct cw *w, const char *s, size_t n)
@@ -215,7 +139,10 @@ static int canon_str_valid(struct cw *w, const char *s, size_t n)
         }
         /* Room for the quote: n + 2 was reserved above. */
         *w->p++ = '"';
-        i = escape_blocks(w, s, n);
+        /* Sixteen bytes a step while their escapes fit the room left (mapper11); then the
+         * rest the general way, which grows or fails. */
+        i = 0;
+        w->p = escape_blocks(w->p, w->end, s, n, &i);
         run = i;
         if (i < n)
                 i += plain_prefix(s + i, n - i);
