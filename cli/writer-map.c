@@ -64,6 +64,7 @@ struct wmap {
  * record's "host" is member 8 every time), and the day of the last "time" it parsed. */
 struct map_ctx {
         uint32_t rec_hints[7], src_hints[2];
+        uint32_t seq_hint;  /* where "seq" went among the last record's members */
         char day[10];       /* "YYYY-MM-DD" of day_us; day_us valid when day[0] is set */
         int64_t day_us;
         const char *pack_hash; /* rules_pack_hash of the batch's pack, and its length */
@@ -78,9 +79,11 @@ static const struct json_key rec_keys[F__N] = {
         JSON_KEY("rule"), JSON_KEY("source"), JSON_KEY("time"),
 };
 static const struct json_key src_keys[2] = { JSON_KEY("kind"), JSON_KEY("transport") };
+static const struct json_key seq_key = JSON_KEY("seq");
 
 static void map_ctx_init(struct map_ctx *c, const struct rules_pack *p) {
         memset(c, 0, sizeof(*c));
+        c->seq_hint = UINT32_MAX;
         c->pack_hash = p ? rules_pack_hash(p) : "";
         c->pack_hash_len = strlen(c->pack_hash);
 }
@@ -208,7 +211,8 @@ static int map_one(const struct rules_pack *p, struct recycle *rc, struct event 
         }
         json *rec = e->rec;
         size_t off = 0, len;
-        /* The bytes the tree would have with "seq":0, and where that 0 is (issue 12),
+        /* The bytes the tree would have with "seq":0, and where that 0 is (issue 12; its place
+         * among the members tried first where it was in the last record, mapper11),
          * written straight into a block of rc when they fit there (canon10: no copy of the
          * ~700 bytes from a scratch buffer); else into b. After a record that did not fit,
          * b first: records of one source have similar sizes, and one that does not fit is
@@ -220,7 +224,7 @@ static int map_one(const struct rules_pack *p, struct recycle *rc, struct event 
                 size_t room = recycle_block_size(rc) - offsetof(struct wmap_rec, data);
                 /* alloc = max + 1: the cap stops every write before a realloc would. */
                 struct buf in_blk = { .data = blk->data, .alloc = room, .max = room - 1 };
-                r = json_canon_with_int(rec, "seq", 0, &in_blk, &off);
+                r = json_canon_with_int_at(rec, &seq_key, 0, &in_blk, &off, &c->seq_hint);
                 len = in_blk.len;
                 bytes = blk->data;
                 if (r < 0) {
@@ -230,7 +234,7 @@ static int map_one(const struct rules_pack *p, struct recycle *rc, struct event 
         }
         if (r == -E2BIG) {
                 buf_reset(b);
-                r = json_canon_with_int(rec, "seq", 0, b, &off);
+                r = json_canon_with_int_at(rec, &seq_key, 0, b, &off, &c->seq_hint);
                 len = b->len;
                 bytes = b->data;
                 /* the next record tries a block again once one would have fitted */

@@ -151,6 +151,22 @@ static void free_vals(json *const *vals, size_t from, size_t n)
                 json_free(vals[i]);
 }
 
+/* json_obj_fill_sorted's way out when vals[i] cannot be appended: the values after it freed
+ * (those before it are obj's tree's now, or constants). A NULL among them, or vals[i]
+ * itself NULL (null_at_i), appends nothing, as the contract says; else the members before
+ * i stay. */
+static int fill_fail(json *obj, json *const *vals, size_t i, size_t n, bool null_at_i)
+{
+        bool null = null_at_i;
+
+        for (size_t k = i + 1; k < n && !null; k++)
+                null = vals[k] == NULL;
+        free_vals(vals, i + 1, n);
+        if (!null)
+                obj->u.o.n += (uint32_t)i;
+        return -ENOMEM;
+}
+
 int json_obj_fill_sorted(json *obj, const struct json_key *keys, json *const *vals, size_t n)
 {
         struct json_arena *a;
@@ -160,38 +176,37 @@ int json_obj_fill_sorted(json *obj, const struct json_key *keys, json *const *va
 
         if (!obj || obj->type != JSON_OBJ || n > UINT32_MAX / 4)
                 r = -EINVAL;
-        for (i = 0; r == 0 && i < n; i++) {
-                if (!vals[i])
-                        r = -ENOMEM;
-        }
-        if (r == 0 && obj->u.o.alloc - obj->u.o.n < n)
+        else if (obj->u.o.alloc - obj->u.o.n < n)
                 r = json_obj_reserve(obj, (size_t)obj->u.o.n + n);
         if (r < 0) {
                 free_vals(vals, 0, n);
                 return r;
         }
-        assert(json_keys_sorted(keys, n)); /* the caller's promise (json.h) */
-        if (n == 0)
-                return 0;
         a = json_arena_of(obj);
         m = obj->u.o.m + obj->u.o.n;
-        if (obj->u.o.n > 0 && (obj->flags & JSON_F_SORTED) &&
+        /* Cleared before anything is appended (the order mark, not content: a failure below
+         * that appends nothing leaves the members as they were). */
+        if (n > 0 && obj->u.o.n > 0 && (obj->flags & JSON_F_SORTED) &&
             json_key_cmp_fast(m[-1].key, m[-1].key_len, keys[0].key, keys[0].len) >= 0)
                 obj->flags &= (uint8_t)~JSON_F_SORTED;
+        /* Performance (mapper11): the members are written past the count and counted at the
+         * end, so a NULL value is met here rather than by a pass of its own before (~170
+         * instructions a syslog record): nothing was appended then. Values placed before
+         * it were this tree's already or adopted into it: freed with obj. */
         for (i = 0; i < n; i++) {
                 json *v = vals[i];
 
+                if (!v)
+                        return fill_fail(obj, vals, i, n, true);
                 /* As obj_push: values built in this arena and constants need no adoption. */
                 if (!(v->flags & JSON_F_STATIC) && ((v->flags & JSON_F_ROOT) || v->arena != a)) {
                         v = json_take(obj, v);
-                        if (!v) {
-                                obj->u.o.n += (uint32_t)i;
-                                free_vals(vals, i + 1, n);
-                                return -ENOMEM;
-                        }
+                        if (!v)
+                                return fill_fail(obj, vals, i, n, false);
                 }
                 m[i] = (struct json_member){ keys[i].key, keys[i].len, 1, v };
         }
+        assert(json_keys_sorted(keys, n)); /* the caller's promise (json.h) */
         obj->u.o.n += (uint32_t)n;
         return 0;
 }
@@ -221,6 +236,55 @@ int json_obj_add(json *obj, const char *key, json *val)
                 return -EINVAL;
         }
         return json_obj_push_copy(obj, key, strlen(key), val);
+}
+
+json *json_new_arr_strs_in(json *tree, const struct json_key *items, size_t n)
+{
+        struct json_arena *a = json_arena_of(tree);
+        size_t bytes = sizeof(json) + n * sizeof(json *);
+        json *arr;
+        char *q;
+
+        if (!a || n > UINT32_MAX / 2) {
+                /* No arena to share (a standalone root): one append at a time. */
+                arr = json_new_arr_in(tree);
+                for (size_t i = 0; arr && i < n; i++)
+                        if (json_arr_append(arr, json_new_strn_valid_in(tree, items[i].key,
+                                                                        items[i].len)) < 0) {
+                                json_free(arr); /* a root's; one of tree's stays there */
+                                return NULL;
+                        }
+                return arr;
+        }
+        for (size_t i = 0; i < n; i++) {
+                assert(json_utf8_valid(items[i].key, items[i].len)); /* the caller's promise */
+                bytes += (sizeof(json) + items[i].len + 1 + 7) & ~(size_t)7;
+        }
+        q = json_arena_alloc(a, bytes);
+        if (!q)
+                return NULL;
+        /* The node, its item array and the items, in that order (all 8-aligned). */
+        arr = (json *)(void *)q;
+        arr->type = JSON_ARR;
+        arr->flags = 0;
+        arr->arena = a;
+        arr->u.a.v = (json **)(void *)(arr + 1);
+        arr->u.a.n = arr->u.a.alloc = (uint32_t)n;
+        q = (char *)(arr->u.a.v + n);
+        for (size_t i = 0; i < n; i++) {
+                json *v = (json *)(void *)q;
+
+                v->type = JSON_STR;
+                v->flags = 0;
+                v->arena = a;
+                v->u.s.p = (char *)(v + 1);
+                v->u.s.n = items[i].len;
+                json_copy_short(v->u.s.p, items[i].key, items[i].len);
+                v->u.s.p[items[i].len] = '\0';
+                arr->u.a.v[i] = v;
+                q += (sizeof(json) + items[i].len + 1 + 7) & ~(size_t)7;
+        }
+        return arr;
 }
 
 int json_arr_append(json *arr, json *val)

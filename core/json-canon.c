@@ -5,6 +5,7 @@
  * escaped minimally (3.2.2.2), doubles in ECMAScript's Number.toString form (3.2.2.3).
  * JSON_INT values are printed exactly, even past 2^53 (a deliberate extension: such values
  * only come from our own counters). The parser is in json-parse.c. */
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -120,7 +121,6 @@ static inline int cw_putc(struct cw *w, char c)
  * constructor and setter checks it): not checked again (performance, issue 12). */
 static int canon_str_valid(struct cw *w, const char *s, size_t n)
 {
-        static const char hex[] = "0123456789abcdef";
         size_t i, run = 0;
         int r;
 
@@ -137,27 +137,20 @@ static int canon_str_valid(struct cw *w, const char *s, size_t n)
                 w->p += n + 2;
                 return 0;
         }
-        i = plain_prefix(s, n);
-        r = cw_putc(w, '"');
+        /* Room for the quote: n + 2 was reserved above. */
+        *w->p++ = '"';
+        /* Sixteen bytes a step while their escapes fit the room left (mapper11); then the
+         * rest the general way, which grows or fails. */
+        i = 0;
+        w->p = escape_blocks(w->p, w->end, s, n, &i);
+        run = i;
+        if (i < n)
+                i += plain_prefix(s + i, n - i);
+        r = 0;
         while (r == 0 && i < n) {
-                unsigned char c = (unsigned char)s[i];
-                char esc[6] = { '\\', 0 };
-                size_t elen = 2;
+                char esc[6];
+                size_t elen = escape_put(esc, (unsigned char)s[i]);
 
-                switch (c) {
-                case '"': esc[1] = '"'; break;
-                case '\\': esc[1] = '\\'; break;
-                case '\b': esc[1] = 'b'; break;
-                case '\f': esc[1] = 'f'; break;
-                case '\n': esc[1] = 'n'; break;
-                case '\r': esc[1] = 'r'; break;
-                case '\t': esc[1] = 't'; break;
-                default: /* other controls: \u00xx, lowercase */
-                        memcpy(esc + 1, "u00", 3);
-                        esc[4] = hex[c >> 4];
-                        esc[5] = hex[c & 15];
-                        elen = 6;
-                }
                 /* Flush the plain run before this byte, then the escape. */
                 r = cw_put(w, s + run, i - run);
                 if (r == 0)
@@ -615,14 +608,22 @@ static bool key_check(const char *key, size_t n, bool *ret_plain)
  * prestore7): the members are written from the object's own array in two runs, before and
  * after the place of the new member (found by bisection), which takes the place of a member
  * of the same key; no array of pointers is built. */
-static int canon_sorted_with(struct cw *w, const json *obj, const struct json_member *extra,
-                             size_t *ret_off)
+/* The place of extra's key among the sorted members m[0..n): the first member whose key is
+ * not below it. The caller's hint (where the key went in the last object: "seq" after the
+ * same members in every record of a source, mapper11) is tried first, with two compares;
+ * else the members are bisected. */
+static size_t sorted_place(const struct json_member *m, size_t n, const struct json_member *extra,
+                           uint32_t hint)
 {
-        const struct json_member *m = obj->u.o.m;
-        size_t n = obj->u.o.n, lo = 0, hi = n, skip, start;
-        int r;
+        size_t lo = 0, hi = n;
 
-        while (lo < hi) { /* the first member whose key is not below extra's */
+        if (hint <= n &&
+            (hint == 0 || json_key_cmp_fast(m[hint - 1].key, m[hint - 1].key_len, extra->key,
+                                            extra->key_len) < 0) &&
+            (hint == n ||
+             json_key_cmp_fast(m[hint].key, m[hint].key_len, extra->key, extra->key_len) >= 0))
+                return hint;
+        while (lo < hi) {
                 size_t mid = lo + (hi - lo) / 2;
 
                 if (json_key_cmp_fast(m[mid].key, m[mid].key_len, extra->key,
@@ -631,6 +632,19 @@ static int canon_sorted_with(struct cw *w, const json *obj, const struct json_me
                 else
                         hi = mid;
         }
+        return lo;
+}
+
+static int canon_sorted_with(struct cw *w, const json *obj, const struct json_member *extra,
+                             size_t *ret_off, uint32_t *hint)
+{
+        const struct json_member *m = obj->u.o.m;
+        size_t n = obj->u.o.n, lo, skip, start;
+        int r;
+
+        /* UINT32_MAX: no hint; a place past the end fails the check and bisects. */
+        lo = sorted_place(m, n, extra, *hint);
+        *hint = (uint32_t)lo;
         skip = lo < n && m[lo].key_len == extra->key_len &&
                !memcmp(m[lo].key, extra->key, extra->key_len);
         start = (size_t)(w->p - w->b->data);
@@ -665,9 +679,11 @@ int json_canon_with_int(const json *obj, const char *key, int64_t v, struct buf 
         extra.key_len = (uint32_t)kl;
         extra.key_plain = plain;
         if (obj->flags & JSON_F_SORTED) {
+                uint32_t no_hint = UINT32_MAX;
+
                 r = cw_init(&w, out);
                 if (r == 0)
-                        r = canon_sorted_with(&w, obj, &extra, &off);
+                        r = canon_sorted_with(&w, obj, &extra, &off, &no_hint);
                 if (r == 0)
                         *ret_value_off = off;
                 return cw_finish(&w, saved, r);
@@ -698,6 +714,27 @@ int json_canon_with_int(const json *obj, const char *key, int64_t v, struct buf 
                 r = canon_members(&w, m, n, &extra, &off);
         if (m != small)
                 free(m);
+        if (r == 0)
+                *ret_value_off = off;
+        return cw_finish(&w, saved, r);
+}
+
+int json_canon_with_int_at(const json *obj, const struct json_key *key, int64_t v,
+                           struct buf *out, size_t *ret_value_off, uint32_t *hint)
+{
+        json val = { .type = JSON_INT, .u.i = v };
+        struct json_member extra = { .key = key->key, .key_len = key->len, .key_plain = true,
+                                     .val = &val };
+        size_t saved = out->len, off = 0;
+        struct cw w;
+        int r;
+
+        if (!obj || obj->type != JSON_OBJ || !(obj->flags & JSON_F_SORTED))
+                return json_canon_with_int(obj, key->key, v, out, ret_value_off);
+        assert(json_keys_sorted(key, 1)); /* the caller's promise (json.h) */
+        r = cw_init(&w, out);
+        if (r == 0)
+                r = canon_sorted_with(&w, obj, &extra, &off, hint);
         if (r == 0)
                 *ret_value_off = off;
         return cw_finish(&w, saved, r);

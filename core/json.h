@@ -182,6 +182,11 @@ int json_path_set_split_from(json *obj, const struct json_path *p, size_t from, 
 int json_obj_put_sorted(json *obj, const char *key, size_t key_len, uint32_t hint,
                         const struct json_key *keys, json *const *vals, size_t n);
 
+/* An array of n strings, items[i].key[0..len) each (valid UTF-8 without NUL: the caller's
+ * promise, as json_new_strn_valid_in's), built in tree's arena with one allocation
+ * (mapper11: a record's `criteria`, ~190 instructions an item one append at a time); a
+ * root of its own when tree has no arena. NULL when out of memory. */
+json *json_new_arr_strs_in(json *tree, const struct json_key *items, size_t n);
 int json_arr_append(json *arr, json *val);  /* takes ownership always */
 size_t json_len(const json *v);             /* members of an object/array, else 0 */
 json *json_arr_at(const json *arr, size_t i);
@@ -225,6 +230,13 @@ int json_canon(const json *v, struct buf *out);
  * -E2BIG; on failure out is left as it was. */
 int json_canon_with_int(const json *obj, const char *key, int64_t v, struct buf *out,
                         size_t *ret_value_off);
+/* json_canon_with_int with the key as a table entry (valid UTF-8 needing no escape, as
+ * json_obj_fill_sorted's keys; key->key[key->len] a NUL, as JSON_KEY makes it) and *hint, the place among obj's members the key took in
+ * the last call (UINT32_MAX or anything at first): tried before the members are bisected,
+ * and set to this object's place (mapper11: "seq" sits after the same members in a
+ * source's records). Same output and returns as json_canon_with_int. */
+int json_canon_with_int_at(const json *obj, const struct json_key *key, int64_t v,
+                           struct buf *out, size_t *ret_value_off, uint32_t *hint);
 /* Appends an RFC 8785-escaped JSON string literal (with quotes) of n bytes of valid UTF-8.
  * Returns 0, -ENOMEM / -E2BIG, or -EINVAL (nothing appended) when s is not valid UTF-8. */
 int json_canon_str(struct buf *out, const char *s, size_t n);

@@ -123,7 +123,11 @@ static bool regex_plain_structure(const char *pat, size_t n, size_t i)
                 char c = pat[i];
 
                 if (c == '\\') {
-                        if (i + 1 >= n || pat[i + 1] == 'Q' || pat[i + 1] == 'E')
+                        /* \c takes the next character whatever it is: in "\c(" or "\c)"
+                         * it is no parenthesis (mapper11: "^a\c(|b\c)" read as one
+                         * branch gave the prefix "a"). */
+                        if (i + 1 >= n || pat[i + 1] == 'Q' || pat[i + 1] == 'E' ||
+                            pat[i + 1] == 'c')
                                 return false;
                         i++;
                 } else if (c == '[') {

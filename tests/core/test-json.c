@@ -1065,26 +1065,124 @@ static void test_fill_sorted_model(void **state)
                 assert_int_equal(json_len(o), 0);
                 json_free(o);
         }
+        /* A NULL at every place of fills of every length, after values of every kind (roots
+         * of their own, built in the object's arena, constants, nodes of another tree):
+         * nothing appended, the object as it was, every value freed (ASan's leak check),
+         * whether the NULL comes first or after values were placed (mapper11: the NULL is
+         * met by the fill itself). */
+        for (size_t n = 1; n <= FS_POOL_N; n++) {
+                for (size_t at = 0; at < n; at++) {
+                        static const struct json_key pre[] = { JSON_KEY("0") };
+                        struct json_key keys[FS_POOL_N];
+                        json *o = json_new_obj_reserve(512), *other = json_new_obj(),
+                             *vals[FS_POOL_N];
+                        char *before, *after;
+
+                        assert_non_null(o);
+                        assert_non_null(other);
+                        assert_int_equal(json_obj_set_str(other, "x", "other tree"), 0);
+                        assert_int_equal(json_obj_fill_sorted(o, pre,
+                                                              (json *[]){ json_new_int(7) }, 1),
+                                         0);
+                        before = canon_of(o);
+                        for (size_t i = 0; i < n; i++) {
+                                keys[i] = (struct json_key){ fs_pool[i], (uint32_t)strlen(fs_pool[i]) };
+                                if (i == at) {
+                                        vals[i] = NULL; /* its builder failed */
+                                        continue;
+                                }
+                                switch ((i + at) % 4) {
+                                case 0: vals[i] = json_new_str("root"); break;
+                                case 1: vals[i] = json_new_strn_in(o, "in arena", 8); break;
+                                case 2: vals[i] = json_new_null(); break;
+                                default: vals[i] = json_obj_get(other, "x"); break;
+                                }
+                        }
+                        qsort(keys, n, sizeof(keys[0]), fs_key_cmp); /* the table's promise */
+                        assert_int_equal(json_obj_fill_sorted(o, keys, vals, n), -ENOMEM);
+                        after = canon_of(o);
+                        assert_string_equal(before, after);
+                        assert_int_equal(json_len(o), 1);
+                        free(before);
+                        free(after);
+                        json_free(o);
+                        json_free(other);
+                }
+        }
+}
+
+/* json_new_arr_strs_in (mapper11) against appends one at a time: 0-12 strings of 0-40
+ * bytes (empty, multi-byte, escapes), in a tree's arena or standalone, set into an object,
+ * then appended to (the grow path from an array sized exactly): canonical bytes equal. */
+static void test_arr_strs_model(void **state)
+{
+        static const char *const pool[] = { "", "CC6.1", "\xc3\xa9t\xc3\xa9", "q\"uote\\",
+                                            "0123456789012345678901234567890123456789",
+                                            "\xf0\x9f\x98\x80", "a" };
+        unsigned seed = 4242;
+
+        (void)state;
+        for (int round = 0; round < 3000; round++) {
+                struct json_key items[12];
+                size_t n = (size_t)(fs_rnd(&seed) % 13);
+                bool in_tree = round % 4 != 0;
+                json *a = in_tree ? json_new_obj_reserve((size_t)(fs_rnd(&seed) % 600)) : NULL;
+                json *b = json_new_obj(), *arr, *model = json_new_arr();
+                char *ca, *cb;
+
+                for (size_t i = 0; i < n; i++) {
+                        const char *p = pool[fs_rnd(&seed) % (sizeof(pool) / sizeof(pool[0]))];
+                        size_t l = strlen(p);
+
+                        items[i] = (struct json_key){ p, (uint32_t)(l ? fs_rnd(&seed) % (l + 1) : 0) };
+                        if (items[i].len && (unsigned char)p[items[i].len - 1] >= 0x80)
+                                items[i].len = (uint32_t)l; /* whole characters only */
+                        assert_int_equal(json_arr_append(model,
+                                                         json_new_strn(p, items[i].len)), 0);
+                }
+                arr = json_new_arr_strs_in(a, items, n);
+                assert_non_null(arr);
+                if (round % 3 == 0) { /* grown afterwards */
+                        assert_int_equal(json_arr_append(arr, json_new_str("late")), 0);
+                        assert_int_equal(json_arr_append(model, json_new_str("late")), 0);
+                }
+                if (a)
+                        assert_int_equal(json_obj_set(a, "criteria", arr), 0);
+                else
+                        a = arr;
+                assert_int_equal(json_obj_set(b, "criteria", model), 0);
+                ca = canon_of(in_tree ? json_obj_get(a, "criteria") : a);
+                cb = canon_of(json_obj_get(b, "criteria"));
+                if (strcmp(ca, cb) != 0)
+                        fail_msg("round %d: %s, model %s", round, ca, cb);
+                free(ca);
+                free(cb);
+                json_free(a);
+                json_free(b);
+        }
 }
 
 /* The escaper against a naive model, on random strings of every length up to 40 (the
  * word-at-a-time scan has a separate path for the last bytes). */
 static void test_canon_str_model(void **state)
 {
-        static const char pool[] = "ab\"\\\x01\x1f\t\n/ ~\x7f";
+        static const char pool[] = "ab\"\\\x01\x1f\t\n/ ~\x7f\b\f\r";
         struct buf got = BUF_INIT, want = BUF_INIT;
         unsigned seed = 99;
 
         /* Up to 100 bytes: the 16-byte (SSE2) and 8-byte scans with their overlapping last
-         * block, and UTF-8 bytes >= 0x80 (never escaped) among the ones that are. */
-        for (int round = 0; round < 8000; round++) {
+         * block, and UTF-8 bytes >= 0x80 (never escaped) among the ones that are. One round
+         * in three draws every byte from the pool (escapes side by side: the block writer's
+         * runs of escapes, mapper11). */
+        for (int round = 0; round < 12000; round++) {
                 char s[101];
                 size_t n = (size_t)round % 101;
                 json *v;
 
                 for (size_t i = 0; i < n; i++) {
                         test_rng_lcg(&seed);
-                        s[i] = (seed >> 16) % 4 ? 'x' : pool[(seed >> 8) % (sizeof(pool) - 1)];
+                        s[i] = (seed >> 16) % 4 && round % 3 ? 'x'
+                                                             : pool[(seed >> 8) % (sizeof(pool) - 1)];
                         if ((seed >> 20) % 9 == 0 && i + 1 < n) {
                                 s[i++] = '\xc3'; /* U+00E9 */
                                 s[i] = '\xa9';
@@ -1110,6 +1208,31 @@ static void test_canon_str_model(void **state)
                 assert_int_equal(json_canon_str(&got, s, n), 0);
                 if (got.len != want.len || memcmp(got.data, want.data, got.len) != 0)
                         fail_msg("round %d (n=%zu): %s, model %s", round, n, got.data, want.data);
+                /* Under a cap: written whole when it fits exactly, else -E2BIG and the buffer
+                 * as it was, whatever room the block writer found (mapper11). */
+                {
+                        struct buf capped = BUF_INIT;
+
+                        size_t pre = round % 2 ? 0 : 4;
+
+                        capped.max = want.len + pre;
+                        if (pre)
+                                assert_int_equal(buf_puts(&capped, "pre:"), 0);
+                        int rc = json_canon_str(&capped, s, n);
+                        if (rc != 0)
+                                fail_msg("round %d (n=%zu): capped at %zu: %d", round, n,
+                                         capped.max, rc);
+                        assert_int_equal(capped.len, pre + want.len);
+                        assert_memory_equal(capped.data + pre, want.data, want.len);
+                        buf_reset(&capped);
+                        capped.max = want.len - 1 + pre;
+                        if (pre)
+                                assert_int_equal(buf_puts(&capped, "pre:"), 0);
+                        size_t before = capped.len;
+                        assert_int_equal(json_canon_str(&capped, s, n), -E2BIG);
+                        assert_int_equal(capped.len, before);
+                        buf_free(&capped);
+                }
                 /* The same string as a tree value and as a key. */
                 v = json_new_obj();
                 assert_int_equal(json_obj_set(v, "k", json_new_strn(s, n)), 0);
@@ -1186,6 +1309,49 @@ static void test_canon_with_int_model(void **state)
                 snprintf(k, sizeof(k), "\"seq\":%lld", (long long)v);
                 assert_true(off >= 3 + 6 && off < got.len);
                 assert_memory_equal(got.data + off - 6, k, strlen(k));
+                /* json_canon_with_int_at (mapper11): the same bytes and offset whatever the
+                 * hint (the last place carried over, right, one off, 0, n, past the end,
+                 * none), and the hint left at "seq"'s place among the members. */
+                {
+                        static const struct json_key seq = JSON_KEY("seq");
+                        static uint32_t carried = UINT32_MAX;
+                        size_t place = 0, off2 = 0, nm = json_len(obj);
+                        uint32_t hints[8];
+
+                        for (size_t i = 0; i < nm; i++) {
+                                const char *key;
+                                size_t kl;
+
+                                json_obj_at(obj, i, &key, &kl);
+                                place += json_key_cmp(key, kl, "seq", 3) < 0;
+                        }
+                        hints[0] = carried;
+                        hints[1] = (uint32_t)place;
+                        hints[2] = (uint32_t)place + 1;
+                        hints[3] = place ? (uint32_t)place - 1 : 0;
+                        hints[4] = 0;
+                        hints[5] = (uint32_t)nm;
+                        hints[6] = (uint32_t)nm + 1 + (seed >> 20) % 5;
+                        hints[7] = UINT32_MAX;
+                        for (int h = 0; h < 8; h++) {
+                                uint32_t hint = hints[h];
+
+                                buf_reset(&got);
+                                assert_int_equal(buf_puts(&got, "pre"), 0);
+                                assert_int_equal(json_canon_with_int_at(obj, &seq, v, &got, &off2,
+                                                                        &hint), 0);
+                                if (got.len != want.len + 3 ||
+                                    memcmp(got.data + 3, want.data, want.len) != 0 || off2 != off)
+                                        fail_msg("round %d hint %u (place %zu): %s, model %s",
+                                                 round, hints[h], place, got.data + 3,
+                                                 want.data);
+                                if (sorted && hint != place)
+                                        fail_msg("round %d: hint %u left, place %zu", round, hint,
+                                                 place);
+                                if (sorted)
+                                        carried = hint;
+                        }
+                }
                 /* The tree is not changed. */
                 after = canon_of(obj);
                 assert_string_equal(before, after);
@@ -1911,6 +2077,7 @@ int main(void)
                 cmocka_unit_test(test_strn_valid_boundary),
                 cmocka_unit_test(test_obj_find_model),
                 cmocka_unit_test(test_fill_sorted_model),
+                cmocka_unit_test(test_arr_strs_model),
                 cmocka_unit_test(test_canon_model),
                 cmocka_unit_test(test_obj_pick_model),
         };

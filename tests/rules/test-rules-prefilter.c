@@ -51,6 +51,8 @@ static const struct prefix_case {
         { "^ab(c", "" },                            /* unbalanced */
         { "^ab)c", "" },
         { "^ab\\", "" },
+        { "^a\\c(|b\\c)", "" },                     /* \c( is a character: "bi" matches */
+        { "^a\\c)b", "" },
         { "^\xc3\xa9t\xc3\xa9", "" },               /* non-ASCII left whole */
         { "^ab\xc3\xa9", "ab" },
         { "^a b\tc", "a b" },                       /* a control byte ends the run */
