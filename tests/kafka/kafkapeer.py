@@ -20,7 +20,16 @@ class MockCluster:
 
     def __init__(self, topics=(), brokers=1):
         args = [MOCK, "-n", str(brokers)] + [f"{t}:{n}" for t, n in topics]
-        self.err = tempfile.TemporaryFile()
+        # MOCK_CLUSTER_LOG=DIR keeps the cluster's stderr (with MOCK_CLUSTER_DEBUG=mock, its
+        # side of every request and group change; mock-cluster.c) in a file there, named on
+        # stdout.
+        log_dir = os.environ.get("MOCK_CLUSTER_LOG")
+        if log_dir:
+            self.err = tempfile.NamedTemporaryFile(dir=log_dir, prefix="mock-cluster-",
+                                                   suffix=".log", delete=False)
+            print(f"mock cluster {' '.join(args[3:])}: log {self.err.name}", flush=True)
+        else:
+            self.err = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=self.err, text=True, bufsize=1)
         line = self.proc.stdout.readline()
