@@ -7,6 +7,18 @@ import tempfile
 
 MOCK = os.environ.get("MOCK_CLUSTER", "build/tests/kafka/mock-cluster")
 
+# A session timeout that librdkafka 2.0.2's mock cluster cannot expire during a join. The
+# mock holds the first JoinGroup of an empty group for a fixed 3 s (its stand-in for the
+# broker's group.initial.rebalance.delay.ms), but runs the joining member's session from
+# that JoinGroup and checks sessions once a second: with session_timeout 3s the check can
+# come first (a matter of which of two timers due at the same moment fires first, so more
+# often under load), the member is dropped with its JoinGroup unanswered and the connection
+# left blocked, and librdkafka waits max.poll.interval.ms + 3 s (303 s) for the answer: no
+# partition assigned, ever ("log never matched 'kafka partition assigned'"). 6 s leaves that
+# delay 3 s. (A non-empty group waits session - 1 s for members to rejoin, so any session
+# timeout leaves 1 s there.)
+MOCK_SAFE_SESSION = "6s"
+
 # Fast group membership for tests (PEERS.md): a restarted member must not wait 45 s.
 TEST_PROPERTIES = {
     "heartbeat.interval.ms": "500",
@@ -20,7 +32,16 @@ class MockCluster:
 
     def __init__(self, topics=(), brokers=1):
         args = [MOCK, "-n", str(brokers)] + [f"{t}:{n}" for t, n in topics]
-        self.err = tempfile.TemporaryFile()
+        # MOCK_CLUSTER_LOG=DIR keeps the cluster's stderr (with MOCK_CLUSTER_DEBUG=mock, its
+        # side of every request and group change; mock-cluster.c) in a file there, named on
+        # stdout.
+        log_dir = os.environ.get("MOCK_CLUSTER_LOG")
+        if log_dir:
+            self.err = tempfile.NamedTemporaryFile(dir=log_dir, prefix="mock-cluster-",
+                                                   suffix=".log", delete=False)
+            print(f"mock cluster {' '.join(args[3:])}: log {self.err.name}", flush=True)
+        else:
+            self.err = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=self.err, text=True, bufsize=1)
         line = self.proc.stdout.readline()

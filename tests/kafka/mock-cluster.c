@@ -13,10 +13,16 @@
  *                                  there; METADATA is the commit's metadata text, possibly
  *                                  empty), read with an OffsetFetch request like any admin
  *                                  tool's
- * Stays up until stdin closes or SIGTERM. */
+ * Stays up until stdin closes or SIGTERM.
+ *
+ * MOCK_CLUSTER_DEBUG=FACILITIES (librdkafka's debug property, e.g. "mock" for every request
+ * the brokers answer and each consumer group's state changes) logs the cluster's own debug
+ * lines to stderr, with the wall-clock time: the broker's side of a group join that never
+ * ends (tests/kafka/kafkapeer.py, MOCK_SAFE_SESSION). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <librdkafka/rdkafka.h>
@@ -26,9 +32,14 @@ static rd_kafka_mock_cluster_t *mc;
 
 static void quiet_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
+        struct timespec ts;
+
         (void)rk;
-        if (level <= 3)
-                fprintf(stderr, "mock-cluster: %s: %s\n", fac, buf);
+        if (level > 3 && !getenv("MOCK_CLUSTER_DEBUG"))
+                return;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        fprintf(stderr, "%lld.%06ld mock-cluster: %s: %s\n", (long long)ts.tv_sec,
+                ts.tv_nsec / 1000, fac, buf);
 }
 
 static int topic_create(const char *topic, int parts)
@@ -120,6 +131,12 @@ int main(int argc, char **argv)
                 brokers = atoi(optarg);
         }
         rd_kafka_conf_set_log_cb(conf, quiet_log_cb);
+        if (getenv("MOCK_CLUSTER_DEBUG") &&
+            rd_kafka_conf_set(conf, "debug", getenv("MOCK_CLUSTER_DEBUG"), errstr,
+                              sizeof(errstr)) != RD_KAFKA_CONF_OK) {
+                fprintf(stderr, "mock-cluster: MOCK_CLUSTER_DEBUG: %s\n", errstr);
+                return 2;
+        }
         rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
         if (!rk) {
                 fprintf(stderr, "mock-cluster: %s\n", errstr);
