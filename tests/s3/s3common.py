@@ -79,6 +79,21 @@ def backlog(d, output="s3"):
         con.close()
 
 
+def sealed_and_backlog(d, output="s3"):
+    """(sealed epochs, epochs pending for output), read in one transaction."""
+    con = sqlite3.connect(f"file:{d.db}?mode=ro", uri=True, timeout=10,
+                          isolation_level=None)
+    try:
+        con.execute("BEGIN")
+        sealed = con.execute("SELECT count(*) FROM epochs WHERE sealed = 1").fetchone()[0]
+        pending = con.execute("SELECT count(*) FROM outbox WHERE output = ? AND "
+                              "state = 'pending'", (output,)).fetchone()[0]
+        con.execute("COMMIT")
+        return sealed, pending
+    finally:
+        con.close()
+
+
 def sealed_epochs(d):
     con = sqlite3.connect(f"file:{d.db}?mode=ro", uri=True, timeout=10)
     try:
