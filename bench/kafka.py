@@ -203,8 +203,7 @@ class Timeline(threading.Thread):
         self.join()
 
     def report(self):
-        names = ["gatelog", "gl-kafka", "rdk:broker1", "gl-mapper", "gl-store", "gl-ckpt",
-                 "gl-stage"]
+        names = ["gatelog", "rdk:broker1", "gl-mapper", "gl-store", "gl-ckpt", "gl-stage"]
         print("timeline (per interval: messages queued by the consumer and stored, the "
               "public queue's depth at its end, each thread's % of the interval on a CPU / "
               "runnable but waiting for one):")

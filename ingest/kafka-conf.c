@@ -101,7 +101,7 @@ rd_kafka_conf_t *kafka_make_conf(struct ingest_kafka *k, const struct ingest_kaf
         rd_kafka_conf_set_opaque(conf, k);
         rd_kafka_conf_set_log_cb(conf, log_cb);
         rd_kafka_conf_set_error_cb(conf, error_cb);
-        rd_kafka_conf_set_rebalance_cb(conf, kafka_rebalance_served_cb);
+        rd_kafka_conf_set_rebalance_cb(conf, kafka_rebalance_cb);
         rd_kafka_conf_set_offset_commit_cb(conf, kafka_offset_commit_cb);
         return conf;
 }

@@ -11,19 +11,14 @@
 
 #include <librdkafka/rdkafka.h>
 
-#include "ingest/kafka-build.h"
 #include "ingest/kafka.h"
 #include "outputs/outputs.h"
 
 enum kstate { KS_UNKNOWN, KS_UP, KS_DOWN };
 
-/* Messages are taken from librdkafka KAFKA_SLICE at once (rd_kafka_consume_batch_queue),
- * built on `gl-kafka` (ingest/kafka-build.h) and pushed to the queue a slice at once: as
- * the TCP path's held events (ingest/syslog-conn.c). The loop takes a slice only while no
- * event is held and fewer than KAFKA_BUILD_SLICES are out, so held events and slices out
- * together never pass this many events (a rebalance takes every slice back into the held
- * events: kafka_rebalance_served_cb). */
-#define KAFKA_HELD_MAX (KAFKA_SLICE * KAFKA_BUILD_SLICES)
+/* Messages taken from librdkafka at once (rd_kafka_consume_batch_queue) and pushed to the
+ * queue at once: as the TCP path's held events (ingest/syslog-conn.c). */
+#define KAFKA_SLICE 64
 
 struct ingest_kafka {
         char *name;
@@ -47,25 +42,22 @@ struct ingest_kafka {
         int space_fd;                   /* our subscription to the queue's space signal */
         int timer;
         bool registered, space_registered, paused;
-        /* Events built from consumed slices, in fetch order, not yet queued (issue 12:
+        /* Events built from one consumed slice, in fetch order, not yet queued (issue 12:
          * pushed together with queue_push_batch, one lock and at most one wake-up of the
-         * mapper per slice). Empty between wake-ups unless the queue was full or a claim
-         * commit failed: then the rest waits here (the "held" events, pushed first;
-         * kafka_held_push) and no message is taken until it is gone. */
-        void *held[KAFKA_HELD_MAX];     /* struct event * */
-        struct kafka_part *held_part[KAFKA_HELD_MAX];
-        int64_t held_offset[KAFKA_HELD_MAX];
+         * mapper per slice). Between librdkafka calls the slice is empty unless the queue
+         * was full or a claim commit failed: then the rest waits here (the "held" events,
+         * pushed first; kafka_held_push) and no message is taken until it is gone. */
+        void *held[KAFKA_SLICE];        /* struct event * */
+        struct kafka_part *held_part[KAFKA_SLICE];
+        int64_t held_offset[KAFKA_SLICE];
         size_t n_held;
         int64_t held_since;             /* monotonic us: since when the slice waits */
         const char *held_why;           /* static text: queue full, or a claim commit failed */
         bool stopped, closed, closing, cooperative;
         bool start_latest;
         size_t max_message;
-        struct recycle *rec_rc[2];      /* record blocks, small then large (issue 12);
-                                         * gl-kafka's (recycle_get) */
-        struct recycle *ev_rc;          /* struct event blocks (issue 12), gl-kafka's */
-        struct kafka_build *build;      /* gl-kafka, the events' builder (round 11) */
-        bool build_registered;
+        struct recycle *rec_rc[2];      /* record blocks, small then large (issue 12) */
+        struct recycle *ev_rc;          /* struct event blocks (issue 12) */
         int64_t drain_timeout_us;
         enum kstate state;
         struct metric *m_up, *m_messages, *m_paused; /* health, for /metrics (issue 9) */
@@ -94,18 +86,6 @@ bool kafka_held_has(const struct ingest_kafka *k, const struct kafka_part *p);
 /* A revoke: frees p's held events (not stored, so not committed: the partition's next owner
  * reads them again), logged; the others stay held in order. */
 void kafka_held_release(struct ingest_kafka *k, struct kafka_part *p);
-
-/* librdkafka's rebalance callback as configured (ingest/kafka.c): takes every slice out at
- * gl-kafka back into the held events and queues them, so that the rebalance sees what it
- * saw when the loop built events itself, then calls kafka_rebalance_cb. */
-void kafka_rebalance_served_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-                               rd_kafka_topic_partition_list_t *l, void *opaque);
-
-/* ingest/kafka-event.c, on gl-kafka: kafka_build_cb (builds the slice's events, counts
- * the ones lost, destroys its messages) and kafka_discard_cb (frees a built slice's events,
- * not stored). ud: the collector. */
-void kafka_build_slice_cb(void *ud, struct kafka_slice *s);
-void kafka_discard_slice_cb(void *ud, struct kafka_slice *s);
 
 /* ingest/kafka-rebalance.c */
 /* librdkafka's rebalance callback (served by rd_kafka_consumer_poll): on assignment, each

@@ -20,13 +20,10 @@
  * sink_cb (whichever writer thread runs the after-commit work: the storing thread, or a
  * sync thread once the commit's fdatasync moves there; it only raises an atomic offset and
  * signals an eventfd, so any thread, in any order, may call it) and log_cb (librdkafka's
- * threads). The events are built on the collector's own thread, `gl-kafka` (round 11:
- * ingest/kafka-build.c hands it each consumed slice and hands it back built; the loop
- * pushes it, so what is queued, held, claimed and released is still decided here);
- * librdkafka's threads are named by librdkafka (rdk:main, rdk:broker*).
+ * threads). The collector starts no thread
+ * of its own; librdkafka's are named by librdkafka (rdk:main, rdk:broker*).
  *
  * Files: this one takes messages, holds and pauses, and owns the life cycle;
- * ingest/kafka-build.c and ingest/kafka-event.c build the events on gl-kafka;
  * ingest/kafka-rebalance.c the assignments and revokes; ingest/kafka-conf.c librdkafka's
  * configuration; ingest/kafka-claim.c commits and claims; ingest/kafka-parts.c offsets. */
 #include <errno.h>
@@ -282,11 +279,8 @@ static int kafka_held_push(struct ingest_kafka *k)
         return 0;
 }
 
-/* Held or being built (gl-kafka): not queued yet. */
 bool kafka_held_has(const struct ingest_kafka *k, const struct kafka_part *p)
 {
-        if (p->n_building > 0)
-                return true;
         for (size_t i = 0; i < k->n_held; i++)
                 if (k->held_part[i] == p)
                         return true;
@@ -348,14 +342,123 @@ static int space_cb(struct loop *l, int fd, uint32_t events, void *ud)
         return 0;
 }
 
-/* ---- messages: taken on the loop, built on gl-kafka (ingest/kafka-event.c) ---- */
+/* ---- messages ---- */
 
-/* Takes message m for building into slice s, or returns false (the caller destroys it):
- * an error, a straggler of a revoked partition, or an offset already taken. Loop thread:
- * everything that decides what is queued is decided here, before the build. */
-static bool take_message(struct ingest_kafka *k, rd_kafka_message_t *m, struct kafka_slice *s)
+/* Sets src's "redelivery" when claims of p cover offset: one covering claim is the object
+ * {"chain", "through"}, several an array of such objects, newest claim first (docs/FORMAT.md
+ * section 11). 0 (also when none covers), or -ENOMEM. */
+static int mark_redelivery(const struct kafka_part *p, int64_t offset, json *src)
+{
+        json *arr = NULL, *one = NULL;
+        size_t n = 0;
+
+        for (size_t i = 0; i < p->n_prev; i++) {
+                json *mark;
+
+                if (offset > p->prev[i].through)
+                        continue;
+                mark = json_new_obj();
+                if (!mark || json_obj_set_str(mark, "chain", p->prev[i].chain) < 0 ||
+                    json_obj_set_int(mark, "through", p->prev[i].through) < 0) {
+                        json_free(mark);
+                        goto fail;
+                }
+                if (n++ == 0) {
+                        one = mark;
+                        continue;
+                }
+                if (!arr) {
+                        if (!(arr = json_new_arr())) {
+                                json_free(mark);
+                                goto fail;
+                        }
+                        /* json_arr_append takes its value, also when it fails */
+                        if (json_arr_append(arr, one) < 0) {
+                                one = NULL;
+                                json_free(mark);
+                                goto fail;
+                        }
+                        one = NULL;
+                }
+                if (json_arr_append(arr, mark) < 0)
+                        goto fail;
+        }
+        if (n == 0)
+                return 0;
+        return json_obj_set(src, "redelivery", arr ? arr : one) < 0 ? -ENOMEM : 0;
+fail:
+        json_free(one);
+        json_free(arr);
+        return -ENOMEM;
+}
+
+/* The offset in decimal, as "%lld" writes it, without printf's cost per message (issue
+ * 12). buf: at least 21 bytes. Returns the length (no NUL is written). */
+static size_t offset_text(int64_t v, char *buf)
+{
+        char t[20];
+        uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+        size_t n = 0, len = 0;
+
+        do {
+                t[n++] = (char)('0' + u % 10);
+                u /= 10;
+        } while (u);
+        if (v < 0)
+                buf[len++] = '-';
+        while (n)
+                buf[len++] = t[--n];
+        return len;
+}
+
+static struct event *message_event(struct ingest_kafka *k, const rd_kafka_message_t *m,
+                                   struct kafka_part *p, uint16_t index)
+{
+        rd_kafka_timestamp_type_t tstype;
+        int64_t ts = rd_kafka_message_timestamp(m, &tstype);
+        int64_t received = tm_now_us();
+        const struct norm_kafka_msg km = {
+                .topic = p->topic, .partition = p->partition, .offset = m->offset,
+                .key = m->key, .key_len = m->key_len,
+                .ts_us = ts >= 0 ? ts * 1000 : INT64_MIN,
+        };
+        size_t len = m->len;
+        bool truncated = len > k->max_message;
+        json *rec = NULL;
+        struct event *ev;
+        char off[24];
+        uint64_t token;
+
+        if (kafka_token_make(index, m->offset, &token) < 0)
+                return NULL;
+        if (truncated)
+                len = k->max_message;
+        /* The source is built in the record's block (issue 12: no allocation of its own). */
+        if (normalize_kafka_recycled(k->rec_rc, 2, m->payload, len, truncated, &km, received,
+                                     &rec) < 0)
+                return NULL;
+        /* Failover: a previous owner's chain may hold this offset too; the record says so
+         * (docs/FORMAT.md), and `gatelog verify` accepts that duplicate and no other. */
+        if (p->n_prev > 0 && mark_redelivery(p, m->offset, json_obj_get(rec, "source")) < 0) {
+                json_free(rec);
+                return NULL;
+        }
+        ev = event_new_recycled(k->ev_rc, rec, received);
+        if (!ev || event_set_posn(ev, p->source, p->source_len, off,
+                                  offset_text(m->offset, off)) < 0) {
+                event_free(ev);
+                return NULL;
+        }
+        ev->sink = &k->sink;
+        ev->sink_token = token;
+        return ev;
+}
+
+/* Builds the message's event into the slice (k->held; the caller pushes the slice). */
+static void on_message(struct ingest_kafka *k, const rd_kafka_message_t *m)
 {
         struct kafka_part *p;
+        struct event *ev;
         uint16_t index;
         int64_t first;
 
@@ -363,137 +466,66 @@ static bool take_message(struct ingest_kafka *k, rd_kafka_message_t *m, struct k
                 if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
                         kafka_log_once(k, m->rkt ? rd_kafka_topic_name(m->rkt) : "consumer",
                                  rd_kafka_message_errstr(m));
-                return false;
+                return;
         }
         kafka_state_up(k);
         p = kafka_parts_get(k->parts, rd_kafka_topic_name(m->rkt), m->partition, &index);
         if (!p) {
                 drop_count(k->drops, DROP_OUT_OF_MEMORY, 1);
-                return false;
+                return;
         }
         /* A straggler of a revoked partition (its next owner reads it; also one taken in
          * the same slice as the revoke that librdkafka served inside the call), or an offset
-         * that is already stored, queued, held or being built: skipping it is what makes
-         * "once" true. */
+         * that is already stored, queued or in this slice: skipping it is what makes "once"
+         * true. */
         first = p->taken > p->next ? p->taken : p->next;
         if (!p->assigned || (first >= 0 && m->offset < first))
-                return false;
+                return;
+        ev = message_event(k, m, p, index);
+        if (!ev) {
+                drop_count(k->drops, DROP_OUT_OF_MEMORY, 1);
+                return;
+        }
         p->taken = m->offset + 1;
-        p->n_building++;
-        s->msg[s->n] = m;
-        s->part[s->n] = p;
-        s->index[s->n] = index;
-        s->offset[s->n++] = m->offset;
-        return true;
-}
-
-/* Moves built slices, oldest first, behind the held events: those already built, or
- * (wait) every slice out. Room: see KAFKA_HELD_MAX. */
-static void build_take(struct ingest_kafka *k, bool wait)
-{
-        struct kafka_slice *s;
-
-        while (k->build && (wait || k->n_held + KAFKA_SLICE <= KAFKA_HELD_MAX) &&
-               (s = kafka_build_take(k->build, wait))) {
-                for (size_t i = 0; i < s->n; i++) {
-                        s->part[i]->n_building--;
-                        if (!s->ev[i])
-                                continue;  /* counted by kafka_build_slice_cb */
-                        k->held[k->n_held] = s->ev[i];
-                        k->held_part[k->n_held] = s->part[i];
-                        k->held_offset[k->n_held++] = s->offset[i];
-                }
-                kafka_build_recycle(k->build, s);
-        }
-}
-
-/* Pushes the held events; when they must wait, says since when and (a full queue) waits
- * for space. 0 when all went. */
-static int held_push_now(struct ingest_kafka *k)
-{
-        int r = kafka_held_push(k);
-
-        if (r == -EAGAIN) {
-                k->held_since = tm_mono_us();
-                if (k->held_why == KAFKA_WHY_FULL)
-                        kafka_pause_set(k, true);
-        }
-        return r;
-}
-
-void kafka_rebalance_served_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-                               rd_kafka_topic_partition_list_t *l, void *opaque)
-{
-        struct ingest_kafka *k = opaque;
-        bool held = k->n_held > 0;
-
-        /* Every slice back (the builder then reads nothing an assignment changes), and
-         * queued as the loop used to queue each slice before calling librdkafka again:
-         * unless the queue is full (then they are held, and a revoke releases those of its
-         * partitions), a revoke drains and commits them. Held before: the queue was full,
-         * and is retried by the space fd as before. */
-        build_take(k, true);
-        if (!held && k->n_held > 0 && !k->stopped)
-                (void)held_push_now(k);
-        kafka_rebalance_cb(rk, err, l, opaque);
-        /* A revoke may have released every held event while built slices wait: consuming
-         * goes on at once rather than at the next tick. */
-        if (k->registered && k->n_held == 0)
-                efd_signal(k->wake_fd);
+        k->held[k->n_held] = ev;
+        k->held_part[k->n_held] = p;
+        k->held_offset[k->n_held++] = m->offset;
 }
 
 /* Bounded work: at most KAFKA_POLL_BATCH messages in slices of KAFKA_SLICE, then a
- * self-wakeup for the rest. Each slice is handed to gl-kafka and pushed when it comes back
- * built, while the next is consumed; a rebalance served inside the next call takes every
- * slice back first (kafka_rebalance_served_cb), so it finds no unqueued event of a revoked
+ * self-wakeup for the rest. Each slice is built, then queued before librdkafka is called
+ * again, so a rebalance served inside the next call finds no unqueued event of a revoked
  * partition unless the queue was full (then those are released: kafka_held_release). */
 static void dispatch(struct ingest_kafka *k)
 {
         rd_kafka_message_t *m[KAFKA_SLICE];
 
-        for (int done = 0; ; ) {
-                struct kafka_slice *s;
+        for (int done = 0; done < KAFKA_POLL_BATCH; ) {
                 ssize_t n;
 
                 if (k->stopped || k->n_held > 0)
                         return;
-                build_take(k, false);
-                if (k->n_held > 0 && held_push_now(k) < 0)
-                        return;
-                if (done >= KAFKA_POLL_BATCH)
-                        break;
-                if (kafka_build_out(k->build) >= KAFKA_BUILD_SLICES)
-                        return;  /* the build fd wakes us */
-                s = kafka_build_slice(k->build);
-                if (!s)
-                        return;  /* out of memory: the tick tries again */
                 n = rd_kafka_consume_batch_queue(k->rkq, 0, m, KAFKA_SLICE);
-                for (ssize_t i = 0; i < n; i++)
-                        if (!take_message(k, m[i], s))
-                                rd_kafka_message_destroy(m[i]);
-                if (s->n > 0)
-                        kafka_build_hand(k->build, s);
-                else
-                        kafka_build_recycle(k->build, s);
                 if (n <= 0)
                         return;
+                for (ssize_t i = 0; i < n; i++) {
+                        on_message(k, m[i]);
+                        rd_kafka_message_destroy(m[i]);
+                }
                 done += (int)n;
-                /* A rebalance served inside the call took every slice back and queued
-                 * them; what the queue did not take is held: the loop's top returns. */
+                if (k->n_held > 0) {
+                        int r = kafka_held_push(k);
+
+                        if (r == -EAGAIN) {
+                                k->held_since = tm_mono_us();
+                                if (k->held_why == KAFKA_WHY_FULL)
+                                        kafka_pause_set(k, true);
+                        }
+                        if (r < 0)
+                                return;
+                }
         }
         efd_signal(k->wake_fd);
-}
-
-static int built_cb(struct loop *l, int fd, uint32_t events, void *ud)
-{
-        struct ingest_kafka *k = ud;
-
-        (void)l;
-        (void)fd;
-        (void)events;
-        kafka_build_ack(k->build);
-        dispatch(k);
-        return 0;
 }
 
 static int wake_cb(struct loop *l, int fd, uint32_t events, void *ud)
@@ -583,13 +615,6 @@ int ingest_kafka_new(const struct ingest_kafka_config *cfg, const char *db_path,
             recycle_new(KAFKA_REC_LARGE, KAFKA_REC_LARGE_KEEP, &k->rec_rc[1]) < 0 ||
             recycle_new(sizeof(struct event), KAFKA_EVENT_KEEP, &k->ev_rc) < 0)
                 goto fail_msg;
-        r = kafka_build_start(kafka_build_slice_cb, kafka_discard_slice_cb, k, &k->build);
-        if (r < 0) {
-                snprintf(err, err_len, "kafka %s: the building thread: %s", cfg->name,
-                         strerror(-r));
-                goto fail;
-        }
-        r = -ENOMEM;
         k->loop = loop;
         k->q = q;
         k->drops = drops;
@@ -657,9 +682,7 @@ int ingest_kafka_new(const struct ingest_kafka_config *cfg, const char *db_path,
         r = kafka_subscribe(k, cfg, err, err_len);
         if (r < 0)
                 goto fail;
-        r = loop_add(loop, kafka_build_fd(k->build), EPOLLIN, built_cb, k);
-        k->build_registered = r >= 0;
-        if (r < 0 || (r = loop_add(loop, k->wake_fd, EPOLLIN, wake_cb, k)) < 0 ||
+        if ((r = loop_add(loop, k->wake_fd, EPOLLIN, wake_cb, k)) < 0 ||
             (r = loop_add(loop, k->commit_fd, EPOLLIN, commit_cb, k)) < 0 ||
             (r = k->timer = loop_add_timer(loop, KAFKA_TICK_US, tick_cb, k)) < 0) {
                 snprintf(err, err_len, "kafka %s: %s", cfg->name, strerror(-r));
@@ -674,8 +697,6 @@ fail_msg:
 fail:
         if (k && k->timer >= 0)
                 loop_del_timer(loop, k->timer);
-        if (k && k->build_registered)
-                loop_del(loop, kafka_build_fd(k->build));
         if (k && k->wake_fd >= 0)
                 loop_del(loop, k->wake_fd);
         if (k && k->commit_fd >= 0)
@@ -691,11 +712,9 @@ void ingest_kafka_stop_fetching(struct ingest_kafka *k)
         if (!k || (k->stopped && !k->registered))
                 return;
         k->stopped = true;
-        build_take(k, true);  /* what gl-kafka was building joins the held events */
         held_free(k);  /* unstored: fetched again on the next start */
         if (k->registered) {
                 kafka_pause_set(k, false);
-                loop_del(k->loop, kafka_build_fd(k->build));
                 loop_del(k->loop, k->wake_fd);
                 loop_del(k->loop, k->commit_fd);
                 loop_del_timer(k->loop, k->timer);
@@ -725,8 +744,6 @@ void ingest_kafka_free(struct ingest_kafka *k)
         if (!k)
                 return;
         ingest_kafka_close(k);
-        /* Before librdkafka's handle: the builder destroys the messages it was handed. */
-        kafka_build_free(k->build);
         if (k->rkq)
                 rd_kafka_queue_destroy(k->rkq);
         if (k->rk)

@@ -120,7 +120,6 @@ struct kafka_part {
         int64_t taken;              /* first offset not yet built into an event (held or
                                      * pushed); -1: unknown (then next says) */
         int64_t pushed;             /* highest offset pushed to the queue; -1: none */
-        uint32_t n_building;        /* messages of this partition out at gl-kafka (loop's) */
         _Atomic int64_t durable;    /* highest offset the writer committed; -1: none
                                      * (raised by the writer thread, and by the loop at
                                      * assignment to what the store holds) */
