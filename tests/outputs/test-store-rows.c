@@ -427,24 +427,31 @@ static void test_rows_seqs(void **state)
  * store's next rows follow its own last seq, not the table's highest, so they go with their
  * seqs (read once per transaction, not remembered across them); numbered by SQLite they
  * would land after the other row. */
-static void test_rows_foreign_max(void **state)
+/* The store's rows 1..20 committed, then another connection's row at seq 40, its data
+ * not "{}" (the store's rows are), so that a count tells them apart. */
+static void rows_then_foreign_40(struct fixture *f)
 {
-        struct fixture *f = *state;
         struct model_rec m[1] = { 0 };
         char *data = malloc(80000), host[64];
         const char *crit[4];
         struct store_record r;
 
         assert_non_null(data);
-
         assert_int_equal(store_begin(f->s), 0);
         assert_int_equal(insert_range(f->s, 1, 20), 0);
         assert_int_equal(store_commit(f->s), 0);
         make_rec(&m[0], 40, 1, &r, data, host, crit);
-        memcpy(m[0].data, "[]", m[0].len < 2 ? m[0].len : 2);  /* not "{}" */
+        memcpy(m[0].data, "[]", m[0].len < 2 ? m[0].len : 2);
         foreign_row(f->path, &m[0]);
         model_free(&m[0]);
         free(data);
+}
+
+static void test_rows_foreign_max(void **state)
+{
+        struct fixture *f = *state;
+
+        rows_then_foreign_40(f);
         assert_int_equal(store_begin(f->s), 0);
         assert_int_equal(insert_range(f->s, 21, 36), 0);
         assert_int_equal(store_commit(f->s), 0);
@@ -474,19 +481,8 @@ static void test_rows_foreign_max(void **state)
 static void test_rows_append_check(void **state)
 {
         struct fixture *f = *state;
-        struct model_rec m[1] = { 0 };
-        char *data = malloc(80000), host[64];
-        const char *crit[4];
-        struct store_record r;
 
-        assert_non_null(data);
-        assert_int_equal(store_begin(f->s), 0);
-        assert_int_equal(insert_range(f->s, 1, 20), 0);
-        assert_int_equal(store_commit(f->s), 0);
-        make_rec(&m[0], 40, 1, &r, data, host, crit);
-        foreign_row(f->path, &m[0]);
-        model_free(&m[0]);
-        free(data);
+        rows_then_foreign_40(f);
         for (int64_t n = 16; n >= 3; n -= 13) {  /* a full batch, then 3 single rows */
                 assert_int_equal(store_begin(f->s), 0);
                 f->s->pend.max_known = true;
