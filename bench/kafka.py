@@ -400,7 +400,12 @@ def main():
             if "writer profile" in line:
                 print(line.split("msg=", 1)[-1])
         if "--json" in sys.argv:
-            print(json.dumps({"n": n, "rows": rows}))
+            # bench/run's kafka-tcp scenario reads the rows and these: the mock cluster's CPU
+            # and the daemon's per thread (--threads) until all were stored, the phases.
+            print(json.dumps({"n": n, "rows": rows, "mock_cpu_s": mock_w.cpu,
+                              "script_cpu_s": poll_cpu, "threads": dict(threads or []),
+                              "faults": dict(faults or []), "t_first": t_first,
+                              "t_stored": t_stored, "t_sealed": t_gl}))
     finally:
         if d:
             d.cleanup()
