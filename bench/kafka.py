@@ -23,7 +23,7 @@ are stored and prints, per thread name, the share of samples running (R), in the
 waiting (D) or asleep, and the syscalls it slept in (/proc/PID/task/TID/stat and syscall):
 which thread bounds the rate, and what the others wait for; --perf FILE records
 `perf record --call-graph $PERF_CALL_GRAPH -F $PERF_FREQ` (default fp and 499; dwarf for
-stacks without frame pointers) of the daemon from the assignment until all are stored; KAFKA_PROPS=
+stacks without frame pointers; PERF_EVENT=page-faults samples first touches instead of cycles) of the daemon from the assignment until all are stored; KAFKA_PROPS=
 "key=value,..." passes librdkafka properties to the daemon's consumer, KAFKA_CLAIM_WINDOW=N
 its claim_window (docs/CONFIG.md)."""
 import json
@@ -286,9 +286,12 @@ def main():
         os.unlink(out)
         # kcat -P can exit 0 having sent fewer (a 300k run stored 110,101: its local queue
         # overflowed); waiting for n stored records would then never end.
+        # The mock cluster also keeps only ~5 MiB per partition (~30,000 of these events;
+        # older ones are deleted): 200,000 need 8 partitions.
         if k_n < n:
             raise SystemExit(f"only {k_n} of {n} messages reached the topic (kcat -P); "
-                             "try fewer, or PRODUCE_PROPS=queue.buffering.max.messages=…")
+                             "try fewer or more partitions (the mock keeps ~30,000 a "
+                             "partition), or PRODUCE_PROPS=queue.buffering.max.messages=…")
 
         # KAFKA_PROPS="key=value,...": librdkafka properties for the daemon's consumer.
         props = dict(kv.split("=", 1) for kv in os.environ.get("KAFKA_PROPS", "").split(",")
@@ -304,7 +307,9 @@ def main():
         perf = None
         if perf_out:
             cg = os.environ.get("PERF_CALL_GRAPH", "fp")
-            perf = subprocess.Popen(["perf", "record", "--call-graph", cg,
+            # PERF_EVENT=page-faults (say): where the first touches come from, not cycles.
+            ev = ["-e", os.environ["PERF_EVENT"]] if os.environ.get("PERF_EVENT") else []
+            perf = subprocess.Popen(["perf", "record", "--call-graph", cg, *ev,
                                      "-F", os.environ.get("PERF_FREQ", "499"),
                                      "-o", perf_out, "-p", str(d.proc.pid)],
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
