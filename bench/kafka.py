@@ -40,8 +40,8 @@ sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "kafka"))
 from harness import GATELOG, Daemon, scrape_metrics  # noqa: E402
 from kafkapeer import MockCluster, kafka_yaml, produce  # noqa: E402
-from procstat import (ChildRun, ProcWatch, commit_batches, print_table, quiet, row,  # noqa: E402
-                      stored_count)  # noqa: E402
+from procstat import (ChildRun, ProcWatch, commit_batches, print_table, proc_cpu_s,  # noqa: E402
+                      quiet, row, stored_count)  # noqa: E402
 
 
 def event(i):
@@ -322,6 +322,10 @@ def main():
         # The other CPU the run costs the machine: the mock cluster serving the fetches and
         # this script's own (its store polls, and the --states sampler when asked).
         mock_w = ProcWatch(mc.proc.pid)
+        # The daemon's CPU at the assignment (its start-up and the group join before it):
+        # --json also gives the CPU from here on, as bench/run's TCP runs count theirs.
+        cpu_at_assign = proc_cpu_s(d.proc.pid)
+        threads_at_assign = dict(thread_cpu(d.proc.pid)) if "--threads" in sys.argv else {}
         poll_cpu0 = sum(os.times()[0:4])
         t0 = time.monotonic()
         sc = StoreCount(d.db)
@@ -409,6 +413,10 @@ def main():
             # and the daemon's per thread (--threads) until all were stored, the phases.
             print(json.dumps({"n": n, "rows": rows, "mock_cpu_s": mock_w.cpu,
                               "script_cpu_s": poll_cpu, "threads": dict(threads or []),
+                              "cpu_from_assignment_s": w.cpu - cpu_at_assign,
+                              "threads_from_assignment": {
+                                  k: v - threads_at_assign.get(k, 0.0)
+                                  for k, v in (threads or [])},
                               "faults": dict(faults or []), "t_first": t_first,
                               "t_stored": t_stored, "t_sealed": t_gl}))
     finally:
