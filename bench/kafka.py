@@ -23,7 +23,7 @@ are stored and prints, per thread name, the share of samples running (R), in the
 waiting (D) or asleep, and the syscalls it slept in (/proc/PID/task/TID/stat and syscall):
 which thread bounds the rate, and what the others wait for; --perf FILE records
 `perf record --call-graph $PERF_CALL_GRAPH -F $PERF_FREQ` (default fp and 499; dwarf for
-stacks without frame pointers) of the daemon from the assignment until all are stored; KAFKA_PROPS=
+stacks without frame pointers; PERF_EVENT=page-faults samples first touches instead of cycles) of the daemon from the assignment until all are stored; KAFKA_PROPS=
 "key=value,..." passes librdkafka properties to the daemon's consumer, KAFKA_CLAIM_WINDOW=N
 its claim_window (docs/CONFIG.md)."""
 import json
@@ -40,8 +40,8 @@ sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "kafka"))
 from harness import GATELOG, Daemon, scrape_metrics  # noqa: E402
 from kafkapeer import MockCluster, kafka_yaml, produce  # noqa: E402
-from procstat import (ChildRun, ProcWatch, commit_batches, print_table, quiet, row,  # noqa: E402
-                      stored_count)  # noqa: E402
+from procstat import (ChildRun, ProcWatch, commit_batches, print_table, proc_cpu_s,  # noqa: E402
+                      quiet, row, stored_count)  # noqa: E402
 
 
 def event(i):
@@ -286,9 +286,12 @@ def main():
         os.unlink(out)
         # kcat -P can exit 0 having sent fewer (a 300k run stored 110,101: its local queue
         # overflowed); waiting for n stored records would then never end.
+        # The mock cluster also keeps only ~5 MiB per partition (~30,000 of these events;
+        # older ones are deleted): 200,000 need 8 partitions.
         if k_n < n:
             raise SystemExit(f"only {k_n} of {n} messages reached the topic (kcat -P); "
-                             "try fewer, or PRODUCE_PROPS=queue.buffering.max.messages=…")
+                             "try fewer or more partitions (the mock keeps ~30,000 a "
+                             "partition), or PRODUCE_PROPS=queue.buffering.max.messages=…")
 
         # KAFKA_PROPS="key=value,...": librdkafka properties for the daemon's consumer.
         props = dict(kv.split("=", 1) for kv in os.environ.get("KAFKA_PROPS", "").split(",")
@@ -304,7 +307,9 @@ def main():
         perf = None
         if perf_out:
             cg = os.environ.get("PERF_CALL_GRAPH", "fp")
-            perf = subprocess.Popen(["perf", "record", "--call-graph", cg,
+            # PERF_EVENT=page-faults (say): where the first touches come from, not cycles.
+            ev = ["-e", os.environ["PERF_EVENT"]] if os.environ.get("PERF_EVENT") else []
+            perf = subprocess.Popen(["perf", "record", "--call-graph", cg, *ev,
                                      "-F", os.environ.get("PERF_FREQ", "499"),
                                      "-o", perf_out, "-p", str(d.proc.pid)],
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -317,6 +322,10 @@ def main():
         # The other CPU the run costs the machine: the mock cluster serving the fetches and
         # this script's own (its store polls, and the --states sampler when asked).
         mock_w = ProcWatch(mc.proc.pid)
+        # The daemon's CPU at the assignment (its start-up and the group join before it):
+        # --json also gives the CPU from here on, as bench/run's TCP runs count theirs.
+        cpu_at_assign = proc_cpu_s(d.proc.pid)
+        threads_at_assign = dict(thread_cpu(d.proc.pid)) if "--threads" in sys.argv else {}
         poll_cpu0 = sum(os.times()[0:4])
         t0 = time.monotonic()
         sc = StoreCount(d.db)
@@ -400,7 +409,16 @@ def main():
             if "writer profile" in line:
                 print(line.split("msg=", 1)[-1])
         if "--json" in sys.argv:
-            print(json.dumps({"n": n, "rows": rows}))
+            # bench/run's kafka-tcp scenario reads the rows and these: the mock cluster's CPU
+            # and the daemon's per thread (--threads) until all were stored, the phases.
+            print(json.dumps({"n": n, "rows": rows, "mock_cpu_s": mock_w.cpu,
+                              "script_cpu_s": poll_cpu, "threads": dict(threads or []),
+                              "cpu_from_assignment_s": w.cpu - cpu_at_assign,
+                              "threads_from_assignment": {
+                                  k: v - threads_at_assign.get(k, 0.0)
+                                  for k, v in (threads or [])},
+                              "faults": dict(faults or []), "t_first": t_first,
+                              "t_stored": t_stored, "t_sealed": t_gl}))
     finally:
         if d:
             d.cleanup()
