@@ -193,7 +193,9 @@ struct ni_lane {
         size_t jt;              /* the first block taken from tail */
         uint8_t *out;
         struct ni_state st;
-        uint8_t first[64];      /* block 0 when it is not in tail */
+        /* block 0 when it is not in tail; issue 12 (verify12): aligned, written by
+         * lane_start as four 16-byte pieces */
+        uint8_t first[64] __attribute__((aligned(16)));
         uint8_t tail[128];      /* blocks jt..nb-1: the message's end and the padding */
 };
 
@@ -216,8 +218,22 @@ NI static void lane_start(struct ni_lane *l, uint8_t prefix, const uint8_t *data
                 if (len)
                         memcpy(l->tail + 1, data, len);
         } else {
-                l->first[0] = prefix;
-                memcpy(l->first + 1, data, 63);
+                /* issue 12 (verify12): prefix || data[0, 63) from four loads inside the
+                 * record (len >= 63), shifted by one byte and stored as the four aligned
+                 * 16-byte pieces ni_block2 loads at once; the loads did not match a
+                 * memcpy's stores and waited for them (a leaf ~2.5 % faster, shab in
+                 * the round-12 log). */
+                __m128i x0 = _mm_loadu_si128((const __m128i *)(const void *)data);
+                __m128i x1 = _mm_loadu_si128((const __m128i *)(const void *)(data + 16));
+                __m128i x2 = _mm_loadu_si128((const __m128i *)(const void *)(data + 32));
+                __m128i x3 = _mm_loadu_si128((const __m128i *)(const void *)(data + 47));
+                __m128i *f = (__m128i *)(void *)l->first;
+
+                _mm_store_si128(f, _mm_or_si128(_mm_slli_si128(x0, 1),
+                                                _mm_cvtsi32_si128(prefix)));
+                _mm_store_si128(f + 1, _mm_alignr_epi8(x1, x0, 15));
+                _mm_store_si128(f + 2, _mm_alignr_epi8(x2, x1, 15));
+                _mm_store_si128(f + 3, x3);
                 memcpy(l->tail, data + off - 1, m - off);
         }
         k = m - off;
