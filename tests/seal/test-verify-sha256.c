@@ -107,6 +107,20 @@ static void test_leaf_lengths(void **state)
                         recs[2] = (struct seal_blob){ buf + 2000, (len * 37) % 301 };
                         check_batch(recs, 3, ni);
                 }
+                /* issue 12 (verify12): each record alone in an allocation of its exact
+                 * length, so that the ASan build catches a read past its end or before its
+                 * start (the first block is put together from 16-byte loads). */
+                for (size_t len = 0; len <= 300; len++) {
+                        char *own = malloc(len ? len : 1);
+
+                        assert_non_null(own);
+                        memcpy(own, buf + 3000 + len, len);
+                        recs[0] = (struct seal_blob){ own, len };
+                        recs[1] = (struct seal_blob){ own, len };
+                        check_batch(recs, 1, ni);
+                        check_batch(recs, 2, ni);
+                        free(own);
+                }
                 /* Batches of mixed lengths up to 5,000 bytes. */
                 for (int round = 0; round < 200; round++) {
                         size_t n = 1 + test_rng_next(&rng) % 64;
