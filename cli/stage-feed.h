@@ -30,11 +30,16 @@
 
 struct wmap_rec;
 
-/* 1 MiB blocks, four at most: ~5,000 records of the loadgen mix (~800 bytes each with the
- * entry's header), ~40 ms of input at full speed, within the daemon's 64 MiB budget at
- * overload (peak ~58 MiB before this). A record larger than a block is never fed. */
+/* 1 MiB blocks, eight at most: ~10,000 records of the loadgen mix (~800 bytes each with the
+ * entry's header). The feed holds the open transaction's tail (up to WRITER_COMMIT_MAX,
+ * 2,048 records, ~1.6 MiB), the committed records waiting for gl-sync's fdatasync (up to
+ * WSYNC_PENDING_MAX commits) and those the stager has not read yet. With four blocks
+ * (round 12, load 4, 200k TCP events, 3 runs each) the feed dropped 15-32k records and
+ * gl-stage read them back from the store at ~3x the CPU per record; with six 0-25k, with
+ * eight 0-1.5k. Blocks are allocated when first needed; 8 MiB at most, within the
+ * daemon's 64 MiB budget at overload. A record larger than a block is never fed. */
 #define STAGE_FEED_BLOCK_BYTES ((size_t)1 << 20)
-#define STAGE_FEED_BLOCKS 4
+#define STAGE_FEED_BLOCKS 8
 
 /* One record as the consumer sees it (borrowed from the feed until released). */
 struct stage_feed_rec {
