@@ -3,7 +3,7 @@
  * Load: every stored record once, on the storing thread (the full path's serial stage):
  * its bytes (~700 B) spliced in once, where the store and the leaf hash then read them, and
  * its criteria; one lock per block (a block holds ~1,300 records of the loadgen mix) and
- * one per transaction. Guarantees: records leave in the order they came, each at most once,
+ * two per transaction. Guarantees: records leave in the order they came, each at most once,
  * with the bytes the store holds, and only once their transaction committed; a record that
  * is dropped raises dropped_through or leaves a hole in the seq order the consumer sees,
  * never both unseen.

@@ -19,7 +19,7 @@
  * holds records in seq order.
  *
  * Threads: one producer (put, skip, publish, discard: the storing thread) and one consumer
- * (peek, next, release: gl-stage); one mutex, taken once per block on either side and once
+ * (peek, next, release: gl-stage); one mutex, taken once per block on either side and twice
  * per transaction by the producer, never held while copying. */
 #pragma once
 #include <stdbool.h>
