@@ -264,9 +264,9 @@ static int run_daemon(struct config *cfg, const char *source) {
                 goto out;
         }
         writer_on_sealed(d.writer, exporter_kick, exporter);
-        /* issue 12 (stage8): the stager is fed committed batches from memory and writes
+        /* issue 12 (stage8): the stager is fed committed records from memory and writes
          * nothing above the durable watermark. */
-        writer_on_committed(d.writer, exporter_committed, exporter);
+        writer_set_feed(d.writer, exporter_feed(exporter));
         writer_on_durable(d.writer, exporter_durable, exporter);
         if ((r = queue_new(cfg->queue_max_events, &q)) < 0 ||
             (r = queue_set_byte_budget(q, cfg->queue_max_bytes, event_bytes)) < 0 ||

@@ -1,8 +1,8 @@
 /* The stager (gl-stage): the open epoch's export written while the epoch is open (issue 12).
  *
  * Load: every stored record once per folder output, as it becomes durable; the storing
- * thread copies each committed batch's records into a bounded feed (cli/stage-feed.h), the
- * durable watermark wakes this thread, and it appends the records up to that seq to each
+ * thread writes each record it stores into a bounded feed (cli/stage-feed.h) and publishes
+ * them at the commit, the durable watermark wakes this thread, and it appends the records up to that seq to each
  * folder output's stage (export_folder_stage_add): records.jsonl and the tsc files grow in
  * a hidden staging folder. At the seal the exporter thread takes the stage and commits it
  * after the tail (export_stage_records past the last staged seq), so the export is the same
@@ -55,11 +55,8 @@ bool exporter_output_stages(const struct writer_output *o) {
 
 /* ---- the producers' side: the storing thread and the durable watermark ---- */
 
-void exporter_committed(void *ud, int64_t epoch, int64_t epoch_first, int64_t first_seq,
-                        struct event *const *ev, size_t n, size_t n_records) {
-        struct exporter *x = ud;
-        if (x->feed)
-                stage_feed_push(x->feed, epoch, epoch_first, first_seq, ev, n, n_records);
+struct stage_feed *exporter_feed(struct exporter *x) {
+        return x->stager_started ? x->feed : NULL;
 }
 
 void exporter_durable(void *ud, int64_t seq) {
@@ -531,8 +528,13 @@ void exporter_stage_wait(struct exporter *x, struct exporter_stage_counts *ret) 
         while (x->stager_started && !x->stage_stopping && x->stage_passes < until)
                 pthread_cond_wait(&x->stage_cond, &x->stage_lock);
         if (ret) {
+                struct stage_feed_stats fs = { 0 };
+                if (x->feed)
+                        stage_feed_stats(x->feed, &fs);
                 ret->from_feed = atomic_load(&x->staged_fed);
                 ret->from_store = atomic_load(&x->staged_store);
+                ret->fed = fs.fed;
+                ret->dropped = fs.dropped;
         }
         pthread_mutex_unlock(&x->stage_lock);
 }

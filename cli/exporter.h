@@ -25,13 +25,11 @@ int exporter_new(const char *db_path, const char *chain, const struct writer_out
 int exporter_set_tsa(struct exporter *x, const char *url, const char *ca);
 /* Starts the thread. */
 int exporter_start(struct exporter *x);
-/* issue 12, the stager fed from memory (cli/exporter-stage.c): the storing thread's hand-off
- * after each commit (writer_on_committed): the batch's records are copied into the
- * stager's bounded feed (cli/stage-feed.h); never blocks; a no-op without a folder output.
- * The events are only read, during the call. */
-struct event;
-void exporter_committed(void *x, int64_t epoch, int64_t epoch_first, int64_t first_seq,
-                        struct event *const *ev, size_t n, size_t n_records);
+/* issue 12, the stager fed from memory (cli/exporter-stage.c): its feed, for the storing
+ * thread to write the records it stores into (writer_set_feed, cli/stage-feed.h); NULL when
+ * no stager runs (no folder output). Valid after exporter_start until exporter_free. */
+struct stage_feed;
+struct stage_feed *exporter_feed(struct exporter *x);
 /* The durable watermark (writer_on_durable): seq is the highest durable seq; the stager
  * never writes a record above it, whether fed from memory or read from the store. Wakes
  * the stager. Thread-safe; a lower seq than before is ignored. */
@@ -41,9 +39,11 @@ void exporter_durable(void *x, int64_t seq);
 int exporter_set_feed(struct exporter *x, size_t block_bytes, size_t blocks);
 /* For tests: waits until the stager has done a whole pass that began after this call (so
  * with the watermark as it is now), then the records it staged so far, from the feed and
- * from the store. Returns at once when no stager runs. */
+ * from the store, and the feed's counts (stage_feed_stats: records published into it,
+ * records dropped). Returns at once when no stager runs. */
 struct exporter_stage_counts {
         uint64_t from_feed, from_store;
+        uint64_t fed, dropped;
 };
 void exporter_stage_wait(struct exporter *x, struct exporter_stage_counts *ret);
 /* Wakes the thread: an epoch was sealed (a writer_config sealed_cb). Thread-safe. */

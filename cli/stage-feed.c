@@ -1,14 +1,18 @@
 /* The stager's feed: committed records from the storing thread to gl-stage (issue 12).
  *
  * Load: every stored record once, on the storing thread (the full path's serial stage):
- * one copy of its bytes (~700 B) and criteria, one lock per block (a block holds ~1,300
- * records of the loadgen mix). Guarantees: records leave in the order they came, each at
- * most once, with the bytes the store holds; a record that is dropped raises
- * dropped_through or leaves a hole in the seq order the consumer sees, never both unseen.
+ * its bytes (~700 B) spliced in once, where the store and the leaf hash then read them, and
+ * its criteria; one lock per block (a block holds ~1,300 records of the loadgen mix) and
+ * two per transaction. Guarantees: records leave in the order they came, each at most once,
+ * with the bytes the store holds, and only once their transaction committed; a record that
+ * is dropped raises dropped_through or leaves a hole in the seq order the consumer sees,
+ * never both unseen.
  *
- * Blocks: a queue, oldest first; the last one is the producer's, which writes past `used`
- * (published under the lock) while the consumer reads below it, so neither copies under
- * the lock. */
+ * Blocks: a queue, oldest first; the producer writes past each block's `used` (published
+ * under the lock) while the consumer reads below it, so neither copies under the lock. An
+ * open transaction's records may fill the end of one block and whole blocks after it (the
+ * last one is the producer's); a block with unpublished records is marked `open` under the
+ * lock, and neither side takes it back until the publish or the discard. */
 #include "cli/stage-feed.h"
 
 #include <errno.h>
@@ -17,7 +21,6 @@
 #include <string.h>
 
 #include "cli/writer-map.h"
-#include "core/prefetch.h"
 
 /* One record in a block: this header, the bytes and a NUL, then the criteria; 8-aligned. */
 struct ent {
@@ -38,8 +41,8 @@ struct block {
         size_t used;           /* bytes published: the consumer reads [read, used) */
         size_t read;           /* the consumer's position */
         size_t wpos;           /* the producer's (only the producer's block moves it) */
-        int64_t last_seq;      /* of the last record published */
         bool claimed;          /* in a consumer's view */
+        bool open;             /* holds records of the producer's open transaction */
         _Alignas(8) char data[];
 };
 
@@ -50,6 +53,14 @@ struct stage_feed {
         struct block *spare;        /* read blocks, for the producer to reuse */
         int64_t dropped_through;
         uint64_t fed, dropped;
+        /* The producer's open transaction (the producer's alone, no lock): whether it put
+         * or skipped anything yet, whether the feed was full for it, its records put, its
+         * highest seq not fed and how many. */
+        struct {
+                bool started, full;
+                uint64_t fed, dropped;
+                int64_t drop_through;
+        } tx;
 };
 
 static size_t align8(size_t n) {
@@ -104,7 +115,8 @@ static struct block *block_next(struct stage_feed *f) {
                 f->spare = b->next;
         } else {
                 struct block **pp = &f->head;
-                while (*pp && ((*pp)->claimed || *pp == f->tail || (*pp)->read < (*pp)->used))
+                while (*pp && ((*pp)->claimed || (*pp)->open || *pp == f->tail ||
+                               (*pp)->read < (*pp)->used))
                         pp = &(*pp)->next;
                 if (*pp) {
                         b = *pp;
@@ -119,8 +131,8 @@ static struct block *block_next(struct stage_feed *f) {
                 return NULL;
         b->next = NULL;
         b->used = b->read = b->wpos = 0;
-        b->last_seq = INT64_MIN;
         b->claimed = false;
+        b->open = false;
         if (f->tail)
                 f->tail->next = b;
         else
@@ -129,132 +141,101 @@ static struct block *block_next(struct stage_feed *f) {
         return b;
 }
 
-/* Publishes what the producer wrote into its block since the last call. */
-static void publish(struct block *b, int64_t last_seq) {
-        if (b && b->wpos != b->used) {
-                b->used = b->wpos;
-                b->last_seq = last_seq;
-        }
-}
-
-/* The events and their mapped records were last touched before the batch's SQLite work,
- * which has pushed them out of the cache: ask for the ones a few events ahead (as the
- * storing thread's prefetch_event does) while this one is copied. */
-static inline void prefetch_ahead(struct event *const *ev, size_t i, size_t n) {
-        if (i + 4 < n)
-                prefetch(ev[i + 4]);
-        if (i + 2 < n && ev[i + 2]->mapped)
-                prefetch(ev[i + 2]->mapped);
-        if (i + 1 < n && ev[i + 1]->mapped) {
-                const struct wmap_rec *m = ev[i + 1]->mapped;
-                prefetch(m->data);
-                prefetch(m->crit);
-        }
-}
-
-/* The decimal text of the next seq in place: the digits [digits, end) of a seq >= 0
- * (wmap_seq_digits' text, room before it) become those of seq + 1; a carry past the first
- * digit adds a '1' in front. The records of a batch have consecutive seqs: a few
- * instructions instead of a division loop per record on the storing thread (issue 12,
- * round 9). */
-static char *seq_digits_next(char *digits, char *end) {
-        char *q = end;
-        while (q > digits && q[-1] == '9')
-                *--q = '0';
-        if (q == digits) {
-                *--digits = '1';
-                return digits;
-        }
-        q[-1]++;
-        return digits;
-}
-
-void stage_feed_push(struct stage_feed *f, int64_t epoch, int64_t epoch_first,
-                     int64_t first_seq, struct event *const *ev, size_t n, size_t n_records) {
-        struct block *b = NULL;
-        int64_t seq = first_seq, last = INT64_MIN;
-        uint64_t fed = 0;
-        /* the digits of num_seq, at num's end */
-        char num[WMAP_SEQ_DIGITS], *digits = NULL;
-        int64_t num_seq = INT64_MIN;
-
-        if (!n_records)
-                return;
+/* The first put or skip of a transaction. The producer's block, read to its end and in
+ * no view, starts over. */
+static void tx_start(struct stage_feed *f) {
         pthread_mutex_lock(&f->lock);
-        b = f->tail;
-        /* The producer's block read to its end and not in a view: start it over. */
+        struct block *b = f->tail;
         if (b && !b->claimed && b->read == b->used && b->used == b->wpos)
                 b->used = b->read = b->wpos = 0;
-        bool locked = true;
-        for (size_t i = 0; i < n; i++) {
-                prefetch_ahead(ev, i, n);
-                const struct event *e = ev[i];
-                if (!event_has_record(e))
-                        continue;
-                const struct wmap_rec *m = e->mapped;
-                size_t nl = 0, cl = 0, size = 0;
-                if (m) {
-                        if (num_seq >= 0 && num_seq == seq - 1) {
-                                digits = seq_digits_next(digits, num + sizeof(num));
-                        } else {
-                                digits = wmap_seq_digits(seq, num);
-                        }
-                        num_seq = seq;
-                        nl = (size_t)(num + sizeof(num) - digits);
-                        /* The ids end where the flags begin (cli/writer-map.c's layout). */
-                        cl = m->n_crit < ENT_CRIT_MAPPED_MAX ? (size_t)(m->flags - m->crit) : 0;
-                        /* the bytes: m->len with the "0" at seq_off replaced by the number */
-                        size = align8(sizeof(struct ent) + m->len - 1 + nl + 1 + cl);
-                }
-                if (!m || size > f->block_bytes) {
-                        if (!locked) {
-                                pthread_mutex_lock(&f->lock);
-                                locked = true;
-                        }
-                        drop_seq(f, seq, 1);
-                        seq++;
-                        continue;
-                }
-                if (!b || b->wpos + size > f->block_bytes) {
-                        if (!locked) {
-                                pthread_mutex_lock(&f->lock);
-                                locked = true;
-                        }
-                        publish(b, last);
-                        b = block_next(f);
-                        if (!b) {  /* full: the rest of the batch is dropped unread */
-                                int64_t end = first_seq + (int64_t)n_records - 1;
-                                drop_seq(f, end, (uint64_t)(end - seq + 1));
-                                break;
-                        }
-                }
-                if (locked) {  /* the copy runs unlocked */
-                        pthread_mutex_unlock(&f->lock);
-                        locked = false;
-                }
-                struct ent *en = (struct ent *)(b->data + b->wpos);
-                en->seq = seq;
-                en->epoch = epoch;
-                en->epoch_first = epoch_first;
-                en->size = (uint32_t)size;
-                en->len = (uint32_t)wmap_splice_to(m, digits, nl, en->bytes);
-                en->n_crit = m->n_crit < ENT_CRIT_MAPPED_MAX ? (uint32_t)m->n_crit
-                                                              : ENT_CRIT_UNKNOWN;
-                en->crit_len = (uint32_t)cl;
-                char *w = en->bytes;
-                w[en->len] = '\0';
-                if (cl)
-                        memcpy(w + en->len + 1, m->crit, cl);
-                b->wpos += size;
-                last = seq;
-                seq++;
-                fed++;
-        }
-        if (!locked)
-                pthread_mutex_lock(&f->lock);
-        publish(b, last);
-        f->fed += fed;
         pthread_mutex_unlock(&f->lock);
+        f->tx.started = true;
+}
+
+static void tx_drop(struct stage_feed *f, int64_t seq) {
+        f->tx.drop_through = seq;
+        f->tx.dropped++;
+}
+
+const char *stage_feed_put(struct stage_feed *f, int64_t epoch, int64_t epoch_first,
+                           int64_t seq, const struct wmap_rec *m, const char *digits,
+                           size_t nl, size_t *ret_len) {
+        if (!f->tx.started)
+                tx_start(f);
+        /* The ids end where the flags begin (cli/writer-map.c's layout). */
+        size_t cl = m->n_crit < ENT_CRIT_MAPPED_MAX ? (size_t)(m->flags - m->crit) : 0;
+        /* the bytes: m->len with the "0" at seq_off replaced by the number */
+        size_t size = align8(sizeof(struct ent) + m->len - 1 + nl + 1 + cl);
+        struct block *b = f->tail;
+        if (f->tx.full || size > f->block_bytes) {
+                tx_drop(f, seq);
+                return NULL;
+        }
+        if (!b || b->wpos + size > f->block_bytes) {
+                pthread_mutex_lock(&f->lock);
+                if (b && b->wpos != b->used)
+                        b->open = true;  /* its records wait for the publish */
+                b = block_next(f);
+                pthread_mutex_unlock(&f->lock);
+                if (!b) {  /* full: the rest of the transaction is dropped unread */
+                        f->tx.full = true;
+                        tx_drop(f, seq);
+                        return NULL;
+                }
+        }
+        struct ent *en = (struct ent *)(b->data + b->wpos);
+        en->seq = seq;
+        en->epoch = epoch;
+        en->epoch_first = epoch_first;
+        en->size = (uint32_t)size;
+        en->len = (uint32_t)wmap_splice_to(m, digits, nl, en->bytes);
+        en->n_crit = m->n_crit < ENT_CRIT_MAPPED_MAX ? (uint32_t)m->n_crit : ENT_CRIT_UNKNOWN;
+        en->crit_len = (uint32_t)cl;
+        char *w = en->bytes;
+        w[en->len] = '\0';
+        if (cl)
+                memcpy(w + en->len + 1, m->crit, cl);
+        b->wpos += size;
+        f->tx.fed++;
+        *ret_len = en->len;
+        return w;
+}
+
+void stage_feed_skip(struct stage_feed *f, int64_t seq) {
+        if (!f->tx.started)
+                tx_start(f);
+        tx_drop(f, seq);
+}
+
+/* Ends the transaction: publish, its records to the consumer (each block's up to the
+ * producer's position) and its drops counted; else its records forgotten (each block back
+ * to what was published). */
+static void tx_end(struct stage_feed *f, bool publish) {
+        if (!f->tx.started)
+                return;
+        pthread_mutex_lock(&f->lock);
+        for (struct block *b = f->head; b; b = b->next) {
+                if (publish)
+                        b->used = b->wpos;
+                else
+                        b->wpos = b->used;
+                b->open = false;
+        }
+        if (publish) {
+                f->fed += f->tx.fed;
+                if (f->tx.dropped)
+                        drop_seq(f, f->tx.drop_through, f->tx.dropped);
+        }
+        pthread_mutex_unlock(&f->lock);
+        memset(&f->tx, 0, sizeof(f->tx));
+}
+
+void stage_feed_publish(struct stage_feed *f) {
+        tx_end(f, true);
+}
+
+void stage_feed_discard(struct stage_feed *f) {
+        tx_end(f, false);
 }
 
 bool stage_feed_peek(struct stage_feed *f, struct stage_feed_view *v) {
@@ -305,7 +286,7 @@ void stage_feed_release(struct stage_feed *f, struct stage_feed_view *v, const c
         if (at > b->read)
                 b->read = at;
         /* Read to its end and not the producer's: back to the producer as a spare. */
-        if (b->read == b->used && b != f->tail) {
+        if (b->read == b->used && b != f->tail && !b->open) {
                 struct block **pp = &f->head;
                 while (*pp && *pp != b)
                         pp = &(*pp)->next;

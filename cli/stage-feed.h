@@ -6,11 +6,11 @@
  * transaction; that snapshot kept checkpoints from finishing (the WAL grew to 185 MB and
  * the storing thread ran them inline) and SQLite's reading was a third of the stager's CPU
  * (docs/PERFORMANCE-LOG.md, round 7, stage7). The storing thread has each record's bytes in
- * hand after its commit: copying them here costs one memcpy per record.
+ * hand while it stores them: writing them here costs one copy per record.
  *
  * Bounded, never waits: at most max_blocks blocks of block_bytes. When every block holds
- * records the consumer has not read, the producer drops the rest of the batch it is
- * pushing without reading it (the consumer is behind: copying records it would not reach
+ * records the consumer has not read, the producer drops the rest of the transaction it is
+ * putting without reading it (the consumer is behind: copying records it would not reach
  * before they were overwritten only costs the storing thread; a measured first version
  * that overwrote the oldest block copied ~90 % of the records for nothing at load 15). The
  * highest seq dropped is kept (stage_feed_dropped_through), and the consumer finds every
@@ -18,22 +18,28 @@
  * the store, and the stager reads it from there (export_stage_records). The feed only ever
  * holds records in seq order.
  *
- * Threads: one producer (stage_feed_push, the storing thread) and one consumer (peek, next,
- * release: gl-stage); one mutex, taken once per block on either side, never held while
- * copying. */
+ * Threads: one producer (put, skip, publish, discard: the storing thread) and one consumer
+ * (peek, next, release: gl-stage); one mutex, taken once per block on either side and twice
+ * per transaction by the producer, never held while copying. */
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "core/buf.h"
-#include "core/event.h"
 
-/* 1 MiB blocks, four at most: ~5,000 records of the loadgen mix (~800 bytes each with the
- * entry's header), ~40 ms of input at full speed, within the daemon's 64 MiB budget at
- * overload (peak ~58 MiB before this). A record larger than a block is never fed. */
+struct wmap_rec;
+
+/* 1 MiB blocks, eight at most: ~10,000 records of the loadgen mix (~800 bytes each with the
+ * entry's header). The feed holds the open transaction's tail (up to WRITER_COMMIT_MAX,
+ * 2,048 records, ~1.6 MiB), the committed records waiting for gl-sync's fdatasync (up to
+ * WSYNC_PENDING_MAX commits) and those the stager has not read yet. With four blocks
+ * (round 12, load 4, 200k TCP events, 3 runs each) the feed dropped 15-32k records and
+ * gl-stage read them back from the store at ~3x the CPU per record; with six 0-25k, with
+ * eight 0-1.5k. Blocks are allocated when first needed; 8 MiB at most, within the
+ * daemon's 64 MiB budget at overload. A record larger than a block is never fed. */
 #define STAGE_FEED_BLOCK_BYTES ((size_t)1 << 20)
-#define STAGE_FEED_BLOCKS 4
+#define STAGE_FEED_BLOCKS 8
 
 /* One record as the consumer sees it (borrowed from the feed until released). */
 struct stage_feed_rec {
@@ -55,14 +61,31 @@ struct stage_feed;
 int stage_feed_new(size_t block_bytes, size_t max_blocks, struct stage_feed **ret);
 void stage_feed_free(struct stage_feed *f);  /* accepts NULL */
 
-/* Producer, after the commit of a batch of epoch (whose first seq is epoch_first): the
- * n_records records of ev[0..n) in order, the j-th event with a record having seq
- * first_seq + j (events without one, rule drops, are skipped). Records the mapper made into
- * bytes are copied with their seq spliced in; one still a tree (the mapper could not make
- * bytes) is dropped from the feed. Never blocks on the consumer, never fails: what does not
- * fit is dropped (see above). The events are only read. */
-void stage_feed_push(struct stage_feed *f, int64_t epoch, int64_t epoch_first,
-                     int64_t first_seq, struct event *const *ev, size_t n, size_t n_records);
+/* Producer: the storing thread, while it stores the records of its open transaction
+ * (cli/writer-txn.c, issue 12). Each record goes into the feed's unpublished tail as it is
+ * stored, while its bytes are in the cache (copying them after the commit re-read records
+ * that the batch's SQLite work had evicted: ~300 instructions a record on the serial
+ * stage); the commit publishes the tail (stage_feed_publish), a rollback forgets it
+ * (stage_feed_discard): the consumer never sees a record of a transaction that failed, and
+ * the retry puts them again. A transaction may span several blocks. */
+
+/* Record seq of epoch (whose first seq is epoch_first): the mapper's bytes m with the nl
+ * digits of seq in place of its "0" (wmap_splice_to), into the tail. Returns its bytes,
+ * NUL-terminated, *ret_len of them: they stay where they are, unchanged, until the tail is
+ * published or discarded, so the caller hashes and stores them from there. NULL when the
+ * record is not fed: larger than a block, or every block holds unread records (the
+ * consumer is behind: nothing more of this transaction is fed, without being read). Never
+ * blocks, never fails. */
+const char *stage_feed_put(struct stage_feed *f, int64_t epoch, int64_t epoch_first,
+                           int64_t seq, const struct wmap_rec *m, const char *digits,
+                           size_t nl, size_t *ret_len);
+/* Record seq of the transaction is not fed (the mapper could not make its bytes): a hole
+ * once published. */
+void stage_feed_skip(struct stage_feed *f, int64_t seq);
+/* After the commit: the tail's records to the consumer, its holes to dropped_through. */
+void stage_feed_publish(struct stage_feed *f);
+/* After a rollback: the tail as if never put. */
+void stage_feed_discard(struct stage_feed *f);
 
 /* Consumer. A view is the unread records of the oldest block that has any, claimed (the
  * producer does not take it) until stage_feed_release. */

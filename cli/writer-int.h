@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "cli/writer.h"
+#include "cli/writer-map.h"
 #include "cli/writer-prof.h"
 #include "cli/writer-stats.h"
 #include "cli/writer-sync.h"
@@ -49,10 +50,9 @@ struct writer {
         size_t n_outputs;
         void (*sealed_cb)(void *ud, int64_t epoch);
         void *sealed_ud;
-        /* issue 12 (stage8): each committed batch to the export stager's feed */
-        void (*committed_cb)(void *ud, int64_t epoch, int64_t epoch_first, int64_t first_seq,
-                             struct event *const *ev, size_t n, size_t n_records);
-        void *committed_ud;
+        /* issue 12 (stage8): the export stager's feed (NULL: none), each record written into
+         * it as it is stored, published by the commit (writer_set_feed) */
+        struct stage_feed *feed;
         /* issue 12: the durable watermark (writer_on_durable) */
         void (*durable_cb)(void *ud, int64_t seq);
         void *durable_ud;
@@ -97,7 +97,8 @@ struct writer {
                 struct epoch_stats saved;     /* the open epoch's counters before it */
                 struct metrics_batch mb;      /* tallied while storing, published on gl-sync */
                 struct wsync_commit acks;     /* only acks: (sink, token) of its events */
-                struct buf b;                 /* one record's bytes */
+                struct buf b;                 /* one record's bytes (when not in the feed) */
+                struct wmap_seq_text seq_text;  /* the last record's seq as text */
         } txn;
         struct wsync *sync;           /* gl-sync: the commits' fdatasync and what follows it */
         WPROF_DECL                    /* -DGL_WRITER_PROF only (cli/writer-prof.h) */

@@ -358,6 +358,32 @@ char *wmap_seq_digits(int64_t seq, char num[WMAP_SEQ_DIGITS]) {
         return q;
 }
 
+/* The decimal text of the next seq in place: the digits [digits, end) of a seq >= 0
+ * (wmap_seq_digits' text, room before it) become those of seq + 1; a carry past the first
+ * digit adds a '1' in front. */
+static char *seq_digits_next(char *digits, char *end) {
+        char *q = end;
+        while (q > digits && q[-1] == '9')
+                *--q = '0';
+        if (q == digits) {
+                *--digits = '1';
+                return digits;
+        }
+        q[-1]++;
+        return digits;
+}
+
+size_t wmap_seq_text(struct wmap_seq_text *t, int64_t seq, const char **ret_digits) {
+        char *end = t->num + sizeof(t->num);
+        if (t->seq >= 0 && t->seq == seq - 1)
+                t->digits = seq_digits_next(t->digits, end);
+        else
+                t->digits = wmap_seq_digits(seq, t->num);
+        t->seq = seq;
+        *ret_digits = t->digits;
+        return (size_t)(end - t->digits);
+}
+
 size_t wmap_splice_to(const struct wmap_rec *m, const char *digits, size_t nl, char *dst) {
         size_t tail = m->len - m->seq_off - 1;
         memcpy(dst, m->data, m->seq_off);
@@ -366,19 +392,28 @@ size_t wmap_splice_to(const struct wmap_rec *m, const char *digits, size_t nl, c
         return m->seq_off + nl + tail;
 }
 
-int wmap_splice(const struct wmap_rec *m, int64_t seq, struct buf *out, uint8_t leaf[HASH_LEN]) {
-        char num[WMAP_SEQ_DIGITS], *q = wmap_seq_digits(seq, num);
-        size_t nl = (size_t)(num + sizeof(num) - q);
+int wmap_splice_buf(const struct wmap_rec *m, const char *digits, size_t nl, struct buf *out) {
         buf_reset(out);
         int r = buf_reserve(out, m->len - 1 + nl);
         if (r < 0)
                 return r;
-        out->len = wmap_splice_to(m, q, nl, out->data);
+        out->len = wmap_splice_to(m, digits, nl, out->data);
         out->data[out->len] = '\0';
-        struct hash_sha256_state st = m->leaf_mid;
-        hash_sha256_update(&st, out->data + m->seq_off, out->len - m->seq_off);
-        hash_sha256_end(&st, leaf);
         return 0;
+}
+
+void wmap_leaf(const struct wmap_rec *m, const char *data, size_t len, uint8_t leaf[HASH_LEN]) {
+        struct hash_sha256_state st = m->leaf_mid;
+        hash_sha256_update(&st, data + m->seq_off, len - m->seq_off);
+        hash_sha256_end(&st, leaf);
+}
+
+int wmap_splice(const struct wmap_rec *m, int64_t seq, struct buf *out, uint8_t leaf[HASH_LEN]) {
+        char num[WMAP_SEQ_DIGITS], *q = wmap_seq_digits(seq, num);
+        int r = wmap_splice_buf(m, q, (size_t)(num + sizeof(num) - q), out);
+        if (r >= 0)
+                wmap_leaf(m, out->data, out->len, leaf);
+        return r;
 }
 
 /* ---- the thread ---- */

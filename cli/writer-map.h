@@ -58,14 +58,30 @@ void wmap_batch(const struct rules_pack *p, struct recycle *rc, struct event *co
 /* The record's final bytes with seq spliced in, into out (reset first), and their Merkle leaf
  * hash (the same as merkle_leaf_hash of out) into leaf. 0 or -ENOMEM. */
 int wmap_splice(const struct wmap_rec *m, int64_t seq, struct buf *out, uint8_t leaf[HASH_LEN]);
-/* The two steps of wmap_splice, for a caller with its own memory (the export stager's feed,
- * cli/stage-feed.c): the decimal digits of seq as "%lld" prints them, at the end of num
- * (returns their start; without printf: performance, issue 12), and the record's bytes with
- * those nl digits in place of the "0" at seq_off, into dst (m->len - 1 + nl bytes, not
- * terminated; returns that length). */
+/* The steps of wmap_splice, for the storing thread (cli/writer-txn.c), which writes the
+ * bytes into the export stager's feed when it can (cli/stage-feed.c):
+ * - wmap_seq_digits: the decimal digits of seq as "%lld" prints them, at the end of num
+ *   (returns their start; without printf: performance, issue 12);
+ * - wmap_seq_text: the same for consecutive seqs, each made from the last one's text by an
+ *   increment (a few instructions instead of a division loop per record); t starts as
+ *   WMAP_SEQ_TEXT_INIT, *ret_digits is valid until the next call on t;
+ * - wmap_splice_to: the record's bytes with those nl digits in place of the "0" at seq_off,
+ *   into dst (m->len - 1 + nl bytes, not terminated; returns that length);
+ * - wmap_splice_buf: the same into out (reset first, NUL-terminated); 0 or -ENOMEM;
+ * - wmap_leaf: the Merkle leaf hash of those bytes (data, len), from the mapper's hash of
+ *   the part before seq_off. */
 #define WMAP_SEQ_DIGITS 24
 char *wmap_seq_digits(int64_t seq, char num[WMAP_SEQ_DIGITS]);
+struct wmap_seq_text {
+        char num[WMAP_SEQ_DIGITS];
+        char *digits;               /* the text of seq, at num's end */
+        int64_t seq;                /* INT64_MIN: none yet */
+};
+#define WMAP_SEQ_TEXT_INIT ((struct wmap_seq_text){ .seq = INT64_MIN })
+size_t wmap_seq_text(struct wmap_seq_text *t, int64_t seq, const char **ret_digits);
 size_t wmap_splice_to(const struct wmap_rec *m, const char *digits, size_t nl, char *dst);
+int wmap_splice_buf(const struct wmap_rec *m, const char *digits, size_t nl, struct buf *out);
+void wmap_leaf(const struct wmap_rec *m, const char *data, size_t len, uint8_t leaf[HASH_LEN]);
 
 struct wmap;
 /* A mapper that takes events from in and puts them, mapped, on out, in order. When it sees

@@ -3,6 +3,7 @@
  * feed and gl-sync (the fdatasync, then what says "stored") take the batch. Split from
  * cli/writer.c, which keeps the epochs, the seal and the thread. */
 #include "cli/writer-int.h"
+#include "cli/stage-feed.h"
 #include "cli/writer-map.h"
 
 #include <errno.h>
@@ -31,10 +32,34 @@ static size_t event_criteria(const struct event *e, const char *crit[64]) {
         return nc;
 }
 
+/* The bytes of a record the mapper made, with seq spliced in: written into the stager's
+ * feed (the commit publishes them, a rollback discards them) and stored and hashed from
+ * there, or into b when the feed does not take them. 0 or -ENOMEM. */
+static int splice_one(struct writer *w, const struct wmap_rec *m, int64_t seq, struct buf *b,
+                      struct store_record *sr) {
+        const char *digits, *data = NULL;
+        size_t nl = wmap_seq_text(&w->txn.seq_text, seq, &digits), len = 0;
+        if (w->feed)
+                data = stage_feed_put(w->feed, w->open.epoch, w->open.first_seq, seq, m,
+                                      digits, nl, &len);
+        if (!data) {
+                int r = wmap_splice_buf(m, digits, nl, b);
+                if (r < 0)
+                        return r;
+                data = b->data;
+                len = b->len;
+        }
+        wmap_leaf(m, data, len, sr->leaf);
+        sr->data = data;
+        sr->len = len;
+        return 0;
+}
+
 /* Stores one record of a batch: seq, canonical bytes, leaf, criteria rows. A record the
  * mapper made into bytes only gets its seq spliced in; a tree (the mapper could not make
- * bytes) is canonicalised here. The record's leaf and its criterion trees (created now, so
- * that nothing can fail after the commit) go into w->bs for batch_committed. */
+ * bytes) is canonicalised here (and not fed to the stager). The record's leaf and its
+ * criterion trees (created now, so that nothing can fail after the commit) go into w->bs
+ * for batch_committed. */
 static int store_one(struct writer *w, struct event *e, int64_t seq, struct buf *b,
                      uint8_t leaf[HASH_LEN]) {
         const char *crit[64];
@@ -66,14 +91,14 @@ static int store_one(struct writer *w, struct event *e, int64_t seq, struct buf 
                 .received_us = e->received_us, .time_us = e->received_us,
                 .criteria = crit, .n_criteria = nc,
         };
-        bool hashed = false;
         if (e->mapped) {
                 const struct wmap_rec *m = e->mapped;
-                r = wmap_splice(m, seq, b, sr.leaf);
-                hashed = true;
+                r = splice_one(w, m, seq, b, &sr);
                 sr.host = m->host;
                 sr.time_us = m->time_us;
         } else {
+                if (w->feed)
+                        stage_feed_skip(w->feed, seq);
                 r = json_obj_set_int(e->rec, "seq", seq);
                 buf_reset(b);
                 if (r >= 0)
@@ -83,13 +108,13 @@ static int store_one(struct writer *w, struct event *e, int64_t seq, struct buf 
                 const char *ts = json_str(json_obj_get(e->rec, "time"), &tl);
                 if (ts)
                         (void)tm_parse_rfc3339(ts, tl, 0, &sr.time_us);
+                sr.data = b->data;
+                sr.len = b->len;
+                if (r >= 0)
+                        merkle_leaf_hash(b->data, b->len, sr.leaf);
         }
         if (r < 0)
                 return r;
-        sr.data = b->data;
-        sr.len = b->len;
-        if (!hashed) /* the mapper's records come with their leaf hash */
-                merkle_leaf_hash(b->data, b->len, sr.leaf);
         memcpy(leaf, sr.leaf, HASH_LEN);
         return store_record_insert(w->store, &sr);
 }
@@ -112,7 +137,7 @@ static inline void prefetch_event(struct event *const *ev, size_t i, size_t n) {
 }
 
 /* After the commit: the trees take the batch's k leaves (from w->bs, filled by store_one),
- * the stager's feed its records; then what says they are stored (the durable watermark, the
+ * the stager gets the records written into its feed; then what says they are stored (the durable watermark, the
  * sinks' acks, the "stored" metrics) goes to gl-sync, which runs it after the fdatasync that
  * makes the commit durable (issue 12, sync9), and the events are freed here. Nothing here
  * can fail: the commit is done. */
@@ -136,9 +161,8 @@ static void batch_committed(struct writer *w, const uint64_t took[DROP__MAX]) {
                         abort();
                 }
         }
-        if (w->committed_cb && k)  /* issue 12 (stage8): the stager's feed, from memory */
-                w->committed_cb(w->committed_ud, w->open.epoch, w->open.first_seq,
-                                w->next_seq, ev, n, k);
+        if (w->feed)  /* issue 12 (stage8): the stager's records, from memory */
+                stage_feed_publish(w->feed);
         w->next_seq += (int64_t)k;
         struct wsync_commit *c = wsync_slot(w->sync);
         c->last_seq = k ? w->next_seq - 1 : -1;
@@ -259,6 +283,8 @@ static int txn_commit_once(struct writer *w) {
                 log_error("store write failed", "events=%zu error=\"%s\"", t->n,
                           store_errmsg(w->store));
                 (void)store_rollback(w->store);
+                if (w->feed)  /* the stager must never see what was rolled back */
+                        stage_feed_discard(w->feed);
                 /* gl-sync's metrics of earlier commits first, so that "not writable" is
                  * the last word. */
                 wsync_drain(w->sync);

@@ -395,6 +395,7 @@ int writer_open(const struct writer_config *cfg, struct writer **ret, char *err,
                 return -ENOMEM;
         }
         w->epoch_us = cfg->epoch_us;
+        w->txn.seq_text = WMAP_SEQ_TEXT_INIT;
         w->key = cfg->key;
         w->outputs = cfg->outputs;
         w->n_outputs = cfg->n_outputs;
@@ -533,13 +534,8 @@ void writer_on_sealed(struct writer *w, void (*cb)(void *ud, int64_t epoch), voi
         w->sealed_ud = ud;
 }
 
-void writer_on_committed(struct writer *w,
-                         void (*cb)(void *ud, int64_t epoch, int64_t epoch_first,
-                                    int64_t first_seq, struct event *const *ev, size_t n,
-                                    size_t n_records),
-                         void *ud) {
-        w->committed_cb = cb;
-        w->committed_ud = ud;
+void writer_set_feed(struct writer *w, struct stage_feed *feed) {
+        w->feed = feed;
 }
 
 void writer_on_durable(struct writer *w, void (*cb)(void *ud, int64_t seq), void *ud) {

@@ -72,17 +72,13 @@ void writer_on_sealed(struct writer *w, void (*cb)(void *ud, int64_t epoch), voi
  * and syncs are ever decoupled (docs/PERFORMANCE-LOG.md, round 8: measured, not kept).
  * cb must not block. Set before writer_start. */
 void writer_on_durable(struct writer *w, void (*cb)(void *ud, int64_t seq), void *ud);
-/* issue 12 (stage8): cb runs on the storing thread right after each batch's commit, before
- * the durable watermark passes it: epoch is the open epoch (its first seq epoch_first), ev[0..n) the
- * batch's events, of which n_records have a record, the j-th stored with seq first_seq + j.
- * The events are borrowed for the call. cb must not block (the export stager copies the
- * records into its bounded feed, cli/exporter.h exporter_committed). Set before
- * writer_start. */
-void writer_on_committed(struct writer *w,
-                         void (*cb)(void *ud, int64_t epoch, int64_t epoch_first,
-                                    int64_t first_seq, struct event *const *ev, size_t n,
-                                    size_t n_records),
-                         void *ud);
+/* issue 12 (stage8): the export stager's feed (cli/stage-feed.h, cli/exporter.h
+ * exporter_feed; NULL: none). The storing thread writes each record it stores into the
+ * feed's tail, publishes the tail right after the commit (before the durable watermark
+ * passes it) and discards it when the transaction rolls back. The feed must outlive the
+ * storing thread. Set before writer_start. */
+struct stage_feed;
+void writer_set_feed(struct writer *w, struct stage_feed *feed);
 /* Starts the writer's threads on q (issue 12: a mapper for rules and canonical bytes, and
  * the storing thread behind it on a queue of at most a quarter of q's capacity); drops are
  * taken from d at every commit. */

@@ -1,8 +1,11 @@
-/* The stager's feed (cli/stage-feed.c, issue 12) against a model: every record pushed comes
+/* The stager's feed (cli/stage-feed.c, issue 12) against a model: every record put comes
  * out once, in seq order, with the bytes the store gets (wmap_splice) and the criteria the
  * export would read from those bytes (export-crit.h), or is counted as dropped and leaves
- * a hole (or raises dropped_through); records the consumer has not read are never
- * overwritten; a producer and a consumer on two threads agree with the model. */
+ * a hole (or raises dropped_through); the bytes put returns (what the storing thread hashes
+ * and stores) are those bytes and stay so until the publish; records the consumer has not
+ * read are never overwritten; nothing of a transaction is seen before its publish, and
+ * nothing of a discarded one ever (the retry's bytes differ here, so a leak shows); a
+ * producer and a consumer on two threads agree with the model. */
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -73,8 +76,67 @@ static void check_rec(const struct stage_feed_rec *r, const struct event *e, int
         buf_free(&want);
 }
 
-/* Seqs from start on (the feed writes each seq's digits by incrementing the last record's,
- * so starts whose batch carries into another digit are included). */
+/* What the storing thread does with one transaction (cli/writer-txn.c): ev[0..n)'s records
+ * with seqs from first_seq on put into the feed (a tree: skipped; a rule drop: no seq), each
+ * put's bytes checked against wmap_splice at once and again before the end; then the
+ * publish, or the discard. Returns the records put. */
+static size_t put_tx(struct stage_feed *f, int64_t epoch, int64_t epoch_first,
+                     int64_t first_seq, struct event *const *ev, size_t n, bool publish) {
+        struct wmap_seq_text t = WMAP_SEQ_TEXT_INIT;
+        const char **got = calloc(n ? n : 1, sizeof(*got));
+        size_t *got_len = calloc(n ? n : 1, sizeof(*got_len)), fed = 0;
+        struct buf want = BUF_INIT;
+        uint8_t leaf[HASH_LEN];
+        int64_t seq = first_seq;
+        assert_non_null(got);
+        assert_non_null(got_len);
+        for (size_t i = 0; i < n; i++) {
+                if (!event_has_record(ev[i]))
+                        continue;
+                int64_t s = seq++;
+                if (!ev[i]->mapped) {
+                        stage_feed_skip(f, s);
+                        continue;
+                }
+                const char *digits;
+                size_t nl = wmap_seq_text(&t, s, &digits);
+                got[i] = stage_feed_put(f, epoch, epoch_first, s, ev[i]->mapped, digits, nl,
+                                        &got_len[i]);
+                if (!got[i])
+                        continue;
+                fed++;
+                assert_int_equal(wmap_splice(ev[i]->mapped, s, &want, leaf), 0);
+                assert_int_equal(got_len[i], want.len);
+                assert_memory_equal(got[i], want.data, want.len + 1);
+        }
+        seq = first_seq;
+        for (size_t i = 0; i < n; i++) {  /* unchanged by the puts after them */
+                if (!event_has_record(ev[i]))
+                        continue;
+                if (got[i]) {
+                        assert_int_equal(wmap_splice(ev[i]->mapped, seq, &want, leaf), 0);
+                        assert_int_equal(got_len[i], want.len);
+                        assert_memory_equal(got[i], want.data, want.len + 1);
+                }
+                seq++;
+        }
+        if (publish)
+                stage_feed_publish(f);
+        else
+                stage_feed_discard(f);
+        buf_free(&want);
+        free(got);
+        free(got_len);
+        return fed;
+}
+
+static size_t push(struct stage_feed *f, int64_t epoch, int64_t epoch_first, int64_t first_seq,
+                   struct event *const *ev, size_t n) {
+        return put_tx(f, epoch, epoch_first, first_seq, ev, n, true);
+}
+
+/* Seqs from start on (the storing thread writes each seq's digits by incrementing the last
+ * record's, so starts whose batch carries into another digit are included). */
 static void bytes_criteria_holes(int64_t start) {
         struct stage_feed *f = NULL;
         struct buf scratch = BUF_INIT;
@@ -101,12 +163,8 @@ static void bytes_criteria_holes(int64_t start) {
         size_t k = N / 2;
         while (seq_of[k] < 0)
                 k++;
-        size_t recs1 = 0, recs2 = 0;
-        for (size_t j = 0; j < N; j++)
-                if (seq_of[j] >= 0)
-                        *(j < N / 2 ? &recs1 : &recs2) += 1;
-        stage_feed_push(f, 7, 90, start, ev, N / 2, recs1);
-        stage_feed_push(f, 7, 90, seq_of[k], ev + N / 2, N - N / 2, recs2);
+        push(f, 7, 90, start, ev, N / 2);
+        push(f, 7, 90, seq_of[k], ev + N / 2, N - N / 2);
 
         struct stage_feed_view v;
         struct stage_feed_rec r;
@@ -158,7 +216,7 @@ static void test_drops_newest_never_unread(void **state) {
         assert_int_equal(stage_feed_new(4096, 2, &f), 0);
         for (unsigned i = 0; i < N; i++)
                 ev[i] = mapped_event(i, 300, 1, &scratch);
-        stage_feed_push(f, 1, 0, 0, ev, 4, 4);
+        push(f, 1, 0, 0, ev, 4);
         struct stage_feed_view v;
         struct stage_feed_rec r;
         const char *pos;
@@ -166,7 +224,7 @@ static void test_drops_newest_never_unread(void **state) {
         assert_true(stage_feed_next(&v, &r, &pos));
         check_rec(&r, ev[0], 0);
         /* Everything else while the first block is claimed: at most one other block. */
-        stage_feed_push(f, 1, 0, 4, ev + 4, N - 4, N - 4);
+        push(f, 1, 0, 4, ev + 4, N - 4);
         struct stage_feed_stats st;
         stage_feed_stats(f, &st);
         assert_true(st.dropped > 0);
@@ -190,7 +248,7 @@ static void test_drops_newest_never_unread(void **state) {
         stage_feed_stats(f, &st);
         assert_int_equal(got + st.dropped, N);
         /* Released blocks are reused, no more are made. */
-        stage_feed_push(f, 1, 0, N, ev, 8, 8);
+        push(f, 1, 0, N, ev, 8);
         stage_feed_stats(f, &st);
         assert_int_equal(st.blocks, 2);
         assert_true(stage_feed_peek(f, &v));
@@ -203,21 +261,144 @@ static void test_drops_newest_never_unread(void **state) {
         buf_free(&scratch);
 }
 
+/* Reads every published record: each must be the next seq from *next on, with ev's bytes
+ * (ev[seq - base]). Returns how many. */
+static size_t read_all(struct stage_feed *f, struct event *const *ev, int64_t base,
+                       int64_t *next) {
+        struct stage_feed_view v;
+        struct stage_feed_rec r;
+        size_t got = 0;
+        while (stage_feed_peek(f, &v)) {
+                while (stage_feed_next(&v, &r, NULL)) {
+                        assert_int_equal(r.seq, *next);
+                        check_rec(&r, ev[r.seq - base], r.seq);
+                        (*next)++;
+                        got++;
+                }
+                stage_feed_release(f, &v, v.end);
+        }
+        return got;
+}
+
+/* A transaction's records are seen only after its publish, never after a discard (the
+ * retry's bytes differ from the discarded ones here, so a record that leaked shows), and
+ * a block the consumer read to its published end stays the producer's while it holds
+ * records of the open transaction. */
+static void test_tail_publish_discard(void **state) {
+        (void)state;
+        struct stage_feed *f = NULL;
+        struct buf scratch = BUF_INIT;
+        enum { N = 120 };
+        struct event *ev[N], *alt[N];
+        struct stage_feed_view v;
+        struct stage_feed_rec r;
+        struct stage_feed_stats st;
+        int64_t next = 0;
+
+        assert_int_equal(stage_feed_new(4096, 4, &f), 0);
+        for (unsigned i = 0; i < N; i++) {
+                ev[i] = mapped_event(i, 200, i % 3, &scratch);
+                alt[i] = mapped_event(i + 7, 180 + i % 40, 1, &scratch);
+        }
+        /* Committed: seqs 0..4. */
+        assert_int_equal(push(f, 1, 0, 0, ev, 5), 5);
+        /* Open: 5..24 (several blocks); the consumer sees 0..4 only, and releases the
+         * first block read to its published end while the transaction goes on into new
+         * blocks (a block taken back then would lose 5..). */
+        struct wmap_seq_text t = WMAP_SEQ_TEXT_INIT;
+        for (int64_t seq = 5; seq < 25; seq++) {
+                const char *digits;
+                size_t nl = wmap_seq_text(&t, seq, &digits), len;
+                assert_non_null(stage_feed_put(f, 1, 0, seq, ev[seq]->mapped, digits, nl, &len));
+                if (seq == 12) {
+                        assert_int_equal(read_all(f, ev, 0, &next), 5);
+                        assert_false(stage_feed_peek(f, &v));
+                }
+        }
+        assert_false(stage_feed_peek(f, &v));
+        stage_feed_publish(f);
+        assert_int_equal(read_all(f, ev, 0, &next), 20);
+        /* Rolled back: 25..64 with other bytes, over the block the consumer has in view
+         * (part read) and beyond, until the feed is full; then the retry with ev's bytes. */
+        assert_int_equal(push(f, 1, 0, 25, ev + 25, 3), 3);
+        const char *pos;
+        assert_true(stage_feed_peek(f, &v));
+        assert_true(stage_feed_next(&v, &r, &pos));
+        assert_int_equal(r.seq, 25);
+        size_t fed = put_tx(f, 1, 0, 28, alt + 28, 60, false);
+        assert_true(fed > 0 && fed < 60);          /* the feed was full for it */
+        stage_feed_release(f, &v, pos);            /* 25 not consumed */
+        stage_feed_stats(f, &st);
+        assert_int_equal(st.fed, 28);
+        assert_int_equal(st.dropped, 0);           /* a discarded transaction drops nothing */
+        assert_int_equal(stage_feed_dropped_through(f), INT64_MIN);
+        assert_int_equal(read_all(f, ev, 0, &next), 3);
+        /* The retry: fed again, from where the discarded one began. */
+        assert_int_equal(push(f, 1, 0, 28, ev + 28, 30), 30);
+        assert_int_equal(read_all(f, ev, 0, &next), 30);
+        /* A discarded transaction that skipped and dropped leaves no hole either. */
+        struct wmap_seq_text t2 = WMAP_SEQ_TEXT_INIT;
+        const char *digits;
+        size_t nl = wmap_seq_text(&t2, 58, &digits), len;
+        assert_non_null(stage_feed_put(f, 1, 0, 58, alt[58]->mapped, digits, nl, &len));
+        stage_feed_skip(f, 59);
+        stage_feed_discard(f);
+        assert_int_equal(push(f, 1, 0, 58, ev + 58, 2), 2);
+        assert_int_equal(read_all(f, ev, 0, &next), 2);
+        stage_feed_stats(f, &st);
+        assert_int_equal(st.fed, 60);
+        assert_int_equal(st.dropped, 0);
+        assert_int_equal(stage_feed_dropped_through(f), INT64_MIN);
+        assert_int_equal(st.blocks, 4);
+        for (unsigned i = 0; i < N; i++) {
+                event_free(ev[i]);
+                event_free(alt[i]);
+        }
+        stage_feed_free(f);
+        buf_free(&scratch);
+}
+
 /* A producer thread and this thread as the consumer: seq strictly increasing, bytes right,
  * and fed + dropped == pushed, every missing seq counted as dropped. */
 #define T_EVENTS 256
 #define T_BATCHES 400
 struct producer {
         struct stage_feed *f;
-        struct event **ev;
+        struct event **ev, **alt;
         _Atomic int done;
+        const char *bad;            /* set by the producer thread (no asserts there) */
 };
+
+/* One transaction of ev[0..T_EVENTS) from first_seq on, published or discarded; the
+ * bytes put returns checked against wmap_splice. */
+static void produce_tx(struct producer *p, int b, int64_t first_seq, struct event **ev,
+                       bool publish) {
+        struct wmap_seq_text t = WMAP_SEQ_TEXT_INIT;
+        struct buf want = BUF_INIT;
+        uint8_t leaf[HASH_LEN];
+        for (int64_t i = 0; i < T_EVENTS; i++) {
+                const char *digits, *got;
+                size_t nl = wmap_seq_text(&t, first_seq + i, &digits), len;
+                got = stage_feed_put(p->f, b / 100, (b / 100) * 100 * T_EVENTS, first_seq + i,
+                                     ev[i]->mapped, digits, nl, &len);
+                if (got && (wmap_splice(ev[i]->mapped, first_seq + i, &want, leaf) < 0 ||
+                            len != want.len || memcmp(got, want.data, len + 1)))
+                        p->bad = "put returned other bytes than wmap_splice";
+        }
+        if (publish)
+                stage_feed_publish(p->f);
+        else
+                stage_feed_discard(p->f);
+        buf_free(&want);
+}
 
 static void *produce(void *ud) {
         struct producer *p = ud;
         for (int b = 0; b < T_BATCHES; b++) {
-                stage_feed_push(p->f, b / 100, (b / 100) * 100 * T_EVENTS,
-                                (int64_t)b * T_EVENTS, p->ev, T_EVENTS, T_EVENTS);
+                int64_t first = (int64_t)b * T_EVENTS;
+                if (b % 3 == 1)  /* a transaction rolled back, then retried */
+                        produce_tx(p, b, first, p->alt, false);
+                produce_tx(p, b, first, p->ev, true);
                 sched_yield();  /* let the consumer in now and then */
         }
         atomic_store(&p->done, 1);
@@ -227,14 +408,17 @@ static void *produce(void *ud) {
 static void test_two_threads(void **state) {
         (void)state;
         struct buf scratch = BUF_INIT;
-        struct event *ev[T_EVENTS];
+        struct event *ev[T_EVENTS], *alt[T_EVENTS];
         struct producer p = { 0 };
         pthread_t t;
 
-        for (unsigned i = 0; i < T_EVENTS; i++)
+        for (unsigned i = 0; i < T_EVENTS; i++) {
                 ev[i] = mapped_event(i, (i * 37u) % 900u, i % 3, &scratch);
+                alt[i] = mapped_event(i + 5, (i * 53u) % 900u, 1, &scratch);
+        }
         assert_int_equal(stage_feed_new(64 * 1024, 3, &p.f), 0);
         p.ev = ev;
+        p.alt = alt;
         assert_int_equal(pthread_create(&t, NULL, produce, &p), 0);
         int64_t last = -1;
         uint64_t got = 0, missing = 0;
@@ -257,6 +441,8 @@ static void test_two_threads(void **state) {
                         break;
         }
         assert_int_equal(pthread_join(t, NULL), 0);
+        if (p.bad)
+                fail_msg("%s", p.bad);
         struct stage_feed_stats st;
         stage_feed_stats(p.f, &st);
         int64_t total = (int64_t)T_BATCHES * T_EVENTS;
@@ -267,8 +453,10 @@ static void test_two_threads(void **state) {
         assert_true(st.fed >= got);
         if (last < total - 1)
                 assert_int_equal(stage_feed_dropped_through(p.f), total - 1);
-        for (unsigned i = 0; i < T_EVENTS; i++)
+        for (unsigned i = 0; i < T_EVENTS; i++) {
                 event_free(ev[i]);
+                event_free(alt[i]);
+        }
         stage_feed_free(p.f);
         buf_free(&scratch);
 }
@@ -315,6 +503,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_bytes_criteria_holes),
                 cmocka_unit_test(test_drops_newest_never_unread),
+                cmocka_unit_test(test_tail_publish_discard),
                 cmocka_unit_test(test_two_threads),
                 cmocka_unit_test(test_buf_entries),
         };
