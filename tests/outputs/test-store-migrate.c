@@ -382,9 +382,15 @@ static int no_problem_cb(void *ud, const char *problem)
         return -1;
 }
 
-static void test_dir(char dir[64], char path[128])
+/* Each test's own folder, made inside root: the folder the group setup made for this
+ * process, which the group teardown removes whatever the tests did. A test removes its own
+ * folder when it passes; one that fails (an assert leaves the test at once, and cmocka goes
+ * on with the next) left it in /tmp before, one per caught mutant. */
+static void test_dir(void **state, char dir[64], char path[128])
 {
-        strcpy(dir, "/tmp/gl-test-migrate-XXXXXX");
+        const char *root = *state;
+
+        assert_true(snprintf(dir, 64, "%s/t-XXXXXX", root) < 64);
         assert_non_null(mkdtemp(dir));
         snprintf(path, 128, "%s/gatelog.db", dir);
 }
@@ -484,8 +490,7 @@ static void test_read_v1_live(void **state)
         char dir[64], path[128];
         sqlite3 *old;
 
-        (void)state;
-        test_dir(dir, path);
+        test_dir(state, dir, path);
         assert_int_equal(sqlite3_open(path, &old), SQLITE_OK);
         assert_int_equal(sqlite3_exec(old, "PRAGMA journal_mode = WAL; "
                                       "PRAGMA wal_autocheckpoint = 0", NULL, NULL, NULL),
@@ -537,8 +542,7 @@ static void test_read_v1_damaged(void **state)
         struct store_error err;
         sqlite3 *db;
 
-        (void)state;
-        test_dir(dir, path);
+        test_dir(state, dir, path);
         make_v1(path);
         assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
         assert_int_equal(sqlite3_exec(db, "UPDATE records SET epoch = 0 WHERE seq IN "
@@ -577,8 +581,7 @@ static void test_refuse_newer(void **state)
         sqlite3 *db;
         sqlite3_stmt *st;
 
-        (void)state;
-        test_dir(dir, path);
+        test_dir(state, dir, path);
         make_v1(path);
         for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
                 assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
@@ -612,8 +615,7 @@ static void test_migrate_v1(void **state)
         sqlite3 *db;
         sqlite3_stmt *st;
 
-        (void)state;
-        test_dir(dir, path);
+        test_dir(state, dir, path);
         make_v1(path);
         /* A read-only open reads it in place: the answers the migrated file gives below,
          * and not a byte of the file or its WAL written. */
@@ -660,8 +662,7 @@ static void test_fresh_v2(void **state)
         struct store *s = NULL;
         struct store_error err;
 
-        (void)state;
-        test_dir(dir, path);
+        test_dir(state, dir, path);
         assert_int_equal(store_open(path, STORE_READWRITE, &s, &err), 0);
         assert_null(store_open_note(s));
         store_model(s, 0, N_MODEL + N_MODEL_AFTER);
@@ -679,8 +680,7 @@ static void test_migrate_fails_whole(void **state)
         struct store_error err;
         sqlite3 *db;
 
-        (void)state;
-        test_dir(dir, path);
+        test_dir(state, dir, path);
         make_v1(path);
         /* A table in the way of the index tables makes the migration fail after the column
          * was added and filled. */
@@ -704,6 +704,23 @@ static void test_migrate_fails_whole(void **state)
         rm_dir(dir);
 }
 
+static int root_make(void **state)
+{
+        static char root[64];
+
+        strcpy(root, "/tmp/gl-test-migrate-XXXXXX");
+        if (!mkdtemp(root))
+                return -1;
+        *state = root;
+        return 0;
+}
+
+static int root_remove(void **state)
+{
+        rm_dir(*state);
+        return 0;
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -716,5 +733,5 @@ int main(void)
         };
 
         model_build();
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        return cmocka_run_group_tests(tests, root_make, root_remove);
 }
