@@ -24,6 +24,9 @@
 #include "outputs/outputs.h"
 #include "tests/test-rng.h"
 
+#define TEST_TMPDIR_PREFIX "gl-test-migrate"
+#include "tests/test-tmpdir.h"
+
 /* Version 1's schema, verbatim from outputs/store.c before issue 12's schema 2. */
 static const char v1_schema[] =
         "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
@@ -382,16 +385,10 @@ static int no_problem_cb(void *ud, const char *problem)
         return -1;
 }
 
-/* Each test's own folder, made inside root: the folder the group setup made for this
- * process, which the group teardown removes whatever the tests did. A test removes its own
- * folder when it passes; one that fails (an assert leaves the test at once, and cmocka goes
- * on with the next) left it in /tmp before, one per caught mutant. */
+/* Each test's own folder (tests/test-tmpdir.h) and its database's path. */
 static void test_dir(void **state, char dir[64], char path[128])
 {
-        const char *root = *state;
-
-        assert_true(snprintf(dir, 64, "%s/t-XXXXXX", root) < 64);
-        assert_non_null(mkdtemp(dir));
+        test_tmpdir(state, dir);
         snprintf(path, 128, "%s/gatelog.db", dir);
 }
 
@@ -704,23 +701,6 @@ static void test_migrate_fails_whole(void **state)
         rm_dir(dir);
 }
 
-static int root_make(void **state)
-{
-        static char root[64];
-
-        strcpy(root, "/tmp/gl-test-migrate-XXXXXX");
-        if (!mkdtemp(root))
-                return -1;
-        *state = root;
-        return 0;
-}
-
-static int root_remove(void **state)
-{
-        rm_dir(*state);
-        return 0;
-}
-
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -733,5 +713,5 @@ int main(void)
         };
 
         model_build();
-        return cmocka_run_group_tests(tests, root_make, root_remove);
+        return cmocka_run_group_tests(tests, test_tmpdir_setup, test_tmpdir_teardown);
 }
