@@ -53,8 +53,12 @@ def gatelog(*args, stdin=None, check_rc=None, timeout=60):
 class Daemon:
     """One gatelog daemon in its own folder."""
 
-    def __init__(self, workdir=None, epoch="1h", unix=True, extra=""):
+    def __init__(self, workdir=None, epoch=None, unix=True, extra=""):
         self.dir = workdir or tempfile.mkdtemp(prefix="gatelog-it-")
+        # 1 h epochs aligned to the clock hour, so a test that runs across hh:00:00 sees the
+        # daemon seal an epoch of its own. GATELOG_TEST_EPOCH=20s (say) puts such a boundary
+        # inside most tests, to check that they hold across one.
+        epoch = epoch or os.environ.get("GATELOG_TEST_EPOCH") or "1h"
         self.epoch = epoch
         self.unix_path = os.path.join(self.dir, "gatelog.sock") if unix else None
         self.config = os.path.join(self.dir, "gatelog.yaml")
@@ -92,6 +96,27 @@ http:
 {extra}""")
         # ops (issue 9): tests run as root (allow_root above); the HTTP endpoint takes a
         # free port, read back as self.ports["http"] from its "listening" log line.
+
+    def epoch_seconds(self):
+        """seal.epoch in seconds ("1h", "30s", "2m", "1d")."""
+        m = re.fullmatch(r"(\d+)(s|m|h|d)", self.epoch)
+        check(m, f"epoch {self.epoch!r}: the harness reads N followed by s, m, h or d")
+        return int(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
+
+    def clear_of_boundary(self, need):
+        """For a test whose scenario must run inside one epoch (it numbers the epochs it
+        seals, or waits on the open one): when the next boundary (epochs are aligned to
+        their length in UTC, so hh:00:00 with 1 h) is less than `need` seconds away, waits
+        until just after it. With 1 h epochs it waits in need/3600 of the runs, at most
+        `need` s; `need` is capped at half an epoch, so a run with GATELOG_TEST_EPOCH (short
+        epochs) still waits at most that. Returns the seconds waited."""
+        length = self.epoch_seconds()
+        need = min(need, length / 2)
+        left = length - time.time() % length
+        if left >= need:
+            return 0.0
+        time.sleep(left + 0.2)
+        return left + 0.2
 
     def start(self, timeout=20):
         self.log = open(self.stderr_path, "ab")

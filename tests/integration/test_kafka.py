@@ -299,7 +299,8 @@ def test_two_instances():
     """Two daemons in one consumer group split the partitions; together they hold each
     message exactly once, in two chains that each verify."""
     mc = MockCluster([("shared", 4)])
-    cfg = kafka_yaml(mc.bootstraps, ["shared"], group="g-two", session_timeout="3s")
+    cfg = kafka_yaml(mc.bootstraps, ["shared"], group="g-two",
+                     session_timeout=MOCK_SAFE_SESSION)
     a, b = Daemon(extra=cfg), Daemon(extra=cfg)
     for d, chain in ((a, "chain-a"), (b, "chain-b")):
         text = open(d.config).read().replace("chain: test-chain", f"chain: {chain}")
@@ -668,7 +669,8 @@ def test_close_commits_what_async_commits_lost():
     must still leave the group at the stored offsets (the close's synchronous commit is the
     last word), or the next start re-reads and marks what is already stored."""
     mc = MockCluster([("al", 3)])
-    d = Daemon(extra=kafka_yaml(mc.bootstraps, ["al"], group="g-al", session_timeout="3s"))
+    d = Daemon(extra=kafka_yaml(mc.bootstraps, ["al"], group="g-al",
+                                session_timeout=MOCK_SAFE_SESSION))
     expected = {("al", p): [json.dumps({"id": f"{p}-{i}"}) for i in range(200)]
                 for p in range(3)}
     try:
@@ -816,7 +818,8 @@ def test_backpressure():
     """A queue of 8 events against 3000 waiting messages: the partitions pause and resume
     many times, and every message is still stored exactly once."""
     mc = MockCluster([("bp", 2)])
-    d = Daemon(extra=kafka_yaml(mc.bootstraps, ["bp"], group="g-bp", session_timeout="3s") +
+    d = Daemon(extra=kafka_yaml(mc.bootstraps, ["bp"], group="g-bp",
+                                session_timeout=MOCK_SAFE_SESSION) +
                "queue:\n  max_events: 8\n")
     expected = {("bp", p): [json.dumps({"id": f"{p}-{i}"}, separators=(",", ":"))
                             for i in range(1500)] for p in range(2)}

@@ -94,6 +94,7 @@ class Env:
 
 def test_metrics_count_what_was_sent_and_kept():
     d = Daemon(unix=False)
+    d.clear_of_boundary(60)  # one epoch sealed (by the test) with the 10 records
     try:
         d.start()
         port = d.ports["http"]
@@ -151,6 +152,7 @@ def test_metrics_count_what_was_sent_and_kept():
 
 def test_readiness_follows_export_backlog():
     d = Daemon(unix=False)
+    d.clear_of_boundary(60)  # a backlog of exactly the one epoch the test seals
     blocker = os.path.join(d.dir, "blocker")
     try:
         # The export folder lies under a regular file: every export fails (ENOTDIR, even

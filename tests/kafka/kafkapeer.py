@@ -16,14 +16,29 @@ MOCK = os.environ.get("MOCK_CLUSTER", "build/tests/kafka/mock-cluster")
 # left blocked, and librdkafka waits max.poll.interval.ms + 3 s (303 s) for the answer: no
 # partition assigned, ever ("log never matched 'kafka partition assigned'"). 6 s leaves that
 # delay 3 s. (A non-empty group waits session - 1 s for members to rejoin, so any session
-# timeout leaves 1 s there.)
+# timeout leaves 1 s there.) Tests whose joins are of an empty group at their start, whose
+# daemons stop cleanly (a LeaveGroup: nobody waits for a session), use it at no cost. Those
+# that measure a failover (the dead member's session runs out first: 2 x session) or
+# restart after kills keep "3s" and rely on max.poll.interval.ms below to re-join a dropped
+# join: test_kafka's shared_daemons, test_commit_catches_up_with_store,
+# test_broker_down_and_back (its member expires during the outage; 6 s cost it 5 s),
+# test_topic_created_later, and test_crash's KafkaSource.
 MOCK_SAFE_SESSION = "6s"
 
 # Fast group membership for tests (PEERS.md): a restarted member must not wait 45 s.
+# max.poll.interval.ms: librdkafka times a JoinGroup out after max.poll.interval.ms + 3 s, drops
+# the connection and joins again; so a join the mock dropped (above: a configuration that
+# keeps a short session for a quick failover) costs 18 s instead of 303 s and the wait for
+# the assignment (90 s in test_kafka.wait_log) still sees it. Seen with session_timeout 2s,
+# where every join of an empty group is dropped: "Timed out JoinGroupRequest in flight
+# (after 13036ms)", "Rejoining group without an assignment" with 10000. The daemon polls its
+# consumer at least once a second (ingest/kafka.c's tick), so only a loop stalled 15 s would
+# be evicted for it; it must stay >= session.timeout.ms (librdkafka refuses less).
 TEST_PROPERTIES = {
     "heartbeat.interval.ms": "500",
     "topic.metadata.refresh.interval.ms": "1000",
     "reconnect.backoff.max.ms": "1000",
+    "max.poll.interval.ms": "15000",
 }
 
 

@@ -18,6 +18,9 @@
 #include "core/buf.h"
 #include "outputs/outputs.h"
 
+#define TEST_TMPDIR_PREFIX "gl-test-export"
+#include "tests/test-tmpdir.h"
+
 static const char *const c61[] = { "CC6.1" };
 static const char *const c61_72[] = { "CC6.1", "CC7.2" };
 static const char *const c72[] = { "CC7.2" };
@@ -46,12 +49,6 @@ static struct export_epoch make_epoch(const char *chain, int64_t epoch, const ui
                 .manifest_len = strlen(manifest), .sig = sig, .records = records,
                 .n_records = N_RECORDS,
         };
-}
-
-static void make_tmpdir(char dir[64])
-{
-        strcpy(dir, "/tmp/gl-test-export-XXXXXX");
-        assert_non_null(mkdtemp(dir));
 }
 
 static void rm_tmpdir(const char *dir)
@@ -130,7 +127,7 @@ static void test_write_layout(void **state)
 
         sig_bytes(sig);
         e = make_epoch("prod", 7, sig);
-        make_tmpdir(dir);
+        test_tmpdir(state, dir);
         assert_int_equal(export_folder_write(dir, &e, &err), 0);
 
         snprintf(path, sizeof(path), "%s/chain=prod/epoch=0000000007", dir);
@@ -256,7 +253,7 @@ static void test_read_back(void **state)
         static const int64_t order[] = { 9, 10, 100, 2 };
 
         sig_bytes(sig);
-        make_tmpdir(dir);
+        test_tmpdir(state, dir);
         /* Written out of order; read back in numeric order. */
         for (size_t i = 0; i < 4; i++) {
                 e = make_epoch("prod", order[i], sig);
@@ -315,7 +312,7 @@ static void test_read_stop_and_empty(void **state)
         int calls = 0;
 
         sig_bytes(sig);
-        make_tmpdir(dir);
+        test_tmpdir(state, dir);
         assert_int_equal(export_folder_read(dir, NULL, stop_cb, &calls, &err), -ENOENT);
         for (int64_t i = 0; i < 3; i++) {
                 e = make_epoch("prod", i, sig);
@@ -337,7 +334,7 @@ static void test_reexport_identical(void **state)
 
         sig_bytes(sig);
         e = make_epoch("prod", 1, sig);
-        make_tmpdir(dir);
+        test_tmpdir(state, dir);
         assert_int_equal(export_folder_write(dir, &e, &err), 0);
         snprintf(path, sizeof(path), "%s/chain=prod/epoch=0000000001/tsc=CC7.2/records.jsonl",
                  dir);
@@ -366,7 +363,7 @@ static void test_empty_epoch(void **state)
         sig_bytes(sig);
         e = make_epoch("prod", 0, sig);
         e.n_records = 0;
-        make_tmpdir(dir);
+        test_tmpdir(state, dir);
         assert_int_equal(export_folder_write(dir, &e, &err), 0);
         snprintf(path, sizeof(path), "%s/chain=prod/epoch=0000000000", dir);
         list_names(path, names, sizeof(names));
@@ -388,7 +385,7 @@ static void test_manifest_last(void **state)
 
         sig_bytes(sig);
         e = make_epoch("prod", 3, sig);
-        make_tmpdir(dir);
+        test_tmpdir(state, dir);
         snprintf(path, sizeof(path), "%s/chain=prod", dir);
         assert_int_equal(mkdir(path, 0755), 0);
         snprintf(path, sizeof(path), "%s/chain=prod/epoch=0000000003", dir);
@@ -436,7 +433,7 @@ static void test_refused_names(void **state)
         struct store_error err;
 
         sig_bytes(sig);
-        make_tmpdir(dir);
+        test_tmpdir(state, dir);
         for (size_t i = 0; i < sizeof(refuse_cases) / sizeof(refuse_cases[0]); i++) {
                 const char *ids[] = { refuse_cases[i].criterion };
                 struct export_record rec = { "{}", 2, ids, 1 };
@@ -503,13 +500,13 @@ static void test_stage_same_bytes(void **state)
         struct store_error err = { { 0 } };
 
         sig_bytes(sig);
-        make_tmpdir(ref);
+        test_tmpdir(state, ref);
         struct export_epoch e = make_epoch("prod", 3, sig);
         assert_int_equal(export_folder_write(ref, &e, &err), 0);
         tree_sum(ref, "", &want);
         for (size_t k = 0; k <= N_RECORDS; k++) {
                 struct export_folder_stage *st = NULL;
-                make_tmpdir(dir);
+                test_tmpdir(state, dir);
                 assert_int_equal(export_folder_stage_open(dir, "prod", 3, &st, &err), 0);
                 for (size_t i = 0; i < k; i++) {
                         assert_int_equal(export_folder_stage_add(st, &records[i], &err), 0);
@@ -529,7 +526,7 @@ static void test_stage_same_bytes(void **state)
                 rm_tmpdir(dir);
         }
         /* A stage abandoned (a crash's leftovers) is removed by clean, not exported. */
-        make_tmpdir(dir);
+        test_tmpdir(state, dir);
         struct export_folder_stage *st = NULL;
         assert_int_equal(export_folder_stage_open(dir, "prod", 4, &st, &err), 0);
         assert_int_equal(export_folder_stage_add(st, &records[1], &err), 0);
@@ -581,7 +578,6 @@ static void test_line_buffer_edges(void **state)
         uint8_t sig[64];
         struct store_error err = { { 0 } };
 
-        (void)state;
         assert_non_null(recs);
         assert_non_null(datas);
         sig_bytes(sig);
@@ -604,7 +600,7 @@ static void test_line_buffer_edges(void **state)
         }
         for (size_t staged = 0; staged <= N; staged += N / 2) {
                 struct export_epoch e = make_epoch("prod", 5, sig);
-                make_tmpdir(dir);
+                test_tmpdir(state, dir);
                 if (staged) {
                         struct export_folder_stage *st = NULL;
                         assert_int_equal(export_folder_stage_open(dir, "prod", 5, &st, &err), 0);
@@ -681,7 +677,7 @@ static void test_stage_reader(void **state)
         struct seqs a = { "" }, b = { "" }, all = { "" };
         int64_t lo = 0;
 
-        make_tmpdir(dir);
+        test_tmpdir(state, dir);
         snprintf(db, sizeof(db), "%s/s.db", dir);
         assert_int_equal(store_open(db, STORE_READWRITE, &s, &err), 0);
         assert_int_equal(store_open(db, STORE_READWRITE, &rd, &err), 0);
@@ -743,5 +739,5 @@ int main(void)
                 cmocka_unit_test(test_stage_reader),
         };
 
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        return cmocka_run_group_tests(tests, test_tmpdir_setup, test_tmpdir_teardown);
 }

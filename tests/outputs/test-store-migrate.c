@@ -24,6 +24,9 @@
 #include "outputs/outputs.h"
 #include "tests/test-rng.h"
 
+#define TEST_TMPDIR_PREFIX "gl-test-migrate"
+#include "tests/test-tmpdir.h"
+
 /* Version 1's schema, verbatim from outputs/store.c before issue 12's schema 2. */
 static const char v1_schema[] =
         "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
@@ -382,10 +385,10 @@ static int no_problem_cb(void *ud, const char *problem)
         return -1;
 }
 
-static void test_dir(char dir[64], char path[128])
+/* Each test's own folder (tests/test-tmpdir.h) and its database's path. */
+static void test_dir(void **state, char dir[64], char path[128])
 {
-        strcpy(dir, "/tmp/gl-test-migrate-XXXXXX");
-        assert_non_null(mkdtemp(dir));
+        test_tmpdir(state, dir);
         snprintf(path, 128, "%s/gatelog.db", dir);
 }
 
@@ -484,8 +487,7 @@ static void test_read_v1_live(void **state)
         char dir[64], path[128];
         sqlite3 *old;
 
-        (void)state;
-        test_dir(dir, path);
+        test_dir(state, dir, path);
         assert_int_equal(sqlite3_open(path, &old), SQLITE_OK);
         assert_int_equal(sqlite3_exec(old, "PRAGMA journal_mode = WAL; "
                                       "PRAGMA wal_autocheckpoint = 0", NULL, NULL, NULL),
@@ -537,8 +539,7 @@ static void test_read_v1_damaged(void **state)
         struct store_error err;
         sqlite3 *db;
 
-        (void)state;
-        test_dir(dir, path);
+        test_dir(state, dir, path);
         make_v1(path);
         assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
         assert_int_equal(sqlite3_exec(db, "UPDATE records SET epoch = 0 WHERE seq IN "
@@ -577,8 +578,7 @@ static void test_refuse_newer(void **state)
         sqlite3 *db;
         sqlite3_stmt *st;
 
-        (void)state;
-        test_dir(dir, path);
+        test_dir(state, dir, path);
         make_v1(path);
         for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
                 assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
@@ -612,8 +612,7 @@ static void test_migrate_v1(void **state)
         sqlite3 *db;
         sqlite3_stmt *st;
 
-        (void)state;
-        test_dir(dir, path);
+        test_dir(state, dir, path);
         make_v1(path);
         /* A read-only open reads it in place: the answers the migrated file gives below,
          * and not a byte of the file or its WAL written. */
@@ -660,8 +659,7 @@ static void test_fresh_v2(void **state)
         struct store *s = NULL;
         struct store_error err;
 
-        (void)state;
-        test_dir(dir, path);
+        test_dir(state, dir, path);
         assert_int_equal(store_open(path, STORE_READWRITE, &s, &err), 0);
         assert_null(store_open_note(s));
         store_model(s, 0, N_MODEL + N_MODEL_AFTER);
@@ -679,8 +677,7 @@ static void test_migrate_fails_whole(void **state)
         struct store_error err;
         sqlite3 *db;
 
-        (void)state;
-        test_dir(dir, path);
+        test_dir(state, dir, path);
         make_v1(path);
         /* A table in the way of the index tables makes the migration fail after the column
          * was added and filled. */
@@ -716,5 +713,5 @@ int main(void)
         };
 
         model_build();
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        return cmocka_run_group_tests(tests, test_tmpdir_setup, test_tmpdir_teardown);
 }

@@ -390,9 +390,10 @@ class KafkaSource:
         finally:
             con.close()
 
-    def ready(self, daemon, timeout=30):
+    def ready(self, daemon, timeout=60):
         """Waits for the assignment, then for this run's first stored message (about 1 s
-        later on the mock): the harness then kills while the daemon consumes."""
+        later on the mock): the harness then kills while the daemon consumes. 60 s: a join
+        the mock dropped (kafkapeer's MOCK_SAFE_SESSION) is joined again after 18 s."""
         deadline = time.time() + timeout
         while "kafka partition assigned" not in daemon._last_start(daemon.read_log()):
             if time.time() > deadline:
