@@ -26,6 +26,17 @@ static char *canon_of(const json *v)
         return buf_steal(&b, NULL);
 }
 
+/* Fails round's check unless got and the model have the same canonical bytes. */
+static void assert_same_canon(int round, const json *got, const json *model)
+{
+        char *cg = canon_of(got), *cm = canon_of(model);
+
+        if (strcmp(cg, cm) != 0)
+                fail_msg("round %d: %s, model %s", round, cg, cm);
+        free(cg);
+        free(cm);
+}
+
 static int parse_str(const char *s, json **ret, struct json_error *err)
 {
         return json_parse(s, strlen(s), ret, err);
@@ -1037,12 +1048,8 @@ static void test_fill_sorted_model(void **state)
                 int prefix = round % 3 == 0 ? (int)(fs_rnd(&seed) % FS_POOL_N) : -1;
                 json *a = fs_object(NULL, mask, s, prefix, 0, true);
                 json *b = fs_object(NULL, mask, s, prefix, 0, false);
-                char *ca = canon_of(a), *cb = canon_of(b);
 
-                if (strcmp(ca, cb) != 0)
-                        fail_msg("round %d: fill %s != model %s", round, ca, cb);
-                free(ca);
-                free(cb);
+                assert_same_canon(round, a, b);
                 json_free(a);
                 json_free(b);
         }
@@ -1128,7 +1135,6 @@ static void test_arr_strs_model(void **state)
                 bool in_tree = round % 4 != 0;
                 json *a = in_tree ? json_new_obj_reserve((size_t)(fs_rnd(&seed) % 600)) : NULL;
                 json *b = json_new_obj(), *arr, *model = json_new_arr();
-                char *ca, *cb;
 
                 for (size_t i = 0; i < n; i++) {
                         const char *p = pool[fs_rnd(&seed) % (sizeof(pool) / sizeof(pool[0]))];
@@ -1151,12 +1157,8 @@ static void test_arr_strs_model(void **state)
                 else
                         a = arr;
                 assert_int_equal(json_obj_set(b, "criteria", model), 0);
-                ca = canon_of(in_tree ? json_obj_get(a, "criteria") : a);
-                cb = canon_of(json_obj_get(b, "criteria"));
-                if (strcmp(ca, cb) != 0)
-                        fail_msg("round %d: %s, model %s", round, ca, cb);
-                free(ca);
-                free(cb);
+                assert_same_canon(round, in_tree ? json_obj_get(a, "criteria") : a,
+                                  json_obj_get(b, "criteria"));
                 json_free(a);
                 json_free(b);
         }
