@@ -119,10 +119,11 @@ static enum MHD_Result serve_metrics(struct http *h, struct MHD_Connection *c) {
         }
         struct buf b = { NULL, 0, 0, HTTP_METRICS_MAX };
         int r = metrics_render(&b);
-        enum MHD_Result ret = r < 0 ? reply_text(&h->m, c, MHD_HTTP_INTERNAL_SERVER_ERROR,
-                                                 "cannot render the metrics\n")
-                                    : reply(&h->m, c, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8",
-                                            b.data ? b.data : "", b.len);
+        enum MHD_Result ret =
+                r < 0 ? reply_text(&h->m, c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                                   "cannot render the metrics\n")
+                      : reply(&h->m, c, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8",
+                              b.data ? b.data : "", b.len);
         buf_free(&b);
         return ret;
 }
