@@ -9,20 +9,14 @@
 
 int mhd_dl_open(struct mhd_dl *ret, char *err, size_t err_len)
 {
-        struct mhd_dl d = {0};
-        int r = dl_open(&d.handle, MHD_DL_SONAME, MHD_DL_PACKAGE, err, err_len,
-                        DL_SYM(d.start_daemon, MHD_start_daemon),
-                        DL_SYM(d.stop_daemon, MHD_stop_daemon),
-                        DL_SYM(d.create_response_from_buffer, MHD_create_response_from_buffer),
-                        DL_SYM(d.add_response_header, MHD_add_response_header),
-                        DL_SYM(d.queue_response, MHD_queue_response),
-                        DL_SYM(d.destroy_response, MHD_destroy_response),
-                        DL_SYM(d.get_version, MHD_get_version), NULL);
-
-        if (r < 0)
-                return r;
-        *ret = d;
-        return 0;
+        return dl_open(&ret->handle, MHD_DL_SONAME, MHD_DL_PACKAGE, err, err_len,
+                       DL_SYM(ret->start_daemon, MHD_start_daemon),
+                       DL_SYM(ret->stop_daemon, MHD_stop_daemon),
+                       DL_SYM(ret->create_response_from_buffer, MHD_create_response_from_buffer),
+                       DL_SYM(ret->add_response_header, MHD_add_response_header),
+                       DL_SYM(ret->queue_response, MHD_queue_response),
+                       DL_SYM(ret->destroy_response, MHD_destroy_response),
+                       DL_SYM(ret->get_version, MHD_get_version), NULL);
 }
 
 void mhd_dl_close(struct mhd_dl *d)

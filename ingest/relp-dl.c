@@ -9,16 +9,10 @@
 
 int relp_dl_open(struct relp_dl *ret, char *err, size_t err_len)
 {
-        struct relp_dl d = {0};
-#define RELP_DL_ARG(f) DL_SYM(d.f, f),
-        int r = dl_open(&d.handle, RELP_DL_SONAME, RELP_DL_PACKAGE, err, err_len,
-                        RELP_DL_FUNCS(RELP_DL_ARG) NULL);
+#define RELP_DL_ARG(f) DL_SYM(ret->f, f),
+        return dl_open(&ret->handle, RELP_DL_SONAME, RELP_DL_PACKAGE, err, err_len,
+                       RELP_DL_FUNCS(RELP_DL_ARG) NULL);
 #undef RELP_DL_ARG
-
-        if (r < 0)
-                return r;
-        *ret = d;
-        return 0;
 }
 
 void relp_dl_close(struct relp_dl *d)
