@@ -4,7 +4,8 @@
  * its own thread, so a slow client never touches the collectors' loop. Nothing here writes
  * anywhere but the socket: the answers are read from atomic state (core/metrics.h, the
  * started flag, the loop's heartbeat). The listening socket is bound by http_bind before
- * privileges are dropped and handed to libmicrohttpd, which closes it at stop. */
+ * privileges are dropped and handed to libmicrohttpd, which closes it at stop. libmicrohttpd is
+ * loaded by http_bind (cli/mhd-dl.h), so that commands other than the daemon do not map it. */
 #include "cli/http.h"
 
 #include <errno.h>
@@ -17,9 +18,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include <netinet/in.h>
-#include <microhttpd.h>
 
 #include "cli/config.h"
+#include "cli/mhd-dl.h"
 #include "cli/version.h"
 #include "core/buf.h"
 #include "core/log.h"
@@ -40,6 +41,7 @@
 struct http {
         struct http_config cfg;
         int fd, port;
+        struct mhd_dl m;               /* libmicrohttpd, loaded by http_bind */
         struct MHD_Daemon *mhd;
         atomic_bool started;
         _Atomic int64_t beat_us;       /* monotonic */
@@ -52,23 +54,24 @@ struct http {
         void *check_ud;
 };
 
-static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *ctype,
-                             const char *body, size_t len) {
+static enum MHD_Result reply(const struct mhd_dl *m, struct MHD_Connection *c, unsigned status,
+                             const char *ctype, const char *body, size_t len) {
         struct MHD_Response *r =
-                MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+                m->create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
         if (!r)
                 return MHD_NO;
-        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
-        MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+        m->add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+        m->add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
         if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
-                MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
-        enum MHD_Result ret = MHD_queue_response(c, status, r);
-        MHD_destroy_response(r);
+                m->add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+        enum MHD_Result ret = m->queue_response(c, status, r);
+        m->destroy_response(r);
         return ret;
 }
 
-static enum MHD_Result reply_text(struct MHD_Connection *c, unsigned status, const char *s) {
-        return reply(c, status, "text/plain; charset=utf-8", s, strlen(s));
+static enum MHD_Result reply_text(const struct mhd_dl *m, struct MHD_Connection *c,
+                                  unsigned status, const char *s) {
+        return reply(m, c, status, "text/plain; charset=utf-8", s, strlen(s));
 }
 
 bool http_is_ready(struct http *h, char *why, size_t why_len) {
@@ -116,10 +119,11 @@ static enum MHD_Result serve_metrics(struct http *h, struct MHD_Connection *c) {
         }
         struct buf b = { NULL, 0, 0, HTTP_METRICS_MAX };
         int r = metrics_render(&b);
-        enum MHD_Result ret = r < 0 ? reply_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
-                                                 "cannot render the metrics\n")
-                                    : reply(c, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8",
-                                            b.data ? b.data : "", b.len);
+        enum MHD_Result ret =
+                r < 0 ? reply_text(&h->m, c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                                   "cannot render the metrics\n")
+                      : reply(&h->m, c, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8",
+                              b.data ? b.data : "", b.len);
         buf_free(&b);
         return ret;
 }
@@ -130,7 +134,7 @@ static enum MHD_Result handle_cb(void *cls, struct MHD_Connection *c, const char
                                  void **con_cls) {
         struct http *h = cls;
         if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
-                return reply_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET and HEAD\n");
+                return reply_text(&h->m, c, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET and HEAD\n");
         if (!strcmp(url, "/metrics"))
                 return serve_metrics(h, c);
         if (!strcmp(url, "/healthz")) {
@@ -139,20 +143,20 @@ static enum MHD_Result handle_cb(void *cls, struct MHD_Connection *c, const char
                         char msg[128];
                         snprintf(msg, sizeof(msg), "main loop stalled for %lld s\n",
                                  (long long)(age / TM_USEC_PER_SEC));
-                        return reply_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, msg);
+                        return reply_text(&h->m, c, MHD_HTTP_SERVICE_UNAVAILABLE, msg);
                 }
-                return reply_text(c, MHD_HTTP_OK, "ok\n");
+                return reply_text(&h->m, c, MHD_HTTP_OK, "ok\n");
         }
         if (!strcmp(url, "/readyz")) {
                 char why[256], msg[300];
                 bool ok = http_is_ready(h, why, sizeof(why));
                 metric_set(h->ready_gauge, ok ? 1 : 0);
                 if (ok)
-                        return reply_text(c, MHD_HTTP_OK, "ready\n");
+                        return reply_text(&h->m, c, MHD_HTTP_OK, "ready\n");
                 snprintf(msg, sizeof(msg), "not ready: %s\n", why);
-                return reply_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, msg);
+                return reply_text(&h->m, c, MHD_HTTP_SERVICE_UNAVAILABLE, msg);
         }
-        return reply_text(c, MHD_HTTP_NOT_FOUND, "not found: /healthz, /readyz, /metrics\n");
+        return reply_text(&h->m, c, MHD_HTTP_NOT_FOUND, "not found: /healthz, /readyz, /metrics\n");
 }
 
 /* Binds a TCP listening socket on "HOST:PORT". */
@@ -203,10 +207,18 @@ int http_bind(const struct http_config *cfg, struct http **ret, char *err, size_
                 return -ENOMEM;
         h->cfg = *cfg;
         h->fd = -1;
+        /* Loaded here, before privileges are dropped, like the socket. */
+        int r = mhd_dl_open(&h->m, err, err_len);
+        if (r < 0) {
+                free(h);
+                return r;
+        }
         pthread_mutex_init(&h->check_lock, NULL);
         atomic_store(&h->beat_us, tm_mono_us());
-        int r = listen_on(cfg->listen, &h->fd, &h->port, err, err_len);
+        r = listen_on(cfg->listen, &h->fd, &h->port, err, err_len);
         if (r < 0) {
+                pthread_mutex_destroy(&h->check_lock);
+                mhd_dl_close(&h->m);
                 free(h);
                 return r;
         }
@@ -234,11 +246,11 @@ int http_start(struct http *h, char *err, size_t err_len) {
                                  "Unix time", NULL), tm_now_us() / TM_USEC_PER_SEC);
         for (size_t i = 0; i < h->cfg.n_outputs; i++)
                 metrics_export_backlog(h->cfg.outputs[i], 0);
-        h->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO, 0, NULL, NULL,
-                                  handle_cb, h, MHD_OPTION_LISTEN_SOCKET, h->fd,
-                                  MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_CONNECTIONS_MAX,
-                                  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_TIMEOUT_S,
-                                  MHD_OPTION_END);
+        h->mhd = h->m.start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO, 0, NULL, NULL,
+                                   handle_cb, h, MHD_OPTION_LISTEN_SOCKET, h->fd,
+                                   MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_CONNECTIONS_MAX,
+                                   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_TIMEOUT_S,
+                                   MHD_OPTION_END);
         if (!h->mhd) {
                 snprintf(err, err_len, "http.listen: libmicrohttpd did not start");
                 return -EIO;
@@ -275,11 +287,12 @@ void http_free(struct http *h) {
         if (!h)
                 return;
         if (h->mhd)
-                MHD_stop_daemon(h->mhd);
+                h->m.stop_daemon(h->mhd);
         if (h->fd >= 0)
                 close(h->fd);
         free(h->names);
         pthread_mutex_destroy(&h->check_lock);
+        mhd_dl_close(&h->m);
         free(h);
 }
 

@@ -1,5 +1,6 @@
 /* RFC 3161 time-stamp requests and checks with OpenSSL's TS API; transport with libcurl
- * (RFC 3161 section 3.4: POST application/timestamp-query, reply application/timestamp-reply).
+ * (RFC 3161 section 3.4: POST application/timestamp-query, reply application/timestamp-reply),
+ * loaded for the request only (outputs/curl-dl.h): checking a token needs no libcurl.
  * See cli/tsa.h. */
 #include "cli/tsa.h"
 
@@ -9,7 +10,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <curl/curl.h>
 #include <openssl/err.h>
 #include <openssl/objects.h>
 #include <openssl/rand.h>
@@ -17,6 +17,7 @@
 #include <openssl/x509.h>
 
 #include "core/hash.h"
+#include "outputs/curl-dl.h"
 
 static void ssl_err(char *err, size_t err_len, const char *what)
 {
@@ -65,35 +66,43 @@ static size_t body_cb(char *p, size_t size, size_t n, void *ud)
 static int post(const char *url, const unsigned char *der, int der_len, struct buf *body,
                 char *err, size_t err_len)
 {
-        CURL *c = curl_easy_init();
+        struct curl_dl cu;
+        CURL *c;
         struct curl_slist *h = NULL;
         char cerr[CURL_ERROR_SIZE] = "";
         long status = 0;
         CURLcode rc;
+        int r = curl_dl_open(&cu, err, err_len);
 
-        if (!c)
+        if (r < 0)
+                return r;
+        c = cu.easy_init();
+        if (!c) {
+                curl_dl_close(&cu);
                 return -ENOMEM;
-        h = curl_slist_append(h, "Content-Type: application/timestamp-query");
-        body->max = TSA_RESPONSE_MAX;
-        curl_easy_setopt(c, CURLOPT_URL, url);
-        curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-        curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, der);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)der_len);
-        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, body_cb);
-        curl_easy_setopt(c, CURLOPT_WRITEDATA, body);
-        curl_easy_setopt(c, CURLOPT_TIMEOUT, (long)TSA_TIMEOUT_S);
-        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(c, CURLOPT_ERRORBUFFER, cerr);
-        rc = curl_easy_perform(c);
-        if (rc == CURLE_OK)
-                curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-        curl_slist_free_all(h);
-        curl_easy_cleanup(c);
-        if (rc != CURLE_OK) {
-                snprintf(err, err_len, "%s: %s", url, cerr[0] ? cerr : curl_easy_strerror(rc));
-                return rc == CURLE_WRITE_ERROR ? -E2BIG : -EIO;
         }
+        h = cu.slist_append(h, "Content-Type: application/timestamp-query");
+        body->max = TSA_RESPONSE_MAX;
+        cu.easy_setopt(c, CURLOPT_URL, url);
+        cu.easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+        cu.easy_setopt(c, CURLOPT_HTTPHEADER, h);
+        cu.easy_setopt(c, CURLOPT_POSTFIELDS, der);
+        cu.easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)der_len);
+        cu.easy_setopt(c, CURLOPT_WRITEFUNCTION, body_cb);
+        cu.easy_setopt(c, CURLOPT_WRITEDATA, body);
+        cu.easy_setopt(c, CURLOPT_TIMEOUT, (long)TSA_TIMEOUT_S);
+        cu.easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+        cu.easy_setopt(c, CURLOPT_ERRORBUFFER, cerr);
+        rc = cu.easy_perform(c);
+        if (rc == CURLE_OK)
+                cu.easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+        cu.slist_free_all(h);
+        cu.easy_cleanup(c);
+        if (rc != CURLE_OK)
+                snprintf(err, err_len, "%s: %s", url, cerr[0] ? cerr : cu.easy_strerror(rc));
+        curl_dl_close(&cu);
+        if (rc != CURLE_OK)
+                return rc == CURLE_WRITE_ERROR ? -E2BIG : -EIO;
         if (status != 200) {
                 snprintf(err, err_len, "%s: HTTP status %ld", url, status);
                 return -EIO;

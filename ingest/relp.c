@@ -50,12 +50,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <librelp.h>
 
 #include "core/hash.h"
 #include "core/limits.h"
 #include "core/log.h"
 #include "core/tm.h"
+#include "ingest/relp-dl.h"
 #include "ingest/relp-guard.h"
 #include "ingest/relp-pem.h"
 #include "ingest/syslog-net.h"
@@ -83,6 +83,7 @@ struct dedup_entry {
 };
 
 struct relp_server {
+        struct relp_dl rl;      /* librelp, loaded by relp_server_new */
         relpEngine_t *eng;
         struct relp_lst *lsts;
         size_t n_lsts;
@@ -407,7 +408,7 @@ static void *relp_thread(void *ud)
         relpRetVal rv;
 
         relp_self = r;
-        rv = relpEngineRun(r->eng);
+        rv = r->rl.relpEngineRun(r->eng);
         relp_self = NULL;
         if (rv != RELP_RET_OK && !atomic_load(&r->stopping))
                 log_error("relp engine stopped", "code=%d", rv);
@@ -509,40 +510,40 @@ static int relp_listener_add(struct relp_server *r, struct relp_lst *L, char *er
                 }
                 snprintf(L->pem_path, sizeof(L->pem_path), "/proc/self/fd/%d", L->pem_fd);
         }
-        rv = relpEngineListnerConstruct(r->eng, &srv);
+        rv = r->rl.relpEngineListnerConstruct(r->eng, &srv);
         if (rv == RELP_RET_OK)
-                rv = relpSrvSetUsrPtr(srv, L);
+                rv = r->rl.relpSrvSetUsrPtr(srv, L);
         if (rv == RELP_RET_OK)
-                rv = relpSrvSetLstnPort(srv, (unsigned char *)portstr);
+                rv = r->rl.relpSrvSetLstnPort(srv, (unsigned char *)portstr);
         if (rv == RELP_RET_OK)
-                rv = relpSrvSetLstnAddr(srv, (unsigned char *)host);
+                rv = r->rl.relpSrvSetLstnAddr(srv, (unsigned char *)host);
         if (rv == RELP_RET_OK)
-                rv = relpSrvSetMaxDataSize(srv, r->max_message + 1);
+                rv = r->rl.relpSrvSetMaxDataSize(srv, r->max_message + 1);
         if (rv == RELP_RET_OK)
-                rv = relpSrvSetOversizeMode(srv, RELP_OVERSIZE_TRUNCATE);
+                rv = r->rl.relpSrvSetOversizeMode(srv, RELP_OVERSIZE_TRUNCATE);
         if (rv == RELP_RET_OK && l->tls) {
-                rv = relpSrvEnableTLS2(srv);
+                rv = r->rl.relpSrvEnableTLS2(srv);
                 if (rv == RELP_RET_OK)
-                        rv = relpSrvSetOwnCert(srv, L->pem_path);
+                        rv = r->rl.relpSrvSetOwnCert(srv, L->pem_path);
                 if (rv == RELP_RET_OK)
-                        rv = relpSrvSetPrivKey(srv, L->pem_path);
+                        rv = r->rl.relpSrvSetPrivKey(srv, L->pem_path);
                 if (rv == RELP_RET_OK && o->ca)
-                        rv = relpSrvSetCACert(srv, o->ca);
+                        rv = r->rl.relpSrvSetCACert(srv, o->ca);
                 if (rv == RELP_RET_OK && o->verify_client)
-                        rv = relpSrvSetAuthMode(srv, o->n_allowed_names ? "name"
-                                                                        : "certvalid");
+                        rv = r->rl.relpSrvSetAuthMode(srv, o->n_allowed_names ? "name"
+                                                                              : "certvalid");
                 for (size_t i = 0; rv == RELP_RET_OK && i < o->n_allowed_names; i++)
-                        rv = relpSrvAddPermittedPeer(srv, o->allowed_names[i]);
+                        rv = r->rl.relpSrvAddPermittedPeer(srv, o->allowed_names[i]);
                 if (rv == RELP_RET_OK && o->ciphers) {
                         char cmd[600];
 
                         snprintf(cmd, sizeof(cmd), "CipherString=%s", o->ciphers);
-                        rv = relpSrvSetTlsConfigCmd(srv, cmd);
+                        rv = r->rl.relpSrvSetTlsConfigCmd(srv, cmd);
                 }
         }
         free(host);
         if (rv == RELP_RET_OK) {
-                rv = relpEngineListnerConstructFinalize(r->eng, srv);
+                rv = r->rl.relpEngineListnerConstructFinalize(r->eng, srv);
                 if (rv == RELP_RET_OK)
                         return 0;
                 /* librelp keeps no reference to a listener that failed to start */
@@ -585,19 +586,24 @@ int relp_server_new(const struct ingest_listen *const *ls, size_t n, struct queu
                 r->lsts[i].pem_fd = -1;
         for (size_t i = 0; i < RELP_DEDUP_MAX; i++)
                 r->buckets[i] = -1;
-        if (relpEngineConstruct(&r->eng) != RELP_RET_OK)
+        /* Loaded here, only by a daemon with RELP listeners (round 13). */
+        rc = relp_dl_open(&r->rl, err, err_len);
+        if (rc < 0)
+                goto fail;
+        rc = -ENOMEM;
+        if (r->rl.relpEngineConstruct(&r->eng) != RELP_RET_OK)
                 goto fail_msg;
         /* First, before anything else: librelp crashes without it (PEERS.md). */
-        relpEngineSetDbgprint(r->eng, relp_dbg_cb);
-        relpEngineSetDnsLookupMode(r->eng, 0);
-        relpEngineSetOnErr(r->eng, relp_err_cb);
-        relpEngineSetOnAuthErr(r->eng, relp_auth_err_cb);
-        relpEngineSetOnGenericErr(r->eng, relp_generic_err_cb);
-        relpEngineSetSyslogRcv2(r->eng, relp_rcv_cb);
-        relpEngineSetEnableCmd(r->eng, (unsigned char *)"syslog", eRelpCmdState_Required);
+        r->rl.relpEngineSetDbgprint(r->eng, relp_dbg_cb);
+        r->rl.relpEngineSetDnsLookupMode(r->eng, 0);
+        r->rl.relpEngineSetOnErr(r->eng, relp_err_cb);
+        r->rl.relpEngineSetOnAuthErr(r->eng, relp_auth_err_cb);
+        r->rl.relpEngineSetOnGenericErr(r->eng, relp_generic_err_cb);
+        r->rl.relpEngineSetSyslogRcv2(r->eng, relp_rcv_cb);
+        r->rl.relpEngineSetEnableCmd(r->eng, (unsigned char *)"syslog", eRelpCmdState_Required);
         for (size_t i = 0; i < n; i++)
                 tls |= ls[i]->tls;
-        if (tls && relpEngineSetTLSLibByName(r->eng, "openssl") != RELP_RET_OK) {
+        if (tls && r->rl.relpEngineSetTLSLibByName(r->eng, "openssl") != RELP_RET_OK) {
                 snprintf(err, err_len, "relp: librelp has no OpenSSL support");
                 rc = -ENOTSUP;
                 goto fail;
@@ -659,7 +665,7 @@ void relp_server_stop(struct relp_server *r, int64_t budget_us)
                 pthread_join(r->ticker, NULL);
                 r->ticking = false;
         }
-        relpEngineSetStop(r->eng);
+        r->rl.relpEngineSetStop(r->eng);
         deadline = tm_mono_us() + budget_us;
         /* The engine checks its flag after epoll_wait: signal until it has seen it (a signal
          * that lands just before epoll_wait is missed, hence the repeats). A message being
@@ -687,11 +693,12 @@ void relp_server_free(struct relp_server *r)
         if (r->started && !r->joined)
                 return;  /* the thread may still use everything: leak it to the exit */
         if (r->eng)
-                relpEngineDestruct(&r->eng);
+                r->rl.relpEngineDestruct(&r->eng);
         for (size_t i = 0; i < r->n_lsts; i++)
                 if (r->lsts[i].pem_fd >= 0)
                         close(r->lsts[i].pem_fd);
         relp_guard_free(r->guard);
+        relp_dl_close(&r->rl);
         free(r->lsts);
         free(r->ring);
         free(r->buckets);

@@ -20,13 +20,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
 #include <openssl/evp.h>
 
 #include "core/buf.h"
 #include "core/hash.h"
 #include "core/limits.h"
 #include "core/tm.h"
+#include "outputs/curl-dl.h"
 #include "outputs/s3.h"
 
 #define S3_ATTEMPTS 3
@@ -43,6 +43,7 @@ struct s3_client {
         int64_t lock_retain_us;
         bool virtual_host, tls_verify;
         char sigv4[160];
+        struct curl_dl cu;    /* libcurl, loaded by s3_client_new */
         CURL *curl;
 };
 
@@ -72,7 +73,8 @@ void s3_client_free(struct s3_client *c)
         if (!c)
                 return;
         if (c->curl)
-                curl_easy_cleanup(c->curl);
+                c->cu.easy_cleanup(c->curl);
+        curl_dl_close(&c->cu);
         if (c->sk)
                 explicit_bzero(c->sk, strlen(c->sk));
         free(c->scheme);
@@ -120,7 +122,13 @@ int s3_client_new(const struct s3_config *cfg, struct s3_client **ret, struct st
 
         if (!c)
                 return -ENOMEM;
-        curl_global_init(CURL_GLOBAL_DEFAULT);
+        /* S3 is the only output that needs libcurl: loaded here, not at every start. */
+        r = curl_dl_open(&c->cu, err ? err->msg : def, err ? sizeof(err->msg) : sizeof(def));
+        if (r < 0) {
+                free(c);
+                return r;
+        }
+        c->cu.global_init(CURL_GLOBAL_DEFAULT);
         c->region = strdup(cfg->region && *cfg->region ? cfg->region : "us-east-1");
         c->bucket = strdup(cfg->bucket ? cfg->bucket : "");
         c->virtual_host = cfg->virtual_host;
@@ -142,7 +150,7 @@ int s3_client_new(const struct s3_config *cfg, struct s3_client **ret, struct st
                 memcpy(c->prefix, p, pl);
                 strcpy(c->prefix + pl, pl ? "/" : "");
         }
-        c->curl = curl_easy_init();
+        c->curl = c->cu.easy_init();
         if (!c->region || !c->bucket || !c->prefix || !c->curl ||
             (cfg->lock_mode && !c->lock_mode))
                 r = -ENOMEM;
@@ -366,42 +374,42 @@ static int perform_once(struct s3_client *c, const struct s3_req *q, const char 
         buf_reset(&rs->body);
         rs->etag[0] = '\0';
         rs->status = 0;
-        curl_easy_reset(h);
-        curl_easy_setopt(h, CURLOPT_URL, url);
-        curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, S3_CONNECT_TIMEOUT_MS);
-        curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-        curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, S3_LOW_SPEED_TIME_S);
-        curl_easy_setopt(h, CURLOPT_AWS_SIGV4, c->sigv4);
-        curl_easy_setopt(h, CURLOPT_USERNAME, c->ak);
-        curl_easy_setopt(h, CURLOPT_PASSWORD, c->sk);
-        curl_easy_setopt(h, CURLOPT_HTTPHEADER, q->headers);
-        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_cb);
-        curl_easy_setopt(h, CURLOPT_WRITEDATA, rs);
-        curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, header_cb);
-        curl_easy_setopt(h, CURLOPT_HEADERDATA, rs);
-        curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, c->tls_verify ? 1L : 0L);
-        curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, c->tls_verify ? 2L : 0L);
-        curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+        c->cu.easy_reset(h);
+        c->cu.easy_setopt(h, CURLOPT_URL, url);
+        c->cu.easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+        c->cu.easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, S3_CONNECT_TIMEOUT_MS);
+        c->cu.easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+        c->cu.easy_setopt(h, CURLOPT_LOW_SPEED_TIME, S3_LOW_SPEED_TIME_S);
+        c->cu.easy_setopt(h, CURLOPT_AWS_SIGV4, c->sigv4);
+        c->cu.easy_setopt(h, CURLOPT_USERNAME, c->ak);
+        c->cu.easy_setopt(h, CURLOPT_PASSWORD, c->sk);
+        c->cu.easy_setopt(h, CURLOPT_HTTPHEADER, q->headers);
+        c->cu.easy_setopt(h, CURLOPT_WRITEFUNCTION, write_cb);
+        c->cu.easy_setopt(h, CURLOPT_WRITEDATA, rs);
+        c->cu.easy_setopt(h, CURLOPT_HEADERFUNCTION, header_cb);
+        c->cu.easy_setopt(h, CURLOPT_HEADERDATA, rs);
+        c->cu.easy_setopt(h, CURLOPT_SSL_VERIFYPEER, c->tls_verify ? 1L : 0L);
+        c->cu.easy_setopt(h, CURLOPT_SSL_VERIFYHOST, c->tls_verify ? 2L : 0L);
+        c->cu.easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
         if (!strcmp(q->method, "PUT") && q->from_fd) {  /* issue 12: streamed from a file */
-                curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
-                curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)q->body_len);
-                curl_easy_setopt(h, CURLOPT_READFUNCTION, read_fd_cb);
-                curl_easy_setopt(h, CURLOPT_READDATA, &fb);
-                curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, seek_fd_cb);
-                curl_easy_setopt(h, CURLOPT_SEEKDATA, &fb);
+                c->cu.easy_setopt(h, CURLOPT_UPLOAD, 1L);
+                c->cu.easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)q->body_len);
+                c->cu.easy_setopt(h, CURLOPT_READFUNCTION, read_fd_cb);
+                c->cu.easy_setopt(h, CURLOPT_READDATA, &fb);
+                c->cu.easy_setopt(h, CURLOPT_SEEKFUNCTION, seek_fd_cb);
+                c->cu.easy_setopt(h, CURLOPT_SEEKDATA, &fb);
         } else if (!strcmp(q->method, "PUT")) {
-                curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "PUT");
-                curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)q->body_len);
-                curl_easy_setopt(h, CURLOPT_POSTFIELDS, q->body_len ? q->body : "");
+                c->cu.easy_setopt(h, CURLOPT_CUSTOMREQUEST, "PUT");
+                c->cu.easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)q->body_len);
+                c->cu.easy_setopt(h, CURLOPT_POSTFIELDS, q->body_len ? q->body : "");
         } else if (!strcmp(q->method, "HEAD")) {
-                curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+                c->cu.easy_setopt(h, CURLOPT_NOBODY, 1L);
         }
-        cc = curl_easy_perform(h);
+        cc = c->cu.easy_perform(h);
         if (cc != CURLE_OK)
                 return s3_fail(err, curl_errno(cc), "%s s3://%s/%.100s: %s", q->method,
-                               c->bucket, q->key ? q->key : "", curl_easy_strerror(cc));
-        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &rs->status);
+                               c->bucket, q->key ? q->key : "", c->cu.easy_strerror(cc));
+        c->cu.easy_getinfo(h, CURLINFO_RESPONSE_CODE, &rs->status);
         if (rs->status >= 200 && rs->status < 300)
                 return 0;
         char why[180];
@@ -430,12 +438,12 @@ static int s3_request(struct s3_client *c, struct s3_req *q, struct s3_resp *rs,
                 hash_sha256(q->body_len ? q->body : "", q->body_len, sha);
         hash_hex(sha, HASH_LEN, hex);
         snprintf(line, sizeof(line), "x-amz-content-sha256: %s", hex);
-        t = curl_slist_append(h, line);
+        t = c->cu.slist_append(h, line);
         if (t && c->token) {
                 struct buf tl = BUF_INIT;
                 h = t;
                 t = buf_printf(&tl, "x-amz-security-token: %s", c->token) < 0
-                            ? NULL : curl_slist_append(h, tl.data);
+                            ? NULL : c->cu.slist_append(h, tl.data);
                 buf_free(&tl);
         }
         if (!t) {
@@ -464,9 +472,10 @@ static int s3_request(struct s3_client *c, struct s3_req *q, struct s3_resp *rs,
 
 /* ---- operations ---- */
 
-static struct curl_slist *hdr(struct curl_slist *l, bool *oom, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
-static struct curl_slist *hdr(struct curl_slist *l, bool *oom, const char *fmt, ...)
+static struct curl_slist *hdr(const struct s3_client *c, struct curl_slist *l, bool *oom,
+                              const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static struct curl_slist *hdr(const struct s3_client *c, struct curl_slist *l, bool *oom,
+                              const char *fmt, ...)
 {
         char line[512];
         va_list ap;
@@ -476,7 +485,7 @@ static struct curl_slist *hdr(struct curl_slist *l, bool *oom, const char *fmt, 
         va_start(ap, fmt);
         vsnprintf(line, sizeof(line), fmt, ap);
         va_end(ap);
-        struct curl_slist *n = curl_slist_append(l, line);
+        struct curl_slist *n = c->cu.slist_append(l, line);
         if (!n)
                 *oom = true;
         return n ? n : l;
@@ -495,29 +504,29 @@ static int put_common(struct s3_client *c, const char *key, const void *body, bo
 
         base64(md5, 16, md5_b64);
         base64(sha, HASH_LEN, sha_b64);
-        h = hdr(h, &oom, "Content-MD5: %s", md5_b64);
-        h = hdr(h, &oom, "x-amz-checksum-sha256: %s", sha_b64);
-        h = hdr(h, &oom, "Content-Type: %s",
+        h = hdr(c, h, &oom, "Content-MD5: %s", md5_b64);
+        h = hdr(c, h, &oom, "x-amz-checksum-sha256: %s", sha_b64);
+        h = hdr(c, h, &oom, "Content-Type: %s",
                 o && o->content_type ? o->content_type : "application/octet-stream");
         if (o && o->tagging)
-                h = hdr(h, &oom, "x-amz-tagging: %s", o->tagging);
+                h = hdr(c, h, &oom, "x-amz-tagging: %s", o->tagging);
         if (o && o->lock && c->lock_mode) {
                 char until[TM_RFC3339_LEN], *dot;
                 tm_format_rfc3339(tm_now_us() + c->lock_retain_us, until);
                 dot = strchr(until, '.');
                 if (dot)
                         strcpy(dot, "Z");
-                h = hdr(h, &oom, "x-amz-object-lock-mode: %s", c->lock_mode);
-                h = hdr(h, &oom, "x-amz-object-lock-retain-until-date: %s", until);
+                h = hdr(c, h, &oom, "x-amz-object-lock-mode: %s", c->lock_mode);
+                h = hdr(c, h, &oom, "x-amz-object-lock-retain-until-date: %s", until);
         }
         if (oom) {
-                curl_slist_free_all(h);
+                c->cu.slist_free_all(h);
                 return -ENOMEM;
         }
         struct s3_req q = { "PUT", key, NULL, body, len, h, from_fd, fd, sha };
         rs.body.max = S3_ERROR_BODY_MAX;
         r = s3_request(c, &q, &rs, err);
-        curl_slist_free_all(q.headers);
+        c->cu.slist_free_all(q.headers);
         buf_free(&rs.body);
         return r;
 }
@@ -551,7 +560,7 @@ int s3_head(struct s3_client *c, const char *key, char etag[80], struct store_er
 
         if (r >= 0)
                 memcpy(etag, rs.etag, sizeof(rs.etag));
-        curl_slist_free_all(q.headers);
+        c->cu.slist_free_all(q.headers);
         buf_free(&rs.body);
         return r;
 }
@@ -565,7 +574,7 @@ int s3_get(struct s3_client *c, const char *key, char **ret, size_t *ret_len,
 
         rs.body.max = S3_OBJECT_MAX;
         r = s3_request(c, &q, &rs, err);
-        curl_slist_free_all(q.headers);
+        c->cu.slist_free_all(q.headers);
         if (r >= 0) {
                 *ret = buf_steal(&rs.body, ret_len);
                 if (!*ret)
@@ -638,7 +647,7 @@ int s3_list(struct s3_client *c, const char *prefix, int (*cb)(void *ud, const c
                         break;
                 struct s3_req q = { .method = "GET", .query = query.data };
                 r = s3_request(c, &q, &rs, err);
-                curl_slist_free_all(q.headers);
+                c->cu.slist_free_all(q.headers);
                 if (r < 0)
                         break;
                 const char *pos = rs.body.data ? rs.body.data : "";
