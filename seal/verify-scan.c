@@ -582,7 +582,15 @@ static bool scan_top(struct scan *s, struct seal_scan *out)
         u++;
         goto value;
         for (;;) {  /* p where the value before ended: ',' and a member, or the '}' */
-                if (u < u_end && usual_at(p, end, u, false)) {
+                /* The next usual key, or the one after it when that one is absent (syslog
+                 * records have no "journal"): every usual key from u on is greater than the
+                 * key before, so either is in order. */
+                const struct usual_key *m = u < u_end && usual_at(p, end, u, false) ? u
+                                            : u + 1 < u_end && usual_at(p, end, u + 1, false)
+                                                    ? u + 1 : NULL;
+
+                if (m) {
+                        u = m;
                         k = p + 2;
                         kn = u->len - 4u;
                         what = (enum member)u->member;
