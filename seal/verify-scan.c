@@ -565,6 +565,7 @@ static bool scan_top(struct scan *s, struct seal_scan *out)
         const struct usual_key *u = usual_keys, *const u_end = usual_keys + N_USUAL;
         size_t prev_n = 0, kn;
         enum member what;
+        bool prev_usual = false;  /* the key before was u[-1]'s (prev not set for it) */
 
         s->depth = 1;
         if (end - p >= 2 && p[1] == '}') {  /* p at the '{' */
@@ -575,8 +576,7 @@ static bool scan_top(struct scan *s, struct seal_scan *out)
         /* p at the '{' (u is the first usual key: no bound check) */
         if (!usual_at(p, end, u, true))
                 goto key;
-        k = p + 2;
-        kn = u->len - 4u;
+        prev_usual = true;
         what = (enum member)u->member;
         p += u->len;
         u++;
@@ -591,8 +591,7 @@ static bool scan_top(struct scan *s, struct seal_scan *out)
 
                 if (m) {
                         u = m;
-                        k = p + 2;
-                        kn = u->len - 4u;
+                        prev_usual = true;
                         what = (enum member)u->member;
                         p += u->len;
                         u++;
@@ -610,8 +609,15 @@ static bool scan_top(struct scan *s, struct seal_scan *out)
                         s->p = p + 1;
                         if (!scan_key(s, &k, &kn))
                                 return false;
+                        if (prev_usual) {  /* u has not moved since that key */
+                                prev = (const unsigned char *)u[-1].text + 2;
+                                prev_n = u[-1].len - 4u;
+                        }
                         if (prev && !key_less(prev, prev_n, k, kn))
                                 return false;
+                        prev = k;
+                        prev_n = kn;
+                        prev_usual = false;
                         what = member_of(k, kn);
                         while (u < u_end && !key_less(k, kn, (const unsigned char *)u->text + 2,
                                                       u->len - 4u))
@@ -619,8 +625,6 @@ static bool scan_top(struct scan *s, struct seal_scan *out)
                         p = s->p;
                 }
         value:
-                prev = k;
-                prev_n = kn;
                 if (p >= end)
                         return false;
                 const unsigned char *v = p, *e = NULL;
