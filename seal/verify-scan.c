@@ -650,6 +650,10 @@ static bool scan_top(struct scan *s, struct seal_scan *out)
                 case '{':
                         if (what != M_OTHER && what != M_SOURCE)
                                 goto general;
+                        if (what == M_OTHER && end - v >= 2 && v[1] == '}') {
+                                p = v + 2;  /* {} ("sd" of most records): no call */
+                                break;
+                        }
                         s->p = v;
                         if (!scan_object(s))
                                 return false;
