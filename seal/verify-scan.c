@@ -358,16 +358,17 @@ static enum member member_of(const unsigned char *k, size_t kn)
  * table's order and feeds records of these keys in and out of order, with others between. */
 struct usual_key {
         /* issue 12 (verify10): from the separator before it, so that the scan compares at
-         * the separator and steps over both at once; the separator itself ('{' before the
-         * first member, ',' before the others) was checked where the member before ended,
-         * so it is left out of the compare (bit 0 of mask clear). */
+         * the separator and steps over both at once. issue 12 (verify13): the separator
+         * ',' is compared too (bit 0 of mask), so that where a member ends nothing is
+         * checked until its next key fails to match; the first member's '{' was checked
+         * by the caller and is left out (usual_at's first). */
         char text[16];          /* ,"KEY": (at most 16 bytes), zero-padded */
-        unsigned short mask;    /* bits 1 .. len - 1: the bytes of text to compare */
+        unsigned short mask;    /* bits 0 .. len - 1: the bytes of text to compare */
         unsigned char len;      /* of text */
         unsigned char member;   /* enum member */
 };
 
-#define USUAL(k, m) { ",\"" k "\":", (1u << (sizeof(k) + 3)) - 2, sizeof(k) + 3, m }
+#define USUAL(k, m) { ",\"" k "\":", (1u << (sizeof(k) + 3)) - 1, sizeof(k) + 3, m }
 static const struct usual_key usual_keys[] = {
         USUAL("action", M_OTHER), USUAL("actor", M_OTHER), USUAL("app", M_OTHER),
         USUAL("criteria", M_CRITERIA), USUAL("error", M_OTHER), USUAL("facility", M_OTHER),
@@ -382,20 +383,23 @@ static const struct usual_key usual_keys[] = {
 #undef USUAL
 #define N_USUAL (sizeof(usual_keys) / sizeof(usual_keys[0]))
 
-/* Do the bytes after the separator at p begin with u's key? */
+/* Do the bytes at p begin with u's separator and key? first: the record's first member,
+ * whose separator ('{', checked by the caller) is not compared (a constant at each call). */
 static inline bool usual_at(const unsigned char *p, const unsigned char *end,
-                            const struct usual_key *u)
+                            const struct usual_key *u, bool first)
 {
 #if defined(__SSE2__)
         if (end - p >= 16) {
                 __m128i a = _mm_loadu_si128((const __m128i *)(const void *)p);
                 __m128i b = _mm_loadu_si128((const __m128i *)(const void *)u->text);
                 unsigned eq = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(a, b));
+                unsigned want = first ? u->mask & ~1u : u->mask;
 
-                return (eq & u->mask) == u->mask;
+                return (eq & want) == want;
         }
 #endif
-        return (size_t)(end - p) >= u->len && memcmp(p + 1, u->text + 1, u->len - 1u) == 0;
+        return (size_t)(end - p) >= u->len && (first || *p == ',') &&
+               memcmp(p + 1, u->text + 1, u->len - 1u) == 0;
 }
 
 /* The value of a member the record's callers want, into out. */
@@ -551,12 +555,17 @@ static SCAN_INLINE void plain_string_member(struct seal_scan *out, enum member w
  * (a plain string) taken here, without the calls through scan_wanted and scan_value; every
  * other value as before. issue 12 (verify10): the cursor is a local (s->p is set only
  * around the calls that read it), each member starts at its separator, which a usual key
- * is stepped over with (it was checked where the member before ended), and the value's
- * first byte picks its path. */
+ * is stepped over with, and the value's first byte picks its path. issue 12 (verify13): the
+ * usual keys walked by a pointer, and the byte a value ends at checked only when the next
+ * usual key (separator included) does not match there; the first member enters the loop
+ * past that check (it has its own compare, without the separator). */
 static bool scan_top(struct scan *s, struct seal_scan *out)
 {
         const unsigned char *end = s->end, *p = s->p, *prev = NULL, *k;
-        size_t prev_n = 0, kn, next = 0;  /* next: the usual key to try */
+        const struct usual_key *u = usual_keys, *const u_end = usual_keys + N_USUAL;
+        size_t prev_n = 0, kn;
+        enum member what;
+        bool prev_usual = false;  /* the key before was u[-1]'s (prev not set for it) */
 
         s->depth = 1;
         if (end - p >= 2 && p[1] == '}') {  /* p at the '{' */
@@ -564,31 +573,58 @@ static bool scan_top(struct scan *s, struct seal_scan *out)
                 s->depth = 0;
                 return true;
         }
-        for (;;) {  /* p at the separator before a member: '{' for the first, else ',' */
-                enum member what;
+        /* p at the '{' (u is the first usual key: no bound check) */
+        if (!usual_at(p, end, u, true))
+                goto key;
+        prev_usual = true;
+        what = (enum member)u->member;
+        p += u->len;
+        u++;
+        goto value;
+        for (;;) {  /* p where the value before ended: ',' and a member, or the '}' */
+                /* The next usual key, or the one after it when that one is absent (syslog
+                 * records have no "journal"): every usual key from u on is greater than the
+                 * key before, so either is in order. */
+                const struct usual_key *m = u < u_end && usual_at(p, end, u, false) ? u
+                                            : u + 1 < u_end && usual_at(p, end, u + 1, false)
+                                                    ? u + 1 : NULL;
 
-                if (next < N_USUAL && usual_at(p, end, &usual_keys[next])) {
-                        const struct usual_key *u = &usual_keys[next++];
-
-                        k = p + 2;
-                        kn = u->len - 4u;
+                if (m) {
+                        u = m;
+                        prev_usual = true;
                         what = (enum member)u->member;
                         p += u->len;
+                        u++;
                 } else {
+                        if (p >= end)
+                                return false;
+                        if (*p == '}') {
+                                s->p = p + 1;
+                                s->depth = 0;
+                                return true;
+                        }
+                        if (*p != ',')
+                                return false;
+                key:
                         s->p = p + 1;
                         if (!scan_key(s, &k, &kn))
                                 return false;
+                        if (prev_usual) {  /* u has not moved since that key */
+                                prev = (const unsigned char *)u[-1].text + 2;
+                                prev_n = u[-1].len - 4u;
+                        }
                         if (prev && !key_less(prev, prev_n, k, kn))
                                 return false;
+                        prev = k;
+                        prev_n = kn;
+                        prev_usual = false;
                         what = member_of(k, kn);
-                        while (next < N_USUAL &&
-                               !key_less(k, kn, (const unsigned char *)usual_keys[next].text + 2,
-                                         usual_keys[next].len - 4u))
-                                next++;
+                        while (u < u_end && !key_less(k, kn, (const unsigned char *)u->text + 2,
+                                                      u->len - 4u))
+                                u++;
                         p = s->p;
                 }
-                prev = k;
-                prev_n = kn;
+        value:
                 if (p >= end)
                         return false;
                 const unsigned char *v = p, *e = NULL;
@@ -599,7 +635,8 @@ static bool scan_top(struct scan *s, struct seal_scan *out)
                 case '"':
                         if ((what == M_OTHER || what == M_HOST || what == M_TIME ||
                              what == M_RECEIVED) && (e = plain_string_end(s, v))) {
-                                plain_string_member(out, what, v, e);
+                                if (what != M_OTHER)  /* most are: one test */
+                                        plain_string_member(out, what, v, e);
                                 p = e;
                                 break;
                         }
@@ -613,6 +650,10 @@ static bool scan_top(struct scan *s, struct seal_scan *out)
                 case '{':
                         if (what != M_OTHER && what != M_SOURCE)
                                 goto general;
+                        if (what == M_OTHER && end - v >= 2 && v[1] == '}') {
+                                p = v + 2;  /* {} ("sd" of most records): no call */
+                                break;
+                        }
                         s->p = v;
                         if (!scan_object(s))
                                 return false;
@@ -649,15 +690,6 @@ static bool scan_top(struct scan *s, struct seal_scan *out)
                                 return false;
                         p = s->p;
                 }
-                if (p >= end)
-                        return false;
-                if (*p == '}') {
-                        s->p = p + 1;
-                        s->depth = 0;
-                        return true;
-                }
-                if (*p != ',')
-                        return false;
         }
 }
 

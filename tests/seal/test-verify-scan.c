@@ -88,17 +88,25 @@ static void test_table(void **state)
         for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
                 struct seal_scan sc;
                 char got[256];
-                int r = seal_scan_record(cases[i].rec, strlen(cases[i].rec), &sc);
+                /* issue 12 (verify13): from an allocation of exactly the record's length,
+                 * so that ASan sees a read past its end (a literal has its NUL there). */
+                size_t n = strlen(cases[i].rec);
+                char *rec = malloc(n ? n : 1);
+
+                assert_non_null(rec);
+                memcpy(rec, cases[i].rec, n);
+                int r = seal_scan_record(rec, n, &sc);
 
                 if (r != cases[i].expected)
                         fail_msg("case \"%s\": scanner says %d, expected %d", cases[i].name, r,
                                  cases[i].expected);
-                if (r != 1)
-                        continue;
-                join_criteria(&sc, got, sizeof(got));
-                if (sc.seq != cases[i].seq || strcmp(got, cases[i].criteria) != 0)
-                        fail_msg("case \"%s\": seq %lld criteria \"%s\"", cases[i].name,
-                                 (long long)sc.seq, got);
+                if (r == 1) {
+                        join_criteria(&sc, got, sizeof(got));
+                        if (sc.seq != cases[i].seq || strcmp(got, cases[i].criteria) != 0)
+                                fail_msg("case \"%s\": seq %lld criteria \"%s\"",
+                                         cases[i].name, (long long)sc.seq, got);
+                }
+                free(rec);
         }
 }
 
@@ -386,7 +394,10 @@ static void test_model(void **state)
  * others between them (prefixes and extensions of usual keys, keys before and after them
  * all), sometimes two neighbours swapped or one repeated: a sorted record must be accepted,
  * and whatever is accepted the model must give back as is (a swapped or repeated key is not
- * canonical, so the model refuses it: a shortcut that skipped the order would be caught). */
+ * canonical, so the model refuses it: a shortcut that skipped the order would be caught).
+ * issue 12 (verify13): the shortcut compares the ',' before a key too, and the byte a value
+ * ends at is checked only when it fails; so some records have one member's ',' replaced by
+ * another byte, and must be refused. */
 static void test_usual_keys(void **state)
 {
         static const char *const usual[] = {
@@ -400,18 +411,19 @@ static void test_usual_keys(void **state)
                 "m", "raw_", "raw_b6", "raw_sha2560", "rul", "s", "se", "seq0", "sd0",
                 "sourc", "tim", "time0", "zz", "~", "A", "0",
         };
+        static const char not_sep[] = " ;}]:{\"\nx.";  /* none may stand for ',' */
         const size_t n_usual = sizeof(usual) / sizeof(usual[0]),
                      n_others = sizeof(others) / sizeof(others[0]);
         const char *keys[64];
         struct buf b = BUF_INIT;
         uint64_t rng = 0x2545f4914f6cdd1dull;
-        size_t accepted = 0, refused = 0;
+        size_t accepted = 0, refused = 0, bad_seps = 0;
 
         (void)state;
         for (size_t i = 1; i < n_usual; i++)  /* the list here is in byte order */
                 assert_true(strcmp(usual[i - 1], usual[i]) < 0);
         for (int round = 0; round < 20000; round++) {
-                size_t n = 0;
+                size_t n = 0, bad_sep = 0;  /* bad_sep: the member whose ',' is not */
                 bool sorted = true;
 
                 for (size_t i = 0; i < n_usual; i++)
@@ -446,13 +458,23 @@ static void test_usual_keys(void **state)
                         n++;
                         sorted = false;
                         break;
+                case 2:  /* a separator other than ',' (issue 12, verify13) */
+                        if (n < 2)
+                                break;
+                        bad_sep = 1 + test_rng_next(&rng) % (n - 1);
+                        sorted = false;
+                        break;
                 default:
                         break;
                 }
                 buf_reset(&b);
                 buf_putc(&b, '{');
                 for (size_t i = 0; i < n; i++) {
-                        buf_printf(&b, "%s\"%s\":", i ? "," : "", keys[i]);
+                        if (i)
+                                buf_putc(&b, i == bad_sep ? not_sep[test_rng_next(&rng) %
+                                                                    (sizeof(not_sep) - 1)]
+                                                          : ',');
+                        buf_printf(&b, "\"%s\":", keys[i]);
                         if (!strcmp(keys[i], "seq"))
                                 buf_printf(&b, "%d", round);
                         else if (!strcmp(keys[i], "criteria"))
@@ -472,12 +494,16 @@ static void test_usual_keys(void **state)
                 if (sorted && got != 1)
                         fail_msg("usual keys: canonical record refused: %.*s", (int)b.len,
                                  b.data);
+                if (bad_sep && got != 0)
+                        fail_msg("usual keys: a member without its ',' accepted: %.*s",
+                                 (int)b.len, b.data);
+                bad_seps += bad_sep != 0;
                 if (got == 1)
                         accepted++;
                 else
                         refused++;
         }
-        assert_true(accepted > 1000 && refused > 1000);
+        assert_true(accepted > 1000 && refused > 1000 && bad_seps > 1000);
         buf_free(&b);
 }
 
