@@ -65,24 +65,33 @@ EPOCHS = 5
 # ---- the sealed chain ----
 
 def build_chain():
+    """A stopped daemon with the sealed chain; the caller cleans it up (here on a failure: its
+    folder is not left in /tmp)."""
     d = Daemon(unix=False, extra=f"rules:\n  paths: [{os.path.join(REPO, 'rules', 'soc2')}]\n")
-    d.clear_of_boundary(60)  # EPOCHS epochs, the third empty, all sealed by the test alone
-    d.start()
-    n = 0
-    for e in range(EPOCHS):
-        if e == 2:
-            d.seal()  # an empty epoch (no records, no tsc files)
-            continue
-        port = d.ports["tcp"]
-        lines = [f"Accepted publickey for u{e}x{i} from 10.0.{e}.{i} port 22 ssh2" for i in range(3)]
-        logger(port, lines, "-T", "--rfc3164", "-t", "sshd", "-i")
-        logger(port, [f"new user: name=n{e}, UID=100{e}, GID=100{e}, home=/home/n{e}, "
-                      f"shell=/bin/sh, from=/dev/pts/0"], "-T", "--rfc3164", "-t", "useradd", "-i")
-        logger(port, [f"epoch {e} unmapped {i}" for i in range(2)], "-T", "--rfc3164", "-t", "m")
-        n += 6
-        d.wait_records(n)
-        d.seal()
-    check(d.stop() == 0, "daemon exit status")
+    try:
+        d.clear_of_boundary(60)  # EPOCHS epochs, the third empty, all sealed by the test alone
+        d.start()
+        n = 0
+        for e in range(EPOCHS):
+            if e == 2:
+                d.seal()  # an empty epoch (no records, no tsc files)
+                continue
+            port = d.ports["tcp"]
+            lines = [f"Accepted publickey for u{e}x{i} from 10.0.{e}.{i} port 22 ssh2"
+                     for i in range(3)]
+            logger(port, lines, "-T", "--rfc3164", "-t", "sshd", "-i")
+            logger(port, [f"new user: name=n{e}, UID=100{e}, GID=100{e}, home=/home/n{e}, "
+                          f"shell=/bin/sh, from=/dev/pts/0"], "-T", "--rfc3164", "-t", "useradd",
+                   "-i")
+            logger(port, [f"epoch {e} unmapped {i}" for i in range(2)], "-T", "--rfc3164", "-t",
+                   "m")
+            n += 6
+            d.wait_records(n)
+            d.seal()
+        check(d.stop() == 0, "daemon exit status")
+    except BaseException:
+        d.cleanup()
+        raise
     return d
 
 
