@@ -598,9 +598,10 @@ def seed():
 
 def test_export_mutations():
     d = build_chain()
-    v = Verifier()
-    tmp = scratch()
-    try:
+    tmp = None
+    try:  # the daemon's folder goes whatever fails, the verifier's start included
+        v = Verifier()
+        tmp = scratch()
         head = os.path.join(d.dir, "head.txt")
         rc, out, err = gatelog("head", "--export", d.exports)
         check(rc == 0, f"gatelog head: {out}{err}")
@@ -673,15 +674,17 @@ def test_export_mutations():
         print("tamper: mutations applied: " +
               ", ".join(f"{k} {v}" for k, v in sorted(KINDS.items())), flush=True)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
         d.cleanup()
 
 
 def test_db_mutations():
     d = build_chain()
-    v = Verifier()
-    tmp = scratch()
-    try:
+    tmp = None
+    try:  # the daemon's folder goes whatever fails, the verifier's start included
+        v = Verifier()
+        tmp = scratch()
         base = os.path.join(tmp, "base.db")
         src = sqlite3.connect(d.db)
         dst = sqlite3.connect(base)
@@ -739,7 +742,8 @@ def test_db_mutations():
               f"{head_runs} removed the oldest epoch and were rejected against a head; "
               f"{cli_runs} also run by the gatelog binary", flush=True)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
         d.cleanup()
 
 
