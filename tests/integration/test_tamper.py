@@ -19,12 +19,8 @@ from harness import (Daemon, Failure, check, gatelog, independent_verify, logger
 
 
 def build_chain():
-    """A stopped daemon with three sealed epochs; the caller cleans it up (here on a failure:
-    its folder is not left in /tmp)."""
-    d = Daemon(unix=False)
-    try:
-        d.clear_of_boundary(60)  # epochs 0..2 of 5 records each, sealed by the test alone
-        d.start()
+    """A stopped daemon with three sealed epochs; the caller cleans it up."""
+    def fill(d):
         n = 0
         for epoch in range(3):
             lines = [f"epoch {epoch} event {i} user=u{i}" for i in range(5)]
@@ -32,11 +28,10 @@ def build_chain():
             n += len(lines)
             d.wait_records(n)
             d.seal()
-        check(d.stop() == 0, "daemon exit status")
-    except BaseException:
-        d.cleanup()
-        raise
-    return d
+
+    d = Daemon(unix=False)
+    d.clear_of_boundary(60)  # epochs 0..2 of 5 records each, sealed by the test alone
+    return d.run_stopped(fill)
 
 
 def verify_db(d, db):

@@ -65,12 +65,8 @@ EPOCHS = 5
 # ---- the sealed chain ----
 
 def build_chain():
-    """A stopped daemon with the sealed chain; the caller cleans it up (here on a failure: its
-    folder is not left in /tmp)."""
-    d = Daemon(unix=False, extra=f"rules:\n  paths: [{os.path.join(REPO, 'rules', 'soc2')}]\n")
-    try:
-        d.clear_of_boundary(60)  # EPOCHS epochs, the third empty, all sealed by the test alone
-        d.start()
+    """A stopped daemon with the sealed chain; the caller cleans it up."""
+    def fill(d):
         n = 0
         for e in range(EPOCHS):
             if e == 2:
@@ -88,11 +84,10 @@ def build_chain():
             n += 6
             d.wait_records(n)
             d.seal()
-        check(d.stop() == 0, "daemon exit status")
-    except BaseException:
-        d.cleanup()
-        raise
-    return d
+
+    d = Daemon(unix=False, extra=f"rules:\n  paths: [{os.path.join(REPO, 'rules', 'soc2')}]\n")
+    d.clear_of_boundary(60)  # EPOCHS epochs, the third empty, all sealed by the test alone
+    return d.run_stopped(fill)
 
 
 class Verifier:
