@@ -56,7 +56,10 @@ struct recycle;
 void wmap_batch(const struct rules_pack *p, struct recycle *rc, struct event *const *ev,
                 size_t n, struct buf *scratch);
 /* The record's final bytes with seq spliced in, into out (reset first), and their Merkle leaf
- * hash (the same as merkle_leaf_hash of out) into leaf. 0 or -ENOMEM. */
+ * hash (the same as merkle_leaf_hash of out) into leaf. 0 or -ENOMEM. No product caller: the
+ * storing thread uses the steps below. Kept for tests/cli/test-writer.c (which checks it
+ * against json_canon and merkle_leaf_hash), test-writer-map.c (which compares two mappings
+ * through it) and bench/mapper.c (which times it). */
 int wmap_splice(const struct wmap_rec *m, int64_t seq, struct buf *out, uint8_t leaf[HASH_LEN]);
 /* The steps of wmap_splice, for the storing thread (cli/writer-txn.c), which writes the
  * bytes into the export stager's feed when it can (cli/stage-feed.c):

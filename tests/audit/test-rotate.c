@@ -18,6 +18,9 @@
 
 #include <cmocka.h>
 
+#define TEST_TMPDIR_PREFIX "gatelog-revoked"
+#include "tests/test-tmpdir.h"
+
 #include "seal/seal.h"
 
 #define T0 INT64_C(1772359200000000)
@@ -101,9 +104,12 @@ static void rotate_cb(void *ud, int64_t epoch, const char *key_id)
 static struct seal_key *keys[N_KEYS];
 static uint8_t pks[N_KEYS][SEAL_PK_LEN];
 
+/* The keys, and the program's /tmp folder for the revocation files (tests/test-tmpdir.h:
+ * removed by teardown_keys even when an assert failed). */
 static int setup_keys(void **state)
 {
-        (void)state;
+        if (test_tmpdir_setup(state) < 0)
+                return -1;
         for (int i = 0; i < N_KEYS; i++) {
                 uint8_t seed[32];
 
@@ -116,10 +122,9 @@ static int setup_keys(void **state)
 
 static int teardown_keys(void **state)
 {
-        (void)state;
         for (int i = 0; i < N_KEYS; i++)
                 seal_key_free(keys[i]);
-        return 0;
+        return test_tmpdir_teardown(state);
 }
 
 static void feed_chain(struct seal_verifier *v, const struct step *steps)
@@ -255,14 +260,18 @@ static const struct {
 
 static void test_revoked_files(void **state)
 {
-        (void)state;
+        char dir[64];
+
+        test_tmpdir(state, dir);
         for (size_t i = 0; i < sizeof(files) / sizeof(*files); i++) {
-                char path[] = "/tmp/gatelog-revoked-XXXXXX";
-                int fd = mkstemp(path);
+                char path[128];
                 struct seal_verifier *v = NULL;
                 struct seal_error err = { { 0 } };
                 size_t n = strlen(files[i].text);
+                int fd;
 
+                snprintf(path, sizeof(path), "%s/revoked-XXXXXX", dir);
+                fd = mkstemp(path);
                 assert_true(fd >= 0);
                 assert_int_equal(write(fd, files[i].text, n), (ssize_t)n);
                 close(fd);
@@ -275,6 +284,7 @@ static void test_revoked_files(void **state)
                 seal_verifier_free(v);
                 unlink(path);
         }
+        rmdir(dir);
 }
 
 int main(void)

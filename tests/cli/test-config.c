@@ -12,6 +12,9 @@
 
 #include <cmocka.h>
 
+#define TEST_TMPDIR_PREFIX "gl-test-config"
+#include "tests/test-tmpdir.h"
+
 #include "cli/config.h"
 #include "core/limits.h"
 
@@ -264,19 +267,19 @@ static void test_sizes(void **state)
 
 static void test_file_and_format(void **state)
 {
-        char path[] = "/tmp/gl-test-config-XXXXXX", out[512];
+        char dir[64], path[128], out[512];
         struct config c;
         struct config_error e;
         FILE *f;
-        int fd;
 
         assert_int_equal(config_load_file("/nonexistent/gatelog.yaml", &c, &e), -ENOENT);
         config_error_format(&e, out, sizeof(out));
         assert_string_equal(out, "/nonexistent/gatelog.yaml: cannot read: "
                                  "No such file or directory");
-        fd = mkstemp(path);
-        assert_true(fd >= 0);
-        f = fdopen(fd, "w");
+        test_tmpdir(state, dir);  /* tests/test-tmpdir.h: removed even if an assert fails */
+        snprintf(path, sizeof(path), "%s/gatelog.yaml", dir);
+        f = fopen(path, "w");
+        assert_non_null(f);
         fputs("log:\n  level: info\n  colour: no\n", f);
         fclose(f);
         assert_int_equal(config_load_file(path, &c, &e), -EINVAL);
@@ -290,6 +293,7 @@ static void test_file_and_format(void **state)
         assert_string_equal(c.chain, "from-file");
         config_free(&c);
         unlink(path);
+        rmdir(dir);
 }
 
 int main(void)
@@ -303,5 +307,5 @@ int main(void)
                 cmocka_unit_test(test_file_and_format),
         };
 
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        return cmocka_run_group_tests(tests, test_tmpdir_setup, test_tmpdir_teardown);
 }

@@ -24,6 +24,9 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
+#define TEST_TMPDIR_PREFIX "gatelog-test-stage"
+#include "tests/test-tmpdir.h"
+
 #include "cli/exporter.h"
 #include "cli/writer.h"
 #include "core/buf.h"
@@ -66,12 +69,12 @@ static void on_durable(void *ud, int64_t seq) {
         atomic_store(&f->durable, seq);
 }
 
-static void start(struct fixture *f, size_t feed_block, size_t feed_blocks) {
+/* In the test's own folder (tests/test-tmpdir.h): a failing test leaves nothing in /tmp. */
+static void start(void **state, struct fixture *f, size_t feed_block, size_t feed_blocks) {
         char err[256] = "";
         uint8_t seed[32];
 
-        strcpy(f->dir, "/tmp/gatelog-test-stage-XXXXXX");
-        assert_non_null(mkdtemp(f->dir));
+        test_tmpdir(state, f->dir);
         snprintf(f->db, sizeof(f->db), "%s/g.db", f->dir);
         snprintf(f->exports, sizeof(f->exports), "%s/exports", f->dir);
         for (int i = 0; i < 32; i++)
@@ -259,7 +262,7 @@ static void test_fed_from_memory_up_to_the_watermark(void **state) {
         (void)state;
         struct fixture f = { 0 };
         struct exporter_stage_counts c;
-        start(&f, 0, 0);
+        start(state, &f, 0, 0);
         send(&f, 0, N_EVENTS);
         stage_upto(&f, 99, &c);              /* the writer made 600 durable; told 100 */
         assert_int_equal(c.from_feed, 100);
@@ -276,7 +279,7 @@ static void test_feed_too_small_reads_the_store(void **state) {
         (void)state;
         struct fixture f = { 0 };
         struct exporter_stage_counts c;
-        start(&f, 4096, 2);                  /* ~8 records a block: the batches overflow */
+        start(state, &f, 4096, 2);                  /* ~8 records a block: the batches overflow */
         send(&f, 0, N_EVENTS);
         stage_upto(&f, 149, &c);
         assert_true(c.from_store > 0);
@@ -310,7 +313,7 @@ static void test_failed_commit_never_fed(void **state) {
         (void)state;
         struct fixture f = { 0 };
         struct exporter_stage_counts c;
-        start(&f, 0, 0);
+        start(state, &f, 0, 0);
         send(&f, 0, 100);
         stage_upto(&f, 99, &c);
         assert_int_equal(c.fed, 100);
@@ -352,5 +355,5 @@ int main(void) {
                 cmocka_unit_test(test_feed_too_small_reads_the_store),
                 cmocka_unit_test(test_failed_commit_never_fed),
         };
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        return cmocka_run_group_tests(tests, test_tmpdir_setup, test_tmpdir_teardown);
 }

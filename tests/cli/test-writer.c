@@ -22,6 +22,9 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
+#define TEST_TMPDIR_PREFIX "gatelog-test-writer"
+#include "tests/test-tmpdir.h"
+
 #include "cli/exporter.h"
 #include "cli/writer-map.h"
 #include "cli/writer.h"
@@ -58,9 +61,9 @@ struct fixture {
         struct writer_config cfg;
 };
 
-static void fixture_init(struct fixture *f) {
-        strcpy(f->dir, "/tmp/gatelog-test-writer-XXXXXX");
-        assert_non_null(mkdtemp(f->dir));
+/* The test's own folder (tests/test-tmpdir.h): a failing test leaves nothing in /tmp. */
+static void fixture_init(void **state, struct fixture *f) {
+        test_tmpdir(state, f->dir);
         snprintf(f->db, sizeof(f->db), "%s/g.db", f->dir);
         snprintf(f->exports, sizeof(f->exports), "%s/exports", f->dir);
         uint8_t seed[32];
@@ -195,7 +198,7 @@ static int epoch_cb(void *ud, const struct store_epoch *e) {
 
 static void test_writer_criteria_restart_and_verify(void **state) {
         struct fixture f;
-        fixture_init(&f);
+        fixture_init(state, &f);
         /* 0..29 with seals every 10; 30..44 left open; a restart rebuilds them; 45..59 then
          * sealed at the end. */
         run_writer(&f, 0, 30, 10, false);
@@ -240,7 +243,7 @@ static void test_writer_criteria_restart_and_verify(void **state) {
 /* A store opened with another chain name or epoch length is refused, not mixed. */
 static void test_writer_refuses_other_chain(void **state) {
         struct fixture f;
-        fixture_init(&f);
+        fixture_init(state, &f);
         run_writer(&f, 0, 3, 0, false);
         struct writer *w = NULL;
         char err[256] = "";
@@ -335,7 +338,7 @@ static void test_writer_map_splice_equals_canon(void **state) {
  * queued before the writer starts, so that they are one batch. */
 static void test_writer_positions_many_sources(void **state) {
         struct fixture f;
-        fixture_init(&f);
+        fixture_init(state, &f);
         struct writer *w = NULL;
         struct queue *q = NULL;
         char err[256] = "";
@@ -375,7 +378,7 @@ static void test_writer_positions_many_sources(void **state) {
 
 static void test_writer_positions_sinks_and_rule_stats(void **state) {
         struct fixture f;
-        fixture_init(&f);
+        fixture_init(state, &f);
         struct writer *w = NULL;
         struct queue *q = NULL;
         char err[256] = "";
@@ -602,9 +605,9 @@ static void order_sealed_cb(void *ud, int64_t epoch) {
 }
 
 /* n events in bursts with sinks, syncs of the WAL delay_us long; every promise checked. */
-static void run_durable_order(int n, int64_t delay_us) {
+static void run_durable_order(void **state, int n, int64_t delay_us) {
         struct fixture f;
-        fixture_init(&f);
+        fixture_init(state, &f);
         struct writer *w = NULL;
         struct queue *q = NULL;
         char err[256] = "";
@@ -659,14 +662,14 @@ static void run_durable_order(int n, int64_t delay_us) {
 }
 
 static void test_writer_durable_order(void **state) {
-        run_durable_order(3000, 0);
+        run_durable_order(state, 3000, 0);
 }
 
 /* issue 12 (sync9): with a slow disk (each WAL sync 15 ms) the storing thread meets a sync
  * in progress at nearly every commit, keeps its transaction open meanwhile and commits when
  * gl-sync is idle (and commits that did wait share one sync): the same promises hold. */
 static void test_writer_durable_order_slow_sync(void **state) {
-        run_durable_order(3000, 15000);
+        run_durable_order(state, 3000, 15000);
 }
 
 /* issue 12 (flow7): when the map queue is deep, the storing thread commits all that is
@@ -676,7 +679,7 @@ static void test_writer_durable_order_slow_sync(void **state) {
  * commit leaves one `batches` row (its first and last seq). Fails with the old cap. */
 static void test_writer_commits_what_is_mapped(void **state) {
         struct fixture f;
-        fixture_init(&f);
+        fixture_init(state, &f);
         struct writer *w = NULL;
         struct queue *q = NULL;
         char err[256] = "";
@@ -739,5 +742,5 @@ int main(void) {
                 cmocka_unit_test(test_writer_durable_order),
                 cmocka_unit_test(test_writer_durable_order_slow_sync),
         };
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        return cmocka_run_group_tests(tests, test_tmpdir_setup, test_tmpdir_teardown);
 }

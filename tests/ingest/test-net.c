@@ -20,6 +20,9 @@
 
 #include <cmocka.h>
 
+#define TEST_TMPDIR_PREFIX "gl-test-net"
+#include "tests/test-tmpdir.h"
+
 #include "core/tm.h"
 #include "ingest/ingest.h"
 
@@ -43,7 +46,9 @@ static void *rig_thread(void *ud)
 }
 
 /* Starts a collector on the listeners given ("udp", "tcp", "unix" in that order of use). */
-static struct rig *rig_start(size_t queue_max, size_t max_conns, bool with_unix)
+/* The socket file goes in the test's own folder (tests/test-tmpdir.h: removed even if an
+ * assert fails). */
+static struct rig *rig_start(void **state, size_t queue_max, size_t max_conns, bool with_unix)
 {
         struct rig *r = calloc(1, sizeof(*r));
         struct ingest_listen ls[3] = {
@@ -58,8 +63,7 @@ static struct rig *rig_start(size_t queue_max, size_t max_conns, bool with_unix)
         char err[256] = "";
 
         assert_non_null(r);
-        snprintf(r->dir, sizeof(r->dir), "/tmp/gl-test-net-XXXXXX");
-        assert_non_null(mkdtemp(r->dir));
+        test_tmpdir(state, r->dir);
         snprintf(r->sock_path, sizeof(r->sock_path), "%s/log.sock", r->dir);
         ls[2].addr = r->sock_path;
         assert_int_equal(loop_new(&r->loop), 0);
@@ -196,7 +200,7 @@ static void test_hostport(void **state)
 
 static void test_three_transports(void **state)
 {
-        struct rig *r = rig_start(64, 16, true);
+        struct rig *r = rig_start(state, 64, 16, true);
         struct sockaddr_un sun = { .sun_family = AF_UNIX };
         struct event *evs[3] = { 0 };
         char udp_peer[64], tcp_peer[64];
@@ -255,7 +259,7 @@ static void test_three_transports(void **state)
  * counted and half newline-framed, in pieces that cut frames anywhere. */
 static void test_many_connections(void **state)
 {
-        struct rig *r = rig_start(8192, 1024, false);
+        struct rig *r = rig_start(state, 8192, 1024, false);
         static struct event *evs[N_CONNS * N_PER_CONN + 1];
         static unsigned char seen[N_CONNS][N_PER_CONN];
         static char buf[N_CONNS][N_PER_CONN * 96];
@@ -338,7 +342,7 @@ static void *tcp_sender(void *ud)
  * paused: it must wait its turn, not break the pause. */
 static void test_tcp_backpressure(void **state)
 {
-        struct rig *r = rig_start(8, 16, false);
+        struct rig *r = rig_start(state, 8, 16, false);
         struct sender snd[2] = {
                 { .port = port_of(r, 1), .id = 0, .n = 1000 },
                 { .port = port_of(r, 1), .id = 1, .n = 2000, .delay_us = 50000 },
@@ -377,7 +381,7 @@ static void test_tcp_backpressure(void **state)
 /* Datagrams meeting a full queue are dropped and counted: sent = received + counted. */
 static void test_udp_full_queue(void **state)
 {
-        struct rig *r = rig_start(8, 16, false);
+        struct rig *r = rig_start(state, 8, 16, false);
         static struct event *evs[256];
         int u = udp_socket(port_of(r, 0), NULL, 0);
         uint64_t last = UINT64_MAX, now;
@@ -410,7 +414,7 @@ static void test_udp_full_queue(void **state)
 
 static void test_connection_limit(void **state)
 {
-        struct rig *r = rig_start(64, 2, false);
+        struct rig *r = rig_start(state, 64, 2, false);
         int a = tcp_connect(port_of(r, 1)), b = tcp_connect(port_of(r, 1));
         int c = tcp_connect(port_of(r, 1));
         char ch;
@@ -427,7 +431,7 @@ static void test_connection_limit(void **state)
 /* At shutdown, complete frames still buffered are pushed, a partial one is counted. */
 static void test_drain(void **state)
 {
-        struct rig *r = rig_start(64, 16, false);
+        struct rig *r = rig_start(state, 64, 16, false);
         int t = tcp_connect(port_of(r, 1));
         struct event *evs[4];
         const char *data = "<14>1 - h a - - - first\n<14>1 - h a - - - second\n<14>1 - h";
@@ -459,7 +463,7 @@ static void test_drain(void **state)
  * queue still full, held events and kept frames are all counted: queued + counted = sent. */
 static void test_drain_held(void **state)
 {
-        struct rig *r = rig_start(8, 16, false);
+        struct rig *r = rig_start(state, 8, 16, false);
         int t = tcp_connect(port_of(r, 1));
         struct event *evs[16];
         char data[200 * 40];
@@ -502,11 +506,11 @@ static void test_unix_stale(void **state)
         struct ingest_syslog *s = NULL;
         struct loop *loop;
         struct queue *q;
-        char dir[] = "/tmp/gl-test-stale-XXXXXX", err[256];
+        char dir[64], err[256];
         struct stat st;
         int fd;
 
-        assert_non_null(mkdtemp(dir));
+        test_tmpdir(state, dir);
         snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/s", dir);
         assert_int_equal(loop_new(&loop), 0);
         assert_int_equal(queue_new(8, &q), 0);
@@ -548,5 +552,5 @@ int main(void)
                 cmocka_unit_test(test_unix_stale),
         };
 
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        return cmocka_run_group_tests(tests, test_tmpdir_setup, test_tmpdir_teardown);
 }

@@ -169,6 +169,19 @@ http:
     def seal(self):
         return gatelog("seal", "--now", "-c", self.config, check_rc=0)
 
+    def run_stopped(self, fill):
+        """Starts the daemon, runs fill(self) and stops it (exit status 0). On any failure
+        cleans up, so that its folder is not left in /tmp, and raises again. Returns self, for
+        the caller to clean up."""
+        try:
+            self.start()
+            fill(self)
+            check(self.stop() == 0, "daemon exit status")
+        except BaseException:
+            self.cleanup()
+            raise
+        return self
+
     def query(self, *args):
         rc, out, err = gatelog("query", "--db", self.db, *args, check_rc=0)
         return [json.loads(l) for l in out.splitlines() if l.strip()]

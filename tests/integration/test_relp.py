@@ -394,12 +394,13 @@ def test_sighup_reload_keeps_rsyslog_session():
     """SIGHUP swaps the certificate for new sessions; rsyslog's established TLS session is
     not dropped and keeps delivering; a broken file is refused and the old one stays."""
     work = tempfile.mkdtemp(prefix="gatelog-relp-reload-")
-    cert, key = os.path.join(work, "server.pem"), os.path.join(work, "server.key")
-    shutil.copy(PKI["server"][0], cert)
-    shutil.copy(PKI["server"][1], key)
-    d = relp_daemon(tls_relp(paths=(cert, key)))
-    relay = relp_relay(d.relp_port, "relay1", work=work)
-    try:
+    d = relay = None
+    try:  # the folder goes whatever fails, the daemon's start included
+        cert, key = os.path.join(work, "server.pem"), os.path.join(work, "server.key")
+        shutil.copy(PKI["server"][0], cert)
+        shutil.copy(PKI["server"][1], key)
+        d = relp_daemon(tls_relp(paths=(cert, key)))
+        relay = relp_relay(d.relp_port, "relay1", work=work)
         relay.start()
         first = [f"before the reload {i}" for i in range(20)]
         relay.send(first)
@@ -434,8 +435,10 @@ def test_sighup_reload_keeps_rsyslog_session():
         wait_messages(d, {"after a failed reload"})
         check(client_ports(d.relp_port) == session, "the failed reload dropped rsyslog")
     finally:
-        relay.close()
-        d.cleanup()
+        if relay:
+            relay.close()
+        if d:
+            d.cleanup()
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -97,16 +97,16 @@ RULE_B = """rules:
 
 def test_sighup_reload_and_drops():
     d = Daemon(unix=False)
-    d.clear_of_boundary(60)  # the last sealed epoch's stats are those of the reload
-    rules_dir = os.path.join(d.dir, "rules")
-    os.mkdir(rules_dir)
-    rule_file = os.path.join(rules_dir, "10-x.yaml")
-    with open(rule_file, "w") as f:
-        f.write(RULE_A)
-    hash_a = pack_hash(rules_dir)
-    with open(d.config, "a") as f:
-        f.write(f"rules:\n  paths: [{rules_dir}]\n")
     try:
+        d.clear_of_boundary(60)  # the last sealed epoch's stats are those of the reload
+        rules_dir = os.path.join(d.dir, "rules")
+        os.mkdir(rules_dir)
+        rule_file = os.path.join(rules_dir, "10-x.yaml")
+        with open(rule_file, "w") as f:
+            f.write(RULE_A)
+        hash_a = pack_hash(rules_dir)
+        with open(d.config, "a") as f:
+            f.write(f"rules:\n  paths: [{rules_dir}]\n")
         d.start()
         port = d.ports["tcp"]
         logger(port, ["one"], "-T", "--rfc5424=notq", "-t", "x")

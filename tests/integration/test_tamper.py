@@ -19,18 +19,19 @@ from harness import (Daemon, Failure, check, gatelog, independent_verify, logger
 
 
 def build_chain():
+    """A stopped daemon with three sealed epochs; the caller cleans it up."""
+    def fill(d):
+        n = 0
+        for epoch in range(3):
+            lines = [f"epoch {epoch} event {i} user=u{i}" for i in range(5)]
+            logger(d.ports["tcp"], lines, "-T", "--octet-count", "--rfc5424=notq", "-t", "t")
+            n += len(lines)
+            d.wait_records(n)
+            d.seal()
+
     d = Daemon(unix=False)
     d.clear_of_boundary(60)  # epochs 0..2 of 5 records each, sealed by the test alone
-    d.start()
-    n = 0
-    for epoch in range(3):
-        lines = [f"epoch {epoch} event {i} user=u{i}" for i in range(5)]
-        logger(d.ports["tcp"], lines, "-T", "--octet-count", "--rfc5424=notq", "-t", "t")
-        n += len(lines)
-        d.wait_records(n)
-        d.seal()
-    check(d.stop() == 0, "daemon exit status")
-    return d
+    return d.run_stopped(fill)
 
 
 def verify_db(d, db):
@@ -202,8 +203,8 @@ def test_tsc_file_tampering():
     a cut, a changed byte or a lost last newline in it fails the epoch, as in records.jsonl."""
     soc2 = os.path.join(os.path.dirname(os.path.dirname(HERE)), "rules", "soc2")
     d = Daemon(unix=False, extra=f"rules:\n  paths: [{soc2}]\n")
-    d.start()
     try:
+        d.start()
         logger(d.ports["tcp"], [f"Accepted publickey for alice{i} from 10.0.0.5 port 5555 ssh2: "
                                 "ED25519 x" for i in range(3)], "-T", "--rfc3164", "-t", "sshd")
         d.wait_records(3)

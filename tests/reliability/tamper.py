@@ -65,25 +65,29 @@ EPOCHS = 5
 # ---- the sealed chain ----
 
 def build_chain():
+    """A stopped daemon with the sealed chain; the caller cleans it up."""
+    def fill(d):
+        n = 0
+        for e in range(EPOCHS):
+            if e == 2:
+                d.seal()  # an empty epoch (no records, no tsc files)
+                continue
+            port = d.ports["tcp"]
+            lines = [f"Accepted publickey for u{e}x{i} from 10.0.{e}.{i} port 22 ssh2"
+                     for i in range(3)]
+            logger(port, lines, "-T", "--rfc3164", "-t", "sshd", "-i")
+            logger(port, [f"new user: name=n{e}, UID=100{e}, GID=100{e}, home=/home/n{e}, "
+                          f"shell=/bin/sh, from=/dev/pts/0"], "-T", "--rfc3164", "-t", "useradd",
+                   "-i")
+            logger(port, [f"epoch {e} unmapped {i}" for i in range(2)], "-T", "--rfc3164", "-t",
+                   "m")
+            n += 6
+            d.wait_records(n)
+            d.seal()
+
     d = Daemon(unix=False, extra=f"rules:\n  paths: [{os.path.join(REPO, 'rules', 'soc2')}]\n")
     d.clear_of_boundary(60)  # EPOCHS epochs, the third empty, all sealed by the test alone
-    d.start()
-    n = 0
-    for e in range(EPOCHS):
-        if e == 2:
-            d.seal()  # an empty epoch (no records, no tsc files)
-            continue
-        port = d.ports["tcp"]
-        lines = [f"Accepted publickey for u{e}x{i} from 10.0.{e}.{i} port 22 ssh2" for i in range(3)]
-        logger(port, lines, "-T", "--rfc3164", "-t", "sshd", "-i")
-        logger(port, [f"new user: name=n{e}, UID=100{e}, GID=100{e}, home=/home/n{e}, "
-                      f"shell=/bin/sh, from=/dev/pts/0"], "-T", "--rfc3164", "-t", "useradd", "-i")
-        logger(port, [f"epoch {e} unmapped {i}" for i in range(2)], "-T", "--rfc3164", "-t", "m")
-        n += 6
-        d.wait_records(n)
-        d.seal()
-    check(d.stop() == 0, "daemon exit status")
-    return d
+    return d.run_stopped(fill)
 
 
 class Verifier:
@@ -589,9 +593,10 @@ def seed():
 
 def test_export_mutations():
     d = build_chain()
-    v = Verifier()
-    tmp = scratch()
-    try:
+    tmp = None
+    try:  # the daemon's folder goes whatever fails, the verifier's start included
+        v = Verifier()
+        tmp = scratch()
         head = os.path.join(d.dir, "head.txt")
         rc, out, err = gatelog("head", "--export", d.exports)
         check(rc == 0, f"gatelog head: {out}{err}")
@@ -664,15 +669,17 @@ def test_export_mutations():
         print("tamper: mutations applied: " +
               ", ".join(f"{k} {v}" for k, v in sorted(KINDS.items())), flush=True)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
         d.cleanup()
 
 
 def test_db_mutations():
     d = build_chain()
-    v = Verifier()
-    tmp = scratch()
-    try:
+    tmp = None
+    try:  # the daemon's folder goes whatever fails, the verifier's start included
+        v = Verifier()
+        tmp = scratch()
         base = os.path.join(tmp, "base.db")
         src = sqlite3.connect(d.db)
         dst = sqlite3.connect(base)
@@ -730,7 +737,8 @@ def test_db_mutations():
               f"{head_runs} removed the oldest epoch and were rejected against a head; "
               f"{cli_runs} also run by the gatelog binary", flush=True)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
         d.cleanup()
 
 

@@ -1,12 +1,14 @@
 /* s3-fill: fills a gatelog database with sealed epochs of records tagged with criteria, for
  * the S3 export tests and bench/s3 (the daemon has no rules engine to tag records yet).
  *
- *   s3-fill DB KEY CHAIN OUTPUTS EPOCHS RECORDS [PAD]
+ *   s3-fill DB KEY CHAIN OUTPUTS EPOCHS RECORDS [PAD [EPOCH_SECONDS]]
  *
  * OUTPUTS is a comma-separated list of output names: each sealed epoch is queued in their
  * outboxes, exactly as the daemon's writer does, so that `gatelog run` (or `gatelog seal
  * --now` without a daemon) then exports them. Records go through the real writer (queue,
- * SQLite, incremental trees, sealing) with an epoch length of one hour, the harness's. Record
+ * SQLite, incremental trees, sealing) with an epoch length of EPOCH_SECONDS, by default one
+ * hour: the daemon that exports them must have the same (it refuses a database of another
+ * epoch length), so the tests pass the harness's (GATELOG_TEST_EPOCH or 1 h). Record
  * i is tagged with the criteria of the set bits of i % 32 among CC6.1, A1.2, PI1.3, C1.1,
  * P4.2; PAD bytes of filler make records bigger (for the benchmark). */
 #include <errno.h>
@@ -54,10 +56,16 @@ int main(int argc, char **argv)
         char *pad = NULL, err[256] = "";
 
         if (argc < 7) {
-                fprintf(stderr, "usage: s3-fill DB KEY CHAIN OUTPUTS EPOCHS RECORDS [PAD]\n");
+                fprintf(stderr, "usage: s3-fill DB KEY CHAIN OUTPUTS EPOCHS RECORDS "
+                                "[PAD [EPOCH_SECONDS]]\n");
                 return 2;
         }
         long epochs = atol(argv[5]), records = atol(argv[6]), padlen = argc > 7 ? atol(argv[7]) : 0;
+        long epoch_s = argc > 8 ? atol(argv[8]) : 3600;
+        if (epoch_s <= 0) {
+                fprintf(stderr, "s3-fill: EPOCH_SECONDS %s: not a positive number\n", argv[8]);
+                return 2;
+        }
         for (char *save = NULL, *tok = strtok_r(argv[4], ",", &save); tok && n_outs < 8;
              tok = strtok_r(NULL, ",", &save))
                 outs[n_outs++] = (struct writer_output){ tok, NULL, NULL };
@@ -72,7 +80,7 @@ int main(int argc, char **argv)
                 pad[padlen] = '\0';
         }
         struct writer_config cfg = {
-                .db_path = argv[1], .chain = argv[3], .epoch_us = 3600 * TM_USEC_PER_SEC,
+                .db_path = argv[1], .chain = argv[3], .epoch_us = epoch_s * TM_USEC_PER_SEC,
                 .key = key, .outputs = outs, .n_outputs = n_outs,
         };
         long i = 0;

@@ -65,11 +65,13 @@ def keygen(d):
 
 
 def fill(d, epochs, records, pad=0):
-    """Sealed epochs of tagged records, queued for the daemon's outputs (daemon not running)."""
+    """Sealed epochs of tagged records, queued for the daemon's outputs (daemon not running),
+    with the daemon's epoch length (GATELOG_TEST_EPOCH or 1 h: it refuses a database of
+    another length)."""
     if not os.path.exists(d.key):
         keygen(d)
     p = subprocess.run([S3_FILL, d.db, d.key, d.chain, d.outputs, str(epochs), str(records),
-                        str(pad)], capture_output=True, timeout=120)
+                        str(pad), str(d.epoch_seconds())], capture_output=True, timeout=120)
     check(p.returncode == 0, f"s3-fill failed: {p.stdout!r} {p.stderr!r}")
 
 

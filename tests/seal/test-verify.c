@@ -14,6 +14,9 @@
 
 #include <cmocka.h>
 
+#define TEST_TMPDIR_PREFIX "gatelog-test-export"
+#include "tests/test-tmpdir.h"
+
 #include "core/tm.h"
 #include "seal/seal.h"
 
@@ -674,12 +677,12 @@ static const struct export_case export_cases[] = {
 static void test_export_independent(void **state)
 {
         struct seal_key *k = fixed_key(7), *other = fixed_key(8);
-        char dir[] = "/tmp/gatelog-test-export-XXXXXX";
+        char dir[64];
         struct chain c;
 
         if (!script_path)
                 skip();
-        assert_non_null(mkdtemp(dir));
+        test_tmpdir(state, dir);  /* tests/test-tmpdir.h: removed even if an assert fails */
         build_chain(&c, k, NULL);
         for (size_t i = 0; i < sizeof(export_cases) / sizeof(*export_cases); i++) {
                 const struct export_case *t = &export_cases[i];
@@ -737,5 +740,5 @@ int main(int argc, char **argv)
                 script_path = argv[1];
                 format_doc_path = argv[2];
         }
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        return cmocka_run_group_tests(tests, test_tmpdir_setup, test_tmpdir_teardown);
 }
