@@ -260,3 +260,66 @@ void kafka_lag_update(struct ingest_kafka *k)
         }
 }
 
+
+/* One event of the close's queue. librdkafka forwards what its callbacks would have served
+ * as events here (rd_kafka_consumer_close_queue): the final revoke must still drain and
+ * commit (on_revoke, as at any rebalance) and unassign, or the close waits for the
+ * unassign; commit results keep what we believe committed true. Messages fetched before
+ * the close are dropped unstored: the store's position re-reads them on the next start. */
+static void close_event(struct ingest_kafka *k, rd_kafka_event_t *ev)
+{
+        switch (rd_kafka_event_type(ev)) {
+        case RD_KAFKA_EVENT_REBALANCE:
+                kafka_rebalance_cb(k->rk, rd_kafka_event_error(ev),
+                                   rd_kafka_event_topic_partition_list(ev), k);
+                break;
+        case RD_KAFKA_EVENT_OFFSET_COMMIT:
+                kafka_offset_commit_cb(k->rk, rd_kafka_event_error(ev),
+                                       rd_kafka_event_topic_partition_list(ev), k);
+                break;
+        case RD_KAFKA_EVENT_ERROR:
+                kafka_log_once(k, rd_kafka_err2name(rd_kafka_event_error(ev)),
+                               rd_kafka_event_error_string(ev));
+                break;
+        default:
+                break;
+        }
+}
+
+/* The poll's slice: short, so that the deadline is met within ~0.1 s. */
+#define CLOSE_POLL_MS 100
+
+bool kafka_close_bounded(struct ingest_kafka *k)
+{
+        int64_t start = tm_mono_us(), deadline = k->close_deadline_us;
+        rd_kafka_error_t *e = rd_kafka_consumer_close_queue(k->rk, k->rkq);
+
+        if (e) {
+                log_warn("kafka: closing the consumer", "kafka=%s error=\"%s\"", k->name,
+                         rd_kafka_error_string(e));
+                rd_kafka_error_destroy(e);
+                return false;  /* no close started: nothing to wait for */
+        }
+        while (!rd_kafka_consumer_closed(k->rk)) {
+                int64_t left = deadline - tm_mono_us();
+                rd_kafka_event_t *ev;
+
+                if (left <= 0) {
+                        log_warn("kafka: the consumer's close did not end in close_timeout; "
+                                 "destroying it without (the group drops the member at its "
+                                 "session timeout; offsets not committed are read again and "
+                                 "skipped)", "kafka=%s close_timeout_ms=%lld", k->name,
+                                 (long long)(k->close_timeout_us / 1000));
+                        return true;
+                }
+                ev = rd_kafka_queue_poll(k->rkq, left / 1000 < CLOSE_POLL_MS
+                                                         ? (int)(left / 1000) : CLOSE_POLL_MS);
+                if (ev) {
+                        close_event(k, ev);
+                        rd_kafka_event_destroy(ev);
+                }
+        }
+        log_info("kafka consumer closed", "kafka=%s ms=%lld", k->name,
+                 (long long)((tm_mono_us() - start) / 1000));
+        return false;
+}

@@ -621,6 +621,7 @@ int ingest_kafka_new(const struct ingest_kafka_config *cfg, const char *db_path,
         k->start_latest = cfg->start_latest;
         k->max_message = cfg->max_message ? cfg->max_message : KAFKA_MAX_MESSAGE_DEFAULT;
         k->drain_timeout_us = cfg->drain_timeout_us;
+        k->close_timeout_us = cfg->close_timeout_us;
         k->claim_window = cfg->claim_window > 0 ? cfg->claim_window : KAFKA_CLAIM_WINDOW_DEFAULT;
         k->failpoint = getenv("GATELOG_FAILPOINT") &&
                        !strcmp(getenv("GATELOG_FAILPOINT"), "kafka-after-db-commit");
@@ -722,21 +723,20 @@ void ingest_kafka_stop_fetching(struct ingest_kafka *k)
         }
 }
 
-void ingest_kafka_close(struct ingest_kafka *k)
+bool ingest_kafka_close(struct ingest_kafka *k)
 {
-        rd_kafka_resp_err_t err;
-
         if (!k || k->closed)
-                return;
+                return false;
         ingest_kafka_stop_fetching(k);
         k->closed = k->closing = true;
         if (!k->rk)
-                return;
+                return false;
+        /* One deadline for the last commit and the close: each can wait on a coordinator
+         * that does not answer. */
+        k->close_deadline_us = tm_mono_us() + k->close_timeout_us;
         kafka_commit_durable(k, NULL, false, true);  /* the writer stored all it will */
-        err = rd_kafka_consumer_close(k->rk);
-        if (err)
-                log_warn("kafka: closing the consumer", "kafka=%s error=\"%s\"", k->name,
-                         rd_kafka_err2str(err));
+        k->close_gave_up = kafka_close_bounded(k);
+        return k->close_gave_up;
 }
 
 void ingest_kafka_free(struct ingest_kafka *k)
@@ -746,8 +746,12 @@ void ingest_kafka_free(struct ingest_kafka *k)
         ingest_kafka_close(k);
         if (k->rkq)
                 rd_kafka_queue_destroy(k->rkq);
+        /* A close that gave up must not be tried again by rd_kafka_destroy (it would wait
+         * for it without end: ingest_kafka_close). */
         if (k->rk)
-                rd_kafka_destroy(k->rk);
+                rd_kafka_destroy_flags(k->rk, k->close_gave_up
+                                                      ? RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE
+                                                      : 0);
         held_free(k);
         store_close(k->store);
         kafka_parts_free(k->parts);
