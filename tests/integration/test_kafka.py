@@ -690,6 +690,54 @@ def test_close_commits_what_async_commits_lost():
         mc.close()
 
 
+def test_stop_with_a_stalled_broker():
+    """The brokers stop answering (their process is stopped: connections stay open, requests
+    wait) and the daemon is told to stop. The close's last commit and librdkafka's consumer
+    close would wait for them without end (librdkafka 2.0.2 bounds neither), so a service
+    manager would have to kill the daemon. close_timeout bounds both: the daemon stops in
+    about that long and says it gave up. Nothing is lost or stored twice: with asynchronous
+    commits lost (the failpoint), the broker never heard of the stored offsets, and the next
+    start resumes from the store's positions all the same."""
+    mc = MockCluster([("stall", 2)])
+    d = Daemon(extra=kafka_yaml(mc.bootstraps, ["stall"], group="g-stall",
+                                session_timeout=MOCK_SAFE_SESSION, close_timeout="2s"))
+    expected = {("stall", p): [json.dumps({"id": f"{p}-{i}"}) for i in range(50)]
+                for p in range(2)}
+    try:
+        for (t, p), msgs in expected.items():
+            produce(mc.bootstraps, t, msgs[:30], partition=p)
+        start_with_failpoint(d, "kafka-async-commit-lost")
+        wait_kafka_records(d, 60)
+        mc.stall()
+        t0 = time.time()
+        rc = d.stop()  # the harness kills a daemon that has not exited in 30 s, and fails
+        took = time.time() - t0
+        check(rc == 0, f"daemon exited {rc}")
+        # 2 s for the commit and the close together, then librdkafka's destroy and the
+        # rest of the stop; loaded machines (and ASan) need the margin.
+        check(took < 15, f"the stop took {took:.1f} s with close_timeout 2s")
+        log = d._last_start(d.read_log())
+        check("did not end in close_timeout" in log and
+              re.search(r'msg="stopped" .*kafka_close_gave_up=1', log),
+              "the daemon does not say that its close gave up:\n" + log[-3000:])
+        mc.resume()
+        committed_within_store(mc, "g-stall", "stall", 2, d.db)
+        for (t, p), msgs in expected.items():
+            produce(mc.bootstraps, t, msgs[30:], partition=p)
+        d.start()
+        wait_kafka_records(d, 100, timeout=90)
+        time.sleep(0.5)
+        check(d.stop() == 0, "daemon did not exit 0 after the broker came back")
+        check("did not end in close_timeout" not in d._last_start(d.read_log()),
+              "the close gave up with the broker answering")
+        committed, _ = committed_within_store(mc, "g-stall", "stall", 2, d.db)
+        check(committed == {0: 50, 1: 50}, f"committed after a clean stop: {committed}")
+        check_once(kafka_recs(db_records(d.db)), expected)
+    finally:
+        d.cleanup()
+        mc.close()
+
+
 def test_claim_commit_fails_during_rebalance():
     """A's claim commits fail (the failpoint), so A holds a message past a tick with its
     partitions paused; meanwhile B joins the group. The rebalance completes only if A keeps
@@ -1017,6 +1065,7 @@ if __name__ == "__main__":
     tests = [test_payloads_and_malformed, test_backpressure, test_consumer_lag_metric,
              test_two_instances, test_failover_marked, test_double_failover,
              test_commit_catches_up_with_store, test_close_commits_what_async_commits_lost,
+             test_stop_with_a_stalled_broker,
              test_claim_commit_fails_during_rebalance,
              test_held_slices_at_rebalance_and_stop, test_broker_down_and_back,
              test_topic_created_later, test_start_offsets_from_the_broker, test_bad_config,
