@@ -61,7 +61,6 @@ struct ingest_kafka {
         int64_t drain_timeout_us;
         int64_t close_timeout_us;       /* the consumer's close, at most (kafka.h) */
         int64_t close_deadline_us;      /* monotonic: while closing, when the stop gives up */
-        bool close_gave_up;             /* it did not end: destroy without closing */
         enum kstate state;
         struct metric *m_up, *m_messages, *m_paused; /* health, for /metrics (issue 9) */
         struct metric *m_received;      /* gatelog_events_received_total{kind="kafka"} */
@@ -97,7 +96,7 @@ void kafka_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                         rd_kafka_topic_partition_list_t *l, void *opaque);
 /* The consumer's close (rd_kafka_consumer_close_queue), serving its final revoke, until
  * close_deadline_us at most; logged. Returns true when it gave up (the consumer must then be
- * destroyed with RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE). */
+ * destroyed at once with RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE). */
 bool kafka_close_bounded(struct ingest_kafka *k);
 /* ops (issue 9): gatelog_kafka_consumer_lag of every partition seen (on the tick). */
 void kafka_lag_update(struct ingest_kafka *k);

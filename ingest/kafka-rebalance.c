@@ -305,6 +305,15 @@ bool kafka_close_bounded(struct ingest_kafka *k)
                 rd_kafka_event_t *ev;
 
                 if (left <= 0) {
+                        /* Events already queued are served first: a revoke left unserved
+                         * keeps the group waiting for its unassign, and librdkafka's
+                         * destroy waits for the group without end (seen: a close that
+                         * dropped the revoke event hung in rd_kafka_destroy). A commit in
+                         * on_revoke now waits for nothing (the deadline has passed). */
+                        while ((ev = rd_kafka_queue_poll(k->rkq, 0))) {
+                                close_event(k, ev);
+                                rd_kafka_event_destroy(ev);
+                        }
                         log_warn("kafka: the consumer's close did not end in close_timeout; "
                                  "destroying it without (the group drops the member at its "
                                  "session timeout; offsets not committed are read again and "

@@ -735,8 +735,17 @@ bool ingest_kafka_close(struct ingest_kafka *k)
          * that does not answer. */
         k->close_deadline_us = tm_mono_us() + k->close_timeout_us;
         kafka_commit_durable(k, NULL, false, true);  /* the writer stored all it will */
-        k->close_gave_up = kafka_close_bounded(k);
-        return k->close_gave_up;
+        if (!kafka_close_bounded(k))
+                return false;
+        /* Given up: destroyed at once, without the close (rd_kafka_destroy would start it
+         * again and wait for it). At once, because from here on a revoke librdkafka queues
+         * for us would not be served (kafka_close_bounded); once destroying, librdkafka
+         * unassigns by itself. */
+        rd_kafka_queue_destroy(k->rkq);
+        k->rkq = NULL;
+        rd_kafka_destroy_flags(k->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+        k->rk = NULL;
+        return true;
 }
 
 void ingest_kafka_free(struct ingest_kafka *k)
@@ -746,12 +755,8 @@ void ingest_kafka_free(struct ingest_kafka *k)
         ingest_kafka_close(k);
         if (k->rkq)
                 rd_kafka_queue_destroy(k->rkq);
-        /* A close that gave up must not be tried again by rd_kafka_destroy (it would wait
-         * for it without end: ingest_kafka_close). */
         if (k->rk)
-                rd_kafka_destroy_flags(k->rk, k->close_gave_up
-                                                      ? RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE
-                                                      : 0);
+                rd_kafka_destroy(k->rk);
         held_free(k);
         store_close(k->store);
         kafka_parts_free(k->parts);
