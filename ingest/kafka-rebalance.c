@@ -1,11 +1,13 @@
 /* The Kafka collector's rebalances and per-partition gauges (split from ingest/kafka.c,
  * issue 12 hygiene): where an assigned partition resumes (the store's position, the
  * group's committed offset, what this process already queued; ingest/kafka.h has the
- * rule), the drain of a revoked partition before its release, and the consumer-lag gauge.
+ * rule), the drain of a revoked partition before its release, the consumer-lag gauge, and
+ * the consumer's close at stop, bounded by close_timeout (its final revoke is one more
+ * rebalance, served from the close's queue).
  *
  * Load: once per rebalance (a revoke may wait up to drain_timeout for the writer) and once
  * per tick; everything here runs on the loop thread (the rebalance callback is served by
- * rd_kafka_consumer_poll). */
+ * rd_kafka_consumer_poll; at the close, by kafka_close_bounded on the thread that stops). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -259,7 +261,6 @@ void kafka_lag_update(struct ingest_kafka *k)
                 metric_set(p->m_lag, hi > next ? hi - next : 0);
         }
 }
-
 
 /* One event of the close's queue. librdkafka forwards what its callbacks would have served
  * as events here (rd_kafka_consumer_close_queue): the final revoke must still drain and
