@@ -34,6 +34,7 @@ struct ingest_kafka {
         bool failpoint;                 /* test hook: _exit after a commit (RELIABILITY.md) */
         int claim_fails_left;           /* test hook: claim commits still to fail (same) */
         bool async_commits_lost;        /* test hook: asynchronous commits never sent (same) */
+        bool close_stuck;               /* test hook: the close never returns (same) */
         struct kafka_parts *parts;
         struct event_sink sink;
         atomic_bool commit_signalled;
@@ -61,6 +62,8 @@ struct ingest_kafka {
         int64_t drain_timeout_us;
         int64_t close_timeout_us;       /* the consumer's close, at most (kafka.h) */
         int64_t close_deadline_us;      /* monotonic: while closing, when the stop gives up */
+        bool close_gave_up;             /* the close did not end by the deadline */
+        bool close_left;                /* its thread was left behind, k with it */
         enum kstate state;
         struct metric *m_up, *m_messages, *m_paused; /* health, for /metrics (issue 9) */
         struct metric *m_received;      /* gatelog_events_received_total{kind="kafka"} */

@@ -738,6 +738,41 @@ def test_stop_with_a_stalled_broker():
         mc.close()
 
 
+def test_stop_with_a_close_stuck_in_librdkafka():
+    """A librdkafka call of the close that never returns (the test hook kafka-close-stuck
+    stands for rd_kafka_assign in the final revoke, where a close hung in round 13 with no
+    deadline of its own): the stop waits close_timeout plus a grace, says so, and ends; the
+    next start stores every message once."""
+    mc = MockCluster([("stuck", 2)])
+    d = Daemon(extra=kafka_yaml(mc.bootstraps, ["stuck"], group="g-stuck",
+                                session_timeout=MOCK_SAFE_SESSION, close_timeout="1s"))
+    expected = {("stuck", p): [json.dumps({"id": f"{p}-{i}"}) for i in range(20)]
+                for p in range(2)}
+    try:
+        for (t, p), msgs in expected.items():
+            produce(mc.bootstraps, t, msgs[:10], partition=p)
+        start_with_failpoint(d, "kafka-close-stuck")
+        wait_kafka_records(d, 20)
+        t0 = time.time()
+        rc = d.stop()  # the harness kills a daemon that has not exited in 30 s, and fails
+        took = time.time() - t0
+        check(rc == 0, f"daemon exited {rc}")
+        check(took < 15, f"the stop took {took:.1f} s with close_timeout 1s")
+        log = d._last_start(d.read_log())
+        check("close is stuck inside librdkafka" in log and
+              re.search(r'msg="stopped" .*kafka_close_gave_up=1', log),
+              "the daemon does not say that it stopped without its close:\n" + log[-3000:])
+        for (t, p), msgs in expected.items():
+            produce(mc.bootstraps, t, msgs[10:], partition=p)
+        d.start()
+        wait_kafka_records(d, 40, timeout=90)
+        check(d.stop() == 0, "daemon did not exit 0")
+        check_once(kafka_recs(db_records(d.db)), expected)
+    finally:
+        d.cleanup()
+        mc.close()
+
+
 def test_claim_commit_fails_during_rebalance():
     """A's claim commits fail (the failpoint), so A holds a message past a tick with its
     partitions paused; meanwhile B joins the group. The rebalance completes only if A keeps
@@ -1065,7 +1100,7 @@ if __name__ == "__main__":
     tests = [test_payloads_and_malformed, test_backpressure, test_consumer_lag_metric,
              test_two_instances, test_failover_marked, test_double_failover,
              test_commit_catches_up_with_store, test_close_commits_what_async_commits_lost,
-             test_stop_with_a_stalled_broker,
+             test_stop_with_a_stalled_broker, test_stop_with_a_close_stuck_in_librdkafka,
              test_claim_commit_fails_during_rebalance,
              test_held_slices_at_rebalance_and_stop, test_broker_down_and_back,
              test_topic_created_later, test_start_offsets_from_the_broker, test_bad_config,
