@@ -690,6 +690,35 @@ def test_close_commits_what_async_commits_lost():
         mc.close()
 
 
+def stop_without_close(d, says, close_timeout):
+    """Stops d, whose Kafka close cannot end: it must exit 0 within 15 s, log `says` and
+    count the close it gave up in its stopped line."""
+    t0 = time.time()
+    rc = d.stop()  # the harness kills a daemon that has not exited in 30 s, and fails
+    took = time.time() - t0
+    check(rc == 0, f"daemon exited {rc}")
+    # close_timeout (plus the 2 s grace of a close stuck inside librdkafka), librdkafka's
+    # destroy and the rest of the stop: loaded machines (and ASan) need the margin.
+    check(took < 15, f"the stop took {took:.1f} s with close_timeout {close_timeout}")
+    log = d._last_start(d.read_log())
+    check(says in log and re.search(r'msg="stopped" .*kafka_close_gave_up=1', log),
+          f"the daemon does not say {says!r}:\n" + log[-3000:])
+
+
+def restart_stores_the_rest(mc, d, expected, first):
+    """After a stop without its close: the rest of each partition (past `first`) produced,
+    d started again (no failpoint), every message is stored exactly once."""
+    for (t, p), msgs in expected.items():
+        produce(mc.bootstraps, t, msgs[first:], partition=p)
+    d.start()
+    wait_kafka_records(d, sum(len(m) for m in expected.values()), timeout=90)
+    time.sleep(0.5)
+    check(d.stop() == 0, "daemon did not exit 0 after the restart")
+    check(re.search(r'msg="stopped" .*kafka_close_gave_up=0', d._last_start(d.read_log())),
+          "the close gave up with the broker answering")
+    check_once(kafka_recs(db_records(d.db)), expected)
+
+
 def test_stop_with_a_stalled_broker():
     """The brokers stop answering (their process is stopped: connections stay open, requests
     wait) and the daemon is told to stop. The close's last commit and librdkafka's consumer
@@ -709,30 +738,12 @@ def test_stop_with_a_stalled_broker():
         start_with_failpoint(d, "kafka-async-commit-lost")
         wait_kafka_records(d, 60)
         mc.stall()
-        t0 = time.time()
-        rc = d.stop()  # the harness kills a daemon that has not exited in 30 s, and fails
-        took = time.time() - t0
-        check(rc == 0, f"daemon exited {rc}")
-        # 2 s for the commit and the close together, then librdkafka's destroy and the
-        # rest of the stop; loaded machines (and ASan) need the margin.
-        check(took < 15, f"the stop took {took:.1f} s with close_timeout 2s")
-        log = d._last_start(d.read_log())
-        check("did not end in close_timeout" in log and
-              re.search(r'msg="stopped" .*kafka_close_gave_up=1', log),
-              "the daemon does not say that its close gave up:\n" + log[-3000:])
+        stop_without_close(d, "did not end in close_timeout", "2s")
         mc.resume()
         committed_within_store(mc, "g-stall", "stall", 2, d.db)
-        for (t, p), msgs in expected.items():
-            produce(mc.bootstraps, t, msgs[30:], partition=p)
-        d.start()
-        wait_kafka_records(d, 100, timeout=90)
-        time.sleep(0.5)
-        check(d.stop() == 0, "daemon did not exit 0 after the broker came back")
-        check("did not end in close_timeout" not in d._last_start(d.read_log()),
-              "the close gave up with the broker answering")
+        restart_stores_the_rest(mc, d, expected, 30)
         committed, _ = committed_within_store(mc, "g-stall", "stall", 2, d.db)
         check(committed == {0: 50, 1: 50}, f"committed after a clean stop: {committed}")
-        check_once(kafka_recs(db_records(d.db)), expected)
     finally:
         d.cleanup()
         mc.close()
@@ -753,21 +764,8 @@ def test_stop_with_a_close_stuck_in_librdkafka():
             produce(mc.bootstraps, t, msgs[:10], partition=p)
         start_with_failpoint(d, "kafka-close-stuck")
         wait_kafka_records(d, 20)
-        t0 = time.time()
-        rc = d.stop()  # the harness kills a daemon that has not exited in 30 s, and fails
-        took = time.time() - t0
-        check(rc == 0, f"daemon exited {rc}")
-        check(took < 15, f"the stop took {took:.1f} s with close_timeout 1s")
-        log = d._last_start(d.read_log())
-        check("close is stuck inside librdkafka" in log and
-              re.search(r'msg="stopped" .*kafka_close_gave_up=1', log),
-              "the daemon does not say that it stopped without its close:\n" + log[-3000:])
-        for (t, p), msgs in expected.items():
-            produce(mc.bootstraps, t, msgs[10:], partition=p)
-        d.start()
-        wait_kafka_records(d, 40, timeout=90)
-        check(d.stop() == 0, "daemon did not exit 0")
-        check_once(kafka_recs(db_records(d.db)), expected)
+        stop_without_close(d, "close is stuck inside librdkafka", "1s")
+        restart_stores_the_rest(mc, d, expected, 10)
     finally:
         d.cleanup()
         mc.close()
