@@ -21,7 +21,9 @@
  * sync thread once the commit's fdatasync moves there; it only raises an atomic offset and
  * signals an eventfd, so any thread, in any order, may call it) and log_cb (librdkafka's
  * threads). The collector starts no thread
- * of its own; librdkafka's are named by librdkafka (rdk:main, rdk:broker*).
+ * of its own, but for its close at stop (ingest_kafka_close, so that a close stuck inside
+ * librdkafka cannot hold the stop); librdkafka's are named by librdkafka (rdk:main,
+ * rdk:broker*).
  *
  * Files: this one takes messages, holds and pauses, and owns the life cycle;
  * ingest/kafka-rebalance.c the assignments and revokes; ingest/kafka-conf.c librdkafka's
