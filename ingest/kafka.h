@@ -82,7 +82,9 @@ void ingest_kafka_stop_fetching(struct ingest_kafka *k);
 
 /* After the writer stored everything (writer_join): commits the durable offsets to the
  * broker (synchronously), leaves the group and closes the consumer, for at most the
- * configured close_timeout (then logged and given up). Returns true when it gave up. */
+ * configured close_timeout (then logged and given up). The close runs on a thread of its
+ * own: one stuck inside librdkafka past close_timeout + 2 s is left behind (logged; k is
+ * then never freed, the process is exiting). Returns true when it gave up. */
 bool ingest_kafka_close(struct ingest_kafka *k);
 /* Frees everything (closes first if ingest_kafka_close was not called). Accepts NULL. */
 void ingest_kafka_free(struct ingest_kafka *k);
