@@ -193,6 +193,7 @@ static int run_daemon(struct config *cfg, const char *source) {
         struct ingest_syslog *syslog = NULL;
         struct run_journald *journald = NULL;  /* issue 5 */
         struct ingest_kafka_set *kafka = NULL;  /* issue 6 */
+        size_t kafka_gave_up;
         struct writer_output *outs = NULL;
         struct exporter *exporter = NULL;
         struct rules_pack *pack = NULL;
@@ -326,9 +327,11 @@ static int run_daemon(struct config *cfg, const char *source) {
         ingest_kafka_set_stop_fetching(kafka);  /* issue 6: held events replay later */
         queue_close(q);
         writer_join(d.writer);
-        ingest_kafka_set_close(kafka);  /* issue 6: commit what the writer stored, leave */
+        /* issue 6: commit what the writer stored, leave (bounded: kafka[].close_timeout) */
+        kafka_gave_up = ingest_kafka_set_close(kafka);
         exporter_stop(exporter);
-        log_info("stopped", "queue_left=%zu", queue_depth(q));
+        log_info("stopped", "queue_left=%zu kafka_close_gave_up=%zu", queue_depth(q),
+                 kafka_gave_up);
         status = r < 0 ? 3 : 0;
 out:
         http_free(http);  /* ops (issue 9): before the queue it reads */

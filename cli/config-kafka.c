@@ -1,7 +1,7 @@
 /* The kafka: section: a list of consumers, each
  *   name, brokers, topics (names or ^regex), group, start (earliest|latest), properties
  *   (librdkafka's, passed through: SASL, TLS...), session_timeout, max_message,
- *   drain_timeout, claim_window.
+ *   drain_timeout, close_timeout, claim_window.
  * Like the rest of the configuration, unknown keys, wrong types and bad values fail at
  * start-up with file:line:column; librdkafka properties are checked here against
  * librdkafka itself (rd_kafka_conf_set), so a misspelt property is a configuration error,
@@ -82,6 +82,13 @@ static int k_session_timeout(struct cfg_ctx *x, yaml_node_t *n, struct ingest_ka
 static int k_drain_timeout(struct cfg_ctx *x, yaml_node_t *n, struct ingest_kafka_config *k)
 {
         return k_duration(x, n, 0, INT64_C(600000000), &k->drain_timeout_us);
+}
+
+/* 0 is allowed: the stop then leaves the group unannounced (the session timeout drops the
+ * member); 10 m is far past any stop timeout a service manager would give. */
+static int k_close_timeout(struct cfg_ctx *x, yaml_node_t *n, struct ingest_kafka_config *k)
+{
+        return k_duration(x, n, 0, INT64_C(600000000), &k->close_timeout_us);
 }
 
 static int k_max_message(struct cfg_ctx *x, yaml_node_t *n, struct ingest_kafka_config *k)
@@ -241,6 +248,7 @@ static const struct {
         { "session_timeout", k_session_timeout },
         { "max_message", k_max_message },
         { "drain_timeout", k_drain_timeout },
+        { "close_timeout", k_close_timeout },
         { "claim_window", k_claim_window },
 };
 
@@ -319,6 +327,7 @@ int config_kafka_parse(yaml_document_t *doc, yaml_node_t *n, struct config *c,
                 snprintf(x.path, sizeof(x.path), "kafka[%zu]", i);
                 k->max_message = KAFKA_MAX_MESSAGE_DEFAULT;
                 k->drain_timeout_us = KAFKA_DRAIN_TIMEOUT_DEFAULT_US;
+                k->close_timeout_us = KAFKA_CLOSE_TIMEOUT_DEFAULT_US;
                 c->n_kafka++;
                 r = parse_item(&x, item, k);
                 if (r < 0)

@@ -16,6 +16,7 @@
 
 #include "core/limits.h"
 #include "core/log.h"
+#include "core/tm.h"
 #include "ingest/kafka-internal.h"
 
 void kafka_offset_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -83,17 +84,56 @@ static int commit_add(rd_kafka_topic_partition_list_t *l, struct ingest_kafka *k
         return 0;
 }
 
-/* Sends l; an asynchronous result comes to offset_commit_cb. The test hook
- * kafka-async-commit-lost (docs/RELIABILITY.md) drops asynchronous commits unsent, as a
- * commit lost in flight whose result never comes back. */
+/* A commit whose result is waited for at most timeout_ms (-1: without end): librdkafka's
+ * own synchronous commit waits without end for a coordinator that does not answer (a
+ * broker that accepts connections but is stalled; librdkafka issue 3740). Returns the
+ * commit's error, the first partition's, or __TIMED_OUT (the commit may still be sent;
+ * its late result is dropped with the queue). */
+static rd_kafka_resp_err_t commit_wait(struct ingest_kafka *k,
+                                       const rd_kafka_topic_partition_list_t *l, int timeout_ms)
+{
+        rd_kafka_queue_t *rq = rd_kafka_queue_new(k->rk);
+        rd_kafka_resp_err_t err;
+        rd_kafka_event_t *ev;
+        const rd_kafka_topic_partition_list_t *res;
+
+        if (!rq)
+                return RD_KAFKA_RESP_ERR__FAIL;
+        err = rd_kafka_commit_queue(k->rk, l, rq, NULL, NULL);
+        if (err) {
+                rd_kafka_queue_destroy(rq);
+                return err;
+        }
+        ev = rd_kafka_queue_poll(rq, timeout_ms);
+        err = ev ? rd_kafka_event_error(ev) : RD_KAFKA_RESP_ERR__TIMED_OUT;
+        res = ev && !err ? rd_kafka_event_topic_partition_list(ev) : NULL;
+        for (int i = 0; res && i < res->cnt && !err; i++)
+                err = res->elems[i].err;
+        if (ev)
+                rd_kafka_event_destroy(ev);
+        rd_kafka_queue_destroy(rq);
+        return err;
+}
+
+/* Sends l; an asynchronous result comes to offset_commit_cb. While closing, a synchronous
+ * one waits at most until the close's deadline (ingest_kafka_close: the stop must end).
+ * The test hook kafka-async-commit-lost (docs/RELIABILITY.md) drops asynchronous commits
+ * unsent, as a commit lost in flight whose result never comes back. */
 static rd_kafka_resp_err_t commit_send(struct ingest_kafka *k,
                                        rd_kafka_topic_partition_list_t *l, bool async)
 {
+        int64_t left;
+
         if (async && k->async_commits_lost) {
                 kafka_log_once(k, "offset commit", "failpoint: asynchronous commit lost");
                 return RD_KAFKA_RESP_ERR_NO_ERROR;
         }
-        return rd_kafka_commit(k->rk, l, async);
+        if (async)
+                return rd_kafka_commit(k->rk, l, true);
+        if (!k->closing)
+                return commit_wait(k, l, -1);
+        left = (k->close_deadline_us - tm_mono_us()) / 1000;
+        return commit_wait(k, l, left > 0 ? (int)left : 0);
 }
 
 /* Commits durable offsets of the entries that are assigned (or, with only, of those in
@@ -195,7 +235,6 @@ int kafka_claim_ahead(struct ingest_kafka *k, struct kafka_part *p, int64_t offs
         int64_t off = d + 1 > p->committed ? d + 1 : p->committed;
         int64_t through = offset + k->claim_window;
         rd_kafka_topic_partition_list_t *l;
-        rd_kafka_queue_t *rq = NULL;
         rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR__FAIL;
 
         if (offset <= p->through)
@@ -212,23 +251,8 @@ int kafka_claim_ahead(struct ingest_kafka *k, struct kafka_part *p, int64_t offs
                 return -EAGAIN;
         }
         l = rd_kafka_topic_partition_list_new(1);
-        if (l && commit_add(l, k, p, off, through) == 0 &&
-            (rq = rd_kafka_queue_new(k->rk))) {
-                err = rd_kafka_commit_queue(k->rk, l, rq, NULL, NULL);
-                if (!err) {
-                        rd_kafka_event_t *ev = rd_kafka_queue_poll(rq, KAFKA_CLAIM_TIMEOUT_MS);
-                        const rd_kafka_topic_partition_list_t *res;
-
-                        err = ev ? rd_kafka_event_error(ev) : RD_KAFKA_RESP_ERR__TIMED_OUT;
-                        res = ev && !err ? rd_kafka_event_topic_partition_list(ev) : NULL;
-                        for (int i = 0; res && i < res->cnt && !err; i++)
-                                err = res->elems[i].err;
-                        if (ev)
-                                rd_kafka_event_destroy(ev);
-                }
-        }
-        if (rq)
-                rd_kafka_queue_destroy(rq);
+        if (l && commit_add(l, k, p, off, through) == 0)
+                err = commit_wait(k, l, KAFKA_CLAIM_TIMEOUT_MS);
         if (l)
                 rd_kafka_topic_partition_list_destroy(l);
         if (err) {

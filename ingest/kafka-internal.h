@@ -34,6 +34,7 @@ struct ingest_kafka {
         bool failpoint;                 /* test hook: _exit after a commit (RELIABILITY.md) */
         int claim_fails_left;           /* test hook: claim commits still to fail (same) */
         bool async_commits_lost;        /* test hook: asynchronous commits never sent (same) */
+        bool close_stuck;               /* test hook: the close never returns (same) */
         struct kafka_parts *parts;
         struct event_sink sink;
         atomic_bool commit_signalled;
@@ -59,6 +60,10 @@ struct ingest_kafka {
         struct recycle *rec_rc[2];      /* record blocks, small then large (issue 12) */
         struct recycle *ev_rc;          /* struct event blocks (issue 12) */
         int64_t drain_timeout_us;
+        int64_t close_timeout_us;       /* the consumer's close, at most (kafka.h) */
+        int64_t close_deadline_us;      /* monotonic: while closing, when the stop gives up */
+        bool close_gave_up;             /* the close did not end by the deadline */
+        bool close_left;                /* its thread was left behind, k with it */
         enum kstate state;
         struct metric *m_up, *m_messages, *m_paused; /* health, for /metrics (issue 9) */
         struct metric *m_received;      /* gatelog_events_received_total{kind="kafka"} */
@@ -92,6 +97,10 @@ void kafka_held_release(struct ingest_kafka *k, struct kafka_part *p);
  * partition's resume offset and claims; on revoke, the drain and the final commit. */
 void kafka_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                         rd_kafka_topic_partition_list_t *l, void *opaque);
+/* The consumer's close (rd_kafka_consumer_close_queue), serving its final revoke, until
+ * close_deadline_us at most; logged. Returns true when it gave up (the consumer must then be
+ * destroyed at once with RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE). */
+bool kafka_close_bounded(struct ingest_kafka *k);
 /* ops (issue 9): gatelog_kafka_consumer_lag of every partition seen (on the tick). */
 void kafka_lag_update(struct ingest_kafka *k);
 

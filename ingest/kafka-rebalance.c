@@ -1,11 +1,13 @@
 /* The Kafka collector's rebalances and per-partition gauges (split from ingest/kafka.c,
  * issue 12 hygiene): where an assigned partition resumes (the store's position, the
  * group's committed offset, what this process already queued; ingest/kafka.h has the
- * rule), the drain of a revoked partition before its release, and the consumer-lag gauge.
+ * rule), the drain of a revoked partition before its release, the consumer-lag gauge, and
+ * the consumer's close at stop, bounded by close_timeout (its final revoke is one more
+ * rebalance, served from the close's queue).
  *
  * Load: once per rebalance (a revoke may wait up to drain_timeout for the writer) and once
  * per tick; everything here runs on the loop thread (the rebalance callback is served by
- * rd_kafka_consumer_poll). */
+ * rd_kafka_consumer_poll; at the close, by kafka_close_bounded on the thread that stops). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -260,3 +262,74 @@ void kafka_lag_update(struct ingest_kafka *k)
         }
 }
 
+/* One event of the close's queue. librdkafka forwards what its callbacks would have served
+ * as events here (rd_kafka_consumer_close_queue): the final revoke must still drain and
+ * commit (on_revoke, as at any rebalance) and unassign, or the close waits for the
+ * unassign; commit results keep what we believe committed true. Messages fetched before
+ * the close are dropped unstored: the store's position re-reads them on the next start. */
+static void close_event(struct ingest_kafka *k, rd_kafka_event_t *ev)
+{
+        switch (rd_kafka_event_type(ev)) {
+        case RD_KAFKA_EVENT_REBALANCE:
+                kafka_rebalance_cb(k->rk, rd_kafka_event_error(ev),
+                                   rd_kafka_event_topic_partition_list(ev), k);
+                break;
+        case RD_KAFKA_EVENT_OFFSET_COMMIT:
+                kafka_offset_commit_cb(k->rk, rd_kafka_event_error(ev),
+                                       rd_kafka_event_topic_partition_list(ev), k);
+                break;
+        case RD_KAFKA_EVENT_ERROR:
+                kafka_log_once(k, rd_kafka_err2name(rd_kafka_event_error(ev)),
+                               rd_kafka_event_error_string(ev));
+                break;
+        default:
+                break;
+        }
+}
+
+/* The poll's slice: short, so that the deadline is met within ~0.1 s. */
+#define CLOSE_POLL_MS 100
+
+bool kafka_close_bounded(struct ingest_kafka *k)
+{
+        int64_t start = tm_mono_us(), deadline = k->close_deadline_us;
+        rd_kafka_error_t *e = rd_kafka_consumer_close_queue(k->rk, k->rkq);
+
+        if (e) {
+                log_warn("kafka: closing the consumer", "kafka=%s error=\"%s\"", k->name,
+                         rd_kafka_error_string(e));
+                rd_kafka_error_destroy(e);
+                return false;  /* no close started: nothing to wait for */
+        }
+        while (!rd_kafka_consumer_closed(k->rk)) {
+                int64_t left = deadline - tm_mono_us();
+                rd_kafka_event_t *ev;
+
+                if (left <= 0) {
+                        /* Events already queued are served first: a revoke left unserved
+                         * keeps the group waiting for its unassign, and librdkafka's
+                         * destroy waits for the group without end (seen: a close that
+                         * dropped the revoke event hung in rd_kafka_destroy). A commit in
+                         * on_revoke now waits for nothing (the deadline has passed). */
+                        while ((ev = rd_kafka_queue_poll(k->rkq, 0))) {
+                                close_event(k, ev);
+                                rd_kafka_event_destroy(ev);
+                        }
+                        log_warn("kafka: the consumer's close did not end in close_timeout; "
+                                 "destroying it without (the group drops the member at its "
+                                 "session timeout; offsets not committed are read again and "
+                                 "skipped)", "kafka=%s close_timeout_ms=%lld", k->name,
+                                 (long long)(k->close_timeout_us / 1000));
+                        return true;
+                }
+                ev = rd_kafka_queue_poll(k->rkq, left / 1000 < CLOSE_POLL_MS
+                                                         ? (int)(left / 1000) : CLOSE_POLL_MS);
+                if (ev) {
+                        close_event(k, ev);
+                        rd_kafka_event_destroy(ev);
+                }
+        }
+        log_info("kafka consumer closed", "kafka=%s ms=%lld", k->name,
+                 (long long)((tm_mono_us() - start) / 1000));
+        return false;
+}

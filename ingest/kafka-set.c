@@ -63,10 +63,13 @@ void ingest_kafka_set_stop_fetching(struct ingest_kafka_set *s)
                 ingest_kafka_stop_fetching(s->k[i]);
 }
 
-void ingest_kafka_set_close(struct ingest_kafka_set *s)
+size_t ingest_kafka_set_close(struct ingest_kafka_set *s)
 {
+        size_t gave_up = 0;
+
         for (size_t i = 0; s && i < s->n; i++)
-                ingest_kafka_close(s->k[i]);
+                gave_up += ingest_kafka_close(s->k[i]);
+        return gave_up;
 }
 
 void ingest_kafka_set_free(struct ingest_kafka_set *s)

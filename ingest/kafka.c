@@ -21,7 +21,9 @@
  * sync thread once the commit's fdatasync moves there; it only raises an atomic offset and
  * signals an eventfd, so any thread, in any order, may call it) and log_cb (librdkafka's
  * threads). The collector starts no thread
- * of its own; librdkafka's are named by librdkafka (rdk:main, rdk:broker*).
+ * of its own, but for its close at stop (ingest_kafka_close, so that a close stuck inside
+ * librdkafka cannot hold the stop); librdkafka's are named by librdkafka (rdk:main,
+ * rdk:broker*).
  *
  * Files: this one takes messages, holds and pauses, and owns the life cycle;
  * ingest/kafka-rebalance.c the assignments and revokes; ingest/kafka-conf.c librdkafka's
@@ -33,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <librdkafka/rdkafka.h>
@@ -60,6 +63,9 @@
 /* How often the tick runs: liveness for max.poll.interval.ms (300 s by default), retry of
  * failed commits and of an event held by a full queue. */
 #define KAFKA_TICK_US (1000 * 1000)
+/* How long past close_timeout the stop waits for a close stuck in a librdkafka call before
+ * it stops without it (ingest_kafka_close). */
+#define KAFKA_CLOSE_GRACE_US (2 * 1000 * 1000)
 /* Test hook (docs/RELIABILITY.md): claim commits failed by GATELOG_FAILPOINT=
  * kafka-claim-commit-fail. One is tried per tick while an event is held, so this many hold
  * it for several seconds: long enough for a test to start a rebalance that only
@@ -621,6 +627,7 @@ int ingest_kafka_new(const struct ingest_kafka_config *cfg, const char *db_path,
         k->start_latest = cfg->start_latest;
         k->max_message = cfg->max_message ? cfg->max_message : KAFKA_MAX_MESSAGE_DEFAULT;
         k->drain_timeout_us = cfg->drain_timeout_us;
+        k->close_timeout_us = cfg->close_timeout_us;
         k->claim_window = cfg->claim_window > 0 ? cfg->claim_window : KAFKA_CLAIM_WINDOW_DEFAULT;
         k->failpoint = getenv("GATELOG_FAILPOINT") &&
                        !strcmp(getenv("GATELOG_FAILPOINT"), "kafka-after-db-commit");
@@ -629,6 +636,8 @@ int ingest_kafka_new(const struct ingest_kafka_config *cfg, const char *db_path,
                 k->claim_fails_left = KAFKA_FAILPOINT_CLAIM_FAILS;
         k->async_commits_lost = getenv("GATELOG_FAILPOINT") &&
                                 !strcmp(getenv("GATELOG_FAILPOINT"), "kafka-async-commit-lost");
+        k->close_stuck = getenv("GATELOG_FAILPOINT") &&
+                         !strcmp(getenv("GATELOG_FAILPOINT"), "kafka-close-stuck");
         r = kafka_chain_read(k, err, err_len);
         if (r < 0)
                 goto fail;
@@ -722,21 +731,68 @@ void ingest_kafka_stop_fetching(struct ingest_kafka *k)
         }
 }
 
-void ingest_kafka_close(struct ingest_kafka *k)
+/* The close proper (ingest_kafka_close): the last commit and the consumer's close, both
+ * bounded by close_deadline_us; given up, the consumer is destroyed at once, without the
+ * close (rd_kafka_destroy would start it again and wait for it). At once, because from
+ * then on a revoke librdkafka queues for us would not be served (kafka_close_bounded);
+ * once destroying, librdkafka unassigns by itself. Sets close_gave_up. */
+static void *close_run(void *arg)
 {
-        rd_kafka_resp_err_t err;
+        struct ingest_kafka *k = arg;
+
+        kafka_commit_durable(k, NULL, false, true);  /* the writer stored all it will */
+        if (k->close_stuck)  /* test hook: a librdkafka call that does not return */
+                for (;;)
+                        pause();
+        k->close_gave_up = kafka_close_bounded(k);
+        if (k->close_gave_up) {
+                rd_kafka_queue_destroy(k->rkq);
+                k->rkq = NULL;
+                rd_kafka_destroy_flags(k->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+                k->rk = NULL;
+        }
+        return NULL;
+}
+
+bool ingest_kafka_close(struct ingest_kafka *k)
+{
+        struct timespec until;
+        pthread_t t;
+        int64_t wait_us, ns;
 
         if (!k || k->closed)
-                return;
+                return false;
         ingest_kafka_stop_fetching(k);
         k->closed = k->closing = true;
         if (!k->rk)
-                return;
-        kafka_commit_durable(k, NULL, false, true);  /* the writer stored all it will */
-        err = rd_kafka_consumer_close(k->rk);
-        if (err)
-                log_warn("kafka: closing the consumer", "kafka=%s error=\"%s\"", k->name,
-                         rd_kafka_err2str(err));
+                return false;
+        /* One deadline for the last commit and the close: each can wait on a coordinator
+         * that does not answer. */
+        k->close_deadline_us = tm_mono_us() + k->close_timeout_us;
+        /* Some librdkafka calls of the close wait without a timeout of their own for
+         * librdkafka's threads (rd_kafka_assign in the final revoke: a close hung there
+         * after "partitions revoked", round 13). The close runs on a thread of its own so
+         * that this one can stop waiting for it (the one thread the collector starts, only
+         * while stopping); one left behind keeps k, which is then never freed: the process
+         * is exiting. */
+        if (pthread_create(&t, NULL, close_run, k) != 0) {
+                close_run(k);
+                return k->close_gave_up;
+        }
+        wait_us = k->close_timeout_us + KAFKA_CLOSE_GRACE_US;
+        clock_gettime(CLOCK_REALTIME, &until);  /* pthread_timedjoin_np's clock */
+        ns = until.tv_nsec + wait_us % 1000000 * 1000;
+        until.tv_sec += (time_t)(wait_us / 1000000 + ns / 1000000000);
+        until.tv_nsec = ns % 1000000000;
+        if (pthread_timedjoin_np(t, NULL, &until) == 0)
+                return k->close_gave_up;
+        log_warn("kafka: the consumer's close is stuck inside librdkafka; stopping without it "
+                 "(the group drops the member at its session timeout; offsets not committed "
+                 "are read again and skipped)", "kafka=%s close_timeout_ms=%lld", k->name,
+                 (long long)(k->close_timeout_us / 1000));
+        pthread_detach(t);
+        k->close_left = true;
+        return true;
 }
 
 void ingest_kafka_free(struct ingest_kafka *k)
@@ -744,6 +800,8 @@ void ingest_kafka_free(struct ingest_kafka *k)
         if (!k)
                 return;
         ingest_kafka_close(k);
+        if (k->close_left)
+                return;  /* its close's thread still uses k (ingest_kafka_close) */
         if (k->rkq)
                 rd_kafka_queue_destroy(k->rkq);
         if (k->rk)

@@ -54,6 +54,7 @@ struct ingest_kafka_config {
         int64_t session_timeout_us; /* 0: librdkafka's default */
         size_t max_message;      /* bytes; longer payloads are cut and flagged truncated */
         int64_t drain_timeout_us;
+        int64_t close_timeout_us; /* the consumer's close at stop, at most; then destroyed */
         int64_t claim_window;    /* messages claimed ahead in the commit metadata; 0: default */
 };
 
@@ -71,10 +72,20 @@ int ingest_kafka_new(const struct ingest_kafka_config *cfg, const char *db_path,
 /* Stops taking messages (after the loop stopped): an event held back by a full queue is
  * released unstored (it is fetched again on the next start). */
 void ingest_kafka_stop_fetching(struct ingest_kafka *k);
+/* kafka[].close_timeout: how long the stop waits for librdkafka's consumer close (the final
+ * revoke, its commit, the LeaveGroup). A close that waits on a coordinator that does not
+ * answer would otherwise wait without end (librdkafka 2.0.2's rd_kafka_consumer_close has
+ * no deadline); past this the consumer is destroyed without it and the group drops the
+ * member at its session timeout. Nothing is lost: offsets not committed are re-read and
+ * skipped by the store's positions. */
+#define KAFKA_CLOSE_TIMEOUT_DEFAULT_US (10 * 1000 * 1000)
+
 /* After the writer stored everything (writer_join): commits the durable offsets to the
- * broker (synchronously), leaves the group and closes the consumer. May block for a few
- * seconds (broker round trips). */
-void ingest_kafka_close(struct ingest_kafka *k);
+ * broker (synchronously), leaves the group and closes the consumer, for at most the
+ * configured close_timeout (then logged and given up). The close runs on a thread of its
+ * own: one stuck inside librdkafka past close_timeout + 2 s is left behind (logged; k is
+ * then never freed, the process is exiting). Returns true when it gave up. */
+bool ingest_kafka_close(struct ingest_kafka *k);
 /* Frees everything (closes first if ingest_kafka_close was not called). Accepts NULL. */
 void ingest_kafka_free(struct ingest_kafka *k);
 /* ops (issue 9): false while librdkafka reports the brokers unreachable (all brokers
@@ -89,7 +100,8 @@ int ingest_kafka_set_new(const struct ingest_kafka_config *cfgs, size_t n, const
                          struct loop *loop, struct queue *q, struct drop_counters *drops,
                          struct ingest_kafka_set **ret, char *err, size_t err_len);
 void ingest_kafka_set_stop_fetching(struct ingest_kafka_set *s);
-void ingest_kafka_set_close(struct ingest_kafka_set *s);
+/* Returns how many consumers' closes gave up at their close_timeout. */
+size_t ingest_kafka_set_close(struct ingest_kafka_set *s);
 void ingest_kafka_set_free(struct ingest_kafka_set *s); /* accepts NULL */
 /* ops (issue 9): ingest_kafka_ready over the set (ud: the set, may be NULL); the first
  * consumer not ready names why. Shaped as an http_set_ready_check callback. */

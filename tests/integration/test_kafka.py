@@ -690,6 +690,87 @@ def test_close_commits_what_async_commits_lost():
         mc.close()
 
 
+def stop_without_close(d, says, close_timeout):
+    """Stops d, whose Kafka close cannot end: it must exit 0 within 15 s, log `says` and
+    count the close it gave up in its stopped line."""
+    t0 = time.time()
+    rc = d.stop()  # the harness kills a daemon that has not exited in 30 s, and fails
+    took = time.time() - t0
+    check(rc == 0, f"daemon exited {rc}")
+    # close_timeout (plus the 2 s grace of a close stuck inside librdkafka), librdkafka's
+    # destroy and the rest of the stop: loaded machines (and ASan) need the margin.
+    check(took < 15, f"the stop took {took:.1f} s with close_timeout {close_timeout}")
+    log = d._last_start(d.read_log())
+    check(says in log and re.search(r'msg="stopped" .*kafka_close_gave_up=1', log),
+          f"the daemon does not say {says!r}:\n" + log[-3000:])
+
+
+def restart_stores_the_rest(mc, d, expected, first):
+    """After a stop without its close: the rest of each partition (past `first`) produced,
+    d started again (no failpoint), every message is stored exactly once."""
+    for (t, p), msgs in expected.items():
+        produce(mc.bootstraps, t, msgs[first:], partition=p)
+    d.start()
+    wait_kafka_records(d, sum(len(m) for m in expected.values()), timeout=90)
+    time.sleep(0.5)
+    check(d.stop() == 0, "daemon did not exit 0 after the restart")
+    check(re.search(r'msg="stopped" .*kafka_close_gave_up=0', d._last_start(d.read_log())),
+          "the close gave up with the broker answering")
+    check_once(kafka_recs(db_records(d.db)), expected)
+
+
+def test_stop_with_a_stalled_broker():
+    """The brokers stop answering (their process is stopped: connections stay open, requests
+    wait) and the daemon is told to stop. The close's last commit and librdkafka's consumer
+    close would wait for them without end (librdkafka 2.0.2 bounds neither), so a service
+    manager would have to kill the daemon. close_timeout bounds both: the daemon stops in
+    about that long and says it gave up. Nothing is lost or stored twice: with asynchronous
+    commits lost (the failpoint), the broker never heard of the stored offsets, and the next
+    start resumes from the store's positions all the same."""
+    mc = MockCluster([("stall", 2)])
+    d = Daemon(extra=kafka_yaml(mc.bootstraps, ["stall"], group="g-stall",
+                                session_timeout=MOCK_SAFE_SESSION, close_timeout="2s"))
+    expected = {("stall", p): [json.dumps({"id": f"{p}-{i}"}) for i in range(50)]
+                for p in range(2)}
+    try:
+        for (t, p), msgs in expected.items():
+            produce(mc.bootstraps, t, msgs[:30], partition=p)
+        start_with_failpoint(d, "kafka-async-commit-lost")
+        wait_kafka_records(d, 60)
+        mc.stall()
+        stop_without_close(d, "did not end in close_timeout", "2s")
+        mc.resume()
+        committed_within_store(mc, "g-stall", "stall", 2, d.db)
+        restart_stores_the_rest(mc, d, expected, 30)
+        committed, _ = committed_within_store(mc, "g-stall", "stall", 2, d.db)
+        check(committed == {0: 50, 1: 50}, f"committed after a clean stop: {committed}")
+    finally:
+        d.cleanup()
+        mc.close()
+
+
+def test_stop_with_a_close_stuck_in_librdkafka():
+    """A librdkafka call of the close that never returns (the test hook kafka-close-stuck
+    stands for rd_kafka_assign in the final revoke, where a close hung in round 13 with no
+    deadline of its own): the stop waits close_timeout plus a grace, says so, and ends; the
+    next start stores every message once."""
+    mc = MockCluster([("stuck", 2)])
+    d = Daemon(extra=kafka_yaml(mc.bootstraps, ["stuck"], group="g-stuck",
+                                session_timeout=MOCK_SAFE_SESSION, close_timeout="1s"))
+    expected = {("stuck", p): [json.dumps({"id": f"{p}-{i}"}) for i in range(20)]
+                for p in range(2)}
+    try:
+        for (t, p), msgs in expected.items():
+            produce(mc.bootstraps, t, msgs[:10], partition=p)
+        start_with_failpoint(d, "kafka-close-stuck")
+        wait_kafka_records(d, 20)
+        stop_without_close(d, "close is stuck inside librdkafka", "1s")
+        restart_stores_the_rest(mc, d, expected, 10)
+    finally:
+        d.cleanup()
+        mc.close()
+
+
 def test_claim_commit_fails_during_rebalance():
     """A's claim commits fail (the failpoint), so A holds a message past a tick with its
     partitions paused; meanwhile B joins the group. The rebalance completes only if A keeps
@@ -1017,6 +1098,7 @@ if __name__ == "__main__":
     tests = [test_payloads_and_malformed, test_backpressure, test_consumer_lag_metric,
              test_two_instances, test_failover_marked, test_double_failover,
              test_commit_catches_up_with_store, test_close_commits_what_async_commits_lost,
+             test_stop_with_a_stalled_broker, test_stop_with_a_close_stuck_in_librdkafka,
              test_claim_commit_fails_during_rebalance,
              test_held_slices_at_rebalance_and_stop, test_broker_down_and_back,
              test_topic_created_later, test_start_offsets_from_the_broker, test_bad_config,

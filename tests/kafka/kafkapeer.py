@@ -2,6 +2,7 @@
 a real Kafka protocol server on 127.0.0.1) and kcat, an independent client, as producer and
 consumer. Nothing here imitates gatelog."""
 import os
+import signal
 import subprocess
 import tempfile
 
@@ -88,6 +89,16 @@ class MockCluster:
     def up(self):
         self.cmd("up")
 
+    def stall(self):
+        """Every broker stops answering but keeps its connections: the helper's process is
+        stopped (SIGSTOP), as a broker host that hangs. Unlike down() (connections refused,
+        which librdkafka notices at once), requests then wait for an answer that does not
+        come. No command works until resume()."""
+        os.kill(self.proc.pid, signal.SIGSTOP)
+
+    def resume(self):
+        os.kill(self.proc.pid, signal.SIGCONT)
+
     def committed(self, group, topic, partitions):
         """The group's committed offsets as the broker holds them: {partition: offset},
         absent where nothing was committed."""
@@ -106,6 +117,7 @@ class MockCluster:
 
     def close(self):
         if self.proc.poll() is None:
+            self.resume()  # a test that failed while the cluster was stalled
             self.proc.stdin.close()
             try:
                 self.proc.wait(timeout=10)
@@ -143,7 +155,7 @@ def produce_files(bootstraps, topic, payloads, partition=0):
 
 
 def kafka_yaml(bootstraps, topics, group="gatelog-test", name="events", start="earliest",
-               extra_props=None, session_timeout="6s", claim_window=None):
+               extra_props=None, session_timeout="6s", claim_window=None, close_timeout=None):
     """The daemon's kafka: section."""
     props = dict(TEST_PROPERTIES, **(extra_props or {}))
     lines = ["kafka:", f"  - name: {name}", f"    brokers: {bootstraps}",
@@ -152,6 +164,8 @@ def kafka_yaml(bootstraps, topics, group="gatelog-test", name="events", start="e
              f"    session_timeout: {session_timeout}", "    drain_timeout: 5s"]
     if claim_window is not None:
         lines.append(f"    claim_window: {claim_window}")
+    if close_timeout is not None:
+        lines.append(f"    close_timeout: {close_timeout}")
     lines.append("    properties:")
     lines += [f"      {k}: \"{v}\"" for k, v in props.items()]
     return "\n".join(lines) + "\n"

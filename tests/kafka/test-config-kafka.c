@@ -33,6 +33,7 @@ static void test_full(void **state)
                 "    session_timeout: 6s\n"
                 "    max_message: 64KiB\n"
                 "    drain_timeout: 2s\n"
+                "    close_timeout: 0s\n"
                 "    claim_window: 100\n"
                 "    properties:\n"
                 "      security.protocol: plaintext\n"
@@ -54,6 +55,7 @@ static void test_full(void **state)
         assert_int_equal(c.kafka[0].session_timeout_us, 6000000);
         assert_int_equal(c.kafka[0].max_message, 65536);
         assert_int_equal(c.kafka[0].drain_timeout_us, 2000000);
+        assert_int_equal(c.kafka[0].close_timeout_us, 0);  /* leave unannounced */
         assert_int_equal(c.kafka[0].claim_window, 100);
         assert_int_equal(c.kafka[0].n_props, 2);
         assert_string_equal(c.kafka[0].props[2], "heartbeat.interval.ms");
@@ -64,6 +66,7 @@ static void test_full(void **state)
         assert_int_equal(c.kafka[1].session_timeout_us, 0);
         assert_int_equal(c.kafka[1].max_message, KAFKA_MAX_MESSAGE_DEFAULT);
         assert_int_equal(c.kafka[1].drain_timeout_us, KAFKA_DRAIN_TIMEOUT_DEFAULT_US);
+        assert_int_equal(c.kafka[1].close_timeout_us, KAFKA_CLOSE_TIMEOUT_DEFAULT_US);
         assert_int_equal(c.kafka[1].n_props, 0);
         assert_int_equal(c.kafka[1].claim_window, 0);  /* the collector's default applies */
         config_free(&c);
@@ -96,6 +99,9 @@ static void test_errors(void **state)
                 { "bad session timeout", "kafka:\n  - {name: a, brokers: b, topics: [t], "
                                          "session_timeout: 500ms}\n", 2, 57,
                   "kafka[0].session_timeout: '500ms' is out of range" },
+                { "bad close timeout", "kafka:\n  - {name: a, brokers: b, topics: [t], "
+                                       "close_timeout: 11m}\n", 2, 55,
+                  "kafka[0].close_timeout: '11m' is out of range 0ms..600s" },
                 { "refused property", "kafka:\n  - name: a\n    brokers: b\n    topics: [t]\n"
                                       "    properties:\n      enable.auto.commit: true\n", 6, 7,
                   "kafka[0].properties.enable.auto.commit: not allowed here (gatelog commits" },
